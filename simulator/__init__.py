@@ -1,0 +1,5 @@
+"""Pure-JAX simulator of per-question response processes.
+
+A leaf package: it never imports ``ttcdsl``. ``ttcdsl`` lowers a plan to arrays this package
+understands, so the simulator can be used and tested on its own.
+"""
