@@ -87,6 +87,17 @@ def canonicalize(answer: str, kind: str) -> str:
 
 
 def canonical_math(answer: str) -> str:
+    """Apply the normalisation pass until nothing changes (it is idempotent by construction)."""
+    s = answer
+    for _ in range(8):
+        t = _math_pass(s)
+        if t == s:
+            break
+        s = t
+    return s
+
+
+def _math_pass(answer: str) -> str:
     s = answer.strip()
     s = _strip_delimiters(s)
     s = strip_outer(s, _BOX)
