@@ -66,6 +66,7 @@ ROW_FIELDS: tuple[str, ...] = (
 """Field names of a row, in their canonical order (the order files write them in)."""
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 class SchemaError(ValueError):
@@ -106,6 +107,12 @@ def _check_count(name: str, value: object, *, nullable: bool) -> None:
         raise SchemaError(f"{name} must be {expected}, got {_describe(value)}", field=name)
     if value < 0:  # type: ignore[operator]
         raise SchemaError(f"{name} must be >= 0, got {value}", field=name)
+    _check_int64(name, value)
+
+
+def _check_int64(name: str, value: object) -> None:
+    if not _INT64_MIN <= value <= _INT64_MAX:  # type: ignore[operator]
+        raise SchemaError(f"{name} must fit in a signed 64-bit integer, got {value}", field=name)
 
 
 def _check_real(name: str, value: object) -> None:
@@ -172,9 +179,15 @@ class SampleRow:
         _check_real("mean_logprob", self.mean_logprob)
         _check_real("temperature", self.temperature)
         if self.temperature is not None and self.temperature < 0:
-            raise SchemaError(f"temperature must be >= 0, got {self.temperature}", field="temperature")
+            raise SchemaError(
+                f"temperature must be >= 0, got {self.temperature}", field="temperature"
+            )
         if self.seed is not None and not _is_int(self.seed):
-            raise SchemaError(f"seed must be an integer or null, got {_describe(self.seed)}", field="seed")
+            raise SchemaError(
+                f"seed must be an integer or null, got {_describe(self.seed)}", field="seed"
+            )
+        if self.seed is not None:
+            _check_int64("seed", self.seed)
         if not isinstance(self.scores, Mapping):
             raise SchemaError(
                 f"scores must be a mapping of scorer name to number, got {_describe(self.scores)}",
@@ -182,7 +195,9 @@ class SampleRow:
             )
         for name, value in self.scores.items():
             if not isinstance(name, str) or not name:
-                raise SchemaError(f"a scorer name must be a non-empty string, got {name!r}", field="scores")
+                raise SchemaError(
+                    f"a scorer name must be a non-empty string, got {name!r}", field="scores"
+                )
             if value is None:
                 raise SchemaError(f"score {name!r} must be a number, got null", field="scores")
             _check_real(f"scores.{name}", value)
@@ -225,14 +240,19 @@ class SampleRow:
         unknown = sorted(set(data) - set(ROW_FIELDS))
         if unknown:
             raise SchemaError(
-                f"unknown field {unknown[0]!r} (a row has: {', '.join(ROW_FIELDS)})", field=unknown[0]
+                f"unknown field {unknown[0]!r} (a row has: {', '.join(ROW_FIELDS)})",
+                field=unknown[0],
             )
         for required in ("query_id", "sample_index"):
             if required not in data:
                 raise SchemaError(f"missing required field {required!r}", field=required)
         values = dict(data)
-        if values.get("scores") is None:
+        scores = values.get("scores")
+        if scores is None:
             values["scores"] = _EMPTY
+        elif isinstance(scores, Mapping):
+            # In files a null score means "this scorer did not score this sample": leave it out.
+            values["scores"] = {k: v for k, v in scores.items() if v is not None}
         if values.get("round") is None:
             values["round"] = 0
         return cls(**values)
@@ -286,7 +306,9 @@ class RunMeta:
             _check_str(name, getattr(self, name), nullable=True)
         _check_str("created_at", self.created_at, nullable=False)
         if self.seed is not None and not _is_int(self.seed):
-            raise SchemaError(f"seed must be an integer or null, got {_describe(self.seed)}", field="seed")
+            raise SchemaError(
+                f"seed must be an integer or null, got {_describe(self.seed)}", field="seed"
+            )
         for name in ("sampling", "notes"):
             value = getattr(self, name)
             if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
@@ -489,7 +511,9 @@ class SamplesTable:
                 continue
             column = getattr(self, name)
             if not isinstance(column, np.ndarray) or column.ndim != 1:
-                raise SchemaError(f"column {name} must be a one-dimensional numpy array", field=name)
+                raise SchemaError(
+                    f"column {name} must be a one-dimensional numpy array", field=name
+                )
             if len(column) != n:
                 raise SchemaError(
                     f"column {name} has {len(column)} entries, query_id has {n}", field=name
@@ -499,10 +523,13 @@ class SamplesTable:
             if column.dtype != object:
                 raise SchemaError(f"column {name} must have dtype object", field=name)
             if name != "query_id":
-                bad = next((v for v in column.tolist() if v is not None and type(v) is not str), None)
+                bad = next(
+                    (v for v in column.tolist() if v is not None and type(v) is not str), None
+                )
                 if bad is not None:
                     raise SchemaError(
-                        f"column {name} must hold strings or None, found {_describe(bad)}", field=name
+                        f"column {name} must hold strings or None, found {_describe(bad)}",
+                        field=name,
                     )
         for name in ("sample_index", "round"):
             column = getattr(self, name)
@@ -518,7 +545,8 @@ class SamplesTable:
             column = getattr(self, name)
             if not isinstance(column, np.ma.MaskedArray) or column.dtype != dtype:
                 raise SchemaError(
-                    f"column {name} must be a numpy masked array of {np.dtype(dtype).name}", field=name
+                    f"column {name} must be a numpy masked array of {np.dtype(dtype).name}",
+                    field=name,
                 )
         for name in ("prompt_tokens", "completion_tokens"):
             column = getattr(self, name)
@@ -528,15 +556,22 @@ class SamplesTable:
             raise SchemaError("scores must map scorer names to columns", field="scores")
         for name, column in self.scores.items():
             if not isinstance(name, str) or not name:
-                raise SchemaError(f"a scorer name must be a non-empty string, got {name!r}", field="scores")
-            if not isinstance(column, np.ma.MaskedArray) or column.dtype != np.float64 or column.ndim != 1:
+                raise SchemaError(
+                    f"a scorer name must be a non-empty string, got {name!r}", field="scores"
+                )
+            if (
+                not isinstance(column, np.ma.MaskedArray)
+                or column.dtype != np.float64
+                or column.ndim != 1
+            ):
                 raise SchemaError(
                     f"score column {name!r} must be a one-dimensional masked array of float64",
                     field="scores",
                 )
             if len(column) != n:
                 raise SchemaError(
-                    f"score column {name!r} has {len(column)} entries, query_id has {n}", field="scores"
+                    f"score column {name!r} has {len(column)} entries, query_id has {n}",
+                    field="scores",
                 )
 
         codes, unique = _factorize(self.query_id)
@@ -580,7 +615,11 @@ class SamplesTable:
         """Same metadata and the same rows in the same order (scorer columns compared by name)."""
         if not isinstance(other, SamplesTable):
             return NotImplemented
-        if self.meta != other.meta or len(self) != len(other) or set(self.scores) != set(other.scores):
+        if (
+            self.meta != other.meta
+            or len(self) != len(other)
+            or set(self.scores) != set(other.scores)
+        ):
             return False
         pairs = [(getattr(self, n), getattr(other, n)) for n in ROW_FIELDS if n != "scores"]
         pairs += [(col, other.scores[name]) for name, col in self.scores.items()]
@@ -621,7 +660,11 @@ class SamplesTable:
             answer=self.answer[i],
             correct=get(self.correct),
             mean_logprob=get(self.mean_logprob),
-            scores={name: col.data[i].item() for name, col in self.scores.items() if not np.ma.getmaskarray(col)[i]},
+            scores={
+                name: col.data[i].item()
+                for name, col in self.scores.items()
+                if not np.ma.getmaskarray(col)[i]
+            },
             temperature=get(self.temperature),
             seed=get(self.seed),
         )
@@ -693,7 +736,9 @@ class SamplesTable:
         mask = np.ones(len(self), dtype=bool)
         if query_ids is not None:
             wanted = set(query_ids)
-            known = np.fromiter((q in wanted for q in self._unique), dtype=bool, count=len(self._unique))
+            known = np.fromiter(
+                (q in wanted for q in self._unique), dtype=bool, count=len(self._unique)
+            )
             mask &= known[self._codes] if len(self) else mask
         if rounds is not None:
             mask &= np.isin(self.round, np.fromiter(rounds, dtype=np.int64))
@@ -718,5 +763,7 @@ def _factorize(values: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
     )
     for v in index:
         if not isinstance(v, str) or not v:
-            raise SchemaError(f"query_id must be a non-empty string, got {_describe(v)}", field="query_id")
+            raise SchemaError(
+                f"query_id must be a non-empty string, got {_describe(v)}", field="query_id"
+            )
     return codes, tuple(index)

@@ -1,0 +1,201 @@
+"""Conversion between :class:`SamplesTable` and a ``pyarrow.Table`` (the Parquet layout).
+
+The Arrow layout has one column per row field; ``scores`` is a struct column with one float64
+child per scorer (left out when there are no scorers: Parquet cannot store an empty struct). The
+run metadata travels as JSON in the schema metadata under ``ttcdsl.meta``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ttcdsl.samples.schema import ROW_FIELDS, RunMeta, SamplesTable, SchemaError
+
+META_KEY = b"ttcdsl.meta"
+
+BASE_TYPES: dict[str, pa.DataType] = {
+    "query_id": pa.string(),
+    "sample_index": pa.int64(),
+    "round": pa.int64(),
+    "prompt_tokens": pa.int64(),
+    "completion_tokens": pa.int64(),
+    "finish_reason": pa.string(),
+    "text": pa.string(),
+    "answer": pa.string(),
+    "correct": pa.bool_(),
+    "mean_logprob": pa.float64(),
+    "temperature": pa.float64(),
+    "seed": pa.int64(),
+}
+"""Arrow type of every field except ``scores``."""
+
+REQUIRED = ("query_id", "sample_index")
+
+BASE_SCHEMA = pa.schema([pa.field(name, kind) for name, kind in BASE_TYPES.items()])
+
+
+def _masked_to_arrow(column: np.ma.MaskedArray, kind: pa.DataType) -> pa.Array:
+    mask = np.ma.getmaskarray(column)
+    return pa.array(np.asarray(column.data), type=kind, mask=mask if mask.any() else None)
+
+
+def to_arrow(table: SamplesTable) -> pa.Table:
+    """The table as Arrow columns, metadata in the schema (see the module docstring)."""
+    arrays: list[pa.Array] = []
+    fields: list[pa.Field] = []
+    for name in ROW_FIELDS:
+        if name == "scores":
+            if table.scores:
+                children = [
+                    _masked_to_arrow(column, pa.float64()) for column in table.scores.values()
+                ]
+                arrays.append(pa.StructArray.from_arrays(children, names=list(table.scores)))
+                fields.append(pa.field("scores", arrays[-1].type))
+            continue
+        kind = BASE_TYPES[name]
+        column = getattr(table, name)
+        if isinstance(column, np.ma.MaskedArray):
+            array = _masked_to_arrow(column, kind)
+        else:
+            array = pa.array(column.tolist() if column.dtype == object else column, type=kind)
+        arrays.append(array)
+        fields.append(pa.field(name, kind, nullable=name not in REQUIRED))
+    metadata = {META_KEY: json.dumps(table.meta.to_dict(), sort_keys=True).encode("utf-8")}
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=metadata))
+
+
+class ArrowLayoutError(SchemaError):
+    """An Arrow table does not have the samples layout; ``field`` names the column."""
+
+
+def meta_from_arrow(schema: pa.Schema) -> RunMeta | None:
+    """The run metadata stored in an Arrow schema, or ``None`` when there is none."""
+    raw = (schema.metadata or {}).get(META_KEY)
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ArrowLayoutError(
+            f"the stored metadata is not valid JSON ({error})", field="meta"
+        ) from None
+    if not isinstance(data, dict):
+        raise ArrowLayoutError("the stored metadata is not a JSON object", field="meta")
+    return RunMeta.from_dict(data)
+
+
+def _nullable_numpy(array: pa.ChunkedArray, fill: Any) -> np.ma.MaskedArray:
+    mask = (
+        array.is_null().to_numpy(zero_copy_only=False)
+        if array.null_count
+        else np.zeros(len(array), dtype=bool)
+    )
+    data = (pc.fill_null(array, fill) if array.null_count else array).to_numpy()
+    return np.ma.MaskedArray(data, mask=mask)
+
+
+def from_arrow(arrow: pa.Table, *, meta: RunMeta) -> SamplesTable:
+    """Build a :class:`SamplesTable` from the Arrow layout.
+
+    Raises :class:`ArrowLayoutError` for a missing required column, an unknown column, or a
+    column of the wrong type, and :class:`SchemaError` for values that break the schema (the
+    caller locates the offending row).
+    """
+    names = arrow.column_names
+    unknown = [n for n in names if n not in ROW_FIELDS]
+    if unknown:
+        raise ArrowLayoutError(
+            f"unknown column {unknown[0]!r} (a samples table has: {', '.join(ROW_FIELDS)})",
+            field=unknown[0],
+        )
+    for name in REQUIRED:
+        if name not in names:
+            raise ArrowLayoutError(f"missing required column {name!r}", field=name)
+    columns: dict[str, Any] = {}
+    for name, kind in BASE_TYPES.items():
+        if name not in names:
+            continue
+        array = arrow.column(name)
+        if array.type != kind:
+            try:
+                array = array.cast(kind, safe=True)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise ArrowLayoutError(
+                    f"column {name!r} has type {array.type}, expected {kind}", field=name
+                ) from None
+        if name in REQUIRED or name == "round":
+            if array.null_count:
+                raise SchemaError(f"{name} must not be null", field=name)
+        if kind in (pa.string(),):
+            columns[name] = _object_array(array)
+        elif name in ("sample_index", "round"):
+            columns[name] = array.to_numpy().astype(np.int64, copy=False)
+        else:
+            fill = False if kind == pa.bool_() else 0
+            columns[name] = _nullable_numpy(array, fill)
+    scores: dict[str, np.ma.MaskedArray] = {}
+    if "scores" in names:
+        struct = arrow.column("scores")
+        if not pa.types.is_struct(struct.type):
+            raise ArrowLayoutError(
+                f"column 'scores' has type {struct.type}, expected a struct of float64",
+                field="scores",
+            )
+        combined = struct.combine_chunks() if struct.num_chunks != 1 else struct.chunk(0)
+        parent_valid = (
+            combined.is_valid().to_numpy(zero_copy_only=False) if combined.null_count else None
+        )
+        for index in range(combined.type.num_fields):
+            child_field = combined.type.field(index)
+            child = combined.field(index)
+            if not (
+                pa.types.is_floating(child.type)
+                or pa.types.is_integer(child.type)
+                or pa.types.is_null(child.type)
+            ):
+                raise ArrowLayoutError(
+                    f"score {child_field.name!r} has type {child.type}, expected float64",
+                    field="scores",
+                )
+            child = pa.chunked_array([child.cast(pa.float64())])
+            column = _nullable_numpy(child, 0.0)
+            if parent_valid is not None:
+                column = np.ma.MaskedArray(
+                    column.data, mask=np.ma.getmaskarray(column) | ~parent_valid
+                )
+            if np.ma.getmaskarray(column).all():
+                continue  # a scorer no row has (the JSON reader's inference can leave one)
+            scores[child_field.name] = column
+    return SamplesTable.from_columns(
+        meta=meta,
+        query_id=columns["query_id"],
+        sample_index=columns["sample_index"],
+        round=columns.get("round"),
+        prompt_tokens=columns.get("prompt_tokens"),
+        completion_tokens=columns.get("completion_tokens"),
+        finish_reason=columns.get("finish_reason"),
+        text=columns.get("text"),
+        answer=columns.get("answer"),
+        correct=columns.get("correct"),
+        mean_logprob=columns.get("mean_logprob"),
+        scores=scores,
+        temperature=columns.get("temperature"),
+        seed=columns.get("seed"),
+    )
+
+
+def _object_array(array: pa.ChunkedArray) -> np.ndarray:
+    values = array.to_numpy(zero_copy_only=False)
+    if values.dtype != object:
+        values = values.astype(object)
+    return values
+
+
+def arrow_records(arrow: pa.Table) -> list[dict[str, Any]]:
+    """Rows of an Arrow table as plain dicts (used to locate a bad row; slow)."""
+    return arrow.to_pylist()
