@@ -1,0 +1,164 @@
+"""Allocation modes (optimal, fixed, bandit), objectives, and stop-rule parameters."""
+
+from __future__ import annotations
+
+from ttcdsl.lang import ast
+from ttcdsl.lang.checks.bins import check_bin_reference
+from ttcdsl.lang.checks.budget import check_unit
+from ttcdsl.lang.checks.context import CheckContext
+from ttcdsl.lang.checks.values import check_range
+from ttcdsl.lang.diagnostics import Note, did_you_mean
+from ttcdsl.lang.vocabulary import EXPLORE_RULES, OBJECTIVES
+from ttcdsl.lang.walk import conditions
+
+
+def check_allocation(program: ast.Program, ctx: CheckContext) -> ast.Program:
+    allocate = ctx.symbols.allocate
+    if allocate is not None:
+        _check_objective(allocate, ctx)
+        match allocate.allocation:
+            case ast.Optimal():
+                pass
+            case ast.FixedUniform(count=count):
+                if check_range(ctx, count, what="a fixed allocation", integer=True, low=1):
+                    _check_at_least_probe(count, ctx)
+            case ast.FixedPerBin(items=items, span=span):
+                _check_fixed_per_bin(items, span, ctx)
+            case ast.Bandit() as bandit:
+                _check_bandit(bandit, program, ctx)
+    for condition in conditions(program):
+        match condition:
+            case ast.Comparison(after=after) if after is not None:
+                check_range(ctx, after, what="`after`", integer=True, low=1)
+            case ast.Unanimous(last=last):
+                check_range(ctx, last, what="`unanimous last`", integer=True, low=2)
+    return program
+
+
+def _check_objective(allocate: ast.AllocateDecl, ctx: CheckContext) -> None:
+    objective = allocate.objective
+    if objective is not None and objective.text not in OBJECTIVES:
+        ctx.diagnostics.error(
+            "TTC108",
+            f"unknown objective '{objective.text}'",
+            objective.span,
+            label="not an objective",
+            help=did_you_mean(objective.text, OBJECTIVES) or "maximize accuracy or coverage",
+        )
+
+
+def _check_at_least_probe(count: ast.Number, ctx: CheckContext) -> bool:
+    probe = ctx.symbols.probe
+    if probe is None or count.value >= probe.count.value:
+        return True
+    ctx.diagnostics.error(
+        "TTC601",
+        f"a fixed allocation of {count.literal} is smaller than the probe of {probe.count.literal}",
+        count.span,
+        label="below the probe size",
+        help="fixed counts include the probe; use `keep_probe` to spend nothing more",
+        notes=(Note(span=probe.span, message="the probe is declared here"),),
+    )
+    return False
+
+
+def _check_fixed_per_bin(items: tuple[ast.FixedItem, ...], span, ctx: CheckContext) -> None:
+    given: dict[str, ast.FixedItem] = {}
+    for item in items:
+        if not check_bin_reference(item.bin, ctx, code="TTC110", what="fixed allocation"):
+            continue
+        if item.bin.text in given:
+            ctx.diagnostics.error(
+                "TTC102",
+                f"bin '{item.bin.text}' is given two fixed counts",
+                item.span,
+                label="second count",
+                help="keep one of them",
+                notes=(Note(span=given[item.bin.text].span, message="first given here"),),
+            )
+            continue
+        given[item.bin.text] = item
+        if check_range(ctx, item.count, what="a fixed allocation", integer=True, low=0):
+            _check_at_least_probe(item.count, ctx)
+    if ctx.symbols.bins_decl is None:
+        if not items:
+            ctx.diagnostics.error(
+                "TTC305",
+                "a per-bin fixed allocation needs bins",
+                span,
+                label="the policy declares no bins",
+                help="use `allocate fixed N` for the same count everywhere",
+            )
+        return
+    keep_probe = {
+        name
+        for name, decl in ctx.symbols.strategies.items()
+        if decl.strategy.name.text == "keep_probe"
+    }
+    missing = [name for name in ctx.symbols.bins if name not in given and name not in keep_probe]
+    if missing:
+        ctx.diagnostics.error(
+            "TTC600",
+            f"the fixed allocation gives no count for bin{'s' if len(missing) > 1 else ''} "
+            + ", ".join(f"'{m}'" for m in missing),
+            span,
+            label="every bin needs a count",
+            help="add " + "  ".join(f"{m} N" for m in missing) + " inside the braces",
+        )
+
+
+def _check_bandit(bandit: ast.Bandit, program: ast.Program, ctx: CheckContext) -> None:
+    diagnostics = ctx.diagnostics
+    per_bin = [
+        s for s in program.statements
+        if isinstance(s, ast.BinsDecl | ast.StrategyDecl)
+    ]
+    for statement in per_bin:
+        diagnostics.error(
+            "TTC602",
+            "bandit allocation decides per query online; bins and strategies do not apply",
+            statement.span,
+            label="not used by `allocate bandit`",
+            help="remove it and use `answer` for the aggregation, or use `allocate optimal`",
+        )
+    seen: dict[type, ast.BanditItem] = {}
+    for item in bandit.items:
+        if not isinstance(item, ast.BanditSolved):
+            if type(item) in seen:
+                diagnostics.error(
+                    "TTC102",
+                    "this bandit setting is given twice",
+                    item.span,
+                    label="second setting",
+                    help="keep one of them",
+                    notes=(Note(span=seen[type(item)].span, message="first given here"),),
+                )
+                continue
+            seen[type(item)] = item
+        match item:
+            case ast.BanditRound(count=count):
+                check_range(ctx, count, what="the round size", integer=True, low=1)
+            case ast.BanditExplore(rule=rule) if rule.text not in EXPLORE_RULES:
+                diagnostics.error(
+                    "TTC108",
+                    f"unknown exploration rule '{rule.text}'",
+                    rule.span,
+                    label="not an exploration rule",
+                    help=did_you_mean(rule.text, EXPLORE_RULES)
+                    or "rules: " + ", ".join(EXPLORE_RULES),
+                )
+            case ast.BanditBill(unit=unit):
+                check_unit(unit, ctx)
+    missing = []
+    if ast.BanditRound not in seen:
+        missing.append("`round N samples`")
+    if not any(isinstance(i, ast.BanditSolved) for i in bandit.items):
+        missing.append("a `solved when ...` rule")
+    if missing:
+        diagnostics.error(
+            "TTC604",
+            "the bandit block needs " + " and ".join(missing),
+            bandit.span,
+            label="incomplete bandit block",
+            help="e.g. `allocate bandit { round 2 samples  solved when top_share >= 0.75 after 4 }`",
+        )

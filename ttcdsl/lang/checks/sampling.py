@@ -1,0 +1,59 @@
+"""Sampling parameters: known names, values in range, and an explicit max_tokens."""
+
+from __future__ import annotations
+
+from ttcdsl.lang import ast
+from ttcdsl.lang.checks.context import CheckContext
+from ttcdsl.lang.checks.values import check_range
+from ttcdsl.lang.diagnostics import did_you_mean
+from ttcdsl.lang.vocabulary import SAMPLING_PARAMS
+
+
+def check_sampling(program: ast.Program, ctx: CheckContext) -> ast.Program:
+    diagnostics = ctx.diagnostics
+    global_max_tokens = False
+    header = next((s for s in program.statements if isinstance(s, ast.PolicyDecl)), None)
+    for statement in program.statements:
+        if not isinstance(statement, ast.SamplingBlock):
+            continue
+        for setting in statement.settings:
+            param = SAMPLING_PARAMS.get(setting.name.text)
+            if param is None:
+                diagnostics.error(
+                    "TTC106",
+                    f"unknown sampling parameter '{setting.name.text}'",
+                    setting.name.span,
+                    label="not a sampling parameter",
+                    help=did_you_mean(setting.name.text, SAMPLING_PARAMS)
+                    or "parameters: " + ", ".join(SAMPLING_PARAMS),
+                )
+                continue
+            if isinstance(setting.value, ast.String):
+                diagnostics.error(
+                    "TTC206",
+                    f"{param.name} takes a number, not a string",
+                    setting.value.span,
+                    label="a string",
+                    help=f"write e.g. `{param.name} 1`",
+                )
+                continue
+            check_range(
+                ctx,
+                setting.value,
+                what=param.name,
+                integer=param.integer,
+                low=param.low,
+                high=param.high,
+                low_open=param.low_open,
+            )
+            if param.name == "max_tokens" and statement.bin is None:
+                global_max_tokens = True
+    if not global_max_tokens and header is not None:
+        diagnostics.error(
+            "TTC404",
+            "max_tokens is not set",
+            header.span,
+            label="this policy never says how long a completion may be",
+            help="add `max_tokens N` to the sampling block, e.g. `sampling { max_tokens 1024 }`",
+        )
+    return program

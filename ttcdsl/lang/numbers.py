@@ -1,0 +1,49 @@
+"""Number literals: `8`, `0.95`, `4_000_000`, `1e-3`, `8k`, `4M`, `2G`."""
+
+from __future__ import annotations
+
+import math
+import re
+
+MAX_MAGNITUDE = 10**15  # far beyond any real budget; keeps every value exact in float64
+_SUFFIX = {"k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9}
+_UNDERSCORE_OK = re.compile(r"^[0-9]+(_[0-9]+)*$")
+
+
+class NumberError(ValueError):
+    """The literal is malformed or out of range; the message says which."""
+
+
+def parse_number(literal: str) -> int | float:
+    body, multiplier = literal, 1
+    if body and body[-1] in _SUFFIX:
+        body, multiplier = body[:-1], _SUFFIX[body[-1]]
+    mantissa, _, exponent = body.replace("E", "e").partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    for part in (whole, fraction) if fraction or "." in mantissa else (whole,):
+        if not _UNDERSCORE_OK.match(part):
+            raise NumberError(
+                f"'{literal}' is not a valid number: '_' may only stand between two digits"
+            )
+    digits = mantissa.replace("_", "")
+    if "." not in digits and not exponent:
+        value: int | float = int(digits) * multiplier
+    else:
+        try:
+            value = float(digits + (f"e{exponent}" if exponent else "")) * multiplier
+        except OverflowError:
+            value = math.inf
+        if not math.isfinite(value):
+            raise NumberError(f"'{literal}' is not a finite number")
+        if value.is_integer() and abs(value) <= MAX_MAGNITUDE and multiplier > 1:
+            value = int(value)  # 1.5k is the whole number 1500
+    if abs(value) > MAX_MAGNITUDE:
+        raise NumberError(f"'{literal}' is too large (the largest allowed is 10^15)")
+    return value
+
+
+def format_number(value: int | float) -> str:
+    """How the formatter writes a computed value (literals keep their own spelling)."""
+    if isinstance(value, int) or float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
