@@ -65,7 +65,7 @@ def to_arrow(table: SamplesTable) -> pa.Table:
             array = pa.array(column.tolist() if column.dtype == object else column, type=kind)
         arrays.append(array)
         fields.append(pa.field(name, kind, nullable=name not in REQUIRED))
-    metadata = {META_KEY: json.dumps(table.meta.to_dict(), sort_keys=True).encode("utf-8")}
+    metadata = {META_KEY: json.dumps(table.meta.to_dict()).encode("utf-8")}
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=metadata))
 
 

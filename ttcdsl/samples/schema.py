@@ -198,8 +198,11 @@ class SampleRow:
                 raise SchemaError(
                     f"a scorer name must be a non-empty string, got {name!r}", field="scores"
                 )
-            if value is None:
-                raise SchemaError(f"score {name!r} must be a number, got null", field="scores")
+            if value is None or not _is_real(value):
+                raise SchemaError(
+                    f"scores.{name} must be a number, got {_describe(value)}",
+                    field=f"scores.{name}",
+                )
             _check_real(f"scores.{name}", value)
         # Normalise numeric types so equal rows compare equal whatever produced them.
         if self.correct is not None:
