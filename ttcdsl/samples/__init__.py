@@ -8,7 +8,7 @@
 * :func:`content_hash` — a stable hash of the rows, for plans to record their calibration table.
 """
 
-from ttcdsl.samples.errors import SamplesFileError, TornLineError
+from ttcdsl.samples.errors import FileFormatError, TornLineError
 from ttcdsl.samples.hashing import content_hash
 from ttcdsl.samples.io import load, save
 from ttcdsl.samples.schema import (
@@ -28,7 +28,7 @@ __all__ = [
     "RunMeta",
     "SampleRow",
     "SampleStore",
-    "SamplesFileError",
+    "FileFormatError",
     "SamplesTable",
     "SchemaError",
     "TornLineError",

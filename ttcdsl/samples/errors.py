@@ -1,4 +1,4 @@
-"""Errors about samples files: each names the file and, where there is one, the line and field."""
+"""Errors about malformed files: each names the file and, where there is one, the line and field."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 from ttcdsl.errors import UserError
 
 
-class SamplesFileError(UserError):
-    """A samples file (or a file being imported) is malformed.
+class FileFormatError(UserError):
+    """A file (samples table, dataset, or a log being imported) is malformed.
 
     ``path`` is the file, ``line`` the 1-based line (``None`` when the problem has no line, e.g. in
     a Parquet file or a JSON document), ``field`` the offending field when known. The message reads
@@ -33,7 +33,7 @@ class SamplesFileError(UserError):
         self.detail = message
 
 
-class TornLineError(SamplesFileError):
+class TornLineError(FileFormatError):
     """The last line of an append-only file is incomplete (a write was cut off).
 
     ``offset`` is the byte offset where the torn line starts; :func:`ttcdsl.samples.repair` cuts the

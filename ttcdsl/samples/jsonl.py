@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ttcdsl.samples.errors import SamplesFileError, TornLineError
+from ttcdsl.samples.errors import FileFormatError, TornLineError
 from ttcdsl.samples.schema import (
     ROW_FIELDS,
     SCHEMA_VERSION,
@@ -87,16 +87,16 @@ def parse_header(raw: bytes, path: Path) -> RunMeta:
     try:
         header = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise SamplesFileError(
+        raise FileFormatError(
             path, f"the header is not valid JSON ({_json_reason(error)})", line=1, hint=hint
         ) from None
     if not isinstance(header, dict) or HEADER_KEY not in header:
-        raise SamplesFileError(path, "the first line is not a samples header", line=1, hint=hint)
+        raise FileFormatError(path, "the first line is not a samples header", line=1, hint=hint)
     version = header[HEADER_KEY]
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise SamplesFileError(path, f"bad schema version {version!r}", line=1, field=HEADER_KEY)
+        raise FileFormatError(path, f"bad schema version {version!r}", line=1, field=HEADER_KEY)
     if version > SCHEMA_VERSION:
-        raise SamplesFileError(
+        raise FileFormatError(
             path,
             f"schema version {version} is newer than this ttcdsl understands ({SCHEMA_VERSION})",
             line=1,
@@ -105,15 +105,15 @@ def parse_header(raw: bytes, path: Path) -> RunMeta:
         )
     unknown = sorted(set(header) - {HEADER_KEY, "meta"})
     if unknown:
-        raise SamplesFileError(path, "unknown header key", line=1, field=unknown[0])
+        raise FileFormatError(path, "unknown header key", line=1, field=unknown[0])
     meta = header.get("meta")
     if not isinstance(meta, dict):
-        raise SamplesFileError(path, "must be a JSON object", line=1, field="meta")
+        raise FileFormatError(path, "must be a JSON object", line=1, field="meta")
     try:
         return RunMeta.from_dict(meta)
     except (SchemaError, TypeError) as error:
         field = getattr(error, "field", None)
-        raise SamplesFileError(
+        raise FileFormatError(
             path, str(error), line=1, field=f"meta.{field}" if field else "meta"
         ) from None
 
@@ -124,7 +124,7 @@ def read_header(path: str | os.PathLike[str]) -> RunMeta:
     with _open(path) as handle:
         first = handle.readline()
     if not first:
-        raise SamplesFileError(path, "the file is empty: no samples header")
+        raise FileFormatError(path, "the file is empty: no samples header")
     if not first.endswith(b"\n"):
         raise TornLineError(path, line=1, offset=0, size=len(first))
     return parse_header(first[:-1], path)
@@ -141,7 +141,7 @@ def torn_tail(data: bytes, path: Path) -> TornLineError | None:
 def read_jsonl(path: str | os.PathLike[str]) -> SamplesTable:
     """Load a JSONL samples file.
 
-    Raises :class:`TornLineError` for an incomplete last line and :class:`SamplesFileError`
+    Raises :class:`TornLineError` for an incomplete last line and :class:`FileFormatError`
     naming ``file:line`` and the field for anything malformed (bad JSON, wrong type, unknown or
     missing field, duplicate sample).
     """
@@ -149,7 +149,7 @@ def read_jsonl(path: str | os.PathLike[str]) -> SamplesTable:
     with _open(path) as handle:
         data = handle.read()
     if not data:
-        raise SamplesFileError(
+        raise FileFormatError(
             path,
             "the file is empty: no samples header",
             hint="create stores with SampleStore.create",
@@ -215,7 +215,7 @@ def _read_slow(data: bytes, path: Path, meta: RunMeta) -> SamplesTable:
     try:
         return SamplesTable.from_rows(rows, meta=meta)
     except SchemaError as error:  # pragma: no cover - iter_rows checks everything rows can break
-        raise SamplesFileError(path, error.message, field=error.field) from None
+        raise FileFormatError(path, error.message, field=error.field) from None
 
 
 def iter_rows(data: bytes, path: Path, *, first_line: int = 2) -> Iterator[SampleRow]:
@@ -228,7 +228,7 @@ def iter_rows(data: bytes, path: Path, *, first_line: int = 2) -> Iterator[Sampl
         row = decode_row(raw, path, number)
         key = (row.query_id, row.sample_index)
         if key in seen:
-            raise SamplesFileError(
+            raise FileFormatError(
                 path,
                 f"duplicate sample: query {row.query_id!r} sample_index {row.sample_index} "
                 f"already appears on line {seen[key]}",
@@ -240,23 +240,23 @@ def iter_rows(data: bytes, path: Path, *, first_line: int = 2) -> Iterator[Sampl
 
 
 def decode_row(raw: bytes, path: Path, line: int) -> SampleRow:
-    """One row line (without ``\\n``) as a :class:`SampleRow`, or a :class:`SamplesFileError`."""
+    """One row line (without ``\\n``) as a :class:`SampleRow`, or a :class:`FileFormatError`."""
     if not raw.strip():
-        raise SamplesFileError(
+        raise FileFormatError(
             path, "blank line (every line after the header is one sample)", line=line
         )
     try:
         record = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise SamplesFileError(path, f"not valid JSON ({_json_reason(error)})", line=line) from None
+        raise FileFormatError(path, f"not valid JSON ({_json_reason(error)})", line=line) from None
     if not isinstance(record, dict):
-        raise SamplesFileError(
+        raise FileFormatError(
             path, f"expected a JSON object, got {type(record).__name__}", line=line
         )
     try:
         return SampleRow.from_dict(record)
     except SchemaError as error:
-        raise SamplesFileError(path, error.message, line=line, field=error.field) from None
+        raise FileFormatError(path, error.message, line=line, field=error.field) from None
 
 
 def rows_to_lines(rows: Iterable[SampleRow]) -> str:
@@ -279,8 +279,8 @@ def _open(path: Path):  # noqa: ANN202 - a binary file handle
     try:
         return open(path, "rb")
     except FileNotFoundError:
-        raise SamplesFileError(path, "no such file") from None
+        raise FileFormatError(path, "no such file") from None
     except IsADirectoryError:
-        raise SamplesFileError(path, "is a directory, not a samples file") from None
+        raise FileFormatError(path, "is a directory, not a samples file") from None
     except PermissionError:
-        raise SamplesFileError(path, "permission denied") from None
+        raise FileFormatError(path, "permission denied") from None

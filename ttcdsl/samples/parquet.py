@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ttcdsl.samples.errors import SamplesFileError
+from ttcdsl.samples.errors import FileFormatError
 from ttcdsl.samples.schema import RunMeta, SampleRow, SamplesTable, SchemaError
 
 
@@ -33,26 +33,26 @@ def read_parquet(path: str | os.PathLike[str]) -> SamplesTable:
 
     target = Path(path)
     if not target.is_file():
-        raise SamplesFileError(target, "no such file" if not target.exists() else "not a file")
+        raise FileFormatError(target, "no such file" if not target.exists() else "not a file")
     try:
         arrow = pq.read_table(target)
     except (pa.ArrowInvalid, OSError) as error:
-        raise SamplesFileError(target, f"not a readable Parquet file ({error})") from None
+        raise FileFormatError(target, f"not a readable Parquet file ({error})") from None
     try:
         meta = meta_from_arrow(arrow.schema) or RunMeta(source=f"parquet {target.name}")
     except SchemaError as error:
-        raise SamplesFileError(target, error.message, field=error.field) from None
+        raise FileFormatError(target, error.message, field=error.field) from None
     try:
         return from_arrow(arrow, meta=meta)
     except ArrowLayoutError as error:
-        raise SamplesFileError(target, error.message, field=error.field) from None
+        raise FileFormatError(target, error.message, field=error.field) from None
     except SchemaError as error:
         _locate(target, arrow.to_pylist(), error)
-        raise SamplesFileError(target, error.message, field=error.field) from None
+        raise FileFormatError(target, error.message, field=error.field) from None
 
 
 def _locate(path: Path, records: list[dict], error: SchemaError) -> None:
-    """Raise a :class:`SamplesFileError` naming the first row that breaks the schema."""
+    """Raise a :class:`FileFormatError` naming the first row that breaks the schema."""
     seen: dict[tuple[str, int], int] = {}
     for number, record in enumerate(records, start=1):
         try:
@@ -62,12 +62,12 @@ def _locate(path: Path, records: list[dict], error: SchemaError) -> None:
             }
             row = SampleRow.from_dict(values)
         except SchemaError as problem:
-            raise SamplesFileError(
+            raise FileFormatError(
                 path, f"row {number}: {problem.message}", field=problem.field
             ) from None
         key = (row.query_id, row.sample_index)
         if key in seen:
-            raise SamplesFileError(
+            raise FileFormatError(
                 path,
                 f"row {number}: duplicate sample: query {row.query_id!r} sample_index "
                 f"{row.sample_index} already in row {seen[key]}",

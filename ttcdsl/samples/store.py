@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ttcdsl.samples.atomic import atomic_writer, fsync_directory
-from ttcdsl.samples.errors import SamplesFileError, TornLineError
+from ttcdsl.samples.errors import FileFormatError, TornLineError
 from ttcdsl.samples.jsonl import encode_header, read_header, read_jsonl, rows_to_lines
 from ttcdsl.samples.schema import RunMeta, SampleRow, SamplesTable, SchemaError
 
@@ -53,7 +53,7 @@ class SampleStore:
         """Create a new store holding only the header; an existing file is an error."""
         target = Path(path)
         if target.exists():
-            raise SamplesFileError(
+            raise FileFormatError(
                 target,
                 "already exists",
                 hint="open it with SampleStore(path) to append, or choose a new path",
@@ -114,13 +114,13 @@ class SampleStore:
         try:
             size = self.path.stat().st_size
         except FileNotFoundError:
-            raise SamplesFileError(
+            raise FileFormatError(
                 self.path,
                 "no such file",
                 hint="create the store with SampleStore.create(path, meta)",
             ) from None
         if size == 0:
-            raise SamplesFileError(self.path, "the file is empty: no samples header")
+            raise FileFormatError(self.path, "the file is empty: no samples header")
         with open(self.path, "rb") as handle:
             handle.seek(size - 1)
             if handle.read(1) == b"\n":
@@ -161,6 +161,6 @@ def repair(path: str | os.PathLike[str]) -> RepairReport:
             handle.flush()
             os.fsync(handle.fileno())
     except FileNotFoundError:
-        raise SamplesFileError(target, "no such file") from None
+        raise FileFormatError(target, "no such file") from None
     fsync_directory(target.parent)
     return RepairReport(path=target, removed=len(data) - start, line=line, fragment=data[start:])

@@ -10,7 +10,7 @@ import pytest
 from ttcdsl.samples import (
     RunMeta,
     SampleRow,
-    SamplesFileError,
+    FileFormatError,
     SampleStore,
     SamplesTable,
     SchemaError,
@@ -50,7 +50,7 @@ def test_append_rounds_then_load(tmp_path: Path) -> None:
 
 def test_create_refuses_an_existing_file(tmp_path: Path) -> None:
     SampleStore.create(tmp_path / "run.jsonl", META)
-    with pytest.raises(SamplesFileError, match="already exists"):
+    with pytest.raises(FileFormatError, match="already exists"):
         SampleStore.create(tmp_path / "run.jsonl", META)
 
 
@@ -96,7 +96,7 @@ def test_a_torn_header_is_reported(tmp_path: Path) -> None:
         load(path)
     assert caught.value.line == 1
     assert repair(path).removed == 22 and path.read_bytes() == b""
-    with pytest.raises(SamplesFileError, match="empty"):
+    with pytest.raises(FileFormatError, match="empty"):
         load(path)
 
 
@@ -128,14 +128,18 @@ GOOD = {"query_id": "x", "sample_index": 0}
         (json.dumps({**GOOD, "answr": "4"}), "answr", "unknown field"),
         (json.dumps({"sample_index": 0}), "query_id", "missing"),
         (json.dumps({**GOOD, "query_id": None}), "query_id", "string"),
-        (json.dumps({"query_id": "q1", "sample_index": 0}), "sample_index", "already appears on line 4"),
+        (
+            json.dumps({"query_id": "q1", "sample_index": 0}),
+            "sample_index",
+            "already appears on line 4",
+        ),
     ],
 )
 def test_a_malformed_line_is_named_by_file_line_and_field(
     tmp_path: Path, line: str, field: str | None, words: str
 ) -> None:
     path = _store_with(tmp_path, line)
-    with pytest.raises(SamplesFileError) as caught:
+    with pytest.raises(FileFormatError) as caught:
         load(path)
     error = caught.value
     assert error.line == 8 and error.field == field and words in error.message
@@ -145,16 +149,16 @@ def test_a_malformed_line_is_named_by_file_line_and_field(
 def test_bad_headers(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
     path.write_text('{"query_id": "q", "sample_index": 0}\n')
-    with pytest.raises(SamplesFileError, match="not a samples header"):
+    with pytest.raises(FileFormatError, match="not a samples header"):
         load(path)
     path.write_text('{"ttc_samples": 9, "meta": {}}\n')
-    with pytest.raises(SamplesFileError, match="newer"):
+    with pytest.raises(FileFormatError, match="newer"):
         load(path)
     path.write_text('{"ttc_samples": 1, "meta": {"model": 3}}\n')
-    with pytest.raises(SamplesFileError) as caught:
+    with pytest.raises(FileFormatError) as caught:
         load(path)
     assert caught.value.field == "meta.model" and caught.value.line == 1
-    with pytest.raises(SamplesFileError, match="no such file"):
+    with pytest.raises(FileFormatError, match="no such file"):
         load(tmp_path / "absent.jsonl")
 
 

@@ -61,7 +61,9 @@ def test_from_dict_rejects_unknown_and_missing_fields() -> None:
 
 
 def test_rows_are_frozen_and_normalised() -> None:
-    row = SampleRow(query_id="q", sample_index=np.int64(2), scores={"rm": 1}, correct=np.bool_(True))
+    row = SampleRow(
+        query_id="q", sample_index=np.int64(2), scores={"rm": 1}, correct=np.bool_(True)
+    )
     assert type(row.sample_index) is int and row.correct is True and row.scores["rm"] == 1.0
     with pytest.raises(AttributeError):
         row.answer = "x"  # type: ignore[misc]

@@ -16,7 +16,7 @@ from ttcdsl.errors import UserError
 from ttcdsl.samples import (
     RunMeta,
     SampleRow,
-    SamplesFileError,
+    FileFormatError,
     SamplesTable,
     content_hash,
     load,
@@ -56,8 +56,11 @@ def tables(draw: st.DrawFn) -> SamplesTable:
                     answer=draw(texts),
                     correct=draw(st.none() | st.booleans()),
                     mean_logprob=draw(reals),
-                    scores={n: draw(reals.filter(lambda v: v is not None)) for n in scorer_names
-                            if draw(st.booleans())},
+                    scores={
+                        n: draw(reals.filter(lambda v: v is not None))
+                        for n in scorer_names
+                        if draw(st.booleans())
+                    },
                     temperature=draw(st.none() | st.floats(0, 2)),
                     seed=draw(st.none() | st.integers(-(2**63), 2**63 - 1)),
                 )
@@ -66,7 +69,9 @@ def tables(draw: st.DrawFn) -> SamplesTable:
     return SamplesTable.from_rows([rows[i] for i in order], meta=META)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(table=tables())
 def test_round_trip_jsonl_parquet_jsonl(tmp_path: Path, table: SamplesTable) -> None:
     save(table, tmp_path / "a.jsonl")
@@ -84,14 +89,18 @@ def test_round_trip_jsonl_parquet_jsonl(tmp_path: Path, table: SamplesTable) -> 
 
 @settings(max_examples=30, deadline=None)
 @given(table=tables(), data=st.data())
-def test_hash_ignores_order_and_metadata_but_not_content(table: SamplesTable, data: st.DataObject) -> None:
+def test_hash_ignores_order_and_metadata_but_not_content(
+    table: SamplesTable, data: st.DataObject
+) -> None:
     order = data.draw(st.permutations(range(len(table))))
     shuffled = table.take(np.array(order, dtype=np.int64)).with_meta(RunMeta(created_at="other"))
     assert content_hash(shuffled) == content_hash(table)
     if len(table):
         i = data.draw(st.integers(0, len(table) - 1))
         row = table.row(i)
-        changed = SampleRow(**{**row.to_dict(), "correct": not row.correct if row.correct is not None else True})
+        changed = SampleRow(
+            **{**row.to_dict(), "correct": not row.correct if row.correct is not None else True}
+        )
         rows = list(table.rows())
         rows[i] = changed
         assert content_hash(SamplesTable.from_rows(rows, meta=META)) != content_hash(table)
@@ -120,7 +129,7 @@ def test_parquet_without_scores_and_with_foreign_columns(tmp_path: Path) -> None
 
     foreign = pa.table({"query_id": ["a"], "sample_index": pa.array([0], pa.int32()), "extra": [1]})
     pq.write_table(foreign, tmp_path / "f.parquet")
-    with pytest.raises(SamplesFileError) as caught:
+    with pytest.raises(FileFormatError) as caught:
         load(tmp_path / "f.parquet")
     assert caught.value.field == "extra"
 
@@ -133,14 +142,16 @@ def test_parquet_without_scores_and_with_foreign_columns(tmp_path: Path) -> None
 def test_parquet_row_errors_name_the_row(tmp_path: Path) -> None:
     bad = pa.table({"query_id": ["a", "a", "b"], "sample_index": [0, 0, -2]})
     pq.write_table(bad, tmp_path / "bad.parquet")
-    with pytest.raises(SamplesFileError) as caught:
+    with pytest.raises(FileFormatError) as caught:
         load(tmp_path / "bad.parquet")
-    assert caught.value.field == "sample_index" and "row 2: duplicate sample" in caught.value.message
+    assert (
+        caught.value.field == "sample_index" and "row 2: duplicate sample" in caught.value.message
+    )
     pq.write_table(bad.slice(2), tmp_path / "neg.parquet")
-    with pytest.raises(SamplesFileError, match="row 1: sample_index must be >= 0"):
+    with pytest.raises(FileFormatError, match="row 1: sample_index must be >= 0"):
         load(tmp_path / "neg.parquet")
     (tmp_path / "junk.parquet").write_bytes(b"not parquet")
-    with pytest.raises(SamplesFileError, match="not a readable Parquet file"):
+    with pytest.raises(FileFormatError, match="not a readable Parquet file"):
         load(tmp_path / "junk.parquet")
 
 

@@ -1,0 +1,66 @@
+"""Reading and writing a dataset as JSONL, one query per line.
+
+    {"id": "test/precalculus/807.json", "kind": "math", "prompt": "Convert ...", "gold": "\\left( 3, \\frac{\\pi}{2} \\right)", "meta": {"level": "Level 2"}}
+    {"id": "chat-1", "kind": "exact", "messages": [{"role": "system", "content": "..."}, {"role": "user", "content": "..."}], "gold": null}
+
+Problems are reported as ``FILE:LINE: field 'NAME': what is wrong``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ttcdsl.datasets.schema import Dataset, DatasetError, Query, dumps_query
+from ttcdsl.samples.errors import FileFormatError
+
+
+def read_queries(path: str | os.PathLike[str], *, name: str | None = None) -> Dataset:
+    """Load a dataset JSONL file; any bad line is reported as ``FILE:LINE: field: problem``."""
+    path = Path(path)
+    data = _read(path)
+    queries: list[Query] = []
+    seen: dict[str, int] = {}
+    for number, raw in enumerate(data.splitlines(), start=1):
+        if not raw.strip():
+            raise FileFormatError(path, "blank line (every line is one query)", line=number)
+        try:
+            record = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            reason = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
+            raise FileFormatError(path, f"not valid JSON ({reason})", line=number) from None
+        if not isinstance(record, dict):
+            raise FileFormatError(path, "expected a JSON object", line=number)
+        try:
+            query = Query.from_dict(record)
+        except DatasetError as error:
+            raise FileFormatError(path, error.message, line=number, field=error.field) from None
+        if query.id in seen:
+            raise FileFormatError(
+                path,
+                f"duplicate id {query.id!r} (first on line {seen[query.id]})",
+                line=number,
+                field="id",
+            )
+        seen[query.id] = number
+        queries.append(query)
+    return Dataset(name=name or path.stem, queries=tuple(queries), source=str(path))
+
+
+def write_queries(dataset: Dataset, path: str | os.PathLike[str]) -> None:
+    """Write ``dataset`` as JSONL, atomically."""
+    from ttcdsl.samples.atomic import atomic_writer
+
+    with atomic_writer(path) as handle:
+        for query in dataset:
+            handle.write(dumps_query(query) + "\n")
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise FileFormatError(path, "no such file") from None
+    except IsADirectoryError:
+        raise FileFormatError(path, "is a directory, not a dataset file") from None
