@@ -18,19 +18,36 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--format", choices=("text", "json"), default="text", help="output format (default: text)"
     )
     parser.add_argument(
+        "--queries",
+        type=int,
+        metavar="N",
+        help="also check that total budgets can serve a batch of N queries",
+    )
+    parser.add_argument(
         "--strict", action="store_true", help="treat warnings as errors (exit 1 on any warning)"
     )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ttcdsl.errors import UserError
     from ttcdsl.lang.api import check_file
+
+    if args.queries is not None and args.queries < 1:
+        raise UserError(f"--queries must be at least 1, not {args.queries}")
     from ttcdsl.lang.render import render_text, to_json
 
     results = []
     failed = False
     for path in args.files:
         policy, diagnostics = check_file(path)
+        if policy is not None and args.queries is not None:
+            from ttcdsl.lang.feasibility import check_batch_budget
+
+            batch = check_batch_budget(policy, args.queries)
+            diagnostics = diagnostics + batch
+            if any(d.is_error for d in batch):
+                policy = None
         errors = [d for d in diagnostics if d.is_error]
         ok = policy is not None and not (args.strict and diagnostics)
         failed |= not ok

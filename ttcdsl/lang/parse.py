@@ -39,6 +39,8 @@ STATEMENT_KEYWORDS = (
 )
 _STATEMENT_START = re.compile(rf"^(?:{'|'.join(STATEMENT_KEYWORDS)})\b", re.MULTILINE)
 
+_BRACE_SCAN = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*|[{}]')
+
 # How the terminals that are not plain strings read in a message.
 _TERMINAL_WORDS = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string", "$END": "end of file"}
 
@@ -109,6 +111,20 @@ def _report_syntax_error(error: UnexpectedInput, source: Source, diagnostics: Di
 
     if isinstance(error, UnexpectedToken) and error.token.type != "$END":
         token: Token = error.token
+        start = token.start_pos or 0
+        line_start = source.text.rfind("\n", 0, start) + 1
+        brace = _unclosed_brace(source.text, line_start)
+        if brace is not None and _STATEMENT_START.match(source.text, line_start):
+            # `budget {` ... then a new statement: the usual cause is a missing `}`.
+            line = source.position(line_start)[0]
+            diagnostics.error(
+                "TTC011",
+                "this block is not closed before the next statement",
+                source.span(brace, brace + 1),
+                label="this `{` has no matching `}`",
+                help=f"add `}}` before line {line}",
+            )
+            return line_start
         expected = _describe_expected(error.expected)
         hint = None
         if token.type == "NAME" or str(token).isidentifier():
@@ -125,6 +141,16 @@ def _report_syntax_error(error: UnexpectedInput, source: Source, diagnostics: Di
         return start
 
     # End of input in the middle of a statement (UnexpectedToken on $END, or UnexpectedEOF).
+    brace = _unclosed_brace(source.text, len(source.text))
+    if brace is not None:
+        diagnostics.error(
+            "TTC012",
+            "unexpected end of file: a block is not closed",
+            source.span(brace, brace + 1),
+            label="this `{` has no matching `}`",
+            help="add `}` at the end of the block",
+        )
+        return len(source.text)
     expected_names = getattr(error, "expected", ()) or ()
     expected = _describe_expected(expected_names)
     span = _last_token_span(source)
@@ -136,6 +162,18 @@ def _report_syntax_error(error: UnexpectedInput, source: Source, diagnostics: Di
         help="expected " + _join_alternatives(expected) if expected else "finish the statement",
     )
     return len(source.text)
+
+
+def _unclosed_brace(text: str, end: int) -> int | None:
+    """Offset of the innermost `{` still open at `end` (strings and comments skipped)."""
+    open_braces: list[int] = []
+    for match in _BRACE_SCAN.finditer(text, 0, end):
+        token = match.group()
+        if token == "{":
+            open_braces.append(match.start())
+        elif token == "}" and open_braces:
+            open_braces.pop()
+    return open_braces[-1] if open_braces else None
 
 
 def _last_token_span(source: Source) -> Span:

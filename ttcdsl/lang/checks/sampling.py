@@ -1,4 +1,4 @@
-"""Sampling parameters: known names, values in range, and an explicit max_tokens."""
+"""Generation: sampling parameters (known, in range, max_tokens explicit) and the probe size."""
 
 from __future__ import annotations
 
@@ -48,6 +48,9 @@ def check_sampling(program: ast.Program, ctx: CheckContext) -> ast.Program:
             )
             if param.name == "max_tokens" and statement.bin is None:
                 global_max_tokens = True
+    probe = ctx.symbols.probe
+    if probe is not None:
+        check_range(ctx, probe.count, what="the probe", integer=True, low=1)
     if not global_max_tokens and header is not None:
         diagnostics.error(
             "TTC404",

@@ -1,0 +1,30 @@
+"""The grammar: one file, conflict-free LALR(1), found from a source checkout."""
+
+from __future__ import annotations
+
+from ttcdsl.lang.grammar import build_parser, grammar_text
+
+from tests.paths import REPO
+
+
+def test_grammar_builds_without_conflicts_in_strict_mode():
+    # strict=True turns shift/reduce conflicts and terminal collisions into errors.
+    parser = build_parser(strict=True)
+    assert parser.options.parser == "lalr"
+
+
+def test_the_repository_grammar_is_the_only_grammar():
+    grammars = [p for p in REPO.rglob("*.lark") if ".venv" not in p.parts and "build" not in p.parts]
+    assert [p.relative_to(REPO).as_posix() for p in grammars] == ["grammar/ttc.lark"]
+    assert grammar_text() == (REPO / "grammar" / "ttc.lark").read_text(encoding="utf-8")
+
+
+def test_keywords_stay_usable_as_names_where_no_keyword_fits():
+    # `samples` is a keyword after `probe 4` but an ordinary name in an expression.
+    from ttcdsl import parse_policy
+
+    policy = parse_policy(
+        "policy p\nsampling { max_tokens 8 }\nprobe 2 samples\n"
+        "stop { when samples >= 6 }\nanswer majority_vote\nallocate fixed 8\n"
+    )
+    assert policy.bins[0].stop[0].condition.left.name == "samples"

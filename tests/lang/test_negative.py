@@ -1,0 +1,231 @@
+"""Every check, as a short snippet with the code it must report and the text it must underline."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.lang.helpers import diagnostics_of, underlined
+
+OK_TAIL = "allocate fixed 4\n"
+
+
+def policy(body: str, *, header: str = "policy t\n", sampling: str = "sampling { max_tokens 64 }\n",
+           allocate: str = OK_TAIL) -> str:
+    return header + sampling + body + ("\n" if body and not body.endswith("\n") else "") + allocate
+
+
+BINS = "probe 2 samples\nfeature a = top_share(answers)\ndifficulty = 1 - a\n"
+TWO_BINS = BINS + "bins by difficulty quantiles [0.5] as easy, hard\n"
+BUDGET = "budget { mean samples per query <= 8 }\n"
+
+# (id, code, underlined text, policy text)
+CASES = [
+    # -- syntax and input --
+    ("stray-character", "TTC010", "$", policy("probe 2 samples $")),
+    ("misspelt-statement", "TTC011", "budgte", policy("budgte { }")),
+    ("misspelt-keyword", "TTC011", "sample", policy("probe 2 sample")),
+    ("operator-twice", "TTC011", "*", policy("feature a = 1 +* 2")),
+    ("missing-close-brace-at-end", "TTC012", "{", "policy t\nbudget { mean samples per query <= 8"),
+    ("missing-close-brace", "TTC011", "{", policy("budget { mean samples per query <= 8\nprobe 2 samples")),
+    ("unfinished-expression", "TTC012", "+", "policy t\nfeature a = 1 +"),
+    ("unterminated-string", "TTC013", '"never closed', 'policy t "never closed\n'),
+    ("bad-underscores", "TTC014", "1__0", policy("budget { mean samples per query <= 1__0 }")),
+    ("infinite-number", "TTC014", "1e999", policy("feature a = 1e999\nstop { when a > 1 }")),
+    ("number-too-large", "TTC014", "2000000G", policy("budget { total tokens <= 2000000G }")),
+    # -- names and definitions --
+    ("no-header", "TTC100", "sampling { max_tokens 64 }", policy("answer majority_vote", header="")),
+    ("header-not-first", "TTC100", "policy t",
+     "sampling { max_tokens 64 }\npolicy t\nanswer majority_vote\n" + OK_TAIL),
+    ("unknown-name", "TTC101", "agrement",
+     policy("probe 2 samples\nfeature agreement = top_share(answers)\nstop { when agrement > 0.9 }")),
+    ("bins-by-unknown-feature", "TTC101", "agrement",
+     policy(BINS + "bins by agrement quantiles [0.5] as x, y\nanswer majority_vote")),
+    ("duplicate-feature", "TTC102", "a",
+     policy("feature a = samples\nfeature a = samples + 1\nstop { when a > 3 }")),
+    ("duplicate-budget", "TTC102", BUDGET.strip(), policy(BUDGET + BUDGET)),
+    ("duplicate-strategy", "TTC102", "easy",
+     policy(TWO_BINS + "strategy easy = majority_vote\nstrategy hard = single\nstrategy easy = single")),
+    ("duplicate-bin-name", "TTC102", "x",
+     policy(BINS + "bins by difficulty quantiles [0.5] as x, x\nanswer majority_vote")),
+    ("duplicate-budget-limit", "TTC102", "mean samples per query <= 6",
+     policy("budget { mean samples per query <= 8  mean samples per query <= 6 }")),
+    ("feature-shadows-builtin", "TTC102", "tokens",
+     policy("feature tokens = samples\nstop { when tokens > 3 }")),
+    ("duplicate-fixed-count", "TTC102", "easy 3",
+     policy(TWO_BINS + "answer majority_vote", allocate="allocate fixed { easy 2  hard 4  easy 3 }\n")),
+    ("duplicate-bandit-round", "TTC102", "round 4 samples",
+     policy(BUDGET, allocate="allocate bandit { round 2 samples  round 4 samples  solved when top_share >= 0.8 }\n")),
+    ("unknown-function", "TTC103", "top_shar", policy("stop { when top_shar(answers) > 0.5 }")),
+    ("strategy-as-function", "TTC103", "majority_vote", policy("stop { when majority_vote(answers) > 0.5 }")),
+    ("unknown-strategy", "TTC104", "majority", policy("answer majority")),
+    ("unknown-scorer-kind", "TTC105", "reward", policy('scorer s = reward "m"\nanswer best_of_n(s)')),
+    ("unknown-sampling-parameter", "TTC106", "temprature",
+     policy("", sampling="sampling { temprature 0.5  max_tokens 64 }\n")),
+    ("unknown-unit", "TTC107", "sample", policy("budget { mean sample per query <= 8 }")),
+    ("unknown-bill-unit", "TTC107", "dollars",
+     policy(BUDGET, allocate="allocate bandit { round 2 samples  bill dollars  solved when top_share >= 0.8 }\n")),
+    ("unknown-objective", "TTC108", "acuracy", policy("", allocate="allocate fixed 4 maximize acuracy\n")),
+    ("unknown-explore-rule", "TTC108", "entropi",
+     policy(BUDGET, allocate="allocate bandit { round 2 samples  explore entropi  solved when top_share >= 0.8 }\n")),
+    ("feature-used-before-definition", "TTC109", "b",
+     policy("feature a = b + 1\nfeature b = samples\nstop { when a > 3 }")),
+    ("feature-refers-to-itself", "TTC109", "a", policy("feature a = a + 1\nstop { when a > 3 }")),
+    ("sampling-for-unknown-bin", "TTC110", "hardd",
+     policy(TWO_BINS + "answer majority_vote\nsampling hardd { temperature 1 }")),
+    ("budget-for-unknown-bin", "TTC110", "hardd",
+     policy(TWO_BINS + "answer majority_vote\nbudget { samples per query <= 8 for hardd }")),
+    ("fixed-for-unknown-bin", "TTC110", "medium",
+     policy(TWO_BINS + "answer majority_vote", allocate="allocate fixed { easy 2  hard 4  medium 3 }\n")),
+    ("stop-for-unknown-bin", "TTC110", "medium",
+     policy(TWO_BINS + "answer majority_vote\nstop medium { when samples >= 4 }")),
+    ("unknown-scorer-in-strategy", "TTC111", "prm", policy("answer best_of_n(prm)")),
+    ("unknown-scorer-in-condition", "TTC111", "prn",
+     policy('scorer prm = reward_model "m"\nanswer best_of_n(prm)\nstop { when score(prn) > 0.5 }')),
+    # -- types, arity, units, values --
+    ("function-arity", "TTC200", "clip(samples, 1)", policy("stop { when clip(samples, 1) > 0.5 }")),
+    ("strategy-needs-scorer", "TTC200", "best_of_n", policy("answer best_of_n")),
+    ("strategy-takes-no-args", "TTC200", "majority_vote(x)", policy("answer majority_vote(x)")),
+    ("mean-of-answers", "TTC201", "answers", policy("stop { when mean(answers) > 0.5 }")),
+    ("top-share-of-numbers", "TTC201", "tokens", policy("stop { when top_share(tokens) > 0.5 }")),
+    ("score-of-number", "TTC201", "1", policy("stop { when score(1) > 0.5 }")),
+    ("scorer-as-value", "TTC201", "prm",
+     policy('scorer prm = reward_model "m"\nanswer best_of_n(prm)\nstop { when prm > 0.5 }')),
+    ("list-as-difficulty", "TTC202", "tokens",
+     policy("probe 2 samples\ndifficulty = tokens\nbins by difficulty thresholds [1] as a, b\nanswer majority_vote")),
+    ("list-in-arithmetic", "TTC202", "answers", policy("stop { when answers + 1 > 2 }")),
+    ("charge-without-token-budget", "TTC203", "charge prompt tokens",
+     policy("budget { mean samples per query <= 8  charge prompt tokens }")),
+    ("top-p-out-of-range", "TTC204", "1.5", policy("", sampling="sampling { top_p 1.5  max_tokens 64 }\n")),
+    ("negative-temperature", "TTC204", "-1", policy("", sampling="sampling { temperature -1  max_tokens 64 }\n")),
+    ("unanimous-window-of-one", "TTC204", "1", policy("stop { when unanimous last 1 }")),
+    ("zero-rounds", "TTC204", "0", policy("budget { rounds <= 0 }")),
+    ("zero-mean-budget", "TTC204", "0", policy("budget { mean samples per query <= 0 }")),
+    ("zero-bandit-round", "TTC204", "0",
+     policy(BUDGET, allocate="allocate bandit { round 0 samples  solved when top_share >= 0.8 }\n")),
+    ("fractional-probe", "TTC205", "2.5", policy("probe 2.5 samples")),
+    ("fractional-max-tokens", "TTC205", "10.5", policy("", sampling="sampling { max_tokens 10.5 }\n")),
+    ("fractional-after", "TTC205", "1.5", policy("stop { when top_share > 0.5 after 1.5 }")),
+    ("reward-model-without-model", "TTC206", "reward_model", policy("scorer s = reward_model\nanswer best_of_n(s)")),
+    ("confidence-with-model", "TTC206", '"x"', policy('scorer s = confidence "x"\nanswer best_of_n(s)')),
+    ("string-temperature", "TTC206", '"hot"', policy("", sampling='sampling { temperature "hot"  max_tokens 64 }\n')),
+    # -- bins and strategies --
+    ("bin-without-strategy", "TTC300", "hard", policy(TWO_BINS + "strategy easy = majority_vote")),
+    ("strategy-for-unknown-bin", "TTC301", "medum",
+     policy(TWO_BINS + "answer majority_vote\nstrategy medum = single")),
+    ("quantiles-not-increasing", "TTC302", "0.2",
+     policy(BINS + "bins by difficulty quantiles [0.5, 0.2] as x, y, z\nanswer majority_vote")),
+    ("quantile-outside-unit-interval", "TTC302", "1.5",
+     policy(BINS + "bins by difficulty quantiles [0.5, 1.5] as x, y, z\nanswer majority_vote")),
+    ("thresholds-not-increasing", "TTC303", "0.5",
+     policy(BINS + "bins by difficulty thresholds [0.5, 0.5] as x, y, z\nanswer majority_vote")),
+    ("bin-names-do-not-match-cuts", "TTC304", "x, y",
+     policy(BINS + "bins by difficulty quantiles [0.3, 0.6] as x, y\nanswer majority_vote")),
+    ("no-cuts", "TTC304", "x",
+     policy(BINS + "bins by difficulty quantiles [] as x\nanswer majority_vote")),
+    ("strategy-without-bins", "TTC305", "easy", policy("strategy easy = majority_vote")),
+    ("budget-scope-without-bins", "TTC305", "easy",
+     policy("answer majority_vote\nbudget { samples per query <= 8 for easy }")),
+    ("bins-by-missing-difficulty", "TTC306", "difficulty",
+     policy("probe 2 samples\nbins by difficulty quantiles [0.5] as x, y\nanswer majority_vote")),
+    ("bins-without-probe", "TTC307", "bins by a thresholds [0.5] as x, y",
+     policy("feature a = samples\nbins by a thresholds [0.5] as x, y\nanswer majority_vote")),
+    ("keep-probe-as-answer", "TTC308", "keep_probe", policy("probe 2 samples\nanswer keep_probe")),
+    # -- budgets --
+    ("probe-above-mean", "TTC400", "2", policy("probe 4 samples\nbudget { mean samples per query <= 2 }")),
+    ("range-minimum-above-mean", "TTC400", "3",
+     policy("budget { mean samples per query <= 3  samples per query in 4..8 }")),
+    ("probe-above-per-query-maximum", "TTC401", "4",
+     policy("probe 8 samples\nbudget { samples per query in 1..4 }", allocate="allocate fixed 8\n")),
+    ("probe-above-cap", "TTC401", "6",
+     policy("probe 8 samples\nbudget { samples per query <= 6 }", allocate="allocate fixed 8\n")),
+    ("empty-range", "TTC402", "8..4", policy("budget { samples per query in 8..4 }")),
+    ("optimal-without-budget", "TTC403", "optimal", policy("answer majority_vote", allocate="allocate optimal\n")),
+    ("bandit-without-budget", "TTC403", "bandit { round 2 samples  solved when top_share >= 0.8 }",
+     policy("", allocate="allocate bandit { round 2 samples  solved when top_share >= 0.8 }\n")),
+    ("no-max-tokens", "TTC404", "policy t", policy("answer majority_vote", sampling="sampling { temperature 1 }\n")),
+    # -- observability --
+    ("gold-in-stop-rule", "TTC500", "correct", policy("stop { when max(correct) >= 1 }")),
+    ("gold-scorer-online", "TTC500", "scorer g = gold", policy("scorer g = gold\nanswer best_of_n(g)")),
+    ("normalize-in-stop-rule", "TTC501", "normalize(samples)",
+     policy("stop { when normalize(samples) > 0.5 }")),
+    # -- allocation --
+    ("fixed-misses-a-bin", "TTC600", "fixed { easy 2 }",
+     policy(TWO_BINS + "answer majority_vote", allocate="allocate fixed { easy 2 }\n")),
+    ("fixed-below-probe", "TTC601", "2", policy("probe 4 samples\nanswer majority_vote", allocate="allocate fixed 2\n")),
+    ("bandit-with-bins", "TTC602", "bins by difficulty quantiles [0.5] as easy, hard",
+     policy(TWO_BINS + BUDGET + "answer majority_vote",
+            allocate="allocate bandit { round 2 samples  solved when top_share >= 0.8 }\n")),
+    ("no-allocate", "TTC603", "policy t", policy("answer majority_vote", allocate="")),
+    ("bandit-without-solved-rule", "TTC604", "bandit { round 2 samples }",
+     policy(BUDGET, allocate="allocate bandit { round 2 samples }\n")),
+    ("keep-probe-without-probe", "TTC605", "keep_probe",
+     policy("feature a = samples\nbins by a thresholds [0.5] as x, y\nstrategy x = keep_probe\n"
+            "strategy y = single")),
+]
+
+
+@pytest.mark.parametrize(("code", "text", "source"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_check_reports_code_and_underlines_the_offending_text(code, text, source):
+    diagnostics = diagnostics_of(source)
+    matching = [d for d in diagnostics if d.code == code]
+    assert matching, f"expected {code}, got {[(d.code, d.message) for d in diagnostics]}"
+    assert text in [underlined(d) for d in matching]
+    for diagnostic in matching:
+        assert diagnostic.message and "\n" not in diagnostic.message
+        assert diagnostic.help and "\n" not in diagnostic.help
+
+
+def test_every_code_in_the_catalogue_has_a_negative_case_or_a_file_test():
+    from ttcdsl.lang.codes import CODES
+
+    covered = {c[1] for c in CASES} | {"TTC001", "TTC002", "TTC003", "TTC015", "TTC150"}
+    assert set(CODES) - covered == set()
+
+
+def test_unused_definitions_are_warnings_not_errors():
+    diagnostics = diagnostics_of(policy('feature a = samples\nscorer s = reward_model "m"\nanswer majority_vote'))
+    assert [(d.code, d.severity, underlined(d)) for d in diagnostics] == [
+        ("TTC150", "warning", "a"),
+        ("TTC150", "warning", "s"),
+    ]
+
+
+def test_deep_nesting_is_a_diagnostic_not_a_crash():
+    deep = policy("stop { when " + "-" * 5000 + "samples > 1 }")
+    assert [d.code for d in diagnostics_of(deep)] == ["TTC015"]
+    wide = policy("stop { when " + " + ".join(["samples"] * 5000) + " > 1 }")
+    assert [d.code for d in diagnostics_of(wide)] == ["TTC015"]
+    parens = policy("stop { when " + "(" * 3000 + "samples" + ")" * 3000 + " > 1 }")
+    assert [d.code for d in diagnostics_of(parens)] == []
+
+
+def test_all_errors_of_a_phase_are_reported_together():
+    source = policy(
+        "budget { mean sample per query <= 8 }\nstop { when top_shar(answers) > agrement }",
+        allocate="allocate fixed 4 maximize acuracy\n",
+    )
+    codes = sorted(d.code for d in diagnostics_of(source))
+    assert codes == ["TTC101", "TTC103", "TTC107", "TTC108"]
+
+
+def test_syntax_errors_in_several_statements_are_reported_together():
+    source = "policy t\nbudgte { }\nprobe 4 sample\nfeature a = 1 +* 2\nallocate fixed 4\n"
+    assert [(d.code, d.span.line) for d in diagnostics_of(source)] == [
+        ("TTC011", 2),
+        ("TTC011", 3),
+        ("TTC011", 4),
+    ]
+
+
+def test_batch_budget_needs_the_number_of_queries():
+    from ttcdsl import parse_policy
+    from ttcdsl.lang.feasibility import check_batch_budget
+
+    text = policy("budget { total samples <= 100  samples per query in 2..8 }", allocate="allocate optimal\n")
+    text = text.replace("policy t\n", "policy t\nanswer majority_vote\n")
+    checked = parse_policy(text)
+    assert check_batch_budget(checked, 50) == ()
+    (problem,) = check_batch_budget(checked, 51)
+    assert problem.code == "TTC400"
+    assert underlined(problem) == "total samples <= 100"
+    assert "102" in problem.message

@@ -1,0 +1,60 @@
+"""The built wheel carries the grammar: a non-editable install parses every example policy."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import venv
+import zipfile
+
+import pytest
+
+from tests.paths import POLICIES, REPO
+
+
+@pytest.mark.slow
+def test_wheel_installs_and_checks_policies_outside_the_source_tree(tmp_path):
+    dist = tmp_path / "dist"
+    build = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(REPO)],
+        capture_output=True,
+        text=True,
+    )
+    assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
+    (wheel,) = dist.glob("ttcdsl-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "ttcdsl/grammar/ttc.lark" in names
+    assert any(n.startswith("simulator/") for n in names)
+
+    # A fresh environment that sees the already-installed dependencies but gets ttcdsl only
+    # from the wheel (its own site-packages comes first on sys.path).
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True, system_site_packages=True).create(env_dir)
+    python = env_dir / "bin" / "python"
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
+        capture_output=True,
+        text=True,
+    )
+    assert install.returncode == 0, install.stderr[-2000:]
+
+    workdir = tmp_path / "elsewhere"
+    workdir.mkdir()
+    for policy in POLICIES:
+        shutil.copy(policy, workdir / policy.name)
+    where = subprocess.run(
+        [str(python), "-c", "import ttcdsl.lang.grammar as g, ttcdsl; print(ttcdsl.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+    )
+    assert str(env_dir) in where.stdout, where.stdout + where.stderr
+    check = subprocess.run(
+        [str(env_dir / "bin" / "ttc"), "check", *sorted(p.name for p in workdir.glob("*.ttc"))],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout.count(": ok (policy ") == len(POLICIES)

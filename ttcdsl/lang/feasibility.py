@@ -1,0 +1,35 @@
+"""Budget checks that need the batch size: a per-query minimum times the number of queries
+must fit in every total limit. The checker cannot know the batch; `ttc check --queries N` and
+the planner call this with it."""
+
+from __future__ import annotations
+
+from ttcdsl.lang import ir
+from ttcdsl.lang.diagnostics import Diagnostic, Diagnostics, Note
+from ttcdsl.lang.numbers import format_number
+
+
+def check_batch_budget(policy: ir.Policy, num_queries: int) -> tuple[Diagnostic, ...]:
+    diagnostics = Diagnostics(policy.source)
+    budget = policy.budget
+    for total in (l for l in budget.limits if l.kind == "total" and l.bin is None):
+        low = budget.find("per_query_min", total.unit)
+        minimum = low.value if low else 0
+        reason = low.span if low else None
+        if total.unit == "samples" and policy.probe > minimum:
+            minimum = policy.probe
+            reason = None  # the probe; its span is not kept in the IR budget
+        needed = minimum * num_queries
+        if needed > total.value:
+            per_query = total.value / num_queries if num_queries else 0
+            diagnostics.error(
+                "TTC400",
+                f"{num_queries} queries need at least {format_number(needed)} {total.unit} "
+                f"({format_number(minimum)} each), but the total is {format_number(total.value)}",
+                total.span,
+                label="too small for this batch",
+                help=f"raise the total to at least {format_number(needed)}, or lower the "
+                f"per-query minimum to {format_number(int(per_query))} or less",
+                notes=(Note(span=reason, message="the per-query minimum is set here"),) if reason else (),
+            )
+    return diagnostics.sorted()
