@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "ttcdsl.cli.check",
     "ttcdsl.cli.fmt",
     "ttcdsl.cli.explain",
+    "ttcdsl.cli.import_cmd",
 )
 
 

@@ -1,0 +1,242 @@
+"""`ttc import`: convert logged samples into a samples table (.jsonl store or .parquet).
+
+    ttc import pool.jsonl --format qwen25math-eval -o math100.jsonl --temperature 0.7
+    ttc import scored.json --format cruxeval-scored -o crux.parquet --tokenizer tokenizer.json
+    ttc import log.csv --format generic -o t.jsonl --query-id-field qid --answer-field pred \\
+        --correct-field ok --text-field response --score-field rm=reward
+    ttc import t.jsonl --format samples -o t.parquet      # convert between table formats
+
+The whole input is read and checked before anything is written; the output then appears
+atomically (temporary file in the same directory, fsync, rename), so a failed import never leaves
+a partial table. An existing output is refused unless --force is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+GENERIC_FIELDS = (
+    ("query_id", "the query's id (required for --format generic)"),
+    ("sample_index", "the sample's index within its query (default: 0, 1, ... in file order)"),
+    ("round", "the round that produced the sample (default 0)"),
+    ("answer", "the extracted answer (canonicalised when --answer-kind is given)"),
+    ("correct", "correctness: true/false, 1/0, yes/no (empty or null: no gold)"),
+    ("text", "the full response text (tokens are counted from it with --tokenizer)"),
+    ("prompt", "the prompt text (prompt tokens are counted from it with --tokenizer)"),
+    ("finish_reason", "why generation stopped (stop, length, ...)"),
+    ("prompt_tokens", "logged prompt token count"),
+    ("completion_tokens", "logged completion token count"),
+    ("mean_logprob", "mean token log-probability"),
+    ("temperature", "sampling temperature of the sample"),
+    ("seed", "sampling seed of the sample"),
+)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from ttcdsl.importers import FORMATS
+
+    parser = subparsers.add_parser(
+        "import",
+        help="convert logged samples into a samples table",
+        description=(
+            "Convert logged samples into a samples table. Formats: qwen25math-eval (Qwen2.5-Math "
+            "evaluation JSONL), cruxeval-scored (CRUXEval scored generations JSON), generic "
+            "(JSONL/CSV with one sample per line, mapped with the --*-field options), samples "
+            "(an existing .jsonl/.parquet table, to convert it). The output format follows its "
+            "extension: .jsonl or .parquet."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
+    parser.add_argument("input", help="the log to import")
+    parser.add_argument("--format", "-f", required=True, choices=FORMATS, help="the input's format")
+    parser.add_argument(
+        "--output", "-o", required=True, help="the table to write (.jsonl or .parquet)"
+    )
+    parser.add_argument("--force", action="store_true", help="replace the output if it exists")
+
+    run_group = parser.add_argument_group("about the run that produced the log (metadata)")
+    run_group.add_argument("--model", help="the model that generated the samples")
+    run_group.add_argument("--backend", help="what served it (default: import)")
+    run_group.add_argument("--seed", type=int, help="the run's seed")
+    run_group.add_argument(
+        "--temperature", type=float, help="sampling temperature (also fills each row's temperature)"
+    )
+    run_group.add_argument(
+        "--tokenizer",
+        metavar="PATH",
+        help="tokenizer.json, or a local model folder with one: count tokens of the logged texts",
+    )
+    run_group.add_argument(
+        "--no-text", action="store_true", help="leave response texts out of the table"
+    )
+    run_group.add_argument(
+        "--answer-kind",
+        choices=("math", "multiple_choice", "exact", "code"),
+        help="canonicalise answers as this kind (defaults: math for qwen25math-eval, exact for "
+        "cruxeval-scored, none for generic)",
+    )
+    run_group.add_argument(
+        "--score-name",
+        default="rm",
+        help="qwen25math-eval: the scorer name for pred_score (default: rm)",
+    )
+
+    generic = parser.add_argument_group(
+        "generic JSONL/CSV mapping (dotted paths reach nested keys)"
+    )
+    generic.add_argument(
+        "--input-format", choices=("jsonl", "csv"), help="default: from the extension"
+    )
+    for name, help_text in GENERIC_FIELDS:
+        generic.add_argument(
+            f"--{name.replace('_', '-')}-field",
+            dest=f"{name}_field",
+            metavar="FIELD",
+            help=help_text,
+        )
+    generic.add_argument(
+        "--score-field",
+        action="append",
+        default=[],
+        metavar="NAME=FIELD",
+        help="a scorer's value (repeatable), e.g. --score-field rm=reward",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ttcdsl.errors import UserError
+    from ttcdsl.samples import content_hash, save
+    from ttcdsl.samples.io import table_format
+
+    source = Path(args.input)
+    output = Path(args.output)
+    table_format(output)  # an unknown extension fails before any work
+    if not source.exists():
+        raise UserError(f"{source}: no such file")
+    if output.exists() and not args.force:
+        raise UserError(f"{output}: already exists", hint="pass --force to replace it")
+    if output.resolve() == source.resolve():
+        raise UserError(
+            f"{output}: the output would overwrite the input", hint="choose another path"
+        )
+    if args.format != "generic":
+        given = [
+            f"--{n.replace('_', '-')}-field"
+            for n, _ in GENERIC_FIELDS
+            if getattr(args, f"{n}_field")
+        ]
+        if args.score_field:
+            given.append("--score-field")
+        if args.input_format:
+            given.append("--input-format")
+        if given:
+            raise UserError(
+                f"{given[0]} applies only to --format generic",
+                hint=f"the {args.format} format knows where its fields are",
+            )
+
+    table = _import(args, source)
+    save(table, output)
+    _summary(table, output, content_hash(table))
+    return 0
+
+
+def _import(args: argparse.Namespace, source):  # noqa: ANN001, ANN202
+    from ttcdsl.errors import UserError
+    from ttcdsl.importers import (
+        FieldMapping,
+        ImportOptions,
+        import_cruxeval_scored,
+        import_generic,
+        import_qwen25math_eval,
+        load_tokenizer,
+    )
+
+    if args.format == "samples":
+        from ttcdsl.samples import load
+
+        if args.tokenizer or args.answer_kind or args.model or args.temperature is not None:
+            raise UserError(
+                "--format samples converts a table as it is",
+                hint="metadata and token options apply when importing a log",
+            )
+        table = load(source)
+        if args.no_text:
+            table = _without_text(table)
+        return table
+
+    options = ImportOptions(
+        model=args.model,
+        backend=args.backend,
+        seed=args.seed,
+        temperature=args.temperature,
+        tokenizer=load_tokenizer(args.tokenizer) if args.tokenizer else None,
+        keep_text=not args.no_text,
+        answer_kind=args.answer_kind,
+    )
+    if args.temperature is not None and args.temperature < 0:
+        raise UserError(f"--temperature must be >= 0, got {args.temperature}")
+    if args.format == "qwen25math-eval":
+        if not args.score_name:
+            raise UserError("--score-name must not be empty")
+        return import_qwen25math_eval(source, options, score_name=args.score_name)
+    if args.format == "cruxeval-scored":
+        return import_cruxeval_scored(source, options)
+    if not args.query_id_field:
+        raise UserError(
+            "--format generic needs --query-id-field",
+            hint="name the field that holds each sample's query id",
+        )
+    scores = []
+    for item in args.score_field:
+        name, sep, field = item.partition("=")
+        if not sep or not name.strip() or not field.strip():
+            raise UserError(
+                f"--score-field {item!r}: expected NAME=FIELD", hint="e.g. --score-field rm=reward"
+            )
+        scores.append((name.strip(), field.strip()))
+    mapping = FieldMapping(
+        **{name: getattr(args, f"{name}_field") for name, _ in GENERIC_FIELDS},
+        scores=tuple(scores),
+    )
+    return import_generic(source, mapping, options, file_format=args.input_format)
+
+
+def _without_text(table):  # noqa: ANN001, ANN202
+    import numpy as np
+
+    from ttcdsl.samples import SamplesTable
+    from ttcdsl.samples.schema import ROW_FIELDS
+
+    columns = {name: getattr(table, name) for name in ROW_FIELDS}
+    columns["text"] = np.full(len(table), None, dtype=object)
+    return SamplesTable(meta=table.meta, **columns)
+
+
+def _summary(table, output, digest: str) -> None:  # noqa: ANN001
+    import numpy as np
+
+    queries = len(table.query_ids())
+    per_query = np.bincount(table.query_codes) if len(table) else np.zeros(0, dtype=int)
+    shape = (
+        f"{int(per_query[0])} samples each"
+        if len(per_query) and per_query.min() == per_query.max()
+        else f"{int(per_query.min()) if len(per_query) else 0}-{int(per_query.max()) if len(per_query) else 0} samples per query"
+    )
+    known = table.correct.count()
+    correct = int(table.correct.sum()) if known else 0
+    parts = [f"imported {len(table)} samples ({queries} queries, {shape}) into {output}"]
+    parts.append(f"  correct: {correct}/{known} with gold" if known else "  correct: no gold")
+    if table.scores:
+        parts.append(f"  scores: {', '.join(table.scores)}")
+    tokens = table.completion_tokens.count()
+    parts.append(
+        f"  completion tokens: {'known for ' + str(tokens) + ' samples' if tokens else 'unknown'}"
+        + (f" ({table.meta.tokenizer})" if table.meta.tokenizer else "")
+    )
+    parts.append(f"  content hash: {digest}")
+    print("\n".join(parts))
