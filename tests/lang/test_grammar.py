@@ -28,3 +28,19 @@ def test_keywords_stay_usable_as_names_where_no_keyword_fits():
         "stop { when samples >= 6 }\nanswer majority_vote\nallocate fixed 8\n"
     )
     assert policy.bins[0].stop[0].condition.left.name == "samples"
+
+
+def test_the_language_reference_names_every_builtin():
+    from ttcdsl.lang.vocabulary import (
+        EXPLORE_RULES,
+        FUNCTIONS,
+        OBSERVABLES,
+        SAMPLING_PARAMS,
+        SCORER_KINDS,
+        STRATEGIES,
+    )
+
+    reference = (REPO / "grammar" / "README.md").read_text(encoding="utf-8")
+    names = [*FUNCTIONS, *OBSERVABLES, *SAMPLING_PARAMS, *SCORER_KINDS, *STRATEGIES, *EXPLORE_RULES]
+    missing = [name for name in names if f"`{name}" not in reference and f" {name}" not in reference]
+    assert missing == []
