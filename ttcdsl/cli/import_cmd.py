@@ -140,7 +140,13 @@ def run(args: argparse.Namespace) -> int:
             )
 
     table = _import(args, source)
-    save(table, output)
+    try:
+        save(table, output)  # atomic: on failure the old output (or none) is left as it was
+    except OSError as error:
+        raise UserError(
+            f"{output}: cannot write the table ({error.strerror or error})",
+            hint="nothing was written; check the directory's space and permissions",
+        ) from None
     _summary(table, output, content_hash(table))
     return 0
 
@@ -221,12 +227,9 @@ def _summary(table, output, digest: str) -> None:  # noqa: ANN001
     import numpy as np
 
     queries = len(table.query_ids())
-    per_query = np.bincount(table.query_codes) if len(table) else np.zeros(0, dtype=int)
-    shape = (
-        f"{int(per_query[0])} samples each"
-        if len(per_query) and per_query.min() == per_query.max()
-        else f"{int(per_query.min()) if len(per_query) else 0}-{int(per_query.max()) if len(per_query) else 0} samples per query"
-    )
+    per_query = np.bincount(table.query_codes) if len(table) else np.zeros(1, dtype=int)
+    low, high = int(per_query.min()), int(per_query.max())
+    shape = f"{low} samples each" if low == high else f"{low}-{high} samples per query"
     known = table.correct.count()
     correct = int(table.correct.sum()) if known else 0
     parts = [f"imported {len(table)} samples ({queries} queries, {shape}) into {output}"]

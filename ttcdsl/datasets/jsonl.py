@@ -1,7 +1,11 @@
 """Reading and writing a dataset as JSONL, one query per line.
 
-    {"id": "test/precalculus/807.json", "kind": "math", "prompt": "Convert ...", "gold": "\\left( 3, \\frac{\\pi}{2} \\right)", "meta": {"level": "Level 2"}}
-    {"id": "chat-1", "kind": "exact", "messages": [{"role": "system", "content": "..."}, {"role": "user", "content": "..."}], "gold": null}
+    {"id": "test/precalculus/807.json", "kind": "math", "prompt": "Convert ...",
+     "gold": "\\left( 3, \\frac{\\pi}{2} \\right)", "meta": {"level": "Level 2"}}
+    {"id": "chat-1", "kind": "exact", "gold": null,
+     "messages": [{"role": "system", "content": "..."}, {"role": "user", "content": "..."}]}
+
+(shown wrapped; in the file each query is one line)
 
 Problems are reported as ``FILE:LINE: field 'NAME': what is wrong``.
 """

@@ -5,7 +5,7 @@ Each loader reads the file as published and returns a :class:`Dataset` in the qu
 ============================  ===========================  ==========  ===========================
 name                          file                         kind        id
 ============================  ===========================  ==========  ===========================
-``math500``                   math500_test.jsonl           math        ``unique_id`` (e.g. ``test/precalculus/807.json``)
+``math500``                   math500_test.jsonl           math        ``unique_id`` (``test/algebra/1.json``)
 ``gsm8k``                     gsm8k_test_openai.jsonl      math        ``gsm8k/<line index>``
 ``aime24``, ``aime25``        aime24_qwq.jsonl, ...        math        ``aime24/<line index>``
 ``amc23``                     qwen25math_amc23_test.jsonl  math        ``amc23/<id>``

@@ -36,9 +36,10 @@ _NUMBER = re.compile(r"(\d+)$")
 
 
 def import_cruxeval_scored(
-    path: str | os.PathLike[str], options: ImportOptions = ImportOptions()
+    path: str | os.PathLike[str], options: ImportOptions | None = None
 ) -> SamplesTable:
     """Read the scored generations at ``path`` into a samples table (round 0)."""
+    options = options or ImportOptions()
     path = Path(path)
     document = _load(path)
     generations = _mapping(path, document, "raw_generations")

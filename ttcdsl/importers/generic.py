@@ -86,12 +86,13 @@ class FieldMapping:
 def import_generic(
     path: str | os.PathLike[str],
     mapping: FieldMapping,
-    options: ImportOptions = ImportOptions(),
+    options: ImportOptions | None = None,
     *,
     file_format: str | None = None,
 ) -> SamplesTable:
     """Read a JSONL (``file_format="jsonl"``) or CSV (``"csv"``) log; by default the format
     follows the extension (``.jsonl``/``.ndjson`` or ``.csv``)."""
+    options = options or ImportOptions()
     from ttcdsl.errors import UserError
 
     path = Path(path)

@@ -37,11 +37,12 @@ FORMAT = "qwen25math-eval"
 
 def import_qwen25math_eval(
     path: str | os.PathLike[str],
-    options: ImportOptions = ImportOptions(),
+    options: ImportOptions | None = None,
     *,
     score_name: str = "rm",
 ) -> SamplesTable:
     """Read the log at ``path`` into a samples table (one row per sample, round 0)."""
+    options = options or ImportOptions()
     path = Path(path)
     kind = options.answer_kind or "math"
     canonical = canonicalizer(kind)

@@ -1,0 +1,187 @@
+"""`ttc import` end to end through ttcdsl.cli.main: exit codes, outputs, atomic writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ttcdsl.cli import main
+from ttcdsl.samples import content_hash, load
+
+QWEN = "qwen25math_math100_x8.jsonl"
+CRUX = "cruxeval_output_codellama7b_x10.json"
+
+
+def test_import_qwen_pool(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "math100.jsonl"
+    code = main(["import", str(shared_data / "pools" / QWEN), "--format", "qwen25math-eval",
+                 "-o", str(out), "--temperature", "0.7", "--model", "Qwen/Qwen2.5-Math-7B-Instruct"])  # fmt: skip
+    assert code == 0
+    table = load(out)
+    assert len(table) == 800 and int(table.correct.sum()) == 728
+    assert table.meta.model == "Qwen/Qwen2.5-Math-7B-Instruct" and table.meta.sampling == {
+        "temperature": 0.7
+    }
+    printed = capsys.readouterr().out
+    assert "imported 800 samples (100 queries, 8 samples each)" in printed
+    assert "correct: 728/800" in printed and "scores: rm" in printed
+    assert content_hash(table) in printed
+
+
+def test_import_cruxeval_to_parquet_then_convert(shared_data: Path, tmp_path: Path) -> None:
+    parquet, jsonl = tmp_path / "crux.parquet", tmp_path / "crux.jsonl"
+    assert (
+        main(
+            [
+                "import",
+                str(shared_data / "pools" / CRUX),
+                "-f",
+                "cruxeval-scored",
+                "-o",
+                str(parquet),
+            ]
+        )
+        == 0
+    )
+    assert main(["import", str(parquet), "-f", "samples", "-o", str(jsonl)]) == 0
+    table = load(jsonl)
+    assert table == load(parquet)
+    assert len(table) == 8000 and table.correct.mean() == pytest.approx(0.342125)
+    stripped = tmp_path / "crux-notext.parquet"
+    assert main(["import", str(jsonl), "-f", "samples", "-o", str(stripped), "--no-text"]) == 0
+    assert set(load(stripped).text.tolist()) == {None} and content_hash(
+        load(stripped)
+    ) != content_hash(table)
+
+
+def test_import_generic_csv(tmp_path: Path) -> None:
+    log = tmp_path / "log.csv"
+    log.write_text("id,pred,ok,reward\nq1,4,1,0.5\nq1,5,0,0.25\nq2,7,,\n", encoding="utf-8")
+    out = tmp_path / "t.jsonl"
+    code = main(["import", str(log), "-f", "generic", "-o", str(out), "--query-id-field", "id",
+                 "--answer-field", "pred", "--correct-field", "ok", "--score-field", "rm=reward"])  # fmt: skip
+    assert code == 0
+    table = load(out)
+    assert table.answer.tolist() == ["4", "5", "7"] and table.correct.tolist() == [
+        True,
+        False,
+        None,
+    ]
+    assert table.scores["rm"].tolist() == [0.5, 0.25, None] and table.sample_index.tolist() == [
+        0,
+        1,
+        0,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (["--format", "generic"], "needs --query-id-field"),
+        (
+            ["--format", "generic", "--query-id-field", "id", "--score-field", "rm"],
+            "expected NAME=FIELD",
+        ),
+        (
+            ["--format", "cruxeval-scored", "--answer-field", "x"],
+            "applies only to --format generic",
+        ),
+        (["--format", "samples", "--model", "m"], "converts a table as it is"),
+    ],
+)
+def test_command_line_mistakes_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], words: str
+) -> None:
+    log = tmp_path / "log.csv"
+    log.write_text("id\nq\n")
+    assert main(["import", str(log), "-o", str(tmp_path / "t.jsonl"), *extra]) == 1
+    assert words in capsys.readouterr().err
+    assert not (tmp_path / "t.jsonl").exists()
+
+
+def test_output_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"id": "q"}\n')
+    args = ["import", str(log), "-f", "generic", "--query-id-field", "id"]
+    assert main([*args, "-o", str(tmp_path / "t.csv")]) == 1
+    assert "cannot tell the table format" in capsys.readouterr().err
+    assert main([*args, "-o", str(tmp_path / "t.jsonl")]) == 0
+    assert main([*args, "-o", str(tmp_path / "t.jsonl")]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert main([*args, "-o", str(tmp_path / "t.jsonl"), "--force"]) == 0
+    assert main([*args, "-o", str(tmp_path / "missing-dir" / "t.jsonl")]) == 1
+    assert (
+        main(["import", str(tmp_path / "absent.jsonl"), *args[2:], "-o", str(tmp_path / "u.jsonl")])
+        == 1
+    )
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_a_malformed_line_exits_1_and_writes_nothing(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = (shared_data / "pools" / QWEN).read_text(encoding="utf-8").splitlines(keepends=True)
+    broken = json.loads(lines[60])
+    broken["pred"] = broken["pred"][:5]
+    log = tmp_path / "pool.jsonl"
+    log.write_text(
+        "".join(lines[:60]) + json.dumps(broken) + "\n" + "".join(lines[61:]), encoding="utf-8"
+    )
+    out = tmp_path / "t.jsonl"
+    assert main(["import", str(log), "-f", "qwen25math-eval", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"{log}:61: field 'pred': has 5 entries but code has 8" in err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pool.jsonl"]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_a_crash_while_writing_leaves_no_table(
+    shared_data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    suffix: str,
+) -> None:
+    import pyarrow.parquet as pq
+
+    import ttcdsl.samples.jsonl as jsonl
+
+    real_lines, real_write = jsonl.iter_table_lines, pq.write_table
+
+    def lines_then_crash(table):  # noqa: ANN001, ANN202
+        for number, line in enumerate(real_lines(table)):
+            if number == 300:
+                raise OSError("disk full")
+            yield line
+
+    def write_then_crash(table, where, **kwargs):  # noqa: ANN001, ANN202
+        real_write(table.slice(0, 100), where, **kwargs)  # a partial file exists on disk
+        raise OSError("disk full")
+
+    monkeypatch.setattr(jsonl, "iter_table_lines", lines_then_crash)
+    monkeypatch.setattr(pq, "write_table", write_then_crash)
+    out = tmp_path / f"t{suffix}"
+    code = main(
+        ["import", str(shared_data / "pools" / QWEN), "-f", "qwen25math-eval", "-o", str(out)]
+    )
+    assert code == 1
+    assert f"{out}: cannot write the table (disk full)" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # neither the table nor a temporary file
+
+    # an existing table survives a failed --force replacement untouched
+    monkeypatch.undo()
+    assert (
+        main(["import", str(shared_data / "pools" / QWEN), "-f", "qwen25math-eval", "-o", str(out)])
+        == 0
+    )
+    before = out.read_bytes()
+    monkeypatch.setattr(jsonl, "iter_table_lines", lines_then_crash)
+    monkeypatch.setattr(pq, "write_table", write_then_crash)
+    assert main(["import", str(shared_data / "pools" / CRUX), "-f", "cruxeval-scored",
+                 "-o", str(out), "--force"]) == 1  # fmt: skip
+    assert out.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == [out.name]

@@ -1,0 +1,199 @@
+"""The generic JSONL/CSV importer: the mapping, value parsing, and errors naming file:line:field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ttcdsl.errors import UserError
+from ttcdsl.importers import FieldMapping, ImportOptions, import_generic
+from ttcdsl.samples import FileFormatError
+
+
+def _jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+RECORDS = [
+    {
+        "qid": "a",
+        "out": {"text": "so 4", "answer": "4"},
+        "ok": True,
+        "reward": [0.9],
+        "usage": {"n": 3},
+    },
+    {
+        "qid": "b",
+        "out": {"text": "maybe 5", "answer": "5"},
+        "ok": 0,
+        "reward": 0.1,
+        "usage": {"n": 7},
+    },
+    {
+        "qid": "a",
+        "out": {"text": "so 3", "answer": None},
+        "ok": None,
+        "reward": None,
+        "usage": {"n": None},
+    },
+    {"qid": 7, "out": {"text": "", "answer": ""}, "ok": "Yes", "reward": -2, "usage": {"n": 0}},
+]
+MAPPING = FieldMapping(
+    query_id="qid", text="out.text", answer="out.answer", correct="ok",
+    completion_tokens="usage.n", scores=(("rm", "reward"),),
+)  # fmt: skip
+
+
+def test_jsonl_mapping_with_nested_fields(tmp_path: Path) -> None:
+    table = import_generic(_jsonl(tmp_path / "log.jsonl", RECORDS), MAPPING)
+    assert table.query_id.tolist() == ["a", "b", "a", "7"]
+    assert table.sample_index.tolist() == [0, 0, 1, 0]  # numbered per query in file order
+    assert table.answer.tolist() == ["4", "5", None, None]  # "" is no answer
+    assert table.text.tolist() == ["so 4", "maybe 5", "so 3", ""]
+    assert table.correct.tolist() == [True, False, None, True]
+    assert table.scores["rm"].tolist() == [0.9, 0.1, None, -2.0]
+    assert table.completion_tokens.tolist() == [3, 7, None, 0]
+    assert table.meta.notes["mapping"]["answer"] == "out.answer"
+    assert table.meta.notes["mapping"]["scores"] == {"rm": "reward"}
+    assert "completion_tokens as logged" in table.meta.notes["token_counts"]
+    assert table.meta.notes["answers"] == "as logged (not canonicalised)"
+
+
+def test_answer_kind_canonicalises(tmp_path: Path) -> None:
+    records = [{"q": "x", "a": "\\boxed{\\frac12}"}, {"q": "x", "a": " 0.5 "}]
+    table = import_generic(
+        _jsonl(tmp_path / "l.jsonl", records),
+        FieldMapping(query_id="q", answer="a"),
+        ImportOptions(answer_kind="math"),
+    )
+    from ttcdsl.answers import canonicalize
+
+    assert table.answer.tolist() == [
+        canonicalize("\\boxed{\\frac12}", "math"),
+        canonicalize(" 0.5 ", "math"),
+    ]
+
+
+def test_csv_with_explicit_indices_rounds_and_scores(tmp_path: Path) -> None:
+    path = tmp_path / "log.csv"
+    path.write_text(
+        "query,k,r,pred,correct,resp,prm,lp,stop\n"
+        'q1,1,0,42,true,"line one\nline two",0.5,-0.25,stop\n'
+        "q1,0,0,41,FALSE,x,,,length\n"
+        "q2,0,1,,,y,1e-3,,\n",
+        encoding="utf-8",
+    )
+    mapping = FieldMapping(
+        query_id="query", sample_index="k", round="r", answer="pred", correct="correct",
+        text="resp", scores=(("prm", "prm"),), mean_logprob="lp", finish_reason="stop",
+    )  # fmt: skip
+    table = import_generic(path, mapping, ImportOptions(temperature=1.0))
+    assert table.sample_index.tolist() == [1, 0, 0] and table.round.tolist() == [0, 0, 1]
+    assert table.answer.tolist() == ["42", "41", None]
+    assert table.correct.tolist() == [True, False, None]
+    assert table.text[0] == "line one\nline two"
+    assert table.scores["prm"].tolist() == [0.5, None, 0.001]
+    assert table.mean_logprob.tolist() == [-0.25, None, None]
+    assert table.finish_reason.tolist() == ["stop", "length", None]
+    assert table.temperature.tolist() == [1.0, 1.0, 1.0]
+    assert table.by_query()["q1"].tolist() == [1, 0]
+
+
+def test_prompt_and_completion_tokens_from_a_tokenizer(tmp_path: Path) -> None:
+    tokenizers = pytest.importorskip(
+        "tokenizers", reason="the optional 'tokenizers' package is not installed"
+    )
+    from ttcdsl.importers import load_tokenizer
+
+    tok = tokenizers.Tokenizer(tokenizers.models.WordLevel(unk_token="[UNK]"))
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
+    tok.train_from_iterator(["what is two plus two ? four"], tokenizers.trainers.WordLevelTrainer())
+    tok.save(str(tmp_path / "tokenizer.json"))
+    records = [
+        {"q": "x", "p": "what is two plus two?", "t": "four"},
+        {"q": "x", "p": "what?", "t": None},
+    ]
+    table = import_generic(
+        _jsonl(tmp_path / "l.jsonl", records),
+        FieldMapping(query_id="q", prompt="p", text="t"),
+        ImportOptions(tokenizer=load_tokenizer(tmp_path / "tokenizer.json")),
+    )
+    assert table.prompt_tokens.tolist() == [6, 2]
+    assert table.completion_tokens.tolist() == [1, None]  # no text: unknown, not zero
+    assert (
+        "completion_tokens and prompt_tokens counted with tokenizer.json"
+        in table.meta.notes["token_counts"]
+    )
+
+
+SECOND = {"qid": "a", "ans": "4", "ok": True, "rw": 0.5, "n": 2, "k": 1}
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ({"qid": None}, "qid", "missing on this line (it has: ans, k, n, ok, rw)"),
+        ({"ok": "maybe"}, "ok", "expected true/false"),
+        ({"ok": 2}, "ok", "expected true/false"),
+        ({"ans": {"v": 4}}, "ans", "expected a string"),
+        ({"rw": "high"}, "rw", "expected a number"),
+        ({"n": -1}, "n", "must be >= 0"),
+        ({"n": 1.5}, "n", "expected an integer"),
+        ({"qid": ""}, "qid", "non-empty string"),
+        ({"k": 0}, "k", "duplicate sample: query 'a' sample_index 0 already on line 1"),
+    ],
+)
+def test_bad_values_name_file_line_and_field(
+    tmp_path: Path, change: dict, field: str, words: str
+) -> None:
+    first = {"qid": "a", "ans": "3", "ok": False, "rw": 1.0, "n": 5, "k": 0}
+    second = {k: v for k, v in {**SECOND, **change}.items() if not (k == "qid" and v is None)}
+    path = _jsonl(tmp_path / "log.jsonl", [first, second])
+    mapping = FieldMapping(
+        query_id="qid", answer="ans", correct="ok", scores=(("rm", "rw"),),
+        completion_tokens="n", sample_index="k",
+    )  # fmt: skip
+    with pytest.raises(FileFormatError) as caught:
+        import_generic(path, mapping)
+    assert (caught.value.line, caught.value.field) == (2, field)
+    assert words in caught.value.message
+    assert caught.value.message.startswith(f"{path}:2: field {field!r}: ")
+
+
+def test_csv_structure_errors(tmp_path: Path) -> None:
+    path = tmp_path / "l.csv"
+    path.write_text("q,a\nx,1\ny,2,3\n")
+    with pytest.raises(FileFormatError, match="3 cells, the header has 2") as caught:
+        import_generic(path, FieldMapping(query_id="q"))
+    assert caught.value.line == 3
+    path.write_text("q,q\nx,1\n")
+    with pytest.raises(FileFormatError, match="appears twice"):
+        import_generic(path, FieldMapping(query_id="q"))
+    path.write_text("")
+    with pytest.raises(FileFormatError, match="no header"):
+        import_generic(path, FieldMapping(query_id="q"))
+    path.write_text("q,a\n")
+    with pytest.raises(FileFormatError, match="no samples"):
+        import_generic(path, FieldMapping(query_id="q"))
+
+
+def test_format_and_mapping_mistakes(tmp_path: Path) -> None:
+    (tmp_path / "log.txt").write_text("{}\n")
+    with pytest.raises(UserError, match="cannot tell JSONL from CSV"):
+        import_generic(tmp_path / "log.txt", FieldMapping(query_id="q"))
+    with pytest.raises(UserError, match="mapped twice"):
+        FieldMapping(query_id="q", scores=(("rm", "a"), ("rm", "b")))
+    with pytest.raises(UserError):
+        FieldMapping(query_id="")
+    path = _jsonl(tmp_path / "l.jsonl", [{"q": "x"}])
+    with pytest.raises(UserError, match="unknown answer kind"):
+        import_generic(
+            path, FieldMapping(query_id="q", answer="q"), ImportOptions(answer_kind="essay")
+        )
+    (tmp_path / "bad.jsonl").write_text('{"q": "x"}\n\n')
+    with pytest.raises(FileFormatError, match="blank line") as caught:
+        import_generic(tmp_path / "bad.jsonl", FieldMapping(query_id="q"))
+    assert caught.value.line == 2
