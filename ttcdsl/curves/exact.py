@@ -7,8 +7,10 @@ order of the logged samples, cut after ``n``). Entries with ``n > m`` are NaN: b
 samples only a fitted model speaks (:mod:`ttcdsl.curves.extrapolate`).
 
 Vote semantics (the runtime's): samples without an answer do not vote; with no vote the answer is
-None (incorrect). Ties go to the tied answer (best-of-n: sample) that came first; averaged over
-random orders each tied candidate wins with probability 1/t, which is the credit used here.
+None (incorrect). Ties go to the tied answer (best-of-n: sample) that came first. Averaged over
+random orders, a tied candidate wins with probability 1/t when the t candidates are single samples
+(best-of-n) or have equal vote counts (majority vote); for weighted vote see
+:func:`weighted_vote`.
 
 Numbers are float64 built from a Pascal-triangle table of binomials, so they are exact up to
 rounding for ``m <= 1000`` (binomial products never exceed ``C(m, n) <= 2^m``); larger pools are
@@ -173,7 +175,10 @@ def weighted_vote(pool: QueryPool, levels: int, score: np.ndarray) -> tuple[np.n
     """Weighted-vote accuracy by enumerating every n-subset, where ``C(m, n) <= ENUMERATION_LIMIT``.
 
     Each drawn answered sample adds its ``score`` to its answer (a NaN score adds 0); the answer
-    with the largest sum among answers with at least one vote wins, exact ties sharing credit 1/t.
+    with the largest sum among answers with at least one vote wins. A tie goes to the tied answer
+    seen first, and in a random order that is answer a with probability x_a / sum of x_b over the
+    tied answers (x = drawn votes): tied sums need not come from equal vote counts, so the credit is
+    not 1/t here (it is for majority vote, where tied answers have equal counts).
     No closed form exists for sums of real scores; returns ``(values, done)`` where ``done`` marks
     the entries computed (the rest are NaN, for Monte Carlo).
     """
@@ -201,9 +206,8 @@ def weighted_vote(pool: QueryPool, levels: int, score: np.ndarray) -> tuple[np.n
             sums = np.einsum("sj,gja->gsa", member, onehot * sc[:, :, None])
             present = votes > 0
             best = np.where(present, sums, -np.inf).max(-1, keepdims=True)
-            tied = present & (sums == best)
-            n_tied = tied.sum(-1)
-            credit = (tied & right[:, None, :]).sum(-1) / np.maximum(n_tied, 1)
+            tied_votes = np.where(present & (sums == best), votes, 0.0)
+            credit = (tied_votes * right[:, None, :]).sum(-1) / np.maximum(tied_votes.sum(-1), 1)
             out[group, n - 1] = credit.mean(1)
     done = ~np.isnan(out)
     return np.where(np.isnan(total), np.nan, out), done & ~np.isnan(total)

@@ -1,0 +1,154 @@
+"""Every exact estimator against brute force over all ordered draws, applying the runtime's rules."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ttcdsl.curves import QueryPool
+from ttcdsl.curves import exact
+
+SCORES = [-1.0, 0.0, 0.5, 1.0, 2.0, math.nan]
+
+
+@st.composite
+def queries(draw, max_m: int = 6):
+    """One query: answers (None = no answer), per-answer correctness, scores with ties and NaN."""
+    m = draw(st.integers(1, max_m))
+    answers = draw(st.lists(st.one_of(st.none(), st.integers(0, 3)), min_size=m, max_size=m))
+    right = draw(st.sets(st.integers(0, 3)))
+    scores = draw(st.lists(st.sampled_from(SCORES), min_size=m, max_size=m))
+    return answers, [a is not None and a in right for a in answers], scores
+
+
+def pool_of(qs) -> QueryPool:
+    return QueryPool.from_lists(
+        [q[0] for q in qs], [q[1] for q in qs], scores={"s": [q[2] for q in qs]}
+    )
+
+
+def runtime_answer(order, answers, scores, strategy):
+    """The runtime's pick from samples taken in ``order``: an answer (votes) or a sample index."""
+    if strategy == "best_of_n":
+        best = None
+        for j in order:
+            if answers[j] is None or math.isnan(scores[j]):
+                continue
+            if best is None or scores[j] > scores[best]:  # strict: ties stay with the earliest
+                best = j
+        return best
+    totals: dict = {}
+    for j in order:
+        a = answers[j]
+        if a is None:
+            continue
+        weight = 1.0 if strategy == "majority_vote" else (0.0 if math.isnan(scores[j]) else scores[j])
+        totals[a] = totals.get(a, 0.0) + weight  # dict order = order of first occurrence
+    if not totals:
+        return None
+    top = max(totals.values())
+    return next(a for a, t in totals.items() if t == top)
+
+
+def brute(answers, correct, scores, strategy, n):
+    m = len(answers)
+    right = {a for a, c in zip(answers, correct) if c and a is not None}
+    hits = 0
+    total = 0
+    for order in itertools.permutations(range(m), n):
+        total += 1
+        if strategy == "pass_at_k":
+            hits += any(correct[j] for j in order)
+        elif strategy == "single":
+            hits += correct[order[0]]
+        elif strategy == "best_of_n":
+            pick = runtime_answer(order, answers, scores, strategy)
+            hits += pick is not None and correct[pick]
+        else:
+            pick = runtime_answer(order, answers, scores, strategy)
+            hits += pick is not None and pick in right
+    return hits / total
+
+
+def check(qs, strategy, estimate):
+    pool = pool_of(qs)
+    levels = max(len(q[0]) for q in qs)
+    got = estimate(pool, levels)
+    for i, (answers, correct, scores) in enumerate(qs):
+        m = len(answers)
+        want = [brute(answers, correct, scores, strategy, n) for n in range(1, m + 1)]
+        np.testing.assert_allclose(got[i, :m], want, rtol=0, atol=1e-12)
+        assert np.isnan(got[i, m:]).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(queries(), min_size=1, max_size=3))
+def test_majority_vote_dp_equals_enumeration(qs) -> None:
+    check(qs, "majority_vote", exact.majority_vote)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(queries(), min_size=1, max_size=3))
+def test_best_of_n_equals_enumeration(qs) -> None:
+    check(qs, "best_of_n", lambda p, n: exact.best_of_n(p, n, p.score("s")))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(queries(), min_size=1, max_size=3))
+def test_weighted_vote_equals_enumeration(qs) -> None:
+    def estimate(p, n):
+        values, done = exact.weighted_vote(p, n, p.score("s"))
+        assert (done == ~np.isnan(values)).all()
+        return values
+
+    check(qs, "weighted_vote", estimate)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(queries(), min_size=1, max_size=3))
+def test_coverage_and_single_equal_enumeration(qs) -> None:
+    check(qs, "pass_at_k", exact.coverage)
+    check(qs, "single", exact.single)
+
+
+def test_majority_vote_with_many_answers_and_deep_ties() -> None:
+    """m = 9 with four answers of equal count and several correct answers: exercises the tie
+    dimension beyond the hypothesis sizes (9! / 3! orders per level would be slow; use subsets)."""
+    answers = [0, 1, 2, 3, 0, 1, 2, 3, None]
+    correct = [a in (1, 3) for a in answers]
+    pool = QueryPool.from_lists([answers], [correct])
+    got = exact.majority_vote(pool, 9)[0]
+    for n in range(1, 10):
+        acc = 0.0
+        subsets = list(itertools.combinations(range(9), n))
+        for sub in subsets:
+            counts = {}
+            for j in sub:
+                if answers[j] is not None:
+                    counts[answers[j]] = counts.get(answers[j], 0) + 1
+            if counts:
+                top = max(counts.values())
+                tied = [a for a, c in counts.items() if c == top]
+                acc += sum(a in (1, 3) for a in tied) / len(tied)
+        assert abs(got[n - 1] - acc / len(subsets)) < 1e-12
+
+
+def test_weighted_vote_beyond_enumeration_limit_is_left_to_monte_carlo(monkeypatch) -> None:
+    monkeypatch.setattr(exact, "ENUMERATION_LIMIT", 10)
+    pool = QueryPool.from_lists([[0, 1, 0, 1, 2, 0]], [[True, False, True, False, False, True]],
+                                scores={"s": [[1, 2, 3, 4, 5, 6]]})
+    values, done = exact.weighted_vote(pool, 6, pool.score("s"))
+    # C(6, n) for n = 1..6 is 6, 15, 20, 15, 6, 1: levels 2..4 exceed the limit of 10.
+    assert done[0].tolist() == [True, False, False, False, True, True]
+    assert np.isnan(values[0, 1:4]).all()
+
+
+def test_pool_larger_than_the_binomial_table_is_refused() -> None:
+    pool = QueryPool.from_lists([[0] * 1001], [[True] * 1001])
+    with pytest.raises(ValueError, match="at most 1000"):
+        exact.coverage(pool, 2)
