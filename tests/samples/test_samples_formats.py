@@ -84,6 +84,12 @@ def test_round_trip_jsonl_parquet_jsonl(tmp_path: Path, table: SamplesTable) -> 
     assert load(tmp_path / "b.jsonl") == table
     assert (tmp_path / "b.jsonl").read_bytes() == (tmp_path / "a.jsonl").read_bytes()
     assert list(from_parquet.rows()) == list(table.rows())
+    for loaded in (from_jsonl, from_parquet):
+        assert loaded.query_ids() == table.query_ids()
+        assert loaded.query_codes.tolist() == table.query_codes.tolist()
+        assert {k: v.tolist() for k, v in loaded.by_query().items()} == {
+            k: v.tolist() for k, v in table.by_query().items()
+        }
     assert content_hash(from_parquet) == content_hash(table)
 
 

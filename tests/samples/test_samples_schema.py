@@ -137,6 +137,20 @@ def test_columns_are_read_only() -> None:
         table.scores["new"] = table.scores["rm"]  # type: ignore[index]
 
 
+def test_the_table_does_not_share_the_callers_arrays() -> None:
+    answers = np.array(["1", "2"], dtype=object)
+    correct = np.ma.MaskedArray([True, False], mask=[False, True])
+    index = np.array([0, 1])
+    table = SamplesTable.from_columns(
+        meta=META, query_id=["q", "q"], sample_index=index, answer=answers, correct=correct
+    )
+    answers[0], correct[1], index[0] = "changed", True, 7
+    assert table.answer.tolist() == ["1", "2"]
+    assert table.correct.tolist() == [True, None] and table.sample_index.tolist() == [0, 1]
+    same = table.with_meta(META)
+    assert same.answer is table.answer  # read-only columns are shared, not copied
+
+
 def test_from_columns_checks_lengths_and_types() -> None:
     with pytest.raises(SchemaError) as caught:
         SamplesTable.from_columns(meta=META, query_id=["a", "b"], sample_index=[0])

@@ -116,6 +116,7 @@ def from_arrow(arrow: pa.Table, *, meta: RunMeta) -> SamplesTable:
     for name in REQUIRED:
         if name not in names:
             raise ArrowLayoutError(f"missing required column {name!r}", field=name)
+    n = arrow.num_rows
     columns: dict[str, Any] = {}
     for name, kind in BASE_TYPES.items():
         if name not in names:
@@ -131,13 +132,23 @@ def from_arrow(arrow: pa.Table, *, meta: RunMeta) -> SamplesTable:
         if name in REQUIRED or name == "round":
             if array.null_count:
                 raise SchemaError(f"{name} must not be null", field=name)
-        if kind in (pa.string(),):
+        if kind == pa.string():
             columns[name] = _object_array(array)
         elif name in ("sample_index", "round"):
             columns[name] = array.to_numpy().astype(np.int64, copy=False)
         else:
             fill = False if kind == pa.bool_() else 0
             columns[name] = _nullable_numpy(array, fill)
+    for name, kind in BASE_TYPES.items():
+        if name in columns:
+            continue
+        if name == "round":
+            columns[name] = np.zeros(n, dtype=np.int64)
+        elif kind == pa.string():
+            columns[name] = np.full(n, None, dtype=object)
+        else:
+            dtype = {pa.int64(): np.int64, pa.float64(): np.float64, pa.bool_(): np.bool_}[kind]
+            columns[name] = np.ma.MaskedArray(np.zeros(n, dtype=dtype), mask=np.ones(n, dtype=bool))
     scores: dict[str, np.ma.MaskedArray] = {}
     if "scores" in names:
         struct = arrow.column("scores")
@@ -170,23 +181,23 @@ def from_arrow(arrow: pa.Table, *, meta: RunMeta) -> SamplesTable:
                 )
             if np.ma.getmaskarray(column).all():
                 continue  # a scorer no row has (the JSON reader's inference can leave one)
+            if child_field.name in scores or not child_field.name:
+                raise ArrowLayoutError(
+                    f"bad or repeated scorer name {child_field.name!r}", field="scores"
+                )
             scores[child_field.name] = column
-    return SamplesTable.from_columns(
-        meta=meta,
-        query_id=columns["query_id"],
-        sample_index=columns["sample_index"],
-        round=columns.get("round"),
-        prompt_tokens=columns.get("prompt_tokens"),
-        completion_tokens=columns.get("completion_tokens"),
-        finish_reason=columns.get("finish_reason"),
-        text=columns.get("text"),
-        answer=columns.get("answer"),
-        correct=columns.get("correct"),
-        mean_logprob=columns.get("mean_logprob"),
-        scores=scores,
-        temperature=columns.get("temperature"),
-        seed=columns.get("seed"),
+    columns["scores"] = scores
+    query_ids = arrow.column("query_id")
+    if query_ids.type != pa.string():
+        query_ids = query_ids.cast(pa.string())
+    encoded = (
+        query_ids.combine_chunks().dictionary_encode()
+        if n
+        else pa.array([], pa.string()).dictionary_encode()
     )
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    unique = tuple(encoded.dictionary.to_pylist())
+    return SamplesTable._from_owned(meta=meta, columns=columns, codes=codes, unique=unique)
 
 
 def _object_array(array: pa.ChunkedArray) -> np.ndarray:

@@ -349,19 +349,35 @@ _FLOAT_MASKED = ("mean_logprob", "temperature")
 _OBJECT = ("finish_reason", "text", "answer")
 
 
-def _readonly(array: np.ndarray) -> np.ndarray:
+def _readonly(array: np.ndarray, *, copy: bool) -> np.ndarray:
+    """A read-only version of ``array``: a private copy, or (``copy=False``, for arrays nobody
+    else holds) the same memory frozen in place. Arrays already read-only are shared as they are."""
     if isinstance(array, np.ma.MaskedArray):
-        data = np.array(np.ma.getdata(array), copy=True)
-        mask = np.array(np.ma.getmaskarray(array), copy=True)
-        data.flags.writeable = False
-        mask.flags.writeable = False
-        result = np.ma.MaskedArray(data, mask=mask, copy=False)
+        result = np.ma.MaskedArray(
+            _freeze(np.ma.getdata(array), copy=copy),
+            mask=_freeze(np.ma.getmaskarray(array), copy=copy),
+            copy=False,
+        )
         result.harden_mask()
         return result
-    if array.flags.writeable:
+    return _freeze(array, copy=copy)
+
+
+def _freeze(array: np.ndarray, *, copy: bool) -> np.ndarray:
+    if copy and _mutable_somewhere(array):
         array = array.copy()
-        array.flags.writeable = False
+    array.flags.writeable = False
     return array
+
+
+def _mutable_somewhere(array: np.ndarray) -> bool:
+    """Whether ``array`` or an ndarray it views can still be written through."""
+    node: object = array
+    while isinstance(node, np.ndarray):
+        if node.flags.writeable:
+            return True
+        node = node.base
+    return False
 
 
 def _as_object(name: str, values: Any, n: int | None) -> np.ndarray:
@@ -505,7 +521,31 @@ class SamplesTable:
             seed=[r.seed for r in rows],
         )
 
+    @classmethod
+    def _from_owned(
+        cls,
+        *,
+        meta: RunMeta,
+        columns: Mapping[str, Any],
+        codes: np.ndarray,
+        unique: tuple[str, ...],
+    ) -> SamplesTable:
+        """Internal fast path for readers: ``columns`` are fresh arrays nobody else holds (so they
+        are frozen in place, not copied), string columns hold only ``str``/``None``, and
+        ``codes``/``unique`` factorise ``query_id`` (first-appearance order). The other invariants
+        are still checked."""
+        table = object.__new__(cls)
+        object.__setattr__(table, "meta", meta)
+        for name in ROW_FIELDS:
+            object.__setattr__(table, name, columns[name])
+        table._finish(copy=False, factorized=(codes, unique))
+        return table
+
     def __post_init__(self) -> None:
+        self._finish(copy=True, factorized=None)
+
+    def _finish(self, *, copy: bool, factorized: tuple[np.ndarray, tuple[str, ...]] | None) -> None:
+        """Check every invariant and make the columns read-only (copying them if ``copy``)."""
         if not isinstance(self.meta, RunMeta):
             raise SchemaError("meta must be a RunMeta", field="meta")
         n = len(self.query_id)
@@ -525,7 +565,7 @@ class SamplesTable:
             column = getattr(self, name)
             if column.dtype != object:
                 raise SchemaError(f"column {name} must have dtype object", field=name)
-            if name != "query_id":
+            if name != "query_id" and factorized is None:
                 bad = next(
                     (v for v in column.tolist() if v is not None and type(v) is not str), None
                 )
@@ -577,7 +617,18 @@ class SamplesTable:
                     field="scores",
                 )
 
-        codes, unique = _factorize(self.query_id)
+        if factorized is None:
+            codes, unique = _factorize(self.query_id)
+        else:
+            codes, unique = factorized
+            codes = codes.astype(np.int64, copy=False)
+            if len(codes) != n or (n and (codes.min() < 0 or codes.max() >= len(unique))):
+                raise SchemaError("query id codes do not match the column", field="query_id")
+            if any(not isinstance(u, str) or not u for u in unique):
+                bad = next(u for u in unique if not isinstance(u, str) or not u)
+                raise SchemaError(
+                    f"query_id must be a non-empty string, got {_describe(bad)}", field="query_id"
+                )
         for name in (*_FLOAT_MASKED,):
             column = getattr(self, name)
             if column.count() and not np.all(np.isfinite(column.compressed())):
@@ -599,11 +650,13 @@ class SamplesTable:
 
         for name in ROW_FIELDS:
             if name != "scores":
-                object.__setattr__(self, name, _readonly(getattr(self, name)))
+                object.__setattr__(self, name, _readonly(getattr(self, name), copy=copy))
         object.__setattr__(
             self,
             "scores",
-            MappingProxyType({name: _readonly(col) for name, col in self.scores.items()}),
+            MappingProxyType(
+                {name: _readonly(col, copy=copy) for name, col in self.scores.items()}
+            ),
         )
         codes.flags.writeable = False
         object.__setattr__(self, "_codes", codes)
