@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import hypothesis.strategies as st
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from ttcdsl.samples import (
     RunMeta,
@@ -123,6 +125,9 @@ GOOD = {"query_id": "x", "sample_index": 0}
         (json.dumps({**GOOD, "correct": "yes"}), "correct", "true, false or null"),
         (json.dumps({**GOOD, "completion_tokens": -3}), "completion_tokens", ">= 0"),
         (json.dumps({**GOOD, "text": 12}), "text", "string"),
+        (json.dumps({**GOOD, "temperature": -1}), "temperature", ">= 0"),
+        (json.dumps({**GOOD, "mean_logprob": "x"}), "mean_logprob", "number"),
+        (json.dumps({**GOOD, "seed": 2**70}), "seed", "64-bit"),
         (json.dumps({**GOOD, "scores": {"rm": "high"}}), "scores.rm", "must be a number"),
         (json.dumps({**GOOD, "scores": [1.0]}), "scores", "mapping"),
         (json.dumps({**GOOD, "answr": "4"}), "answr", "unknown field"),
@@ -158,6 +163,14 @@ def test_bad_headers(tmp_path: Path) -> None:
     with pytest.raises(FileFormatError) as caught:
         load(path)
     assert caught.value.field == "meta.model" and caught.value.line == 1
+    path.write_text('{"ttc_samples": 1, "meta": {"schema_version": 2}}\n')
+    with pytest.raises(FileFormatError, match="disagrees") as caught:
+        load(path)
+    assert caught.value.field == "meta.schema_version"
+    path.write_text('{"ttc_samples": 1, "meta": {"modle": "x"}}\n')
+    with pytest.raises(FileFormatError, match="unknown metadata field") as caught:
+        load(path)
+    assert caught.value.field == "meta.modle"
     with pytest.raises(FileFormatError, match="no such file"):
         load(tmp_path / "absent.jsonl")
 
@@ -178,3 +191,53 @@ def test_rows_whose_types_need_the_careful_reader_still_load(tmp_path: Path) -> 
     table = store.load()
     assert table.scores["rm"].tolist() == [1.0, 0.5, None]
     assert len(table.text[2]) == 5 << 20
+
+
+JSON_VALUES = st.sampled_from(
+    [None, "", "x", 0, 3, -1, 1.5, True, False, 2**70, {}, [], {"rm": 1}, {"rm": "x"},
+     {"rm": None}, {"rm": 0.5, "prm": 2}, "stop", -0.25]
+)  # fmt: skip
+
+
+@st.composite
+def row_records(draw: st.DrawFn) -> list[dict]:
+    """Mostly valid rows, some fields replaced by arbitrary JSON values, some keys dropped."""
+    records = []
+    for i in range(draw(st.integers(1, 6))):
+        record = SampleRow(
+            query_id=draw(st.sampled_from(["a", "b", "c"])), sample_index=i, round=0,
+            completion_tokens=draw(st.none() | st.integers(0, 99)), answer=draw(st.none() | st.just("4")),
+            correct=draw(st.none() | st.booleans()), scores={"rm": draw(st.floats(-2, 2))},
+        ).to_dict()  # fmt: skip
+        if draw(st.integers(0, 3)) == 0:
+            record[draw(st.sampled_from(sorted(record)))] = draw(JSON_VALUES)
+        if draw(st.integers(0, 9)) == 0:
+            del record[draw(st.sampled_from(sorted(record)))]
+        if draw(st.integers(0, 9)) == 0:
+            record[draw(st.sampled_from(["extra", "Correct"]))] = 1
+        records.append(record)
+    return records
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(records=row_records())
+def test_the_fast_reader_agrees_with_the_line_by_line_reader(
+    tmp_path: Path, records: list[dict]
+) -> None:
+    from ttcdsl.samples.jsonl import _read_slow, encode_header
+
+    path = tmp_path / "t.jsonl"
+    data = (encode_header(META) + "".join(json.dumps(r) + "\n" for r in records)).encode()
+    path.write_bytes(data)
+    try:
+        expected = _read_slow(data, path, META)
+    except FileFormatError as slow_error:
+        with pytest.raises(FileFormatError) as caught:
+            load(path)
+        assert (caught.value.line, caught.value.field, caught.value.message) == (
+            slow_error.line, slow_error.field, slow_error.message,
+        )  # fmt: skip
+    else:
+        assert load(path) == expected

@@ -109,8 +109,16 @@ def parse_header(raw: bytes, path: Path) -> RunMeta:
     meta = header.get("meta")
     if not isinstance(meta, dict):
         raise FileFormatError(path, "must be a JSON object", line=1, field="meta")
+    if meta.get("schema_version", version) != version:
+        raise FileFormatError(
+            path,
+            f"schema_version {meta['schema_version']!r} disagrees with the header's "
+            f"{HEADER_KEY} {version}",
+            line=1,
+            field="meta.schema_version",
+        )
     try:
-        return RunMeta.from_dict(meta)
+        return RunMeta.from_dict({**meta, "schema_version": version})
     except (SchemaError, TypeError) as error:
         field = getattr(error, "field", None)
         raise FileFormatError(

@@ -633,6 +633,8 @@ class SamplesTable:
             column = getattr(self, name)
             if column.count() and not np.all(np.isfinite(column.compressed())):
                 raise SchemaError(f"column {name} has a non-finite entry", field=name)
+        if self.temperature.count() and self.temperature.min() < 0:
+            raise SchemaError("column temperature has a negative entry", field="temperature")
         for name, column in self.scores.items():
             if column.count() and not np.all(np.isfinite(column.compressed())):
                 raise SchemaError(f"score column {name!r} has a non-finite entry", field="scores")
