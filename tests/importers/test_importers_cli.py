@@ -185,3 +185,49 @@ def test_a_crash_while_writing_leaves_no_table(
     assert main(["import", str(shared_data / "pools" / CRUX), "-f", "cruxeval-scored",
                  "-o", str(out), "--force"]) == 1  # fmt: skip
     assert out.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+def test_registering_the_command_imports_nothing_heavy() -> None:
+    import subprocess
+    import sys
+
+    from ttcdsl.answers.kinds import KINDS
+    from ttcdsl.cli import import_cmd
+    from ttcdsl.importers import FORMATS
+
+    assert import_cmd.FORMATS == FORMATS and import_cmd.ANSWER_KINDS == KINDS
+    probe = (
+        "import argparse, sys; import ttcdsl.cli.import_cmd as m; "
+        "m.add_parser(argparse.ArgumentParser().add_subparsers()); "
+        "print(sorted(n for n in ('numpy', 'pyarrow', 'ttcdsl.samples') if n in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_import_with_a_tokenizer_folder(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tokenizers = pytest.importorskip(
+        "tokenizers", reason="the optional 'tokenizers' package is not installed"
+    )
+    model = tmp_path / "model"
+    model.mkdir()
+    tok = tokenizers.Tokenizer(tokenizers.models.WordLevel(unk_token="[UNK]"))
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
+    tok.train_from_iterator(["f ( x ) = 1"], tokenizers.trainers.WordLevelTrainer())
+    tok.save(str(model / "tokenizer.json"))
+    out = tmp_path / "crux.parquet"
+    args = ["import", str(shared_data / "pools" / CRUX), "-f", "cruxeval-scored", "-o", str(out)]
+    assert main([*args, "--tokenizer", str(model), "--no-text"]) == 0
+    table = load(out)
+    assert table.completion_tokens.count() == 8000 and table.completion_tokens.min() >= 1
+    assert table.meta.tokenizer.startswith("model (tokenizer.json sha256 ")
+    assert (
+        "completion tokens: known for 8000 samples (model (tokenizer.json"
+        in capsys.readouterr().out
+    )
+    assert main([*args, "--force", "--tokenizer", str(tmp_path / "nothing")]) == 1
+    assert "no such tokenizer" in capsys.readouterr().err

@@ -32,9 +32,13 @@ GENERIC_FIELDS = (
 )
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from ttcdsl.importers import FORMATS
+# The same names as ttcdsl.importers.FORMATS (kept here so that building the parser imports
+# nothing heavy: every `ttc` command builds it).
+FORMATS = ("qwen25math-eval", "cruxeval-scored", "generic", "samples")
+ANSWER_KINDS = ("math", "multiple_choice", "exact", "code")
 
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "import",
         help="convert logged samples into a samples table",
@@ -72,7 +76,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     run_group.add_argument(
         "--answer-kind",
-        choices=("math", "multiple_choice", "exact", "code"),
+        choices=ANSWER_KINDS,
         help="canonicalise answers as this kind (defaults: math for qwen25math-eval, exact for "
         "cruxeval-scored, none for generic)",
     )
