@@ -218,9 +218,15 @@ def test_import_with_a_tokenizer_folder(
     tok = tokenizers.Tokenizer(tokenizers.models.WordLevel(unk_token="[UNK]"))
     tok.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
     tok.train_from_iterator(["f ( x ) = 1"], tokenizers.trainers.WordLevelTrainer())
-    tok.save(str(model / "tokenizer.json"))
+    tok.save(str(model / "tokenizer.json"))  # no [UNK] in its vocabulary: it fails on new words
     out = tmp_path / "crux.parquet"
     args = ["import", str(shared_data / "pools" / CRUX), "-f", "cruxeval-scored", "-o", str(out)]
+    assert main([*args, "--tokenizer", str(model)]) == 1
+    assert "cannot encode the logged text" in capsys.readouterr().err and not out.exists()
+
+    trainer = tokenizers.trainers.WordLevelTrainer(special_tokens=["[UNK]"])
+    tok.train_from_iterator(["f ( x ) = 1"], trainer)
+    tok.save(str(model / "tokenizer.json"))
     assert main([*args, "--tokenizer", str(model), "--no-text"]) == 0
     table = load(out)
     assert table.completion_tokens.count() == 8000 and table.completion_tokens.min() >= 1

@@ -33,7 +33,13 @@ class TokenCounter:
         counts: list[int] = []
         for start in range(0, len(texts), _BATCH):
             batch = list(texts[start : start + _BATCH])
-            encodings = self._tokenizer.encode_batch(batch, add_special_tokens=False)
+            try:
+                encodings = self._tokenizer.encode_batch(batch, add_special_tokens=False)
+            except Exception as error:  # noqa: BLE001 - tokenizers raises plain Exception
+                raise UserError(
+                    f"the tokenizer {self.description} cannot encode the logged text ({error})",
+                    hint="use the tokenizer.json of the model that generated the samples",
+                ) from None
             counts.extend(len(e.ids) for e in encodings)
         return counts
 
