@@ -177,6 +177,14 @@ def test_atomic_writes_leave_the_old_file_on_failure(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.jsonl"]  # no temporary left over
 
 
+def test_atomic_writes_get_ordinary_permissions(tmp_path: Path) -> None:
+    table = SamplesTable.from_rows([SampleRow(query_id="q", sample_index=0)], meta=META)
+    (tmp_path / "plain.txt").write_text("x")
+    for name in ("t.jsonl", "t.parquet"):
+        save(table, tmp_path / name)
+        assert (tmp_path / name).stat().st_mode == (tmp_path / "plain.txt").stat().st_mode
+
+
 def test_save_replaces_atomically(tmp_path: Path) -> None:
     table = SamplesTable.from_rows([SampleRow(query_id="q", sample_index=0)], meta=META)
     save(table, tmp_path / "t.jsonl")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -32,6 +32,21 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+def _new_temporary(directory: Path, name: str) -> Path:
+    """Create an empty, uniquely named file in ``directory``. Unlike ``tempfile.mkstemp`` (mode
+    0600) it gets the permissions any new file gets under the user's umask, so the table that
+    replaces the destination is as readable as one written directly."""
+    for _ in range(100):
+        temp = directory / f".{name}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return temp
+    raise FileExistsError(f"could not create a temporary file in {directory}")
+
+
 @contextlib.contextmanager
 def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``destination``; on success it replaces ``destination``.
@@ -47,9 +62,7 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
             f"{target}: the directory {directory} does not exist",
             hint="create the directory first or choose another output path",
         )
-    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    temp = Path(temp_name)
+    temp = _new_temporary(directory, target.name)
     try:
         yield temp
         with open(temp, "rb+") as handle:
