@@ -19,6 +19,7 @@ from ttcdsl.samples import (
     TornLineError,
     load,
     repair,
+    save,
 )
 
 META = RunMeta(model="m", backend="vllm", seed=7, sampling={"max_tokens": 64}, created_at="t0")
@@ -173,6 +174,18 @@ def test_bad_headers(tmp_path: Path) -> None:
     assert caught.value.field == "meta.modle"
     with pytest.raises(FileFormatError, match="no such file"):
         load(tmp_path / "absent.jsonl")
+
+
+def test_texts_with_lone_surrogates_survive(tmp_path: Path) -> None:
+    rows = [SampleRow(query_id="q", sample_index=0, text="broken \ud800 ü", answer="é")]
+    store = SampleStore.create(tmp_path / "run.jsonl", META)
+    store.append(rows)
+    assert list(store.load().rows()) == rows
+    with pytest.raises(
+        FileFormatError, match="row 1 holds text that is not valid Unicode"
+    ) as caught:
+        save(store.load(), tmp_path / "t.parquet")
+    assert caught.value.field == "text" and not (tmp_path / "t.parquet").exists()
 
 
 def test_an_empty_store_loads_as_an_empty_table(tmp_path: Path) -> None:

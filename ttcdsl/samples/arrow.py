@@ -61,12 +61,32 @@ def to_arrow(table: SamplesTable) -> pa.Table:
         column = getattr(table, name)
         if isinstance(column, np.ma.MaskedArray):
             array = _masked_to_arrow(column, kind)
+        elif column.dtype == object:
+            array = _string_array(column, name)
         else:
-            array = pa.array(column.tolist() if column.dtype == object else column, type=kind)
+            array = pa.array(column, type=kind)
         arrays.append(array)
         fields.append(pa.field(name, kind, nullable=name not in REQUIRED))
     metadata = {META_KEY: json.dumps(table.meta.to_dict()).encode("utf-8")}
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=metadata))
+
+
+def _string_array(column: np.ndarray, name: str) -> pa.Array:
+    values = column.tolist()
+    try:
+        return pa.array(values, type=pa.string())
+    except (UnicodeEncodeError, pa.ArrowInvalid):
+        for row, value in enumerate(values):
+            if value is not None:
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise SchemaError(
+                        f"row {row + 1} holds text that is not valid Unicode (a lone surrogate), "
+                        "which Arrow and Parquet cannot store",
+                        field=name,
+                    ) from None
+        raise
 
 
 class ArrowLayoutError(SchemaError):

@@ -47,7 +47,13 @@ def encode_row(row: SampleRow) -> str:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    line = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    if not line.isascii():
+        try:
+            line.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (from a broken log): keep it as an escape
+            line = json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+    return line
 
 
 def iter_table_lines(table: SamplesTable) -> Iterator[str]:

@@ -16,8 +16,14 @@ def write_parquet(table: SamplesTable, path: str | os.PathLike[str]) -> None:
     from ttcdsl.samples.arrow import to_arrow
     from ttcdsl.samples.atomic import atomic_path
 
+    try:
+        arrow = to_arrow(table)
+    except SchemaError as error:
+        raise FileFormatError(
+            path, error.message, field=error.field, hint="keep this table as .jsonl"
+        ) from None
     with atomic_path(path) as temp:
-        pq.write_table(to_arrow(table), temp, compression="zstd")
+        pq.write_table(arrow, temp, compression="zstd")
 
 
 def read_parquet(path: str | os.PathLike[str]) -> SamplesTable:
