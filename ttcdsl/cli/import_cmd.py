@@ -6,9 +6,17 @@
         --correct-field ok --text-field response --score-field rm=reward
     ttc import t.jsonl --format samples -o t.parquet      # convert between table formats
 
+Generic mapping: one sample per JSONL line or CSV row. Each --*-field names the input field for
+a column; dotted names reach into nested JSON objects (usage.completion_tokens). Only
+--query-id-field is required; without --sample-index-field samples are numbered 0, 1, ... per
+query in file order. correct accepts true/false, 1/0, yes/no; a JSON null or an empty CSV cell is
+null; a mapped field missing from a line is an error. Token counts come from the mapped count
+fields, else (with --tokenizer) from --text-field / --prompt-field, else stay null.
+
 The whole input is read and checked before anything is written; the output then appears
 atomically (temporary file in the same directory, fsync, rename), so a failed import never leaves
-a partial table. An existing output is refused unless --force is given.
+a partial table. An existing output is refused unless --force is given. Problems in the input are
+reported as FILE:LINE: field 'NAME': what is wrong.
 """
 
 from __future__ import annotations
