@@ -79,31 +79,18 @@ class Diagnostics:
         help: str | None = None,
         notes: tuple[Note, ...] = (),
     ) -> None:
-        self._items.append(
-            Diagnostic(
-                code=code,
-                message=message,
-                source=self.source,
-                span=span,
-                label=label,
-                help=help,
-                notes=notes,
-            )
-        )
+        self._add("error", code, message, span, label, help, notes)
 
     def warning(
         self, code: str, message: str, span: Span | None, *, label: str = "", help: str | None = None
     ) -> None:
+        self._add("warning", code, message, span, label, help, ())
+
+    def _add(self, severity: Severity, code: str, message: str, span: Span | None, label: str,
+             help: str | None, notes: tuple[Note, ...]) -> None:
         self._items.append(
-            Diagnostic(
-                code=code,
-                message=message,
-                source=self.source,
-                span=span,
-                label=label,
-                help=help,
-                severity="warning",
-            )
+            Diagnostic(code=code, message=message, source=self.source, span=span, label=label,
+                       help=help, severity=severity, notes=notes)
         )
 
     def extend(self, diagnostics: Iterable[Diagnostic]) -> None:

@@ -228,6 +228,18 @@ def _show_char(char: str) -> str:
     return f"U+{ord(char):04X}"
 
 
+def _span_of(positioned: Any) -> Span:
+    """Lark tokens and rule metadata carry the same position attributes."""
+    return Span(
+        start=positioned.start_pos,
+        end=positioned.end_pos,
+        line=positioned.line,
+        column=positioned.column,
+        end_line=positioned.end_line,
+        end_column=positioned.end_column,
+    )
+
+
 # ---- tree -> AST -----------------------------------------------------------------------------
 
 
@@ -244,26 +256,12 @@ class _ToAst(Transformer_NonRecursive):
 
     # -- helpers --
     def _span(self, meta: Any) -> Span:
-        if getattr(meta, "empty", True):
+        if getattr(meta, "empty", False):
             return self.source.span(0, 0)
-        return Span(
-            start=meta.start_pos,
-            end=meta.end_pos,
-            line=meta.line,
-            column=meta.column,
-            end_line=meta.end_line,
-            end_column=meta.end_column,
-        )
+        return _span_of(meta)
 
     def _token_span(self, token: Token) -> Span:
-        return Span(
-            start=token.start_pos,
-            end=token.end_pos,
-            line=token.line,
-            column=token.column,
-            end_line=token.end_line,
-            end_column=token.end_column,
-        )
+        return _span_of(token)
 
     def _name(self, token: Token | None) -> ast.Name | None:
         if token is None:

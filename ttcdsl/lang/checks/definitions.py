@@ -72,21 +72,17 @@ def _warn_unused(program: ast.Program, ctx: CheckContext) -> None:
         expressions.extend(condition_exprs(condition))
     for expr in expressions:
         used.update(n.name.text for n in walk(expr) if isinstance(n, ast.Ref))
-    for name, decl in ctx.symbols.features.items():
-        if name not in used:
+    unused = [
+        ("feature", decl.name, "use it in the difficulty, a bins statement or a stop rule")
+        for decl in ctx.symbols.features.values()
+    ] + [("scorer", decl.name, "use it in a strategy, feature or stop rule")
+         for decl in ctx.symbols.scorers.values()]
+    for kind, name, use in unused:
+        if name.text not in used:
             ctx.diagnostics.warning(
                 "TTC150",
-                f"feature '{name}' is never used",
-                decl.name.span,
+                f"{kind} '{name.text}' is never used",
+                name.span,
                 label="unused",
-                help="use it in the difficulty, a bins statement or a stop rule, or remove it",
-            )
-    for name, decl in ctx.symbols.scorers.items():
-        if name not in used:
-            ctx.diagnostics.warning(
-                "TTC150",
-                f"scorer '{name}' is never used",
-                decl.name.span,
-                label="unused",
-                help="use it in a strategy, feature or stop rule, or remove it",
+                help=f"{use}, or remove it",
             )
