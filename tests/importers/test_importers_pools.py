@@ -51,6 +51,14 @@ def test_qwen_majority_vote_and_reward_model_best_of_8(qwen: SamplesTable) -> No
     assert best_rm == 94  # README: RM best-of-8 = 94/100
 
 
+def test_pool_query_ids_match_the_question_sets(qwen: SamplesTable, shared_data: Path) -> None:
+    from ttcdsl.datasets import load_source
+
+    assert qwen.query_ids() == load_source("qwen25math-math100", shared_data).ids()
+    crux = import_cruxeval_scored(shared_data / "pools" / "cruxeval_output_codellama7b_x10.json")
+    assert crux.query_ids() == load_source("cruxeval-output", shared_data).ids()
+
+
 def test_qwen_values_come_from_the_log(qwen: SamplesTable, shared_data: Path) -> None:
     first = json.loads((shared_data / "pools" / QWEN).open(encoding="utf-8").readline())
     rows = [qwen.row(i) for i in qwen.by_query()["0"]]

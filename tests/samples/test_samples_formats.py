@@ -192,3 +192,20 @@ def test_save_replaces_atomically(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.jsonl"]
     header = json.loads((tmp_path / "t.jsonl").read_text().splitlines()[0])
     assert header["meta"]["notes"] == {"why": "a round trip"}
+
+
+def test_the_benchmark_runs_and_writes_its_numbers(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "bench" / "samples_io.py"
+    out = tmp_path / "numbers.json"
+    result = subprocess.run(
+        [sys.executable, str(script), "--rows", "3000", "--repeat", "1", "--out", str(out)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    numbers = json.loads(out.read_text())
+    assert numbers["rows"] == 3000
+    assert set(numbers["speedup_vs_json_loads"]) == {"load_jsonl", "load_parquet"}
+    assert "x" in result.stdout and "baseline" in result.stdout
