@@ -239,7 +239,11 @@ class SampleRow:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SampleRow:
-        """Build a row from a mapping with the row's field names; unknown keys are an error."""
+        """Build a row from a mapping with the row's field names (the JSON form).
+
+        Unknown keys are an error; missing optional fields are null. A missing or null ``round``
+        is 0, missing or null ``scores`` is empty, and a null score is left out.
+        """
         unknown = sorted(set(data) - set(ROW_FIELDS))
         if unknown:
             raise SchemaError(
