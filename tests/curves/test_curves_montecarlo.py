@@ -49,7 +49,7 @@ def test_monte_carlo_agrees_with_exact(pool: QueryPool, strategy: str) -> None:
     p = want[inside]
     sd = np.sqrt(p * (1 - p) / REPS)  # the true standard error of a mean of REPS Bernoullis
     diff = np.abs(mc.mean[inside] - p)
-    assert (diff <= 5 * sd + 1e-12).all(), diff.max()
+    assert (diff <= 5 * sd + 3 / REPS).all(), diff.max()  # + a few counts: rare events are Poisson
     # The reported standard errors estimate that spread.
     assert np.allclose(mc.stderr[inside], sd, atol=0.01)
     z = (mc.mean[inside].sum() - p.sum()) / np.sqrt((sd**2).sum())
@@ -70,7 +70,9 @@ def test_first_sample_beyond_m_follows_the_polya_urn(pool: QueryPool) -> None:
     e = np.maximum(n - m, 0)
     want = np.where(n <= m, pool.n_correct[:, None] / m, (pool.n_correct[:, None] + e * q) / (m + e))
     sd = np.sqrt(want * (1 - want) / REPS)
-    assert (np.abs(mc.mean - want) <= 5 * sd + 1e-12).all()
+    assert (np.abs(mc.mean - want) <= 5 * sd + 3 / REPS).all()
+    z = (mc.mean - want).sum() / np.sqrt((sd**2).sum())
+    assert abs(z) < 4
 
 
 def test_extrapolated_votes_keep_settled_queries_settled() -> None:

@@ -26,6 +26,9 @@ from ttcdsl.curves.pool import QueryPool
 
 STRATEGIES: tuple[str, ...] = ("single", "pass_at_k", "majority_vote", "best_of_n", "weighted_vote")
 
+MEMORY_ELEMENTS = 1 << 24
+"""Rough cap on the elements alive in one simulation step (levels x samples x answers x batch)."""
+
 
 class MonteCarlo(NamedTuple):
     """Per-query means over replications and their standard errors, ``[Q, N]`` each."""
@@ -194,24 +197,42 @@ def simulate(
     if isinstance(key, int):
         key = jax.random.key(key)
     s = np.full((q, width), np.nan) if score is None else np.asarray(score, dtype=np.float64)
+    # Memory per replication and query is levels x samples x answers; cap the live elements by
+    # simulating fewer replications at once and, if needed, the queries in equal-sized chunks
+    # (the last one padded with empty rows, so one compilation serves every chunk).
+    per_query = levels * (width + extra) * max(n_answers, 1)
+    batch = max(1, min(batch, reps, MEMORY_ELEMENTS // max(per_query * q, 1)))
+    batches = -(-reps // batch)
+    reps = batches * batch
+    chunk = max(1, min(q, MEMORY_ELEMENTS // max(per_query * batch, 1)))
+    n_chunks = max(1, -(-q // chunk))
+    total = np.zeros((n_chunks * chunk, levels))
+    squares = np.zeros_like(total)
+
+    def padded(a: np.ndarray, fill) -> np.ndarray:
+        pad = n_chunks * chunk - q
+        return np.concatenate([a, np.full((pad, *a.shape[1:]), fill, dtype=a.dtype)]) if pad else a
+
+    cols = {
+        "answer": padded(pool.answer.astype(np.int32), -1),
+        "valid": padded(pool.valid, False),
+        "correct": padded(pool.correct, False),
+        "answer_correct": padded(pool.answer_correct.reshape(q, n_answers), False),
+        "score": padded(s, np.nan),
+        "alpha": padded(np.asarray(alpha, dtype=np.float64), 0.0),
+    }
     with jax.enable_x64(True):
-        arrays = _Arrays(
-            answer=jnp.asarray(pool.answer, dtype=jnp.int32),
-            valid=jnp.asarray(pool.valid),
-            correct=jnp.asarray(pool.correct),
-            answer_correct=jnp.asarray(pool.answer_correct).reshape(q, n_answers),
-            score=jnp.asarray(s, dtype=jnp.float64),
-            alpha=jnp.asarray(alpha, dtype=jnp.float64),
-        )
-        batch = max(1, min(batch, reps))
-        batches = -(-reps // batch)
-        reps = batches * batch
-        total, squares = _simulate(
-            key, arrays, strategy=strategy, levels=levels, extra=extra, batches=batches, batch=batch
-        )
-        mean = np.asarray(total) / reps
-        var = np.maximum(np.asarray(squares) / reps - mean**2, 0.0)
-        se = np.sqrt(var / (reps - 1))
+        for c in range(n_chunks):
+            rows = slice(c * chunk, (c + 1) * chunk)
+            arrays = _Arrays(**{k: jnp.asarray(v[rows]) for k, v in cols.items()})
+            t, sq = _simulate(
+                jax.random.fold_in(key, c), arrays, strategy=strategy, levels=levels,
+                extra=extra, batches=batches, batch=batch,
+            )
+            total[rows], squares[rows] = np.asarray(t), np.asarray(sq)
+    mean = total[:q] / reps
+    var = np.maximum(squares[:q] / reps - mean**2, 0.0)
+    se = np.sqrt(var / (reps - 1))
     beyond = np.arange(1, levels + 1)[None, :] > m[:, None]
     if extra == 0:
         mean = np.where(beyond, np.nan, mean)
