@@ -56,23 +56,12 @@ def runtime_answer(order, answers, scores, strategy):
 
 
 def brute(answers, correct, scores, strategy, n):
-    m = len(answers)
-    right = {a for a, c in zip(answers, correct) if c and a is not None}
-    hits = 0
-    total = 0
-    for order in itertools.permutations(range(m), n):
-        total += 1
-        if strategy == "pass_at_k":
-            hits += any(correct[j] for j in order)
-        elif strategy == "single":
-            hits += correct[order[0]]
-        elif strategy == "best_of_n":
-            pick = runtime_answer(order, answers, scores, strategy)
-            hits += pick is not None and correct[pick]
-        else:
-            pick = runtime_answer(order, answers, scores, strategy)
-            hits += pick is not None and pick in right
-    return hits / total
+    """Mean over every ordered draw of n samples of the runtime's verdict."""
+    verdicts = [
+        brute_one(order, answers, correct, scores, strategy)
+        for order in itertools.permutations(range(len(answers)), n)
+    ]
+    return sum(verdicts) / len(verdicts)
 
 
 def check(qs, strategy, estimate):
@@ -152,3 +141,37 @@ def test_pool_larger_than_the_binomial_table_is_refused() -> None:
     pool = QueryPool.from_lists([[0] * 1001], [[True] * 1001])
     with pytest.raises(ValueError, match="at most 1000"):
         exact.coverage(pool, 2)
+
+
+@pytest.mark.parametrize("strategy", ["majority_vote", "weighted_vote", "best_of_n", "pass_at_k", "single"])
+def test_runtime_rules_in_jax_match_the_reference(strategy: str) -> None:
+    """``evaluate_order`` (the JAX rules the Monte Carlo uses beyond m) against the reference
+    rules above, on random pools in random orders."""
+    from ttcdsl.curves import evaluate_order
+
+    rng = np.random.default_rng(3)
+    qs = []
+    for _ in range(200):
+        m = int(rng.integers(1, 7))
+        answers = [None if x == 4 else int(x) for x in rng.integers(0, 5, m)]
+        right = set(rng.choice(4, size=int(rng.integers(0, 3)), replace=False).tolist())
+        scores = [SCORES[int(i)] for i in rng.integers(0, len(SCORES), m)]
+        qs.append((answers, [a is not None and a in right for a in answers], scores))
+    pool = pool_of(qs)
+    order = rng.random(pool.answer.shape)
+    got = evaluate_order(pool, strategy, score=pool.score("s"), order=order)
+    for i, (answers, correct, scores) in enumerate(qs):
+        seq = sorted(range(len(answers)), key=lambda j: order[i, j])
+        want = brute_one(seq, answers, correct, scores, strategy)
+        assert got[i] == want, (i, strategy)
+
+
+def brute_one(order, answers, correct, scores, strategy) -> bool:
+    if strategy == "pass_at_k":
+        return any(correct[j] for j in order)
+    if strategy == "single":
+        return bool(correct[order[0]])
+    pick = runtime_answer(order, answers, scores, strategy)
+    if strategy == "best_of_n":
+        return pick is not None and bool(correct[pick])
+    return pick is not None and any(c for a, c in zip(answers, correct) if a == pick)

@@ -7,10 +7,14 @@ tied answer, or best-of-n sample, that came first wins). Beyond the ``m`` logged
 is all ``m`` of them plus ``n - m`` new samples from a fitted model (see
 :mod:`ttcdsl.curves.extrapolate`), in a uniformly random order.
 
-Everything is pure ``jax.numpy``: ``vmap`` over levels and queries, ``lax.map`` over batches of
-replications, ``jax.random`` keys split per replication. It runs under ``jax.enable_x64`` so that
-weighted-vote score sums tie exactly when the exact estimator says they do (float32 sums of RM
-scores could order two answers differently from float64).
+Everything is pure ``jax.numpy``: ``vmap`` over queries and replications, ``lax.scan`` over
+batches of replications, ``jax.random`` keys split per (replication, query). Within the logged
+samples one sorted pass yields every level (cumulative votes, a running best, O(M A) per
+replication); beyond them each level is evaluated on its own member set (O(levels (M + e) A)).
+It runs under ``jax.enable_x64`` so that weighted-vote score sums tie as the float64 exact
+estimator's do (float32 sums of reward-model scores could order two answers differently). Ties
+between sums are exact float equality, so scores whose sums depend on summation order (0.1 + 0.2
+vs 0.3) can tie in one estimator and not the other; integer-valued or dyadic scores never do.
 """
 
 from __future__ import annotations
@@ -120,19 +124,62 @@ def _with_new_samples(k_urn, k_boot, q: _Arrays, extra: int):
     )
 
 
+def _prefix_hits(strategy: str, order: jax.Array, q: _Arrays, levels: int) -> jax.Array:
+    """Correctness after each prefix of the samples taken in ``order`` (logged samples only).
+
+    One pass over the sorted samples serves every level: cumulative votes and score sums per
+    answer, a running best sample, a running "any correct"; O(M A) instead of O(levels M A).
+    """
+    a, s, c, v = q.answer[order], q.score[order], q.correct[order], q.valid[order]
+    width = a.shape[0]
+    if strategy == "pass_at_k":
+        hit = jnp.cumsum(c & v) > 0
+    elif strategy == "single":
+        hit = jnp.broadcast_to(c[0] & v[0], (width,))
+    elif strategy == "best_of_n":
+        elig = v & (a >= 0) & jnp.isfinite(s)
+        value = jnp.where(elig, s, -jnp.inf)
+
+        def earliest_max(x, y):
+            take = y[0] > x[0]
+            return jnp.where(take, y[0], x[0]), jnp.where(take, y[1], x[1])
+
+        _, best = jax.lax.associative_scan(earliest_max, (value, jnp.arange(width)))
+        hit = (jnp.cumsum(elig) > 0) & c[best]
+    else:
+        n_answers = q.answer_correct.shape[0]
+        onehot = (a[:, None] == jnp.arange(n_answers)[None, :]) & v[:, None]
+        votes = jnp.cumsum(onehot, axis=0)
+        if strategy == "majority_vote":
+            weight = votes.astype(s.dtype)
+        elif strategy == "weighted_vote":
+            weight = jnp.cumsum(jnp.where(onehot, jnp.where(jnp.isfinite(s), s, 0.0)[:, None], 0.0), 0)
+        else:
+            raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+        first_seen = jnp.argmax(onehot, axis=0)
+        present = votes > 0
+        w = jnp.where(present, weight, -jnp.inf)
+        tied = present & (w == w.max(axis=1, keepdims=True))
+        winner = jnp.argmin(jnp.where(tied, first_seen[None, :], width + 1), axis=1)
+        hit = present.any(axis=1) & q.answer_correct[winner]
+    if levels <= width:
+        return hit[:levels]
+    return jnp.concatenate([hit, jnp.zeros(levels - width, dtype=bool)])
+
+
 def _one(key, q: _Arrays, *, strategy: str, levels: int, extra: int) -> jax.Array:
     """One replication of one query: correctness at n = 1..levels, ``[levels]`` bool."""
     m_width = q.answer.shape[0]
     k_order, k_urn, k_boot = jax.random.split(key, 3)
     prio = jax.random.uniform(k_order, (m_width + extra,), dtype=q.score.dtype)
     logged_prio = jnp.where(q.valid, prio[:m_width], jnp.inf)
+    if not extra:
+        return _prefix_hits(strategy, jnp.argsort(logged_prio), q, levels)
+
+    # Beyond m: all logged samples plus the first n - m new ones, in the random order ``prio``.
     rank = (logged_prio[None, :] < logged_prio[:, None]).sum(1)
     m = q.valid.sum()
-
-    if extra:
-        answer, score, correct = _with_new_samples(k_urn, k_boot, q, extra)
-    else:
-        answer, score, correct = q.answer, q.score, q.correct
+    answer, score, correct = _with_new_samples(k_urn, k_boot, q, extra)
     new_index = jnp.arange(extra)
 
     def at_level(n):
@@ -200,7 +247,7 @@ def simulate(
     # Memory per replication and query is levels x samples x answers; cap the live elements by
     # simulating fewer replications at once and, if needed, the queries in equal-sized chunks
     # (the last one padded with empty rows, so one compilation serves every chunk).
-    per_query = levels * (width + extra) * max(n_answers, 1)
+    per_query = (levels if extra else 1) * (width + extra) * max(n_answers, 1)
     batch = max(1, min(batch, reps, MEMORY_ELEMENTS // max(per_query * q, 1)))
     batches = -(-reps // batch)
     reps = batches * batch
