@@ -57,6 +57,9 @@ def test_qwen_pool_correctness_agrees_with_logged_scores(shared_data: Path) -> N
 # --- the hard timeout -------------------------------------------------------------------------
 
 
+# Module-level handlers, so that a spawned worker (the production start method) can import them.
+
+
 def _hang(a: str, b: str) -> bool:
     if a == "hang":
         time.sleep(60)
@@ -68,7 +71,7 @@ def _boom(a: str, b: str) -> bool:
 
 
 def test_worker_times_out_kills_and_recovers() -> None:
-    worker = VerifyWorker(_hang, warm=None, context="fork")
+    worker = VerifyWorker(_hang, warm=None, context="spawn")
     try:
         assert worker.check("x", "x", timeout=10).equal
         started = time.monotonic()
@@ -85,7 +88,7 @@ def test_worker_times_out_kills_and_recovers() -> None:
 
 
 def test_worker_reports_handler_errors() -> None:
-    worker = VerifyWorker(_boom, warm=None, context="fork")
+    worker = VerifyWorker(_boom, warm=None, context="spawn")
     try:
         verdict = worker.check("a", "b", timeout=10)
         assert not verdict.equal and not verdict.timed_out
@@ -95,7 +98,7 @@ def test_worker_reports_handler_errors() -> None:
 
 
 def test_equivalent_counts_a_hang_as_not_equivalent_and_warns() -> None:
-    previous = verify_module.set_default_worker(VerifyWorker(_hang, warm=None, context="fork"))
+    previous = verify_module.set_default_worker(VerifyWorker(_hang, warm=None, context="spawn"))
     try:
         with pytest.warns(EquivalenceTimeout, match="timed out"):
             assert not equivalent("hang", "\\frac{1}{3}", "math", timeout=0.3)

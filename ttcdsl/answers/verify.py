@@ -159,6 +159,7 @@ class VerifyWorker:
 _worker: VerifyWorker | None = None
 _worker_lock = threading.Lock()
 _cache: dict[tuple[str, str], bool] = {}
+_CACHE_LIMIT = 200_000
 
 
 def default_worker() -> VerifyWorker:
@@ -198,5 +199,7 @@ def check_math(gold: str, answer: str, timeout: float = DEFAULT_TIMEOUT) -> Verd
             stacklevel=3,
         )
     elif verdict.error is None:
+        if len(_cache) >= _CACHE_LIMIT:
+            _cache.clear()
         _cache[key] = verdict.equal
     return verdict
