@@ -93,6 +93,8 @@ def test_weighted_vote_equals_enumeration(qs) -> None:
     def estimate(p, n):
         values, done = exact.weighted_vote(p, n, p.score("s"))
         assert (done == ~np.isnan(values)).all()
+        chunked, _ = exact.weighted_vote(p, n, p.score("s"), chunk_elements=5)  # a few subsets at a time
+        np.testing.assert_array_equal(chunked, values)
         return values
 
     check(qs, "weighted_vote", estimate)

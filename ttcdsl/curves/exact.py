@@ -29,7 +29,7 @@ from ttcdsl.curves.pool import QueryPool
 MAX_SAMPLES = 1000
 """Largest ``m`` the float64 binomial table supports."""
 
-ENUMERATION_LIMIT = 20_000
+ENUMERATION_LIMIT = 5_000
 """Weighted vote is enumerated over subsets only while ``C(m, n)`` is at most this."""
 
 
@@ -171,7 +171,9 @@ def _win_numerators(
     return out[:, 1:]
 
 
-def weighted_vote(pool: QueryPool, levels: int, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def weighted_vote(
+    pool: QueryPool, levels: int, score: np.ndarray, *, chunk_elements: int = 4_000_000
+) -> tuple[np.ndarray, np.ndarray]:
     """Weighted-vote accuracy by enumerating every n-subset, where ``C(m, n) <= ENUMERATION_LIMIT``.
 
     Each drawn answered sample adds its ``score`` to its answer (a NaN score adds 0); the answer
@@ -180,7 +182,8 @@ def weighted_vote(pool: QueryPool, levels: int, score: np.ndarray) -> tuple[np.n
     tied answers (x = drawn votes): tied sums need not come from equal vote counts, so the credit is
     not 1/t here (it is for majority vote, where tied answers have equal counts).
     No closed form exists for sums of real scores; returns ``(values, done)`` where ``done`` marks
-    the entries computed (the rest are NaN, for Monte Carlo).
+    the entries computed (the rest are NaN, for Monte Carlo). Cost O(Q C(m, n) m A) per level,
+    in chunks of about ``chunk_elements`` live values.
     """
     _, m, total = _levels_table(pool, levels)
     q, width = pool.answer.shape
@@ -200,14 +203,19 @@ def weighted_vote(pool: QueryPool, levels: int, score: np.ndarray) -> tuple[np.n
             if n_subsets > ENUMERATION_LIMIT:
                 continue
             subsets = np.array(list(itertools.combinations(range(int(mq)), n)), dtype=np.int64)
-            member = np.zeros((n_subsets, int(mq)))
-            member[np.arange(n_subsets)[:, None], subsets] = 1.0
-            votes = np.einsum("sj,gja->gsa", member, onehot.astype(np.float64))
-            sums = np.einsum("sj,gja->gsa", member, onehot * sc[:, :, None])
-            present = votes > 0
-            best = np.where(present, sums, -np.inf).max(-1, keepdims=True)
-            tied_votes = np.where(present & (sums == best), votes, 0.0)
-            credit = (tied_votes * right[:, None, :]).sum(-1) / np.maximum(tied_votes.sum(-1), 1)
-            out[group, n - 1] = credit.mean(1)
+            credit = np.zeros(len(group))
+            step = max(1, chunk_elements // max(len(group) * n_ans, 1))
+            for lo in range(0, n_subsets, step):
+                part = subsets[lo : lo + step]
+                member = np.zeros((len(part), int(mq)))
+                member[np.arange(len(part))[:, None], part] = 1.0
+                votes = np.einsum("sj,gja->gsa", member, onehot.astype(np.float64))
+                sums = np.einsum("sj,gja->gsa", member, onehot * sc[:, :, None])
+                present = votes > 0
+                best = np.where(present, sums, -np.inf).max(-1, keepdims=True)
+                tied_votes = np.where(present & (sums == best), votes, 0.0)
+                hit = (tied_votes * right[:, None, :]).sum(-1) / np.maximum(tied_votes.sum(-1), 1)
+                credit += hit.sum(1)
+            out[group, n - 1] = credit / n_subsets
     done = ~np.isnan(out)
     return np.where(np.isnan(total), np.nan, out), done & ~np.isnan(total)
