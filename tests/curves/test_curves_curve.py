@@ -72,3 +72,14 @@ def test_errors(pool: QueryPool) -> None:
         response_curve(pool, "best_of_n", 2)
     with pytest.raises(ValueError, match="positive"):
         response_curve(pool, "majority_vote", [0, 1])
+
+
+def test_a_pool_without_any_answer_scores_zero() -> None:
+    """Nothing extracted anywhere: no sample votes, every strategy's answer is None (wrong),
+    including beyond m, where only the Beta model's coverage can grow."""
+    empty = QueryPool.from_lists([[None, None], [None]], [[False, False], [False]],
+                                 scores={"s": [[1.0, 2.0], [3.0]]})
+    for strategy in ("majority_vote", "best_of_n", "weighted_vote", "single"):
+        curve = response_curve(empty, strategy, 3, score="s", reps=8)
+        assert (curve.accuracy == 0).all(), strategy
+    assert (response_curve(empty, "pass_at_k", 3).accuracy[1, 1:] > 0).all()

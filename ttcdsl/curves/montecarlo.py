@@ -244,6 +244,11 @@ def simulate(
     if isinstance(key, int):
         key = jax.random.key(key)
     s = np.full((q, width), np.nan) if score is None else np.asarray(score, dtype=np.float64)
+    answer_correct = pool.answer_correct.reshape(q, n_answers)
+    if n_answers == 0:  # no answers at all: one never-used answer id keeps the shapes non-empty
+        answer_correct = np.zeros((q, 1), dtype=bool)
+        alpha = np.concatenate([np.zeros((q, 1)), np.asarray(alpha, dtype=np.float64)], axis=1)
+        n_answers = 1
     # Memory per replication and query is levels x samples x answers; cap the live elements by
     # simulating fewer replications at once and, if needed, the queries in equal-sized chunks
     # (the last one padded with empty rows, so one compilation serves every chunk).
@@ -264,7 +269,7 @@ def simulate(
         "answer": padded(pool.answer.astype(np.int32), -1),
         "valid": padded(pool.valid, False),
         "correct": padded(pool.correct, False),
-        "answer_correct": padded(pool.answer_correct.reshape(q, n_answers), False),
+        "answer_correct": padded(answer_correct, False),
         "score": padded(s, np.nan),
         "alpha": padded(np.asarray(alpha, dtype=np.float64), 0.0),
     }
@@ -301,6 +306,7 @@ def evaluate_order(
     q, width = pool.answer.shape
     prio = np.broadcast_to(np.arange(width, dtype=np.float64), (q, width)) if order is None else order
     s = np.full((q, width), np.nan) if score is None else np.asarray(score, dtype=np.float64)
+    answer_correct = pool.answer_correct if pool.answer_correct.shape[1] else np.zeros((q, 1), bool)
     with jax.enable_x64(True):
         verdict = jax.vmap(partial(outcome, strategy))(
             jnp.asarray(pool.valid),
@@ -308,6 +314,6 @@ def evaluate_order(
             jnp.asarray(pool.answer, dtype=jnp.int32),
             jnp.asarray(s, dtype=jnp.float64),
             jnp.asarray(pool.correct),
-            jnp.asarray(pool.answer_correct).reshape(q, pool.answer_correct.shape[1]),
+            jnp.asarray(answer_correct),
         )
         return np.asarray(verdict)
