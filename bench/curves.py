@@ -33,8 +33,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ttcdsl.curves import QueryPool  # noqa: E402
-from ttcdsl.curves import exact, montecarlo  # noqa: E402
+from ttcdsl.curves import (  # noqa: E402
+    QueryPool,  # noqa: E402
+    exact,
+    montecarlo,
+)
 
 
 def synthetic_pool(queries: int, m: int, *, seed: int = 0) -> QueryPool:
@@ -64,7 +67,9 @@ def enumerate_majority(pool: QueryPool, m: int) -> np.ndarray:
             votes = np.einsum("sj,qja->qsa", member[lo : lo + 2048], onehot)
             top = votes.max(-1, keepdims=True)
             tied = (votes == top) & (votes > 0)
-            acc += ((tied & pool.answer_correct[:, None, :]).sum(-1) / np.maximum(tied.sum(-1), 1)).sum(1)
+            acc += (
+                (tied & pool.answer_correct[:, None, :]).sum(-1) / np.maximum(tied.sum(-1), 1)
+            ).sum(1)
         out[:, n - 1] = acc / len(subsets)
     return out
 
@@ -76,7 +81,9 @@ def timed(fn):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--sizes", type=int, nargs="+", default=[8, 16, 32, 64])
     parser.add_argument("--enumerate-up-to", type=int, default=16, help="largest m for enumeration")
@@ -87,16 +94,27 @@ def main() -> None:
     results = []
     for m in args.sizes:
         pool = synthetic_pool(args.queries, m)
-        dp, t_dp = timed(lambda: exact.majority_vote(pool, m))
-        row = {"queries": args.queries, "m": m, "distinct_answers_max": int(pool.answer_correct.shape[1]),
-               "dp_s": t_dp}
+        dp, t_dp = timed(lambda pool=pool, m=m: exact.majority_vote(pool, m))
+        row = {
+            "queries": args.queries,
+            "m": m,
+            "distinct_answers_max": int(pool.answer_correct.shape[1]),
+            "dp_s": t_dp,
+        }
         if m <= args.enumerate_up_to:
-            brute, t_enum = timed(lambda: enumerate_majority(pool, m))
+            brute, t_enum = timed(lambda pool=pool, m=m: enumerate_majority(pool, m))
             assert np.abs(brute - dp).max() < 1e-12
-            row.update(enumeration_s=t_enum, enumeration_over_dp=t_enum / t_dp,
-                       subsets=sum(math.comb(m, n) for n in range(1, m + 1)))
-        _, t_cold = timed(lambda: montecarlo.simulate(pool, "majority_vote", m, key=0, reps=args.reps))
-        mc, t_warm = timed(lambda: montecarlo.simulate(pool, "majority_vote", m, key=1, reps=args.reps))
+            row.update(
+                enumeration_s=t_enum,
+                enumeration_over_dp=t_enum / t_dp,
+                subsets=sum(math.comb(m, n) for n in range(1, m + 1)),
+            )
+        _, t_cold = timed(
+            lambda pool=pool, m=m: montecarlo.simulate(pool, "majority_vote", m, key=0, reps=args.reps)
+        )
+        mc, t_warm = timed(
+            lambda pool=pool, m=m: montecarlo.simulate(pool, "majority_vote", m, key=1, reps=args.reps)
+        )
         reps = mc.reps
         sd = np.sqrt(np.clip(dp * (1 - dp), 0, None) / reps)
         # per entry: 5 standard errors plus a few counts (rare events are Poisson, not normal);
@@ -104,23 +122,42 @@ def main() -> None:
         assert (np.abs(mc.mean - dp) <= 5 * sd + 4 / reps).all()
         z = (mc.mean - dp).sum(0) / np.maximum(np.sqrt((sd**2).sum(0)), 1e-12)
         assert (np.abs(z) < 5).all(), z
-        row.update(mc_reps=args.reps, mc_cold_s=t_cold, mc_warm_s=t_warm, mc_warm_over_dp=t_warm / t_dp,
-                   mean_accuracy_at_m=float(dp[:, -1].mean()))
+        row.update(
+            mc_reps=args.reps,
+            mc_cold_s=t_cold,
+            mc_warm_s=t_warm,
+            mc_warm_over_dp=t_warm / t_dp,
+            mean_accuracy_at_m=float(dp[:, -1].mean()),
+        )
         results.append(row)
         parts = [f"Q={args.queries} m={m:3d}: exact DP {t_dp:7.3f} s"]
         if "enumeration_s" in row:
-            parts.append(f"enumeration {row['enumeration_s']:7.3f} s ({row['enumeration_over_dp']:.0f}x slower)")
-        parts.append(f"MC {args.reps} reps {t_warm:6.2f} s warm / {t_cold:6.2f} s cold "
-                     f"({row['mc_warm_over_dp']:.1f}x the DP)")
+            parts.append(
+                f"enumeration {row['enumeration_s']:7.3f} s ({row['enumeration_over_dp']:.0f}x slower)"
+            )
+        parts.append(
+            f"MC {args.reps} reps {t_warm:6.2f} s warm / {t_cold:6.2f} s cold "
+            f"({row['mc_warm_over_dp']:.1f}x the DP)"
+        )
         print("; ".join(parts), flush=True)
 
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({
-            "benchmark": "majority-vote curve: exact DP vs enumeration vs Monte Carlo",
-            "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
-            "results": results,
-        }, indent=2) + "\n")
+        args.out.write_text(
+            json.dumps(
+                {
+                    "benchmark": "majority-vote curve: exact DP vs enumeration vs Monte Carlo",
+                    "machine": {
+                        "python": platform.python_version(),
+                        "cpus": os.cpu_count(),
+                        "platform": platform.platform(),
+                    },
+                    "results": results,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

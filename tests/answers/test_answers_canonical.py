@@ -8,7 +8,10 @@ from ttcdsl.answers import canonicalize
 
 MATH_MERGED = [
     (["\\boxed{ 7 }", "7.", "7.0", "07", "$7$", "+7", "7\\text{ cm}", "x = 7", "7^\\circ"], "7"),
-    (["0.5", "1/2", "\\frac{2}{4}", "\\dfrac12", "\\tfrac{1}{2}", ".5", "\\(\\frac{1}{2}\\)"], "\\frac{1}{2}"),
+    (
+        ["0.5", "1/2", "\\frac{2}{4}", "\\dfrac12", "\\tfrac{1}{2}", ".5", "\\(\\frac{1}{2}\\)"],
+        "\\frac{1}{2}",
+    ),
     (["37.50", "37.5", "\\frac{75}{2}", "37\\frac{1}{2}"], "\\frac{75}{2}"),
     (["12\\frac{3}{5}", "12.6", "\\frac{63}{5}"], "\\frac{63}{5}"),
     (["-\\frac{40}{153}", "-\\dfrac{40}{153}", "\\boxed{-\\frac{80}{306}}"], "-\\frac{40}{153}"),
@@ -22,9 +25,9 @@ MATH_MERGED = [
 ]
 
 MATH_DISTINCT = [
-    ("0.33", "\\frac{1}{3}"),            # an approximation is not the value
-    ("50\\%", "\\frac{1}{2}"),            # percent is dropped, not divided
-    ("1,2", "12"),                         # a pair is not a thousands separator
+    ("0.33", "\\frac{1}{3}"),  # an approximation is not the value
+    ("50\\%", "\\frac{1}{2}"),  # percent is dropped, not divided
+    ("1,2", "12"),  # a pair is not a thousands separator
     ("9998.571428571429", "9998.571428"),  # long decimals are kept as written
     ("\\leftarrow", "arrow"),
     ("4a-2", "4a+2"),
@@ -73,7 +76,17 @@ def test_unknown_kind_is_rejected() -> None:
 
 
 _TOKENS = list("0123456789.,-+/= xyab{}()^_$%") + [
-    "\\frac", "\\text", "\\boxed", "\\left", "\\right", "\\pi", "\\sqrt", "\\circ", "{,}", "\\%", "\\!",
+    "\\frac",
+    "\\text",
+    "\\boxed",
+    "\\left",
+    "\\right",
+    "\\pi",
+    "\\sqrt",
+    "\\circ",
+    "{,}",
+    "\\%",
+    "\\!",
 ]
 _LATEXISH = st.lists(st.sampled_from(_TOKENS), max_size=16).map("".join)
 
@@ -90,7 +103,10 @@ def test_math_canonical_is_idempotent(s: str) -> None:
 def test_rationals_merge_across_notations(q) -> None:
     sign = "-" if q < 0 else ""
     a = abs(q)
-    forms = [f"{sign}{a.numerator}/{a.denominator}", f"{sign}\\frac{{{a.numerator * 3}}}{{{a.denominator * 3}}}"]
+    forms = [
+        f"{sign}{a.numerator}/{a.denominator}",
+        f"{sign}\\frac{{{a.numerator * 3}}}{{{a.denominator * 3}}}",
+    ]
     if a.denominator == 1:
         forms.append(f"{sign}{a.numerator}.00")
     assert len({canonicalize(f, "math") for f in forms}) == 1

@@ -171,13 +171,18 @@ def test_cruxeval_execution_reproduces_logged_booleans(shared_data: Path) -> Non
     """Real execution of real CodeLlama generations agrees with CRUXEval's own scoring, including
     the dict literals that only execution gets right (``{8: 5, 8: 2, 5: 3}`` == ``{8: 2, 5: 3}``)."""
     checker = PythonAssertChecker()
-    for task, ids in (("output", ["sample_2", "sample_100", "sample_415", "sample_636"]),
-                      ("input", ["sample_0", "sample_1", "sample_2"])):
+    for task, ids in (
+        ("output", ["sample_2", "sample_100", "sample_415", "sample_636"]),
+        ("input", ["sample_0", "sample_1", "sample_2"]),
+    ):
         problems, pool = _crux(shared_data, task)
         for sid in ids:
             p = problems[sid]
-            case = (CruxevalCase(code=p["code"], input=p["input"]) if task == "output"
-                    else CruxevalCase(code=p["code"], output=p["output"]))
+            case = (
+                CruxevalCase(code=p["code"], input=p["input"])
+                if task == "output"
+                else CruxevalCase(code=p["code"], output=p["output"])
+            )
             gens, scores = pool["raw_generations"][sid], pool["raw_scored_generations"][sid]
             verdicts = {g: checker(g, case, timeout=10) for g in set(gens)}
             assert [verdicts[g] for g in gens] == scores, (task, sid)

@@ -3,8 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ttcdsl.curves import Method, QueryPool, response_curve
-from ttcdsl.curves import exact
+from ttcdsl.curves import Method, QueryPool, exact, response_curve
 from ttcdsl.curves.extrapolate import Extrapolation, coverage_beyond
 
 
@@ -77,8 +76,9 @@ def test_errors(pool: QueryPool) -> None:
 def test_a_pool_without_any_answer_scores_zero() -> None:
     """Nothing extracted anywhere: no sample votes, every strategy's answer is None (wrong),
     including beyond m, where only the Beta model's coverage can grow."""
-    empty = QueryPool.from_lists([[None, None], [None]], [[False, False], [False]],
-                                 scores={"s": [[1.0, 2.0], [3.0]]})
+    empty = QueryPool.from_lists(
+        [[None, None], [None]], [[False, False], [False]], scores={"s": [[1.0, 2.0], [3.0]]}
+    )
     for strategy in ("majority_vote", "best_of_n", "weighted_vote", "single"):
         curve = response_curve(empty, strategy, 3, score="s", reps=8)
         assert (curve.accuracy == 0).all(), strategy

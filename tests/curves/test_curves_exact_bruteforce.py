@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ttcdsl.curves import QueryPool
-from ttcdsl.curves import exact
+from ttcdsl.curves import QueryPool, exact
 
 SCORES = [-1.0, 0.0, 0.5, 1.0, 2.0, math.nan]
 
@@ -47,7 +46,9 @@ def runtime_answer(order, answers, scores, strategy):
         a = answers[j]
         if a is None:
             continue
-        weight = 1.0 if strategy == "majority_vote" else (0.0 if math.isnan(scores[j]) else scores[j])
+        weight = (
+            1.0 if strategy == "majority_vote" else (0.0 if math.isnan(scores[j]) else scores[j])
+        )
         totals[a] = totals.get(a, 0.0) + weight  # dict order = order of first occurrence
     if not totals:
         return None
@@ -93,7 +94,9 @@ def test_weighted_vote_equals_enumeration(qs) -> None:
     def estimate(p, n):
         values, done = exact.weighted_vote(p, n, p.score("s"))
         assert (done == ~np.isnan(values)).all()
-        chunked, _ = exact.weighted_vote(p, n, p.score("s"), chunk_elements=5)  # a few subsets at a time
+        chunked, _ = exact.weighted_vote(
+            p, n, p.score("s"), chunk_elements=5
+        )  # a few subsets at a time
         np.testing.assert_array_equal(chunked, values)
         return values
 
@@ -131,8 +134,11 @@ def test_majority_vote_with_many_answers_and_deep_ties() -> None:
 
 def test_weighted_vote_beyond_enumeration_limit_is_left_to_monte_carlo(monkeypatch) -> None:
     monkeypatch.setattr(exact, "ENUMERATION_LIMIT", 10)
-    pool = QueryPool.from_lists([[0, 1, 0, 1, 2, 0]], [[True, False, True, False, False, True]],
-                                scores={"s": [[1, 2, 3, 4, 5, 6]]})
+    pool = QueryPool.from_lists(
+        [[0, 1, 0, 1, 2, 0]],
+        [[True, False, True, False, False, True]],
+        scores={"s": [[1, 2, 3, 4, 5, 6]]},
+    )
     values, done = exact.weighted_vote(pool, 6, pool.score("s"))
     # C(6, n) for n = 1..6 is 6, 15, 20, 15, 6, 1: levels 2..4 exceed the limit of 10.
     assert done[0].tolist() == [True, False, False, False, True, True]
@@ -145,7 +151,9 @@ def test_pool_larger_than_the_binomial_table_is_refused() -> None:
         exact.coverage(pool, 2)
 
 
-@pytest.mark.parametrize("strategy", ["majority_vote", "weighted_vote", "best_of_n", "pass_at_k", "single"])
+@pytest.mark.parametrize(
+    "strategy", ["majority_vote", "weighted_vote", "best_of_n", "pass_at_k", "single"]
+)
 def test_runtime_rules_in_jax_match_the_reference(strategy: str) -> None:
     """``evaluate_order`` (the JAX rules the Monte Carlo uses beyond m) against the reference
     rules above, on random pools in random orders."""

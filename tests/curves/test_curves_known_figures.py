@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 
 from ttcdsl.answers import canonicalize
-from ttcdsl.curves import QueryPool, evaluate_order
-from ttcdsl.curves import exact
+from ttcdsl.curves import QueryPool, evaluate_order, exact
 
 
 def cruxeval(shared_data: Path, task: str) -> tuple[QueryPool, dict]:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ttcdsl.curves import QueryPool, simulate
-from ttcdsl.curves import exact
+from ttcdsl.curves import QueryPool, exact, simulate
 from ttcdsl.curves.extrapolate import Extrapolation, fit_dirichlet
 
 REPS = 384
@@ -68,7 +67,9 @@ def test_first_sample_beyond_m_follows_the_polya_urn(pool: QueryPool) -> None:
     right = np.concatenate([pool.answer_correct, np.zeros((pool.n_queries, 1), bool)], axis=1)
     q = (alpha * right).sum(1, keepdims=True) / alpha.sum(1, keepdims=True)
     e = np.maximum(n - m, 0)
-    want = np.where(n <= m, pool.n_correct[:, None] / m, (pool.n_correct[:, None] + e * q) / (m + e))
+    want = np.where(
+        n <= m, pool.n_correct[:, None] / m, (pool.n_correct[:, None] + e * q) / (m + e)
+    )
     sd = np.sqrt(want * (1 - want) / REPS)
     assert (np.abs(mc.mean - want) <= 5 * sd + 3 / REPS).all()
     z = (mc.mean - want).sum() / np.sqrt((sd**2).sum())

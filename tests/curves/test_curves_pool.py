@@ -53,8 +53,14 @@ def test_from_table_matches_from_lists() -> None:
     ]
     table = schema.SamplesTable.from_rows(
         [
-            schema.SampleRow(query_id=q, sample_index=i, answer=a, correct=c, completion_tokens=t,
-                             scores={} if s is None else {"rm": s})
+            schema.SampleRow(
+                query_id=q,
+                sample_index=i,
+                answer=a,
+                correct=c,
+                completion_tokens=t,
+                scores={} if s is None else {"rm": s},
+            )
             for q, i, a, c, t, s in rows
         ],
         meta=schema.RunMeta(source="test"),

@@ -9,15 +9,15 @@ import math
 import numpy as np
 import pytest
 
-from ttcdsl.curves import QueryPool
-from ttcdsl.curves import exact
+from ttcdsl.curves import QueryPool, exact
 
 
 @pytest.mark.parametrize(("m", "p"), [(5, 0.3), (8, 0.05), (6, 0.9)])
 def test_pass_at_k_is_unbiased(m: int, p: float) -> None:
     # Every possible number of correct logged samples c, one pool row each, weighted by its chance.
-    pool = QueryPool.from_lists([[0] * m for _ in range(m + 1)],
-                                [[j < c for j in range(m)] for c in range(m + 1)])
+    pool = QueryPool.from_lists(
+        [[0] * m for _ in range(m + 1)], [[j < c for j in range(m)] for c in range(m + 1)]
+    )
     weights = np.array([math.comb(m, c) * p**c * (1 - p) ** (m - c) for c in range(m + 1)])
     expected = weights @ exact.coverage(pool, m)
     truth = 1 - (1 - p) ** np.arange(1, m + 1)
@@ -30,7 +30,9 @@ def test_majority_vote_is_unbiased() -> None:
     outcomes = list(probs)
     m = 5
     logged = list(itertools.product(outcomes, repeat=m))
-    pool = QueryPool.from_lists([list(seq) for seq in logged], [[a == 0 for a in seq] for seq in logged])
+    pool = QueryPool.from_lists(
+        [list(seq) for seq in logged], [[a == 0 for a in seq] for seq in logged]
+    )
     weights = np.array([math.prod(probs[a] for a in seq) for seq in logged])
     expected = weights @ exact.majority_vote(pool, m)
 

@@ -54,10 +54,18 @@ _MAX_DECIMALS = 6
 _DELIMS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 _BOX = ("\\boxed", "\\fbox")
 _TEXT = ("\\text", "\\textbf", "\\textrm", "\\mathrm", "\\mbox", "\\textit", "\\mathbf")
-_DROP_WORDS = re.compile(r"\\(?:displaystyle|left|right|bigl|bigr|Bigl|Bigr|qquad|quad)(?![A-Za-z])")
+_DROP_WORDS = re.compile(
+    r"\\(?:displaystyle|left|right|bigl|bigr|Bigl|Bigr|qquad|quad)(?![A-Za-z])"
+)
 _DROP_SYMBOLS = ("\\!", "\\,", "\\;", "\\:", "\\ ")
-_RENAME = (("\\dfrac", "\\frac"), ("\\tfrac", "\\frac"), ("\\dbinom", "\\binom"),
-           ("\\tbinom", "\\binom"), ("\\le ", "\\leq "), ("\\ge ", "\\geq "))
+_RENAME = (
+    ("\\dfrac", "\\frac"),
+    ("\\tfrac", "\\frac"),
+    ("\\dbinom", "\\binom"),
+    ("\\tbinom", "\\binom"),
+    ("\\le ", "\\leq "),
+    ("\\ge ", "\\geq "),
+)
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\degree|°")
 _THOUSANDS = re.compile(r"-?\d{1,3}(,\d{3})+(\.\d+)?")
 _ASSIGN = re.compile(r"[A-Za-z]\s*=\s*([^=<>]+)")
@@ -200,7 +208,7 @@ def _rational(s: str) -> str | None:
         if decimals > _MAX_DECIMALS:
             whole, frac = digits.split(".")
             frac = frac.rstrip("0")
-            return (m.group(1).replace("+", "") + (whole or "0") + ("." + frac if frac else ""))
+            return m.group(1).replace("+", "") + (whole or "0") + ("." + frac if frac else "")
         value = Fraction(digits)
         if m.group(1) == "-":
             value = -value

@@ -106,13 +106,17 @@ class PythonAssertChecker:
     def __init__(self, *, memory_bytes: int = 1 << 30) -> None:
         self.memory_bytes = memory_bytes
 
-    def run(self, answer: str, gold: object, *, timeout: float = DEFAULT_TIMEOUT) -> ExecutionResult:
+    def run(
+        self, answer: str, gold: object, *, timeout: float = DEFAULT_TIMEOUT
+    ) -> ExecutionResult:
         if isinstance(gold, CruxevalCase):
             program = cruxeval_program(answer, gold)
         elif isinstance(gold, str):
             program = f"{answer}\n\n{gold}\n"
         else:
-            raise TypeError(f"gold for kind 'code' must be a CruxevalCase or test code, not {gold!r}")
+            raise TypeError(
+                f"gold for kind 'code' must be a CruxevalCase or test code, not {gold!r}"
+            )
         return run_python(program, timeout=timeout, memory_bytes=self.memory_bytes)
 
     def __call__(self, answer: str, gold: object, *, timeout: float = DEFAULT_TIMEOUT) -> bool:

@@ -22,7 +22,8 @@ from ttcdsl.answers.latex import last_macro_argument
 
 _BOXES = ("\\boxed", "\\fbox")
 _STATED = re.compile(
-    r"(?:the\s+(?:final\s+)?answer\s+is|final\s+answer\s*[:：]|answer\s*[:：])\s*[:：]?\s*(.+)", re.I
+    r"(?:the\s+(?:final\s+)?answer\s+is|final\s+answer\s*[:：]|answer\s*[:：])\s*[:：]?\s*(.+)",
+    re.I,
 )
 _LAST_NUMBER = re.compile(
     r"-?\\frac\{\d+\}\{\d+\}|-?\d[\d,]*(?:\.\d+)?\s*/\s*\d+|-?\d[\d,]*(?:\.\d+)?|-?\.\d+"
@@ -97,7 +98,5 @@ def extract_code(text: str) -> str | None:
 
 
 def _last(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
-    match = None
-    for match in pattern.finditer(text):
-        pass
-    return match
+    matches = list(pattern.finditer(text))
+    return matches[-1] if matches else None

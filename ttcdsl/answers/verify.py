@@ -141,7 +141,9 @@ class VerifyWorker:
         self.restarts += 1
         if not parent.poll(self._start_timeout):
             self._kill()
-            raise TimeoutError(f"verification worker did not start within {self._start_timeout:g} s")
+            raise TimeoutError(
+                f"verification worker did not start within {self._start_timeout:g} s"
+            )
         parent.recv()
         return parent
 

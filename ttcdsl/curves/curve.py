@@ -23,12 +23,17 @@ import jax
 import numpy as np
 
 from ttcdsl.curves import exact, extrapolate, montecarlo
-from ttcdsl.curves.extrapolate import Extrapolation
+from ttcdsl.curves.extrapolate import DEFAULT_MODEL, Extrapolation
 from ttcdsl.curves.pool import QueryPool
 
 STRATEGIES: tuple[str, ...] = ("single", "pass_at_k", "majority_vote", "best_of_n", "weighted_vote")
-ALIASES = {"coverage": "pass_at_k", "pass@k": "pass_at_k", "majority": "majority_vote",
-           "best_of": "best_of_n", "weighted": "weighted_vote"}
+ALIASES = {
+    "coverage": "pass_at_k",
+    "pass@k": "pass_at_k",
+    "majority": "majority_vote",
+    "best_of": "best_of_n",
+    "weighted": "weighted_vote",
+}
 SCORED = ("best_of_n", "weighted_vote")
 
 
@@ -72,7 +77,11 @@ class Curve:
     @property
     def mean_tokens(self) -> np.ndarray:
         with np.errstate(invalid="ignore"):
-            return np.nanmean(self.tokens, axis=0) if np.isfinite(self.tokens).any() else np.full(len(self.levels), np.nan)
+            return (
+                np.nanmean(self.tokens, axis=0)
+                if np.isfinite(self.tokens).any()
+                else np.full(len(self.levels), np.nan)
+            )
 
     @property
     def level_method(self) -> np.ndarray:
@@ -89,7 +98,7 @@ def response_curve(
     score: str | np.ndarray | None = None,
     reps: int = 256,
     key: jax.Array | int = 0,
-    model: Extrapolation = Extrapolation(),
+    model: Extrapolation = DEFAULT_MODEL,
 ) -> Curve:
     """The curve of ``strategy`` for the ``queries`` rows of ``pool`` (default: all) at ``levels``.
 
@@ -100,7 +109,9 @@ def response_curve(
     name = ALIASES.get(strategy, strategy)
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
-    wanted = np.arange(1, levels + 1) if isinstance(levels, int) else np.asarray(levels, dtype=np.int64)
+    wanted = (
+        np.arange(1, levels + 1) if isinstance(levels, int) else np.asarray(levels, dtype=np.int64)
+    )
     if wanted.size == 0 or wanted.min() < 1:
         raise ValueError("levels must be positive sample counts")
     top = int(wanted.max())
@@ -110,7 +121,11 @@ def response_curve(
     if name in SCORED:
         if score is None:
             raise ValueError(f"{name} needs a score (a scorer name or a [Q, M] array)")
-        s = sub.score(score) if isinstance(score, str) else np.asarray(score, dtype=np.float64)[index]
+        s = (
+            sub.score(score)
+            if isinstance(score, str)
+            else np.asarray(score, dtype=np.float64)[index]
+        )
 
     m = sub.n_samples
     beyond = np.arange(1, top + 1)[None, :] > m[:, None]
@@ -136,7 +151,12 @@ def response_curve(
             rows = np.flatnonzero(missing.any(1))
             part = sub.take(rows)
             mc = montecarlo.simulate(
-                part, name, top, key=key, reps=reps, score=None if s is None else s[rows],
+                part,
+                name,
+                top,
+                key=key,
+                reps=reps,
+                score=None if s is None else s[rows],
                 alpha=extrapolate.fit_dirichlet(part, model),
             )
             sel = missing[rows]

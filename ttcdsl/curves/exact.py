@@ -37,11 +37,13 @@ ENUMERATION_LIMIT = 5_000
 def binomial_table(size: int) -> np.ndarray:
     """``T[a, b] = C(a, b)`` for ``0 <= a, b <= size`` (zero where ``b > a``), read-only float64."""
     if size > MAX_SAMPLES:
-        raise ValueError(f"exact estimators support at most {MAX_SAMPLES} samples per query, got {size}")
+        raise ValueError(
+            f"exact estimators support at most {MAX_SAMPLES} samples per query, got {size}"
+        )
     table = np.zeros((size + 1, size + 1))
     table[:, 0] = 1.0
     for a in range(1, size + 1):
-        table[a, 1 : a + 1] = table[a - 1, : a] + table[a - 1, 1 : a + 1]
+        table[a, 1 : a + 1] = table[a - 1, :a] + table[a - 1, 1 : a + 1]
     table.flags.writeable = False
     return table
 
@@ -197,7 +199,7 @@ def weighted_vote(
         ans = pool.answer[group, :mq]
         sc = s[group, :mq]
         right = pool.answer_correct[group]
-        onehot = (ans[:, :, None] == np.arange(n_ans)[None, None, :])  # [G, mq, A]
+        onehot = ans[:, :, None] == np.arange(n_ans)[None, None, :]  # [G, mq, A]
         for n in range(1, min(int(mq), levels) + 1):
             n_subsets = int(round(binomial_table(int(mq))[mq, n]))
             if n_subsets > ENUMERATION_LIMIT:

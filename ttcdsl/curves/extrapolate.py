@@ -41,8 +41,14 @@ class Extrapolation:
             raise ValueError("correct_prior + wrong_prior must be > 0")
 
 
-def coverage_beyond(pool: QueryPool, levels: int, model: Extrapolation = Extrapolation()) -> np.ndarray:
+DEFAULT_MODEL = Extrapolation()
+
+
+def coverage_beyond(
+    pool: QueryPool, levels: int, model: Extrapolation | None = None
+) -> np.ndarray:
     """``[Q, levels]`` model coverage where n > m (NaN where n <= m)."""
+    model = DEFAULT_MODEL if model is None else model
     m = pool.n_samples.astype(np.float64)
     c = pool.n_correct
     n = np.arange(1, levels + 1)
@@ -59,8 +65,9 @@ def coverage_beyond(pool: QueryPool, levels: int, model: Extrapolation = Extrapo
     return np.where(extra > 0, value, np.nan)
 
 
-def fit_dirichlet(pool: QueryPool, model: Extrapolation = Extrapolation()) -> np.ndarray:
+def fit_dirichlet(pool: QueryPool, model: Extrapolation | None = None) -> np.ndarray:
     """``[Q, A + 1]`` Dirichlet parameters: seen answers, then the non-voting mass."""
+    model = DEFAULT_MODEL if model is None else model
     counts = pool.answer_counts().astype(np.float64)
     seen = np.where(counts > 0, counts + model.answer_prior, 0.0)
     abstain = pool.n_samples - counts.sum(1) + model.unseen_mass

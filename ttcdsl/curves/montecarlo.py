@@ -84,7 +84,9 @@ def outcome(
     if strategy == "majority_vote":
         weight = votes.astype(score.dtype)
     elif strategy == "weighted_vote":
-        weight = jnp.sum(jnp.where(onehot, jnp.where(jnp.isfinite(score), score, 0.0)[:, None], 0.0), 0)
+        weight = jnp.sum(
+            jnp.where(onehot, jnp.where(jnp.isfinite(score), score, 0.0)[:, None], 0.0), 0
+        )
     else:
         raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
     w = jnp.where(present, weight, -inf)
@@ -153,9 +155,13 @@ def _prefix_hits(strategy: str, order: jax.Array, q: _Arrays, levels: int) -> ja
         if strategy == "majority_vote":
             weight = votes.astype(s.dtype)
         elif strategy == "weighted_vote":
-            weight = jnp.cumsum(jnp.where(onehot, jnp.where(jnp.isfinite(s), s, 0.0)[:, None], 0.0), 0)
+            weight = jnp.cumsum(
+                jnp.where(onehot, jnp.where(jnp.isfinite(s), s, 0.0)[:, None], 0.0), 0
+            )
         else:
-            raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+            raise ValueError(
+                f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}"
+            )
         first_seen = jnp.argmax(onehot, axis=0)
         present = votes > 0
         w = jnp.where(present, weight, -jnp.inf)
@@ -192,7 +198,9 @@ def _one(key, q: _Arrays, *, strategy: str, levels: int, extra: int) -> jax.Arra
 
 
 @partial(jax.jit, static_argnames=("strategy", "levels", "extra", "batches", "batch"))
-def _simulate(key, arrays: _Arrays, *, strategy: str, levels: int, extra: int, batches: int, batch: int):
+def _simulate(
+    key, arrays: _Arrays, *, strategy: str, levels: int, extra: int, batches: int, batch: int
+):
     """Sum and sum of squares of hits over ``batches x batch`` replications, ``[Q, levels]``."""
     n_queries = arrays.answer.shape[0]
     keys = jax.random.split(key, batches * batch * n_queries).reshape(batches, batch, n_queries)
@@ -278,8 +286,13 @@ def simulate(
             rows = slice(c * chunk, (c + 1) * chunk)
             arrays = _Arrays(**{k: jnp.asarray(v[rows]) for k, v in cols.items()})
             t, sq = _simulate(
-                jax.random.fold_in(key, c), arrays, strategy=strategy, levels=levels,
-                extra=extra, batches=batches, batch=batch,
+                jax.random.fold_in(key, c),
+                arrays,
+                strategy=strategy,
+                levels=levels,
+                extra=extra,
+                batches=batches,
+                batch=batch,
             )
             total[rows], squares[rows] = np.asarray(t), np.asarray(sq)
     mean = total[:q] / reps
@@ -293,7 +306,11 @@ def simulate(
 
 
 def evaluate_order(
-    pool: QueryPool, strategy: str, *, score: np.ndarray | None = None, order: np.ndarray | None = None
+    pool: QueryPool,
+    strategy: str,
+    *,
+    score: np.ndarray | None = None,
+    order: np.ndarray | None = None,
 ) -> np.ndarray:
     """``[Q]`` bool: the runtime's verdict on each query using all its logged samples.
 
@@ -304,7 +321,9 @@ def evaluate_order(
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
     q, width = pool.answer.shape
-    prio = np.broadcast_to(np.arange(width, dtype=np.float64), (q, width)) if order is None else order
+    prio = (
+        np.broadcast_to(np.arange(width, dtype=np.float64), (q, width)) if order is None else order
+    )
     s = np.full((q, width), np.nan) if score is None else np.asarray(score, dtype=np.float64)
     answer_correct = pool.answer_correct if pool.answer_correct.shape[1] else np.zeros((q, 1), bool)
     with jax.enable_x64(True):

@@ -139,7 +139,9 @@ class QueryPool(NamedTuple):
             out = np.full((q, m), np.nan)
             for i, row in enumerate(values):
                 if len(row) != valid[i].sum():
-                    raise ValueError(f"{name}: query {i} has {len(row)} values for {valid[i].sum()} samples")
+                    raise ValueError(
+                        f"{name}: query {i} has {len(row)} values for {valid[i].sum()} samples"
+                    )
                 out[i, : len(row)] = [np.nan if v is None else float(v) for v in row]
             return out
 
@@ -150,7 +152,9 @@ class QueryPool(NamedTuple):
             n_answers=n_answers,
             scores={k: ragged(v, f"scores[{k!r}]") for k, v in (scores or {}).items()},
             tokens=ragged(tokens, "tokens") if tokens is not None else np.full((q, m), np.nan),
-            query_ids=tuple(query_ids) if query_ids is not None else tuple(str(i) for i in range(q)),
+            query_ids=tuple(query_ids)
+            if query_ids is not None
+            else tuple(str(i) for i in range(q)),
         )
 
     @classmethod
@@ -175,7 +179,11 @@ class QueryPool(NamedTuple):
 
         valid = grid(np.ones(n, dtype=bool), False, bool)
         correct = grid(np.asarray(table.correct.filled(False), dtype=bool), False, bool)
-        tokens = grid(np.asarray(table.completion_tokens.astype(np.float64).filled(np.nan)), np.nan, np.float64)
+        tokens = grid(
+            np.asarray(table.completion_tokens.astype(np.float64).filled(np.nan)),
+            np.nan,
+            np.float64,
+        )
         raw = table.answer[order]
         answer = np.full((q, m), -1, dtype=np.int32)
         n_answers = 0
@@ -183,7 +191,10 @@ class QueryPool(NamedTuple):
         # each query in order of first appearance.
         has = np.array([a is not None for a in raw], dtype=bool)
         if has.any():
-            keys = np.array([f"{c}\x00{a}" for c, a in zip(sorted_codes[has], raw[has], strict=True)], dtype=object)
+            keys = np.array(
+                [f"{c}\x00{a}" for c, a in zip(sorted_codes[has], raw[has], strict=True)],
+                dtype=object,
+            )
             _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
             hq = sorted_codes[has]
             # rank of each distinct (query, answer) by first appearance within its query
@@ -191,7 +202,9 @@ class QueryPool(NamedTuple):
             pair_query = hq[first]
             rank_order = np.lexsort((first_pos, pair_query))
             local = np.empty(len(first), dtype=np.int64)
-            group_start = np.searchsorted(pair_query[rank_order], pair_query[rank_order], side="left")
+            group_start = np.searchsorted(
+                pair_query[rank_order], pair_query[rank_order], side="left"
+            )
             local[rank_order] = np.arange(len(first)) - group_start
             answer[hq, slot[has]] = local[inverse]
             n_answers = int(local.max()) + 1
@@ -200,8 +213,13 @@ class QueryPool(NamedTuple):
             for name, col in table.scores.items()
         }
         return cls._assemble(
-            answer=answer, valid=valid, correct=correct, n_answers=n_answers,
-            scores=scores, tokens=tokens, query_ids=tuple(qids),
+            answer=answer,
+            valid=valid,
+            correct=correct,
+            n_answers=n_answers,
+            scores=scores,
+            tokens=tokens,
+            query_ids=tuple(qids),
         )
 
     @classmethod
