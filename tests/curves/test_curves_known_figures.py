@@ -83,3 +83,24 @@ def test_qwen_maj8_over_random_orders_splits_the_three_ties(shared_data: Path) -
     assert half == ["17", "28", "58"]
     best = exact.best_of_n(pool, 8, pool.score("rm"))
     assert best[:, 7].sum() == pytest.approx(94, abs=1e-9)
+
+
+def test_figures_through_the_samples_table(shared_data: Path) -> None:
+    """The same figures when the pools go through the importers and ``QueryPool.from_table``."""
+    importers = pytest.importorskip("ttcdsl.importers")
+    options = importers.ImportOptions(keep_text=False)
+    table = importers.import_qwen25math_eval(
+        shared_data / "pools" / "qwen25math_math100_x8.jsonl", options
+    )
+    pool = QueryPool.from_table(table)
+    assert pool.n_queries == 100 and (pool.n_samples == 8).all()
+    assert abs(exact.coverage(pool, 2).mean(0)[1] - 0.932) < 0.0015
+    assert evaluate_order(pool, "majority_vote").sum() == 93
+    assert evaluate_order(pool, "best_of_n", score=pool.score("rm")).sum() == 94
+    assert exact.majority_vote(pool, 8)[:, 7].sum() == pytest.approx(92.5, abs=1e-9)
+
+    crux = importers.import_cruxeval_scored(
+        shared_data / "pools" / "cruxeval_output_codellama7b_x10.json", options
+    )
+    cov = exact.coverage(QueryPool.from_table(crux), 4).mean(0)
+    assert abs(cov[1] - 0.372) < 0.0015 and abs(cov[3] - 0.396) < 0.0015
