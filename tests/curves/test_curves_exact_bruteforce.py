@@ -185,3 +185,23 @@ def brute_one(order, answers, correct, scores, strategy) -> bool:
     if strategy == "best_of_n":
         return pick is not None and bool(correct[pick])
     return pick is not None and any(c for a, c in zip(answers, correct) if a == pick)
+
+
+def test_chunked_estimators_match_one_pass() -> None:
+    rng = np.random.default_rng(1)
+    qs = [
+        (
+            [None if x == 3 else int(x) for x in rng.integers(0, 4, 7)],
+            list(rng.random(7) < 0.4),
+            [SCORES[int(i)] for i in rng.integers(0, len(SCORES), 7)],
+        )
+        for _ in range(20)
+    ]
+    pool = pool_of(qs)
+    np.testing.assert_array_equal(
+        exact.best_of_n(pool, 7, pool.score("s"), chunk_elements=1),
+        exact.best_of_n(pool, 7, pool.score("s")),
+    )
+    np.testing.assert_array_equal(
+        exact.majority_vote(pool, 7, chunk_elements=1), exact.majority_vote(pool, 7)
+    )

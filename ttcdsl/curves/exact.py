@@ -80,25 +80,36 @@ def single(pool: QueryPool, levels: int) -> np.ndarray:
     return np.where(np.isnan(total), np.nan, p[:, None])
 
 
-def best_of_n(pool: QueryPool, levels: int, score: np.ndarray) -> np.ndarray:
+def best_of_n(
+    pool: QueryPool, levels: int, score: np.ndarray, *, chunk_elements: int = 4_000_000
+) -> np.ndarray:
     """The correctness of the drawn answered sample with the highest ``score`` ([Q, M]).
 
     Candidates are samples with an answer and a finite score. For a candidate i with G samples
     scoring above it and E scoring equal (itself included), P(i is picked) =
     [C(m-G, n) - C(m-G-E, n)] / C(m, n) / E: no higher one drawn, at least one of its level drawn,
-    and the pick uniform within the level. O(Q M^2 + Q M N).
+    and the pick uniform within the level. O(Q M^2 + Q M N), in query chunks of about
+    ``chunk_elements`` live values.
     """
     table, m, total = _levels_table(pool, levels)
     s = np.where(np.isfinite(score), score, -np.inf)
     elig = pool.valid & (pool.answer >= 0) & np.isfinite(score)
-    higher = (elig[:, None, :] & (s[:, None, :] > s[:, :, None])).sum(-1)
-    equal = (elig[:, None, :] & (s[:, None, :] == s[:, :, None])).sum(-1)
     n = np.arange(1, levels + 1)
-    rest = m[:, None] - higher
-    p_level = table[rest][:, :, n] - table[np.maximum(rest - equal, 0)][:, :, n]
-    p_level = np.where((rest - equal >= 0)[..., None], p_level, 0.0)
-    weight = (elig & pool.correct) / np.maximum(equal, 1)
-    return (weight[:, :, None] * p_level).sum(1) / total
+    q, width = pool.answer.shape
+    out = np.zeros((q, levels))
+    step = max(1, chunk_elements // max(width * max(width, levels), 1))
+    for lo in range(0, q, step):
+        rows = slice(lo, lo + step)
+        e, v = elig[rows], s[rows]
+        higher = (e[:, None, :] & (v[:, None, :] > v[:, :, None])).sum(-1)
+        equal = (e[:, None, :] & (v[:, None, :] == v[:, :, None])).sum(-1)
+        rest = m[rows, None] - higher
+        below = rest - equal
+        p_level = table[rest[..., None], n] - table[np.maximum(below, 0)[..., None], n]
+        p_level = np.where((below >= 0)[..., None], p_level, 0.0)
+        weight = (e & pool.correct[rows]) / np.maximum(equal, 1)
+        out[rows] = (weight[:, :, None] * p_level).sum(1)
+    return out / total
 
 
 def majority_vote(pool: QueryPool, levels: int, *, chunk_elements: int = 4_000_000) -> np.ndarray:

@@ -44,9 +44,7 @@ class Extrapolation:
 DEFAULT_MODEL = Extrapolation()
 
 
-def coverage_beyond(
-    pool: QueryPool, levels: int, model: Extrapolation | None = None
-) -> np.ndarray:
+def coverage_beyond(pool: QueryPool, levels: int, model: Extrapolation | None = None) -> np.ndarray:
     """``[Q, levels]`` model coverage where n > m (NaN where n <= m)."""
     model = DEFAULT_MODEL if model is None else model
     m = pool.n_samples.astype(np.float64)
