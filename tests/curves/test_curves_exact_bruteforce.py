@@ -97,7 +97,7 @@ def test_weighted_vote_equals_enumeration(qs) -> None:
         chunked, _ = exact.weighted_vote(
             p, n, p.score("s"), chunk_elements=5
         )  # a few subsets at a time
-        np.testing.assert_array_equal(chunked, values)
+        np.testing.assert_allclose(chunked, values, rtol=0, atol=1e-12)
         return values
 
     check(qs, "weighted_vote", estimate)
@@ -184,7 +184,7 @@ def brute_one(order, answers, correct, scores, strategy) -> bool:
     pick = runtime_answer(order, answers, scores, strategy)
     if strategy == "best_of_n":
         return pick is not None and bool(correct[pick])
-    return pick is not None and any(c for a, c in zip(answers, correct) if a == pick)
+    return pick is not None and any(c for a, c in zip(answers, correct, strict=True) if a == pick)
 
 
 def test_chunked_estimators_match_one_pass() -> None:

@@ -89,3 +89,24 @@ def test_invalid_requests() -> None:
         simulate(tiny, "vote_harder", 2)
     with pytest.raises(ValueError, match="needs a score"):
         simulate(tiny, "best_of_n", 2)
+
+
+def test_extrapolated_majority_vote_simulation_matches_the_model_dp(pool: QueryPool) -> None:
+    """Two implementations of the same model: the Polya-urn simulation and the exact DP."""
+    from ttcdsl.curves.extrapolate import majority_vote_beyond
+
+    model = Extrapolation()
+    levels = int(pool.n_samples.max()) + 3
+    mc = simulate(pool, "majority_vote", levels, key=9, reps=REPS, alpha=fit_dirichlet(pool, model))
+    want = majority_vote_beyond(pool, levels, model)
+    beyond = ~np.isnan(want)
+    p = want[beyond]
+    sd = np.sqrt(np.clip(p * (1 - p), 0, None) / REPS)
+    assert (np.abs(mc.mean[beyond] - p) <= 5 * sd + 3 / REPS).all()
+    z = (mc.mean[beyond].sum() - p.sum()) / np.sqrt((sd**2).sum())
+    assert abs(z) < 4
+    # and below m the simulation still matches the exact estimator
+    inside = ~beyond & (np.arange(1, levels + 1)[None, :] <= pool.n_samples[:, None])
+    q = exact.majority_vote(pool, levels)[inside]
+    sd_in = np.sqrt(q * (1 - q) / REPS)
+    assert (np.abs(mc.mean[inside] - q) <= 5 * sd_in + 3 / REPS).all()

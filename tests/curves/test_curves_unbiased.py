@@ -51,3 +51,46 @@ def test_majority_vote_is_unbiased() -> None:
 
     truth = [iid_accuracy(n) for n in range(1, m + 1)]
     np.testing.assert_allclose(expected, truth, rtol=0, atol=1e-12)
+
+
+def test_majority_vote_beyond_m_equals_enumerating_the_polya_urn() -> None:
+    """Beyond m the model's value is exact: enumerate every sequence of new draws from the urn
+    (seen answers weighted K + a, the non-voting mass K_0 + u; each draw adds a ball)."""
+    from ttcdsl.curves.extrapolate import Extrapolation, majority_vote_beyond
+
+    model = Extrapolation(answer_prior=0.5, unseen_mass=0.25)
+    cases = [
+        (["a", "b", "b", None], {"a"}),
+        (["a", "b", "c"], {"c"}),
+        (["a", "a", "b", "b", "c"], {"b", "c"}),
+        ([None, None], set()),
+    ]
+    pool = QueryPool.from_lists([c[0] for c in cases], [[a in c[1] for a in c[0]] for c in cases])
+    extension = 4
+    levels = max(len(c[0]) for c in cases) + extension
+    got = majority_vote_beyond(pool, levels, model)
+    for i, (answers, right) in enumerate(cases):
+        seen = list(dict.fromkeys(a for a in answers if a is not None))
+        base = {a: answers.count(a) for a in seen}
+        weights0 = [base[a] + model.answer_prior for a in seen] + [
+            answers.count(None) + model.unseen_mass
+        ]
+        m = len(answers)
+        for e in range(1, extension + 1):
+            acc = 0.0
+            for seq in itertools.product(range(len(weights0)), repeat=e):
+                w = list(weights0)
+                prob = 1.0
+                for k in seq:
+                    prob *= w[k] / sum(w)
+                    w[k] += 1
+                final = dict(base)
+                for k in seq:
+                    if k < len(seen):
+                        final[seen[k]] += 1
+                if final:
+                    top = max(final.values())
+                    tied = [a for a, c in final.items() if c == top]
+                    acc += prob * sum(a in right for a in tied) / len(tied)
+            assert got[i, m + e - 1] == pytest.approx(acc, abs=1e-12), (i, e)
+        assert np.isnan(got[i, :m]).all()

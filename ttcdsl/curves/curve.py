@@ -6,7 +6,8 @@
 * ``EXACT`` — a closed form or exact enumeration over the logged samples (:mod:`.exact`);
 * ``MONTE_CARLO`` — JAX simulation of the runtime rules, with a standard error (:mod:`.montecarlo`);
 * ``EXTRAPOLATED`` — ``n`` exceeds the query's logged samples: a fitted model (:mod:`.extrapolate`),
-  with a standard error where the model is itself simulated.
+  computed exactly under the model for coverage, pass@k and majority vote, and simulated (with a
+  standard error) for best-of-n and weighted vote.
 
 Cost is exact in expectation: ``n`` samples, and ``n`` times the mean completion tokens of the
 query's logged samples (under sampling without replacement every logged sample is equally likely
@@ -141,7 +142,10 @@ def response_curve(
         acc = np.broadcast_to(np.nan_to_num(first)[:, None], cov.shape).copy()
     else:
         if name == "majority_vote":
-            acc, done = exact.majority_vote(sub, top), ~beyond
+            # beyond m: exact under the Dirichlet model, no simulation needed
+            model_values = extrapolate.majority_vote_beyond(sub, top, model)
+            acc = np.where(beyond, model_values, exact.majority_vote(sub, top))
+            done = np.ones_like(beyond)
         elif name == "best_of_n":
             acc, done = exact.best_of_n(sub, top, s), ~beyond
         else:
