@@ -13,6 +13,9 @@ given the logged ones, so the curves continue the exact values at ``n = m`` with
   answer and ``u`` the weight of answers never seen. A new sample's score is resampled from a
   logged sample with the same answer. Unseen answers are treated as scattered (they do not vote
   and are never correct): a conservative simplification that only matters when single votes tie.
+  Majority vote is computed exactly under this model (:func:`majority_vote_beyond`, a DP over
+  Dirichlet-multinomial counts); best-of-n and weighted vote are simulated from it
+  (:func:`ttcdsl.curves.montecarlo.simulate` with :func:`fit_dirichlet`).
 """
 
 from __future__ import annotations
