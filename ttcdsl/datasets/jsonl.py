@@ -12,30 +12,20 @@ Problems are reported as ``FILE:LINE: field 'NAME': what is wrong``.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from ttcdsl.datasets.schema import Dataset, DatasetError, Query, dumps_query
 from ttcdsl.samples.errors import FileFormatError
+from ttcdsl.samples.json_lines import json_objects
 
 
 def read_queries(path: str | os.PathLike[str], *, name: str | None = None) -> Dataset:
     """Load a dataset JSONL file; any bad line is reported as ``FILE:LINE: field: problem``."""
     path = Path(path)
-    data = _read(path)
     queries: list[Query] = []
     seen: dict[str, int] = {}
-    for number, raw in enumerate(data.splitlines(), start=1):
-        if not raw.strip():
-            raise FileFormatError(path, "blank line (every line is one query)", line=number)
-        try:
-            record = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            reason = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
-            raise FileFormatError(path, f"not valid JSON ({reason})", line=number) from None
-        if not isinstance(record, dict):
-            raise FileFormatError(path, "expected a JSON object", line=number)
+    for number, record in json_objects(path, what="query"):
         try:
             query = Query.from_dict(record)
         except DatasetError as error:
@@ -60,11 +50,3 @@ def write_queries(dataset: Dataset, path: str | os.PathLike[str]) -> None:
         for query in dataset:
             handle.write(dumps_query(query) + "\n")
 
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise FileFormatError(path, "no such file") from None
-    except IsADirectoryError:
-        raise FileFormatError(path, "is a directory, not a dataset file") from None

@@ -23,16 +23,16 @@ qwen25math-eval``; ``meta`` keeps the rest of each record.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ttcdsl.datasets.schema import Dataset, DatasetError, Message, Query
 from ttcdsl.samples.errors import FileFormatError
+from ttcdsl.samples.json_lines import json_objects
 
 BOXED_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 
@@ -46,24 +46,6 @@ CRUXEVAL_INPUT_TEMPLATE = (
     "that value, and end your answer with the call alone in a code block:\n"
     "```python\nf(<arguments>)\n```\n\n```python\n{code}\n```\n\nReturned value: {output}"
 )
-
-
-def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    try:
-        handle = open(path, encoding="utf-8")
-    except FileNotFoundError:
-        raise FileFormatError(path, "no such file") from None
-    with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                raise FileFormatError(path, "blank line", line=number)
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise FileFormatError(path, f"not valid JSON ({error.msg})", line=number) from None
-            if not isinstance(record, dict):
-                raise FileFormatError(path, "expected a JSON object", line=number)
-            yield number, record
 
 
 def _field(
@@ -93,7 +75,7 @@ def _number_text(value: int | float) -> str:
 
 def _build(path: Path, name: str, make: Callable[[int, dict[str, Any]], Query]) -> Dataset:
     queries = []
-    for number, record in _records(path):
+    for number, record in json_objects(path, what="problem"):
         try:
             queries.append(make(number, record))
         except DatasetError as error:

@@ -36,6 +36,7 @@ from ttcdsl.importers.common import (
     make_meta,
 )
 from ttcdsl.samples.errors import FileFormatError
+from ttcdsl.samples.json_lines import json_objects, open_text
 from ttcdsl.samples.schema import SampleRow, SamplesTable, SchemaError
 
 FORMAT = "generic"
@@ -100,7 +101,7 @@ def import_generic(
     if fmt not in ("jsonl", "csv"):
         raise UserError(f"unknown generic input format {fmt!r}", hint="use jsonl or csv")
     canonical = canonicalizer(options.answer_kind)
-    records = _jsonl_records(path) if fmt == "jsonl" else _csv_records(path)
+    records = json_objects(path, what="sample") if fmt == "jsonl" else _csv_records(path)
     text_cells = fmt == "csv"
 
     rows: list[dict[str, Any]] = []
@@ -224,25 +225,8 @@ def _format_of(path: Path) -> str:
     )
 
 
-def _jsonl_records(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    handle = _open(path)
-    with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                raise FileFormatError(path, "blank line (one sample per line)", line=number)
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise FileFormatError(
-                    path, f"not valid JSON ({error.msg} at column {error.colno})", line=number
-                ) from None
-            if not isinstance(record, dict):
-                raise FileFormatError(path, "expected a JSON object", line=number)
-            yield number, record
-
-
 def _csv_records(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    handle = _open(path, newline="")
+    handle = open_text(path, newline="")
     with handle:
         reader = csv.reader(handle)
         try:
@@ -271,15 +255,6 @@ def _csv_records(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
                     path, f"{len(cells)} cells, the header has {len(header)}", line=start
                 )
             yield start, dict(zip(header, cells, strict=True))
-
-
-def _open(path: Path, newline: str | None = None):  # noqa: ANN202 - a text handle
-    try:
-        return open(path, encoding="utf-8", newline=newline)
-    except FileNotFoundError:
-        raise FileFormatError(path, "no such file") from None
-    except IsADirectoryError:
-        raise FileFormatError(path, "is a directory") from None
 
 
 class _Getter:

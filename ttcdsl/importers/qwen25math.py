@@ -17,7 +17,6 @@ exact prompt template is not in the log).
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from ttcdsl.importers.common import (
     make_meta,
 )
 from ttcdsl.samples.errors import FileFormatError
+from ttcdsl.samples.json_lines import json_objects
 from ttcdsl.samples.schema import SamplesTable
 
 FORMAT = "qwen25math-eval"
@@ -51,7 +51,7 @@ def import_qwen25math_eval(
     }
     seen: dict[str, int] = {}
     has_scores = None
-    for number, record in _records(path):
+    for number, record in json_objects(path, what="problem"):
         qid = _query_id(path, number, record)
         if qid in seen:
             raise FileFormatError(
@@ -126,26 +126,6 @@ def import_qwen25math_eval(
         scores={score_name: columns["rm"]} if has_scores else {},
         temperature=[options.temperature] * n_rows,
     )
-
-
-def _records(path: Path):  # noqa: ANN202 - yields (line number, record)
-    try:
-        handle = open(path, encoding="utf-8")
-    except FileNotFoundError:
-        raise FileFormatError(path, "no such file") from None
-    except IsADirectoryError:
-        raise FileFormatError(path, "is a directory") from None
-    with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                raise FileFormatError(path, "blank line", line=number)
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise FileFormatError(path, f"not valid JSON ({error.msg})", line=number) from None
-            if not isinstance(record, dict):
-                raise FileFormatError(path, "expected a JSON object", line=number)
-            yield number, record
 
 
 def _query_id(path: Path, line: int, record: dict[str, Any]) -> str:
