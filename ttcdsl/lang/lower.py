@@ -31,7 +31,7 @@ def lower(program: ast.Program) -> ir.Policy:
     assert allocate is not None
     bins_decl = _one(statements, ast.BinsDecl)
     strategies = {s.bin.text: _strategy(s.strategy) for s in statements if isinstance(s, ast.StrategyDecl)}
-    fixed = _fixed_counts(allocate.allocation, probe)
+    fixed = _fixed_counts(allocate.allocation)
 
     bin_names = [n.text for n in bins_decl.names] if bins_decl else [ALL_BIN]
     bins = []
@@ -157,7 +157,7 @@ def _limit(kind: str, unit: ast.Name, value: ast.Number, bin_name: ast.Name | No
     )
 
 
-def _fixed_counts(allocation: ast.Allocation, probe: ast.ProbeDecl | None) -> dict[str, int] | int | None:
+def _fixed_counts(allocation: ast.Allocation) -> dict[str, int] | int | None:
     match allocation:
         case ast.FixedUniform(count=count):
             return int(count.value)

@@ -14,9 +14,9 @@ _GUTTER = "     "  # line numbers right-aligned in the first four columns
 
 
 def render_text(diagnostics: Iterable[Diagnostic], *, color: bool = False) -> str:
-    parts = [render_one(d, color=color) for d in diagnostics]
-    errors = sum(1 for d in diagnostics if d.is_error) if isinstance(diagnostics, tuple | list) else 0
-    text = "\n\n".join(parts)
+    diagnostics = tuple(diagnostics)
+    errors = sum(1 for d in diagnostics if d.is_error)
+    text = "\n\n".join(render_one(d, color=color) for d in diagnostics)
     if errors > 1:
         text += f"\n\n{errors} errors"
     return text

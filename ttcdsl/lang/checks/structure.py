@@ -51,9 +51,8 @@ def _headline_span(statement: ast.Statement):  # the part worth underlining
             return bin_name.span
         case ast.SamplingBlock(bin=bin_name) | ast.StopBlock(bin=bin_name) if bin_name is not None:
             return bin_name.span
-    span = statement.span
-    # First line only: a whole block underlined says less than its first line.
-    return span if span.line == span.end_line else span
+    # The renderer underlines only the first line of a multi-line span, i.e. the block's head.
+    return statement.span
 
 
 def check_structure(program: ast.Program, ctx: CheckContext) -> ast.Program:
