@@ -134,6 +134,7 @@ class Solution:
     seconds: float
     multipliers: tuple[float, ...] = ()  # one per limit, in Knapsack.limits order (NaN if unknown)
     integral: bool = False
+    message: str = ""  # why, when status is not "optimal" (the solver's own words for "solver_error")
 
     @property
     def gap(self) -> float:
