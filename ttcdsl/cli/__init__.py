@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "ttcdsl.cli.fmt",
     "ttcdsl.cli.explain",
     "ttcdsl.cli.import_cmd",
+    "ttcdsl.cli.workload",
 )
 
 
