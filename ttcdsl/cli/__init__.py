@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "ttcdsl.cli.explain",
     "ttcdsl.cli.import_cmd",
     "ttcdsl.cli.workload",
+    "ttcdsl.cli.plan",
 )
 
 

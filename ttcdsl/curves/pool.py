@@ -97,6 +97,24 @@ class QueryPool(NamedTuple):
             inconsistent=self.inconsistent,
         )
 
+    def columns(self, start: int, stop: int | None = None) -> QueryPool:
+        """The pool of each query's samples ``start:stop`` in logged order (answer ids are kept,
+        so an answer's correctness still reads from :attr:`answer_correct`). The planner splits a
+        calibration pool this way into each query's probe and the samples its curves come from."""
+        cut = slice(start, stop)
+        return self._replace(
+            answer=self.answer[:, cut],
+            valid=self.valid[:, cut],
+            correct=self.correct[:, cut],
+            scores={k: v[:, cut] for k, v in self.scores.items()},
+            tokens=self.tokens[:, cut],
+        )
+
+    def with_scores(self, scores: Mapping[str, np.ndarray]) -> QueryPool:
+        """This pool with more ``[Q, M]`` score arrays (NaN where absent), e.g. a policy's scorers."""
+        masked = {k: np.where(self.valid, np.asarray(v, dtype=np.float64), np.nan) for k, v in scores.items()}
+        return self._replace(scores={**self.scores, **masked})
+
     # -------------------------------------------------------------------------- construction
 
     @classmethod
@@ -158,9 +176,14 @@ class QueryPool(NamedTuple):
         )
 
     @classmethod
-    def from_table(cls, table: SamplesTable) -> QueryPool:
+    def from_table(
+        cls, table: SamplesTable, *, extra: Mapping[str, np.ma.MaskedArray] | None = None
+    ) -> QueryPool:
         """Build from a :class:`~ttcdsl.samples.schema.SamplesTable` (samples in ``sample_index``
-        order; unknown correctness counts as incorrect; every scorer column is carried)."""
+        order; unknown correctness counts as incorrect; every scorer column is carried).
+
+        ``extra`` adds per-row columns of the table (``[n]`` masked arrays, e.g.
+        ``{"conf": table.mean_logprob}``) to :attr:`scores` under the given names."""
         n = len(table)
         qids = table.query_ids()
         q = len(qids)
@@ -210,7 +233,7 @@ class QueryPool(NamedTuple):
             n_answers = int(local.max()) + 1
         scores = {
             name: grid(np.asarray(col.filled(np.nan), dtype=np.float64), np.nan, np.float64)
-            for name, col in table.scores.items()
+            for name, col in {**table.scores, **(extra or {})}.items()
         }
         return cls._assemble(
             answer=answer,

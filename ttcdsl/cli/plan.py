@@ -1,0 +1,202 @@
+"""`ttc plan`: compile a policy and a calibration samples table into an optimal, budget-safe plan.
+
+    ttc plan policies/adaptive_vote.ttc --calibration calib.jsonl -o adaptive_vote.plan.yaml
+    ttc plan policies/adaptive_vote.ttc --calibration calib.jsonl --explain
+    ttc plan policies/adaptive_vote.ttc --calibration calib.jsonl --sweep 1..32 --sweep-out f.json
+    ttc plan policies/*.ttc --calibration calib.jsonl -o plans/      # one plan per policy
+
+Without -o the plan's YAML goes to standard output (unless --explain or --sweep print tables).
+Progress goes to standard error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "plan",
+        help="compile a policy and calibration samples into a plan",
+        description="Estimate each bin's response curves from a calibration samples table and "
+        "choose samples per bin to maximize the policy's objective under its budget.",
+    )
+    parser.add_argument("policies", nargs="+", metavar="POLICY", help="policy files (.ttc)")
+    parser.add_argument(
+        "--calibration", "-c", required=True, metavar="SAMPLES",
+        help="samples table (.jsonl or .parquet) with several samples per query and their "
+        "correctness (ttc import, ttc workload, or a previous run)",
+    )
+    parser.add_argument(
+        "-o", "--output", metavar="PATH",
+        help="write the plan here (a directory when several policies are given)",
+    )
+    parser.add_argument("--force", action="store_true", help="replace an existing plan file")
+    parser.add_argument(
+        "--solver", default="auto", choices=("auto", "lagrangian", "lp", "dp"),
+        help="auto: the JAX Lagrangian for one budget, the LP (cvxpy) otherwise",
+    )
+    parser.add_argument(
+        "--queries", type=int, metavar="N",
+        help="batch size the plan is for (total budgets are divided by it; default: the "
+        "number of calibration queries)",
+    )
+    parser.add_argument(
+        "--score", action="append", default=[], metavar="SCORER=COLUMN",
+        help="read the policy's reward-model scorer from this score column of the table",
+    )
+    parser.add_argument("--explain", action="store_true", help="print a table per bin")
+    parser.add_argument(
+        "--sweep", metavar="LO..HI[:STEP]",
+        help="also solve for every budget in this range (the policy's first batch limit) and "
+        "print the accuracy-vs-budget frontier",
+    )
+    parser.add_argument("--sweep-out", metavar="FILE.json", help="write the frontier as JSON")
+    parser.add_argument(
+        "--reps", type=int, default=256, metavar="N",
+        help="Monte Carlo replications where curves are simulated (default 256)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the simulations (default 0)")
+    parser.add_argument(
+        "--no-cross-check", action="store_true",
+        help="skip re-solving with the other solvers (they are cheap for bins)",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ttcdsl.errors import UserError
+
+    if args.queries is not None and args.queries < 1:
+        raise UserError(f"--queries must be at least 1, not {args.queries}")
+    if args.reps < 2:
+        raise UserError(f"--reps must be at least 2, not {args.reps}")
+    scores = _score_map(args.score)
+    sweep = _parse_sweep(args.sweep) if args.sweep else None
+    if args.sweep_out and sweep is None:
+        raise UserError("--sweep-out needs --sweep")
+    if len(args.policies) > 1 and sweep is not None:
+        raise UserError("--sweep takes one policy")
+    outputs = _outputs(args.policies, args.output, args.force)
+    calibration_path = Path(args.calibration)
+    if not calibration_path.exists():
+        raise UserError(f"{calibration_path}: no such calibration table")
+
+    from ttcdsl.lang.api import load_policy
+    from ttcdsl.planner.build import make_plan
+    from ttcdsl.planner.explain import explain, render_sweep
+    from ttcdsl.planner.plan import dump_plan, save_plan
+    from ttcdsl.samples import content_hash, load
+
+    policies = [(path, load_policy(path)) for path in args.policies]  # all checked first
+    progress = _progress()
+    progress(f"loading {calibration_path}")
+    table = load(calibration_path)
+    table_hash = content_hash(table)
+    for (path, policy), output in zip(policies, outputs, strict=True):
+        result = make_plan(
+            policy,
+            table,
+            policy_file=str(path),
+            table_file=str(calibration_path),
+            table_hash=table_hash,
+            solver=args.solver,
+            batch_size=args.queries,
+            score_columns=scores,
+            reps=args.reps,
+            seed=args.seed,
+            cross_check=not args.no_cross_check,
+            progress=lambda message, name=policy.name: progress(f"{name}: {message}"),
+        )
+        if sweep is not None:
+            from ttcdsl.planner.sweep import sweep_budget
+
+            result.plan["sweep"] = sweep_budget(result, sweep)
+        if output is not None:
+            save_plan(result.plan, output)
+            progress(f"{policy.name}: plan written to {output}")
+        if args.explain:
+            explain(result.plan)
+        if sweep is not None:
+            render_sweep(result.plan["sweep"])
+            if args.sweep_out:
+                _write_json(result.plan["sweep"], args.sweep_out)
+        if output is None and not args.explain and sweep is None:
+            sys.stdout.write(dump_plan(result.plan))
+    return 0
+
+
+def _score_map(items: list[str]) -> dict[str, str]:
+    from ttcdsl.errors import UserError
+
+    out = {}
+    for item in items:
+        scorer, sep, column = item.partition("=")
+        if not sep or not scorer or not column:
+            raise UserError(f"--score {item!r}: expected SCORER=COLUMN, e.g. --score prm=rm")
+        out[scorer] = column
+    return out
+
+
+def _parse_sweep(text: str) -> list[float]:
+    from ttcdsl.errors import UserError
+
+    body, _, step_text = text.partition(":")
+    lo_text, sep, hi_text = body.partition("..")
+    try:
+        lo, hi = float(lo_text), float(hi_text)
+        step = float(step_text) if step_text else 1.0
+    except ValueError:
+        sep = ""
+    if not sep or not (0 < lo <= hi) or step <= 0:
+        raise UserError(
+            f"--sweep {text!r}: expected LO..HI or LO..HI:STEP with 0 < LO <= HI, e.g. 1..32"
+        )
+    count = int(round((hi - lo) / step)) + 1
+    if count > 10_000:
+        raise UserError(f"--sweep {text!r} asks for {count} budgets; use a larger step")
+    return [lo + i * step for i in range(count)]
+
+
+def _outputs(policies: list[str], output: str | None, force: bool) -> list:
+    from pathlib import Path
+
+    from ttcdsl.errors import UserError
+
+    if output is None:
+        if len(policies) > 1:
+            raise UserError("several policies need -o DIRECTORY (one plan file per policy)")
+        return [None]
+    target = Path(output)
+    if len(policies) > 1 or target.is_dir():
+        if target.exists() and not target.is_dir():
+            raise UserError(f"{target}: not a directory (several policies write one plan each)")
+        target.mkdir(parents=True, exist_ok=True)
+        paths = [target / f"{Path(p).stem}.plan.yaml" for p in policies]
+    else:
+        paths = [target]
+    for path in paths:
+        if path.exists() and not force:
+            raise UserError(f"{path}: already exists", hint="pass --force to replace it")
+    return paths
+
+
+def _progress():
+    def say(message: str) -> None:
+        print(f"ttc plan: {message}", file=sys.stderr, flush=True)
+
+    return say
+
+
+def _write_json(data, path: str) -> None:
+    import json
+
+    from ttcdsl.planner.plan import _plain
+    from ttcdsl.samples.atomic import atomic_writer
+
+    with atomic_writer(path) as handle:
+        json.dump(_plain(data), handle, indent=1)
+        handle.write("\n")

@@ -1,0 +1,273 @@
+"""``make_plan``: policy + calibration table -> curves -> knapsack -> solve -> round -> plan.
+
+The solver is chosen by the problem's shape: one batch limit and no per-bin limit is the JAX
+Lagrangian's case (exact and fastest); anything else goes to the LP (cvxpy). The other solver
+cross-checks the first whenever the problem is small (bins, not queries), and the integer DP
+settles the exact integer optimum over whole bins where it applies; all three appear in the plan.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ttcdsl.errors import UserError
+from ttcdsl.lang import ir
+from ttcdsl.lang.diagnostics import DiagnosticError, Diagnostics
+from ttcdsl.lang.numbers import format_number
+from ttcdsl.planner.calibration import Calibration, calibrate
+from ttcdsl.planner.knapsack import Knapsack, Solution
+from ttcdsl.planner.plan import PLAN_VERSION
+from ttcdsl.planner.problem import BinCurves, bin_curves, build_knapsack
+from ttcdsl.samples.schema import SamplesTable
+
+SOLVERS = ("auto", "lagrangian", "lp", "dp")
+CROSS_CHECK_MAX_GROUPS = 1000
+"""Cross-check with every applicable solver below this many groups (bins: always)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanResult:
+    plan: dict[str, Any]
+    calibration: Calibration
+    curves: BinCurves
+    problem: Knapsack
+    solution: Solution | None  # None in bandit mode (allocation happens online)
+    queries: np.ndarray | None  # [G, K] whole queries per option after rounding
+
+
+def make_plan(
+    policy: ir.Policy,
+    table: SamplesTable,
+    *,
+    policy_file: str = "",
+    table_file: str = "",
+    table_hash: str = "",
+    solver: str = "auto",
+    batch_size: int | None = None,
+    score_columns: Mapping[str, str] | None = None,
+    reps: int = 256,
+    seed: int = 0,
+    cross_check: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> PlanResult:
+    if solver not in SOLVERS:
+        raise UserError(f"unknown solver {solver!r}", hint=f"choose one of {', '.join(SOLVERS)}")
+    say = progress or (lambda message: None)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    say("calibrating: probes, features and bins")
+    calibration = calibrate(policy, table, score_columns=score_columns)
+    timings["calibrate"] = time.perf_counter() - clock
+    mode = _mode(policy)
+    clock = time.perf_counter()
+    # A bandit allocates online: its plan holds the bins and the bandit's settings, no curves.
+    say(f"estimating curves for {len(policy.bins)} bin(s)")
+    curves = bin_curves(calibration, reps=reps, seed=seed, levels_only=mode == "bandit")
+    timings["curves"] = time.perf_counter() - clock
+    problem = build_knapsack(calibration, curves, batch_size=batch_size)
+    warnings = _warnings(calibration, curves)
+
+    solution, queries, checks = None, None, []
+    clock = time.perf_counter()
+    if mode != "bandit":
+        _check_feasible(policy, problem, mode)
+        say(f"solving ({mode})")
+        solution, checks = _solve(problem, mode, solver, cross_check)
+        if solution.status != "optimal":
+            raise UserError(
+                f"the solver {solution.solver} did not find a plan: {solution.status}"
+                + (f" ({solution.message})" if getattr(solution, "message", "") else ""),
+                hint="try another solver with --solver",
+            )
+        from ttcdsl.planner.rounding import round_to_queries
+
+        rounded = round_to_queries(problem, solution)
+        queries = rounded.queries
+    timings["solve"] = time.perf_counter() - clock
+
+    from ttcdsl.planner.report import plan_document
+
+    plan = plan_document(
+        calibration=calibration,
+        curves=curves,
+        problem=problem,
+        solution=solution,
+        queries=queries,
+        cross_checks=checks,
+        mode=mode,
+        policy_file=policy_file,
+        table_file=table_file,
+        table_hash=table_hash,
+        timings=timings,
+        warnings=warnings,
+        reps=reps,
+        seed=seed,
+    )
+    assert plan["ttcdsl_plan"] == PLAN_VERSION
+    return PlanResult(
+        plan=plan,
+        calibration=calibration,
+        curves=curves,
+        problem=problem,
+        solution=solution,
+        queries=queries,
+    )
+
+
+def _mode(policy: ir.Policy) -> str:
+    match policy.allocation:
+        case ir.Optimal():
+            return "optimal"
+        case ir.Fixed():
+            return "fixed"
+        case ir.Bandit():
+            return "bandit"
+    raise AssertionError(policy.allocation)
+
+
+def _solve(problem: Knapsack, mode: str, solver: str, cross_check: bool) -> tuple[Solution, list[Solution]]:
+    """The plan's solution and the cross-checks of the other solvers."""
+    if mode == "fixed" or not problem.limits:
+        return _best_allowed(problem, "fixed" if mode == "fixed" else "unconstrained"), []
+    single = len(problem.batch_limits) == 1 and not problem.group_limits
+    if solver == "auto":
+        solver = "lagrangian" if single else "lp"
+    if solver in ("lagrangian", "dp") and not single:
+        raise UserError(
+            f"--solver {solver} handles one batch budget and no per-bin limit; this policy "
+            f"declares {len(problem.limits)} limits",
+            hint="use --solver lp (or auto)",
+        )
+    runners: dict[str, Callable[[], Solution]] = {
+        "lagrangian": lambda: _lagrangian(problem),
+        "lp": lambda: _lp(problem),
+        "dp": lambda: _dp(problem),
+    }
+    primary = runners[solver]()
+    checks: list[Solution] = []
+    if cross_check and problem.n_groups <= CROSS_CHECK_MAX_GROUPS:
+        others = ["lp"] + (["lagrangian", "dp"] if single else [])
+        for name in others:
+            if name != solver and (name != "dp" or _dp_applies(problem)):
+                checks.append(runners[name]())
+    return primary, checks
+
+
+def _lagrangian(problem: Knapsack) -> Solution:
+    from ttcdsl.planner.lagrangian import solve_lagrangian
+
+    return solve_lagrangian(problem)
+
+
+def _lp(problem: Knapsack) -> Solution:
+    from ttcdsl.planner.lp import solve_lp
+
+    return solve_lp(problem)
+
+
+def _dp(problem: Knapsack) -> Solution:
+    from ttcdsl.planner.dp import solve_dp
+
+    return solve_dp(problem)
+
+
+def _dp_applies(problem: Knapsack) -> bool:
+    """The DP works in whole budget units: exact when the costs are whole samples."""
+    limit = problem.batch_limits[0]
+    cost = problem.cost[limit.resource][problem.allowed]
+    return problem.counts is not None and np.allclose(cost, np.round(cost)) and (
+        problem.counts.sum() * limit.bound <= 2_000_000
+    )
+
+
+def _best_allowed(problem: Knapsack, name: str) -> Solution:
+    """Fixed counts (one allowed option per bin) or no coupling limit: each bin's best option."""
+    value = np.where(problem.allowed, problem.value, -np.inf)
+    x = np.zeros_like(problem.value)
+    x[np.arange(problem.n_groups), value.argmax(1)] = 1.0
+    objective = problem.objective(x)
+    return Solution(
+        x=x,
+        objective=objective,
+        dual_bound=objective,
+        spend=problem.spend(x),
+        solver=name,
+        status="optimal",
+        seconds=0.0,
+        multipliers=tuple(0.0 for _ in problem.limits),
+        integral=True,
+    )
+
+
+def _check_feasible(policy: ir.Policy, problem: Knapsack, mode: str) -> None:
+    """Refuse a budget no allocation can meet, pointing at its line and saying what would do."""
+    x = _best_allowed(problem, mode).x if mode == "fixed" else problem.cheapest()
+    over = problem.violations(x, tol=1e-12)
+    if not over:
+        return
+    diagnostics = Diagnostics(policy.source)
+    n = problem.meta.get("batch_size", 0)
+    source_of = dict(zip(problem.limits, problem.meta["limit_source"], strict=True))
+    for limit, spent in over:
+        declared = policy.budget.limits[source_of[limit]]
+        needed = spent if declared.kind == "mean" else spent * _scale(declared, problem, n)
+        what = "the fixed counts" if mode == "fixed" else "the cheapest allocation the policy allows"
+        diagnostics.error(
+            "TTC400",
+            f"on the calibration set {what} needs {format_number(_round_up(needed))} "
+            f"{declared.unit}"
+            + (" per query" if declared.kind == "mean" else "")
+            + f", more than this limit of {format_number(declared.value)}",
+            declared.span,
+            label="cannot be met",
+            help=f"a feasible limit is at least {format_number(_round_up(needed))}"
+            + (
+                "; or lower the probe and the per-query minimum"
+                if mode != "fixed"
+                else "; or lower the fixed counts"
+            ),
+        )
+    raise DiagnosticError(diagnostics.sorted())
+
+
+def _scale(declared: ir.BudgetLimit, problem: Knapsack, n: int) -> float:
+    """Mean-per-query spend -> the declared total's scale."""
+    if declared.bin is None:
+        return n
+    b = list(problem.group_names).index(declared.bin)
+    return float(problem.weight[b]) * n
+
+
+def _round_up(value: float) -> float:
+    return float(np.ceil(value * 1000) / 1000) if value < 100 else float(np.ceil(value))
+
+
+def _warnings(calibration: Calibration, curves: BinCurves) -> list[str]:
+    out: list[str] = []
+    if isinstance(calibration.policy.allocation, ir.Bandit):
+        return out
+    policy = calibration.policy
+    if calibration.dropped:
+        out.append(
+            f"{len(calibration.dropped)} calibration queries have no sample beyond the probe "
+            f"and were left out (e.g. {calibration.dropped[0]!r})"
+        )
+    counts = calibration.counts()
+    for b, spec in enumerate(policy.bins):
+        if counts[b] == 0:
+            out.append(f"bin {spec.name!r} has no calibration query; it gets its smallest count")
+        elif counts[b] < 10:
+            out.append(f"bin {spec.name!r} has only {counts[b]} calibration queries: wide error bars")
+        if curves.extrapolated[b][curves.allowed[b]].any():
+            first = curves.levels[curves.allowed[b] & curves.extrapolated[b]][0]
+            out.append(
+                f"bin {spec.name!r}: counts from {first} on exceed some queries' held-out "
+                "samples; those values are extrapolated by the Dirichlet model"
+            )
+    return out

@@ -1,0 +1,217 @@
+"""Calibration: a policy's probe, features and bins applied to a logged samples table.
+
+Each calibration query's samples, in ``sample_index`` order, are split in two:
+
+* its first ``probe`` samples are its **probe**: they give its features, its difficulty and so
+  its bin, exactly as the probe will at run time;
+* its other samples are **held out**: the bin's response curves are estimated from them only.
+
+Never using the same samples for both keeps the curves honest: a query lands in the "easy" bin
+because its probe agreed, and reusing those agreeing samples would overstate how well the bin
+does with more samples. A held-out sample stands for any of the query's samples, the probe's
+included, since all are drawn alike; a level of n samples is estimated from n held-out ones.
+
+Queries with no held-out sample (``m <= probe``) cannot inform a curve; they are dropped and
+counted. Bins are ``[e_{i-1}, e_i)``: a query whose key equals an edge goes to the upper bin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from ttcdsl.curves.pool import QueryPool
+from ttcdsl.errors import UserError
+from ttcdsl.lang import ir
+from ttcdsl.samples.schema import SamplesTable
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Calibration:
+    """A policy's view of a calibration table: which queries, their bins, the held-out pool."""
+
+    policy: ir.Policy
+    query_ids: tuple[str, ...]  # the queries used, in pool row order
+    dropped: tuple[str, ...]  # queries with too few samples to hold any out
+    probe: QueryPool  # first `policy.probe` samples of each query
+    heldout: QueryPool  # the remaining samples: the curves' input
+    heldout_logprob: np.ndarray  # [Q, M - probe] mean token log-probability (NaN unknown)
+    features: Mapping[str, np.ndarray]  # [Q] each, evaluated on the probe
+    key: np.ndarray | None  # [Q] the binning key's values (None: one bin)
+    edges: tuple[float, ...]  # absolute cut values of the key between consecutive bins
+    bin_index: np.ndarray  # [Q] int64 index into policy.bins
+    prompt_tokens: np.ndarray  # [Q] float64 mean prompt tokens per sample (NaN unknown)
+    samples_per_query: tuple[int, int]  # min and max logged samples per used query
+
+    @property
+    def n_queries(self) -> int:
+        return len(self.query_ids)
+
+    def bin_rows(self, b: int) -> np.ndarray:
+        return np.flatnonzero(self.bin_index == b)
+
+    def counts(self) -> np.ndarray:
+        return np.bincount(self.bin_index, minlength=len(self.policy.bins)).astype(np.int64)
+
+
+def scorer_columns(
+    policy: ir.Policy, table: SamplesTable, mapping: Mapping[str, str] | None = None
+) -> dict[str, np.ma.MaskedArray]:
+    """The table column each of the policy's scorers reads, as per-row masked arrays.
+
+    A reward model reads the score column of its name (or the one ``mapping`` names), a
+    ``confidence`` scorer the mean token log-probability, a ``gold`` scorer the labels.
+    """
+    mapping = dict(mapping or {})
+    unknown = sorted(set(mapping) - {s.name for s in policy.scorers})
+    if unknown:
+        raise UserError(
+            f"--score maps {', '.join(repr(u) for u in unknown)}, which the policy does not declare",
+            hint=f"the policy's scorers: {', '.join(s.name for s in policy.scorers) or 'none'}",
+        )
+    columns: dict[str, np.ma.MaskedArray] = {}
+    for scorer in policy.scorers:
+        if scorer.kind == "confidence":
+            column = table.mean_logprob
+            if np.ma.getmaskarray(column).all():
+                raise UserError(
+                    f"scorer {scorer.name!r} is a confidence scorer, but the calibration table has "
+                    "no mean_logprob values",
+                    hint="calibrate on samples generated with logprobs, or use another scorer",
+                )
+        elif scorer.kind == "gold":
+            column = np.ma.masked_array(
+                np.asarray(table.correct.filled(False), dtype=np.float64),
+                mask=np.ma.getmaskarray(table.correct),
+            )
+        else:
+            name = mapping.get(scorer.name, scorer.name)
+            if name not in table.scores:
+                have = ", ".join(sorted(table.scores)) or "none"
+                raise UserError(
+                    f"scorer {scorer.name!r} (reward model {scorer.model!r}) needs a score column "
+                    f"{name!r} in the calibration table; its score columns: {have}",
+                    hint=f"map it to a column with --score {scorer.name}=COLUMN"
+                    if table.scores
+                    else "score the calibration samples with the reward model first",
+                )
+            column = table.scores[name]
+        columns[scorer.name] = column
+    return columns
+
+
+def calibrate(
+    policy: ir.Policy,
+    table: SamplesTable,
+    *,
+    score_columns: Mapping[str, str] | None = None,
+) -> Calibration:
+    """Split ``table`` into probes and held-out samples, evaluate features, assign bins."""
+    from ttcdsl.features import SampleBatch, evaluate_features
+
+    if len(table) == 0:
+        raise UserError("the calibration table has no samples")
+    if policy.objective in ("accuracy", "coverage") and np.ma.getmaskarray(table.correct).all():
+        raise UserError(
+            f"the policy maximizes {policy.objective}, but no calibration sample has a "
+            "correctness label",
+            hint="import the table with gold answers (ttc import), so the planner can measure "
+            f"{policy.objective}",
+        )
+    scorers = scorer_columns(policy, table, score_columns)
+    pool = QueryPool.from_table(table, extra=scorers)
+    k = policy.probe
+    m = pool.n_samples
+    usable = m > k
+    if not usable.any():
+        raise UserError(
+            f"every calibration query has at most {int(m.max())} samples, but the probe takes "
+            f"{k}: none is left to estimate the curves",
+            hint=f"calibrate on more than {k} samples per query",
+        )
+    rows = np.flatnonzero(usable)
+    dropped = tuple(pool.query_ids[i] for i in np.flatnonzero(~usable))
+    pool = pool.take(rows)
+    probe, heldout = pool.columns(0, k), pool.columns(k)
+
+    prompt = _per_query_prompt_tokens(table, pool.query_ids)
+    logprob = _grid(table, table.mean_logprob, pool.query_ids, pool.answer.shape[1])
+    batch = SampleBatch(
+        answer=probe.answer,
+        valid=probe.valid,
+        tokens=probe.tokens,
+        logprob=logprob[:, :k],
+        correct=np.where(probe.valid, _grid(table, table.correct, pool.query_ids, k), np.nan),
+        scores={name: probe.scores[name] for name in scorers},
+        prompt_nll=np.full(pool.n_queries, np.nan),
+    )
+    features = evaluate_features(policy, batch) if (policy.features or policy.difficulty) else {}
+    key, edges, bin_index = _assign_bins(policy, features, pool.n_queries)
+    return Calibration(
+        policy=policy,
+        query_ids=pool.query_ids,
+        dropped=dropped,
+        probe=probe,
+        heldout=heldout,
+        heldout_logprob=logprob[:, k:],
+        features=features,
+        key=key,
+        edges=edges,
+        bin_index=bin_index,
+        prompt_tokens=prompt,
+        samples_per_query=(int(pool.n_samples.min()), int(pool.n_samples.max())),
+    )
+
+
+def _assign_bins(
+    policy: ir.Policy, features: Mapping[str, np.ndarray], n: int
+) -> tuple[np.ndarray | None, tuple[float, ...], np.ndarray]:
+    binning = policy.binning
+    if binning is None:
+        return None, (), np.zeros(n, dtype=np.int64)
+    key = np.asarray(features[binning.key], dtype=np.float64)
+    bad = ~np.isfinite(key)
+    if bad.any():
+        raise UserError(
+            f"the binning key {binning.key!r} is undefined (NaN) for {int(bad.sum())} of {n} "
+            "calibration queries",
+            hint="a feature is NaN when what it reads is unknown for the probe's samples: token "
+            "counts (import with --tokenizer), scores or log-probabilities missing from the table",
+        )
+    if binning.method == "quantiles":
+        edges = tuple(float(e) for e in np.quantile(key, binning.cuts))
+    else:
+        edges = tuple(float(c) for c in binning.cuts)
+    return key, edges, np.searchsorted(np.asarray(edges), key, side="right").astype(np.int64)
+
+
+def _sorted_rows(table: SamplesTable, query_ids: tuple[str, ...]):
+    """Row positions of ``table`` as a ``[Q, M]`` grid in ``sample_index`` order (-1 = none)."""
+    position = {q: i for i, q in enumerate(query_ids)}
+    qrow = np.array([position.get(q, -1) for q in table.query_id], dtype=np.int64)
+    keep = np.flatnonzero(qrow >= 0)
+    order = keep[np.lexsort((np.asarray(table.sample_index)[keep], qrow[keep]))]
+    counts = np.bincount(qrow[order], minlength=len(query_ids))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    slot = np.arange(len(order)) - starts[qrow[order]]
+    grid = np.full((len(query_ids), int(counts.max(initial=0))), -1, dtype=np.int64)
+    grid[qrow[order], slot] = order
+    return grid
+
+
+def _grid(table: SamplesTable, column: np.ma.MaskedArray, query_ids, width: int) -> np.ndarray:
+    """A per-row masked column as ``[Q, width]`` float64 in sample order (NaN unknown/absent)."""
+    rows = _sorted_rows(table, query_ids)[:, :width]
+    values = np.asarray(np.ma.masked_array(column).astype(np.float64).filled(np.nan))
+    return np.where(rows >= 0, values[np.maximum(rows, 0)], np.nan)
+
+
+def _per_query_prompt_tokens(table: SamplesTable, query_ids) -> np.ndarray:
+    rows = _sorted_rows(table, query_ids)
+    values = np.asarray(table.prompt_tokens.astype(np.float64).filled(np.nan))
+    grid = np.where(rows >= 0, values[np.maximum(rows, 0)], np.nan)
+    known = np.isfinite(grid)
+    total = np.where(known, grid, 0.0).sum(axis=1)
+    count = known.sum(axis=1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)

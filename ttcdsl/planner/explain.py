@@ -1,0 +1,115 @@
+"""``ttc plan --explain``: the plan as tables a person can check at a glance (rich)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def explain(plan: dict[str, Any], console: Console | None = None) -> None:
+    console = console or Console()
+    policy = plan["policy"]
+    console.print(f"[bold]{policy['name']}[/bold] — {policy.get('description', '')}")
+    calibration = plan["calibration"]
+    console.print(
+        f"calibration: {calibration['queries']} queries ({calibration['dropped']} dropped), "
+        f"{calibration['samples_per_query'][0]}–{calibration['samples_per_query'][1]} samples "
+        f"each; mode {plan['mode']}, objective {plan['objective']}, probe {plan['probe']}"
+    )
+    table = Table(title="bins")
+    headings = ("bin", "key range", "share", "strategy", "n: share", plan["objective"][:3], "± se",
+                "E[samples]", "E[tokens]")
+    for column in headings:
+        table.add_column(column, justify="left" if column in ("bin", "strategy") else "right")
+    for spec in plan["bins"]:
+        allocation = spec.get("allocation") or []
+        counts = ", ".join(
+            f"{o['samples']}" if o["share"] == 1 else f"{o['samples']}: {o['share']:.2f}"
+            for o in allocation
+        ) or "online"
+        predicted = spec.get("predicted") or {}
+        strategy = spec["strategy"] + (f"({spec['scorer']})" if spec.get("scorer") else "")
+        key_range = spec.get("key_range")
+        table.add_row(
+            spec["name"],
+            "-" if key_range is None else f"{_num(key_range[0], 2)}..{_num(key_range[1], 2)}",
+            f"{spec['share']:.2f}",
+            strategy,
+            counts,
+            _num(predicted.get(plan["objective"])),
+            _num(predicted.get("accuracy_se")),
+            _num(predicted.get("samples"), 2),
+            _num(predicted.get("tokens"), 0),
+        )
+    console.print(table)
+    stops = {tuple(spec["stop"]) for spec in plan["bins"]}
+    if stops == {()}:
+        pass
+    elif len(stops) == 1:
+        console.print(f"stop rules (every bin, checked {plan['stop_check']}): " + "; ".join(stops.pop()))
+    else:
+        for spec in plan["bins"]:
+            if spec["stop"]:
+                console.print(f"stop rules of {spec['name']}: " + "; ".join(spec["stop"]))
+
+    budget = Table(title="budget")
+    for column in ("limit", "spent", "binding"):
+        budget.add_column(column)
+    for limit in plan["budget"]:
+        budget.add_row(limit["label"], _num(limit.get("spent")), "yes" if limit.get("binding") else "")
+    console.print(budget)
+
+    predicted, baseline, solver = plan.get("predicted"), plan.get("baseline"), plan.get("solver")
+    if predicted:
+        console.print(
+            f"predicted: accuracy {_num(predicted['accuracy'])} ± {_num(predicted['accuracy_se'])}, "
+            f"coverage {_num(predicted['coverage'])}, {_num(predicted['samples'], 2)} samples per query"
+            + (f", {_num(predicted['tokens'], 0)} tokens" if predicted.get("tokens") else "")
+        )
+    if baseline:
+        console.print(
+            f"uniform {baseline['strategy']} at the same spend: accuracy "
+            f"{_num(baseline['accuracy'])}, coverage {_num(baseline['coverage'])}"
+        )
+    if solver:
+        console.print(
+            f"solver {solver['name']}: {solver['status']}, relaxation {_num(solver['relaxation'], 6)}, "
+            f"dual bound {_num(solver['dual_bound'], 6)}, rounded {_num(solver['objective'], 6)} "
+            f"(loss {_num(solver['rounding_loss'], 6)}), {_num(solver['seconds'], 4)} s"
+        )
+        for check in solver["cross_checks"]:
+            console.print(
+                f"  cross-check {check['solver']}: {check['status']}, objective "
+                f"{_num(check['objective'], 6)}{' (integer)' if check['integral'] else ''}, "
+                f"{_num(check['seconds'], 4)} s"
+            )
+    if plan["mode"] == "bandit":
+        bandit = plan["bandit"]
+        console.print(
+            f"bandit: rounds of {bandit['round_samples']}, explore {bandit['explore']}, "
+            f"solved when {' or '.join(bandit['solved'])}; allocation happens online"
+        )
+    for warning in plan.get("warnings", []):
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+def render_sweep(sweep: dict[str, Any], console: Console | None = None) -> None:
+    console = console or Console()
+    table = Table(title=f"frontier: {sweep['limit']}")
+    for column in ("budget", sweep["objective"], "spent", "uniform"):
+        table.add_column(column, justify="right")
+    for row in sweep["points"]:
+        table.add_row(
+            _num(row["budget"], 2), _num(row["objective"]), _num(row["spent"], 3), _num(row.get("uniform"))
+        )
+    console.print(table)

@@ -1,0 +1,204 @@
+"""The plan artifact: what the planner decided and why, as versioned, human-readable YAML.
+
+A plan is read by people (``ttc plan --explain``, code review of a checked-in plan) and by the
+runtime (``ttc run PLAN``), so it holds plain values only — numbers, strings, lists, mappings —
+and :func:`load_plan` checks every field it relies on, naming the field when one is wrong.
+
+Layout (``ttcdsl_plan: 1``)::
+
+    policy:       name, file, source_sha256
+    calibration:  table, content_sha256, queries, dropped, samples_per_query, probe_split
+    objective, mode (optimal | fixed | bandit), batch_size, stop_check
+    binning:      key, method, cuts, edges (absolute values of the key), or null for one bin
+    bins:         per bin: name, share, queries, key_range, strategy, scorer, sampling, stop,
+                  allocation [{samples, share, queries}], predicted {accuracy, accuracy_se,
+                  coverage, samples, tokens}, curve {levels, value, samples, tokens, extrapolated}
+    budget:       per limit: label, kind, unit, bin, value, bound, spent, binding, multiplier
+    predicted:    accuracy, accuracy_se, coverage, samples, tokens (per query)
+    baseline:     uniform allocation at equal spend (the policy's answer strategy)
+    solver:       name, status, seconds, relaxation, dual_bound, gap, objective, rounding_loss,
+                  cross_checks [{solver, status, objective, seconds}]
+    bandit:       round_samples, explore, solved, bill (bandit mode only)
+    timings, warnings, created_by
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ttcdsl.samples.atomic import atomic_writer
+from ttcdsl.samples.errors import FileFormatError
+
+PLAN_VERSION = 1
+MODES = ("optimal", "fixed", "bandit")
+
+
+def dump_plan(plan: Mapping[str, Any]) -> str:
+    """The plan as YAML text (keys in the order given, floats rounded for reading)."""
+    return yaml.dump(
+        _plain(plan), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100
+    )
+
+
+def save_plan(plan: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write atomically: a crash never leaves half a plan behind."""
+    text = dump_plan(plan)
+    with atomic_writer(path) as handle:
+        handle.write(text)
+
+
+def load_plan(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and validate a plan file; every problem names the file and the field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FileFormatError(path, "no such plan file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise FileFormatError(path, f"cannot read the plan: {error}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise FileFormatError(path, f"not valid YAML: {getattr(error, 'problem', error)}", line=line) from None
+    validate_plan(data, path)
+    return data
+
+
+def validate_plan(data: Any, path: str | os.PathLike[str] = "<plan>") -> None:
+    check = _Checker(Path(path))
+    check.mapping(data, "")
+    version = data.get("ttcdsl_plan")
+    if version is None:
+        raise FileFormatError(path, "not a ttcdsl plan (no 'ttcdsl_plan' version field)")
+    if version != PLAN_VERSION:
+        raise FileFormatError(
+            path,
+            f"plan format version {version!r}; this ttc reads version {PLAN_VERSION}",
+            field="ttcdsl_plan",
+            hint="re-create the plan with this version: ttc plan POLICY --calibration SAMPLES",
+        )
+    policy = check.mapping(data.get("policy"), "policy")
+    check.string(policy.get("name"), "policy.name")
+    check.string(policy.get("source_sha256"), "policy.source_sha256")
+    if data.get("mode") not in MODES:
+        check.fail("mode", f"must be one of {', '.join(MODES)}, got {data.get('mode')!r}")
+    if data.get("objective") not in ("accuracy", "coverage"):
+        check.fail("objective", f"must be accuracy or coverage, got {data.get('objective')!r}")
+    binning = data.get("binning")
+    if binning is not None:
+        check.mapping(binning, "binning")
+        check.string(binning.get("key"), "binning.key")
+        edges = check.numbers(binning.get("edges"), "binning.edges")
+        if any(b < a for a, b in zip(edges, edges[1:])):
+            check.fail("binning.edges", "must be non-decreasing")
+    bins = check.sequence(data.get("bins"), "bins")
+    if not bins:
+        check.fail("bins", "a plan has at least one bin")
+    n_bins = 1 if binning is None else len(binning["edges"]) + 1
+    if len(bins) != n_bins:
+        check.fail("bins", f"{len(bins)} bins, but the binning has {n_bins}")
+    for i, spec in enumerate(bins):
+        where = f"bins[{i}]"
+        check.mapping(spec, where)
+        check.string(spec.get("name"), f"{where}.name")
+        check.string(spec.get("strategy"), f"{where}.strategy")
+        sampling = check.mapping(spec.get("sampling"), f"{where}.sampling")
+        tokens = sampling.get("max_tokens")
+        if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1:
+            check.fail(f"{where}.sampling.max_tokens", f"must be a positive integer, got {tokens!r}")
+        if data["mode"] != "bandit":
+            allocation = check.sequence(spec.get("allocation"), f"{where}.allocation")
+            if not allocation:
+                check.fail(f"{where}.allocation", "is empty")
+            total = 0.0
+            for j, option in enumerate(allocation):
+                at = f"{where}.allocation[{j}]"
+                check.mapping(option, at)
+                n = option.get("samples")
+                if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+                    check.fail(f"{at}.samples", f"must be a whole number of samples, got {n!r}")
+                share = check.number(option.get("share"), f"{at}.share")
+                if not 0 <= share <= 1:
+                    check.fail(f"{at}.share", f"must be in [0, 1], got {share}")
+                total += share
+            if abs(total - 1) > 1e-6:
+                check.fail(f"{where}.allocation", f"shares sum to {total:.6g}, not 1")
+
+
+class _Checker:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, field: str, message: str) -> None:
+        raise FileFormatError(self.path, message, field=field or None)
+
+    def mapping(self, value: Any, field: str) -> dict:
+        if not isinstance(value, dict):
+            self.fail(field, f"must be a mapping, got {_kind(value)}")
+        return value
+
+    def sequence(self, value: Any, field: str) -> list:
+        if not isinstance(value, list):
+            self.fail(field, f"must be a list, got {_kind(value)}")
+        return value
+
+    def string(self, value: Any, field: str) -> str:
+        if not isinstance(value, str) or not value:
+            self.fail(field, f"must be a non-empty string, got {_kind(value)}")
+        return value
+
+    def number(self, value: Any, field: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            self.fail(field, f"must be a finite number, got {value!r}")
+        return float(value)
+
+    def numbers(self, value: Any, field: str) -> list[float]:
+        return [self.number(v, f"{field}[{i}]") for i, v in enumerate(self.sequence(value, field))]
+
+
+def _kind(value: Any) -> str:
+    return "nothing" if value is None else f"{type(value).__name__} {value!r}"[:80]
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays, tuples and floats made YAML-plain (NaN becomes null)."""
+    import numpy as np
+
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if math.isnan(v):
+            return None
+        if math.isinf(v):
+            return v
+        return float(f"{v:.6g}")  # six significant digits: plans are read by people
+    return value
+
+
+class _Dumper(yaml.SafeDumper):
+    """Safe YAML with short lists of numbers kept on one line."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
+    flow = bool(data) and all(isinstance(v, (int, float, bool, type(None))) for v in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_Dumper.add_representer(list, _represent_list)

@@ -1,0 +1,262 @@
+"""From a calibrated policy to the knapsack: per-bin curves, costs, and the policy's limits.
+
+Options are sample counts ``n = lo..hi`` (probe included), shared by all bins; a bin may use the
+counts its strategy and the policy's per-query bounds allow:
+
+* ``keep_probe`` bins and ``single`` bins spend exactly the probe (``single`` at least one sample);
+* under ``allocate fixed`` each bin has its one count;
+* ``samples per query in a..b`` (for the batch or for one bin) prunes counts, and so does a
+  per-query token bound, against the bin's expected tokens at that count.
+
+Every batch limit becomes a mean per query: a total is divided by the batch size (the number of
+queries the plan is for; by default the calibration set's). A limit on one bin is a group limit.
+Costs are expectations over the bin's held-out samples: ``n`` samples and ``n`` times the bin's
+mean completion tokens (plus its prompt tokens per sample when the policy charges them). Where
+the bin has stop rules, :mod:`ttcdsl.planner.stopping` replaces both by their simulated values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ttcdsl.errors import UserError
+from ttcdsl.lang import ir
+from ttcdsl.lang.numbers import format_number
+from ttcdsl.planner.calibration import Calibration
+from ttcdsl.planner.knapsack import Knapsack, Limit
+
+DEFAULT_MAX_SAMPLES = 64
+"""Largest count considered when the policy sets no per-query maximum."""
+
+CURVE_STRATEGY = {
+    "majority_vote": "majority_vote",
+    "keep_probe": "majority_vote",  # the probe's own majority vote
+    "best_of_n": "best_of_n",
+    "weighted_vote": "weighted_vote",
+    "single": "single",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BinCurves:
+    """What the planner knows about each bin at each count: ``[G, K]`` arrays over ``levels``."""
+
+    levels: np.ndarray  # [K] sample counts n
+    allowed: np.ndarray  # [G, K]
+    accuracy: np.ndarray  # [G, K] bin mean of the objective's metric's companions below
+    accuracy_se: np.ndarray  # [G, K] standard error of the bin mean over its queries
+    coverage: np.ndarray  # [G, K]
+    samples: np.ndarray  # [G, K] expected samples per query (n, or less with stop rules)
+    tokens: np.ndarray  # [G, K] expected billed tokens per query (NaN unknown)
+    extrapolated: np.ndarray  # [G, K] bool: some query's curve goes beyond its held-out samples
+    stop_simulated: np.ndarray  # [G] bool: stop rules simulated for this bin
+
+
+def option_levels(policy: ir.Policy) -> np.ndarray:
+    budget = policy.budget
+    low = budget.find("per_query_min", "samples")
+    high = budget.find("per_query_max", "samples")
+    lo = max(1, policy.probe, int(low.value) if low else 1)
+    if isinstance(policy.allocation, ir.Fixed):
+        fixed = [b.fixed_samples for b in policy.bins if b.fixed_samples is not None]
+        hi = max([lo, *fixed])
+        lo = min([lo, *fixed])
+    else:
+        hi = int(high.value) if high else max(lo, DEFAULT_MAX_SAMPLES)
+    return np.arange(lo, max(lo, hi) + 1, dtype=np.int64)
+
+
+def bin_curves(
+    calibration: Calibration,
+    *,
+    simulate_stops: bool = True,
+    reps: int = 256,
+    seed: int = 0,
+    levels_only: bool = False,
+) -> BinCurves:
+    """Estimate every bin's curves on its held-out samples (``levels_only``: skip the estimates,
+    leaving zeros, for a bandit plan that allocates online)."""
+    from ttcdsl.curves import response_curve
+
+    policy = calibration.policy
+    levels = option_levels(policy)
+    g, k = len(policy.bins), len(levels)
+    shape = (g, k)
+    accuracy, se, coverage = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    samples = np.broadcast_to(levels.astype(np.float64), shape).copy()
+    tokens = np.full(shape, np.nan)
+    extrapolated = np.zeros(shape, dtype=bool)
+    stop_simulated = np.zeros(g, dtype=bool)
+    allowed = _allowed(policy, levels)
+
+    for b, spec in enumerate(policy.bins):
+        rows = calibration.bin_rows(b)
+        if rows.size == 0 or levels_only:
+            # No calibration query landed here: the bin gets its cheapest count and no credit.
+            if rows.size == 0:
+                allowed[b] = np.zeros(k, dtype=bool)
+                allowed[b, np.flatnonzero(_allowed(policy, levels)[b])[0]] = True
+            continue
+        cols = np.flatnonzero(allowed[b])
+        strategy = CURVE_STRATEGY[spec.strategy.kind]
+        curve = response_curve(
+            calibration.heldout,
+            strategy,
+            levels[cols],
+            queries=rows,
+            score=spec.strategy.scorer,
+            reps=reps,
+            key=seed + b,
+        )
+        count = rows.size
+        accuracy[b, cols] = curve.accuracy.mean(0)
+        coverage[b, cols] = curve.coverage.mean(0)
+        spread = curve.accuracy.std(0, ddof=1) if count > 1 else np.zeros(len(cols))
+        se[b, cols] = np.sqrt(spread**2 / count + curve.mean_accuracy_stderr**2)
+        extrapolated[b, cols] = curve.level_method >= 2
+        per_sample = _mean_tokens_per_sample(calibration, rows)
+        tokens[b, cols] = levels[cols] * per_sample
+        if simulate_stops and spec.stop:
+            from ttcdsl.planner.stopping import simulate_stops as simulate
+
+            sim = simulate(calibration, b, levels[cols], reps=reps, seed=seed + b)
+            accuracy[b, cols] = sim.accuracy
+            coverage[b, cols] = sim.coverage
+            se[b, cols] = sim.accuracy_se
+            samples[b, cols] = sim.samples
+            tokens[b, cols] = sim.samples * per_sample
+            stop_simulated[b] = True
+    return BinCurves(
+        levels=levels,
+        allowed=allowed,
+        accuracy=accuracy,
+        accuracy_se=se,
+        coverage=coverage,
+        samples=samples,
+        tokens=tokens,
+        extrapolated=extrapolated,
+        stop_simulated=stop_simulated,
+    )
+
+
+def _mean_tokens_per_sample(calibration: Calibration, rows: np.ndarray) -> float:
+    """Billed tokens per sample in a bin: mean completion tokens of its held-out samples, plus
+    the prompt's tokens when the policy charges them (NaN when unknown)."""
+    held = calibration.heldout.take(rows)
+    known = held.valid & np.isfinite(held.tokens)
+    completion = float(held.tokens[known].mean()) if known.any() else np.nan
+    if calibration.policy.budget.charge_prompt_tokens:
+        prompt = calibration.prompt_tokens[rows]
+        completion += float(prompt[np.isfinite(prompt)].mean()) if np.isfinite(prompt).any() else np.nan
+    return completion
+
+
+def _allowed(policy: ir.Policy, levels: np.ndarray) -> np.ndarray:
+    allowed = np.ones((len(policy.bins), len(levels)), dtype=bool)
+    budget = policy.budget
+    for b, spec in enumerate(policy.bins):
+        row = allowed[b]
+        if spec.strategy.kind == "keep_probe":
+            row &= levels == policy.probe
+        elif spec.strategy.kind == "single":
+            row &= levels == max(1, policy.probe)
+        elif spec.fixed_samples is not None:
+            row &= levels == spec.fixed_samples
+        for scope in (None, spec.name):
+            low = budget.find("per_query_min", "samples", scope)
+            high = budget.find("per_query_max", "samples", scope)
+            if low is not None and spec.strategy.kind != "keep_probe":
+                row &= levels >= low.value
+            if high is not None:
+                row &= levels <= high.value
+        if not row.any():
+            raise UserError(
+                f"bin {spec.name!r} has no sample count the policy allows "
+                f"(its strategy is {spec.strategy.kind}, the counts considered are "
+                f"{levels[0]}..{levels[-1]})",
+                hint="check the per-query bounds and fixed counts of this bin",
+            )
+    return allowed
+
+
+def build_knapsack(
+    calibration: Calibration, curves: BinCurves, *, batch_size: int | None = None
+) -> Knapsack:
+    """The allocation problem: maximize the objective's metric under every declared limit."""
+    policy = calibration.policy
+    counts = calibration.counts()
+    n = int(batch_size or calibration.n_queries)
+    weight = counts / counts.sum()
+    resources = ("samples", "tokens")
+    cost = np.stack([curves.samples, curves.tokens])
+    allowed = curves.allowed.copy()
+
+    uses_tokens = any(l.unit == "tokens" for l in policy.budget.limits)
+    if uses_tokens and not np.isfinite(curves.tokens[allowed & (counts[:, None] > 0)]).all():
+        raise UserError(
+            "the policy limits tokens, but the calibration table has no completion token counts"
+            + (" or prompt token counts" if policy.budget.charge_prompt_tokens else ""),
+            hint="import the calibration samples with --tokenizer so tokens are counted",
+        )
+    cost = np.where(np.isfinite(cost), cost, 0.0)
+
+    limits: list[Limit] = []
+    source: list[int] = []  # index of each Limit's declaration in policy.budget.limits
+    for index, limit in enumerate(policy.budget.limits):
+        r = resources.index(limit.unit)
+        label = _label(policy, limit)
+        if limit.kind in ("per_query_min", "per_query_max"):
+            if limit.unit == "tokens":
+                b = None if limit.bin is None else _bin_index(policy, limit.bin)
+                rows = slice(None) if b is None else slice(b, b + 1)
+                expected = curves.tokens[rows]
+                ok = expected <= limit.value if limit.kind == "per_query_max" else expected >= limit.value
+                allowed[rows] &= np.where(np.isfinite(expected), ok, True)
+            continue  # sample bounds were applied when the curves were built
+        if limit.bin is None:
+            bound = limit.value if limit.kind == "mean" else limit.value / n
+            limits.append(Limit(resource=r, bound=bound, label=label))
+            source.append(index)
+        else:
+            b = _bin_index(policy, limit.bin)
+            share = weight[b]
+            if limit.kind == "mean":
+                bound = limit.value
+            elif share > 0:
+                bound = limit.value / (share * n)
+            else:
+                continue  # no query in this bin: its total cannot be exceeded
+            limits.append(Limit(resource=r, bound=bound, group=b, label=label))
+            source.append(index)
+
+    for b in np.flatnonzero(~allowed.any(1)):
+        raise UserError(
+            f"bin {policy.bins[b].name!r}: every sample count is ruled out by the per-query token "
+            "bound at this bin's expected tokens per sample",
+            hint="raise the per-query token bound or lower max_tokens for this bin",
+        )
+    value = curves.coverage if policy.objective == "coverage" else curves.accuracy
+    return Knapsack(
+        value=value,
+        cost=cost,
+        allowed=allowed,
+        weight=weight,
+        limits=tuple(limits),
+        resources=resources,
+        counts=counts,
+        group_names=tuple(b.name for b in policy.bins),
+        option_names=tuple(f"n={n}" for n in curves.levels),
+        meta={"levels": curves.levels.tolist(), "batch_size": n, "limit_source": tuple(source)},
+    )
+
+
+def _bin_index(policy: ir.Policy, name: str) -> int:
+    return [b.name for b in policy.bins].index(name)
+
+
+def _label(policy: ir.Policy, limit: ir.BudgetLimit) -> str:
+    """The limit as the user wrote it (its source text), for messages and the plan."""
+    text = policy.source.text[limit.span.start : limit.span.end].strip()
+    return " ".join(text.split()) or f"{limit.kind} {limit.unit} <= {format_number(limit.value)}"

@@ -1,0 +1,284 @@
+"""The plan document: the solved, rounded allocation written out with everything that explains it.
+
+Predictions come from the *rounded* allocation (what will run), not the relaxation; the solver
+section carries both values and the rounding loss. Uncertainty is the standard error of the bin
+means over the calibration queries (the spread a new batch of the same kind would show), plus the
+Monte Carlo noise where curves were simulated.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ttcdsl.lang import ir
+from ttcdsl.planner.calibration import Calibration
+from ttcdsl.planner.knapsack import Knapsack, Solution
+from ttcdsl.planner.plan import PLAN_VERSION
+from ttcdsl.planner.problem import BinCurves
+
+STOP_CHECK = "after every sample, from the end of the probe on"
+
+
+def plan_document(
+    *,
+    calibration: Calibration,
+    curves: BinCurves,
+    problem: Knapsack,
+    solution: Solution | None,
+    queries: np.ndarray | None,
+    cross_checks: list[Solution],
+    mode: str,
+    policy_file: str,
+    table_file: str,
+    table_hash: str,
+    timings: dict[str, float],
+    warnings: list[str],
+    reps: int,
+    seed: int,
+) -> dict[str, Any]:
+    from ttcdsl import __version__
+
+    policy = calibration.policy
+    counts = calibration.counts()
+    x = None if queries is None else queries / np.maximum(counts, 1)[:, None]
+    if x is not None:
+        # a bin without calibration queries still runs its (only) allowed count
+        empty = counts == 0
+        x[empty] = problem.allowed[empty] / problem.allowed[empty].sum(1, keepdims=True)
+
+    doc: dict[str, Any] = {
+        "ttcdsl_plan": PLAN_VERSION,
+        "policy": {
+            "name": policy.name,
+            "description": policy.description,
+            "file": policy_file,
+            "source_sha256": policy.source_hash,
+        },
+        "calibration": {
+            "table": table_file,
+            "content_sha256": table_hash,
+            "queries": calibration.n_queries,
+            "dropped": len(calibration.dropped),
+            "samples_per_query": list(calibration.samples_per_query),
+            "probe_split": (
+                f"the first {policy.probe} samples of each query (by sample_index) are its probe: "
+                "they give its features and its bin; its curves are estimated from its other "
+                "samples only"
+                if policy.probe
+                else "no probe: one bin; curves from all samples"
+            ),
+            "curve_reps": reps,
+            "seed": seed,
+        },
+        "objective": policy.objective,
+        "mode": mode,
+        "batch_size": int(problem.meta["batch_size"]),
+        "probe": policy.probe,
+        "stop_check": STOP_CHECK,
+        "binning": _binning(calibration),
+        "bins": [_bin(calibration, curves, x, queries, b) for b in range(len(policy.bins))],
+        "budget": _budget(policy, problem, x),
+        "predicted": _predicted(problem, curves, x) if x is not None else None,
+        "baseline": _baseline(calibration, problem, curves, x) if x is not None else None,
+        "solver": _solver(problem, solution, x, cross_checks),
+    }
+    if isinstance(policy.allocation, ir.Bandit):
+        bandit = policy.allocation
+        doc["bandit"] = {
+            "round_samples": bandit.round_samples,
+            "explore": bandit.explore,
+            "solved": [_text(policy, c.span) for c in bandit.solved],
+            "bill": bandit.bill,
+        }
+    doc["timings"] = {k: round(v, 4) for k, v in timings.items()}
+    doc["warnings"] = warnings
+    doc["created_by"] = f"ttc {__version__}"
+    return doc
+
+
+def _text(policy: ir.Policy, span) -> str:
+    return " ".join(policy.source.text[span.start : span.end].split())
+
+
+def _binning(calibration: Calibration) -> dict[str, Any] | None:
+    binning = calibration.policy.binning
+    if binning is None:
+        return None
+    return {
+        "key": binning.key,
+        "method": binning.method,
+        "cuts": list(binning.cuts),
+        "edges": list(calibration.edges),
+        "rule": "a query whose key equals an edge goes to the upper bin",
+    }
+
+
+def _bin(calibration, curves: BinCurves, x, queries, b: int) -> dict[str, Any]:
+    policy = calibration.policy
+    spec = policy.bins[b]
+    counts = calibration.counts()
+    edges = (-math.inf, *calibration.edges, math.inf)
+    allowed = curves.allowed[b]
+    value = curves.coverage if policy.objective == "coverage" else curves.accuracy
+    out: dict[str, Any] = {
+        "name": spec.name,
+        "share": counts[b] / counts.sum(),
+        "queries": int(counts[b]),
+        "key_range": [edges[b], edges[b + 1]] if policy.binning else None,
+        "strategy": spec.strategy.kind,
+        "scorer": spec.strategy.scorer,
+        "sampling": _sampling(spec.sampling),
+        "stop": [_text(policy, rule.span) for rule in spec.stop],
+    }
+    if x is not None:
+        options = np.flatnonzero(x[b] > 0)
+        out["allocation"] = [
+            {
+                "samples": int(curves.levels[k]),
+                "share": float(x[b, k]),
+                "queries": int(queries[b, k]),
+            }
+            for k in options
+        ]
+        out["predicted"] = {
+            "accuracy": float(x[b] @ curves.accuracy[b]),
+            "accuracy_se": float(x[b] @ curves.accuracy_se[b]),
+            "coverage": float(x[b] @ curves.coverage[b]),
+            "samples": float(x[b] @ curves.samples[b]),
+            "tokens": float(x[b] @ np.nan_to_num(curves.tokens[b], nan=0.0))
+            if np.isfinite(curves.tokens[b][allowed]).all()
+            else None,
+        }
+    if plan_mode_is_bandit(policy):
+        return out
+    out["curve"] = {
+        "levels": curves.levels[allowed],
+        "value": value[b][allowed],
+        "samples": curves.samples[b][allowed],
+        "tokens": curves.tokens[b][allowed],
+        "extrapolated_from": int(curves.levels[allowed & curves.extrapolated[b]][0])
+        if (allowed & curves.extrapolated[b]).any()
+        else None,
+        "stop_rules_simulated": bool(curves.stop_simulated[b]),
+    }
+    return out
+
+
+def plan_mode_is_bandit(policy: ir.Policy) -> bool:
+    return isinstance(policy.allocation, ir.Bandit)
+
+
+def _sampling(sampling: ir.Sampling) -> dict[str, Any]:
+    fields = ("max_tokens", "temperature", "top_p", "top_k", "min_p", "logprobs", "seed",
+              "presence_penalty", "frequency_penalty", "repetition_penalty")
+    return {f: getattr(sampling, f) for f in fields if getattr(sampling, f) is not None}
+
+
+def _budget(policy: ir.Policy, problem: Knapsack, x) -> list[dict[str, Any]]:
+    n = problem.meta["batch_size"]
+    resources = problem.resources
+    per_bin = problem.group_spend(x) if x is not None else None
+    spend = problem.spend(x) if x is not None else None
+    out = []
+    seen_ranges = set()
+    for limit in policy.budget.limits:
+        if limit.kind in ("per_query_min", "per_query_max"):
+            # `samples per query in a..b` declares two bounds with one span: report it once
+            key = (limit.span.start, limit.span.end)
+            if key in seen_ranges:
+                continue
+            seen_ranges.add(key)
+        entry: dict[str, Any] = {
+            "label": _text(policy, limit.span),
+            "kind": limit.kind,
+            "unit": limit.unit,
+            "bin": limit.bin,
+            "value": limit.value,
+        }
+        if x is not None and limit.kind in ("mean", "total"):
+            r = resources.index(limit.unit)
+            if limit.bin is None:
+                mean = spend[r]
+            else:
+                mean = per_bin[r, list(problem.group_names).index(limit.bin)]
+            if limit.kind == "mean":
+                spent = mean
+            else:
+                share = 1.0 if limit.bin is None else problem.weight[list(problem.group_names).index(limit.bin)]
+                spent = mean * n * share
+            entry["spent"] = float(spent)
+            entry["binding"] = bool(spent >= limit.value * (1 - 1e-3))
+        out.append(entry)
+    return out
+
+
+def _predicted(problem: Knapsack, curves: BinCurves, x) -> dict[str, Any]:
+    w = problem.weight
+    se = np.sqrt(np.sum((w * (x * curves.accuracy_se).sum(1)) ** 2))
+    tokens_known = np.isfinite(np.where(x > 0, curves.tokens, 0.0)).all()
+    return {
+        "accuracy": float(w @ (x * curves.accuracy).sum(1)),
+        "accuracy_se": float(se),
+        "coverage": float(w @ (x * curves.coverage).sum(1)),
+        "samples": float(w @ (x * curves.samples).sum(1)),
+        "tokens": float(w @ np.nansum(x * curves.tokens, 1)) if tokens_known else None,
+    }
+
+
+def _baseline(calibration: Calibration, problem: Knapsack, curves: BinCurves, x) -> dict[str, Any] | None:
+    """Uniform allocation at the plan's expected samples per query, with the policy's answer
+    strategy, on the same held-out samples (a mix of the two neighbouring counts)."""
+    from ttcdsl.curves import response_curve
+
+    policy = calibration.policy
+    spent = float(problem.weight @ (x * curves.samples).sum(1))
+    if spent < 1:
+        return None
+    lo = int(math.floor(spent))
+    hi = lo + 1
+    strategy = {"keep_probe": "majority_vote"}.get(policy.answer.kind, policy.answer.kind)
+    curve = response_curve(
+        calibration.heldout, strategy, [lo, hi], score=policy.answer.scorer, reps=64
+    )
+    theta = spent - lo
+    metric = curve.coverage if policy.objective == "coverage" else curve.accuracy
+    value = metric.mean(0)
+    return {
+        "strategy": policy.answer.kind,
+        "samples": spent,
+        "accuracy": float((1 - theta) * curve.accuracy.mean(0)[0] + theta * curve.accuracy.mean(0)[1]),
+        "coverage": float((1 - theta) * curve.coverage.mean(0)[0] + theta * curve.coverage.mean(0)[1]),
+        "objective": float((1 - theta) * value[0] + theta * value[1]),
+        "how": f"every query gets {lo} or {hi} samples (mixed to spend {spent:.4g} per query), "
+        "no probe, no stop rules, same held-out samples",
+    }
+
+
+def _solver(problem: Knapsack, solution: Solution | None, x, checks: list[Solution]) -> dict[str, Any] | None:
+    if solution is None:
+        return None
+    rounded = problem.objective(x)
+    return {
+        "name": solution.solver,
+        "status": solution.status,
+        "seconds": solution.seconds,
+        "relaxation": solution.objective,
+        "dual_bound": solution.dual_bound,
+        "gap": solution.gap,
+        "objective": rounded,
+        "rounding_loss": solution.objective - rounded,
+        "multipliers": [float(m) for m in solution.multipliers],
+        "cross_checks": [
+            {
+                "solver": c.solver,
+                "status": c.status,
+                "objective": c.objective,
+                "integral": c.integral,
+                "seconds": c.seconds,
+            }
+            for c in checks
+        ],
+    }
