@@ -4,7 +4,13 @@ See :mod:`ttcdsl.features.evaluate` for the semantics every consumer relies on.
 """
 
 from ttcdsl.features.batch import SampleBatch
-from ttcdsl.features.evaluate import NEVER, evaluate, evaluate_features, first_stop, holds
+from ttcdsl.features.evaluate import (
+    NEVER,
+    evaluate,
+    evaluate_features,
+    first_stop,
+    holds,
+)
 from ttcdsl.features.scorers import resolve_scorers
 
 __all__ = [

@@ -73,16 +73,26 @@ class SampleBatch(NamedTuple):
             raise ValueError(f"answer must hold integer ids, got {self.answer.dtype}")
         if self.valid.dtype != np.bool_:
             raise ValueError(f"valid must be bool, got {self.valid.dtype}")
-        columns = {"valid": self.valid, "tokens": self.tokens, "logprob": self.logprob,
-                   "correct": self.correct}
-        columns.update({f"scores[{name!r}]": values for name, values in self.scores.items()})
+        columns = {
+            "valid": self.valid,
+            "tokens": self.tokens,
+            "logprob": self.logprob,
+            "correct": self.correct,
+        }
+        columns.update(
+            {f"scores[{name!r}]": values for name, values in self.scores.items()}
+        )
         for name, values in columns.items():
             if values.shape != shape:
                 raise ValueError(f"{name} has shape {values.shape}, answer has {shape}")
         if self.prompt_nll.shape != shape[:1]:
-            raise ValueError(f"prompt_nll has shape {self.prompt_nll.shape}, expected {shape[:1]}")
+            raise ValueError(
+                f"prompt_nll has shape {self.prompt_nll.shape}, expected {shape[:1]}"
+            )
         if shape[1] > 1 and bool((self.valid[:, 1:] & ~self.valid[:, :-1]).any()):
-            raise ValueError("valid must be a prefix of each row (no gaps before a sample)")
+            raise ValueError(
+                "valid must be a prefix of each row (no gaps before a sample)"
+            )
         return self
 
     # ------------------------------------------------------------------------------ views
@@ -106,16 +116,22 @@ class SampleBatch(NamedTuple):
             )
         lengths = np.asarray(length, dtype=np.int64)
         if lengths.shape != (self.n_rows,):
-            raise ValueError(f"prefix lengths must be a scalar or [{self.n_rows}], got {lengths.shape}")
-        t = min(max(int(lengths.max(initial=0)), 0), self.width)
-        keep = self.valid[:, :t] & (np.arange(t) < lengths[:, None])
+            raise ValueError(
+                f"prefix lengths must be a scalar or [{self.n_rows}], got {lengths.shape}"
+            )
+        kept = np.clip(lengths, 0, self.lengths)
+        t = int(kept.max(initial=0))
+        keep = np.arange(t) < kept[:, None]
         return SampleBatch(
             answer=np.where(keep, self.answer[:, :t], -1).astype(self.answer.dtype),
             valid=keep,
             tokens=np.where(keep, self.tokens[:, :t], np.nan),
             logprob=np.where(keep, self.logprob[:, :t], np.nan),
             correct=np.where(keep, self.correct[:, :t], np.nan),
-            scores={name: np.where(keep, v[:, :t], np.nan) for name, v in self.scores.items()},
+            scores={
+                name: np.where(keep, v[:, :t], np.nan)
+                for name, v in self.scores.items()
+            },
             prompt_nll=self.prompt_nll,
         )
 
@@ -161,7 +177,9 @@ class SampleBatch(NamedTuple):
         longest = max(lengths, default=0)
         width = longest if width is None else width
         if width < longest:
-            raise ValueError(f"width {width} is shorter than the longest row ({longest})")
+            raise ValueError(
+                f"width {width} is shorter than the longest row ({longest})"
+            )
         answer = np.full((n_rows, width), -1, dtype=np.int32)
         valid = np.zeros((n_rows, width), dtype=bool)
         for b, row in enumerate(answers):
@@ -179,7 +197,9 @@ class SampleBatch(NamedTuple):
                 raise ValueError(f"{name} has {len(ragged)} rows, answers has {n_rows}")
             for b, row in enumerate(ragged):
                 if len(row) != lengths[b]:
-                    raise ValueError(f"{name}[{b}] has {len(row)} entries, answers[{b}] has {lengths[b]}")
+                    raise ValueError(
+                        f"{name}[{b}] has {len(row)} entries, answers[{b}] has {lengths[b]}"
+                    )
                 out[b, : len(row)] = [math.nan if v is None else float(v) for v in row]
             return out
 
@@ -187,14 +207,21 @@ class SampleBatch(NamedTuple):
             nll = np.full(n_rows, np.nan)
         else:
             if len(prompt_nll) != n_rows:
-                raise ValueError(f"prompt_nll has {len(prompt_nll)} rows, answers has {n_rows}")
-            nll = np.array([math.nan if v is None else float(v) for v in prompt_nll], dtype=float)
+                raise ValueError(
+                    f"prompt_nll has {len(prompt_nll)} rows, answers has {n_rows}"
+                )
+            nll = np.array(
+                [math.nan if v is None else float(v) for v in prompt_nll], dtype=float
+            )
         return cls(
             answer=answer,
             valid=valid,
             tokens=column("tokens", tokens),
             logprob=column("logprob", logprob),
             correct=column("correct", correct),
-            scores={name: column(f"scores[{name!r}]", ragged) for name, ragged in (scores or {}).items()},
+            scores={
+                name: column(f"scores[{name!r}]", ragged)
+                for name, ragged in (scores or {}).items()
+            },
             prompt_nll=nll,
         ).check()

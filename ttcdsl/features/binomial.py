@@ -63,7 +63,9 @@ _TABLE = _Table()
 def _cdf_row(n: int) -> np.ndarray:
     """CDF of Binomial(n, 1/2) at 0..n via log-space terms (rows beyond the table)."""
     i = np.arange(1, n + 1)
-    log_pmf = np.concatenate([[0.0], np.cumsum(np.log((n - i + 1) / i))]) - n * np.log(2.0)
+    log_pmf = np.concatenate([[0.0], np.cumsum(np.log((n - i + 1) / i))]) - n * np.log(
+        2.0
+    )
     return np.minimum(np.cumsum(np.exp(log_pmf)), 1.0)
 
 

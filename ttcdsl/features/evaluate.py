@@ -69,14 +69,18 @@ _NO_FEATURES: Mapping[str, FeatureSource] = {}
 
 
 def evaluate(
-    expr: ir.Expr, batch: SampleBatch, features: Mapping[str, FeatureSource] = _NO_FEATURES
+    expr: ir.Expr,
+    batch: SampleBatch,
+    features: Mapping[str, FeatureSource] = _NO_FEATURES,
 ) -> np.ndarray:
     """``[B] float64``: a NUMBER-typed expression on every row of the batch."""
     return Evaluation(batch.check(), features).number(expr)
 
 
 def holds(
-    condition: ir.Condition, batch: SampleBatch, features: Mapping[str, FeatureSource] = _NO_FEATURES
+    condition: ir.Condition,
+    batch: SampleBatch,
+    features: Mapping[str, FeatureSource] = _NO_FEATURES,
 ) -> np.ndarray:
     """``[B] bool``: whether the condition holds on each row's samples."""
     return Evaluation(batch.check(), features).holds(condition)
@@ -88,7 +92,10 @@ def evaluate_features(policy: ir.Policy, batch: SampleBatch) -> dict[str, np.nda
     ``normalize`` is relative to this batch; call it on the whole batch of queries, not on chunks.
     """
     evaluation = Evaluation(batch.check(), {f.name: f.expr for f in policy.features})
-    values = {f.name: evaluation.number(ir.FeatureRef(name=f.name, span=f.span)) for f in policy.features}
+    values = {
+        f.name: evaluation.number(ir.FeatureRef(name=f.name, span=f.span))
+        for f in policy.features
+    }
     if policy.difficulty is not None:
         values["difficulty"] = evaluation.number(policy.difficulty)
     return values
@@ -114,7 +121,9 @@ def first_stop(
     batch = batch.check()
     points = np.unique(np.asarray(checkpoints, dtype=np.int64))
     if points.size and points[0] < 0:
-        raise ValueError(f"checkpoints are prefix lengths and cannot be negative: {points[0]}")
+        raise ValueError(
+            f"checkpoints are prefix lengths and cannot be negative: {points[0]}"
+        )
     for condition in conditions:
         _reject_batch_relative(condition, features)
     stop = np.full(batch.n_rows, NEVER, dtype=np.int64)
@@ -124,7 +133,11 @@ def first_stop(
     work = batch._replace(answer=first_appearance_ids(batch.answer, batch.valid))
     rows = np.arange(batch.n_rows)
     lengths = batch.lengths
-    arrays = {name: np.asarray(v) for name, v in features.items() if not isinstance(v, ir.Expr)}
+    arrays = {
+        name: np.asarray(v)
+        for name, v in features.items()
+        if not isinstance(v, ir.Expr)
+    }
     exprs = {name: v for name, v in features.items() if isinstance(v, ir.Expr)}
     for t in points.tolist():
         running = (lengths >= t) & (stop[rows] == NEVER)
@@ -144,7 +157,9 @@ def first_stop(
     return stop
 
 
-def _reject_batch_relative(condition: ir.Condition, features: Mapping[str, FeatureSource]) -> None:
+def _reject_batch_relative(
+    condition: ir.Condition, features: Mapping[str, FeatureSource]
+) -> None:
     if not isinstance(condition, ir.Threshold):
         return
     stack: list[ir.Expr] = [condition.left, condition.right]

@@ -23,7 +23,9 @@ FeatureSource = np.ndarray | ir.Expr
 class Evaluation:
     """Evaluates expressions and conditions of one batch; create one per batch (cheap)."""
 
-    def __init__(self, batch: SampleBatch, features: Mapping[str, FeatureSource]) -> None:
+    def __init__(
+        self, batch: SampleBatch, features: Mapping[str, FeatureSource]
+    ) -> None:
         self.batch = batch
         self.features = features
         self._memo: dict[ir.Expr, Value] = {}
@@ -73,7 +75,9 @@ class Evaluation:
             case ir.ObservableRef(name=name):
                 return self._observable(name)
             case ir.ScorerRef(name=name):
-                raise TypeError(f"scorer '{name}' is not a value; read it with score() or scores()")
+                raise TypeError(
+                    f"scorer '{name}' is not a value; read it with score() or scores()"
+                )
             case ir.Apply(function=function, args=args):
                 return self._apply(function, args, expr)
             case ir.Arith(op=op, left=left, right=right):
@@ -99,7 +103,9 @@ class Evaluation:
         if name in self._features:
             return self._features[name]
         if name not in self.features:
-            raise KeyError(f"feature '{name}' has no value: pass it, or its expression, in `features`")
+            raise KeyError(
+                f"feature '{name}' has no value: pass it, or its expression, in `features`"
+            )
         source = self.features[name]
         if isinstance(source, ir.Expr):
             if name in self._resolving:
@@ -112,7 +118,9 @@ class Evaluation:
         else:
             value = np.asarray(source, dtype=np.float64)
             if value.shape != (self.n_rows,):
-                raise ValueError(f"feature '{name}' has shape {value.shape}, expected ({self.n_rows},)")
+                raise ValueError(
+                    f"feature '{name}' has shape {value.shape}, expected ({self.n_rows},)"
+                )
         self._features[name] = value
         return value
 
@@ -139,10 +147,14 @@ class Evaluation:
 
     def _scorer(self, args: tuple[ir.Expr, ...], expr: ir.Expr) -> Numbers:
         if len(args) != 1 or not isinstance(args[0], ir.ScorerRef):
-            raise TypeError(f"{_where(expr)}: score() and scores() take one scorer name")
+            raise TypeError(
+                f"{_where(expr)}: score() and scores() take one scorer name"
+            )
         name = args[0].name
         if name not in self.batch.scores:
-            raise KeyError(f"scorer '{name}' has no scores in this batch (resolve it with resolve_scorers)")
+            raise KeyError(
+                f"scorer '{name}' has no scores in this batch (resolve it with resolve_scorers)"
+            )
         return Numbers(self.batch.scores[name], self.batch.valid)
 
     def _apply(self, function: str, args: tuple[ir.Expr, ...], expr: ir.Expr) -> Value:
@@ -152,7 +164,9 @@ class Evaluation:
         values = [self.value(arg) for arg in args]
         expected = {"clip": 3}.get(function, 1)
         if len(values) != expected:
-            raise TypeError(f"{function}() takes {expected} argument(s), got {len(values)} at {_where(expr)}")
+            raise TypeError(
+                f"{function}() takes {expected} argument(s), got {len(values)} at {_where(expr)}"
+            )
         match function:
             case "top_share":
                 return _answers(values[0], expr).votes.top_share

@@ -33,7 +33,9 @@ def resolve_scorers(
                 scores[scorer.name] = batch.correct
             case "reward_model":
                 if scorer.name in reward_scores:
-                    scores[scorer.name] = np.asarray(reward_scores[scorer.name], dtype=np.float64)
+                    scores[scorer.name] = np.asarray(
+                        reward_scores[scorer.name], dtype=np.float64
+                    )
                 elif scorer.name not in scores:
                     raise KeyError(f"reward-model scorer '{scorer.name}' has no scores")
     return batch.with_scores(scores).check()

@@ -60,7 +60,7 @@ class Answers:
     """The answers of the samples, one entry per sample (no-answer samples included); the vote
     counts are computed once, on first use, and shared by every function that reads them."""
 
-    __slots__ = ("answer", "valid", "_votes")
+    __slots__ = ("_votes", "answer", "valid")
 
     def __init__(self, answer: np.ndarray, valid: np.ndarray) -> None:
         self.answer = answer

@@ -33,7 +33,9 @@ def first_appearance_ids(answer: np.ndarray, valid: np.ndarray) -> np.ndarray:
     starts = np.ones((n_rows, width), dtype=bool)
     starts[:, 1:] = sorted_key[:, 1:] != sorted_key[:, :-1]
     group_start = np.maximum.accumulate(np.where(starts, np.arange(width), 0), axis=1)
-    first_sorted = np.take_along_axis(order, group_start, axis=1)  # earliest position of the group
+    first_sorted = np.take_along_axis(
+        order, group_start, axis=1
+    )  # earliest position of the group
     first = np.empty_like(first_sorted)
     np.put_along_axis(first, order, first_sorted, axis=1)
     is_first = real & (first == np.arange(width))
@@ -49,7 +51,9 @@ class Votes(NamedTuple):
     samples: np.ndarray  # [B] int64: samples, answered or not
     real: np.ndarray  # [B] int64: samples with an answer
     first: np.ndarray  # [B] int64: votes of the most common answer (0 if none)
-    second: np.ndarray  # [B] int64: votes of the runner-up (0 if fewer than two answers)
+    second: (
+        np.ndarray
+    )  # [B] int64: votes of the runner-up (0 if fewer than two answers)
 
     @property
     def top_share(self) -> np.ndarray:
@@ -64,13 +68,18 @@ class Votes(NamedTuple):
 
     @property
     def entropy(self) -> np.ndarray:
-        """Entropy (nats) of the real answers' distribution: log n - sum c log c / n; 0 if none."""
-        counts = self.counts.astype(np.float64)
-        c_log_c = (counts * np.log(np.where(counts > 0, counts, 1.0))).sum(axis=1)
-        n = self.real.astype(np.float64)
+        """Entropy (nats) of the real answers' distribution, -sum p log p; 0 if none.
+
+        Computed from the shares themselves so that a unanimous row gives exactly 0 (log 1), and
+        `answer_entropy(answers) > 0` means "the answers disagree"."""
         with np.errstate(invalid="ignore", divide="ignore"):
-            entropy = np.log(n) - c_log_c / n
-        return np.where(self.real > 0, np.maximum(entropy, 0.0), 0.0)
+            shares = self.counts / self.real[:, None]
+            terms = np.where(
+                self.counts > 0,
+                shares * np.log(np.where(self.counts > 0, shares, 1.0)),
+                0.0,
+            )
+        return np.where(self.real > 0, -terms.sum(axis=1), 0.0) + 0.0
 
     @property
     def beta_confidence(self) -> np.ndarray:
