@@ -60,7 +60,7 @@ class LPModel:
     """
 
     def __init__(self, problem: Knapsack) -> None:
-        start = time.perf_counter()
+        began = time.perf_counter()
         self.problem = problem
         allowed = problem.allowed
         g_idx, k_idx = np.nonzero(
@@ -115,7 +115,7 @@ class LPModel:
         self._objective, self._constraint_list = objective, constraints
         self._problems: dict[str, cp.Problem] = {}
         self.compile_seconds: dict[str, float] = {}
-        self.build_seconds = time.perf_counter() - start
+        self.build_seconds = time.perf_counter() - began
 
     def _add_rows(
         self, key: str, which: np.ndarray, matrix: sp.csr_matrix, constraints: list

@@ -9,8 +9,11 @@ its limits still fits after rounding, and the value lost in a group is at most
 support has two options, as at an LP vertex with one batch limit: one level's gain at most).
 
 Solvers stop within a tolerance, so their plans can exceed a bound by ~1e-9. Every limit is
-therefore checked exactly (the spend of a near-binding limit is summed in rational arithmetic from
-the float inputs), and while one is exceeded a single query moves from the group's most expensive
+therefore checked exactly: the spend of a near-binding limit is summed without rounding from the
+float inputs and compared with the real number the bound stands for. A bound is a float, and the
+one the planner computes as ``total / N`` is the float *nearest* the real mean, so the comparison
+admits spends up to half the gap to the next float above the bound (a relative 1.1e-16: the
+representation, not a tolerance; a 1e-12 leak is still caught). While a limit is exceeded a single query moves from the group's most expensive
 option to an option that is no more expensive in any resource and cuts the exceeded limit the most.
 """
 
@@ -242,13 +245,27 @@ def _exact_exceeds(
         hi, lo = _two_prod(w, cost[g, k])
         n = queries[g, k].astype(np.float64)  # exact: counts are far below 2**53
         b_hi, b_lo = _two_prod(np.array([float(limit.bound)]), d0)
-        parts = np.concatenate([*_two_prod(hi, n), *_two_prod(lo, n), -b_hi, -b_lo])
+        half_up = (
+            _half_gap_above(limit.bound) * d0
+        )  # exact: a power of two times an integer
+        parts = np.concatenate(
+            [*_two_prod(hi, n), *_two_prod(lo, n), -b_hi, -b_lo, -half_up]
+        )
         return fsum(parts.tolist()) > 0
     exact = sum(
         Fraction(float(wi)) * Fraction(float(ci)) * int(qi) / int(di)
         for wi, ci, qi, di in zip(w, cost[g, k], queries[g, k], d)
     )
-    return exact > Fraction(float(limit.bound))
+    return exact > Fraction(float(limit.bound)) + Fraction(
+        _half_gap_above(limit.bound)[0]
+    )
+
+
+def _half_gap_above(bound: float) -> np.ndarray:
+    """Half the gap from ``bound`` to the next float up: a bound computed as ``total / N`` is the
+    float nearest the real mean, which may lie up to this much above it."""
+    b = float(bound)
+    return np.array([(float(np.nextafter(b, np.inf)) - b) / 2])
 
 
 def _two_prod(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
