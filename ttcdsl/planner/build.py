@@ -87,8 +87,10 @@ def make_plan(
             )
         from ttcdsl.planner.rounding import round_to_queries
 
-        rounded = round_to_queries(problem, solution)
-        queries = rounded.queries
+        # A bin no calibration query fell in has weight 0: round it as one query, then empty it.
+        counts = problem.counts
+        rounded = round_to_queries(problem, solution, np.maximum(counts, 1))
+        queries = np.where(counts[:, None] > 0, rounded.queries, 0)
     timings["solve"] = time.perf_counter() - clock
 
     from ttcdsl.planner.report import plan_document

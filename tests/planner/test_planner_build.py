@@ -1,0 +1,328 @@
+"""make_plan end to end: calibration split, bins, budgets, infeasibility, and the plan file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ttcdsl.errors import UserError
+from ttcdsl.lang.api import parse_policy
+from ttcdsl.lang.diagnostics import DiagnosticError
+from ttcdsl.planner.build import make_plan
+from ttcdsl.planner.calibration import calibrate
+from ttcdsl.planner.plan import dump_plan, load_plan, save_plan, validate_plan
+from ttcdsl.samples.errors import FileFormatError
+from ttcdsl.samples.schema import RunMeta, SampleRow, SamplesTable
+from ttcdsl.workloads import builtin_workload
+
+HEADER = """
+policy t "test"
+sampling { temperature 0.7 max_tokens 512 }
+"""
+
+
+@pytest.fixture(scope="module")
+def workload():
+    table, _ = builtin_workload(160, 12, seed=3)
+    return table
+
+
+def table_of(rows_per_query: dict[str, list[tuple[str | None, bool]]], tokens: int | None = 100):
+    rows = [
+        SampleRow(
+            query_id=q,
+            sample_index=j,
+            answer=a,
+            correct=c,
+            completion_tokens=tokens,
+        )
+        for q, samples in rows_per_query.items()
+        for j, (a, c) in enumerate(samples)
+    ]
+    return SamplesTable.from_rows(rows, meta=RunMeta())
+
+
+def test_probe_samples_never_feed_the_curves():
+    # The probe (first 2 samples) is all correct and unanimous; every held-out sample is wrong.
+    # A planner that reused the probe would predict accuracy > 0.
+    policy = parse_policy(
+        HEADER
+        + """
+budget { mean samples per query <= 4 }
+probe 2 samples
+feature agreement = top_share(answers)
+bins by agreement thresholds [0.5] as split, agreed
+strategy split = majority_vote
+strategy agreed = majority_vote
+allocate optimal maximize accuracy
+"""
+    )
+    queries = {f"q{i}": [("7", True)] * 2 + [("3", False)] * 4 for i in range(6)}
+    result = make_plan(policy, table_of(queries), cross_check=False, reps=8)
+    agreed = result.plan["bins"][1]
+    assert agreed["queries"] == 6
+    assert agreed["predicted"]["accuracy"] == 0.0
+    assert "probe" in result.plan["calibration"]["probe_split"]
+
+
+def test_bin_edges_are_absolute_and_an_edge_goes_up():
+    policy = parse_policy(
+        HEADER
+        + """
+budget { mean samples per query <= 3 }
+probe 2 samples
+feature agreement = top_share(answers)
+bins by agreement thresholds [1] as low, high
+strategy low = majority_vote
+strategy high = keep_probe
+allocate optimal maximize accuracy
+"""
+    )
+    queries = {
+        "unanimous": [("1", True), ("1", True), ("1", True)],
+        "split": [("1", True), ("2", False), ("1", True)],
+    }
+    calibration = calibrate(policy, table_of(queries))
+    assert calibration.edges == (1.0,)
+    by_query = dict(zip(calibration.query_ids, calibration.bin_index.tolist(), strict=True))
+    assert by_query == {"unanimous": 1, "split": 0}
+
+
+def test_quantile_edges_are_recorded_in_key_units(workload):
+    policy = parse_policy(
+        HEADER
+        + """
+budget { mean samples per query <= 6 }
+probe 3 samples
+feature agreement = top_share(answers)
+difficulty = 1 - agreement
+bins by difficulty quantiles [0.5] as easy, hard
+strategy easy = majority_vote
+strategy hard = majority_vote
+allocate optimal maximize accuracy
+"""
+    )
+    result = make_plan(policy, workload, cross_check=False, reps=8)
+    edge = result.plan["binning"]["edges"][0]
+    key = result.calibration.key
+    assert edge == pytest.approx(float(np.quantile(key, 0.5)), rel=1e-5)
+    assert result.plan["bins"][0]["key_range"][1] == result.plan["bins"][1]["key_range"][0]
+
+
+@pytest.mark.parametrize("budget", [3.0, 4.5, 6.0, 9.25])
+def test_plan_meets_the_mean_budget_and_reports_the_gap(workload, budget):
+    policy = parse_policy(
+        HEADER
+        + f"""
+budget {{ mean samples per query <= {budget}  samples per query in 2..16 }}
+probe 2 samples
+feature agreement = top_share(answers)
+bins by agreement quantiles [0.3, 0.7] as hard, mid, easy
+strategy hard = majority_vote
+strategy mid = majority_vote
+strategy easy = majority_vote
+allocate optimal maximize accuracy
+"""
+    )
+    result = make_plan(policy, workload, reps=8)
+    plan = result.plan
+    spent = plan["budget"][0]["spent"]
+    assert spent <= budget + 1e-9
+    # whole queries: the allocation's query counts add up to the bin's queries
+    for spec in plan["bins"]:
+        assert sum(o["queries"] for o in spec["allocation"]) == spec["queries"]
+        for option in spec["allocation"]:
+            assert 2 <= option["samples"] <= 16
+    solver = plan["solver"]
+    assert solver["dual_bound"] >= solver["relaxation"] - 1e-9
+    assert solver["objective"] <= solver["relaxation"] + 1e-12
+    for check in solver["cross_checks"]:
+        if not check["integral"]:
+            assert check["objective"] == pytest.approx(solver["relaxation"], rel=1e-6, abs=1e-9)
+
+
+def test_an_infeasible_budget_points_at_its_line_and_says_what_would_do(workload):
+    source = (
+        HEADER
+        + """
+budget {
+  mean tokens per query <= 500
+}
+probe 3 samples
+feature agreement = top_share(answers)
+bins by agreement quantiles [0.5] as a, b
+strategy a = majority_vote
+strategy b = majority_vote
+allocate optimal maximize accuracy
+"""
+    )
+    policy = parse_policy(source)
+    with pytest.raises(DiagnosticError) as caught:
+        make_plan(policy, workload, reps=8)
+    (diagnostic,) = caught.value.diagnostics
+    assert diagnostic.code == "TTC400"
+    assert source[diagnostic.span.start : diagnostic.span.end].startswith("mean tokens per query <= 500")
+    # the probe alone costs 3 samples of ~1000 tokens on this workload
+    needed = float(diagnostic.help.split("at least ")[1].split(";")[0].replace(",", ""))
+    assert 2000 < needed < 5000
+    assert "tokens per query" in diagnostic.message
+
+
+def test_fixed_counts_over_a_total_are_refused(workload):
+    policy = parse_policy(
+        HEADER
+        + """
+budget { total samples <= 500 }
+allocate fixed 8 maximize accuracy
+"""
+    )
+    with pytest.raises(DiagnosticError) as caught:
+        make_plan(policy, workload, reps=8)
+    assert "1280" in caught.value.diagnostics[0].message  # 160 queries x 8
+
+
+def test_total_budgets_scale_with_the_batch_size(workload):
+    policy = parse_policy(
+        HEADER
+        + """
+budget { total samples <= 4000  samples per query in 1..32 }
+answer majority_vote
+allocate optimal maximize accuracy
+"""
+    )
+    small = make_plan(policy, workload, batch_size=1000, reps=8, cross_check=False).plan
+    large = make_plan(policy, workload, batch_size=200, reps=8, cross_check=False).plan
+    assert small["predicted"]["samples"] <= 4.0 + 1e-9
+    assert large["predicted"]["samples"] <= 20.0 + 1e-9
+    assert large["predicted"]["samples"] > small["predicted"]["samples"]
+
+
+def test_missing_scorer_column_is_a_clear_error(workload):
+    policy = parse_policy(
+        HEADER
+        + """
+scorer rm = reward_model "some/rm"
+answer best_of_n(rm)
+allocate fixed 4 maximize accuracy
+"""
+    )
+    with pytest.raises(UserError, match="needs a score column 'rm'.*prm"):
+        make_plan(policy, workload)
+    plan = make_plan(policy, workload, score_columns={"rm": "prm"}, reps=8).plan
+    assert plan["bins"][0]["allocation"] == [{"samples": 4, "share": 1.0, "queries": 160}]
+
+
+def test_a_token_budget_needs_token_counts():
+    policy = parse_policy(
+        HEADER
+        + """
+budget { mean tokens per query <= 1000 }
+answer majority_vote
+allocate optimal maximize accuracy
+"""
+    )
+    queries = {f"q{i}": [("1", True), ("2", False), ("1", True)] for i in range(4)}
+    with pytest.raises(UserError, match="no completion token counts"):
+        make_plan(policy, table_of(queries, tokens=None))
+
+
+def test_no_gold_labels_is_a_clear_error():
+    policy = parse_policy(HEADER + "allocate fixed 2 maximize accuracy\n")
+    rows = [SampleRow(query_id="q", sample_index=j, answer="1") for j in range(3)]
+    with pytest.raises(UserError, match="correctness label"):
+        make_plan(policy, SamplesTable.from_rows(rows, meta=RunMeta()))
+
+
+def test_too_few_samples_beyond_the_probe_is_a_clear_error():
+    policy = parse_policy(
+        HEADER
+        + """
+probe 4 samples
+feature a = top_share(answers)
+bins by a thresholds [0.5] as x, y
+strategy x = majority_vote
+strategy y = majority_vote
+allocate fixed 4 maximize accuracy
+"""
+    )
+    queries = {"q": [("1", True)] * 4}
+    with pytest.raises(UserError, match="none is left to estimate the curves"):
+        make_plan(policy, table_of(queries))
+
+
+def test_stop_rules_lower_the_expected_spend(workload):
+    base = HEADER + "answer majority_vote\nallocate fixed 12 maximize accuracy\n"
+    plain = make_plan(parse_policy(base), workload, reps=16).plan
+    stopping = make_plan(
+        parse_policy(base + "stop { when unanimous last 3 }\n"), workload, reps=16
+    ).plan
+    assert plain["predicted"]["samples"] == 12
+    assert stopping["predicted"]["samples"] < 12
+    assert stopping["bins"][0]["curve"]["stop_rules_simulated"] is True
+    # stopping early can only lose accuracy relative to always spending 12
+    assert stopping["predicted"]["accuracy"] <= plain["predicted"]["accuracy"] + 0.02
+
+
+def test_bandit_plans_hold_settings_not_allocations(workload):
+    policy = parse_policy(
+        HEADER
+        + """
+budget { mean samples per query <= 6  samples per query in 2..16 }
+scorer prm = reward_model "x"
+allocate bandit { round 2 samples  explore ucb  solved when top_share >= 0.75 after 4 } maximize accuracy
+answer best_of_n(prm)
+"""
+    )
+    plan = make_plan(policy, workload).plan
+    assert plan["mode"] == "bandit"
+    assert plan["bandit"]["explore"] == "ucb"
+    assert plan["bandit"]["solved"] == ["top_share >= 0.75 after 4"]
+    assert "allocation" not in plan["bins"][0]
+    validate_plan(plan)
+
+
+# ---- the plan file ------------------------------------------------------------------------
+
+
+def test_plan_file_round_trips(workload, tmp_path):
+    policy = parse_policy(HEADER + "budget { mean samples per query <= 4 }\nallocate optimal maximize accuracy\n")
+    plan = make_plan(policy, workload, reps=8).plan
+    path = tmp_path / "p.plan.yaml"
+    save_plan(plan, path)
+    loaded = load_plan(path)
+    assert loaded["policy"]["source_sha256"] == policy.source_hash
+    assert dump_plan(loaded) == dump_plan(plan)
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (lambda p: p.pop("ttcdsl_plan"), None),
+        (lambda p: p.update(ttcdsl_plan=99), "ttcdsl_plan"),
+        (lambda p: p.update(mode="greedy"), "mode"),
+        (lambda p: p["bins"][0]["allocation"][0].update(samples=2.5), "bins[0].allocation[0].samples"),
+        (lambda p: p["bins"][0]["allocation"][0].update(share=0.5), "bins[0].allocation"),
+        (lambda p: p["bins"][0]["sampling"].pop("max_tokens"), "bins[0].sampling.max_tokens"),
+        (lambda p: p["bins"].append(dict(p["bins"][0])), "bins"),
+        (lambda p: p["policy"].update(name=""), "policy.name"),
+    ],
+)
+def test_a_damaged_plan_names_the_field(workload, tmp_path, edit, field):
+    policy = parse_policy(HEADER + "allocate fixed 3 maximize accuracy\n")
+    plan = make_plan(policy, workload, reps=8).plan
+    edit(plan)
+    path = tmp_path / "bad.plan.yaml"
+    path.write_text(dump_plan(plan))
+    with pytest.raises(FileFormatError) as caught:
+        load_plan(path)
+    assert caught.value.field == field
+    assert str(path) in caught.value.message
+
+
+def test_plan_that_is_not_yaml(tmp_path):
+    path = tmp_path / "x.yaml"
+    path.write_text("policy: [unclosed\n")
+    with pytest.raises(FileFormatError, match="not valid YAML"):
+        load_plan(path)
+    with pytest.raises(FileFormatError, match="no such plan file"):
+        load_plan(tmp_path / "missing.yaml")
