@@ -16,8 +16,14 @@ def _num(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def _console() -> Console:
+    """The terminal's width on a terminal; wide enough for every column in a pipe or a file."""
+    console = Console()
+    return console if console.is_terminal else Console(width=140)
+
+
 def explain(plan: dict[str, Any], console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or _console()
     policy = plan["policy"]
     console.print(f"[bold]{policy['name']}[/bold] — {policy.get('description', '')}")
     calibration = plan["calibration"]
@@ -30,7 +36,11 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
     headings = ("bin", "key range", "share", "strategy", "n: share", plan["objective"][:3], "± se",
                 "E[samples]", "E[tokens]")
     for column in headings:
-        table.add_column(column, justify="left" if column in ("bin", "strategy") else "right")
+        table.add_column(
+            column,
+            justify="left" if column in ("bin", "strategy") else "right",
+            overflow="fold",  # a long bin or strategy name wraps rather than being cut off
+        )
     for spec in plan["bins"]:
         allocation = spec.get("allocation") or []
         counts = ", ".join(
@@ -104,7 +114,7 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
 
 
 def render_sweep(sweep: dict[str, Any], console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or _console()
     table = Table(title=f"frontier: {sweep['limit']}")
     for column in ("budget", sweep["objective"], "spent", "uniform"):
         table.add_column(column, justify="right")

@@ -1,0 +1,127 @@
+"""`ttc plan` as a user runs it: files, tables, sweeps and every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from tests.paths import POLICIES, REPO
+from ttcdsl.cli import main
+from ttcdsl.planner.plan import load_plan
+
+POLICY = REPO / "policies" / "adaptive_vote.ttc"
+
+
+@pytest.fixture(scope="module")
+def calibration(tmp_path_factory):
+    path = tmp_path_factory.mktemp("calib") / "calib.jsonl"
+    assert main(["workload", "-o", str(path), "--queries", "120", "--samples", "12", "--seed", "1"]) == 0
+    return path
+
+
+def plan(*args: str) -> int:
+    return main(["plan", *args, "--reps", "8"])
+
+
+def test_plan_to_a_file_then_explain(calibration, tmp_path, capsys):
+    out = tmp_path / "p.yaml"
+    assert plan(str(POLICY), "--calibration", str(calibration), "-o", str(out)) == 0
+    loaded = load_plan(out)
+    assert loaded["policy"]["name"] == "adaptive_vote"
+    assert [b["name"] for b in loaded["bins"]] == ["easy", "medium", "hard", "hopeless"]
+    assert plan(str(POLICY), "-c", str(calibration), "--explain") == 0
+    text = capsys.readouterr().out
+    for word in ("easy", "hopeless", "mean samples per query <= 8", "uniform majority_vote"):
+        assert word in text
+
+
+def test_plan_to_stdout_is_yaml(calibration, capsys):
+    policy = REPO / "policies" / "self_consistency.ttc"
+    assert plan(str(policy), "-c", str(calibration)) == 0
+    document = yaml.safe_load(capsys.readouterr().out)
+    assert document["bins"][0]["allocation"] == [{"samples": 8, "share": 1.0, "queries": 120}]
+
+
+def test_sweep_prints_and_writes_the_frontier(calibration, tmp_path, capsys):
+    out = tmp_path / "front.json"
+    assert plan(str(POLICY), "-c", str(calibration), "--sweep", "4..12:2", "--sweep-out", str(out)) == 0
+    front = json.loads(out.read_text())
+    budgets = [p["budget"] for p in front["points"]]
+    assert budgets == [4, 6, 8, 10, 12]
+    values = [p["objective"] for p in front["points"]]
+    assert all(b >= a - 1e-12 for a, b in zip(values, values[1:]))  # more budget never hurts
+    assert all(p["spent"] <= p["budget"] + 1e-9 for p in front["points"])
+    assert "frontier" in capsys.readouterr().out
+
+
+def test_several_policies_write_one_plan_each(calibration, tmp_path):
+    chosen = [REPO / "policies" / n for n in ("self_consistency.ttc", "oracle_coverage.ttc")]
+    out = tmp_path / "plans"
+    assert plan(*map(str, chosen), "-c", str(calibration), "-o", str(out)) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "oracle_coverage.plan.yaml",
+        "self_consistency.plan.yaml",
+    ]
+    # an existing plan is not replaced without --force
+    assert plan(*map(str, chosen), "-c", str(calibration), "-o", str(out)) == 1
+    assert plan(*map(str, chosen), "-c", str(calibration), "-o", str(out), "--force") == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--calibration", "missing.jsonl"], "no such calibration table"),
+        (["--sweep", "8..4"], "--sweep '8..4'"),
+        (["--sweep", "x"], "expected LO..HI"),
+        (["--sweep-out", "f.json"], "--sweep-out needs --sweep"),
+        (["--score", "prm"], "expected SCORER=COLUMN"),
+        (["--score", "nope=prm"], "which the policy does not declare"),
+        (["--queries", "0"], "--queries must be at least 1"),
+    ],
+)
+def test_bad_arguments_are_user_errors(calibration, capsys, args, message):
+    base = ["--calibration", str(calibration)] if "--calibration" not in args else []
+    assert plan(str(POLICY), *base, *args) == 1
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_bad_policy_is_reported_with_its_location(calibration, tmp_path, capsys):
+    bad = tmp_path / "bad.ttc"
+    bad.write_text('policy p "x"\nsampling { max_tokens 10 }\nallocate optimal maximize accuracy\n')
+    assert plan(str(bad), "-c", str(calibration)) == 1
+    assert "bad.ttc:3" in capsys.readouterr().err
+
+
+def test_a_policy_the_table_cannot_serve_says_why(calibration, tmp_path, capsys):
+    policy = tmp_path / "rm.ttc"
+    policy.write_text(
+        'policy p "x"\nsampling { max_tokens 10 }\nscorer rm = reward_model "m"\n'
+        "answer best_of_n(rm)\nallocate fixed 4 maximize accuracy\n"
+    )
+    assert plan(str(policy), "-c", str(calibration)) == 1
+    assert "needs a score column 'rm'" in capsys.readouterr().err
+    assert plan(str(policy), "-c", str(calibration), "--score", "rm=prm") == 0
+
+
+def test_a_damaged_calibration_table_is_a_user_error(tmp_path, capsys):
+    table = tmp_path / "t.jsonl"
+    table.write_text('{"not": "a samples table"}\n')
+    assert plan(str(POLICY), "-c", str(table)) == 1
+    err = capsys.readouterr().err
+    assert str(table) in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.stem)
+def test_every_example_policy_plans_on_the_builtin_workload(calibration, tmp_path, policy):
+    out = tmp_path / f"{policy.stem}.yaml"
+    assert plan(str(policy), "-c", str(calibration), "-o", str(out)) == 0
+    loaded = load_plan(out)
+    if loaded["mode"] != "bandit":
+        for limit in loaded["budget"]:
+            if "spent" in limit:
+                assert limit["spent"] <= limit["value"] * (1 + 1e-12)
