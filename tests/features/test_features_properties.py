@@ -4,23 +4,29 @@ first_stop == a loop over rows and checkpoints."""
 from __future__ import annotations
 
 import math
+import zlib
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.features import reference
 from tests.features.strategies import (
     SPAN,
+    apply,
     batch_of,
     conditions,
+    const,
     numbers,
+    obs,
     rows,
     same_numbers,
     scramble,
 )
 from ttcdsl.features import NEVER, evaluate, first_stop, holds
 from ttcdsl.lang import ir
+from ttcdsl.lang.vocabulary import OBSERVABLES, Type
 
 FEATURE_NAMES = ("agreement", "probe_len")
 AGREEMENT = ir.Apply(
@@ -110,14 +116,31 @@ def stop_cases(draw: st.DrawFn):
     width = max((len(r.answers) for r in data), default=0) + draw(st.integers(0, 2))
     rules = draw(
         st.lists(
-            conditions(("agreement",), batch_relative=False), min_size=0, max_size=3
+            conditions(("agreement",), batch_relative=False), min_size=1, max_size=3
         )
     )
-    checkpoints = draw(st.lists(st.integers(0, width + 2), max_size=8))
+    every = st.just(list(range(width + 1)))
+    checkpoints = draw(
+        st.one_of(every, st.lists(st.integers(0, width + 2), min_size=1, max_size=8))
+    )
     return data, width, rules, checkpoints
 
 
-@SETTINGS
+def loop_first_stop(rules, batch, checkpoints, features) -> np.ndarray:
+    """first_stop the slow way: every row alone, every checkpoint in turn, holds on the prefix."""
+    out = np.full(batch.n_rows, NEVER, dtype=np.int64)
+    for b in range(batch.n_rows):
+        row = batch.take([b])
+        for t in sorted(set(checkpoints)):
+            if t > row.lengths[0]:
+                continue
+            if any(bool(holds(rule, row.prefix(t), features)[0]) for rule in rules):
+                out[b] = t
+                break
+    return out
+
+
+@settings(SETTINGS, max_examples=500)
 @given(case=stop_cases(), seed=st.integers(0, 2**32 - 1))
 def test_first_stop_matches_a_loop_over_rows_and_checkpoints(case, seed):
     data, width, rules, checkpoints = case
@@ -125,17 +148,73 @@ def test_first_stop_matches_a_loop_over_rows_and_checkpoints(case, seed):
     features = {"agreement": AGREEMENT}
     got = first_stop(rules, batch, checkpoints, features)
     assert got.dtype == np.int64 and got.shape == (len(data),)
-    for b in range(len(data)):
-        expected = NEVER
-        row = batch.take([b])
-        for t in sorted(set(checkpoints)):
-            if t > len(data[b].answers):
-                continue
-            prefix = row.prefix(t)
-            if any(bool(holds(rule, prefix, features)[0]) for rule in rules):
-                expected = t
-                break
-        assert got[b] == expected, (b, rules, checkpoints)
+    np.testing.assert_array_equal(
+        got, loop_first_stop(rules, batch, checkpoints, features)
+    )
+
+
+def _per_query_leaves() -> list[ir.Expr]:
+    """Every number a per-query condition can read directly: observables and functions."""
+    prm = ir.ScorerRef(name="prm", span=SPAN)
+    return [
+        *(obs(n) for n, o in OBSERVABLES.items() if o.type is Type.NUMBER),
+        *(
+            apply(f, obs("answers"))
+            for f in ("top_share", "distinct", "answer_entropy", "count")
+        ),
+        *(apply(f, obs("tokens")) for f in ("mean", "min", "max", "std", "count")),
+        apply("score", prm),
+        apply("mean", apply("scores", prm)),
+    ]
+
+
+@pytest.mark.parametrize("leaf", _per_query_leaves(), ids=lambda e: _render(e))
+def test_first_stop_of_every_statistic_matches_the_loop(leaf):
+    """Each statistic alone, on a random batch with thresholds at its own quantiles: the running
+    vote counts and the row compaction of first_stop must agree with recounting every prefix."""
+    rng = np.random.default_rng(zlib.crc32(_render(leaf).encode()))
+    data = [
+        reference.Row(
+            answers=[
+                rng.choice(["a", "b", "c", None], p=[0.55, 0.2, 0.1, 0.15])
+                for _ in range(n)
+            ],
+            tokens=[float(rng.integers(0, 100)) for _ in range(n)],
+            logprob=[-rng.integers(0, 32) / 16 for _ in range(n)],
+            correct=[float(rng.random() < 0.3) for _ in range(n)],
+            scores={
+                s: [rng.integers(0, 17) / 16 for _ in range(n)] for s in ("prm", "conf")
+            },
+            prompt_nll=float(rng.integers(0, 8)),
+        )
+        for n in rng.integers(0, 13, size=120)
+    ]
+    batch = scramble(batch_of(data), int(rng.integers(2**32)))
+    values = evaluate(leaf, batch)
+    cuts = (
+        np.unique(np.nanquantile(values, [0.2, 0.5, 0.8]))
+        if not np.isnan(values).all()
+        else [0.5]
+    )
+    for cut in cuts:
+        for op in (">=", "<=", "==", "!="):
+            rule = ir.Threshold(
+                left=leaf, op=op, right=const(float(cut)), after=None, span=SPAN
+            )
+            checkpoints = range(batch.width + 1)
+            got = first_stop([rule], batch, checkpoints)
+            np.testing.assert_array_equal(
+                got, loop_first_stop([rule], batch, checkpoints, {})
+            )
+
+
+def _render(expr: ir.Expr) -> str:
+    match expr:
+        case ir.ObservableRef(name=name) | ir.ScorerRef(name=name):
+            return name
+        case ir.Apply(function=function, args=args):
+            return f"{function}({', '.join(_render(a) for a in args)})"
+    return type(expr).__name__
 
 
 @settings(max_examples=100, deadline=None)

@@ -58,7 +58,7 @@ import numpy as np
 
 from ttcdsl.features.batch import SampleBatch
 from ttcdsl.features.interpret import Evaluation, FeatureSource
-from ttcdsl.features.votes import first_appearance_ids
+from ttcdsl.features.votes import RunningVotes
 from ttcdsl.lang import ir
 from ttcdsl.lang.vocabulary import FUNCTIONS
 
@@ -129,16 +129,12 @@ def first_stop(
     stop = np.full(batch.n_rows, NEVER, dtype=np.int64)
     if not conditions or batch.n_rows == 0:
         return stop
-    # First-appearance ids: every prefix then holds ids below its length (no renumbering inside).
-    work = batch._replace(answer=first_appearance_ids(batch.answer, batch.valid))
     rows = np.arange(batch.n_rows)
-    lengths = batch.lengths
+    work, lengths, votes = batch, batch.lengths, RunningVotes(batch.answer, batch.valid)
     arrays = {
-        name: np.asarray(v)
-        for name, v in features.items()
-        if not isinstance(v, ir.Expr)
+        n: np.asarray(v) for n, v in features.items() if not isinstance(v, ir.Expr)
     }
-    exprs = {name: v for name, v in features.items() if isinstance(v, ir.Expr)}
+    exprs = {n: v for n, v in features.items() if isinstance(v, ir.Expr)}
     for t in points.tolist():
         running = (lengths >= t) & (stop[rows] == NEVER)
         n_running = int(running.sum())
@@ -146,9 +142,15 @@ def first_stop(
             break
         if n_running * 2 <= rows.size:  # compact: keep only the rows still running
             rows, lengths, work = rows[running], lengths[running], work.take(running)
+            votes = votes.take(running)
             arrays = {name: values[running] for name, values in arrays.items()}
             running = np.ones(rows.size, dtype=bool)
-        evaluation = Evaluation(work.prefix(t), {**exprs, **arrays})
+        evaluation = Evaluation(
+            work.prefix(t),
+            {**exprs, **arrays},
+            votes=votes.advance(t),
+            lengths=np.minimum(lengths, t),
+        )
         hit = np.zeros(rows.size, dtype=bool)
         for condition in conditions:
             hit |= evaluation.holds(condition)

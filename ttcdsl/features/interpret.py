@@ -14,17 +14,26 @@ import numpy as np
 
 from ttcdsl.features.batch import SampleBatch
 from ttcdsl.features.values import Answers, Numbers, Value, normalize
-from ttcdsl.features.votes import unanimous_last
+from ttcdsl.features.votes import Votes, unanimous_last
 from ttcdsl.lang import ir
 
 FeatureSource = np.ndarray | ir.Expr
 
 
 class Evaluation:
-    """Evaluates expressions and conditions of one batch; create one per batch (cheap)."""
+    """Evaluates expressions and conditions of one batch; create one per batch (cheap).
+
+    ``votes`` and ``lengths``, when the caller already has them (first_stop keeps them running
+    across prefixes), must be those of ``batch``; they are computed on first use otherwise.
+    """
 
     def __init__(
-        self, batch: SampleBatch, features: Mapping[str, FeatureSource]
+        self,
+        batch: SampleBatch,
+        features: Mapping[str, FeatureSource],
+        *,
+        votes: Votes | None = None,
+        lengths: np.ndarray | None = None,
     ) -> None:
         self.batch = batch
         self.features = features
@@ -32,7 +41,8 @@ class Evaluation:
         self._features: dict[str, np.ndarray] = {}
         self._resolving: set[str] = set()
         self._answers: Answers | None = None
-        self._lengths: np.ndarray | None = None
+        self._votes = votes
+        self._lengths = lengths
 
     # ------------------------------------------------------------------------------ shared
 
@@ -49,7 +59,7 @@ class Evaluation:
     @property
     def answers(self) -> Answers:
         if self._answers is None:
-            self._answers = Answers(self.batch.answer, self.batch.valid)
+            self._answers = Answers(self.batch.answer, self.batch.valid, self._votes)
         return self._answers
 
     # ------------------------------------------------------------------------------ expressions
@@ -219,7 +229,9 @@ class Evaluation:
                     result = result & (self.lengths >= after)
                 return result
             case ir.UnanimousWindow(last=last):
-                return unanimous_last(self.batch.answer, self.batch.valid, last)
+                return unanimous_last(
+                    self.batch.answer, self.batch.valid, last, self.lengths
+                )
             case _:
                 assert_never(condition)
 

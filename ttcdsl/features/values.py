@@ -62,10 +62,12 @@ class Answers:
 
     __slots__ = ("_votes", "answer", "valid")
 
-    def __init__(self, answer: np.ndarray, valid: np.ndarray) -> None:
+    def __init__(
+        self, answer: np.ndarray, valid: np.ndarray, votes: Votes | None = None
+    ) -> None:
         self.answer = answer
         self.valid = valid
-        self._votes: Votes | None = None
+        self._votes = votes
 
     @property
     def votes(self) -> Votes:

@@ -3,8 +3,9 @@ unanimous windows are read from.
 
 Counting goes through one ``bincount`` over ``row * K + id``, so it costs O(B * (L + K)) with K
 the largest id + 1. Answer ids are only required to be equal for equal answers within a row; when
-they are sparse (K larger than the number of columns, e.g. a logged pool's ids after a random
-reordering and a prefix cut) they are first renumbered by :func:`first_appearance_ids`.
+they are sparse (K above max(2 L, 64), e.g. global ids) they are first renumbered by
+:func:`first_appearance_ids`. :class:`RunningVotes` keeps the same statistics for growing
+prefixes, one column at a time.
 """
 
 from __future__ import annotations
@@ -44,16 +45,26 @@ def first_appearance_ids(answer: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.where(real, ids, -1).astype(np.int32)
 
 
+SPARSE_IDS = 64
+"""Ids up to max(2 * columns, SPARSE_IDS) are counted as they are; larger ones are renumbered."""
+
+
+def _id_bound(answer: np.ndarray, real: np.ndarray) -> int:
+    """1 + the largest real id, renumbering not included (0 when the rows hold no answer)."""
+    return int(np.where(real, answer, -1).max(initial=-1)) + 1
+
+
 class Votes(NamedTuple):
     """Per-row vote statistics of the real answers (no-answer samples cast no vote)."""
 
-    counts: np.ndarray  # [B, K] int64: votes per answer id
+    counts: np.ndarray  # [B, K] int: votes per answer id
     samples: np.ndarray  # [B] int64: samples, answered or not
     real: np.ndarray  # [B] int64: samples with an answer
     first: np.ndarray  # [B] int64: votes of the most common answer (0 if none)
     second: (
         np.ndarray
     )  # [B] int64: votes of the runner-up (0 if fewer than two answers)
+    n_distinct: np.ndarray  # [B] int64: answers with at least one vote
 
     @property
     def top_share(self) -> np.ndarray:
@@ -64,7 +75,7 @@ class Votes(NamedTuple):
 
     @property
     def distinct(self) -> np.ndarray:
-        return (self.counts > 0).sum(axis=1).astype(np.float64)
+        return self.n_distinct.astype(np.float64)
 
     @property
     def entropy(self) -> np.ndarray:
@@ -90,11 +101,10 @@ class Votes(NamedTuple):
 def count_votes(answer: np.ndarray, valid: np.ndarray) -> Votes:
     n_rows, width = answer.shape
     real = valid & (answer >= 0)
-    largest = int(np.where(real, answer, -1).max(initial=-1))
-    if largest >= width:
+    k = _id_bound(answer, real)
+    if k > max(2 * width, SPARSE_IDS):
         answer = first_appearance_ids(answer, valid)
-        largest = int(answer.max(initial=-1))
-    k = largest + 1
+        k = _id_bound(answer, real)
     flat = (np.arange(n_rows, dtype=np.int64)[:, None] * k + answer)[real]
     counts = np.bincount(flat, minlength=n_rows * k).reshape(n_rows, k)
     if k >= 2:
@@ -110,19 +120,103 @@ def count_votes(answer: np.ndarray, valid: np.ndarray) -> Votes:
         real=real.sum(axis=1, dtype=np.int64),
         first=first.astype(np.int64),
         second=second.astype(np.int64),
+        n_distinct=(counts > 0).sum(axis=1, dtype=np.int64),
     )
 
 
-def unanimous_last(answer: np.ndarray, valid: np.ndarray, last: int) -> np.ndarray:
+class RunningVotes:
+    """The votes of growing prefixes, one column at a time: first_stop's hot path.
+
+    Recounting every prefix from scratch costs O(B * t) per checkpoint; adding column j costs
+    O(B). The two leading counts update without a sort: when an answer's count rises to c, the
+    leader becomes max(first, c), and the runner-up max(second, c) unless the answer was already
+    a leader (then the runner-up, if tied, was c - 1 = second, and otherwise is unchanged).
+    """
+
+    def __init__(self, answer: np.ndarray, valid: np.ndarray) -> None:
+        n_rows, width = answer.shape
+        real = valid & (answer >= 0)
+        if _id_bound(answer, real) > max(2 * width, SPARSE_IDS):
+            answer = first_appearance_ids(answer, valid)
+        k = max(_id_bound(answer, real), 1)
+        # Column-major copies: each step reads one contiguous column.
+        self._ids = np.ascontiguousarray(np.where(real, answer, 0).T, dtype=np.int64)
+        self._real = np.ascontiguousarray(real.T)
+        self._valid = np.ascontiguousarray(valid.T)
+        self.column = 0
+        self.counts = np.zeros((n_rows, k), dtype=np.int64)
+        self.samples = np.zeros(n_rows, dtype=np.int64)
+        self.real = np.zeros(n_rows, dtype=np.int64)
+        self.first = np.zeros(n_rows, dtype=np.int64)
+        self.second = np.zeros(n_rows, dtype=np.int64)
+        self.n_distinct = np.zeros(n_rows, dtype=np.int64)
+
+    def advance(self, t: int) -> Votes:
+        """The votes of each row's first t samples (t never decreases). The result shares the
+        running counts: it is valid until the next call."""
+        n_rows, k = self.counts.shape
+        flat_counts = self.counts.reshape(-1)
+        base = np.arange(n_rows, dtype=np.int64) * k
+        for j in range(self.column, min(t, self._ids.shape[0])):
+            real = self._real[j]
+            index = (
+                base + self._ids[j]
+            )  # unanswered samples point at id 0 and add nothing
+            c = flat_counts[index] + real
+            flat_counts[index] = c
+            c *= (
+                real  # 0 for unanswered samples: leaves every statistic below unchanged
+            )
+            self.second = np.where(
+                c > self.first, self.second, np.maximum(self.second, c)
+            )
+            np.maximum(self.first, c, out=self.first)
+            self.n_distinct += c == 1
+            self.real += real
+            self.samples += self._valid[j]
+        self.column = max(self.column, t)
+        return Votes(
+            counts=self.counts,
+            samples=self.samples.copy(),
+            real=self.real.copy(),
+            first=self.first.copy(),
+            second=self.second.copy(),
+            n_distinct=self.n_distinct.copy(),
+        )
+
+    def take(self, rows: np.ndarray) -> RunningVotes:
+        """The state of the given rows only (integer indices or a bool mask)."""
+        taken = object.__new__(RunningVotes)
+        taken._ids, taken._real, taken._valid = (
+            np.ascontiguousarray(self._ids[:, rows]),
+            np.ascontiguousarray(self._real[:, rows]),
+            np.ascontiguousarray(self._valid[:, rows]),
+        )
+        taken.column = self.column
+        for name in ("counts", "samples", "real", "first", "second", "n_distinct"):
+            setattr(taken, name, getattr(self, name)[rows])
+        return taken
+
+
+def unanimous_last(
+    answer: np.ndarray, valid: np.ndarray, last: int, lengths: np.ndarray | None = None
+) -> np.ndarray:
     """``[B] bool``: the row has at least ``last`` samples and its last ``last`` samples all
-    carry the same real answer (a no-answer sample breaks the window)."""
+    carry the same real answer (a no-answer sample breaks the window).
+
+    Rows that fill every column read their window as a slice; only shorter rows gather."""
     if last < 1:
         raise ValueError(f"unanimous last {last}: the window needs at least one sample")
     n_rows, width = answer.shape
-    lengths = valid.sum(axis=1, dtype=np.int64)
+    if lengths is None:
+        lengths = valid.sum(axis=1, dtype=np.int64)
     if last > width:
         return np.zeros(n_rows, dtype=bool)
-    positions = np.clip(lengths[:, None] - last + np.arange(last), 0, max(width - 1, 0))
-    window = np.take_along_axis(answer, positions, axis=1)
-    agree = (window[:, :1] >= 0) & (window == window[:, :1]).all(axis=1, keepdims=True)
-    return (lengths >= last) & agree[:, 0]
+    window = answer[:, width - last :]
+    short = np.flatnonzero(lengths < width)
+    if short.size:
+        window = window.copy()
+        positions = np.clip(lengths[short, None] - last + np.arange(last), 0, width - 1)
+        window[short] = np.take_along_axis(answer[short], positions, axis=1)
+    agree = (window[:, 0] >= 0) & (window == window[:, :1]).all(axis=1)
+    return (lengths >= last) & agree
