@@ -113,7 +113,8 @@ def first_stop(
     Checkpoints are taken in ascending order (duplicates ignored); those beyond a row's length are
     skipped for that row. Rows are evaluated together at each checkpoint on a column slice of the
     batch; rows that stopped, or are too short, are dropped from the working set whenever it
-    halves, so the cost follows the rows still running. Conditions may not read batch-relative
+    halves, so the cost follows the rows still running, and the vote counts run across
+    checkpoints (each column is counted once, :class:`~ttcdsl.features.votes.RunningVotes`). Conditions may not read batch-relative
     values (``normalize``, directly or through a feature expression): the working set changes from
     checkpoint to checkpoint, so such a value would have no fixed meaning (pass the feature as a
     precomputed array instead).
