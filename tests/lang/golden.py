@@ -8,8 +8,8 @@ from pathlib import Path
 GOLDEN_DIR = Path(__file__).parent / "golden"
 
 
-def assert_golden(name: str, actual: str) -> None:
-    path = GOLDEN_DIR / name
+def assert_golden(name: str, actual: str, directory: Path = GOLDEN_DIR) -> None:
+    path = directory / name
     if os.environ.get("TTC_UPDATE_GOLDEN"):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(actual, encoding="utf-8")

@@ -154,16 +154,15 @@ def _bin(calibration, curves: BinCurves, x, queries, b: int) -> dict[str, Any]:
         }
     if plan_mode_is_bandit(policy):
         return out
-    out["curve"] = {
-        "levels": curves.levels[allowed],
-        "value": value[b][allowed],
-        "samples": curves.samples[b][allowed],
-        "tokens": curves.tokens[b][allowed],
-        "extrapolated_from": int(curves.levels[allowed & curves.extrapolated[b]][0])
-        if (allowed & curves.extrapolated[b]).any()
-        else None,
-        "stop_rules_simulated": bool(curves.stop_simulated[b]),
-    }
+    curve: dict[str, Any] = {"levels": curves.levels[allowed], "value": value[b][allowed]}
+    if curves.stop_simulated[b]:  # otherwise the expected samples are the levels themselves
+        curve["samples"] = curves.samples[b][allowed]
+    if np.isfinite(curves.tokens[b][allowed]).any():
+        curve["tokens"] = curves.tokens[b][allowed]
+    extrapolated = allowed & curves.extrapolated[b]
+    curve["extrapolated_from"] = int(curves.levels[extrapolated][0]) if extrapolated.any() else None
+    curve["stop_rules_simulated"] = bool(curves.stop_simulated[b])
+    out["curve"] = curve
     return out
 
 
