@@ -94,6 +94,7 @@ def make_plan(
     timings["solve"] = time.perf_counter() - clock
 
     from ttcdsl.planner.report import plan_document
+    from ttcdsl.samples import content_hash
 
     plan = plan_document(
         calibration=calibration,
@@ -105,7 +106,7 @@ def make_plan(
         mode=mode,
         policy_file=policy_file,
         table_file=table_file,
-        table_hash=table_hash,
+        table_hash=table_hash or content_hash(table),
         timings=timings,
         warnings=warnings,
         reps=reps,
