@@ -94,12 +94,23 @@ def random_knapsack(
 
 
 @st.composite
-def knapsacks(draw, *, max_groups: int = 8, max_options: int = 6, **kwargs) -> Knapsack:
-    """A hypothesis strategy over :func:`random_knapsack` (sizes and the seed are drawn)."""
+def knapsacks(
+    draw, *, max_groups: int = 8, max_options: int = 6, shapes=None, **kwargs
+) -> Knapsack:
+    """A hypothesis strategy over :func:`random_knapsack` (sizes and the seed are drawn). ``shapes``
+    (a list of ``(groups, options)``) restricts the sizes, so that jit-compiled solvers compile
+    once per shape instead of once per example."""
+    if shapes is not None:
+        groups, options = draw(st.sampled_from(shapes))
+    else:
+        groups, options = (
+            draw(st.integers(1, max_groups)),
+            draw(st.integers(1, max_options)),
+        )
     return random_knapsack(
         draw(st.integers(0, 2**32 - 1)),
-        draw(st.integers(1, max_groups)),
-        draw(st.integers(1, max_options)),
+        groups,
+        options,
         budget=draw(st.floats(0.0, 1.0)),
         **kwargs,
     )
