@@ -1,0 +1,215 @@
+"""The replay backend: serve logged samples as if they were being generated now.
+
+Replay lets a policy run end to end without a GPU: the planner's curves assume each query's logged
+samples are drawn uniformly without replacement, and replay draws them exactly so. Each query's
+logged samples are put in a random order that is a pure function of ``(seed, query id)``; the
+sample numbered ``k`` in the run is the ``k``-th of that order. So:
+
+* a sample is never served twice for a query (distinct run indices are distinct logged samples);
+* the ``k``-th sample is the same whatever the round structure (3 then 2 more = 5 at once), and a
+  resumed run continues the same order;
+* averaged over seeds, the first ``n`` samples are a uniform draw of ``n`` of the ``m`` logged ones,
+  which is what :mod:`ttcdsl.curves.exact` computes its expectations over.
+
+The order sorts a query's logged samples by a SHA-256 of ``(seed, query id, logged index)``: no
+dependence on numpy's generator streams (which may change between versions), and adding samples to
+a log keeps the relative order of the ones already there.
+
+A request beyond the logged samples gets what is left and a shortfall with its reason; an unknown
+query gets a shortfall too. Nothing is invented. A logged sample longer than the request's
+``max_tokens`` is served the way such a generation would have ended: cut at ``max_tokens`` with
+finish reason ``length``, so without its text, answer, logprob and scores (they belong to the full
+sample), and wrong where the log is labelled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ttcdsl.runtime.backend import (
+    BackendCapabilities,
+    BackendError,
+    GeneratedSample,
+    GenerationRequest,
+    GenerationResult,
+)
+from ttcdsl.samples.schema import SamplesTable
+
+_ORDER_DOMAIN = "ttcdsl.replay.order.v1"
+
+
+def replay_order(seed: int, query_id: str, logged_indices: Sequence[int]) -> list[int]:
+    """Positions into ``logged_indices`` in serving order for ``(seed, query_id)``.
+
+    Each logged sample is ranked by a 64-bit SHA-256 key of ``(seed, query id, its logged index)``;
+    ties (astronomically rare) fall back to the logged index, so the order is always total.
+    """
+
+    def key(position: int) -> tuple[int, int]:
+        payload = json.dumps([_ORDER_DOMAIN, seed, query_id, int(logged_indices[position])])
+        digest = hashlib.sha256(payload.encode("utf-8")).digest()
+        return int.from_bytes(digest[:8], "big"), int(logged_indices[position])
+
+    return sorted(range(len(logged_indices)), key=key)
+
+
+class ReplayBackend:
+    """Serves each query's logged samples of ``table`` in the seeded order (module docstring)."""
+
+    def __init__(self, table: SamplesTable, *, seed: int, name: str = "replay") -> None:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"seed must be an integer, got {seed!r}")
+        self._table = table
+        self._seed = seed
+        self._name = name
+        self._rows: Mapping[str, np.ndarray] = table.by_query()
+        self._orders: dict[str, np.ndarray] = {}
+        self._closed = False
+
+        def known(column: np.ma.MaskedArray) -> bool:
+            return bool(len(column)) and not bool(np.ma.getmaskarray(column).all())
+
+        self._capabilities = BackendCapabilities(
+            logprobs=known(table.mean_logprob),
+            prompt_tokens=known(table.prompt_tokens),
+            deterministic=True,
+            max_batch=None,
+            labelled=known(table.correct),
+            answers=True,
+        )
+
+    @classmethod
+    def from_file(
+        cls, path: str | os.PathLike[str], *, seed: int, name: str = "replay"
+    ) -> ReplayBackend:
+        """Replay the samples table at ``path`` (``.jsonl`` or ``.parquet``). The loaders' own
+        errors (missing or malformed file) pass through; a log with no samples is refused."""
+        from ttcdsl.samples import load
+
+        table = load(path)
+        if not len(table):
+            raise BackendError(
+                f"{path}: the samples table has no samples to replay",
+                hint="replay needs a table of logged samples (ttc import ..., or a finished run)",
+            )
+        return cls(table, seed=seed, name=name)
+
+    # ----------------------------------------------------------------------------- protocol
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def model(self) -> str | None:
+        return self._table.meta.model
+
+    @property
+    def capabilities(self) -> BackendCapabilities:
+        return self._capabilities
+
+    @property
+    def seed(self) -> int:
+        return self._seed
+
+    @property
+    def table(self) -> SamplesTable:
+        return self._table
+
+    def logged(self, query_id: str) -> int:
+        """How many samples of ``query_id`` the log holds (0 for an unknown query)."""
+        rows = self._rows.get(query_id)
+        return 0 if rows is None else len(rows)
+
+    def order(self, query_id: str) -> np.ndarray:
+        """Row indices of ``query_id``'s logged samples in serving order (empty if unknown)."""
+        cached = self._orders.get(query_id)
+        if cached is None:
+            rows = self._rows.get(query_id, np.zeros(0, dtype=np.int64))
+            logged = self._table.sample_index[rows]
+            cached = rows[replay_order(self._seed, query_id, logged.tolist())]
+            cached.flags.writeable = False
+            self._orders[query_id] = cached
+        return cached
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        if self._closed:
+            raise BackendError(f"backend {self._name!r} is closed")
+        return [self._serve(request) for request in requests]
+
+    def close(self) -> None:
+        self._closed = True
+
+    def __repr__(self) -> str:
+        return (
+            f"ReplayBackend({len(self._rows)} queries, {len(self._table)} samples, "
+            f"seed={self._seed}, name={self._name!r})"
+        )
+
+    # ------------------------------------------------------------------------------ serving
+
+    def _serve(self, request: GenerationRequest) -> GenerationResult:
+        qid = request.query_id
+        if qid not in self._rows:
+            return GenerationResult(
+                query_id=qid,
+                samples=(),
+                shortfall=request.n,
+                reason=f"query {qid!r}: not in the replayed samples table",
+            )
+        order = self.order(qid)
+        start = min(request.first_sample_index, len(order))
+        stop = min(request.first_sample_index + request.n, len(order))
+        samples = tuple(
+            self._sample(int(order[position]), position, request.max_tokens)
+            for position in range(start, stop)
+        )
+        shortfall = request.n - len(samples)
+        reason = None
+        if shortfall:
+            wanted = request.first_sample_index + request.n
+            reason = f"query {qid!r}: {len(order)} samples logged, {wanted} requested"
+        return GenerationResult(query_id=qid, samples=samples, shortfall=shortfall, reason=reason)
+
+    def _sample(self, row: int, position: int, max_tokens: int) -> GeneratedSample:
+        t = self._table
+
+        def get(column: np.ma.MaskedArray) -> Any:
+            return None if np.ma.getmaskarray(column)[row] else column.data[row].item()
+
+        completion = get(t.completion_tokens)
+        common = {
+            "sample_index": position,
+            "prompt_tokens": get(t.prompt_tokens),
+            "seed": get(t.seed),
+            "source_index": int(t.sample_index[row]),
+        }
+        if completion is not None and completion > max_tokens:
+            # The generation would have been cut off here: what the full sample said is unknown.
+            label = get(t.correct)
+            return GeneratedSample(
+                **common,
+                completion_tokens=max_tokens,
+                finish_reason="length",
+                correct=None if label is None else False,
+            )
+        return GeneratedSample(
+            **common,
+            text=t.text[row],
+            answer=t.answer[row],
+            correct=get(t.correct),
+            completion_tokens=completion,
+            finish_reason=t.finish_reason[row],
+            mean_logprob=get(t.mean_logprob),
+            scores={
+                name: col.data[row].item()
+                for name, col in t.scores.items()
+                if not np.ma.getmaskarray(col)[row]
+            },
+        )
