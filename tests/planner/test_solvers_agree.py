@@ -212,3 +212,25 @@ def test_rounded_relaxation_is_at_most_the_integer_optimum(problem):
         rounded = round_to_queries(problem, sol)
         assert rounded.objective <= dp.objective + 1e-12
         assert dp.objective <= sol.objective + 1e-9  # and the relaxation bounds both
+
+
+# --- budget sweeps -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_frontier_equals_a_cvxpy_sweep(seed):
+    """One LP model re-solved at every bound (parameters, no rebuild) traces the same curve."""
+    from ttcdsl.planner.frontier import frontier
+
+    problem = random_knapsack(seed, 300, 10, max_count=4, noise=0.03)
+    cheapest = float(problem.spend(problem.cheapest())[0])
+    bounds = np.linspace(cheapest, cheapest * 3, 7)
+    curve = frontier(problem, bounds)
+    model = LPModel(problem)
+    for bound, value in zip(bounds, curve.objective):
+        sol = model.solve([bound])
+        assert sol.status == "optimal" and _close(sol.objective, float(value)), (
+            bound,
+            sol.objective,
+            value,
+        )
