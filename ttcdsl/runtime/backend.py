@@ -192,6 +192,8 @@ class GeneratedSample:
     :attr:`BackendCapabilities.answers`. ``correct`` is ``None`` unless the backend knows the label
     (replay from a labelled log). Unknown token counts and logprobs are ``None``, never guessed.
     ``source_index`` is provenance: for replay, the logged ``sample_index`` this sample was.
+    Values are checked once, by the samples schema, when the runtime turns the sample into a row
+    (:meth:`to_row`); serving stays cheap.
     """
 
     sample_index: int

@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -47,16 +48,18 @@ _ORDER_DOMAIN = "ttcdsl.replay.order.v1"
 def replay_order(seed: int, query_id: str, logged_indices: Sequence[int]) -> list[int]:
     """Positions into ``logged_indices`` in serving order for ``(seed, query_id)``.
 
-    Each logged sample is ranked by a 64-bit SHA-256 key of ``(seed, query id, its logged index)``;
-    ties (astronomically rare) fall back to the logged index, so the order is always total.
+    Each logged sample is ranked by the first 64 bits of a SHA-256 of the JSON list
+    ``[domain, seed, query id]`` (self-delimiting), a newline and its logged index; ties
+    (astronomically rare) fall back to the logged index, so the order is always total.
     """
-
-    def key(position: int) -> tuple[int, int]:
-        payload = json.dumps([_ORDER_DOMAIN, seed, query_id, int(logged_indices[position])])
-        digest = hashlib.sha256(payload.encode("utf-8")).digest()
-        return int.from_bytes(digest[:8], "big"), int(logged_indices[position])
-
-    return sorted(range(len(logged_indices)), key=key)
+    prefix = hashlib.sha256(json.dumps([_ORDER_DOMAIN, seed, query_id]).encode("utf-8") + b"\n")
+    keys = []
+    for position, logged in enumerate(logged_indices):
+        h = prefix.copy()
+        h.update(str(int(logged)).encode("ascii"))
+        keys.append((int.from_bytes(h.digest()[:8], "big"), int(logged), position))
+    keys.sort()
+    return [position for _, _, position in keys]
 
 
 class ReplayBackend:
@@ -70,6 +73,8 @@ class ReplayBackend:
         self._name = name
         self._rows: Mapping[str, np.ndarray] = table.by_query()
         self._orders: dict[str, np.ndarray] = {}
+        self._columns = _python_columns(table)
+        self._scores = _score_rows(table)
         self._closed = False
 
         def known(column: np.ma.MaskedArray) -> bool:
@@ -178,21 +183,17 @@ class ReplayBackend:
         return GenerationResult(query_id=qid, samples=samples, shortfall=shortfall, reason=reason)
 
     def _sample(self, row: int, position: int, max_tokens: int) -> GeneratedSample:
-        t = self._table
-
-        def get(column: np.ma.MaskedArray) -> Any:
-            return None if np.ma.getmaskarray(column)[row] else column.data[row].item()
-
-        completion = get(t.completion_tokens)
+        c = self._columns
+        completion = c["completion_tokens"][row]
         common = {
             "sample_index": position,
-            "prompt_tokens": get(t.prompt_tokens),
-            "seed": get(t.seed),
-            "source_index": int(t.sample_index[row]),
+            "prompt_tokens": c["prompt_tokens"][row],
+            "seed": c["seed"][row],
+            "source_index": c["sample_index"][row],
         }
         if completion is not None and completion > max_tokens:
             # The generation would have been cut off here: what the full sample said is unknown.
-            label = get(t.correct)
+            label = c["correct"][row]
             return GeneratedSample(
                 **common,
                 completion_tokens=max_tokens,
@@ -201,15 +202,38 @@ class ReplayBackend:
             )
         return GeneratedSample(
             **common,
-            text=t.text[row],
-            answer=t.answer[row],
-            correct=get(t.correct),
+            text=c["text"][row],
+            answer=c["answer"][row],
+            correct=c["correct"][row],
             completion_tokens=completion,
-            finish_reason=t.finish_reason[row],
-            mean_logprob=get(t.mean_logprob),
-            scores={
-                name: col.data[row].item()
-                for name, col in t.scores.items()
-                if not np.ma.getmaskarray(col)[row]
-            },
+            finish_reason=c["finish_reason"][row],
+            mean_logprob=c["mean_logprob"][row],
+            scores=self._scores[row],
         )
+
+
+def _python_columns(table: SamplesTable) -> dict[str, list[Any]]:
+    """The columns a served sample reads, as Python lists with ``None`` where unknown (reading
+    masked arrays element by element would dominate serving)."""
+
+    def values(column: np.ndarray) -> list[Any]:
+        if isinstance(column, np.ma.MaskedArray):
+            data = column.data.tolist()
+            return [None if m else v for v, m in zip(data, np.ma.getmaskarray(column).tolist())]
+        return column.tolist()
+
+    names = (
+        "sample_index", "prompt_tokens", "completion_tokens", "finish_reason", "text", "answer",
+        "correct", "mean_logprob", "seed",
+    )
+    return {name: values(getattr(table, name)) for name in names}
+
+
+def _score_rows(table: SamplesTable) -> list[Mapping[str, float]]:
+    rows: list[dict[str, float]] = [{} for _ in range(len(table))]
+    for name, column in table.scores.items():
+        mask = np.ma.getmaskarray(column).tolist()
+        for i, (value, masked) in enumerate(zip(column.data.tolist(), mask)):
+            if not masked:
+                rows[i][name] = value
+    return [MappingProxyType(r) for r in rows]
