@@ -77,7 +77,8 @@ def test_lp_plans_round_within_every_limit(problem, solver):
 @given(knapsacks(max_groups=12, max_options=6, max_count=6))
 def test_vertex_plans_lose_at_most_one_level_per_fractional_group(problem):
     """One batch limit, HiGHS (with crossover: a vertex): each fractional group mixes two options,
-    so at most one query per group is left over, and the loss is at most (w/count)·(max - min)."""
+    so at most one query per group is left over, and the loss is at most (w/count)·(max - min),
+    plus a level per query the exact check had to move (solver tolerance leaks)."""
     sol = LPModel(problem).solve(solver="highs")
     assume(sol.status == "optimal")
     rounded = round_to_queries(problem, sol)
@@ -89,8 +90,16 @@ def test_vertex_plans_lose_at_most_one_level_per_fractional_group(problem):
             bound += (
                 problem.weight[g] / problem.counts[g] * (support.max() - support.min())
             )
-    assert rounded.moves == 0
-    assert rounded.objective >= sol.objective - bound - 1e-9
+    # a move (the solver a hair over the bound) may cost one more level's gain of one group
+    ranges = [
+        np.ptp(problem.value[g, problem.allowed[g]])
+        * problem.weight[g]
+        / problem.counts[g]
+        for g in range(problem.n_groups)
+    ]
+    assert (
+        rounded.objective >= sol.objective - bound - rounded.moves * max(ranges) - 1e-9
+    )
     assert exactly_within(problem, rounded.queries, rounded.counts)
 
 

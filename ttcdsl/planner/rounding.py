@@ -2,19 +2,23 @@
 
 A relaxation's ``x[g, k]`` is the share of group ``g``'s queries that use option ``k``; the batch
 runs whole queries. :func:`round_to_queries` floors each ``x * count`` and gives the queries left
-over in a group to a support option that is no more expensive than any other option in the support
-in every resource. Within a group that can only lower every resource's spend, so a plan that fits
-its limits still fits after rounding, and the value lost in a group is at most
-``(w_g / count_g) * leftover_g * (max - min value over its support)`` (``leftover_g <= 1`` when the
-support has two options, as at an LP vertex with one batch limit: one level's gain at most).
+over in a group to the support option that is cheapest in every resource. Within a group that can
+only lower every resource's spend, so a plan that fits its limits still fits after rounding, and
+the value lost in a group is at most ``(w_g / count_g) * leftover_g * (max - min value over its
+support)`` (``leftover_g <= 1`` when the support has two options, as at an LP vertex with one batch
+limit: one level's gain at most). With several resources the support may have no such option (one
+is cheaper in samples, another in tokens); the left-over queries then go to the support option
+cheapest in the first resource and the exact check below repairs any overspend — and if the repair
+gets stuck, to an option cheaper than the whole support in every resource (outside the support, so
+the loss bound above no longer holds for that group), else the group's cheapest option.
 
 Solvers stop within a tolerance, so their plans can exceed a bound by ~1e-9. Every limit is
 therefore checked exactly: the spend of a near-binding limit is summed without rounding from the
 float inputs and compared with the real number the bound stands for. A bound is a float, and the
 one the planner computes as ``total / N`` is the float *nearest* the real mean, so the comparison
 admits spends up to half the gap to the next float above the bound (a relative 1.1e-16: the
-representation, not a tolerance; a 1e-12 leak is still caught). While a limit is exceeded a single query moves from the group's most expensive
-option to an option that is no more expensive in any resource and cuts the exceeded limit the most.
+representation, not a tolerance; a 1e-12 leak is still caught). While a limit is exceeded a
+single query moves from the group's most expensive option to an option that is no more expensive in any resource and cuts the exceeded limit the most.
 """
 
 from __future__ import annotations
@@ -83,10 +87,16 @@ def round_to_queries(
         for g in np.flatnonzero(over > 0):
             queries[g, np.argmax(queries[g])] -= over[g]
     left = counts - queries.sum(axis=1)
-    for g in np.flatnonzero(left > 0):
-        queries[g, _sink(problem, g, x[g] > SNAP / counts[g])] += left[g]
-
-    moves = _repair(problem, queries, counts)
+    support = (x > SNAP / counts[:, None]) & problem.allowed
+    floored = queries
+    try:
+        queries = _place(problem, floored, left, support, conservative=False)
+        moves = _repair(problem, queries, counts)
+    except _Stuck:
+        # a support option that is cheapest in one resource but not another left the repair no
+        # move; the options cheaper than the whole support in every resource always fit
+        queries = _place(problem, floored, left, support, conservative=True)
+        moves = _repair(problem, queries, counts)
     xq = queries / counts[:, None]
     return Rounded(
         queries=queries,
@@ -98,21 +108,56 @@ def round_to_queries(
     )
 
 
-def _sink(problem: Knapsack, g: int, support: np.ndarray) -> int:
-    """Where group ``g``'s left-over queries go: the best-valued allowed option that costs no more
-    than every support option in every resource (a support option qualifies when it is cheapest in
-    all resources); failing that, the group's overall cheapest allowed option."""
+class _Stuck(ValueError):
+    """A limit is still exceeded and no single-query move to a cheaper option is left."""
+
+
+def _place(
+    problem: Knapsack,
+    floored: np.ndarray,
+    left: np.ndarray,
+    support: np.ndarray,
+    *,
+    conservative: bool,
+) -> np.ndarray:
+    queries = floored.copy()
+    fallback = None
+    for g in np.flatnonzero(left > 0):
+        k = _sink(problem, g, support[g], conservative)
+        if k < 0:
+            if fallback is None:
+                fallback = problem.cheapest().argmax(axis=1)
+            k = int(fallback[g])
+        queries[g, k] += left[g]
+    return queries
+
+
+def _sink(problem: Knapsack, g: int, support: np.ndarray, conservative: bool) -> int:
+    """Where group ``g``'s left-over queries go (-1: the group's overall cheapest option).
+
+    The support option that is cheapest in every resource, when there is one: that keeps every
+    resource's spend at or below the fractional plan's. Otherwise (two resources that rank the
+    support differently) the support option cheapest in the first resource — within the support
+    the loss stays bounded, and :func:`_repair` fixes what it may overspend — or, ``conservative``,
+    the best-valued option no more expensive than every support option in every resource, failing
+    that the group's overall cheapest."""
     allowed = problem.allowed[g]
-    support = support & allowed
     if not support.any():
         support = allowed
     cost = problem.cost[:, g, :]  # [R, K]
     floor = cost[:, support].min(axis=1)  # [R]
-    ok = allowed & (cost <= floor[:, None]).all(axis=0)
-    if ok.any():
-        cand = np.flatnonzero(ok)
+    dominating = allowed & (cost <= floor[:, None]).all(axis=0)
+    inside = dominating & support
+    if inside.any():
+        cand = np.flatnonzero(inside)
         return int(cand[np.argmax(problem.value[g, cand])])
-    return int(np.argmax(problem.cheapest()[g]))
+    if not conservative:
+        cand = np.flatnonzero(support)
+        return int(cand[np.lexsort(cost[::-1][:, cand])[0]])
+    if dominating.any():
+        cand = np.flatnonzero(dominating)
+        return int(cand[np.argmax(problem.value[g, cand])])
+    return -1
 
 
 def _repair(problem: Knapsack, queries: np.ndarray, counts: np.ndarray) -> int:
@@ -161,7 +206,7 @@ def _repair(problem: Knapsack, queries: np.ndarray, counts: np.ndarray) -> int:
         scale = problem.weight[groups] if limit.group is None else np.ones(len(groups))
         cut = np.where(cut > 0, cut * scale / counts[groups], 0.0)
         if not (cut > 0).any():
-            raise ValueError(
+            raise _Stuck(
                 f"{limit.label or _describe(problem, limit)}: still exceeded and no query can move "
                 "to a cheaper option without raising another resource"
             )
