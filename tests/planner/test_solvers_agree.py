@@ -161,10 +161,6 @@ def test_budget_at_the_cheapest_allocation_is_feasible_for_lp_and_dp():
     assert solve_dp(problem).objective == pytest.approx(cheapest, rel=1e-12)
 
 
-@pytest.mark.xfail(
-    reason="lagrangian.py compares the cheapest spend with the bound without any slack",
-    strict=False,
-)
 def test_budget_at_the_cheapest_allocation_is_feasible_for_the_lagrangian():
     problem = _at_the_cheapest()
     assert solve_lagrangian(problem).status == "optimal"
