@@ -79,8 +79,10 @@ def _samples_along(problem, front, bounds) -> np.ndarray:
         return np.asarray(front.spend)
     out = []
     for bound in bounds:
-        x = front.allocation(bound) if hasattr(front, "allocation") else None
-        out.append(problem.spend(x)[0] if x is not None else np.nan)
+        try:
+            out.append(problem.spend(front.x_at(bound))[0])
+        except ValueError:  # below the cheapest allocation: no point
+            out.append(np.nan)
     return np.asarray(out)
 
 
