@@ -110,3 +110,40 @@ def test_extrapolated_majority_vote_simulation_matches_the_model_dp(pool: QueryP
     q = exact.majority_vote(pool, levels)[inside]
     sd_in = np.sqrt(q * (1 - q) / REPS)
     assert (np.abs(mc.mean[inside] - q) <= 5 * sd_in + 3 / REPS).all()
+
+
+def test_threefry_is_the_jax_random_hash() -> None:
+    """The written-out hash is bit for bit the one behind ``jax.random``."""
+    import jax
+    import jax.extend.random as jex
+    import jax.numpy as jnp
+
+    from ttcdsl.curves.montecarlo import _threefry2x32
+
+    key = jnp.array([0x13198A2E, 0x03707344], dtype=jnp.uint32)
+    count = jnp.arange(64, dtype=jnp.uint32) * jnp.uint32(2654435761)
+    want = jex.threefry_2x32(key, count)
+    x0, x1 = jax.jit(_threefry2x32)(key[0], key[1], count[:32], count[32:])
+    assert (np.asarray(jnp.concatenate([x0, x1])) == np.asarray(want)).all()
+
+
+@pytest.mark.parametrize("strategy", ["weighted_vote", "best_of_n"])  # the two loop bodies
+def test_padding_and_batching_do_not_change_results(pool: QueryPool, strategy: str) -> None:
+    """A row's draws depend only on the key, its row and the replication: padding the query and
+    new-sample axes to buckets, the replication batch, and the other rows leave it unchanged."""
+    levels = int(pool.n_samples.max()) + 3  # beyond m: 6..9 new samples, padded to 8 or 16
+    alpha = fit_dirichlet(pool)
+    score = pool.score("s")
+
+    def run(p: QueryPool, **kw):
+        rows = slice(0, p.n_queries)
+        return simulate(
+            p, strategy, levels, key=4, reps=64, score=score[rows], alpha=alpha[rows], **kw
+        )
+
+    plain = run(pool, bucket=False)
+    padded = run(pool)  # 24 rows -> 32
+    assert np.array_equal(plain.mean, padded.mean) and np.array_equal(plain.stderr, padded.stderr)
+    assert np.array_equal(plain.mean, run(pool, batch=8).mean)
+    head = run(pool.take(np.arange(5)))  # 5 rows -> 8, a different compiled shape
+    assert np.array_equal(head.mean, plain.mean[:5])

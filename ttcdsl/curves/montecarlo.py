@@ -8,9 +8,14 @@ is all ``m`` of them plus ``n - m`` new samples from a fitted model (see
 :mod:`ttcdsl.curves.extrapolate`), in a uniformly random order.
 
 Everything is pure ``jax.numpy``: ``vmap`` over queries and replications, ``lax.scan`` over
-batches of replications, ``jax.random`` keys split per (replication, query). Within the logged
-samples one sorted pass yields every level (cumulative votes, a running best, O(M A) per
-replication); beyond them each level is evaluated on its own member set (O(levels (M + e) A)).
+batches of replications. One pass over a per-replication sequence yields every level: the logged
+samples sorted by priority, then the new ones in the order they were drawn, so the first n valid
+entries are the level-n draw both below and beyond ``m`` (cumulative votes and score sums, a
+running first-seen priority per answer, a running best sample; O((M + e) A) per replication).
+Random numbers come from the Threefry-2x32 hash of a counter per (query row, replication) and
+then per use (:func:`_uniform`), so a row's results do not depend on the other rows, on padding
+or on batching; the hash is written out in ``jax.numpy`` because the CPU lowering of
+``jax.random`` costs seconds of compilation per call site.
 It runs under ``jax.enable_x64`` so that weighted-vote score sums tie as the float64 exact
 estimator's do (float32 sums of reward-model scores could order two answers differently). Ties
 between sums are exact float equality, so scores whose sums depend on summation order (0.1 + 0.2
@@ -31,7 +36,7 @@ from ttcdsl.curves.pool import QueryPool
 STRATEGIES: tuple[str, ...] = ("single", "pass_at_k", "majority_vote", "best_of_n", "weighted_vote")
 
 MEMORY_ELEMENTS = 1 << 24
-"""Rough cap on the elements alive in one simulation step (levels x samples x answers x batch)."""
+"""Rough cap on the elements alive in one simulation step (sequence x answers x queries x batch)."""
 
 
 class MonteCarlo(NamedTuple):
@@ -49,6 +54,51 @@ class _Arrays(NamedTuple):
     answer_correct: jax.Array  # [Q, A] bool
     score: jax.Array  # [Q, M] float64, NaN absent
     alpha: jax.Array  # [Q, A + 1] float64 Dirichlet parameters: answers, then non-voting mass
+
+
+_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+
+
+def _threefry2x32(k0, k1, x0, x1):
+    """The Threefry-2x32 hash (20 rounds) of the counter pair ``(x0, x1)`` under key ``(k0, k1)``.
+
+    Bit for bit the hash behind ``jax.random``'s default generator, written out with constant
+    rotations: the CPU lowering of ``jax.random`` rolls the rounds into a loop with rotation
+    amounts as loop state, and XLA's CPU backend takes seconds to compile every such site
+    (several per simulation), against milliseconds for this form. All arguments are uint32 and
+    broadcast together.
+    """
+    k2 = k0 ^ k1 ^ jnp.uint32(0x1BD11BDA)
+    keys = (k0, k1, k2)
+    x0, x1 = x0 + k0, x1 + k1
+    for i in range(5):
+        for r in _ROTATIONS[i % 2]:
+            x0 = x0 + x1
+            x1 = ((x1 << jnp.uint32(r)) | (x1 >> jnp.uint32(32 - r))) ^ x0
+        x0 = x0 + keys[(i + 1) % 3]
+        x1 = x1 + keys[(i + 2) % 3] + jnp.uint32(i + 1)
+    return x0, x1
+
+
+def _uniform(key: tuple[jax.Array, jax.Array], stream: int, index: jax.Array, dtype) -> jax.Array:
+    """Uniform [0, 1) numbers with 53 random bits, one per ``index``: the hash of the counter
+    ``(stream, index)`` under ``key``, so each number depends on its own counter only."""
+    w0, w1 = _threefry2x32(*key, jnp.uint32(stream), index.astype(jnp.uint32))
+    high = (w0 >> jnp.uint32(5)).astype(dtype)  # 27 bits
+    low = (w1 >> jnp.uint32(6)).astype(dtype)  # 26 bits
+    return (high * 2.0**26 + low) * 2.0**-53
+
+
+def _key_words(key: jax.Array) -> np.ndarray:
+    """The two uint32 words of a threefry key (new-style or raw); other generators are hashed
+    down to two words with their own ``bits``."""
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        data = jax.random.key_data(key)
+        if data.shape != (2,):
+            data = jax.random.bits(key, (2,), dtype=jnp.uint32)
+    else:
+        data = key
+    return np.asarray(data, dtype=np.uint32).reshape(2)
 
 
 def outcome(
@@ -95,126 +145,179 @@ def outcome(
     return jnp.any(present) & answer_correct[winner]
 
 
-def _with_new_samples(k_urn, k_boot, q: _Arrays, extra: int):
-    """Append ``extra`` posterior-predictive samples.
+def _new_samples(u_urn: jax.Array, u_donor: jax.Array, q: _Arrays):
+    """``E`` posterior-predictive samples: answers, scores and correctness, ``[E]`` each.
 
     Answers follow the Dirichlet-categorical predictive, drawn exactly as a Polya urn (each draw
     adds one ball of its colour) so no gamma variates are needed; a new sample's score is resampled
-    from a logged sample with the same answer; it is correct iff its answer is.
+    from a logged sample with the same answer; it is correct iff its answer is. Both draws invert a
+    CDF with one uniform each (``u_urn``, ``u_donor``), so no random numbers are made in the loop.
     """
     n_answers = q.answer_correct.shape[0]
-    keys = jax.random.split(k_urn, extra)
 
-    def draw(weights, k):
-        logits = jnp.where(weights > 0, jnp.log(jnp.maximum(weights, 1e-300)), -jnp.inf)
-        cat = jax.random.categorical(k, logits)
+    def draw(weights, u):
+        total = jnp.cumsum(weights)
+        # the smallest category whose cumulative weight exceeds u x total: P(b) = w_b / total;
+        # an empty urn (a padding row) draws the non-voting category
+        cat = jnp.minimum(jnp.sum(total <= u * total[-1]), n_answers)
         return weights.at[cat].add(1.0), cat
 
-    _, cat = jax.lax.scan(draw, q.alpha, keys)
+    _, cat = jax.lax.scan(draw, q.alpha, u_urn)
     new_answer = jnp.where(cat < n_answers, cat, -1).astype(q.answer.dtype)
-    same = (q.answer[None, :] == new_answer[:, None]) & (new_answer[:, None] >= 0)
-    donor = jax.random.categorical(k_boot, jnp.where(same, 0.0, -jnp.inf), axis=-1)
+    same = (q.answer[None, :] == new_answer[:, None]) & (new_answer[:, None] >= 0)  # [E, M]
+    # the donor: uniformly one of the logged samples with the same answer (the first if none)
+    target = jnp.floor(u_donor * same.sum(1)).astype(jnp.int32)
+    donor = jnp.argmax(jnp.cumsum(same, axis=1) > target[:, None], axis=1)
     new_score = jnp.where(new_answer >= 0, q.score[donor], jnp.nan)
-    if n_answers:
-        new_correct = (new_answer >= 0) & q.answer_correct[jnp.clip(new_answer, 0, n_answers - 1)]
-    else:
-        new_correct = jnp.zeros(extra, dtype=bool)
-    return (
-        jnp.concatenate([q.answer, new_answer]),
-        jnp.concatenate([q.score, new_score]),
-        jnp.concatenate([q.correct, new_correct]),
-    )
+    new_correct = (new_answer >= 0) & q.answer_correct[jnp.clip(new_answer, 0, n_answers - 1)]
+    return new_answer, new_score, new_correct
 
 
-def _prefix_hits(strategy: str, order: jax.Array, q: _Arrays, levels: int) -> jax.Array:
-    """Correctness after each prefix of the samples taken in ``order`` (logged samples only).
+def _running_pick(value: jax.Array, prio: jax.Array, payload: jax.Array) -> jax.Array:
+    """At each position, ``payload`` of the element with the largest ``value`` so far, ties to the
+    smallest ``prio`` (the one that came first): a lexicographic running maximum.
 
-    One pass over the sorted samples serves every level: cumulative votes and score sums per
-    answer, a running best sample, a running "any correct"; O(M A) instead of O(levels M A).
+    A sequential ``lax.scan``: one small loop body, where ``lax.associative_scan`` unrolls into
+    dozens of kernels that XLA's CPU backend compiles one by one.
     """
-    a, s, c, v = q.answer[order], q.score[order], q.correct[order], q.valid[order]
-    width = a.shape[0]
+
+    def step(best, item):
+        take = (item[0] > best[0]) | ((item[0] == best[0]) & (item[1] < best[1]))
+        best = tuple(jnp.where(take, new, old) for new, old in zip(item, best, strict=True))
+        return best, best[2]
+
+    init = (jnp.array(-jnp.inf, value.dtype), jnp.array(jnp.inf, prio.dtype), jnp.array(False))
+    return jax.lax.scan(step, init, (value, prio, payload))[1]
+
+
+def _sequence_hits(
+    strategy: str,
+    answer: jax.Array,
+    score: jax.Array,
+    correct: jax.Array,
+    member: jax.Array,
+    prio: jax.Array,
+    answer_correct: jax.Array,
+) -> jax.Array:
+    """``[L]`` bool: is the runtime's answer from the ``member`` samples among the first ``i + 1``
+    of the sequence right, for every prefix ``i``.
+
+    The tie rules read ``prio`` (not the position), so the sequence may be in any order: the
+    answer, or best-of-n sample, with the smallest priority among the tied wins, as in
+    :func:`outcome`. One pass serves every prefix: cumulative votes and score sums per answer, a
+    running first-seen priority per answer, a running best sample; O(L A).
+    """
+    inf = jnp.inf
     if strategy == "pass_at_k":
-        hit = jnp.cumsum(c & v) > 0
-    elif strategy == "single":
-        hit = jnp.broadcast_to(c[0] & v[0], (width,))
-    elif strategy == "best_of_n":
-        elig = v & (a >= 0) & jnp.isfinite(s)
-        value = jnp.where(elig, s, -jnp.inf)
-
-        def earliest_max(x, y):
-            take = y[0] > x[0]
-            return jnp.where(take, y[0], x[0]), jnp.where(take, y[1], x[1])
-
-        _, best = jax.lax.associative_scan(earliest_max, (value, jnp.arange(width)))
-        hit = (jnp.cumsum(elig) > 0) & c[best]
+        return jnp.cumsum(member & correct) > 0
+    if strategy == "single":
+        first = _running_pick(jnp.where(member, 0.0, -inf), prio, correct)
+        return (jnp.cumsum(member) > 0) & first
+    if strategy == "best_of_n":
+        elig = member & (answer >= 0) & jnp.isfinite(score)
+        best = _running_pick(jnp.where(elig, score, -inf), prio, correct)
+        return (jnp.cumsum(elig) > 0) & best
+    if strategy not in ("majority_vote", "weighted_vote"):
+        raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+    n_answers = answer_correct.shape[0]
+    onehot = (answer[:, None] == jnp.arange(n_answers)[None, :]) & member[:, None]  # [L, A]
+    if strategy == "majority_vote":
+        add = onehot.astype(score.dtype)
     else:
-        n_answers = q.answer_correct.shape[0]
-        onehot = (a[:, None] == jnp.arange(n_answers)[None, :]) & v[:, None]
-        votes = jnp.cumsum(onehot, axis=0)
-        if strategy == "majority_vote":
-            weight = votes.astype(s.dtype)
-        elif strategy == "weighted_vote":
-            weight = jnp.cumsum(
-                jnp.where(onehot, jnp.where(jnp.isfinite(s), s, 0.0)[:, None], 0.0), 0
-            )
-        else:
-            raise ValueError(
-                f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}"
-            )
-        first_seen = jnp.argmax(onehot, axis=0)
+        add = jnp.where(onehot, jnp.where(jnp.isfinite(score), score, 0.0)[:, None], 0.0)
+
+    def step(state, item):
+        votes, weight, first_seen = state
+        hot, plus, p = item
+        votes = votes + hot
+        weight = weight + plus
+        first_seen = jnp.where(hot, jnp.minimum(first_seen, p), first_seen)
         present = votes > 0
-        w = jnp.where(present, weight, -jnp.inf)
-        tied = present & (w == w.max(axis=1, keepdims=True))
-        winner = jnp.argmin(jnp.where(tied, first_seen[None, :], width + 1), axis=1)
-        hit = present.any(axis=1) & q.answer_correct[winner]
-    if levels <= width:
-        return hit[:levels]
-    return jnp.concatenate([hit, jnp.zeros(levels - width, dtype=bool)])
+        w = jnp.where(present, weight, -inf)
+        tied = present & (w == w.max())
+        winner = jnp.argmin(jnp.where(tied, first_seen, inf))
+        return (votes, weight, first_seen), present.any() & answer_correct[winner]
+
+    init = (
+        jnp.zeros(n_answers, jnp.int32),
+        jnp.zeros(n_answers, score.dtype),
+        jnp.full(n_answers, inf, prio.dtype),
+    )
+    return jax.lax.scan(step, init, (onehot.astype(jnp.int32), add, prio))[1]
 
 
 def _one(key, q: _Arrays, *, strategy: str, levels: int, extra: int) -> jax.Array:
-    """One replication of one query: correctness at n = 1..levels, ``[levels]`` bool."""
-    m_width = q.answer.shape[0]
-    k_order, k_urn, k_boot = jax.random.split(key, 3)
-    prio = jax.random.uniform(k_order, (m_width + extra,), dtype=q.score.dtype)
-    logged_prio = jnp.where(q.valid, prio[:m_width], jnp.inf)
-    if not extra:
-        return _prefix_hits(strategy, jnp.argsort(logged_prio), q, levels)
+    """One replication of one query: correctness at n = 1..levels, ``[levels]`` bool.
 
-    # Beyond m: all logged samples plus the first n - m new ones, in the random order ``prio``.
-    rank = (logged_prio[None, :] < logged_prio[:, None]).sum(1)
+    The sequence is the logged samples sorted by their priorities (invalid ones last), then the
+    ``extra`` new samples in the order they were drawn: its first n valid entries are the level-n
+    member set for n <= m (the n smallest priorities) and for n > m (all m plus the first n - m new
+    ones). ``key`` is a pair of uint32 words; every uniform has its own counter (logged sample i,
+    or new sample j and its use), so none depends on ``extra`` or on the logged width.
+    """
+    width = q.answer.shape[0]
+    dtype = q.score.dtype
     m = q.valid.sum()
-    answer, score, correct = _with_new_samples(k_urn, k_boot, q, extra)
-    new_index = jnp.arange(extra)
-
-    def at_level(n):
-        logged = q.valid & jnp.where(n <= m, rank < n, True)
-        fresh = (n > m) & (new_index < n - m)
-        member = jnp.concatenate([logged, fresh])
-        return outcome(strategy, member, prio, answer, score, correct, q.answer_correct)
-
-    return jax.vmap(at_level)(jnp.arange(1, levels + 1))
+    prio = _uniform(key, 0, jnp.arange(width), dtype)
+    order = jnp.argsort(jnp.where(q.valid, prio, jnp.inf))
+    answer, score, correct = q.answer[order], q.score[order], q.correct[order]
+    member, prio = q.valid[order], prio[order]
+    if extra:
+        j = jnp.arange(extra)
+        new_answer, new_score, new_correct = _new_samples(
+            _uniform(key, 2, j, dtype), _uniform(key, 3, j, dtype), q
+        )
+        answer = jnp.concatenate([answer, new_answer])
+        score = jnp.concatenate([score, new_score])
+        correct = jnp.concatenate([correct, new_correct])
+        member = jnp.concatenate([member, jnp.ones(extra, dtype=bool)])
+        prio = jnp.concatenate([prio, _uniform(key, 1, j, dtype)])
+    hit = _sequence_hits(strategy, answer, score, correct, member, prio, q.answer_correct)
+    n = jnp.arange(1, levels + 1)
+    # level n is the prefix ending at the n-th valid entry; beyond m without new samples the
+    # index is clipped (the caller masks those levels)
+    position = jnp.where(n <= m, n - 1, width + n - m - 1)
+    return hit[jnp.minimum(position, hit.shape[0] - 1)]
 
 
 @partial(jax.jit, static_argnames=("strategy", "levels", "extra", "batches", "batch"))
 def _simulate(
-    key, arrays: _Arrays, *, strategy: str, levels: int, extra: int, batches: int, batch: int
+    key: jax.Array,
+    rows: jax.Array,
+    arrays: _Arrays,
+    *,
+    strategy: str,
+    levels: int,
+    extra: int,
+    batches: int,
+    batch: int,
 ):
-    """Sum and sum of squares of hits over ``batches x batch`` replications, ``[Q, levels]``."""
-    n_queries = arrays.answer.shape[0]
-    keys = jax.random.split(key, batches * batch * n_queries).reshape(batches, batch, n_queries)
-    one = partial(_one, strategy=strategy, levels=levels, extra=extra)
-    per_rep = jax.vmap(one, in_axes=(0, 0))
-    per_batch = jax.vmap(lambda k: per_rep(k, arrays))
+    """Sum and sum of squares of hits over ``batches x batch`` replications, ``[Q, levels]``.
 
-    def step(carry, k):
-        hits = per_batch(k).astype(arrays.score.dtype)
+    Replication ``r`` of the query in row ``rows[i]`` draws from the key ``hash(key, (rows[i], r))``
+    (``key``: two uint32 words): a row's results do not depend on the other rows, on padding, or on
+    how replications are batched.
+    """
+    one = partial(_one, strategy=strategy, levels=levels, extra=extra)
+    per_query = jax.vmap(one, in_axes=((0, 0), 0))
+    per_batch = jax.vmap(per_query, in_axes=((0, 0), None))
+    dtype = arrays.score.dtype
+    row_ids = rows.astype(jnp.uint32)[None, :]
+
+    def step(carry, b):
+        reps = (b * batch + jnp.arange(batch)).astype(jnp.uint32)[:, None]
+        keys = _threefry2x32(key[0], key[1], row_ids, reps)  # [batch, Q] each
+        hits = per_batch(keys, arrays).astype(dtype)
         return (carry[0] + hits.sum(0), carry[1] + (hits**2).sum(0)), None
 
-    zero = jnp.zeros((n_queries, levels), dtype=arrays.score.dtype)
-    (total, squares), _ = jax.lax.scan(step, (zero, zero), keys)
+    zero = jnp.zeros((rows.shape[0], levels), dtype=dtype)
+    (total, squares), _ = jax.lax.scan(step, (zero, zero), jnp.arange(batches))
     return total, squares
+
+
+def _bucket(n: int) -> int:
+    """The power of two at or above ``n`` (at least 1)."""
+    return 1 << max(0, n - 1).bit_length()
 
 
 def simulate(
@@ -227,6 +330,7 @@ def simulate(
     score: np.ndarray | None = None,
     alpha: np.ndarray | None = None,
     batch: int = 32,
+    bucket: bool = True,
 ) -> MonteCarlo:
     """Monte Carlo estimate of the per-query curve for ``strategy`` at n = 1..levels.
 
@@ -236,6 +340,11 @@ def simulate(
     only where ``levels`` exceeds a query's ``m`` and is normally supplied by
     :func:`ttcdsl.curves.extrapolate.fit_dirichlet`. Where n exceeds ``m`` and no ``alpha`` is
     given, the result is NaN.
+
+    With ``bucket`` the query axis is padded with empty rows, and the number of new samples per
+    replication rounded up, to powers of two, so that calls on bins of different sizes reuse one
+    compiled program; the results are the same with or without it (row ``i`` and replication ``r``
+    always draw from the same keys).
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
@@ -247,24 +356,30 @@ def simulate(
     n_answers = pool.answer_correct.shape[1]
     m = pool.n_samples
     extra = max(0, levels - int(m.min(initial=levels))) if alpha is not None else 0
+    if bucket and extra:
+        extra = min(levels, _bucket(extra))
     if alpha is None:
         alpha = np.zeros((q, n_answers + 1))
     if isinstance(key, int):
         key = jax.random.key(key)
+    words = _key_words(key)
     s = np.full((q, width), np.nan) if score is None else np.asarray(score, dtype=np.float64)
     answer_correct = pool.answer_correct.reshape(q, n_answers)
     if n_answers == 0:  # no answers at all: one never-used answer id keeps the shapes non-empty
         answer_correct = np.zeros((q, 1), dtype=bool)
         alpha = np.concatenate([np.zeros((q, 1)), np.asarray(alpha, dtype=np.float64)], axis=1)
         n_answers = 1
-    # Memory per replication and query is levels x samples x answers; cap the live elements by
+    # Memory per replication and query is the sequence length x answers; cap the live elements by
     # simulating fewer replications at once and, if needed, the queries in equal-sized chunks
     # (the last one padded with empty rows, so one compilation serves every chunk).
-    per_query = (levels if extra else 1) * (width + extra) * max(n_answers, 1)
-    batch = max(1, min(batch, reps, MEMORY_ELEMENTS // max(per_query * q, 1)))
+    rows_wanted = _bucket(q) if bucket else max(q, 1)
+    per_query = (width + extra) * max(n_answers, 1)
+    batch = max(1, min(batch, reps, MEMORY_ELEMENTS // max(per_query * rows_wanted, 1)))
     batches = -(-reps // batch)
     reps = batches * batch
-    chunk = max(1, min(q, MEMORY_ELEMENTS // max(per_query * batch, 1)))
+    chunk = max(1, min(rows_wanted, MEMORY_ELEMENTS // max(per_query * batch, 1)))
+    if bucket:
+        chunk = 1 << (chunk.bit_length() - 1)  # a power of two too
     n_chunks = max(1, -(-q // chunk))
     total = np.zeros((n_chunks * chunk, levels))
     squares = np.zeros_like(total)
@@ -281,12 +396,14 @@ def simulate(
         "score": padded(s, np.nan),
         "alpha": padded(np.asarray(alpha, dtype=np.float64), 0.0),
     }
+    row_ids = np.arange(n_chunks * chunk, dtype=np.int32)
     with jax.enable_x64(True):
         for c in range(n_chunks):
             rows = slice(c * chunk, (c + 1) * chunk)
             arrays = _Arrays(**{k: jnp.asarray(v[rows]) for k, v in cols.items()})
             t, sq = _simulate(
-                jax.random.fold_in(key, c),
+                jnp.asarray(words),
+                jnp.asarray(row_ids[rows]),
                 arrays,
                 strategy=strategy,
                 levels=levels,
