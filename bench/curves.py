@@ -15,6 +15,14 @@ to m distinct answers (one correct), computes the full curve n = 1..m with
 
 checks that the three agree (enumeration to 1e-12, Monte Carlo within 5 standard errors per level), prints
 wall-clock seconds and the ratios, and writes every number to ``--out`` (JSON).
+
+Then the cold start of the extrapolating Monte Carlo (best-of-n and weighted vote beyond the logged
+samples, what ``ttc plan`` runs once per bin): the built-in workload, 12 logged samples per query,
+levels 1..64, 256 replications, bins of 60, 60 and 45 queries, each implementation in a fresh
+process. "first" includes compilation, "same shape" is the next bin, "new size" a bin of another
+size. The baseline is ``montecarlo.py`` as of ``--baseline`` (a git revision; skipped without git).
+
+    python bench/curves.py --part cold --out out/curves_cold.json
 """
 
 from __future__ import annotations
@@ -25,7 +33,9 @@ import json
 import math
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -80,6 +90,92 @@ def timed(fn):
     return value, time.perf_counter() - start
 
 
+BASELINE = "868b1b4fbd7ea6e05f3b3ed46d8256caaa28d1fa"  # montecarlo.py before the cold-start rewrite
+COLD_BINS = (np.arange(60), np.arange(60, 120), np.arange(120, 165))
+
+
+def cold_worker(impl: str, strategy: str) -> dict:
+    """Run in a fresh process: time the extrapolating Monte Carlo on three bins, first call first."""
+    import importlib.util
+
+    from ttcdsl.curves import extrapolate
+    from ttcdsl.workloads import builtin_workload
+
+    if impl == "current":
+        module = montecarlo
+    else:
+        spec = importlib.util.spec_from_file_location("montecarlo_baseline", impl)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    table, _ = builtin_workload(300, 16, seed=0)
+    pool = QueryPool.from_table(table).columns(4)  # 12 logged samples per query
+    seconds, means, errs = [], [], []
+    for rows in COLD_BINS:
+        sub = pool.take(rows)
+        alpha = extrapolate.fit_dirichlet(sub)
+        args = {"key": 0, "reps": 256, "score": sub.score("prm"), "alpha": alpha}
+        mc, t = timed(lambda sub=sub, args=args: module.simulate(sub, strategy, 64, **args))
+        seconds.append(t)
+        means.append(mc.mean.mean(0).tolist())
+        errs.append((np.sqrt((mc.stderr**2).sum(0)) / len(rows)).tolist())
+    return {"seconds": seconds, "bin_mean": means, "bin_stderr": errs}
+
+
+def cold_start(baseline: str) -> list[dict]:
+    """Each implementation and strategy in its own process, side by side."""
+    root = Path(__file__).resolve().parents[1]
+    impls = {"current": "current"}
+    tmp = tempfile.TemporaryDirectory()
+    try:
+        source = subprocess.run(
+            ["git", "show", f"{baseline}:ttcdsl/curves/montecarlo.py"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        path = Path(tmp.name) / "montecarlo_baseline.py"
+        path.write_text(source)
+        impls = {"baseline": str(path), **impls}
+    except (OSError, subprocess.CalledProcessError):
+        print(f"no baseline: git revision {baseline} unavailable", flush=True)
+    rows = []
+    for strategy in ("weighted_vote", "best_of_n"):
+        runs = {}
+        for name, impl in impls.items():
+            out = subprocess.run(
+                [sys.executable, __file__, "--cold-worker", impl, strategy],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            runs[name] = json.loads(out.strip().splitlines()[-1])
+        row = {"strategy": strategy, "bins": [len(b) for b in COLD_BINS], **runs}
+        line = [f"{strategy:13s}"]
+        for name, run in runs.items():
+            first, same, other = run["seconds"]
+            line.append(
+                f"{name}: first {first:6.2f} s, same shape {same:5.2f} s, new size {other:5.2f} s"
+            )
+        if "baseline" in runs:
+            old, new = runs["baseline"]["seconds"], runs["current"]["seconds"]
+            row["speedup"] = {
+                k: old[i] / new[i] for i, k in enumerate(("first", "same_shape", "new_size"))
+            }
+            line.append("speedup " + " / ".join(f"{v:.1f}x" for v in row["speedup"].values()))
+            # the two are different random streams of one estimator: bin means agree within noise
+            a, b = (np.array(runs[k]["bin_mean"]) for k in ("baseline", "current"))
+            sa, sb = (np.array(runs[k]["bin_stderr"]) for k in ("baseline", "current"))
+            z = np.abs(a - b) / np.maximum(np.sqrt(sa**2 + sb**2), 1e-12)
+            row["max_abs_z_bin_mean"] = float(z.max())
+            assert z.max() < 5, z.max()
+        rows.append(row)
+        print("; ".join(line), flush=True)
+    tmp.cleanup()
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -89,10 +185,20 @@ def main() -> None:
     parser.add_argument("--enumerate-up-to", type=int, default=16, help="largest m for enumeration")
     parser.add_argument("--reps", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--part", choices=("all", "dp", "cold"), default="all")
+    parser.add_argument(
+        "--baseline", default=BASELINE, help="git revision of the old montecarlo.py"
+    )
+    parser.add_argument(
+        "--cold-worker", nargs=2, metavar=("IMPL", "STRATEGY"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
+    if args.cold_worker:
+        print(json.dumps(cold_worker(*args.cold_worker)))
+        return
 
     results = []
-    for m in args.sizes:
+    for m in args.sizes if args.part != "cold" else []:
         pool = synthetic_pool(args.queries, m)
         dp, t_dp = timed(lambda pool=pool, m=m: exact.majority_vote(pool, m))
         row = {
@@ -110,10 +216,14 @@ def main() -> None:
                 subsets=sum(math.comb(m, n) for n in range(1, m + 1)),
             )
         _, t_cold = timed(
-            lambda pool=pool, m=m: montecarlo.simulate(pool, "majority_vote", m, key=0, reps=args.reps)
+            lambda pool=pool, m=m: montecarlo.simulate(
+                pool, "majority_vote", m, key=0, reps=args.reps
+            )
         )
         mc, t_warm = timed(
-            lambda pool=pool, m=m: montecarlo.simulate(pool, "majority_vote", m, key=1, reps=args.reps)
+            lambda pool=pool, m=m: montecarlo.simulate(
+                pool, "majority_vote", m, key=1, reps=args.reps
+            )
         )
         reps = mc.reps
         sd = np.sqrt(np.clip(dp * (1 - dp), 0, None) / reps)
@@ -141,18 +251,22 @@ def main() -> None:
         )
         print("; ".join(parts), flush=True)
 
+    cold = cold_start(args.baseline) if args.part != "dp" else []
+
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(
             json.dumps(
                 {
-                    "benchmark": "majority-vote curve: exact DP vs enumeration vs Monte Carlo",
+                    "benchmark": "majority-vote curve: exact DP vs enumeration vs Monte Carlo; "
+                    "cold start of the extrapolating Monte Carlo, baseline vs current",
                     "machine": {
                         "python": platform.python_version(),
                         "cpus": os.cpu_count(),
                         "platform": platform.platform(),
                     },
                     "results": results,
+                    "cold_start": cold,
                 },
                 indent=2,
             )
