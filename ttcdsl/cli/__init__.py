@@ -28,6 +28,8 @@ COMMAND_MODULES = (
     "ttcdsl.cli.import_cmd",
     "ttcdsl.cli.workload",
     "ttcdsl.cli.plan",
+    "ttcdsl.cli.run",
+    "ttcdsl.cli.report",
 )
 
 

@@ -1,0 +1,52 @@
+"""`ttc report RUN_DIR`: print a finished run's report (``RUN_DIR/report.json``) as tables.
+
+    ttc report runs/r1            # rich tables on the terminal
+    ttc report runs/r1 --json     # the report as JSON
+
+A run that has not finished has no report yet: ``ttc run --resume RUN_DIR`` finishes it (with a
+deterministic backend that generates only what is missing) and writes the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="print the report of a run directory",
+        description="Accuracy, spend per bin, stop-rule savings, budget and the uniform baseline "
+        "of a finished run.",
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (ttc run --out)")
+    parser.add_argument("--json", action="store_true", help="print report.json instead of tables")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import sys
+    from pathlib import Path
+
+    from ttcdsl.errors import UserError
+    from ttcdsl.runtime.report import render_report
+    from ttcdsl.runtime.rundir import REPORT, read_manifest
+
+    run_dir = Path(args.run_dir)
+    read_manifest(run_dir)  # a clear error when it is not a run directory
+    path = run_dir / REPORT
+    if not path.is_file():
+        raise UserError(
+            f"{run_dir}: the run has not finished (no {REPORT})",
+            hint=f"finish it with ttc run --resume {run_dir}",
+        )
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path}: cannot read the report: {error}") from None
+    if args.json:
+        sys.stdout.write(json.dumps(report, indent=1) + "\n")
+    else:
+        render_report(report)
+    return 0

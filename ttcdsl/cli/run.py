@@ -1,0 +1,341 @@
+"""`ttc run`: execute a plan over a dataset with a backend, into a resumable run directory.
+
+    ttc run PLAN --queries DATASET.jsonl --backend replay --samples TABLE --out RUN_DIR [--seed S]
+    ttc run --resume RUN_DIR
+
+The policy defaults to the file the plan records (``--policy`` to point elsewhere); its sha256
+must equal the plan's ``policy.source_sha256``. Every input is validated before the run directory
+is created, so a refused run leaves nothing behind. Progress goes to standard error; the report
+goes to standard output at the end (and to ``RUN_DIR/report.json``).
+
+A resume rebuilds the run's state from ``RUN_DIR/samples.jsonl`` and goes on (see
+:mod:`ttcdsl.runtime.executor`); a torn last line, left by a crash in the middle of a write, is
+cut off (and said so) first. Inputs given with ``--resume`` must be the run's own (same hashes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+BACKENDS = ("replay",)
+LATER_BACKENDS = ("vllm", "openai")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="execute a plan with a backend into a resumable run directory",
+        description="Run a plan (optimal or fixed) over a dataset: probe, bin, sample up to each "
+        "query's target under the budget, stop early where the policy says, aggregate, report.",
+    )
+    parser.add_argument("plan", nargs="?", metavar="PLAN", help="plan file (ttc plan -o ...)")
+    parser.add_argument("--queries", metavar="DATASET", help="dataset JSONL (the batch to run)")
+    parser.add_argument(
+        "--backend", default="replay", metavar="NAME",
+        help="where samples come from: replay (logged samples; vllm and openai come later)",
+    )
+    parser.add_argument("--samples", metavar="TABLE", help="replay: the logged samples table")
+    parser.add_argument("--out", metavar="RUN_DIR", help="the run directory to create")
+    parser.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    parser.add_argument("--policy", metavar="POLICY", help="the policy file (default: the plan's)")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    parser.add_argument("--quiet", action="store_true", help="no progress, no report table")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ttcdsl.errors import UserError
+
+    if args.resume:
+        if args.out:
+            raise UserError("--resume continues RUN_DIR in place; leave out --out")
+        return _resume(args, Path(args.resume))
+    missing = [
+        flag for flag, value in (("PLAN", args.plan), ("--queries", args.queries),
+                                 ("--out", args.out)) if not value
+    ]
+    if missing:
+        raise UserError(f"ttc run needs {', '.join(missing)}", hint="or --resume RUN_DIR")
+    inputs = _inputs(args, plan_path=Path(args.plan), policy_path=args.policy)
+    out = Path(args.out)
+    from ttcdsl.runtime.rundir import SAMPLES, create_run_dir, remove_run_dir
+    from ttcdsl.samples import RunMeta, SampleStore
+
+    existed = out.exists()
+    create_run_dir(out, inputs.manifest(sys.argv), inputs.plan_bytes, inputs.policy_bytes)
+    try:
+        store = SampleStore.create(
+            out / SAMPLES,
+            RunMeta(
+                policy_hash=inputs.policy.source_hash,
+                model=inputs.backend.model,
+                backend=inputs.backend.name,
+                seed=args.seed,
+                source=f"ttc run {inputs.plan['policy']['name']}",
+            ),
+        )
+        executor = inputs.executor(store, args.quiet)
+    except BaseException:
+        remove_run_dir(out, keep_dir=existed)
+        raise
+    return _execute(executor, inputs, out, args.quiet, fresh=True, existed=existed)
+
+
+def _resume(args: argparse.Namespace, run_dir) -> int:
+    from ttcdsl.errors import UserError
+    from ttcdsl.runtime.rundir import PLAN, POLICY, SAMPLES, read_manifest
+    from ttcdsl.samples import SampleStore, TornLineError, repair
+
+    manifest = read_manifest(run_dir)
+    if args.plan:
+        from ttcdsl.runtime.rundir import file_sha256
+
+        if file_sha256(args.plan) != manifest.plan_sha256:
+            raise UserError(
+                f"{args.plan} is not the plan of {run_dir}",
+                hint="resume without PLAN (the run directory keeps its plan)",
+            )
+    if args.backend != manifest.backend:
+        raise UserError(f"{run_dir} ran with backend {manifest.backend!r}, not {args.backend!r}")
+    args.queries = args.queries or manifest.dataset_path
+    args.samples = args.samples or manifest.table_path
+    args.seed = manifest.seed
+    inputs = _inputs(args, plan_path=run_dir / PLAN, policy_path=str(run_dir / POLICY))
+    for what, mine, theirs in (
+        ("dataset", inputs.dataset_sha, manifest.dataset_sha256),
+        ("replay samples table", inputs.table_sha, manifest.table_sha256),
+        ("plan", inputs.plan_sha, manifest.plan_sha256),
+    ):
+        if mine != theirs:
+            raise UserError(
+                f"the {what} differs from the one {run_dir} was started with",
+                hint="a run resumes only with its own inputs; start a new run with --out",
+            )
+    path = run_dir / SAMPLES
+    try:
+        store = SampleStore.open(path)
+    except TornLineError:
+        report = repair(path)
+        print(
+            f"ttc run: {path}: cut off a torn last line (line {report.line}, {report.removed} "
+            "bytes) left by an interrupted write; its samples are asked for again",
+            file=sys.stderr,
+        )
+        store = SampleStore.open(path)
+    executor = inputs.executor(store, args.quiet)
+    return _execute(executor, inputs, run_dir, args.quiet, fresh=False, existed=True)
+
+
+def _execute(executor, inputs, run_dir, quiet: bool, *, fresh: bool, existed: bool) -> int:
+    from ttcdsl.runtime.report import build_report, render_report
+    from ttcdsl.runtime.rundir import REPORT, RESULTS, remove_run_dir, write_json
+    from ttcdsl.samples.atomic import atomic_writer
+
+    try:
+        outcome = executor.run()
+    except BaseException:
+        if fresh and _nothing_stored(run_dir):
+            remove_run_dir(run_dir, keep_dir=existed)
+        raise
+    finally:
+        inputs.backend.close()
+    import json
+
+    with atomic_writer(run_dir / RESULTS) as handle:
+        for result in outcome.results:
+            handle.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+    report = build_report(outcome, inputs.plan, inputs.policy, baseline=inputs.baseline)
+    write_json(run_dir / REPORT, report)
+    if not quiet:
+        render_report(report)
+    return 0
+
+
+def _nothing_stored(run_dir) -> bool:
+    from ttcdsl.runtime.rundir import SAMPLES
+
+    try:
+        with open(run_dir / SAMPLES, "rb") as handle:
+            return handle.read().count(b"\n") <= 1  # the header only
+    except FileNotFoundError:
+        return True
+
+
+class _Inputs:
+    """Every input of a run, loaded and cross-checked before anything is written."""
+
+    def __init__(self, **kwargs) -> None:
+        self.__dict__.update(kwargs)
+
+    def manifest(self, argv):
+        from ttcdsl import __version__
+        from ttcdsl.runtime.rundir import Manifest
+        from ttcdsl.samples.schema import now_iso
+
+        return Manifest(
+            policy_sha256=self.policy.source_hash,
+            plan_sha256=self.plan_sha,
+            dataset_sha256=self.dataset_sha,
+            dataset_path=str(self.dataset_path),
+            backend=self.backend.name,
+            model=self.backend.model,
+            table_sha256=self.table_sha,
+            table_path=str(self.table_path),
+            seed=self.seed,
+            queries=len(self.dataset),
+            ttc_version=__version__,
+            created_at=now_iso(),
+            command=("ttc", *argv[1:]),
+        )
+
+    def executor(self, store, quiet: bool):
+        from ttcdsl.runtime.executor import Executor, RunSpec, print_progress
+
+        spec = RunSpec(
+            policy=self.policy,
+            plan=self.plan,
+            query_ids=self.dataset.ids(),
+            prompts={q.id: q.prompt or "" for q in self.dataset},
+            seed=self.seed,
+            prompt_bounds=self.prompt_bounds,
+        )
+        return Executor(
+            spec, self.backend, store, progress=None if quiet else print_progress, hook=_fault_hook(store)
+        )
+
+    def baseline(self, spend_samples: int):
+        from ttcdsl.runtime.report import uniform_baseline
+        from ttcdsl.runtime.replay import ReplayBackend
+
+        return uniform_baseline(
+            ReplayBackend(self.table, seed=self.seed), self.policy, self.dataset.ids(),
+            spend_samples, self.seed,
+        )
+
+
+def _inputs(args, *, plan_path, policy_path) -> _Inputs:
+    from pathlib import Path
+
+    from ttcdsl.datasets import read_queries
+    from ttcdsl.errors import UserError
+    from ttcdsl.lang.api import load_policy
+    from ttcdsl.planner.plan import load_plan
+    from ttcdsl.runtime.rundir import dataset_hash, file_sha256
+
+    if args.backend in LATER_BACKENDS:
+        raise UserError(f"the {args.backend} backend is not available yet", hint="use --backend replay")
+    if args.backend not in BACKENDS:
+        raise UserError(
+            f"unknown backend {args.backend!r}", hint=f"backends: {', '.join(BACKENDS)}"
+        )
+    if not args.queries:
+        raise UserError("ttc run needs --queries DATASET.jsonl")
+    if not args.samples:
+        raise UserError("--backend replay needs --samples TABLE (the logged samples to replay)")
+    plan_path = Path(plan_path)
+    plan = load_plan(plan_path)
+    if plan["mode"] == "bandit":
+        raise UserError(
+            f"{plan_path}: bandit plans cannot be run yet (the executor runs optimal and fixed plans)",
+            hint="plan the policy with `allocate optimal` or `allocate fixed` for now",
+        )
+    policy_file = policy_path or plan["policy"].get("file")
+    if not policy_file:
+        raise UserError(f"{plan_path}: the plan records no policy file", hint="pass --policy POLICY.ttc")
+    if not Path(policy_file).is_file():
+        raise UserError(f"{policy_file}: no such policy file", hint="pass --policy POLICY.ttc")
+    policy = load_policy(policy_file)
+    if policy.source_hash != plan["policy"]["source_sha256"]:
+        raise UserError(
+            f"{policy_file}: the plan was made from another version of the policy "
+            f"(sha256 {policy.source_hash[:12]}..., the plan's {plan['policy']['source_sha256'][:12]}...)",
+            hint="re-plan with ttc plan, or pass the policy the plan was made from with --policy",
+        )
+    dataset_path = Path(args.queries)
+    if not dataset_path.is_file():
+        raise UserError(f"{dataset_path}: no such dataset file")
+    dataset = read_queries(dataset_path)
+    if not len(dataset):
+        raise UserError(f"{dataset_path}: the dataset has no queries")
+    table_path = Path(args.samples)
+    if not table_path.is_file():
+        raise UserError(f"{table_path}: no such samples table")
+    from ttcdsl.runtime.replay import ReplayBackend
+    from ttcdsl.samples import content_hash
+
+    backend = ReplayBackend.from_file(table_path, seed=args.seed)
+    absent = [q for q in dataset.ids() if backend.logged(q) == 0]
+    if absent:
+        examples = ", ".join(repr(q) for q in absent[:3])
+        raise UserError(
+            f"{len(absent)} of {len(dataset)} queries of {dataset_path} have no samples in "
+            f"{table_path} (e.g. {examples})",
+            hint="replay can only serve queries the table logged; run a dataset that matches it",
+        )
+    prompt_bounds = {}
+    if policy.budget.charge_prompt_tokens:
+        import numpy as np
+
+        table = backend.table
+        for qid, rows in table.by_query().items():
+            values = table.prompt_tokens[rows]
+            if np.ma.getmaskarray(values).all():
+                continue
+            prompt_bounds[qid] = int(values.max())
+        lacking = [q for q in dataset.ids() if q not in prompt_bounds]
+        if lacking:
+            raise UserError(
+                f"the policy charges prompt tokens, but {len(lacking)} queries have no prompt "
+                f"token counts in {table_path} (e.g. {lacking[0]!r})",
+                hint="replay a table imported with prompt token counts (ttc import --tokenizer)",
+            )
+    return _Inputs(
+        plan=plan,
+        plan_path=plan_path,
+        plan_bytes=plan_path.read_bytes(),
+        plan_sha=file_sha256(plan_path),
+        policy=policy,
+        policy_bytes=Path(policy_file).read_bytes(),
+        dataset=dataset,
+        dataset_path=dataset_path,
+        dataset_sha=dataset_hash(dataset),
+        table=backend.table,
+        table_path=table_path,
+        table_sha=content_hash(backend.table),
+        backend=backend,
+        seed=args.seed,
+        prompt_bounds=prompt_bounds,
+    )
+
+
+def _fault_hook(store):
+    """Crash injection for the resume tests: ``TTC_RUN_CRASH=EVENT:ROUND`` SIGKILLs this process
+    at that event of that round (``append``: after writing half of the round's lines, the second
+    one torn; ``appended``: right after the round's append). Unset: no hook."""
+    spec = os.environ.get("TTC_RUN_CRASH")
+    if not spec:
+        return None
+    event, _, round_text = spec.partition(":")
+    target_round = int(round_text)
+
+    def hook(name, r, rows):
+        if name != event or r != target_round:
+            return
+        import signal
+
+        if name == "append":
+            from ttcdsl.samples.jsonl import rows_to_lines
+
+            payload = rows_to_lines(rows).encode("utf-8")
+            with open(store.path, "ab") as handle:
+                handle.write(payload[: len(payload) // 2])
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    return hook
+

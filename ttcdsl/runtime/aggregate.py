@@ -1,0 +1,136 @@
+"""A query's final answer from its samples, per bin strategy.
+
+The rules are those the planner simulated (:func:`ttcdsl.curves.montecarlo.outcome`), so that
+the accuracy a plan predicts is the accuracy of the answers the run gives:
+
+``majority_vote``
+    The canonical answer with the most samples; samples without an answer do not vote; a tie goes
+    to the tied answer that appeared first. No answer at all: no answer.
+``weighted_vote(s)``
+    The answer with the largest sum of scorer ``s`` over its samples (an unknown score adds 0);
+    ties to the answer that appeared first; only answers that occur compete.
+``best_of_n(s)``
+    The answer of the sample with the highest known score among samples that have an answer;
+    ties to the earliest sample. A sample without an answer, or without a score, never wins.
+``keep_probe``
+    Majority vote over the probe's samples (the first ``probe``), as if nothing more were spent.
+``single``
+    The first sample's answer (possibly none).
+
+Scorers: ``confidence`` reads the sample's mean token log-probability, ``gold`` its label
+(1.0 / 0.0), a reward model the score of its name.
+
+The answer is right when the chosen sample (for votes: the first sample with the winning answer)
+is labelled correct; samples with the same canonical answer carry the same label.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ttcdsl.lang import ir
+from ttcdsl.samples.schema import SampleRow
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """The final answer of one query: ``pick`` indexes the chosen sample (``None``: no answer);
+    ``correct`` is ``None`` when the chosen sample is unlabelled; ``covered`` says whether any
+    sample is labelled correct (``None`` when no sample is labelled)."""
+
+    answer: str | None
+    pick: int | None
+    correct: bool | None
+    covered: bool | None
+
+
+def score_of(row: SampleRow, scorer: ir.Scorer | None) -> float:
+    """Scorer value of one sample; NaN when unknown."""
+    if scorer is None:
+        return math.nan
+    if scorer.kind == "confidence":
+        value = row.mean_logprob
+    elif scorer.kind == "gold":
+        value = None if row.correct is None else float(row.correct)
+    else:
+        value = row.scores.get(scorer.name)
+    return math.nan if value is None else float(value)
+
+
+def _majority(rows: Sequence[SampleRow]) -> int | None:
+    votes: dict[str, int] = {}
+    first: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        if row.answer is not None:
+            votes[row.answer] = votes.get(row.answer, 0) + 1
+            first.setdefault(row.answer, i)
+    if not votes:
+        return None
+    best = max(votes.values())
+    return min(first[a] for a, v in votes.items() if v == best)
+
+
+def _weighted(rows: Sequence[SampleRow], scorer: ir.Scorer | None) -> int | None:
+    sums: dict[str, float] = {}
+    first: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        if row.answer is None:
+            continue
+        s = score_of(row, scorer)
+        sums[row.answer] = sums.get(row.answer, 0.0) + (s if math.isfinite(s) else 0.0)
+        first.setdefault(row.answer, i)
+    if not sums:
+        return None
+    best = max(sums.values())
+    return min(first[a] for a, v in sums.items() if v == best)
+
+
+def _best(rows: Sequence[SampleRow], scorer: ir.Scorer | None) -> int | None:
+    pick, best = None, -math.inf
+    for i, row in enumerate(rows):
+        s = score_of(row, scorer)
+        if row.answer is None or not math.isfinite(s):
+            continue
+        if pick is None or s > best:
+            pick, best = i, s
+    return pick
+
+
+def aggregate(
+    strategy: ir.Strategy,
+    rows: Sequence[SampleRow],
+    *,
+    scorers: Sequence[ir.Scorer] = (),
+    probe: int = 0,
+) -> Outcome:
+    """The final answer of one query's ``rows`` (in sample order) under ``strategy``."""
+    scorer = next((s for s in scorers if s.name == strategy.scorer), None)
+    if strategy.scorer is not None and scorer is None:
+        raise ValueError(f"strategy {strategy.kind} names unknown scorer {strategy.scorer!r}")
+    match strategy.kind:
+        case "majority_vote":
+            pick = _majority(rows)
+        case "weighted_vote":
+            pick = _weighted(rows, scorer)
+        case "best_of_n":
+            pick = _best(rows, scorer)
+        case "keep_probe":
+            pick = _majority(rows[:probe])
+        case "single":
+            pick = 0 if rows else None
+        case other:
+            raise ValueError(f"unknown strategy {other!r}")
+    labels = [r.correct for r in rows if r.correct is not None]
+    covered = any(labels) if labels else None
+    if pick is None:
+        return Outcome(answer=None, pick=None, correct=False if labels else None, covered=covered)
+    chosen = rows[pick]
+    correct = chosen.correct
+    if correct is None and chosen.answer is not None:
+        # another sample with the same canonical answer may carry the label
+        correct = next(
+            (r.correct for r in rows if r.answer == chosen.answer and r.correct is not None), None
+        )
+    return Outcome(answer=chosen.answer, pick=pick, correct=correct, covered=covered)

@@ -1,0 +1,254 @@
+"""The budget ledger: what a run has spent, and how much of a round it can still afford.
+
+What is charged
+    Every sample the backend returned, probes included: one sample, its completion tokens, and its
+    prompt tokens when the policy says ``charge prompt tokens`` (per sample, as the planner
+    counts them). A sample whose completion tokens are unknown is charged the request's
+    ``max_tokens`` (the most it can have cost): unknown never counts as free.
+
+Limits
+    The policy's ``mean`` limits become caps of ``value x queries`` (the run's queries, or the
+    bin's once bins are known), ``total`` limits caps of ``value``; ``per_query_max`` limits cap
+    each query. ``per_query_min`` is the planner's business (a floor the plan already meets); the
+    ledger cannot make a backend produce samples. Bin-scoped limits apply to a query from the
+    moment its bin is known (after its probe: the bin is a function of the probe), and the probe's
+    spend is then charged to the bin. A plan whose probe alone breaks a bin's cap is infeasible
+    and was refused by the planner.
+
+The round's worst case
+    Before each round the ledger is asked to :meth:`~Ledger.fit` the round's requests: the worst
+    case of a request of ``n`` samples is ``n`` samples and ``n x (max_tokens + prompt tokens)``
+    tokens. If every limit can absorb the round's worst case the round runs as asked; otherwise it
+    is cut by WATER-FILLING: samples are granted one at a time to the requesting query with the
+    fewest samples so far (counting those granted in this round), ties by the seeded rank of the
+    query id; a query whose next sample would break one of its limits is skipped for the rest of
+    the round. So a cut round keeps the queries furthest behind and drops samples from those
+    already furthest along, and the result is a deterministic function of the spend and the seed
+    (a resumed run cuts the same way). Since what is granted always fits the worst case, and the
+    actual cost of a sample never exceeds its worst case, the budget is never exceeded.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ttcdsl.lang import ir
+
+_EPS = 1e-9
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limit:
+    """One enforced limit: ``kind`` is ``batch`` (a cap on the sum over the queries it covers) or
+    ``per_query`` (a cap on each covered query); ``bin`` restricts it to one bin's queries."""
+
+    label: str
+    kind: str
+    unit: str
+    cap: float
+    bin: str | None = None
+    value: float = 0.0  # the policy's number (a mean limit's cap grows with the bin's count)
+    mean: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ask:
+    """A request as the ledger sees it: ``n`` samples for ``query_id`` (in ``bin``, ``None`` until
+    known) costing at most ``max_tokens + prompt_tokens`` tokens each."""
+
+    query_id: str
+    n: int
+    max_tokens: int
+    prompt_tokens: int = 0
+    bin: str | None = None
+    have: int = 0  # samples the query has so far (the water-filling level)
+    rank: int = 0  # tie-break: the seeded rank of the query id
+
+
+def limits_from_policy(policy: ir.Policy, n_queries: int) -> tuple[Limit, ...]:
+    """The policy's enforceable limits for a batch of ``n_queries``."""
+    limits = []
+    for limit in policy.budget.limits:
+        scope = "" if limit.bin is None else f" in {limit.bin}"
+        if limit.kind == "mean":
+            limits.append(
+                Limit(
+                    label=f"mean {limit.unit} per query{scope} <= {limit.value:g}",
+                    kind="batch", unit=limit.unit, cap=limit.value * n_queries,
+                    bin=limit.bin, value=limit.value, mean=True,
+                )
+            )
+        elif limit.kind == "total":
+            limits.append(
+                Limit(
+                    label=f"total {limit.unit}{scope} <= {limit.value:g}",
+                    kind="batch", unit=limit.unit, cap=limit.value, bin=limit.bin,
+                    value=limit.value,
+                )
+            )
+        elif limit.kind == "per_query_max":
+            limits.append(
+                Limit(
+                    label=f"{limit.unit} per query{scope} <= {limit.value:g}",
+                    kind="per_query", unit=limit.unit, cap=limit.value, bin=limit.bin,
+                    value=limit.value,
+                )
+            )
+    return tuple(limits)
+
+
+class Ledger:
+    """Spend per query, checked against :class:`Limit` values (module docstring).
+
+    Mutable by design (it is the run's running account), but every change goes through
+    :meth:`charge` and :meth:`set_bins`, and :meth:`fit` does not change it.
+    """
+
+    def __init__(self, limits: Sequence[Limit], query_ids: Sequence[str]) -> None:
+        self.limits = tuple(limits)
+        self._samples = {q: 0 for q in query_ids}
+        self._tokens = {q: 0 for q in query_ids}
+        self._bins: dict[str, str] = {}
+        self._bin_counts: dict[str, int] = {}
+
+    # ---------------------------------------------------------------------------- state
+
+    def set_bins(self, bins: Mapping[str, str]) -> None:
+        """Record each query's bin; bin-scoped mean caps become ``value x bin count``."""
+        self._bins.update(bins)
+        counts: dict[str, int] = {}
+        for name in self._bins.values():
+            counts[name] = counts.get(name, 0) + 1
+        self._bin_counts = counts
+
+    def charge(self, query_id: str, samples: int, tokens: int) -> None:
+        self._samples[query_id] += samples
+        self._tokens[query_id] += tokens
+
+    def spent(self, unit: str, query_id: str | None = None, bin: str | None = None) -> int:
+        """Spend in ``unit``: one query's, one bin's, or the batch's."""
+        table = self._samples if unit == "samples" else self._tokens
+        if query_id is not None:
+            return table[query_id]
+        if bin is not None:
+            return sum(v for q, v in table.items() if self._bins.get(q) == bin)
+        return sum(table.values())
+
+    def cap(self, limit: Limit) -> float:
+        if limit.mean and limit.bin is not None:
+            return limit.value * self._bin_counts.get(limit.bin, 0)
+        return limit.cap
+
+    def covers(self, limit: Limit, query_id: str) -> bool:
+        return limit.bin is None or self._bins.get(query_id) == limit.bin
+
+    def summary(self) -> list[dict]:
+        """Each limit with its cap and spend (for the report)."""
+        out = []
+        for limit in self.limits:
+            if limit.kind == "batch":
+                spent = self.spent(limit.unit, bin=limit.bin) if limit.bin else self.spent(limit.unit)
+                most = spent
+            else:
+                covered = [q for q in self._samples if self.covers(limit, q)]
+                most = max((self.spent(limit.unit, query_id=q) for q in covered), default=0)
+                spent = None
+            out.append(
+                {"label": limit.label, "kind": limit.kind, "unit": limit.unit,
+                 "cap": self.cap(limit), "spent": spent, "largest": most,
+                 "within": most <= self.cap(limit) + _EPS}
+            )
+        return out
+
+    # ---------------------------------------------------------------------------- rounds
+
+    def fit(self, asks: Sequence[Ask]) -> list[int]:
+        """How many of each ask's samples the round may take (same order), so that the round's
+        worst case fits every limit (module docstring)."""
+        counts = [max(0, a.n) for a in asks]
+        if self._fits_whole(asks, counts):
+            return counts
+        batch = [lim for lim in self.limits if lim.kind == "batch"]
+        room = {id(lim): self.cap(lim) - self._batch_spent(lim) for lim in batch}
+        per_query = [lim for lim in self.limits if lim.kind == "per_query"]
+        granted = [0] * len(asks)
+        extra_samples = [0] * len(asks)
+        extra_tokens = [0] * len(asks)
+        heap = [(a.have, a.rank, a.query_id, i) for i, a in enumerate(asks) if a.n > 0]
+        heapq.heapify(heap)
+        while heap:
+            level, rank, qid, i = heapq.heappop(heap)
+            a = asks[i]
+            cost_tokens = a.max_tokens + a.prompt_tokens
+            ok = True
+            for lim in batch:
+                if self._covers_ask(lim, a):
+                    need = 1 if lim.unit == "samples" else cost_tokens
+                    if room[id(lim)] - need < -_EPS:
+                        ok = False
+                        break
+            if ok:
+                for lim in per_query:
+                    if self._covers_ask(lim, a):
+                        used = (
+                            self._samples[qid] + extra_samples[i] + 1
+                            if lim.unit == "samples"
+                            else self._tokens[qid] + extra_tokens[i] + cost_tokens
+                        )
+                        if used - self.cap(lim) > _EPS:
+                            ok = False
+                            break
+            if not ok:
+                continue  # this query takes no more samples in this round
+            granted[i] += 1
+            extra_samples[i] += 1
+            extra_tokens[i] += cost_tokens
+            for lim in batch:
+                if self._covers_ask(lim, a):
+                    room[id(lim)] -= 1 if lim.unit == "samples" else cost_tokens
+            if granted[i] < a.n:
+                heapq.heappush(heap, (level + 1, rank, qid, i))
+        return granted
+
+    def _covers_ask(self, limit: Limit, ask: Ask) -> bool:
+        return limit.bin is None or ask.bin == limit.bin
+
+    def _batch_spent(self, limit: Limit) -> int:
+        return self.spent(limit.unit, bin=limit.bin) if limit.bin else self.spent(limit.unit)
+
+    def _fits_whole(self, asks: Sequence[Ask], counts: Sequence[int]) -> bool:
+        for lim in self.limits:
+            if lim.kind == "batch":
+                need = sum(
+                    n if lim.unit == "samples" else n * (a.max_tokens + a.prompt_tokens)
+                    for a, n in zip(asks, counts)
+                    if self._covers_ask(lim, a)
+                )
+                if self._batch_spent(lim) + need - self.cap(lim) > _EPS:
+                    return False
+            else:
+                for a, n in zip(asks, counts):
+                    if n and self._covers_ask(lim, a):
+                        used = (
+                            self._samples[a.query_id] + n
+                            if lim.unit == "samples"
+                            else self._tokens[a.query_id] + n * (a.max_tokens + a.prompt_tokens)
+                        )
+                        if used - self.cap(lim) > _EPS:
+                            return False
+        return True
+
+
+def billed_tokens(
+    completion_tokens: int | None, prompt_tokens: int | None, *, max_tokens: int,
+    charge_prompt: bool, prompt_bound: int = 0,
+) -> int:
+    """Tokens one returned sample is charged (unknown completion: ``max_tokens``; unknown prompt
+    when prompts are charged: the bound the round was fitted with)."""
+    completion = max_tokens if completion_tokens is None else int(completion_tokens)
+    if not charge_prompt:
+        return completion
+    return completion + (prompt_bound if prompt_tokens is None else int(prompt_tokens))
+

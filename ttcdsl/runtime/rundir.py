@@ -1,0 +1,171 @@
+"""The run directory: everything needed to audit a run, and to resume it after a crash.
+
+    RUN_DIR/
+      manifest.json   what the run is: hashes of the policy, plan, dataset and replay table,
+                      the backend, the seed, the ttc version, when and how it was started
+      plan.yaml       a byte-for-byte copy of the plan
+      policy.ttc      a copy of the policy source (its sha256 is the plan's source_sha256)
+      samples.jsonl   every sample, appended and fsynced once per round (a SampleStore)
+      results.jsonl   one line per query: bin, target, samples, answer, correct (at the end)
+      report.json     the run's report (at the end)
+
+The manifest is written first, atomically; the directory is created only after every input was
+validated, and removed again if the run fails before its first round is stored, so a failed
+start leaves nothing behind. The dataset and the replay table are referenced by path and
+content hash (they may be large); a resume checks the hashes, so a changed input is refused
+instead of silently mixing two runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ttcdsl.datasets import Dataset
+from ttcdsl.datasets.schema import dumps_query
+from ttcdsl.errors import UserError
+from ttcdsl.samples.atomic import atomic_writer
+
+MANIFEST = "manifest.json"
+PLAN = "plan.yaml"
+POLICY = "policy.ttc"
+SAMPLES = "samples.jsonl"
+RESULTS = "results.jsonl"
+REPORT = "report.json"
+MANIFEST_VERSION = 1
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def dataset_hash(dataset: Dataset) -> str:
+    """A hash of the queries (their JSONL form, in dataset order); the file's name is not part."""
+    digest = hashlib.sha256()
+    for query in dataset:
+        digest.update(dumps_query(query).encode("utf-8") + b"\n")
+    return "ttc-queries-v1:sha256:" + digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Manifest:
+    """What a run is (module docstring). Paths are as given on the command line."""
+
+    policy_sha256: str
+    plan_sha256: str
+    dataset_sha256: str
+    dataset_path: str
+    backend: str
+    model: str | None
+    table_sha256: str | None
+    table_path: str | None
+    seed: int
+    queries: int
+    ttc_version: str
+    created_at: str
+    command: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ttc_run": MANIFEST_VERSION,
+            "policy_sha256": self.policy_sha256,
+            "plan_sha256": self.plan_sha256,
+            "dataset": {"path": self.dataset_path, "sha256": self.dataset_sha256,
+                        "queries": self.queries},
+            "backend": {"name": self.backend, "model": self.model,
+                        "table": self.table_path, "table_sha256": self.table_sha256},
+            "seed": self.seed,
+            "ttc_version": self.ttc_version,
+            "created_at": self.created_at,
+            "command": list(self.command),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], path: Path) -> Manifest:
+        try:
+            if data.get("ttc_run") != MANIFEST_VERSION:
+                raise KeyError("ttc_run")
+            return cls(
+                policy_sha256=data["policy_sha256"],
+                plan_sha256=data["plan_sha256"],
+                dataset_sha256=data["dataset"]["sha256"],
+                dataset_path=data["dataset"]["path"],
+                queries=int(data["dataset"]["queries"]),
+                backend=data["backend"]["name"],
+                model=data["backend"]["model"],
+                table_path=data["backend"]["table"],
+                table_sha256=data["backend"]["table_sha256"],
+                seed=int(data["seed"]),
+                ttc_version=data["ttc_version"],
+                created_at=data["created_at"],
+                command=tuple(data["command"]),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise UserError(f"{path}: not a ttc run manifest (field {error})") from None
+
+
+def write_json(path: Path, data: Any) -> None:
+    with atomic_writer(path) as handle:
+        json.dump(data, handle, indent=1, ensure_ascii=False, allow_nan=False)
+        handle.write("\n")
+
+
+def read_manifest(run_dir: Path) -> Manifest:
+    path = run_dir / MANIFEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(
+            f"{run_dir}: not a run directory (no {MANIFEST})",
+            hint="start the run with ttc run PLAN --out RUN_DIR",
+        ) from None
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path}: cannot read the manifest: {error}") from None
+    return Manifest.from_dict(data, path)
+
+
+def create_run_dir(
+    run_dir: Path, manifest: Manifest, plan_text: bytes, policy_text: bytes
+) -> None:
+    """Create ``run_dir`` with its manifest (first, atomically), plan and policy copies.
+
+    The directory must not exist (or be empty); on any failure here it is removed again.
+    """
+    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        raise UserError(
+            f"{run_dir}: already exists",
+            hint=f"resume it with ttc run --resume {run_dir}, or choose another --out",
+        )
+    existed = run_dir.exists()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / MANIFEST, manifest.to_dict())
+        with atomic_writer(run_dir / PLAN, mode="wb") as handle:
+            handle.write(plan_text)
+        with atomic_writer(run_dir / POLICY, mode="wb") as handle:
+            handle.write(policy_text)
+    except BaseException:
+        remove_run_dir(run_dir, keep_dir=existed)
+        raise
+
+
+def remove_run_dir(run_dir: Path, *, keep_dir: bool = False) -> None:
+    """Remove a run directory this process created (a failed start)."""
+    if keep_dir:
+        for child in run_dir.iterdir():
+            if child.is_dir():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)
