@@ -326,3 +326,54 @@ def test_plan_that_is_not_yaml(tmp_path):
         load_plan(path)
     with pytest.raises(FileFormatError, match="no such plan file"):
         load_plan(tmp_path / "missing.yaml")
+
+
+def test_every_solver_gives_the_same_plan_value(workload):
+    policy = parse_policy(
+        HEADER
+        + """
+budget { mean samples per query <= 5.5  samples per query in 2..12 }
+probe 2 samples
+feature agreement = top_share(answers)
+bins by agreement quantiles [0.5] as hard, easy
+strategy hard = majority_vote
+strategy easy = majority_vote
+allocate optimal maximize accuracy
+"""
+    )
+    plans = {
+        solver: make_plan(policy, workload, solver=solver, reps=8, cross_check=False).plan
+        for solver in ("frontier", "lagrangian", "lp", "dp")
+    }
+    relaxation = plans["frontier"]["solver"]["relaxation"]
+    for solver in ("lagrangian", "lp"):
+        assert plans[solver]["solver"]["relaxation"] == pytest.approx(relaxation, rel=1e-7)
+    # the DP's integer optimum (one count per bin) is below the relaxation
+    assert plans["dp"]["solver"]["relaxation"] <= relaxation + 1e-12
+    for plan in plans.values():
+        assert plan["budget"][0]["spent"] <= 5.5 + 1e-12
+
+
+def test_several_limits_go_to_the_lp(workload):
+    policy = parse_policy(
+        HEADER
+        + """
+budget {
+  mean samples per query <= 6
+  mean tokens per query <= 5000
+  samples per query in 2..12
+}
+probe 2 samples
+feature agreement = top_share(answers)
+bins by agreement quantiles [0.5] as hard, easy
+strategy hard = majority_vote
+strategy easy = majority_vote
+allocate optimal maximize accuracy
+"""
+    )
+    plan = make_plan(policy, workload, reps=8).plan
+    assert plan["solver"]["name"].startswith("cvxpy/")
+    spent = {limit["unit"]: limit["spent"] for limit in plan["budget"] if "spent" in limit}
+    assert spent["samples"] <= 6 + 1e-12 and spent["tokens"] <= 5000 + 1e-9
+    with pytest.raises(UserError, match="--solver lagrangian handles one batch budget"):
+        make_plan(policy, workload, solver="lagrangian", reps=8)

@@ -34,8 +34,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--force", action="store_true", help="replace an existing plan file")
     parser.add_argument(
-        "--solver", default="auto", choices=("auto", "lagrangian", "lp", "dp"),
-        help="auto: the JAX Lagrangian for one budget, the LP (cvxpy) otherwise",
+        "--solver", default="auto", choices=("auto", "frontier", "lagrangian", "lp", "dp"),
+        help="auto: for one budget the exact frontier (bins) or the JAX Lagrangian (many "
+        "groups); the LP (cvxpy) for several limits",
     )
     parser.add_argument(
         "--queries", type=int, metavar="N",

@@ -1,9 +1,10 @@
 """``make_plan``: policy + calibration table -> curves -> knapsack -> solve -> round -> plan.
 
-The solver is chosen by the problem's shape: one batch limit and no per-bin limit is the JAX
-Lagrangian's case (exact and fastest); anything else goes to the LP (cvxpy). The other solver
-cross-checks the first whenever the problem is small (bins, not queries), and the integer DP
-settles the exact integer optimum over whole bins where it applies; all three appear in the plan.
+The solver is chosen by the problem's shape. One batch limit and no per-bin limit is the
+Lagrangian case: for a few bins the exact frontier (one sort of marginal gains, numpy, no compile)
+answers it; at scale (per-query problems) the JAX Lagrangian does, whose compile costs seconds
+that a handful of bins does not repay. Anything else goes to the LP (cvxpy). Small problems are
+cross-checked by the LP and, where it applies, the exact integer DP; both appear in the plan.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ttcdsl.planner.plan import PLAN_VERSION
 from ttcdsl.planner.problem import BinCurves, bin_curves, build_knapsack
 from ttcdsl.samples.schema import SamplesTable
 
-SOLVERS = ("auto", "lagrangian", "lp", "dp")
+SOLVERS = ("auto", "frontier", "lagrangian", "lp", "dp")
 CROSS_CHECK_MAX_GROUPS = 1000
 """Cross-check with every applicable solver below this many groups (bins: always)."""
 
@@ -140,14 +141,18 @@ def _solve(problem: Knapsack, mode: str, solver: str, cross_check: bool) -> tupl
         return _best_allowed(problem, "fixed" if mode == "fixed" else "unconstrained"), []
     single = len(problem.batch_limits) == 1 and not problem.group_limits
     if solver == "auto":
-        solver = "lagrangian" if single else "lp"
-    if solver in ("lagrangian", "dp") and not single:
+        if not single:
+            solver = "lp"
+        else:
+            solver = "frontier" if problem.n_groups <= CROSS_CHECK_MAX_GROUPS else "lagrangian"
+    if solver in ("frontier", "lagrangian", "dp") and not single:
         raise UserError(
             f"--solver {solver} handles one batch budget and no per-bin limit; this policy "
             f"declares {len(problem.limits)} limits",
             hint="use --solver lp (or auto)",
         )
     runners: dict[str, Callable[[], Solution]] = {
+        "frontier": lambda: _frontier(problem),
         "lagrangian": lambda: _lagrangian(problem),
         "lp": lambda: _lp(problem),
         "dp": lambda: _dp(problem),
@@ -155,11 +160,47 @@ def _solve(problem: Knapsack, mode: str, solver: str, cross_check: bool) -> tupl
     primary = runners[solver]()
     checks: list[Solution] = []
     if cross_check and problem.n_groups <= CROSS_CHECK_MAX_GROUPS:
-        others = ["lp"] + (["lagrangian", "dp"] if single else [])
+        # The JAX Lagrangian is left out of cross-checks: its compile dwarfs a few bins' solve.
+        others = ["lp"] + (["frontier", "dp"] if single else [])
         for name in others:
             if name != solver and (name != "dp" or _dp_applies(problem)):
                 checks.append(runners[name]())
     return primary, checks
+
+
+def _frontier(problem: Knapsack) -> Solution:
+    """The relaxation's optimum from the concave-hull frontier, certified by its dual bound."""
+    from ttcdsl.planner.frontier import frontier
+
+    start = time.perf_counter()
+    (limit,) = problem.batch_limits
+    front = frontier(problem, [limit.bound])
+    if not np.isfinite(front.objective[0]):
+        return Solution(
+            x=problem.cheapest(),
+            objective=float("nan"),
+            dual_bound=float("nan"),
+            spend=problem.spend(problem.cheapest()),
+            solver="frontier",
+            status="infeasible",
+            seconds=time.perf_counter() - start,
+            message="the cheapest allocation exceeds the budget",
+        )
+    x = front.x_at(limit.bound)
+    lam = float(front.marginal[0])
+    # L(λ) = Σ_g w_g max_k (v - λ c) + λ B: an upper bound for any λ >= 0
+    reduced = np.where(problem.allowed, problem.value - lam * problem.cost[limit.resource], -np.inf)
+    dual = float(problem.weight @ reduced.max(1) + lam * limit.bound)
+    return Solution(
+        x=x,
+        objective=problem.objective(x),
+        dual_bound=dual,
+        spend=problem.spend(x),
+        solver="frontier",
+        status="optimal",
+        seconds=time.perf_counter() - start,
+        multipliers=(lam,),
+    )
 
 
 def _lagrangian(problem: Knapsack) -> Solution:
