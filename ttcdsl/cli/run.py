@@ -332,7 +332,10 @@ def _fault_hook(store):
 
             payload = rows_to_lines(rows).encode("utf-8")
             with open(store.path, "ab") as handle:
-                handle.write(payload[: len(payload) // 2])
+                cut = len(payload) // 2
+                if payload[cut - 1 : cut] == b"\n":
+                    cut -= 1  # end inside a line: the torn write this simulates
+                handle.write(payload[:cut])
                 handle.flush()
                 os.fsync(handle.fileno())
         os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,118 @@
+"""Resuming killed runs: SIGKILL at chosen rounds (mid-append, leaving a torn line, and right
+after an append) and at random times, then `ttc run --resume`; the results must equal an
+uninterrupted run's and the samples file must never hold a sample twice."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.runtime.runs import (
+    hand_plan,
+    results,
+    run_args,
+    sample_keys,
+    ttc,
+    ttc_subprocess,
+    workload_files,
+    write_policy,
+)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("resume")
+    policy = write_policy(d)
+    plan = hand_plan(policy)
+    samples, queries = workload_files(d, n=24, m=16)
+    reference = d / "reference"
+    assert ttc(*run_args(plan, queries, samples, reference, seed=5)) == 0
+    return d, plan, queries, samples, reference
+
+
+def _check_same(run_dir, reference) -> None:
+    assert results(run_dir) == results(reference)
+    keys = sample_keys(run_dir)
+    assert len(keys) == len(set(keys)), "a sample was stored twice"
+    assert sorted(keys) == sorted(sample_keys(reference))
+
+
+@pytest.mark.parametrize(
+    "crash", ["append:0", "appended:0", "append:1", "appended:2", "append:3", "appended:5"]
+)
+def test_resume_after_sigkill_at_a_round(setup, tmp_path, crash) -> None:
+    d, plan, queries, samples, reference = setup
+    out = tmp_path / "run"
+    killed = ttc_subprocess(
+        run_args(plan, queries, samples, out, seed=5), env={"TTC_RUN_CRASH": crash}
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not (out / "results.jsonl").exists()
+    resumed = ttc_subprocess(["run", "--resume", str(out), "--quiet"])
+    assert resumed.returncode == 0, resumed.stderr
+    if crash.startswith("append:"):
+        assert "torn last line" in resumed.stderr
+    _check_same(out, reference)
+
+
+def test_resume_twice_in_a_row_generates_nothing_new(setup, tmp_path) -> None:
+    d, plan, queries, samples, reference = setup
+    out = tmp_path / "run"
+    assert ttc(*run_args(plan, queries, samples, out, seed=5)) == 0
+    before = (out / "samples.jsonl").read_bytes()
+    assert ttc("run", "--resume", str(out), "--quiet") == 0
+    assert (out / "samples.jsonl").read_bytes() == before
+    _check_same(out, reference)
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_at_random_times(setup, tmp_path) -> None:
+    """Kills from outside at random moments (import, validation, any round, the final writes)."""
+    d, plan, queries, samples, reference = setup
+    rng = random.Random(20260101)
+    for trial in range(6):
+        out = tmp_path / f"run{trial}"
+        args = [sys.executable, "-m", "ttcdsl", *run_args(plan, queries, samples, out, seed=5)]
+        from tests.runtime.runs import REPO
+        import os
+
+        proc = subprocess.Popen(
+            args, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.3, 2.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if not (out / "manifest.json").exists():
+            assert not out.exists() or not any(out.iterdir()) or not (out / "samples.jsonl").exists()
+            continue
+        if not (out / "samples.jsonl").exists():
+            continue  # killed between the manifest and the store: nothing was sampled
+        resumed = ttc_subprocess(["run", "--resume", str(out), "--quiet"])
+        assert resumed.returncode == 0, resumed.stderr
+        _check_same(out, reference)
+
+
+def test_resume_refuses_another_dataset(setup, tmp_path) -> None:
+    d, plan, queries, samples, reference = setup
+    other_samples, other_queries = workload_files(tmp_path, n=24, m=16, seed=1)
+    out = tmp_path / "run"
+    killed = ttc_subprocess(
+        run_args(plan, queries, samples, out, seed=5), env={"TTC_RUN_CRASH": "appended:1"}
+    )
+    assert killed.returncode == -signal.SIGKILL
+    refused = ttc_subprocess(
+        ["run", "--resume", str(out), "--queries", str(other_queries), "--quiet"]
+    )
+    assert refused.returncode == 1
+    assert "dataset differs" in refused.stderr
+    refused = ttc_subprocess(
+        ["run", "--resume", str(out), "--samples", str(other_samples), "--quiet"]
+    )
+    assert refused.returncode == 1
+    assert "replay samples table differs" in refused.stderr
