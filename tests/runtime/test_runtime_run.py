@@ -1,0 +1,208 @@
+"""`ttc run` end to end with replay: the run directory, refused inputs (one clear message, exit 1,
+no directory left), assignment of bins and targets, and aggregation as the planner simulates it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.runtime.runs import (
+    ADAPTIVE,
+    hand_plan,
+    results,
+    run_args,
+    sample_keys,
+    ttc,
+    workload_files,
+    write_policy,
+)
+from ttcdsl.lang import ir
+from ttcdsl.runtime.aggregate import aggregate
+from ttcdsl.runtime.assignment import assign_bins, assign_targets
+from ttcdsl.samples import SampleRow
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    policy = write_policy(tmp_path)
+    plan = hand_plan(policy)
+    samples, queries = workload_files(tmp_path, n=30, m=16)
+    return tmp_path, policy, plan, samples, queries
+
+
+def test_a_run_writes_its_directory(inputs) -> None:
+    d, policy, plan, samples, queries = inputs
+    out = d / "run"
+    assert ttc(*run_args(plan, queries, samples, out, seed=3)) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "manifest.json", "plan.yaml", "policy.ttc", "report.json", "results.jsonl", "samples.jsonl",
+    ]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 3 and manifest["backend"]["name"] == "replay"
+    assert manifest["backend"]["table_sha256"].startswith("ttc-samples-v1:sha256:")
+    assert (out / "plan.yaml").read_bytes() == plan.read_bytes()
+    keys = sample_keys(out)
+    assert len(keys) == len(set(keys))
+    rows = results(out)
+    assert len(rows) == 30
+    for r in rows:
+        assert r["samples"] <= r["target"]
+        assert r["samples"] >= 2  # the probe
+        # a query either reached its target, or a stop rule retired it
+        assert r["samples"] == r["target"] or r["stopped"]
+    report = json.loads((out / "report.json").read_text())
+    assert report["spend"]["samples"] == len(keys)
+    assert report["baseline"]["samples"] == len(keys)
+    assert report["stop_savings"]["samples_saved"] == sum(
+        r["target"] - r["samples"] for r in rows if r["stopped"]
+    )
+    assert ttc("report", str(out)) == 0
+
+
+def test_samples_carry_round_and_seed(inputs) -> None:
+    from ttcdsl.runtime import sample_seed
+
+    d, policy, plan, samples, queries = inputs
+    out = d / "run"
+    assert ttc(*run_args(plan, queries, samples, out, seed=3)) == 0
+    lines = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()[1:]]
+    assert {r["round"] for r in lines if r["sample_index"] < 2} == {0}
+    assert all(r["seed"] == sample_seed(3, r["query_id"], r["sample_index"]) for r in lines)
+    # after the probe, a bin with a stop rule gets one sample per round
+    later = [r for r in lines if r["sample_index"] >= 2]
+    per_round = {}
+    for r in later:
+        per_round.setdefault((r["query_id"], r["round"]), 0)
+        per_round[(r["query_id"], r["round"])] += 1
+    assert set(per_round.values()) == {1}
+
+
+def _refused(capsys, out, *args, message: str) -> None:
+    assert ttc(*args) == 1
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_refused_inputs_leave_nothing_behind(inputs, capsys) -> None:
+    d, policy, plan, samples, queries = inputs
+    out = d / "run"
+    args = run_args(plan, queries, samples, out)
+    _refused(capsys, out, *args, "--backend", "nope", message="unknown backend 'nope'")
+    _refused(capsys, out, *args, "--backend", "vllm", message="not available yet")
+    _refused(capsys, out, *run_args(plan, d / "none.jsonl", samples, out), message="no such dataset")
+    _refused(capsys, out, *run_args(plan, queries, d / "none.jsonl", out), message="no such samples")
+    _refused(capsys, out, *run_args(d / "none.yaml", queries, samples, out), message="no such plan")
+    # dataset ids the replay table does not hold
+    extra = d / "more.jsonl"
+    extra.write_text(queries.read_text() + json.dumps(
+        {"id": "ghost-1", "kind": "math", "prompt": "?", "gold": "1"}) + "\n")
+    _refused(capsys, out, *run_args(plan, extra, samples, out), message="1 of 31 queries")
+    # a plan that fails validation
+    bad = d / "bad.yaml"
+    data = yaml.safe_load(plan.read_text())
+    data["bins"][0]["allocation"][0]["share"] = 0.9
+    bad.write_text(yaml.safe_dump(data))
+    _refused(capsys, out, *run_args(bad, queries, samples, out), message="shares sum to")
+    # the policy changed since the plan was made
+    policy.write_text(ADAPTIVE.replace("last 3", "last 4"))
+    _refused(capsys, out, *args, message="another version of the policy")
+
+
+def test_bandit_plans_are_not_run_yet(inputs, capsys) -> None:
+    d, policy, plan, samples, queries = inputs
+    data = yaml.safe_load(plan.read_text())
+    data["mode"] = "bandit"
+    plan.write_text(yaml.safe_dump(data))
+    _refused(capsys, d / "run", *run_args(plan, queries, samples, d / "run"), message="bandit")
+
+
+def test_an_existing_run_directory_is_not_overwritten(inputs, capsys) -> None:
+    d, policy, plan, samples, queries = inputs
+    out = d / "run"
+    assert ttc(*run_args(plan, queries, samples, out)) == 0
+    assert ttc(*run_args(plan, queries, samples, out)) == 1
+    assert "already exists" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------ assignment
+
+
+def test_bins_put_a_key_on_an_edge_in_the_upper_bin() -> None:
+    key = np.array([0.1, 0.5, 0.75, 0.9, np.nan])
+    assert assign_bins(key, [0.5, 0.75], 3).tolist() == [0, 1, 2, 2, 2]
+
+
+def test_targets_follow_the_shares_and_never_cost_more_than_the_plan() -> None:
+    ids = [f"q{i}" for i in range(7)]
+    options = [{"samples": 4, "share": 0.5}, {"samples": 10, "share": 0.5}]
+    targets = assign_targets(options, ids, seed=1)
+    assert sorted(targets.values()) == [4, 4, 4, 4, 10, 10, 10]  # 3 = floor(3.5) get 10
+    assert sum(targets.values()) <= 7 * 7
+    assert assign_targets(options, list(reversed(ids)), seed=1) == targets
+    by_seed = {tuple(sorted(q for q, t in assign_targets(options, ids, seed=s).items() if t == 10))
+               for s in range(6)}
+    assert len(by_seed) > 1
+
+
+# ------------------------------------------------------------------------ aggregation
+
+
+def _rows(answers, scores=None, correct=None):
+    return [
+        SampleRow(query_id="q", sample_index=i, answer=a,
+                  mean_logprob=None if scores is None else scores[i],
+                  correct=None if correct is None else correct[i])
+        for i, a in enumerate(answers)
+    ]
+
+
+CONF = (ir.Scorer(name="conf", kind="confidence", model=None, span=None),)
+
+
+def test_majority_vote_ties_go_to_the_first_answer_and_no_answer_never_votes() -> None:
+    strategy = ir.Strategy(kind="majority_vote")
+    assert aggregate(strategy, _rows(["b", "a", "a", "b", None, None, None])).answer == "b"
+    assert aggregate(strategy, _rows([None, None])).answer is None
+    assert aggregate(ir.Strategy(kind="keep_probe"), _rows(["a", "b", "b", "b"]), probe=2).answer == "a"
+    assert aggregate(ir.Strategy(kind="single"), _rows([None, "a"])).answer is None
+
+
+def test_scored_strategies() -> None:
+    best = ir.Strategy(kind="best_of_n", scorer="conf")
+    rows = _rows(["a", None, "b", "c"], scores=[-0.5, -0.1, -0.2, -0.2])
+    assert aggregate(best, rows, scorers=CONF).answer == "b"  # no-answer never wins; ties earliest
+    weighted = ir.Strategy(kind="weighted_vote", scorer="conf")
+    rows = _rows(["a", "b", "a", "b"], scores=[-1.0, -0.5, -1.0, -1.5])
+    assert aggregate(weighted, rows, scorers=CONF).answer == "a"  # -2.0 ties -2.0: first seen
+
+
+def test_aggregation_agrees_with_the_planners_simulation() -> None:
+    """Random small cases against ttcdsl.curves.montecarlo.outcome (the planner's rules)."""
+    import jax.numpy as jnp
+
+    from ttcdsl.curves.montecarlo import outcome
+
+    rng = np.random.default_rng(0)
+    for _ in range(150):
+        k = int(rng.integers(1, 7))
+        answer = rng.integers(-1, 3, size=k)
+        score = np.where(rng.random(k) < 0.2, np.nan, rng.integers(-3, 3, size=k).astype(float))
+        answer_correct = rng.random(3) < 0.5
+        correct = np.where(answer >= 0, answer_correct[np.maximum(answer, 0)], False)
+        rows = [
+            SampleRow(query_id="q", sample_index=i,
+                      answer=None if a < 0 else str(a),
+                      mean_logprob=None if np.isnan(s) else float(s), correct=bool(c))
+            for i, (a, s, c) in enumerate(zip(answer, score, correct))
+        ]
+        for kind in ("majority_vote", "best_of_n", "weighted_vote", "single"):
+            mine = aggregate(ir.Strategy(kind=kind, scorer=None if kind in ("majority_vote", "single") else "conf"),
+                             rows, scorers=CONF)
+            theirs = bool(outcome(
+                kind, jnp.ones(k, bool), jnp.arange(k).astype(jnp.float32), jnp.asarray(answer),
+                jnp.asarray(score), jnp.asarray(correct), jnp.asarray(answer_correct),
+            ))
+            assert bool(mine.correct) == theirs, (kind, answer, score)
