@@ -52,11 +52,16 @@ def test_bad_counts_are_user_errors(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_missing_parent_directories_are_created(tmp_path: Path) -> None:
+    out = tmp_path / "new" / "deeper" / "calib.jsonl"
+    queries = tmp_path / "other" / "queries.jsonl"
+    assert main(["workload", "-o", str(out), "--dataset", str(queries), "--queries", "5"]) == 0
+    assert out.is_file() and queries.is_file()
+
+
 def test_unwritable_or_existing_outputs_leave_nothing_behind(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["workload", "-o", str(tmp_path / "missing" / "calib.jsonl")]) == 1
-    assert "does not exist" in capsys.readouterr().err
     assert main(["workload", "-o", str(tmp_path / "calib.csv")]) == 1
     assert "cannot tell the table format" in capsys.readouterr().err
     assert main(["workload", "-o", str(tmp_path / "c.jsonl"), "--dataset",

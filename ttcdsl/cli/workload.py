@@ -72,6 +72,10 @@ def run(args: argparse.Namespace) -> int:
 
     table, dataset = builtin_workload(args.queries, args.samples, seed=args.seed)
     try:
+        # Like any output command: missing parent directories are created (not the files).
+        for path in (output, dataset_path):
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
         write_workload(table, dataset, output, dataset_path)
     except OSError as error:
         raise UserError(
