@@ -34,7 +34,7 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
     )
     table = Table(title="bins")
     headings = ("bin", "key range", "share", "strategy", "n: share", plan["objective"][:3], "± se",
-                "E[samples]", "E[tokens]")
+                "exp. samples", "exp. tokens")
     for column in headings:
         table.add_column(
             column,
