@@ -177,7 +177,8 @@ def _assign_bins(
             f"the binning key {binning.key!r} is undefined (NaN) for {int(bad.sum())} of {n} "
             "calibration queries",
             hint="a feature is NaN when what it reads is unknown for the probe's samples: token "
-            "counts (import with --tokenizer), scores or log-probabilities missing from the table",
+            "counts (import with --tokenizer), scores, log-probabilities or prompt_nll missing from "
+            "the table",
         )
     if binning.method == "quantiles":
         edges = tuple(float(e) for e in np.quantile(key, binning.cuts))

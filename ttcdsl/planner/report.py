@@ -8,6 +8,7 @@ Monte Carlo noise where curves were simulated.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -152,7 +153,7 @@ def _bin(calibration, curves: BinCurves, x, queries, b: int) -> dict[str, Any]:
             if np.isfinite(curves.tokens[b][allowed]).all()
             else None,
         }
-    if plan_mode_is_bandit(policy):
+    if _is_bandit(policy):
         return out
     curve: dict[str, Any] = {"levels": curves.levels[allowed], "value": value[b][allowed]}
     if curves.stop_simulated[b]:  # otherwise the expected samples are the levels themselves
@@ -166,14 +167,13 @@ def _bin(calibration, curves: BinCurves, x, queries, b: int) -> dict[str, Any]:
     return out
 
 
-def plan_mode_is_bandit(policy: ir.Policy) -> bool:
+def _is_bandit(policy: ir.Policy) -> bool:
     return isinstance(policy.allocation, ir.Bandit)
 
 
 def _sampling(sampling: ir.Sampling) -> dict[str, Any]:
-    fields = ("max_tokens", "temperature", "top_p", "top_k", "min_p", "logprobs", "seed",
-              "presence_penalty", "frequency_penalty", "repetition_penalty")
-    return {f: getattr(sampling, f) for f in fields if getattr(sampling, f) is not None}
+    values = ((f.name, getattr(sampling, f.name)) for f in dataclasses.fields(sampling))
+    return {name: value for name, value in values if value is not None}
 
 
 def _budget(policy: ir.Policy, problem: Knapsack, x) -> list[dict[str, Any]]:
@@ -228,31 +228,19 @@ def _predicted(problem: Knapsack, curves: BinCurves, x) -> dict[str, Any]:
 
 
 def _baseline(calibration: Calibration, problem: Knapsack, curves: BinCurves, x) -> dict[str, Any] | None:
-    """Uniform allocation at the plan's expected samples per query, with the policy's answer
-    strategy, on the same held-out samples (a mix of the two neighbouring counts)."""
-    from ttcdsl.curves import response_curve
+    from ttcdsl.planner.uniform import uniform_at
 
-    policy = calibration.policy
     spent = float(problem.weight @ (x * curves.samples).sum(1))
-    if spent < 1:
+    (uniform,) = uniform_at(calibration, np.array([spent]))
+    if uniform is None:
         return None
-    lo = int(math.floor(spent))
-    hi = lo + 1
-    strategy = {"keep_probe": "majority_vote"}.get(policy.answer.kind, policy.answer.kind)
-    curve = response_curve(
-        calibration.heldout, strategy, [lo, hi], score=policy.answer.scorer, reps=64
-    )
-    theta = spent - lo
-    metric = curve.coverage if policy.objective == "coverage" else curve.accuracy
-    value = metric.mean(0)
+    lo = math.floor(spent)
     return {
-        "strategy": policy.answer.kind,
+        "strategy": calibration.policy.answer.kind,
         "samples": spent,
-        "accuracy": float((1 - theta) * curve.accuracy.mean(0)[0] + theta * curve.accuracy.mean(0)[1]),
-        "coverage": float((1 - theta) * curve.coverage.mean(0)[0] + theta * curve.coverage.mean(0)[1]),
-        "objective": float((1 - theta) * value[0] + theta * value[1]),
-        "how": f"every query gets {lo} or {hi} samples (mixed to spend {spent:.4g} per query), "
-        "no probe, no stop rules, same held-out samples",
+        **uniform,
+        "how": f"every query gets {lo} or {lo + 1} samples (mixed to spend {spent:.4g} per "
+        "query), no probe, no stop rules, same held-out samples",
     }
 
 

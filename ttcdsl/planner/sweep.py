@@ -55,7 +55,9 @@ def sweep_budget(result: PlanResult, budgets: list[float]) -> dict[str, Any]:
             samples.append(sol.spend[0] if ok else np.nan)
         objective, spend, samples = map(np.asarray, (objective, spend, samples))
         method = "LP re-solved per budget (parameters, no rebuild)"
-    uniform = _uniform(result, samples)
+    from ttcdsl.planner.uniform import uniform_at
+
+    uniform = [None if u is None else u["objective"] for u in uniform_at(result.calibration, samples)]
     return {
         "limit": " ".join(policy.source.text[declared.span.start : declared.span.end].split()),
         "objective": policy.objective,
@@ -84,30 +86,3 @@ def _samples_along(problem, front, bounds) -> np.ndarray:
         except ValueError:  # below the cheapest allocation: no point
             out.append(np.nan)
     return np.asarray(out)
-
-
-def _uniform(result: PlanResult, samples: np.ndarray) -> list[float | None]:
-    """Uniform allocation (every query the same count, mixed between neighbours) at each point's
-    mean samples per query, from the same held-out samples."""
-    from ttcdsl.curves import response_curve
-
-    policy = result.calibration.policy
-    finite = samples[np.isfinite(samples)]
-    if finite.size == 0 or finite.max() < 1:
-        return [None] * len(samples)
-    top = int(np.ceil(finite.max())) + 1
-    strategy = {"keep_probe": "majority_vote"}.get(policy.answer.kind, policy.answer.kind)
-    curve = response_curve(
-        result.calibration.heldout, strategy, top, score=policy.answer.scorer, reps=64
-    )
-    metric = (curve.coverage if policy.objective == "coverage" else curve.accuracy).mean(0)
-    out: list[float | None] = []
-    for s in samples:
-        if not np.isfinite(s) or s < 1:
-            out.append(None)
-            continue
-        lo = int(np.floor(s))
-        theta = s - lo
-        hi_value = metric[min(lo, top - 1)]  # metric[i] is level i + 1
-        out.append(float((1 - theta) * metric[lo - 1] + theta * hi_value))
-    return out
