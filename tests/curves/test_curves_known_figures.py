@@ -87,7 +87,7 @@ def test_qwen_maj8_over_random_orders_splits_the_three_ties(shared_data: Path) -
 
 def test_figures_through_the_samples_table(shared_data: Path) -> None:
     """The same figures when the pools go through the importers and ``QueryPool.from_table``."""
-    importers = pytest.importorskip("ttcdsl.importers")
+    from ttcdsl import importers
     options = importers.ImportOptions(keep_text=False)
     table = importers.import_qwen25math_eval(
         shared_data / "pools" / "qwen25math_math100_x8.jsonl", options

@@ -41,7 +41,7 @@ def test_ragged_inputs_are_rejected() -> None:
 
 
 def test_from_table_matches_from_lists() -> None:
-    schema = pytest.importorskip("ttcdsl.samples.schema")
+    from ttcdsl.samples import schema
     rows = [
         # (query, sample_index, answer, correct, tokens, rm) in a shuffled order
         ("q2", 1, "7", True, 12, 0.5),
