@@ -1,9 +1,11 @@
 """`ttc run`: execute a plan over a dataset with a backend, into a resumable run directory.
 
     ttc run PLAN --queries DATASET.jsonl --backend replay --samples TABLE --out RUN_DIR [--seed S]
+    ttc run BANDIT_POLICY.ttc --queries ... --out RUN_DIR     # a bandit needs no plan
     ttc run --resume RUN_DIR
 
-The policy defaults to the file the plan records (``--policy`` to point elsewhere); its sha256
+A bandit policy (``allocate bandit``) runs straight from its ``.ttc`` file: its plan holds only
+its settings (:mod:`ttcdsl.planner.online`) and is written into the run directory. The policy defaults to the file the plan records (``--policy`` to point elsewhere); its sha256
 must equal the plan's ``policy.source_sha256``. Every input is validated before the run directory
 is created, so a refused run leaves nothing behind. Progress goes to standard error; the report
 goes to standard output at the end (and to ``RUN_DIR/report.json``).
@@ -16,6 +18,7 @@ cut off (and said so) first. Inputs given with ``--resume`` must be the run's ow
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 
@@ -27,10 +30,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "run",
         help="execute a plan with a backend into a resumable run directory",
-        description="Run a plan (optimal or fixed) over a dataset: probe, bin, sample up to each "
-        "query's target under the budget, stop early where the policy says, aggregate, report.",
+        description="Run a plan over a dataset: probe, bin, sample up to each query's target "
+        "under the budget, stop early where the policy says, aggregate, report. A bandit policy "
+        "runs from its .ttc file and decides online which queries get each round.",
     )
-    parser.add_argument("plan", nargs="?", metavar="PLAN", help="plan file (ttc plan -o ...)")
+    parser.add_argument(
+        "plan", nargs="?", metavar="PLAN",
+        help="plan file (ttc plan -o ...), or a bandit policy's .ttc file",
+    )
     parser.add_argument("--queries", metavar="DATASET", help="dataset JSONL (the batch to run)")
     parser.add_argument(
         "--backend", default="replay", metavar="NAME",
@@ -38,7 +45,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--samples", metavar="TABLE", help="replay: the logged samples table")
     parser.add_argument("--out", metavar="RUN_DIR", help="the run directory to create")
-    parser.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="run seed (default 0; a resume keeps the run's)"
+    )
     parser.add_argument("--policy", metavar="POLICY", help="the policy file (default: the plan's)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
     parser.add_argument("--quiet", action="store_true", help="no progress, no report table")
@@ -60,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     ]
     if missing:
         raise UserError(f"ttc run needs {', '.join(missing)}", hint="or --resume RUN_DIR")
+    if args.seed is None:
+        args.seed = 0
     inputs = _inputs(args, plan_path=Path(args.plan), policy_path=args.policy)
     out = Path(args.out)
     from ttcdsl.runtime.rundir import SAMPLES, create_run_dir, remove_run_dir
@@ -94,7 +105,15 @@ def _resume(args: argparse.Namespace, run_dir) -> int:
     if args.plan:
         from ttcdsl.runtime.rundir import file_sha256
 
-        if file_sha256(args.plan) != manifest.plan_sha256:
+        if args.plan.endswith(".ttc"):
+            from ttcdsl.lang.api import load_policy
+
+            if load_policy(args.plan).source_hash != manifest.policy_sha256:
+                raise UserError(
+                    f"{args.plan} is not the policy of {run_dir}",
+                    hint="resume without PLAN (the run directory keeps its policy)",
+                )
+        elif file_sha256(args.plan) != manifest.plan_sha256:
             raise UserError(
                 f"{args.plan} is not the plan of {run_dir}",
                 hint="resume without PLAN (the run directory keeps its plan)",
@@ -103,6 +122,11 @@ def _resume(args: argparse.Namespace, run_dir) -> int:
         raise UserError(f"{run_dir} ran with backend {manifest.backend!r}, not {args.backend!r}")
     args.queries = args.queries or manifest.dataset_path
     args.samples = args.samples or manifest.table_path
+    if args.seed is not None and args.seed != manifest.seed:
+        raise UserError(
+            f"{run_dir} runs with seed {manifest.seed}, not {args.seed}",
+            hint="a resume keeps the run's seed; leave out --seed, or start a new run with --out",
+        )
     args.seed = manifest.seed
     inputs = _inputs(args, plan_path=run_dir / PLAN, policy_path=str(run_dir / POLICY))
     for what, mine, theirs in (
@@ -193,7 +217,7 @@ class _Inputs:
         )
 
     def executor(self, store, quiet: bool):
-        from ttcdsl.runtime.executor import Executor, RunSpec, print_progress
+        from ttcdsl.runtime.executor import RunSpec, executor_for, print_progress
 
         spec = RunSpec(
             policy=self.policy,
@@ -203,7 +227,7 @@ class _Inputs:
             seed=self.seed,
             prompt_bounds=self.prompt_bounds,
         )
-        return Executor(
+        return executor_for(
             spec, self.backend, store, progress=None if quiet else print_progress, hook=_fault_hook(store)
         )
 
@@ -224,7 +248,7 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
     from ttcdsl.errors import UserError
     from ttcdsl.lang.api import load_policy
     from ttcdsl.planner.plan import load_plan
-    from ttcdsl.runtime.rundir import dataset_hash, file_sha256
+    from ttcdsl.runtime.rundir import dataset_hash
 
     if args.backend in LATER_BACKENDS:
         raise UserError(f"the {args.backend} backend is not available yet", hint="use --backend replay")
@@ -237,12 +261,14 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
     if not args.samples:
         raise UserError("--backend replay needs --samples TABLE (the logged samples to replay)")
     plan_path = Path(plan_path)
-    plan = load_plan(plan_path)
-    if plan["mode"] == "bandit":
-        raise UserError(
-            f"{plan_path}: bandit plans cannot be run yet (the executor runs optimal and fixed plans)",
-            hint="plan the policy with `allocate optimal` or `allocate fixed` for now",
-        )
+    if not plan_path.is_file():
+        raise UserError(f"{plan_path}: no such plan file")
+    if plan_path.suffix == ".ttc":
+        plan, plan_bytes = _online_plan(plan_path, policy_path)
+        policy_path = str(plan_path)
+    else:
+        plan = load_plan(plan_path)
+        plan_bytes = plan_path.read_bytes()
     policy_file = policy_path or plan["policy"].get("file")
     if not policy_file:
         raise UserError(f"{plan_path}: the plan records no policy file", hint="pass --policy POLICY.ttc")
@@ -296,8 +322,8 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
     return _Inputs(
         plan=plan,
         plan_path=plan_path,
-        plan_bytes=plan_path.read_bytes(),
-        plan_sha=file_sha256(plan_path),
+        plan_bytes=plan_bytes,
+        plan_sha=hashlib.sha256(plan_bytes).hexdigest(),
         policy=policy,
         policy_bytes=Path(policy_file).read_bytes(),
         dataset=dataset,
@@ -310,6 +336,19 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
         seed=args.seed,
         prompt_bounds=prompt_bounds,
     )
+
+
+def _online_plan(policy_path, other_policy) -> tuple[dict, bytes]:
+    """The plan of a bandit policy run from its .ttc file, and the bytes the run stores."""
+    from ttcdsl.errors import UserError
+    from ttcdsl.lang.api import load_policy
+    from ttcdsl.planner.online import online_plan
+    from ttcdsl.planner.plan import dump_plan
+
+    if other_policy:
+        raise UserError("--policy names the policy of a plan file; PLAN is already a policy here")
+    plan = online_plan(load_policy(policy_path), policy_file=str(policy_path))
+    return plan, dump_plan(plan).encode("utf-8")
 
 
 def _fault_hook(store):

@@ -91,7 +91,7 @@ def plan_document(
         doc["bandit"] = {
             "round_samples": bandit.round_samples,
             "explore": bandit.explore,
-            "solved": [_text(policy, c.span) for c in bandit.solved],
+            "solved": [source_text(policy, c.span) for c in bandit.solved],
             "bill": bandit.bill,
         }
     doc["timings"] = {k: round(v, 4) for k, v in timings.items()}
@@ -100,7 +100,7 @@ def plan_document(
     return doc
 
 
-def _text(policy: ir.Policy, span) -> str:
+def source_text(policy: ir.Policy, span) -> str:
     return " ".join(policy.source.text[span.start : span.end].split())
 
 
@@ -131,8 +131,8 @@ def _bin(calibration, curves: BinCurves, x, queries, b: int) -> dict[str, Any]:
         "key_range": [edges[b], edges[b + 1]] if policy.binning else None,
         "strategy": spec.strategy.kind,
         "scorer": spec.strategy.scorer,
-        "sampling": _sampling(spec.sampling),
-        "stop": [_text(policy, rule.span) for rule in spec.stop],
+        "sampling": sampling_fields(spec.sampling),
+        "stop": [source_text(policy, rule.span) for rule in spec.stop],
     }
     if x is not None:
         options = np.flatnonzero(x[b] > 0)
@@ -171,16 +171,13 @@ def _is_bandit(policy: ir.Policy) -> bool:
     return isinstance(policy.allocation, ir.Bandit)
 
 
-def _sampling(sampling: ir.Sampling) -> dict[str, Any]:
+def sampling_fields(sampling: ir.Sampling) -> dict[str, Any]:
     values = ((f.name, getattr(sampling, f.name)) for f in dataclasses.fields(sampling))
     return {name: value for name, value in values if value is not None}
 
 
-def _budget(policy: ir.Policy, problem: Knapsack, x) -> list[dict[str, Any]]:
-    n = problem.meta["batch_size"]
-    resources = problem.resources
-    per_bin = problem.group_spend(x) if x is not None else None
-    spend = problem.spend(x) if x is not None else None
+def budget_entries(policy: ir.Policy) -> list[tuple[ir.BudgetLimit, dict[str, Any]]]:
+    """Each declared limit as the plan lists it (a range ``a..b`` once, under its lower bound)."""
     out = []
     seen_ranges = set()
     for limit in policy.budget.limits:
@@ -190,13 +187,28 @@ def _budget(policy: ir.Policy, problem: Knapsack, x) -> list[dict[str, Any]]:
             if key in seen_ranges:
                 continue
             seen_ranges.add(key)
-        entry: dict[str, Any] = {
-            "label": _text(policy, limit.span),
-            "kind": limit.kind,
-            "unit": limit.unit,
-            "bin": limit.bin,
-            "value": limit.value,
-        }
+        out.append(
+            (
+                limit,
+                {
+                    "label": source_text(policy, limit.span),
+                    "kind": limit.kind,
+                    "unit": limit.unit,
+                    "bin": limit.bin,
+                    "value": limit.value,
+                },
+            )
+        )
+    return out
+
+
+def _budget(policy: ir.Policy, problem: Knapsack, x) -> list[dict[str, Any]]:
+    n = problem.meta["batch_size"]
+    resources = problem.resources
+    per_bin = problem.group_spend(x) if x is not None else None
+    spend = problem.spend(x) if x is not None else None
+    out = []
+    for limit, entry in budget_entries(policy):
         if x is not None and limit.kind in ("mean", "total"):
             r = resources.index(limit.unit)
             if limit.bin is None:

@@ -1,4 +1,5 @@
-"""The executor: runs an ``optimal`` or ``fixed`` plan round by round against a backend.
+"""The executor: runs an ``optimal`` or ``fixed`` plan round by round against a backend
+(the ``bandit`` mode reuses it: :mod:`ttcdsl.runtime.bandit`).
 
 Round 0 is the probe
     Every query asks for ``plan["probe"]`` samples (the round is skipped when the probe is 0).
@@ -125,8 +126,21 @@ class _Query:
 Hook = Callable[[str, int, Sequence[SampleRow]], None]
 
 
+def executor_for(spec: RunSpec, backend: Backend, store: SampleStore, **kwargs) -> Executor:
+    """The executor for the plan's mode: planned (optimal, fixed) or the online bandit."""
+    if spec.plan.get("mode") == "bandit":
+        from ttcdsl.runtime.bandit import BanditExecutor
+
+        return BanditExecutor(spec, backend, store, **kwargs)
+    return Executor(spec, backend, store, **kwargs)
+
+
 class Executor:
-    """Runs (or resumes) one plan; see the module docstring."""
+    """Runs (or resumes) one ``optimal`` or ``fixed`` plan; see the module docstring. The
+    ``bandit`` mode is :class:`ttcdsl.runtime.bandit.BanditExecutor`, which reuses the rounds,
+    the store, the ledger and the resume logic and replaces the decisions."""
+
+    MODES: tuple[str, ...] = ("optimal", "fixed")
 
     def __init__(
         self,
@@ -145,10 +159,10 @@ class Executor:
         self.progress = progress or (lambda message: None)
         self.hook = hook or (lambda event, round, rows: None)
         self.probe = int(self.plan.get("probe", self.policy.probe) or 0)
-        if self.plan.get("mode") == "bandit":
-            raise UserError(
-                "bandit plans cannot be run yet: the executor runs optimal and fixed plans",
-                hint="plan the policy with `allocate optimal` or `allocate fixed` for now",
+        if self.plan.get("mode") not in self.MODES:
+            raise RuntimeError(
+                f"{type(self).__name__} runs {'/'.join(self.MODES)} plans, not "
+                f"{self.plan.get('mode')!r}: use executor_for()"
             )
         names = [b["name"] for b in self.plan["bins"]]
         if names != [b.name for b in self.policy.bins]:

@@ -1,0 +1,248 @@
+"""The online bandit (`allocate bandit`): elimination by the solved rules, the per-query cap, the
+exploration rules' order and width, token billing, the budget, resume after SIGKILL, and
+`ttc run POLICY.ttc` without a plan. Scripted replay tables make every decision checkable by
+hand; the built-in workload checks whole runs."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.runtime.runs import results, sample_keys, ttc, ttc_subprocess, workload_files
+from ttcdsl.runtime.assignment import rank_key
+from ttcdsl.samples import RunMeta, SampleRow, SamplesTable, save
+
+BANDIT = """\
+policy scripted_bandit "bandit on a scripted table"
+
+budget {{
+  {budget}
+  samples per query in 2..{cap}
+}}
+
+sampling {{ temperature 0.8  max_tokens 2000 }}
+
+scorer prm = reward_model "test/prm"
+
+allocate bandit {{
+  round 2 samples
+  explore {explore}
+  {solved}
+  {bill}
+}} maximize accuracy
+
+answer majority_vote
+"""
+
+
+def _policy(directory: Path, *, explore="all", cap=10, budget="mean samples per query <= 20",
+            solved="solved when score(prm) >= 0.7\n  solved when top_share >= 0.75 after 4",
+            bill="", name="bandit.ttc") -> Path:
+    path = directory / name
+    path.write_text(
+        BANDIT.format(explore=explore, cap=cap, budget=budget, solved=solved, bill=bill),
+        encoding="utf-8",
+    )
+    return path
+
+
+def _table(directory: Path, scripts: dict[str, dict]) -> tuple[Path, Path]:
+    """A replay table and dataset: per query, ``answers`` (a list, or ``"distinct"``), a
+    ``score`` for every sample and ``tokens`` per sample; 12 samples each."""
+    rows = []
+    for qid, script in scripts.items():
+        for i in range(12):
+            answer = f"{qid}-{i}" if script["answers"] == "distinct" else script["answers"]
+            rows.append(
+                SampleRow(
+                    query_id=qid, sample_index=i, answer=answer, correct=answer == "7",
+                    completion_tokens=script.get("tokens", 100), finish_reason="stop",
+                    scores={"prm": script.get("score", 0.1)},
+                )
+            )
+    samples = directory / "scripted.jsonl"
+    save(SamplesTable.from_rows(rows, meta=RunMeta()), samples)
+    queries = directory / "queries.jsonl"
+    queries.write_text(
+        "".join(json.dumps({"id": q, "kind": "math", "prompt": f"question {q}", "gold": "7"}) + "\n" for q in scripts),
+        encoding="utf-8",
+    )
+    return samples, queries
+
+
+def _run(policy: Path, samples: Path, queries: Path, out: Path, seed: int = 0) -> dict[str, dict]:
+    code = ttc("run", str(policy), "--queries", str(queries), "--samples", str(samples),
+               "--out", str(out), "--seed", str(seed), "--quiet")
+    assert code == 0
+    return {r["query_id"]: r for r in results(out)}
+
+
+def _rounds(out: Path) -> dict[int, set[str]]:
+    lines = (out / "samples.jsonl").read_text().splitlines()[1:]
+    by_round: dict[int, set[str]] = {}
+    for row in map(json.loads, lines):
+        by_round.setdefault(row["round"], set()).add(row["query_id"])
+    return by_round
+
+
+def test_solved_rules_retire_queries_and_the_cap_stops_the_rest(tmp_path) -> None:
+    samples, queries = _table(tmp_path, {
+        "agree": {"answers": "7"},               # top_share 1.0, but only `after 4`
+        "scatter": {"answers": "distinct"},      # never solved
+        "reward": {"answers": "distinct", "score": 0.9},  # solved by the reward model at once
+    })
+    got = _run(_policy(tmp_path), samples, queries, tmp_path / "run")
+    assert {q: r["samples"] for q, r in got.items()} == {"agree": 4, "scatter": 10, "reward": 2}
+    assert {q: r["stopped"] for q, r in got.items()} == {"agree": True, "scatter": False, "reward": True}
+    assert not any(r["budget_cut"] for r in got.values())  # scatter hit its cap, not the budget
+    assert got["agree"]["answer"] == "7" and got["agree"]["correct"] is True
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["mode"] == "bandit"
+    assert report["bandit"]["solved_queries"] == 2
+    assert report["bandit"]["explore"] == "all"
+
+
+@pytest.mark.parametrize("explore, served", [("entropy", "A"), ("gap", "A"), ("ucb", "B")])
+def test_a_cut_round_goes_where_the_rule_ranks_first(tmp_path, explore, served) -> None:
+    """Two never-solved queries, a budget for the first round and one more pull: A's answers
+    are all different (entropy ln 2, gap index 1, top share 1/2), B's all the same (entropy 0,
+    gap index 0). UCB's signal is the score the solved rule reads: B's 0.5 beats A's 0.1 at an
+    equal bonus (same counts), so UCB picks B."""
+    samples, queries = _table(
+        tmp_path, {"A": {"answers": "distinct"}, "B": {"answers": "5", "score": 0.5}}
+    )
+    policy = _policy(tmp_path, explore=explore, budget="total samples <= 6",
+                     solved="solved when score(prm) >= 0.7")
+    got = _run(policy, samples, queries, tmp_path / "run")
+    other = "B" if served == "A" else "A"
+    assert got[served]["samples"] == 4 and got[other]["samples"] == 2
+    assert got[served]["budget_cut"] and got[other]["budget_cut"]
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["end"] == "budget" and report["spend"]["samples"] == 6
+
+
+def test_ranked_rules_serve_half_of_the_active_queries_per_round(tmp_path) -> None:
+    scripts = {f"q{i}": {"answers": "distinct"} for i in range(7)}
+    samples, queries = _table(tmp_path, scripts)
+    policy = _policy(tmp_path, explore="entropy", cap=6, solved="solved when score(prm) >= 0.7")
+    got = _run(policy, samples, queries, tmp_path / "run")
+    assert all(r["samples"] == 6 for r in got.values())  # no budget binds: everyone reaches the cap
+    by_round = _rounds(tmp_path / "run")
+    assert by_round[0] == set(scripts)  # the first round serves everyone
+    samples_of = {q: 2 for q in scripts}
+    for r in sorted(by_round)[1:]:
+        active = [q for q, n in samples_of.items() if n < 6]
+        assert len(by_round[r]) == math.ceil(len(active) / 2), (r, by_round[r])
+        for q in by_round[r]:
+            samples_of[q] += 2
+
+
+def test_explore_all_serves_every_active_query_every_round(tmp_path) -> None:
+    scripts = {f"q{i}": {"answers": "distinct"} for i in range(5)}
+    samples, queries = _table(tmp_path, scripts)
+    policy = _policy(tmp_path, explore="all", cap=8, solved="solved when score(prm) >= 0.7")
+    _run(policy, samples, queries, tmp_path / "run")
+    assert _rounds(tmp_path / "run") == {r: set(scripts) for r in range(4)}
+
+
+def test_bill_tokens_ranks_by_value_per_token(tmp_path) -> None:
+    """Equal entropy; A costs 100 tokens a sample, B 1000. By samples the seeded rank breaks the
+    tie (a seed where B ranks first); billed in tokens, the cheaper A goes first."""
+    seed = next(s for s in range(100) if rank_key(s, "B") < rank_key(s, "A"))
+    samples, queries = _table(tmp_path, {
+        "A": {"answers": "distinct", "tokens": 100}, "B": {"answers": "distinct", "tokens": 1000},
+    })
+    common = dict(explore="entropy", budget="total samples <= 6", solved="solved when score(prm) >= 0.7")
+    by_samples = _run(_policy(tmp_path, **common, name="s.ttc"), samples, queries, tmp_path / "s", seed)
+    by_tokens = _run(_policy(tmp_path, **common, bill="bill tokens", name="t.ttc"), samples, queries,
+                     tmp_path / "t", seed)
+    assert (by_samples["A"]["samples"], by_samples["B"]["samples"]) == (2, 4)
+    assert (by_tokens["A"]["samples"], by_tokens["B"]["samples"]) == (4, 2)
+
+
+def test_a_token_budget_is_never_exceeded(tmp_path) -> None:
+    samples, queries = workload_files(tmp_path, n=40, m=16)
+    cap = 60_000
+    policy = _policy(tmp_path, explore="ucb", cap=16, budget=f"total tokens <= {cap}",
+                     solved="solved when top_share >= 0.75 after 4")
+    _run(policy, samples, queries, tmp_path / "run")
+    lines = (tmp_path / "run" / "samples.jsonl").read_text().splitlines()[1:]
+    spent = sum(json.loads(line)["completion_tokens"] for line in lines)
+    assert 0 < spent <= cap
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["end"] == "budget"
+    assert all(limit["within"] for limit in report["budget"])
+
+
+def test_a_plan_from_ttc_plan_runs_the_same_as_the_policy_file(tmp_path) -> None:
+    samples, queries = workload_files(tmp_path, n=30, m=16)
+    policy = _policy(tmp_path, explore="gap", cap=12, budget="mean samples per query <= 5",
+                     solved="solved when top_share >= 0.75 after 4")
+    plan = tmp_path / "bandit.plan.yaml"
+    assert ttc("plan", str(policy), "--calibration", str(samples), "-o", str(plan)) == 0
+    from_policy = _run(policy, samples, queries, tmp_path / "a", seed=3)
+    from_plan = _run(plan, samples, queries, tmp_path / "b", seed=3)
+    assert from_policy == from_plan
+    assert sum(r["samples"] for r in from_plan.values()) <= 5 * 30
+
+
+def test_only_a_bandit_policy_runs_without_a_plan(tmp_path, capsys) -> None:
+    samples, queries = workload_files(tmp_path, n=5, m=4)
+    repo_policy = Path(__file__).resolve().parents[2] / "policies" / "self_consistency.ttc"
+    code = ttc("run", str(repo_policy), "--queries", str(queries), "--samples", str(samples),
+               "--out", str(tmp_path / "run"), "--quiet")
+    assert code != 0
+    err = capsys.readouterr().err
+    assert "only a bandit policy runs without a plan" in err and "ttc plan" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def killed_setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bandit_resume")
+    samples, queries = workload_files(d, n=24, m=16)
+    policy = _policy(d, explore="entropy", cap=12, budget="mean samples per query <= 6",
+                     solved="solved when top_share >= 0.75 after 4")
+    reference = d / "reference"
+    _run(policy, samples, queries, reference, seed=7)
+    return policy, samples, queries, reference
+
+
+@pytest.mark.parametrize("crash", ["append:0", "appended:1", "append:3", "appended:5"])
+def test_a_killed_bandit_run_resumes_to_the_same_results(killed_setup, tmp_path, crash) -> None:
+    policy, samples, queries, reference = killed_setup
+    out = tmp_path / "run"
+    args = ["run", str(policy), "--queries", str(queries), "--samples", str(samples),
+            "--out", str(out), "--seed", "7", "--quiet"]
+    killed = ttc_subprocess(args, env={"TTC_RUN_CRASH": crash})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    resumed = ttc_subprocess(["run", "--resume", str(out), "--quiet"])
+    assert resumed.returncode == 0, resumed.stderr
+    assert results(out) == results(reference)
+    keys = sample_keys(out)
+    assert len(keys) == len(set(keys)) and sorted(keys) == sorted(sample_keys(reference))
+
+
+def test_resume_refuses_another_seed(killed_setup, tmp_path, capsys) -> None:
+    policy, samples, queries, _ = killed_setup
+    out = tmp_path / "run"
+    _run(policy, samples, queries, out, seed=7)
+    assert ttc("run", "--resume", str(out), "--seed", "8", "--quiet") != 0
+    assert "runs with seed 7, not 8" in capsys.readouterr().err
+    assert ttc("run", "--resume", str(out), "--seed", "7", "--quiet") == 0
+
+
+def test_ucb_without_a_scorer_reads_the_top_share(tmp_path) -> None:
+    """No solved rule reads a scorer: a sample's UCB signal is agreeing with the leading answer.
+    B (one answer, top share 1) beats A (all different, 1/2) for the one pull left."""
+    samples, queries = _table(tmp_path, {"A": {"answers": "distinct"}, "B": {"answers": "5"}})
+    policy = _policy(tmp_path, explore="ucb", budget="total samples <= 6",
+                     solved="solved when top_share >= 0.75 after 4")
+    got = _run(policy, samples, queries, tmp_path / "run")
+    assert (got["A"]["samples"], got["B"]["samples"]) == (2, 4)
+    assert got["B"]["stopped"] and not got["A"]["stopped"]

@@ -1,0 +1,257 @@
+"""The online bandit: elimination across queries under a global budget (Zuo & Zhu, ICLR 2026).
+
+A ``bandit`` plan fixes no per-query counts; every round the executor decides online which
+queries get more samples. Queries are the arms: pulling one generates ``round K samples`` for it.
+
+First round
+    Every query asks for ``max(probe, K, per-query minimum)`` samples.
+
+Elimination
+    After every round, a query with new samples whose count has reached the per-query minimum is
+    checked against the ``solved when`` rules (:func:`ttcdsl.features.holds` on all its samples,
+    the same semantics as stop rules); if any holds, it is SOLVED and retires. A query also
+    retires when it reaches the per-query sample cap (``samples per query <= N``) or the backend
+    runs short. The others stay active.
+
+Exploration (which active queries the next round serves)
+    ``explore all`` serves every active query, K samples each: elimination with uniform
+    exploration. The other rules serve the better-ranked HALF of the active queries (at least
+    one; the ceiling of half), so a round's compute goes where the rule expects it to pay, and
+    queries that keep ranking low are starved rather than sampled forever. Ranks come from an
+    index per query, computed on its samples so far (higher is served first):
+
+    ``ucb``      the UCB1 index ``mean(signal) + sqrt(2 ln N / n)``, N the samples of all queries
+                 so far and n the query's. A sample's signal is its score in [0, 1] under the
+                 first scorer a solved rule reads (``score(prm)``; a ``confidence`` scorer's
+                 mean log-probability p enters as exp(p)), else 1 if its answer is the query's
+                 current leading answer (so the mean is the top share). Queries that look
+                 solvable, and those sampled least, come first.
+    ``gap``      ``1 - (v1 - v2) / n`` with v1 >= v2 the votes of the two leading answers: the
+                 most contested votes first, where one more round is most likely to change the
+                 majority answer.
+    ``entropy``  the entropy (nats) of the query's answer distribution: the most uncertain first.
+
+    ``bill tokens`` ranks by value per token instead: each index is divided by the query's mean
+    billed tokens per sample relative to the mean over the batch, so at equal index a long-winded
+    query waits. Ties go by the seeded rank of the query id (:func:`~ttcdsl.runtime.assignment.rank_key`).
+
+Budget
+    The ledger charges and cuts rounds as in every mode (:mod:`ttcdsl.runtime.ledger`); when a
+    round does not fit, samples go one at a time in the rule's order. The run ends when no query
+    is active, the budget affords nothing more, or the policy's ``rounds`` are used up.
+
+Every decision is a function of the stored samples and the run seed, so a killed bandit run
+resumes exactly as a planned one does (see :mod:`ttcdsl.runtime.executor`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator
+
+import numpy as np
+
+from ttcdsl.lang import ir
+from ttcdsl.runtime.aggregate import score_of
+from ttcdsl.runtime.executor import Executor, QueryResult, _Query
+from ttcdsl.runtime.ledger import Ask
+
+
+class BanditExecutor(Executor):
+    """Runs (or resumes) a ``bandit`` plan; see the module docstring."""
+
+    MODES = ("bandit",)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        bandit = self.policy.allocation
+        if not isinstance(bandit, ir.Bandit):
+            raise RuntimeError("a bandit plan needs a policy with `allocate bandit`")
+        self.bandit = bandit
+        self.round_samples = bandit.round_samples
+        self.min_samples = int(_bound(self.policy, "per_query_min") or 0)
+        cap = _bound(self.policy, "per_query_max")
+        self.cap = math.inf if cap is None else int(cap)
+        self.first = max(self.probe, self.round_samples, self.min_samples)
+        self.signal_scorer = _signal_scorer(self.policy)
+        # One bin, `all`, known from the start: no probe decides anything here.
+        for q in self.queries.values():
+            q.bin = 0
+        self.ledger.set_bins({q: self.policy.bins[0].name for q in self.order})
+        self.binned = True
+
+    # ------------------------------------------------------------------------ decisions
+
+    def _want(self, q: _Query) -> int:
+        if q.exhausted or q.stopped or len(q.rows) >= self.cap:
+            return 0
+        have = len(q.rows)
+        want = self.first - have if have < self.first else self.round_samples
+        return int(max(0, min(want, self.cap - have)))
+
+    def _settle(self) -> None:
+        from ttcdsl.features import holds
+
+        due = [
+            q for q in (self.queries[x] for x in self.order)
+            if not q.stopped and not q.exhausted and q.rows
+            and len(q.rows) != q.checked and len(q.rows) >= self.min_samples
+        ]
+        if not due:
+            return
+        batch = self._batch([q.rows for q in due])
+        hit = np.zeros(len(due), dtype=bool)
+        for condition in self.bandit.solved:
+            hit |= holds(condition, batch, self.stop_features)
+        for q, h in zip(due, hit.tolist()):
+            q.checked = len(q.rows)
+            q.stopped = bool(h)
+
+    def _asks(self, r: int) -> list[tuple[Ask, ir.Sampling]]:
+        active = [self.queries[x] for x in self.order if self._want(self.queries[x]) > 0]
+        if not active:
+            return []
+        ranked = self._ranked(active)
+        served = ranked
+        if self.bandit.explore != "all":
+            fresh = [q for q in ranked if len(q.rows) < self.first]
+            seen = [q for q in ranked if len(q.rows) >= self.first]
+            served = fresh + seen[: math.ceil(len(seen) / 2)]
+        sampling = self.policy.bins[0].sampling
+        name = self.policy.bins[0].name
+        return [
+            (
+                Ask(
+                    query_id=q.qid, n=self._want(q), max_tokens=sampling.max_tokens,
+                    prompt_tokens=self._prompt_bound(q), bin=name,
+                    have=0, rank=position,  # a cut round follows the rule's order
+                ),
+                sampling,
+            )
+            for position, q in enumerate(served)
+        ]
+
+    def _ranked(self, active: list[_Query]) -> list[_Query]:
+        """Active queries, the rule's best first; ties (and ``explore all``) by seeded rank."""
+        if self.bandit.explore == "all":
+            return sorted(active, key=lambda q: (self.ranks[q.qid], q.qid))
+        index = self.indices(active)
+        return [
+            q for _, _, _, q in sorted(
+                ((-value, self.ranks[q.qid], q.qid, q) for q, value in zip(active, index)),
+                key=lambda item: item[:3],
+            )
+        ]
+
+    def indices(self, queries: list[_Query]) -> list[float]:
+        """The exploration rule's index of each query (module docstring); higher is served first."""
+        rule = self.bandit.explore
+        total = sum(len(q.rows) for q in self.queries.values())
+        values = []
+        for q in queries:
+            n = len(q.rows)
+            if n == 0:
+                values.append(math.inf)
+                continue
+            votes = sorted(_votes(q).values(), reverse=True)
+            if rule == "ucb":
+                value = _mean_signal(q, votes, self.signal_scorer) + math.sqrt(
+                    2.0 * math.log(max(total, 2)) / n
+                )
+            elif rule == "gap":
+                v1 = votes[0] if votes else 0
+                v2 = votes[1] if len(votes) > 1 else 0
+                value = 1.0 - (v1 - v2) / n
+            elif rule == "entropy":
+                answered = sum(votes)
+                value = -sum((v / answered) * math.log(v / answered) for v in votes) if answered else 0.0
+            else:
+                raise RuntimeError(f"unknown exploration rule {rule!r}")
+            values.append(value)
+        if self.bandit.bill == "tokens":
+            values = self._per_token(queries, values)
+        return values
+
+    def _per_token(self, queries: list[_Query], values: list[float]) -> list[float]:
+        per_sample = {q.qid: q.tokens / len(q.rows) for q in self.queries.values() if q.rows}
+        if not per_sample:
+            return values
+        mean = sum(per_sample.values()) / len(per_sample)
+        if mean <= 0:
+            return values
+        out = []
+        for q, value in zip(queries, values):
+            cost = per_sample.get(q.qid)
+            out.append(value if cost is None or cost <= 0 else value / (cost / mean))
+        return out
+
+    # --------------------------------------------------------------------------- results
+
+    def _result(self, q: _Query) -> QueryResult:
+        result = super()._result(q)
+        capped = len(q.rows) >= self.cap
+        return dataclasses.replace(
+            result,
+            target=None,
+            budget_cut=not q.stopped and not q.exhausted and not capped,
+        )
+
+
+def _bound(policy: ir.Policy, kind: str) -> float | None:
+    values = [
+        limit.value for limit in policy.budget.limits
+        if limit.kind == kind and limit.unit == "samples" and limit.bin is None
+    ]
+    if not values:
+        return None
+    return max(values) if kind == "per_query_min" else min(values)
+
+
+def _votes(q: _Query) -> dict[str, int]:
+    votes: dict[str, int] = {}
+    for row in q.rows:
+        if row.answer is not None:
+            votes[row.answer] = votes.get(row.answer, 0) + 1
+    return votes
+
+
+def _mean_signal(q: _Query, votes: list[int], scorer: ir.Scorer | None) -> float:
+    if scorer is None:
+        return (votes[0] if votes else 0) / len(q.rows)
+    total = 0.0
+    for row in q.rows:
+        value = score_of(row, scorer)
+        if math.isnan(value):
+            continue
+        if scorer.kind == "confidence":
+            value = math.exp(value)
+        total += min(1.0, max(0.0, value))
+    return total / len(q.rows)
+
+
+def _signal_scorer(policy: ir.Policy) -> ir.Scorer | None:
+    """The first scorer a solved rule reads (UCB's per-sample signal), if any."""
+    by_name = {s.name: s for s in policy.scorers}
+    bandit = policy.allocation
+    assert isinstance(bandit, ir.Bandit)
+    for condition in bandit.solved:
+        if isinstance(condition, ir.Threshold):
+            for node in (*_nodes(condition.left), *_nodes(condition.right)):
+                if isinstance(node, ir.ScorerRef) and node.name in by_name:
+                    return by_name[node.name]
+    return None
+
+
+def _nodes(expr: ir.Expr) -> Iterator[ir.Expr]:
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        yield node
+        match node:
+            case ir.Apply(args=args):
+                stack.extend(reversed(args))
+            case ir.Arith(left=left, right=right):
+                stack.extend((right, left))
+            case ir.Neg(operand=operand):
+                stack.append(operand)
