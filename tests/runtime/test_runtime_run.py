@@ -111,12 +111,13 @@ def test_refused_inputs_leave_nothing_behind(inputs, capsys) -> None:
     _refused(capsys, out, *args, message="another version of the policy")
 
 
-def test_bandit_plans_are_not_run_yet(inputs, capsys) -> None:
+def test_a_plan_whose_mode_is_not_the_policys_is_refused(inputs, capsys) -> None:
     d, policy, plan, samples, queries = inputs
     data = yaml.safe_load(plan.read_text())
     data["mode"] = "bandit"
     plan.write_text(yaml.safe_dump(data))
-    _refused(capsys, d / "run", *run_args(plan, queries, samples, d / "run"), message="bandit")
+    _refused(capsys, d / "run", *run_args(plan, queries, samples, d / "run"),
+             message="field 'mode': the plan's mode is 'bandit', but the policy allocates 'optimal'")
 
 
 def test_an_existing_run_directory_is_not_overwritten(inputs, capsys) -> None:

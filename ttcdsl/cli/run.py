@@ -281,6 +281,14 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
             f"(sha256 {policy.source_hash[:12]}..., the plan's {plan['policy']['source_sha256'][:12]}...)",
             hint="re-plan with ttc plan, or pass the policy the plan was made from with --policy",
         )
+    from ttcdsl.planner.build import allocation_mode
+
+    if plan["mode"] != allocation_mode(policy):
+        raise UserError(
+            f"{plan_path}: field 'mode': the plan's mode is {plan['mode']!r}, but the policy allocates "
+            f"{allocation_mode(policy)!r}",
+            hint="the plan was edited by hand; re-plan with ttc plan",
+        )
     dataset_path = Path(args.queries)
     if not dataset_path.is_file():
         raise UserError(f"{dataset_path}: no such dataset file")

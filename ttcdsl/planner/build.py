@@ -65,7 +65,7 @@ def make_plan(
     say("calibrating: probes, features and bins")
     calibration = calibrate(policy, table, score_columns=score_columns)
     timings["calibrate"] = time.perf_counter() - clock
-    mode = _mode(policy)
+    mode = allocation_mode(policy)
     clock = time.perf_counter()
     # A bandit allocates online: its plan holds the bins and the bandit's settings, no curves.
     say(f"estimating curves for {len(policy.bins)} bin(s)")
@@ -124,7 +124,8 @@ def make_plan(
     )
 
 
-def _mode(policy: ir.Policy) -> str:
+def allocation_mode(policy: ir.Policy) -> str:
+    """The plan mode of the policy's allocation: optimal, fixed or bandit."""
     match policy.allocation:
         case ir.Optimal():
             return "optimal"
