@@ -3,9 +3,12 @@
     ttc plan policies/adaptive_vote.ttc --calibration calib.jsonl -o adaptive_vote.plan.yaml
     ttc plan policies/adaptive_vote.ttc --calibration calib.jsonl --explain
     ttc plan policies/adaptive_vote.ttc --calibration calib.jsonl --sweep 1..32 --sweep-out f.json
+    ttc plan policies/adaptive_vote.ttc --calibration calib.jsonl --sweep 1..32 --sweep-plot f.png
     ttc plan policies/*.ttc --calibration calib.jsonl -o plans/      # one plan per policy
 
 Without -o the plan's YAML goes to standard output (unless --explain or --sweep print tables).
+``--sweep-plot`` draws the frontier (predicted objective vs mean samples per query, the policy
+and uniform allocation at equal spend) as a PNG with matplotlib.
 Progress goes to standard error.
 """
 
@@ -55,6 +58,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--sweep-out", metavar="FILE.json", help="write the frontier as JSON")
     parser.add_argument(
+        "--sweep-plot", metavar="FILE.png",
+        help="draw the frontier and uniform allocation (objective vs mean samples per query) "
+        "as a PNG (needs --sweep and matplotlib)",
+    )
+    parser.add_argument(
         "--reps", type=int, default=256, metavar="N",
         help="Monte Carlo replications where curves are simulated (default 256)",
     )
@@ -79,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
     sweep = _parse_sweep(args.sweep) if args.sweep else None
     if args.sweep_out and sweep is None:
         raise UserError("--sweep-out needs --sweep")
+    if args.sweep_plot:
+        _check_sweep_plot(args.sweep_plot, sweep)
     if len(args.policies) > 1 and sweep is not None:
         raise UserError("--sweep takes one policy")
     outputs = _outputs(args.policies, args.output, args.force)
@@ -125,6 +135,13 @@ def run(args: argparse.Namespace) -> int:
             render_sweep(result.plan["sweep"])
             if args.sweep_out:
                 _write_json(result.plan["sweep"], args.sweep_out)
+            if args.sweep_plot:
+                from ttcdsl.planner.sweep import write_sweep_plot
+
+                written = write_sweep_plot(
+                    result.plan["sweep"], args.sweep_plot, policy=policy.name
+                )
+                progress(f"{policy.name}: sweep plot written to {written}")
         if output is None and not args.explain and sweep is None:
             sys.stdout.write(dump_plan(result.plan))
     return 0
@@ -160,6 +177,29 @@ def _parse_sweep(text: str) -> list[float]:
     if count > 10_000:
         raise UserError(f"--sweep {text!r} asks for {count} budgets; use a larger step")
     return [lo + i * step for i in range(count)]
+
+
+def _check_sweep_plot(text: str, sweep) -> None:
+    """Refuse a --sweep-plot that cannot be written before the (slow) planning starts."""
+    from pathlib import Path
+
+    from ttcdsl.errors import UserError
+    from ttcdsl.runtime.plots import require_matplotlib
+
+    if sweep is None:
+        raise UserError("--sweep-plot needs --sweep", hint="e.g. --sweep 1..32 --sweep-plot f.png")
+    path = Path(text)
+    if path.is_dir():
+        raise UserError(f"--sweep-plot {text!r}: is a directory; give a file name ending .png")
+    if path.suffix.lower() != ".png":
+        raise UserError(f"--sweep-plot {text!r}: the plot is a PNG; name the file *.png")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(
+            f"--sweep-plot {text!r}: the directory {parent} does not exist",
+            hint="create the directory first or choose another output path",
+        )
+    require_matplotlib()
 
 
 def _outputs(policies: list[str], output: str | None, force: bool) -> list:

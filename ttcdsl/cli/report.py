@@ -1,7 +1,13 @@
 """`ttc report RUN_DIR`: print a finished run's report (``RUN_DIR/report.json``) as tables.
 
-    ttc report runs/r1            # rich tables on the terminal
-    ttc report runs/r1 --json     # the report as JSON
+    ttc report runs/r1                    # rich tables on the terminal
+    ttc report runs/r1 --json             # the report as JSON
+    ttc report runs/r1 --plots runs/r1/plots   # also PNG plots there (matplotlib)
+
+``--plots DIR`` writes ``samples_histogram.png``, ``bins.png`` and ``policy_vs_uniform.png`` into
+DIR (created if missing; see :mod:`ttcdsl.runtime.plots`), skipping, with a note on standard error,
+a plot whose data the report lacks (no gold labels: no accuracy; no uniform baseline), and prints
+the paths written (on standard error with ``--json``, so standard output stays JSON).
 
 A run that has not finished has no report yet: ``ttc run --resume RUN_DIR`` finishes it (with a
 deterministic backend that generates only what is missing) and writes the report.
@@ -21,6 +27,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (ttc run --out)")
     parser.add_argument("--json", action="store_true", help="print report.json instead of tables")
+    parser.add_argument(
+        "--plots", metavar="DIR",
+        help="also write PNG plots (samples histogram, bins, run vs uniform) into DIR",
+    )
     parser.set_defaults(run=run)
 
 
@@ -45,8 +55,26 @@ def run(args: argparse.Namespace) -> int:
         report = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise UserError(f"{path}: cannot read the report: {error}") from None
+    if args.plots:
+        from ttcdsl.runtime.plots import require_matplotlib
+
+        require_matplotlib()  # before printing anything
     if args.json:
         sys.stdout.write(json.dumps(report, indent=1) + "\n")
     else:
         render_report(report)
+    if args.plots:
+        from ttcdsl.runtime.plots import write_run_plots
+
+        skipped: list[str] = []
+        try:
+            written = write_run_plots(report, Path(args.plots), skipped=skipped)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise UserError(f"{path}: cannot plot the report: {type(error).__name__}: {error}") \
+                from None
+        out = sys.stderr if args.json else sys.stdout
+        for note in skipped:
+            print(f"plots: {note}", file=sys.stderr)
+        for plot in written:
+            print(plot, file=out)
     return 0

@@ -86,3 +86,52 @@ def _samples_along(problem, front, bounds) -> np.ndarray:
         except ValueError:  # below the cheapest allocation: no point
             out.append(np.nan)
     return np.asarray(out)
+
+
+def write_sweep_plot(sweep: dict[str, Any], path, *, policy: str | None = None):
+    """Draw a sweep as a PNG at ``path`` (atomically): the predicted objective against the mean
+    samples per query, one line for the policy's frontier and one for uniform allocation at the
+    same spend, each with a ± one standard error band where the points carry ``objective_se`` /
+    ``uniform_se``. Points without a value (below the cheapest allocation) are left out. Returns
+    the path. matplotlib is imported here only (Agg canvas, see :mod:`ttcdsl.runtime.plots`)."""
+    from ttcdsl.runtime.plots import PLAN_COLOR, UNIFORM_COLOR, new_figure, save_png
+
+    figure = new_figure(6.4, 4.4)
+    ax = figure.add_subplot()
+    drawn = 0
+    for key, label, color, marker, zorder in (
+        ("objective", f"{policy or 'policy'} (frontier)", PLAN_COLOR, "o", 3),
+        ("uniform", "uniform at equal spend", UNIFORM_COLOR, "s", 2),
+    ):
+        rows = sorted((
+            (p["samples_per_query"], p[key], p.get(f"{key}_se"))
+            for p in sweep["points"]
+            if _finite(p.get("samples_per_query")) and _finite(p.get(key))
+        ), key=lambda row: row[0])
+        if not rows:
+            continue
+        xs = np.array([r[0] for r in rows], dtype=np.float64)
+        ys = np.array([r[1] for r in rows], dtype=np.float64)
+        ax.plot(xs, ys, marker=marker, markersize=3.5, color=color, label=label, zorder=zorder)
+        se = [r[2] for r in rows]
+        if all(_finite(s) for s in se):
+            se = np.array(se, dtype=np.float64)
+            ax.fill_between(xs, ys - se, ys + se, color=color, alpha=0.2, linewidth=0,
+                            zorder=zorder - 1)
+        drawn += 1
+    if not drawn:
+        raise UserError(
+            "the sweep has no point to plot (every budget is below the cheapest allocation)",
+            hint="sweep a range of larger budgets",
+        )
+    ax.set_xlabel("mean samples per query")
+    ax.set_ylabel(f"predicted {sweep['objective']}")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right")
+    ax.set_title(f"{policy + ': ' if policy else ''}{sweep['objective']} vs spend\n"
+                 f"budget swept: {sweep['limit']}", fontsize=10)
+    return save_png(figure, path)
+
+
+def _finite(value: Any) -> bool:
+    return value is not None and not isinstance(value, bool) and bool(np.isfinite(float(value)))

@@ -17,8 +17,9 @@
   first queries by seeded rank) from the same table with the same seed, aggregated with the
   policy's answer strategy, no probe, no stop rules.
 
-The terminal rendering is a rich table; PNG plots need matplotlib and are skipped, with a note,
-when it is not installed.
+The terminal rendering is rich tables. PNG plots of a report (its histogram, the bins against the
+plan, the run against the uniform baseline) are drawn on request by ``ttc report RUN_DIR --plots
+DIR`` (:mod:`ttcdsl.runtime.plots`, matplotlib); a run itself draws none.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def build_report(
                 "accuracy": acc,
                 "accuracy_se": acc_se,
                 "predicted_accuracy": (spec.get("predicted") or {}).get("accuracy"),
+                "predicted_accuracy_se": (spec.get("predicted") or {}).get("accuracy_se"),
                 "predicted_samples": (spec.get("predicted") or {}).get("samples"),
                 "stopped": sum(r.stopped for r in members),
             }
@@ -162,11 +164,11 @@ def uniform_baseline(
 
 
 def _plots_note() -> str:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return "matplotlib is not installed: no PNG plots"
-    return "plots are not drawn yet"
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:  # found, not imported: a run stays fast
+        return "matplotlib is not installed: no PNG plots (pip install matplotlib)"
+    return "PNG plots: ttc report RUN_DIR --plots DIR"
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -232,4 +234,4 @@ def render_report(report: Mapping[str, Any], file=None) -> None:
         console.print(budget)
     hist = "  ".join(f"{k}:{v}" for k, v in report["histogram"].items())
     console.print(f"samples per query (count:queries)  {hist}")
-    console.print(f"note: {report['plots']}")
+    console.print(f"note: {_plots_note()}")  # not the stored note: an older run's may be stale
