@@ -116,3 +116,47 @@ def test_resume_refuses_another_dataset(setup, tmp_path) -> None:
     )
     assert refused.returncode == 1
     assert "replay samples table differs" in refused.stderr
+
+
+@pytest.mark.parametrize("crash, provisional", [("append:0", True), ("appended:2", False)])
+def test_an_unfinished_run_gets_a_partial_report_and_is_left_untouched(
+    setup, tmp_path, crash, provisional
+) -> None:
+    import hashlib
+    import json
+
+    d, plan, queries, samples, reference = setup
+    out = tmp_path / "run"
+    killed = ttc_subprocess(run_args(plan, queries, samples, out, seed=5), env={"TTC_RUN_CRASH": crash})
+    assert killed.returncode == -signal.SIGKILL
+    before = hashlib.sha256((out / "samples.jsonl").read_bytes()).hexdigest()
+    shown = ttc_subprocess(["report", str(out), "--json"])
+    assert shown.returncode == 0, shown.stderr
+    assert "PARTIAL" in shown.stderr
+    report = json.loads(shown.stdout)
+    assert report["end"] == "interrupted"
+    assert report["partial"]["provisional_bins"] is provisional
+    assert report["partial"]["torn_last_line_skipped"] is crash.startswith("append:")
+    complete = [line for line in (out / "samples.jsonl").read_bytes().split(b"\n")[1:]
+                if line.endswith(b"}")]
+    assert report["spend"]["samples"] == report["partial"]["stored_samples"] == len(complete)
+    assert report["budget_cut_queries"] == 0  # still running, not cut
+    assert report["baseline"] is None
+    assert hashlib.sha256((out / "samples.jsonl").read_bytes()).hexdigest() == before
+    assert not (out / "report.json").exists()
+    assert ttc_subprocess(["run", "--resume", str(out), "--quiet"]).returncode == 0
+    _check_same(out, reference)
+    final = ttc_subprocess(["report", str(out), "--json"])
+    assert "partial" not in json.loads(final.stdout) and "PARTIAL" not in final.stderr
+
+
+def test_progress_shows_retired_queries_spend_and_an_eta(setup, tmp_path) -> None:
+    d, plan, queries, samples, reference = setup
+    args = [a for a in run_args(plan, queries, samples, tmp_path / "run", seed=5) if a != "--quiet"]
+    done = ttc_subprocess(args)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("ttc run: round")]
+    assert lines and all("retired" in line and "samples" in line for line in lines)
+    assert "retired 0/24" in lines[0] and "ETA ?" in lines[0]  # no targets before the probe
+    assert any("ETA ~" in line or line.endswith("done") for line in lines[1:])
+    assert "[####################] retired 24/24" in lines[-1]

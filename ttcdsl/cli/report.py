@@ -9,8 +9,10 @@ DIR (created if missing; see :mod:`ttcdsl.runtime.plots`), skipping, with a note
 a plot whose data the report lacks (no gold labels: no accuracy; no uniform baseline), and prints
 the paths written (on standard error with ``--json``, so standard output stays JSON).
 
-A run that has not finished has no report yet: ``ttc run --resume RUN_DIR`` finishes it (with a
-deterministic backend that generates only what is missing) and writes the report.
+A run that has not finished (killed, or still running) has no ``report.json``: its report is
+rebuilt from the samples stored so far (:func:`ttcdsl.cli.run.partial_report`: nothing generated,
+the run directory untouched, no uniform baseline) and marked PARTIAL. ``ttc run --resume RUN_DIR``
+finishes the run and writes the final report.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "report",
         help="print the report of a run directory",
         description="Accuracy, spend per bin, stop-rule savings, budget and the uniform baseline "
-        "of a finished run.",
+        "of a run; an unfinished run gets a partial report from the samples stored so far.",
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (ttc run --out)")
     parser.add_argument("--json", action="store_true", help="print report.json instead of tables")
@@ -46,15 +48,17 @@ def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     read_manifest(run_dir)  # a clear error when it is not a run directory
     path = run_dir / REPORT
-    if not path.is_file():
-        raise UserError(
-            f"{run_dir}: the run has not finished (no {REPORT})",
-            hint=f"finish it with ttc run --resume {run_dir}",
-        )
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise UserError(f"{path}: cannot read the report: {error}") from None
+    if path.is_file():
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise UserError(f"{path}: cannot read the report: {error}") from None
+    else:
+        from ttcdsl.cli.run import partial_report
+
+        report = partial_report(run_dir)
+        print(f"ttc report: {run_dir} has not finished: a PARTIAL report "
+              f"{report['partial']['how']}", file=sys.stderr)
     if args.plots:
         from ttcdsl.runtime.plots import require_matplotlib
 

@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _resume(args: argparse.Namespace, run_dir) -> int:
     from ttcdsl.errors import UserError
-    from ttcdsl.runtime.rundir import PLAN, POLICY, SAMPLES, read_manifest
+    from ttcdsl.runtime.rundir import SAMPLES, read_manifest
     from ttcdsl.samples import SampleStore, TornLineError, repair
 
     manifest = read_manifest(run_dir)
@@ -128,17 +128,7 @@ def _resume(args: argparse.Namespace, run_dir) -> int:
             hint="a resume keeps the run's seed; leave out --seed, or start a new run with --out",
         )
     args.seed = manifest.seed
-    inputs = _inputs(args, plan_path=run_dir / PLAN, policy_path=str(run_dir / POLICY))
-    for what, mine, theirs in (
-        ("dataset", inputs.dataset_sha, manifest.dataset_sha256),
-        ("replay samples table", inputs.table_sha, manifest.table_sha256),
-        ("plan", inputs.plan_sha, manifest.plan_sha256),
-    ):
-        if mine != theirs:
-            raise UserError(
-                f"the {what} differs from the one {run_dir} was started with",
-                hint="a run resumes only with its own inputs; start a new run with --out",
-            )
+    inputs = _run_dir_inputs(args, run_dir, manifest)
     path = run_dir / SAMPLES
     try:
         store = SampleStore.open(path)
@@ -152,6 +142,69 @@ def _resume(args: argparse.Namespace, run_dir) -> int:
         store = SampleStore.open(path)
     executor = inputs.executor(store, args.quiet)
     return _execute(executor, inputs, run_dir, args.quiet, fresh=False, existed=True)
+
+
+def _run_dir_inputs(args, run_dir, manifest) -> _Inputs:
+    """The inputs of an existing run directory, checked to be the ones it was started with."""
+    from ttcdsl.errors import UserError
+    from ttcdsl.runtime.rundir import PLAN, POLICY
+
+    inputs = _inputs(args, plan_path=run_dir / PLAN, policy_path=str(run_dir / POLICY))
+    for what, mine, theirs in (
+        ("dataset", inputs.dataset_sha, manifest.dataset_sha256),
+        ("replay samples table", inputs.table_sha, manifest.table_sha256),
+        ("plan", inputs.plan_sha, manifest.plan_sha256),
+    ):
+        if mine != theirs:
+            raise UserError(
+                f"the {what} differs from the one {run_dir} was started with",
+                hint="a run resumes only with its own inputs; start a new run with --out",
+            )
+    return inputs
+
+
+def partial_report(run_dir) -> dict:
+    """The report of an unfinished run, from the samples it has stored so far; nothing is
+    generated and the run directory is not changed (a torn last line is skipped, not cut).
+    The uniform baseline is left out: it compares finished runs."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from ttcdsl.runtime.report import build_report
+    from ttcdsl.runtime.rundir import SAMPLES, read_manifest
+    from ttcdsl.samples import SampleStore, TornLineError, repair
+
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    args = argparse.Namespace(
+        backend=manifest.backend, queries=manifest.dataset_path, samples=manifest.table_path,
+        seed=manifest.seed, policy=None, plan=None,
+    )
+    inputs = _run_dir_inputs(args, run_dir, manifest)
+    with tempfile.TemporaryDirectory() as scratch:
+        path = run_dir / SAMPLES
+        torn = False
+        try:
+            store = SampleStore.open(path)
+            store.load()
+        except TornLineError:
+            copy = Path(scratch) / SAMPLES
+            shutil.copyfile(path, copy)
+            repair(copy)
+            store, torn = SampleStore.open(copy), True
+        try:
+            outcome = inputs.executor(store, quiet=True).run(generate=False)
+        finally:
+            inputs.backend.close()
+    report = build_report(outcome, inputs.plan, inputs.policy)
+    report["partial"] = {
+        "stored_samples": outcome.reused,
+        "torn_last_line_skipped": torn,
+        "provisional_bins": outcome.provisional_bins,
+        "how": f"from the samples stored so far; ttc run --resume {run_dir} finishes the run",
+    }
+    return report
 
 
 def _execute(executor, inputs, run_dir, quiet: bool, *, fresh: bool, existed: bool) -> int:

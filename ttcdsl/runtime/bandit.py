@@ -186,6 +186,16 @@ class BanditExecutor(Executor):
             out.append(value if cost is None or cost <= 0 else value / (cost / mean))
         return out
 
+    def _remaining(self) -> int | None:
+        """Samples the bandit may still generate: the sample budget's room, or every active
+        query up to its cap; None when neither bounds it."""
+        room = self.ledger.room("samples")
+        active = [q for q in self.queries.values() if self._want(q) > 0]
+        wanted = None if math.isinf(self.cap) else sum(self.cap - len(q.rows) for q in active)
+        if room is None:
+            return wanted
+        return int(room if wanted is None else min(room, wanted))
+
     # --------------------------------------------------------------------------- results
 
     def _result(self, q: _Query) -> QueryResult:
@@ -194,7 +204,7 @@ class BanditExecutor(Executor):
         return dataclasses.replace(
             result,
             target=None,
-            budget_cut=not q.stopped and not q.exhausted and not capped,
+            budget_cut=not self.interrupted and not q.stopped and not q.exhausted and not capped,
         )
 
 

@@ -136,6 +136,15 @@ class Ledger:
             return sum(v for q, v in table.items() if self._bins.get(q) == bin)
         return sum(table.values())
 
+    def room(self, unit: str) -> float | None:
+        """What the tightest batch-wide limit in ``unit`` still allows (``None``: no such limit)."""
+        rooms = [
+            self.cap(lim) - self._batch_spent(lim)
+            for lim in self.limits
+            if lim.kind == "batch" and lim.unit == unit and lim.bin is None
+        ]
+        return max(0.0, min(rooms)) if rooms else None
+
     def cap(self, limit: Limit) -> float:
         if limit.mean and limit.bin is not None:
             return limit.value * self._bin_counts.get(limit.bin, 0)

@@ -9,6 +9,8 @@
 * ``spend``: samples and billed tokens, total and per query; per bin the same, with the bin's
   accuracy and the plan's prediction; ``histogram``: queries per sample count;
 * ``truncation_rate``: share of samples that ended with finish reason ``length``;
+* ``bandit`` (bandit runs): the settings, the queries the solved rules retired and those still
+  unsolved when the budget or the rounds ran out;
 * ``stop_savings``: samples the stop rules did not spend, against the targets of the queries they
   retired; ``budget``: each limit with its cap and spend; counts of queries cut short by the
   budget or by a backend shortfall;
@@ -121,6 +123,16 @@ def build_report(
         "baseline": baseline(samples) if baseline is not None and n else None,
         "plots": _plots_note(),
     }
+    if plan["mode"] == "bandit":
+        settings = plan.get("bandit") or {}
+        report["bandit"] = {
+            "round_samples": settings.get("round_samples"),
+            "explore": settings.get("explore"),
+            "bill": settings.get("bill"),
+            "solved_queries": sum(r.stopped for r in results),
+            # neither solved nor out of samples: the budget (or the rounds) ended them
+            "unsolved_at_end": sum(r.budget_cut for r in results),
+        }
     return report
 
 
@@ -187,7 +199,8 @@ def render_report(report: Mapping[str, Any], file=None) -> None:
     console = Console(file=file, highlight=False)
     if not console.is_terminal:
         console.width = 120  # a pipe or a file: no terminal width to fit
-    head = Table(title=f"run of {report['policy']} ({report['mode']})", show_header=False)
+    partial = " - PARTIAL, the run has not finished" if report.get("partial") else ""
+    head = Table(title=f"run of {report['policy']} ({report['mode']}){partial}", show_header=False)
     head.add_column("what")
     head.add_column("value", justify="right")
     acc = report["accuracy"]
@@ -207,6 +220,10 @@ def render_report(report: Mapping[str, Any], file=None) -> None:
                           f"{report['stop_savings']['samples_saved']} samples saved"),
         ("cut by budget / shortfall", f"{report['budget_cut_queries']} / {report['exhausted_queries']}"),
     ]
+    bandit = report.get("bandit")
+    if bandit:
+        rows[-2] = ("solved (retired)", f"{bandit['solved_queries']} queries; explore "
+                    f"{bandit['explore']}, rounds of {bandit['round_samples']}")
     base = report.get("baseline")
     if base:
         rows.append(("uniform at equal spend", f"{_fmt(base['accuracy'])} ({base['how']})"))
