@@ -207,3 +207,20 @@ def test_aggregation_agrees_with_the_planners_simulation() -> None:
                 jnp.asarray(score), jnp.asarray(correct), jnp.asarray(answer_correct),
             ))
             assert bool(mine.correct) == theirs, (kind, answer, score)
+
+
+def test_force_replaces_a_run_directory_and_nothing_else(inputs, capsys) -> None:
+    d, policy, plan, samples, queries = inputs
+    out = d / "forced"
+    assert ttc(*run_args(plan, queries, samples, out, seed=1)) == 0
+    first = results(out)
+    assert ttc(*run_args(plan, queries, samples, out, seed=2), "--force") == 0
+    assert results(out) != first  # another seed: the old run is gone, not mixed in
+    assert json.loads((out / "manifest.json").read_text())["seed"] == 2
+    other = d / "not_a_run"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    assert ttc(*run_args(plan, queries, samples, other), "--force") == 1
+    assert "not a run directory" in capsys.readouterr().err
+    assert (other / "notes.txt").read_text() == "keep me"
+    assert ttc("run", "--resume", str(out), "--force") == 1

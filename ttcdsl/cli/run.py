@@ -51,6 +51,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--policy", metavar="POLICY", help="the policy file (default: the plan's)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
     parser.add_argument("--quiet", action="store_true", help="no progress, no report table")
+    parser.add_argument(
+        "--force", action="store_true",
+        help="replace RUN_DIR if it is an existing run directory (never any other directory)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -62,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if args.out:
             raise UserError("--resume continues RUN_DIR in place; leave out --out")
+        if args.force:
+            raise UserError("--resume continues RUN_DIR; --force would replace it: choose one")
         return _resume(args, Path(args.resume))
     missing = [
         flag for flag, value in (("PLAN", args.plan), ("--queries", args.queries),
@@ -76,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     from ttcdsl.runtime.rundir import SAMPLES, create_run_dir, remove_run_dir
     from ttcdsl.samples import RunMeta, SampleStore
 
+    if args.force:
+        _clear_old_run(out)
     existed = out.exists()
     create_run_dir(out, inputs.manifest(sys.argv), inputs.plan_bytes, inputs.policy_bytes)
     try:
@@ -94,6 +102,23 @@ def run(args: argparse.Namespace) -> int:
         remove_run_dir(out, keep_dir=existed)
         raise
     return _execute(executor, inputs, out, args.quiet, fresh=True, existed=existed)
+
+
+def _clear_old_run(out) -> None:
+    """``--force``: remove ``out`` if it is a run directory; refuse anything else that is there."""
+    import shutil
+
+    from ttcdsl.errors import UserError
+    from ttcdsl.runtime.rundir import MANIFEST
+
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return
+    if not (out / MANIFEST).is_file():
+        raise UserError(
+            f"{out}: exists and is not a run directory (no {MANIFEST}); --force replaces only runs",
+            hint="choose another --out",
+        )
+    shutil.rmtree(out)
 
 
 def _resume(args: argparse.Namespace, run_dir) -> int:
