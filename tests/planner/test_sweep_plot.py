@@ -1,5 +1,5 @@
-"""`ttc plan --sweep LO..HI --sweep-plot FILE.png`: the frontier and uniform as a PNG, error bands
-where the points carry standard errors, and clean user errors."""
+"""`ttc plan --sweep LO..HI --sweep-plot FILE.png`: the frontier and uniform as a PNG, and clean
+user errors."""
 
 from __future__ import annotations
 
@@ -61,24 +61,20 @@ def test_sweep_plot_from_the_cli(inputs, tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir()] == ["front.png"]  # no temporary file left
 
 
-def sweep(se: bool = False, empty: bool = False) -> dict:
+def sweep(empty: bool = False) -> dict:
     points = []
     for i, n in enumerate([1.0, 2.0, 3.0, 4.0]):
-        point = {"budget": n, "objective": None if empty else 0.5 + 0.05 * i, "spent": n,
-                 "samples_per_query": n, "uniform": None if empty else 0.5 + 0.04 * i}
-        if se:
-            point["objective_se"], point["uniform_se"] = 0.01, 0.02
-        points.append(point)
+        points.append({"budget": n, "objective": None if empty else 0.5 + 0.05 * i, "spent": n,
+                       "samples_per_query": n, "uniform": None if empty else 0.5 + 0.04 * i})
     return {"limit": "mean samples per query <= 4", "objective": "accuracy",
             "method": "frontier", "points": points}
 
 
-@pytest.mark.parametrize("se", [False, True])
-def test_one_line_each_and_bands_only_with_errors(tmp_path, monkeypatch, se):
+def test_one_line_each_for_the_frontier_and_uniform(tmp_path, monkeypatch):
     figures = []
     real = plots.new_figure
     monkeypatch.setattr(plots, "new_figure", lambda *a: figures.append(real(*a)) or figures[-1])
-    out = write_sweep_plot(sweep(se=se), tmp_path / "s.png", policy="tiny_vote")
+    out = write_sweep_plot(sweep(), tmp_path / "s.png", policy="tiny_vote")
     assert out == tmp_path / "s.png"
     assert_png(out)
     (ax,) = figures[0].axes
@@ -86,7 +82,7 @@ def test_one_line_each_and_bands_only_with_errors(tmp_path, monkeypatch, se):
         "tiny_vote (frontier)", "uniform at equal spend",
     ]
     assert list(ax.get_lines()[0].get_ydata()) == pytest.approx([0.5, 0.55, 0.6, 0.65])
-    assert len(ax.collections) == (2 if se else 0)  # the error bands
+    assert list(ax.get_lines()[1].get_ydata()) == pytest.approx([0.5, 0.54, 0.58, 0.62])
     assert "tiny_vote" in ax.get_title()
 
 

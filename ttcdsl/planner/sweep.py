@@ -91,9 +91,8 @@ def _samples_along(problem, front, bounds) -> np.ndarray:
 def write_sweep_plot(sweep: dict[str, Any], path, *, policy: str | None = None):
     """Draw a sweep as a PNG at ``path`` (atomically): the predicted objective against the mean
     samples per query, one line for the policy's frontier and one for uniform allocation at the
-    same spend, each with a ± one standard error band where the points carry ``objective_se`` /
-    ``uniform_se``. Points without a value (below the cheapest allocation) are left out. Returns
-    the path. matplotlib is imported here only (Agg canvas, see :mod:`ttcdsl.runtime.plots`)."""
+    same spend. Points without a value (below the cheapest allocation) are left out. Returns the
+    path. matplotlib is imported here only (Agg canvas, see :mod:`ttcdsl.runtime.plots`)."""
     from ttcdsl.runtime.plots import PLAN_COLOR, UNIFORM_COLOR, new_figure, save_png
 
     figure = new_figure(6.4, 4.4)
@@ -104,7 +103,7 @@ def write_sweep_plot(sweep: dict[str, Any], path, *, policy: str | None = None):
         ("uniform", "uniform at equal spend", UNIFORM_COLOR, "s", 2),
     ):
         rows = sorted((
-            (p["samples_per_query"], p[key], p.get(f"{key}_se"))
+            (p["samples_per_query"], p[key])
             for p in sweep["points"]
             if _finite(p.get("samples_per_query")) and _finite(p.get(key))
         ), key=lambda row: row[0])
@@ -113,11 +112,6 @@ def write_sweep_plot(sweep: dict[str, Any], path, *, policy: str | None = None):
         xs = np.array([r[0] for r in rows], dtype=np.float64)
         ys = np.array([r[1] for r in rows], dtype=np.float64)
         ax.plot(xs, ys, marker=marker, markersize=3.5, color=color, label=label, zorder=zorder)
-        se = [r[2] for r in rows]
-        if all(_finite(s) for s in se):
-            se = np.array(se, dtype=np.float64)
-            ax.fill_between(xs, ys - se, ys + se, color=color, alpha=0.2, linewidth=0,
-                            zorder=zorder - 1)
         drawn += 1
     if not drawn:
         raise UserError(
