@@ -4,11 +4,12 @@
     ttc run BANDIT_POLICY.ttc --queries ... --out RUN_DIR     # a bandit needs no plan
     ttc run --resume RUN_DIR
 
-A bandit policy (``allocate bandit``) runs straight from its ``.ttc`` file: its plan holds only
-its settings (:mod:`ttcdsl.planner.online`) and is written into the run directory. The policy defaults to the file the plan records (``--policy`` to point elsewhere); its sha256
-must equal the plan's ``policy.source_sha256``. Every input is validated before the run directory
-is created, so a refused run leaves nothing behind. Progress goes to standard error; the report
-goes to standard output at the end (and to ``RUN_DIR/report.json``).
+A bandit policy (``allocate bandit``) runs straight from its ``.ttc`` file: its plan holds only its
+settings (:mod:`ttcdsl.planner.online`) and is written into the run directory. The policy defaults
+to the file the plan records (``--policy`` to point elsewhere); its sha256 must equal the plan's
+``policy.source_sha256``. Every input is validated before the run directory is created, so a
+refused run leaves nothing behind. Progress goes to standard error; the report goes to standard
+output at the end (and to ``RUN_DIR/report.json``).
 
 A resume rebuilds the run's state from ``RUN_DIR/samples.jsonl`` and goes on (see
 :mod:`ttcdsl.runtime.executor`); a torn last line, left by a crash in the middle of a write, is
