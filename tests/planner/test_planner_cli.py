@@ -77,7 +77,7 @@ def test_several_policies_write_one_plan_each(calibration, tmp_path):
         (["--sweep", "x"], "expected LO..HI"),
         (["--sweep-out", "f.json"], "--sweep-out needs --sweep"),
         (["--score", "prm"], "expected SCORER=COLUMN"),
-        (["--score", "nope=prm"], "which the policy does not declare"),
+        (["--score", "nope=prm"], "which no policy declares"),
         (["--queries", "0"], "--queries must be at least 1"),
     ],
 )
@@ -103,7 +103,7 @@ def test_a_policy_the_table_cannot_serve_says_why(calibration, tmp_path, capsys)
         "answer best_of_n(rm)\nallocate fixed 4 maximize accuracy\n"
     )
     assert plan(str(policy), "-c", str(calibration)) == 1
-    assert "needs a score column 'rm'" in capsys.readouterr().err
+    assert "lacks the score column 'rm' (read by the answer strategy" in capsys.readouterr().err
     assert plan(str(policy), "-c", str(calibration), "--score", "rm=prm") == 0
 
 

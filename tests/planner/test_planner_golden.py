@@ -78,7 +78,8 @@ def test_golden_plan_cruxeval_output(crux, name):
 
 
 def test_policies_the_qwen_pool_cannot_serve_say_what_is_missing(qwen):
-    with pytest.raises(UserError, match="no mean_logprob values"):
+    with pytest.raises(UserError, match=r"lacks completion token counts \(read by feature length"
+                       r".*; mean token log-probabilities \(read by strategy hard"):
         make_plan(load_policy(REPO / "policies" / "adaptive_vote.ttc"), qwen)
-    with pytest.raises(UserError, match="binning key 'difficulty' is undefined"):
+    with pytest.raises(UserError, match="lacks completion token counts"):
         make_plan(load_policy(REPO / "policies" / "token_budget.ttc"), qwen)

@@ -103,11 +103,15 @@ def run(args: argparse.Namespace) -> int:
     from ttcdsl.samples import content_hash, load
 
     policies = [(path, load_policy(path)) for path in args.policies]  # all checked first
+    from ttcdsl.observables import score_maps
+
+    # One --score mapping serves a batch of policies: each takes the scorers it declares.
+    mappings = score_maps([policy for _, policy in policies], scores)
     progress = _progress()
     progress(f"loading {calibration_path}")
     table = load(calibration_path)
     table_hash = content_hash(table)
-    for (path, policy), output in zip(policies, outputs, strict=True):
+    for (path, policy), output, mapping in zip(policies, outputs, mappings, strict=True):
         result = make_plan(
             policy,
             table,
@@ -116,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
             table_hash=table_hash,
             solver=args.solver,
             batch_size=args.queries,
-            score_columns=scores,
+            score_columns=mapping,
             reps=args.reps,
             seed=args.seed,
             cross_check=not args.no_cross_check,

@@ -50,6 +50,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--seed", type=int, default=None, help="run seed (default 0; a resume keeps the run's)"
     )
     parser.add_argument("--policy", metavar="POLICY", help="the policy file (default: the plan's)")
+    parser.add_argument(
+        "--score", action="append", default=[], metavar="SCORER=COLUMN",
+        help="replay: read the policy's reward-model scorer from this score column of the table "
+        "(default: the mapping the plan was calibrated with)",
+    )
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
     parser.add_argument("--quiet", action="store_true", help="no progress, no report table")
     parser.add_argument(
@@ -144,6 +149,11 @@ def _resume(args: argparse.Namespace, run_dir) -> int:
                 f"{args.plan} is not the plan of {run_dir}",
                 hint="resume without PLAN (the run directory keeps its plan)",
             )
+    if args.score:
+        raise UserError(
+            "--score is fixed when a run starts; a resume reads the run's own mapping",
+            hint="leave out --score",
+        )
     if args.backend != manifest.backend:
         raise UserError(f"{run_dir} ran with backend {manifest.backend!r}, not {args.backend!r}")
     args.queries = args.queries or manifest.dataset_path
@@ -154,6 +164,7 @@ def _resume(args: argparse.Namespace, run_dir) -> int:
             hint="a resume keeps the run's seed; leave out --seed, or start a new run with --out",
         )
     args.seed = manifest.seed
+    args.manifest_score_columns = manifest.score_columns
     inputs = _run_dir_inputs(args, run_dir, manifest)
     path = run_dir / SAMPLES
     try:
@@ -205,7 +216,8 @@ def partial_report(run_dir) -> dict:
     manifest = read_manifest(run_dir)
     args = argparse.Namespace(
         backend=manifest.backend, queries=manifest.dataset_path, samples=manifest.table_path,
-        seed=manifest.seed, policy=None, plan=None,
+        seed=manifest.seed, policy=None, plan=None, score=[],
+        manifest_score_columns=manifest.score_columns,
     )
     inputs = _run_dir_inputs(args, run_dir, manifest)
     with tempfile.TemporaryDirectory() as scratch:
@@ -288,6 +300,7 @@ class _Inputs:
             model=self.backend.model,
             table_sha256=self.table_sha,
             table_path=str(self.table_path),
+            score_columns=self.score_columns,
             seed=self.seed,
             queries=len(self.dataset),
             ttc_version=__version__,
@@ -315,7 +328,8 @@ class _Inputs:
         from ttcdsl.runtime.replay import ReplayBackend
 
         return uniform_baseline(
-            ReplayBackend(self.table, seed=self.seed), self.policy, self.dataset.ids(),
+            ReplayBackend(self.table, seed=self.seed, score_columns=self.score_columns),
+            self.policy, self.dataset.ids(),
             spend_samples, self.seed,
         )
 
@@ -342,8 +356,11 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
     plan_path = Path(plan_path)
     if not plan_path.is_file():
         raise UserError(f"{plan_path}: no such plan file")
+    from ttcdsl.cli.plan import _score_map
+
+    score_flags = _score_map(getattr(args, "score", None) or [])
     if plan_path.suffix == ".ttc":
-        plan, plan_bytes = _online_plan(plan_path, policy_path)
+        plan, plan_bytes = _online_plan(plan_path, policy_path, score_flags)
         policy_path = str(plan_path)
     else:
         plan = load_plan(plan_path)
@@ -368,6 +385,17 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
             f"{allocation_mode(policy)!r}",
             hint="the plan was edited by hand; re-plan with ttc plan",
         )
+    from ttcdsl.observables import score_maps
+    from ttcdsl.planner.plan import plan_score_columns
+
+    # The plan's mapping (what it was calibrated on), with --score overriding it for this table;
+    # a resume reads the run's manifest, which records the mapping the run started with.
+    (score_flags,) = score_maps([policy], score_flags)
+    manifest_columns = getattr(args, "manifest_score_columns", None)
+    if manifest_columns is not None:
+        score_columns = dict(manifest_columns)
+    else:
+        score_columns = {**plan_score_columns(plan), **score_flags}
     dataset_path = Path(args.queries)
     if not dataset_path.is_file():
         raise UserError(f"{dataset_path}: no such dataset file")
@@ -380,7 +408,7 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
     from ttcdsl.runtime.replay import ReplayBackend
     from ttcdsl.samples import content_hash
 
-    backend = ReplayBackend.from_file(table_path, seed=args.seed)
+    backend = ReplayBackend.from_file(table_path, seed=args.seed, score_columns=score_columns)
     absent = [q for q in dataset.ids() if backend.logged(q) == 0]
     if absent:
         examples = ", ".join(repr(q) for q in absent[:3])
@@ -389,6 +417,15 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
             f"{table_path} (e.g. {examples})",
             hint="replay can only serve queries the table logged; run a dataset that matches it",
         )
+    from ttcdsl.observables import require
+
+    # Refuse before anything is spent when the table lacks what the policy reads (a missing
+    # score column would otherwise give every query no answer, reported as accuracy 0).
+    require(
+        policy, backend.table, score_columns=score_columns,
+        table_name=f"the replay table {table_path}", query_ids=dataset.ids(),
+        warn=lambda message: print(f"ttc run: warning: {message}", file=sys.stderr),
+    )
     prompt_bounds = {}
     if policy.budget.charge_prompt_tokens:
         import numpy as np
@@ -422,10 +459,11 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
         backend=backend,
         seed=args.seed,
         prompt_bounds=prompt_bounds,
+        score_columns=score_columns,
     )
 
 
-def _online_plan(policy_path, other_policy) -> tuple[dict, bytes]:
+def _online_plan(policy_path, other_policy, score_columns) -> tuple[dict, bytes]:
     """The plan of a bandit policy run from its .ttc file, and the bytes the run stores."""
     from ttcdsl.errors import UserError
     from ttcdsl.lang.api import load_policy
@@ -434,7 +472,11 @@ def _online_plan(policy_path, other_policy) -> tuple[dict, bytes]:
 
     if other_policy:
         raise UserError("--policy names the policy of a plan file; PLAN is already a policy here")
-    plan = online_plan(load_policy(policy_path), policy_file=str(policy_path))
+    from ttcdsl.observables import score_maps
+
+    policy = load_policy(policy_path)
+    (mine,) = score_maps([policy], score_columns)
+    plan = online_plan(policy, policy_file=str(policy_path), score_columns=mine)
     return plan, dump_plan(plan).encode("utf-8")
 
 

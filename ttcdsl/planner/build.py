@@ -62,6 +62,11 @@ def make_plan(
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
+    from ttcdsl.observables import require
+
+    # Refuse a table that lacks what the policy reads: the key or the strategy would silently
+    # evaluate to NaN (and be blamed on the data) instead.
+    require(policy, table, score_columns=score_columns, table_name="the calibration table")
     say("calibrating: probes, features and bins")
     calibration = calibrate(policy, table, score_columns=score_columns)
     timings["calibrate"] = time.perf_counter() - clock
@@ -113,6 +118,8 @@ def make_plan(
         reps=reps,
         seed=seed,
     )
+    # The runtime reads each scorer from the column it was calibrated on.
+    plan["score_columns"] = dict(score_columns or {})
     assert plan["ttcdsl_plan"] == PLAN_VERSION
     return PlanResult(
         plan=plan,

@@ -15,8 +15,11 @@ from ttcdsl.lang import ir
 from ttcdsl.planner.plan import PLAN_VERSION
 
 
-def online_plan(policy: ir.Policy, *, policy_file: str) -> dict[str, Any]:
-    """The plan document of a bandit ``policy`` (refused for other allocation modes)."""
+def online_plan(
+    policy: ir.Policy, *, policy_file: str, score_columns: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The plan document of a bandit ``policy`` (refused for other allocation modes), reading
+    its reward-model scorers from ``score_columns`` (``ttc run --score``)."""
     from ttcdsl import __version__
     from ttcdsl.planner.report import budget_entries, sampling_fields, source_text
 
@@ -68,4 +71,5 @@ def online_plan(policy: ir.Policy, *, policy_file: str) -> dict[str, Any]:
         "timings": {},
         "warnings": [],
         "created_by": f"ttc {__version__} (run without calibration)",
+        "score_columns": dict(score_columns or {}),
     }

@@ -92,6 +92,11 @@ def validate_plan(data: Any, path: str | os.PathLike[str] = "<plan>") -> None:
         check.fail("mode", f"must be one of {', '.join(MODES)}, got {data.get('mode')!r}")
     if data.get("objective") not in ("accuracy", "coverage"):
         check.fail("objective", f"must be accuracy or coverage, got {data.get('objective')!r}")
+    score_columns = data.get("score_columns")
+    if score_columns is not None:
+        for scorer, column in check.mapping(score_columns, "score_columns").items():
+            check.string(scorer, "score_columns")
+            check.string(column, f"score_columns.{scorer}")
     binning = data.get("binning")
     if binning is not None:
         check.mapping(binning, "binning")
@@ -202,3 +207,9 @@ def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
 
 
 _Dumper.add_representer(list, _represent_list)
+
+
+def plan_score_columns(plan: Mapping[str, Any]) -> dict[str, str]:
+    """The reward-model scorer -> score column mapping the plan was calibrated with (``{}``: each
+    scorer reads the column of its own name; plans made before the field existed have none)."""
+    return dict(plan.get("score_columns") or {})

@@ -65,7 +65,14 @@ def replay_order(seed: int, query_id: str, logged_indices: Sequence[int]) -> lis
 class ReplayBackend:
     """Serves each query's logged samples of ``table`` in the seeded order (module docstring)."""
 
-    def __init__(self, table: SamplesTable, *, seed: int, name: str = "replay") -> None:
+    def __init__(
+        self,
+        table: SamplesTable,
+        *,
+        seed: int,
+        name: str = "replay",
+        score_columns: Mapping[str, str] | None = None,
+    ) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(f"seed must be an integer, got {seed!r}")
         self._table = table
@@ -74,7 +81,7 @@ class ReplayBackend:
         self._rows: Mapping[str, np.ndarray] = table.by_query()
         self._orders: dict[str, np.ndarray] = {}
         self._columns = _python_columns(table)
-        self._scores = _score_rows(table)
+        self._scores = _score_rows(table, score_columns or {})
         self._closed = False
 
         def known(column: np.ma.MaskedArray) -> bool:
@@ -91,7 +98,12 @@ class ReplayBackend:
 
     @classmethod
     def from_file(
-        cls, path: str | os.PathLike[str], *, seed: int, name: str = "replay"
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        seed: int,
+        name: str = "replay",
+        score_columns: Mapping[str, str] | None = None,
     ) -> ReplayBackend:
         """Replay the samples table at ``path`` (``.jsonl`` or ``.parquet``). The loaders' own
         errors (missing or malformed file) pass through; a log with no samples is refused."""
@@ -103,7 +115,7 @@ class ReplayBackend:
                 f"{path}: the samples table has no samples to replay",
                 hint="replay needs a table of logged samples (ttc import ..., or a finished run)",
             )
-        return cls(table, seed=seed, name=name)
+        return cls(table, seed=seed, name=name, score_columns=score_columns)
 
     # ----------------------------------------------------------------------------- protocol
 
@@ -229,9 +241,17 @@ def _python_columns(table: SamplesTable) -> dict[str, list[Any]]:
     return {name: values(getattr(table, name)) for name in names}
 
 
-def _score_rows(table: SamplesTable) -> list[Mapping[str, float]]:
+def _score_rows(
+    table: SamplesTable, score_columns: Mapping[str, str]
+) -> list[Mapping[str, float]]:
+    """Each row's scores by name: the table's columns, plus each mapped scorer under its own
+    name (``score_columns``: scorer -> column), so the runtime reads a scorer by its name."""
     rows: list[dict[str, float]] = [{} for _ in range(len(table))]
-    for name, column in table.scores.items():
+    named = {**{name: name for name in table.scores}, **score_columns}
+    for name, source in named.items():
+        column = table.scores.get(source)
+        if column is None:
+            continue  # refused before the run (ttcdsl.observables); nothing to serve
         mask = np.ma.getmaskarray(column).tolist()
         for i, (value, masked) in enumerate(zip(column.data.tolist(), mask)):
             if not masked:

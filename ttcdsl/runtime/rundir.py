@@ -18,6 +18,7 @@ instead of silently mixing two runs.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -74,6 +75,8 @@ class Manifest:
     ttc_version: str
     created_at: str
     command: tuple[str, ...]
+    # reward-model scorer -> score column of the replay table (the run reads scorers by name)
+    score_columns: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +91,7 @@ class Manifest:
             "ttc_version": self.ttc_version,
             "created_at": self.created_at,
             "command": list(self.command),
+            "score_columns": dict(self.score_columns),
         }
 
     @classmethod
@@ -109,9 +113,18 @@ class Manifest:
                 ttc_version=data["ttc_version"],
                 created_at=data["created_at"],
                 command=tuple(data["command"]),
+                score_columns=_score_columns(data.get("score_columns") or {}),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise UserError(f"{path}: not a ttc run manifest (field {error})") from None
+
+
+def _score_columns(data: Any) -> dict[str, str]:
+    if not isinstance(data, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise TypeError("score_columns")
+    return dict(data)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -1,0 +1,151 @@
+"""A policy that reads an observable the samples table lacks is refused before anything is spent,
+and a reward-model scorer mapped to a column (`--score prm=rm`) is read from that column by the
+plan AND the run (the plan records the mapping).
+
+Before this, `ttc run policies/bandit_entropy.ttc` on the Qwen MATH-100 pool (its reward model is
+logged as `rm`) ran to the end with every answer null and reported accuracy 0, and a
+`compute_optimal` plan made with `--score prm=rm` binned every query into its last bin at run time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from tests.paths import REPO
+from tests.runtime.runs import ttc, workload_files, write_policy
+from ttcdsl.datasets import write_queries
+from ttcdsl.datasets.sources import load_qwen25math_pool_questions
+from ttcdsl.errors import UserError
+from ttcdsl.importers import ImportOptions, import_qwen25math_eval
+from ttcdsl.lang.api import load_policy
+from ttcdsl.observables import policy_needs, require, score_maps
+from ttcdsl.samples import save
+
+
+@pytest.fixture(scope="module")
+def qwen_files(shared_data: Path, tmp_path_factory):
+    pool = shared_data / "pools" / "qwen25math_math100_x8.jsonl"
+    table = import_qwen25math_eval(pool, ImportOptions(temperature=0.7))
+    d = tmp_path_factory.mktemp("qwen")
+    samples, queries = d / "qwen.jsonl", d / "queries.jsonl"
+    save(table, samples)
+    write_queries(load_qwen25math_pool_questions(pool), queries)
+    return d, samples, queries
+
+
+def _stored(run_dir: Path) -> dict[str, list[dict]]:
+    by_query: dict[str, list[dict]] = {}
+    for line in (run_dir / "samples.jsonl").read_text().splitlines()[1:]:
+        row = json.loads(line)
+        by_query.setdefault(row["query_id"], []).append(row)
+    for rows in by_query.values():
+        rows.sort(key=lambda r: r["sample_index"])
+    return by_query
+
+
+def test_needs_name_what_each_example_policy_reads() -> None:
+    needs = {n.kind: n for n in policy_needs(load_policy(REPO / "policies" / "adaptive_vote.ttc"))}
+    assert set(needs) == {"tokens", "logprobs"}
+    assert "feature length" in needs["tokens"].reason
+    assert "strategy hard = weighted_vote(conf)" in needs["logprobs"].reason
+    compute = load_policy(REPO / "policies" / "compute_optimal.ttc")
+    (need,) = policy_needs(compute, {"prm": "rm"})
+    assert (need.kind, need.column) == ("score", "rm")
+    assert "feature verifier" in need.reason
+    assert policy_needs(load_policy(REPO / "policies" / "self_consistency.ttc")) == ()
+
+
+def test_prompt_nll_is_refused_since_no_table_records_it(tmp_path: Path) -> None:
+    samples, _ = workload_files(tmp_path, n=6, m=4)
+    policy = load_policy(write_policy(tmp_path, """\
+policy nll "bins by prompt NLL"
+budget { mean samples per query <= 4 }
+sampling { max_tokens 512 }
+probe 1 samples
+feature hardness = prompt_nll
+bins by hardness thresholds [1.0] as easy, hard
+strategy easy = majority_vote
+strategy hard = majority_vote
+allocate optimal maximize accuracy
+"""))
+    from ttcdsl.samples import load
+
+    with pytest.raises(UserError, match=r"prompt NLLs \(prompt log-probabilities\) \(read by feature hardness"):
+        require(policy, load(samples), table_name="t")
+
+
+def test_one_score_mapping_serves_a_batch_of_policies() -> None:
+    policies = [load_policy(REPO / "policies" / f"{n}.ttc")
+                for n in ("self_consistency", "compute_optimal")]
+    assert score_maps(policies, {"prm": "rm"}) == [{}, {"prm": "rm"}]
+    with pytest.raises(UserError, match="'prn', which no policy declares"):
+        score_maps(policies, {"prn": "rm"})
+
+
+def test_bandit_without_its_score_column_is_refused_before_anything_is_spent(qwen_files, capsys) -> None:
+    d, samples, queries = qwen_files
+    out = d / "refused"
+    code = ttc("run", str(REPO / "policies" / "bandit_entropy.ttc"), "--queries", str(queries),
+               "--samples", str(samples), "--out", str(out), "--quiet")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "lacks the score column 'prm'" in err and "--score SCORER=COLUMN" in err
+    assert "score columns: rm" in err
+    assert not out.exists()
+
+
+def test_bandit_with_a_mapped_score_column_answers_from_it(qwen_files) -> None:
+    """The report's accuracy, recomputed from samples.jsonl with best-of-n over the logged `rm`
+    scores (an independent implementation), is the run's; before the fix it was 0."""
+    d, samples, queries = qwen_files
+    out = d / "bandit"
+    assert ttc("run", str(REPO / "policies" / "bandit_entropy.ttc"), "--queries", str(queries),
+               "--samples", str(samples), "--out", str(out), "--score", "prm=rm", "--quiet") == 0
+    report = json.loads((out / "report.json").read_text())
+    right = 0
+    stored = _stored(out)
+    for qid, rows in stored.items():
+        scored = [r for r in rows if r["answer"] is not None and r["scores"].get("rm") is not None]
+        assert all(r["scores"]["prm"] == r["scores"]["rm"] for r in scored)
+        best = max(scored, key=lambda r: (r["scores"]["rm"], -r["sample_index"]), default=None)
+        right += bool(best and best["correct"])
+    assert report["accuracy"] == pytest.approx(right / report["queries"])
+    assert report["accuracy"] > 0.8  # the pool's RM best-of-8 is 0.94
+    manifest = json.loads((out / "manifest.json").read_text())
+    plan = (out / "plan.yaml").read_text()
+    assert "prm: rm" in plan and manifest["score_columns"] == {"prm": "rm"}
+    # a resume reads the run's own mapping and refuses another
+    assert ttc("run", "--resume", str(out), "--score", "prm=rm", "--quiet") == 1
+    assert ttc("run", "--resume", str(out), "--quiet") == 0
+
+
+def test_a_plan_records_its_score_mapping_and_the_run_bins_with_it(qwen_files, capsys) -> None:
+    d, samples, queries = qwen_files
+    plans = d / "plans"
+    assert ttc("plan", str(REPO / "policies" / "compute_optimal.ttc"),
+               str(REPO / "policies" / "self_consistency.ttc"), "-c", str(samples),
+               "--score", "prm=rm", "-o", str(plans), "--reps", "16", "--no-cross-check") == 0
+    from ttcdsl.planner.plan import load_plan
+
+    assert load_plan(plans / "compute_optimal.plan.yaml")["score_columns"] == {"prm": "rm"}
+    assert load_plan(plans / "self_consistency.plan.yaml")["score_columns"] == {}
+    out = d / "compute"
+    assert ttc("run", str(plans / "compute_optimal.plan.yaml"), "--queries", str(queries),
+               "--samples", str(samples), "--out", str(out), "--quiet") == 0
+    results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    keys = [r["key"] for r in results]
+    assert all(k is not None and math.isfinite(k) for k in keys)
+    assert len({r["bin"] for r in results}) >= 4  # quantile bins of a real key, not one NaN bin
+
+
+def test_plan_refuses_a_table_without_token_counts_naming_the_feature(qwen_files, capsys) -> None:
+    d, samples, _ = qwen_files
+    code = ttc("plan", str(REPO / "policies" / "token_budget.ttc"), "-c", str(samples))
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "lacks completion token counts (read by feature" in err
+    assert "--tokenizer" in err
