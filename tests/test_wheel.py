@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 import venv
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -27,11 +30,23 @@ def test_wheel_installs_and_checks_policies_outside_the_source_tree(tmp_path):
     assert "ttcdsl/grammar/ttc.lark" in names
     assert any(n.startswith("simulator/") for n in names)
 
-    # A fresh environment that sees the already-installed dependencies but gets ttcdsl only
-    # from the wheel (its own site-packages comes first on sys.path).
+    # A fresh environment that sees the dependencies installed where the tests run but gets
+    # ttcdsl only from the wheel. `system_site_packages` would see the BASE interpreter's
+    # packages, not an outer venv's (where a user following the README runs the tests), so the
+    # test interpreter's own site-packages are listed in a .pth file instead: plain paths,
+    # appended after the new environment's site-packages, and their own .pth files (an editable
+    # install of ttcdsl) are not processed.
     env_dir = tmp_path / "venv"
-    venv.EnvBuilder(with_pip=True, system_site_packages=True).create(env_dir)
+    venv.EnvBuilder(with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"
+    own = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    outer = dict.fromkeys(
+        [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages()]
+    )
+    (Path(own) / "outer-site-packages.pth").write_text("\n".join(outer) + "\n")
     install = subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
         capture_output=True,
