@@ -125,3 +125,13 @@ def test_every_example_policy_plans_on_the_builtin_workload(calibration, tmp_pat
         for limit in loaded["budget"]:
             if "spent" in limit:
                 assert limit["spent"] <= limit["value"] * (1 + 1e-12)
+
+
+def test_plan_on_stdout_is_only_the_plan_even_with_the_lp_solver(calibration, capfd):
+    """HiGHS prints a copyright banner from native code at every solve; on standard output it
+    made the plan YAML that `ttc plan` writes there unreadable."""
+    policy = REPO / "policies" / "adaptive_vote.ttc"
+    assert plan(str(policy), "-c", str(calibration), "--solver", "lp", "--reps", "16") == 0
+    out = capfd.readouterr().out
+    assert "HiGHS" not in out
+    assert yaml.safe_load(out)["solver"]["name"].startswith("cvxpy/HIGHS")

@@ -25,7 +25,11 @@ relaxation's optimum even when the solver is slightly off; ``objective`` is reco
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
+from collections.abc import Iterator
 
 import cvxpy as cp
 import cvxpy.settings as cps
@@ -40,11 +44,15 @@ ROW_TOL = (
 
 _SOLVERS = {
     # name accepted by solve() -> (cvxpy solver, options, name reported in Solution.solver)
-    "highs": (cp.HIGHS, {"highs_options": {"solver": "ipm"}}, "cvxpy/HIGHS-ipm"),
-    "highs-ipm": (cp.HIGHS, {"highs_options": {"solver": "ipm"}}, "cvxpy/HIGHS-ipm"),
+    # output_flag off: HiGHS otherwise prints its copyright banner on stdout at every solve,
+    # into the plan YAML that `ttc plan` writes there.
+    "highs": (cp.HIGHS, {"highs_options": {"solver": "ipm", "output_flag": False}},
+              "cvxpy/HIGHS-ipm"),
+    "highs-ipm": (cp.HIGHS, {"highs_options": {"solver": "ipm", "output_flag": False}},
+                  "cvxpy/HIGHS-ipm"),
     "highs-simplex": (
         cp.HIGHS,
-        {"highs_options": {"solver": "simplex"}},
+        {"highs_options": {"solver": "simplex", "output_flag": False}},
         "cvxpy/HIGHS-simplex",
     ),
     "clarabel": (cp.CLARABEL, {}, "cvxpy/CLARABEL"),
@@ -177,7 +185,8 @@ class LPModel:
         prob = self._cvxpy_problem(name)
         start = time.perf_counter()
         try:
-            prob.solve(solver=cvx_solver, enforce_dpp=True, **_copy_options(options))
+            with _quiet_native_stdout():
+                prob.solve(solver=cvx_solver, enforce_dpp=True, **_copy_options(options))
             message = ""
         except (cp.SolverError, ValueError, ArithmeticError) as err:
             message = f"{type(err).__name__}: {err}"
@@ -312,3 +321,29 @@ def _with_message(sol: Solution, message: str) -> Solution:
     from dataclasses import replace
 
     return replace(sol, message=message)
+
+
+@contextlib.contextmanager
+def _quiet_native_stdout() -> Iterator[None]:
+    """Discard what native code writes to file descriptor 1 meanwhile.
+
+    HiGHS prints its copyright banner from C++ whenever a ``Highs`` object is made (cvxpy makes
+    several per solve), before any option could turn it off, and `ttc plan` without ``-o``
+    writes the plan YAML to standard output. Python's own ``sys.stdout`` is flushed first and
+    C's stdio buffers before the descriptor is restored, so nothing leaks out later.
+    """
+    import ctypes
+
+    sys.stdout.flush()
+    libc = ctypes.CDLL(None)
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            try:
+                yield
+            finally:
+                libc.fflush(None)
+                os.dup2(saved, 1)
+    finally:
+        os.close(saved)
