@@ -16,7 +16,9 @@ Later rounds
     in one round in a bin without stop rules. Stop rules are evaluated with
     :func:`ttcdsl.features.holds` on each query's samples so far, features as expressions over the
     same samples (as the planner's :func:`~ttcdsl.features.first_stop` does), at every sample count
-    from ``max(1, probe)`` on; a query where a rule holds retires. The budget ledger cuts each
+    from :func:`~ttcdsl.features.checkpoints.first_stop_check` on (``max(1, probe, per-query
+    minimum)``: a stop rule never takes a query below the policy's floor); a query where a rule
+    holds retires. The budget ledger cuts each
     round to what its worst case can afford (:mod:`ttcdsl.runtime.ledger`); the run ends when no
     query wants more, the ledger affords nothing more, or the policy's rounds are used up. Each
     round is ONE batched ``backend.generate`` call and ONE append (fsynced) to ``samples.jsonl``.
@@ -48,11 +50,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from ttcdsl.errors import UserError
+from ttcdsl.features.checkpoints import first_stop_check
 from ttcdsl.lang import ir
 from ttcdsl.runtime.aggregate import Outcome, aggregate
 from ttcdsl.runtime.assignment import assign_bins, assign_targets, rank_key
 from ttcdsl.runtime.backend import Backend, GenerationRequest, sample_seed
-from ttcdsl.runtime.ledger import Ask, Ledger, billed_tokens, limits_from_policy
+from ttcdsl.runtime.ledger import (
+    Ask,
+    Ledger,
+    billed_tokens,
+    limits_from_policy,
+    probe_violations,
+)
 from ttcdsl.samples.schema import SampleRow
 from ttcdsl.samples.store import SampleStore
 
@@ -143,6 +152,7 @@ class Executor:
     the store, the ledger and the resume logic and replaces the decisions."""
 
     MODES: tuple[str, ...] = ("optimal", "fixed")
+    BINS_AFTER_PROBE = True  # the probe is spent before a query's bin is known
 
     def __init__(
         self,
@@ -182,6 +192,32 @@ class Executor:
         self._generated = 0
         self.charge_prompt = self.policy.budget.charge_prompt_tokens
         self.stop_features = {f.name: f.expr for f in self.policy.features}
+        self._check_limits()
+
+    def _check_limits(self) -> None:
+        """Refuse, before anything is spent, a run that could not keep a declared limit
+        (:mod:`ttcdsl.runtime.ledger`): prompt tokens charged without a bound for some query, or
+        a probe whose worst case could break a bin-scoped limit."""
+        if self.charge_prompt:
+            lacking = [q for q in self.order if q not in self.spec.prompt_bounds]
+            if lacking:
+                raise UserError(
+                    f"the policy charges prompt tokens, but {len(lacking)} queries have no prompt "
+                    f"token bound (e.g. {lacking[0]!r}): the ledger cannot fit a round without one",
+                    hint="give the backend prompt token counts (ttc import --tokenizer)",
+                )
+        if not self.BINS_AFTER_PROBE:
+            return
+        problems = probe_violations(
+            self.ledger.limits, probe=self.probe, max_tokens=self.policy.sampling.max_tokens,
+            prompt_bounds=self.spec.prompt_bounds if self.charge_prompt else {},
+            query_ids=self.order,
+        )
+        if problems:
+            raise UserError(
+                "the run could exceed a declared limit: " + "; ".join(problems),
+                hint="lower the probe or max_tokens, or raise the bin's limit (and re-plan)",
+            )
 
     # ------------------------------------------------------------------------------- run
 
@@ -279,10 +315,13 @@ class Executor:
         return asks
 
     def _prompt_bound(self, q: _Query) -> int:
+        """An upper bound on one sample's prompt tokens (ledger docstring): the run's bound for
+        the query, never below a count already seen. Not the largest seen so far alone: a later
+        sample may have a longer prompt (replay of a table logged with several prompts)."""
         if not self.charge_prompt:
             return 0
-        seen = [r.prompt_tokens for r in q.rows if r.prompt_tokens is not None]
-        return max(seen) if seen else int(self.spec.prompt_bounds.get(q.qid, 0))
+        seen = max((r.prompt_tokens for r in q.rows if r.prompt_tokens is not None), default=0)
+        return max(int(self.spec.prompt_bounds[q.qid]), int(seen))
 
     def _settle(self) -> None:
         """Bin once every probe is complete, then check stop rules on new sample counts."""
@@ -328,7 +367,7 @@ class Executor:
     def _check_stops(self) -> None:
         from ttcdsl.features import holds
 
-        first = max(1, self.probe)
+        first = first_stop_check(self.policy)
         for b, spec in enumerate(self.policy.bins):
             if not spec.stop:
                 continue
