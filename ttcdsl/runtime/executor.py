@@ -61,6 +61,7 @@ from ttcdsl.runtime.ledger import (
     billed_tokens,
     limits_from_policy,
     probe_violations,
+    token_count_unknown,
 )
 from ttcdsl.samples.schema import SampleRow
 from ttcdsl.samples.store import SampleStore
@@ -86,14 +87,23 @@ class RunSpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class QueryResult:
-    """One query's end state (a line of ``results.jsonl``)."""
+    """One query's end state (a line of ``results.jsonl``).
+
+    ``tokens`` is MEASURED (completion tokens, plus prompt tokens where the policy charges them)
+    and ``None`` when any sample's count is unknown; ``billed_tokens`` is what the ledger charged
+    (an unknown count billed as its worst case), ``tokens_unknown`` the samples billed so.
+    ``available``: samples the backend could serve the query (replay: the logged count; ``None``
+    when unbounded)."""
 
     query_id: str
     bin: str | None
     key: float | None
     target: int | None
     samples: int
-    tokens: int
+    tokens: int | None
+    billed_tokens: int
+    tokens_unknown: int
+    available: int | None
     truncated: int
     stopped: bool
     exhausted: str | None
@@ -481,7 +491,10 @@ class Executor:
                     charge_prompt=self.charge_prompt, prompt_bound=ask.prompt_tokens,
                 )
                 q.tokens += tokens
-                self.ledger.charge(q.qid, 1, tokens)
+                unknown = token_count_unknown(
+                    row.completion_tokens, row.prompt_tokens, charge_prompt=self.charge_prompt
+                )
+                self.ledger.charge(q.qid, 1, tokens, bounded=int(unknown))
         self._report_round(r, chosen, len(new_rows))
         return len(new_rows)
 
@@ -542,15 +555,28 @@ class Executor:
             raise RuntimeError("a query was never binned")
         spec = self.policy.bins[q.bin]
         outcome: Outcome = aggregate(
-            spec.strategy, q.rows, scorers=self.policy.scorers, probe=self.probe
+            spec.strategy, q.rows, scorers=self.policy.scorers, probe=self.probe,
+            labelled=self.backend.capabilities.labelled,
         )
+        unknown = [
+            token_count_unknown(r.completion_tokens, r.prompt_tokens, charge_prompt=self.charge_prompt)
+            for r in q.rows
+        ]
+        measured = None if any(unknown) else sum(
+            (r.completion_tokens or 0) + ((r.prompt_tokens or 0) if self.charge_prompt else 0)
+            for r in q.rows
+        )
+        logged = getattr(self.backend, "logged", None)
         return QueryResult(
             query_id=q.qid,
             bin=spec.name,
             key=q.key,
             target=q.target,
             samples=len(q.rows),
-            tokens=q.tokens,
+            tokens=measured,
+            billed_tokens=q.tokens,
+            tokens_unknown=sum(unknown),
+            available=None if logged is None else int(logged(q.qid)),
             truncated=sum(1 for r in q.rows if r.finish_reason == "length"),
             stopped=q.stopped,
             exhausted=q.exhausted,

@@ -65,6 +65,7 @@ from dataclasses import dataclass
 from ttcdsl.lang import ir
 
 _EPS = 1e-9
+BOUND_BASIS = "worst-case bound (token counts unknown)"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -140,6 +141,7 @@ class Ledger:
         self._tokens = {q: 0 for q in query_ids}
         self._bins: dict[str, str] = {}
         self._bin_counts: dict[str, int] = {}
+        self._bounded: dict[str, int] = {q: 0 for q in query_ids}  # samples billed a bound
 
     # ---------------------------------------------------------------------------- state
 
@@ -151,9 +153,12 @@ class Ledger:
             counts[name] = counts.get(name, 0) + 1
         self._bin_counts = counts
 
-    def charge(self, query_id: str, samples: int, tokens: int) -> None:
+    def charge(self, query_id: str, samples: int, tokens: int, *, bounded: int = 0) -> None:
+        """Charge a query; ``bounded``: how many of these samples were billed a worst-case
+        bound because their token count is unknown (the report says so)."""
         self._samples[query_id] += samples
         self._tokens[query_id] += tokens
+        self._bounded[query_id] += bounded
 
     def spent(self, unit: str, query_id: str | None = None, bin: str | None = None) -> int:
         """Spend in ``unit``: one query's, one bin's, or the batch's."""
@@ -192,10 +197,15 @@ class Ledger:
                 covered = [q for q in self._samples if self.covers(limit, q)]
                 most = max((self.spent(limit.unit, query_id=q) for q in covered), default=0)
                 spent = None
+            bounded = limit.unit == "tokens" and any(
+                self._bounded[q] for q in self._samples if self.covers(limit, q)
+            )
             out.append(
                 {"label": limit.label, "kind": limit.kind, "unit": limit.unit,
                  "cap": self.cap(limit), "spent": spent, "largest": most,
-                 "within": most <= self.cap(limit) + _EPS}
+                 "within": most <= self.cap(limit) + _EPS,
+                 # billed, not measured, where any count is unknown (max_tokens charged)
+                 "basis": BOUND_BASIS if bounded else "measured"}
             )
         return out
 
@@ -279,6 +289,13 @@ class Ledger:
                         if used - self.cap(lim) > _EPS:
                             return False
         return True
+
+
+def token_count_unknown(
+    completion_tokens: int | None, prompt_tokens: int | None, *, charge_prompt: bool
+) -> bool:
+    """Whether a sample's billed tokens are a bound rather than its measured count."""
+    return completion_tokens is None or (charge_prompt and prompt_tokens is None)
 
 
 def billed_tokens(
