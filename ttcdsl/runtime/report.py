@@ -424,14 +424,15 @@ def render_report(report: Mapping[str, Any], file=None) -> None:
         )
     console.print(table)
     budget = Table(title="budget")
-    for column in ("limit", "cap", "spent", "largest query", "within"):
+    bounded = any(limit.get("basis", "measured") != "measured" for limit in report["budget"])
+    for column in ("limit", "cap", "spent", "largest query", "within") + (("spent is",) if bounded else ()):
         budget.add_column(column)
     for limit in report["budget"]:
-        basis = limit.get("basis", "measured")
-        label = "" if basis == "measured" else f" ({basis})"
-        spent = "-" if limit["spent"] is None else f"{_fmt(limit['spent'], 10)}{label}"
-        budget.add_row(limit["label"], _fmt(limit["cap"], 8), spent,
-                       f"{_fmt(limit['largest'], 10)}{label}", "yes" if limit["within"] else "NO")
+        cells = [limit["label"], _fmt(limit["cap"], 8), _fmt(limit["spent"], 10),
+                 _fmt(limit["largest"], 10), "yes" if limit["within"] else "NO"]
+        if bounded:
+            cells.append(limit.get("basis", "measured"))
+        budget.add_row(*cells)
     if report["budget"]:
         console.print(budget)
     hist = "  ".join(f"{k}:{v}" for k, v in report["histogram"].items())
