@@ -519,7 +519,7 @@ class Executor:
         self.progress(
             f"round {r}: [{'#' * filled}{'.' * (20 - filled)}] retired {retired}/{total}; "
             f"{sum(g for _, _, g in chosen)} samples for {len(chosen)} queries ({generated} "
-            f"generated); spent {spent}{cap} samples, {self.ledger.spent('tokens')} tokens; {eta}"
+            f"generated); spent {spent}{cap} samples, {self.ledger.spent('tokens')} tokens billed; {eta}"
         )
 
     def _remaining(self) -> int | None:
