@@ -22,6 +22,10 @@ Scorers: ``confidence`` reads the sample's mean token log-probability, ``gold`` 
 
 The answer is right when the chosen sample (for votes: the first sample with the winning answer)
 is labelled correct; samples with the same canonical answer carry the same label.
+
+No answer (no sample, or no sample with an answer) is WRONG when the source is labelled
+(``labelled=True``: the table or dataset has gold labels), even if the query got no sample at
+all: a query the budget starved must not drop out of the accuracy. Unlabelled, it is unknown.
 """
 
 from __future__ import annotations
@@ -104,8 +108,10 @@ def aggregate(
     *,
     scorers: Sequence[ir.Scorer] = (),
     probe: int = 0,
+    labelled: bool = False,
 ) -> Outcome:
-    """The final answer of one query's ``rows`` (in sample order) under ``strategy``."""
+    """The final answer of one query's ``rows`` (in sample order) under ``strategy``;
+    ``labelled``: the source has gold labels, so no answer is wrong (module docstring)."""
     scorer = next((s for s in scorers if s.name == strategy.scorer), None)
     if strategy.scorer is not None and scorer is None:
         raise ValueError(f"strategy {strategy.kind} names unknown scorer {strategy.scorer!r}")
@@ -123,9 +129,10 @@ def aggregate(
         case other:
             raise ValueError(f"unknown strategy {other!r}")
     labels = [r.correct for r in rows if r.correct is not None]
-    covered = any(labels) if labels else None
+    covered = any(labels) if labels else (False if labelled else None)
     if pick is None:
-        return Outcome(answer=None, pick=None, correct=False if labels else None, covered=covered)
+        wrong = bool(labels) or labelled
+        return Outcome(answer=None, pick=None, correct=False if wrong else None, covered=covered)
     chosen = rows[pick]
     correct = chosen.correct
     if correct is None and chosen.answer is not None:

@@ -7,7 +7,8 @@ First round
     Every query asks for ``max(probe, K, per-query minimum)`` samples.
 
 Elimination
-    After every round, a query with new samples whose count has reached the per-query minimum is
+    After every round, a query with new samples whose count has reached
+    :func:`~ttcdsl.features.checkpoints.first_stop_check` (probe and per-query minimum) is
     checked against the ``solved when`` rules (:func:`ttcdsl.features.holds` on all its samples,
     the same semantics as stop rules); if any holds, it is SOLVED and retires. A query also
     retires when it reaches the per-query sample cap (``samples per query <= N``) or the backend
@@ -52,6 +53,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ttcdsl.features.checkpoints import first_stop_check
 from ttcdsl.lang import ir
 from ttcdsl.runtime.aggregate import score_of
 from ttcdsl.runtime.executor import Executor, QueryResult, _Query
@@ -62,6 +64,7 @@ class BanditExecutor(Executor):
     """Runs (or resumes) a ``bandit`` plan; see the module docstring."""
 
     MODES = ("bandit",)
+    BINS_AFTER_PROBE = False  # one bin, known from the start
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -74,6 +77,7 @@ class BanditExecutor(Executor):
         cap = _bound(self.policy, "per_query_max")
         self.cap = math.inf if cap is None else int(cap)
         self.first = max(self.probe, self.round_samples, self.min_samples)
+        self.first_check = first_stop_check(self.policy)  # the one rule stop checks follow
         self.signal_scorer = _signal_scorer(self.policy)
         # One bin, `all`, known from the start: no probe decides anything here.
         for q in self.queries.values():
@@ -96,7 +100,7 @@ class BanditExecutor(Executor):
         due = [
             q for q in (self.queries[x] for x in self.order)
             if not q.stopped and not q.exhausted and q.rows
-            and len(q.rows) != q.checked and len(q.rows) >= self.min_samples
+            and len(q.rows) != q.checked and len(q.rows) >= self.first_check
         ]
         if not due:
             return

@@ -16,7 +16,9 @@ Later rounds
     in one round in a bin without stop rules. Stop rules are evaluated with
     :func:`ttcdsl.features.holds` on each query's samples so far, features as expressions over the
     same samples (as the planner's :func:`~ttcdsl.features.first_stop` does), at every sample count
-    from ``max(1, probe)`` on; a query where a rule holds retires. The budget ledger cuts each
+    from :func:`~ttcdsl.features.checkpoints.first_stop_check` on (``max(1, probe, per-query
+    minimum)``: a stop rule never takes a query below the policy's floor); a query where a rule
+    holds retires. The budget ledger cuts each
     round to what its worst case can afford (:mod:`ttcdsl.runtime.ledger`); the run ends when no
     query wants more, the ledger affords nothing more, or the policy's rounds are used up. Each
     round is ONE batched ``backend.generate`` call and ONE append (fsynced) to ``samples.jsonl``.
@@ -48,11 +50,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from ttcdsl.errors import UserError
+from ttcdsl.features.checkpoints import first_stop_check
 from ttcdsl.lang import ir
 from ttcdsl.runtime.aggregate import Outcome, aggregate
 from ttcdsl.runtime.assignment import assign_bins, assign_targets, rank_key
 from ttcdsl.runtime.backend import Backend, GenerationRequest, sample_seed
-from ttcdsl.runtime.ledger import Ask, Ledger, billed_tokens, limits_from_policy
+from ttcdsl.runtime.ledger import (
+    Ask,
+    Ledger,
+    billed_tokens,
+    limits_from_policy,
+    probe_violations,
+    token_count_unknown,
+)
 from ttcdsl.samples.schema import SampleRow
 from ttcdsl.samples.store import SampleStore
 
@@ -77,14 +87,23 @@ class RunSpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class QueryResult:
-    """One query's end state (a line of ``results.jsonl``)."""
+    """One query's end state (a line of ``results.jsonl``).
+
+    ``tokens`` is MEASURED (completion tokens, plus prompt tokens where the policy charges them)
+    and ``None`` when any sample's count is unknown; ``billed_tokens`` is what the ledger charged
+    (an unknown count billed as its worst case), ``tokens_unknown`` the samples billed so.
+    ``available``: samples the backend could serve the query (replay: the logged count; ``None``
+    when unbounded)."""
 
     query_id: str
     bin: str | None
     key: float | None
     target: int | None
     samples: int
-    tokens: int
+    tokens: int | None
+    billed_tokens: int
+    tokens_unknown: int
+    available: int | None
     truncated: int
     stopped: bool
     exhausted: str | None
@@ -143,6 +162,7 @@ class Executor:
     the store, the ledger and the resume logic and replaces the decisions."""
 
     MODES: tuple[str, ...] = ("optimal", "fixed")
+    BINS_AFTER_PROBE = True  # the probe is spent before a query's bin is known
 
     def __init__(
         self,
@@ -182,6 +202,32 @@ class Executor:
         self._generated = 0
         self.charge_prompt = self.policy.budget.charge_prompt_tokens
         self.stop_features = {f.name: f.expr for f in self.policy.features}
+        self._check_limits()
+
+    def _check_limits(self) -> None:
+        """Refuse, before anything is spent, a run that could not keep a declared limit
+        (:mod:`ttcdsl.runtime.ledger`): prompt tokens charged without a bound for some query, or
+        a probe whose worst case could break a bin-scoped limit."""
+        if self.charge_prompt:
+            lacking = [q for q in self.order if q not in self.spec.prompt_bounds]
+            if lacking:
+                raise UserError(
+                    f"the policy charges prompt tokens, but {len(lacking)} queries have no prompt "
+                    f"token bound (e.g. {lacking[0]!r}): the ledger cannot fit a round without one",
+                    hint="give the backend prompt token counts (ttc import --tokenizer)",
+                )
+        if not self.BINS_AFTER_PROBE:
+            return
+        problems = probe_violations(
+            self.ledger.limits, probe=self.probe, max_tokens=self.policy.sampling.max_tokens,
+            prompt_bounds=self.spec.prompt_bounds if self.charge_prompt else {},
+            query_ids=self.order,
+        )
+        if problems:
+            raise UserError(
+                "the run could exceed a declared limit: " + "; ".join(problems),
+                hint="lower the probe or max_tokens, or raise the bin's limit (and re-plan)",
+            )
 
     # ------------------------------------------------------------------------------- run
 
@@ -279,10 +325,13 @@ class Executor:
         return asks
 
     def _prompt_bound(self, q: _Query) -> int:
+        """An upper bound on one sample's prompt tokens (ledger docstring): the run's bound for
+        the query, never below a count already seen. Not the largest seen so far alone: a later
+        sample may have a longer prompt (replay of a table logged with several prompts)."""
         if not self.charge_prompt:
             return 0
-        seen = [r.prompt_tokens for r in q.rows if r.prompt_tokens is not None]
-        return max(seen) if seen else int(self.spec.prompt_bounds.get(q.qid, 0))
+        seen = max((r.prompt_tokens for r in q.rows if r.prompt_tokens is not None), default=0)
+        return max(int(self.spec.prompt_bounds[q.qid]), int(seen))
 
     def _settle(self) -> None:
         """Bin once every probe is complete, then check stop rules on new sample counts."""
@@ -328,7 +377,7 @@ class Executor:
     def _check_stops(self) -> None:
         from ttcdsl.features import holds
 
-        first = max(1, self.probe)
+        first = first_stop_check(self.policy)
         for b, spec in enumerate(self.policy.bins):
             if not spec.stop:
                 continue
@@ -442,7 +491,10 @@ class Executor:
                     charge_prompt=self.charge_prompt, prompt_bound=ask.prompt_tokens,
                 )
                 q.tokens += tokens
-                self.ledger.charge(q.qid, 1, tokens)
+                unknown = token_count_unknown(
+                    row.completion_tokens, row.prompt_tokens, charge_prompt=self.charge_prompt
+                )
+                self.ledger.charge(q.qid, 1, tokens, bounded=int(unknown))
         self._report_round(r, chosen, len(new_rows))
         return len(new_rows)
 
@@ -467,7 +519,7 @@ class Executor:
         self.progress(
             f"round {r}: [{'#' * filled}{'.' * (20 - filled)}] retired {retired}/{total}; "
             f"{sum(g for _, _, g in chosen)} samples for {len(chosen)} queries ({generated} "
-            f"generated); spent {spent}{cap} samples, {self.ledger.spent('tokens')} tokens; {eta}"
+            f"generated); spent {spent}{cap} samples, {self.ledger.spent('tokens')} tokens billed; {eta}"
         )
 
     def _remaining(self) -> int | None:
@@ -503,15 +555,28 @@ class Executor:
             raise RuntimeError("a query was never binned")
         spec = self.policy.bins[q.bin]
         outcome: Outcome = aggregate(
-            spec.strategy, q.rows, scorers=self.policy.scorers, probe=self.probe
+            spec.strategy, q.rows, scorers=self.policy.scorers, probe=self.probe,
+            labelled=self.backend.capabilities.labelled,
         )
+        unknown = [
+            token_count_unknown(r.completion_tokens, r.prompt_tokens, charge_prompt=self.charge_prompt)
+            for r in q.rows
+        ]
+        measured = None if any(unknown) else sum(
+            (r.completion_tokens or 0) + ((r.prompt_tokens or 0) if self.charge_prompt else 0)
+            for r in q.rows
+        )
+        logged = getattr(self.backend, "logged", None)
         return QueryResult(
             query_id=q.qid,
             bin=spec.name,
             key=q.key,
             target=q.target,
             samples=len(q.rows),
-            tokens=q.tokens,
+            tokens=measured,
+            billed_tokens=q.tokens,
+            tokens_unknown=sum(unknown),
+            available=None if logged is None else int(logged(q.qid)),
             truncated=sum(1 for r in q.rows if r.finish_reason == "length"),
             stopped=q.stopped,
             exhausted=q.exhausted,

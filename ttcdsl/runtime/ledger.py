@@ -1,10 +1,26 @@
 """The budget ledger: what a run has spent, and how much of a round it can still afford.
 
+The one promise: NO DECLARED LIMIT IS EVER EXCEEDED. Every rule below exists to keep it; where a
+run cannot keep it, it is refused before anything is spent.
+
 What is charged
     Every sample the backend returned, probes included: one sample, its completion tokens, and its
     prompt tokens when the policy says ``charge prompt tokens`` (per sample, as the planner
     counts them). A sample whose completion tokens are unknown is charged the request's
-    ``max_tokens`` (the most it can have cost): unknown never counts as free.
+    ``max_tokens`` (the most it can have cost): unknown never counts as free. That charge is a
+    worst-case BOUND, not a measurement: the report keeps the two apart (``billed`` tokens next
+    to measured ones, unknown where a count is missing).
+
+The prompt-token bound
+    A round is fitted before its samples exist, so a query's prompt tokens need an upper bound
+    known in advance. It is the per-query bound the run was given (replay: the LARGEST prompt
+    count the table logs for the query, over all its samples, since the samples replay serves
+    may have been logged with different prompts), and never less than a count already seen. A
+    live backend sends the same prompt for every sample of a query, so its bound is that prompt's
+    token count, which the runtime must know before the first sample (tokenize the prompt): the
+    largest count seen SO FAR is not a bound (a later sample may be longer, and the first sample
+    would have none), which is how ``total tokens <= 20000`` was once overspent. A query without
+    a bound cannot be charged for prompts: the executor refuses to start.
 
 Limits
     The policy's ``mean`` limits become caps of ``value x queries`` (the run's queries, or the
@@ -12,8 +28,20 @@ Limits
     each query. ``per_query_min`` is the planner's business (a floor the plan already meets); the
     ledger cannot make a backend produce samples. Bin-scoped limits apply to a query from the
     moment its bin is known (after its probe: the bin is a function of the probe), and the probe's
-    spend is then charged to the bin. A plan whose probe alone breaks a bin's cap is infeasible
-    and was refused by the planner.
+    spend is then charged to the bin.
+
+Bin-scoped limits and the probe
+    The probe is spent before anyone knows the bin, so it must fit the limits of EVERY bin the
+    query could fall into. :func:`probe_violations` checks, before the run spends anything, that
+    the probe's worst case (``probe x (max_tokens + prompt bound)`` tokens, ``probe`` samples)
+    fits: each bin-scoped per-query cap and each bin-scoped mean cap (per query: a bin of ``k``
+    queries has a cap of ``value x k`` and the probe spends at most ``k`` worst cases), and each
+    bin-scoped total cap with the whole batch in the bin (the worst case: binning may put every
+    query there). A run whose probe could break one is refused (the planner prices the probe per
+    bin, so a valid plan passes). During the probe :meth:`Ledger.fit` also counts an unbinned
+    query under every bin-scoped per-query cap, so the guarantee does not rest on the check alone.
+    After binning, a bin's batch caps see the probe's spend, so nothing more is granted beyond
+    them.
 
 The round's worst case
     Before each round the ledger is asked to :meth:`~Ledger.fit` the round's requests: the worst
@@ -37,6 +65,7 @@ from dataclasses import dataclass
 from ttcdsl.lang import ir
 
 _EPS = 1e-9
+BOUND_BASIS = "worst-case bound (token counts unknown)"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,6 +141,7 @@ class Ledger:
         self._tokens = {q: 0 for q in query_ids}
         self._bins: dict[str, str] = {}
         self._bin_counts: dict[str, int] = {}
+        self._bounded: dict[str, int] = {q: 0 for q in query_ids}  # samples billed a bound
 
     # ---------------------------------------------------------------------------- state
 
@@ -123,9 +153,12 @@ class Ledger:
             counts[name] = counts.get(name, 0) + 1
         self._bin_counts = counts
 
-    def charge(self, query_id: str, samples: int, tokens: int) -> None:
+    def charge(self, query_id: str, samples: int, tokens: int, *, bounded: int = 0) -> None:
+        """Charge a query; ``bounded``: how many of these samples were billed a worst-case
+        bound because their token count is unknown (the report says so)."""
         self._samples[query_id] += samples
         self._tokens[query_id] += tokens
+        self._bounded[query_id] += bounded
 
     def spent(self, unit: str, query_id: str | None = None, bin: str | None = None) -> int:
         """Spend in ``unit``: one query's, one bin's, or the batch's."""
@@ -164,10 +197,15 @@ class Ledger:
                 covered = [q for q in self._samples if self.covers(limit, q)]
                 most = max((self.spent(limit.unit, query_id=q) for q in covered), default=0)
                 spent = None
+            bounded = limit.unit == "tokens" and any(
+                self._bounded[q] for q in self._samples if self.covers(limit, q)
+            )
             out.append(
                 {"label": limit.label, "kind": limit.kind, "unit": limit.unit,
                  "cap": self.cap(limit), "spent": spent, "largest": most,
-                 "within": most <= self.cap(limit) + _EPS}
+                 "within": most <= self.cap(limit) + _EPS,
+                 # billed, not measured, where any count is unknown (max_tokens charged)
+                 "basis": BOUND_BASIS if bounded else "measured"}
             )
         return out
 
@@ -222,7 +260,10 @@ class Ledger:
         return granted
 
     def _covers_ask(self, limit: Limit, ask: Ask) -> bool:
-        return limit.bin is None or ask.bin == limit.bin
+        if limit.bin is None or ask.bin == limit.bin:
+            return True
+        # a query not yet binned may end in any bin: each bin's per-query cap applies to it
+        return ask.bin is None and limit.kind == "per_query"
 
     def _batch_spent(self, limit: Limit) -> int:
         return self.spent(limit.unit, bin=limit.bin) if limit.bin else self.spent(limit.unit)
@@ -250,6 +291,13 @@ class Ledger:
         return True
 
 
+def token_count_unknown(
+    completion_tokens: int | None, prompt_tokens: int | None, *, charge_prompt: bool
+) -> bool:
+    """Whether a sample's billed tokens are a bound rather than its measured count."""
+    return completion_tokens is None or (charge_prompt and prompt_tokens is None)
+
+
 def billed_tokens(
     completion_tokens: int | None, prompt_tokens: int | None, *, max_tokens: int,
     charge_prompt: bool, prompt_bound: int = 0,
@@ -261,3 +309,36 @@ def billed_tokens(
         return completion
     return completion + (prompt_bound if prompt_tokens is None else int(prompt_tokens))
 
+
+
+def probe_violations(
+    limits: Sequence[Limit], *, probe: int, max_tokens: int, prompt_bounds: Mapping[str, int],
+    query_ids: Sequence[str],
+) -> list[str]:
+    """Bin-scoped limits the probe's worst case could break (module docstring), as sentences;
+    empty when the run can guarantee them all."""
+    if probe <= 0 or not query_ids:
+        return []
+    worst = {q: probe * (max_tokens + int(prompt_bounds.get(q, 0))) for q in query_ids}
+    biggest = max(worst.values())
+    out = []
+    for lim in limits:
+        if lim.bin is None:
+            continue
+        per_query = lim.kind == "per_query" or lim.mean
+        if lim.unit == "samples":
+            need = probe if per_query else probe * len(query_ids)
+            what = f"{probe} probe samples" + ("" if per_query else f" x {len(query_ids)} queries")
+        else:
+            need = biggest if per_query else sum(worst.values())
+            prompt = max(int(prompt_bounds.get(q, 0)) for q in query_ids)
+            each = f"{probe} x ({max_tokens} max_tokens + {prompt} prompt tokens)"
+            what = f"{need} tokens ({each}" + (")" if per_query else f" over {len(query_ids)} queries)")
+        cap = lim.value
+        if need - cap > _EPS:
+            scope = "a query" if per_query else "the batch"
+            out.append(
+                f"`{lim.label}`: the probe's worst case for {scope} is {what}, over {cap:g}; the "
+                f"bin is known only after the probe, so the run cannot guarantee the limit"
+            )
+    return out

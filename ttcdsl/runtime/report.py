@@ -6,18 +6,30 @@
   standard error) and ``coverage`` (share with at least one correct sample), over labelled queries;
   ``predicted``: the plan's accuracy and its standard error, and ``z``, the gap in standard errors
   of the difference (plan and run errors combined);
-* ``spend``: samples and billed tokens, total and per query; per bin the same, with the bin's
+* ``accuracy_over`` / ``coverage_over``: the queries each rate is computed over. A query with
+  no answer (even one that got no sample) counts as WRONG where the source is labelled;
+* ``predicted.samples_z``: the spend's gap to the plan (mean samples per query; the run's
+  standard error of the mean and the plan's ``samples_se`` combined; none without it);
+* ``spend``: samples; tokens MEASURED (``None``: some sample's count is unknown, with
+  ``tokens_note`` saying how many) apart from ``billed_tokens``, the ledger's charge (an unknown
+  count billed as ``max_tokens``, a worst-case bound); per bin the same, with the bin's
   accuracy and the plan's prediction; ``histogram``: queries per sample count;
 * ``truncation_rate``: share of samples that ended with finish reason ``length``;
 * ``bandit`` (bandit runs): the settings, the queries the solved rules retired and those still
   unsolved when the budget or the rounds ran out;
 * ``stop_savings``: samples the stop rules did not spend, against the targets of the queries they
-  retired; ``budget``: each limit with its cap and spend; counts of queries cut short by the
-  budget or by a backend shortfall;
+  retired, counting only samples the backend could have served (``unverifiable_samples``: the
+  rest); ``budget``: each limit with its cap, spend and ``basis`` (measured, or a worst-case
+  bound where token counts are unknown); counts of queries cut short by the budget or by a
+  backend shortfall, and ``shortfall``, in words;
 * ``baseline``: uniform allocation at equal spend, where the backend can replay it: every query
   gets the same number of samples (``floor`` or ``ceil`` of the run's mean, the extra ones to the
   first queries by seeded rank) from the same table with the same seed, aggregated with the
-  policy's answer strategy, no probe, no stop rules.
+  policy's answer strategy, no probe, no stop rules; samples a short query cannot take go to
+  the others by rank, and ``samples`` is what it DREW (``equal_spend`` says whether it reached
+  the run's spend);
+* ``verdict``: better / no better / worse than uniform at equal spend, from the paired per-query
+  differences (:func:`ttcdsl.verdict.verdict`).
 
 The terminal rendering is rich tables. PNG plots of a report (its histogram, the bins against the
 plan, the run against the uniform baseline) are drawn on request by ``ttc report RUN_DIR --plots
@@ -54,9 +66,8 @@ def build_report(
     results = outcome.results
     n = len(results)
     accuracy, accuracy_se, labelled = _rate([r.correct for r in results])
-    coverage, _, _ = _rate([r.covered for r in results])
+    coverage, _, covered_over = _rate([r.covered for r in results])
     samples = sum(r.samples for r in results)
-    tokens = sum(r.tokens for r in results)
     predicted = plan.get("predicted") or {}
     z = None
     if accuracy is not None and predicted.get("accuracy") is not None:
@@ -72,7 +83,8 @@ def build_report(
                 "strategy": spec["strategy"],
                 "queries": len(members),
                 "samples": sum(r.samples for r in members),
-                "tokens": sum(r.tokens for r in members),
+                "tokens": _measured(members),
+                "billed_tokens": sum(r.billed_tokens for r in members),
                 "mean_samples": (sum(r.samples for r in members) / len(members)) if members else None,
                 "accuracy": acc,
                 "accuracy_se": acc_se,
@@ -86,6 +98,8 @@ def build_report(
     for r in results:
         histogram[r.samples] = histogram.get(r.samples, 0) + 1
     truncated = sum(r.truncated for r in results)
+    base = baseline(samples) if baseline is not None and n else None
+    per_query_base = base.pop("per_query") if base else None
     report: dict[str, Any] = {
         "policy": plan["policy"]["name"],
         "mode": plan["mode"],
@@ -97,30 +111,30 @@ def build_report(
         "reused": outcome.reused,
         "accuracy": accuracy,
         "accuracy_se": accuracy_se,
+        # the denominators: queries each rate is computed over (a query with no answer counts
+        # as wrong where the source is labelled, so it stays in)
+        "accuracy_over": labelled,
         "coverage": coverage,
+        "coverage_over": covered_over,
         "predicted": {
             "accuracy": predicted.get("accuracy"),
             "accuracy_se": predicted.get("accuracy_se"),
             "samples": predicted.get("samples"),
+            "samples_se": predicted.get("samples_se"),
             "z": z,
+            "samples_z": _samples_z(results, predicted),
         },
-        "spend": {
-            "samples": samples,
-            "tokens": tokens,
-            "samples_per_query": samples / n if n else None,
-            "tokens_per_query": tokens / n if n else None,
-        },
+        "spend": _spend(results),
         "bins": bins,
         "histogram": {str(k): histogram[k] for k in sorted(histogram)},
         "truncation_rate": truncated / samples if samples else None,
-        "stop_savings": {
-            "stopped_queries": sum(r.stopped for r in results),
-            "samples_saved": sum(max(0, (r.target or 0) - r.samples) for r in results if r.stopped),
-        },
+        "stop_savings": _stop_savings(results),
         "budget": list(outcome.budget),
         "budget_cut_queries": sum(r.budget_cut for r in results),
         "exhausted_queries": sum(r.exhausted is not None for r in results),
-        "baseline": baseline(samples) if baseline is not None and n else None,
+        "shortfall": _shortfall(results),
+        "baseline": base,
+        "verdict": _verdict(results, base, per_query_base, partial=baseline is None),
         "plots": _plots_note(),
     }
     if plan["mode"] == "bandit":
@@ -136,42 +150,201 @@ def build_report(
     return report
 
 
+def _measured(results) -> int | None:
+    """Measured tokens of ``results``: unknown (None) when any query's count is unknown."""
+    if any(r.tokens is None for r in results):
+        return None
+    return sum(r.tokens for r in results)
+
+
+def _spend(results) -> dict[str, Any]:
+    """Samples; tokens MEASURED (None when any sample's count is unknown) apart from tokens
+    BILLED (the ledger's charge, where an unknown count is a worst-case bound)."""
+    n = len(results)
+    samples = sum(r.samples for r in results)
+    tokens = _measured(results)
+    billed = sum(r.billed_tokens for r in results)
+    unknown = sum(r.tokens_unknown for r in results)
+    note = None
+    if unknown:
+        note = (
+            f"{unknown} of {samples} samples have no token count: measured tokens are unknown; "
+            "billed tokens charge each such sample max_tokens, a worst-case bound, not a "
+            "measurement"
+        )
+    return {
+        "samples": samples,
+        "tokens": tokens,
+        "billed_tokens": billed,
+        "samples_per_query": samples / n if n else None,
+        "tokens_per_query": tokens / n if n and tokens is not None else None,
+        "billed_tokens_per_query": billed / n if n else None,
+        "tokens_unknown_samples": unknown,
+        "tokens_note": note,
+    }
+
+
+def _samples_z(results, predicted: Mapping[str, Any]) -> float | None:
+    """The spend's gap to the plan in standard errors: mean samples per query against the
+    plan's, the run's standard error of the mean and the plan's combined. None without the
+    plan's standard error (plans older than ``samples_se``)."""
+    n = len(results)
+    mean_plan, se_plan = predicted.get("samples"), predicted.get("samples_se")
+    if mean_plan is None or se_plan is None or n < 2:
+        return None
+    counts = [r.samples for r in results]
+    mean = sum(counts) / n
+    var = sum((c - mean) ** 2 for c in counts) / (n - 1)
+    se = math.hypot(math.sqrt(var / n), float(se_plan))
+    return (mean - float(mean_plan)) / se if se > 0 else None
+
+
+def _stop_savings(results) -> dict[str, Any]:
+    """Samples the stop rules did not spend: only those the backend could have served (a
+    target beyond what replay logged could never have been reached); the rest is
+    unverifiable, counted apart."""
+    saved = unverifiable = 0
+    for r in results:
+        if not r.stopped:
+            continue
+        target = r.target or 0
+        reachable = target if r.available is None else min(target, r.available)
+        saved += max(0, reachable - r.samples)
+        unverifiable += max(0, target - max(reachable, r.samples))
+    out: dict[str, Any] = {
+        "stopped_queries": sum(r.stopped for r in results),
+        "samples_saved": saved,
+        "unverifiable_samples": unverifiable,
+    }
+    if unverifiable:
+        out["how"] = (
+            f"{unverifiable} more samples of the stopped queries' targets are not counted: "
+            "the table does not hold them, so no run could have spent them"
+        )
+    return out
+
+
+def _shortfall(results) -> dict[str, Any] | None:
+    """Queries the backend ran short for, in words."""
+    short = [r for r in results if r.exhausted is not None]
+    if not short:
+        return None
+    asked = [r.target for r in short if r.target is not None]
+    held = sorted({r.available for r in short if r.available is not None})
+    if held:
+        holds = str(held[0]) if len(held) == 1 else f"{held[0]}..{held[-1]}"
+        wanted = f"the plan asked for up to {max(asked)}" if asked else "the run asked for more"
+        how = (
+            f"{len(short)} queries ran out of logged samples: {wanted}, the table holds "
+            f"{holds} per query"
+        )
+    else:
+        how = f"{len(short)} queries got fewer samples than asked: {short[0].exhausted}"
+    return {"queries": len(short), "asked_max": max(asked) if asked else None,
+            "held": held, "how": how}
+
+
+def _verdict(results, base, per_query_base, *, partial: bool) -> dict[str, Any]:
+    """Run against uniform at equal spend: the paired per-query difference (same queries,
+    run minus uniform) and its standard error, in the words of :func:`ttcdsl.verdict.verdict`."""
+    from ttcdsl.verdict import verdict
+
+    if base is None or per_query_base is None:
+        why = "the run has not finished" if partial else "no uniform baseline for this backend"
+        return {"text": f"no verdict: {why}", "diff": None, "se": None, "queries": 0}
+    pairs = [
+        (float(r.correct), float(per_query_base[r.query_id]))
+        for r in results
+        if r.correct is not None and per_query_base.get(r.query_id) is not None
+    ]
+    if not pairs:
+        return {"text": "no verdict: no gold labels", "diff": None, "se": None, "queries": 0}
+    d = [a - b for a, b in pairs]
+    m = len(d)
+    diff = sum(d) / m
+    se = math.sqrt(sum((x - diff) ** 2 for x in d) / (m - 1) / m) if m > 1 else None
+    text = verdict(diff, se)
+    if not base.get("equal_spend", True):
+        text += f" - but the uniform baseline drew only {base['samples']} of {base['target_samples']} samples"
+    return {"text": text, "diff": diff, "se": se, "queries": m}
+
+
 def uniform_baseline(
     backend: Backend, policy: ir.Policy, query_ids: Sequence[str], spend: int, seed: int
 ) -> dict[str, Any]:
-    """Uniform allocation at ``spend`` samples in total (module docstring)."""
+    """Uniform allocation at ``spend`` samples in total (module docstring). A query whose log
+    holds fewer samples than its share takes what it holds, and the samples it could not take go
+    to the queries that can, one each in seeded rank order, until the spend is reached or no
+    query has more; ``samples`` is what was DRAWN, ``equal_spend`` whether it equals ``spend``."""
     n = len(query_ids)
     base, extra = divmod(spend, n)
     ranked = sorted(query_ids, key=lambda q: (rank_key(seed, q), q))
-    counts = {q: base + (1 if i < extra else 0) for i, q in enumerate(ranked)}
-    requests = [
-        GenerationRequest.from_sampling(policy.sampling, query_id=q, n=counts[q])
-        for q in query_ids
-        if counts[q] > 0
-    ]
-    results = {r.query_id: r for r in backend.generate(requests)}
+    wanted = {q: base + (1 if i < extra else 0) for i, q in enumerate(ranked)}
+    rows: dict[str, list] = {q: [] for q in query_ids}
+    short: set[str] = set()
+    while True:
+        requests = [
+            GenerationRequest.from_sampling(
+                policy.sampling, query_id=q, n=k, first_sample_index=len(rows[q])
+            )
+            for q, k in wanted.items() if k > 0
+        ]
+        if not requests:
+            break
+        for result in backend.generate(requests):
+            rows[result.query_id].extend(
+                s.to_row(result.query_id, round=0) for s in result.samples
+            )
+            if result.shortfall:
+                short.add(result.query_id)
+        deficit = spend - sum(len(v) for v in rows.values())
+        open_ = [q for q in ranked if q not in short]
+        if deficit <= 0 or not open_:
+            break
+        each, rest = divmod(deficit, len(open_))
+        wanted = {q: each + (1 if i < rest else 0) for i, q in enumerate(open_)}
     strategy = policy.answer
     if strategy.kind == "keep_probe":
         strategy = ir.Strategy(kind="majority_vote")
-    outcomes = []
-    tokens = 0
-    for q in query_ids:
-        result = results.get(q)
-        rows = [s.to_row(q, round=0) for s in result.samples] if result else []
-        tokens += sum(r.completion_tokens or 0 for r in rows)
-        outcomes.append(aggregate(strategy, rows, scorers=policy.scorers))
-    accuracy, accuracy_se, _ = _rate([o.correct for o in outcomes])
-    coverage, _, _ = _rate([o.covered for o in outcomes])
+    labelled = backend.capabilities.labelled
+    outcomes = {
+        q: aggregate(strategy, rows[q], scorers=policy.scorers, labelled=labelled)
+        for q in query_ids
+    }
+    drawn = sum(len(v) for v in rows.values())
+    every = [row for q in query_ids for row in rows[q]]
+    known = all(row.completion_tokens is not None for row in every)
+    accuracy, accuracy_se, over = _rate([o.correct for o in outcomes.values()])
+    coverage, _, _ = _rate([o.covered for o in outcomes.values()])
+    how = (
+        f"every query gets {base}{f' or {base + 1}' if extra else ''} samples from the same "
+        "replay table and seed, no probe, no stop rules"
+    )
+    if short:
+        how += (
+            f"; {len(short)} queries hold fewer samples than that, and the samples they could "
+            "not take went to the other queries by seeded rank"
+        )
+    if drawn < spend:
+        how += f"; the table holds only {drawn} of the {spend} samples: NOT at equal spend"
     return {
         "strategy": strategy.kind,
-        "samples": spend,
-        "samples_per_query": spend / n,
-        "completion_tokens": tokens,
+        "samples": drawn,
+        "target_samples": spend,
+        "equal_spend": drawn == spend,
+        "samples_per_query": drawn / n,
+        # measured; unknown (None) when any sample lacks a count, never 0
+        "completion_tokens": sum(row.completion_tokens for row in every) if known else None,
+        "billed_tokens": sum(
+            policy.sampling.max_tokens if row.completion_tokens is None else row.completion_tokens
+            for row in every
+        ),
         "accuracy": accuracy,
         "accuracy_se": accuracy_se,
+        "accuracy_over": over,
         "coverage": coverage,
-        "how": f"every query gets {base}{f' or {base + 1}' if extra else ''} samples from the same "
-        "replay table and seed, no probe, no stop rules",
+        "how": how,
+        "per_query": {q: o.correct for q, o in outcomes.items()},  # build_report takes it out
     }
 
 
@@ -205,25 +378,34 @@ def render_report(report: Mapping[str, Any], file=None) -> None:
     head.add_column("value", justify="right")
     acc = report["accuracy"]
     pred = report["predicted"]
+    spend = report["spend"]
+    over = report.get("accuracy_over", report.get("labelled"))
     rows = [
         ("queries", report["queries"]),
         ("rounds", f"{report['rounds']} (ended: {report['end']})"),
-        ("accuracy", f"{_fmt(acc)} ± {_fmt(report['accuracy_se'], 2)}" if acc is not None else "-"),
+        ("accuracy", f"{_fmt(acc)} ± {_fmt(report['accuracy_se'], 2)} (over {over} of "
+                     f"{report['queries']} queries; no answer counts as wrong)"
+         if acc is not None else "- (no gold labels)"),
         ("plan predicted", f"{_fmt(pred['accuracy'])} ± {_fmt(pred['accuracy_se'], 2)} "
                            f"(z = {_fmt(pred['z'], 2)})"),
-        ("coverage", _fmt(report["coverage"])),
-        ("samples / query", f"{_fmt(report['spend']['samples_per_query'])} "
-                            f"(plan {_fmt(pred['samples'])})"),
-        ("tokens / query", _fmt(report["spend"]["tokens_per_query"], 6)),
+        ("coverage", f"{_fmt(report['coverage'])} (over {report.get('coverage_over', over)} queries)"
+         if report["coverage"] is not None else "-"),
+        ("samples / query", f"{_fmt(spend['samples_per_query'])} (plan {_fmt(pred['samples'])}"
+                            + (f" ± {_fmt(pred.get('samples_se'), 2)}, z = {_fmt(pred.get('samples_z'), 2)})"
+                               if pred.get("samples_se") is not None else ", no z: the plan has no samples_se)")),
+        ("tokens / query", _tokens_cell(spend)),
         ("truncation rate", _fmt(report["truncation_rate"], 3)),
-        ("stopped early", f"{report['stop_savings']['stopped_queries']} queries, "
-                          f"{report['stop_savings']['samples_saved']} samples saved"),
+        ("stopped early", _savings_cell(report["stop_savings"])),
         ("cut by budget / shortfall", f"{report['budget_cut_queries']} / {report['exhausted_queries']}"),
     ]
+    shortfall = report.get("shortfall")
+    if shortfall:
+        rows.append(("shortfall", shortfall["how"]))
     bandit = report.get("bandit")
     if bandit:
-        rows[-2] = ("solved (retired)", f"{bandit['solved_queries']} queries; explore "
-                    f"{bandit['explore']}, rounds of {bandit['round_samples']}")
+        rows[rows.index(next(r for r in rows if r[0] == "stopped early"))] = (
+            "solved (retired)", f"{bandit['solved_queries']} queries; explore "
+            f"{bandit['explore']}, rounds of {bandit['round_samples']}")
     base = report.get("baseline")
     if base:
         rows.append(("uniform at equal spend", f"{_fmt(base['accuracy'])} ({base['how']})"))
@@ -238,17 +420,46 @@ def render_report(report: Mapping[str, Any], file=None) -> None:
         table.add_row(
             b["name"], b["strategy"], str(b["queries"]), _fmt(b["mean_samples"]),
             _fmt(b["predicted_samples"]), _fmt(b["accuracy"]), _fmt(b["predicted_accuracy"]),
-            str(b["stopped"]), str(b["tokens"]),
+            str(b["stopped"]), _bin_tokens(b),
         )
     console.print(table)
     budget = Table(title="budget")
-    for column in ("limit", "cap", "spent", "largest query", "within"):
+    bounded = any(limit.get("basis", "measured") != "measured" for limit in report["budget"])
+    for column in ("limit", "cap", "spent", "largest query", "within") + (("spent is",) if bounded else ()):
         budget.add_column(column)
     for limit in report["budget"]:
-        budget.add_row(limit["label"], _fmt(limit["cap"], 8), _fmt(limit["spent"], 10),
-                       _fmt(limit["largest"], 10), "yes" if limit["within"] else "NO")
+        cells = [limit["label"], _fmt(limit["cap"], 8), _fmt(limit["spent"], 10),
+                 _fmt(limit["largest"], 10), "yes" if limit["within"] else "NO"]
+        if bounded:
+            cells.append(limit.get("basis", "measured"))
+        budget.add_row(*cells)
     if report["budget"]:
         console.print(budget)
     hist = "  ".join(f"{k}:{v}" for k, v in report["histogram"].items())
     console.print(f"samples per query (count:queries)  {hist}")
+    if spend.get("tokens_note"):
+        console.print(f"tokens: {spend['tokens_note']}")
     console.print(f"note: {_plots_note()}")  # not the stored note: an older run's may be stale
+    verdict = report.get("verdict")
+    if verdict:
+        console.print(f"verdict: {verdict['text']}")
+
+
+def _tokens_cell(spend: Mapping[str, Any]) -> str:
+    billed = _fmt(spend.get("billed_tokens_per_query"), 6)
+    if spend.get("tokens_per_query") is None and spend.get("billed_tokens_per_query") is not None:
+        return f"unknown (billed {billed}: a worst-case bound, token counts unknown)"
+    return _fmt(spend.get("tokens_per_query"), 6)
+
+
+def _bin_tokens(b: Mapping[str, Any]) -> str:
+    if b.get("tokens") is None and b.get("billed_tokens") is not None:
+        return f"unknown (billed {b['billed_tokens']})"
+    return str(b["tokens"])
+
+
+def _savings_cell(savings: Mapping[str, Any]) -> str:
+    text = f"{savings['stopped_queries']} queries, {savings['samples_saved']} samples saved"
+    if savings.get("unverifiable_samples"):
+        text += f" (+{savings['unverifiable_samples']} unverifiable: the table does not hold them)"
+    return text

@@ -1,0 +1,199 @@
+"""The run report's numbers, each recomputed from what the run stored: measured tokens apart
+from billed ones, stop savings the table could have served, the shortfall in words, the spend
+z-score, a uniform baseline that says what it drew, queries without an answer counted wrong, and
+the verdict against uniform."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.runtime.runs import hand_plan, results, run_args, ttc, workload_files, write_policy
+from tests.runtime.tables import forget_tokens, keep_first, stored_samples
+from ttcdsl.lang import ir
+from ttcdsl.lang.api import load_policy
+from ttcdsl.runtime.aggregate import aggregate
+from ttcdsl.runtime.replay import ReplayBackend
+from ttcdsl.runtime.report import uniform_baseline
+from ttcdsl.samples import load
+from ttcdsl.verdict import verdict
+
+ONE_BIN = """\
+policy one_bin "one bin, a stop rule"
+budget {{
+  {budget}
+  samples per query in 1..12
+}}
+sampling {{ max_tokens 4096 }}
+probe 2 samples
+stop {{ when unanimous last 3 }}
+allocate optimal maximize accuracy
+"""
+
+
+def _run(tmp_path: Path, budget: str, target: int, *, n=30, m=16, table=None, seed=0,
+         predicted=None) -> tuple[Path, dict]:
+    policy = write_policy(tmp_path, ONE_BIN.format(budget=budget))
+    plan = hand_plan(policy, {"all": [{"samples": target, "share": 1.0}]}, edges=None)
+    if predicted is not None:
+        data = yaml.safe_load(plan.read_text())
+        data["predicted"].update(predicted)
+        plan.write_text(yaml.safe_dump(data))
+    samples, queries = workload_files(tmp_path, n=n, m=m)
+    if table is not None:
+        table(samples)
+    out = tmp_path / "run"
+    assert ttc(*run_args(plan, queries, samples, out, seed=seed)) == 0
+    return out, json.loads((out / "report.json").read_text())
+
+
+def test_unknown_token_counts_are_reported_unknown_not_measured(tmp_path, capsys) -> None:
+    out, report = _run(tmp_path, "total tokens <= 400000", 8, table=forget_tokens)
+    rows = stored_samples(out)
+    assert all(r["completion_tokens"] is None for r in rows)
+    for r in results(out):
+        assert r["tokens"] is None
+        assert r["billed_tokens"] == 4096 * r["samples"]  # the worst case, as billed
+    spend = report["spend"]
+    assert spend["tokens"] is None and spend["tokens_per_query"] is None
+    assert spend["billed_tokens"] == 4096 * len(rows)
+    assert f"{len(rows)} of {len(rows)} samples have no token count" in spend["tokens_note"]
+    assert report["baseline"]["completion_tokens"] is None  # unknown, not 0
+    (limit,) = [b for b in report["budget"] if b["unit"] == "tokens"]
+    assert limit["basis"] == "worst-case bound (token counts unknown)"
+    assert limit["spent"] == 4096 * len(rows) <= 400000
+    capsys.readouterr()
+    assert ttc("report", str(out)) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "worst-case bound (token counts unknown)" in text
+    assert "unknown (billed" in text
+
+
+def test_measured_tokens_are_the_stored_counts(tmp_path) -> None:
+    out, report = _run(tmp_path, "mean samples per query <= 6", 8)
+    rows = stored_samples(out)
+    for r in results(out):
+        mine = [s["completion_tokens"] for s in rows if s["query_id"] == r["query_id"]]
+        assert r["tokens"] == r["billed_tokens"] == sum(mine)
+    assert report["spend"]["tokens"] == sum(s["completion_tokens"] for s in rows)
+    assert report["spend"]["tokens_note"] is None
+    assert all(b["basis"] == "measured" for b in report["budget"])
+
+
+def test_stop_savings_count_only_samples_the_table_holds(tmp_path) -> None:
+    """Targets of 12 against a table of 8 samples per query: a stopped query saved at most
+    what the table could still have served; the rest is unverifiable."""
+    out, report = _run(tmp_path, "mean samples per query <= 12", 12, m=8)
+    done = results(out)
+    stopped = [r for r in done if r["stopped"]]
+    assert stopped
+    assert report["stop_savings"]["samples_saved"] == sum(8 - r["samples"] for r in stopped)
+    assert report["stop_savings"]["unverifiable_samples"] == 4 * len(stopped)
+    short = [r for r in done if r["exhausted"]]
+    assert short and report["exhausted_queries"] == len(short)
+    assert report["shortfall"]["how"] == (
+        f"{len(short)} queries ran out of logged samples: the plan asked for up to 12, the table "
+        "holds 8 per query"
+    )
+
+
+def test_the_spend_z_score_combines_both_errors(tmp_path) -> None:
+    out, report = _run(tmp_path, "mean samples per query <= 6", 8,
+                       predicted={"samples": 5.0, "samples_se": 0.2})
+    counts = [r["samples"] for r in results(out)]
+    n = len(counts)
+    mean = sum(counts) / n
+    sd = math.sqrt(sum((c - mean) ** 2 for c in counts) / (n - 1))
+    expected = (mean - 5.0) / math.sqrt(sd**2 / n + 0.2**2)
+    assert report["predicted"]["samples_z"] == pytest.approx(expected)
+
+
+def test_no_spend_z_without_the_plans_standard_error(tmp_path) -> None:
+    _, report = _run(tmp_path, "mean samples per query <= 6", 8)
+    assert report["predicted"]["samples_z"] is None
+
+
+class Counting:
+    """Replay, counting the samples it actually serves (the baseline's real draw)."""
+
+    def __init__(self, backend: ReplayBackend) -> None:
+        self.backend, self.served = backend, 0
+        self.capabilities = backend.capabilities
+
+    def generate(self, requests):
+        out = self.backend.generate(requests)
+        self.served += sum(len(r.samples) for r in out)
+        return out
+
+
+def test_the_baseline_reports_what_it_drew_and_reaches_equal_spend(tmp_path) -> None:
+    samples, queries = workload_files(tmp_path, n=20, m=16)
+    keep_first(samples, lambda q: 2 if int(q.split("-")[1]) % 3 == 0 else 16)
+    table = load(samples)
+    policy = load_policy(write_policy(tmp_path, ONE_BIN.format(budget="mean samples per query <= 8")))
+    ids = sorted({r.query_id for r in table.rows()})
+    backend = Counting(ReplayBackend(table, seed=0))
+    base = uniform_baseline(backend, policy, ids, 160, 0)
+    assert backend.served == base["samples"] == 160  # 7 queries hold 2: their rest went elsewhere
+    assert base["equal_spend"] and "went to the other queries" in base["how"]
+    backend = Counting(ReplayBackend(table, seed=0))
+    logged = 7 * 2 + 13 * 16
+    base = uniform_baseline(backend, policy, ids, logged + 5, 0)
+    assert backend.served == base["samples"] == logged
+    assert not base["equal_spend"] and "NOT at equal spend" in base["how"]
+
+
+STARVED = """\
+policy starved "fewer samples than queries"
+budget {
+  total samples <= 10
+  samples per query in 0..1
+}
+sampling { max_tokens 4096 }
+allocate optimal maximize accuracy
+"""
+
+
+def test_queries_without_a_sample_count_as_wrong(tmp_path) -> None:
+    policy = write_policy(tmp_path, STARVED)
+    plan = hand_plan(policy, {"all": [{"samples": 1, "share": 1.0}]}, edges=None)
+    samples, queries = workload_files(tmp_path, n=30, m=4)
+    out = tmp_path / "run"
+    assert ttc(*run_args(plan, queries, samples, out)) == 0
+    report = json.loads((out / "report.json").read_text())
+    done = results(out)
+    assert sum(r["samples"] == 0 for r in done) == 20
+    assert all(r["correct"] is False for r in done if r["samples"] == 0)
+    assert report["accuracy_over"] == 30
+    assert report["accuracy"] == pytest.approx(sum(r["correct"] is True for r in done) / 30)
+
+
+def test_no_answer_is_wrong_where_the_source_is_labelled() -> None:
+    vote = ir.Strategy(kind="majority_vote")
+    assert aggregate(vote, [], labelled=True).correct is False
+    assert aggregate(vote, [], labelled=True).covered is False
+    assert aggregate(vote, []).correct is None
+
+
+def test_the_verdict_words_the_interval() -> None:
+    assert verdict(0.05, 0.01) == "better than uniform at equal spend: +5.0 points (95% CI +3.0..+7.0)"
+    assert verdict(-0.05, 0.01).startswith("worse than uniform at equal spend: -5.0 points")
+    assert verdict(0.01, 0.02).startswith("no better than uniform at equal spend: +1.0 points")
+    assert verdict(0.0, None).startswith("no better than")
+
+
+def test_the_run_report_ends_with_the_paired_verdict(tmp_path, capsys) -> None:
+    out, report = _run(tmp_path, "mean samples per query <= 6", 8)
+    v = report["verdict"]
+    # every query is labelled in run and baseline: the paired mean is the gap of the accuracies
+    assert v["queries"] == 30
+    assert v["diff"] == pytest.approx(report["accuracy"] - report["baseline"]["accuracy"])
+    assert v["text"] == verdict(v["diff"], v["se"])
+    capsys.readouterr()
+    assert ttc("report", str(out)) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("verdict: ") and "uniform at equal spend" in last
