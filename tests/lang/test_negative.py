@@ -98,6 +98,7 @@ CASES = [
     ("top-p-out-of-range", "TTC204", "1.5", policy("", sampling="sampling { top_p 1.5  max_tokens 64 }\n")),
     ("negative-temperature", "TTC204", "-1", policy("", sampling="sampling { temperature -1  max_tokens 64 }\n")),
     ("unanimous-window-of-one", "TTC204", "1", policy("stop { when unanimous last 1 }")),
+    ("unanimous-disjoint-window-of-one", "TTC204", "1", policy("stop { when unanimous window 1 }")),
     ("zero-rounds", "TTC204", "0", policy("budget { rounds <= 0 }")),
     ("zero-mean-budget", "TTC204", "0", policy("budget { mean samples per query <= 0 }")),
     ("zero-bandit-round", "TTC204", "0",

@@ -239,8 +239,8 @@ billing need tokens. `probe 4 samples` is right, `probe 4 tokens` is not.""",
         title="value out of range",
         explanation="""\
 Examples of valid ranges: temperature >= 0, 0 < top_p <= 1, 0 <= min_p <= 1, max_tokens >= 1,
-0 <= logprobs <= 20, budgets > 0, probe >= 1, `unanimous last k` with k >= 2, `after n` with
-n >= 1, bandit round >= 1.""",
+0 <= logprobs <= 20, budgets > 0, probe >= 1, `unanimous last k` and `unanimous window k`
+with k >= 2, `after n` with n >= 1, bandit round >= 1.""",
     ),
     Code(
         code="TTC205",

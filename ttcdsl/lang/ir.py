@@ -82,7 +82,12 @@ class Threshold:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UnanimousWindow:
-    last: int
+    """`unanimous last k` (sliding: the last ``last`` samples agree, at any count) or, with
+    ``disjoint``, `unanimous window k` (some completed window 1..k, k+1..2k, ... agrees: ESC).
+    The exact meaning is the contract in :mod:`ttcdsl.features.evaluate`."""
+
+    last: int  # the window size k
+    disjoint: bool = False
     span: Span
 
 
