@@ -256,6 +256,17 @@ not `probe 2.5 samples`.""",
 Sampling parameters take numbers; a reward model scorer takes a string with the model's name
 or path: `scorer prm = reward_model "Qwen/Qwen2.5-Math-PRM-7B"`.""",
     ),
+    Code(
+        code="TTC207",
+        title="constant arithmetic has no value",
+        explanation="""\
+Parts of an expression that read no samples (numbers, and features defined by numbers alone) are
+worked out when the policy is checked. Dividing by such a part when it is 0 gives no number: the
+evaluator makes every division by zero NaN, so `mean(tokens) / (1024 - 1024)` would be NaN for
+every query, and a difficulty or stop rule built on it would never mean anything. Likewise a
+constant product or sum past the largest double (about 1.8e308) overflows to infinity. Fix the
+constant; to scale by a length write its value (`mean(tokens) / 1024`).""",
+    ),
     # ---- bins and strategies ---------------------------------------------------------------------
     Code(
         code="TTC300",
