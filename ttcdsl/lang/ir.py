@@ -226,3 +226,13 @@ class Policy:
             if candidate.name == name:
                 return candidate
         raise KeyError(name)
+
+    def scorer_kind(self, name: str | None) -> str | None:
+        """The kind of the scorer called ``name`` (None for None): what a weighted vote needs
+        to turn its values into vote weights."""
+        if name is None:
+            return None
+        for scorer in self.scorers:
+            if scorer.name == name:
+                return scorer.kind
+        raise KeyError(name)
