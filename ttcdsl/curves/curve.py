@@ -138,7 +138,7 @@ def response_curve(
                     "weighted_vote needs scorer_kind (confidence, gold or reward_model): the kind "
                     "decides what each score is worth as a vote"
                 )
-            s = vote_weights(scorer_kind, s)
+            s = vote_weights(scorer_kind, s, score if isinstance(score, str) else None)
 
     m = sub.n_samples
     beyond = np.arange(1, top + 1)[None, :] > m[:, None]

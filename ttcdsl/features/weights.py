@@ -35,11 +35,11 @@ from ttcdsl.errors import UserError
 SCORER_KINDS = ("confidence", "gold", "reward_model")
 
 
-def vote_weights(kind: str, values: np.ndarray | float) -> np.ndarray:
+def vote_weights(kind: str, values: np.ndarray | float, name: str | None = None) -> np.ndarray:
     """``float64`` vote weights (same shape as ``values``), all >= 0; NaN gives 0.
 
-    Raises :class:`~ttcdsl.errors.UserError` for reward-model scores outside [0, 1] and
-    ``ValueError`` for an unknown scorer kind."""
+    Raises :class:`~ttcdsl.errors.UserError` for reward-model scores outside [0, 1] (naming the
+    scorer ``name`` when given) and ``ValueError`` for an unknown scorer kind."""
     x = np.asarray(values, dtype=np.float64)
     known = ~np.isnan(x)
     match kind:
@@ -51,9 +51,11 @@ def vote_weights(kind: str, values: np.ndarray | float) -> np.ndarray:
             outside = known & ~((x >= 0.0) & (x <= 1.0))
             if outside.any():
                 bad = x[outside]
+                scorer = f" of scorer '{name}'" if name else ""
                 raise UserError(
                     f"weighted_vote needs reward-model scores in [0, 1] (probabilities), but "
-                    f"{bad.size} score(s) lie outside, from {bad.min():g} to {bad.max():g}",
+                    f"{bad.size} score(s){scorer} lie outside, from {bad.min():g} to "
+                    f"{bad.max():g}",
                     hint="map the scores to probabilities before importing them (e.g. a "
                     "sigmoid of logits), or use best_of_n, which only compares scores",
                 )

@@ -234,7 +234,7 @@ def _prefix_outcomes(
         return np.zeros((b, length), dtype=bool), covered
     weight = np.ones((b, length))
     if kind == "weighted_vote":
-        weight = vote_weights(scorer_kind, seq.scores[scorer])
+        weight = vote_weights(scorer_kind, seq.scores[scorer], scorer)
     totals = np.zeros((b, n_answers))
     first_seen = np.full((b, n_answers), np.inf)
     hit = np.zeros((b, length), dtype=bool)

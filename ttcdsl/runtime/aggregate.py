@@ -83,7 +83,10 @@ def _weighted(rows: Sequence[SampleRow], scorer: ir.Scorer | None) -> int | None
     for i, row in enumerate(rows):
         if row.answer is None:
             continue
-        weight = 0.0 if scorer is None else float(vote_weights(scorer.kind, score_of(row, scorer)))
+        weight = (
+            0.0 if scorer is None
+            else float(vote_weights(scorer.kind, score_of(row, scorer), scorer.name))
+        )
         sums[row.answer] = sums.get(row.answer, 0.0) + weight
         first.setdefault(row.answer, i)
     if not sums:
