@@ -7,9 +7,10 @@ N = w * min(K, L) samples with K ~ Geometric(q), and
 
     E[N] = w * sum_{k=0}^{L-1} P(K > k) = w * sum_{k=0}^{L-1} (1 - q)^k.
 
-The test draws i.i.d. sequences, finds the stop of the example policy's rules with
+The tests draw i.i.d. sequences, find the stop of the example policy's rules with
 ``first_stop`` checked after every sample from the probe on (as the planner simulates and the
-runtime checks), and compares the mean spend with E[N] within a few standard errors.
+runtime checks), and compare the mean spend with E[N] within a few standard errors; and plan the
+example on an i.i.d. samples table, whose predicted spend must match E[N] as well.
 """
 
 from __future__ import annotations
@@ -27,6 +28,16 @@ PROBS = {0: 0.6, 1: 0.25, 2: 0.1, -1: 0.05}
 def esc_expected_spend(probs: dict[int, float], window: int, windows: int) -> float:
     q = sum(p**window for a, p in probs.items() if a >= 0)
     return window * sum((1 - q) ** k for k in range(windows))
+
+
+def esc_spend_sd(probs: dict[int, float], window: int, windows: int) -> float:
+    """Standard deviation of N = window * min(K, windows), K ~ Geometric(q)."""
+    q = sum(p**window for a, p in probs.items() if a >= 0)
+    ks = np.arange(1, windows + 1)
+    pk = q * (1 - q) ** (ks - 1)
+    pk[-1] += (1 - q) ** windows  # no unanimous window: stops at the cap
+    n = window * ks
+    return float(np.sqrt((pk * n**2).sum() - (pk * n).sum() ** 2))
 
 
 def _iid_batch(rows: int, length: int, seed: int) -> SampleBatch:
@@ -72,3 +83,39 @@ def test_the_esc_example_spends_what_esc_does():
         share = np.mean(spent == k * window)
         p_k = q * (1 - q) ** (k - 1)
         assert abs(share - p_k) < 4 * np.sqrt(p_k * (1 - p_k) / spent.size), (k, share, p_k)
+
+
+def test_the_planner_predicts_esc_spend():
+    """The example planned on a table of i.i.d. samples (many per query, so drawing 32 of them
+    without replacement is close to i.i.d.): the predicted samples per query is E[N].
+
+    The prediction is a mean over Q queries of each query's mean over ``reps`` simulated orders;
+    its variance is Var(N) / (Q reps) for the orders plus, for the queries, the variance of the
+    closed form at each query's own answer shares (a finite draw from p) over Q."""
+    from ttcdsl.planner.build import make_plan
+    from ttcdsl.samples.schema import RunMeta, SamplesTable
+
+    rng = np.random.default_rng(1)
+    queries, per_query, reps = 200, 160, 32
+    labels = np.array(["a", "b", "c", None], dtype=object)
+    drawn = rng.choice(4, size=(queries, per_query), p=[0.6, 0.25, 0.1, 0.05])
+    answers = labels[drawn.ravel()]
+    table = SamplesTable.from_columns(
+        meta=RunMeta(model="iid", backend="synthetic"),
+        query_id=np.repeat(np.array([f"q{i}" for i in range(queries)], dtype=object), per_query),
+        sample_index=np.tile(np.arange(per_query), queries),
+        answer=answers,
+        correct=[a == "a" for a in answers],
+        finish_reason=np.full(answers.size, "stop", dtype=object),
+    )
+    policy = load_policy(REPO / "policies" / "early_stopping_sc.ttc")
+    predicted = make_plan(policy, table, reps=reps).plan["predicted"]["samples"]
+
+    expected = esc_expected_spend(PROBS, 4, 8)
+    # the closed form at each query's held-out shares (the planner's probe is its first 4)
+    own = [
+        esc_expected_spend({a: float(np.mean(row[4:] == a)) for a in range(3)}, 4, 8)
+        for row in drawn
+    ]
+    se = np.sqrt(esc_spend_sd(PROBS, 4, 8) ** 2 / (queries * reps) + np.var(own, ddof=1) / queries)
+    assert abs(predicted - expected) < 4 * se, (predicted, expected, se)
