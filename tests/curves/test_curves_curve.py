@@ -50,7 +50,9 @@ def test_coverage_beyond_m_uses_the_beta_model(pool: QueryPool) -> None:
 
 def test_weighted_vote_falls_back_to_monte_carlo(pool: QueryPool, monkeypatch) -> None:
     monkeypatch.setattr(exact, "ENUMERATION_LIMIT", 4)
-    curve = response_curve(pool, "weighted_vote", 4, score="rm", reps=64, key=1)
+    curve = response_curve(
+        pool, "weighted_vote", 4, score="rm", scorer_kind="reward_model", reps=64, key=1
+    )
     # Only C(4, 2) = 6 exceeds the limit (query 0 at n = 2); beyond m the model takes over.
     assert curve.method.tolist() == [[0, 1, 0, 0], [0, 0, 0, 2], [0, 0, 2, 2]]
     assert curve.accuracy_stderr[0, 1] > 0
@@ -69,6 +71,8 @@ def test_errors(pool: QueryPool) -> None:
         response_curve(pool, "self_consistency", 2)
     with pytest.raises(ValueError, match="needs a score"):
         response_curve(pool, "best_of_n", 2)
+    with pytest.raises(ValueError, match="needs scorer_kind"):
+        response_curve(pool, "weighted_vote", 2, score="rm")
     with pytest.raises(ValueError, match="positive"):
         response_curve(pool, "majority_vote", [0, 1])
 
@@ -80,6 +84,6 @@ def test_a_pool_without_any_answer_scores_zero() -> None:
         [[None, None], [None]], [[False, False], [False]], scores={"s": [[1.0, 2.0], [3.0]]}
     )
     for strategy in ("majority_vote", "best_of_n", "weighted_vote", "single"):
-        curve = response_curve(empty, strategy, 3, score="s", reps=8)
+        curve = response_curve(empty, strategy, 3, score="s", scorer_kind="gold", reps=8)
         assert (curve.accuracy == 0).all(), strategy
     assert (response_curve(empty, "pass_at_k", 3).accuracy[1, 1:] > 0).all()

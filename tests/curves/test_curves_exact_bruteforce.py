@@ -13,15 +13,17 @@ from hypothesis import strategies as st
 from ttcdsl.curves import QueryPool, exact
 
 SCORES = [-1.0, 0.0, 0.5, 1.0, 2.0, math.nan]
+# weighted_vote adds vote weights, which are >= 0 (ttcdsl.features.weights); NaN weighs 0
+WEIGHTS = [0.0, 0.5, 1.0, 2.0, math.nan]
 
 
 @st.composite
-def queries(draw, max_m: int = 6):
+def queries(draw, max_m: int = 6, values=tuple(SCORES)):
     """One query: answers (None = no answer), per-answer correctness, scores with ties and NaN."""
     m = draw(st.integers(1, max_m))
     answers = draw(st.lists(st.one_of(st.none(), st.integers(0, 3)), min_size=m, max_size=m))
     right = draw(st.sets(st.integers(0, 3)))
-    scores = draw(st.lists(st.sampled_from(SCORES), min_size=m, max_size=m))
+    scores = draw(st.lists(st.sampled_from(values), min_size=m, max_size=m))
     return answers, [a is not None and a in right for a in answers], scores
 
 
@@ -89,7 +91,7 @@ def test_best_of_n_equals_enumeration(qs) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(queries(), min_size=1, max_size=3))
+@given(st.lists(queries(values=tuple(WEIGHTS)), min_size=1, max_size=3))
 def test_weighted_vote_equals_enumeration(qs) -> None:
     def estimate(p, n):
         values, done = exact.weighted_vote(p, n, p.score("s"))
@@ -145,6 +147,19 @@ def test_weighted_vote_beyond_enumeration_limit_is_left_to_monte_carlo(monkeypat
     assert np.isnan(values[0, 1:4]).all()
 
 
+def test_negative_weights_are_refused() -> None:
+    """A raw log-probability passed as a weight would make extra votes count against an answer."""
+    pool = QueryPool.from_lists([[0, 0, 1]], [[True, True, False]], scores={"s": [[-0.2, -0.2, -0.5]]})
+    with pytest.raises(ValueError, match="must be finite and >= 0"):
+        exact.weighted_vote(pool, 3, pool.score("s"))
+    from ttcdsl.curves import evaluate_order, simulate
+
+    with pytest.raises(ValueError, match="must be finite and >= 0"):
+        simulate(pool, "weighted_vote", 3, reps=4, score=pool.score("s"))
+    with pytest.raises(ValueError, match="must be finite and >= 0"):
+        evaluate_order(pool, "weighted_vote", score=pool.score("s"))
+
+
 def test_pool_larger_than_the_binomial_table_is_refused() -> None:
     pool = QueryPool.from_lists([[0] * 1001], [[True] * 1001])
     with pytest.raises(ValueError, match="at most 1000"):
@@ -165,7 +180,8 @@ def test_runtime_rules_in_jax_match_the_reference(strategy: str) -> None:
         m = int(rng.integers(1, 7))
         answers = [None if x == 4 else int(x) for x in rng.integers(0, 5, m)]
         right = set(rng.choice(4, size=int(rng.integers(0, 3)), replace=False).tolist())
-        scores = [SCORES[int(i)] for i in rng.integers(0, len(SCORES), m)]
+        values = WEIGHTS if strategy == "weighted_vote" else SCORES
+        scores = [values[int(i)] for i in rng.integers(0, len(values), m)]
         qs.append((answers, [a is not None and a in right for a in answers], scores))
     pool = pool_of(qs)
     order = rng.random(pool.answer.shape)

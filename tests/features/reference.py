@@ -175,6 +175,10 @@ def holds(
 ) -> bool:
     row = rows[i]
     match condition:
+        case ir.UnanimousWindow(last=k, disjoint=True):
+            # ESC: windows 1..k, k+1..2k, ... of the query; any completed one all one answer
+            windows = [row.answers[j : j + k] for j in range(0, len(row.answers) - k + 1, k)]
+            return any(w[0] is not None and len(set(w)) == 1 for w in windows)
         case ir.UnanimousWindow(last=k):
             window = row.answers[-k:]
             return (

@@ -181,7 +181,11 @@ def conditions(
         st.one_of(CONSTANTS, expr),
         st.one_of(st.none(), st.integers(1, 6)),
     )
-    window = st.integers(1, 5).map(lambda k: ir.UnanimousWindow(last=k, span=SPAN))
+    window = st.builds(
+        lambda k, disjoint: ir.UnanimousWindow(last=k, disjoint=disjoint, span=SPAN),
+        st.integers(1, 5),
+        st.booleans(),
+    )
     return st.one_of(threshold, window)
 
 

@@ -24,8 +24,8 @@ def threshold(
     return ir.Threshold(left=left, op=op, right=const(right), after=after, span=SPAN)
 
 
-def unanimous(k: int) -> ir.UnanimousWindow:
-    return ir.UnanimousWindow(last=k, span=SPAN)
+def unanimous(k: int, disjoint: bool = False) -> ir.UnanimousWindow:
+    return ir.UnanimousWindow(last=k, disjoint=disjoint, span=SPAN)
 
 
 # ---- answers ------------------------------------------------------------------------------
@@ -104,6 +104,38 @@ def test_unanimous_window():
     np.testing.assert_array_equal(holds(unanimous(9), batch), [False] * 5)
     with pytest.raises(ValueError, match="at least one sample"):
         holds(unanimous(0), batch)
+
+
+def test_unanimous_disjoint_window_reads_only_completed_windows():
+    """`unanimous window 3`: windows 1-3, 4-6, ... of the query; samples 2-4 agreeing (a sliding
+    window) is not enough, and a window counts only once all its samples are in."""
+    batch = SampleBatch.from_lists(
+        [
+            ["a", "b", "b", "b"],  # 2-4 agree, but window 1-3 does not: no
+            ["a", "b", "c", "d", "d", "d"],  # window 4-6 agrees
+            ["c", "c", "c", "x"],  # window 1-3 agrees; still holds after sample 4
+            ["a", "a", None, "a", "a", "a"],  # a no-answer breaks 1-3; 4-6 agrees
+            [None, None, None],  # no real answer
+            ["b", "b"],  # no completed window
+        ]
+    )
+    np.testing.assert_array_equal(
+        holds(unanimous(3, disjoint=True), batch), [False, True, True, True, False, False]
+    )
+    np.testing.assert_array_equal(
+        holds(unanimous(3), batch), [True, True, False, True, False, False]
+    )
+    # Checked after every sample, the rule first holds at the end of the first unanimous window
+    # (a multiple of 3), never in between, as ESC checks.
+    np.testing.assert_array_equal(
+        first_stop([unanimous(3, disjoint=True)], batch, range(1, 7)),
+        [NEVER, 6, 3, 6, NEVER, NEVER],
+    )
+    np.testing.assert_array_equal(
+        first_stop([unanimous(3)], batch, range(1, 7)), [4, 6, 3, 6, NEVER, NEVER]
+    )
+    with pytest.raises(ValueError, match="at least one sample"):
+        holds(unanimous(0, disjoint=True), batch)
 
 
 # ---- numbers ------------------------------------------------------------------------------

@@ -30,6 +30,26 @@ def test_keywords_stay_usable_as_names_where_no_keyword_fits():
     assert policy.bins[0].stop[0].condition.left.name == "samples"
 
 
+def test_unanimous_window_is_the_disjoint_form_and_window_stays_a_name():
+    from ttcdsl import parse_policy
+    from ttcdsl.lang import ir
+    from ttcdsl.lang.fmt import format_program
+    from ttcdsl.lang.parse import parse_source
+    from ttcdsl.lang.source import Source
+
+    text = (
+        "policy p\nsampling { max_tokens 8 }\nprobe 2 samples\nfeature window = top_share\n"
+        "stop {\n  when unanimous window 4\n  when unanimous last 3\n  when window >= 0.5\n}\n"
+        "answer majority_vote\nallocate fixed 8\n"
+    )
+    rules = [r.condition for r in parse_policy(text).bins[0].stop]
+    assert rules[0] == ir.UnanimousWindow(last=4, disjoint=True, span=rules[0].span)
+    assert rules[1] == ir.UnanimousWindow(last=3, disjoint=False, span=rules[1].span)
+    assert isinstance(rules[2], ir.Threshold) and rules[2].left.name == "window"
+    formatted = format_program(parse_source(Source(name="p.ttc", text=text)))
+    assert "when unanimous window 4" in formatted and "when unanimous last 3" in formatted
+
+
 def test_the_language_reference_names_every_builtin():
     from ttcdsl.lang.vocabulary import (
         EXPLORE_RULES,

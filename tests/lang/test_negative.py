@@ -98,6 +98,7 @@ CASES = [
     ("top-p-out-of-range", "TTC204", "1.5", policy("", sampling="sampling { top_p 1.5  max_tokens 64 }\n")),
     ("negative-temperature", "TTC204", "-1", policy("", sampling="sampling { temperature -1  max_tokens 64 }\n")),
     ("unanimous-window-of-one", "TTC204", "1", policy("stop { when unanimous last 1 }")),
+    ("unanimous-disjoint-window-of-one", "TTC204", "1", policy("stop { when unanimous window 1 }")),
     ("zero-rounds", "TTC204", "0", policy("budget { rounds <= 0 }")),
     ("zero-mean-budget", "TTC204", "0", policy("budget { mean samples per query <= 0 }")),
     ("zero-bandit-round", "TTC204", "0",
@@ -108,6 +109,14 @@ CASES = [
     ("reward-model-without-model", "TTC206", "reward_model", policy("scorer s = reward_model\nanswer best_of_n(s)")),
     ("confidence-with-model", "TTC206", '"x"', policy('scorer s = confidence "x"\nanswer best_of_n(s)')),
     ("string-temperature", "TTC206", '"hot"', policy("", sampling='sampling { temperature "hot"  max_tokens 64 }\n')),
+    ("division-by-constant-zero", "TTC207", "1024 - 1024",
+     policy("stop { when mean(tokens) / (1024 - 1024) > 0.5 }")),
+    ("division-by-zero-feature", "TTC207", "scale",
+     policy("probe 2 samples\nfeature scale = 2 * (3 - 3)\nfeature length = mean(tokens) / scale\n"
+            "difficulty = length\nbins by difficulty thresholds [1] as a, b\nanswer majority_vote")),
+    ("division-by-zero-in-a-call", "TTC207", "0", policy("stop { when clip(samples / 0, 0, 1) > 0.5 }")),
+    ("constant-overflow", "TTC207", " * ".join(["1e15"] * 21),  # 1e315: past the largest double
+     policy("stop { when samples > " + " * ".join(["1e15"] * 21) + " }")),
     # -- bins and strategies --
     ("bin-without-strategy", "TTC300", "hard", policy(TWO_BINS + "strategy easy = majority_vote")),
     ("strategy-for-unknown-bin", "TTC301", "medum",

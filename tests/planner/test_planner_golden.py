@@ -22,11 +22,12 @@ from ttcdsl.planner.plan import dump_plan
 GOLDEN = Path(__file__).parent / "golden"
 
 # Which policies each pool can serve: the Qwen pool has reward-model scores (column "rm") but no
-# token counts or log-probabilities; the CRUXEval pool has neither scores nor tokens.
+# token counts or log-probabilities; the CRUXEval pool has neither scores nor tokens. The "rm"
+# scores are an outcome reward model's logits (-4.3 to 6.1), not probabilities, so a weighted vote
+# over them (compute_optimal) is refused.
 QWEN_POLICIES = (
     "self_consistency",
     "best_of_n",
-    "compute_optimal",
     "adaptive_consistency",
     "early_stopping_sc",
     "oracle_coverage",
@@ -83,3 +84,6 @@ def test_policies_the_qwen_pool_cannot_serve_say_what_is_missing(qwen):
         make_plan(load_policy(REPO / "policies" / "adaptive_vote.ttc"), qwen)
     with pytest.raises(UserError, match="lacks completion token counts"):
         make_plan(load_policy(REPO / "policies" / "token_budget.ttc"), qwen)
+    with pytest.raises(UserError, match=r"reward-model scores in \[0, 1\].* of scorer 'prm'"):
+        make_plan(load_policy(REPO / "policies" / "compute_optimal.ttc"), qwen,
+                  score_columns={"prm": "rm"})

@@ -176,8 +176,14 @@ def test_scored_strategies() -> None:
     rows = _rows(["a", None, "b", "c"], scores=[-0.5, -0.1, -0.2, -0.2])
     assert aggregate(best, rows, scorers=CONF).answer == "b"  # no-answer never wins; ties earliest
     weighted = ir.Strategy(kind="weighted_vote", scorer="conf")
-    rows = _rows(["a", "b", "a", "b"], scores=[-1.0, -0.5, -1.0, -1.5])
-    assert aggregate(weighted, rows, scorers=CONF).answer == "a"  # -2.0 ties -2.0: first seen
+    rows = _rows(["b", "a", "a", "b"], scores=[-1.0, -1.0, -1.0, -1.0])
+    assert aggregate(weighted, rows, scorers=CONF).answer == "b"  # 2/e ties 2/e: first seen
+    # A vote weighs exp(mean logprob) > 0, so every extra vote adds: three '42' at -0.2 (2.46)
+    # beat one '7' at -0.5 (0.61). Summing raw log-probabilities (-0.6 < -0.5) chose '7'.
+    rows = _rows(["7", "42", "42", "42"], scores=[-0.5, -0.2, -0.2, -0.2])
+    assert aggregate(weighted, rows, scorers=CONF).answer == "42"
+    rows = _rows(["7", "42"], scores=[-0.5, -0.2])
+    assert aggregate(weighted, rows, scorers=CONF).answer == "42"  # the surer sample wins
 
 
 def test_aggregation_agrees_with_the_planners_simulation() -> None:
@@ -185,6 +191,7 @@ def test_aggregation_agrees_with_the_planners_simulation() -> None:
     import jax.numpy as jnp
 
     from ttcdsl.curves.montecarlo import outcome
+    from ttcdsl.features.weights import vote_weights
 
     rng = np.random.default_rng(0)
     for _ in range(150):
@@ -202,9 +209,11 @@ def test_aggregation_agrees_with_the_planners_simulation() -> None:
         for kind in ("majority_vote", "best_of_n", "weighted_vote", "single"):
             mine = aggregate(ir.Strategy(kind=kind, scorer=None if kind in ("majority_vote", "single") else "conf"),
                              rows, scorers=CONF)
+            # the simulation's weighted vote adds vote weights (the shared rule), not raw scores
+            value = vote_weights("confidence", score) if kind == "weighted_vote" else score
             theirs = bool(outcome(
                 kind, jnp.ones(k, bool), jnp.arange(k).astype(jnp.float32), jnp.asarray(answer),
-                jnp.asarray(score), jnp.asarray(correct), jnp.asarray(answer_correct),
+                jnp.asarray(value), jnp.asarray(correct), jnp.asarray(answer_correct),
             ))
             assert bool(mine.correct) == theirs, (kind, answer, score)
 

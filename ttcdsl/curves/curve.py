@@ -26,6 +26,7 @@ import numpy as np
 from ttcdsl.curves import exact, extrapolate, montecarlo
 from ttcdsl.curves.extrapolate import DEFAULT_MODEL, Extrapolation
 from ttcdsl.curves.pool import QueryPool
+from ttcdsl.features.weights import vote_weights
 
 STRATEGIES: tuple[str, ...] = ("single", "pass_at_k", "majority_vote", "best_of_n", "weighted_vote")
 ALIASES = {
@@ -100,12 +101,16 @@ def response_curve(
     reps: int = 256,
     key: jax.Array | int = 0,
     model: Extrapolation = DEFAULT_MODEL,
+    scorer_kind: str | None = None,
 ) -> Curve:
     """The curve of ``strategy`` for the ``queries`` rows of ``pool`` (default: all) at ``levels``.
 
     ``levels`` is ``N`` (meaning 1..N) or a sequence of sample counts. ``score`` (a scorer name in
-    the pool or a ``[Q, M]`` array over the whole pool) is required by ``best_of_n`` and
-    ``weighted_vote``. ``reps`` and ``key`` drive the Monte Carlo parts, if any are needed.
+    the pool or a ``[Q, M]`` array over the whole pool, the scorer's raw values) is required by
+    ``best_of_n`` and ``weighted_vote``; ``weighted_vote`` also needs ``scorer_kind``
+    (``confidence``, ``gold`` or ``reward_model``), which decides what a value is worth as a vote
+    (:func:`ttcdsl.features.weights.vote_weights`, the runtime's rule). ``reps`` and ``key``
+    drive the Monte Carlo parts, if any are needed.
     """
     name = ALIASES.get(strategy, strategy)
     if name not in STRATEGIES:
@@ -127,6 +132,13 @@ def response_curve(
             if isinstance(score, str)
             else np.asarray(score, dtype=np.float64)[index]
         )
+        if name == "weighted_vote":
+            if scorer_kind is None:
+                raise ValueError(
+                    "weighted_vote needs scorer_kind (confidence, gold or reward_model): the kind "
+                    "decides what each score is worth as a vote"
+                )
+            s = vote_weights(scorer_kind, s, score if isinstance(score, str) else None)
 
     m = sub.n_samples
     beyond = np.arange(1, top + 1)[None, :] > m[:, None]

@@ -25,6 +25,7 @@ import itertools
 import numpy as np
 
 from ttcdsl.curves.pool import QueryPool
+from ttcdsl.features.weights import check_vote_weights
 
 MAX_SAMPLES = 1000
 """Largest ``m`` the float64 binomial table supports."""
@@ -185,11 +186,13 @@ def _win_numerators(
 
 
 def weighted_vote(
-    pool: QueryPool, levels: int, score: np.ndarray, *, chunk_elements: int = 4_000_000
+    pool: QueryPool, levels: int, weight: np.ndarray, *, chunk_elements: int = 4_000_000
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weighted-vote accuracy by enumerating every n-subset, where ``C(m, n) <= ENUMERATION_LIMIT``.
 
-    Each drawn answered sample adds its ``score`` to its answer (a NaN score adds 0); the answer
+    ``weight`` ([Q, M]) holds the samples' vote weights, >= 0 (NaN reads 0), from
+    :func:`ttcdsl.features.weights.vote_weights`; a negative weight (a raw log-probability) is
+    refused. Each drawn answered sample adds its weight to its answer; the answer
     with the largest sum among answers with at least one vote wins. A tie goes to the tied answer
     seen first, and in a random order that is answer a with probability x_a / sum of x_b over the
     tied answers (x = drawn votes): tied sums need not come from equal vote counts, so the credit is
@@ -202,7 +205,7 @@ def weighted_vote(
     q, width = pool.answer.shape
     n_ans = max(pool.answer_correct.shape[1], 1)
     out = np.full((q, levels), np.nan)
-    s = np.where(np.isfinite(score), score, 0.0)
+    s = check_vote_weights(weight)
     for mq in np.unique(m):
         group = np.flatnonzero(m == mq)
         if mq == 0:

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ttcdsl.curves.pool import QueryPool
+from ttcdsl.features.weights import check_vote_weights
 
 STRATEGIES: tuple[str, ...] = ("single", "pass_at_k", "majority_vote", "best_of_n", "weighted_vote")
 
@@ -113,6 +114,8 @@ def outcome(
     """Whether the runtime's answer from the ``member`` samples, taken in ``prio`` order, is right.
 
     Shapes: ``[K]`` per-sample arrays and ``[A]`` per-answer correctness; returns a bool scalar.
+    For ``weighted_vote`` ``score`` holds the vote weights (:mod:`ttcdsl.features.weights`), not
+    the scorer's raw values.
     """
     n_answers = answer_correct.shape[0]
     inf = jnp.inf
@@ -335,7 +338,9 @@ def simulate(
     """Monte Carlo estimate of the per-query curve for ``strategy`` at n = 1..levels.
 
     ``reps`` is rounded up to a multiple of ``batch`` (replications simulated together).
-    ``score`` ([Q, M]) is required by ``best_of_n`` and ``weighted_vote``. ``alpha`` ([Q, A + 1])
+    ``score`` ([Q, M]) is required by ``best_of_n`` (the scores) and ``weighted_vote`` (the vote
+    weights, >= 0, from :func:`ttcdsl.features.weights.vote_weights`; a negative weight is
+    refused). ``alpha`` ([Q, A + 1])
     are the Dirichlet parameters of new samples (answers, then one non-voting mass); it is needed
     only where ``levels`` exceeds a query's ``m`` and is normally supplied by
     :func:`ttcdsl.curves.extrapolate.fit_dirichlet`. Where n exceeds ``m`` and no ``alpha`` is
@@ -364,6 +369,8 @@ def simulate(
         key = jax.random.key(key)
     words = _key_words(key)
     s = np.full((q, width), np.nan) if score is None else np.asarray(score, dtype=np.float64)
+    if strategy == "weighted_vote":
+        s = check_vote_weights(s)
     answer_correct = pool.answer_correct.reshape(q, n_answers)
     if n_answers == 0:  # no answers at all: one never-used answer id keeps the shapes non-empty
         answer_correct = np.zeros((q, 1), dtype=bool)
@@ -442,6 +449,8 @@ def evaluate_order(
         np.broadcast_to(np.arange(width, dtype=np.float64), (q, width)) if order is None else order
     )
     s = np.full((q, width), np.nan) if score is None else np.asarray(score, dtype=np.float64)
+    if strategy == "weighted_vote":
+        s = check_vote_weights(s)
     answer_correct = pool.answer_correct if pool.answer_correct.shape[1] else np.zeros((q, 1), bool)
     with jax.enable_x64(True):
         verdict = jax.vmap(partial(outcome, strategy))(

@@ -41,7 +41,12 @@ Conditions
     ``left OP right`` compares per row; any comparison with a NaN side is False (``!=`` included).
     With ``after N`` it is False while the row has fewer than N samples. ``unanimous last K``: the
     row has at least K samples and its last K samples all have the same real answer (a no-answer
-    sample breaks the window).
+    sample breaks the window). ``unanimous window K`` (ESC, Li et al. 2024): the samples are cut
+    into disjoint windows 1..K, K+1..2K, ... counted from the query's first sample (the probe's
+    samples are the first samples); the rule holds once some completed window has the same real
+    answer throughout. Checked after every sample, it first holds at the end of the first
+    unanimous window, a multiple of K, as in ESC; it keeps holding afterwards, so a caller that
+    checks only every few samples stops at its first check after that window.
 
 Features
     A ``FeatureRef`` resolves through ``features``: a precomputed ``[B]`` array (constant as

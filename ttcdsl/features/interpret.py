@@ -14,7 +14,7 @@ import numpy as np
 
 from ttcdsl.features.batch import SampleBatch
 from ttcdsl.features.values import Answers, Numbers, Value, normalize
-from ttcdsl.features.votes import Votes, unanimous_last
+from ttcdsl.features.votes import Votes, unanimous_last, unanimous_window
 from ttcdsl.lang import ir
 
 FeatureSource = np.ndarray | ir.Expr
@@ -228,6 +228,10 @@ class Evaluation:
                 if after is not None:
                     result = result & (self.lengths >= after)
                 return result
+            case ir.UnanimousWindow(last=size, disjoint=True):
+                return unanimous_window(
+                    self.batch.answer, self.batch.valid, size, self.lengths
+                )
             case ir.UnanimousWindow(last=last):
                 return unanimous_last(
                     self.batch.answer, self.batch.valid, last, self.lengths

@@ -220,3 +220,27 @@ def unanimous_last(
         window[short] = np.take_along_axis(answer[short], positions, axis=1)
     agree = (window[:, 0] >= 0) & (window == window[:, :1]).all(axis=1)
     return (lengths >= last) & agree
+
+
+def unanimous_window(
+    answer: np.ndarray, valid: np.ndarray, size: int, lengths: np.ndarray | None = None
+) -> np.ndarray:
+    """``[B] bool``: some completed disjoint window of the row (samples 1..size, size+1..2 size,
+    ... counted from the row's first sample) carries one real answer throughout (ESC's test).
+
+    A window counts once the row has all its samples, so on a row checked at every sample count
+    the rule first holds exactly at the end of the first unanimous window, as in ESC; and once it
+    holds it keeps holding, so a caller that checks only every few samples (bandit rounds, a
+    `rounds` limit) still stops at its first check after that window, never skips it."""
+    if size < 1:
+        raise ValueError(f"unanimous window {size}: the window needs at least one sample")
+    n_rows, width = answer.shape
+    if lengths is None:
+        lengths = valid.sum(axis=1, dtype=np.int64)
+    n_windows = width // size
+    if n_windows == 0:
+        return np.zeros(n_rows, dtype=bool)
+    windows = answer[:, : n_windows * size].reshape(n_rows, n_windows, size)
+    agree = (windows[:, :, 0] >= 0) & (windows == windows[:, :, :1]).all(axis=2)
+    complete = np.arange(n_windows)[None, :] < (lengths // size)[:, None]
+    return (agree & complete).any(axis=1)

@@ -84,7 +84,10 @@ class Comparison:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Unanimous:
-    last: Number  # the last k samples all gave the same answer (ESC window)
+    last: Number  # the window size k
+    # False: `unanimous last k`, the last k samples agree (sliding, checked at every count);
+    # True: `unanimous window k`, a completed disjoint window 1..k, k+1..2k, ... agrees (ESC)
+    disjoint: bool
     span: Span
 
 

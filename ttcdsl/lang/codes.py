@@ -239,8 +239,8 @@ billing need tokens. `probe 4 samples` is right, `probe 4 tokens` is not.""",
         title="value out of range",
         explanation="""\
 Examples of valid ranges: temperature >= 0, 0 < top_p <= 1, 0 <= min_p <= 1, max_tokens >= 1,
-0 <= logprobs <= 20, budgets > 0, probe >= 1, `unanimous last k` with k >= 2, `after n` with
-n >= 1, bandit round >= 1.""",
+0 <= logprobs <= 20, budgets > 0, probe >= 1, `unanimous last k` and `unanimous window k`
+with k >= 2, `after n` with n >= 1, bandit round >= 1.""",
     ),
     Code(
         code="TTC205",
@@ -255,6 +255,17 @@ not `probe 2.5 samples`.""",
         explanation="""\
 Sampling parameters take numbers; a reward model scorer takes a string with the model's name
 or path: `scorer prm = reward_model "Qwen/Qwen2.5-Math-PRM-7B"`.""",
+    ),
+    Code(
+        code="TTC207",
+        title="constant arithmetic has no value",
+        explanation="""\
+Parts of an expression that read no samples (numbers, and features defined by numbers alone) are
+worked out when the policy is checked. Dividing by such a part when it is 0 gives no number: the
+evaluator makes every division by zero NaN, so `mean(tokens) / (1024 - 1024)` would be NaN for
+every query, and a difficulty or stop rule built on it would never mean anything. Likewise a
+constant product or sum past the largest double (about 1.8e308) overflows to infinity. Fix the
+constant; to scale by a length write its value (`mean(tokens) / 1024`).""",
     ),
     # ---- bins and strategies ---------------------------------------------------------------------
     Code(

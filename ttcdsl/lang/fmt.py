@@ -214,8 +214,8 @@ def format_condition(condition: ast.Condition) -> str:
         case ast.Comparison(left=left, op=op, right=right, after=after):
             text = f"{format_expr(left)} {op} {format_expr(right)}"
             return text + (f" after {after.literal}" if after else "")
-        case ast.Unanimous(last=last):
-            return f"unanimous last {last.literal}"
+        case ast.Unanimous(last=last, disjoint=disjoint):
+            return f"unanimous {'window' if disjoint else 'last'} {last.literal}"
         case _:
             assert_never(condition)
 

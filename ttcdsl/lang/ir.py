@@ -82,7 +82,12 @@ class Threshold:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UnanimousWindow:
-    last: int
+    """`unanimous last k` (sliding: the last ``last`` samples agree, at any count) or, with
+    ``disjoint``, `unanimous window k` (some completed window 1..k, k+1..2k, ... agrees: ESC).
+    The exact meaning is the contract in :mod:`ttcdsl.features.evaluate`."""
+
+    last: int  # the window size k
+    disjoint: bool = False
     span: Span
 
 
@@ -220,4 +225,14 @@ class Policy:
         for candidate in self.bins:
             if candidate.name == name:
                 return candidate
+        raise KeyError(name)
+
+    def scorer_kind(self, name: str | None) -> str | None:
+        """The kind of the scorer called ``name`` (None for None): what a weighted vote needs
+        to turn its values into vote weights."""
+        if name is None:
+            return None
+        for scorer in self.scorers:
+            if scorer.name == name:
+                return scorer.kind
         raise KeyError(name)

@@ -225,8 +225,8 @@ def _condition(condition: ast.Condition, expr: _ExprLowering) -> ir.Condition:
                 after=int(after.value) if after else None,
                 span=span,
             )
-        case ast.Unanimous(last=last, span=span):
-            return ir.UnanimousWindow(last=int(last.value), span=span)
+        case ast.Unanimous(last=last, disjoint=disjoint, span=span):
+            return ir.UnanimousWindow(last=int(last.value), disjoint=disjoint, span=span)
         case _:
             assert_never(condition)
 

@@ -438,8 +438,11 @@ class _ToAst(Transformer_NonRecursive):
     def after(self, meta: Any, c: list[Any]) -> ast.Number:
         return self._number(c[0])
 
-    def unanimous(self, meta: Any, c: list[Any]) -> ast.Unanimous:
-        return ast.Unanimous(last=self._number(c[0]), span=self._span(meta))
+    def unanimous_last(self, meta: Any, c: list[Any]) -> ast.Unanimous:
+        return ast.Unanimous(last=self._number(c[0]), disjoint=False, span=self._span(meta))
+
+    def unanimous_window(self, meta: Any, c: list[Any]) -> ast.Unanimous:
+        return ast.Unanimous(last=self._number(c[0]), disjoint=True, span=self._span(meta))
 
     def allocate_decl(self, meta: Any, c: list[Any]) -> ast.AllocateDecl:
         return ast.AllocateDecl(allocation=c[0], objective=c[1], span=self._span(meta))

@@ -98,7 +98,7 @@ STRATEGIES: dict[str, StrategyKind] = {
         StrategyKind(name="best_of_n", takes_scorer=True, is_aggregation=True,
                      doc="answer of the highest-scoring sample"),
         StrategyKind(name="weighted_vote", takes_scorer=True, is_aggregation=True,
-                     doc="answer with the largest sum of scores"),
+                     doc="answer with the largest sum of vote weights (exp of a confidence, a score in [0, 1])"),
         StrategyKind(name="keep_probe", takes_scorer=False, is_aggregation=False,
                      doc="spend nothing beyond the probe; majority vote over the probe"),
         StrategyKind(name="single", takes_scorer=False, is_aggregation=False,

@@ -107,6 +107,7 @@ def bin_curves(
             levels[cols],
             queries=rows,
             score=spec.strategy.scorer,
+            scorer_kind=policy.scorer_kind(spec.strategy.scorer),
             reps=reps,
             key=seed + b,
         )

@@ -26,6 +26,7 @@ import numpy as np
 
 from ttcdsl.curves.extrapolate import fit_dirichlet
 from ttcdsl.curves.pool import QueryPool
+from ttcdsl.features.weights import vote_weights
 from ttcdsl.planner.calibration import Calibration
 
 ROWS_PER_CHUNK = 1 << 14
@@ -84,7 +85,9 @@ def simulate_stops(
         )
         stop = first_stop(conditions, batch, checkpoints, features)
         spent = np.minimum(stop[:, None], caps[None, :])  # [B, K]
-        hit, covered = _prefix_outcomes(strategy.kind, strategy.scorer, seq)
+        hit, covered = _prefix_outcomes(
+            strategy.kind, strategy.scorer, seq, policy.scorer_kind(strategy.scorer)
+        )
         pick = spent - 1
         hits = np.take_along_axis(hit, pick, axis=1).reshape(len(chunk), reps, -1)
         cov = np.take_along_axis(covered, pick, axis=1).reshape(len(chunk), reps, -1)
@@ -200,7 +203,9 @@ def _donors(
     return np.argmax(np.where(pool, noise, -1.0), axis=2)
 
 
-def _prefix_outcomes(kind: str, scorer: str | None, seq: _Sequences) -> tuple[np.ndarray, np.ndarray]:
+def _prefix_outcomes(
+    kind: str, scorer: str | None, seq: _Sequences, scorer_kind: str | None
+) -> tuple[np.ndarray, np.ndarray]:
     """``[B, L]`` bool: whether the strategy's answer after each prefix is correct, and whether
     any sample of the prefix is (coverage). Ties go to the answer (or sample) seen first."""
     answer, correct = seq.answer, seq.correct
@@ -229,8 +234,7 @@ def _prefix_outcomes(kind: str, scorer: str | None, seq: _Sequences) -> tuple[np
         return np.zeros((b, length), dtype=bool), covered
     weight = np.ones((b, length))
     if kind == "weighted_vote":
-        s = seq.scores[scorer]
-        weight = np.where(np.isfinite(s), s, 0.0)
+        weight = vote_weights(scorer_kind, seq.scores[scorer], scorer)
     totals = np.zeros((b, n_answers))
     first_seen = np.full((b, n_answers), np.inf)
     hit = np.zeros((b, length), dtype=bool)

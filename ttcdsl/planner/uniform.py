@@ -26,7 +26,14 @@ def uniform_at(calibration: Calibration, samples: np.ndarray) -> list[dict[str, 
         return [None] * len(samples)
     top = int(math.floor(finite.max())) + 1
     strategy = {"keep_probe": "majority_vote"}.get(policy.answer.kind, policy.answer.kind)
-    curve = response_curve(calibration.heldout, strategy, top, score=policy.answer.scorer, reps=64)
+    curve = response_curve(
+        calibration.heldout,
+        strategy,
+        top,
+        score=policy.answer.scorer,
+        scorer_kind=policy.scorer_kind(policy.answer.scorer),
+        reps=64,
+    )
     accuracy, coverage = curve.accuracy.mean(0), curve.coverage.mean(0)  # [i]: level i + 1
     out: list[dict[str, float] | None] = []
     for s in samples:

@@ -7,8 +7,12 @@ the accuracy a plan predicts is the accuracy of the answers the run gives:
     The canonical answer with the most samples; samples without an answer do not vote; a tie goes
     to the tied answer that appeared first. No answer at all: no answer.
 ``weighted_vote(s)``
-    The answer with the largest sum of scorer ``s`` over its samples (an unknown score adds 0);
-    ties to the answer that appeared first; only answers that occur compete.
+    The answer with the largest sum of its samples' vote weights; ties to the answer that
+    appeared first; only answers that occur compete. A weight is positive and increasing in the
+    scorer's value (``exp`` of the mean log-probability for ``confidence``, the score itself for a
+    reward model in [0, 1], the label for ``gold``; an unknown value weighs 0), so every extra
+    sample adds to its answer: :func:`ttcdsl.features.weights.vote_weights`, the rule the curves
+    and the planner use too.
 ``best_of_n(s)``
     The answer of the sample with the highest known score among samples that have an answer;
     ties to the earliest sample. A sample without an answer, or without a score, never wins.
@@ -34,6 +38,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ttcdsl.features.weights import vote_weights
 from ttcdsl.lang import ir
 from ttcdsl.samples.schema import SampleRow
 
@@ -82,8 +87,11 @@ def _weighted(rows: Sequence[SampleRow], scorer: ir.Scorer | None) -> int | None
     for i, row in enumerate(rows):
         if row.answer is None:
             continue
-        s = score_of(row, scorer)
-        sums[row.answer] = sums.get(row.answer, 0.0) + (s if math.isfinite(s) else 0.0)
+        weight = (
+            0.0 if scorer is None
+            else float(vote_weights(scorer.kind, score_of(row, scorer), scorer.name))
+        )
+        sums[row.answer] = sums.get(row.answer, 0.0) + weight
         first.setdefault(row.answer, i)
     if not sums:
         return None

@@ -10,6 +10,7 @@ from ttcdsl.lang import ast
 from ttcdsl.lang.checks.allocation import check_allocation
 from ttcdsl.lang.checks.bins import check_bins
 from ttcdsl.lang.checks.budget import check_budget
+from ttcdsl.lang.checks.constants import check_constants
 from ttcdsl.lang.checks.context import CheckContext, Symbols
 from ttcdsl.lang.checks.definitions import check_definitions
 from ttcdsl.lang.checks.expressions import check_expressions
@@ -24,6 +25,7 @@ CHECKS: tuple[Check, ...] = (
     check_structure,
     check_definitions,
     check_expressions,
+    check_constants,
     check_sampling,
     check_bins,
     check_budget,

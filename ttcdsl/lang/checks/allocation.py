@@ -30,8 +30,9 @@ def check_allocation(program: ast.Program, ctx: CheckContext) -> ast.Program:
         match condition:
             case ast.Comparison(after=after) if after is not None:
                 check_range(ctx, after, what="`after`", integer=True, low=1)
-            case ast.Unanimous(last=last):
-                check_range(ctx, last, what="`unanimous last`", integer=True, low=2)
+            case ast.Unanimous(last=last, disjoint=disjoint):
+                what = "`unanimous window`" if disjoint else "`unanimous last`"
+                check_range(ctx, last, what=what, integer=True, low=2)
     return program
 
 
