@@ -207,6 +207,7 @@ def require(
             f"{table_name} cannot serve policy {policy.name!r}: it lacks " + "; ".join(lines),
             hint=_hint(missing, table),
         )
+    _check_vote_weights(policy, table, dict(score_columns or {}), rows)
     for need, share in partial:
         if warn is not None:
             warn(
@@ -233,3 +234,21 @@ def _hint(missing: Sequence[Need], table) -> str:
         elif need.kind == "prompt_nll":
             hints.append("no samples table records prompt NLLs yet; drop prompt_nll from the policy")
     return "; ".join(dict.fromkeys(hints))
+
+
+def _check_vote_weights(policy: ir.Policy, table, score_columns: dict[str, str], rows) -> None:
+    """A weighted vote over reward-model scores that are no probabilities is refused by the
+    weighting rule (:func:`ttcdsl.features.weights.vote_weights`) when the votes are counted:
+    at the END of a run, after the budget is spent. Apply the same rule to the table first."""
+    from ttcdsl.features.weights import vote_weights
+
+    scorers = {s.name: s for s in policy.scorers}
+    voted = {b.strategy.scorer for b in policy.bins if b.strategy.kind == "weighted_vote"}
+    if policy.answer.kind == "weighted_vote":
+        voted.add(policy.answer.scorer)
+    for name in sorted(n for n in voted if n in scorers and scorers[n].kind == "reward_model"):
+        column = table.scores.get(score_columns.get(name, name))
+        if column is None:
+            continue
+        values = np.ma.masked_array(column).astype(np.float64).filled(np.nan)
+        vote_weights("reward_model", values if rows is None else values[rows], name)

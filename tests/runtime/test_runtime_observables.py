@@ -126,7 +126,11 @@ def test_bandit_with_a_mapped_score_column_answers_from_it(qwen_files) -> None:
 def test_a_plan_records_its_score_mapping_and_the_run_bins_with_it(qwen_files, capsys) -> None:
     d, samples, queries = qwen_files
     plans = d / "plans"
-    assert ttc("plan", str(REPO / "policies" / "compute_optimal.ttc"),
+    # The pool's reward model logs logits, which a weighted vote refuses: vote with best-of-n.
+    compute = d / "compute_optimal.ttc"
+    compute.write_text((REPO / "policies" / "compute_optimal.ttc").read_text().replace(
+        "weighted_vote(prm)", "best_of_n(prm)"))
+    assert ttc("plan", str(compute),
                str(REPO / "policies" / "self_consistency.ttc"), "-c", str(samples),
                "--score", "prm=rm", "-o", str(plans), "--reps", "16", "--no-cross-check") == 0
     from ttcdsl.planner.plan import load_plan
@@ -149,3 +153,21 @@ def test_plan_refuses_a_table_without_token_counts_naming_the_feature(qwen_files
     assert code == 1
     assert "lacks completion token counts (read by feature" in err
     assert "--tokenizer" in err
+
+
+def test_a_weighted_vote_over_logits_is_refused_before_the_run_spends(qwen_files, capsys) -> None:
+    """The weighting rule refuses reward-model scores outside [0, 1]; it must do so before the
+    run, not when the votes are counted after the budget is spent."""
+    d, samples, queries = qwen_files
+    policy = d / "weighted.ttc"
+    policy.write_text(
+        'policy weighted "x"\nbudget { mean samples per query <= 4 }\nsampling { max_tokens 1024 }\n'
+        'scorer prm = reward_model "m"\nanswer weighted_vote(prm)\n'
+        "allocate bandit {\n  round 2 samples\n  explore all\n  solved when top_share >= 0.75 after 4\n} maximize accuracy\n"
+    )
+    out = d / "weighted-run"
+    code = ttc("run", str(policy), "--queries", str(queries), "--samples", str(samples),
+               "--out", str(out), "--score", "prm=rm", "--quiet")
+    assert code == 1
+    assert "reward-model scores in [0, 1]" in capsys.readouterr().err
+    assert not out.exists()
