@@ -421,6 +421,7 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
             f"{allocation_mode(policy)!r}",
             hint="the plan was edited by hand; re-plan with ttc plan",
         )
+    _check_plan(plan, policy, plan_path)
     from ttcdsl.observables import score_maps
     from ttcdsl.planner.plan import plan_score_columns
 
@@ -497,6 +498,13 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
         prompt_bounds=prompt_bounds,
         score_columns=score_columns,
     )
+
+
+def _check_plan(plan, policy, plan_path) -> None:
+    """Every plan field the run reads must agree with the policy (a hand-edited plan is refused)."""
+    from ttcdsl.runtime.plancheck import check_plan_against_policy
+
+    check_plan_against_policy(plan, policy, plan_path)
 
 
 def _online_plan(policy_path, other_policy, score_columns) -> tuple[dict, bytes]:
