@@ -114,9 +114,9 @@ def run(args: argparse.Namespace) -> int:
         write_run_files, manifest=inputs.manifest(sys.argv), plan_text=inputs.plan_bytes,
         policy_text=inputs.policy_bytes, meta=meta,
     )
-    # An empty directory the user made for the run is kept if the run fails before it starts.
-    existed = out.is_dir() and not out.is_symlink() and not any(out.iterdir())
     with _disk_errors(out):
+        # An empty directory the user made for the run is kept if the run fails before it starts.
+        existed = out.is_dir() and not out.is_symlink() and not any(out.iterdir())
         lock = create_run_dir(out, populate, force=args.force)
     with lock, _disk_errors(out):
         try:
