@@ -177,23 +177,22 @@ def test_a_kill_after_the_swap_keeps_the_new_run_and_removes_the_old(setup, tmp_
     assert json.loads((out / "report.json").read_text())["queries"] == 24
 
 
-def test_force_clears_a_half_created_directory_but_nothing_else(setup, tmp_path) -> None:
+def test_force_clears_a_half_created_directory_but_nothing_else(setup, tmp_path, capsys) -> None:
     d, plan, queries, samples, reference = setup
     out = tmp_path / "run"
     out.mkdir()  # what older versions left when killed while creating: no manifest yet
     (out / "plan.yaml").write_bytes(plan.read_bytes())
     (out / ".manifest.json.0123456789ab.tmp").write_text("{")
-    refused = ttc_subprocess(run_args(plan, queries, samples, out, seed=5))
-    assert refused.returncode == 1 and "already exists" in refused.stderr
-    forced = ttc_subprocess([*run_args(plan, queries, samples, out, seed=5), "--force"])
-    assert forced.returncode == 0, forced.stderr
+    assert ttc(*run_args(plan, queries, samples, out, seed=5)) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert ttc(*run_args(plan, queries, samples, out, seed=5), "--force") == 0
     _no_duplicates_and_same_results(out, reference)
     other = tmp_path / "other"
     other.mkdir()
     (other / "plan.yaml").write_text("x")
     (other / "notes.txt").write_text("mine")
-    forced = ttc_subprocess([*run_args(plan, queries, samples, other, seed=5), "--force"])
-    assert forced.returncode == 1 and "not a run directory" in forced.stderr
+    assert ttc(*run_args(plan, queries, samples, other, seed=5), "--force") == 1
+    assert "not a run directory" in capsys.readouterr().err
     assert (other / "notes.txt").read_text() == "mine"
 
 
@@ -202,10 +201,9 @@ def test_force_clears_a_half_created_directory_but_nothing_else(setup, tmp_path)
 
 def test_resume_refuses_another_runs_samples_file(setup, tmp_path) -> None:
     d, plan, queries, samples, reference = setup
-    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    mine = tmp_path / "mine"
     _killed_run(setup, mine, crash="appended:1", seed=0)
-    _killed_run(setup, theirs, crash="appended:1", seed=5)
-    shutil.copyfile(theirs / "samples.jsonl", mine / "samples.jsonl")
+    shutil.copyfile(reference / "samples.jsonl", mine / "samples.jsonl")  # seed 5's
     before = (mine / "samples.jsonl").read_bytes()
     refused = ttc_subprocess(["run", "--resume", str(mine), "--quiet"])
     assert refused.returncode == 1
