@@ -38,8 +38,10 @@ def test_a_run_writes_its_directory(inputs) -> None:
     out = d / "run"
     assert ttc(*run_args(plan, queries, samples, out, seed=3)) == 0
     assert sorted(p.name for p in out.iterdir()) == [
-        "manifest.json", "plan.yaml", "policy.ttc", "report.json", "results.jsonl", "samples.jsonl",
+        ".ttc-lock", "manifest.json", "plan.yaml", "policy.ttc", "report.json", "results.jsonl",
+        "samples.jsonl",
     ]
+    assert sorted(p.name for p in d.iterdir() if p.name.startswith(".")) == []  # no leftovers
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seed"] == 3 and manifest["backend"]["name"] == "replay"
     assert manifest["backend"]["table_sha256"].startswith("ttc-samples-v1:sha256:")

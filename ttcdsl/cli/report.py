@@ -12,7 +12,9 @@ the paths written (on standard error with ``--json``, so standard output stays J
 A run that has not finished (killed, or still running) has no ``report.json``: its report is
 rebuilt from the samples stored so far (:func:`ttcdsl.cli.run.partial_report`: nothing generated,
 the run directory untouched, no uniform baseline) and marked PARTIAL. ``ttc run --resume RUN_DIR``
-finishes the run and writes the final report.
+finishes the run and writes the final report. A run that a process is writing now is said to be
+(with its pid). A ``report.json`` that its ``samples.jsonl`` contradicts (another number of
+samples, or a sample stored twice) is refused (:mod:`ttcdsl.runtime.audit`).
 """
 
 from __future__ import annotations
@@ -43,16 +45,23 @@ def run(args: argparse.Namespace) -> int:
 
     from ttcdsl.errors import UserError
     from ttcdsl.runtime.report import render_report
-    from ttcdsl.runtime.rundir import REPORT, read_manifest
+    from ttcdsl.runtime.audit import check_report_against_samples
+    from ttcdsl.runtime.lock import writer_pid
+    from ttcdsl.runtime.rundir import REPORT, SAMPLES, read_manifest
 
     run_dir = Path(args.run_dir)
     read_manifest(run_dir)  # a clear error when it is not a run directory
+    writer = writer_pid(run_dir)
+    if writer is not None:
+        print(f"ttc report: {run_dir} is being written by pid {writer} (a ttc run); what it "
+              "shows may change", file=sys.stderr)
     path = run_dir / REPORT
     if path.is_file():
         try:
             report = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             raise UserError(f"{path}: cannot read the report: {error}") from None
+        check_report_against_samples(path, report, run_dir / SAMPLES)
     else:
         from ttcdsl.cli.run import partial_report
 

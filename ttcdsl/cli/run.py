@@ -19,6 +19,7 @@ cut off (and said so) first. Inputs given with ``--resume`` must be the run's ow
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import sys
@@ -47,7 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--samples", metavar="TABLE", help="replay: the logged samples table")
     parser.add_argument("--out", metavar="RUN_DIR", help="the run directory to create")
     parser.add_argument(
-        "--seed", type=int, default=None, help="run seed (default 0; a resume keeps the run's)"
+        "--seed", type=_seed, default=None, help="run seed (default 0; a resume keeps the run's)"
     )
     parser.add_argument("--policy", metavar="POLICY", help="the policy file (default: the plan's)")
     parser.add_argument(
@@ -62,6 +63,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="replace RUN_DIR if it is an existing run directory (never any other directory)",
     )
     parser.set_defaults(run=run)
+
+
+def _seed(text: str) -> int:
+    """--seed: a non-negative integer (random generators take no negative seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,54 +97,76 @@ def run(args: argparse.Namespace) -> int:
         args.seed = 0
     inputs = _inputs(args, plan_path=Path(args.plan), policy_path=args.policy)
     out = Path(args.out)
-    from ttcdsl.runtime.rundir import SAMPLES, create_run_dir, remove_run_dir
+    import functools
+
+    from ttcdsl.runtime.rundir import SAMPLES, remove_run_dir, write_run_files
+    from ttcdsl.runtime.staging import create_run_dir
     from ttcdsl.samples import RunMeta, SampleStore
 
-    if args.force:
-        _clear_old_run(out)
-    existed = out.exists()
-    create_run_dir(out, inputs.manifest(sys.argv), inputs.plan_bytes, inputs.policy_bytes)
-    try:
-        store = SampleStore.create(
-            out / SAMPLES,
-            RunMeta(
-                policy_hash=inputs.policy.source_hash,
-                model=inputs.backend.model,
-                backend=inputs.backend.name,
-                seed=args.seed,
-                source=f"ttc run {inputs.plan['policy']['name']}",
-            ),
-        )
-        executor = inputs.executor(store, args.quiet)
-    except BaseException:
-        remove_run_dir(out, keep_dir=existed)
-        raise
-    return _execute(executor, inputs, out, args.quiet, fresh=True, existed=existed)
+    meta = RunMeta(
+        policy_hash=inputs.policy.source_hash,
+        model=inputs.backend.model,
+        backend=inputs.backend.name,
+        seed=args.seed,
+        source=f"ttc run {inputs.plan['policy']['name']}",
+    )
+    populate = functools.partial(
+        write_run_files, manifest=inputs.manifest(sys.argv), plan_text=inputs.plan_bytes,
+        policy_text=inputs.policy_bytes, meta=meta,
+    )
+    with _disk_errors(out):
+        # An empty directory the user made for the run is kept if the run fails before it starts.
+        existed = out.is_dir() and not out.is_symlink() and not any(out.iterdir())
+        lock = create_run_dir(out, populate, force=args.force)
+    with lock, _disk_errors(out):
+        try:
+            executor = inputs.executor(SampleStore.open(out / SAMPLES), args.quiet)
+        except BaseException:
+            remove_run_dir(out, keep_dir=existed)
+            raise
+        return _execute(executor, inputs, out, args.quiet, fresh=True, existed=existed)
 
 
-def _clear_old_run(out) -> None:
-    """``--force``: remove ``out`` if it is a run directory; refuse anything else that is there."""
-    import shutil
+@contextlib.contextmanager
+def _disk_errors(out):
+    """A run directory that cannot be written (read-only, full disk, no permission) is the
+    user's to fix: say so (exit 1) instead of reporting an internal error."""
+    import errno
 
     from ttcdsl.errors import UserError
-    from ttcdsl.runtime.rundir import MANIFEST
 
-    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
-        return
-    if not (out / MANIFEST).is_file():
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC,
+                               errno.EDQUOT, errno.ENOTDIR, errno.EEXIST):
+            raise
+        where = error.filename or out
         raise UserError(
-            f"{out}: exists and is not a run directory (no {MANIFEST}); --force replaces only runs",
-            hint="choose another --out",
-        )
-    shutil.rmtree(out)
+            f"{where}: cannot write the run directory: {error.strerror}",
+            hint="choose an --out on a writable file system with free space",
+        ) from None
 
 
 def _resume(args: argparse.Namespace, run_dir) -> int:
+    from ttcdsl.runtime.lock import lock_run_dir
+    from ttcdsl.runtime.rundir import read_manifest
+    from ttcdsl.runtime.staging import recover
+
+    with _disk_errors(run_dir):
+        for line in recover(run_dir):  # what a killed ttc run --force left beside it
+            print(f"ttc run: {line}", file=sys.stderr)
+        read_manifest(run_dir)  # refuse a directory that is no run before locking it
+        with lock_run_dir(run_dir):
+            return _resume_locked(args, run_dir)
+
+
+def _resume_locked(args: argparse.Namespace, run_dir) -> int:
     from ttcdsl.errors import UserError
-    from ttcdsl.runtime.rundir import SAMPLES, read_manifest
+    from ttcdsl.runtime.rundir import SAMPLES, check_samples_header, read_manifest
     from ttcdsl.samples import SampleStore, TornLineError, repair
 
-    manifest = read_manifest(run_dir)
+    manifest = read_manifest(run_dir)  # again, under the lock
     if args.plan:
         from ttcdsl.runtime.rundir import file_sha256
 
@@ -177,6 +211,7 @@ def _resume(args: argparse.Namespace, run_dir) -> int:
             file=sys.stderr,
         )
         store = SampleStore.open(path)
+    check_samples_header(run_dir, manifest, store.meta())
     executor = inputs.executor(store, args.quiet)
     return _execute(executor, inputs, run_dir, args.quiet, fresh=False, existed=True)
 
@@ -209,7 +244,7 @@ def partial_report(run_dir) -> dict:
     from pathlib import Path
 
     from ttcdsl.runtime.report import build_report
-    from ttcdsl.runtime.rundir import SAMPLES, read_manifest
+    from ttcdsl.runtime.rundir import SAMPLES, check_samples_header, read_manifest
     from ttcdsl.samples import SampleStore, TornLineError, repair
 
     run_dir = Path(run_dir)
@@ -231,6 +266,7 @@ def partial_report(run_dir) -> dict:
             shutil.copyfile(path, copy)
             repair(copy)
             store, torn = SampleStore.open(copy), True
+        check_samples_header(run_dir, manifest, store.meta())
         try:
             outcome = inputs.executor(store, quiet=True).run(generate=False)
         finally:
@@ -385,6 +421,7 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
             f"{allocation_mode(policy)!r}",
             hint="the plan was edited by hand; re-plan with ttc plan",
         )
+    _check_plan(plan, policy, plan_path)
     from ttcdsl.observables import score_maps
     from ttcdsl.planner.plan import plan_score_columns
 
@@ -463,6 +500,13 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
     )
 
 
+def _check_plan(plan, policy, plan_path) -> None:
+    """Every plan field the run reads must agree with the policy (a hand-edited plan is refused)."""
+    from ttcdsl.runtime.plancheck import check_plan_against_policy
+
+    check_plan_against_policy(plan, policy, plan_path)
+
+
 def _online_plan(policy_path, other_policy, score_columns) -> tuple[dict, bytes]:
     """The plan of a bandit policy run from its .ttc file, and the bytes the run stores."""
     from ttcdsl.errors import UserError
@@ -485,7 +529,7 @@ def _fault_hook(store):
     at that event of that round (``append``: after writing half of the round's lines, the second
     one torn; ``appended``: right after the round's append). Unset: no hook."""
     spec = os.environ.get("TTC_RUN_CRASH")
-    if not spec:
+    if not spec or spec.startswith("create:"):  # creation steps: ttcdsl.runtime.staging
         return None
     event, _, round_text = spec.partition(":")
     target_round = int(round_text)

@@ -8,10 +8,12 @@
       samples.jsonl   every sample, appended and fsynced once per round (a SampleStore)
       results.jsonl   one line per query: bin, target, samples, answer, correct (at the end)
       report.json     the run's report (at the end)
+      .ttc-lock       the writer lock (the pid of the process writing the run)
 
-The manifest is written first, atomically; the directory is created only after every input was
-validated, and removed again if the run fails before its first round is stored, so a failed
-start leaves nothing behind. The dataset and the replay table are referenced by path and
+The directory is created only after every input was validated, built beside its final name and
+renamed into place when complete (:mod:`ttcdsl.runtime.staging`), and removed again if the run
+fails before its first round is stored, so a failed or killed start leaves nothing behind. One
+process writes a run directory at a time (:mod:`ttcdsl.runtime.lock`). The dataset and the replay table are referenced by path and
 content hash (they may be large); a resume checks the hashes, so a changed input is refused
 instead of silently mixing two runs.
 """
@@ -32,6 +34,7 @@ from ttcdsl.datasets import Dataset
 from ttcdsl.datasets.schema import dumps_query
 from ttcdsl.errors import UserError
 from ttcdsl.samples.atomic import atomic_writer
+from ttcdsl.samples.schema import RunMeta
 
 MANIFEST = "manifest.json"
 PLAN = "plan.yaml"
@@ -60,7 +63,8 @@ def dataset_hash(dataset: Dataset) -> str:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Manifest:
-    """What a run is (module docstring). Paths are as given on the command line."""
+    """What a run is (module docstring). Input paths are stored absolute (runs made before
+    that stored them as given on the command line)."""
 
     policy_sha256: str
     plan_sha256: str
@@ -147,29 +151,43 @@ def read_manifest(run_dir: Path) -> Manifest:
     return Manifest.from_dict(data, path)
 
 
-def create_run_dir(
-    run_dir: Path, manifest: Manifest, plan_text: bytes, policy_text: bytes
+def write_run_files(
+    directory: Path, manifest: Manifest, plan_text: bytes, policy_text: bytes, meta: RunMeta
 ) -> None:
-    """Create ``run_dir`` with its manifest (first, atomically), plan and policy copies.
+    """Write a new run's files into ``directory`` (the hidden directory it is built in, see
+    :mod:`ttcdsl.runtime.staging`): the manifest, with absolute input paths so the run can be
+    resumed and reported from any working directory, the plan and policy copies, and the samples
+    header."""
+    from ttcdsl.samples import SampleStore
 
-    The directory must not exist (or be empty); on any failure here it is removed again.
-    """
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        raise UserError(
-            f"{run_dir}: already exists",
-            hint=f"resume it with ttc run --resume {run_dir}, or choose another --out",
-        )
-    existed = run_dir.exists()
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(run_dir / MANIFEST, manifest.to_dict())
-        with atomic_writer(run_dir / PLAN, mode="wb") as handle:
-            handle.write(plan_text)
-        with atomic_writer(run_dir / POLICY, mode="wb") as handle:
-            handle.write(policy_text)
-    except BaseException:
-        remove_run_dir(run_dir, keep_dir=existed)
-        raise
+    manifest = dataclasses.replace(
+        manifest,
+        dataset_path=os.path.abspath(manifest.dataset_path),
+        table_path=None if manifest.table_path is None else os.path.abspath(manifest.table_path),
+    )
+    write_json(directory / MANIFEST, manifest.to_dict())
+    with atomic_writer(directory / PLAN, mode="wb") as handle:
+        handle.write(plan_text)
+    with atomic_writer(directory / POLICY, mode="wb") as handle:
+        handle.write(policy_text)
+    SampleStore.create(directory / SAMPLES, meta)
+
+
+def check_samples_header(run_dir: Path, manifest: Manifest, meta: RunMeta) -> None:
+    """Refuse a samples file whose header belongs to another run than the manifest's (another
+    seed, policy, backend or model): resuming it would mix two runs' samples."""
+    for what, header, mine in (
+        ("seed", meta.seed, manifest.seed),
+        ("policy sha256", meta.policy_hash, manifest.policy_sha256),
+        ("backend", meta.backend, manifest.backend),
+        ("model", meta.model, manifest.model),
+    ):
+        if header != mine:
+            raise UserError(
+                f"{run_dir / SAMPLES}: its header says {what} {header!r}, but "
+                f"{run_dir / MANIFEST} says {mine!r}: the samples file belongs to another run",
+                hint="put back the run's own samples file, or start a new run with --out",
+            )
 
 
 def remove_run_dir(run_dir: Path, *, keep_dir: bool = False) -> None:

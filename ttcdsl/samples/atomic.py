@@ -4,12 +4,19 @@ The new content goes to a temporary file in the destination's directory (so the 
 on one file system), is flushed and fsynced, then renamed over the destination; the directory is
 fsynced so the rename itself survives a crash. If anything fails before the rename, the temporary
 file is removed and the destination is left as it was (absent if it was absent).
+
+A writer killed outright (SIGKILL, power loss) cannot remove its temporary file. The name carries
+the writer's pid (``.NAME.<pid>-<hex>.tmp``) and the writer holds an ``flock`` on the file while it
+lives, so the next atomic write to the same destination removes the temporary files of writers
+that are gone, and never one a live writer is still filling.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,19 +39,65 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def _new_temporary(directory: Path, name: str) -> Path:
-    """Create an empty, uniquely named file in ``directory``. Unlike ``tempfile.mkstemp`` (mode
-    0600) it gets the permissions any new file gets under the user's umask, so the table that
-    replaces the destination is as readable as one written directly."""
+_TEMP_MIDDLE = re.compile(r"(\d+)-[0-9a-f]{12}")
+
+
+def _new_temporary(directory: Path, name: str) -> tuple[Path, int]:
+    """Create an empty, uniquely named file in ``directory`` and lock it; returns the path and the
+    open descriptor holding the lock (closed when the write is over). Unlike ``tempfile.mkstemp``
+    (mode 0600) the file gets the permissions any new file gets under the user's umask, so the
+    table that replaces the destination is as readable as one written directly."""
     for _ in range(100):
-        temp = directory / f".{name}.{secrets.token_hex(6)}.tmp"
+        temp = directory / f".{name}.{os.getpid()}-{secrets.token_hex(6)}.tmp"
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             continue
-        os.close(fd)
-        return temp
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return temp, fd
     raise FileExistsError(f"could not create a temporary file in {directory}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def remove_stale_temporaries(directory: Path, name: str) -> list[Path]:
+    """Remove the temporary files left beside ``directory / name`` by killed writers: those whose
+    pid is not alive and whose lock nobody holds. Returns the paths removed."""
+    removed: list[Path] = []
+    prefix, suffix = f".{name}.", ".tmp"
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not (entry.name.startswith(prefix) and entry.name.endswith(suffix)):
+            continue
+        match = _TEMP_MIDDLE.fullmatch(entry.name[len(prefix):-len(suffix)])
+        if match is None or int(match.group(1)) == os.getpid() or _pid_alive(int(match.group(1))):
+            continue
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except OSError:
+            continue  # locked (a live writer elsewhere) or already gone
+        finally:
+            os.close(fd)
+    return removed
 
 
 @contextlib.contextmanager
@@ -62,7 +115,8 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
             f"{target}: the directory {directory} does not exist",
             hint="create the directory first or choose another output path",
         )
-    temp = _new_temporary(directory, target.name)
+    remove_stale_temporaries(directory, target.name)
+    temp, lock_fd = _new_temporary(directory, target.name)
     try:
         yield temp
         with open(temp, "rb+") as handle:
@@ -73,6 +127,8 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
         raise
+    finally:
+        os.close(lock_fd)
     fsync_directory(directory)
 
 

@@ -1,0 +1,306 @@
+"""Run directories: one writer at a time (a lock naming its holder), atomic creation and
+replacement that survive a SIGKILL at every step, a samples file that must belong to its
+manifest, a report that must agree with its samples, paths that work from any directory, and
+clear user errors for unwritable output."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.paths import REPO
+from tests.runtime.runs import (
+    hand_plan,
+    results,
+    run_args,
+    sample_keys,
+    ttc,
+    ttc_subprocess,
+    workload_files,
+    write_policy,
+)
+from ttcdsl.runtime.lock import lock_run_dir, writer_pid
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("rundir")
+    policy = write_policy(d)
+    plan = hand_plan(policy)
+    samples, queries = workload_files(d, n=24, m=16)
+    reference = d / "reference"
+    assert ttc(*run_args(plan, queries, samples, reference, seed=5)) == 0
+    return d, plan, queries, samples, reference
+
+
+def _killed_run(setup, out, crash="append:0", seed=5, extra=()):
+    d, plan, queries, samples, reference = setup
+    killed = ttc_subprocess([*run_args(plan, queries, samples, out, seed=seed), *extra],
+                            env={"TTC_RUN_CRASH": crash})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    return killed
+
+
+def _popen(args, cwd=REPO):
+    return subprocess.Popen(
+        [sys.executable, "-m", "ttcdsl", *args], cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )
+
+
+def _no_duplicates_and_same_results(out, reference) -> None:
+    keys = sample_keys(out)
+    assert len(keys) == len(set(keys)), "a sample was stored twice"
+    assert results(out) == results(reference)
+
+
+def _hidden(directory) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.startswith("."))
+
+
+# --- one writer at a time ---------------------------------------------------------------------
+
+
+def test_a_second_resume_is_refused_naming_the_first_ones_pid(setup, tmp_path) -> None:
+    d, plan, queries, samples, reference = setup
+    out = tmp_path / "run"
+    _killed_run(setup, out)
+    first = _popen(["run", "--resume", str(out), "--quiet"])
+    try:
+        deadline = time.monotonic() + 60
+        while writer_pid(out) != first.pid:  # it holds the lock: freeze it there
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+            time.sleep(0.002)
+        os.kill(first.pid, signal.SIGSTOP)
+        second = ttc_subprocess(["run", "--resume", str(out), "--quiet"])
+        assert second.returncode == 1, second.stderr
+        assert f"being written by another ttc process (pid {first.pid})" in second.stderr
+        forced = ttc_subprocess([*run_args(plan, queries, samples, out, seed=5), "--force"])
+        assert forced.returncode == 1 and f"pid {first.pid}" in forced.stderr
+        shown = ttc_subprocess(["report", str(out), "--json"])
+        assert shown.returncode == 0 and f"being written by pid {first.pid}" in shown.stderr
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    assert first.wait(timeout=120) == 0, first.stderr.read()
+    _no_duplicates_and_same_results(out, reference)
+    assert writer_pid(out) is None
+
+
+def test_two_resumes_at_once_one_proceeds(setup, tmp_path) -> None:
+    d, plan, queries, samples, reference = setup
+    out = tmp_path / "run"
+    _killed_run(setup, out)
+    procs = [_popen(["run", "--resume", str(out), "--quiet"]) for _ in range(2)]
+    done = [(p.pid, p.wait(timeout=120), p.stderr.read()) for p in procs]
+    codes = sorted(code for _, code, _ in done)
+    # Either they overlapped (one refused, naming the other) or one ran after the other ended.
+    assert codes in ([0, 0], [0, 1]), done
+    for pid, code, err in done:
+        if code == 1:
+            (other,) = [p for p, _, _ in done if p != pid]
+            assert f"(pid {other})" in err
+    _no_duplicates_and_same_results(out, reference)
+
+
+def test_report_refuses_a_report_its_samples_contradict(setup, tmp_path) -> None:
+    d, plan, queries, samples, reference = setup
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    assert ttc_subprocess(["report", str(out), "--json"]).returncode == 0
+    lines = (out / "samples.jsonl").read_text().splitlines(keepends=True)
+    claimed = json.loads((out / "report.json").read_text())["spend"]["samples"]
+    assert claimed == len(lines) - 1
+    (out / "samples.jsonl").write_text("".join(lines + lines[1:4]))  # three stored twice
+    shown = ttc_subprocess(["report", str(out)])
+    assert shown.returncode == 1
+    assert (f"holds {claimed + 3} samples, 3 of them a (query_id, sample_index) stored twice; "
+            f"the report counts {claimed}") in shown.stderr
+    (out / "samples.jsonl").write_text("".join(lines[:-1]))
+    shown = ttc_subprocess(["report", str(out)])
+    assert shown.returncode == 1 and f"holds {claimed - 1} samples; the report counts" in shown.stderr
+
+
+# --- atomic creation and replacement ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("step", ["begun", "built"])
+def test_a_kill_while_creating_leaves_no_run_directory_and_a_rerun_cleans_up(
+    setup, tmp_path, step
+) -> None:
+    d, plan, queries, samples, reference = setup
+    out = tmp_path / "run"
+    _killed_run(setup, out, crash=f"create:{step}")
+    assert not out.exists()
+    (leftover,) = _hidden(tmp_path)
+    assert leftover.startswith(".run.ttc-new-")
+    again = ttc_subprocess(run_args(plan, queries, samples, out, seed=5))
+    assert again.returncode == 0, again.stderr
+    assert "removed the half-built run directory" in again.stderr
+    assert _hidden(tmp_path) == []
+    _no_duplicates_and_same_results(out, reference)
+
+
+def test_a_kill_after_moving_the_old_run_aside_loses_nothing(setup, tmp_path) -> None:
+    d, plan, queries, samples, reference = setup
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    _killed_run(setup, out, crash="create:aside", seed=6, extra=["--force"])
+    assert not out.exists()
+    resumed = ttc_subprocess(["run", "--resume", str(out), "--quiet"])
+    assert resumed.returncode == 0, resumed.stderr
+    assert "put back" in resumed.stderr
+    assert _hidden(tmp_path) == []
+    assert json.loads((out / "manifest.json").read_text())["seed"] == 5  # the old run, whole
+    _no_duplicates_and_same_results(out, reference)
+
+
+def test_a_kill_after_the_swap_keeps_the_new_run_and_removes_the_old(setup, tmp_path) -> None:
+    d, plan, queries, samples, reference = setup
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    _killed_run(setup, out, crash="create:swapped", seed=6, extra=["--force"])
+    assert json.loads((out / "manifest.json").read_text())["seed"] == 6
+    (aside,) = _hidden(tmp_path)
+    assert aside.startswith(".run.ttc-old-")
+    resumed = ttc_subprocess(["run", "--resume", str(out), "--quiet"])
+    assert resumed.returncode == 0, resumed.stderr
+    assert _hidden(tmp_path) == []
+    assert json.loads((out / "report.json").read_text())["queries"] == 24
+
+
+def test_force_clears_a_half_created_directory_but_nothing_else(setup, tmp_path, capsys) -> None:
+    d, plan, queries, samples, reference = setup
+    out = tmp_path / "run"
+    out.mkdir()  # what older versions left when killed while creating: no manifest yet
+    (out / "plan.yaml").write_bytes(plan.read_bytes())
+    (out / ".manifest.json.0123456789ab.tmp").write_text("{")
+    assert ttc(*run_args(plan, queries, samples, out, seed=5)) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert ttc(*run_args(plan, queries, samples, out, seed=5), "--force") == 0
+    _no_duplicates_and_same_results(out, reference)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "plan.yaml").write_text("x")
+    (other / "notes.txt").write_text("mine")
+    assert ttc(*run_args(plan, queries, samples, other, seed=5), "--force") == 1
+    assert "not a run directory" in capsys.readouterr().err
+    assert (other / "notes.txt").read_text() == "mine"
+
+
+# --- a run's files belong together -----------------------------------------------------------
+
+
+def test_resume_refuses_another_runs_samples_file(setup, tmp_path) -> None:
+    d, plan, queries, samples, reference = setup
+    mine = tmp_path / "mine"
+    _killed_run(setup, mine, crash="appended:1", seed=0)
+    shutil.copyfile(reference / "samples.jsonl", mine / "samples.jsonl")  # seed 5's
+    before = (mine / "samples.jsonl").read_bytes()
+    refused = ttc_subprocess(["run", "--resume", str(mine), "--quiet"])
+    assert refused.returncode == 1
+    assert "its header says seed 5" in refused.stderr and "says 0" in refused.stderr
+    assert (mine / "samples.jsonl").read_bytes() == before
+    shown = ttc_subprocess(["report", str(mine)])
+    assert shown.returncode == 1 and "its header says seed 5" in shown.stderr
+
+
+def test_a_run_with_relative_paths_resumes_and_reports_from_elsewhere(setup, tmp_path) -> None:
+    d, plan, queries, samples, reference = setup
+    work = tmp_path / "work"
+    work.mkdir()
+    for path in (plan, queries, samples, d / "policy.ttc"):
+        shutil.copyfile(path, work / path.name)
+    # the copied plan names its policy by a relative path
+    text = (work / plan.name).read_text().replace(str(d / "policy.ttc"), "policy.ttc")
+    (work / plan.name).write_text(text)
+    started = _popen([*run_args(plan.name, queries.name, samples.name, "run", seed=5)], cwd=work)
+    started.wait(timeout=120)
+    assert started.returncode == 0, started.stderr.read()
+    (work / "run" / "report.json").unlink()
+    (work / "run" / "results.jsonl").unlink()
+    shown = ttc_subprocess(["report", str(work / "run"), "--json"])  # from the repository root
+    assert shown.returncode == 0, shown.stderr
+    resumed = ttc_subprocess(["run", "--resume", str(work / "run"), "--quiet"])
+    assert resumed.returncode == 0, resumed.stderr
+    _no_duplicates_and_same_results(work / "run", reference)
+
+
+# --- exit codes -----------------------------------------------------------------------------
+
+
+def test_a_negative_seed_is_a_command_line_error(setup, tmp_path, capsys) -> None:
+    d, plan, queries, samples, reference = setup
+    with pytest.raises(SystemExit) as exit_:
+        ttc(*run_args(plan, queries, samples, tmp_path / "run", seed=-1))
+    assert exit_.value.code == 2
+    assert "--seed: must be a non-negative integer, got -1" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("code", [errno.EROFS, errno.ENOSPC, errno.EACCES])
+def test_an_unwritable_output_directory_is_a_user_error(
+    setup, tmp_path, monkeypatch, capsys, code
+) -> None:
+    d, plan, queries, samples, reference = setup
+
+    def refuse(path, *args, **kwargs):
+        raise OSError(code, os.strerror(code), str(path))
+
+    monkeypatch.setattr(os, "mkdir", refuse)
+    assert ttc(*run_args(plan, queries, samples, tmp_path / "deep" / "run", seed=5)) == 1
+    err = capsys.readouterr().err
+    assert "cannot write the run directory" in err and os.strerror(code) in err
+
+
+def test_a_full_disk_during_the_run_is_a_user_error(setup, tmp_path, monkeypatch, capsys) -> None:
+    d, plan, queries, samples, reference = setup
+    from ttcdsl.samples.store import SampleStore
+
+    def full(self, rows):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+
+    monkeypatch.setattr(SampleStore, "append", full)
+    assert ttc(*run_args(plan, queries, samples, tmp_path / "run", seed=5)) == 1
+    assert "No space left on device" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_a_read_only_parent_is_a_user_error(setup, tmp_path) -> None:
+    d, plan, queries, samples, reference = setup
+    parent = tmp_path / "ro"
+    parent.mkdir()
+    parent.chmod(0o555)
+    try:
+        refused = ttc_subprocess(run_args(plan, queries, samples, parent / "run", seed=5))
+    finally:
+        parent.chmod(0o755)
+    assert refused.returncode == 1 and "cannot write the run directory" in refused.stderr
+
+
+def test_the_lock_is_released_when_its_holder_is_gone(tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with lock_run_dir(run_dir):
+        assert writer_pid(run_dir) == os.getpid()
+    assert writer_pid(run_dir) is None
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from ttcdsl.runtime.lock import lock_run_dir; l = lock_run_dir(Path(sys.argv[1])); "
+         "print('held', flush=True); time.sleep(60)", str(run_dir)],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdout.readline() == "held\n"
+    assert writer_pid(run_dir) == holder.pid
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert writer_pid(run_dir) is None
+    lock_run_dir(run_dir).release()

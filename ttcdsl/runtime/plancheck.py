@@ -1,0 +1,111 @@
+"""A plan must say what its policy says: every plan field a run reads is checked against it.
+
+``load_plan`` checks a plan's shape; this checks its content against the policy whose sha256 the
+plan records (``policy.source_sha256``) and whose allocation mode it has (both checked by ``ttc
+run`` before this). A plan edited by hand (``probe:
+40`` where the policy says 4, a bin renamed, an allocation above the policy's per-query maximum)
+would otherwise be executed as written and spend what the policy forbids. What the policy alone
+determines (probe, mode, objective, binning key/method/cuts, bins and their strategies, sampling
+and stop rules, the bandit's settings) must be equal; what the planner chose (the binning edges of
+quantile bins, the allocation) must be what the planner could have chosen (sample counts the
+policy allows in that bin; threshold edges equal to the thresholds).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ttcdsl.lang import ir
+from ttcdsl.samples.errors import FileFormatError
+
+
+def check_plan_against_policy(plan: Mapping[str, Any], policy: ir.Policy, plan_path) -> None:
+    """Refuse ``plan`` (read from ``plan_path``) where a field disagrees with ``policy``; the
+    error names the file and the field."""
+    from ttcdsl.planner.report import sampling_fields, source_text
+
+    def fail(field: str, mine: Any, theirs: Any) -> None:
+        raise FileFormatError(
+            Path(plan_path),
+            f"the plan says {mine!r}, but the policy says {theirs!r}",
+            field=field,
+            hint="the plan was edited by hand or made from another policy; re-plan with ttc plan",
+        )
+
+    def same(field: str, mine: Any, theirs: Any) -> None:
+        if not _equal(mine, theirs):
+            fail(field, mine, theirs)
+
+    same("policy.name", plan["policy"]["name"], policy.name)
+    same("objective", plan["objective"], policy.objective)
+    if "probe" in plan:  # plans made before the field existed run the policy's probe
+        same("probe", plan["probe"], policy.probe)
+    binning = plan.get("binning")
+    if (binning is None) != (policy.binning is None):
+        fail("binning", binning, None if policy.binning is None else policy.binning.key)
+    if binning is not None:
+        same("binning.key", binning["key"], policy.binning.key)
+        same("binning.method", binning.get("method", policy.binning.method), policy.binning.method)
+        same("binning.cuts", binning.get("cuts", list(policy.binning.cuts)), list(policy.binning.cuts))
+        if policy.binning.method == "thresholds":
+            same("binning.edges", binning["edges"], list(policy.binning.cuts))
+    bins = plan["bins"]
+    if len(bins) != len(policy.bins):
+        fail("bins", [b["name"] for b in bins], [b.name for b in policy.bins])
+    allowed = _allowed_counts(policy)
+    for i, (spec, mine) in enumerate(zip(policy.bins, bins)):
+        where = f"bins[{i}]"
+        same(f"{where}.name", mine["name"], spec.name)
+        same(f"{where}.strategy", mine["strategy"], spec.strategy.kind)
+        if "scorer" in mine:
+            same(f"{where}.scorer", mine["scorer"], spec.strategy.scorer)
+        theirs = sampling_fields(spec.sampling)
+        for key, value in mine["sampling"].items():
+            same(f"{where}.sampling.{key}", value, theirs.get(key))
+        if "stop" in mine:
+            same(f"{where}.stop", mine["stop"], [source_text(policy, r.span) for r in spec.stop])
+        if plan["mode"] == "bandit":
+            continue
+        for j, option in enumerate(mine["allocation"]):
+            if option["samples"] not in allowed[i]:
+                counts = sorted(allowed[i])
+                span = f"{counts[0]}..{counts[-1]}" if len(counts) > 1 else str(counts[0])
+                raise FileFormatError(
+                    Path(plan_path),
+                    f"{option['samples']} samples per query, but the policy allows {span} in "
+                    f"bin {spec.name!r}",
+                    field=f"{where}.allocation[{j}].samples",
+                    hint="the plan was edited by hand; re-plan with ttc plan",
+                )
+    if isinstance(policy.allocation, ir.Bandit) and plan.get("bandit") is not None:
+        bandit = policy.allocation
+        for key, theirs in (
+            ("round_samples", bandit.round_samples),
+            ("explore", bandit.explore),
+            ("solved", [source_text(policy, c.span) for c in bandit.solved]),
+            ("bill", bandit.bill),
+        ):
+            if key in plan["bandit"]:
+                same(f"bandit.{key}", plan["bandit"][key], theirs)
+
+
+def _allowed_counts(policy: ir.Policy) -> list[set[int]]:
+    """Per bin, the samples per query the planner may choose (its own rule, not a copy)."""
+    from ttcdsl.planner.problem import _allowed, option_levels
+
+    levels = option_levels(policy)
+    return [set(levels[row].tolist()) for row in _allowed(policy, levels)]
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """Plan values are YAML: floats are written to six significant digits, tuples as lists."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-12)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
+    return a == b
