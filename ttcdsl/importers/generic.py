@@ -20,6 +20,7 @@ the text field, ``prompt_tokens`` from the prompt field), else stay null.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -36,7 +37,7 @@ from ttcdsl.importers.common import (
     make_meta,
 )
 from ttcdsl.samples.errors import FileFormatError
-from ttcdsl.samples.json_lines import json_objects, open_text
+from ttcdsl.samples.json_lines import decode_text, json_objects, open_bytes
 from ttcdsl.samples.schema import SampleRow, SamplesTable, SchemaError
 
 FORMAT = "generic"
@@ -226,35 +227,35 @@ def _format_of(path: Path) -> str:
 
 
 def _csv_records(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    handle = open_text(path, newline="")
-    with handle:
-        reader = csv.reader(handle)
+    with open_bytes(path) as handle:
+        text = decode_text(handle.read(), path, None)  # names the line of a bad byte
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise FileFormatError(path, "empty file: no header row") from None
+    except csv.Error as error:
+        raise FileFormatError(path, f"bad CSV ({error})", line=reader.line_num) from None
+    if len(set(header)) != len(header):
+        dup = sorted(h for h in header if header.count(h) > 1)[0]
+        raise FileFormatError(
+            path, "column name appears twice in the header", line=1, field=dup
+        )
+    while True:
+        start = reader.line_num + 1
         try:
-            header = next(reader)
+            cells = next(reader)
         except StopIteration:
-            raise FileFormatError(path, "empty file: no header row") from None
+            return
         except csv.Error as error:
-            raise FileFormatError(path, f"bad CSV ({error})", line=reader.line_num) from None
-        if len(set(header)) != len(header):
-            dup = sorted(h for h in header if header.count(h) > 1)[0]
+            raise FileFormatError(path, f"bad CSV ({error})", line=start) from None
+        if not cells:
+            continue  # csv yields [] for an empty line
+        if len(cells) != len(header):
             raise FileFormatError(
-                path, "column name appears twice in the header", line=1, field=dup
+                path, f"{len(cells)} cells, the header has {len(header)}", line=start
             )
-        while True:
-            start = reader.line_num + 1
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as error:
-                raise FileFormatError(path, f"bad CSV ({error})", line=start) from None
-            if not cells:
-                continue  # csv yields [] for an empty line
-            if len(cells) != len(header):
-                raise FileFormatError(
-                    path, f"{len(cells)} cells, the header has {len(header)}", line=start
-                )
-            yield start, dict(zip(header, cells, strict=True))
+        yield start, dict(zip(header, cells, strict=True))
 
 
 class _Getter:
