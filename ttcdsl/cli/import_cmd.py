@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 
+from ttcdsl.cli.usage import remember_parser, usage_error
+
 GENERIC_FIELDS = (
     ("query_id", "the query's id (required for --format generic)"),
     ("sample_index", "the sample's index within its query (default: 0, 1, ... in file order)"),
@@ -115,6 +117,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="a scorer's value (repeatable), e.g. --score-field rm=reward",
     )
     parser.set_defaults(run=run)
+    remember_parser(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,7 +129,11 @@ def run(args: argparse.Namespace) -> int:
 
     source = Path(args.input)
     output = Path(args.output)
-    table_format(output)  # an unknown extension fails before any work
+    try:
+        table_format(output)  # an unknown extension fails before any work
+    except UserError as error:
+        usage_error(args, error.message, hint=error.hint)
+    _check_flags(args)
     if not source.exists():
         raise UserError(f"{source}: no such file")
     if output.exists() and not args.force:
@@ -135,6 +142,20 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(
             f"{output}: the output would overwrite the input", hint="choose another path"
         )
+    table = _import(args, source)
+    try:
+        save(table, output)  # atomic: on failure the old output (or none) is left as it was
+    except OSError as error:
+        raise UserError(
+            f"{output}: cannot write the table ({error.strerror or error})",
+            hint="nothing was written; check the directory's space and permissions",
+        ) from None
+    _summary(table, output, content_hash(table))
+    return 0
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    """Flag values and combinations the command cannot take: exit 2, before any work."""
     if args.format != "generic":
         given = [
             f"--{n.replace('_', '-')}-field"
@@ -146,21 +167,35 @@ def run(args: argparse.Namespace) -> int:
         if args.input_format:
             given.append("--input-format")
         if given:
-            raise UserError(
+            usage_error(
+                args,
                 f"{given[0]} applies only to --format generic",
                 hint=f"the {args.format} format knows where its fields are",
             )
-
-    table = _import(args, source)
-    try:
-        save(table, output)  # atomic: on failure the old output (or none) is left as it was
-    except OSError as error:
-        raise UserError(
-            f"{output}: cannot write the table ({error.strerror or error})",
-            hint="nothing was written; check the directory's space and permissions",
-        ) from None
-    _summary(table, output, content_hash(table))
-    return 0
+    if args.format == "samples" and (
+        args.tokenizer or args.answer_kind or args.model or args.temperature is not None
+    ):
+        usage_error(
+            args,
+            "--format samples converts a table as it is",
+            hint="metadata and token options apply when importing a log",
+        )
+    if args.temperature is not None and not args.temperature >= 0:
+        usage_error(args, f"--temperature must be >= 0, got {args.temperature}")
+    if not args.score_name:
+        usage_error(args, "--score-name must not be empty")
+    if args.format == "generic" and not args.query_id_field:
+        usage_error(
+            args,
+            "--format generic needs --query-id-field",
+            hint="name the field that holds each sample's query id",
+        )
+    for item in args.score_field:
+        name, sep, field = item.partition("=")
+        if not sep or not name.strip() or not field.strip():
+            usage_error(
+                args, f"--score-field {item!r}: expected NAME=FIELD", hint="e.g. --score-field rm=reward"
+            )
 
 
 def _import(args: argparse.Namespace, source):  # noqa: ANN001, ANN202
@@ -177,11 +212,6 @@ def _import(args: argparse.Namespace, source):  # noqa: ANN001, ANN202
     if args.format == "samples":
         from ttcdsl.samples import load
 
-        if args.tokenizer or args.answer_kind or args.model or args.temperature is not None:
-            raise UserError(
-                "--format samples converts a table as it is",
-                hint="metadata and token options apply when importing a log",
-            )
         table = load(source)
         if args.no_text:
             table = _without_text(table)
@@ -196,31 +226,18 @@ def _import(args: argparse.Namespace, source):  # noqa: ANN001, ANN202
         keep_text=not args.no_text,
         answer_kind=args.answer_kind,
     )
-    if args.temperature is not None and args.temperature < 0:
-        raise UserError(f"--temperature must be >= 0, got {args.temperature}")
     if args.format == "qwen25math-eval":
-        if not args.score_name:
-            raise UserError("--score-name must not be empty")
         return import_qwen25math_eval(source, options, score_name=args.score_name)
     if args.format == "cruxeval-scored":
         return import_cruxeval_scored(source, options)
-    if not args.query_id_field:
-        raise UserError(
-            "--format generic needs --query-id-field",
-            hint="name the field that holds each sample's query id",
+    scores = [tuple(part.strip() for part in item.partition("=")[::2]) for item in args.score_field]
+    try:
+        mapping = FieldMapping(
+            **{name: getattr(args, f"{name}_field") for name, _ in GENERIC_FIELDS},
+            scores=tuple(scores),
         )
-    scores = []
-    for item in args.score_field:
-        name, sep, field = item.partition("=")
-        if not sep or not name.strip() or not field.strip():
-            raise UserError(
-                f"--score-field {item!r}: expected NAME=FIELD", hint="e.g. --score-field rm=reward"
-            )
-        scores.append((name.strip(), field.strip()))
-    mapping = FieldMapping(
-        **{name: getattr(args, f"{name}_field") for name, _ in GENERIC_FIELDS},
-        scores=tuple(scores),
-    )
+    except UserError as error:  # an empty field name, a scorer mapped twice
+        usage_error(args, error.message, hint=error.hint)
     return import_generic(source, mapping, options, file_format=args.input_format)
 
 
