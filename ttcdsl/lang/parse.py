@@ -52,7 +52,9 @@ def parse_source(source: Source) -> ast.Program:
         # Said once, where the file starts, instead of every missing statement without a place.
         diagnostics.error(
             "TTC016",
-            "the policy file has only comments" if "#" in source.text else "the policy file is empty",
+            "the policy file has only comments"
+            if "#" in source.text
+            else "the policy file is empty",
             source.span(0, 0),
             label="no statements",
             help='start with `policy my_policy "what it does"`, then e.g. `allocate fixed 8`',
