@@ -64,6 +64,14 @@ def test_non_utf8_in_a_parquet_table_names_the_row_and_column(tmp_path: Path) ->
     assert caught.value.field == "answer" and "row 2: not valid UTF-8" in caught.value.detail
 
 
+def test_deeply_nested_parquet_metadata_is_a_user_error(tmp_path: Path) -> None:
+    arrow = pa.table({"query_id": ["a"], "sample_index": [0]})
+    arrow = arrow.replace_schema_metadata({b"ttcdsl.meta": DEEP.encode()})
+    pq.write_table(arrow, tmp_path / "t.parquet")
+    with pytest.raises(FileFormatError, match="nested too deeply"):
+        load(tmp_path / "t.parquet")
+
+
 def test_deeply_nested_json_in_a_samples_row_is_a_user_error(tmp_path: Path) -> None:
     path = _table_file(tmp_path)
     _replace_line(path, 51, b'"scores":{}', b'"scores":' + DEEP.encode())
@@ -85,6 +93,12 @@ def test_queries_file_errors_name_the_line_of_the_bad_byte(tmp_path: Path) -> No
     with pytest.raises(FileFormatError) as caught:
         read_queries(path)
     assert caught.value.line == 11 and "nested too deeply" in caught.value.detail
+    # Deep enough to pass the JSON parser, too deep for the checks that walk `meta`.
+    lines[10] = '{"id": "d", "kind": "math", "prompt": "x", "meta": {"k": ' + "[" * 500 + "]" * 500 + "}}"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(FileFormatError) as caught:
+        read_queries(path)
+    assert caught.value.line == 11 and caught.value.field == "meta"
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv"])

@@ -104,6 +104,10 @@ def meta_from_arrow(schema: pa.Schema) -> RunMeta | None:
         raise ArrowLayoutError(
             f"the stored metadata is not valid JSON ({error})", field="meta"
         ) from None
+    except RecursionError:
+        raise ArrowLayoutError(
+            "the stored metadata is nested too deeply to read", field="meta"
+        ) from None
     if not isinstance(data, dict):
         raise ArrowLayoutError("the stored metadata is not a JSON object", field="meta")
     return RunMeta.from_dict(data)
