@@ -204,11 +204,16 @@ def test_registering_the_command_imports_nothing_heavy() -> None:
     from ttcdsl.cli import import_cmd
     from ttcdsl.importers import FORMATS
 
+    from ttcdsl.importers.labels import EXTRACT_KINDS
+
     assert import_cmd.FORMATS == FORMATS and import_cmd.ANSWER_KINDS == KINDS
+    assert import_cmd.EXTRACT_KINDS == EXTRACT_KINDS
     probe = (
-        "import argparse, sys; import ttcdsl.cli.import_cmd as m; "
-        "m.add_parser(argparse.ArgumentParser().add_subparsers()); "
-        "print(sorted(n for n in ('numpy', 'pyarrow', 'ttcdsl.samples') if n in sys.modules))"
+        "import argparse, importlib, sys; sub = argparse.ArgumentParser().add_subparsers(); "
+        "[importlib.import_module('ttcdsl.cli.' + n).add_parser(sub) "
+        "for n in ('import_cmd', 'queries', 'split')]; "
+        "print(sorted(n for n in ('numpy', 'pyarrow', 'ttcdsl.samples', 'ttcdsl.datasets') "
+        "if n in sys.modules))"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
