@@ -91,15 +91,23 @@ def test_import_generic_csv(tmp_path: Path) -> None:
             "applies only to --format generic",
         ),
         (["--format", "samples", "--model", "m"], "converts a table as it is"),
+        (["--format", "generic", "--query-id-field", "id", "--temperature", "-1"], "must be >= 0"),
+        (["--format", "generic", "--query-id-field", "id", "--temperature", "nan"], "must be >= 0"),
+        (["--format", "generic", "--query-id-field", "id", "--answer-field", ""], "non-empty"),
+        (["--format", "generic", "--query-id-field", "id", "-o", "t.csv"], "table format"),
     ],
 )
-def test_command_line_mistakes_exit_1(
+def test_command_line_mistakes_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], words: str
 ) -> None:
+    # The README: exit 2 is a bad command line (1 is a problem with the input).
     log = tmp_path / "log.csv"
     log.write_text("id\nq\n")
-    assert main(["import", str(log), "-o", str(tmp_path / "t.jsonl"), *extra]) == 1
-    assert words in capsys.readouterr().err
+    with pytest.raises(SystemExit) as caught:
+        main(["import", str(log), "-o", str(tmp_path / "t.jsonl"), *extra])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert words in err and "usage: ttc import" in err and "Traceback" not in err
     assert not (tmp_path / "t.jsonl").exists()
 
 
@@ -107,8 +115,9 @@ def test_output_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     log = tmp_path / "log.jsonl"
     log.write_text('{"id": "q"}\n')
     args = ["import", str(log), "-f", "generic", "--query-id-field", "id"]
-    assert main([*args, "-o", str(tmp_path / "t.csv")]) == 1
-    assert "cannot tell the table format" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as caught:
+        main([*args, "-o", str(tmp_path / "t.csv")])
+    assert caught.value.code == 2 and "cannot tell the table format" in capsys.readouterr().err
     assert main([*args, "-o", str(tmp_path / "t.jsonl")]) == 0
     assert main([*args, "-o", str(tmp_path / "t.jsonl")]) == 1
     assert "already exists" in capsys.readouterr().err
@@ -195,11 +204,16 @@ def test_registering_the_command_imports_nothing_heavy() -> None:
     from ttcdsl.cli import import_cmd
     from ttcdsl.importers import FORMATS
 
+    from ttcdsl.importers.labels import EXTRACT_KINDS
+
     assert import_cmd.FORMATS == FORMATS and import_cmd.ANSWER_KINDS == KINDS
+    assert import_cmd.EXTRACT_KINDS == EXTRACT_KINDS
     probe = (
-        "import argparse, sys; import ttcdsl.cli.import_cmd as m; "
-        "m.add_parser(argparse.ArgumentParser().add_subparsers()); "
-        "print(sorted(n for n in ('numpy', 'pyarrow', 'ttcdsl.samples') if n in sys.modules))"
+        "import argparse, importlib, sys; sub = argparse.ArgumentParser().add_subparsers(); "
+        "[importlib.import_module('ttcdsl.cli.' + n).add_parser(sub) "
+        "for n in ('import_cmd', 'queries', 'split')]; "
+        "print(sorted(n for n in ('numpy', 'pyarrow', 'ttcdsl.samples', 'ttcdsl.datasets') "
+        "if n in sys.modules))"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True

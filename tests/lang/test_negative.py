@@ -170,6 +170,9 @@ CASES = [
     ("keep-probe-without-probe", "TTC605", "keep_probe",
      policy("feature a = samples\nbins by a thresholds [0.5] as x, y\nstrategy x = keep_probe\n"
             "strategy y = single")),
+    # -- added later (kept at the end) --
+    ("empty-file", "TTC016", "", ""),
+    ("comments-only", "TTC016", "", "# a policy, some day\n\n   # not yet\n"),
 ]
 
 
@@ -238,3 +241,11 @@ def test_batch_budget_needs_the_number_of_queries():
     assert problem.code == "TTC400"
     assert underlined(problem) == "total samples <= 100"
     assert "102" in problem.message
+
+
+def test_an_empty_or_comment_only_file_is_one_diagnostic_at_1_1():
+    for text in ("", "\n \t\n", "# nothing here\n  # still nothing"):
+        (diagnostic,) = diagnostics_of(text)
+        assert diagnostic.code == "TTC016" and (diagnostic.span.line, diagnostic.span.column) == (1, 1)
+    # A comment before a statement is not an empty file.
+    assert "TTC016" not in [d.code for d in diagnostics_of("# note\n" + policy("answer majority_vote"))]

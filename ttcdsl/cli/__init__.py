@@ -26,6 +26,8 @@ COMMAND_MODULES = (
     "ttcdsl.cli.fmt",
     "ttcdsl.cli.explain",
     "ttcdsl.cli.import_cmd",
+    "ttcdsl.cli.queries",
+    "ttcdsl.cli.split",
     "ttcdsl.cli.workload",
     "ttcdsl.cli.plan",
     "ttcdsl.cli.run",

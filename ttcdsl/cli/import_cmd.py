@@ -5,6 +5,8 @@
     ttc import log.csv --format generic -o t.jsonl --query-id-field qid --answer-field pred \\
         --correct-field ok --text-field response --score-field rm=reward
     ttc import t.jsonl --format samples -o t.parquet      # convert between table formats
+    ttc import pool.jsonl --format generic --explode --query-id-field idx --text-field code \\
+        --extract math --gold-field gt --prompt-field question -o t.jsonl --queries-out q.jsonl
 
 Generic mapping: one sample per JSONL line or CSV row. Each --*-field names the input field for
 a column; dotted names reach into nested JSON objects (usage.completion_tokens). Only
@@ -12,6 +14,15 @@ a column; dotted names reach into nested JSON objects (usage.completion_tokens).
 query in file order. correct accepts true/false, 1/0, yes/no; a JSON null or an empty CSV cell is
 null; a mapped field missing from a line is an error. Token counts come from the mapped count
 fields, else (with --tokenizer) from --text-field / --prompt-field, else stay null.
+
+One line per query with lists of samples (--explode): the sample fields (--text-field,
+--answer-field, --correct-field, --finish-reason-field, --completion-tokens-field,
+--mean-logprob-field, --seed-field, --sample-index-field, --score-field) hold equally long lists,
+entry j being sample j; the others are the query's. --extract KIND or --extract-regex PATTERN
+takes the answers from --text-field with ttcdsl.answers; --gold-field labels correctness against
+the gold answer with ttcdsl.answers.is_correct, in the answer kind (--answer-kind, else the
+--extract kind). The table's metadata notes record the extractor and the labelling.
+--queries-out writes the queries file `ttc run --queries` reads (ids matching the table).
 
 The whole input is read and checked before anything is written; the output then appears
 atomically (temporary file in the same directory, fsync, rename), so a failed import never leaves
@@ -22,6 +33,8 @@ reported as FILE:LINE: field 'NAME': what is wrong.
 from __future__ import annotations
 
 import argparse
+
+from ttcdsl.cli.usage import remember_parser, usage_error
 
 GENERIC_FIELDS = (
     ("query_id", "the query's id (required for --format generic)"),
@@ -37,6 +50,7 @@ GENERIC_FIELDS = (
     ("mean_logprob", "mean token log-probability"),
     ("temperature", "sampling temperature of the sample"),
     ("seed", "sampling seed of the sample"),
+    ("gold", "the gold answer: label correctness against it (needs an answer kind)"),
 )
 
 
@@ -44,6 +58,7 @@ GENERIC_FIELDS = (
 # nothing heavy: every `ttc` command builds it).
 FORMATS = ("qwen25math-eval", "cruxeval-scored", "generic", "samples")
 ANSWER_KINDS = ("math", "multiple_choice", "exact", "code")
+EXTRACT_KINDS = ("math", "multiple_choice", "exact")  # ttcdsl.importers.labels.EXTRACT_KINDS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -65,7 +80,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--output", "-o", required=True, help="the table to write (.jsonl or .parquet)"
     )
-    parser.add_argument("--force", action="store_true", help="replace the output if it exists")
+    parser.add_argument("--force", action="store_true", help="replace the outputs if they exist")
+    parser.add_argument(
+        "--queries-out",
+        metavar="Q.jsonl",
+        help="also write the log's queries as a queries file for `ttc run --queries` "
+        "(qwen25math-eval; generic with --prompt-field and an answer kind)",
+    )
 
     run_group = parser.add_argument_group("about the run that produced the log (metadata)")
     run_group.add_argument("--model", help="the model that generated the samples")
@@ -114,7 +135,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAME=FIELD",
         help="a scorer's value (repeatable), e.g. --score-field rm=reward",
     )
+    generic.add_argument(
+        "--explode",
+        action="store_true",
+        help="one JSONL line per query, with lists of samples: the sample fields (text, answer, "
+        "correct, finish reason, completion tokens, logprob, seed, scores) hold equally long "
+        "lists; the others (query id, prompt, prompt tokens, round, temperature, gold) are "
+        "the query's",
+    )
+    extract = generic.add_mutually_exclusive_group()
+    extract.add_argument(
+        "--extract",
+        choices=EXTRACT_KINDS,
+        help="extract answers from --text-field with ttcdsl.answers (and canonicalise them as "
+        "this kind)",
+    )
+    extract.add_argument(
+        "--extract-regex",
+        metavar="PATTERN",
+        help="extract answers from --text-field: the last match (its first group if it has one)",
+    )
     parser.set_defaults(run=run)
+    remember_parser(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,7 +168,11 @@ def run(args: argparse.Namespace) -> int:
 
     source = Path(args.input)
     output = Path(args.output)
-    table_format(output)  # an unknown extension fails before any work
+    try:
+        table_format(output)  # an unknown extension fails before any work
+    except UserError as error:
+        usage_error(args, error.message, hint=error.hint)
+    _check_flags(args)
     if not source.exists():
         raise UserError(f"{source}: no such file")
     if output.exists() and not args.force:
@@ -135,23 +181,13 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(
             f"{output}: the output would overwrite the input", hint="choose another path"
         )
-    if args.format != "generic":
-        given = [
-            f"--{n.replace('_', '-')}-field"
-            for n, _ in GENERIC_FIELDS
-            if getattr(args, f"{n}_field")
-        ]
-        if args.score_field:
-            given.append("--score-field")
-        if args.input_format:
-            given.append("--input-format")
-        if given:
-            raise UserError(
-                f"{given[0]} applies only to --format generic",
-                hint=f"the {args.format} format knows where its fields are",
-            )
-
-    table = _import(args, source)
+    queries_out = Path(args.queries_out) if args.queries_out else None
+    if queries_out is not None:
+        if queries_out.resolve() in (source.resolve(), output.resolve()):
+            usage_error(args, f"--queries-out {queries_out}: the same file as the input or output")
+        if queries_out.exists() and not args.force:
+            raise UserError(f"{queries_out}: already exists", hint="pass --force to replace it")
+    table, dataset = _import(args, source)
     try:
         save(table, output)  # atomic: on failure the old output (or none) is left as it was
     except OSError as error:
@@ -160,7 +196,73 @@ def run(args: argparse.Namespace) -> int:
             hint="nothing was written; check the directory's space and permissions",
         ) from None
     _summary(table, output, content_hash(table))
+    if queries_out is not None:
+        from ttcdsl.datasets import write_queries
+
+        try:
+            write_queries(dataset, queries_out)
+        except OSError as error:
+            raise UserError(
+                f"{queries_out}: cannot write the queries ({error.strerror or error})"
+            ) from None
+        print(f"  queries: {len(dataset)} written to {queries_out}")
     return 0
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    """Flag values and combinations the command cannot take: exit 2, before any work."""
+    if args.format != "generic":
+        given = [
+            f"--{n.replace('_', '-')}-field"
+            for n, _ in GENERIC_FIELDS
+            if getattr(args, f"{n}_field")
+        ]
+        for flag in ("score_field", "input_format", "explode", "extract", "extract_regex"):
+            if getattr(args, flag):
+                given.append(f"--{flag.replace('_', '-')}")
+        if given:
+            usage_error(
+                args,
+                f"{given[0]} applies only to --format generic",
+                hint=f"the {args.format} format knows where its fields are",
+            )
+    if args.format == "samples" and (
+        args.tokenizer or args.answer_kind or args.model or args.temperature is not None
+    ):
+        usage_error(
+            args,
+            "--format samples converts a table as it is",
+            hint="metadata and token options apply when importing a log",
+        )
+    if args.temperature is not None and not args.temperature >= 0:
+        usage_error(args, f"--temperature must be >= 0, got {args.temperature}")
+    if not args.score_name:
+        usage_error(args, "--score-name must not be empty")
+    if args.format == "generic" and not args.query_id_field:
+        usage_error(
+            args,
+            "--format generic needs --query-id-field",
+            hint="name the field that holds each sample's query id",
+        )
+    if args.queries_out and args.format in ("cruxeval-scored", "samples"):
+        usage_error(
+            args,
+            f"--queries-out: a {args.format} file holds no questions",
+            hint="write the CRUXEval questions with `ttc queries cruxeval-output` "
+            "(or cruxeval-input); their ids match the imported table"
+            if args.format == "cruxeval-scored"
+            else "a table's queries come with the log it was imported from",
+        )
+    if args.queries_out and args.format == "generic" and not args.prompt_field:
+        usage_error(args, "--queries-out needs --prompt-field (the question of each query)")
+    for item in args.score_field:
+        name, sep, field = item.partition("=")
+        if not sep or not name.strip() or not field.strip():
+            usage_error(
+                args,
+                f"--score-field {item!r}: expected NAME=FIELD",
+                hint="e.g. --score-field rm=reward",
+            )
 
 
 def _import(args: argparse.Namespace, source):  # noqa: ANN001, ANN202
@@ -169,23 +271,24 @@ def _import(args: argparse.Namespace, source):  # noqa: ANN001, ANN202
         FieldMapping,
         ImportOptions,
         import_cruxeval_scored,
-        import_generic,
         import_qwen25math_eval,
         load_tokenizer,
     )
+    from ttcdsl.importers.generic import (
+        answer_kind_for,
+        generic_format,
+        import_generic,
+        import_generic_queries,
+    )
+    from ttcdsl.importers.labels import Extractor
 
     if args.format == "samples":
         from ttcdsl.samples import load
 
-        if args.tokenizer or args.answer_kind or args.model or args.temperature is not None:
-            raise UserError(
-                "--format samples converts a table as it is",
-                hint="metadata and token options apply when importing a log",
-            )
         table = load(source)
         if args.no_text:
             table = _without_text(table)
-        return table
+        return table, None
 
     options = ImportOptions(
         model=args.model,
@@ -196,32 +299,39 @@ def _import(args: argparse.Namespace, source):  # noqa: ANN001, ANN202
         keep_text=not args.no_text,
         answer_kind=args.answer_kind,
     )
-    if args.temperature is not None and args.temperature < 0:
-        raise UserError(f"--temperature must be >= 0, got {args.temperature}")
     if args.format == "qwen25math-eval":
-        if not args.score_name:
-            raise UserError("--score-name must not be empty")
-        return import_qwen25math_eval(source, options, score_name=args.score_name)
+        table = import_qwen25math_eval(source, options, score_name=args.score_name)
+        if not args.queries_out:
+            return table, None
+        from ttcdsl.datasets import load_qwen25math_pool_questions
+
+        return table, load_qwen25math_pool_questions(source)  # the same ids (idx)
     if args.format == "cruxeval-scored":
-        return import_cruxeval_scored(source, options)
-    if not args.query_id_field:
-        raise UserError(
-            "--format generic needs --query-id-field",
-            hint="name the field that holds each sample's query id",
+        return import_cruxeval_scored(source, options), None
+    scores = [tuple(part.strip() for part in item.partition("=")[::2]) for item in args.score_field]
+    try:
+        mapping = FieldMapping(
+            **{name: getattr(args, f"{name}_field") for name, _ in GENERIC_FIELDS},
+            scores=tuple(scores),
         )
-    scores = []
-    for item in args.score_field:
-        name, sep, field = item.partition("=")
-        if not sep or not name.strip() or not field.strip():
-            raise UserError(
-                f"--score-field {item!r}: expected NAME=FIELD", hint="e.g. --score-field rm=reward"
-            )
-        scores.append((name.strip(), field.strip()))
-    mapping = FieldMapping(
-        **{name: getattr(args, f"{name}_field") for name, _ in GENERIC_FIELDS},
-        scores=tuple(scores),
-    )
-    return import_generic(source, mapping, options, file_format=args.input_format)
+        extractor = None
+        if args.extract or args.extract_regex:
+            extractor = Extractor(kind=args.extract, pattern=args.extract_regex)
+        file_format = args.input_format or generic_format(source)
+        # Flag combinations that cannot mean anything (exit 2 before the log is read).
+        kind = answer_kind_for(mapping, options, file_format, args.explode, extractor)
+    except UserError as error:  # an empty field name, a scorer mapped twice, a bad regex, ...
+        usage_error(args, error.message, hint=error.hint)
+    if args.queries_out and kind is None:
+        usage_error(
+            args,
+            "--queries-out needs the queries' answer kind",
+            hint="give --answer-kind, or extract answers by kind (--extract)",
+        )
+    read = dict(file_format=file_format, explode=args.explode, extractor=extractor)
+    if args.queries_out:
+        return import_generic_queries(source, mapping, options, **read)
+    return import_generic(source, mapping, options, **read), None
 
 
 def _without_text(table):  # noqa: ANN001, ANN202
@@ -245,7 +355,12 @@ def _summary(table, output, digest: str) -> None:  # noqa: ANN001
     known = table.correct.count()
     correct = int(table.correct.sum()) if known else 0
     parts = [f"imported {len(table)} samples ({queries} queries, {shape}) into {output}"]
+    notes = table.meta.notes
+    if "extractor" in notes:
+        parts.append(f"  answers: {notes['extractor']}")
     parts.append(f"  correct: {correct}/{known} with gold" if known else "  correct: no gold")
+    if "equivalence_timeouts" in notes:
+        parts[-1] += f" (labelled at import; {notes['equivalence_timeouts']} comparisons timed out)"
     if table.scores:
         parts.append(f"  scores: {', '.join(table.scores)}")
     tokens = table.completion_tokens.count()

@@ -46,8 +46,14 @@ class Message:
             raise DatasetError("a message's content must be a string", field="messages")
 
 
-def _freeze_json(value: Any, where: str) -> Any:
+MAX_META_DEPTH = 64
+"""How deeply ``meta`` may nest: far more than any source needs, far less than the stack allows."""
+
+
+def _freeze_json(value: Any, where: str, depth: int = 0) -> Any:
     """Check ``value`` is JSON data; return it with mappings made read-only, lists as tuples."""
+    if depth > MAX_META_DEPTH:
+        raise DatasetError(f"{where} nests more than {MAX_META_DEPTH} levels deep", field="meta")
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
@@ -55,11 +61,13 @@ def _freeze_json(value: Any, where: str) -> Any:
             raise DatasetError(f"{where} must be finite", field="meta")
         return value
     if isinstance(value, list | tuple):
-        return tuple(_freeze_json(v, where) for v in value)
+        return tuple(_freeze_json(v, where, depth + 1) for v in value)
     if isinstance(value, Mapping):
         if not all(isinstance(k, str) for k in value):
             raise DatasetError(f"{where} must have string keys", field="meta")
-        return MappingProxyType({k: _freeze_json(v, f"{where}.{k}") for k, v in value.items()})
+        return MappingProxyType(
+            {k: _freeze_json(v, f"{where}.{k}", depth + 1) for k, v in value.items()}
+        )
     raise DatasetError(f"{where} holds a {type(value).__name__}, not JSON data", field="meta")
 
 

@@ -15,7 +15,6 @@ strings.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -29,6 +28,7 @@ from ttcdsl.importers.common import (
     make_meta,
 )
 from ttcdsl.samples.errors import FileFormatError
+from ttcdsl.samples.json_lines import loads, open_bytes
 from ttcdsl.samples.schema import SamplesTable
 
 FORMAT = "cruxeval-scored"
@@ -118,20 +118,8 @@ def _natural(qid: str) -> tuple[str, int, str]:
 
 
 def _load(path: Path) -> dict[str, Any]:
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise FileFormatError(path, "no such file") from None
-    except IsADirectoryError:
-        raise FileFormatError(path, "is a directory") from None
-    except UnicodeDecodeError:
-        raise FileFormatError(path, "not UTF-8 text") from None
-    try:
-        document = json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise FileFormatError(
-            path, f"not valid JSON ({error.msg}, column {error.colno})", line=error.lineno
-        ) from None
+    with open_bytes(path) as handle:
+        document = loads(handle.read(), path, None)
     if not isinstance(document, dict):
         raise FileFormatError(
             path, "expected a JSON object with raw_generations and raw_scored_generations"

@@ -15,11 +15,19 @@ parsed the same way; an empty cell is null. A mapped field that is missing on a 
 (a typo in the mapping must not quietly give a column of nulls); a JSON ``null`` is null. Token
 counts come from the log's fields when mapped, else from the tokenizer (``completion_tokens`` from
 the text field, ``prompt_tokens`` from the prompt field), else stay null.
+
+Logs with one line per query and lists of samples (``{"idx": 3, "code": [8 responses],
+"score": [8 booleans], "gt": "42"}``) are read with ``explode=True``: the per-sample fields
+(:data:`PER_SAMPLE_COLUMNS` and the scores) hold equally long lists, entry ``j`` being sample
+``j``; the others are the query's. With an :class:`~ttcdsl.importers.labels.Extractor` answers
+are extracted from the text field, and with a ``gold`` field ``correct`` is labelled against it
+by ``ttcdsl.answers.is_correct``; the table's notes record the extractor and the labelling.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -28,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ttcdsl.datasets.schema import Dataset, Query
 from ttcdsl.importers.common import (
     ImportOptions,
     answer_note,
@@ -35,11 +44,18 @@ from ttcdsl.importers.common import (
     count_tokens,
     make_meta,
 )
+from ttcdsl.importers.labels import Extractor, GoldLabeller
 from ttcdsl.samples.errors import FileFormatError
-from ttcdsl.samples.json_lines import json_objects, open_text
+from ttcdsl.samples.json_lines import decode_text, json_objects, open_bytes
 from ttcdsl.samples.schema import SampleRow, SamplesTable, SchemaError
 
 FORMAT = "generic"
+# Under `explode` these columns come from lists (entry j: sample j); the others (query_id, prompt,
+# prompt_tokens, round, temperature, gold) describe the line's query and are shared by its samples.
+PER_SAMPLE_COLUMNS = (
+    "sample_index", "answer", "correct", "text", "finish_reason", "completion_tokens",
+    "mean_logprob", "seed",
+)  # fmt: skip
 _MISSING = object()
 _TRUE = {"true", "yes", "1"}
 _FALSE = {"false", "no", "0"}
@@ -62,7 +78,13 @@ class FieldMapping:
     mean_logprob: str | None = None
     temperature: str | None = None
     seed: str | None = None
+    gold: str | None = None
     scores: tuple[tuple[str, str], ...] = ()
+
+    def per_sample(self) -> tuple[str, ...]:
+        """The mapped input fields that hold one value per sample (lists, under ``explode``)."""
+        names = [getattr(self, n) for n in PER_SAMPLE_COLUMNS] + [f for _, f in self.scores]
+        return tuple(dict.fromkeys(n for n in names if n is not None))
 
     def __post_init__(self) -> None:
         from ttcdsl.errors import UserError
@@ -90,17 +112,66 @@ def import_generic(
     options: ImportOptions | None = None,
     *,
     file_format: str | None = None,
+    explode: bool = False,
+    extractor: Extractor | None = None,
 ) -> SamplesTable:
     """Read a JSONL (``file_format="jsonl"``) or CSV (``"csv"``) log; by default the format
-    follows the extension (``.jsonl``/``.ndjson`` or ``.csv``)."""
+    follows the extension (``.jsonl``/``.ndjson`` or ``.csv``). See :func:`import_generic_queries`
+    for ``explode`` and ``extractor``."""
+    return _read(Path(path), mapping, options, file_format, explode, extractor, queries=False)[0]
+
+
+def import_generic_queries(
+    path: str | os.PathLike[str],
+    mapping: FieldMapping,
+    options: ImportOptions | None = None,
+    *,
+    file_format: str | None = None,
+    explode: bool = False,
+    extractor: Extractor | None = None,
+) -> tuple[SamplesTable, Dataset]:
+    """The table, and the log's queries as a dataset: ``mapping.prompt`` is each query's
+    question and the answer kind (below) their kind; every line of a query must agree on its
+    prompt and gold.
+
+    ``explode``: each JSONL line is one query whose per-sample fields (see
+    :data:`PER_SAMPLE_COLUMNS`) hold equally long lists, entry ``j`` being sample ``j``.
+    ``extractor``: answers are extracted from ``mapping.text`` (``mapping.answer`` must be unset).
+    With ``mapping.gold``, ``correct`` is labelled with ``ttcdsl.answers.is_correct`` against it
+    (``mapping.correct`` must be unset), in the answer kind: ``options.answer_kind``, else the
+    extractor's kind.
+    """
+    read = (mapping, options, file_format, explode, extractor)
+    table, dataset = _read(Path(path), *read, queries=True)
+    assert dataset is not None
+    return table, dataset
+
+
+def _read(
+    path: Path,
+    mapping: FieldMapping,
+    options: ImportOptions | None,
+    file_format: str | None,
+    explode: bool,
+    extractor: Extractor | None,
+    *,
+    queries: bool,
+) -> tuple[SamplesTable, Dataset | None]:
     options = options or ImportOptions()
     from ttcdsl.errors import UserError
 
-    path = Path(path)
-    fmt = file_format or _format_of(path)
+    fmt = file_format or generic_format(path)
     if fmt not in ("jsonl", "csv"):
         raise UserError(f"unknown generic input format {fmt!r}", hint="use jsonl or csv")
-    canonical = canonicalizer(options.answer_kind)
+    kind = answer_kind_for(mapping, options, fmt, explode, extractor)
+    canonical = canonicalizer(kind)
+    if queries and (mapping.prompt is None or kind is None):
+        raise UserError(
+            "the queries of a log need the prompt field and an answer kind",
+            hint="map the prompt, and give the answer kind or extract answers by kind",
+        )
+    labeller = GoldLabeller(kind) if mapping.gold is not None and kind is not None else None
+    per_sample = frozenset(mapping.per_sample()) if explode else frozenset()
     records = json_objects(path, what="sample") if fmt == "jsonl" else _csv_records(path)
     text_cells = fmt == "csv"
 
@@ -109,53 +180,67 @@ def import_generic(
     prompts: list[str | None] = []
     next_index: dict[str, int] = {}
     seen: dict[tuple[str, int], int] = {}
+    questions: dict[str, tuple[int, str | None, str | None]] = {}
     for line, record in records:
-        get = _Getter(path, line, record, text_cells)
-        qid = get.query_id(mapping.query_id)
-        if mapping.sample_index is not None:
-            index = get.count(mapping.sample_index, required=True)
-        else:
-            index = next_index.get(qid, 0)
-        next_index[qid] = max(next_index.get(qid, 0), index + 1)
-        if (qid, index) in seen:
-            raise FileFormatError(
-                path,
-                f"duplicate sample: query {qid!r} sample_index {index} already on line {seen[qid, index]}",
-                line=line,
-                field=mapping.sample_index or mapping.query_id,
-            )
-        seen[qid, index] = line
-        answer = get.string(mapping.answer)
-        text = get.string(mapping.text, keep_empty=True)
-        texts.append(text)
-        prompts.append(get.string(mapping.prompt, keep_empty=True))
-        row = {
-            "query_id": qid,
-            "sample_index": index,
-            "round": get.count(mapping.round, required=True) if mapping.round else 0,
-            "prompt_tokens": get.count(mapping.prompt_tokens),
-            "completion_tokens": get.count(mapping.completion_tokens),
-            "finish_reason": get.string(mapping.finish_reason),
-            "text": text if options.keep_text else None,
-            "answer": canonical(answer) if answer is not None else None,
-            "correct": get.boolean(mapping.correct),
-            "mean_logprob": get.real(mapping.mean_logprob),
-            "scores": {
-                name: value
-                for name, source in mapping.scores
-                if (value := get.real(source)) is not None
-            },
-            "temperature": get.real(mapping.temperature),
-            "seed": get.integer(mapping.seed),
-        }
-        if row["temperature"] is None:
-            row["temperature"] = options.temperature
-        try:
-            SampleRow.from_dict(row)  # the schema's own checks, named by line
-        except SchemaError as error:
-            source = _source_field(mapping, error.field)
-            raise FileFormatError(path, error.message, line=line, field=source) from None
-        rows.append(row)
+        base = _Getter(path, line, record, text_cells)
+        qid = base.query_id(mapping.query_id)
+        prompt = base.string(mapping.prompt, keep_empty=True)
+        gold = base.string(mapping.gold)
+        if queries:
+            _same_query(path, line, questions, qid, prompt, gold, mapping)
+        getters = [base]
+        if explode:
+            getters = [base.element(j, per_sample) for j in range(_samples_on(base, per_sample))]
+        for get in getters:
+            if mapping.sample_index is not None:
+                index = get.count(mapping.sample_index, required=True)
+            else:
+                index = next_index.get(qid, 0)
+            next_index[qid] = max(next_index.get(qid, 0), index + 1)
+            if (qid, index) in seen:
+                raise FileFormatError(
+                    path,
+                    f"duplicate sample: query {qid!r} sample_index {index} already on line "
+                    f"{seen[qid, index]}",
+                    line=line,
+                    field=mapping.sample_index or mapping.query_id,
+                )
+            seen[qid, index] = line
+            text = get.string(mapping.text, keep_empty=True)
+            if extractor is not None:
+                answer = extractor(text) if text is not None else None
+            else:
+                answer = get.string(mapping.answer)
+            answer = canonical(answer) if answer is not None else None
+            texts.append(text)
+            prompts.append(prompt)
+            row = {
+                "query_id": qid,
+                "sample_index": index,
+                "round": get.count(mapping.round, required=True) if mapping.round else 0,
+                "prompt_tokens": get.count(mapping.prompt_tokens),
+                "completion_tokens": get.count(mapping.completion_tokens),
+                "finish_reason": get.string(mapping.finish_reason),
+                "text": text if options.keep_text else None,
+                "answer": answer,
+                "correct": labeller(answer, gold) if labeller else get.boolean(mapping.correct),
+                "mean_logprob": get.real(mapping.mean_logprob),
+                "scores": {
+                    name: value
+                    for name, source in mapping.scores
+                    if (value := get.real(source)) is not None
+                },
+                "temperature": get.real(mapping.temperature),
+                "seed": get.integer(mapping.seed),
+            }
+            if row["temperature"] is None:
+                row["temperature"] = options.temperature
+            try:
+                SampleRow.from_dict(row)  # the schema's own checks, named by line
+            except SchemaError as error:
+                source = _source_field(mapping, error.field)
+                raise FileFormatError(path, error.message, line=line, field=source) from None
+            rows.append(row)
     if not rows:
         raise FileFormatError(path, "no samples in the file")
 
@@ -177,13 +262,20 @@ def import_generic(
             if name != "scores" and getattr(mapping, name) is not None
         }
         | ({"scores": dict(mapping.scores)} if mapping.scores else {}),
-        "answers": answer_note(options.answer_kind),
+        "answers": answer_note(kind),
     }
+    if explode:
+        notes["explode"] = f"one line per query; lists in {', '.join(sorted(per_sample))}"
+    if extractor is not None:
+        notes["extractor"] = extractor.describe(mapping.text or "")
+        notes["answers"] = f"extracted with {notes['extractor']}; {answer_note(kind)}"
+    if labeller is not None:
+        notes.update(labeller.note(mapping.gold or ""))
     meta = make_meta(
         options, source=f"{FORMAT} {path.name}", notes=notes, counted=counted, logged=logged
     )
     names = list(dict.fromkeys(name for name, _ in mapping.scores))
-    return SamplesTable.from_columns(
+    table = SamplesTable.from_columns(
         meta=meta,
         query_id=[r["query_id"] for r in rows],
         sample_index=[r["sample_index"] for r in rows],
@@ -199,6 +291,99 @@ def import_generic(
         temperature=[r["temperature"] for r in rows],
         seed=[r["seed"] for r in rows],
     )
+    return table, _dataset(path, questions, kind) if queries and kind else None
+
+
+def answer_kind_for(
+    mapping: FieldMapping,
+    options: ImportOptions,
+    fmt: str,
+    explode: bool,
+    extractor: Extractor | None,
+) -> str | None:
+    """The answer kind (canonical forms, labels, the queries' kind); refuses mappings that
+    cannot mean anything (each rule says why)."""
+    from ttcdsl.errors import UserError
+
+    if explode and fmt != "jsonl":
+        raise UserError("explode needs JSONL input", hint="CSV cells cannot hold lists")
+    if explode and not mapping.per_sample():
+        raise UserError(
+            "explode needs a per-sample field holding the lists",
+            hint="map e.g. the response texts (text) or the answers (answer)",
+        )
+    kind = options.answer_kind
+    if extractor is not None:
+        if mapping.text is None:
+            raise UserError("extracting answers needs the text field", hint="e.g. --text-field")
+        if mapping.answer is not None:
+            raise UserError("answers are either extracted from the text or mapped, not both")
+        if extractor.kind is not None:
+            if kind is not None and kind != extractor.kind:
+                raise UserError(
+                    f"answers extracted as {extractor.kind} cannot be canonicalised as {kind}"
+                )
+            kind = extractor.kind
+    if mapping.gold is not None:
+        if mapping.correct is not None:
+            raise UserError("correctness is either labelled against gold or mapped, not both")
+        if kind is None:
+            raise UserError(
+                "labelling against the gold answer needs an answer kind",
+                hint="give the answer kind (math, multiple_choice, exact), or extract by kind",
+            )
+    return kind
+
+
+def _same_query(
+    path: Path,
+    line: int,
+    questions: dict[str, tuple[int, str | None, str | None]],
+    qid: str,
+    prompt: str | None,
+    gold: str | None,
+    mapping: FieldMapping,
+) -> None:
+    """Remember the query's prompt and gold; a later line of the same query must agree."""
+    first = questions.setdefault(qid, (line, prompt, gold))
+    for name, value, before in (("prompt", prompt, first[1]), ("gold", gold, first[2])):
+        if value != before:
+            raise FileFormatError(
+                path,
+                f"query {qid!r} has another {name} than on line {first[0]}",
+                line=line,
+                field=getattr(mapping, name),
+            )
+
+
+def _dataset(
+    path: Path, questions: dict[str, tuple[int, str | None, str | None]], kind: str
+) -> Dataset:
+    queries = []
+    for qid, (line, prompt, gold) in questions.items():
+        if prompt is None:
+            raise FileFormatError(path, f"query {qid!r} has no prompt", line=line)
+        queries.append(Query(id=qid, kind=kind, prompt=prompt, gold=gold))
+    return Dataset(name=path.stem, queries=tuple(queries), source=path.name)
+
+
+def _samples_on(get: _Getter, per_sample: frozenset[str]) -> int:
+    """The number of samples on an exploded line: the common length of its per-sample lists."""
+    first: tuple[str, int] | None = None
+    for name in sorted(per_sample):
+        value = get.raw(name)
+        if not isinstance(value, list):
+            raise get.error(
+                name, f"must be a list, one entry per sample, got {type(value).__name__}"
+            )
+        if first is None:
+            first = (name, len(value))
+        elif len(value) != first[1]:
+            raise get.error(name, f"has {len(value)} entries but {first[0]!r} has {first[1]}")
+    assert first is not None
+    if first[1] == 0:
+        raise get.error(first[0], "no samples: the lists are empty")
+    return first[1]
 
 
 def _source_field(mapping: FieldMapping, column: str | None) -> str | None:
@@ -211,7 +396,7 @@ def _source_field(mapping: FieldMapping, column: str | None) -> str | None:
     return value if isinstance(value, str) else column
 
 
-def _format_of(path: Path) -> str:
+def generic_format(path: Path) -> str:
     from ttcdsl.errors import UserError
 
     suffix = path.suffix.lower()
@@ -226,46 +411,56 @@ def _format_of(path: Path) -> str:
 
 
 def _csv_records(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    handle = open_text(path, newline="")
-    with handle:
-        reader = csv.reader(handle)
+    with open_bytes(path) as handle:
+        text = decode_text(handle.read(), path, None)  # names the line of a bad byte
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise FileFormatError(path, "empty file: no header row") from None
+    except csv.Error as error:
+        raise FileFormatError(path, f"bad CSV ({error})", line=reader.line_num) from None
+    if len(set(header)) != len(header):
+        dup = sorted(h for h in header if header.count(h) > 1)[0]
+        raise FileFormatError(
+            path, "column name appears twice in the header", line=1, field=dup
+        )
+    while True:
+        start = reader.line_num + 1
         try:
-            header = next(reader)
+            cells = next(reader)
         except StopIteration:
-            raise FileFormatError(path, "empty file: no header row") from None
+            return
         except csv.Error as error:
-            raise FileFormatError(path, f"bad CSV ({error})", line=reader.line_num) from None
-        if len(set(header)) != len(header):
-            dup = sorted(h for h in header if header.count(h) > 1)[0]
+            raise FileFormatError(path, f"bad CSV ({error})", line=start) from None
+        if not cells:
+            continue  # csv yields [] for an empty line
+        if len(cells) != len(header):
             raise FileFormatError(
-                path, "column name appears twice in the header", line=1, field=dup
+                path, f"{len(cells)} cells, the header has {len(header)}", line=start
             )
-        while True:
-            start = reader.line_num + 1
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as error:
-                raise FileFormatError(path, f"bad CSV ({error})", line=start) from None
-            if not cells:
-                continue  # csv yields [] for an empty line
-            if len(cells) != len(header):
-                raise FileFormatError(
-                    path, f"{len(cells)} cells, the header has {len(header)}", line=start
-                )
-            yield start, dict(zip(header, cells, strict=True))
+        yield start, dict(zip(header, cells, strict=True))
 
 
 class _Getter:
-    """Typed access to one record's fields; every problem names file, line and field."""
+    """Typed access to one record's fields; every problem names file, line and field. An
+    element getter reads entry ``index`` of the ``lists`` fields (an exploded line's sample)."""
 
-    __slots__ = ("cells", "line", "path", "record")
+    __slots__ = ("cells", "index", "line", "lists", "path", "record")
 
     def __init__(self, path: Path, line: int, record: Mapping[str, Any], cells: bool) -> None:
         self.path, self.line, self.record, self.cells = path, line, record, cells
+        self.index: int | None = None
+        self.lists: frozenset[str] = frozenset()
+
+    def element(self, index: int, lists: frozenset[str]) -> _Getter:
+        get = _Getter(self.path, self.line, self.record, self.cells)
+        get.index, get.lists = index, lists
+        return get
 
     def error(self, field: str, message: str) -> FileFormatError:
+        if self.index is not None and field in self.lists:
+            field = f"{field}[{self.index}]"
         return FileFormatError(self.path, message, line=self.line, field=field)
 
     def raw(self, field: str) -> Any:
@@ -283,6 +478,8 @@ class _Getter:
         if value is _MISSING:
             keys = ", ".join(sorted(self.record)[:12])
             raise self.error(field, f"missing on this line (it has: {keys})")
+        if self.index is not None and field in self.lists:
+            value = value[self.index]  # a list of the line's length (checked by _samples_on)
         if self.cells and value == "":
             return None
         return value

@@ -430,6 +430,18 @@ A bandit allocation needs its round size and at least one solved rule:
         explanation="""\
 `keep_probe` answers from the probe samples and spends nothing more; declare `probe N samples`.""",
     ),
+    # ---- added later (kept at the end; the ranges above say where each belongs) -----------------
+    Code(
+        code="TTC016",
+        title="the policy file is empty",
+        explanation="""\
+The file has no statements: it is empty, or holds only blank lines and comments. A policy starts
+with its header and says how to allocate samples, at the least:
+
+    policy my_policy "what it does"
+    sampling { max_tokens 1024 }
+    allocate fixed 8""",
+    ),
 )
 
 

@@ -48,12 +48,30 @@ _TERMINAL_WORDS = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string",
 def parse_source(source: Source) -> ast.Program:
     """Parse a whole policy file; raises DiagnosticError with every syntax error found."""
     diagnostics = Diagnostics(source)
+    if _is_blank(source.text):
+        # Said once, where the file starts, instead of every missing statement without a place.
+        diagnostics.error(
+            "TTC016",
+            "the policy file has only comments"
+            if "#" in source.text
+            else "the policy file is empty",
+            source.span(0, 0),
+            label="no statements",
+            help='start with `policy my_policy "what it does"`, then e.g. `allocate fixed 8`',
+        )
+        diagnostics.raise_if_errors()
     tree = _parse_with_recovery(source, diagnostics)
     diagnostics.raise_if_errors()
     assert tree is not None
     program = _ToAst(source, diagnostics).transform(tree)
     diagnostics.raise_if_errors()
     return program
+
+
+def _is_blank(text: str) -> bool:
+    """No statements: only whitespace and comments (a comment runs from `#` to the line end)."""
+    blank = " \t\f\r"  # the grammar's whitespace, besides the line end
+    return all(line.lstrip(blank)[:1] in ("", "#") for line in text.split("\n"))
 
 
 def _parse_with_recovery(source: Source, diagnostics: Diagnostics) -> Tree | None:

@@ -68,6 +68,8 @@ def load_plan(path: str | os.PathLike[str]) -> dict[str, Any]:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise FileFormatError(path, f"not valid YAML: {getattr(error, 'problem', error)}", line=line) from None
+    except RecursionError:  # yaml recurses once per nesting level; no plan nests deeply
+        raise FileFormatError(path, "not a plan: YAML nested too deeply to read") from None
     validate_plan(data, path)
     return data
 

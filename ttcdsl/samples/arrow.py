@@ -104,6 +104,10 @@ def meta_from_arrow(schema: pa.Schema) -> RunMeta | None:
         raise ArrowLayoutError(
             f"the stored metadata is not valid JSON ({error})", field="meta"
         ) from None
+    except RecursionError:
+        raise ArrowLayoutError(
+            "the stored metadata is nested too deeply to read", field="meta"
+        ) from None
     if not isinstance(data, dict):
         raise ArrowLayoutError("the stored metadata is not a JSON object", field="meta")
     return RunMeta.from_dict(data)
@@ -153,7 +157,7 @@ def from_arrow(arrow: pa.Table, *, meta: RunMeta) -> SamplesTable:
             if array.null_count:
                 raise SchemaError(f"{name} must not be null", field=name)
         if kind == pa.string():
-            columns[name] = _object_array(array)
+            columns[name] = _object_array(array, name)
         elif name in ("sample_index", "round"):
             columns[name] = array.to_numpy().astype(np.int64, copy=False)
         else:
@@ -220,11 +224,29 @@ def from_arrow(arrow: pa.Table, *, meta: RunMeta) -> SamplesTable:
     return SamplesTable._from_owned(meta=meta, columns=columns, codes=codes, unique=unique)
 
 
-def _object_array(array: pa.ChunkedArray) -> np.ndarray:
-    values = array.to_numpy(zero_copy_only=False)
+def _object_array(array: pa.ChunkedArray, name: str) -> np.ndarray:
+    try:
+        values = array.to_numpy(zero_copy_only=False)
+    except pa.ArrowException:
+        # Arrow's readers (JSON, Parquet) do not validate UTF-8; conversion is where bad bytes
+        # surface, as an "Unknown error" that names nothing. Name the row instead.
+        raise ArrowLayoutError(
+            f"row {_first_invalid_utf8(array) + 1}: not valid UTF-8 text", field=name
+        ) from None
     if values.dtype != object:
         values = values.astype(object)
     return values
+
+
+def _first_invalid_utf8(array: pa.ChunkedArray) -> int:
+    """The index of the first value of a string column that is not valid UTF-8."""
+    for index, value in enumerate(array.cast(pa.binary()).to_pylist()):
+        if value is not None:
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError:
+                return index
+    raise AssertionError("no invalid UTF-8 value, yet Arrow refused the column")
 
 
 def arrow_records(arrow: pa.Table) -> list[dict[str, Any]]:

@@ -1,5 +1,9 @@
 """Reading JSON-lines files (datasets, logs to import): one JSON object per line, every problem
-reported as a FileFormatError naming the file and line."""
+reported as a FileFormatError naming the file and line.
+
+Lines are split as bytes and decoded one at a time: a text-mode reader decodes ahead in blocks,
+so its UnicodeDecodeError would blame whatever line it had reached, not the line holding the byte.
+"""
 
 from __future__ import annotations
 
@@ -20,22 +24,61 @@ def open_text(path: Path, *, newline: str | None = None) -> TextIO:
         raise FileFormatError(path, "is a directory, not a file") from None
 
 
+def open_bytes(path: Path):  # noqa: ANN201 - a binary file handle
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise FileFormatError(path, "no such file") from None
+    except IsADirectoryError:
+        raise FileFormatError(path, "is a directory, not a file") from None
+    except PermissionError:
+        raise FileFormatError(path, "permission denied") from None
+
+
+def decode_text(raw: bytes, path: Path, line: int | None) -> str:
+    """``raw`` as UTF-8 text; a bad byte is reported on ``line`` with its column."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if line is None:  # a whole document: find the line of the bad byte
+            line = raw.count(b"\n", 0, error.start) + 1
+            column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        else:
+            column = error.start + 1
+        raise FileFormatError(
+            path,
+            f"not valid UTF-8 text (byte 0x{raw[error.start]:02x} at column {column})",
+            line=line,
+        ) from None
+
+
+def loads(text: str | bytes, path: Path, line: int | None) -> Any:
+    """Parse one JSON value; bad JSON, bad UTF-8 and nesting too deep for the parser are all
+    :class:`FileFormatError` on ``line`` (``None``: a whole document, located from the error)."""
+    if isinstance(text, bytes):
+        text = decode_text(text, path, line)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise FileFormatError(
+            path,
+            f"not valid JSON ({error.msg} at column {error.colno})",
+            line=error.lineno if line is None else line,
+        ) from None
+    except RecursionError:
+        # json recurses once per nesting level; no record of ours nests more than a few levels.
+        raise FileFormatError(
+            path, "JSON nested too deeply to read (no valid record nests like this)", line=line
+        ) from None
+
+
 def json_objects(path: Path, *, what: str = "record") -> Iterator[tuple[int, dict[str, Any]]]:
     """Yields (1-based line number, object) for every line; `what` names a line in messages."""
-    number = 0
-    with open_text(path) as handle:
-        try:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    raise FileFormatError(path, f"blank line (every line is one {what})", line=number)
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise FileFormatError(
-                        path, f"not valid JSON ({error.msg} at column {error.colno})", line=number
-                    ) from None
-                if not isinstance(record, dict):
-                    raise FileFormatError(path, "expected a JSON object", line=number)
-                yield number, record
-        except UnicodeDecodeError:
-            raise FileFormatError(path, "not valid UTF-8 text", line=number + 1) from None
+    with open_bytes(path) as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                raise FileFormatError(path, f"blank line (every line is one {what})", line=number)
+            record = loads(raw, path, number)
+            if not isinstance(record, dict):
+                raise FileFormatError(path, "expected a JSON object", line=number)
+            yield number, record

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ttcdsl.samples.errors import FileFormatError, TornLineError
+from ttcdsl.samples.json_lines import loads
 from ttcdsl.samples.schema import (
     ROW_FIELDS,
     SCHEMA_VERSION,
@@ -91,11 +92,9 @@ def parse_header(raw: bytes, path: Path) -> RunMeta:
     """The :class:`RunMeta` of a header line (without its ``\\n``)."""
     hint = 'a samples table starts with a header line {"ttc_samples": 1, "meta": {...}}'
     try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise FileFormatError(
-            path, f"the header is not valid JSON ({_json_reason(error)})", line=1, hint=hint
-        ) from None
+        header = loads(raw, path, 1)
+    except FileFormatError as error:
+        raise FileFormatError(path, f"the header: {error.detail}", line=1, hint=hint) from None
     if not isinstance(header, dict) or HEADER_KEY not in header:
         raise FileFormatError(path, "the first line is not a samples header", line=1, hint=hint)
     version = header[HEADER_KEY]
@@ -259,10 +258,7 @@ def decode_row(raw: bytes, path: Path, line: int) -> SampleRow:
         raise FileFormatError(
             path, "blank line (every line after the header is one sample)", line=line
         )
-    try:
-        record = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise FileFormatError(path, f"not valid JSON ({_json_reason(error)})", line=line) from None
+    record = loads(raw, path, line)
     if not isinstance(record, dict):
         raise FileFormatError(
             path, f"expected a JSON object, got {type(record).__name__}", line=line
@@ -281,12 +277,6 @@ def rows_to_lines(rows: Iterable[SampleRow]) -> str:
             raise SchemaError(f"row {i} is a {type(row).__name__}, not a SampleRow")
         parts.append(encode_row(row))
     return "".join(parts)
-
-
-def _json_reason(error: Exception) -> str:
-    if isinstance(error, json.JSONDecodeError):
-        return f"{error.msg} at column {error.colno}"
-    return str(error)
 
 
 def _open(path: Path):  # noqa: ANN202 - a binary file handle

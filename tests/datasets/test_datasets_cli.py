@@ -1,0 +1,99 @@
+"""`ttc queries` (public question sets as queries files) and `ttc split` (calibration and
+evaluation parts by query)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ttcdsl.cli import main
+from ttcdsl.datasets import SOURCES, load_source, read_queries
+from ttcdsl.datasets.split import in_calibration, split_ids
+from ttcdsl.samples import content_hash, load
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_queries_writes_every_known_set(shared_data: Path, tmp_path: Path, name: str) -> None:
+    out = tmp_path / f"{name}.jsonl"
+    assert main(["queries", name, "--data-dir", str(shared_data), "-o", str(out)]) == 0
+    written, loaded = read_queries(out), load_source(name, shared_data)
+    assert written.queries == loaded.queries and len(written) > 0
+    assert all(q.gold is not None for q in written)
+
+
+def test_queries_mistakes(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "q.jsonl"
+    assert main(["queries", "--list"]) == 0
+    assert "math500" in capsys.readouterr().out
+    for argv in (["queries", "math5000", "--data-dir", str(shared_data), "-o", str(out)],
+                 ["queries", "math500", "-o", str(out)]):  # fmt: skip
+        with pytest.raises(SystemExit) as caught:
+            main(argv)
+        assert caught.value.code == 2
+    assert main(["queries", "math500", "--data-dir", str(tmp_path), "-o", str(out)]) == 1
+    assert "no such file" in capsys.readouterr().err and not out.exists()
+    assert main(["queries", "aime24", "--data-dir", str(shared_data), "-o", str(out)]) == 0
+    assert main(["queries", "aime24", "--data-dir", str(shared_data), "-o", str(out)]) == 1
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_split_rule_is_deterministic_stable_and_near_the_fraction() -> None:
+    ids = [f"q{i}" for i in range(10_000)]
+    calibration, evaluation = split_ids(ids, fraction=0.3, seed=7)
+    assert sorted(calibration + evaluation) == sorted(ids) and not set(calibration) & set(evaluation)
+    assert split_ids(ids, fraction=0.3, seed=7) == (calibration, evaluation)
+    # Binomial(10000, 0.3): standard deviation 0.0046; 5 of them.
+    assert abs(len(calibration) / len(ids) - 0.3) < 0.023
+    # Adding queries moves none of the old ones; another seed is another split.
+    more = split_ids(ids + [f"new{i}" for i in range(500)], fraction=0.3, seed=7)[0]
+    assert [q for q in more if not q.startswith("new")] == list(calibration)
+    assert split_ids(ids, fraction=0.3, seed=8)[0] != calibration
+    assert all(in_calibration(q, fraction=0.3, seed=7) for q in calibration)
+
+
+def _split(tmp_path: Path, table: Path, queries: Path, *extra: str) -> list[Path]:
+    outs = [tmp_path / n for n in ("c.jsonl", "e.parquet", "qc.jsonl", "qe.jsonl")]
+    argv = ["split", str(table), "--fraction", "0.4", "--seed", "3", "-o", str(outs[0]),
+            str(outs[1]), "--queries", str(queries), "--queries-out", str(outs[2]), str(outs[3]),
+            *extra]  # fmt: skip
+    assert main(argv) == 0
+    return outs
+
+
+def test_split_a_table_and_its_queries(shared_data: Path, tmp_path: Path) -> None:
+    table, queries = tmp_path / "pool.jsonl", tmp_path / "q.jsonl"
+    assert main(["import", str(shared_data / "pools" / "qwen25math_math100_x8.jsonl"),
+                 "-f", "qwen25math-eval", "-o", str(table), "--queries-out", str(queries)]) == 0  # fmt: skip
+    calib, evaluation, q_calib, q_eval = _split(tmp_path, table, queries)
+    whole, parts = load(table), [load(calib), load(evaluation)]
+    ids = [set(p.query_ids()) for p in parts]
+    assert not ids[0] & ids[1] and ids[0] | ids[1] == set(whole.query_ids())
+    assert sum(len(p) for p in parts) == len(whole) == 800  # every sample, with its query
+    assert all(len(p.by_query()[q]) == 8 for p in parts for q in p.query_ids())
+    assert [set(read_queries(q).ids()) for q in (q_calib, q_eval)] == ids
+    assert ids[0] == {q for q in whole.query_ids() if in_calibration(q, fraction=0.4, seed=3)}
+    note = parts[0].meta.notes["split"]
+    assert note["part"] == "calibration" and note["of"] == content_hash(whole)
+    assert parts[1].meta.notes["split"]["part"] == "evaluation"
+    # A part's rows are the whole table's rows, unchanged.
+    assert content_hash(whole.where(query_ids=ids[1]).with_meta(parts[1].meta)) == content_hash(parts[1])
+
+
+def test_split_mistakes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "log.jsonl"
+    log.write_text(json.dumps({"id": "only", "pred": "1"}) + "\n")
+    one = tmp_path / "one.jsonl"
+    assert main(["import", str(log), "-f", "generic", "--query-id-field", "id", "-o", str(one)]) == 0
+    capsys.readouterr()
+    assert main(["split", str(one), "-o", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")]) == 1
+    assert "part would be empty" in capsys.readouterr().err
+    for extra in (["--fraction", "1"], ["--fraction", "0"], ["--queries", str(log)],
+                  ["-o", str(one), str(tmp_path / "b.jsonl")]):  # fmt: skip
+        with pytest.raises(SystemExit) as caught:
+            main(["split", str(one), "-o", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"), *extra])
+        assert caught.value.code == 2
+    assert not (tmp_path / "a.jsonl").exists()
