@@ -206,7 +206,7 @@ answer best_of_n(rm)
 allocate fixed 4 maximize accuracy
 """
     )
-    with pytest.raises(UserError, match="needs a score column 'rm'.*prm"):
+    with pytest.raises(UserError, match="lacks the score column 'rm'"):
         make_plan(policy, workload)
     plan = make_plan(policy, workload, score_columns={"rm": "prm"}, reps=8).plan
     assert plan["bins"][0]["allocation"] == [{"samples": 4, "share": 1.0, "queries": 160}]
