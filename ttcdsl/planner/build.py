@@ -54,6 +54,7 @@ def make_plan(
     reps: int = 256,
     seed: int = 0,
     cross_check: bool = True,
+    extrapolate: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> PlanResult:
     if solver not in SOLVERS:
@@ -69,7 +70,9 @@ def make_plan(
     clock = time.perf_counter()
     # A bandit allocates online: its plan holds the bins and the bandit's settings, no curves.
     say(f"estimating curves for {len(policy.bins)} bin(s)")
-    curves = bin_curves(calibration, reps=reps, seed=seed, levels_only=mode == "bandit")
+    curves = bin_curves(
+        calibration, reps=reps, seed=seed, levels_only=mode == "bandit", extrapolate=extrapolate
+    )
     timings["curves"] = time.perf_counter() - clock
     problem = build_knapsack(calibration, curves, batch_size=batch_size)
     warnings = _warnings(calibration, curves)
@@ -312,7 +315,39 @@ def _warnings(calibration: Calibration, curves: BinCurves) -> list[str]:
         if curves.extrapolated[b][curves.allowed[b]].any():
             first = curves.levels[curves.allowed[b] & curves.extrapolated[b]][0]
             out.append(
-                f"bin {spec.name!r}: counts from {first} on exceed some queries' held-out "
-                "samples; those values are extrapolated by the Dirichlet model"
+                f"bin {spec.name!r}: counts from {first} on exceed some queries' logged "
+                "samples (--extrapolate); those values are extrapolated by the Dirichlet model, "
+                "and a replay of the calibration table cannot serve them"
             )
+    out.extend(_probe_over_cap(policy, curves))
+    for tie in calibration.ties:
+        cuts = ", ".join(f"{c:g}" for c in tie["cuts"])
+        empty = tie["empty_bins"]
+        out.append(
+            f"binning: {tie['tied_share']:.1%} of the calibration queries have "
+            f"{policy.binning.key} exactly {tie['value']:g}, where the quantile cut(s) {cuts} "
+            "fall: ties cannot be split, so all of them go to the upper bin (at run time too)"
+            + (f"; bin(s) {', '.join(repr(e) for e in empty)} are empty" if empty else "")
+        )
+    return out
+
+
+def _probe_over_cap(policy: ir.Policy, curves: BinCurves) -> list[str]:
+    """Per-query token bounds the probe alone breaks for some member of a bin: the probe is
+    spent before the query has a bin, so nothing can hold a bin's bound on it."""
+    out = []
+    for limit in policy.budget.limits:
+        if limit.kind != "per_query_max" or limit.unit != "tokens":
+            continue
+        bins = range(len(policy.bins)) if limit.bin is None else [
+            [b.name for b in policy.bins].index(limit.bin)
+        ]
+        for b in bins:
+            worst = curves.probe_tokens_max[b]
+            if np.isfinite(worst) and worst > limit.value:
+                out.append(
+                    f"bin {policy.bins[b].name!r}: some calibration query's probe alone bills "
+                    f"{worst:g} tokens, over the per-query bound of {limit.value:g}; the run "
+                    "spends the probe before binning, so such queries will exceed it"
+                )
     return out

@@ -4,15 +4,22 @@ Each calibration query's samples, in ``sample_index`` order, are split in two:
 
 * its first ``probe`` samples are its **probe**: they give its features, its difficulty and so
   its bin, exactly as the probe will at run time;
-* its other samples are **held out**: the bin's response curves are estimated from them only.
+* its other samples are **held out**: they never place the query; the curves draw the samples
+  a run adds after the probe from them.
 
-Never using the same samples for both keeps the curves honest: a query lands in the "easy" bin
-because its probe agreed, and reusing those agreeing samples would overstate how well the bin
-does with more samples. A held-out sample stands for any of the query's samples, the probe's
-included, since all are drawn alike; a level of n samples is estimated from n held-out ones.
+The held-out samples never place a query in a bin, so they are an honest draw of the samples a
+run adds after the probe. A run's count ``n`` is the probe plus ``n - probe`` more, and the run
+checks stop rules on and votes over all of them, probe included: so the curves simulate each
+query's own probe followed by its held-out samples (:mod:`ttcdsl.planner.stopping`). The probe
+is selected (an "easy" query's probe agreed), and so is the run's, by the same rule.
 
 Queries with no held-out sample (``m <= probe``) cannot inform a curve; they are dropped and
 counted. Bins are ``[e_{i-1}, e_i)``: a query whose key equals an edge goes to the upper bin.
+
+A run serves every sample under a ``max_tokens`` (the policy's for the probe, the bin's after):
+a longer logged sample is cut (:mod:`ttcdsl.samples.truncation`), so the probe is cut at the
+policy's ``max_tokens`` before its features are evaluated, and the curves cut each bin's samples
+at the bin's (:func:`cut_pool`).
 """
 
 from __future__ import annotations
@@ -43,6 +50,9 @@ class Calibration:
     bin_index: np.ndarray  # [Q] int64 index into policy.bins
     prompt_tokens: np.ndarray  # [Q] float64 mean prompt tokens per sample (NaN unknown)
     samples_per_query: tuple[int, int]  # min and max logged samples per used query
+    pool: QueryPool  # every logged sample of each used query, in logged order, uncut
+    logprob: np.ndarray  # [Q, M] mean token log-probability of `pool`'s samples (NaN unknown)
+    ties: tuple[dict, ...] = ()  # quantile edges that coincide: value, share of queries, bins
 
     @property
     def n_queries(self) -> int:
@@ -109,6 +119,7 @@ def calibrate(
 ) -> Calibration:
     """Split ``table`` into probes and held-out samples, evaluate features, assign bins."""
     from ttcdsl.features import SampleBatch, evaluate_features
+    from ttcdsl.samples.truncation import is_cut
 
     if len(table) == 0:
         raise UserError("the calibration table has no samples")
@@ -133,16 +144,21 @@ def calibrate(
     rows = np.flatnonzero(usable)
     dropped = tuple(pool.query_ids[i] for i in np.flatnonzero(~usable))
     pool = pool.take(rows)
-    probe, heldout = pool.columns(0, k), pool.columns(k)
+    logprob = _grid(table, table.mean_logprob, pool.query_ids, pool.answer.shape[1])
+    # the probe is served under the policy's max_tokens: its features see the cut samples
+    max_tokens = policy.sampling.max_tokens
+    probe, probe_logprob = cut_pool(pool.columns(0, k), logprob[:, :k], max_tokens)
+    heldout, heldout_logprob = cut_pool(pool.columns(k), logprob[:, k:], max_tokens)
 
     prompt = _per_query_prompt_tokens(table, pool.query_ids)
-    logprob = _grid(table, table.mean_logprob, pool.query_ids, pool.answer.shape[1])
+    labels = _grid(table, table.correct, pool.query_ids, k)
+    labels = np.where(is_cut(pool.tokens[:, :k], max_tokens), np.minimum(labels, 0.0), labels)
     batch = SampleBatch(
         answer=probe.answer,
         valid=probe.valid,
         tokens=probe.tokens,
-        logprob=logprob[:, :k],
-        correct=np.where(probe.valid, _grid(table, table.correct, pool.query_ids, k), np.nan),
+        logprob=probe_logprob,
+        correct=np.where(probe.valid, labels, np.nan),  # a cut sample is wrong where labelled
         scores={name: probe.scores[name] for name in scorers},
         prompt_nll=np.full(pool.n_queries, np.nan),
     )
@@ -154,13 +170,36 @@ def calibrate(
         dropped=dropped,
         probe=probe,
         heldout=heldout,
-        heldout_logprob=logprob[:, k:],
+        heldout_logprob=heldout_logprob,
         features=features,
         key=key,
         edges=edges,
         bin_index=bin_index,
         prompt_tokens=prompt,
         samples_per_query=(int(pool.n_samples.min()), int(pool.n_samples.max())),
+        pool=pool,
+        logprob=logprob,
+        ties=_ties(policy, key, edges),
+    )
+
+
+def cut_pool(pool: QueryPool, logprob: np.ndarray, max_tokens: int) -> tuple[QueryPool, np.ndarray]:
+    """``pool`` and its log-probabilities as a run would serve them under ``max_tokens``: a
+    longer sample bills ``max_tokens`` tokens and has no answer, label-true, score or
+    log-probability (:func:`ttcdsl.samples.truncation.is_cut`, the rule replay follows)."""
+    from ttcdsl.samples.truncation import is_cut
+
+    cut = pool.valid & is_cut(pool.tokens, max_tokens)
+    if not cut.any():
+        return pool, logprob
+    return (
+        pool._replace(
+            answer=np.where(cut, -1, pool.answer),
+            correct=pool.correct & ~cut,
+            scores={name: np.where(cut, np.nan, values) for name, values in pool.scores.items()},
+            tokens=np.where(cut, float(max_tokens), pool.tokens),
+        ),
+        np.where(cut, np.nan, logprob),
     )
 
 
@@ -216,3 +255,31 @@ def _per_query_prompt_tokens(table: SamplesTable, query_ids) -> np.ndarray:
     total = np.where(known, grid, 0.0).sum(axis=1)
     count = known.sum(axis=1)
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _ties(policy: ir.Policy, key: np.ndarray | None, edges: tuple[float, ...]) -> tuple[dict, ...]:
+    """Quantile edges the key's ties moved: where many calibration queries share the key value a
+    cut falls on, the cut cannot split them (all go to the upper bin, at run time too), so a bin
+    gets more or fewer queries than its quantile share, and where several cuts fall on the same
+    value the bins between them are empty. One entry per such value: the value, the share of
+    queries whose key equals it, the cuts that fall on it and the bins left empty."""
+    binning = policy.binning
+    if key is None or binning is None or binning.method != "quantiles" or not edges:
+        return ()
+    names = [b.name for b in policy.bins]
+    out = []
+    values = np.asarray(edges)
+    for value in np.unique(values):
+        at = np.flatnonzero(values == value)
+        tied = float(np.mean(key == value))
+        empty = [names[i] for i in at[1:]]  # bin i lies between edges i-1 and i: [v, v) is empty
+        if empty or tied >= 0.05:
+            out.append(
+                {
+                    "value": float(value),
+                    "tied_share": tied,
+                    "cuts": [float(binning.cuts[i]) for i in at],
+                    "empty_bins": empty,
+                }
+            )
+    return tuple(out)
