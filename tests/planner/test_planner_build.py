@@ -46,7 +46,8 @@ def test_curves_simulate_the_run_probe_first_then_held_out_samples():
     # A run's count n is the query's probe (the samples that binned it) plus n - probe more, and
     # its answer votes over all of them. The probe (first 2 samples) is "7", right; every
     # held-out sample is "3", wrong. So the run answers 7 at n = 2 (probe), 3 (7,7,3) and
-    # 4 (7,7,3,3: the tie goes to the answer seen first), and 3 from n = 5 on.
+    # 4 (7,7,3,3: the tie goes to the answer seen first), and 3 from n = 5 on. The logged order
+    # puts the probe anywhere: the planner draws it as a replay does.
     policy = parse_policy(
         HEADER
         + """
@@ -59,7 +60,13 @@ strategy agreed = majority_vote
 allocate optimal maximize accuracy
 """
     )
-    queries = {f"q{i}": [("7", True)] * 2 + [("3", False)] * 4 for i in range(6)}
+    from ttcdsl.runtime.replay import replay_order
+
+    queries = {}
+    for i in range(6):
+        # the probe is what a replay with the plan's seed (0) serves first, as at run time
+        first_two = replay_order(0, f"q{i}", list(range(6)))[:2]
+        queries[f"q{i}"] = [("7", True) if j in first_two else ("3", False) for j in range(6)]
     result = make_plan(policy, table_of(queries), cross_check=False, reps=8)
     agreed = result.plan["bins"][1]
     assert agreed["queries"] == 6

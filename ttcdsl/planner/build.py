@@ -64,7 +64,7 @@ def make_plan(
     clock = time.perf_counter()
 
     say("calibrating: probes, features and bins")
-    calibration = calibrate(policy, table, score_columns=score_columns)
+    calibration = calibrate(policy, table, score_columns=score_columns, seed=seed)
     timings["calibrate"] = time.perf_counter() - clock
     mode = allocation_mode(policy)
     clock = time.perf_counter()
@@ -319,6 +319,20 @@ def _warnings(calibration: Calibration, curves: BinCurves) -> list[str]:
                 "samples (--extrapolate); those values are extrapolated by the Dirichlet model, "
                 "and a replay of the calibration table cannot serve them"
             )
+    for spec in policy.bins:
+        if spec.fixed_samples is not None and spec.fixed_samples > curves.levels[-1]:
+            out.append(
+                f"bin {spec.name!r}: its fixed {spec.fixed_samples} samples per query are cut to "
+                f"{curves.levels[-1]}, the most the calibration table holds per query (a replay of "
+                "it can serve no more); pass --extrapolate to plan past it by the model"
+            )
+    high = policy.budget.find("per_query_max", "samples")
+    if high is not None and high.value > curves.levels[-1] and not curves.extrapolate:
+        out.append(
+            f"counts stop at {curves.levels[-1]} samples per query, the most the calibration table "
+            f"holds per query, below the policy's maximum of {high.value:g}; pass --extrapolate "
+            "to plan past it by the model"
+        )
     out.extend(_probe_over_cap(policy, curves))
     for tie in calibration.ties:
         cuts = ", ".join(f"{c:g}" for c in tie["cuts"])

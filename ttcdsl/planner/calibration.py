@@ -1,6 +1,9 @@
 """Calibration: a policy's probe, features and bins applied to a logged samples table.
 
-Each calibration query's samples, in ``sample_index`` order, are split in two:
+Each calibration query's samples are put in a seeded random order, the order a replay of the
+table with that seed serves them (:func:`ttcdsl.runtime.replay.replay_order`): a log's own order
+need not be random (one pool logs its most agreeing samples first), and a run's probe is a
+random draw. In that order they are split in two:
 
 * its first ``probe`` samples are its **probe**: they give its features, its difficulty and so
   its bin, exactly as the probe will at run time;
@@ -116,8 +119,10 @@ def calibrate(
     table: SamplesTable,
     *,
     score_columns: Mapping[str, str] | None = None,
+    seed: int = 0,
 ) -> Calibration:
-    """Split ``table`` into probes and held-out samples, evaluate features, assign bins."""
+    """Order each query's samples by ``seed``, split them into probes and held-out samples,
+    evaluate features, assign bins."""
     from ttcdsl.features import SampleBatch, evaluate_features
     from ttcdsl.samples.truncation import is_cut
 
@@ -144,14 +149,17 @@ def calibrate(
     rows = np.flatnonzero(usable)
     dropped = tuple(pool.query_ids[i] for i in np.flatnonzero(~usable))
     pool = pool.take(rows)
-    logprob = _grid(table, table.mean_logprob, pool.query_ids, pool.answer.shape[1])
+    width = pool.answer.shape[1]
+    order = _serving_order(table, pool.query_ids, width, seed)
+    pool = _reorder(pool, order)
+    logprob = _take(_grid(table, table.mean_logprob, pool.query_ids, width), order)
     # the probe is served under the policy's max_tokens: its features see the cut samples
     max_tokens = policy.sampling.max_tokens
     probe, probe_logprob = cut_pool(pool.columns(0, k), logprob[:, :k], max_tokens)
     heldout, heldout_logprob = cut_pool(pool.columns(k), logprob[:, k:], max_tokens)
 
     prompt = _per_query_prompt_tokens(table, pool.query_ids)
-    labels = _grid(table, table.correct, pool.query_ids, k)
+    labels = _take(_grid(table, table.correct, pool.query_ids, width), order)[:, :k]
     labels = np.where(is_cut(pool.tokens[:, :k], max_tokens), np.minimum(labels, 0.0), labels)
     batch = SampleBatch(
         answer=probe.answer,
@@ -180,6 +188,34 @@ def calibrate(
         pool=pool,
         logprob=logprob,
         ties=_ties(policy, key, edges),
+    )
+
+
+def _serving_order(table: SamplesTable, query_ids, width: int, seed: int) -> np.ndarray:
+    """``[Q, width]``: per query, the columns (``sample_index`` order) in the order a replay with
+    ``seed`` serves its samples; columns past a query's samples stay in place."""
+    from ttcdsl.runtime.replay import replay_order
+
+    rows = _sorted_rows(table, query_ids)[:, :width]
+    index = np.asarray(table.sample_index)
+    order = np.tile(np.arange(width), (len(query_ids), 1))
+    for q, qid in enumerate(query_ids):
+        logged = rows[q][rows[q] >= 0]
+        order[q, : len(logged)] = replay_order(seed, qid, index[logged].tolist())
+    return order
+
+
+def _take(values: np.ndarray, order: np.ndarray) -> np.ndarray:
+    return np.take_along_axis(values, order, axis=1)
+
+
+def _reorder(pool: QueryPool, order: np.ndarray) -> QueryPool:
+    return pool._replace(
+        answer=_take(pool.answer, order),
+        valid=_take(pool.valid, order),
+        correct=_take(pool.correct, order),
+        scores={name: _take(values, order) for name, values in pool.scores.items()},
+        tokens=_take(pool.tokens, order),
     )
 
 

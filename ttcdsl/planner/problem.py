@@ -68,11 +68,12 @@ def option_levels(policy: ir.Policy, depth: int | None = None) -> np.ndarray:
     else:
         hi = int(high.value) if high else max(lo, DEFAULT_MAX_SAMPLES)
     if depth is not None and hi > depth:
-        if lo > depth or isinstance(policy.allocation, ir.Fixed):
+        # a fixed count past the depth is cut to it (and the plan warns): what can be checked
+        if lo > depth:
             raise UserError(
-                f"the policy needs {hi if isinstance(policy.allocation, ir.Fixed) else lo} samples "
-                f"per query, but the calibration table has only {depth} for some query, so a "
-                "replay of it cannot serve them and the planner cannot verify them",
+                f"the policy needs at least {lo} samples per query, but the calibration table has "
+                f"only {depth} for some query, so a replay of it cannot serve them and the planner "
+                "cannot verify them",
                 hint="calibrate on more samples per query, or pass --extrapolate to let the "
                 "planner model counts past the logged ones (a replay run will run short)",
             )
@@ -158,7 +159,8 @@ def _allowed(policy: ir.Policy, levels: np.ndarray) -> np.ndarray:
         elif spec.strategy.kind == "single":
             row &= levels == max(1, policy.probe)
         elif spec.fixed_samples is not None:
-            row &= levels == spec.fixed_samples
+            # cut to the largest count considered (the table's depth without --extrapolate)
+            row &= levels == min(spec.fixed_samples, int(levels[-1]))
         for scope in (None, spec.name):
             low = budget.find("per_query_min", "samples", scope)
             high = budget.find("per_query_max", "samples", scope)

@@ -67,7 +67,8 @@ def plan_document(
             "dropped": len(calibration.dropped),
             "samples_per_query": list(calibration.samples_per_query),
             "probe_split": (
-                f"the first {policy.probe} samples of each query (by sample_index) are its probe: "
+                f"{policy.probe} samples of each query, the first a replay with seed {seed} serves, "
+                "are its probe: "
                 "they give its features and its bin; the run is simulated from that probe, then "
                 "the query's other samples in random orders"
                 if policy.probe
