@@ -87,7 +87,6 @@ def crux(shared_data: Path):
     )
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", POLICIES)
 def test_plan_predicts_the_run_on_the_qwen_pool(qwen, name, tmp_path):
     files = split(qwen, tmp_path)
@@ -95,7 +94,6 @@ def test_plan_predicts_the_run_on_the_qwen_pool(qwen, name, tmp_path):
     check_agreement(plan, results, f"qwen {name}")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", POLICIES)
 def test_plan_predicts_the_run_on_the_cruxeval_pool(crux, name, tmp_path):
     files = split(crux, tmp_path)
@@ -103,7 +101,6 @@ def test_plan_predicts_the_run_on_the_cruxeval_pool(crux, name, tmp_path):
     check_agreement(plan, results, f"crux {name}")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", ("adaptive_vote", *POLICIES))
 def test_plan_predicts_the_run_on_the_builtin_workload(name, tmp_path):
     table, _ = builtin_workload(600, 16, seed=5)

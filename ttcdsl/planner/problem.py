@@ -52,6 +52,10 @@ class BinCurves:
     stop_simulated: np.ndarray  # [G] bool: stop rules simulated for this bin
     depth: int  # samples per query the calibration pool can replay (its smallest query's)
     extrapolate: bool  # counts past `depth` were allowed (model-extrapolated)
+    # per calibration query (rows of the calibration): accuracy, samples, tokens at each count,
+    # [Q, K], and their Monte Carlo variance divided by the replications (NaN: not simulated)
+    per_query: dict[str, np.ndarray]
+    per_query_noise: dict[str, np.ndarray]
 
 
 def option_levels(policy: ir.Policy, depth: int | None = None) -> np.ndarray:
@@ -108,6 +112,9 @@ def bin_curves(
     extrapolated = np.zeros(shape, dtype=bool)
     stop_simulated = np.zeros(g, dtype=bool)
     allowed = _allowed(policy, levels)
+    names = ("accuracy", "samples", "tokens")
+    per_query = {n: np.full((calibration.n_queries, k), np.nan) for n in names}
+    per_query_noise = {n: np.full((calibration.n_queries, k), np.nan) for n in names}
 
     for b, spec in enumerate(policy.bins):
         rows = calibration.bin_rows(b)
@@ -130,6 +137,9 @@ def bin_curves(
         probe_max[b] = float(np.max(sim.probe_tokens)) if np.isfinite(sim.probe_tokens).all() else np.nan
         extrapolated[b, cols] = sim.extrapolated
         stop_simulated[b] = bool(spec.stop)
+        for n in names:
+            per_query[n][np.ix_(rows, cols)] = sim.per_query[n]
+            per_query_noise[n][np.ix_(rows, cols)] = sim.per_query_var[n] / reps
     return BinCurves(
         levels=levels,
         allowed=allowed,
@@ -146,6 +156,8 @@ def bin_curves(
         stop_simulated=stop_simulated,
         depth=depth,
         extrapolate=extrapolate,
+        per_query=per_query,
+        per_query_noise=per_query_noise,
     )
 
 

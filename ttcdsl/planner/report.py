@@ -87,7 +87,7 @@ def plan_document(
         "binning": _binning(calibration),
         "bins": [_bin(calibration, curves, x, queries, b) for b in range(len(policy.bins))],
         "budget": _budget(policy, problem, x),
-        "predicted": _predicted(problem, curves, x) if x is not None else None,
+        "predicted": _predicted(calibration, problem, curves, x) if x is not None else None,
         "baseline": _baseline(calibration, problem, curves, x) if x is not None else None,
         "solver": _solver(problem, solution, x, cross_checks),
     }
@@ -245,26 +245,38 @@ def _budget(policy: ir.Policy, problem: Knapsack, x) -> list[dict[str, Any]]:
     return out
 
 
-def _predicted(problem: Knapsack, curves: BinCurves, x) -> dict[str, Any]:
-    """Per-query means over the batch, each with the standard error of the estimate (bins'
-    errors combined as independent), so a run's spend can be scored like its accuracy."""
+def _predicted(calibration: Calibration, problem: Knapsack, curves: BinCurves, x) -> dict[str, Any]:
+    """Per-query means over the batch, each with its standard error, so a run's spend can be
+    scored like its accuracy. The error is that of a mean over the calibration queries, each
+    valued at its bin's allocation: the spread between queries (bins included, since a new
+    batch's bin shares vary too) over the query count, plus the replications' noise."""
     w = problem.weight
 
     def mean(values: np.ndarray) -> float:
         return float(w @ (x * np.where(x > 0, values, 0.0)).sum(1))
 
-    def se(values: np.ndarray) -> float:
-        return float(np.sqrt(np.sum((w * (x * np.where(x > 0, values, 0.0)).sum(1)) ** 2)))
+    def se(name: str) -> float | None:
+        rows = calibration.bin_index
+        mix = x[rows]  # [Q, K] each query's allocation
+        used = mix > 0
+        values = curves.per_query[name]
+        if not np.isfinite(np.where(used, values, 0.0)).all():
+            return None
+        per_query = (mix * np.where(used, values, 0.0)).sum(1)
+        noise = ((mix * np.sqrt(np.where(used, curves.per_query_noise[name], 0.0))).sum(1)) ** 2
+        q = len(per_query)
+        between = per_query.var(ddof=1) / q if q > 1 else 0.0
+        return float(np.sqrt(between + noise.sum() / q**2))
 
     tokens_known = np.isfinite(np.where(x > 0, curves.tokens, 0.0)).all()
     return {
         "accuracy": mean(curves.accuracy),
-        "accuracy_se": se(curves.accuracy_se),
+        "accuracy_se": se("accuracy"),
         "coverage": mean(curves.coverage),
         "samples": mean(curves.samples),
-        "samples_se": se(curves.samples_se),
+        "samples_se": se("samples"),
         "tokens": mean(curves.tokens) if tokens_known else None,
-        "tokens_se": se(curves.tokens_se) if tokens_known else None,
+        "tokens_se": se("tokens") if tokens_known else None,
     }
 
 

@@ -55,6 +55,8 @@ class SimulatedCurves:
     stop_rate: np.ndarray  # share of queries that stopped before the cap
     extrapolated: np.ndarray  # bool: the cap exceeds some member's logged samples
     probe_tokens: np.ndarray  # [Q] each member's billed probe tokens (NaN unknown)
+    per_query: dict[str, np.ndarray]  # accuracy, samples, tokens: [Q, K] each member's mean
+    per_query_var: dict[str, np.ndarray]  # the same, their variance over the replications
 
 
 def simulate_bin(
@@ -138,6 +140,11 @@ def simulate_bin(
         stop_rate=mean["stopped"].mean(0),
         extrapolated=caps > int(pool.n_samples.min()),
         probe_tokens=probe_billed.sum(1) if k else np.zeros(q),
+        per_query={"accuracy": mean["hits"], "samples": mean["spent"], "tokens": mean["tokens"]},
+        per_query_var={
+            out: np.maximum(square[name] - mean[name] ** 2, 0.0)
+            for out, name in (("accuracy", "hits"), ("samples", "spent"), ("tokens", "tokens"))
+        },
     )
 
 
