@@ -333,7 +333,6 @@ def _warnings(calibration: Calibration, curves: BinCurves) -> list[str]:
             f"holds per query, below the policy's maximum of {high.value:g}; pass --extrapolate "
             "to plan past it by the model"
         )
-    out.extend(_probe_over_cap(policy, curves))
     for tie in calibration.ties:
         cuts = ", ".join(f"{c:g}" for c in tie["cuts"])
         empty = tie["empty_bins"]
@@ -345,23 +344,3 @@ def _warnings(calibration: Calibration, curves: BinCurves) -> list[str]:
         )
     return out
 
-
-def _probe_over_cap(policy: ir.Policy, curves: BinCurves) -> list[str]:
-    """Per-query token bounds the probe alone breaks for some member of a bin: the probe is
-    spent before the query has a bin, so nothing can hold a bin's bound on it."""
-    out = []
-    for limit in policy.budget.limits:
-        if limit.kind != "per_query_max" or limit.unit != "tokens":
-            continue
-        bins = range(len(policy.bins)) if limit.bin is None else [
-            [b.name for b in policy.bins].index(limit.bin)
-        ]
-        for b in bins:
-            worst = curves.probe_tokens_max[b]
-            if np.isfinite(worst) and worst > limit.value:
-                out.append(
-                    f"bin {policy.bins[b].name!r}: some calibration query's probe alone bills "
-                    f"{worst:g} tokens, over the per-query bound of {limit.value:g}; the run "
-                    "spends the probe before binning, so such queries will exceed it"
-                )
-    return out

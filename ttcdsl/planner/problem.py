@@ -247,9 +247,23 @@ def build_knapsack(
             source.append(index)
 
     for b in np.flatnonzero(~allowed.any(1)):
+        probe = curves.probe_tokens_max[b]
+        bounds = [
+            l.value for l in policy.budget.limits
+            if l.kind == "per_query_max" and l.unit == "tokens" and l.bin in (None, policy.bins[b].name)
+        ]
+        if bounds and np.isfinite(probe) and probe > min(bounds):
+            # the probe is spent before the query has a bin: no allocation can undo it
+            raise UserError(
+                f"bin {policy.bins[b].name!r}: some calibration query's probe alone bills "
+                f"{probe:g} tokens, over the per-query bound of {min(bounds):g}; the run spends "
+                "the probe before binning, so such queries would exceed it",
+                hint="raise the per-query token bound, or lower the policy's max_tokens (the "
+                "probe's)",
+            )
         raise UserError(
             f"bin {policy.bins[b].name!r}: every sample count is ruled out by the per-query token "
-            "bound at this bin's expected tokens per sample",
+            "bound at the expected tokens of this bin's largest member",
             hint="raise the per-query token bound or lower max_tokens for this bin",
         )
     value = curves.coverage if policy.objective == "coverage" else curves.accuracy

@@ -77,7 +77,7 @@ def plan_document(
             "curve_reps": reps,
             "seed": seed,
             # counts past this many samples per query are model-extrapolated (--extrapolate)
-            "extrapolated_beyond": _extrapolated_beyond(curves, x),
+            "extrapolated_beyond": _extrapolated_beyond(curves),
         },
         "objective": policy.objective,
         "mode": mode,
@@ -105,13 +105,12 @@ def plan_document(
     return doc
 
 
-def _extrapolated_beyond(curves: BinCurves, x) -> int | None:
-    """The logged depth past which some count the plan considers (or, when solved, uses) is
-    model-extrapolated; None when every count can be replayed from the calibration table."""
+def _extrapolated_beyond(curves: BinCurves) -> int | None:
+    """The logged depth past which the counts the plan considers are model-extrapolated
+    (--extrapolate); None when every count can be replayed from the calibration table."""
     if not curves.extrapolate:
         return None
-    used = curves.allowed if x is None else (x > 0)
-    return curves.depth if (used & curves.extrapolated).any() else None
+    return curves.depth if (curves.allowed & curves.extrapolated).any() else None
 
 
 def source_text(policy: ir.Policy, span) -> str:
