@@ -304,3 +304,35 @@ def test_a_per_query_bound_holds_for_the_largest_member_not_the_mean():
     # the bin's mean member would allow one count more: the bound is per query
     mean_allowed = result.curves.levels[result.curves.tokens[0] <= 2000]
     assert mean_allowed.max() > allowed.max()
+
+
+def test_a_key_a_cut_probe_cannot_read_sends_the_query_to_the_last_bin_like_the_run():
+    policy = parse_policy(
+        """
+policy t "test"
+budget { mean samples per query <= 3 }
+sampling { temperature 0.7 max_tokens 512 }
+probe 2 samples
+scorer conf = confidence
+feature sure = mean(scores(conf))
+bins by sure thresholds [-0.5] as unsure, sure
+strategy unsure = majority_vote
+strategy sure = majority_vote
+allocate optimal maximize accuracy
+"""
+    )
+    rows = []
+    for i in range(6):
+        long = i < 2  # every sample of q0, q1 is longer than max_tokens: no log-probability left
+        for j in range(4):
+            rows.append(SampleRow(query_id=f"q{i}", sample_index=j, answer="7", correct=True,
+                                  completion_tokens=900 if long else 100, mean_logprob=-0.1))
+    result = make_plan(policy, SamplesTable.from_rows(rows, meta=RunMeta()), cross_check=False,
+                       reps=8)
+    from ttcdsl.runtime.assignment import assign_bins
+
+    key = result.calibration.key
+    assert np.isnan(key[:2]).all() and np.isfinite(key[2:]).all()
+    assert result.calibration.bin_index.tolist() == assign_bins(key, [-0.5], 2).tolist()
+    assert result.calibration.bin_index.tolist()[:2] == [1, 1]
+    assert any("undefined for 2 calibration queries" in w for w in result.plan["warnings"])

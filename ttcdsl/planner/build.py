@@ -333,6 +333,13 @@ def _warnings(calibration: Calibration, curves: BinCurves) -> list[str]:
             f"holds per query, below the policy's maximum of {high.value:g}; pass --extrapolate "
             "to plan past it by the model"
         )
+    if calibration.undefined_key:
+        out.append(
+            f"binning: the key {policy.binning.key!r} is undefined for "
+            f"{calibration.undefined_key} calibration queries whose probe was cut at max_tokens "
+            f"{policy.sampling.max_tokens} (a cut sample has no answer or score); they are in the "
+            f"last bin, {policy.bins[-1].name!r}, where a run sends them too"
+        )
     for tie in calibration.ties:
         cuts = ", ".join(f"{c:g}" for c in tie["cuts"])
         empty = tie["empty_bins"]

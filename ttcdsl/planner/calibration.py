@@ -45,7 +45,7 @@ class Calibration:
     query_ids: tuple[str, ...]  # the queries used, in pool row order
     dropped: tuple[str, ...]  # queries with too few samples to hold any out
     probe: QueryPool  # first `policy.probe` samples of each query
-    heldout: QueryPool  # the remaining samples: the curves' input
+    heldout: QueryPool  # the remaining samples (cut at the policy's max_tokens): the baseline's input
     heldout_logprob: np.ndarray  # [Q, M - probe] mean token log-probability (NaN unknown)
     features: Mapping[str, np.ndarray]  # [Q] each, evaluated on the probe
     key: np.ndarray | None  # [Q] the binning key's values (None: one bin)
@@ -56,6 +56,7 @@ class Calibration:
     pool: QueryPool  # every logged sample of each used query, in logged order, uncut
     logprob: np.ndarray  # [Q, M] mean token log-probability of `pool`'s samples (NaN unknown)
     ties: tuple[dict, ...] = ()  # quantile edges that coincide: value, share of queries, bins
+    undefined_key: int = 0  # queries whose key is NaN (their probe was cut): in the last bin
 
     @property
     def n_queries(self) -> int:
@@ -171,7 +172,8 @@ def calibrate(
         prompt_nll=np.full(pool.n_queries, np.nan),
     )
     features = evaluate_features(policy, batch) if (policy.features or policy.difficulty) else {}
-    key, edges, bin_index = _assign_bins(policy, features, pool.n_queries)
+    probe_cut = (probe.valid & is_cut(pool.tokens[:, :k], max_tokens)).any(axis=1)
+    key, edges, bin_index = _assign_bins(policy, features, pool.n_queries, probe_cut)
     return Calibration(
         policy=policy,
         query_ids=pool.query_ids,
@@ -188,6 +190,7 @@ def calibrate(
         pool=pool,
         logprob=logprob,
         ties=_ties(policy, key, edges),
+        undefined_key=int(np.sum(~np.isfinite(key))) if key is not None else 0,
     )
 
 
@@ -240,14 +243,18 @@ def cut_pool(pool: QueryPool, logprob: np.ndarray, max_tokens: int) -> tuple[Que
 
 
 def _assign_bins(
-    policy: ir.Policy, features: Mapping[str, np.ndarray], n: int
+    policy: ir.Policy, features: Mapping[str, np.ndarray], n: int, cut: np.ndarray
 ) -> tuple[np.ndarray | None, tuple[float, ...], np.ndarray]:
+    """The key, the edges and each query's bin. ``cut`` marks queries whose probe has a sample cut
+    at ``max_tokens``: a cut sample has no answer or score, so the key may be NaN for them, and
+    such a query goes to the last bin as the run sends it (:func:`ttcdsl.runtime.assignment.
+    assign_bins`). A NaN key for any other query means the table lacks what the key reads."""
     binning = policy.binning
     if binning is None:
         return None, (), np.zeros(n, dtype=np.int64)
     key = np.asarray(features[binning.key], dtype=np.float64)
     bad = ~np.isfinite(key)
-    if bad.any():
+    if (bad & ~cut).any() or bad.all():
         raise UserError(
             f"the binning key {binning.key!r} is undefined (NaN) for {int(bad.sum())} of {n} "
             "calibration queries",
@@ -256,10 +263,11 @@ def _assign_bins(
             "the table",
         )
     if binning.method == "quantiles":
-        edges = tuple(float(e) for e in np.quantile(key, binning.cuts))
+        edges = tuple(float(e) for e in np.quantile(key[~bad], binning.cuts))
     else:
         edges = tuple(float(c) for c in binning.cuts)
-    return key, edges, np.searchsorted(np.asarray(edges), key, side="right").astype(np.int64)
+    bins = np.searchsorted(np.asarray(edges), np.where(bad, 0.0, key), side="right")
+    return key, edges, np.where(bad, len(policy.bins) - 1, bins).astype(np.int64)
 
 
 def _sorted_rows(table: SamplesTable, query_ids: tuple[str, ...]):
