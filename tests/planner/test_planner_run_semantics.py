@@ -336,3 +336,15 @@ allocate optimal maximize accuracy
     assert result.calibration.bin_index.tolist() == assign_bins(key, [-0.5], 2).tolist()
     assert result.calibration.bin_index.tolist()[:2] == [1, 1]
     assert any("undefined for 2 calibration queries" in w for w in result.plan["warnings"])
+
+
+def test_a_rounds_cap_that_coarsens_stop_checks_is_said():
+    # probe in round 0, then 3 rounds: a target of n takes ceil((n - 2) / 3) samples in the
+    # first of them, so past 2 + 3 = 5 samples the rules are not checked after every sample
+    policy = parse_policy(STOP_FROM_MINIMUM.replace("samples per query in 6..16", "samples per query in 2..16\n  rounds <= 4"))
+    table = table_of({f"q{i}": [("7", True, 100)] * 8 for i in range(10)})
+    warnings = make_plan(policy, table, cross_check=False, reps=8).plan["warnings"]
+    assert any("rounds <= 4, counts above 5 take more than one sample" in w for w in warnings)
+    policy = parse_policy(STOP_FROM_MINIMUM.replace("samples per query in 6..16", "samples per query in 2..16\n  rounds <= 7"))
+    warnings = make_plan(policy, table, cross_check=False, reps=8).plan["warnings"]
+    assert not any("rounds <=" in w for w in warnings)

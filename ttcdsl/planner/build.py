@@ -333,6 +333,19 @@ def _warnings(calibration: Calibration, curves: BinCurves) -> list[str]:
             f"holds per query, below the policy's maximum of {high.value:g}; pass --extrapolate "
             "to plan past it by the model"
         )
+    rounds = policy.budget.rounds
+    if rounds is not None:
+        # the executor steps ceil(remaining / rounds left) samples per round: past this count a
+        # bin with stop rules is checked less often than after every sample, as simulated
+        start = 1 if policy.probe else 0
+        every = policy.probe + max(0, rounds - start)
+        for b, spec in enumerate(policy.bins):
+            if spec.stop and (curves.allowed[b] & (curves.levels > every)).any():
+                out.append(
+                    f"bin {spec.name!r}: with rounds <= {rounds}, counts above {every} take "
+                    "more than one sample per round, so the run checks the stop rules less often "
+                    "than the plan's simulation (after every sample) and may spend more"
+                )
     if calibration.undefined_key:
         out.append(
             f"binning: the key {policy.binning.key!r} is undefined for "
