@@ -199,6 +199,17 @@ def test_the_plan_states_spend_and_its_standard_errors():
     assert plan["bins"][0]["predicted"]["samples_se"] == 0.0
 
 
+def test_a_sample_of_unknown_length_is_billed_its_max_tokens_as_the_run_bills_it():
+    samples = {f"q{i}": [("7", True, 100), ("7", True, None), ("7", True, 100), ("7", True, 100)]
+               for i in range(5)}
+    plan = make_plan(parse_policy(_fixed(512)), table_of(samples), cross_check=False, reps=8).plan
+    from ttcdsl.runtime.ledger import billed_tokens
+
+    run_bill = sum(billed_tokens(t, None, max_tokens=512, charge_prompt=False)
+                   for _, _, t in samples["q0"])
+    assert plan["predicted"]["tokens"] == run_bill == 3 * 100 + 512
+
+
 def test_spend_standard_errors_are_null_without_token_counts():
     samples = {f"q{i}": [("7", True, None)] * 4 for i in range(5)}
     plan = make_plan(parse_policy(_fixed(512)), table_of(samples), cross_check=False, reps=8).plan

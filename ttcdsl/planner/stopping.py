@@ -36,6 +36,7 @@ from ttcdsl.curves.pool import QueryPool
 from ttcdsl.planner.calibration import Calibration, cut_pool
 
 ROWS_PER_CHUNK = 1 << 14
+BILLED = "\0billed"  # completion tokens a sample is billed, carried through the sequences
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +89,7 @@ def simulate_bin(
     for start in range(0, q, queries_per_chunk):
         chunk = np.arange(start, min(q, start + queries_per_chunk))
         seq = _sequences(pool, logprob, alpha_all, chunk, reps, length, k, rng)
+        sample_bill = seq.scores.pop(BILLED)
         if conditions:
             batch = SampleBatch(
                 answer=seq.answer,
@@ -103,7 +105,7 @@ def simulate_bin(
             stop = np.full(len(seq.answer), np.iinfo(np.int64).max)
         spent = np.minimum(stop[:, None], caps[None, :])  # [B, K]
         hit, covered = _prefix_outcomes(strategy.kind, strategy.scorer, seq)
-        billed = seq.tokens + np.repeat(prompt[chunk], reps)[:, None]
+        billed = sample_bill + np.repeat(prompt[chunk], reps)[:, None]
         cum_tokens = np.cumsum(billed, axis=1)
         pick = spent - 1
         values = {
@@ -126,7 +128,7 @@ def simulate_bin(
         within = np.maximum(square[name] - m**2, 0.0).sum(0) / (reps * q * q)
         return np.sqrt(between + within)
 
-    probe_billed = pool.tokens[:, :k] + prompt[:, None]
+    probe_billed = pool.scores[BILLED][:, :k] + prompt[:, None]
     return SimulatedCurves(
         caps=caps,
         samples=mean["spent"].mean(0),
@@ -157,12 +159,25 @@ def _bin_pool(calibration: Calibration, b: int, rows: np.ndarray) -> tuple[Query
     logprob = calibration.logprob[rows]
     probe, probe_lp = cut_pool(pool.columns(0, k), logprob[:, :k], policy.sampling.max_tokens)
     rest, rest_lp = cut_pool(pool.columns(k), logprob[:, k:], policy.bins[b].sampling.max_tokens)
+    tokens = np.concatenate([probe.tokens, rest.tokens], axis=1)
+    # the run bills a sample of unknown length its max_tokens (ttcdsl.runtime.ledger.billed_tokens);
+    # a table without any token counts leaves tokens unknown instead
+    served_under = np.where(
+        np.arange(tokens.shape[1]) < k,
+        policy.sampling.max_tokens,
+        policy.bins[b].sampling.max_tokens,
+    )
+    has_tokens = np.isfinite(calibration.pool.tokens[calibration.pool.valid]).any()
+    billed = np.where(np.isnan(tokens) & has_tokens, served_under[None, :], tokens)
     joined = pool._replace(
         answer=np.concatenate([probe.answer, rest.answer], axis=1),
         valid=np.concatenate([probe.valid, rest.valid], axis=1),
         correct=np.concatenate([probe.correct, rest.correct], axis=1),
-        scores={n: np.concatenate([probe.scores[n], rest.scores[n]], axis=1) for n in pool.scores},
-        tokens=np.concatenate([probe.tokens, rest.tokens], axis=1),
+        scores={
+            **{n: np.concatenate([probe.scores[n], rest.scores[n]], axis=1) for n in pool.scores},
+            BILLED: billed.astype(np.float64),
+        },
+        tokens=tokens,
     )
     return joined, np.concatenate([probe_lp, rest_lp], axis=1), k
 
