@@ -42,9 +42,12 @@ def table_of(rows_per_query: dict[str, list[tuple[str | None, bool]]], tokens: i
     return SamplesTable.from_rows(rows, meta=RunMeta())
 
 
-def test_probe_samples_never_feed_the_curves():
-    # The probe (first 2 samples) is all correct and unanimous; every held-out sample is wrong.
-    # A planner that reused the probe would predict accuracy > 0.
+def test_curves_simulate_the_run_probe_first_then_held_out_samples():
+    # A run's count n is the query's probe (the samples that binned it) plus n - probe more, and
+    # its answer votes over all of them. The probe (first 2 samples) is "7", right; every
+    # held-out sample is "3", wrong. So the run answers 7 at n = 2 (probe), 3 (7,7,3) and
+    # 4 (7,7,3,3: the tie goes to the answer seen first), and 3 from n = 5 on. The logged order
+    # puts the probe anywhere: the planner draws it as a replay does.
     policy = parse_policy(
         HEADER
         + """
@@ -57,11 +60,19 @@ strategy agreed = majority_vote
 allocate optimal maximize accuracy
 """
     )
-    queries = {f"q{i}": [("7", True)] * 2 + [("3", False)] * 4 for i in range(6)}
+    from ttcdsl.runtime.replay import replay_order
+
+    queries = {}
+    for i in range(6):
+        # the probe is what a replay with the plan's seed (0) serves first, as at run time
+        first_two = replay_order(0, f"q{i}", list(range(6)))[:2]
+        queries[f"q{i}"] = [("7", True) if j in first_two else ("3", False) for j in range(6)]
     result = make_plan(policy, table_of(queries), cross_check=False, reps=8)
     agreed = result.plan["bins"][1]
     assert agreed["queries"] == 6
-    assert agreed["predicted"]["accuracy"] == 0.0
+    assert list(agreed["curve"]["levels"]) == [2, 3, 4, 5, 6]  # the table holds 6 per query
+    assert list(agreed["curve"]["value"]) == [1.0, 1.0, 1.0, 0.0, 0.0]
+    assert agreed["predicted"]["accuracy"] == 1.0
     assert "probe" in result.plan["calibration"]["probe_split"]
 
 
@@ -162,9 +173,14 @@ allocate optimal maximize accuracy
     (diagnostic,) = caught.value.diagnostics
     assert diagnostic.code == "TTC400"
     assert source[diagnostic.span.start : diagnostic.span.end].startswith("mean tokens per query <= 500")
-    # the probe alone costs 3 samples of ~1000 tokens on this workload
+    # the probe alone costs what its 3 samples bill, each cut at max_tokens 512 (as replay
+    # serves them), averaged over the queries
     needed = float(diagnostic.help.split("at least ")[1].split(";")[0].replace(",", ""))
-    assert 2000 < needed < 5000
+    first3 = np.asarray(workload.sample_index) < 3
+    tokens = np.asarray(workload.completion_tokens.filled(0), dtype=float)[first3]
+    probe_cost = np.minimum(tokens, 512).sum() / len(set(workload.query_id))
+    assert tokens.max() > 512  # the cut matters here
+    assert needed == pytest.approx(probe_cost, rel=2e-3)
     assert "tokens per query" in diagnostic.message
 
 

@@ -135,3 +135,18 @@ def test_plan_on_stdout_is_only_the_plan_even_with_the_lp_solver(calibration, ca
     out = capfd.readouterr().out
     assert "HiGHS" not in out
     assert yaml.safe_load(out)["solver"]["name"].startswith("cvxpy/HIGHS")
+
+
+def test_extrapolation_is_a_flag_the_plan_records(calibration, tmp_path, capsys):
+    # adaptive_vote allows up to 32 samples per query; the table holds 12
+    capped, extrapolated = tmp_path / "capped.yaml", tmp_path / "extrapolated.yaml"
+    assert plan(str(POLICY), "-c", str(calibration), "-o", str(capped)) == 0
+    assert "counts stop at 12 samples per query" in capsys.readouterr().err
+    document = load_plan(capped)
+    assert document["calibration"]["extrapolated_beyond"] is None
+    assert max(level for b in document["bins"] for level in b["curve"]["levels"]) == 12
+    assert plan(str(POLICY), "-c", str(calibration), "-o", str(extrapolated), "--extrapolate") == 0
+    assert "extrapolated by the Dirichlet model" in capsys.readouterr().err
+    document = load_plan(extrapolated)
+    assert document["calibration"]["extrapolated_beyond"] == 12
+    assert max(level for b in document["bins"] for level in b["curve"]["levels"]) == 32

@@ -68,6 +68,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulations (default 0)")
     parser.add_argument(
+        "--extrapolate", action="store_true",
+        help="consider sample counts past what the calibration table holds per query, modelled "
+        "by the Dirichlet model (the plan records extrapolated_beyond; a replay of the table "
+        "cannot serve them); by default counts stop at the table's depth",
+    )
+    parser.add_argument(
         "--no-cross-check", action="store_true",
         help="skip re-solving with the other solvers (they are cheap for bins)",
     )
@@ -124,8 +130,11 @@ def run(args: argparse.Namespace) -> int:
             reps=args.reps,
             seed=args.seed,
             cross_check=not args.no_cross_check,
+            extrapolate=args.extrapolate,
             progress=lambda message, name=policy.name: progress(f"{name}: {message}"),
         )
+        for warning in result.plan.get("warnings", []):
+            progress(f"{policy.name}: warning: {warning}")
         if sweep is not None:
             from ttcdsl.planner.sweep import sweep_budget
 

@@ -54,6 +54,7 @@ def make_plan(
     reps: int = 256,
     seed: int = 0,
     cross_check: bool = True,
+    extrapolate: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> PlanResult:
     if solver not in SOLVERS:
@@ -68,13 +69,15 @@ def make_plan(
     # evaluate to NaN (and be blamed on the data) instead.
     require(policy, table, score_columns=score_columns, table_name="the calibration table")
     say("calibrating: probes, features and bins")
-    calibration = calibrate(policy, table, score_columns=score_columns)
+    calibration = calibrate(policy, table, score_columns=score_columns, seed=seed)
     timings["calibrate"] = time.perf_counter() - clock
     mode = allocation_mode(policy)
     clock = time.perf_counter()
     # A bandit allocates online: its plan holds the bins and the bandit's settings, no curves.
     say(f"estimating curves for {len(policy.bins)} bin(s)")
-    curves = bin_curves(calibration, reps=reps, seed=seed, levels_only=mode == "bandit")
+    curves = bin_curves(
+        calibration, reps=reps, seed=seed, levels_only=mode == "bandit", extrapolate=extrapolate
+    )
     timings["curves"] = time.perf_counter() - clock
     problem = build_knapsack(calibration, curves, batch_size=batch_size)
     warnings = _warnings(calibration, curves)
@@ -319,7 +322,52 @@ def _warnings(calibration: Calibration, curves: BinCurves) -> list[str]:
         if curves.extrapolated[b][curves.allowed[b]].any():
             first = curves.levels[curves.allowed[b] & curves.extrapolated[b]][0]
             out.append(
-                f"bin {spec.name!r}: counts from {first} on exceed some queries' held-out "
-                "samples; those values are extrapolated by the Dirichlet model"
+                f"bin {spec.name!r}: counts from {first} on exceed some queries' logged "
+                "samples (--extrapolate); those values are extrapolated by the Dirichlet model, "
+                "and a replay of the calibration table cannot serve them"
             )
+    for spec in policy.bins:
+        if spec.fixed_samples is not None and spec.fixed_samples > curves.levels[-1]:
+            out.append(
+                f"bin {spec.name!r}: its fixed {spec.fixed_samples} samples per query are cut to "
+                f"{curves.levels[-1]}, the most the calibration table holds per query (a replay of "
+                "it can serve no more); pass --extrapolate to plan past it by the model"
+            )
+    high = policy.budget.find("per_query_max", "samples")
+    if high is not None and high.value > curves.levels[-1] and not curves.extrapolate:
+        out.append(
+            f"counts stop at {curves.levels[-1]} samples per query, the most the calibration table "
+            f"holds per query, below the policy's maximum of {high.value:g}; pass --extrapolate "
+            "to plan past it by the model"
+        )
+    rounds = policy.budget.rounds
+    if rounds is not None:
+        # the executor steps ceil(remaining / rounds left) samples per round: past this count a
+        # bin with stop rules is checked less often than after every sample, as simulated
+        start = 1 if policy.probe else 0
+        every = policy.probe + max(0, rounds - start)
+        for b, spec in enumerate(policy.bins):
+            if spec.stop and (curves.allowed[b] & (curves.levels > every)).any():
+                out.append(
+                    f"bin {spec.name!r}: with rounds <= {rounds}, counts above {every} take "
+                    "more than one sample per round, so the run checks the stop rules less often "
+                    "than the plan's simulation (after every sample) and may spend more"
+                )
+    if calibration.undefined_key:
+        out.append(
+            f"binning: the key {policy.binning.key!r} is undefined for "
+            f"{calibration.undefined_key} calibration queries whose probe was cut at max_tokens "
+            f"{policy.sampling.max_tokens} (a cut sample has no answer or score); they are in the "
+            f"last bin, {policy.bins[-1].name!r}, where a run sends them too"
+        )
+    for tie in calibration.ties:
+        cuts = ", ".join(f"{c:g}" for c in tie["cuts"])
+        empty = tie["empty_bins"]
+        out.append(
+            f"binning: {tie['tied_share']:.1%} of the calibration queries have "
+            f"{policy.binning.key} exactly {tie['value']:g}, where the quantile cut(s) {cuts} "
+            "fall: ties cannot be split, so all of them go to the upper bin (at run time too)"
+            + (f"; bin(s) {', '.join(repr(e) for e in empty)} are empty" if empty else "")
+        )
     return out
+

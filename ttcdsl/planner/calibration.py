@@ -1,18 +1,28 @@
 """Calibration: a policy's probe, features and bins applied to a logged samples table.
 
-Each calibration query's samples, in ``sample_index`` order, are split in two:
+Each calibration query's samples are put in a seeded random order, the order a replay of the
+table with that seed serves them (:func:`ttcdsl.runtime.replay.replay_order`): a log's own order
+need not be random (one pool logs its most agreeing samples first), and a run's probe is a
+random draw. In that order they are split in two:
 
 * its first ``probe`` samples are its **probe**: they give its features, its difficulty and so
   its bin, exactly as the probe will at run time;
-* its other samples are **held out**: the bin's response curves are estimated from them only.
+* its other samples are **held out**: they never place the query; the curves draw the samples
+  a run adds after the probe from them.
 
-Never using the same samples for both keeps the curves honest: a query lands in the "easy" bin
-because its probe agreed, and reusing those agreeing samples would overstate how well the bin
-does with more samples. A held-out sample stands for any of the query's samples, the probe's
-included, since all are drawn alike; a level of n samples is estimated from n held-out ones.
+The held-out samples never place a query in a bin, so they are an honest draw of the samples a
+run adds after the probe. A run's count ``n`` is the probe plus ``n - probe`` more, and the run
+checks stop rules on and votes over all of them, probe included: so the curves simulate each
+query's own probe followed by its held-out samples (:mod:`ttcdsl.planner.stopping`). The probe
+is selected (an "easy" query's probe agreed), and so is the run's, by the same rule.
 
 Queries with no held-out sample (``m <= probe``) cannot inform a curve; they are dropped and
 counted. Bins are ``[e_{i-1}, e_i)``: a query whose key equals an edge goes to the upper bin.
+
+A run serves every sample under a ``max_tokens`` (the policy's for the probe, the bin's after):
+a longer logged sample is cut (:mod:`ttcdsl.samples.truncation`), so the probe is cut at the
+policy's ``max_tokens`` before its features are evaluated, and the curves cut each bin's samples
+at the bin's (:func:`cut_pool`).
 """
 
 from __future__ import annotations
@@ -35,7 +45,7 @@ class Calibration:
     query_ids: tuple[str, ...]  # the queries used, in pool row order
     dropped: tuple[str, ...]  # queries with too few samples to hold any out
     probe: QueryPool  # first `policy.probe` samples of each query
-    heldout: QueryPool  # the remaining samples: the curves' input
+    heldout: QueryPool  # the remaining samples (cut at the policy's max_tokens): the baseline's input
     heldout_logprob: np.ndarray  # [Q, M - probe] mean token log-probability (NaN unknown)
     features: Mapping[str, np.ndarray]  # [Q] each, evaluated on the probe
     key: np.ndarray | None  # [Q] the binning key's values (None: one bin)
@@ -43,6 +53,10 @@ class Calibration:
     bin_index: np.ndarray  # [Q] int64 index into policy.bins
     prompt_tokens: np.ndarray  # [Q] float64 mean prompt tokens per sample (NaN unknown)
     samples_per_query: tuple[int, int]  # min and max logged samples per used query
+    pool: QueryPool  # every logged sample of each used query, in logged order, uncut
+    logprob: np.ndarray  # [Q, M] mean token log-probability of `pool`'s samples (NaN unknown)
+    ties: tuple[dict, ...] = ()  # quantile edges that coincide: value, share of queries, bins
+    undefined_key: int = 0  # queries whose key is NaN (their probe was cut): in the last bin
 
     @property
     def n_queries(self) -> int:
@@ -106,9 +120,12 @@ def calibrate(
     table: SamplesTable,
     *,
     score_columns: Mapping[str, str] | None = None,
+    seed: int = 0,
 ) -> Calibration:
-    """Split ``table`` into probes and held-out samples, evaluate features, assign bins."""
+    """Order each query's samples by ``seed``, split them into probes and held-out samples,
+    evaluate features, assign bins."""
     from ttcdsl.features import SampleBatch, evaluate_features
+    from ttcdsl.samples.truncation import is_cut
 
     if len(table) == 0:
         raise UserError("the calibration table has no samples")
@@ -133,46 +150,111 @@ def calibrate(
     rows = np.flatnonzero(usable)
     dropped = tuple(pool.query_ids[i] for i in np.flatnonzero(~usable))
     pool = pool.take(rows)
-    probe, heldout = pool.columns(0, k), pool.columns(k)
+    width = pool.answer.shape[1]
+    order = _serving_order(table, pool.query_ids, width, seed)
+    pool = _reorder(pool, order)
+    logprob = _take(_grid(table, table.mean_logprob, pool.query_ids, width), order)
+    # the probe is served under the policy's max_tokens: its features see the cut samples
+    max_tokens = policy.sampling.max_tokens
+    probe, probe_logprob = cut_pool(pool.columns(0, k), logprob[:, :k], max_tokens)
+    heldout, heldout_logprob = cut_pool(pool.columns(k), logprob[:, k:], max_tokens)
 
     prompt = _per_query_prompt_tokens(table, pool.query_ids)
-    logprob = _grid(table, table.mean_logprob, pool.query_ids, pool.answer.shape[1])
+    labels = _take(_grid(table, table.correct, pool.query_ids, width), order)[:, :k]
+    labels = np.where(is_cut(pool.tokens[:, :k], max_tokens), np.minimum(labels, 0.0), labels)
     batch = SampleBatch(
         answer=probe.answer,
         valid=probe.valid,
         tokens=probe.tokens,
-        logprob=logprob[:, :k],
-        correct=np.where(probe.valid, _grid(table, table.correct, pool.query_ids, k), np.nan),
+        logprob=probe_logprob,
+        correct=np.where(probe.valid, labels, np.nan),  # a cut sample is wrong where labelled
         scores={name: probe.scores[name] for name in scorers},
         prompt_nll=np.full(pool.n_queries, np.nan),
     )
     features = evaluate_features(policy, batch) if (policy.features or policy.difficulty) else {}
-    key, edges, bin_index = _assign_bins(policy, features, pool.n_queries)
+    probe_cut = (probe.valid & is_cut(pool.tokens[:, :k], max_tokens)).any(axis=1)
+    key, edges, bin_index = _assign_bins(policy, features, pool.n_queries, probe_cut)
     return Calibration(
         policy=policy,
         query_ids=pool.query_ids,
         dropped=dropped,
         probe=probe,
         heldout=heldout,
-        heldout_logprob=logprob[:, k:],
+        heldout_logprob=heldout_logprob,
         features=features,
         key=key,
         edges=edges,
         bin_index=bin_index,
         prompt_tokens=prompt,
         samples_per_query=(int(pool.n_samples.min()), int(pool.n_samples.max())),
+        pool=pool,
+        logprob=logprob,
+        ties=_ties(policy, key, edges),
+        undefined_key=int(np.sum(~np.isfinite(key))) if key is not None else 0,
+    )
+
+
+def _serving_order(table: SamplesTable, query_ids, width: int, seed: int) -> np.ndarray:
+    """``[Q, width]``: per query, the columns (``sample_index`` order) in the order a replay with
+    ``seed`` serves its samples; columns past a query's samples stay in place."""
+    from ttcdsl.runtime.replay import replay_order
+
+    rows = _sorted_rows(table, query_ids)[:, :width]
+    index = np.asarray(table.sample_index)
+    order = np.tile(np.arange(width), (len(query_ids), 1))
+    for q, qid in enumerate(query_ids):
+        logged = rows[q][rows[q] >= 0]
+        order[q, : len(logged)] = replay_order(seed, qid, index[logged].tolist())
+    return order
+
+
+def _take(values: np.ndarray, order: np.ndarray) -> np.ndarray:
+    return np.take_along_axis(values, order, axis=1)
+
+
+def _reorder(pool: QueryPool, order: np.ndarray) -> QueryPool:
+    return pool._replace(
+        answer=_take(pool.answer, order),
+        valid=_take(pool.valid, order),
+        correct=_take(pool.correct, order),
+        scores={name: _take(values, order) for name, values in pool.scores.items()},
+        tokens=_take(pool.tokens, order),
+    )
+
+
+def cut_pool(pool: QueryPool, logprob: np.ndarray, max_tokens: int) -> tuple[QueryPool, np.ndarray]:
+    """``pool`` and its log-probabilities as a run would serve them under ``max_tokens``: a
+    longer sample bills ``max_tokens`` tokens and has no answer, label-true, score or
+    log-probability (:func:`ttcdsl.samples.truncation.is_cut`, the rule replay follows)."""
+    from ttcdsl.samples.truncation import is_cut
+
+    cut = pool.valid & is_cut(pool.tokens, max_tokens)
+    if not cut.any():
+        return pool, logprob
+    return (
+        pool._replace(
+            answer=np.where(cut, -1, pool.answer),
+            correct=pool.correct & ~cut,
+            scores={name: np.where(cut, np.nan, values) for name, values in pool.scores.items()},
+            tokens=np.where(cut, float(max_tokens), pool.tokens),
+        ),
+        np.where(cut, np.nan, logprob),
     )
 
 
 def _assign_bins(
-    policy: ir.Policy, features: Mapping[str, np.ndarray], n: int
+    policy: ir.Policy, features: Mapping[str, np.ndarray], n: int, cut: np.ndarray
 ) -> tuple[np.ndarray | None, tuple[float, ...], np.ndarray]:
+    """The key, the edges and each query's bin. ``cut`` marks queries whose probe has a sample cut
+    at ``max_tokens``: a cut sample has no answer or score, so the key may be NaN for them, and
+    such a query goes to the last bin as the run sends it (:func:`ttcdsl.runtime.assignment.
+    assign_bins`). A NaN key for any other query means the table lacks what the key reads."""
     binning = policy.binning
     if binning is None:
         return None, (), np.zeros(n, dtype=np.int64)
     key = np.asarray(features[binning.key], dtype=np.float64)
     bad = ~np.isfinite(key)
-    if bad.any():
+    if (bad & ~cut).any() or bad.all():
         raise UserError(
             f"the binning key {binning.key!r} is undefined (NaN) for {int(bad.sum())} of {n} "
             "calibration queries",
@@ -181,10 +263,11 @@ def _assign_bins(
             "the table",
         )
     if binning.method == "quantiles":
-        edges = tuple(float(e) for e in np.quantile(key, binning.cuts))
+        edges = tuple(float(e) for e in np.quantile(key[~bad], binning.cuts))
     else:
         edges = tuple(float(c) for c in binning.cuts)
-    return key, edges, np.searchsorted(np.asarray(edges), key, side="right").astype(np.int64)
+    bins = np.searchsorted(np.asarray(edges), np.where(bad, 0.0, key), side="right")
+    return key, edges, np.where(bad, len(policy.bins) - 1, bins).astype(np.int64)
 
 
 def _sorted_rows(table: SamplesTable, query_ids: tuple[str, ...]):
@@ -216,3 +299,31 @@ def _per_query_prompt_tokens(table: SamplesTable, query_ids) -> np.ndarray:
     total = np.where(known, grid, 0.0).sum(axis=1)
     count = known.sum(axis=1)
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _ties(policy: ir.Policy, key: np.ndarray | None, edges: tuple[float, ...]) -> tuple[dict, ...]:
+    """Quantile edges the key's ties moved: where many calibration queries share the key value a
+    cut falls on, the cut cannot split them (all go to the upper bin, at run time too), so a bin
+    gets more or fewer queries than its quantile share, and where several cuts fall on the same
+    value the bins between them are empty. One entry per such value: the value, the share of
+    queries whose key equals it, the cuts that fall on it and the bins left empty."""
+    binning = policy.binning
+    if key is None or binning is None or binning.method != "quantiles" or not edges:
+        return ()
+    names = [b.name for b in policy.bins]
+    out = []
+    values = np.asarray(edges)
+    for value in np.unique(values):
+        at = np.flatnonzero(values == value)
+        tied = float(np.mean(key == value))
+        empty = [names[i] for i in at[1:]]  # bin i lies between edges i-1 and i: [v, v) is empty
+        if empty or tied >= 0.05:
+            out.append(
+                {
+                    "value": float(value),
+                    "tied_share": tied,
+                    "cuts": [float(binning.cuts[i]) for i in at],
+                    "empty_bins": empty,
+                }
+            )
+    return tuple(out)

@@ -81,10 +81,14 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
 
     predicted, baseline, solver = plan.get("predicted"), plan.get("baseline"), plan.get("solver")
     if predicted:
+        def spread(name: str, digits: int) -> str:
+            se = predicted.get(f"{name}_se")
+            return f"{_num(predicted[name], digits)}" + ("" if se is None else f" ± {_num(se, digits)}")
+
         console.print(
             f"predicted: accuracy {_num(predicted['accuracy'])} ± {_num(predicted['accuracy_se'])}, "
-            f"coverage {_num(predicted['coverage'])}, {_num(predicted['samples'], 2)} samples per query"
-            + (f", {_num(predicted['tokens'], 0)} tokens" if predicted.get("tokens") else "")
+            f"coverage {_num(predicted['coverage'])}, {spread('samples', 2)} samples per query"
+            + (f", {spread('tokens', 0)} tokens" if predicted.get("tokens") else "")
         )
     if baseline:
         console.print(

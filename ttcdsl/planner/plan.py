@@ -7,14 +7,19 @@ and :func:`load_plan` checks every field it relies on, naming the field when one
 Layout (``ttcdsl_plan: 1``)::
 
     policy:       name, file, source_sha256
-    calibration:  table, content_sha256, queries, dropped, samples_per_query, probe_split
+    calibration:  table, content_sha256, queries, dropped, samples_per_query, probe_split,
+                  extrapolated_beyond (samples per query past which counts are modelled; null:
+                  every count can be replayed from the table)
     objective, mode (optimal | fixed | bandit), batch_size, stop_check
-    binning:      key, method, cuts, edges (absolute values of the key), or null for one bin
+    binning:      key, method, cuts, edges (absolute values of the key), ties (cuts that fell
+                  on a tied key value: value, tied_share, cuts, empty_bins), or null for one bin
     bins:         per bin: name, share, queries, key_range, strategy, scorer, sampling, stop,
                   allocation [{samples, share, queries}], predicted {accuracy, accuracy_se,
-                  coverage, samples, tokens}, curve {levels, value, samples, tokens, extrapolated}
+                  coverage, samples, samples_se, tokens, tokens_se}, curve {levels, value,
+                  samples, tokens, extrapolated}
     budget:       per limit: label, kind, unit, bin, value, bound, spent, binding, multiplier
-    predicted:    accuracy, accuracy_se, coverage, samples, tokens (per query)
+    predicted:    accuracy, accuracy_se, coverage, samples, samples_se, tokens, tokens_se (per
+                  query, probe included; tokens null when the table has no token counts)
     baseline:     uniform allocation at equal spend (the policy's answer strategy)
     solver:       name, status, seconds, relaxation, dual_bound, gap, objective, rounding_loss,
                   cross_checks [{solver, status, objective, seconds}]

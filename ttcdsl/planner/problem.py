@@ -1,18 +1,20 @@
 """From a calibrated policy to the knapsack: per-bin curves, costs, and the policy's limits.
 
-Options are sample counts ``n = lo..hi`` (probe included), shared by all bins; a bin may use the
+Options are sample counts ``n = lo..hi`` (probe included, as a run counts them), shared by all
+bins; ``hi`` is at most what the calibration table holds per query (a replay of it can serve no
+more, and no more can be checked) unless the user asks for extrapolation. A bin may use the
 counts its strategy and the policy's per-query bounds allow:
 
 * ``keep_probe`` bins and ``single`` bins spend exactly the probe (``single`` at least one sample);
 * under ``allocate fixed`` each bin has its one count;
 * ``samples per query in a..b`` (for the batch or for one bin) prunes counts, and so does a
-  per-query token bound, against the bin's expected tokens at that count.
+  per-query token bound, against the largest expected tokens of a member of the bin at that count.
 
 Every batch limit becomes a mean per query: a total is divided by the batch size (the number of
 queries the plan is for; by default the calibration set's). A limit on one bin is a group limit.
-Costs are expectations over the bin's held-out samples: ``n`` samples and ``n`` times the bin's
-mean completion tokens (plus its prompt tokens per sample when the policy charges them). Where
-the bin has stop rules, :mod:`ttcdsl.planner.stopping` replaces both by their simulated values.
+Accuracy, coverage, samples and tokens at each count come from simulating the run on the bin's
+calibration queries (:mod:`ttcdsl.planner.stopping`): their real probe (whose tokens the run
+bills), then held-out samples, the bin's stop rules and ``max_tokens`` applied.
 """
 
 from __future__ import annotations
@@ -30,31 +32,35 @@ from ttcdsl.planner.knapsack import Knapsack, Limit
 DEFAULT_MAX_SAMPLES = 64
 """Largest count considered when the policy sets no per-query maximum."""
 
-CURVE_STRATEGY = {
-    "majority_vote": "majority_vote",
-    "keep_probe": "majority_vote",  # the probe's own majority vote
-    "best_of_n": "best_of_n",
-    "weighted_vote": "weighted_vote",
-    "single": "single",
-}
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BinCurves:
     """What the planner knows about each bin at each count: ``[G, K]`` arrays over ``levels``."""
 
-    levels: np.ndarray  # [K] sample counts n
+    levels: np.ndarray  # [K] sample counts n, probe included
     allowed: np.ndarray  # [G, K]
     accuracy: np.ndarray  # [G, K] bin mean of the objective's metric's companions below
     accuracy_se: np.ndarray  # [G, K] standard error of the bin mean over its queries
     coverage: np.ndarray  # [G, K]
     samples: np.ndarray  # [G, K] expected samples per query (n, or less with stop rules)
+    samples_se: np.ndarray  # [G, K] standard error of the bin mean of samples per query
     tokens: np.ndarray  # [G, K] expected billed tokens per query (NaN unknown)
-    extrapolated: np.ndarray  # [G, K] bool: some query's curve goes beyond its held-out samples
+    tokens_se: np.ndarray  # [G, K] its standard error (NaN unknown)
+    tokens_query_max: np.ndarray  # [G, K] the largest member's expected tokens (NaN unknown)
+    probe_tokens_max: np.ndarray  # [G] the largest member's billed probe tokens (NaN unknown)
+    extrapolated: np.ndarray  # [G, K] bool: some query's curve goes beyond its logged samples
     stop_simulated: np.ndarray  # [G] bool: stop rules simulated for this bin
+    depth: int  # samples per query the calibration pool can replay (its smallest query's)
+    extrapolate: bool  # counts past `depth` were allowed (model-extrapolated)
+    # per calibration query (rows of the calibration): accuracy, samples, tokens at each count,
+    # [Q, K], and their Monte Carlo variance divided by the replications (NaN: not simulated)
+    per_query: dict[str, np.ndarray]
+    per_query_noise: dict[str, np.ndarray]
 
 
-def option_levels(policy: ir.Policy) -> np.ndarray:
+def option_levels(policy: ir.Policy, depth: int | None = None) -> np.ndarray:
+    """The sample counts considered (probe included): from the smallest the policy allows to its
+    per-query maximum (or :data:`DEFAULT_MAX_SAMPLES`), cut at ``depth`` when given."""
     budget = policy.budget
     low = budget.find("per_query_min", "samples")
     high = budget.find("per_query_max", "samples")
@@ -65,31 +71,50 @@ def option_levels(policy: ir.Policy) -> np.ndarray:
         lo = min([lo, *fixed])
     else:
         hi = int(high.value) if high else max(lo, DEFAULT_MAX_SAMPLES)
+    if depth is not None and hi > depth:
+        # a fixed count past the depth is cut to it (and the plan warns): what can be checked
+        if lo > depth:
+            raise UserError(
+                f"the policy needs at least {lo} samples per query, but the calibration table has "
+                f"only {depth} for some query, so a replay of it cannot serve them and the planner "
+                "cannot verify them",
+                hint="calibrate on more samples per query, or pass --extrapolate to let the "
+                "planner model counts past the logged ones (a replay run will run short)",
+            )
+        hi = depth
     return np.arange(lo, max(lo, hi) + 1, dtype=np.int64)
 
 
 def bin_curves(
     calibration: Calibration,
     *,
-    simulate_stops: bool = True,
     reps: int = 256,
     seed: int = 0,
     levels_only: bool = False,
+    extrapolate: bool = False,
 ) -> BinCurves:
-    """Estimate every bin's curves on its held-out samples (``levels_only``: skip the estimates,
-    leaving zeros, for a bandit plan that allocates online)."""
-    from ttcdsl.curves import response_curve
+    """Estimate every bin's curves by simulating the run on its calibration queries
+    (:mod:`ttcdsl.planner.stopping`; ``levels_only``: skip the estimates, leaving zeros, for a
+    bandit plan that allocates online). Counts stop at what the calibration pool holds per query
+    unless ``extrapolate``."""
+    from ttcdsl.planner.stopping import simulate_bin
 
     policy = calibration.policy
-    levels = option_levels(policy)
+    depth = int(calibration.samples_per_query[0])
+    levels = option_levels(policy, None if extrapolate or levels_only else depth)
     g, k = len(policy.bins), len(levels)
     shape = (g, k)
     accuracy, se, coverage = np.zeros(shape), np.zeros(shape), np.zeros(shape)
     samples = np.broadcast_to(levels.astype(np.float64), shape).copy()
-    tokens = np.full(shape, np.nan)
+    samples_se = np.zeros(shape)
+    tokens, tokens_se, tokens_max = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
+    probe_max = np.full(g, np.nan)
     extrapolated = np.zeros(shape, dtype=bool)
     stop_simulated = np.zeros(g, dtype=bool)
     allowed = _allowed(policy, levels)
+    names = ("accuracy", "samples", "tokens")
+    per_query = {n: np.full((calibration.n_queries, k), np.nan) for n in names}
+    per_query_noise = {n: np.full((calibration.n_queries, k), np.nan) for n in names}
 
     for b, spec in enumerate(policy.bins):
         rows = calibration.bin_rows(b)
@@ -100,35 +125,21 @@ def bin_curves(
                 allowed[b, np.flatnonzero(_allowed(policy, levels)[b])[0]] = True
             continue
         cols = np.flatnonzero(allowed[b])
-        strategy = CURVE_STRATEGY[spec.strategy.kind]
-        curve = response_curve(
-            calibration.heldout,
-            strategy,
-            levels[cols],
-            queries=rows,
-            score=spec.strategy.scorer,
-            scorer_kind=policy.scorer_kind(spec.strategy.scorer),
-            reps=reps,
-            key=seed + b,
-        )
-        count = rows.size
-        accuracy[b, cols] = curve.accuracy.mean(0)
-        coverage[b, cols] = curve.coverage.mean(0)
-        spread = curve.accuracy.std(0, ddof=1) if count > 1 else np.zeros(len(cols))
-        se[b, cols] = np.sqrt(spread**2 / count + curve.mean_accuracy_stderr**2)
-        extrapolated[b, cols] = curve.level_method >= 2
-        per_sample = _mean_tokens_per_sample(calibration, rows)
-        tokens[b, cols] = levels[cols] * per_sample
-        if simulate_stops and spec.stop:
-            from ttcdsl.planner.stopping import simulate_stops as simulate
-
-            sim = simulate(calibration, b, levels[cols], reps=reps, seed=seed + b)
-            accuracy[b, cols] = sim.accuracy
-            coverage[b, cols] = sim.coverage
-            se[b, cols] = sim.accuracy_se
-            samples[b, cols] = sim.samples
-            tokens[b, cols] = sim.samples * per_sample
-            stop_simulated[b] = True
+        sim = simulate_bin(calibration, b, levels[cols], reps=reps, seed=seed + b)
+        accuracy[b, cols] = sim.accuracy
+        coverage[b, cols] = sim.coverage
+        se[b, cols] = sim.accuracy_se
+        samples[b, cols] = sim.samples
+        samples_se[b, cols] = sim.samples_se
+        tokens[b, cols] = sim.tokens
+        tokens_se[b, cols] = sim.tokens_se
+        tokens_max[b, cols] = sim.tokens_query_max
+        probe_max[b] = float(np.max(sim.probe_tokens)) if np.isfinite(sim.probe_tokens).all() else np.nan
+        extrapolated[b, cols] = sim.extrapolated
+        stop_simulated[b] = bool(spec.stop)
+        for n in names:
+            per_query[n][np.ix_(rows, cols)] = sim.per_query[n]
+            per_query_noise[n][np.ix_(rows, cols)] = sim.per_query_var[n] / reps
     return BinCurves(
         levels=levels,
         allowed=allowed,
@@ -136,22 +147,18 @@ def bin_curves(
         accuracy_se=se,
         coverage=coverage,
         samples=samples,
+        samples_se=samples_se,
         tokens=tokens,
+        tokens_se=tokens_se,
+        tokens_query_max=tokens_max,
+        probe_tokens_max=probe_max,
         extrapolated=extrapolated,
         stop_simulated=stop_simulated,
+        depth=depth,
+        extrapolate=extrapolate,
+        per_query=per_query,
+        per_query_noise=per_query_noise,
     )
-
-
-def _mean_tokens_per_sample(calibration: Calibration, rows: np.ndarray) -> float:
-    """Billed tokens per sample in a bin: mean completion tokens of its held-out samples, plus
-    the prompt's tokens when the policy charges them (NaN when unknown)."""
-    held = calibration.heldout.take(rows)
-    known = held.valid & np.isfinite(held.tokens)
-    completion = float(held.tokens[known].mean()) if known.any() else np.nan
-    if calibration.policy.budget.charge_prompt_tokens:
-        prompt = calibration.prompt_tokens[rows]
-        completion += float(prompt[np.isfinite(prompt)].mean()) if np.isfinite(prompt).any() else np.nan
-    return completion
 
 
 def _allowed(policy: ir.Policy, levels: np.ndarray) -> np.ndarray:
@@ -164,7 +171,8 @@ def _allowed(policy: ir.Policy, levels: np.ndarray) -> np.ndarray:
         elif spec.strategy.kind == "single":
             row &= levels == max(1, policy.probe)
         elif spec.fixed_samples is not None:
-            row &= levels == spec.fixed_samples
+            # cut to the largest count considered (the table's depth without --extrapolate)
+            row &= levels == min(spec.fixed_samples, int(levels[-1]))
         for scope in (None, spec.name):
             low = budget.find("per_query_min", "samples", scope)
             high = budget.find("per_query_max", "samples", scope)
@@ -210,10 +218,16 @@ def build_knapsack(
         label = _label(policy, limit)
         if limit.kind in ("per_query_min", "per_query_max"):
             if limit.unit == "tokens":
+                # a per-query bound holds for every query, not the bin's mean one: compare the
+                # largest (smallest) member's expected tokens, probe included
                 b = None if limit.bin is None else _bin_index(policy, limit.bin)
                 rows = slice(None) if b is None else slice(b, b + 1)
-                expected = curves.tokens[rows]
-                ok = expected <= limit.value if limit.kind == "per_query_max" else expected >= limit.value
+                if limit.kind == "per_query_max":
+                    expected = curves.tokens_query_max[rows]
+                    ok = expected <= limit.value
+                else:
+                    expected = curves.tokens[rows]
+                    ok = expected >= limit.value
                 allowed[rows] &= np.where(np.isfinite(expected), ok, True)
             continue  # sample bounds were applied when the curves were built
         if limit.bin is None:
@@ -233,9 +247,23 @@ def build_knapsack(
             source.append(index)
 
     for b in np.flatnonzero(~allowed.any(1)):
+        probe = curves.probe_tokens_max[b]
+        bounds = [
+            l.value for l in policy.budget.limits
+            if l.kind == "per_query_max" and l.unit == "tokens" and l.bin in (None, policy.bins[b].name)
+        ]
+        if bounds and np.isfinite(probe) and probe > min(bounds):
+            # the probe is spent before the query has a bin: no allocation can undo it
+            raise UserError(
+                f"bin {policy.bins[b].name!r}: some calibration query's probe alone bills "
+                f"{probe:g} tokens, over the per-query bound of {min(bounds):g}; the run spends "
+                "the probe before binning, so such queries would exceed it",
+                hint="raise the per-query token bound, or lower the policy's max_tokens (the "
+                "probe's)",
+            )
         raise UserError(
             f"bin {policy.bins[b].name!r}: every sample count is ruled out by the per-query token "
-            "bound at this bin's expected tokens per sample",
+            "bound at the expected tokens of this bin's largest member",
             hint="raise the per-query token bound or lower max_tokens for this bin",
         )
     value = curves.coverage if policy.objective == "coverage" else curves.accuracy

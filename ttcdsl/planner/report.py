@@ -20,7 +20,9 @@ from ttcdsl.planner.knapsack import Knapsack, Solution
 from ttcdsl.planner.plan import PLAN_VERSION
 from ttcdsl.planner.problem import BinCurves
 
-STOP_CHECK = "after every sample, from the end of the probe on"
+STOP_CHECK = (
+    "after every sample, from max(1, probe, the per-query minimum) samples on (probe included)"
+)
 
 
 def plan_document(
@@ -65,14 +67,17 @@ def plan_document(
             "dropped": len(calibration.dropped),
             "samples_per_query": list(calibration.samples_per_query),
             "probe_split": (
-                f"the first {policy.probe} samples of each query (by sample_index) are its probe: "
-                "they give its features and its bin; its curves are estimated from its other "
-                "samples only"
+                f"{policy.probe} samples of each query, the first a replay with seed {seed} serves, "
+                "are its probe: "
+                "they give its features and its bin; the run is simulated from that probe, then "
+                "the query's other samples in random orders"
                 if policy.probe
                 else "no probe: one bin; curves from all samples"
             ),
             "curve_reps": reps,
             "seed": seed,
+            # counts past this many samples per query are model-extrapolated (--extrapolate)
+            "extrapolated_beyond": _extrapolated_beyond(curves),
         },
         "objective": policy.objective,
         "mode": mode,
@@ -82,7 +87,7 @@ def plan_document(
         "binning": _binning(calibration),
         "bins": [_bin(calibration, curves, x, queries, b) for b in range(len(policy.bins))],
         "budget": _budget(policy, problem, x),
-        "predicted": _predicted(problem, curves, x) if x is not None else None,
+        "predicted": _predicted(calibration, problem, curves, x) if x is not None else None,
         "baseline": _baseline(calibration, problem, curves, x) if x is not None else None,
         "solver": _solver(problem, solution, x, cross_checks),
     }
@@ -100,6 +105,14 @@ def plan_document(
     return doc
 
 
+def _extrapolated_beyond(curves: BinCurves) -> int | None:
+    """The logged depth past which the counts the plan considers are model-extrapolated
+    (--extrapolate); None when every count can be replayed from the calibration table."""
+    if not curves.extrapolate:
+        return None
+    return curves.depth if (curves.allowed & curves.extrapolated).any() else None
+
+
 def source_text(policy: ir.Policy, span) -> str:
     return " ".join(policy.source.text[span.start : span.end].split())
 
@@ -114,6 +127,7 @@ def _binning(calibration: Calibration) -> dict[str, Any] | None:
         "cuts": list(binning.cuts),
         "edges": list(calibration.edges),
         "rule": "a query whose key equals an edge goes to the upper bin",
+        "ties": [dict(t) for t in calibration.ties],
     }
 
 
@@ -149,8 +163,12 @@ def _bin(calibration, curves: BinCurves, x, queries, b: int) -> dict[str, Any]:
             "accuracy_se": float(x[b] @ curves.accuracy_se[b]),
             "coverage": float(x[b] @ curves.coverage[b]),
             "samples": float(x[b] @ curves.samples[b]),
+            "samples_se": float(x[b] @ curves.samples_se[b]),
             "tokens": float(x[b] @ np.nan_to_num(curves.tokens[b], nan=0.0))
-            if np.isfinite(curves.tokens[b][allowed]).all()
+            if np.isfinite(curves.tokens[b][x[b] > 0]).all()
+            else None,
+            "tokens_se": float(x[b] @ np.nan_to_num(curves.tokens_se[b], nan=0.0))
+            if np.isfinite(curves.tokens_se[b][x[b] > 0]).all()
             else None,
         }
     if _is_bandit(policy):
@@ -226,16 +244,38 @@ def _budget(policy: ir.Policy, problem: Knapsack, x) -> list[dict[str, Any]]:
     return out
 
 
-def _predicted(problem: Knapsack, curves: BinCurves, x) -> dict[str, Any]:
+def _predicted(calibration: Calibration, problem: Knapsack, curves: BinCurves, x) -> dict[str, Any]:
+    """Per-query means over the batch, each with its standard error, so a run's spend can be
+    scored like its accuracy. The error is that of a mean over the calibration queries, each
+    valued at its bin's allocation: the spread between queries (bins included, since a new
+    batch's bin shares vary too) over the query count, plus the replications' noise."""
     w = problem.weight
-    se = np.sqrt(np.sum((w * (x * curves.accuracy_se).sum(1)) ** 2))
+
+    def mean(values: np.ndarray) -> float:
+        return float(w @ (x * np.where(x > 0, values, 0.0)).sum(1))
+
+    def se(name: str) -> float | None:
+        rows = calibration.bin_index
+        mix = x[rows]  # [Q, K] each query's allocation
+        used = mix > 0
+        values = curves.per_query[name]
+        if not np.isfinite(np.where(used, values, 0.0)).all():
+            return None
+        per_query = (mix * np.where(used, values, 0.0)).sum(1)
+        noise = ((mix * np.sqrt(np.where(used, curves.per_query_noise[name], 0.0))).sum(1)) ** 2
+        q = len(per_query)
+        between = per_query.var(ddof=1) / q if q > 1 else 0.0
+        return float(np.sqrt(between + noise.sum() / q**2))
+
     tokens_known = np.isfinite(np.where(x > 0, curves.tokens, 0.0)).all()
     return {
-        "accuracy": float(w @ (x * curves.accuracy).sum(1)),
-        "accuracy_se": float(se),
-        "coverage": float(w @ (x * curves.coverage).sum(1)),
-        "samples": float(w @ (x * curves.samples).sum(1)),
-        "tokens": float(w @ np.nansum(x * curves.tokens, 1)) if tokens_known else None,
+        "accuracy": mean(curves.accuracy),
+        "accuracy_se": se("accuracy"),
+        "coverage": mean(curves.coverage),
+        "samples": mean(curves.samples),
+        "samples_se": se("samples"),
+        "tokens": mean(curves.tokens) if tokens_known else None,
+        "tokens_se": se("tokens") if tokens_known else None,
     }
 
 

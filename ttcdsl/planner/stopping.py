@@ -1,21 +1,28 @@
-"""What a bin's stop rules do to its curve: simulated spend and accuracy under each sample cap.
+"""A bin's curves as the run will realise them: simulated spend, accuracy and tokens per cap.
 
-A stop rule ends a query early, so with a cap of ``n`` samples a query spends ``min(T, n)``
-where ``T`` is the first count at which a rule holds. The rule's stopping time does not depend
-on the cap, so one simulated sample sequence per (query, replication) serves every cap:
+At run time a query of bin ``b`` holds its probe (the samples that put it in ``b``), then gets
+more samples up to its target ``n`` (probe included), its stop rules checked after every sample
+from :func:`~ttcdsl.features.stop_check.first_stop_check` on, and its answer aggregated over all
+its samples, the probe's included. With a cap of ``n`` it spends ``min(T, n)`` where ``T`` is
+the first count at which a rule holds; ``T`` does not depend on the cap, so one simulated
+sequence per (query, replication) serves every cap:
 
-1. each replication orders the query's held-out samples at random (a prefix of length ``t <= m``
-   is then a uniform draw without replacement, as the exact curves assume) and, where caps go past
-   the ``m`` logged samples, continues with new samples from the Dirichlet model of
-   :mod:`ttcdsl.curves.extrapolate`, drawn as a Polya urn; a new sample copies the tokens, scores
-   and log-probability of a random logged sample with the same answer;
-2. :func:`ttcdsl.features.first_stop` finds ``T``, with the rules checked after every sample from
-   the probe on (the runtime checks at the same counts, so the plan and the run agree);
-3. the strategy's answer after each prefix (cumulative votes, running best) gives the accuracy and
-   coverage at ``min(T, n)`` for every cap ``n`` at once.
+1. a calibration query's sequence is its own probe (its first ``probe`` logged samples, cut at
+   the policy's ``max_tokens`` as the run serves them) followed by its held-out samples in a
+   random order (cut at the bin's ``max_tokens``). The probe is the query's real probe because
+   the run's is the one that chose the bin: an "easy" query's probe agreed, and the run's stop
+   check at the end of the probe sees that agreement. The held-out samples are never used to
+   place the query, so what follows the probe is an honest draw of the samples the run will add;
+2. only with extrapolation, counts past the ``m`` logged samples continue with new samples from
+   the Dirichlet model of :mod:`ttcdsl.curves.extrapolate`, drawn as a Polya urn; a new sample
+   copies the tokens, scores and log-probability of a random logged sample with the same answer;
+3. :func:`ttcdsl.features.first_stop` finds ``T``;
+4. the strategy's answer after each prefix (cumulative votes, running best), the samples and the
+   billed tokens give accuracy, coverage, spend and tokens at ``min(T, n)`` for every cap at once.
 
-Pure numpy, vectorised over (query, replication) rows in chunks; the loop over sample positions
-is short (at most the largest cap).
+A bin without stop rules is the same simulation with ``T`` never reached. Pure numpy, vectorised
+over (query, replication) rows in chunks; the loop over sample positions is at most the largest
+cap.
 """
 
 from __future__ import annotations
@@ -27,88 +34,155 @@ import numpy as np
 from ttcdsl.curves.extrapolate import fit_dirichlet
 from ttcdsl.curves.pool import QueryPool
 from ttcdsl.features.weights import vote_weights
-from ttcdsl.planner.calibration import Calibration
+from ttcdsl.planner.calibration import Calibration, cut_pool
 
 ROWS_PER_CHUNK = 1 << 14
+BILLED = "\0billed"  # completion tokens a sample is billed, carried through the sequences
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class StopCurves:
-    """Per-cap bin means: ``[K]`` each."""
+class SimulatedCurves:
+    """Per-cap bin means with the standard errors of the bin means (between queries plus the
+    replications' noise): ``[K]`` each; ``tokens*`` are NaN when token counts are unknown."""
 
     caps: np.ndarray
-    samples: np.ndarray  # expected samples spent per query
+    samples: np.ndarray  # expected samples spent per query, probe included
+    samples_se: np.ndarray
     accuracy: np.ndarray
-    accuracy_se: np.ndarray  # standard error of the bin mean (queries and replications)
+    accuracy_se: np.ndarray
     coverage: np.ndarray
+    tokens: np.ndarray  # expected billed tokens per query, probe included
+    tokens_se: np.ndarray
+    tokens_query_max: np.ndarray  # the largest member's expected tokens per query
     stop_rate: np.ndarray  # share of queries that stopped before the cap
+    extrapolated: np.ndarray  # bool: the cap exceeds some member's logged samples
+    probe_tokens: np.ndarray  # [Q] each member's billed probe tokens (NaN unknown)
+    per_query: dict[str, np.ndarray]  # accuracy, samples, tokens: [Q, K] each member's mean
+    per_query_var: dict[str, np.ndarray]  # the same, their variance over the replications
 
 
-def simulate_stops(
+def simulate_bin(
     calibration: Calibration, b: int, caps: np.ndarray, *, reps: int = 64, seed: int = 0
-) -> StopCurves:
-    """Simulate bin ``b``'s stop rules on its held-out samples for every cap in ``caps``."""
+) -> SimulatedCurves:
+    """Simulate bin ``b`` (its stop rules, strategy and ``max_tokens``) for every cap in ``caps``."""
     from ttcdsl.features import SampleBatch, first_stop
+    from ttcdsl.features.stop_check import first_stop_check
 
     policy = calibration.policy
     spec = policy.bins[b]
     rows = calibration.bin_rows(b)
-    pool = calibration.heldout.take(rows)
-    logprob = calibration.heldout_logprob[rows]
+    pool, logprob, k = _bin_pool(calibration, b, rows)
+    prompt = calibration.prompt_tokens[rows] if policy.budget.charge_prompt_tokens else np.zeros(len(rows))
     caps = np.asarray(caps, dtype=np.int64)
     length = int(caps.max())
     rng = np.random.default_rng([seed, b, 0x5709])
     conditions = [rule.condition for rule in spec.stop]
     features = {f.name: f.expr for f in policy.features}
-    checkpoints = np.arange(max(1, policy.probe), length + 1)
+    checkpoints = np.arange(first_stop_check(policy, spec.name), length + 1)
     strategy = spec.strategy
 
     q = pool.n_queries
-    per_query_hits = np.zeros((q, len(caps)))
-    per_query_hits_sq = np.zeros((q, len(caps)))
-    per_query_cov = np.zeros((q, len(caps)))
-    per_query_spent = np.zeros((q, len(caps)))
-    per_query_stopped = np.zeros((q, len(caps)))
+    names = ("hits", "cov", "spent", "tokens", "stopped")
+    mean = {n: np.zeros((q, len(caps))) for n in names}
+    square = {n: np.zeros((q, len(caps))) for n in ("hits", "spent", "tokens")}
     queries_per_chunk = max(1, ROWS_PER_CHUNK // reps)
     alpha_all = fit_dirichlet(pool)
     for start in range(0, q, queries_per_chunk):
         chunk = np.arange(start, min(q, start + queries_per_chunk))
-        seq = _sequences(pool, logprob, alpha_all, chunk, reps, length, rng)
-        batch = SampleBatch(
-            answer=seq.answer,
-            valid=np.ones_like(seq.correct, dtype=bool),
-            tokens=seq.tokens,
-            logprob=seq.logprob,
-            correct=seq.correct.astype(np.float64),
-            scores=seq.scores,
-            prompt_nll=np.full(len(seq.answer), np.nan),
-        )
-        stop = first_stop(conditions, batch, checkpoints, features)
+        seq = _sequences(pool, logprob, alpha_all, chunk, reps, length, k, rng)
+        sample_bill = seq.scores.pop(BILLED)
+        if conditions:
+            batch = SampleBatch(
+                answer=seq.answer,
+                valid=np.ones_like(seq.correct, dtype=bool),
+                tokens=seq.tokens,
+                logprob=seq.logprob,
+                correct=seq.correct.astype(np.float64),
+                scores=seq.scores,
+                prompt_nll=np.full(len(seq.answer), np.nan),
+            )
+            stop = first_stop(conditions, batch, checkpoints, features)
+        else:
+            stop = np.full(len(seq.answer), np.iinfo(np.int64).max)
         spent = np.minimum(stop[:, None], caps[None, :])  # [B, K]
         hit, covered = _prefix_outcomes(
             strategy.kind, strategy.scorer, seq, policy.scorer_kind(strategy.scorer)
         )
+        billed = sample_bill + np.repeat(prompt[chunk], reps)[:, None]
+        cum_tokens = np.cumsum(billed, axis=1)
         pick = spent - 1
-        hits = np.take_along_axis(hit, pick, axis=1).reshape(len(chunk), reps, -1)
-        cov = np.take_along_axis(covered, pick, axis=1).reshape(len(chunk), reps, -1)
-        per_query_hits[chunk] = hits.mean(1)
-        per_query_hits_sq[chunk] = (hits**2).mean(1)
-        per_query_cov[chunk] = cov.mean(1)
-        per_query_spent[chunk] = spent.reshape(len(chunk), reps, -1).mean(1)
-        per_query_stopped[chunk] = (stop[:, None] < caps[None, :]).reshape(len(chunk), reps, -1).mean(1)
+        values = {
+            "hits": np.take_along_axis(hit, pick, axis=1),
+            "cov": np.take_along_axis(covered, pick, axis=1),
+            "spent": spent,
+            "tokens": np.take_along_axis(cum_tokens, pick, axis=1),
+            "stopped": stop[:, None] < caps[None, :],
+        }
+        for name, v in values.items():
+            v = np.asarray(v, dtype=np.float64).reshape(len(chunk), reps, -1)
+            mean[name][chunk] = v.mean(1)
+            if name in square:
+                square[name][chunk] = (v**2).mean(1)
 
-    accuracy = per_query_hits.mean(0)
-    # between-query spread (what a new batch would see) plus the replications' noise
-    between = per_query_hits.var(0, ddof=1) / q if q > 1 else np.zeros(len(caps))
-    within = np.maximum(per_query_hits_sq - per_query_hits**2, 0.0).sum(0) / (reps * q * q)
-    return StopCurves(
+    def se(name: str) -> np.ndarray:
+        # between-query spread (what a new batch would see) plus the replications' noise
+        m = mean[name]
+        between = m.var(0, ddof=1) / q if q > 1 else np.zeros(len(caps))
+        within = np.maximum(square[name] - m**2, 0.0).sum(0) / (reps * q * q)
+        return np.sqrt(between + within)
+
+    probe_billed = pool.scores[BILLED][:, :k] + prompt[:, None]
+    return SimulatedCurves(
         caps=caps,
-        samples=per_query_spent.mean(0),
-        accuracy=accuracy,
-        accuracy_se=np.sqrt(between + within),
-        coverage=per_query_cov.mean(0),
-        stop_rate=per_query_stopped.mean(0),
+        samples=mean["spent"].mean(0),
+        samples_se=se("spent"),
+        accuracy=mean["hits"].mean(0),
+        accuracy_se=se("hits"),
+        coverage=mean["cov"].mean(0),
+        tokens=mean["tokens"].mean(0),
+        tokens_se=se("tokens"),
+        tokens_query_max=mean["tokens"].max(0),
+        stop_rate=mean["stopped"].mean(0),
+        extrapolated=caps > int(pool.n_samples.min()),
+        probe_tokens=probe_billed.sum(1) if k else np.zeros(q),
+        per_query={"accuracy": mean["hits"], "samples": mean["spent"], "tokens": mean["tokens"]},
+        per_query_var={
+            out: np.maximum(square[name] - mean[name] ** 2, 0.0)
+            for out, name in (("accuracy", "hits"), ("samples", "spent"), ("tokens", "tokens"))
+        },
     )
+
+
+def _bin_pool(calibration: Calibration, b: int, rows: np.ndarray) -> tuple[QueryPool, np.ndarray, int]:
+    """Bin ``b``'s members' samples as the run serves them: the probe cut at the policy's
+    ``max_tokens``, the rest at the bin's; and the probe's size."""
+    policy = calibration.policy
+    k = int(policy.probe or 0)
+    pool = calibration.pool.take(rows)
+    logprob = calibration.logprob[rows]
+    probe, probe_lp = cut_pool(pool.columns(0, k), logprob[:, :k], policy.sampling.max_tokens)
+    rest, rest_lp = cut_pool(pool.columns(k), logprob[:, k:], policy.bins[b].sampling.max_tokens)
+    tokens = np.concatenate([probe.tokens, rest.tokens], axis=1)
+    # the run bills a sample of unknown length its max_tokens (ttcdsl.runtime.ledger.billed_tokens);
+    # a table without any token counts leaves tokens unknown instead
+    served_under = np.where(
+        np.arange(tokens.shape[1]) < k,
+        policy.sampling.max_tokens,
+        policy.bins[b].sampling.max_tokens,
+    )
+    has_tokens = np.isfinite(calibration.pool.tokens[calibration.pool.valid]).any()
+    billed = np.where(np.isnan(tokens) & has_tokens, served_under[None, :], tokens)
+    joined = pool._replace(
+        answer=np.concatenate([probe.answer, rest.answer], axis=1),
+        valid=np.concatenate([probe.valid, rest.valid], axis=1),
+        correct=np.concatenate([probe.correct, rest.correct], axis=1),
+        scores={
+            **{n: np.concatenate([probe.scores[n], rest.scores[n]], axis=1) for n in pool.scores},
+            BILLED: billed.astype(np.float64),
+        },
+        tokens=tokens,
+    )
+    return joined, np.concatenate([probe_lp, rest_lp], axis=1), k
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,17 +202,20 @@ def _sequences(
     chunk: np.ndarray,
     reps: int,
     length: int,
+    probe: int,
     rng: np.random.Generator,
 ) -> _Sequences:
-    """``reps`` random sample sequences of ``length`` for each query in ``chunk`` (row-major)."""
+    """``reps`` sample sequences of ``length`` for each query in ``chunk`` (row-major): the
+    query's first ``probe`` logged samples in their order, then the others in a random order."""
     sub = pool.take(chunk)
     rows = np.repeat(np.arange(len(chunk)), reps)  # [B] query within chunk
     m = sub.n_samples[rows]
     width = sub.answer.shape[1]
     n_answers = sub.answer_correct.shape[1]
 
-    # 1. the logged samples in a random order (invalid columns sort last)
+    # 1. the probe, then the other logged samples in a random order (invalid columns sort last)
     prio = rng.random((len(rows), width))
+    prio[:, :probe] = np.arange(probe) - probe  # negative: first, in logged order
     prio[~sub.valid[rows]] = np.inf
     order = np.argsort(prio, axis=1)  # [B, W] source column of each position
     position_source = np.empty((len(rows), length), dtype=np.int64)

@@ -8,7 +8,7 @@ First round
 
 Elimination
     After every round, a query with new samples whose count has reached
-    :func:`~ttcdsl.features.checkpoints.first_stop_check` (probe and per-query minimum) is
+    :func:`~ttcdsl.features.stop_check.first_stop_check` (probe and per-query minimum) is
     checked against the ``solved when`` rules (:func:`ttcdsl.features.holds` on all its samples,
     the same semantics as stop rules); if any holds, it is SOLVED and retires. A query also
     retires when it reaches the per-query sample cap (``samples per query <= N``) or the backend
@@ -53,7 +53,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ttcdsl.features.checkpoints import first_stop_check
+from ttcdsl.features.stop_check import first_stop_check
 from ttcdsl.lang import ir
 from ttcdsl.runtime.aggregate import score_of
 from ttcdsl.runtime.executor import Executor, QueryResult, _Query

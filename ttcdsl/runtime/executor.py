@@ -16,7 +16,7 @@ Later rounds
     in one round in a bin without stop rules. Stop rules are evaluated with
     :func:`ttcdsl.features.holds` on each query's samples so far, features as expressions over the
     same samples (as the planner's :func:`~ttcdsl.features.first_stop` does), at every sample count
-    from :func:`~ttcdsl.features.checkpoints.first_stop_check` on (``max(1, probe, per-query
+    from :func:`~ttcdsl.features.stop_check.first_stop_check` on (``max(1, probe, per-query
     minimum)``: a stop rule never takes a query below the policy's floor); a query where a rule
     holds retires. The budget ledger cuts each
     round to what its worst case can afford (:mod:`ttcdsl.runtime.ledger`); the run ends when no
@@ -50,7 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ttcdsl.errors import UserError
-from ttcdsl.features.checkpoints import first_stop_check
+from ttcdsl.features.stop_check import first_stop_check
 from ttcdsl.lang import ir
 from ttcdsl.runtime.aggregate import Outcome, aggregate
 from ttcdsl.runtime.assignment import assign_bins, assign_targets, rank_key
@@ -377,10 +377,10 @@ class Executor:
     def _check_stops(self) -> None:
         from ttcdsl.features import holds
 
-        first = first_stop_check(self.policy)
         for b, spec in enumerate(self.policy.bins):
             if not spec.stop:
                 continue
+            first = first_stop_check(self.policy, spec.name)
             due = [
                 q for q in (self.queries[x] for x in self.order)
                 if q.bin == b and not q.stopped and not q.exhausted

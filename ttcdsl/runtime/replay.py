@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from ttcdsl.samples.truncation import is_cut
+
 from ttcdsl.runtime.backend import (
     BackendCapabilities,
     BackendError,
@@ -203,7 +205,7 @@ class ReplayBackend:
             "seed": c["seed"][row],
             "source_index": c["sample_index"][row],
         }
-        if completion is not None and completion > max_tokens:
+        if is_cut(completion, max_tokens):  # the rule calibration applies too
             # The generation would have been cut off here: what the full sample said is unknown.
             label = c["correct"][row]
             return GeneratedSample(
