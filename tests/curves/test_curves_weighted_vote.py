@@ -98,7 +98,7 @@ def test_hard_bin_of_the_builtin_workload_gains_from_more_samples():
     from tests.paths import REPO
     from ttcdsl.lang.api import load_policy
     from ttcdsl.planner.calibration import calibrate
-    from ttcdsl.planner.stopping import simulate_stops
+    from ttcdsl.planner.stopping import simulate_bin
     from ttcdsl.workloads import builtin_workload
 
     table, _ = builtin_workload()
@@ -116,6 +116,6 @@ def test_hard_bin_of_the_builtin_workload_gains_from_more_samples():
     assert weighted[-1] > weighted[0] + 0.1, weighted
     assert np.all(np.diff(weighted) > -0.02), weighted  # no fall beyond Monte Carlo noise
     assert np.all(weighted >= majority - 0.02), (weighted, majority)
-    stops = simulate_stops(calibration, b, np.array([4, 8, 16]), reps=16)
+    stops = simulate_bin(calibration, b, np.array([4, 8, 16]), reps=16)
     assert stops.accuracy[-1] > stops.accuracy[0] - 0.02, stops.accuracy
     assert stops.accuracy[-1] >= majority[-1] - 0.03, (stops.accuracy, majority)
