@@ -89,8 +89,10 @@ def test_the_planner_predicts_esc_spend():
     """The example planned on a table of i.i.d. samples (many per query, so drawing 32 of them
     without replacement is close to i.i.d.): the predicted samples per query is E[N].
 
-    The prediction is a mean over Q queries of each query's mean over ``reps`` simulated orders;
-    its variance is Var(N) / (Q reps) for the orders plus, for the queries, the variance of the
+    The prediction is a mean over Q queries of each query's mean over ``reps`` simulated orders.
+    Each query's simulation starts with its own probe (the run's first window, as a replay serves
+    it), fixed across the orders, so a query's mean varies with its probe by up to Var(N): the
+    bound used is Var(N) / Q for the probes and orders plus, for the queries, the variance of the
     closed form at each query's own answer shares (a finite draw from p) over Q."""
     from ttcdsl.planner.build import make_plan
     from ttcdsl.samples.schema import RunMeta, SamplesTable
@@ -117,5 +119,5 @@ def test_the_planner_predicts_esc_spend():
         esc_expected_spend({a: float(np.mean(row[4:] == a)) for a in range(3)}, 4, 8)
         for row in drawn
     ]
-    se = np.sqrt(esc_spend_sd(PROBS, 4, 8) ** 2 / (queries * reps) + np.var(own, ddof=1) / queries)
+    se = np.sqrt(esc_spend_sd(PROBS, 4, 8) ** 2 / queries + np.var(own, ddof=1) / queries)
     assert abs(predicted - expected) < 4 * se, (predicted, expected, se)

@@ -111,9 +111,13 @@ def _majority(rows: list[dict]) -> tuple[bool, bool]:
 @given(s=scenarios())
 def test_every_reported_number_and_limit_recomputed_from_the_samples(tmp_path_factory, s) -> None:
     d = tmp_path_factory.mktemp("varied")
-    allocation = {"short": [{"samples": s["targets"][0], "share": 1.0}],
-                  "long": [{"samples": s["targets"][1], "share": 1.0}],
-                  "all": [{"samples": s["targets"][1], "share": 1.0}]}
+    # targets the planner could choose: a run refuses a plan whose counts its policy forbids
+    lo = max(1, s["probe"], min(s["per_query_min"], s["per_query_max"]))
+    assume(lo <= s["per_query_max"])
+    short, long = (min(max(t, lo), s["per_query_max"]) for t in s["targets"])
+    allocation = {"short": [{"samples": short, "share": 1.0}],
+                  "long": [{"samples": long, "share": 1.0}],
+                  "all": [{"samples": long, "share": 1.0}]}
     try:
         plan = hand_plan(write_policy(d, _policy(s)), allocation,
                          edges=[300] if s["binned"] else None)

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ttcdsl.errors import UserError
 from ttcdsl.lang import ir
 from ttcdsl.samples.errors import FileFormatError
 
@@ -55,7 +56,7 @@ def check_plan_against_policy(plan: Mapping[str, Any], policy: ir.Policy, plan_p
     bins = plan["bins"]
     if len(bins) != len(policy.bins):
         fail("bins", [b["name"] for b in bins], [b.name for b in policy.bins])
-    allowed = _allowed_counts(policy)
+    allowed = _allowed_counts(policy, plan)
     for i, (spec, mine) in enumerate(zip(policy.bins, bins)):
         where = f"bins[{i}]"
         same(f"{where}.name", mine["name"], spec.name)
@@ -92,12 +93,24 @@ def check_plan_against_policy(plan: Mapping[str, Any], policy: ir.Policy, plan_p
                 same(f"bandit.{key}", plan["bandit"][key], theirs)
 
 
-def _allowed_counts(policy: ir.Policy) -> list[set[int]]:
-    """Per bin, the samples per query the planner may choose (its own rule, not a copy)."""
+def _allowed_counts(policy: ir.Policy, plan: Mapping) -> list[set[int]]:
+    """Per bin, the samples per query the planner may choose (its own rule, not a copy): with
+    or without the cut at the calibration table's depth (``ttc plan --extrapolate`` lifts it)."""
     from ttcdsl.planner.problem import _allowed, option_levels
 
-    levels = option_levels(policy)
-    return [set(levels[row].tolist()) for row in _allowed(policy, levels)]
+    out = [set() for _ in policy.bins]
+    calibration = plan.get("calibration") or {}
+    depths = [None]
+    if calibration.get("samples_per_query"):
+        depths.append(int(calibration["samples_per_query"][0]))
+    for depth in depths:
+        try:
+            levels = option_levels(policy, depth)
+        except UserError:
+            continue  # the policy's minimum is past that depth: only the uncut counts apply
+        for counts, row in zip(out, _allowed(policy, levels)):
+            counts.update(levels[row].tolist())
+    return out
 
 
 def _equal(a: Any, b: Any) -> bool:
