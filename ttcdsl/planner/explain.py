@@ -115,15 +115,54 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
         )
     for warning in plan.get("warnings", []):
         console.print(f"[yellow]warning:[/yellow] {warning}")
+    console.print(f"verdict: {plan_verdict(plan)}", markup=False)
+
+
+def plan_verdict(plan: dict[str, Any]) -> str:
+    """The last line of every explanation: does the plan beat uniform at equal spend?"""
+    if plan["mode"] == "bandit":
+        return ("a bandit allocates online, so the plan predicts nothing to compare; "
+                "ttc run reports the run against uniform at equal spend")
+    baseline = plan.get("baseline") or {}
+    if baseline.get("verdict"):
+        return baseline["verdict"]
+    return "unknown: uniform at the plan's spend could not be valued on the calibration samples"
 
 
 def render_sweep(sweep: dict[str, Any], console: Console | None = None) -> None:
     console = console or _console()
     table = Table(title=f"frontier: {sweep['limit']}")
-    for column in ("budget", sweep["objective"], "spent", "uniform"):
+    for column in ("budget", sweep["objective"], "spent", "uniform", "vs uniform"):
         table.add_column(column, justify="right")
     for row in sweep["points"]:
         table.add_row(
-            _num(row["budget"], 2), _num(row["objective"]), _num(row["spent"], 3), _num(row.get("uniform"))
+            _num(row["budget"], 2), _num(row["objective"]), _num(row["spent"], 3),
+            _num(row.get("uniform")), _short_verdict(row),
         )
     console.print(table)
+    console.print(f"verdict: {sweep_verdict(sweep)}", markup=False)
+
+
+def _short_verdict(row: dict[str, Any]) -> str:
+    """``better +2.1 pts`` for a table cell (the full sentence ends the sweep)."""
+    text = row.get("verdict")
+    if not text:
+        return "-"
+    word = text.split(" than")[0]
+    return f"{word} {100 * row['difference']:+.1f} pts"
+
+
+def sweep_verdict(sweep: dict[str, Any]) -> str:
+    """One line over the sweep: at which budgets the policy beats uniform at equal spend."""
+    groups: dict[str, list[str]] = {"better": [], "no better": [], "worse": []}
+    for row in sweep["points"]:
+        text = row.get("verdict")
+        if not text:
+            continue
+        word = next(w for w in ("better", "no better", "worse") if text.startswith(w + " than"))
+        groups[word].append(f"{row['budget']:g}")
+    if not any(groups.values()):
+        return "unknown: no budget of the sweep could be compared with uniform"
+    parts = [f"{word} than uniform at equal spend at budget(s) {', '.join(b)}"
+             for word, b in groups.items() if b]
+    return "; ".join(parts)

@@ -112,7 +112,7 @@ def bin_curves(
     extrapolated = np.zeros(shape, dtype=bool)
     stop_simulated = np.zeros(g, dtype=bool)
     allowed = _allowed(policy, levels)
-    names = ("accuracy", "samples", "tokens")
+    names = ("accuracy", "coverage", "samples", "tokens")
     per_query = {n: np.full((calibration.n_queries, k), np.nan) for n in names}
     per_query_noise = {n: np.full((calibration.n_queries, k), np.nan) for n in names}
 

@@ -287,12 +287,17 @@ def _baseline(calibration: Calibration, problem: Knapsack, curves: BinCurves, x)
     if uniform is None:
         return None
     lo = math.floor(spent)
+    from ttcdsl.planner.uniform import versus_uniform
+
     return {
         "strategy": calibration.policy.answer.kind,
         "samples": spent,
         **uniform,
         "how": f"every query gets {lo} or {lo + 1} samples (mixed to spend {spent:.4g} per "
         "query), no probe, no stop rules, same held-out samples",
+        # the plan minus uniform, paired per calibration query; null when it cannot be paired
+        **(versus_uniform(calibration, curves, x, spent)
+           or {"difference": None, "difference_se": None, "verdict": None}),
     }
 
 

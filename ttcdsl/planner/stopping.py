@@ -57,7 +57,7 @@ class SimulatedCurves:
     stop_rate: np.ndarray  # share of queries that stopped before the cap
     extrapolated: np.ndarray  # bool: the cap exceeds some member's logged samples
     probe_tokens: np.ndarray  # [Q] each member's billed probe tokens (NaN unknown)
-    per_query: dict[str, np.ndarray]  # accuracy, samples, tokens: [Q, K] each member's mean
+    per_query: dict[str, np.ndarray]  # accuracy, coverage, samples, tokens: [Q, K] each member's mean
     per_query_var: dict[str, np.ndarray]  # the same, their variance over the replications
 
 
@@ -84,7 +84,7 @@ def simulate_bin(
     q = pool.n_queries
     names = ("hits", "cov", "spent", "tokens", "stopped")
     mean = {n: np.zeros((q, len(caps))) for n in names}
-    square = {n: np.zeros((q, len(caps))) for n in ("hits", "spent", "tokens")}
+    square = {n: np.zeros((q, len(caps))) for n in ("hits", "cov", "spent", "tokens")}
     queries_per_chunk = max(1, ROWS_PER_CHUNK // reps)
     alpha_all = fit_dirichlet(pool)
     for start in range(0, q, queries_per_chunk):
@@ -145,10 +145,12 @@ def simulate_bin(
         stop_rate=mean["stopped"].mean(0),
         extrapolated=caps > int(pool.n_samples.min()),
         probe_tokens=probe_billed.sum(1) if k else np.zeros(q),
-        per_query={"accuracy": mean["hits"], "samples": mean["spent"], "tokens": mean["tokens"]},
+        per_query={"accuracy": mean["hits"], "coverage": mean["cov"], "samples": mean["spent"],
+                   "tokens": mean["tokens"]},
         per_query_var={
             out: np.maximum(square[name] - mean[name] ** 2, 0.0)
-            for out, name in (("accuracy", "hits"), ("samples", "spent"), ("tokens", "tokens"))
+            for out, name in (("accuracy", "hits"), ("coverage", "cov"), ("samples", "spent"),
+                              ("tokens", "tokens"))
         },
     )
 

@@ -38,13 +38,14 @@ def sweep_budget(result: PlanResult, budgets: list[float]) -> dict[str, Any]:
         front = frontier(problem, bounds)
         objective, spend = np.asarray(front.objective), np.asarray(front.spend)
         samples = _samples_along(problem, front, bounds)
+        allocations = [_x_at(front, bound) for bound in bounds]
         method = "frontier (one sort of marginal gains)"
     else:
         from ttcdsl.planner.lp import LPModel
 
         model = LPModel(problem)
         base = np.array([l.bound for l in problem.limits])
-        objective, spend, samples = [], [], []
+        objective, spend, samples, allocations = [], [], [], []
         for bound in bounds:
             b = base.copy()
             b[index] = bound
@@ -53,11 +54,17 @@ def sweep_budget(result: PlanResult, budgets: list[float]) -> dict[str, Any]:
             objective.append(sol.objective if ok else np.nan)
             spend.append(sol.spend[sweep_limit.resource] if ok else np.nan)
             samples.append(sol.spend[0] if ok else np.nan)
+            allocations.append(sol.x if ok else None)
         objective, spend, samples = map(np.asarray, (objective, spend, samples))
         method = "LP re-solved per budget (parameters, no rebuild)"
-    from ttcdsl.planner.uniform import uniform_at
+    from ttcdsl.planner.uniform import uniform_at, versus_uniform
 
     uniform = [None if u is None else u["objective"] for u in uniform_at(result.calibration, samples)]
+    versus = [
+        None if x is None or not np.isfinite(n) else
+        versus_uniform(result.calibration, result.curves, x, float(n))
+        for x, n in zip(allocations, samples, strict=True)
+    ]
     return {
         "limit": " ".join(policy.source.text[declared.span.start : declared.span.end].split()),
         "objective": policy.objective,
@@ -69,10 +76,22 @@ def sweep_budget(result: PlanResult, budgets: list[float]) -> dict[str, Any]:
                 "spent": None if not np.isfinite(s) else float(s * scale),
                 "samples_per_query": None if not np.isfinite(n) else float(n),
                 "uniform": u,
+                "difference": None if v is None else v["difference"],
+                "difference_se": None if v is None else v["difference_se"],
+                "verdict": None if v is None else v["verdict"],
             }
-            for b, o, s, n, u in zip(budgets, objective, spend, samples, uniform, strict=True)
+            for b, o, s, n, u, v in zip(
+                budgets, objective, spend, samples, uniform, versus, strict=True
+            )
         ],
     }
+
+
+def _x_at(front, bound: float) -> np.ndarray | None:
+    try:
+        return front.x_at(bound)
+    except ValueError:  # below the cheapest allocation: no point
+        return None
 
 
 def _samples_along(problem, front, bounds) -> np.ndarray:

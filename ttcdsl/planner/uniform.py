@@ -14,9 +14,12 @@ import numpy as np
 from ttcdsl.planner.calibration import Calibration
 
 
-def uniform_at(calibration: Calibration, samples: np.ndarray) -> list[dict[str, float] | None]:
+def uniform_at(
+    calibration: Calibration, samples: np.ndarray, *, per_query: bool = False
+) -> list[dict | None]:
     """Accuracy, coverage and the objective of uniform allocation at each mean ``samples`` per
-    query (``None`` where it is below one sample or undefined)."""
+    query (``None`` where it is below one sample or undefined); with ``per_query``, each entry
+    also holds ``objective_per_query`` (``[Q]``, calibration query order), for paired errors."""
     from ttcdsl.curves import response_curve
 
     policy = calibration.policy
@@ -34,18 +37,48 @@ def uniform_at(calibration: Calibration, samples: np.ndarray) -> list[dict[str, 
         scorer_kind=policy.scorer_kind(policy.answer.scorer),
         reps=64,
     )
-    accuracy, coverage = curve.accuracy.mean(0), curve.coverage.mean(0)  # [i]: level i + 1
-    out: list[dict[str, float] | None] = []
+    metric = "coverage" if policy.objective == "coverage" else "accuracy"
+    by_query = {"accuracy": curve.accuracy, "coverage": curve.coverage}  # [Q, i]: level i + 1
+    out: list[dict | None] = []
     for s in samples:
         if not np.isfinite(s) or s < 1:
             out.append(None)
             continue
         lo = int(math.floor(s))
         theta = s - lo
-        mix = {
-            name: float((1 - theta) * values[lo - 1] + theta * values[min(lo, top - 1)])
-            for name, values in (("accuracy", accuracy), ("coverage", coverage))
+        mixed = {
+            name: (1 - theta) * values[:, lo - 1] + theta * values[:, min(lo, top - 1)]
+            for name, values in by_query.items()
         }
-        mix["objective"] = mix["coverage" if policy.objective == "coverage" else "accuracy"]
-        out.append(mix)
+        entry: dict = {name: float(values.mean()) for name, values in mixed.items()}
+        entry["objective"] = entry[metric]
+        if per_query:
+            entry["objective_per_query"] = mixed[metric]
+        out.append(entry)
     return out
+
+
+def versus_uniform(calibration: Calibration, curves, x: np.ndarray, samples: float) -> dict | None:
+    """The allocation ``x`` ([bins, counts] shares) against uniform at the same mean ``samples``
+    per query, PAIRED on the calibration queries: each query is valued under its bin's allocation
+    and under uniform, on the same held-out samples, and the standard error is that of the mean
+    of the per-query differences (the pairing removes the spread of difficulty between queries,
+    which both sides share). Returns the difference, its error and the verdict sentence
+    (:func:`ttcdsl.verdict.verdict`), or ``None`` when uniform is undefined (below one sample)."""
+    from ttcdsl.verdict import verdict
+
+    (uniform,) = uniform_at(calibration, np.array([samples]), per_query=True)
+    if uniform is None:
+        return None
+    metric = "coverage" if calibration.policy.objective == "coverage" else "accuracy"
+    mix = x[calibration.bin_index]  # [Q, K] each query's allocation
+    used = mix > 0
+    values = np.where(used, curves.per_query[metric], 0.0)
+    theirs = uniform["objective_per_query"]
+    if not np.isfinite(values).all() or values.shape[0] != theirs.shape[0]:
+        return None
+    diff = (mix * values).sum(1) - theirs
+    q = len(diff)
+    se = float(diff.std(ddof=1) / math.sqrt(q)) if q > 1 else None
+    mean = float(diff.mean())
+    return {"difference": mean, "difference_se": se, "verdict": verdict(mean, se)}
