@@ -171,3 +171,44 @@ def test_a_weighted_vote_over_logits_is_refused_before_the_run_spends(qwen_files
     assert code == 1
     assert "reward-model scores in [0, 1]" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_queries_without_a_key_are_reported_not_binned_silently(tmp_path: Path, capsys) -> None:
+    """Token counts known for most queries but not all: the run goes on (a warning names the
+    share), and the report says how many queries had no key and where they went."""
+    from tests.runtime.runs import hand_plan
+    from tests.runtime.tables import rewrite_rows
+
+    samples, queries = workload_files(tmp_path, n=20, m=8)
+    ids = [json.loads(line)["id"] for line in queries.read_text().splitlines()]
+    blind = set(ids[:5])
+
+    def forget(row: dict) -> dict:
+        if row["query_id"] in blind:
+            row["completion_tokens"] = None
+        return row
+
+    rewrite_rows(samples, forget)
+    policy = write_policy(tmp_path, """\
+policy by_length "bins by probe length"
+budget { mean samples per query <= 4 }
+sampling { max_tokens 8192 }
+probe 2 samples
+feature length = mean(tokens)
+bins by length thresholds [400] as short, long
+strategy short = majority_vote
+strategy long = majority_vote
+allocate optimal maximize accuracy
+""")
+    plan = hand_plan(policy, {"short": [{"samples": 3, "share": 1.0}],
+                              "long": [{"samples": 4, "share": 1.0}]}, edges=[400])
+    out = tmp_path / "run"
+    assert ttc("run", str(plan), "--queries", str(queries), "--samples", str(samples),
+               "--out", str(out), "--quiet") == 0
+    assert "carry completion token counts" in capsys.readouterr().err
+    report = json.loads((out / "report.json").read_text())
+    results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    unkeyed = [r for r in results if r["key"] is None]
+    assert {r["query_id"] for r in unkeyed} == blind
+    assert all(r["bin"] == "long" for r in unkeyed)
+    assert report["unkeyed"]["queries"] == 5 and "'long'" in report["unkeyed"]["how"]

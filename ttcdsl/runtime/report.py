@@ -132,6 +132,7 @@ def build_report(
         "budget": list(outcome.budget),
         "budget_cut_queries": sum(r.budget_cut for r in results),
         "exhausted_queries": sum(r.exhausted is not None for r in results),
+        "unkeyed": _unkeyed(results, plan),
         "shortfall": _shortfall(results),
         "baseline": base,
         "verdict": _verdict(results, base, per_query_base, partial=baseline is None),
@@ -401,6 +402,9 @@ def render_report(report: Mapping[str, Any], file=None) -> None:
     shortfall = report.get("shortfall")
     if shortfall:
         rows.append(("shortfall", shortfall["how"]))
+    unkeyed = report.get("unkeyed")
+    if unkeyed:
+        rows.append(("binning key unknown", unkeyed["how"]))
     bandit = report.get("bandit")
     if bandit:
         rows[rows.index(next(r for r in rows if r[0] == "stopped early"))] = (
@@ -463,3 +467,22 @@ def _savings_cell(savings: Mapping[str, Any]) -> str:
     if savings.get("unverifiable_samples"):
         text += f" (+{savings['unverifiable_samples']} unverifiable: the table does not hold them)"
     return text
+
+
+def _unkeyed(results, plan: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Queries whose binning key came out NaN (their probe carries nothing the key can read):
+    they go to the last bin, as the planner bins them. Said, never silent: a key that is NaN for
+    every query means the run read an observable nobody measured."""
+    binning = plan.get("binning")
+    if binning is None:
+        return None
+    unknown = [r for r in results if r.key is None and r.bin is not None]
+    if not unknown:
+        return None
+    last = plan["bins"][-1]["name"]
+    return {
+        "queries": len(unknown),
+        "how": f"{len(unknown)} of {len(results)} queries have no value of the key "
+        f"{binning['key']!r} (their probe samples carry nothing it reads): they went to the "
+        f"last bin, {last!r}",
+    }
