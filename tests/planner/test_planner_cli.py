@@ -73,12 +73,7 @@ def test_several_policies_write_one_plan_each(calibration, tmp_path):
     ("args", "message"),
     [
         (["--calibration", "missing.jsonl"], "no such calibration table"),
-        (["--sweep", "8..4"], "--sweep '8..4'"),
-        (["--sweep", "x"], "expected LO..HI"),
-        (["--sweep-out", "f.json"], "--sweep-out needs --sweep"),
-        (["--score", "prm"], "expected SCORER=COLUMN"),
         (["--score", "nope=prm"], "which no policy declares"),
-        (["--queries", "0"], "--queries must be at least 1"),
     ],
 )
 def test_bad_arguments_are_user_errors(calibration, capsys, args, message):
@@ -87,6 +82,40 @@ def test_bad_arguments_are_user_errors(calibration, capsys, args, message):
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--sweep", "8..4"], "--sweep '8..4'"),
+        (["--sweep", "x"], "expected LO..HI"),
+        (["--sweep-out", "f.json"], "--sweep-out needs --sweep"),
+        (["--score", "prm"], "expected SCORER=COLUMN"),
+        (["--queries", "0"], "--queries must be at least 1"),
+        (["--reps", "1"], "--reps must be at least 2"),
+    ],
+)
+def test_command_line_value_errors_exit_2_with_the_usage(calibration, capsys, args, message):
+    """The README's exit codes: 2 is a bad command line (they exited 1, as for bad input)."""
+    with pytest.raises(SystemExit) as caught:
+        main(["plan", str(POLICY), "--calibration", str(calibration), *args])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "usage: ttc plan" in err and "Traceback" not in err
+
+
+def test_an_output_nobody_can_write_is_refused_before_planning(calibration, tmp_path, capsys):
+    missing = tmp_path / "missing" / "p.yaml"
+    assert plan(str(POLICY), "-c", str(calibration), "-o", str(missing)) == 1
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "calibrating" not in err  # before any work
+    assert not missing.parent.exists()
+
+
+def test_an_output_ending_in_a_slash_is_a_directory(calibration, tmp_path):
+    out = tmp_path / "plans"
+    assert plan(str(POLICY), "-c", str(calibration), "-o", f"{out}/") == 0
+    assert (out / f"{POLICY.stem}.plan.yaml").is_file()
 
 
 def test_bad_policy_is_reported_with_its_location(calibration, tmp_path, capsys):

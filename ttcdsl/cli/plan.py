@@ -15,6 +15,7 @@ Progress goes to standard error.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -78,6 +79,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="skip re-solving with the other solvers (they are cheap for bins)",
     )
     parser.set_defaults(run=run)
+    from ttcdsl.cli.usage import remember_parser
+
+    remember_parser(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,18 +89,24 @@ def run(args: argparse.Namespace) -> int:
 
     from ttcdsl.errors import UserError
 
+    from ttcdsl.cli.usage import usage_error
+
+    # Command-line value errors exit 2 (a bad command line), before anything is read.
     if args.queries is not None and args.queries < 1:
-        raise UserError(f"--queries must be at least 1, not {args.queries}")
+        usage_error(args, f"--queries must be at least 1, not {args.queries}")
     if args.reps < 2:
-        raise UserError(f"--reps must be at least 2, not {args.reps}")
-    scores = _score_map(args.score)
-    sweep = _parse_sweep(args.sweep) if args.sweep else None
+        usage_error(args, f"--reps must be at least 2, not {args.reps}")
+    try:
+        scores = _score_map(args.score)
+        sweep = _parse_sweep(args.sweep) if args.sweep else None
+    except UserError as error:
+        usage_error(args, error.message, hint=error.hint)
     if args.sweep_out and sweep is None:
-        raise UserError("--sweep-out needs --sweep")
+        usage_error(args, "--sweep-out needs --sweep")
+    if len(args.policies) > 1 and sweep is not None:
+        usage_error(args, "--sweep takes one policy")
     if args.sweep_plot:
         _check_sweep_plot(args.sweep_plot, sweep)
-    if len(args.policies) > 1 and sweep is not None:
-        raise UserError("--sweep takes one policy")
     outputs = _outputs(args.policies, args.output, args.force)
     calibration_path = Path(args.calibration)
     if not calibration_path.exists():
@@ -140,7 +150,10 @@ def run(args: argparse.Namespace) -> int:
 
             result.plan["sweep"] = sweep_budget(result, sweep)
         if output is not None:
-            save_plan(result.plan, output)
+            try:
+                save_plan(result.plan, output)
+            except OSError as error:  # a full disk, a directory made read-only meanwhile
+                raise UserError(f"{output}: cannot write the plan: {error.strerror or error}") from None
             progress(f"{policy.name}: plan written to {output}")
         if args.explain:
             explain(result.plan)
@@ -225,16 +238,30 @@ def _outputs(policies: list[str], output: str | None, force: bool) -> list:
             raise UserError("several policies need -o DIRECTORY (one plan file per policy)")
         return [None]
     target = Path(output)
-    if len(policies) > 1 or target.is_dir():
+    # `-o plans/` names a directory even before it exists (it was written as a FILE `plans`)
+    as_directory = len(policies) > 1 or target.is_dir() or output.endswith(("/", os.sep))
+    if as_directory:
         if target.exists() and not target.is_dir():
             raise UserError(f"{target}: not a directory (several policies write one plan each)")
-        target.mkdir(parents=True, exist_ok=True)
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UserError(f"{target}: cannot create the plan directory: {error.strerror}") from None
         paths = [target / f"{Path(p).stem}.plan.yaml" for p in policies]
     else:
         paths = [target]
     for path in paths:
         if path.exists() and not force:
             raise UserError(f"{path}: already exists", hint="pass --force to replace it")
+        # Refuse an output nobody can write before planning (which can take a while), not after.
+        parent = path.parent
+        if not parent.is_dir():
+            raise UserError(
+                f"{path}: the directory {parent} does not exist",
+                hint="create it first, or end -o with / to have ttc create a plan directory",
+            )
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise UserError(f"{path}: the directory {parent} is not writable")
     return paths
 
 
