@@ -42,11 +42,13 @@ def test_parquet_output_follows_the_extension(tmp_path: Path) -> None:
         (["--seed", "-1"], "--seed must be >= 0"),
     ],
 )
-def test_bad_counts_are_user_errors(
+def test_bad_counts_are_command_line_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:
     out = tmp_path / "calib.jsonl"
-    assert main(["workload", "-o", str(out), *args]) == 1
+    with pytest.raises(SystemExit) as caught:  # exit 2: a bad command line (was 1)
+        main(["workload", "-o", str(out), *args])
+    assert caught.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []

@@ -43,6 +43,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--force", action="store_true", help="replace outputs that exist")
     parser.set_defaults(run=run)
+    from ttcdsl.cli.usage import remember_parser
+
+    remember_parser(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,11 +58,13 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     dataset_path = Path(args.dataset) if args.dataset else None
     table_format(output)  # an unknown extension fails before any work
+    from ttcdsl.cli.usage import usage_error
+
     for flag, value in (("--queries", args.queries), ("--samples", args.samples)):
-        if value < 1:
-            raise UserError(f"{flag} must be at least 1, got {value}")
+        if value < 1:  # a bad command line: exit 2, as argparse does
+            usage_error(args, f"{flag} must be at least 1, got {value}")
     if args.seed < 0:
-        raise UserError(f"--seed must be >= 0, got {args.seed}")
+        usage_error(args, f"--seed must be >= 0, got {args.seed}")
     if dataset_path is not None and dataset_path.suffix.lower() != ".jsonl":
         raise UserError(
             f"{dataset_path}: a dataset is written as JSONL", hint="name it with .jsonl"
