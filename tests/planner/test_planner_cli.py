@@ -179,3 +179,20 @@ def test_extrapolation_is_a_flag_the_plan_records(calibration, tmp_path, capsys)
     document = load_plan(extrapolated)
     assert document["calibration"]["extrapolated_beyond"] == 12
     assert max(level for b in document["bins"] for level in b["curve"]["levels"]) == 32
+
+
+def test_planning_a_fixed_policy_imports_no_jax_and_no_cvxpy(calibration, tmp_path):
+    """A fixed policy needs no solver and, for its vote, no Monte Carlo: `ttc plan` of it took
+    5-15 s, mostly importing cvxpy and jax it did not use."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from ttcdsl.cli import main; "
+        f"rc = main(['plan', {str(REPO / 'policies' / 'self_consistency.ttc')!r}, '-c', "
+        f"{str(calibration)!r}, '-o', {str(tmp_path / 'p.yaml')!r}, '--reps', '8']); "
+        "print(rc, sorted(m for m in ('jax', 'cvxpy') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    assert done.stdout.split("\n")[0] == "0 []", done.stdout + done.stderr

@@ -19,14 +19,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
-import jax
 import numpy as np
 
-from ttcdsl.curves import exact, extrapolate, montecarlo
+from ttcdsl.curves import exact, extrapolate
 from ttcdsl.curves.extrapolate import DEFAULT_MODEL, Extrapolation
 from ttcdsl.curves.pool import QueryPool
 from ttcdsl.features.weights import vote_weights
+
+if TYPE_CHECKING:
+    import jax  # only for annotations: JAX is imported where a curve needs Monte Carlo
 
 STRATEGIES: tuple[str, ...] = ("single", "pass_at_k", "majority_vote", "best_of_n", "weighted_vote")
 ALIASES = {
@@ -166,6 +169,8 @@ def response_curve(
         if missing.any():
             rows = np.flatnonzero(missing.any(1))
             part = sub.take(rows)
+            from ttcdsl.curves import montecarlo  # JAX: only when a curve needs it
+
             mc = montecarlo.simulate(
                 part,
                 name,
