@@ -8,7 +8,7 @@ import pytest
 from ttcdsl.cli import main
 from ttcdsl.errors import UserError
 from ttcdsl.planner.sweep import write_sweep_plot
-from ttcdsl.runtime import plots
+from ttcdsl import plotting as plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

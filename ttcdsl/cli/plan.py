@@ -210,7 +210,7 @@ def _check_sweep_plot(text: str, sweep) -> None:
     from pathlib import Path
 
     from ttcdsl.errors import UserError
-    from ttcdsl.runtime.plots import require_matplotlib
+    from ttcdsl.plotting import require_matplotlib
 
     if sweep is None:
         raise UserError("--sweep-plot needs --sweep", hint="e.g. --sweep 1..32 --sweep-plot f.png")

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"ttc report: {run_dir} has not finished: a PARTIAL report "
               f"{report['partial']['how']}", file=sys.stderr)
     if args.plots:
-        from ttcdsl.runtime.plots import require_matplotlib
+        from ttcdsl.plotting import require_matplotlib
 
         require_matplotlib()  # before printing anything
     if args.json:

@@ -345,7 +345,8 @@ class _Inputs:
         )
 
     def executor(self, store, quiet: bool):
-        from ttcdsl.runtime.executor import RunSpec, executor_for, print_progress
+        from ttcdsl.runtime.executor import RunSpec, print_progress
+        from ttcdsl.runtime.executors import executor_for
 
         spec = RunSpec(
             policy=self.policy,

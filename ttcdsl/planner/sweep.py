@@ -111,8 +111,8 @@ def write_sweep_plot(sweep: dict[str, Any], path, *, policy: str | None = None):
     """Draw a sweep as a PNG at ``path`` (atomically): the predicted objective against the mean
     samples per query, one line for the policy's frontier and one for uniform allocation at the
     same spend. Points without a value (below the cheapest allocation) are left out. Returns the
-    path. matplotlib is imported here only (Agg canvas, see :mod:`ttcdsl.runtime.plots`)."""
-    from ttcdsl.runtime.plots import PLAN_COLOR, UNIFORM_COLOR, new_figure, save_png
+    path. matplotlib is imported here only (Agg canvas, see :mod:`ttcdsl.plotting`)."""
+    from ttcdsl.plotting import PLAN_COLOR, UNIFORM_COLOR, new_figure, save_png
 
     figure = new_figure(6.4, 4.4)
     ax = figure.add_subplot()

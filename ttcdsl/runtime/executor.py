@@ -147,15 +147,6 @@ class _Query:
 Hook = Callable[[str, int, Sequence[SampleRow]], None]
 
 
-def executor_for(spec: RunSpec, backend: Backend, store: SampleStore, **kwargs) -> Executor:
-    """The executor for the plan's mode: planned (optimal, fixed) or the online bandit."""
-    if spec.plan.get("mode") == "bandit":
-        from ttcdsl.runtime.bandit import BanditExecutor
-
-        return BanditExecutor(spec, backend, store, **kwargs)
-    return Executor(spec, backend, store, **kwargs)
-
-
 class Executor:
     """Runs (or resumes) one ``optimal`` or ``fixed`` plan; see the module docstring. The
     ``bandit`` mode is :class:`ttcdsl.runtime.bandit.BanditExecutor`, which reuses the rounds,
@@ -184,7 +175,7 @@ class Executor:
         if self.plan.get("mode") not in self.MODES:
             raise RuntimeError(
                 f"{type(self).__name__} runs {'/'.join(self.MODES)} plans, not "
-                f"{self.plan.get('mode')!r}: use executor_for()"
+                f"{self.plan.get('mode')!r}: use ttcdsl.runtime.executors.executor_for()"
             )
         names = [b["name"] for b in self.plan["bins"]]
         if names != [b.name for b in self.policy.bins]:

@@ -1,5 +1,5 @@
-"""PNG plots of a run report (``ttc report RUN_DIR --plots DIR``), and the figure helpers the
-planner's sweep plot shares (``ttc plan --sweep LO..HI --sweep-plot FILE.png``).
+"""PNG plots of a run report (``ttc report RUN_DIR --plots DIR``); the figure helpers they share
+with the planner's sweep plot live below both, in :mod:`ttcdsl.plotting`.
 
 :func:`write_run_plots` reads the dict :func:`ttcdsl.runtime.report.build_report` returns (the
 run's ``report.json``) and writes up to three files:
@@ -29,49 +29,19 @@ from pathlib import Path
 from typing import Any
 
 from ttcdsl.errors import UserError
+from ttcdsl.plotting import (  # noqa: F401 - re-exported for the report command
+    DPI,
+    PLAN_COLOR,
+    RUN_COLOR,
+    UNIFORM_COLOR,
+    new_figure,
+    require_matplotlib,
+    save_png,
+)
 
 HISTOGRAM = "samples_histogram.png"
 BINS = "bins.png"
 VS_UNIFORM = "policy_vs_uniform.png"
-
-DPI = 100
-RUN_COLOR = "tab:blue"
-PLAN_COLOR = "tab:orange"
-UNIFORM_COLOR = "tab:gray"
-
-
-def require_matplotlib() -> None:
-    """A clear user error, with the fix, when matplotlib is not installed."""
-    import importlib.util
-
-    if importlib.util.find_spec("matplotlib") is None:
-        raise UserError(
-            "PNG plots need matplotlib, which is not installed",
-            hint="pip install matplotlib",
-        )
-
-
-def new_figure(width: float, height: float):
-    """A figure on the Agg canvas (no pyplot, no global backend switch)."""
-    require_matplotlib()
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def save_png(figure, path: str | Path) -> Path:
-    """Write ``figure`` as a PNG to ``path`` atomically; the parent directory must exist."""
-    from ttcdsl.samples.atomic import atomic_writer
-
-    path = Path(path)
-    with atomic_writer(path, mode="wb") as handle:
-        # no "Software" stamp: the same report gives the same bytes across matplotlib patch releases
-        figure.savefig(handle, format="png", dpi=DPI, metadata={"Software": None})
-    return path
-
 
 def write_run_plots(
     report: Mapping[str, Any],
