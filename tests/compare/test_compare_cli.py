@@ -151,3 +151,23 @@ def test_missing_inputs_exit_1(crux, tmp_path, capsys):
     assert main(["compare", str(POLICIES / "oracle_coverage.ttc"),
                  "--samples", str(tmp_path / "nope.jsonl")]) == 1
     assert "no such samples table" in capsys.readouterr().err
+
+
+def test_uniform_is_served_like_the_policy(tmp_path):
+    """self_consistency (8 samples, majority vote) IS uniform at 8: on the built-in workload,
+    whose wrong samples tend to be long, the replay cuts samples over the policy's max_tokens, so
+    uniform must be computed on the cut samples too (on the samples as logged it read 3-4 points
+    lower, and the policy was 'better than uniform' against itself)."""
+    from ttcdsl.workloads import builtin_workload
+
+    table, _ = builtin_workload(n_queries=400, n_samples=16, seed=3)
+    path = tmp_path / "workload.jsonl"
+    save(table, path)
+    out = tmp_path / "cmp"
+    assert main(["compare", str(POLICIES / "self_consistency.ttc"), "--samples", str(path),
+                 "--repeats", "2", "--out", str(out), "--format", "json"]) == 0
+    (row,) = json.loads((out / "compare.json").read_text())["rows"]
+    assert row["samples_per_query"] == 8
+    assert abs(row["diff"]) < 0.02
+    assert row["verdict"].startswith("no better than uniform")
+    assert row["max_tokens"] == 1024

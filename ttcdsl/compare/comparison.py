@@ -6,7 +6,9 @@ the rows hold (all over the evaluation queries, averaged over the R sample order
 * the policy's accuracy, coverage, mean and max samples per query (tokens where known);
 * its metric (the policy's objective: accuracy, or coverage for ``maximize coverage``) beside
   uniform's and the static oracle's at the policy's OWN mean spend (exact curves,
-  :mod:`ttcdsl.compare.baselines`), and the dynamic oracle's on the same orders;
+  :mod:`ttcdsl.compare.baselines`), and the dynamic oracle's on the same orders; all three on the
+  samples as the policy's runs are served them: a logged sample longer than the policy's
+  ``max_tokens`` is cut (no answer, wrong), the rule replay and the planner's baseline follow;
 * ``oracle_share``: (policy - uniform) / (static oracle - uniform), the share of the oracle's gain
   over uniform the policy captures (None when the oracle gains nothing);
 * ``efficiency``: uniform's spend to reach the policy's metric on its exact curve, divided by the
@@ -69,8 +71,16 @@ class Baselines:
         self._curves: dict[tuple[str, str | None], ExactCurves] = {}
         self._orders: dict[int, tuple[list[np.ndarray], list[int]]] = {}
 
-    def curves(self, strategy: str, scorer: str | None = None, scorer_kind: str | None = None):
-        key = (strategy, scorer)
+    def curves(
+        self,
+        strategy: str,
+        scorer: str | None = None,
+        scorer_kind: str | None = None,
+        max_tokens: int | None = None,
+    ) -> ExactCurves:
+        """Uniform's exact curves, on the samples as a run under ``max_tokens`` is served them
+        (a longer sample is cut: no answer, wrong; ``None``: as logged)."""
+        key = (strategy, scorer, max_tokens)
         if key not in self._curves:
             column = self.setup.score_columns.get(scorer, scorer) if scorer else None
             if column is not None and column not in self.pool.scores:
@@ -78,24 +88,36 @@ class Baselines:
                     f"the evaluation table has no score column {column!r} for scorer {scorer!r}",
                     hint="map the scorer to a column of the table with --score SCORER=COLUMN",
                 )
+            pool = self.pool
+            if max_tokens is not None:
+                from ttcdsl.planner.calibration import cut_pool
+
+                pool, _ = cut_pool(pool, np.full(pool.answer.shape, np.nan), max_tokens)
             try:
                 self._curves[key] = exact_curves(
-                    self.pool, strategy, score=column, scorer_kind=scorer_kind
+                    pool, strategy, score=column, scorer_kind=scorer_kind
                 )
             except ValueError as error:
                 raise UserError(f"uniform {strategy}: {error}") from None
         return self._curves[key]
 
-    def serving_orders(self, seed: int) -> tuple[list[np.ndarray], list[int]]:
-        """Each evaluation query's labels in the replay's serving order under ``seed``, and its
-        seeded rank: what the dynamic oracle sees."""
-        if seed not in self._orders:
+    def serving_orders(
+        self, seed: int, max_tokens: int | None = None
+    ) -> tuple[list[np.ndarray], list[int]]:
+        """Each evaluation query's labels in the replay's serving order under ``seed`` (a sample
+        cut at ``max_tokens`` is wrong), and its seeded rank: what the dynamic oracle sees."""
+        if (seed, max_tokens) not in self._orders:
             from ttcdsl.runtime.assignment import rank_key
             from ttcdsl.runtime.replay import replay_order
 
             table = self.setup.evaluation
             by_query = table.by_query()
             labels = np.ma.filled(table.correct.astype(np.float64), 0.0) > 0
+            if max_tokens is not None:
+                from ttcdsl.samples.truncation import is_cut
+
+                tokens = np.ma.filled(table.completion_tokens.astype(np.float64), np.nan)
+                labels = labels & ~is_cut(tokens, max_tokens)
             index = np.asarray(table.sample_index)
             correct = []
             for qid in self.query_ids:
@@ -103,14 +125,15 @@ class Baselines:
                 rows = rows[np.argsort(index[rows], kind="stable")]
                 order = replay_order(seed, qid, index[rows].tolist())
                 correct.append(labels[rows][order])
-            self._orders[seed] = (correct, [rank_key(seed, q) for q in self.query_ids])
-        return self._orders[seed]
+            ranks = [rank_key(seed, q) for q in self.query_ids]
+            self._orders[(seed, max_tokens)] = (correct, ranks)
+        return self._orders[(seed, max_tokens)]
 
-    def dynamic(self, spend: float) -> dict[str, float]:
+    def dynamic(self, spend: float, max_tokens: int | None = None) -> dict[str, float]:
         """The dynamic oracle's coverage and spend at mean ``spend``, averaged over the orders."""
         covered, spent = [], []
         for seed in range(self.setup.repeats):
-            correct, ranks = self.serving_orders(seed)
+            correct, ranks = self.serving_orders(seed, max_tokens)
             c, s = dynamic_oracle(correct, ranks, spend)
             covered.append(c.mean())
             spent.append(s.mean())
@@ -118,7 +141,8 @@ class Baselines:
 
 
 def reference(base: Baselines, strategies: Sequence[tuple[str, str | None, str | None]]) -> list[dict]:
-    """Uniform (each strategy) and both oracles at each compared budget: the table's first rows."""
+    """Uniform (each strategy) and both oracles at each compared budget, on the samples as logged
+    (no ``max_tokens`` cut): the table's first rows."""
     out = []
     budgets = list(base.setup.budgets)
     for strategy, scorer, kind in strategies:
@@ -154,7 +178,7 @@ def compare_policy(
         (columns,) = score_maps([policy], dict(setup.score_columns))
         strategy, scorer = baseline_strategy(policy)
         kind = policy.scorer_kind(scorer) if scorer else None
-        curves = base.curves(strategy, scorer, kind)
+        curves = base.curves(strategy, scorer, kind, policy.sampling.max_tokens)
     except (DiagnosticError, UserError) as error:
         return [_error_row(name, path, None, error)]
     varied = mean_budget_limit(policy) is not None
@@ -219,7 +243,8 @@ def _row(name, path, budget, policy, runs, curves: ExactCurves, base: Baselines)
         "tokens_per_query": None if np.isnan(tokens).any() else float(tokens.mean()),
         "uniform": uniform,
         "static_oracle": oracle,
-        "dynamic_oracle": base.dynamic(spend)["coverage"],
+        "dynamic_oracle": base.dynamic(spend, policy.sampling.max_tokens)["coverage"],
+        "max_tokens": policy.sampling.max_tokens,
         "oracle_share": diff / gain if gain > 1e-9 else None,
         "efficiency": None if reach is None or spend <= 0 else reach / spend,
         "diff": diff,

@@ -113,8 +113,9 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
 
 
 def write_plot(doc: Mapping[str, Any], path: str | Path, *, title: str = "") -> Path:
-    """Accuracy (vote) and coverage against mean spend: uniform and the static oracle as lines,
-    the dynamic oracle and every policy as points (filled: accuracy, hollow: coverage metric)."""
+    """Accuracy (vote) and coverage against mean spend: uniform and the static oracle as lines
+    (on the samples as logged), the dynamic oracle and every policy as points (filled: accuracy,
+    hollow: coverage metric), each policy's uniform at its own spend and max_tokens as an x."""
     from ttcdsl.runtime.plots import new_figure, save_png
 
     figure = new_figure(8.0, 5.0)
@@ -139,9 +140,12 @@ def write_plot(doc: Mapping[str, Any], path: str | Path, *, title: str = "") -> 
     for name, rows in by_policy.items():
         rows = sorted(rows, key=lambda r: r["samples_per_query"])
         hollow = rows[0]["metric"] == "coverage"
-        ax.plot([r["samples_per_query"] for r in rows], [r["value"] for r in rows], "o-",
-                markerfacecolor="none" if hollow else None,
-                label=f"{name} ({rows[0]['metric']})")
+        line, = ax.plot([r["samples_per_query"] for r in rows], [r["value"] for r in rows], "o-",
+                        markerfacecolor="none" if hollow else None,
+                        label=f"{name} ({rows[0]['metric']})")
+        # uniform as this policy's runs are served (its max_tokens), at the policy's own spend
+        ax.plot([r["samples_per_query"] for r in rows], [r["uniform"] for r in rows], "x",
+                color=line.get_color())
     ax.set_xlabel("mean samples per query")
     ax.set_ylabel("accuracy / coverage")
     ax.set_title(title or "policies vs uniform and the oracles")
