@@ -13,10 +13,13 @@ the rows hold (all over the evaluation queries, averaged over the R sample order
   over uniform the policy captures (None when the oracle gains nothing);
 * ``efficiency``: uniform's spend to reach the policy's metric on its exact curve, divided by the
   policy's spend (None when uniform never reaches it within the logged samples);
-* the paired difference from uniform: per query, the policy's value averaged over the orders minus
-  uniform's exact expectation (an average over every order, so the pairing is by query), its
-  standard error over queries, the 95% CI and :func:`ttcdsl.verdict.verdict`'s sentence;
-  ``repeat_sd``: the spread of the policy's metric across the orders alone.
+* the paired difference from uniform: per query and order, the policy's value minus uniform's at
+  the run's spend on the samples the same order serves (the run report's baseline,
+  :func:`ttcdsl.runtime.report.uniform_baseline`: the order's noise cancels, so a policy that IS
+  uniform differs by exactly 0), averaged over the orders; its standard error over queries, the
+  95% CI and :func:`ttcdsl.verdict.verdict`'s sentence. ``uniform_same_orders`` is that uniform's
+  value (its expectation over orders is the exact ``uniform``); ``repeat_sd`` the spread of the
+  policy's metric across the orders alone.
 
 A policy that cannot run (a table without its scorer, a budget its probe cannot meet, a policy
 that does not check) gets a row with the reason; the others go on.
@@ -217,9 +220,13 @@ def _row(name, path, budget, policy, runs, curves: ExactCurves, base: Baselines)
     covered = np.stack([r.covered for r in runs])
     tokens = np.stack([r.tokens for r in runs])
     values = covered if metric == "coverage" else correct
+    paired = np.stack([r.uniform_covered if metric == "coverage" else r.uniform_correct
+                       for r in runs])
     spend = float(samples.mean())
     uniform_q = curves.per_query_at(spend)
-    diffs = values.mean(0) - uniform_q
+    # paired on the same orders: per query, the run minus uniform at the run's spend on the
+    # samples the same seed serves, averaged over the orders; the SE is over queries
+    diffs = (values - paired).mean(0)
     q = len(diffs)
     diff = float(diffs.mean())
     se = float(diffs.std(ddof=1) / math.sqrt(q)) if q > 1 else None
@@ -245,7 +252,8 @@ def _row(name, path, budget, policy, runs, curves: ExactCurves, base: Baselines)
         "static_oracle": oracle,
         "dynamic_oracle": base.dynamic(spend, policy.sampling.max_tokens)["coverage"],
         "max_tokens": policy.sampling.max_tokens,
-        "oracle_share": diff / gain if gain > 1e-9 else None,
+        "uniform_same_orders": float(paired.mean()),
+        "oracle_share": (value - uniform) / gain if gain > 1e-9 else None,
         "efficiency": None if reach is None or spend <= 0 else reach / spend,
         "diff": diff,
         "se": se,

@@ -31,6 +31,8 @@ class RunResult:
     covered: np.ndarray  # [Q] float: some sample correct
     samples: np.ndarray  # [Q] int
     tokens: np.ndarray  # [Q] float, NaN where a count is unknown
+    uniform_correct: np.ndarray  # [Q] uniform at the run's total spend on the same orders
+    uniform_covered: np.ndarray
 
 
 def mean_budget_limit(policy: ir.Policy) -> ir.BudgetLimit | None:
@@ -87,10 +89,13 @@ def replay(
     score_columns: Mapping[str, str],
     seeds: Sequence[int],
 ) -> list[RunResult]:
-    """Run the plan on the evaluation queries once per seed (a seed is a sample order)."""
+    """Run the plan on the evaluation queries once per seed (a seed is a sample order), and
+    uniform allocation at each run's spend on the same orders
+    (:func:`ttcdsl.runtime.report.uniform_baseline`, the run report's baseline)."""
     from ttcdsl.observables import require
     from ttcdsl.runtime.executor import RunSpec, executor_for
     from ttcdsl.runtime.replay import ReplayBackend
+    from ttcdsl.runtime.report import uniform_baseline
     from ttcdsl.samples import RunMeta, SampleStore
 
     require(policy, evaluation, score_columns=score_columns,
@@ -110,6 +115,9 @@ def replay(
             )
             try:
                 outcome = executor_for(spec, backend, store).run()
+                spent = sum(r.samples for r in outcome.results)
+                # the run report's baseline: uniform at the run's spend, the same served orders
+                base = uniform_baseline(backend, policy, tuple(query_ids), spent, seed)
             finally:
                 backend.close()
             results = outcome.results
@@ -121,6 +129,10 @@ def replay(
                 tokens=np.array(
                     [np.nan if r.tokens is None else float(r.tokens) for r in results]
                 ),
+                uniform_correct=np.array(
+                    [1.0 if base["per_query"][q] else 0.0 for q in query_ids]),
+                uniform_covered=np.array(
+                    [1.0 if base["per_query_covered"][q] else 0.0 for q in query_ids]),
             ))
             store.path.unlink()
     return out
