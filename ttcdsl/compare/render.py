@@ -9,7 +9,7 @@ from typing import Any
 REFERENCE_HEADER = ("budget", "uniform maj. vote", "uniform coverage", "uniform best-of-n",
                     "static oracle (vote)", "static oracle (coverage)", "dynamic oracle (coverage)")
 ROW_HEADER = ("policy", "budget", "samples/q (max)", "accuracy", "coverage", "metric",
-              "uniform", "static oracle", "dyn. oracle", "oracle share", "efficiency",
+              "uniform: exact / same orders", "static oracle", "dyn. oracle", "oracle share", "efficiency",
               "vs uniform (95% CI)", "verdict")
 
 
@@ -56,7 +56,8 @@ def row_cells(row: Mapping[str, Any]) -> list[str]:
     return [
         row["policy"], _budget(row["budget"]),
         f"{row['samples_per_query']:.2f} ({row['max_samples']})",
-        _f(row["accuracy"]), _f(row["coverage"]), row["metric"], _f(row["uniform"]),
+        _f(row["accuracy"]), _f(row["coverage"]), row["metric"],
+        f"{_f(row['uniform'])} / {_f(row.get('uniform_same_orders'))}",
         _f(row["static_oracle"]), _f(row["dynamic_oracle"]), share or "-",
         eff or "> logged", diff, word,
     ]
@@ -71,8 +72,9 @@ def _title(doc: Mapping[str, Any]) -> str:
 
 
 NOTES = (
-    "metric: the policy's objective; uniform and static oracle at the policy's own mean spend "
-    "(exact curves); oracle share = (policy - uniform) / (oracle - uniform); efficiency = "
+    "metric: the policy's objective; uniform (exact curves, and on the run's own sample orders, "
+    "which the difference and its CI pair with) and static oracle at the policy's own mean spend "
+    "and max_tokens; oracle share = (policy - uniform) / (oracle - uniform); efficiency = "
     "uniform's spend to match / the policy's spend ('> logged': uniform never matches it within "
     "the logged samples); CI: paired by query, over the orders."
 )
