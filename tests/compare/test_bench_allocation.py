@@ -38,16 +38,17 @@ def test_bars_flag_what_is_missed():
                                              _row("bandit_gap_gold", 2.0, 0.40),
                                              _row("bandit_entropy_gold", 2.0, 0.42)]}
     builtin = {"rows": [_row("adaptive_vote", 8.0, 0.8, "better than uniform at equal spend"),
-                        _row("bandit_entropy", 4.0, 0.8, "better than uniform at equal spend")]}
+                        _row("oracle_coverage", 4.0, 0.8, "better than uniform at equal spend")]}
     for row in builtin["rows"]:
         row["diff"] = 0.01
+        row["file"] = str(REPO / "policies" / f"{row['policy']}.ttc")
     results = {"reference": ref, "coverage": {"p": coverage}, "vote": {}, "reward": {},
                "builtin": {"builtin": builtin}}
     passed = {b["bar"].split(" ")[0] + " " + b["bar"].split(" ")[1]: b["passed"]
               for b in allocation.bars(results)}
     assert passed == {"uniform and": False, "no example": True, "the README's": True,
                       "an early-stopping": True, "the bandit": False}
-    # a main-job policy counts only at the budget the main job runs it with (its file's: 8)
-    builtin["rows"][0]["budget"] = 4.0
+    # the main job compares at 4 and 8; and a policy reading the gold answer is no policy to deploy
+    builtin["rows"][0]["budget"] = 2.0
     (main,) = [b for b in allocation.bars(results) if b["bar"].startswith("the README's")]
     assert not main["passed"]
