@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,18 @@ def test_row_numbers_recomputed(compared, crux):
         assert row["samples_per_query"] <= row["budget"] + 1e-9
         # oracle_coverage stops at the first correct sample: it is the dynamic oracle's rule
         assert row["coverage"] <= row["static_oracle"] + 1e-9
+
+
+def test_verdict_wording(compared):
+    """Elimination at 4 samples per query beats uniform coverage on CRUXEval-input by about two
+    points, well outside its CI; the sentence says so, with the difference and the CI."""
+    doc, _ = compared
+    (row,) = [r for r in doc["rows"] if r.get("budget") == 4.0]
+    assert re.fullmatch(
+        r"better than uniform at equal spend: \+\d\.\d points \(95% CI \+\d\.\d\.\.\+\d\.\d\)",
+        row["verdict"],
+    ), row["verdict"]
+    assert 0.01 < row["diff"] < 0.04
 
 
 def test_reference_rows(compared, crux):

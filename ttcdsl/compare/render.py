@@ -53,9 +53,11 @@ def row_cells(row: Mapping[str, Any]) -> list[str]:
     share = None if row["oracle_share"] is None else f"{100 * row['oracle_share']:.0f}%"
     eff = None if row["efficiency"] is None else f"{row['efficiency']:.2f}x"
     word = row["verdict"].split(" uniform", 1)[0]
+    tokens = row.get("tokens_per_query")
+    spend = f"{row['samples_per_query']:.2f} ({row['max_samples']})" + (
+        "" if tokens is None else f", {tokens:,.0f} tok")
     return [
-        row["policy"], _budget(row["budget"]),
-        f"{row['samples_per_query']:.2f} ({row['max_samples']})",
+        row["policy"], _budget(row["budget"]), spend,
         _f(row["accuracy"]), _f(row["coverage"]), row["metric"],
         f"{_f(row['uniform'])} / {_f(row.get('uniform_same_orders'))}",
         _f(row["static_oracle"]), _f(row["dynamic_oracle"]), share or "-",
