@@ -190,3 +190,18 @@ def test_uniform_is_served_like_the_policy(tmp_path):
     assert row["diff"] == 0 and row["se"] == 0
     assert row["verdict"].startswith("no better than uniform")
     assert row["max_tokens"] == 1024
+
+
+def test_a_table_without_gold_labels_is_refused(tmp_path, capsys):
+    import dataclasses
+
+    from ttcdsl.samples import SamplesTable
+    from ttcdsl.workloads import builtin_workload
+
+    table, _ = builtin_workload(n_queries=20, n_samples=4, seed=0)
+    blind = SamplesTable.from_rows(
+        [dataclasses.replace(row, correct=None) for row in table.rows()], meta=table.meta)
+    path = tmp_path / "blind.jsonl"
+    save(blind, path)
+    assert main(["compare", str(POLICIES / "self_consistency.ttc"), "--samples", str(path)]) == 1
+    assert "needs gold labels" in capsys.readouterr().err

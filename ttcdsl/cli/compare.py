@@ -138,6 +138,15 @@ def _setup(args, budgets, fraction, scores, say):
     table = load(args.samples)
     if not len(table):
         raise UserError(f"{args.samples}: the samples table has no samples")
+    import numpy as np
+
+    if np.ma.getmaskarray(table.correct).all():
+        # accuracy and coverage need gold labels; without them every number would read 0
+        raise UserError(
+            f"{args.samples}: no sample is labelled correct or wrong: a comparison needs gold "
+            "labels",
+            hint="import the log with its gold answers (ttc import --gold-field ...)",
+        )
     if args.calibration:
         calibration = load(args.calibration)
         shared = set(calibration.query_ids()) & set(table.query_ids())

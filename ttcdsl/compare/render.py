@@ -76,7 +76,9 @@ def _title(doc: Mapping[str, Any]) -> str:
 NOTES = (
     "metric: the policy's objective; uniform (exact curves, and on the run's own sample orders, "
     "which the difference and its CI pair with) and static oracle at the policy's own mean spend "
-    "and max_tokens; oracle share = (policy - uniform) / (oracle - uniform); efficiency = "
+    "and max_tokens; oracle share = (policy - uniform) / (oracle - uniform), above 100% when "
+    "stop rules adapt within a query and beat the static oracle, which fixes counts in advance; "
+    "efficiency = "
     "uniform's spend to match / the policy's spend ('> logged': uniform never matches it within "
     "the logged samples); CI: paired by query, over the orders."
 )
