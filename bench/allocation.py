@@ -289,7 +289,8 @@ def markdown(results) -> str:
         "from uniform and its CI pair each run with uniform on the same sample orders (the run "
         "report's baseline), which cancels the orders' noise; the dynamic "
         "oracle stops each query at its first correct sample (round-robin), on the same orders. "
-        "CIs are 95%, paired by query. The pools hold 8-10 samples per query, which caps every "
+        "CIs are 95%. An oracle share above 100% means stop rules adapted within a query and beat "
+        "the static oracle, which fixes each query's count in advance. The pools hold 8-10 samples per query, which caps every "
         "budget: '> logged' means uniform never reaches the policy within the logged samples.",
         "",
         "### Quality bars",
