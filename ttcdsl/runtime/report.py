@@ -100,6 +100,8 @@ def build_report(
     truncated = sum(r.truncated for r in results)
     base = baseline(samples) if baseline is not None and n else None
     per_query_base = base.pop("per_query") if base else None
+    if base:
+        base.pop("per_query_covered", None)  # for ttc compare's coverage pairing, not the report
     report: dict[str, Any] = {
         "policy": plan["policy"]["name"],
         "mode": plan["mode"],
@@ -346,6 +348,7 @@ def uniform_baseline(
         "coverage": coverage,
         "how": how,
         "per_query": {q: o.correct for q, o in outcomes.items()},  # build_report takes it out
+        "per_query_covered": {q: o.covered for q, o in outcomes.items()},  # and this
     }
 
 

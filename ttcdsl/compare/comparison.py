@@ -1,0 +1,303 @@
+"""``compare``: every policy at every mean budget, beside uniform and the two oracles.
+
+The evaluation queries are never the ones a policy was planned on. For each policy and budget
+the rows hold (all over the evaluation queries, averaged over the R sample orders):
+
+* the policy's accuracy, coverage, mean and max samples per query (tokens where known);
+* its metric (the policy's objective: accuracy, or coverage for ``maximize coverage``) beside
+  uniform's and the static oracle's at the policy's OWN mean spend (exact curves,
+  :mod:`ttcdsl.compare.baselines`), and the dynamic oracle's on the same orders; all three on the
+  samples as the policy's runs are served them: a logged sample longer than the policy's
+  ``max_tokens`` is cut (no answer, wrong), the rule replay and the planner's baseline follow;
+* ``oracle_share``: (policy - uniform) / (static oracle - uniform), the share of the oracle's gain
+  over uniform the policy captures (None when the oracle gains nothing);
+* ``efficiency``: uniform's spend to reach the policy's metric on its exact curve, divided by the
+  policy's spend (None when uniform never reaches it within the logged samples);
+* the paired difference from uniform: per query and order, the policy's value minus uniform's at
+  the run's spend on the samples the same order serves (the run report's baseline,
+  :func:`ttcdsl.runtime.report.uniform_baseline`: the order's noise cancels, so a policy that IS
+  uniform differs by exactly 0), averaged over the orders; its standard error over queries, the
+  95% CI and :func:`ttcdsl.verdict.verdict`'s sentence. ``uniform_same_orders`` is that uniform's
+  value (its expectation over orders is the exact ``uniform``); ``repeat_sd`` the spread of the
+  policy's metric across the orders alone.
+
+A policy that cannot run (a table without its scorer, a budget its probe cannot meet, a policy
+that does not check) gets a row with the reason; the others go on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ttcdsl.compare.baselines import ExactCurves, dynamic_oracle, exact_curves, static_oracle
+from ttcdsl.curves.pool import QueryPool
+from ttcdsl.errors import UserError
+from ttcdsl.samples.schema import SamplesTable
+from ttcdsl.verdict import Z95, verdict
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Setup:
+    """What a comparison runs on."""
+
+    calibration: SamplesTable
+    evaluation: SamplesTable
+    split: str  # how the two were obtained, for the report
+    budgets: tuple[float, ...]
+    repeats: int
+    score_columns: Mapping[str, str] = field(default_factory=dict)
+    reps: int = 64  # Monte Carlo repetitions of the planner's curves (where they are not exact)
+
+
+def baseline_strategy(policy) -> tuple[str, str | None]:
+    """(strategy, scorer) of the uniform allocation a policy is judged against: its own answer
+    rule (``keep_probe`` answers by majority vote, as the run report's baseline does), or pass@n
+    when the policy maximizes coverage."""
+    if policy.objective == "coverage":
+        return "pass_at_k", None
+    kind = {"keep_probe": "majority_vote"}.get(policy.answer.kind, policy.answer.kind)
+    return kind, policy.answer.scorer
+
+
+class Baselines:
+    """Exact curves of the evaluation pool, computed once per (strategy, scorer)."""
+
+    def __init__(self, setup: Setup) -> None:
+        self.setup = setup
+        self.pool = QueryPool.from_table(setup.evaluation)
+        self.query_ids = self.pool.query_ids
+        self._curves: dict[tuple[str, str | None], ExactCurves] = {}
+        self._orders: dict[int, tuple[list[np.ndarray], list[int]]] = {}
+
+    def curves(
+        self,
+        strategy: str,
+        scorer: str | None = None,
+        scorer_kind: str | None = None,
+        max_tokens: int | None = None,
+    ) -> ExactCurves:
+        """Uniform's exact curves, on the samples as a run under ``max_tokens`` is served them
+        (a longer sample is cut: no answer, wrong; ``None``: as logged)."""
+        key = (strategy, scorer, max_tokens)
+        if key not in self._curves:
+            column = self.setup.score_columns.get(scorer, scorer) if scorer else None
+            if column is not None and column not in self.pool.scores:
+                raise UserError(
+                    f"the evaluation table has no score column {column!r} for scorer {scorer!r}",
+                    hint="map the scorer to a column of the table with --score SCORER=COLUMN",
+                )
+            pool = self.pool
+            if max_tokens is not None:
+                from ttcdsl.planner.calibration import cut_pool
+
+                pool, _ = cut_pool(pool, np.full(pool.answer.shape, np.nan), max_tokens)
+            try:
+                self._curves[key] = exact_curves(
+                    pool, strategy, score=column, scorer_kind=scorer_kind
+                )
+            except ValueError as error:
+                raise UserError(f"uniform {strategy}: {error}") from None
+        return self._curves[key]
+
+    def serving_orders(
+        self, seed: int, max_tokens: int | None = None
+    ) -> tuple[list[np.ndarray], list[int]]:
+        """Each evaluation query's labels in the replay's serving order under ``seed`` (a sample
+        cut at ``max_tokens`` is wrong), and its seeded rank: what the dynamic oracle sees."""
+        if (seed, max_tokens) not in self._orders:
+            from ttcdsl.runtime.assignment import rank_key
+            from ttcdsl.runtime.replay import replay_order
+
+            table = self.setup.evaluation
+            by_query = table.by_query()
+            labels = np.ma.filled(table.correct.astype(np.float64), 0.0) > 0
+            if max_tokens is not None:
+                from ttcdsl.samples.truncation import is_cut
+
+                tokens = np.ma.filled(table.completion_tokens.astype(np.float64), np.nan)
+                labels = labels & ~is_cut(tokens, max_tokens)
+            index = np.asarray(table.sample_index)
+            correct = []
+            for qid in self.query_ids:
+                rows = by_query[qid]
+                rows = rows[np.argsort(index[rows], kind="stable")]
+                order = replay_order(seed, qid, index[rows].tolist())
+                correct.append(labels[rows][order])
+            ranks = [rank_key(seed, q) for q in self.query_ids]
+            self._orders[(seed, max_tokens)] = (correct, ranks)
+        return self._orders[(seed, max_tokens)]
+
+    def dynamic(self, spend: float, max_tokens: int | None = None) -> dict[str, float]:
+        """The dynamic oracle's coverage and spend at mean ``spend``, averaged over the orders."""
+        covered, spent = [], []
+        for seed in range(self.setup.repeats):
+            correct, ranks = self.serving_orders(seed, max_tokens)
+            c, s = dynamic_oracle(correct, ranks, spend)
+            covered.append(c.mean())
+            spent.append(s.mean())
+        return {"coverage": float(np.mean(covered)), "samples_per_query": float(np.mean(spent))}
+
+
+def reference(base: Baselines, strategies: Sequence[tuple[str, str | None, str | None]]) -> list[dict]:
+    """Uniform (each strategy) and both oracles at each compared budget, on the samples as logged
+    (no ``max_tokens`` cut): the table's first rows."""
+    out = []
+    budgets = list(base.setup.budgets)
+    for strategy, scorer, kind in strategies:
+        curves = base.curves(strategy, scorer, kind)
+        oracle = static_oracle(curves, budgets)
+        for budget, o in zip(budgets, oracle, strict=True):
+            out.append({
+                "budget": budget, "strategy": strategy, "scorer": scorer,
+                "uniform": curves.mean_at(budget), "static_oracle": float(o),
+            })
+    for budget in budgets:
+        out.append({"budget": budget, "strategy": "dynamic_oracle", "scorer": None,
+                    **base.dynamic(budget)})
+    return out
+
+
+def compare_policy(
+    path: str,
+    setup: Setup,
+    base: Baselines,
+    progress: Callable[[str], None],
+) -> list[dict]:
+    """Every row of one policy (one per budget it runs at); a failure is a row with ``error``."""
+    from ttcdsl.compare.runs import at_budget, mean_budget_limit, plan_for, replay
+    from ttcdsl.lang.api import load_policy
+    from ttcdsl.lang.diagnostics import DiagnosticError
+    from ttcdsl.observables import score_maps
+
+    name = path
+    try:
+        policy = load_policy(path)
+        name = policy.name
+        (columns,) = score_maps([policy], dict(setup.score_columns))
+        strategy, scorer = baseline_strategy(policy)
+        kind = policy.scorer_kind(scorer) if scorer else None
+        curves = base.curves(strategy, scorer, kind, policy.sampling.max_tokens)
+    except (DiagnosticError, UserError) as error:
+        return [_error_row(name, path, None, error)]
+    varied = mean_budget_limit(policy) is not None
+    budgets: list[float | None] = list(setup.budgets) if varied else [None]
+    rows = []
+    for budget in budgets:
+        label = "own budget" if budget is None else f"budget {budget:g}"
+        try:
+            run_policy = policy if budget is None else at_budget(policy, budget)
+            progress(f"{name}: {label}: planning on {len(setup.calibration.query_ids())} "
+                     "calibration queries")
+            plan = plan_for(run_policy, setup.calibration, columns, reps=setup.reps,
+                            progress=lambda message: None)
+            progress(f"{name}: {label}: replaying {setup.repeats} sample order(s)")
+            runs = replay(run_policy, plan, setup.evaluation, base.query_ids, columns,
+                          range(setup.repeats))
+        except (DiagnosticError, UserError) as error:
+            rows.append(_error_row(name, path, budget, error))
+            continue
+        rows.append(_row(name, path, budget, policy, runs, curves, base))
+    return rows
+
+
+def _error_row(name: str, path: str, budget: float | None, error: Exception) -> dict:
+    if hasattr(error, "diagnostics"):
+        reason = "; ".join(d.message for d in error.diagnostics)
+    else:
+        reason = getattr(error, "message", str(error))
+    return {"policy": name, "file": path, "budget": budget, "error": reason}
+
+
+def _row(name, path, budget, policy, runs, curves: ExactCurves, base: Baselines) -> dict:
+    metric = "coverage" if policy.objective == "coverage" else "accuracy"
+    samples = np.stack([r.samples for r in runs]).astype(np.float64)  # [R, Q]
+    correct = np.stack([r.correct for r in runs])
+    covered = np.stack([r.covered for r in runs])
+    tokens = np.stack([r.tokens for r in runs])
+    values = covered if metric == "coverage" else correct
+    paired = np.stack([r.uniform_covered if metric == "coverage" else r.uniform_correct
+                       for r in runs])
+    spend = float(samples.mean())
+    uniform_q = curves.per_query_at(spend)
+    # paired on the same orders: per query, the run minus uniform at the run's spend on the
+    # samples the same seed serves, averaged over the orders; the SE is over queries
+    diffs = (values - paired).mean(0)
+    q = len(diffs)
+    diff = float(diffs.mean())
+    se = float(diffs.std(ddof=1) / math.sqrt(q)) if q > 1 else None
+    value = float(values.mean())
+    uniform = float(uniform_q.mean())
+    oracle = float(static_oracle(curves, [spend])[0])
+    gain = oracle - uniform
+    reach = curves.spend_to_reach(value)
+    per_repeat = values.mean(1)
+    return {
+        "policy": name,
+        "file": path,
+        "budget": budget,
+        "metric": metric,
+        "baseline": curves.strategy,
+        "accuracy": float(correct.mean()),
+        "coverage": float(covered.mean()),
+        "value": value,
+        "samples_per_query": spend,
+        "max_samples": int(samples.max()),
+        "tokens_per_query": None if np.isnan(tokens).any() else float(tokens.mean()),
+        "uniform": uniform,
+        "static_oracle": oracle,
+        "dynamic_oracle": base.dynamic(spend, policy.sampling.max_tokens)["coverage"],
+        "max_tokens": policy.sampling.max_tokens,
+        "uniform_same_orders": float(paired.mean()),
+        "oracle_share": (value - uniform) / gain if gain > 1e-9 else None,
+        "efficiency": None if reach is None or spend <= 0 else reach / spend,
+        "diff": diff,
+        "se": se,
+        "ci": None if se is None else [diff - Z95 * se, diff + Z95 * se],
+        "repeat_sd": float(per_repeat.std(ddof=1)) if len(runs) > 1 else None,
+        "repeats": len(runs),
+        "queries": q,
+        "verdict": verdict(diff, se),
+    }
+
+
+def run_comparison(
+    policies: Sequence[str], setup: Setup, progress: Callable[[str], None]
+) -> dict[str, Any]:
+    """The whole comparison as one JSON-able document."""
+    base = Baselines(setup)
+    strategies = [("majority_vote", None, None), ("pass_at_k", None, None)]
+    for scorer, column in setup.score_columns.items():
+        if column in base.pool.scores:
+            strategies.append(("best_of_n", scorer, None))
+    progress(f"exact baselines on {len(base.query_ids)} evaluation queries")
+    ref = reference(base, strategies)
+    rows = []
+    for path in policies:
+        rows.extend(compare_policy(path, setup, base, progress))
+    return {
+        "split": setup.split,
+        "calibration_queries": len(setup.calibration.query_ids()),
+        "evaluation_queries": len(base.query_ids),
+        "logged_per_query": int(base.pool.n_samples.max(initial=0)),
+        "budgets": list(setup.budgets),
+        "repeats": setup.repeats,
+        "score_columns": dict(setup.score_columns),
+        "reference": ref,
+        "rows": rows,
+        "curves": {s: _curve_document(base.curves(s, sc)) for s, sc, _ in strategies},
+    }
+
+
+def _curve_document(curves: ExactCurves) -> dict[str, list[float]]:
+    """Uniform's exact mean curve and the static oracle's, on a grid of mean spends (the plot)."""
+    grid = np.linspace(0.0, float(curves.levels), 4 * curves.levels + 1)
+    return {
+        "spend": grid.tolist(),
+        "uniform": [curves.mean_at(s) for s in grid],
+        "static_oracle": static_oracle(curves, grid).tolist(),
+    }

@@ -1,0 +1,138 @@
+"""One compared policy: planned on the calibration queries, replayed on the evaluation queries.
+
+A policy whose budget declares ``mean samples per query <= B`` is re-run at each compared mean
+budget: its text is rewritten at that statement's span (so the plan and the run see an ordinary
+policy, with its own hash) and planned again. A policy without that limit (a fixed count, a token
+budget) runs once, at its own budget. A bandit needs no plan (:func:`ttcdsl.planner.online`).
+
+Each run is the runtime's own executor with the replay backend over the evaluation table, into a
+throw-away samples store: the numbers are the ones ``ttc run`` would report, query by query.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ttcdsl.lang import ir
+from ttcdsl.samples.schema import SamplesTable
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunResult:
+    """Per evaluation query (in the evaluation order): the run's outcome under one seed."""
+
+    seed: int
+    correct: np.ndarray  # [Q] float: 1 correct, 0 wrong or no answer
+    covered: np.ndarray  # [Q] float: some sample correct
+    samples: np.ndarray  # [Q] int
+    tokens: np.ndarray  # [Q] float, NaN where a count is unknown
+    uniform_correct: np.ndarray  # [Q] uniform at the run's total spend on the same orders
+    uniform_covered: np.ndarray
+
+
+def mean_budget_limit(policy: ir.Policy) -> ir.BudgetLimit | None:
+    """The batch's ``mean samples per query`` limit, the one a comparison varies (or None)."""
+    return policy.budget.find("mean", "samples")
+
+
+def at_budget(policy: ir.Policy, budget: float) -> ir.Policy:
+    """``policy`` with its mean samples budget set to ``budget`` (rewritten in its source)."""
+    from ttcdsl.lang.api import parse_policy
+    from ttcdsl.lang.numbers import format_number
+
+    limit = mean_budget_limit(policy)
+    if limit is None:
+        raise ValueError(f"{policy.name} declares no mean samples budget")
+    text = policy.source.text
+    replaced = (
+        text[: limit.span.start]
+        + f"mean samples per query <= {format_number(budget)}"
+        + text[limit.span.end :]
+    )
+    return parse_policy(replaced, name=policy.source.name)
+
+
+def plan_for(
+    policy: ir.Policy,
+    calibration: SamplesTable,
+    score_columns: Mapping[str, str],
+    *,
+    reps: int,
+    progress: Callable[[str], None],
+) -> dict:
+    """The plan the policy runs from: ``ttc plan``'s (optimal, fixed) or the online plan (bandit)."""
+    from ttcdsl.planner.build import allocation_mode
+
+    if allocation_mode(policy) == "bandit":
+        from ttcdsl.planner.online import online_plan
+
+        return online_plan(policy, policy_file=policy.source.name, score_columns=score_columns)
+    from ttcdsl.planner.build import make_plan
+
+    result = make_plan(
+        policy, calibration, policy_file=policy.source.name, score_columns=score_columns,
+        reps=reps, cross_check=False, progress=progress,
+    )
+    return result.plan
+
+
+def replay(
+    policy: ir.Policy,
+    plan: Mapping,
+    evaluation: SamplesTable,
+    query_ids: Sequence[str],
+    score_columns: Mapping[str, str],
+    seeds: Sequence[int],
+) -> list[RunResult]:
+    """Run the plan on the evaluation queries once per seed (a seed is a sample order), and
+    uniform allocation at each run's spend on the same orders
+    (:func:`ttcdsl.runtime.report.uniform_baseline`, the run report's baseline)."""
+    from ttcdsl.observables import require
+    from ttcdsl.runtime.executor import RunSpec, executor_for
+    from ttcdsl.runtime.replay import ReplayBackend
+    from ttcdsl.runtime.report import uniform_baseline
+    from ttcdsl.samples import RunMeta, SampleStore
+
+    require(policy, evaluation, score_columns=score_columns,
+            table_name="the evaluation table", query_ids=tuple(query_ids))
+    out = []
+    with tempfile.TemporaryDirectory(prefix="ttc-compare-") as scratch:
+        for seed in seeds:
+            backend = ReplayBackend(evaluation, seed=seed, score_columns=score_columns)
+            store = SampleStore.create(
+                Path(scratch) / f"samples-{seed}.jsonl",
+                RunMeta(policy_hash=policy.source_hash, backend=backend.name, seed=seed,
+                        source=f"ttc compare {policy.name}"),
+            )
+            spec = RunSpec(
+                policy=policy, plan=plan, query_ids=tuple(query_ids),
+                prompts={q: "" for q in query_ids}, seed=seed,
+            )
+            try:
+                outcome = executor_for(spec, backend, store).run()
+                spent = sum(r.samples for r in outcome.results)
+                # the run report's baseline: uniform at the run's spend, the same served orders
+                base = uniform_baseline(backend, policy, tuple(query_ids), spent, seed)
+            finally:
+                backend.close()
+            results = outcome.results
+            out.append(RunResult(
+                seed=seed,
+                correct=np.array([1.0 if r.correct else 0.0 for r in results]),
+                covered=np.array([1.0 if r.covered else 0.0 for r in results]),
+                samples=np.array([r.samples for r in results], dtype=np.int64),
+                tokens=np.array(
+                    [np.nan if r.tokens is None else float(r.tokens) for r in results]
+                ),
+                uniform_correct=np.array(
+                    [1.0 if base["per_query"][q] else 0.0 for q in query_ids]),
+                uniform_covered=np.array(
+                    [1.0 if base["per_query_covered"][q] else 0.0 for q in query_ids]),
+            ))
+            store.path.unlink()
+    return out
