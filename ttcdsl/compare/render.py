@@ -122,7 +122,7 @@ def write_plot(doc: Mapping[str, Any], path: str | Path, *, title: str = "") -> 
     """Accuracy (vote) and coverage against mean spend: uniform and the static oracle as lines
     (on the samples as logged), the dynamic oracle and every policy as points (filled: accuracy,
     hollow: coverage metric), each policy's uniform at its own spend and max_tokens as an x."""
-    from ttcdsl.runtime.plots import new_figure, save_png
+    from ttcdsl.plotting import new_figure, save_png
 
     figure = new_figure(8.0, 5.0)
     ax = figure.add_subplot()

@@ -93,7 +93,8 @@ def replay(
     uniform allocation at each run's spend on the same orders
     (:func:`ttcdsl.runtime.report.uniform_baseline`, the run report's baseline)."""
     from ttcdsl.observables import require
-    from ttcdsl.runtime.executor import RunSpec, executor_for
+    from ttcdsl.runtime.executor import RunSpec
+    from ttcdsl.runtime.executors import executor_for
     from ttcdsl.runtime.replay import ReplayBackend
     from ttcdsl.runtime.report import uniform_baseline
     from ttcdsl.samples import RunMeta, SampleStore
