@@ -7,8 +7,9 @@ row), ``correct``, ``valid`` (ragged rows), ``tokens`` (NaN unknown), ``cut`` (f
 
 The fit, per question, with priors estimated from the whole table (empirical Bayes):
 
-* ``p_correct``: a Beta prior fitted by maximum beta-binomial likelihood over the questions, and
-  each question's posterior ``Beta(a + c, b + n - c)``: a question's rate is drawn from its
+* ``p_correct``: a Beta mixture over difficulty (components on a grid of means), its weights
+  fitted by maximum beta-binomial likelihood over the questions (EM), and each question's
+  posterior, a Beta mixture with components ``Beta(a_k + c, b_k + n - c)``: a question's rate is drawn from its
   posterior at every simulated draw, so a question seen 8 times is not taken for its 8-sample
   frequency (a 0/8 question keeps a small chance of a correct sample, in proportion to how often
   that happens in this table).
@@ -16,7 +17,8 @@ The fit, per question, with priors estimated from the whole table (empirical Bay
   the Dirichlet-multinomial likelihood of the questions' wrong-answer counts (the *wrong-answer
   concentration*: low when wrong answers pile on a few values, high when they scatter); each
   question's posterior is ``Dirichlet(counts + alpha)`` with its counts sorted, most common first.
-* no answer: the share of the non-correct samples with no answer, ``Beta(none + 1/2, wrong + 1/2)``.
+* no answer: the share of the non-correct samples with no answer, ``Beta(none + s, wrong + 1 - s)``
+  with ``s`` the table's pooled share (a prior worth one sample).
 * tokens: log-normal, class offsets (correct, wrong) pooled over the table plus a shrunk
   per-question offset, one pooled log-scale; the no-answer class's location is set so that the
   share of answerless samples that reach the cap is the table's.
@@ -43,8 +45,9 @@ _SHRINK = 2.0  # pseudo-samples pulling a question's token offset to 0
 class Fitted(NamedTuple):
     """Per-question posteriors; :func:`draw_fitted` turns them into :class:`Questions`."""
 
-    correct_a: jax.Array  # [Q] Beta posterior of the observed P(correct)
-    correct_b: jax.Array  # [Q]
+    correct_a: jax.Array  # [Q, K] Beta mixture posterior of the observed P(correct)
+    correct_b: jax.Array  # [Q, K]
+    correct_w: jax.Array  # [Q, K] posterior component weights
     none_a: jax.Array  # [Q] Beta posterior of P(no answer | not correct)
     none_b: jax.Array  # [Q]
     wrong_alpha: jax.Array  # [Q, D] Dirichlet posterior over distractors
@@ -55,7 +58,7 @@ class Fitted(NamedTuple):
     score_b: jax.Array  # [Q, 2]
     logprob_loc: jax.Array  # [Q, 2]
     logprob_scale: jax.Array  # [Q]
-    prior: jax.Array  # [3]: the fitted Beta a, b of P(correct) and the wrong-answer alpha
+    prior: jax.Array  # [1]: the fitted wrong-answer concentration alpha
 
 
 def _sorted_wrong_counts(answer: np.ndarray, wrong: np.ndarray) -> np.ndarray:
@@ -68,18 +71,33 @@ def _sorted_wrong_counts(answer: np.ndarray, wrong: np.ndarray) -> np.ndarray:
     return counts
 
 
-def _beta_binomial_prior(c: np.ndarray, n: np.ndarray) -> tuple[float, float]:
-    """Maximum-likelihood Beta(a, b) for the questions' counts (a grid in log space)."""
-    grid = jnp.exp(jnp.linspace(jnp.log(0.02), jnp.log(50.0), 60))
-    a, b = jnp.meshgrid(grid, grid, indexing="ij")
-    c, n = jnp.asarray(c, jnp.float32), jnp.asarray(n, jnp.float32)
+# The difficulty mixture's components: Beta(k m, k (1 - m)) over a grid of means m.
+_MEANS = np.array([0.002, 0.02, 0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 0.95, 0.99, 0.998])
+_CONCENTRATION = 6.0
+
+
+def _beta_mixture_prior(c: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A Beta mixture over difficulty, its weights by maximum beta-binomial likelihood (EM over
+    a fixed grid of components); returns the components' a, b and each question's posterior
+    component weights ``[Q, K]``."""
+    a = _CONCENTRATION * _MEANS
+    b = _CONCENTRATION * (1.0 - _MEANS)
+    cj, nj = jnp.asarray(c, jnp.float32)[:, None], jnp.asarray(n, jnp.float32)[:, None]
 
     def betaln(x, y):
         return gammaln(x) + gammaln(y) - gammaln(x + y)
 
-    ll = (betaln(a[..., None] + c, b[..., None] + n - c) - betaln(a, b)[..., None]).sum(-1)
-    i = int(jnp.argmax(ll))
-    return float(a.ravel()[i]), float(b.ravel()[i])
+    loglik = np.asarray(betaln(a + cj, b + nj - cj) - betaln(a, b), np.float64)  # [Q, K]
+    loglik -= loglik.max(1, keepdims=True)
+    like = np.exp(loglik)
+    weights = np.full(len(a), 1.0 / len(a))
+    for _ in range(300):
+        post = like * weights
+        post /= post.sum(1, keepdims=True)
+        weights = post.mean(0)
+    post = like * weights
+    post /= post.sum(1, keepdims=True)
+    return a, b, post
 
 
 def _wrong_concentration(counts: np.ndarray, d: int) -> float:
@@ -119,7 +137,7 @@ def fit(
     if (n == 0).any():
         raise ValueError("every question needs at least one logged sample")
 
-    a0, b0 = _beta_binomial_prior(c, n)
+    mix_a, mix_b, mix_w = _beta_mixture_prior(c, n)
     counts = _sorted_wrong_counts(answer, wrong)
     d = int(n_wrong or max(8, int((counts > 0).sum(1).max()) + 2))
     if counts.shape[1] < d:
@@ -166,15 +184,18 @@ def fit(
         sb.append((1 - mean) * k)
     lp = class_moments(logprob, lambda x: np.log(np.maximum(-x, 1e-6)), (-2.0, 0.3))
     q = len(n)
+    # prior of the no-answer share: the table's pooled share, worth one sample
+    share = float(np.clip(none.sum() / max(none.sum() + wrong.sum(), 1), 0.01, 0.99))
 
     def f(x):
         return jnp.asarray(x, jnp.float32)
 
     return Fitted(
-        correct_a=f(a0 + c),
-        correct_b=f(b0 + n - c),
-        none_a=f(none.sum(1) + 0.5),
-        none_b=f(wrong.sum(1) + 0.5),
+        correct_a=f(mix_a[None, :] + c[:, None]),
+        correct_b=f(mix_b[None, :] + (n - c)[:, None]),
+        correct_w=f(mix_w),
+        none_a=f(none.sum(1) + share),
+        none_b=f(wrong.sum(1) + 1.0 - share),
         wrong_alpha=f(counts[:, :d] + alpha),
         tokens_loc=f(loc),
         tokens_scale=f(np.full(q, scale)),
@@ -183,15 +204,17 @@ def fit(
         score_b=f(np.tile(sb, (q, 1))),
         logprob_loc=f(np.tile([lp[0][0], lp[1][0]], (q, 1))),
         logprob_scale=f(np.full(q, (lp[0][1] + lp[1][1]) / 2)),
-        prior=f([a0, b0, alpha]),
+        prior=f([alpha]),
     )
 
 
 @jax.jit
 def draw_fitted(key: jax.Array, fitted: Fitted) -> Questions:
     """One draw of every question from its posterior (a fresh draw per simulated seed)."""
-    k_p, k_none, k_wrong = jax.random.split(key, 3)
-    p_obs = jax.random.beta(k_p, fitted.correct_a, fitted.correct_b)
+    k_comp, k_p, k_none, k_wrong = jax.random.split(key, 4)
+    comp = jax.random.categorical(k_comp, jnp.log(fitted.correct_w))[:, None]
+    p_obs = jax.random.beta(k_p, jnp.take_along_axis(fitted.correct_a, comp, 1)[:, 0],
+                            jnp.take_along_axis(fitted.correct_b, comp, 1)[:, 0])
     none_share = jax.random.beta(k_none, fitted.none_a, fitted.none_b)
     wrong = jax.random.dirichlet(k_wrong, fitted.wrong_alpha)
     # latent rates: observed ones divided by the chance of finishing below the cap
