@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "ttcdsl.cli.plan",
     "ttcdsl.cli.run",
     "ttcdsl.cli.report",
+    "ttcdsl.cli.simulate",
 )
 
 
