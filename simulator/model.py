@@ -162,9 +162,10 @@ def draw_latent(key: jax.Array, questions: Questions, n_samples: int) -> Latent:
 
 def serve(latent: Latent, cap: jax.Array) -> Samples:
     """The samples as served under ``cap`` (``max_tokens``, broadcast against ``[Q, M]``): a
-    sample whose length reaches the cap is cut at it and has no answer."""
-    cut = latent.length >= cap
-    tokens = jnp.where(cut, cap, jnp.maximum(jnp.round(latent.length), 1.0))
+    sample longer than the cap is cut at it and has no answer."""
+    whole = jnp.maximum(jnp.round(latent.length), 1.0)
+    cut = whole > cap  # the samples table's rule: more tokens than the cap means cut
+    tokens = jnp.where(cut, cap, whole)
     answer = jnp.where(cut, -1, latent.answer)
     return Samples(answer=answer, tokens=tokens, score=latent.score, logprob=latent.logprob)
 
