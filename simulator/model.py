@@ -138,14 +138,20 @@ def outcome_probs(questions: Questions) -> jax.Array:
     return jnp.concatenate([p[:, None], wrong[:, None] * questions.wrong, none[:, None]], axis=1)
 
 
-@partial(jax.jit, static_argnames=("n_samples",))
-def draw_latent(key: jax.Array, questions: Questions, n_samples: int) -> Latent:
-    """``n_samples`` latent samples of every question (i.i.d. given the question)."""
+@partial(jax.jit, static_argnames=("n_samples", "scores", "logprobs"))
+def draw_latent(key: jax.Array, questions: Questions, n_samples: int, scores: bool = True,
+                logprobs: bool = True) -> Latent:
+    """``n_samples`` latent samples of every question (i.i.d. given the question); without
+    ``scores`` (``logprobs``) the verifier scores (log-probabilities) are not drawn: zeros, for
+    rollouts that never read them (Beta draws are the costliest part)."""
     k_out, k_len, k_score, k_lp = jax.random.split(key, 4)
     q = questions.p_correct.shape[0]
     d = questions.wrong.shape[1]
     probs = outcome_probs(questions)
-    choice = jax.random.categorical(k_out, jnp.log(probs)[:, None, :], shape=(q, n_samples))
+    # inverse CDF: one uniform per sample (categorical's Gumbel trick draws one per class)
+    cum = jnp.cumsum(probs, axis=1)[:, :-1]
+    u = jax.random.uniform(k_out, (q, n_samples)) * jnp.sum(probs, axis=1, keepdims=True)
+    choice = (u[:, :, None] >= cum[:, None, :]).sum(2)
     none = choice == d + 1
     answer = jnp.where(none, -1, choice).astype(jnp.int32)
     kind = jnp.where(none, NONE, jnp.minimum(choice, WRONG))
@@ -154,9 +160,10 @@ def draw_latent(key: jax.Array, questions: Questions, n_samples: int) -> Latent:
     c = jnp.minimum(kind, 1)
     a = jnp.take_along_axis(questions.score_a, c, axis=1)
     b = jnp.take_along_axis(questions.score_b, c, axis=1)
-    score = jax.random.beta(k_score, a, b)
+    score = jax.random.beta(k_score, a, b) if scores else jnp.zeros((q, n_samples))
     lp_loc = jnp.take_along_axis(questions.logprob_loc, c, axis=1)
-    logprob = -jnp.exp(lp_loc + questions.logprob_scale[:, None] * jax.random.normal(k_lp, (q, n_samples)))
+    logprob = (-jnp.exp(lp_loc + questions.logprob_scale[:, None] * jax.random.normal(k_lp, (q, n_samples)))
+               if logprobs else jnp.zeros((q, n_samples)))
     return Latent(answer=answer, length=length, score=score, logprob=logprob)
 
 

@@ -69,7 +69,7 @@ def _vote_curves(key, questions: Questions, length: int, cap: float, reps: int) 
     obs = serve(draw_latent(key, tiled, length), cap)
     plan = simple_plan(1, length, [length], [1.0], strategy=MAJORITY, rules=no_rules(1, length))
     _, hit, _ = _prefix_scan(obs, obs.answer == 0, jnp.zeros(q * reps, jnp.int32), plan,
-                             questions.wrong.shape[1] + 1)
+                             questions.wrong.shape[1] + 1, weighted_votes=False)
     curve = hit.T.reshape(q, reps, length).mean(1)
     return jnp.concatenate([jnp.zeros((q, 1)), curve], axis=1)
 

@@ -31,12 +31,14 @@ Decisions read only :class:`~simulator.model.Samples` (answers, tokens, log-prob
 correctness (answer id 0) is read only when scoring the outcome.
 
 Implementation: one ``lax.scan`` over sample positions computes, for every prefix length, whether
-a stop rule holds and whether the answer is right; a second ``lax.scan`` over rounds runs the
-asks, the ledger and the stop checks. ``jax.vmap`` over seeds (:func:`simulate`).
+a stop rule holds (skipped when no bin has stop rules); a second ``lax.scan`` over rounds runs the
+asks, the ledger and the stop checks; the answer is then voted over each question's samples at
+once (:func:`final_vote`). ``jax.vmap`` over seeds (:func:`simulate`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -90,6 +92,8 @@ class Config:
     n_bins: int
     rounds: int | None = None  # the policy's `rounds <= R`
     key_fn: Callable[[ProbeStats], jax.Array] | None = None
+    stops: bool = True  # some bin has stop rules (False: the run takes at most 3 rounds)
+    weighted: bool = True  # some bin votes with confidence weights
 
 
 class Outcome(NamedTuple):
@@ -132,7 +136,8 @@ def probe_stats(samples: Samples) -> ProbeStats:
     )
 
 
-def water_fill(ask: jax.Array, have: jax.Array, room: jax.Array, order: jax.Array, rank: jax.Array) -> jax.Array:
+def water_fill(ask: jax.Array, have: jax.Array, room: jax.Array, order: jax.Array, rank: jax.Array,
+               levels: int = 1 << 16) -> jax.Array:
     """Grants for ``ask`` under ``room`` samples: all of it when it fits, otherwise one sample at
     a time to the asking query with the fewest (``have`` + granted), ties by ``rank``."""
     total = ask.sum()
@@ -148,7 +153,8 @@ def water_fill(ask: jax.Array, have: jax.Array, room: jax.Array, order: jax.Arra
 
     lo0 = have.min()
     hi0 = (have + ask).max() + 1
-    lo, _ = jax.lax.fori_loop(0, 32, search, (lo0, hi0))
+    steps = max(1, math.ceil(math.log2(levels + 2)) + 1)  # hi - lo <= levels + 1 halves to 1
+    lo, _ = jax.lax.fori_loop(0, steps, search, (lo0, hi0))
     granted = jnp.clip(lo - have, 0, ask)
     rest = jnp.floor(room - granted.sum())
     eligible = (have + granted == lo) & (granted < ask)
@@ -158,7 +164,8 @@ def water_fill(ask: jax.Array, have: jax.Array, room: jax.Array, order: jax.Arra
     return jnp.where(total <= room, ask, cut)
 
 
-def _prefix_scan(obs: Samples, correct: jax.Array, bins: jax.Array, plan: PlanArrays, n_ids: int):
+def _prefix_scan(obs: Samples, correct: jax.Array, bins: jax.Array, plan: PlanArrays, n_ids: int,
+                 weighted_votes: bool = True):
     """For every prefix length ``n = j + 1``: [L, Q] stop-rule hold, answer right, covered."""
     q, length = obs.answer.shape
     rules = plan.rules
@@ -168,15 +175,18 @@ def _prefix_scan(obs: Samples, correct: jax.Array, bins: jax.Array, plan: PlanAr
     ids = jnp.arange(n_ids)
 
     def step(carry, column):
-        counts, first_seen, weights, prev, run, wrun, ever, covered = carry
+        counts, first_seen, weights, prev, run, wrun, ever, covered, first, second = carry
         j, a, lp, right = column
         real = a >= 0
         hot = (ids[None, :] == a[:, None]) & real[:, None]
         counts = counts + hot
         first_seen = jnp.where(hot & (first_seen == length), j, first_seen)
-        weights = weights + jnp.where(hot, jnp.exp(lp)[:, None], 0.0)
-        top2 = jax.lax.top_k(counts, 2)[0]
-        first, second = top2[:, 0], top2[:, 1]
+        if weighted_votes:
+            weights = weights + jnp.where(hot, jnp.exp(lp)[:, None], 0.0)
+        # the two leading counts, updated as ttcdsl.features.votes.RunningVotes does
+        c = jnp.where(real, (counts * hot).sum(1), 0)
+        second = jnp.where(c > first, second, jnp.maximum(second, c))
+        first = jnp.maximum(first, c)
         n = j + 1
         votes = rules.votes[bins, n, first, second]
         run = jnp.where(real & (a == prev), run + 1, real.astype(jnp.int32))
@@ -186,23 +196,45 @@ def _prefix_scan(obs: Samples, correct: jax.Array, bins: jax.Array, plan: PlanAr
         ever = ever | ((window > 0) & (pos == window - 1) & (wrun == window))
         holds = votes | ever | ((last > 0) & (run >= last))
         present = counts > 0
-        value = jnp.where(weighted[:, None], weights, counts.astype(jnp.float32))
+        value = jnp.where(weighted[:, None], weights, counts.astype(jnp.float32)) if weighted_votes \
+            else counts
         best = jnp.where(present, value, -jnp.inf).max(1, keepdims=True)
         tied = present & (value == best)
         winner = jnp.argmin(jnp.where(tied, first_seen, length + 1), axis=1)
         hit = present.any(1) & (winner == 0)
         covered = covered | right
-        return (counts, first_seen, weights, a, run, wrun, ever, covered), (holds, hit, covered)
+        return (counts, first_seen, weights, a, run, wrun, ever, covered, first, second), (holds, hit, covered)
 
     zeros = jnp.zeros(q, jnp.int32)
     init = (
         jnp.zeros((q, n_ids), jnp.int32), jnp.full((q, n_ids), length, jnp.int32),
         jnp.zeros((q, n_ids), jnp.float32), jnp.full(q, -2, jnp.int32), zeros, zeros,
-        jnp.zeros(q, bool), jnp.zeros(q, bool),
+        jnp.zeros(q, bool), jnp.zeros(q, bool), zeros, zeros,
     )
     columns = (jnp.arange(length), obs.answer.T, obs.logprob.T, correct.T)
     _, (holds, hit, covered) = jax.lax.scan(step, init, columns)
     return holds, hit, covered
+
+
+def final_vote(obs: Samples, correct: jax.Array, count: jax.Array, weighted: jax.Array, n_ids: int,
+               weighted_votes: bool = True) -> tuple[jax.Array, jax.Array]:
+    """Whether the vote over each question's first ``count`` samples is right (ties to the
+    answer seen first), and whether one of them is: ``[Q]`` each, vectorised over positions."""
+    q, length = obs.answer.shape
+    j = jnp.arange(length)
+    taken = j[None, :] < count[:, None]
+    hot = (obs.answer[:, :, None] == jnp.arange(n_ids)) & (taken & (obs.answer >= 0))[:, :, None]
+    counts = hot.sum(1)
+    first_seen = jnp.where(hot, j[None, :, None], length).min(1)
+    present = counts > 0
+    value = counts.astype(jnp.float32)
+    if weighted_votes:
+        weights = jnp.where(hot, jnp.exp(obs.logprob)[:, :, None], 0.0).sum(1)
+        value = jnp.where(weighted[:, None], weights, value)
+    best = jnp.where(present, value, -jnp.inf).max(1, keepdims=True)
+    tied = present & (value == best)
+    winner = jnp.argmin(jnp.where(tied, first_seen, length + 1), axis=1)
+    return present.any(1) & (winner == 0), (correct & taken).any(1)
 
 
 def rollout(key: jax.Array, questions: Questions, plan: PlanArrays, config: Config) -> Outcome:
@@ -211,7 +243,8 @@ def rollout(key: jax.Array, questions: Questions, plan: PlanArrays, config: Conf
     length, k = config.n_positions, config.probe
     q = questions.p_correct.shape[0]
     n_ids = questions.wrong.shape[1] + 1
-    latent = draw_latent(k_draw, questions, length)
+    latent = draw_latent(k_draw, questions, length, scores=False,
+                         logprobs=config.weighted or config.n_bins > 1)
 
     # 1-2. probe, key, bin
     probe = serve(jax.tree.map(lambda x: x[:, :k], latent), plan.probe_cap)
@@ -236,8 +269,11 @@ def rollout(key: jax.Array, questions: Questions, plan: PlanArrays, config: Conf
     strategy = plan.strategy[bins]
     target = jnp.where(strategy == KEEP_PROBE, k, target).astype(jnp.int32)
 
-    holds, hit, covered = _prefix_scan(obs, correct, bins, plan, n_ids)
-    holds_q = holds.T  # [Q, L]
+    if config.stops:  # whether a rule holds at each count: a scan over positions
+        holds, _, _ = _prefix_scan(obs, correct, bins, plan, n_ids, weighted_votes=False)
+        holds_q = holds.T  # [Q, L]
+    else:
+        holds_q = jnp.zeros((q, length), bool)
 
     # 3-4. rounds with the ledger
     order = jax.random.permutation(k_rank, q)
@@ -262,20 +298,20 @@ def rollout(key: jax.Array, questions: Questions, plan: PlanArrays, config: Conf
         ask = jnp.where(binned & has_stop, jnp.minimum(want, step), want)
         if rounds_cap is not None:
             ask = jnp.where(r >= rounds_cap, 0, ask)
-        grant = water_fill(ask, have, room0 - spent, order, rank)
+        grant = water_fill(ask, have, room0 - spent, order, rank, levels=length)
         return (have + grant, stopped, checked, spent + grant.sum(), binned,
                 used + (grant.sum() > 0)), None
 
-    n_rounds = length + 2
+    # one sample per round in stop-rule bins; otherwise probe, targets, and one cut round
+    n_rounds = length + 2 if config.stops else 3
     init = (jnp.zeros(q, jnp.int32), jnp.zeros(q, bool), jnp.full(q, -1, jnp.int32),
             jnp.zeros((), jnp.float32), jnp.asarray(k == 0), jnp.zeros((), jnp.int32))
     (have, *_, used), _ = jax.lax.scan(round_step, init, jnp.arange(n_rounds))
 
     # 5. outcomes at the final count
-    at = jnp.clip(have - 1, 0, length - 1)[:, None]
-    answered_at = jnp.where(strategy == KEEP_PROBE, k - 1, at[:, 0])[:, None]
-    right = jnp.take_along_axis(hit.T, jnp.clip(answered_at, 0, length - 1), 1)[:, 0] & (have > 0)
-    cov = jnp.take_along_axis(covered.T, at, 1)[:, 0] & (have > 0)
+    voters = jnp.where(strategy == KEEP_PROBE, jnp.minimum(have, k), have)
+    right, _ = final_vote(obs, correct, voters, strategy == WEIGHTED_CONFIDENCE, n_ids, config.weighted)
+    _, cov = final_vote(obs, correct, have, strategy == WEIGHTED_CONFIDENCE, n_ids, False)
     tokens = jnp.where(positions < have[:, None], obs.tokens, 0.0).sum(1)
     return Outcome(correct=right, covered=cov, samples=have, tokens=tokens, bin=bins, rounds=used)
 

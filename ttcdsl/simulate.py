@@ -239,7 +239,8 @@ def lower(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: int | Non
         rules=rules,
     )
     config = Config(n_positions=length, probe=probe, n_bins=len(bins), rounds=policy.budget.rounds,
-                    key_fn=key_fn)
+                    key_fn=key_fn, stops=any(s.stop for s in policy.bins),
+                    weighted=bool((strategy == WEIGHTED_CONFIDENCE).any()))
     return Lowered(config=config, arrays=arrays, objective=policy.objective)
 
 
@@ -391,14 +392,16 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
                           cap=policy.sampling.max_tokens)
     from simulator.rollout import Config
 
-    base = simulate(k_run, questions, uniform, Config(length, 0, 1))
+    base = simulate(k_run, questions, uniform,
+                    Config(length, 0, 1, stops=False, weighted=strategy == WEIGHTED_CONFIDENCE))
     uniform_summary = _summary(base)
     metric = "covered" if policy.objective == "coverage" else "correct"
     diff = np.asarray(getattr(out, metric)).mean(1) - np.asarray(getattr(base, metric)).mean(1)
     d = _interval(diff)
     oracle = static_oracle(
         jax.vmap(lambda k: jax.random.fold_in(k, 3))(keys), questions, spend,
-        n_positions=length, cap=float(policy.sampling.max_tokens),
+        # room to concentrate: up to 4x the mean spend per question (at most 64 samples)
+        n_positions=max(length, min(64, 4 * math.ceil(spend))), cap=float(policy.sampling.max_tokens),
         objective="coverage" if policy.objective == "coverage" else "accuracy",
     )
     return {
