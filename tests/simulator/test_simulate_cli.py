@@ -43,3 +43,4 @@ def test_bad_counts_are_usage_errors(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["simulate", str(REPO / "policies" / "self_consistency.ttc"), "--seeds", "1"])
     assert exit_info.value.code == 2
+    assert "--seeds must be at least 2" in capsys.readouterr().err
