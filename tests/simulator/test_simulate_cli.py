@@ -44,3 +44,28 @@ def test_bad_counts_are_usage_errors(capsys):
         main(["simulate", str(REPO / "policies" / "self_consistency.ttc"), "--seeds", "1"])
     assert exit_info.value.code == 2
     assert "--seeds must be at least 2" in capsys.readouterr().err
+
+
+def test_a_plan_simulated_on_a_workload_fitted_to_its_table(tmp_path, capsys):
+    """PLAN + --fit: the plan's own calibration table, fitted; the simulated spend and accuracy
+    agree with the plan's predictions within their combined errors."""
+    from ttcdsl.samples import save
+    from ttcdsl.simulate import Workload, draw_table
+
+    table = tmp_path / "calibration.jsonl"
+    save(draw_table(Workload(name="builtin"), 240, 32, seed=4), table)
+    plan = tmp_path / "esc.plan.yaml"
+    assert main(["plan", str(REPO / "policies" / "early_stopping_sc.ttc"), "-c", str(table), "-o",
+                 str(plan), "--reps", "32", "--no-cross-check"]) == 0
+    capsys.readouterr()
+    assert main(["simulate", str(plan), "--fit", str(table), "--queries", "240", "--seeds", "8",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    import yaml
+
+    predicted = yaml.safe_load(plan.read_text())["predicted"]
+    for name in ("samples", "accuracy"):
+        sim = report["simulated"][name]
+        combined = (sim["se"] ** 2 + predicted[f"{name}_se"] ** 2) ** 0.5
+        assert abs(sim["mean"] - predicted[name]) <= 3 * combined, (name, sim, predicted)
+    assert report["workload"] == "fit:calibration.jsonl"
