@@ -47,7 +47,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from simulator.model import Questions, Samples, draw_latent, serve
+from simulator.model import Latent, Questions, Samples, draw_latent, serve
 
 MAJORITY, KEEP_PROBE, WEIGHTED_CONFIDENCE = 0, 1, 2
 
@@ -240,11 +240,23 @@ def final_vote(obs: Samples, correct: jax.Array, count: jax.Array, weighted: jax
 def rollout(key: jax.Array, questions: Questions, plan: PlanArrays, config: Config) -> Outcome:
     """One simulated run of the plan on ``questions`` (module docstring)."""
     k_draw, k_target, k_rank = jax.random.split(key, 3)
-    length, k = config.n_positions, config.probe
-    q = questions.p_correct.shape[0]
-    n_ids = questions.wrong.shape[1] + 1
-    latent = draw_latent(k_draw, questions, length, scores=False,
+    latent = draw_latent(k_draw, questions, config.n_positions, scores=False,
                          logprobs=config.weighted or config.n_bins > 1)
+    return _run(k_target, k_rank, latent, questions.wrong.shape[1] + 1, plan, config)
+
+
+@partial(jax.jit, static_argnames=("n_ids", "config"))
+def run_sequences(key: jax.Array, latent: Latent, n_ids: int, plan: PlanArrays, config: Config) -> Outcome:
+    """The plan's run on GIVEN sample sequences (``[Q, L]``, served in column order; answer id 0
+    the correct one, ids below ``n_ids``): e.g. a samples table in the order a replay serves it,
+    to check the simulator against the runtime sample for sample."""
+    k_target, k_rank = jax.random.split(key)
+    return _run(k_target, k_rank, latent, n_ids, plan, config)
+
+
+def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config: Config) -> Outcome:
+    length, k = config.n_positions, config.probe
+    q = latent.answer.shape[0]
 
     # 1-2. probe, key, bin
     probe = serve(jax.tree.map(lambda x: x[:, :k], latent), plan.probe_cap)

@@ -63,3 +63,52 @@ def test_runtime_planner_and_simulator_agree(table, name, tmp_path):
             combined = math.hypot(x_se, c_se)
             assert abs(x - c) <= 3 * combined + 1e-9, f"{who} vs simulator: {line}"
     print("\n".join(lines))
+
+
+def replayed_sequences(table, query_ids, length: int, seed: int = 0):
+    """Each query's logged samples in the order the replay backend serves them (run seed
+    ``seed``), as the simulator's latent sequences: answer ids (``"0"`` is the correct answer),
+    lengths (a sample logged as cut is longer than any cap)."""
+    from simulator.model import Latent
+    from ttcdsl.runtime.replay import replay_order
+
+    by_query: dict[str, list[int]] = {}
+    for row, qid in enumerate(table.query_id):
+        by_query.setdefault(qid, []).append(row)
+    answer = np.full((len(query_ids), length), -1, np.int32)
+    tokens = np.full((len(query_ids), length), 1e9, np.float32)
+    indices = np.asarray(table.sample_index)
+    for i, qid in enumerate(query_ids):
+        rows = sorted(by_query[qid], key=lambda r: indices[r])
+        order = [rows[p] for p in replay_order(seed, qid, [int(indices[r]) for r in rows])][:length]
+        for j, r in enumerate(order):
+            a = table.answer[r]
+            answer[i, j] = -1 if a is None else int(a)
+            if table.finish_reason[r] != "length":
+                tokens[i, j] = float(table.completion_tokens[r])
+    zeros = np.zeros_like(tokens)
+    return Latent(answer=answer, length=tokens, score=zeros, logprob=zeros)
+
+
+@pytest.mark.parametrize("name", ["adaptive_consistency", "early_stopping_sc", "self_consistency"])
+def test_simulator_matches_the_runtime_sample_for_sample(table, name, tmp_path):
+    """On the very sample sequences the replay serves, the simulator spends exactly what the
+    runtime spent on every query and gets exactly the same queries right."""
+    from simulator.rollout import run_sequences
+    from ttcdsl.samples import load
+
+    files = split(table, tmp_path)
+    policy_path = REPO / "policies" / f"{name}.ttc"
+    plan, results = plan_and_run(policy_path, *files, tmp_path)
+    evaluation = load(files[1])
+    ids = [r["query_id"] for r in results]
+    lowered = lower(load_policy(policy_path), plan, len(ids))
+    latent = replayed_sequences(evaluation, ids, lowered.config.n_positions)
+    n_ids = int(latent.answer.max()) + 1
+    out = run_sequences(jax.random.key(0), latent, n_ids, lowered.arrays, lowered.config)
+    run_samples = np.array([r["samples"] for r in results])
+    run_correct = np.array([bool(r["correct"]) for r in results])
+    assert np.array_equal(np.asarray(out.samples), run_samples), (
+        f"{name}: spend differs on {int((np.asarray(out.samples) != run_samples).sum())} queries")
+    assert np.array_equal(np.asarray(out.correct), run_correct), (
+        f"{name}: correctness differs on {int((np.asarray(out.correct) != run_correct).sum())} queries")
