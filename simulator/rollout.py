@@ -246,15 +246,19 @@ def rollout(key: jax.Array, questions: Questions, plan: PlanArrays, config: Conf
 
 
 @partial(jax.jit, static_argnames=("n_ids", "config"))
-def run_sequences(key: jax.Array, latent: Latent, n_ids: int, plan: PlanArrays, config: Config) -> Outcome:
+def run_sequences(key: jax.Array, latent: Latent, n_ids: int, plan: PlanArrays, config: Config,
+                  targets: jax.Array | None = None, order: jax.Array | None = None) -> Outcome:
     """The plan's run on GIVEN sample sequences (``[Q, L]``, served in column order; answer id 0
     the correct one, ids below ``n_ids``): e.g. a samples table in the order a replay serves it,
-    to check the simulator against the runtime sample for sample."""
+    to check the simulator against the runtime sample for sample. ``targets`` (``[Q]``, before
+    keep_probe) and ``order`` (the ledger's tie order, first to last) replace the random draws
+    of :func:`rollout` where given (the runtime ranks queries by a hash of the run seed)."""
     k_target, k_rank = jax.random.split(key)
-    return _run(k_target, k_rank, latent, n_ids, plan, config)
+    return _run(k_target, k_rank, latent, n_ids, plan, config, targets, order)
 
 
-def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config: Config) -> Outcome:
+def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config: Config,
+         targets: jax.Array | None = None, order: jax.Array | None = None) -> Outcome:
     length, k = config.n_positions, config.probe
     q = latent.answer.shape[0]
 
@@ -278,6 +282,8 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
     target = jnp.where(option < n_options,
                        jnp.take_along_axis(plan.options[bins], jnp.minimum(option, n_options - 1)[:, None], 1)[:, 0],
                        plan.options[bins, -1])
+    if targets is not None:
+        target = targets
     strategy = plan.strategy[bins]
     target = jnp.where(strategy == KEEP_PROBE, k, target).astype(jnp.int32)
 
@@ -288,7 +294,8 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
         holds_q = jnp.zeros((q, length), bool)
 
     # 3-4. rounds with the ledger
-    order = jax.random.permutation(k_rank, q)
+    if order is None:
+        order = jax.random.permutation(k_rank, q)
     rank = jnp.argsort(order)
     has_stop = plan.rules.any[bins]
     first_check = plan.rules.first_check[bins]

@@ -112,3 +112,50 @@ def test_simulator_matches_the_runtime_sample_for_sample(table, name, tmp_path):
         f"{name}: spend differs on {int((np.asarray(out.samples) != run_samples).sum())} queries")
     assert np.array_equal(np.asarray(out.correct), run_correct), (
         f"{name}: correctness differs on {int((np.asarray(out.correct) != run_correct).sum())} queries")
+
+
+def test_simulator_matches_the_runtime_on_a_binned_policy(table, tmp_path):
+    """adaptive_vote: probe, bins by a difficulty key over top_share and mean tokens, a
+    confidence-weighted bin, a keep_probe bin, two stop rules and a mean-samples cap the ledger
+    enforces. Given the runtime's targets (its hash-ranked allocation) and its ledger order,
+    the simulator bins, stops, spends and answers exactly as the runtime did, query by query."""
+    from simulator.rollout import run_sequences
+    from ttcdsl.runtime.assignment import rank_key
+    from ttcdsl.samples import load
+
+    files = split(table, tmp_path)
+    policy_path = REPO / "policies" / "adaptive_vote.ttc"
+    plan, results = plan_and_run(policy_path, *files, tmp_path)
+    policy = load_policy(policy_path)
+    evaluation = load(files[1])
+    ids = [r["query_id"] for r in results]
+    lowered = lower(policy, plan, len(ids))
+    latent = replayed_sequences(evaluation, ids, lowered.config.n_positions)
+    # the confidence scorer reads mean log-probabilities: carry them in replay order too
+    lp = {(q, i): v for q, i, v in zip(evaluation.query_id, np.asarray(evaluation.sample_index),
+                                          np.ma.filled(evaluation.mean_logprob.astype(float), np.nan))}
+    from ttcdsl.runtime.replay import replay_order
+
+    logprob = np.zeros(latent.answer.shape, np.float32)
+    for i, qid in enumerate(ids):
+        logged = sorted(i2 for (q2, i2) in lp if q2 == qid)
+        for j, p in enumerate(replay_order(0, qid, logged)[: logprob.shape[1]]):
+            logprob[i, j] = lp[(qid, logged[p])]
+    latent = latent._replace(logprob=logprob)
+    names = [b.name for b in policy.bins]
+    targets = np.array([r["target"] for r in results], np.int32)
+    order = np.argsort([rank_key(0, q) for q in ids])
+    out = run_sequences(jax.random.key(0), latent, int(latent.answer.max()) + 1, lowered.arrays,
+                        lowered.config, targets, order)
+    run_bins = np.array([names.index(r["bin"]) for r in results])
+    assert np.array_equal(np.asarray(out.bin), run_bins), f"bins differ on {(np.asarray(out.bin) != run_bins).sum()}"
+    run_samples = np.array([r["samples"] for r in results])
+    assert any(r["budget_cut"] for r in results), "the mean-samples cap should bind (the ledger's cut)"
+    assert np.array_equal(np.asarray(out.samples), run_samples), (
+        f"spend differs on {int((np.asarray(out.samples) != run_samples).sum())} queries")
+    run_correct = np.array([bool(r["correct"]) for r in results])
+    assert np.array_equal(np.asarray(out.correct), run_correct), (
+        f"correctness differs on {int((np.asarray(out.correct) != run_correct).sum())} queries")
+    print(f"adaptive_vote: {len(ids)} queries, bins {np.bincount(run_bins).tolist()}, "
+          f"{int(np.asarray(out.samples).sum())} samples, {sum(r['stopped'] for r in results)} stopped, "
+          f"{sum(r['budget_cut'] for r in results)} budget-cut, accuracy {run_correct.mean():.3f}")
