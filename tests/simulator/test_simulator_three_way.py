@@ -1,7 +1,8 @@
 """One semantics, three implementations: the same plan through (a) the runtime with the replay
 backend on a samples table drawn from a simulator workload, (b) the planner's prediction and
 (c) the simulator on that workload agree, within sampling error, on accuracy and samples spent
-per query. The run's figures are recomputed here from its per-query results."""
+per query; and on the very sequences the replay served, the simulator's decisions are the
+runtime's, query by query. The run's figures are recomputed here from its per-query results."""
 
 from __future__ import annotations
 
@@ -63,6 +64,7 @@ def test_runtime_planner_and_simulator_agree(table, name, tmp_path):
             combined = math.hypot(x_se, c_se)
             assert abs(x - c) <= 3 * combined + 1e-9, f"{who} vs simulator: {line}"
     print("\n".join(lines))
+    same_sequences(name, files[1], plan, results)
 
 
 def replayed_sequences(table, query_ids, length: int, seed: int = 0):
@@ -90,17 +92,14 @@ def replayed_sequences(table, query_ids, length: int, seed: int = 0):
     return Latent(answer=answer, length=tokens, score=zeros, logprob=zeros)
 
 
-@pytest.mark.parametrize("name", ["adaptive_consistency", "early_stopping_sc", "self_consistency"])
-def test_simulator_matches_the_runtime_sample_for_sample(table, name, tmp_path):
-    """On the very sample sequences the replay serves, the simulator spends exactly what the
+def same_sequences(name: str, evaluation_path, plan: dict, results: list[dict]) -> None:
+    """On the very sample sequences the replay served, the simulator spends exactly what the
     runtime spent on every query and gets exactly the same queries right."""
     from simulator.rollout import run_sequences
     from ttcdsl.samples import load
 
-    files = split(table, tmp_path)
     policy_path = REPO / "policies" / f"{name}.ttc"
-    plan, results = plan_and_run(policy_path, *files, tmp_path)
-    evaluation = load(files[1])
+    evaluation = load(evaluation_path)
     ids = [r["query_id"] for r in results]
     lowered = lower(load_policy(policy_path), plan, len(ids))
     latent = replayed_sequences(evaluation, ids, lowered.config.n_positions)
