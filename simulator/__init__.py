@@ -2,6 +2,14 @@
 
 A leaf package: it never imports ``ttcdsl``. ``ttcdsl`` lowers a plan to arrays this package
 understands, so the simulator can be used and tested on its own.
+
+* :mod:`simulator.workload`: the NumPy generator behind ``ttc workload`` (kept: its tables and the
+  README's figures are fixed by seed);
+* :mod:`simulator.model`: the JAX workload model (Beta-mixture difficulty, Dirichlet wrong
+  answers, log-normal lengths cut at ``max_tokens``, scores) and its samples;
+* :mod:`simulator.fit`: a workload fitted to a samples table's arrays (empirical Bayes);
+* :mod:`simulator.rollout`: a planned run's rules as pure JAX functions, vmapped over seeds;
+* :mod:`simulator.oracle`: the static oracle (knapsack on known response processes).
 """
 
 from simulator.workload import (

@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "ttcdsl.cli.run",
     "ttcdsl.cli.report",
     "ttcdsl.cli.compare",
+    "ttcdsl.cli.simulate",
 )
 
 

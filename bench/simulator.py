@@ -1,0 +1,241 @@
+"""Benchmark: the JAX simulator's rollouts against a vectorised NumPy implementation of the same.
+
+    python bench/simulator.py                      # a few minutes on 2 shared CPU cores
+    python bench/simulator.py --quick              # small sizes: ~1 minute
+    python bench/simulator.py --json out/simulator.json
+
+Two rollouts, each timed in JAX (:func:`simulator.rollout.simulate`, compiled once, then the
+fastest of 5 calls; NumPy the fastest of 2) and in NumPy (written here, vectorised over questions x seeds, looping over sample
+positions and rounds as the JAX code scans over them):
+
+* ``plain``: majority vote of ``L`` samples per question (no probe, no stop rules, no cap);
+* ``policy``: probe 4, three bins by the probe's ``top_share`` (thresholds 0.5, 0.8), targets
+  8 / 16 / 32 from agreeing to disagreeing probes, stop rules ``beta_confidence >= 0.95`` and ``unanimous last 4``, and the ledger's
+  ``mean samples per query <= 10`` (water-filling when a round does not fit).
+
+Both draw their sample sequences from the same questions (the default mixture); the figure is
+simulated samples per second = seeds x questions x positions / seconds (every position is drawn
+and scanned, whether the run spends it or not). The NumPy and JAX results are independent draws,
+so their mean accuracy and spend are printed side by side as a cross-check (they agree within
+sampling error when the two implementations agree). Wall-clock times depend on the machine and
+its load; the JSON records the sizes, seconds, rates and ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy.special import betainc  # noqa: E402
+
+from simulator.model import default_mixture, draw_questions, outcome_probs  # noqa: E402
+from simulator.rollout import Config, Rules, simple_plan, simulate  # noqa: E402
+
+EDGES = (0.5, 0.8)
+TARGETS = (8, 16, 32)  # bins by the probe's top_share, from agreeing to disagreeing
+PROBE, LAST, CONF, MEAN_CAP = 4, 4, 0.95, 10.0
+
+
+def questions_for(seeds: int, q: int):
+    keys = jax.random.split(jax.random.key(0), seeds)
+    return keys, jax.vmap(lambda k: draw_questions(k, default_mixture(), q))(keys)
+
+
+def beta_table(length: int) -> np.ndarray:
+    n, first, second = np.meshgrid(*[np.arange(length + 1)] * 3, indexing="ij")
+    conf = np.where(first > 0, 1.0 - betainc(first + 1.0, second + 1.0, 0.5), 0.0)
+    return conf >= CONF
+
+
+def policy_plan(length: int):
+    votes = jnp.asarray(np.broadcast_to(beta_table(length), (3, *[length + 1] * 3)))
+    rules = Rules(votes=votes, window=jnp.zeros(3, jnp.int32), last=jnp.full(3, LAST, jnp.int32),
+                  first_check=jnp.full(3, PROBE, jnp.int32), any=jnp.ones(3, bool))
+    plan = simple_plan(3, length, [0], [1.0], sample_cap=MEAN_CAP, rules=rules, edges=[-e for e in EDGES[::-1]])
+    plan = plan._replace(options=jnp.asarray([[t] for t in TARGETS], jnp.int32))
+    return plan, Config(length, PROBE, 3, key_fn=lambda s: -s.top_share, weighted=False)
+
+
+# --------------------------------------------------------------------------- NumPy
+
+def np_draw(probs: np.ndarray, length: int, rng) -> np.ndarray:
+    """``[R, L]`` answer ids from ``[R, A + 1]`` probabilities (last = no answer -> -1), and
+    log-normal token counts (drawn, as the JAX rollout draws them, though no cap is reached)."""
+    cum = np.cumsum(probs, axis=1)
+    u = rng.random((probs.shape[0], length, 1))
+    choice = (u >= cum[:, None, :-1]).sum(2)
+    tokens = np.rint(np.exp(6.0 + 0.45 * rng.standard_normal((probs.shape[0], length))))
+    return np.where(choice == probs.shape[1] - 1, -1, choice), tokens
+
+
+def np_prefix(answer: np.ndarray, n_ids: int, stop: bool):
+    """Per prefix: stop rule holds (beta table or unanimous last), majority right."""
+    r, length = answer.shape
+    rows = np.arange(r)
+    counts = np.zeros((r, n_ids), np.int64)
+    first_seen = np.full((r, n_ids), length)
+    run = np.zeros(r, np.int64)
+    prev = np.full(r, -2)
+    table = beta_table(length) if stop else None
+    holds = np.zeros((r, length), bool)
+    hit = np.zeros((r, length), bool)
+    for j in range(length):
+        a = answer[:, j]
+        real = a >= 0
+        idx = np.maximum(a, 0)
+        counts[rows[real], idx[real]] += 1
+        fs = first_seen[rows, idx]
+        first_seen[rows[real], idx[real]] = np.minimum(fs[real], j)
+        present = counts > 0
+        best = np.where(present, counts, -1).max(1, keepdims=True)
+        tied = present & (counts == best)
+        winner = np.argmin(np.where(tied, first_seen, length + 1), axis=1)
+        hit[:, j] = present.any(1) & (winner == 0)
+        if stop:
+            top2 = -np.sort(-counts, axis=1)[:, :2]
+            run = np.where(real & (a == prev), run + 1, real.astype(np.int64))
+            holds[:, j] = table[j + 1, top2[:, 0], top2[:, 1]] | (run >= LAST)
+        prev = a
+    return holds, hit
+
+
+def np_water_fill(ask, have, room, order, rank):
+    if ask.sum() <= room:
+        return ask
+    lo, hi = have.min(), (have + ask).max() + 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if np.clip(mid - have, 0, ask).sum() <= room:
+            lo = mid
+        else:
+            hi = mid
+    granted = np.clip(lo - have, 0, ask)
+    rest = math.floor(room - granted.sum())
+    eligible = (have + granted == lo) & (granted < ask)
+    in_order = eligible[order]
+    extra = (in_order & (np.cumsum(in_order) <= rest))[rank]
+    return granted + extra
+
+
+def np_plain(probs: np.ndarray, length: int, rng) -> np.ndarray:
+    answer, tokens = np_draw(probs, length, rng)
+    _, hit = np_prefix(answer, probs.shape[1] - 1, stop=False)
+    return hit[:, -1], tokens.sum(1)
+
+
+def np_policy(probs: np.ndarray, length: int, rng) -> tuple[float, float]:
+    """One seed of the policy rollout; returns (accuracy, mean samples)."""
+    q = probs.shape[0]
+    answer, tokens = np_draw(probs, length, rng)
+    probe = answer[:, :PROBE]
+    same = (probe[:, :, None] == probe[:, None, :]) & (probe[:, :, None] >= 0)
+    share = same.sum(2).max(1) / PROBE
+    bins = np.searchsorted(-np.asarray(EDGES[::-1]), -share, side="right")
+    target = np.asarray(TARGETS)[bins]
+    holds, hit = np_prefix(answer, probs.shape[1] - 1, stop=True)
+    order = rng.permutation(q)
+    rank = np.argsort(order)
+    have = np.zeros(q, np.int64)
+    stopped = np.zeros(q, bool)
+    checked = np.full(q, -1)
+    spent, binned = 0.0, False
+    room0 = math.floor(MEAN_CAP * q + 1e-6)
+    rows = np.arange(q)
+    for _ in range(length + 2):
+        binned = binned or bool((have >= PROBE).all())
+        if binned:
+            due = ~stopped & (have >= PROBE) & (have != checked) & (have < target)
+            stopped |= due & holds[rows, np.clip(have - 1, 0, length - 1)]
+            checked = np.where(due, have, checked)
+            ask = np.where(stopped, 0, np.minimum(np.maximum(target - have, 0), 1))
+        else:
+            ask = np.maximum(PROBE - have, 0)
+        grant = np_water_fill(ask, have, room0 - spent, order, rank)
+        have += grant
+        spent += grant.sum()
+    right = hit[rows, np.clip(have - 1, 0, length - 1)] & (have > 0)
+    spent_tokens = np.where(np.arange(length)[None, :] < have[:, None], tokens, 0.0).sum(1)
+    assert spent_tokens.shape == (q,)
+    return right.mean(), have.mean()
+
+
+# --------------------------------------------------------------------------- timing
+
+def timed(fn, repeat: int = 1):
+    """The fastest of ``repeat`` calls (the machine is shared: the minimum is the least
+    disturbed), and the last call's result."""
+    best = math.inf
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = fn()
+        jax.block_until_ready(out)
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (~1 minute)")
+    parser.add_argument("--json", metavar="FILE", help="write the figures as JSON")
+    args = parser.parse_args()
+    seeds = 4
+    plain_q, plain_l = (4000, 32) if args.quick else (20000, 64)
+    policy_q = 2000 if args.quick else 10000
+    policy_l = max(TARGETS)
+    figures = {"device": jax.devices()[0].device_kind, "platform": platform.platform(),
+               "jax": jax.__version__, "seeds": seeds}
+
+    for name, q, length in (("plain", plain_q, plain_l), ("policy", policy_q, policy_l)):
+        keys, qs = questions_for(seeds, q)
+        if name == "plain":
+            plan = simple_plan(1, length, [length], [1.0])
+            config = Config(length, 0, 1, stops=False, weighted=False)
+        else:
+            plan, config = policy_plan(length)
+        compile_s, _ = timed(lambda: simulate(keys, qs, plan, config))
+        jax_s, out = timed(lambda: simulate(keys, qs, plan, config), repeat=5)
+        probs = np.asarray(outcome_probs(jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), qs)), np.float64)
+        probs /= probs.sum(1, keepdims=True)
+        rng = np.random.default_rng(0)
+        if name == "plain":
+            np_s, (right, _) = timed(lambda: np_plain(probs, length, rng), repeat=2)
+            np_acc, np_spent = float(right.mean()), float(length)
+        else:
+            def run_np():
+                per = [np_policy(probs[s * q:(s + 1) * q], length, rng) for s in range(seeds)]
+                return np.asarray(per)
+            np_s, per = timed(run_np, repeat=2)
+            np_acc, np_spent = float(per[:, 0].mean()), float(per[:, 1].mean())
+        positions = seeds * q * length
+        row = {
+            "questions": q, "positions": length, "simulated_samples": positions,
+            "jax_compile_s": compile_s, "jax_s": jax_s, "numpy_s": np_s,
+            "jax_samples_per_s": positions / jax_s, "numpy_samples_per_s": positions / np_s,
+            "ratio_jax_over_numpy": np_s / jax_s,
+            "jax_accuracy": float(np.asarray(out.correct).mean()), "numpy_accuracy": np_acc,
+            "jax_mean_samples": float(np.asarray(out.samples).mean()), "numpy_mean_samples": np_spent,
+        }
+        figures[name] = row
+        print(f"{name:7} {seeds} seeds x {q} questions x {length} positions: "
+              f"JAX {row['jax_samples_per_s']:.3g} samples/s ({jax_s:.2f}s, compile {compile_s:.1f}s), "
+              f"NumPy {row['numpy_samples_per_s']:.3g} samples/s ({np_s:.2f}s), ratio {row['ratio_jax_over_numpy']:.1f}x; "
+              f"accuracy JAX {row['jax_accuracy']:.4f} NumPy {np_acc:.4f}, "
+              f"samples JAX {row['jax_mean_samples']:.3f} NumPy {np_spent:.3f}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

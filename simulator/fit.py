@@ -1,0 +1,234 @@
+"""Fit a workload to a samples table's arrays (empirical Bayes); draw questions from the fit.
+
+Input: the table as arrays (``ttcdsl`` makes them; this package never reads files), per question
+``q`` and logged sample ``j``: ``answer[q, j]`` (answer ids, -1 none; ids only compare within a
+row), ``correct``, ``valid`` (ragged rows), ``tokens`` (NaN unknown), ``cut`` (finish reason
+``length``) and the ``max_tokens`` the table was logged under.
+
+The fit, per question, with priors estimated from the whole table (empirical Bayes):
+
+* ``p_correct``: a Beta mixture over difficulty (components on a grid of means), its weights
+  fitted by maximum beta-binomial likelihood over the questions (EM), and each question's
+  posterior, a Beta mixture with components ``Beta(a_k + c, b_k + n - c)``: a question's rate is drawn from its
+  posterior at every simulated draw, so a question seen 8 times is not taken for its 8-sample
+  frequency (a 0/8 question keeps a small chance of a correct sample, in proportion to how often
+  that happens in this table).
+* wrong answers: a symmetric Dirichlet over ``D`` distractor slots whose concentration maximises
+  the Dirichlet-multinomial likelihood of the questions' wrong-answer counts (the *wrong-answer
+  concentration*: low when wrong answers pile on a few values, high when they scatter); each
+  question's posterior is ``Dirichlet(counts + alpha)`` with its counts sorted, most common first.
+* no answer: the share of the non-correct samples with no answer, ``Beta(none + s, wrong + 1 - s)``
+  with ``s`` the table's pooled share (a prior worth one sample).
+* tokens: log-normal, class offsets (correct, wrong) pooled over the table plus a shrunk
+  per-question offset, one pooled log-scale; the no-answer class's location is set so that the
+  share of answerless samples that reach the cap is the table's.
+* the cap: a sample is cut (no answer) when its length reaches ``max_tokens``, so the latent rates
+  are the observed ones divided by P(length < cap) of their class: served at the table's cap,
+  the fitted workload gives back the table's observed rates.
+* scores and log-probabilities: per class (correct, other) moments pooled over the table.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import gammaln
+
+from simulator.model import Questions
+
+_SHRINK = 2.0  # pseudo-samples pulling a question's token offset to 0
+
+
+class Fitted(NamedTuple):
+    """Per-question posteriors; :func:`draw_fitted` turns them into :class:`Questions`."""
+
+    correct_a: jax.Array  # [Q, K] Beta mixture posterior of the observed P(correct)
+    correct_b: jax.Array  # [Q, K]
+    correct_w: jax.Array  # [Q, K] posterior component weights
+    none_a: jax.Array  # [Q] Beta posterior of P(no answer | not correct)
+    none_b: jax.Array  # [Q]
+    wrong_alpha: jax.Array  # [Q, D] Dirichlet posterior over distractors
+    tokens_loc: jax.Array  # [Q, 3]
+    tokens_scale: jax.Array  # [Q]
+    keep: jax.Array  # [Q, 3] P(length < cap) per class at the table's cap
+    score_a: jax.Array  # [Q, 2]
+    score_b: jax.Array  # [Q, 2]
+    logprob_loc: jax.Array  # [Q, 2]
+    logprob_scale: jax.Array  # [Q]
+    prior: jax.Array  # [1]: the fitted wrong-answer concentration alpha
+
+
+def _sorted_wrong_counts(answer: np.ndarray, wrong: np.ndarray) -> np.ndarray:
+    """``[Q, K]`` counts of each distinct wrong answer of each row, descending."""
+    q, m = answer.shape
+    counts = np.zeros((q, max(m, 1)), dtype=np.int64)
+    for i in range(q):  # one pass over the table; the fit is not a hot path
+        _, c = np.unique(answer[i][wrong[i]], return_counts=True)
+        counts[i, : len(c)] = np.sort(c)[::-1]
+    return counts
+
+
+# The difficulty mixture's components: Beta(k m, k (1 - m)) over a grid of means m.
+_MEANS = np.array([0.002, 0.02, 0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 0.95, 0.99, 0.998])
+_CONCENTRATION = 6.0
+
+
+def _beta_mixture_prior(c: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A Beta mixture over difficulty, its weights by maximum beta-binomial likelihood (EM over
+    a fixed grid of components); returns the components' a, b and each question's posterior
+    component weights ``[Q, K]``."""
+    a = _CONCENTRATION * _MEANS
+    b = _CONCENTRATION * (1.0 - _MEANS)
+    cj, nj = jnp.asarray(c, jnp.float32)[:, None], jnp.asarray(n, jnp.float32)[:, None]
+
+    def betaln(x, y):
+        return gammaln(x) + gammaln(y) - gammaln(x + y)
+
+    loglik = np.asarray(betaln(a + cj, b + nj - cj) - betaln(a, b), np.float64)  # [Q, K]
+    loglik -= loglik.max(1, keepdims=True)
+    like = np.exp(loglik)
+    weights = np.full(len(a), 1.0 / len(a))
+    for _ in range(300):
+        post = like * weights
+        post /= post.sum(1, keepdims=True)
+        weights = post.mean(0)
+    post = like * weights
+    post /= post.sum(1, keepdims=True)
+    return a, b, post
+
+
+def _wrong_concentration(counts: np.ndarray, d: int) -> float:
+    """Maximum-likelihood symmetric Dirichlet alpha of the wrong-answer counts over ``d`` slots."""
+    grid = jnp.exp(jnp.linspace(jnp.log(0.01), jnp.log(20.0), 80))[:, None, None]
+    x = jnp.asarray(counts[:, :d], jnp.float32)[None]
+    total = x.sum(-1)
+    ll = (
+        gammaln(d * grid[..., 0]) - gammaln(d * grid[..., 0] + total)
+        + (gammaln(grid + x) - gammaln(grid)).sum(-1)
+    ).sum(-1)
+    return float(grid.ravel()[int(jnp.argmax(ll))])
+
+
+def fit(
+    answer: np.ndarray,
+    correct: np.ndarray,
+    valid: np.ndarray,
+    tokens: np.ndarray,
+    cut: np.ndarray,
+    max_tokens: float,
+    *,
+    score: np.ndarray | None = None,
+    logprob: np.ndarray | None = None,
+    n_wrong: int | None = None,
+) -> Fitted:
+    """Fit a workload to a table's arrays (module docstring); all ``[Q, M]``."""
+    answer = np.asarray(answer)
+    valid = np.asarray(valid, bool)
+    correct = np.asarray(correct, bool) & valid
+    cut = np.asarray(cut, bool) & valid
+    answered = valid & (answer >= 0) & ~cut
+    wrong = answered & ~correct
+    none = valid & ~correct & ~wrong
+    n = valid.sum(1)
+    c = correct.sum(1)
+    if (n == 0).any():
+        raise ValueError("every question needs at least one logged sample")
+
+    mix_a, mix_b, mix_w = _beta_mixture_prior(c, n)
+    counts = _sorted_wrong_counts(answer, wrong)
+    d = int(n_wrong or max(8, int((counts > 0).sum(1).max()) + 2))
+    if counts.shape[1] < d:
+        counts = np.pad(counts, ((0, 0), (0, d - counts.shape[1])))
+    alpha = _wrong_concentration(counts, d)
+
+    # Tokens: class offsets and per-question offsets from the answered, uncut samples.
+    log_t = np.log(np.where(np.isfinite(tokens) & (tokens > 0), tokens, np.nan))
+    known = np.isfinite(log_t)
+    classes = (correct & known & ~cut, wrong & known)
+    if any(k.any() for k in classes):
+        global_loc = [np.nanmean(log_t[k]) if k.any() else np.nan for k in classes]
+        fill = np.nanmean(global_loc)
+        global_loc = [fill if np.isnan(g) else g for g in global_loc]
+        resid = np.where(classes[0], log_t - global_loc[0], np.where(classes[1], log_t - global_loc[1], np.nan))
+        has = np.isfinite(resid)
+        offset = np.where(has, resid, 0.0).sum(1) / (has.sum(1) + _SHRINK)
+        spread = resid - offset[:, None]
+        scale = float(np.sqrt(np.nanmean(spread**2))) if has.sum() > 1 else 0.5
+        scale = max(scale, 0.05)
+        loc = np.stack([global_loc[0] + offset, global_loc[1] + offset], axis=1)
+        # no answer: match the share of answerless samples that reach the cap
+        frac = np.clip(cut.sum() / max(none.sum(), 1), 0.01, 0.99)
+        none_loc = np.log(max_tokens) - scale * float(jax.scipy.special.ndtri(1.0 - frac))
+        loc = np.concatenate([loc, np.full((len(n), 1), none_loc)], axis=1)
+    else:  # no token counts: nothing is ever cut
+        scale = 0.5
+        loc = np.full((len(n), 3), np.log(max_tokens) - 20 * scale)
+    z = (np.log(max_tokens) - loc) / scale
+    keep = np.asarray(jax.scipy.stats.norm.cdf(z))
+
+    def class_moments(values, transform, default):
+        out = []
+        for mask in (correct, valid & ~correct):
+            v = transform(values[mask & np.isfinite(values)]) if values is not None else np.empty(0)
+            out.append((v.mean(), max(v.std(), 1e-3)) if v.size > 1 else default)
+        return out
+
+    s = class_moments(score, lambda x: np.clip(x, 1e-4, 1 - 1e-4), (0.5, 0.25))
+    sa, sb = [], []
+    for mean, sd in s:
+        k = max(mean * (1 - mean) / sd**2 - 1.0, 0.5)
+        sa.append(mean * k)
+        sb.append((1 - mean) * k)
+    lp = class_moments(logprob, lambda x: np.log(np.maximum(-x, 1e-6)), (-2.0, 0.3))
+    q = len(n)
+    # prior of the no-answer share: the table's pooled share, worth one sample
+    share = float(np.clip(none.sum() / max(none.sum() + wrong.sum(), 1), 0.01, 0.99))
+
+    def f(x):
+        return jnp.asarray(x, jnp.float32)
+
+    return Fitted(
+        correct_a=f(mix_a[None, :] + c[:, None]),
+        correct_b=f(mix_b[None, :] + (n - c)[:, None]),
+        correct_w=f(mix_w),
+        none_a=f(none.sum(1) + share),
+        none_b=f(wrong.sum(1) + 1.0 - share),
+        wrong_alpha=f(counts[:, :d] + alpha),
+        tokens_loc=f(loc),
+        tokens_scale=f(np.full(q, scale)),
+        keep=f(keep),
+        score_a=f(np.tile(sa, (q, 1))),
+        score_b=f(np.tile(sb, (q, 1))),
+        logprob_loc=f(np.tile([lp[0][0], lp[1][0]], (q, 1))),
+        logprob_scale=f(np.full(q, (lp[0][1] + lp[1][1]) / 2)),
+        prior=f([alpha]),
+    )
+
+
+@jax.jit
+def draw_fitted(key: jax.Array, fitted: Fitted) -> Questions:
+    """One draw of every question from its posterior (a fresh draw per simulated seed)."""
+    k_comp, k_p, k_none, k_wrong = jax.random.split(key, 4)
+    comp = jax.random.categorical(k_comp, jnp.log(fitted.correct_w))[:, None]
+    p_obs = jax.random.beta(k_p, jnp.take_along_axis(fitted.correct_a, comp, 1)[:, 0],
+                            jnp.take_along_axis(fitted.correct_b, comp, 1)[:, 0])
+    none_share = jax.random.beta(k_none, fitted.none_a, fitted.none_b)
+    wrong = jax.random.dirichlet(k_wrong, fitted.wrong_alpha)
+    # latent rates: observed ones divided by the chance of finishing below the cap
+    p = jnp.minimum(p_obs / fitted.keep[:, 0], 1.0)
+    w_obs = (1.0 - p_obs) * (1.0 - none_share)
+    w = jnp.minimum(w_obs / fitted.keep[:, 1], 1.0 - p)
+    return Questions(
+        p_correct=p,
+        p_none=1.0 - p - w,
+        wrong=wrong,
+        tokens_loc=fitted.tokens_loc,
+        tokens_scale=fitted.tokens_scale,
+        score_a=fitted.score_a,
+        score_b=fitted.score_b,
+        logprob_loc=fitted.logprob_loc,
+        logprob_scale=fitted.logprob_scale,
+    )

@@ -1,0 +1,183 @@
+"""The parametric workload model in JAX: per-question response processes, and samples drawn from them.
+
+A *workload* is a population of questions; a question is a response process. Per question ``q``
+(:class:`Questions`, arrays over questions):
+
+* **Outcome.** A sample is latently correct with ``p_correct[q]``, has no answer with
+  ``p_none[q]``, and is otherwise wrong, with wrong answer ``d`` (ids ``1..D``) drawn from
+  ``wrong[q]`` (a distribution over ``D`` distractors). Answer id 0 is the correct answer.
+* **Tokens.** Completion length is log-normal, log-median ``tokens_loc[q, k]`` for outcome class
+  ``k`` (0 correct, 1 wrong, 2 none), log-scale ``tokens_scale[q]``. A sample whose length reaches
+  the ``max_tokens`` cap it was served under is cut there and loses its answer (a cut reasoning
+  trace has no final answer), so the observed P(correct) is ``p_correct * F_0(cap)``.
+* **Scores.** A verifier score ``Beta(score_a[q, c], score_b[q, c])`` and a mean token
+  log-probability ``-exp(N(logprob_loc[q, c], logprob_scale))``, ``c`` 0 for correct samples and
+  1 for the rest: correct and wrong samples differ, imperfectly.
+
+A :class:`Mixture` is the parametric population: ``p_correct`` from a Beta mixture over
+difficulty, wrong answers from a symmetric Dirichlet, token locations rising with difficulty.
+:func:`draw_questions` draws questions from it; :mod:`simulator.fit` makes per-question posteriors
+from a samples table instead. Either way the rollouts only see :class:`Questions`.
+
+Pure functions of a PRNG key; shapes are static (``n_questions``, ``n_wrong``, ``n_samples``).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+CORRECT, WRONG, NONE = 0, 1, 2
+
+
+class Questions(NamedTuple):
+    """Per-question response processes (module docstring); ``[Q]`` or ``[Q, ...]`` arrays."""
+
+    p_correct: jax.Array  # [Q] latent P(correct), before the token cap
+    p_none: jax.Array  # [Q] P(no answer), before the cap
+    wrong: jax.Array  # [Q, D] P(distractor d | wrong), rows sum to 1
+    tokens_loc: jax.Array  # [Q, 3] log-median completion tokens per outcome class
+    tokens_scale: jax.Array  # [Q]
+    score_a: jax.Array  # [Q, 2] verifier Beta a: correct, other
+    score_b: jax.Array  # [Q, 2]
+    logprob_loc: jax.Array  # [Q, 2] location of log(-mean_logprob): correct, other
+    logprob_scale: jax.Array  # [Q]
+
+
+class Mixture(NamedTuple):
+    """A parametric population of questions (module docstring). Component ``c`` has weight
+    ``weights[c]`` and ``p_correct ~ Beta(a[c], b[c])``."""
+
+    weights: jax.Array  # [C]
+    a: jax.Array  # [C]
+    b: jax.Array  # [C]
+    none_rate: jax.Array  # scalar: P(no answer) at difficulty 1, scaled down for easier ones
+    wrong_concentration: jax.Array  # scalar: symmetric Dirichlet alpha per distractor
+    tokens_loc: jax.Array  # [3] log-median tokens per class for an easy question
+    tokens_slope: jax.Array  # scalar: added to the log-median at difficulty 1 (1 - p)
+    tokens_spread: jax.Array  # scalar: between-question sd of the log-median
+    tokens_scale: jax.Array  # scalar: within-question log-scale
+    score_a: jax.Array  # [2]
+    score_b: jax.Array  # [2]
+    logprob_loc: jax.Array  # [2]
+    logprob_scale: jax.Array  # scalar
+
+
+class Samples(NamedTuple):
+    """What a run observes of ``M`` samples per question (never correctness)."""
+
+    answer: jax.Array  # [Q, M] int32: 0 .. D answer ids, -1 no answer
+    tokens: jax.Array  # [Q, M] float32 completion tokens
+    score: jax.Array  # [Q, M] float32 verifier score in (0, 1)
+    logprob: jax.Array  # [Q, M] float32 mean token log-probability (< 0)
+
+
+class Latent(NamedTuple):
+    """Samples before the token cap is applied (the cap depends on where a sample is served)."""
+
+    answer: jax.Array  # [Q, M] int32: 0 correct, 1..D wrong, -1 none
+    length: jax.Array  # [Q, M] float32: untruncated completion length
+    score: jax.Array
+    logprob: jax.Array
+
+
+def default_mixture() -> Mixture:
+    """A MATH-like population: half easy, a quarter medium, a tail of hard and hopeless questions."""
+    f = partial(jnp.asarray, dtype=jnp.float32)
+    return Mixture(
+        weights=f([0.5, 0.25, 0.15, 0.10]),
+        a=f([18.0, 5.0, 1.5, 0.05]),
+        b=f([1.0, 5.0, 8.0, 20.0]),
+        none_rate=f(0.15),
+        wrong_concentration=f(0.5),
+        tokens_loc=f([5.94, 6.24, 7.24]),  # log 380, x1.35, x3.7
+        tokens_slope=f(1.2),
+        tokens_spread=f(0.3),
+        tokens_scale=f(0.45),
+        score_a=f([6.0, 3.0]),
+        score_b=f([3.0, 6.0]),
+        logprob_loc=f([-2.0, -1.5]),
+        logprob_scale=f(0.3),
+    )
+
+
+@partial(jax.jit, static_argnames=("n_questions", "n_wrong"))
+def draw_questions(key: jax.Array, mixture: Mixture, n_questions: int, n_wrong: int = 8) -> Questions:
+    """``n_questions`` questions drawn from ``mixture``."""
+    k_comp, k_p, k_none, k_wrong, k_tok = jax.random.split(key, 5)
+    q = n_questions
+    component = jax.random.categorical(k_comp, jnp.log(mixture.weights), shape=(q,))
+    p = jax.random.beta(k_p, mixture.a[component], mixture.b[component])
+    hard = 1.0 - p
+    p_none = jnp.minimum(mixture.none_rate * hard * jax.random.uniform(k_none, (q,)) * 2.0, 1.0 - p)
+    wrong = jax.random.dirichlet(k_wrong, jnp.full((n_wrong,), mixture.wrong_concentration), (q,))
+    wrong = -jnp.sort(-wrong, axis=1)  # distractor 1 the most likely
+    base = mixture.tokens_slope * hard + mixture.tokens_spread * jax.random.normal(k_tok, (q,))
+    tokens_loc = mixture.tokens_loc[None, :] + base[:, None]
+    ones = jnp.ones((q, 1))
+    return Questions(
+        p_correct=p,
+        p_none=p_none,
+        wrong=wrong,
+        tokens_loc=tokens_loc,
+        tokens_scale=jnp.full((q,), mixture.tokens_scale),
+        score_a=ones * mixture.score_a[None, :],
+        score_b=ones * mixture.score_b[None, :],
+        logprob_loc=ones * mixture.logprob_loc[None, :],
+        logprob_scale=jnp.full((q,), mixture.logprob_scale),
+    )
+
+
+def outcome_probs(questions: Questions) -> jax.Array:
+    """``[Q, D + 2]``: latent P(answer id) for ids 0..D, then no answer."""
+    p, none = questions.p_correct, questions.p_none
+    wrong = jnp.clip(1.0 - p - none, 0.0, 1.0)
+    return jnp.concatenate([p[:, None], wrong[:, None] * questions.wrong, none[:, None]], axis=1)
+
+
+@partial(jax.jit, static_argnames=("n_samples", "scores", "logprobs"))
+def draw_latent(key: jax.Array, questions: Questions, n_samples: int, scores: bool = True,
+                logprobs: bool = True) -> Latent:
+    """``n_samples`` latent samples of every question (i.i.d. given the question); without
+    ``scores`` (``logprobs``) the verifier scores (log-probabilities) are not drawn: zeros, for
+    rollouts that never read them (Beta draws are the costliest part)."""
+    k_out, k_len, k_score, k_lp = jax.random.split(key, 4)
+    q = questions.p_correct.shape[0]
+    d = questions.wrong.shape[1]
+    probs = outcome_probs(questions)
+    # inverse CDF: one uniform per sample (categorical's Gumbel trick draws one per class)
+    cum = jnp.cumsum(probs, axis=1)[:, :-1]
+    u = jax.random.uniform(k_out, (q, n_samples)) * jnp.sum(probs, axis=1, keepdims=True)
+    choice = (u[:, :, None] >= cum[:, None, :]).sum(2)
+    none = choice == d + 1
+    answer = jnp.where(none, -1, choice).astype(jnp.int32)
+    kind = jnp.where(none, NONE, jnp.minimum(choice, WRONG))
+    loc = jnp.take_along_axis(questions.tokens_loc, kind, axis=1)
+    length = jnp.exp(loc + questions.tokens_scale[:, None] * jax.random.normal(k_len, (q, n_samples)))
+    c = jnp.minimum(kind, 1)
+    a = jnp.take_along_axis(questions.score_a, c, axis=1)
+    b = jnp.take_along_axis(questions.score_b, c, axis=1)
+    score = jax.random.beta(k_score, a, b) if scores else jnp.zeros((q, n_samples))
+    lp_loc = jnp.take_along_axis(questions.logprob_loc, c, axis=1)
+    logprob = (-jnp.exp(lp_loc + questions.logprob_scale[:, None] * jax.random.normal(k_lp, (q, n_samples)))
+               if logprobs else jnp.zeros((q, n_samples)))
+    return Latent(answer=answer, length=length, score=score, logprob=logprob)
+
+
+def serve(latent: Latent, cap: jax.Array) -> Samples:
+    """The samples as served under ``cap`` (``max_tokens``, broadcast against ``[Q, M]``): a
+    sample longer than the cap is cut at it and has no answer."""
+    whole = jnp.maximum(jnp.round(latent.length), 1.0)
+    cut = whole > cap  # the samples table's rule: more tokens than the cap means cut
+    tokens = jnp.where(cut, cap, whole)
+    answer = jnp.where(cut, -1, latent.answer)
+    return Samples(answer=answer, tokens=tokens, score=latent.score, logprob=latent.logprob)
+
+
+def observed_p_correct(questions: Questions, cap: float) -> jax.Array:
+    """``[Q]`` P(a sample served under ``cap`` is correct): latent correct and not cut."""
+    z = (jnp.log(cap) - questions.tokens_loc[:, CORRECT]) / questions.tokens_scale
+    return questions.p_correct * jax.scipy.stats.norm.cdf(z)

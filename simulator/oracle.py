@@ -1,0 +1,108 @@
+"""The static oracle: knows each question's response process and allocates a fixed sample budget
+across the questions by the knapsack on expected gains.
+
+Per question the value of ``n`` samples is ``v_q(n)``: coverage ``1 - (1 - p_q)^n`` exactly (``p_q``
+the chance a sample served under the cap is correct), or majority-vote accuracy, estimated by
+Monte Carlo on ``reps`` fresh sample sequences of the question. The budget ``B = spend x Q`` is
+allocated by the greedy on each question's upper concave hull of ``v_q``: the exact optimum of the
+LP relaxation of the multiple-choice knapsack (at most one question mixes two counts). For
+accuracy the allocation is chosen on one set of sequences and valued on another, so the oracle's
+figure is not flattered by the noise it chose on.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from simulator.model import Questions, draw_latent, observed_p_correct, serve
+from simulator.rollout import MAJORITY, _prefix_scan, no_rules, simple_plan
+
+
+def _hull(values: np.ndarray) -> list[tuple[int, int, float]]:
+    """Segments ``(start, end, slope)`` of the upper concave hull of ``(n, values[n])``."""
+    points: list[int] = []
+    for n in range(len(values)):
+        while len(points) >= 2:
+            a, b = points[-2], points[-1]
+            # drop b when it lies on or below the chord a -> n
+            if (values[b] - values[a]) * (n - a) <= (values[n] - values[a]) * (b - a):
+                points.pop()
+            else:
+                break
+        points.append(n)
+    return [(a, b, (values[b] - values[a]) / (b - a)) for a, b in zip(points, points[1:])]
+
+
+def allocate(choose: np.ndarray, budget: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Greedy on the hulls of ``choose`` (``[Q, L + 1]``, column ``n`` = value of ``n`` samples)
+    under ``budget`` samples. Returns per question the two counts it mixes and the weight of
+    the larger (0 except for at most one question)."""
+    q = choose.shape[0]
+    segments = [(slope, i, a, b) for i in range(q) for a, b, slope in _hull(choose[i]) if slope > 0]
+    segments.sort(key=lambda s: -s[0])
+    low = np.zeros(q, np.int64)
+    high = np.zeros(q, np.int64)
+    weight = np.zeros(q)
+    left = budget
+    for _, i, a, b in segments:
+        if left <= 0:
+            break
+        size = b - a
+        if size <= left:
+            low[i] = high[i] = b
+            left -= size
+        else:
+            high[i] = b
+            weight[i] = left / size
+            left = 0.0
+    return low, high, weight
+
+
+def _vote_curves(key, questions: Questions, length: int, cap: float, reps: int) -> jax.Array:
+    """``[Q, L + 1]`` majority-vote accuracy of ``n`` samples, mean over ``reps`` sequences."""
+    q = questions.p_correct.shape[0]
+    tiled = jax.tree.map(lambda x: jnp.repeat(x, reps, axis=0), questions)
+    obs = serve(draw_latent(key, tiled, length), cap)
+    plan = simple_plan(1, length, [length], [1.0], strategy=MAJORITY, rules=no_rules(1, length))
+    _, hit, _ = _prefix_scan(obs, obs.answer == 0, jnp.zeros(q * reps, jnp.int32), plan,
+                             questions.wrong.shape[1] + 1, weighted_votes=False)
+    curve = hit.T.reshape(q, reps, length).mean(1)
+    return jnp.concatenate([jnp.zeros((q, 1)), curve], axis=1)
+
+
+_vote_curves_jit = jax.jit(_vote_curves, static_argnames=("length", "reps"))
+
+
+def static_oracle(keys, questions: Questions, spend: float, *, n_positions: int, cap: float,
+                  objective: str = "accuracy", reps: int = 64) -> dict:
+    """The oracle at ``spend`` samples per question on each seed's questions (``[S]`` keys,
+    ``[S, Q, ...]`` questions): its objective and spend, mean over seeds with a 95% interval."""
+    n = np.arange(n_positions + 1)
+    results, tops = [], []
+    for s in range(len(keys)):
+        one = jax.tree.map(lambda x: x[s], questions)
+        q = one.p_correct.shape[0]
+        if objective == "coverage":
+            p = np.asarray(observed_p_correct(one, cap), np.float64)
+            choose = value = 1.0 - (1.0 - p[:, None]) ** n[None, :]
+        else:
+            k1, k2 = jax.random.split(keys[s])
+            choose = np.asarray(_vote_curves_jit(k1, one, n_positions, cap, reps), np.float64)
+            value = np.asarray(_vote_curves_jit(k2, one, n_positions, cap, reps), np.float64)
+        low, high, weight = allocate(choose, spend * q)
+        rows = np.arange(q)
+        got = (1 - weight) * value[rows, low] + weight * value[rows, high]
+        results.append(got.mean())
+        tops.append(high.max())
+    results = np.asarray(results)
+    se = results.std(ddof=1) / math.sqrt(len(results)) if len(results) > 1 else float("nan")
+    return {
+        "objective": {"mean": float(results.mean()), "se": float(se),
+                      "lo": float(results.mean() - 1.96 * se), "hi": float(results.mean() + 1.96 * se)},
+        "samples": float(spend),
+        "max_samples": float(np.mean(tops)),
+    }

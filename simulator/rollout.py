@@ -1,0 +1,369 @@
+"""Rollouts: what a planned run does to a batch of simulated questions, as one pure JAX function.
+
+The run's rules, as the runtime's executor applies them (``ttcdsl.runtime.executor``):
+
+1. **Probe.** Every query gets ``probe`` samples (served under the policy's ``max_tokens``).
+2. **Bins.** A key computed from the probe's observations (``Config.key_fn``, a function of
+   :class:`ProbeStats`) gives the bin ``searchsorted(edges, key, side="right")``; a NaN key goes
+   to the last bin. Each bin's allocation is a mix of targets (probe included); a query takes
+   option ``o`` with the option's share, the largest options first, and the smallest option when
+   the shares leave a remainder. ``keep_probe`` bins stop at the probe.
+3. **Rounds.** A query in a bin with stop rules asks for one sample per round (with a ``rounds``
+   limit, ``ceil(remaining / rounds left)``); a query in a bin without asks for its whole target
+   at once. Stop rules are checked at every new sample count from the bin's first check on,
+   below the target; a query where one holds retires.
+4. **Ledger.** The batch's sample cap (``mean samples per query <= m`` gives ``m x Q``): a round
+   whose asks fit runs as asked; otherwise it is cut by water-filling, one sample at a time to
+   the query with the fewest samples (counting this round's grants), ties by a random rank of
+   the query (the runtime's seeded hash): spend never exceeds the cap.
+5. **Answer.** Majority vote over the answered samples (ties to the answer seen first),
+   confidence-weighted vote (weights ``exp(mean logprob)``, same tie rule), or ``keep_probe``
+   (the probe's majority).
+
+Stop rules, per bin, as arrays: ``votes[b, n, first, second]`` (does a threshold rule on the vote
+counts hold with ``n`` samples and the two leading answers' votes ``first >= second``:
+``beta_confidence >= t``, ``top_share >= t after a``), ``window[b]`` (``unanimous window K``: a completed disjoint window of
+``K`` samples with one real answer, sticky) and ``last[b]`` (``unanimous last K``: the last ``K``
+samples carry one real answer). The caller tabulates the threshold tests, so the simulator
+compares nothing in floating point that the run compares exactly.
+
+Decisions read only :class:`~simulator.model.Samples` (answers, tokens, log-probabilities);
+correctness (answer id 0) is read only when scoring the outcome.
+
+Implementation: one ``lax.scan`` over sample positions computes, for every prefix length, whether
+a stop rule holds (skipped when no bin has stop rules); a second ``lax.scan`` over rounds runs the
+asks, the ledger and the stop checks; the answer is then voted over each question's samples at
+once (:func:`final_vote`). ``jax.vmap`` over seeds (:func:`simulate`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from simulator.model import Latent, Questions, Samples, draw_latent, serve
+
+MAJORITY, KEEP_PROBE, WEIGHTED_CONFIDENCE = 0, 1, 2
+
+
+class Rules(NamedTuple):
+    """Stop rules per bin (module docstring); ``L`` = the longest target."""
+
+    votes: jax.Array  # [B, L + 1, L + 1, L + 1] bool: [bin, samples, first, second]
+    window: jax.Array  # [B] int32, 0: no rule
+    last: jax.Array  # [B] int32, 0: no rule
+    first_check: jax.Array  # [B] int32
+    any: jax.Array  # [B] bool: the bin has stop rules
+
+
+class PlanArrays(NamedTuple):
+    edges: jax.Array  # [B - 1] float32 absolute key edges
+    options: jax.Array  # [B, O] int32 targets, descending (padded with the smallest)
+    shares: jax.Array  # [B, O] float32 (0 for padding)
+    strategy: jax.Array  # [B] int32: MAJORITY, KEEP_PROBE or WEIGHTED_CONFIDENCE
+    probe_cap: jax.Array  # scalar: max_tokens of the probe
+    bin_cap: jax.Array  # [B] max_tokens of each bin
+    sample_cap: jax.Array  # scalar: the batch's sample cap (inf: none)
+    rules: Rules
+
+
+class ProbeStats(NamedTuple):
+    """What a binning key may read from the probe (``[Q]`` each)."""
+
+    top_share: jax.Array
+    distinct: jax.Array
+    mean_tokens: jax.Array
+    mean_logprob: jax.Array
+    entropy: jax.Array
+
+
+@dataclass(frozen=True)
+class Config:
+    """The static shape of a rollout: jit compiles once per Config and array shapes."""
+
+    n_positions: int  # L: the longest target (samples per query)
+    probe: int
+    n_bins: int
+    rounds: int | None = None  # the policy's `rounds <= R`
+    key_fn: Callable[[ProbeStats], jax.Array] | None = None
+    stops: bool = True  # some bin has stop rules (False: the run takes at most 3 rounds)
+    weighted: bool = True  # some bin votes with confidence weights
+
+
+class Outcome(NamedTuple):
+    """Per question (``[Q]``, or ``[S, Q]`` from :func:`simulate`)."""
+
+    correct: jax.Array  # bool: the strategy's answer is right
+    covered: jax.Array  # bool: some sample is right
+    samples: jax.Array  # int32 spent, probe included
+    tokens: jax.Array  # float32 completion tokens spent
+    bin: jax.Array  # int32
+    rounds: jax.Array  # int32 scalar: rounds that granted anything
+
+
+def no_rules(n_bins: int, n_positions: int, first_check: int = 1) -> Rules:
+    side = n_positions + 1
+    false = jnp.zeros((n_bins, side, side, side), bool)
+    zero = jnp.zeros(n_bins, jnp.int32)
+    return Rules(false, zero, zero, jnp.full(n_bins, first_check, jnp.int32), jnp.zeros(n_bins, bool))
+
+
+def probe_stats(samples: Samples) -> ProbeStats:
+    a = samples.answer
+    width = a.shape[1]
+    same = (a[:, :, None] == a[:, None, :]) & (a[:, :, None] >= 0)  # [Q, k, k]
+    count = same.sum(2)  # votes of each sample's answer
+    first = jnp.where(width > 0, count.max(1, initial=0), 0)
+    real = (a >= 0).sum(1)
+    # an answer's first occurrence carries its count once
+    earlier = jnp.tril(jnp.ones((width, width), bool), -1)
+    is_first = (a >= 0) & ~(same & earlier[None]).any(2)
+    distinct = is_first.sum(1)
+    share = jnp.where(is_first, count / jnp.maximum(real, 1)[:, None], 1.0)
+    entropy = jnp.where(real > 0, -(jnp.where(is_first, share * jnp.log(share), 0.0)).sum(1), 0.0)
+    return ProbeStats(
+        top_share=jnp.where(width > 0, first / max(width, 1), 0.0),
+        distinct=distinct.astype(jnp.float32),
+        mean_tokens=samples.tokens.mean(1) if width else jnp.full(a.shape[0], jnp.nan),
+        mean_logprob=samples.logprob.mean(1) if width else jnp.full(a.shape[0], jnp.nan),
+        entropy=entropy,
+    )
+
+
+def water_fill(ask: jax.Array, have: jax.Array, room: jax.Array, order: jax.Array, rank: jax.Array,
+               levels: int = 1 << 16) -> jax.Array:
+    """Grants for ``ask`` under ``room`` samples: all of it when it fits, otherwise one sample at
+    a time to the asking query with the fewest (``have`` + granted), ties by ``rank``."""
+    total = ask.sum()
+
+    def level_sum(level):
+        return jnp.clip(level - have, 0, ask).sum()
+
+    def search(_, bounds):
+        lo, hi = bounds  # level_sum(lo) <= room < level_sum(hi)
+        mid = (lo + hi) // 2
+        ok = level_sum(mid) <= room
+        return jnp.where(ok, mid, lo), jnp.where(ok, hi, mid)
+
+    lo0 = have.min()
+    hi0 = (have + ask).max() + 1
+    steps = max(1, math.ceil(math.log2(levels + 2)) + 1)  # hi - lo <= levels + 1 halves to 1
+    lo, _ = jax.lax.fori_loop(0, steps, search, (lo0, hi0))
+    granted = jnp.clip(lo - have, 0, ask)
+    rest = jnp.floor(room - granted.sum())
+    eligible = (have + granted == lo) & (granted < ask)
+    in_order = eligible[order]
+    extra = (in_order & (jnp.cumsum(in_order) <= rest))[rank]
+    cut = granted + extra.astype(granted.dtype)
+    return jnp.where(total <= room, ask, cut)
+
+
+def _prefix_scan(obs: Samples, correct: jax.Array, bins: jax.Array, plan: PlanArrays, n_ids: int,
+                 weighted_votes: bool = True):
+    """For every prefix length ``n = j + 1``: [L, Q] stop-rule hold, answer right, covered."""
+    q, length = obs.answer.shape
+    rules = plan.rules
+    window = rules.window[bins]
+    last = rules.last[bins]
+    weighted = plan.strategy[bins] == WEIGHTED_CONFIDENCE
+    ids = jnp.arange(n_ids)
+
+    def step(carry, column):
+        counts, first_seen, weights, prev, run, wrun, ever, covered, first, second = carry
+        j, a, lp, right = column
+        real = a >= 0
+        hot = (ids[None, :] == a[:, None]) & real[:, None]
+        counts = counts + hot
+        first_seen = jnp.where(hot & (first_seen == length), j, first_seen)
+        if weighted_votes:
+            weights = weights + jnp.where(hot, jnp.exp(lp)[:, None], 0.0)
+        # the two leading counts, updated as ttcdsl.features.votes.RunningVotes does
+        c = jnp.where(real, (counts * hot).sum(1), 0)
+        second = jnp.where(c > first, second, jnp.maximum(second, c))
+        first = jnp.maximum(first, c)
+        n = j + 1
+        votes = rules.votes[bins, n, first, second]
+        run = jnp.where(real & (a == prev), run + 1, real.astype(jnp.int32))
+        pos = j % jnp.maximum(window, 1)
+        wrun = jnp.where(pos == 0, real.astype(jnp.int32),
+                         jnp.where(real & (a == prev) & (wrun == pos), wrun + 1, 0))
+        ever = ever | ((window > 0) & (pos == window - 1) & (wrun == window))
+        holds = votes | ever | ((last > 0) & (run >= last))
+        present = counts > 0
+        value = jnp.where(weighted[:, None], weights, counts.astype(jnp.float32)) if weighted_votes \
+            else counts
+        best = jnp.where(present, value, -jnp.inf).max(1, keepdims=True)
+        tied = present & (value == best)
+        winner = jnp.argmin(jnp.where(tied, first_seen, length + 1), axis=1)
+        hit = present.any(1) & (winner == 0)
+        covered = covered | right
+        return (counts, first_seen, weights, a, run, wrun, ever, covered, first, second), (holds, hit, covered)
+
+    zeros = jnp.zeros(q, jnp.int32)
+    init = (
+        jnp.zeros((q, n_ids), jnp.int32), jnp.full((q, n_ids), length, jnp.int32),
+        jnp.zeros((q, n_ids), jnp.float32), jnp.full(q, -2, jnp.int32), zeros, zeros,
+        jnp.zeros(q, bool), jnp.zeros(q, bool), zeros, zeros,
+    )
+    columns = (jnp.arange(length), obs.answer.T, obs.logprob.T, correct.T)
+    _, (holds, hit, covered) = jax.lax.scan(step, init, columns)
+    return holds, hit, covered
+
+
+def final_vote(obs: Samples, correct: jax.Array, count: jax.Array, weighted: jax.Array, n_ids: int,
+               weighted_votes: bool = True) -> tuple[jax.Array, jax.Array]:
+    """Whether the vote over each question's first ``count`` samples is right (ties to the
+    answer seen first), and whether one of them is: ``[Q]`` each, vectorised over positions."""
+    q, length = obs.answer.shape
+    j = jnp.arange(length)
+    taken = j[None, :] < count[:, None]
+    hot = (obs.answer[:, :, None] == jnp.arange(n_ids)) & (taken & (obs.answer >= 0))[:, :, None]
+    counts = hot.sum(1)
+    first_seen = jnp.where(hot, j[None, :, None], length).min(1)
+    present = counts > 0
+    value = counts.astype(jnp.float32)
+    if weighted_votes:
+        weights = jnp.where(hot, jnp.exp(obs.logprob)[:, :, None], 0.0).sum(1)
+        value = jnp.where(weighted[:, None], weights, value)
+    best = jnp.where(present, value, -jnp.inf).max(1, keepdims=True)
+    tied = present & (value == best)
+    winner = jnp.argmin(jnp.where(tied, first_seen, length + 1), axis=1)
+    return present.any(1) & (winner == 0), (correct & taken).any(1)
+
+
+def rollout(key: jax.Array, questions: Questions, plan: PlanArrays, config: Config) -> Outcome:
+    """One simulated run of the plan on ``questions`` (module docstring)."""
+    k_draw, k_target, k_rank = jax.random.split(key, 3)
+    latent = draw_latent(k_draw, questions, config.n_positions, scores=False,
+                         logprobs=config.weighted or config.n_bins > 1)
+    return _run(k_target, k_rank, latent, questions.wrong.shape[1] + 1, plan, config)
+
+
+@partial(jax.jit, static_argnames=("n_ids", "config"))
+def run_sequences(key: jax.Array, latent: Latent, n_ids: int, plan: PlanArrays, config: Config,
+                  targets: jax.Array | None = None, order: jax.Array | None = None) -> Outcome:
+    """The plan's run on GIVEN sample sequences (``[Q, L]``, served in column order; answer id 0
+    the correct one, ids below ``n_ids``): e.g. a samples table in the order a replay serves it,
+    to check the simulator against the runtime sample for sample. ``targets`` (``[Q]``, before
+    keep_probe) and ``order`` (the ledger's tie order, first to last) replace the random draws
+    of :func:`rollout` where given (the runtime ranks queries by a hash of the run seed)."""
+    k_target, k_rank = jax.random.split(key)
+    return _run(k_target, k_rank, latent, n_ids, plan, config, targets, order)
+
+
+def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config: Config,
+         targets: jax.Array | None = None, order: jax.Array | None = None) -> Outcome:
+    length, k = config.n_positions, config.probe
+    q = latent.answer.shape[0]
+
+    # 1-2. probe, key, bin
+    probe = serve(jax.tree.map(lambda x: x[:, :k], latent), plan.probe_cap)
+    if config.n_bins > 1:
+        key_value = config.key_fn(probe_stats(probe))
+        bins = jnp.searchsorted(plan.edges, key_value, side="right")
+        bins = jnp.where(jnp.isnan(key_value), config.n_bins - 1, bins).astype(jnp.int32)
+    else:
+        bins = jnp.zeros(q, jnp.int32)
+    positions = jnp.arange(length)[None, :]
+    caps = jnp.where(positions < k, plan.probe_cap, plan.bin_cap[bins][:, None])
+    obs = serve(latent, caps)
+    correct = obs.answer == 0  # scoring only
+
+    u = jax.random.uniform(k_target, (q,))
+    cum = jnp.cumsum(plan.shares[bins], axis=1)
+    option = (u[:, None] >= cum).sum(1)
+    n_options = plan.options.shape[1]
+    target = jnp.where(option < n_options,
+                       jnp.take_along_axis(plan.options[bins], jnp.minimum(option, n_options - 1)[:, None], 1)[:, 0],
+                       plan.options[bins, -1])
+    if targets is not None:
+        target = targets
+    strategy = plan.strategy[bins]
+    target = jnp.where(strategy == KEEP_PROBE, k, target).astype(jnp.int32)
+
+    if config.stops:  # whether a rule holds at each count: a scan over positions
+        holds, _, _ = _prefix_scan(obs, correct, bins, plan, n_ids, weighted_votes=False)
+        holds_q = holds.T  # [Q, L]
+    else:
+        holds_q = jnp.zeros((q, length), bool)
+
+    # 3-4. rounds with the ledger
+    if order is None:
+        order = jax.random.permutation(k_rank, q)
+    rank = jnp.argsort(order)
+    has_stop = plan.rules.any[bins]
+    first_check = plan.rules.first_check[bins]
+    room0 = jnp.floor(plan.sample_cap * q + 1e-6)
+    rounds_cap = config.rounds
+
+    def round_step(carry, r):
+        have, stopped, checked, spent, binned, used = carry
+        binned = binned | (have >= k).all()
+        at = jnp.take_along_axis(holds_q, jnp.clip(have - 1, 0, length - 1)[:, None], 1)[:, 0]
+        due = binned & has_stop & ~stopped & (have >= first_check) & (have != checked) & (have < target)
+        stopped = stopped | (due & at)
+        checked = jnp.where(due, have, checked)
+        want = jnp.where(binned, jnp.where(stopped, 0, jnp.maximum(target - have, 0)), jnp.maximum(k - have, 0))
+        if rounds_cap is None:
+            step = jnp.ones_like(want)
+        else:
+            step = jnp.maximum(1, -(-want // jnp.maximum(1, rounds_cap - r)))
+        ask = jnp.where(binned & has_stop, jnp.minimum(want, step), want)
+        if rounds_cap is not None:
+            ask = jnp.where(r >= rounds_cap, 0, ask)
+        grant = water_fill(ask, have, room0 - spent, order, rank, levels=length)
+        return (have + grant, stopped, checked, spent + grant.sum(), binned,
+                used + (grant.sum() > 0)), None
+
+    # one sample per round in stop-rule bins; otherwise probe, targets, and one cut round
+    n_rounds = length + 2 if config.stops else 3
+    init = (jnp.zeros(q, jnp.int32), jnp.zeros(q, bool), jnp.full(q, -1, jnp.int32),
+            jnp.zeros((), jnp.float32), jnp.asarray(k == 0), jnp.zeros((), jnp.int32))
+    (have, *_, used), _ = jax.lax.scan(round_step, init, jnp.arange(n_rounds))
+
+    # 5. outcomes at the final count
+    voters = jnp.where(strategy == KEEP_PROBE, jnp.minimum(have, k), have)
+    right, _ = final_vote(obs, correct, voters, strategy == WEIGHTED_CONFIDENCE, n_ids, config.weighted)
+    _, cov = final_vote(obs, correct, have, strategy == WEIGHTED_CONFIDENCE, n_ids, False)
+    tokens = jnp.where(positions < have[:, None], obs.tokens, 0.0).sum(1)
+    return Outcome(correct=right, covered=cov, samples=have, tokens=tokens, bin=bins, rounds=used)
+
+
+@partial(jax.jit, static_argnames=("config",))
+def simulate(keys: jax.Array, questions: Questions, plan: PlanArrays, config: Config) -> Outcome:
+    """:func:`rollout` for each key (``[S]`` keys; ``questions`` with a leading ``[S]`` axis: a
+    fresh draw of the workload per seed)."""
+    return jax.vmap(rollout, in_axes=(0, 0, None, None))(keys, questions, plan, config)
+
+
+def simple_plan(
+    n_bins: int,
+    n_positions: int,
+    options,
+    shares,
+    *,
+    strategy=MAJORITY,
+    cap: float = 1e9,
+    sample_cap: float = float("inf"),
+    rules: Rules | None = None,
+    edges=None,
+) -> PlanArrays:
+    """A :class:`PlanArrays` from plain values (tests, baselines): the same options per bin."""
+    options = jnp.broadcast_to(jnp.asarray(options, jnp.int32), (n_bins, len(options)))
+    shares = jnp.broadcast_to(jnp.asarray(shares, jnp.float32), (n_bins, len(shares)))
+    return PlanArrays(
+        edges=jnp.asarray([] if edges is None else edges, jnp.float32),
+        options=options,
+        shares=shares,
+        strategy=jnp.broadcast_to(jnp.asarray(strategy, jnp.int32), (n_bins,)),
+        probe_cap=jnp.asarray(cap, jnp.float32),
+        bin_cap=jnp.full(n_bins, cap, jnp.float32),
+        sample_cap=jnp.asarray(sample_cap, jnp.float32),
+        rules=rules if rules is not None else no_rules(n_bins, n_positions),
+    )

@@ -1,0 +1,71 @@
+"""`ttc simulate` on the example policies: the ones it models run on a fresh install (no data),
+the others are refused by name with exit 1, never guessed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.paths import REPO
+from ttcdsl.cli import main
+
+
+def test_self_consistency_equals_uniform_at_its_own_spend(capsys):
+    """Self-consistency IS uniform allocation: on the same draws the difference is exactly 0."""
+    code = main(["simulate", str(REPO / "policies" / "self_consistency.ttc"), "--queries", "60",
+                 "--seeds", "3", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["simulated"]["samples"]["mean"] == 8.0
+    assert report["simulated"]["max_samples"]["mean"] == 8.0
+    assert report["difference"]["mean"] == 0.0
+    assert report["simulated"]["accuracy"] == report["uniform"]["accuracy"]
+    assert report["verdict"].startswith("no better than uniform")
+    assert 0.0 < report["oracle"]["objective"]["mean"] <= 1.0
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("bandit_entropy", "the online bandit"),
+    ("best_of_n", "reward_model scorer 'prm'"),
+    ("compute_optimal", "reward_model scorer 'prm'"),
+    ("oracle_coverage", "reads correct"),
+    ("token_budget", "charge prompt tokens"),
+])
+def test_unsupported_policies_are_refused_by_name(name, reason, capsys):
+    code = main(["simulate", str(REPO / "policies" / f"{name}.ttc"), "--queries", "20", "--seeds", "2"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"does not support policy '{name}' yet" in err and reason in err
+
+
+def test_bad_counts_are_usage_errors(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["simulate", str(REPO / "policies" / "self_consistency.ttc"), "--seeds", "1"])
+    assert exit_info.value.code == 2
+    assert "--seeds must be at least 2" in capsys.readouterr().err
+
+
+def test_a_plan_simulated_on_a_workload_fitted_to_its_table(tmp_path, capsys):
+    """PLAN + --fit: the plan's own calibration table, fitted; the simulated spend and accuracy
+    agree with the plan's predictions within their combined errors."""
+    from ttcdsl.samples import save
+    from ttcdsl.simulate import Workload, draw_table
+
+    table = tmp_path / "calibration.jsonl"
+    save(draw_table(Workload(name="builtin"), 240, 32, seed=4), table)
+    plan = tmp_path / "esc.plan.yaml"
+    assert main(["plan", str(REPO / "policies" / "early_stopping_sc.ttc"), "-c", str(table), "-o",
+                 str(plan), "--reps", "32", "--no-cross-check"]) == 0
+    capsys.readouterr()
+    assert main(["simulate", str(plan), "--fit", str(table), "--queries", "240", "--seeds", "8",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    import yaml
+
+    predicted = yaml.safe_load(plan.read_text())["predicted"]
+    for name in ("samples", "accuracy"):
+        sim = report["simulated"][name]
+        combined = (sim["se"] ** 2 + predicted[f"{name}_se"] ** 2) ** 0.5
+        assert abs(sim["mean"] - predicted[name]) <= 3 * combined, (name, sim, predicted)
+    assert report["workload"] == "fit:calibration.jsonl"
