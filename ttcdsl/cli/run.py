@@ -347,7 +347,7 @@ class _Inputs:
             backend=self.backend.name,
             model=self.backend.model,
             table_sha256=self.table_sha,
-            table_path=str(self.table_path),
+            table_path=None if self.table_path is None else str(self.table_path),
             score_columns=self.score_columns,
             seed=self.seed,
             queries=len(self.dataset),

@@ -96,8 +96,16 @@ class VllmBackend:
     name = "vllm"
 
     def __init__(
-        self, options: dict[str, Any], queries: LiveQueries, *, need_logprobs: bool = False
+        self,
+        options: dict[str, Any],
+        queries: LiveQueries,
+        *,
+        need_logprobs: bool = False,
+        engine: Any = None,
     ) -> None:
+        """``engine``: an existing ``vllm.LLM`` built from the same options, which this backend
+        uses and leaves running on :meth:`close` (its owner shuts it down); ``None``: the
+        backend builds its own on the first round and shuts it down on :meth:`close`."""
         if options["chat"] not in ("auto", "on", "off"):
             raise BackendError(f"--backend-option chat={options['chat']!r}: expected auto, on or off")
         if not options["model"]:
@@ -107,9 +115,12 @@ class VllmBackend:
         self.queries = queries
         self.logprobs = bool(need_logprobs or options["logprobs"])
         self._llm: Any = None
+        self._owned = engine is None
         self._tokenizer: Any = None
         self._chat: bool | None = None
         self._prompt_ids: dict[str, list[int]] = {}
+        if engine is not None:
+            self._attach(engine)
 
     @property
     def model(self) -> str:
@@ -141,16 +152,20 @@ class VllmBackend:
             # One process: the CPU engine loads in ~10 s instead of ~30-60 s with a core process.
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         try:
-            self._llm = vllm.LLM(**engine_arguments(self.options, cpu=cpu))
+            llm = vllm.LLM(**engine_arguments(self.options, cpu=cpu))
         except (OSError, ValueError) as error:  # a missing folder, an unknown model, a bad size
             raise BackendError(f"vLLM could not load {self.model}: {error}") from None
-        self._tokenizer = self._llm.get_tokenizer()
+        self._attach(llm)
+        return llm
+
+    def _attach(self, llm: Any) -> None:
+        self._llm = llm
+        self._tokenizer = llm.get_tokenizer()
         has_template = bool(getattr(self._tokenizer, "chat_template", None))
         mode = self.options["chat"]
         if mode == "on" and not has_template:
             raise BackendError(f"{self.model} has no chat template", hint="--backend-option chat=off")
         self._chat = has_template if mode == "auto" else mode == "on"
-        return self._llm
 
     def _prompt(self, query_id: str) -> list[int]:
         """The query's prompt token ids: its messages through the chat template, or its prompt
@@ -250,7 +265,7 @@ class VllmBackend:
     def close(self) -> None:
         """Shut the engine down and free its memory (safe to call again)."""
         llm, self._llm = self._llm, None
-        if llm is None:
+        if llm is None or not self._owned:
             return
         engine = getattr(llm, "llm_engine", None)
         core = getattr(engine, "engine_core", None)
