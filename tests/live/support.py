@@ -90,6 +90,7 @@ class FaultyProxy:
         self.stall, self.delay, self.always = stall, delay, always
         self.faults: Counter[str] = Counter()
         self.attempts: Counter[bytes] = Counter()
+        self.authorization: set[str] = set()  # the Authorization headers clients sent
         self._lock = threading.Lock()
         proxy = self
 
@@ -134,6 +135,8 @@ class FaultyProxy:
         fate = "pass" if handler.command == "GET" else self._fate(body)
         with self._lock:
             self.faults[fate] += 1
+            if "Authorization" in handler.headers:
+                self.authorization.add(handler.headers["Authorization"])
         if fate == "drop":
             handler.close_connection = True
             handler.connection.shutdown(socket.SHUT_RDWR)
