@@ -202,3 +202,17 @@ def test_a_resume_keeps_the_runs_model_and_sample_settings(inputs, capsys) -> No
     assert ttc("run", "--resume", str(out), *live, "--backend-option", "api=completions") == 1
     assert "ran with --backend-option api='chat', not 'completions'" in capsys.readouterr().err
     assert ttc("run", "--resume", str(out), *live, "--quiet") == 0  # its own settings: fine
+
+
+def test_a_chat_query_on_the_completions_api_is_refused_before_sending() -> None:
+    from ttcdsl.datasets import Message, Query
+    from ttcdsl.runtime import GenerationRequest
+    from ttcdsl.runtime.live import LiveQueries
+    from ttcdsl.runtime.openai_backend import OPTIONS, OpenAIBackend
+
+    pytest.importorskip("httpx")
+    chat = Query(id="c", kind="math", messages=(Message(role="user", content="1+1?"),), gold="2")
+    options = parse_options(["model=m", "api=completions"], OPTIONS, "openai")
+    backend = OpenAIBackend(["http://127.0.0.1:9"], options, LiveQueries([chat]))
+    with pytest.raises(UserError, match="is a chat; the completions API takes prompts"):
+        backend.generate([GenerationRequest(query_id="c", n=1, max_tokens=4, seed=0)])

@@ -178,9 +178,11 @@ class OpenAIBackend:
                     jobs.append(None)
                     continue
                 seeds = request.seeds or (None,) * request.n
+                # Bodies first: a request the API cannot take is refused before anything is sent.
+                bodies = [self._body(request, model, seed) for seed in seeds]
                 jobs.append([
-                    asyncio.create_task(self._sample(client, endpoints, model, request, i, seed))
-                    for i, seed in zip(request.sample_indices, seeds, strict=True)
+                    asyncio.create_task(self._sample(client, endpoints, body, request, i, seed))
+                    for i, seed, body in zip(request.sample_indices, seeds, bodies, strict=True)
                 ])
             results = []
             for request, tasks in zip(requests, jobs, strict=True):
@@ -210,11 +212,10 @@ class OpenAIBackend:
         return max(live, key=lambda e: hashlib.sha256(f"{e.url}\0{query_id}".encode()).digest())
 
     async def _sample(
-        self, client, endpoints: list[_Endpoint], model: str, request: GenerationRequest,
-        index: int, seed: int | None,
+        self, client, endpoints: list[_Endpoint], body: dict[str, Any],
+        request: GenerationRequest, index: int, seed: int | None,
     ) -> GeneratedSample | str:
         """One sample, retried over the pool; a string is the reason it could not be made."""
-        body = self._body(request, model, seed)
         path = "/chat/completions" if self.options["api"] == "chat" else "/completions"
         attempts = self.options["retries"] + 1
         last = "no attempt"
