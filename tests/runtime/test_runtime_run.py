@@ -93,7 +93,7 @@ def test_refused_inputs_leave_nothing_behind(inputs, capsys) -> None:
     out = d / "run"
     args = run_args(plan, queries, samples, out)
     _refused(capsys, out, *args, "--backend", "nope", message="unknown backend 'nope'")
-    _refused(capsys, out, *args, "--backend", "vllm", message="not available yet")
+    _refused(capsys, out, *args, "--backend", "vllm", message="--samples is a replay table")
     _refused(capsys, out, *run_args(plan, d / "none.jsonl", samples, out), message="no such dataset")
     _refused(capsys, out, *run_args(plan, queries, d / "none.jsonl", out), message="no such samples")
     _refused(capsys, out, *run_args(d / "none.yaml", queries, samples, out), message="no such plan")

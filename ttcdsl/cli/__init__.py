@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "ttcdsl.cli.workload",
     "ttcdsl.cli.plan",
     "ttcdsl.cli.run",
+    "ttcdsl.cli.model",
     "ttcdsl.cli.report",
     "ttcdsl.cli.compare",
     "ttcdsl.cli.simulate",

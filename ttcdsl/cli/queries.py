@@ -2,6 +2,7 @@
 reads), from the published files in a data directory.
 
     ttc queries math500 --data-dir shared/data -o math500.jsonl
+    ttc queries arithmetic --count 30 --seed 0 -o q.jsonl   # built in, for live runs
     ttc queries --list
 
 A queries file is JSONL, one query per line: {"id", "kind", "prompt" or "messages", "gold",
@@ -14,6 +15,8 @@ from __future__ import annotations
 import argparse
 
 from ttcdsl.cli.usage import remember_parser, usage_error
+
+BUILTIN = "arithmetic"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -32,6 +35,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--output", "-o", metavar="Q.jsonl", help="the queries file to write")
     parser.add_argument("--force", action="store_true", help="replace the output if it exists")
+    parser.add_argument("--count", type=int, default=30, help="arithmetic: how many (default 30)")
+    parser.add_argument("--seed", type=int, default=0, help="arithmetic: the set's seed (default 0)")
     parser.add_argument("--list", action="store_true", help="list the known question sets")
     parser.set_defaults(run=run)
     remember_parser(parser)
@@ -47,19 +52,30 @@ def run(args: argparse.Namespace) -> int:
         width = max(len(name) for name in SOURCES)
         for source in SOURCES.values():
             print(f"{source.name:<{width}}  {source.description}  ({source.relative_path})")
+        print(f"{BUILTIN:<{width}}  addition questions made here, for live runs (--count, --seed)")
         return 0
     if not args.name:
         usage_error(args, "name a question set", hint="ttc queries --list shows them")
-    if args.name not in SOURCES:
+    if args.name not in SOURCES and args.name != BUILTIN:
         usage_error(
             args, f"unknown question set {args.name!r}", hint=f"known: {', '.join(SOURCES)}"
         )
-    if not args.data_dir or not args.output:
+    if args.name == BUILTIN:
+        if not args.output:
+            usage_error(args, f"ttc queries {BUILTIN} needs -o Q.jsonl")
+        if args.count < 1:
+            usage_error(args, f"--count must be at least 1, got {args.count}")
+    elif not args.data_dir or not args.output:
         usage_error(args, "ttc queries NAME needs --data-dir DIR and -o Q.jsonl")
     output = Path(args.output)
     if output.exists() and not args.force:
         raise UserError(f"{output}: already exists", hint="pass --force to replace it")
-    dataset = load_source(args.name, args.data_dir)
+    if args.name == BUILTIN:
+        from ttcdsl.datasets.arithmetic import arithmetic_questions
+
+        dataset = arithmetic_questions(args.count, args.seed)
+    else:
+        dataset = load_source(args.name, args.data_dir)
     try:
         write_queries(dataset, output)
     except OSError as error:

@@ -24,8 +24,8 @@ import hashlib
 import os
 import sys
 
-BACKENDS = ("replay",)
-LATER_BACKENDS = ("vllm", "openai")
+BACKENDS = ("replay", "vllm", "openai")
+LIVE_BACKENDS = ("vllm", "openai")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -43,9 +43,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--queries", metavar="DATASET", help="dataset JSONL (the batch to run)")
     parser.add_argument(
         "--backend", default="replay", metavar="NAME",
-        help="where samples come from: replay (logged samples; vllm and openai come later)",
+        help="where samples come from: replay (logged samples), vllm (an in-process engine) "
+        "or openai (OpenAI-compatible servers)",
     )
     parser.add_argument("--samples", metavar="TABLE", help="replay: the logged samples table")
+    parser.add_argument(
+        "--endpoint", action="append", default=[], metavar="URL",
+        help="openai: a server's URL (http://host:port or .../v1); repeat for a pool",
+    )
+    parser.add_argument(
+        "--backend-option", action="append", default=[], metavar="KEY=VALUE",
+        help="vllm/openai settings, e.g. model=DIR, dtype=float32, max_model_len=2048, "
+        "kv_cache_memory_bytes=1G (vllm); concurrency=8, timeout=300, retries=4 (openai)",
+    )
     parser.add_argument("--out", metavar="RUN_DIR", help="the run directory to create")
     parser.add_argument(
         "--seed", type=_seed, default=None, help="run seed (default 0; a resume keeps the run's)"
@@ -109,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
         backend=inputs.backend.name,
         seed=args.seed,
         source=f"ttc run {inputs.plan['policy']['name']}",
+        notes={"backend_settings": inputs.backend.settings} if inputs.live else {},
     )
     populate = functools.partial(
         write_run_files, manifest=inputs.manifest(sys.argv), plan_text=inputs.plan_bytes,
@@ -199,6 +210,7 @@ def _resume_locked(args: argparse.Namespace, run_dir) -> int:
         )
     args.seed = manifest.seed
     args.manifest_score_columns = manifest.score_columns
+    args.manifest_model = manifest.model
     inputs = _run_dir_inputs(args, run_dir, manifest)
     path = run_dir / SAMPLES
     try:
@@ -212,6 +224,10 @@ def _resume_locked(args: argparse.Namespace, run_dir) -> int:
         )
         store = SampleStore.open(path)
     check_samples_header(run_dir, manifest, store.meta())
+    if inputs.live:
+        from ttcdsl.cli.live import check_same_settings
+
+        check_same_settings(run_dir, manifest, store.meta(), inputs.backend)
     executor = inputs.executor(store, args.quiet)
     return _execute(executor, inputs, run_dir, args.quiet, fresh=False, existed=True)
 
@@ -252,7 +268,8 @@ def partial_report(run_dir) -> dict:
     args = argparse.Namespace(
         backend=manifest.backend, queries=manifest.dataset_path, samples=manifest.table_path,
         seed=manifest.seed, policy=None, plan=None, score=[],
-        manifest_score_columns=manifest.score_columns,
+        manifest_score_columns=manifest.score_columns, manifest_model=manifest.model,
+        endpoint=[], backend_option=[], partial=True,
     )
     inputs = _run_dir_inputs(args, run_dir, manifest)
     with tempfile.TemporaryDirectory() as scratch:
@@ -335,7 +352,7 @@ class _Inputs:
             backend=self.backend.name,
             model=self.backend.model,
             table_sha256=self.table_sha,
-            table_path=str(self.table_path),
+            table_path=None if self.table_path is None else str(self.table_path),
             score_columns=self.score_columns,
             seed=self.seed,
             queries=len(self.dataset),
@@ -361,6 +378,8 @@ class _Inputs:
         )
 
     def baseline(self, spend_samples: int):
+        if self.live:
+            return None  # a uniform baseline would generate a second run; only replay has one
         from ttcdsl.runtime.report import uniform_baseline
         from ttcdsl.runtime.replay import ReplayBackend
 
@@ -380,15 +399,21 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
     from ttcdsl.planner.plan import load_plan
     from ttcdsl.runtime.rundir import dataset_hash
 
-    if args.backend in LATER_BACKENDS:
-        raise UserError(f"the {args.backend} backend is not available yet", hint="use --backend replay")
     if args.backend not in BACKENDS:
         raise UserError(
             f"unknown backend {args.backend!r}", hint=f"backends: {', '.join(BACKENDS)}"
         )
     if not args.queries:
         raise UserError("ttc run needs --queries DATASET.jsonl")
-    if not args.samples:
+    live = args.backend in LIVE_BACKENDS
+    if live and args.samples:
+        raise UserError(f"--samples is a replay table; the {args.backend} backend generates",
+                        hint="leave out --samples")
+    if live and getattr(args, "score", None):
+        raise UserError("--score maps scorers to replay table columns; it needs --backend replay")
+    if not live and (getattr(args, "endpoint", None) or getattr(args, "backend_option", None)):
+        raise UserError("--endpoint and --backend-option are for the vllm and openai backends")
+    if not live and not args.samples:
         raise UserError("--backend replay needs --samples TABLE (the logged samples to replay)")
     plan_path = Path(plan_path)
     if not plan_path.is_file():
@@ -440,6 +465,25 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
     dataset = read_queries(dataset_path)
     if not len(dataset):
         raise UserError(f"{dataset_path}: the dataset has no queries")
+    common = dict(
+        plan=plan,
+        plan_path=plan_path,
+        plan_bytes=plan_bytes,
+        plan_sha=hashlib.sha256(plan_bytes).hexdigest(),
+        policy=policy,
+        policy_bytes=Path(policy_file).read_bytes(),
+        dataset=dataset,
+        dataset_path=dataset_path,
+        dataset_sha=dataset_hash(dataset),
+        seed=args.seed,
+        score_columns=score_columns,
+    )
+    if live:
+        from ttcdsl.cli.live import live_backend
+
+        backend = live_backend(args, dataset, policy)
+        return _Inputs(**common, table=None, table_path=None, table_sha=None, backend=backend,
+                       prompt_bounds={}, live=True)
     table_path = Path(args.samples)
     if not table_path.is_file():
         raise UserError(f"{table_path}: no such samples table")
@@ -482,22 +526,13 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
                 hint="replay a table imported with prompt token counts (ttc import --tokenizer)",
             )
     return _Inputs(
-        plan=plan,
-        plan_path=plan_path,
-        plan_bytes=plan_bytes,
-        plan_sha=hashlib.sha256(plan_bytes).hexdigest(),
-        policy=policy,
-        policy_bytes=Path(policy_file).read_bytes(),
-        dataset=dataset,
-        dataset_path=dataset_path,
-        dataset_sha=dataset_hash(dataset),
+        **common,
         table=backend.table,
         table_path=table_path,
         table_sha=content_hash(backend.table),
         backend=backend,
-        seed=args.seed,
         prompt_bounds=prompt_bounds,
-        score_columns=score_columns,
+        live=False,
     )
 
 

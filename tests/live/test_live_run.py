@@ -1,0 +1,179 @@
+"""`ttc run --backend vllm|openai` end to end on the real engine: the samples table a run writes,
+a run through injected faults, SIGKILL in the middle of a round's write then `--resume` (nothing
+lost, nothing generated twice, the same samples as an uninterrupted run), and the API key kept out
+of every file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.live.conftest import ENGINE_OPTIONS, QUERIES, sample_rows
+from tests.live.support import FaultyProxy
+from tests.paths import REPO
+from tests.runtime.runs import ADAPTIVE, hand_plan, results, write_policy
+from ttcdsl.answers import is_correct, parse_answer
+
+pytestmark = pytest.mark.slow
+
+# The executor tests' adaptive policy (probe, two bins, a stop rule, a confidence-weighted vote,
+# so mean token logprobs are read), with tiny generations.
+ALLOCATION = {
+    "split": [{"samples": 5, "share": 0.5}, {"samples": 4, "share": 0.5}],
+    "agree": [{"samples": 3, "share": 1.0}],
+}
+
+
+@pytest.fixture(scope="module")
+def plan(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("live-plan")
+    policy = write_policy(d, ADAPTIVE.replace("max_tokens 4096", "max_tokens 12"))
+    return hand_plan(policy, allocation=ALLOCATION)
+
+
+def ttc(args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
+    full = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "ttcdsl", *args], cwd=REPO, env=full,
+                          capture_output=True, text=True, timeout=900)
+
+
+def vllm_args(model_folder) -> list[str]:
+    out = ["--backend", "vllm", "--backend-option", f"model={model_folder}"]
+    for option in ENGINE_OPTIONS:
+        out += ["--backend-option", option]
+    return out
+
+
+def check_table(run_dir: Path) -> list[dict]:
+    """Every sample once, numbered from 0 per query; real token counts; answers and labels are
+    the dataset kind's, recomputed here; mean logprobs present (the policy reads them)."""
+    rows = sample_rows(run_dir)
+    keys = Counter((r["query_id"], r["sample_index"]) for r in rows)
+    assert all(c == 1 for c in keys.values()), "a sample stored twice"
+    gold = {q.id: q.gold for q in QUERIES}
+    for qid in gold:
+        indices = sorted(i for q, i in keys if q == qid)
+        assert indices == list(range(len(indices))) and indices, qid
+    for r in rows:
+        assert r["prompt_tokens"] > 0 and 0 < r["completion_tokens"] <= 12
+        assert r["finish_reason"] in ("stop", "length")
+        assert r["mean_logprob"] is not None and r["mean_logprob"] <= 0
+        assert r["answer"] == parse_answer(r["text"], "math")
+        assert r["correct"] == (r["answer"] is not None
+                                and is_correct(r["answer"], gold[r["query_id"]], "math"))
+    return rows
+
+
+def assert_same_samples(rows, reference) -> None:
+    """The same samples: equal in every field, but mean logprobs only to 1e-4 (fp32 sums differ
+    in the last digits with the batch a sample shares, and a resumed round's batch is smaller)."""
+    def key(r):
+        return (r["query_id"], r["sample_index"])
+
+    rows, reference = sorted(rows, key=key), sorted(reference, key=key)
+    assert [key(r) for r in rows] == [key(r) for r in reference]
+    for a, b in zip(rows, reference, strict=True):
+        assert {**a, "mean_logprob": None} == {**b, "mean_logprob": None}
+        assert a["mean_logprob"] == pytest.approx(b["mean_logprob"], abs=1e-4)
+
+
+def test_vllm_run_then_sigkill_and_resume(plan, queries_file, model_folder, tmp_path) -> None:
+    reference = tmp_path / "reference"
+    done = ttc(["run", str(plan), "--queries", str(queries_file), *vllm_args(model_folder),
+                "--out", str(reference), "--seed", "3", "--quiet"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = check_table(reference)
+    assert len({r["round"] for r in rows}) >= 2, "the plan should take more than one round"
+    manifest = json.loads((reference / "manifest.json").read_text())
+    assert manifest["backend"] == {"name": "vllm", "model": str(model_folder), "table": None,
+                                   "table_sha256": None}
+
+    crashed = tmp_path / "crashed"
+    killed = ttc(["run", str(plan), "--queries", str(queries_file), *vllm_args(model_folder),
+                  "--out", str(crashed), "--seed", "3", "--quiet"],
+                 env={"TTC_RUN_CRASH": "append:1"})  # SIGKILL mid-write of round 1
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    resumed = ttc(["run", "--resume", str(crashed), "--backend", "vllm",
+                   "--backend-option", ENGINE_OPTIONS[0], "--quiet"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_same_samples(check_table(crashed), rows)
+    assert results(crashed) == results(reference)
+
+
+def openai_args(url: str, *extra: str) -> list[str]:
+    args = ["--backend", "openai", "--endpoint", url, "--backend-option", "model=smollm2"]
+    for option in extra:
+        args += ["--backend-option", option]
+    return args
+
+
+def test_openai_run_through_faults_then_sigkill_and_resume(plan, queries_file, server,
+                                                           tmp_path) -> None:
+    reference = tmp_path / "reference"
+    done = ttc(["run", str(plan), "--queries", str(queries_file), *openai_args(server),
+                "--out", str(reference), "--seed", "3", "--quiet"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = check_table(reference)
+    retry = ("timeout=6", "backoff=0.05", "retries=4")
+    proxy = FaultyProxy(server, stall=8.0)
+    try:
+        faulty = tmp_path / "faulty"
+        run = ttc(["run", str(plan), "--queries", str(queries_file), *openai_args(proxy.url, *retry),
+                   "--out", str(faulty), "--seed", "3", "--quiet"])
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert sum(v for k, v in proxy.faults.items() if k != "pass") >= 5, proxy.faults
+        assert_same_samples(check_table(faulty), rows)
+
+        crashed = tmp_path / "crashed"
+        killed = ttc(["run", str(plan), "--queries", str(queries_file),
+                      *openai_args(proxy.url, *retry), "--out", str(crashed), "--seed", "3",
+                      "--quiet"], env={"TTC_RUN_CRASH": "append:1"})
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+        resumed = ttc(["run", "--resume", str(crashed), *openai_args(proxy.url, *retry),
+                       "--quiet"])
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+    finally:
+        proxy.close()
+    assert_same_samples(check_table(crashed), rows)
+    assert results(crashed) == results(reference)
+
+
+def test_a_failing_server_marks_queries_failed_and_the_run_goes_on(plan, queries_file, server,
+                                                                   tmp_path) -> None:
+    proxy = FaultyProxy(server, always="500")
+    try:
+        out = tmp_path / "failed"
+        run = ttc(["run", str(plan), "--queries", str(queries_file),
+                   *openai_args(proxy.url, "retries=1", "backoff=0"), "--out", str(out),
+                   "--quiet"])
+    finally:
+        proxy.close()
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert sample_rows(out) == []
+    for result in results(out):
+        assert "HTTP 500" in json.dumps(result), result
+
+
+def test_the_api_key_is_sent_and_written_nowhere(plan, queries_file, server, tmp_path) -> None:
+    secret = "sk-ttc-test-4242-do-not-store"
+    proxy = FaultyProxy(server, always="pass")
+    try:
+        out = tmp_path / "keyed"
+        run = ttc(["run", str(plan), "--queries", str(queries_file),
+                   *openai_args(proxy.url, "api_key_env=TTC_TEST_API_KEY"), "--out", str(out)],
+                  env={"TTC_TEST_API_KEY": secret})
+    finally:
+        proxy.close()
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert proxy.authorization == {f"Bearer {secret}"}
+    assert secret not in run.stdout + run.stderr
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path

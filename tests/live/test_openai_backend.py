@@ -1,0 +1,97 @@
+"""The openai backend against a real vLLM OpenAI-compatible server (started once per session),
+directly and through a proxy that injects the failures of a cluster: the conformance suite, the
+same samples as the in-process engine, retries, re-routing, and failures reported as shortfalls."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.live.conftest import QUERIES
+from tests.live.support import FaultyProxy, free_port
+from tests.runtime.conformance import CHECKS
+from ttcdsl.runtime import GenerationRequest
+from ttcdsl.runtime.live import LiveQueries, parse_options
+
+pytestmark = pytest.mark.slow
+
+
+def openai(endpoints, queries=QUERIES[:2], options=(), **kwargs):
+    from ttcdsl.runtime.openai_backend import OPTIONS, OpenAIBackend
+
+    return OpenAIBackend(list(endpoints), parse_options(list(options), OPTIONS, "openai"),
+                         LiveQueries(queries), **kwargs)
+
+
+def requests(queries=QUERIES, n=3, first=0, seed=11, max_tokens=10):
+    return [GenerationRequest(query_id=q.id, n=n, first_sample_index=first, max_tokens=max_tokens,
+                              temperature=0.9, seed=seed) for q in queries]
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+def test_conformance(check, server) -> None:
+    check(lambda: openai([server]), QUERIES[:2], max_tokens=8, seed=0)
+
+
+def test_same_samples_as_the_in_process_engine(server, engine_options, engine) -> None:
+    """Same seeds, same model, same settings: the server's samples are the in-process engine's,
+    token for token, with the server's own usage counts."""
+    from ttcdsl.runtime.vllm_backend import VllmBackend
+
+    reqs = requests()
+    over_http = openai([server], QUERIES, need_logprobs=True).generate(reqs)
+    in_process = VllmBackend(engine_options, LiveQueries(QUERIES), engine=engine,
+                             need_logprobs=True).generate(reqs)
+    for a, b in zip(over_http, in_process, strict=True):
+        assert a.shortfall == b.shortfall == 0
+        for x, y in zip(a.samples, b.samples, strict=True):
+            assert (x.sample_index, x.text, x.answer, x.correct, x.prompt_tokens,
+                    x.completion_tokens, x.finish_reason, x.seed) == (
+                    y.sample_index, y.text, y.answer, y.correct, y.prompt_tokens,
+                    y.completion_tokens, y.finish_reason, y.seed)
+            assert x.mean_logprob == pytest.approx(y.mean_logprob, abs=1e-4)
+
+
+def test_faults_are_retried_and_every_sample_comes_once(server) -> None:
+    """Dropped connections, 500s, 429s, stalls past the timeout, responses cut mid-body and
+    delays: every sample arrives, once, and equals the one made without the proxy."""
+    reference = openai([server], QUERIES).generate(requests(n=4))
+    proxy = FaultyProxy(server, stall=8.0)
+    try:
+        options = ["timeout=6", "backoff=0.05", "retries=4", "model=smollm2"]
+        got = openai([proxy.url], QUERIES, options).generate(requests(n=4))
+    finally:
+        proxy.close()
+    assert got == reference
+    injected = {k: v for k, v in proxy.faults.items() if k != "pass"}
+    assert sum(injected.values()) >= 5 and len(injected) >= 3, proxy.faults
+
+
+def test_a_dead_endpoint_is_taken_out_and_its_queries_rerouted(server) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    reference = openai([server], QUERIES).generate(requests())
+    pool = openai([dead, server], QUERIES, ["backoff=0.01", "model=smollm2"])
+    # Affinity sends some queries to the dead endpoint first (else this tests nothing).
+    from ttcdsl.runtime.openai_backend import _Endpoint
+
+    urls = [_Endpoint(u) for u in pool.urls]
+    assert any(pool._route(urls, q.id).url == pool.urls[0] for q in QUERIES)
+    assert pool.generate(requests()) == reference
+
+
+def test_a_request_that_keeps_failing_is_a_shortfall_with_its_reason(server) -> None:
+    proxy = FaultyProxy(server, always="500")
+    try:
+        b = openai([proxy.url], QUERIES[:1], ["retries=2", "backoff=0", "model=smollm2"])
+        (result,) = b.generate(requests(QUERIES[:1], n=2))
+    finally:
+        proxy.close()
+    assert result.samples == () and result.shortfall == 2
+    assert "HTTP 500" in result.reason and "3 attempts" in result.reason
+    assert proxy.faults["500"] == 2 * 3
+
+
+def test_a_refused_request_is_not_retried(server) -> None:
+    """A 4xx other than 429 (here: an unknown model) will not get better: one attempt each."""
+    b = openai([server], QUERIES[:1], ["model=no-such-model", "retries=3"])
+    (result,) = b.generate(requests(QUERIES[:1], n=1))
+    assert result.shortfall == 1 and "refused" in result.reason and "404" in result.reason

@@ -1,0 +1,318 @@
+"""The ``openai`` backend: generation through OpenAI-compatible HTTP endpoints.
+
+One URL (a single ``vllm serve``, or a router in front of replicas) or several (a pool this
+backend routes itself). Each sample is one request (``n=1`` with the sample's own seed, as in the
+``vllm`` backend, so samples do not depend on the round structure or on which server made them);
+a round's requests go out concurrently from one asyncio loop (``httpx.AsyncClient``), at most
+``concurrency`` at a time per endpoint.
+
+Routing and failures:
+
+* Affinity: a query's samples go to the same endpoint (rendezvous hashing of the query id over
+  the live endpoints), so its prompt prefix is cached once; when an endpoint is taken out, only
+  its queries move.
+* A connection error, a timeout, a 5xx or a 429 is retried with jittered exponential backoff
+  (a 429's ``Retry-After`` is honoured); ``eject_after`` consecutive failures take an endpoint out
+  of the rotation for the rest of the round (when all are out, all are tried again).
+* A request that still fails after ``retries`` retries, or is refused outright (another 4xx),
+  ends its query's samples there: the result holds the samples before it (samples are numbered
+  consecutively) and a shortfall with the reason; the runtime records the query as failed and the
+  run goes on.
+* Token counts are the server's ``usage`` (never estimated: a server without ``usage`` gives
+  unknown counts). The API key is read from the environment variable ``api_key_env`` names
+  (default ``OPENAI_API_KEY``) and is only ever sent in the Authorization header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ttcdsl.runtime.backend import (
+    BackendCapabilities,
+    BackendError,
+    GeneratedSample,
+    GenerationRequest,
+    GenerationResult,
+)
+from ttcdsl.runtime.live import LiveQueries, Option, mean_logprob, unknown_query_reason
+
+OPTIONS: dict[str, Option] = {
+    "model": Option(str, None, "served model name; default: the first of the server's /v1/models"),
+    "api": Option(str, "chat", "chat (/v1/chat/completions) or completions (/v1/completions)"),
+    "concurrency": Option(int, 8, "requests in flight per endpoint"),
+    "timeout": Option(float, 300.0, "seconds per request"),
+    "retries": Option(int, 4, "retries of a failed request (connection errors, 5xx, 429)"),
+    "backoff": Option(float, 0.5, "seconds before the first retry (doubled each time, jittered)"),
+    "eject_after": Option(int, 3, "consecutive failures that take an endpoint out"),
+    "api_key_env": Option(str, "OPENAI_API_KEY", "environment variable holding the API key"),
+    "logprobs": Option(bool, False, "always return mean token logprobs"),
+}
+
+
+def base_url(url: str) -> str:
+    """``http://host:port`` or ``.../v1`` to the API base ``.../v1``."""
+    url = url.rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise BackendError(f"--endpoint {url!r}: expected an http:// or https:// URL")
+    return url if url.endswith("/v1") else url + "/v1"
+
+
+class _Retryable(Exception):
+    """A failure worth another try (connection, timeout, 5xx, 429)."""
+
+    def __init__(self, reason: str, wait: float | None = None) -> None:
+        super().__init__(reason)
+        self.wait = wait
+
+
+class _Refused(Exception):
+    """A failure another try will not fix (a 4xx other than 429, a malformed response)."""
+
+
+@dataclass
+class _Endpoint:
+    url: str
+    limit: asyncio.Semaphore | None = None
+    failures: int = 0  # consecutive
+    out: bool = False
+
+
+class OpenAIBackend:
+    """Samples from OpenAI-compatible endpoints (module docstring)."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        endpoints: Sequence[str],
+        options: dict[str, Any],
+        queries: LiveQueries,
+        *,
+        need_logprobs: bool = False,
+    ) -> None:
+        if options["api"] not in ("chat", "completions"):
+            raise BackendError(f"--backend-option api={options['api']!r}: expected chat or completions")
+        for key in ("concurrency", "eject_after"):
+            if options[key] < 1:
+                raise BackendError(f"--backend-option {key} must be at least 1")
+        if options["timeout"] <= 0 or options["backoff"] < 0:
+            raise BackendError("--backend-option timeout must be > 0 and backoff >= 0")
+        self.urls = [base_url(u) for u in endpoints]
+        if len(set(self.urls)) != len(self.urls):
+            raise BackendError("an --endpoint is given twice")
+        self.options = dict(options)
+        self.queries = queries
+        self.logprobs = bool(need_logprobs or options["logprobs"])
+        self._model: str | None = options["model"]
+        self._jitter = random.Random()  # backoff jitter only; never touches sampling
+
+    @property
+    def model(self) -> str | None:
+        if self._model is None and self.urls:
+            self._model = self._discover_model()
+        return self._model
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The options a sample depends on (stored with a run; a resume must use the same)."""
+        return {"model": self.model, "api": self.options["api"]}
+
+    @property
+    def capabilities(self) -> BackendCapabilities:
+        # Deterministic: every sample is seeded (a server that honours `seed`, as vLLM does).
+        return BackendCapabilities(
+            logprobs=self.logprobs, prompt_tokens=True, deterministic=True,
+            labelled=self.queries.labelled, answers=True,
+        )
+
+    def _headers(self) -> dict[str, str]:
+        key = os.environ.get(self.options["api_key_env"])
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def _discover_model(self) -> str:
+        import httpx
+
+        url = self.urls[0] + "/models"
+        try:
+            response = httpx.get(url, headers=self._headers(), timeout=self.options["timeout"])
+            response.raise_for_status()
+            return str(response.json()["data"][0]["id"])
+        except (httpx.HTTPError, KeyError, IndexError, ValueError) as error:
+            raise BackendError(
+                f"{url}: could not list the served models ({error})",
+                hint="check the endpoint, or name the model: --backend-option model=NAME",
+            ) from None
+
+    # ----------------------------------------------------------------------------- protocol
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        if not requests:
+            return []
+        if not self.urls:
+            raise BackendError("the openai backend needs --endpoint URL")
+        model = self.model
+        return asyncio.run(self._round(list(requests), model))
+
+    def close(self) -> None:
+        """Nothing stays open between rounds (each round's client is closed with it)."""
+
+    async def _round(self, requests: list[GenerationRequest], model: str) -> list[GenerationResult]:
+        import httpx
+
+        endpoints = [
+            _Endpoint(u, asyncio.Semaphore(self.options["concurrency"])) for u in self.urls
+        ]
+        limits = httpx.Limits(max_connections=self.options["concurrency"] * len(endpoints))
+        async with httpx.AsyncClient(
+            timeout=self.options["timeout"], headers=self._headers(), limits=limits
+        ) as client:
+            jobs = []
+            for request in requests:
+                if request.query_id not in self.queries:
+                    jobs.append(None)
+                    continue
+                seeds = request.seeds or (None,) * request.n
+                # Bodies first: a request the API cannot take is refused before anything is sent.
+                bodies = [self._body(request, model, seed) for seed in seeds]
+                jobs.append([
+                    asyncio.create_task(self._sample(client, endpoints, body, request, i, seed))
+                    for i, seed, body in zip(request.sample_indices, seeds, bodies, strict=True)
+                ])
+            results = []
+            for request, tasks in zip(requests, jobs, strict=True):
+                if tasks is None:
+                    results.append(GenerationResult(
+                        query_id=request.query_id, samples=(), shortfall=request.n,
+                        reason=unknown_query_reason(request.query_id),
+                    ))
+                    continue
+                outcomes = await asyncio.gather(*tasks)
+                samples: list[GeneratedSample] = []
+                reason = None
+                for outcome in outcomes:  # the consecutive run of successes from the first
+                    if isinstance(outcome, str):
+                        reason = outcome
+                        break
+                    samples.append(outcome)
+                results.append(GenerationResult(
+                    query_id=request.query_id, samples=tuple(samples),
+                    shortfall=request.n - len(samples), reason=reason,
+                ))
+            return results
+
+    def _route(self, endpoints: list[_Endpoint], query_id: str) -> _Endpoint:
+        """Rendezvous hashing over the endpoints still in (all of them when none is)."""
+        live = [e for e in endpoints if not e.out] or endpoints
+        return max(live, key=lambda e: hashlib.sha256(f"{e.url}\0{query_id}".encode()).digest())
+
+    async def _sample(
+        self, client, endpoints: list[_Endpoint], body: dict[str, Any],
+        request: GenerationRequest, index: int, seed: int | None,
+    ) -> GeneratedSample | str:
+        """One sample, retried over the pool; a string is the reason it could not be made."""
+        path = "/chat/completions" if self.options["api"] == "chat" else "/completions"
+        attempts = self.options["retries"] + 1
+        last = "no attempt"
+        for attempt in range(attempts):
+            endpoint = self._route(endpoints, request.query_id)
+            try:
+                async with endpoint.limit:
+                    payload = await self._post(client, endpoint.url + path, body)
+                endpoint.failures = 0
+                return self._parse(request, index, seed, payload)
+            except _Refused as error:
+                return f"{endpoint.url}: request refused: {error}"
+            except _Retryable as error:
+                last = f"{endpoint.url}: {error}"
+                endpoint.failures += 1
+                if endpoint.failures >= self.options["eject_after"]:
+                    endpoint.out = True
+                if attempt + 1 < attempts:
+                    wait = self.options["backoff"] * 2**attempt * self._jitter.uniform(0.5, 1.5)
+                    await asyncio.sleep(max(wait, error.wait or 0.0))
+        return f"failed after {attempts} attempts; last: {last}"
+
+    async def _post(self, client, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        import httpx
+
+        try:
+            response = await client.post(url, json=body)
+        except httpx.TimeoutException:
+            raise _Retryable(f"no response within {self.options['timeout']:g} s") from None
+        except httpx.TransportError as error:
+            raise _Retryable(f"connection failed ({type(error).__name__}: {error})") from None
+        status = response.status_code
+        if status == 429 or status >= 500:
+            wait = None
+            if status == 429:
+                try:
+                    wait = float(response.headers.get("retry-after", ""))
+                except ValueError:
+                    wait = None
+            raise _Retryable(f"HTTP {status}", wait)
+        if status != 200:
+            raise _Refused(f"HTTP {status}: {response.text[:300]}")
+        try:
+            return response.json()
+        except ValueError:
+            raise _Retryable("the response is not JSON (cut off?)") from None
+
+    def _body(self, request: GenerationRequest, model: str, seed: int | None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": model, "n": 1, "max_tokens": request.max_tokens,
+            "temperature": 1.0 if request.temperature is None else request.temperature,
+            "top_p": 1.0 if request.top_p is None else request.top_p,
+        }
+        if seed is not None:
+            body["seed"] = seed
+        # vLLM's extensions, sent only when the policy sets them (plain OpenAI lacks them).
+        for name in ("top_k", "min_p", "repetition_penalty", "presence_penalty",
+                     "frequency_penalty"):
+            value = getattr(request, name)
+            if value is not None:
+                body[name] = value
+        want = request.logprobs if request.logprobs is not None else (0 if self.logprobs else None)
+        if self.options["api"] == "chat":
+            body["messages"] = self.queries.messages(request.query_id)
+            if want is not None:
+                body["logprobs"] = True
+                body["top_logprobs"] = want
+        else:
+            query = self.queries.get(request.query_id)
+            if query.messages is not None:
+                raise BackendError(
+                    f"query {request.query_id!r} is a chat; the completions API takes prompts",
+                    hint="--backend-option api=chat",
+                )
+            body["prompt"] = query.prompt
+            if want is not None:
+                body["logprobs"] = want
+        return body
+
+    def _parse(self, request: GenerationRequest, index: int, seed, payload) -> GeneratedSample:
+        try:
+            choice = payload["choices"][0]
+            usage = payload.get("usage") or {}
+            if self.options["api"] == "chat":
+                text = choice["message"]["content"] or ""
+                content = (choice.get("logprobs") or {}).get("content")
+                values = None if content is None else [t["logprob"] for t in content]
+            else:
+                text = choice["text"]
+                values = (choice.get("logprobs") or {}).get("token_logprobs")
+        except (KeyError, IndexError, TypeError) as error:
+            raise _Refused(f"malformed response ({type(error).__name__}: {error})") from None
+        answer, correct = self.queries.answer_and_label(request.query_id, text)
+        return GeneratedSample(
+            sample_index=index, text=text, answer=answer, correct=correct,
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+            finish_reason=choice.get("finish_reason"),
+            mean_logprob=None if values is None else mean_logprob(values), seed=seed,
+        )
