@@ -121,3 +121,14 @@ def results(run_dir: Path) -> list[dict]:
 def sample_keys(run_dir: Path) -> list[tuple[str, int]]:
     lines = (run_dir / "samples.jsonl").read_text().splitlines()[1:]
     return [(r["query_id"], r["sample_index"]) for r in map(json.loads, lines)]
+
+
+def reference_run(directory: Path) -> tuple[Path, Path, Path, Path, Path]:
+    """A small adaptive policy's hand-made plan, a built-in workload of 24 queries x 16 samples,
+    and its uninterrupted run (seed 5) to compare resumed or contended runs with."""
+    policy = write_policy(directory)
+    plan = hand_plan(policy)
+    samples, queries = workload_files(directory, n=24, m=16)
+    reference = directory / "reference"
+    assert ttc(*run_args(plan, queries, samples, reference, seed=5)) == 0
+    return directory, plan, queries, samples, reference

@@ -13,26 +13,19 @@ import time
 import pytest
 
 from tests.runtime.runs import (
-    hand_plan,
+    reference_run,
     results,
     run_args,
     sample_keys,
     ttc,
     ttc_subprocess,
     workload_files,
-    write_policy,
 )
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    d = tmp_path_factory.mktemp("resume")
-    policy = write_policy(d)
-    plan = hand_plan(policy)
-    samples, queries = workload_files(d, n=24, m=16)
-    reference = d / "reference"
-    assert ttc(*run_args(plan, queries, samples, reference, seed=5)) == 0
-    return d, plan, queries, samples, reference
+    return reference_run(tmp_path_factory.mktemp("resume"))
 
 
 def _check_same(run_dir, reference) -> None:

@@ -18,27 +18,19 @@ import pytest
 
 from tests.paths import REPO
 from tests.runtime.runs import (
-    hand_plan,
+    reference_run,
     results,
     run_args,
     sample_keys,
     ttc,
     ttc_subprocess,
-    workload_files,
-    write_policy,
 )
 from ttcdsl.runtime.lock import lock_run_dir, writer_pid
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    d = tmp_path_factory.mktemp("rundir")
-    policy = write_policy(d)
-    plan = hand_plan(policy)
-    samples, queries = workload_files(d, n=24, m=16)
-    reference = d / "reference"
-    assert ttc(*run_args(plan, queries, samples, reference, seed=5)) == 0
-    return d, plan, queries, samples, reference
+    return reference_run(tmp_path_factory.mktemp("rundir"))
 
 
 def _killed_run(setup, out, crash="append:0", seed=5, extra=()):

@@ -16,6 +16,7 @@ from ttcdsl.features.batch import SampleBatch
 from ttcdsl.features.values import Answers, Numbers, Value, normalize
 from ttcdsl.features.votes import Votes, unanimous_last, unanimous_window
 from ttcdsl.lang import ir
+from ttcdsl.lang.arith import arith
 
 FeatureSource = np.ndarray | ir.Expr
 
@@ -93,17 +94,8 @@ class Evaluation:
             case ir.Arith(op=op, left=left, right=right):
                 a, b = self.number(left), self.number(right)
                 with np.errstate(all="ignore"):
-                    match op:
-                        case "+":
-                            return a + b
-                        case "-":
-                            return a - b
-                        case "*":
-                            return a * b
-                        case "/":
-                            return np.where(b == 0, np.nan, a / b)
-                        case _:
-                            assert_never(op)
+                    value = arith(op, a, b)  # the checker folds constants with the same rule
+                return np.where(b == 0, np.nan, value) if op == "/" else value
             case ir.Neg(operand=operand):
                 return -self.number(operand)
             case _:

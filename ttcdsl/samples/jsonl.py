@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ttcdsl.samples.errors import FileFormatError, TornLineError
-from ttcdsl.samples.json_lines import loads
+from ttcdsl.samples.json_lines import loads, open_bytes
 from ttcdsl.samples.schema import (
     ROW_FIELDS,
     SCHEMA_VERSION,
@@ -280,11 +280,4 @@ def rows_to_lines(rows: Iterable[SampleRow]) -> str:
 
 
 def _open(path: Path):  # noqa: ANN202 - a binary file handle
-    try:
-        return open(path, "rb")
-    except FileNotFoundError:
-        raise FileFormatError(path, "no such file") from None
-    except IsADirectoryError:
-        raise FileFormatError(path, "is a directory, not a samples file") from None
-    except PermissionError:
-        raise FileFormatError(path, "permission denied") from None
+    return open_bytes(path)  # one rule for unreadable files, shared with every JSON-lines reader

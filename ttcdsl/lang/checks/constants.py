@@ -14,6 +14,7 @@ import math
 from typing import assert_never
 
 from ttcdsl.lang import ast
+from ttcdsl.lang.arith import arith
 from ttcdsl.lang.checks.context import CheckContext
 from ttcdsl.lang.walk import condition_exprs, conditions
 
@@ -52,7 +53,7 @@ class _Folder:
                     return None
                 if a is None or b is None:
                     return None
-                value = _arith(op, a, b)
+                value = arith(op, a, b)
                 if not math.isfinite(value):
                     self.ctx.diagnostics.error(
                         "TTC207",
@@ -65,21 +66,6 @@ class _Folder:
                 return value
             case _:
                 assert_never(expr)
-
-
-def _arith(op: str, a: float, b: float) -> float:
-    """IEEE double arithmetic, as the evaluator does it (overflow gives inf, never an exception;
-    the caller has handled a zero divisor)."""
-    match op:
-        case "+":
-            return a + b
-        case "-":
-            return a - b
-        case "*":
-            return a * b
-        case "/":
-            return a / b
-    raise ValueError(f"unknown operator {op!r}")
 
 
 def check_constants(program: ast.Program, ctx: CheckContext) -> ast.Program:
