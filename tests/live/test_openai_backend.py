@@ -67,14 +67,19 @@ def test_faults_are_retried_and_every_sample_comes_once(server) -> None:
 
 
 def test_a_dead_endpoint_is_taken_out_and_its_queries_rerouted(server) -> None:
-    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    reference = openai([server], QUERIES).generate(requests())
-    pool = openai([dead, server], QUERIES, ["backoff=0.01", "model=smollm2"])
-    # Affinity sends some queries to the dead endpoint first (else this tests nothing).
     from ttcdsl.runtime.openai_backend import _Endpoint
 
-    urls = [_Endpoint(u) for u in pool.urls]
-    assert any(pool._route(urls, q.id).url == pool.urls[0] for q in QUERIES)
+    reference = openai([server], QUERIES).generate(requests())
+    # Affinity hashes the endpoint's URL, port included, so pick a dead port (nothing listens
+    # there) that affinity sends some queries to first; with none of them this tests nothing.
+    for _ in range(50):
+        pool = openai([f"http://127.0.0.1:{free_port()}", server], QUERIES,
+                      ["backoff=0.01", "model=smollm2"])
+        endpoints = [_Endpoint(u) for u in pool.urls]
+        if any(pool._route(endpoints, q.id).url == pool.urls[0] for q in QUERIES):
+            break
+    else:
+        pytest.fail("no free port that affinity routes a query to in 50 tries")
     assert pool.generate(requests()) == reference
 
 
