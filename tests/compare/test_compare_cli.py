@@ -205,3 +205,33 @@ def test_a_table_without_gold_labels_is_refused(tmp_path, capsys):
     save(blind, path)
     assert main(["compare", str(POLICIES / "self_consistency.ttc"), "--samples", str(path)]) == 1
     assert "needs gold labels" in capsys.readouterr().err
+
+
+def test_an_internal_error_is_its_rows_reason_and_exit_3(crux, tmp_path, monkeypatch, capsys):
+    """A bug hit by one policy does not throw away the others' rows; its row names the error
+    and the command exits 3 (an internal error), after writing every output."""
+    import ttcdsl.compare.runs as runs
+
+    real_replay = runs.replay
+
+    def replay_failing_for_best_of_n(policy, *args, **kwargs):
+        if policy.name == "oracle_coverage":
+            raise ZeroDivisionError("injected fault")
+        return real_replay(policy, *args, **kwargs)
+
+    monkeypatch.setattr(runs, "replay", replay_failing_for_best_of_n)
+    out = tmp_path / "cmp"
+    argv = ["compare", str(POLICIES / "oracle_coverage.ttc"), str(POLICIES / "self_consistency.ttc"),
+            "--samples", str(crux), "--budgets", "2", "--repeats", "1", "--out", str(out),
+            "--format", "md"]
+    assert main(argv) == 3
+    doc = json.loads((out / "compare.json").read_text())
+    by_policy = {row["policy"]: row for row in doc["rows"]}
+    assert by_policy["oracle_coverage"]["internal"] is True
+    assert "ZeroDivisionError: injected fault" in by_policy["oracle_coverage"]["error"]
+    assert by_policy["self_consistency"]["value"] > 0  # the other policy still ran
+    captured = capsys.readouterr()
+    assert "internal error (a bug in ttcdsl" in captured.out
+    assert "1 row(s) hit an internal error" in captured.err
+    # progress names which policy of how many is running
+    assert "[1/2] oracle_coverage" in captured.err and "[2/2] self_consistency" in captured.err

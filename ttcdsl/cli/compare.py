@@ -121,6 +121,14 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(render_markdown(doc))
     else:
         render_rich(doc)
+    broken = [row for row in doc["rows"] if row.get("internal")]
+    if broken:
+        # the other rows stand; the exit code still says that ttcdsl has a bug to fix
+        print(f"ttc compare: {len(broken)} row(s) hit an internal error (a bug in ttc, not in "
+              "your input); rerun with TTC_DEBUG=1 for the traceback", file=sys.stderr)
+        from ttcdsl.cli import EXIT_INTERNAL
+
+        return EXIT_INTERNAL
     return 0
 
 
@@ -177,7 +185,13 @@ def _setup(args, budgets, fraction, scores, say):
 
 
 def _progress():
+    """Progress lines on standard error: which policy of how many, what it does, time so far."""
+    import time
+
+    start = time.monotonic()
+
     def say(message: str) -> None:
-        print(f"ttc compare: {message}", file=sys.stderr, flush=True)
+        elapsed = time.monotonic() - start
+        print(f"ttc compare [{elapsed:6.1f}s] {message}", file=sys.stderr, flush=True)
 
     return say

@@ -22,7 +22,9 @@ the rows hold (all over the evaluation queries, averaged over the R sample order
   policy's metric across the orders alone.
 
 A policy that cannot run (a table without its scorer, a budget its probe cannot meet, a policy
-that does not check) gets a row with the reason; the others go on.
+that does not check) gets a row with the reason; the others go on. So does a policy that hits a
+bug in ttcdsl: its row says ``internal error`` (``"internal": true``) and the command exits 3
+once the other rows are written, so a bug is neither hidden nor fatal to an hour of comparison.
 """
 
 from __future__ import annotations
@@ -184,6 +186,8 @@ def compare_policy(
         curves = base.curves(strategy, scorer, kind, policy.sampling.max_tokens)
     except (DiagnosticError, UserError) as error:
         return [_error_row(name, path, None, error)]
+    except Exception as error:  # a bug: reported in the row, the exit code says so
+        return [_internal_row(name, path, None, error)]
     varied = mean_budget_limit(policy) is not None
     budgets: list[float | None] = list(setup.budgets) if varied else [None]
     rows = []
@@ -201,6 +205,9 @@ def compare_policy(
         except (DiagnosticError, UserError) as error:
             rows.append(_error_row(name, path, budget, error))
             continue
+        except Exception as error:  # a bug: reported in the row, the exit code says so
+            rows.append(_internal_row(name, path, budget, error))
+            continue
         rows.append(_row(name, path, budget, policy, runs, curves, base))
     return rows
 
@@ -211,6 +218,19 @@ def _error_row(name: str, path: str, budget: float | None, error: Exception) -> 
     else:
         reason = getattr(error, "message", str(error))
     return {"policy": name, "file": path, "budget": budget, "error": reason}
+
+
+def _internal_row(name: str, path: str, budget: float | None, error: Exception) -> dict:
+    import os
+    import traceback
+
+    if os.environ.get("TTC_DEBUG"):
+        traceback.print_exception(error)
+    return {
+        "policy": name, "file": path, "budget": budget, "internal": True,
+        "error": f"internal error (a bug in ttcdsl, not in the policy or the table): "
+                 f"{type(error).__name__}: {error}",
+    }
 
 
 def _row(name, path, budget, policy, runs, curves: ExactCurves, base: Baselines) -> dict:
@@ -277,8 +297,11 @@ def run_comparison(
     progress(f"exact baselines on {len(base.query_ids)} evaluation queries")
     ref = reference(base, strategies)
     rows = []
-    for path in policies:
-        rows.extend(compare_policy(path, setup, base, progress))
+    for number, path in enumerate(policies, 1):
+        rows.extend(compare_policy(
+            path, setup, base,
+            lambda message, n=number: progress(f"[{n}/{len(policies)}] {message}"),
+        ))
     return {
         "split": setup.split,
         "calibration_queries": len(setup.calibration.query_ids()),

@@ -45,7 +45,7 @@ def reference_cells(doc: Mapping[str, Any]) -> list[list[str]]:
 def row_cells(row: Mapping[str, Any]) -> list[str]:
     if "error" in row:
         return [row["policy"], _budget(row["budget"]), "-", "-", "-", "-", "-", "-", "-", "-",
-                "-", "-", f"cannot run: {row['error']}"]
+                "-", "-", row["error"] if row.get("internal") else f"cannot run: {row['error']}"]
     ci = row.get("ci")
     diff = f"{100 * row['diff']:+.1f} pts" + (
         f" ({100 * ci[0]:+.1f}..{100 * ci[1]:+.1f})" if ci else ""
