@@ -240,6 +240,7 @@ def _check_vote_weights(policy: ir.Policy, table, score_columns: dict[str, str],
     """A weighted vote over reward-model scores that are no probabilities is refused by the
     weighting rule (:func:`ttcdsl.features.weights.vote_weights`) when the votes are counted:
     at the END of a run, after the budget is spent. Apply the same rule to the table first."""
+    from ttcdsl.features.scorers import as_read
     from ttcdsl.features.weights import vote_weights
 
     scorers = {s.name: s for s in policy.scorers}
@@ -250,5 +251,5 @@ def _check_vote_weights(policy: ir.Policy, table, score_columns: dict[str, str],
         column = table.scores.get(score_columns.get(name, name))
         if column is None:
             continue
-        values = np.ma.masked_array(column).astype(np.float64).filled(np.nan)
+        values = as_read(scorers[name], np.ma.masked_array(column).astype(np.float64).filled(np.nan))
         vote_weights("reward_model", values if rows is None else values[rows], name)

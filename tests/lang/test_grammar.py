@@ -64,3 +64,24 @@ def test_the_language_reference_names_every_builtin():
     names = [*FUNCTIONS, *OBSERVABLES, *SAMPLING_PARAMS, *SCORER_KINDS, *STRATEGIES, *EXPLORE_RULES]
     missing = [name for name in names if f"`{name}" not in reference and f" {name}" not in reference]
     assert missing == []
+
+
+def test_a_reward_model_scorer_may_be_declared_logits_and_logits_stays_a_name():
+    from ttcdsl import parse_policy
+    from ttcdsl.lang.fmt import format_program
+    from ttcdsl.lang.parse import parse_source
+    from ttcdsl.lang.source import Source
+
+    text = (
+        'policy p\nsampling { max_tokens 8 }\nprobe 2 samples\n'
+        'scorer rm = reward_model "orm" logits\nscorer prm = reward_model "prm"\n'
+        "feature logits = mean(scores(rm))\nfeature p = mean(scores(prm))\n"
+        "difficulty = logits + p\nbins by difficulty quantiles [0.5] as a, b\n"
+        "strategy a = weighted_vote(rm)\nstrategy b = best_of_n(prm)\nallocate fixed 4\n"
+    )
+    policy = parse_policy(text)
+    assert [(s.name, s.logits) for s in policy.scorers] == [("rm", True), ("prm", False)]
+    formatted = format_program(parse_source(Source(name="p.ttc", text=text)))
+    assert 'scorer rm = reward_model "orm" logits\n' in formatted
+    assert 'scorer prm = reward_model "prm"\n' in formatted
+    assert [s.logits for s in parse_policy(formatted).scorers] == [True, False]

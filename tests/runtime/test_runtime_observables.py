@@ -212,3 +212,63 @@ allocate optimal maximize accuracy
     assert {r["query_id"] for r in unkeyed} == blind
     assert all(r["bin"] == "long" for r in unkeyed)
     assert report["unkeyed"]["queries"] == 5 and "'long'" in report["unkeyed"]["how"]
+
+
+LOGIT_POLICY = (
+    'policy weighted_logits "weighted vote over an outcome reward model\'s logits"\n'
+    "budget { mean samples per query <= 8 }\nsampling { max_tokens 4096 }\n"
+    'scorer prm = reward_model "Qwen/Qwen2.5-Math-RM-72B" logits\n'
+    "answer weighted_vote(prm)\nallocate fixed 8\n"
+)
+
+
+def _weighted_vote_with_sigmoid(rows: list[dict]) -> bool:
+    """An independent weighted vote: each answer's weight is the sum of 1/(1+e^-rm) of its
+    samples; ties go to the answer seen first."""
+    weight: dict[str, float] = {}
+    label: dict[str, bool] = {}
+    for row in rows:
+        if row["answer"] is None or row["scores"].get("rm") is None:
+            continue
+        weight.setdefault(row["answer"], 0.0)
+        weight[row["answer"]] += 1.0 / (1.0 + math.exp(-row["scores"]["rm"]))
+        label.setdefault(row["answer"], bool(row["correct"]))
+    if not weight:
+        return False
+    best = max(weight.values())
+    return label[next(a for a, w in weight.items() if w == best)]
+
+
+def test_a_scorer_declared_with_logits_votes_with_their_sigmoid(qwen_files) -> None:
+    """`scorer prm = reward_model "M" logits`: the pool's reward-model logits, refused as vote
+    weights above, are read as sigmoid(logit). The run's accuracy is an independent weighted
+    vote over the stored raw scores; the plan and `ttc compare` read the same values."""
+    d, samples, queries = qwen_files
+    policy = d / "weighted_logits.ttc"
+    policy.write_text(LOGIT_POLICY)
+    plan = d / "weighted_logits.plan.yaml"
+    assert ttc("plan", str(policy), "-c", str(samples), "--score", "prm=rm", "-o", str(plan),
+               "--reps", "16", "--no-cross-check") == 0
+    out = d / "logits-run"
+    assert ttc("run", str(plan), "--queries", str(queries),
+               "--samples", str(samples), "--out", str(out), "--quiet") == 0
+    report = json.loads((out / "report.json").read_text())
+    stored = _stored(out)
+    right = sum(_weighted_vote_with_sigmoid(rows) for rows in stored.values())
+    assert report["accuracy"] == pytest.approx(right / report["queries"])
+    # raw logits are stored (not their sigmoid): some lie outside [0, 1]
+    assert any(not 0 <= r["scores"]["rm"] <= 1 for rows in stored.values() for r in rows
+               if r["scores"].get("rm") is not None)
+    assert report["accuracy"] >= 0.9  # maj@8 0.93, RM best-of-8 0.94 on this pool
+    # the planner predicts the same fixed-8 vote on the same samples
+    from ttcdsl.planner.plan import load_plan
+
+    predicted = load_plan(plan)["predicted"]["accuracy"]
+    assert predicted == pytest.approx(report["accuracy"], abs=0.02)
+
+
+def test_logits_belong_to_reward_models_only(tmp_path: Path, capsys) -> None:
+    path = write_policy(tmp_path, LOGIT_POLICY.replace(
+        'reward_model "Qwen/Qwen2.5-Math-RM-72B" logits', "confidence logits"))
+    assert ttc("check", str(path)) == 1
+    assert "only a reward model's scores can be logits" in capsys.readouterr().err

@@ -39,6 +39,8 @@ import numpy as np
 from ttcdsl.compare.baselines import ExactCurves, dynamic_oracle, exact_curves, static_oracle
 from ttcdsl.curves.pool import QueryPool
 from ttcdsl.errors import UserError
+from ttcdsl.features.scorers import as_read
+from ttcdsl.lang import ir
 from ttcdsl.samples.schema import SamplesTable
 from ttcdsl.verdict import Z95, verdict
 
@@ -82,10 +84,13 @@ class Baselines:
         scorer: str | None = None,
         scorer_kind: str | None = None,
         max_tokens: int | None = None,
+        read: ir.Scorer | None = None,
     ) -> ExactCurves:
         """Uniform's exact curves, on the samples as a run under ``max_tokens`` is served them
-        (a longer sample is cut: no answer, wrong; ``None``: as logged)."""
-        key = (strategy, scorer, max_tokens)
+        (a longer sample is cut: no answer, wrong; ``None``: as logged), with the scorer's
+        column as the policy ``read``s it (sigmoid for a ``logits`` scorer; None: as logged)."""
+        logits = read is not None and read.logits
+        key = (strategy, scorer, max_tokens, logits)
         if key not in self._curves:
             column = self.setup.score_columns.get(scorer, scorer) if scorer else None
             if column is not None and column not in self.pool.scores:
@@ -94,6 +99,10 @@ class Baselines:
                     hint="map the scorer to a column of the table with --score SCORER=COLUMN",
                 )
             pool = self.pool
+            if logits:
+                scores = dict(pool.scores)
+                scores[column] = as_read(read, scores[column])
+                pool = pool._replace(scores=scores)
             if max_tokens is not None:
                 from ttcdsl.planner.calibration import cut_pool
 
@@ -183,7 +192,8 @@ def compare_policy(
         (columns,) = score_maps([policy], dict(setup.score_columns))
         strategy, scorer = baseline_strategy(policy)
         kind = policy.scorer_kind(scorer) if scorer else None
-        curves = base.curves(strategy, scorer, kind, policy.sampling.max_tokens)
+        read = next((s for s in policy.scorers if s.name == scorer), None)
+        curves = base.curves(strategy, scorer, kind, policy.sampling.max_tokens, read)
     except (DiagnosticError, UserError) as error:
         return [_error_row(name, path, None, error)]
     except Exception as error:  # a bug: reported in the row, the exit code says so

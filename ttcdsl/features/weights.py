@@ -18,9 +18,10 @@ Per scorer kind:
     The score itself, which must be a probability in [0, 1] (a PRM's or a verifier's P(correct)).
     Scores outside [0, 1] (an outcome reward model's logits, which are often negative) are refused:
     there is no way to tell from the numbers alone what they are worth as votes, and summing
-    negative scores has the same fault as summing log-probabilities. Map them to probabilities
-    before importing (e.g. a sigmoid, if they are logits of P(correct)), or use ``best_of_n``,
-    which only compares scores.
+    negative scores has the same fault as summing log-probabilities. If they are logits of
+    P(correct), declare the scorer with ``logits`` (``scorer rm = reward_model "M" logits``):
+    every reading of its scores is then ``sigmoid(score)``
+    (:func:`ttcdsl.features.scorers.as_read`); or use ``best_of_n``, which only compares scores.
 
 An unknown value (NaN: no log-probabilities, an unscored sample, no label) weighs 0: the sample
 is counted for nothing, as before.
@@ -56,8 +57,9 @@ def vote_weights(kind: str, values: np.ndarray | float, name: str | None = None)
                     f"weighted_vote needs reward-model scores in [0, 1] (probabilities), but "
                     f"{bad.size} score(s){scorer} lie outside, from {bad.min():g} to "
                     f"{bad.max():g}",
-                    hint="map the scores to probabilities before importing them (e.g. a "
-                    "sigmoid of logits), or use best_of_n, which only compares scores",
+                    hint="if they are logits of P(correct), declare the scorer with `logits` "
+                    "(scorer NAME = reward_model \"MODEL\" logits) to read sigmoid(score); or "
+                    "use best_of_n, which only compares scores",
                 )
             weight = np.where(known, x, 0.0)
         case _:

@@ -225,6 +225,7 @@ class ScorerDecl:
     name: Name
     kind: Name
     model: String | None
+    logits: Span | None = None  # `logits`: read sigmoid(score)
     span: Span
 
 

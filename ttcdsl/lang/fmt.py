@@ -144,8 +144,9 @@ class _Printer:
                 )
             case ast.StrategyDecl(bin=bin_name, strategy=strategy):
                 return f"strategy {bin_name.text} = {_invocation(strategy)}"
-            case ast.ScorerDecl(name=name, kind=kind, model=model):
-                return f"scorer {name.text} = {kind.text}" + (f" {model.literal}" if model else "")
+            case ast.ScorerDecl(name=name, kind=kind, model=model, logits=logits):
+                return (f"scorer {name.text} = {kind.text}" + (f" {model.literal}" if model else "")
+                        + (" logits" if logits else ""))
             case ast.AnswerDecl(aggregation=aggregation):
                 return f"answer {_invocation(aggregation)}"
             case ast.BudgetBlock() | ast.SamplingBlock() | ast.StopBlock() | ast.AllocateDecl():

@@ -138,6 +138,9 @@ class Scorer:
     name: str
     kind: Literal["reward_model", "confidence", "gold"]
     model: str | None
+    # the reward model's scores are logits: every reading of them (features, stop rules, vote
+    # weights, the bandit's signal) sees sigmoid(score) (ttcdsl.features.scorers.as_read)
+    logits: bool = False
     span: Span
 
 

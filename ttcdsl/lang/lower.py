@@ -61,6 +61,7 @@ def lower(program: ast.Program) -> ir.Policy:
                 name=s.name.text,
                 kind=s.kind.text,  # type: ignore[arg-type]
                 model=s.model.value if s.model else None,
+                logits=s.logits is not None,
                 span=s.span,
             )
             for s in statements

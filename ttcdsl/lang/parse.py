@@ -424,8 +424,12 @@ class _ToAst(Transformer_NonRecursive):
 
     def scorer_decl(self, meta: Any, c: list[Any]) -> ast.ScorerDecl:
         return ast.ScorerDecl(
-            name=self._name(c[0]), kind=self._name(c[1]), model=c[2], span=self._span(meta)
+            name=self._name(c[0]), kind=self._name(c[1]), model=c[2], logits=c[3],
+            span=self._span(meta),
         )
+
+    def logits(self, meta: Any, c: list[Any]) -> ast.Span:
+        return self._span(meta)
 
     def answer_decl(self, meta: Any, c: list[Any]) -> ast.AnswerDecl:
         return ast.AnswerDecl(aggregation=c[0], span=self._span(meta))

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ttcdsl.curves.pool import QueryPool
+from ttcdsl.features.scorers import as_read
 from ttcdsl.errors import UserError
 from ttcdsl.lang import ir
 from ttcdsl.samples.schema import SamplesTable
@@ -110,7 +111,7 @@ def scorer_columns(
                     if table.scores
                     else "score the calibration samples with the reward model first",
                 )
-            column = table.scores[name]
+            column = as_read(scorer, table.scores[name])  # sigmoid for a `logits` scorer
         columns[scorer.name] = column
     return columns
 

@@ -38,6 +38,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ttcdsl.features.scorers import as_read
 from ttcdsl.features.weights import vote_weights
 from ttcdsl.lang import ir
 from ttcdsl.samples.schema import SampleRow
@@ -65,6 +66,8 @@ def score_of(row: SampleRow, scorer: ir.Scorer | None) -> float:
         value = None if row.correct is None else float(row.correct)
     else:
         value = row.scores.get(scorer.name)
+        if value is not None:
+            value = as_read(scorer, float(value))
     return math.nan if value is None else float(value)
 
 

@@ -13,7 +13,15 @@ def check_definitions(program: ast.Program, ctx: CheckContext) -> ast.Program:
     diagnostics = ctx.diagnostics
     for statement in program.statements:
         match statement:
-            case ast.ScorerDecl(name=name, kind=kind, model=model):
+            case ast.ScorerDecl(name=name, kind=kind, model=model, logits=logits):
+                if logits is not None and kind.text != "reward_model":
+                    diagnostics.error(
+                        "TTC206",
+                        f"only a reward model's scores can be logits, not a {kind.text} scorer's",
+                        logits,
+                        label="remove this",
+                        help=f"write `scorer {name.text} = {kind.text}`",
+                    )
                 if kind.text not in SCORER_KINDS:
                     diagnostics.error(
                         "TTC105",
