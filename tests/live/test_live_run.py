@@ -177,3 +177,27 @@ def test_the_api_key_is_sent_and_written_nowhere(plan, queries_file, server, tmp
     for path in out.rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_a_live_run_that_charges_prompt_tokens_keeps_its_token_budget(queries_file, server,
+                                                                     tmp_path) -> None:
+    """`charge prompt tokens` on a live run: each query's prompt is tokenized before the first
+    round, so the ledger can fit rounds; the tokens billed (prompt + completion, as the server
+    counted them) stay within the declared total."""
+    policy = write_policy(tmp_path, (
+        'policy charged "prompt tokens count against a total"\n'
+        "budget {\n  total tokens <= 700\n  samples per query in 1..8\n  charge prompt tokens\n}\n"
+        "sampling { temperature 0.7  max_tokens 8 }\nanswer majority_vote\nallocate fixed 8\n"
+    ))
+    planned = hand_plan(policy, allocation={"all": [{"samples": 8, "share": 1.0}]}, edges=None,
+                        mode="fixed")
+    out = tmp_path / "charged"
+    run = ttc(["run", str(planned), "--queries", str(queries_file), *openai_args(server),
+               "--out", str(out), "--quiet"])
+    assert run.returncode == 0, run.stderr[-3000:]
+    rows = sample_rows(out)
+    billed = sum(r["prompt_tokens"] + r["completion_tokens"] for r in rows)
+    assert rows and billed <= 700
+    assert len(rows) < 8 * len(QUERIES)  # the budget, not the allocation, ended the run
+    report = json.loads((out / "report.json").read_text())
+    assert report["spend"]["billed_tokens"] == report["spend"]["tokens"] == billed

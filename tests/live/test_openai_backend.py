@@ -100,3 +100,27 @@ def test_a_refused_request_is_not_retried(server) -> None:
     b = openai([server], QUERIES[:1], ["model=no-such-model", "retries=3"])
     (result,) = b.generate(requests(QUERIES[:1], n=1))
     assert result.shortfall == 1 and "refused" in result.reason and "404" in result.reason
+
+
+@pytest.mark.parametrize("api", ["chat", "completions"])
+def test_prompt_token_counts_before_a_round_are_the_servers_usage(server, api) -> None:
+    """The bound a policy that charges prompt tokens needs before the first round comes from the
+    server's /tokenize and equals the prompt tokens the server then bills per sample."""
+    queries = [q for q in QUERIES if api == "chat" or q.messages is None]
+    b = openai([server], queries, [f"api={api}", "model=smollm2"])
+    counts = b.prompt_token_counts([q.id for q in queries])
+    results = b.generate(requests(queries, n=1, max_tokens=2))
+    assert counts == {r.query_id: r.samples[0].prompt_tokens for r in results}
+    assert all(count > 5 for count in counts.values())
+
+
+def test_a_server_without_tokenize_is_refused_with_the_reason(server) -> None:
+    from ttcdsl.runtime.backend import BackendError
+
+    proxy = FaultyProxy(server, always="500")
+    try:
+        b = openai([proxy.url], QUERIES[:1], ["model=smollm2"])
+        with pytest.raises(BackendError, match="could not count the prompt tokens"):
+            b.prompt_token_counts([QUERIES[0].id])
+    finally:
+        proxy.close()

@@ -77,6 +77,9 @@ def test_prompt_token_count_is_the_chat_templates(engine_options, engine, model_
         assert "<|im_start|>assistant" in text
         expected = len(tokenizer(text, add_special_tokens=False)["input_ids"])
         assert result.samples[0].prompt_tokens == expected
+    # the bound a policy charging prompt tokens gets before the first round is the same count
+    counts = b.prompt_token_counts([q.id for q in QUERIES[:2]])
+    assert counts == {q.id: r.samples[0].prompt_tokens for q, r in zip(QUERIES, results)}
 
 
 def test_truncation_and_logprobs_only_when_asked(engine_options, engine) -> None:

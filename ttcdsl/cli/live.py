@@ -33,11 +33,6 @@ def live_backend(args, dataset, policy):
                 f"answer (e.g. {lacking[0]!r})",
                 hint="give every query a gold answer, or drop the rule that reads `correct`",
             )
-    if policy.budget.charge_prompt_tokens:
-        raise UserError(
-            "the policy charges prompt tokens; the live backends cannot bound them before a "
-            "round yet", hint="leave prompt tokens out of the budget, or use --backend replay",
-        )
     need_logprobs = any(n.kind == "logprobs" for n in needs)
     queries = LiveQueries(dataset)
     manifest_model = getattr(args, "manifest_model", None)

@@ -482,8 +482,12 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
         from ttcdsl.cli.live import live_backend
 
         backend = live_backend(args, dataset, policy)
+        # A policy that charges prompt tokens needs each query's bound before the first round:
+        # the backend tokenizes the prompts exactly as it will send them.
+        prompt_bounds = (backend.prompt_token_counts(dataset.ids())
+                         if policy.budget.charge_prompt_tokens else {})
         return _Inputs(**common, table=None, table_path=None, table_sha=None, backend=backend,
-                       prompt_bounds={}, live=True)
+                       prompt_bounds=prompt_bounds, live=True)
     table_path = Path(args.samples)
     if not table_path.is_file():
         raise UserError(f"{table_path}: no such samples table")

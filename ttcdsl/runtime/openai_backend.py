@@ -135,6 +135,35 @@ class OpenAIBackend:
         key = os.environ.get(self.options["api_key_env"])
         return {"Authorization": f"Bearer {key}"} if key else {}
 
+    def prompt_token_counts(self, query_ids: Sequence[str]) -> dict[str, int]:
+        """Each query's prompt tokens from the first endpoint's ``/tokenize`` (vLLM's server
+        extension; the chat template applied as for generation): the bound a policy that
+        charges prompt tokens needs before the first round. A server without it is refused."""
+        import httpx
+
+        model = self.model
+        url = self.urls[0].removesuffix("/v1") + "/tokenize"
+        counts: dict[str, int] = {}
+        with httpx.Client(headers=self._headers(), timeout=self.options["timeout"]) as client:
+            for query_id in query_ids:
+                if self.options["api"] == "chat":
+                    body = {"model": model, "messages": self.queries.messages(query_id),
+                            "add_generation_prompt": True}
+                else:
+                    body = {"model": model, "prompt": self.queries.get(query_id).prompt}
+                try:
+                    response = client.post(url, json=body)
+                    response.raise_for_status()
+                    counts[query_id] = int(response.json()["count"])
+                except (httpx.HTTPError, KeyError, TypeError, ValueError) as error:
+                    raise BackendError(
+                        f"{url}: could not count the prompt tokens of query {query_id!r} "
+                        f"({type(error).__name__}: {error})",
+                        hint="charging prompt tokens needs a server with vLLM's /tokenize; "
+                        "leave prompt tokens out of the budget for other servers",
+                    ) from None
+        return counts
+
     def _discover_model(self) -> str:
         import httpx
 

@@ -176,6 +176,12 @@ class VllmBackend:
             raise BackendError(f"{self.model} has no chat template", hint="--backend-option chat=off")
         self._chat = has_template if mode == "auto" else mode == "on"
 
+    def prompt_token_counts(self, query_ids: Sequence[str]) -> dict[str, int]:
+        """Each query's prompt tokens, exactly as ``generate`` sends them (the same ids): the
+        bound a policy that charges prompt tokens needs before the first round."""
+        self._engine()  # the tokenizer and the chat decision come with the engine
+        return {q: len(self._prompt(q)) for q in query_ids}
+
     def _prompt(self, query_id: str) -> list[int]:
         """The query's prompt token ids: its messages through the chat template, or its prompt
         as plain text (special tokens added as the tokenizer does for a completion)."""
