@@ -53,6 +53,10 @@ REF_MAJ8 = 0.924
 GOLD_RULES = ("bandit_ucb_gold", "bandit_gap_gold", "bandit_entropy_gold")
 STOP_POLICIES = ("adaptive_consistency", "adaptive_consistency_08", "early_stopping_sc")
 MAIN_JOB_BUDGETS = (4.0, 8.0)  # the README's main job: ttc compare policies/*.ttc --budgets 4,8
+# issue 15's bars
+ORACLE_SHARE_BAR = 0.60
+ALLOCATION_BAR_BUDGETS = (3.0, 4.0)
+BUILTIN_MARGIN = 0.03
 
 
 def say(message: str) -> None:
@@ -229,6 +233,97 @@ def bars(results) -> list[dict]:
     return out
 
 
+def is_bandit(path: str) -> bool:
+    from ttcdsl.lang import ir
+    from ttcdsl.lang.api import load_policy
+
+    return isinstance(load_policy(path).allocation, ir.Bandit)
+
+
+def _ran(doc) -> list[dict]:
+    return [r for r in doc["rows"] if "error" not in r]
+
+
+def allocation_bars(results) -> list[dict]:
+    """Issue 15's bars (allocation that wins): name, passed, and the figures they rest on."""
+    out = []
+    shares, short = [], []
+    for pool, doc in results["coverage"].items():
+        for budget in ALLOCATION_BAR_BUDGETS:
+            # oracle_coverage is the dynamic oracle written as a policy: a ceiling, not a method
+            rows = [r for r in _ran(doc) if r["budget"] == budget and r["oracle_share"] is not None
+                    and r["policy"] != "oracle_coverage"]
+            if not rows:
+                short.append(f"{pool}@{budget:g}: no row")
+                continue
+            best = max(rows, key=lambda r: r["oracle_share"])
+            shares.append(f"{pool}@{budget:g} {best['policy']} {best['oracle_share']:.0%}")
+            if best["oracle_share"] < ORACLE_SHARE_BAR:
+                short.append(f"{pool}@{budget:g} ({best['oracle_share']:.0%})")
+    out.append({
+        "bar": f"on CRUXEval input and output at mean budgets 3 and 4 the best policy captures >= "
+               f"{ORACLE_SHARE_BAR:.0%} of the static oracle's coverage gain over uniform",
+        "passed": not short,
+        "figures": "best oracle share: " + "; ".join(shares)
+                   + ("; short: " + "; ".join(short) if short else ""),
+    })
+    builtin = _ran(results["builtin"]["builtin"])
+    deployable = [r for r in builtin if not reads_gold(r["file"])]
+    margins, missing = [], []
+    for budget in MAIN_JOB_BUDGETS:
+        rows = [r for r in deployable if r["budget"] == budget]
+        if not rows:
+            missing.append(f"{budget:g}: no row")
+            continue
+        best = max(rows, key=lambda r: r["diff"])
+        margins.append(f"{best['policy']}@{budget:g} {100 * best['diff']:+.1f} pts")
+        if best["diff"] < BUILTIN_MARGIN:
+            missing.append(f"{budget:g} ({100 * best['diff']:+.1f} pts)")
+    out.append({
+        "bar": f"on the built-in workload the best example policy beats uniform at equal spend by "
+               f">= {100 * BUILTIN_MARGIN:.0f} points at mean budgets 4 and 8",
+        "passed": not missing,
+        "figures": "best: " + ", ".join(margins) + ("; short at " + ", ".join(missing)
+                                                    if missing else ""),
+    })
+    flagship = [r for r in builtin if r["policy"] == "adaptive_vote"
+                and r["budget"] in MAIN_JOB_BUDGETS]
+    worse = [r for r in flagship if r["verdict"].startswith("worse")]
+    out.append({
+        "bar": "adaptive_vote is no worse than uniform on the built-in workload at 4 and 8",
+        "passed": bool(flagship) and not worse,
+        "figures": ", ".join(f"@{r['budget']:g} {100 * r['diff']:+.1f} pts "
+                             f"({100 * r['ci'][0]:+.1f}..{100 * r['ci'][1]:+.1f})"
+                             for r in flagship) or "no row",
+    })
+    losing = [f"{r['policy']} on {pool} at {'own' if r['budget'] is None else format(r['budget'], 'g')}"
+              f" ({100 * r['diff']:+.1f} pts, CI {100 * r['ci'][0]:+.1f}..{100 * r['ci'][1]:+.1f})"
+              for section in ("coverage", "vote", "reward", "builtin")
+              for pool, doc in results[section].items() for r in _ran(doc)
+              if r["ci"] and r["ci"][1] < 0 and is_bandit(r["file"])]
+    out.append({
+        "bar": "no exploration rule is worse than uniform by more than its CI on any pool",
+        "passed": not losing,
+        "figures": ("worse: " + "; ".join(losing)) if losing else "none is",
+    })
+    return out
+
+
+def best_rows(results) -> list[dict]:
+    """Per pool and compared budget, the row with the largest gain over uniform (policies that
+    read the gold answer only where every policy does: the coverage section)."""
+    out = []
+    for section in ("coverage", "vote", "reward", "builtin"):
+        for pool, doc in results[section].items():
+            rows = [r for r in _ran(doc) if r["budget"] is not None
+                    and r["policy"] != "oracle_coverage"
+                    and (section == "coverage" or not reads_gold(r["file"]))]
+            for budget in sorted({r["budget"] for r in rows}):
+                best = max((r for r in rows if r["budget"] == budget), key=lambda r: r["diff"])
+                out.append({"section": section, "pool": pool, **best})
+    return out
+
+
 def run(quick: bool) -> dict:
     repeats = 1 if quick else 3
     gold_budgets = (2, 4) if quick else (1, 2, 3, 4, 5, 6)
@@ -248,7 +343,8 @@ def run(quick: bool) -> dict:
         repeats, {"prm": "rm"})}
     examples = sorted(p.stem for p in POLICIES.glob("*.ttc"))
     results["builtin"] = {"builtin": compare(tabs["builtin"], examples, vote_budgets, repeats)}
-    results["bars"] = bars(results)
+    results["bars"] = bars(results) + allocation_bars(results)
+    results["best"] = best_rows(results)
     results["seconds"] = time.perf_counter() - start
     results["quick"] = quick
     return results
@@ -299,6 +395,23 @@ def markdown(results) -> str:
     for bar in results["bars"]:
         mark = "met" if bar["passed"] else "**MISSED**"
         out.append(f"- {mark}: {bar['bar']}. {bar['figures']}.")
+    out += [
+        "",
+        "### The best policy per pool and budget",
+        "",
+        "The row with the largest gain over uniform at each compared budget (the gold-scorer "
+        "policies only on the coverage pools; `oracle_coverage`, a ceiling, left out). "
+        "Efficiency: the mean budget uniform needs to match it, over the policy's own.",
+        "",
+        "| pool | budget | policy | metric | value | vs uniform (95% CI) | efficiency |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    from ttcdsl.compare.render import row_cells
+
+    for row in results["best"]:
+        c = row_cells(row)
+        out.append(f"| {row['pool']} | {row['budget']:g} | {row['policy']} | {row['metric']} | "
+                   f"{row['value']:.3f} | {c[11]} | {c[10]} |")
     out += [
         "",
         "### Reference figures (full pools)",
