@@ -161,15 +161,13 @@ def known_share(need: Need, table, rows: np.ndarray | None = None) -> float:
     """The share of ``table``'s samples (``rows`` of them, default all) that carry ``need``'s
     observable. A sample that was cut at ``max_tokens`` legitimately lacks scores and logprobs,
     but a column no sample has is missing altogether."""
-    if need.kind == "prompt_nll":
-        return 0.0  # no samples table carries prompt log-probabilities yet
     if need.kind == "score":
         column = table.scores.get(need.column)
         if column is None:
             return 0.0
     else:
         column = {"tokens": table.completion_tokens, "logprobs": table.mean_logprob,
-                  "correct": table.correct}[need.kind]
+                  "correct": table.correct, "prompt_nll": table.prompt_nll}[need.kind]
     mask = np.ma.getmaskarray(column)
     if rows is not None:
         mask = mask[rows]
@@ -232,7 +230,9 @@ def _hint(missing: Sequence[Need], table) -> str:
         elif need.kind == "correct":
             hints.append("gold labels exist only for offline evaluation on labelled samples")
         elif need.kind == "prompt_nll":
-            hints.append("no samples table records prompt NLLs yet; drop prompt_nll from the policy")
+            hints.append("generate the samples with a live backend (ttc run --backend vllm or "
+                         "openai measures the prompt's NLL for policies that read it), or import "
+                         "a log with a prompt_nll field")
     return "; ".join(dict.fromkeys(hints))
 
 

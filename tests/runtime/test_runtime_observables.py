@@ -59,7 +59,7 @@ def test_needs_name_what_each_example_policy_reads() -> None:
     assert policy_needs(load_policy(REPO / "policies" / "self_consistency.ttc")) == ()
 
 
-def test_prompt_nll_is_refused_since_no_table_records_it(tmp_path: Path) -> None:
+def test_prompt_nll_is_refused_where_the_table_has_none(tmp_path: Path) -> None:
     samples, _ = workload_files(tmp_path, n=6, m=4)
     policy = load_policy(write_policy(tmp_path, """\
 policy nll "bins by prompt NLL"
@@ -74,8 +74,9 @@ allocate optimal maximize accuracy
 """))
     from ttcdsl.samples import load
 
-    with pytest.raises(UserError, match=r"prompt NLLs \(prompt log-probabilities\) \(read by feature hardness"):
+    with pytest.raises(UserError, match=r"prompt NLLs \(prompt log-probabilities\) \(read by feature hardness") as error:
         require(policy, load(samples), table_name="t")
+    assert "--backend vllm or openai measures the prompt's NLL" in error.value.hint
 
 
 def test_one_score_mapping_serves_a_batch_of_policies() -> None:

@@ -13,7 +13,7 @@ META = RunMeta(model="m", backend="replay", seed=1, sampling={"temperature": 0.7
 def test_row_fields_are_the_agreed_names() -> None:
     assert ROW_FIELDS == (
         "query_id", "sample_index", "round", "prompt_tokens", "completion_tokens",
-        "finish_reason", "text", "answer", "correct", "mean_logprob", "scores",
+        "finish_reason", "text", "answer", "correct", "mean_logprob", "prompt_nll", "scores",
         "temperature", "seed",
     )  # fmt: skip
     assert tuple(SampleRow.__dataclass_fields__) == ROW_FIELDS

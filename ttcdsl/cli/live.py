@@ -8,10 +8,10 @@ import sys
 from ttcdsl.errors import UserError
 
 # What a live backend measures of the observables a policy may read (ttcdsl.observables):
-# answers and token counts always, logprobs on request, correctness where the dataset has gold.
+# answers and token counts always, logprobs and the prompt's NLL on request, correctness where
+# the dataset has gold.
 _UNMEASURED = {
     "score": "reward-model scores (no live scorer yet; use --backend replay with a scored table)",
-    "prompt_nll": "prompt NLLs (not measured by live generation yet)",
 }
 
 
@@ -34,6 +34,7 @@ def live_backend(args, dataset, policy):
                 hint="give every query a gold answer, or drop the rule that reads `correct`",
             )
     need_logprobs = any(n.kind == "logprobs" for n in needs)
+    need_prompt_nll = any(n.kind == "prompt_nll" for n in needs)
     queries = LiveQueries(dataset)
     manifest_model = getattr(args, "manifest_model", None)
     if args.backend == "vllm":
@@ -44,7 +45,8 @@ def live_backend(args, dataset, policy):
         options = parse_options(args.backend_option, OPTIONS, "vllm")
         if options["model"] is None:
             options["model"] = manifest_model or _default_model()
-        return VllmBackend(options, queries, need_logprobs=need_logprobs)
+        return VllmBackend(options, queries, need_logprobs=need_logprobs,
+                           need_prompt_nll=need_prompt_nll)
     from ttcdsl.runtime.openai_backend import OPTIONS, OpenAIBackend
 
     options = parse_options(args.backend_option, OPTIONS, "openai")
@@ -52,7 +54,8 @@ def live_backend(args, dataset, policy):
         raise UserError("--backend openai needs --endpoint URL (repeat it for a pool of servers)")
     if options["model"] is None and manifest_model is not None:
         options["model"] = manifest_model
-    return OpenAIBackend(args.endpoint, options, queries, need_logprobs=need_logprobs)
+    return OpenAIBackend(args.endpoint, options, queries, need_logprobs=need_logprobs,
+                         need_prompt_nll=need_prompt_nll)
 
 
 def _default_model() -> str:

@@ -53,6 +53,7 @@ class Calibration:
     edges: tuple[float, ...]  # absolute cut values of the key between consecutive bins
     bin_index: np.ndarray  # [Q] int64 index into policy.bins
     prompt_tokens: np.ndarray  # [Q] float64 mean prompt tokens per sample (NaN unknown)
+    prompt_nll: np.ndarray  # [Q] float64 the prompt's mean token NLL (NaN: not measured)
     samples_per_query: tuple[int, int]  # min and max logged samples per used query
     pool: QueryPool  # every logged sample of each used query, in logged order, uncut
     logprob: np.ndarray  # [Q, M] mean token log-probability of `pool`'s samples (NaN unknown)
@@ -160,7 +161,8 @@ def calibrate(
     probe, probe_logprob = cut_pool(pool.columns(0, k), logprob[:, :k], max_tokens)
     heldout, heldout_logprob = cut_pool(pool.columns(k), logprob[:, k:], max_tokens)
 
-    prompt = _per_query_prompt_tokens(table, pool.query_ids)
+    prompt = per_query_mean(table, table.prompt_tokens, pool.query_ids)
+    prompt_nll = per_query_mean(table, table.prompt_nll, pool.query_ids)
     labels = _take(_grid(table, table.correct, pool.query_ids, width), order)[:, :k]
     labels = np.where(is_cut(pool.tokens[:, :k], max_tokens), np.minimum(labels, 0.0), labels)
     batch = SampleBatch(
@@ -170,7 +172,7 @@ def calibrate(
         logprob=probe_logprob,
         correct=np.where(probe.valid, labels, np.nan),  # a cut sample is wrong where labelled
         scores={name: probe.scores[name] for name in scorers},
-        prompt_nll=np.full(pool.n_queries, np.nan),
+        prompt_nll=prompt_nll,
     )
     features = evaluate_features(policy, batch) if (policy.features or policy.difficulty) else {}
     probe_cut = (probe.valid & is_cut(pool.tokens[:, :k], max_tokens)).any(axis=1)
@@ -187,6 +189,7 @@ def calibrate(
         edges=edges,
         bin_index=bin_index,
         prompt_tokens=prompt,
+        prompt_nll=prompt_nll,
         samples_per_query=(int(pool.n_samples.min()), int(pool.n_samples.max())),
         pool=pool,
         logprob=logprob,
@@ -292,9 +295,13 @@ def _grid(table: SamplesTable, column: np.ma.MaskedArray, query_ids, width: int)
     return np.where(rows >= 0, values[np.maximum(rows, 0)], np.nan)
 
 
-def _per_query_prompt_tokens(table: SamplesTable, query_ids) -> np.ndarray:
+def per_query_mean(table: SamplesTable, column: np.ma.MaskedArray, query_ids) -> np.ndarray:
+    """``[Q]``: each query's mean of a per-sample column over its samples that have a value
+    (NaN where none has). For properties of the prompt (its tokens, its NLL), which every sample
+    of a query shares; the runtime takes the same mean over the samples it holds
+    (:func:`ttcdsl.runtime.executor.prompt_nll`)."""
     rows = _sorted_rows(table, query_ids)
-    values = np.asarray(table.prompt_tokens.astype(np.float64).filled(np.nan))
+    values = np.asarray(column.astype(np.float64).filled(np.nan))
     grid = np.where(rows >= 0, values[np.maximum(rows, 0)], np.nan)
     known = np.isfinite(grid)
     total = np.where(known, grid, 0.0).sum(axis=1)

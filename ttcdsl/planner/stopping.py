@@ -99,7 +99,8 @@ def simulate_bin(
                 logprob=seq.logprob,
                 correct=seq.correct.astype(np.float64),
                 scores=seq.scores,
-                prompt_nll=np.full(len(seq.answer), np.nan),
+                # each row is one replication of a query of the chunk (_sequences' layout)
+                prompt_nll=np.repeat(calibration.prompt_nll[rows][chunk], reps),
             )
             stop = first_stop(conditions, batch, checkpoints, features)
         else:

@@ -204,6 +204,7 @@ class GeneratedSample:
     completion_tokens: int | None = None
     finish_reason: str | None = None
     mean_logprob: float | None = None
+    prompt_nll: float | None = None  # the prompt's mean token NLL (nats), where measured
     scores: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
     seed: int | None = None
     source_index: int | None = None
@@ -226,6 +227,7 @@ class GeneratedSample:
             answer=self.answer,
             correct=self.correct,
             mean_logprob=self.mean_logprob,
+            prompt_nll=self.prompt_nll,
             scores=self.scores,
             temperature=temperature,
             seed=self.seed,

@@ -399,6 +399,7 @@ class Executor:
             logprob=[[r.mean_logprob for r in rs] for rs in rows],
             correct=[[None if r.correct is None else float(r.correct) for r in rs] for rs in rows],
             scores={n: [[r.scores.get(n) for r in rs] for rs in rows] for n in reward},
+            prompt_nll=[prompt_nll(rs) for rs in rows],
         )
         return resolve_scorers(batch, self.policy.scorers)
 
@@ -577,6 +578,14 @@ class Executor:
             correct=outcome.correct,
             covered=outcome.covered,
         )
+
+
+def prompt_nll(rows: Sequence[SampleRow]) -> float | None:
+    """A query's prompt NLL: the mean over its samples that carry one (every sample shares the
+    prompt, so in practice they agree; the planner takes the same mean,
+    :func:`ttcdsl.planner.calibration.per_query_mean`). None when no sample carries one."""
+    known = [r.prompt_nll for r in rows if r.prompt_nll is not None]
+    return sum(known) / len(known) if known else None
 
 
 def _duration(seconds: float) -> str:

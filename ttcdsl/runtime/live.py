@@ -60,6 +60,16 @@ def mean_logprob(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def prompt_nll(values: Sequence[float | None]) -> float | None:
+    """The prompt's mean token negative log-likelihood (nats) from the engine's prompt
+    log-probabilities, one per prompt token: the first token has none (nothing precedes it), so
+    the mean is over the others (``None`` for a one-token prompt)."""
+    scored = [v for v in values[1:] if v is not None]
+    if len(scored) != len(values) - 1 or not scored:
+        return None  # a position without its log-probability: not measured, not guessed
+    return -sum(scored) / len(scored)
+
+
 # ------------------------------------------------------------------------------------- options
 
 

@@ -40,7 +40,13 @@ from ttcdsl.runtime.backend import (
     GenerationRequest,
     GenerationResult,
 )
-from ttcdsl.runtime.live import LiveQueries, Option, mean_logprob, unknown_query_reason
+from ttcdsl.runtime.live import (
+    LiveQueries,
+    Option,
+    mean_logprob,
+    prompt_nll,
+    unknown_query_reason,
+)
 
 OPTIONS: dict[str, Option] = {
     "model": Option(str, None, "served model name; default: the first of the server's /v1/models"),
@@ -95,6 +101,7 @@ class OpenAIBackend:
         queries: LiveQueries,
         *,
         need_logprobs: bool = False,
+        need_prompt_nll: bool = False,
     ) -> None:
         if options["api"] not in ("chat", "completions"):
             raise BackendError(f"--backend-option api={options['api']!r}: expected chat or completions")
@@ -109,6 +116,9 @@ class OpenAIBackend:
         self.options = dict(options)
         self.queries = queries
         self.logprobs = bool(need_logprobs or options["logprobs"])
+        # measured on the first sample of every request, as the vllm backend does (vLLM's
+        # `prompt_logprobs` extension; a server without it is refused on the first round)
+        self.prompt_nll = bool(need_prompt_nll)
         self._model: str | None = options["model"]
         self._jitter = random.Random()  # backoff jitter only; never touches sampling
 
@@ -208,7 +218,8 @@ class OpenAIBackend:
                     continue
                 seeds = request.seeds or (None,) * request.n
                 # Bodies first: a request the API cannot take is refused before anything is sent.
-                bodies = [self._body(request, model, seed) for seed in seeds]
+                bodies = [self._body(request, model, seed, first=i == 0)
+                          for i, seed in enumerate(seeds)]
                 jobs.append([
                     asyncio.create_task(self._sample(client, endpoints, body, request, i, seed))
                     for i, seed, body in zip(request.sample_indices, seeds, bodies, strict=True)
@@ -254,7 +265,8 @@ class OpenAIBackend:
                 async with endpoint.limit:
                     payload = await self._post(client, endpoint.url + path, body)
                 endpoint.failures = 0
-                return self._parse(request, index, seed, payload)
+                return self._parse(request, index, seed, payload,
+                                   asked_prompt="prompt_logprobs" in body)
             except _Refused as error:
                 return f"{endpoint.url}: request refused: {error}"
             except _Retryable as error:
@@ -292,7 +304,9 @@ class OpenAIBackend:
         except ValueError:
             raise _Retryable("the response is not JSON (cut off?)") from None
 
-    def _body(self, request: GenerationRequest, model: str, seed: int | None) -> dict[str, Any]:
+    def _body(
+        self, request: GenerationRequest, model: str, seed: int | None, *, first: bool = False
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": model, "n": 1, "max_tokens": request.max_tokens,
             "temperature": 1.0 if request.temperature is None else request.temperature,
@@ -307,6 +321,8 @@ class OpenAIBackend:
             if value is not None:
                 body[name] = value
         want = request.logprobs if request.logprobs is not None else (0 if self.logprobs else None)
+        if self.prompt_nll and first:
+            body["prompt_logprobs"] = 0  # the prompt tokens' own log-probabilities only
         if self.options["api"] == "chat":
             body["messages"] = self.queries.messages(request.query_id)
             if want is not None:
@@ -324,7 +340,9 @@ class OpenAIBackend:
                 body["logprobs"] = want
         return body
 
-    def _parse(self, request: GenerationRequest, index: int, seed, payload) -> GeneratedSample:
+    def _parse(
+        self, request: GenerationRequest, index: int, seed, payload, *, asked_prompt: bool = False
+    ) -> GeneratedSample:
         try:
             choice = payload["choices"][0]
             usage = payload.get("usage") or {}
@@ -335,7 +353,16 @@ class OpenAIBackend:
             else:
                 text = choice["text"]
                 values = (choice.get("logprobs") or {}).get("token_logprobs")
-        except (KeyError, IndexError, TypeError) as error:
+            nll = None
+            if asked_prompt:
+                # vLLM puts them at the top of a chat response, in the choice of a completion
+                holder = payload if self.options["api"] == "chat" else choice
+                if holder.get("prompt_logprobs") is None:
+                    raise _Refused(
+                        "the server returned no prompt_logprobs (a vLLM extension), and the "
+                        "policy reads prompt_nll")
+                nll = _prompt_nll(holder)
+        except (KeyError, IndexError, TypeError, ValueError) as error:
             raise _Refused(f"malformed response ({type(error).__name__}: {error})") from None
         answer, correct = self.queries.answer_and_label(request.query_id, text)
         return GeneratedSample(
@@ -343,5 +370,22 @@ class OpenAIBackend:
             prompt_tokens=usage.get("prompt_tokens"),
             completion_tokens=usage.get("completion_tokens"),
             finish_reason=choice.get("finish_reason"),
-            mean_logprob=None if values is None else mean_logprob(values), seed=seed,
+            mean_logprob=None if values is None else mean_logprob(values), prompt_nll=nll,
+            seed=seed,
         )
+
+
+def _prompt_nll(holder: dict[str, Any]) -> float | None:
+    """The prompt's NLL from vLLM's ``prompt_logprobs`` (asked with 0 alternatives: each position
+    maps the prompt token's id to its log-probability; position 0 is null)."""
+    positions = holder["prompt_logprobs"]
+    values: list[float | None] = []
+    for position in positions:
+        if position is None:
+            values.append(None)
+            continue
+        if len(position) != 1:
+            raise ValueError(f"a prompt position has {len(position)} log-probabilities, not 1")
+        (entry,) = position.values()
+        values.append(float(entry["logprob"]))
+    return prompt_nll(values)

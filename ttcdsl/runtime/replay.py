@@ -202,6 +202,7 @@ class ReplayBackend:
         common = {
             "sample_index": position,
             "prompt_tokens": c["prompt_tokens"][row],
+            "prompt_nll": c["prompt_nll"][row],  # the prompt's, known before generation
             "seed": c["seed"][row],
             "source_index": c["sample_index"][row],
         }
@@ -238,7 +239,7 @@ def _python_columns(table: SamplesTable) -> dict[str, list[Any]]:
 
     names = (
         "sample_index", "prompt_tokens", "completion_tokens", "finish_reason", "text", "answer",
-        "correct", "mean_logprob", "seed",
+        "correct", "mean_logprob", "prompt_nll", "seed",
     )
     return {name: values(getattr(table, name)) for name in names}
 

@@ -38,7 +38,13 @@ from ttcdsl.runtime.backend import (
     GenerationRequest,
     GenerationResult,
 )
-from ttcdsl.runtime.live import LiveQueries, Option, mean_logprob, unknown_query_reason
+from ttcdsl.runtime.live import (
+    LiveQueries,
+    Option,
+    mean_logprob,
+    prompt_nll,
+    unknown_query_reason,
+)
 
 OPTIONS: dict[str, Option] = {
     "model": Option(str, None, "model folder or Hugging Face id; default: the prepared smollm2"),
@@ -105,6 +111,7 @@ class VllmBackend:
         queries: LiveQueries,
         *,
         need_logprobs: bool = False,
+        need_prompt_nll: bool = False,
         engine: Any = None,
     ) -> None:
         """``engine``: an existing ``vllm.LLM`` built from the same options, which this backend
@@ -118,6 +125,9 @@ class VllmBackend:
         self.options = dict(options)
         self.queries = queries
         self.logprobs = bool(need_logprobs or options["logprobs"])
+        # the prompt's NLL is measured on the first sample of every request (one prefill with
+        # prompt log-probabilities per query and round; every sample shares the prompt)
+        self.prompt_nll = bool(need_prompt_nll)
         self._llm: Any = None
         self._owned = engine is None
         self._tokenizer: Any = None
@@ -204,7 +214,7 @@ class VllmBackend:
         self._prompt_ids[query_id] = ids
         return ids
 
-    def _params(self, request: GenerationRequest, seed: int | None) -> Any:
+    def _params(self, request: GenerationRequest, seed: int | None, *, first: bool = False) -> Any:
         from vllm import SamplingParams
 
         values = {name: getattr(request, name) for name in _NEUTRAL}
@@ -215,7 +225,8 @@ class VllmBackend:
         if logprobs is None and self.logprobs:
             logprobs = 0  # the sampled token's logprob only
         return SamplingParams(
-            n=1, seed=seed, max_tokens=request.max_tokens, logprobs=logprobs, **values
+            n=1, seed=seed, max_tokens=request.max_tokens, logprobs=logprobs,
+            prompt_logprobs=0 if self.prompt_nll and first else None, **values
         )
 
     # ----------------------------------------------------------------------------- protocol
@@ -239,9 +250,9 @@ class VllmBackend:
                               f"max_model_len {max_len}")
                 continue
             seeds = request.seeds or (None,) * request.n
-            for seed in seeds:
+            for position, seed in enumerate(seeds):
                 prompts.append({"prompt_token_ids": ids})
-                params.append(self._params(request, seed))
+                params.append(self._params(request, seed, first=position == 0))
                 owners.append(i)
         outputs = llm.generate(prompts, params, use_tqdm=False) if prompts else []
         samples: list[list[GeneratedSample]] = [[] for _ in requests]
@@ -270,11 +281,19 @@ class VllmBackend:
                 position[token].logprob
                 for token, position in zip(completion.token_ids, completion.logprobs, strict=True)
             ])
+        nll = None
+        if output.prompt_logprobs is not None:
+            # position i holds {token id: Logprob} for prompt token i (None at position 0)
+            nll = prompt_nll([
+                None if position is None or token not in position else position[token].logprob
+                for token, position in zip(output.prompt_token_ids, output.prompt_logprobs,
+                                           strict=True)
+            ])
         return GeneratedSample(
             sample_index=index, text=text, answer=answer, correct=correct,
             prompt_tokens=len(output.prompt_token_ids),
             completion_tokens=len(completion.token_ids),
-            finish_reason=completion.finish_reason, mean_logprob=mean, seed=seed,
+            finish_reason=completion.finish_reason, mean_logprob=mean, prompt_nll=nll, seed=seed,
         )
 
     def close(self) -> None:

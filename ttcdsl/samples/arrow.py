@@ -29,6 +29,7 @@ BASE_TYPES: dict[str, pa.DataType] = {
     "answer": pa.string(),
     "correct": pa.bool_(),
     "mean_logprob": pa.float64(),
+    "prompt_nll": pa.float64(),
     "temperature": pa.float64(),
     "seed": pa.int64(),
 }

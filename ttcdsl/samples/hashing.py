@@ -17,6 +17,10 @@ from ttcdsl.samples.schema import ROW_FIELDS, SamplesTable
 
 PREFIX = "ttc-samples-v1:sha256:"
 
+# Columns added to the schema after tables were first hashed: a table with no value in one hashes
+# as it did before the column existed, so the plans that recorded its hash still match.
+OPTIONAL_SINCE_V1 = ("prompt_nll",)
+
 
 def content_hash(table: SamplesTable) -> str:
     """The content hash of ``table`` (see the module docstring)."""
@@ -24,6 +28,8 @@ def content_hash(table: SamplesTable) -> str:
     digest = hashlib.sha256()
     digest.update(f"rows={len(table)}\n".encode())
     for name in ROW_FIELDS:
+        if name in OPTIONAL_SINCE_V1 and np.ma.getmaskarray(getattr(table, name)).all():
+            continue  # a column added later hashes only where it holds a value
         if name == "scores":
             for scorer in sorted(table.scores):
                 _update(digest, f"scores.{scorer}", table.scores[scorer][order])

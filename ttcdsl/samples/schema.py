@@ -25,6 +25,8 @@ field                  type                              null
 ``answer``             ``ndarray[object]``                ``None`` = no answer extracted (canonical)
 ``correct``            ``MaskedArray[bool]``              masked = no gold answer
 ``mean_logprob``       ``MaskedArray[float64]``           masked = not logged
+``prompt_nll``         ``MaskedArray[float64]``           masked = not measured (mean NLL of the
+                                                          prompt's tokens, nats; per query)
 ``scores``             ``Mapping[str, MaskedArray[f64]]`` a scorer's column is masked where absent
 ``temperature``        ``MaskedArray[float64]``           masked = unknown
 ``seed``               ``MaskedArray[int64]``             masked = unknown
@@ -59,6 +61,7 @@ ROW_FIELDS: tuple[str, ...] = (
     "answer",
     "correct",
     "mean_logprob",
+    "prompt_nll",
     "scores",
     "temperature",
     "seed",
@@ -156,6 +159,7 @@ class SampleRow:
     answer: str | None = None
     correct: bool | None = None
     mean_logprob: float | None = None
+    prompt_nll: float | None = None
     scores: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
     temperature: float | None = None
     seed: int | None = None
@@ -177,6 +181,7 @@ class SampleRow:
                 field="correct",
             )
         _check_real("mean_logprob", self.mean_logprob)
+        _check_real("prompt_nll", self.prompt_nll)
         _check_real("temperature", self.temperature)
         if self.temperature is not None and self.temperature < 0:
             raise SchemaError(
@@ -211,7 +216,7 @@ class SampleRow:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, int(value))
-        for name in ("mean_logprob", "temperature"):
+        for name in ("mean_logprob", "prompt_nll", "temperature"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, float(value))
@@ -232,6 +237,7 @@ class SampleRow:
             "answer": self.answer,
             "correct": self.correct,
             "mean_logprob": self.mean_logprob,
+            "prompt_nll": self.prompt_nll,
             "scores": dict(self.scores),
             "temperature": self.temperature,
             "seed": self.seed,
@@ -349,7 +355,7 @@ class RunMeta:
 # --------------------------------------------------------------------------------- SamplesTable
 
 _INT_MASKED = ("prompt_tokens", "completion_tokens", "seed")
-_FLOAT_MASKED = ("mean_logprob", "temperature")
+_FLOAT_MASKED = ("mean_logprob", "prompt_nll", "temperature")
 _OBJECT = ("finish_reason", "text", "answer")
 
 
@@ -432,6 +438,7 @@ class SamplesTable:
     answer: np.ndarray
     correct: np.ma.MaskedArray
     mean_logprob: np.ma.MaskedArray
+    prompt_nll: np.ma.MaskedArray
     scores: Mapping[str, np.ma.MaskedArray]
     temperature: np.ma.MaskedArray
     seed: np.ma.MaskedArray
@@ -455,6 +462,7 @@ class SamplesTable:
         answer: Any = None,
         correct: Any = None,
         mean_logprob: Any = None,
+        prompt_nll: Any = None,
         scores: Mapping[str, Any] | None = None,
         temperature: Any = None,
         seed: Any = None,
@@ -488,6 +496,7 @@ class SamplesTable:
             "answer": obj("answer", answer),
             "correct": masked("correct", correct, np.bool_),
             "mean_logprob": masked("mean_logprob", mean_logprob, np.float64),
+            "prompt_nll": masked("prompt_nll", prompt_nll, np.float64),
             "temperature": masked("temperature", temperature, np.float64),
             "seed": masked("seed", seed, np.int64),
             "scores": {
@@ -520,6 +529,7 @@ class SamplesTable:
             answer=[r.answer for r in rows],
             correct=[r.correct for r in rows],
             mean_logprob=[r.mean_logprob for r in rows],
+            prompt_nll=[r.prompt_nll for r in rows],
             scores={name: [r.scores.get(name) for r in rows] for name in names},
             temperature=[r.temperature for r in rows],
             seed=[r.seed for r in rows],
@@ -722,6 +732,7 @@ class SamplesTable:
             answer=self.answer[i],
             correct=get(self.correct),
             mean_logprob=get(self.mean_logprob),
+            prompt_nll=get(self.prompt_nll),
             scores={
                 name: col.data[i].item()
                 for name, col in self.scores.items()
