@@ -201,3 +201,27 @@ def test_a_live_run_that_charges_prompt_tokens_keeps_its_token_budget(queries_fi
     assert len(rows) < 8 * len(QUERIES)  # the budget, not the allocation, ended the run
     report = json.loads((out / "report.json").read_text())
     assert report["spend"]["billed_tokens"] == report["spend"]["tokens"] == billed
+
+
+def test_a_live_run_bins_by_the_prompt_nll_it_measures(queries_file, server, tmp_path) -> None:
+    """A policy whose binning key is prompt_nll runs live: the first sample of each query
+    carries the prompt's NLL, the key of each query is that value (not NaN, not 0), and the
+    run's samples table is a calibration table that carries it (ttc plan reads it)."""
+    policy = write_policy(tmp_path, ADAPTIVE.replace("max_tokens 4096", "max_tokens 8").replace(
+        "feature agreement = top_share(answers)", "feature agreement = prompt_nll").replace(
+        "thresholds [0.75]", "thresholds [2.0]"))
+    planned = hand_plan(policy, allocation=ALLOCATION, edges=[2.0])
+    out = tmp_path / "nll"
+    run = ttc(["run", str(planned), "--queries", str(queries_file), *openai_args(server),
+               "--out", str(out), "--quiet"])
+    assert run.returncode == 0, run.stderr[-3000:]
+    rows = sample_rows(out)
+    measured = {r["query_id"]: r["prompt_nll"] for r in rows
+                if r["sample_index"] == 0}
+    assert set(measured) == {q.id for q in QUERIES} and all(v > 0 for v in measured.values())
+    for result in results(out):
+        assert result["key"] == pytest.approx(measured[result["query_id"]])
+        assert result["bin"] == ("split" if measured[result["query_id"]] < 2.0 else "agree")
+    plan = ttc(["plan", str(policy), "-c", str(out / "samples.jsonl"), "-o",
+                str(tmp_path / "replanned.yaml"), "--reps", "8", "--no-cross-check"])
+    assert plan.returncode == 0, plan.stderr[-3000:]

@@ -124,3 +124,22 @@ def test_a_server_without_tokenize_is_refused_with_the_reason(server) -> None:
             b.prompt_token_counts([QUERIES[0].id])
     finally:
         proxy.close()
+
+
+@pytest.mark.parametrize("api", ["chat", "completions"])
+def test_the_prompt_nll_over_http_is_the_in_process_engines(server, engine_options, engine,
+                                                            api) -> None:
+    """vLLM's prompt_logprobs extension gives the same prompt NLL as the in-process engine, for
+    chat and plain prompts; only the first sample of each request carries it."""
+    from ttcdsl.runtime.vllm_backend import VllmBackend
+
+    queries = [q for q in QUERIES if q.messages is None][:2]
+    reqs = requests(queries, n=2, max_tokens=2)
+    over_http = openai([server], queries, [f"api={api}", "model=smollm2"],
+                       need_prompt_nll=True).generate(reqs)
+    options = {**engine_options, "chat": "on" if api == "chat" else "off"}
+    in_process = VllmBackend(options, LiveQueries(queries), engine=engine,
+                             need_prompt_nll=True).generate(reqs)
+    for a, b in zip(over_http, in_process, strict=True):
+        assert a.samples[0].prompt_nll == pytest.approx(b.samples[0].prompt_nll, abs=1e-3)
+        assert a.samples[0].prompt_nll > 0 and a.samples[1].prompt_nll is None

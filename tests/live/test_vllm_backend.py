@@ -115,3 +115,38 @@ def test_greedy_is_greedy(engine_options, engine) -> None:
     (result,) = b.generate([GenerationRequest(query_id=QUERIES[0].id, n=3, max_tokens=8,
                                               temperature=0.0, seed=3)])
     assert len({s.text for s in result.samples}) == 1
+
+
+def _prompt_nll_by_transformers(model_folder, query) -> float:
+    """The prompt's mean token NLL from a plain transformers forward pass of the same model on
+    the chat template's tokens (position 0 has no prediction, so it is left out)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_folder)
+    model = AutoModelForCausalLM.from_pretrained(model_folder, torch_dtype=torch.float32)
+    messages = [{"role": m.role, "content": m.content} for m in query.chat()]
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        logits = model(ids).logits[0, :-1]
+    logprobs = torch.log_softmax(logits.double(), dim=-1)
+    return float(-logprobs.gather(1, ids[0, 1:, None]).mean())
+
+
+def test_the_prompt_nll_is_the_models_and_measured_once_per_request(engine_options, engine,
+                                                                     model_folder) -> None:
+    """With a policy that reads prompt_nll, the first sample of each request carries the
+    prompt's mean token NLL, equal to a transformers forward pass; the others share the prompt
+    and carry none (one prefill with prompt log-probabilities per query and round)."""
+    b = backend(engine_options, engine, need_prompt_nll=True)
+    results = b.generate([GenerationRequest(query_id=q.id, n=2, max_tokens=2, seed=0)
+                          for q in QUERIES[:2]])
+    for query, result in zip(QUERIES[:2], results, strict=True):
+        first, second = result.samples
+        assert first.prompt_nll == pytest.approx(
+            _prompt_nll_by_transformers(model_folder, query), abs=1e-3)
+        assert second.prompt_nll is None
+    plain = backend(engine_options, engine).generate(
+        [GenerationRequest(query_id=QUERIES[0].id, n=1, max_tokens=2, seed=0)])
+    assert plain[0].samples[0].prompt_nll is None  # not asked, not measured
