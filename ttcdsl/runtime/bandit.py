@@ -53,9 +53,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ttcdsl.features.stop_check import first_stop_check
 from ttcdsl.lang import ir
 from ttcdsl.runtime.aggregate import score_of
+from ttcdsl.runtime.bandit_gain import GainTable, settings, skipped, solved_mask
 from ttcdsl.runtime.executor import Executor, QueryResult, _Query
 from ttcdsl.runtime.ledger import Ask
 
@@ -72,13 +72,16 @@ class BanditExecutor(Executor):
         if not isinstance(bandit, ir.Bandit):
             raise RuntimeError("a bandit plan needs a policy with `allocate bandit`")
         self.bandit = bandit
-        self.round_samples = bandit.round_samples
-        self.min_samples = int(_bound(self.policy, "per_query_min") or 0)
-        cap = _bound(self.policy, "per_query_max")
-        self.cap = math.inf if cap is None else int(cap)
-        self.first = max(self.probe, self.round_samples, self.min_samples)
-        self.first_check = first_stop_check(self.policy)  # the one rule stop checks follow
+        self.settings = settings(self.policy)
+        self.round_samples = self.settings.round_samples
+        self.cap = self.settings.cap
+        self.first = max(self.probe, self.settings.first)
+        self.first_check = self.settings.first_check  # the one rule stop checks follow
         self.signal_scorer = _signal_scorer(self.policy)
+        # The learned skip: present when the plan was fitted on calibration data (ttc plan,
+        # ttc compare), absent in a plan-free run.
+        learned = (self.plan.get("bandit") or {}).get("gain")
+        self.gain = None if learned is None else GainTable.from_doc(learned)
         # One bin, `all`, known from the start: no probe decides anything here.
         for q in self.queries.values():
             q.bin = 0
@@ -95,8 +98,6 @@ class BanditExecutor(Executor):
         return int(max(0, min(want, self.cap - have)))
 
     def _settle(self) -> None:
-        from ttcdsl.features import holds
-
         due = [
             q for q in (self.queries[x] for x in self.order)
             if not q.stopped and not q.exhausted and q.rows
@@ -104,10 +105,7 @@ class BanditExecutor(Executor):
         ]
         if not due:
             return
-        batch = self._batch([q.rows for q in due])
-        hit = np.zeros(len(due), dtype=bool)
-        for condition in self.bandit.solved:
-            hit |= holds(condition, batch, self.stop_features)
+        hit = solved_mask(self.policy, [q.rows for q in due])
         for q, h in zip(due, hit.tolist()):
             q.checked = len(q.rows)
             q.stopped = bool(h)
@@ -116,12 +114,18 @@ class BanditExecutor(Executor):
         active = [self.queries[x] for x in self.order if self._want(self.queries[x]) > 0]
         if not active:
             return []
-        ranked = self._ranked(active)
-        served = ranked
-        if self.bandit.explore != "all":
-            fresh = [q for q in ranked if len(q.rows) < self.first]
-            seen = [q for q in ranked if len(q.rows) >= self.first]
-            served = fresh + seen[: math.ceil(len(seen) / 2)]
+        served = self._ranked(active)
+        if self.gain is not None:
+            fresh = [q for q in served if len(q.rows) < self.first]
+            room = self._remaining()
+            if room is not None:
+                room -= sum(self._want(q) for q in fresh)
+            skip = skipped(
+                self.gain, self.settings,
+                [(q.qid, q.rows, self.ranks[q.qid]) for q in served if len(q.rows) >= self.first],
+                room,
+            )
+            served = [q for q in served if q.qid not in skip]
         sampling = self.policy.bins[0].sampling
         name = self.policy.bins[0].name
         return [
@@ -210,16 +214,6 @@ class BanditExecutor(Executor):
             target=None,
             budget_cut=not self.interrupted and not q.stopped and not q.exhausted and not capped,
         )
-
-
-def _bound(policy: ir.Policy, kind: str) -> float | None:
-    values = [
-        limit.value for limit in policy.budget.limits
-        if limit.kind == kind and limit.unit == "samples" and limit.bin is None
-    ]
-    if not values:
-        return None
-    return max(values) if kind == "per_query_min" else min(values)
 
 
 def _votes(q: _Query) -> dict[str, int]:

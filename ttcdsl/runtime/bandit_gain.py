@@ -1,0 +1,291 @@
+"""The bandit's learned skip: what one more round is worth for a query, learned on calibration.
+
+A query's *state* is its sample count ``n`` and the agreement of its answers so far:
+``unanimous`` (every sample gives the same answer), ``majority`` (the leading answer has more
+than half the samples) or ``split`` (anything else, and a query with no answer). The *gain* of a
+state is the expected change of the policy's objective for that query from one more round of
+``round K samples`` (fewer at the per-query cap), given that the query is still active in that
+state: for ``maximize coverage``, P(the round brings its first correct sample); for ``maximize
+accuracy``, P(the round turns the policy's answer right) - P(it turns it wrong), the answer rule
+being the policy's ``answer`` strategy. The *retire* probability is P(a solved rule holds, or
+the cap is reached, after that round).
+
+:func:`fit` estimates both on a calibration table (``ttc plan``; ``ttc compare`` on its
+calibration half) by replaying every calibration query in several seeded sample orders through
+the same first round, solved rules and cap as the runtime: each time a replayed query is active
+at a count it is a draw of its state's gain (the objective after the round minus before it) and
+retire indicator. A state's estimate is shrunk toward the mean over every state at the same count
+with one pseudo-draw, so a rare agreement state does not decide on one or two draws.
+
+:func:`skipped` is the runtime's decision (:mod:`ttcdsl.runtime.bandit`): with ``R`` samples left
+after the queries still in their first round, each active query's future rounds are projected in
+its current agreement state, round ``m`` worth ``S_m * gain(n + m K) / K`` per sample, ``S_m``
+the probability it is still active then (the product of ``1 - retire`` over the rounds before).
+The ``R`` samples buy the most valuable of these rounds (a water-filling of the budget); the
+threshold ``tau`` is the per-sample value of the last round bought. A query whose next round is
+worth less than ``tau`` is skipped this round: the rest of the batch offers more per sample. A
+query whose state the calibration never saw is never skipped (nothing says it is worth less),
+and when the budget affords every projected round, or less than one round, nobody is skipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from ttcdsl.lang import ir
+from ttcdsl.samples.schema import SampleRow
+
+AGREEMENT = ("unanimous", "majority", "split")
+ORDERS = 8  # seeded sample orders per calibration query
+PSEUDO = 1.0  # pseudo-draws of the count's mean in each state's estimate
+
+
+def agreement(rows: Sequence[SampleRow]) -> str:
+    """``unanimous``, ``majority`` or ``split`` (module docstring)."""
+    votes: dict[str, int] = {}
+    for row in rows:
+        if row.answer is not None:
+            votes[row.answer] = votes.get(row.answer, 0) + 1
+    top = max(votes.values(), default=0)
+    if rows and top == len(rows):
+        return "unanimous"
+    return "majority" if 2 * top > len(rows) else "split"
+
+
+def state_key(n: int, agreed: str) -> str:
+    return f"{n}:{agreed}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """The bandit's round structure, read from the policy the same way for the fit and the run."""
+
+    round_samples: int
+    first: int  # the first round's samples per query
+    first_check: int  # the first count at which solved rules are checked
+    cap: float  # samples per query at most (inf: none)
+
+
+def bound(policy: ir.Policy, kind: str) -> float | None:
+    """The batch-wide per-query sample bound of ``kind`` (per_query_min: the largest,
+    per_query_max: the smallest), or None."""
+    values = [
+        limit.value for limit in policy.budget.limits
+        if limit.kind == kind and limit.unit == "samples" and limit.bin is None
+    ]
+    if not values:
+        return None
+    return max(values) if kind == "per_query_min" else min(values)
+
+
+def settings(policy: ir.Policy) -> Settings:
+    from ttcdsl.features.stop_check import first_stop_check
+
+    bandit = policy.allocation
+    assert isinstance(bandit, ir.Bandit)
+    minimum = int(bound(policy, "per_query_min") or 0)
+    cap = bound(policy, "per_query_max")
+    return Settings(
+        round_samples=bandit.round_samples,
+        first=max(int(policy.probe or 0), bandit.round_samples, minimum),
+        first_check=first_stop_check(policy),
+        cap=math.inf if cap is None else int(cap),
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class GainTable:
+    """Per state key: (gain of one more round, P(retire after it), draws)."""
+
+    states: Mapping[str, tuple[float, float, int]]
+    orders: int
+
+    def to_doc(self) -> dict:
+        return {
+            "orders": self.orders,
+            "states": {k: [round(g, 6), round(r, 6), int(c)] for k, (g, r, c) in self.states.items()},
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Mapping) -> GainTable:
+        return cls(
+            states={k: (float(g), float(r), int(c)) for k, (g, r, c) in doc["states"].items()},
+            orders=int(doc["orders"]),
+        )
+
+
+def objective_metric(policy: ir.Policy) -> Callable[[Sequence[SampleRow]], float]:
+    """The policy's objective for one query's samples: covered (coverage) or the answer rule's
+    correctness (accuracy); 0 where unknown."""
+    from ttcdsl.runtime.aggregate import aggregate
+
+    if policy.objective == "coverage":
+        return lambda rows: 1.0 if any(r.correct for r in rows) else 0.0
+    strategy = policy.bins[0].strategy
+
+    def correct(rows: Sequence[SampleRow]) -> float:
+        outcome = aggregate(strategy, rows, scorers=policy.scorers, probe=policy.probe,
+                            labelled=True)
+        return 1.0 if outcome.correct else 0.0
+
+    return correct
+
+
+def solved_mask(policy: ir.Policy, rows: Sequence[Sequence[SampleRow]]) -> np.ndarray:
+    """Whether any of the bandit's solved rules holds on each query's ``rows`` (the runtime's
+    check and the fit's, one rule)."""
+    from ttcdsl.features import holds
+    from ttcdsl.runtime.executor import sample_batch
+
+    bandit = policy.allocation
+    assert isinstance(bandit, ir.Bandit)
+    batch = sample_batch(policy, rows)
+    features = {f.name: f.expr for f in policy.features}
+    hit = np.zeros(len(rows), dtype=bool)
+    for condition in bandit.solved:
+        hit |= holds(condition, batch, features)
+    return hit
+
+
+def fit(
+    policy: ir.Policy,
+    rows_by_query: Mapping[str, Sequence[SampleRow]],
+    *,
+    seed: int = 0,
+    orders: int = ORDERS,
+) -> GainTable:
+    """The gain table of ``policy`` on the calibration samples (module docstring)."""
+    s = settings(policy)
+
+    def solved(rows: list[Sequence[SampleRow]]) -> np.ndarray:
+        return solved_mask(policy, rows)
+
+    metric = objective_metric(policy)
+    rng = np.random.default_rng(seed)
+    sequences = [
+        [rows_by_query[q][i] for i in rng.permutation(len(rows_by_query[q]))]
+        for _ in range(orders) for q in sorted(rows_by_query)
+    ]
+    sums: dict[str, list[float]] = {}  # key -> [gain sum, retire sum, draws]
+    n = s.first
+    active = [seq for seq in sequences if len(seq) >= n]
+    while active and n < s.cap:
+        if n >= s.first_check:
+            hit = solved([seq[:n] for seq in active])
+            active = [seq for seq, h in zip(active, hit.tolist()) if not h]
+        step = int(min(s.round_samples, s.cap - n))
+        active = [seq for seq in active if len(seq) >= n + step]  # the round must be logged
+        if not active:
+            break
+        after = [seq[: n + step] for seq in active]
+        retire = (
+            solved(after) if n + step >= s.first_check else np.zeros(len(after), dtype=bool)
+        ) | (n + step >= s.cap)
+        for seq, longer, gone in zip(active, after, retire.tolist()):
+            key = state_key(n, agreement(seq[:n]))
+            acc = sums.setdefault(key, [0.0, 0.0, 0])
+            acc[0] += metric(longer) - metric(seq[:n])
+            acc[1] += float(gone)
+            acc[2] += 1
+        n += step
+    by_count: dict[str, list[float]] = {}
+    for key, (g, r, c) in sums.items():
+        level = by_count.setdefault(key.split(":")[0], [0.0, 0.0, 0])
+        level[0] += g
+        level[1] += r
+        level[2] += c
+    states = {}
+    for key, (g, r, c) in sums.items():
+        lg, lr, lc = by_count[key.split(":")[0]]
+        states[key] = ((g + PSEUDO * lg / lc) / (c + PSEUDO), (r + PSEUDO * lr / lc) / (c + PSEUDO), c)
+    return GainTable(states=dict(sorted(states.items())), orders=orders)
+
+
+def skipped(
+    table: GainTable,
+    s: Settings,
+    active: Sequence[tuple[str, Sequence[SampleRow], float]],
+    room: int | None,
+) -> set[str]:
+    """The active queries (id, samples, tie rank) past their first round that this round skips,
+    given ``room`` samples left for them (None: unbounded) (module docstring)."""
+    if room is None or not active:
+        return set()
+    rounds: list[tuple[float, float, int, str]] = []  # (-value per sample, rank, cost, id)
+    now: dict[str, float] = {}
+    for qid, rows, rank in active:
+        projected = _ironed(_projection(table, s, rows))
+        if projected:
+            now[qid] = projected[0][0]
+        rounds.extend((-value, rank, cost, qid) for value, cost in projected)
+    rounds.sort()
+    spent, tau = 0, None
+    for negative, _, cost, _ in rounds:
+        if spent + cost > room:
+            break
+        spent += cost
+        tau = -negative
+    if tau is None or spent == sum(cost for _, _, cost, _ in rounds):
+        return set()
+    return {qid for qid, value in now.items() if value < tau}
+
+
+def fit_table(
+    policy: ir.Policy, table, score_columns: Mapping[str, str] | None = None, *, seed: int = 0
+) -> GainTable:
+    """:func:`fit` on a calibration SamplesTable, each mapped scorer read from its column
+    (``score_columns``: scorer -> column), as the replay backend serves it."""
+    mapped = dict(score_columns or {})
+    by_query: dict[str, list[SampleRow]] = {}
+    for row in table.rows():
+        if mapped:
+            scores = dict(row.scores)
+            for name, column in mapped.items():
+                if column in row.scores:
+                    scores[name] = row.scores[column]
+            row = dataclasses.replace(row, scores=scores)
+        by_query.setdefault(row.query_id, []).append(row)
+    for rows in by_query.values():
+        rows.sort(key=lambda r: r.sample_index)
+    return fit(policy, by_query, seed=seed)
+
+
+def _projection(table: GainTable, s: Settings, rows: Sequence[SampleRow]) -> list[tuple[float, int]]:
+    """The query's future rounds in its current agreement state: (value per sample, samples),
+    until the cap or the first state the calibration never saw."""
+    agreed, n, alive = agreement(rows), len(rows), 1.0
+    out: list[tuple[float, int]] = []
+    while n < s.cap:
+        entry = table.states.get(state_key(n, agreed))
+        if entry is None:
+            break
+        gain, retire, _ = entry
+        step = int(min(s.round_samples, s.cap - n))
+        out.append((alive * gain / step, step))
+        alive *= 1.0 - retire
+        n += step
+    return out
+
+
+def _ironed(rounds: list[tuple[float, int]]) -> list[tuple[float, int]]:
+    """``rounds`` with each run of rising values replaced by its cost-weighted mean (pool
+    adjacent violators), so the values never rise: a later round can only be bought after the
+    earlier ones, so the first round is worth the best mean rate of any run of rounds from now."""
+    blocks: list[list[float]] = []  # [value sum (value x cost), cost, rounds]
+    for value, cost in rounds:
+        blocks.append([value * cost, cost, 1])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] < blocks[-1][0] / blocks[-1][1]:
+            total, weight, count = blocks.pop()
+            blocks[-1][0] += total
+            blocks[-1][1] += weight
+            blocks[-1][2] += count
+    out: list[tuple[float, int]] = []
+    position = 0
+    for total, weight, count in blocks:
+        out.extend((total / weight, cost) for _, cost in rounds[position: position + int(count)])
+        position += int(count)
+    return out
