@@ -14,13 +14,17 @@ Elimination
     retires when it reaches the per-query sample cap (``samples per query <= N``) or the backend
     runs short. The others stay active.
 
-Exploration (which active queries the next round serves)
-    ``explore all`` serves every active query, K samples each: elimination with uniform
-    exploration. The other rules serve the better-ranked HALF of the active queries (at least
-    one; the ceiling of half), so a round's compute goes where the rule expects it to pay, and
-    queries that keep ranking low are starved rather than sampled forever. Ranks come from an
-    index per query, computed on its samples so far (higher is served first):
+Exploration (which active queries the next round serves, and in which order)
+    Every rule serves every active query each round, K samples each (elimination: no active
+    query is starved), except the ones the learned skip below holds back. The rule decides the
+    ORDER of the round, which decides who gets samples when the budget cuts a round (they go one
+    at a time in that order). (Serving only the better-ranked half of the active queries, as
+    these rules once did, starved queries that one more sample would have solved: on CRUXEval
+    with a gold scorer every ranked rule fell below plain elimination, and the entropy rule below
+    uniform on the built-in workload.) Ranks come from an index per query, computed on its
+    samples so far (higher is served first):
 
+    ``all``      no index: the seeded rank of the query id.
     ``ucb``      the UCB1 index ``mean(signal) + sqrt(2 ln N / n)``, N the samples of all queries
                  so far and n the query's. A sample's signal is its score in [0, 1] under the
                  first scorer a solved rule reads (``score(prm)``; a ``confidence`` scorer's
@@ -31,6 +35,16 @@ Exploration (which active queries the next round serves)
                  most contested votes first, where one more round is most likely to change the
                  majority answer.
     ``entropy``  the entropy (nats) of the query's answer distribution: the most uncertain first.
+
+Learned skip (plans made on calibration data: ``ttc plan``, ``ttc compare``)
+    The plan's ``bandit.gain`` table (:mod:`ttcdsl.runtime.bandit_gain`) estimates, per state
+    (sample count, and whether the answers so far are unanimous, a majority or split), what one
+    more round adds to the objective for a query still active in that state, and how likely it
+    is to retire after it. Each round, the samples left after the queries still in their first
+    round buy the most valuable projected rounds of the batch; a query whose next round is worth
+    less per sample than the last round bought waits (it is served again once the rest of the
+    batch offers less). A state the calibration never saw is never skipped; a plan without the
+    table (``ttc run POLICY.ttc``) skips nothing.
 
     ``bill tokens`` ranks by value per token instead: each index is divided by the query's mean
     billed tokens per sample relative to the mean over the batch, so at equal index a long-winded
