@@ -244,3 +244,32 @@ def test_ucb_without_a_scorer_reads_the_top_share(tmp_path) -> None:
                      solved="solved when top_share >= 0.75 after 4")
     got = _run(policy, samples, queries, tmp_path / "run")
     assert (got["A"]["samples"], got["B"]["samples"]) == (2, 3)
+
+
+@pytest.fixture(scope="module")
+def killed_learned_setup(tmp_path_factory):
+    """A bandit plan with the learned skip (ttc plan on the same workload) whose run skips."""
+    d = tmp_path_factory.mktemp("bandit_learned_resume")
+    samples, queries = workload_files(d, n=60, m=16)
+    policy = _policy(d, explore="entropy", cap=12, budget="mean samples per query <= 4")
+    plan = d / "bandit.plan.yaml"
+    assert ttc("plan", str(policy), "--calibration", str(samples), "-o", str(plan)) == 0
+    reference = d / "reference"
+    learned = _run(plan, samples, queries, reference, seed=7)
+    plain = _run(policy, samples, queries, d / "plain", seed=7)
+    assert learned != plain  # the skip changed some decision
+    return plan, samples, queries, reference
+
+
+@pytest.mark.parametrize("crash", ["appended:1", "append:3"])
+def test_a_killed_learned_skip_run_resumes_to_the_same_results(killed_learned_setup, tmp_path,
+                                                               crash) -> None:
+    plan, samples, queries, reference = killed_learned_setup
+    out = tmp_path / "run"
+    args = ["run", str(plan), "--queries", str(queries), "--samples", str(samples),
+            "--out", str(out), "--seed", "7", "--quiet"]
+    killed = ttc_subprocess(args, env={"TTC_RUN_CRASH": crash})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    resumed = ttc_subprocess(["run", "--resume", str(out), "--quiet"])
+    assert resumed.returncode == 0, resumed.stderr
+    assert results(out) == results(reference)

@@ -38,13 +38,15 @@ Exploration (which active queries the next round serves, and in which order)
 
 Learned skip (plans made on calibration data: ``ttc plan``, ``ttc compare``)
     The plan's ``bandit.gain`` table (:mod:`ttcdsl.runtime.bandit_gain`) estimates, per state
-    (sample count, and whether the answers so far are unanimous, a majority or split), what one
-    more round adds to the objective for a query still active in that state, and how likely it
-    is to retire after it. Each round, the samples left after the queries still in their first
-    round buy the most valuable projected rounds of the batch; a query whose next round is worth
-    less per sample than the last round bought waits (it is served again once the rest of the
-    batch offers less). A state the calibration never saw is never skipped; a plan without the
-    table (``ttc run POLICY.ttc``) skips nothing.
+    (sample count; whether the answers so far are unanimous, a majority or split; and, when a
+    solved rule reads a scorer other than gold, the tercile of the best signal so far), what
+    one more round adds to the objective for a query still active in that state, and how likely
+    it is to retire after it. Each round, the samples left after the queries still in their
+    first round buy the most valuable projected rounds of the batch; a query whose next round is
+    worth less per sample than the last round bought, even at the upper end of its gain's 95%
+    interval, waits (it is served again once the rest of the batch offers less). A state the
+    calibration never saw is never skipped; a plan without the table (``ttc run POLICY.ttc``)
+    skips nothing.
 
     ``bill tokens`` ranks by value per token instead: each index is divided by the query's mean
     billed tokens per sample relative to the mean over the batch, so at equal index a long-winded
@@ -63,13 +65,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator
 
 import numpy as np
 
 from ttcdsl.lang import ir
-from ttcdsl.runtime.aggregate import score_of
-from ttcdsl.runtime.bandit_gain import GainTable, settings, skipped, solved_mask
+from ttcdsl.runtime.bandit_gain import (
+    GainTable, settings, signal, signal_scorer, skipped, solved_mask,
+)
 from ttcdsl.runtime.executor import Executor, QueryResult, _Query
 from ttcdsl.runtime.ledger import Ask
 
@@ -91,7 +93,7 @@ class BanditExecutor(Executor):
         self.cap = self.settings.cap
         self.first = max(self.probe, self.settings.first)
         self.first_check = self.settings.first_check  # the one rule stop checks follow
-        self.signal_scorer = _signal_scorer(self.policy)
+        self.signal_scorer = signal_scorer(self.policy)
         # The learned skip: present when the plan was fitted on calibration data (ttc plan,
         # ttc compare), absent in a plan-free run.
         learned = (self.plan.get("bandit") or {}).get("gain")
@@ -135,7 +137,7 @@ class BanditExecutor(Executor):
             if room is not None:
                 room -= sum(self._want(q) for q in fresh)
             skip = skipped(
-                self.gain, self.settings,
+                self.gain, self.settings, self.signal_scorer,
                 [(q.qid, q.rows, self.ranks[q.qid]) for q in served if len(q.rows) >= self.first],
                 room,
             )
@@ -241,39 +243,5 @@ def _votes(q: _Query) -> dict[str, int]:
 def _mean_signal(q: _Query, votes: list[int], scorer: ir.Scorer | None) -> float:
     if scorer is None:
         return (votes[0] if votes else 0) / len(q.rows)
-    total = 0.0
-    for row in q.rows:
-        value = score_of(row, scorer)
-        if math.isnan(value):
-            continue
-        if scorer.kind == "confidence":
-            value = math.exp(value)
-        total += min(1.0, max(0.0, value))
-    return total / len(q.rows)
-
-
-def _signal_scorer(policy: ir.Policy) -> ir.Scorer | None:
-    """The first scorer a solved rule reads (UCB's per-sample signal), if any."""
-    by_name = {s.name: s for s in policy.scorers}
-    bandit = policy.allocation
-    assert isinstance(bandit, ir.Bandit)
-    for condition in bandit.solved:
-        if isinstance(condition, ir.Threshold):
-            for node in (*_nodes(condition.left), *_nodes(condition.right)):
-                if isinstance(node, ir.ScorerRef) and node.name in by_name:
-                    return by_name[node.name]
-    return None
-
-
-def _nodes(expr: ir.Expr) -> Iterator[ir.Expr]:
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        yield node
-        match node:
-            case ir.Apply(args=args):
-                stack.extend(reversed(args))
-            case ir.Arith(left=left, right=right):
-                stack.extend((right, left))
-            case ir.Neg(operand=operand):
-                stack.append(operand)
+    values = [signal(row, scorer) for row in q.rows]
+    return sum(v for v in values if not math.isnan(v)) / len(q.rows)

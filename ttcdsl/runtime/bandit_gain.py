@@ -1,8 +1,11 @@
 """The bandit's learned skip: what one more round is worth for a query, learned on calibration.
 
-A query's *state* is its sample count ``n`` and the agreement of its answers so far:
-``unanimous`` (every sample gives the same answer), ``majority`` (the leading answer has more
-than half the samples) or ``split`` (anything else, and a query with no answer). The *gain* of a
+A query's *state* is its sample count ``n``, the agreement of its answers so far
+(``unanimous``: every sample gives the same answer; ``majority``: the leading answer has more than
+half the samples; ``split``: anything else, and a query with no answer) and, when a solved rule
+reads a scorer other than ``gold``, the level of its best signal so far (the signal of
+:func:`signal`): ``low``, ``mid`` or ``high`` against the terciles of that best signal over the
+calibration's draws (stored in the plan). The *gain* of a
 state is the expected change of the policy's objective for that query from one more round of
 ``round K samples`` (fewer at the per-query cap), given that the query is still active in that
 state: for ``maximize coverage``, P(the round brings its first correct sample); for ``maximize
@@ -15,15 +18,22 @@ calibration half) by replaying every calibration query in several seeded sample 
 the same first round, solved rules and cap as the runtime: each time a replayed query is active
 at a count it is a draw of its state's gain (the objective after the round minus before it) and
 retire indicator. A state's estimate is shrunk toward the mean over every state at the same count
-with one pseudo-draw, so a rare agreement state does not decide on one or two draws.
+with one pseudo-draw, so a rare state does not decide on one or two draws; that mean is stored
+too (state ``any``).
 
 :func:`skipped` is the runtime's decision (:mod:`ttcdsl.runtime.bandit`): with ``R`` samples left
-after the queries still in their first round, each active query's future rounds are projected in
-its current agreement state, round ``m`` worth ``S_m * gain(n + m K) / K`` per sample, ``S_m``
-the probability it is still active then (the product of ``1 - retire`` over the rounds before).
-The ``R`` samples buy the most valuable of these rounds (a water-filling of the budget); the
-threshold ``tau`` is the per-sample value of the last round bought. A query whose next round is
-worth less than ``tau`` is skipped this round: the rest of the batch offers more per sample. A
+after the queries still in their first round, each active query's future rounds are projected:
+round ``m`` worth ``S_m * gain_m / K`` per sample, ``gain_0`` its current state's gain and
+``gain_m`` for later rounds that of state ``any`` at ``n + m K`` (its later answers are not known
+yet), ``S_m`` the probability it is still active then (the product of ``1 - retire`` over the
+rounds before). A rising run of these values is replaced by its mean (a later round can only be
+bought after the earlier ones). The ``R`` samples buy the most valuable of all projected rounds
+(a water-filling of the budget); the threshold ``tau`` is the per-sample value of the last round
+bought. A query is skipped this round when its next round is worth less than ``tau`` even at
+the upper end of the 95% interval of its state's gain (gain + 1.96 standard errors, over its
+draws and pseudo-draw): the rest of the batch offers more per sample, and the calibration is
+sure of it (where a state says little, as the answers' agreement under a gold scorer, nothing is
+skipped and the run is plain elimination). A
 query whose state the calibration never saw is never skipped (nothing says it is worth less),
 and when the budget affords every projected round, or less than one round, nobody is skipped.
 """
@@ -32,7 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -40,8 +50,10 @@ from ttcdsl.lang import ir
 from ttcdsl.samples.schema import SampleRow
 
 AGREEMENT = ("unanimous", "majority", "split")
+ANY = "any"  # the mean over every agreement state at a count
 ORDERS = 8  # seeded sample orders per calibration query
 PSEUDO = 1.0  # pseudo-draws of the count's mean in each state's estimate
+Z95 = 1.959964  # the skip's two-sided 95% normal quantile
 
 
 def agreement(rows: Sequence[SampleRow]) -> str:
@@ -56,8 +68,64 @@ def agreement(rows: Sequence[SampleRow]) -> str:
     return "majority" if 2 * top > len(rows) else "split"
 
 
-def state_key(n: int, agreed: str) -> str:
-    return f"{n}:{agreed}"
+def state_key(n: int, agreed: str, level: str | None = None) -> str:
+    return f"{n}:{agreed}" if level is None else f"{n}:{agreed}:{level}"
+
+
+def signal(row: SampleRow, scorer: ir.Scorer) -> float:
+    """A sample's signal in [0, 1] under ``scorer`` (a ``confidence`` scorer's mean
+    log-probability p as exp(p)); NaN when unknown."""
+    from ttcdsl.runtime.aggregate import score_of
+
+    value = score_of(row, scorer)
+    if math.isnan(value):
+        return value
+    if scorer.kind == "confidence":
+        value = math.exp(value)
+    return min(1.0, max(0.0, value))
+
+
+def signal_scorer(policy: ir.Policy) -> ir.Scorer | None:
+    """The first scorer a solved rule reads (UCB's per-sample signal), if any."""
+    by_name = {s.name: s for s in policy.scorers}
+    bandit = policy.allocation
+    assert isinstance(bandit, ir.Bandit)
+    for condition in bandit.solved:
+        if isinstance(condition, ir.Threshold):
+            for node in (*_nodes(condition.left), *_nodes(condition.right)):
+                if isinstance(node, ir.ScorerRef) and node.name in by_name:
+                    return by_name[node.name]
+    return None
+
+
+def _nodes(expr: ir.Expr) -> Iterator[ir.Expr]:
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        yield node
+        match node:
+            case ir.Apply(args=args):
+                stack.extend(reversed(args))
+            case ir.Arith(left=left, right=right):
+                stack.extend((right, left))
+            case ir.Neg(operand=operand):
+                stack.append(operand)
+
+
+def level_scorer(policy: ir.Policy) -> ir.Scorer | None:
+    """The scorer whose best signal enters the state: the signal scorer, unless it is ``gold``
+    (a query still active under a gold solved rule has only wrong samples: no level to read)."""
+    scorer = signal_scorer(policy)
+    return None if scorer is None or scorer.kind == "gold" else scorer
+
+
+def best_signal(rows: Sequence[SampleRow], scorer: ir.Scorer) -> float:
+    values = [v for v in (signal(r, scorer) for r in rows) if not math.isnan(v)]
+    return max(values, default=0.0)
+
+
+def level(best: float, edges: tuple[float, float]) -> str:
+    return "low" if best < edges[0] else "mid" if best < edges[1] else "high"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,22 +167,37 @@ def settings(policy: ir.Policy) -> Settings:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class GainTable:
-    """Per state key: (gain of one more round, P(retire after it), draws)."""
+    """Per state key: (gain of one more round, P(retire after it), draws, standard error of
+    the gain)."""
 
-    states: Mapping[str, tuple[float, float, int]]
+    states: Mapping[str, tuple[float, float, int, float]]
     orders: int
+    score_edges: tuple[float, float] | None = None  # terciles of the best signal (None: no level)
+
+    def key(self, rows: Sequence[SampleRow], scorer: ir.Scorer | None) -> str:
+        """The state key of a query's samples so far."""
+        if self.score_edges is None or scorer is None:
+            return state_key(len(rows), agreement(rows))
+        return state_key(len(rows), agreement(rows),
+                         level(best_signal(rows, scorer), self.score_edges))
 
     def to_doc(self) -> dict:
         return {
             "orders": self.orders,
-            "states": {k: [round(g, 6), round(r, 6), int(c)] for k, (g, r, c) in self.states.items()},
+            "score_edges": None if self.score_edges is None
+            else [round(e, 6) for e in self.score_edges],
+            "states": {k: [round(g, 6), round(r, 6), int(c), round(e, 6)]
+                       for k, (g, r, c, e) in self.states.items()},
         }
 
     @classmethod
     def from_doc(cls, doc: Mapping) -> GainTable:
+        edges = doc.get("score_edges")
         return cls(
-            states={k: (float(g), float(r), int(c)) for k, (g, r, c) in doc["states"].items()},
+            states={k: (float(g), float(r), int(c), float(e))
+                    for k, (g, r, c, e) in doc["states"].items()},
             orders=int(doc["orders"]),
+            score_edges=None if edges is None else (float(edges[0]), float(edges[1])),
         )
 
 
@@ -170,7 +253,8 @@ def fit(
         [rows_by_query[q][i] for i in rng.permutation(len(rows_by_query[q]))]
         for _ in range(orders) for q in sorted(rows_by_query)
     ]
-    sums: dict[str, list[float]] = {}  # key -> [gain sum, retire sum, draws]
+    scorer = level_scorer(policy)
+    draws: list[tuple[int, str, float, float, float]] = []  # n, agreement, best, gain, retire
     n = s.first
     active = [seq for seq in sequences if len(seq) >= n]
     while active and n < s.cap:
@@ -186,41 +270,69 @@ def fit(
             solved(after) if n + step >= s.first_check else np.zeros(len(after), dtype=bool)
         ) | (n + step >= s.cap)
         for seq, longer, gone in zip(active, after, retire.tolist()):
-            key = state_key(n, agreement(seq[:n]))
-            acc = sums.setdefault(key, [0.0, 0.0, 0])
-            acc[0] += metric(longer) - metric(seq[:n])
-            acc[1] += float(gone)
-            acc[2] += 1
+            now = seq[:n]
+            best = 0.0 if scorer is None else best_signal(now, scorer)
+            draws.append((n, agreement(now), best, metric(longer) - metric(now), float(gone)))
         n += step
-    by_count: dict[str, list[float]] = {}
-    for key, (g, r, c) in sums.items():
-        level = by_count.setdefault(key.split(":")[0], [0.0, 0.0, 0])
-        level[0] += g
-        level[1] += r
-        level[2] += c
-    states = {}
-    for key, (g, r, c) in sums.items():
-        lg, lr, lc = by_count[key.split(":")[0]]
-        states[key] = ((g + PSEUDO * lg / lc) / (c + PSEUDO), (r + PSEUDO * lr / lc) / (c + PSEUDO), c)
-    return GainTable(states=dict(sorted(states.items())), orders=orders)
+    edges = None
+    if scorer is not None and draws:
+        low, high = np.quantile([d[2] for d in draws], [1 / 3, 2 / 3]).tolist()
+        edges = (float(low), float(high))
+    sums: dict[str, list[float]] = {}  # key -> [gain sum, retire sum, draws, gain^2 sum]
+    by_count: dict[int, list[float]] = {}
+    for count, agreed, best, gain, gone in draws:
+        key = state_key(count, agreed, None if edges is None else level(best, edges))
+        for acc in (sums.setdefault(key, [0.0, 0.0, 0, 0.0]),
+                    by_count.setdefault(count, [0.0, 0.0, 0, 0.0])):
+            acc[0] += gain
+            acc[1] += gone
+            acc[2] += 1
+            acc[3] += gain * gain
+    states = {state_key(count, ANY): _estimate(g, r, c, g2, None)
+              for count, (g, r, c, g2) in by_count.items()}
+    for key, (g, r, c, g2) in sums.items():
+        states[key] = _estimate(g, r, c, g2, by_count[int(key.split(":")[0])])
+    return GainTable(states=dict(sorted(states.items())), orders=orders, score_edges=edges)
+
+
+def _estimate(g: float, r: float, c: int, g2: float, prior: list[float] | None):
+    """(gain, retire, draws, standard error) from sums over ``c`` draws, shrunk toward the
+    count's mean (``prior``: its sums) with PSEUDO pseudo-draws."""
+    if prior is None:
+        mean_g, mean_r, weight = g / c, r / c, float(c)
+        second = g2 / c
+    else:
+        pg, pr, pc, pg2 = prior
+        weight = c + PSEUDO
+        mean_g = (g + PSEUDO * pg / pc) / weight
+        mean_r = (r + PSEUDO * pr / pc) / weight
+        second = (g2 + PSEUDO * pg2 / pc) / weight
+    variance = max(0.0, second - mean_g * mean_g)
+    return (mean_g, mean_r, int(c), math.sqrt(variance / weight))
 
 
 def skipped(
     table: GainTable,
     s: Settings,
+    scorer: ir.Scorer | None,
     active: Sequence[tuple[str, Sequence[SampleRow], float]],
     room: int | None,
 ) -> set[str]:
     """The active queries (id, samples, tie rank) past their first round that this round skips,
-    given ``room`` samples left for them (None: unbounded) (module docstring)."""
+    given ``room`` samples left for them (None: unbounded) and the policy's signal scorer
+    (module docstring)."""
     if room is None or not active:
         return set()
     rounds: list[tuple[float, float, int, str]] = []  # (-value per sample, rank, cost, id)
     now: dict[str, float] = {}
     for qid, rows, rank in active:
-        projected = _ironed(_projection(table, s, rows))
+        projected = _ironed(_projection(table, s, table.key(rows, scorer), len(rows)))
         if projected:
-            now[qid] = projected[0][0]
+            # skip only when even the upper end of the 95% interval of this round's gain is
+            # worth less than what the budget buys elsewhere
+            gain, _, _, error = table.states[table.key(rows, scorer)]
+            upper = (gain + Z95 * error) / min(s.round_samples, s.cap - len(rows))
+            now[qid] = max(projected[0][0], upper)
         rounds.extend((-value, rank, cost, qid) for value, cost in projected)
     rounds.sort()
     spent, tau = 0, None
@@ -254,16 +366,17 @@ def fit_table(
     return fit(policy, by_query, seed=seed)
 
 
-def _projection(table: GainTable, s: Settings, rows: Sequence[SampleRow]) -> list[tuple[float, int]]:
-    """The query's future rounds in its current agreement state: (value per sample, samples),
-    until the cap or the first state the calibration never saw."""
-    agreed, n, alive = agreement(rows), len(rows), 1.0
+def _projection(table: GainTable, s: Settings, key: str, n: int) -> list[tuple[float, int]]:
+    """The query's future rounds: (value per sample, samples), the next one in the query's
+    state ``key``, the later ones (whose answers are not known yet) in the mean state of an
+    active query at that count, until the cap or the first count the calibration never saw."""
+    alive = 1.0
     out: list[tuple[float, int]] = []
     while n < s.cap:
-        entry = table.states.get(state_key(n, agreed))
+        entry = table.states.get(key if not out else state_key(n, ANY))
         if entry is None:
             break
-        gain, retire, _ = entry
+        gain, retire, _, _ = entry
         step = int(min(s.round_samples, s.cap - n))
         out.append((alive * gain / step, step))
         alive *= 1.0 - retire
