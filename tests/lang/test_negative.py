@@ -173,6 +173,14 @@ CASES = [
     # -- added later (kept at the end) --
     ("empty-file", "TTC016", "", ""),
     ("comments-only", "TTC016", "", "# a policy, some day\n\n   # not yet\n"),
+    ("contest-rule-with-gold-solved-rule", "TTC610", "gap",
+     policy("offline evaluation\nscorer g = gold\n" + BUDGET + "answer best_of_n(g)",
+            allocate="allocate bandit { round 1 samples  explore gap  solved when score(g) >= 1 }"
+                     " maximize coverage\n")),
+    ("entropy-rule-with-max-correct", "TTC610", "entropy",
+     policy("offline evaluation\n" + BUDGET + "answer majority_vote",
+            allocate="allocate bandit { round 1 samples  explore entropy\n"
+                     "  solved when max(correct) >= 1 }\n")),
 ]
 
 

@@ -36,6 +36,11 @@ Exploration (which active queries the next round serves, and in which order)
                  majority answer.
     ``entropy``  the entropy (nats) of the query's answer distribution: the most uncertain first.
 
+    ``gap`` and ``entropy`` read the answers' contest; under a solved rule that retires a query
+    at its first correct sample (a gold scorer's ``score``, ``max(correct)``) every active
+    query's answers are all wrong and the contest says nothing, so ``ttc check`` refuses them
+    there (TTC610, :mod:`ttcdsl.lang.checks.allocation`).
+
 Learned skip (plans made on calibration data: ``ttc plan``, ``ttc compare``)
     The plan's ``bandit.gain`` table (:mod:`ttcdsl.runtime.bandit_gain`) estimates, per state
     (sample count; whether the answers so far are unanimous, a majority or split; and, when a
