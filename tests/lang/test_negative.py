@@ -198,7 +198,8 @@ def test_check_reports_code_and_underlines_the_offending_text(code, text, source
 def test_every_code_in_the_catalogue_has_a_negative_case_or_a_file_test():
     from ttcdsl.lang.codes import CODES
 
-    covered = {c[1] for c in CASES} | {"TTC001", "TTC002", "TTC003", "TTC015", "TTC150"}
+    # TTC611 is raised at plan time, on calibration data: tests/runtime/test_runtime_bandit.py
+    covered = {c[1] for c in CASES} | {"TTC001", "TTC002", "TTC003", "TTC015", "TTC150", "TTC611"}
     assert set(CODES) - covered == set()
 
 

@@ -273,3 +273,25 @@ def test_a_killed_learned_skip_run_resumes_to_the_same_results(killed_learned_se
     resumed = ttc_subprocess(["run", "--resume", str(out), "--quiet"])
     assert resumed.returncode == 0, resumed.stderr
     assert results(out) == results(reference)
+
+
+@pytest.mark.parametrize("explore", ["gap", "entropy"])
+def test_a_contest_rule_is_refused_on_answers_that_never_repeat(tmp_path, capsys, explore) -> None:
+    """Issue 15: on a calibration table where no query repeats an answer, gap and entropy have
+    nothing to rank by; `ttc plan` and `ttc compare` refuse them (TTC611) instead of planning a
+    rule without signal. `explore ucb` plans on the same table."""
+    samples, _ = _table(tmp_path, {f"q{i}": {"answers": "distinct"} for i in range(4)})
+    policy = _policy(tmp_path, explore=explore, solved="solved when score(prm) >= 0.7")
+    assert ttc("plan", str(policy), "--calibration", str(samples), "-o",
+               str(tmp_path / "p.yaml")) == 1
+    err = capsys.readouterr().err
+    assert "TTC611" in err and f"explore {explore}" in err and "4 queries, 48 samples" in err
+    assert "Traceback" not in err and not (tmp_path / "p.yaml").exists()
+    # compare reports a policy it cannot plan in its row and goes on with the others
+    assert ttc("compare", str(policy), "--samples", str(samples), "--budgets", "4",
+               "--out", str(tmp_path / "cmp")) == 0
+    (row,) = json.loads((tmp_path / "cmp" / "compare.json").read_text())["rows"]
+    assert "no calibration query repeats an answer" in row["error"]
+    ucb = _policy(tmp_path, explore="ucb", solved="solved when score(prm) >= 0.7", name="u.ttc")
+    assert ttc("plan", str(ucb), "--calibration", str(samples), "-o",
+               str(tmp_path / "u.yaml")) == 0

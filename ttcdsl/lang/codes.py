@@ -444,6 +444,16 @@ more sample would solve. Use `explore all` (elimination: every active query each
 `explore ucb` (the least-sampled first, since every active query's gold signal is 0).""",
     ),
     Code(
+        code="TTC611",
+        title="an answer-contest exploration rule on answers that never repeat",
+        explanation="""\
+`explore gap` and `explore entropy` order the bandit's rounds by how contested a query's answers
+are. `ttc plan` and `ttc compare` refuse them when no calibration query gives the same answer
+twice: every query's answers are then equally split (entropy ln n, gap index 1), so the rule has
+nothing to rank by. Free-text or unnormalized answers often cause this; check the answer
+extraction, or use `explore all` or `explore ucb`.""",
+    ),
+    Code(
         code="TTC016",
         title="the policy file is empty",
         explanation="""\

@@ -39,7 +39,9 @@ Exploration (which active queries the next round serves, and in which order)
     ``gap`` and ``entropy`` read the answers' contest; under a solved rule that retires a query
     at its first correct sample (a gold scorer's ``score``, ``max(correct)``) every active
     query's answers are all wrong and the contest says nothing, so ``ttc check`` refuses them
-    there (TTC610, :mod:`ttcdsl.lang.checks.allocation`).
+    there (TTC610, :mod:`ttcdsl.lang.checks.allocation`); ``ttc plan`` and ``ttc compare``
+    refuse them on calibration data where no query repeats an answer (TTC611,
+    :func:`ttcdsl.runtime.bandit_gain.refuse_contest_without_repeats`).
 
 Learned skip (plans made on calibration data: ``ttc plan``, ``ttc compare``)
     The plan's ``bandit.gain`` table (:mod:`ttcdsl.runtime.bandit_gain`) estimates, per state

@@ -363,7 +363,45 @@ def fit_table(
         by_query.setdefault(row.query_id, []).append(row)
     for rows in by_query.values():
         rows.sort(key=lambda r: r.sample_index)
+    refuse_contest_without_repeats(policy, by_query)
     return fit(policy, by_query, seed=seed)
+
+
+def refuse_contest_without_repeats(
+    policy: ir.Policy, rows_by_query: Mapping[str, Sequence[SampleRow]]
+) -> None:
+    """Refuse (TTC611) ``explore gap`` or ``explore entropy`` on calibration data where no query
+    ever gives the same answer twice: every query's answers are then equally contested (entropy
+    ln n, gap index 1), so the rule has no signal to rank by."""
+    from ttcdsl.lang import ast
+    from ttcdsl.lang.diagnostics import DiagnosticError, Diagnostics
+    from ttcdsl.lang.parse import parse_source
+
+    bandit = policy.allocation
+    if not isinstance(bandit, ir.Bandit) or bandit.explore not in ("gap", "entropy"):
+        return
+    for rows in rows_by_query.values():
+        answers = [r.answer for r in rows if r.answer is not None]
+        if len(set(answers)) < len(answers):
+            return  # some query repeats an answer: the contest varies
+    span = None
+    program = parse_source(policy.source)
+    for statement in program.statements:
+        if isinstance(statement, ast.AllocateDecl) and isinstance(statement.allocation, ast.Bandit):
+            span = next((i.rule.span for i in statement.allocation.items
+                         if isinstance(i, ast.BanditExplore)), statement.span)
+    diagnostics = Diagnostics(policy.source)
+    samples = sum(len(rows) for rows in rows_by_query.values())
+    diagnostics.error(
+        "TTC611",
+        f"`explore {bandit.explore}` ranks by the contest between a query's answers, but no "
+        f"calibration query repeats an answer ({len(rows_by_query)} queries, {samples} samples)",
+        span,
+        label="no signal in this data",
+        help="every query's answers are equally split; use `explore all` or `explore ucb`, or "
+        "check the answer extraction",
+    )
+    raise DiagnosticError(diagnostics.sorted())
 
 
 def _projection(table: GainTable, s: Settings, key: str, n: int) -> list[tuple[float, int]]:
