@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from ttcdsl.lang.api import parse_policy
 from ttcdsl.runtime.bandit_gain import GainTable, Settings, fit, skipped
 from ttcdsl.samples import SampleRow
@@ -100,3 +102,30 @@ def test_fit_counts_each_active_state_once_per_order() -> None:
     with_solved = fit(policy, {"H": _rows("H", ["5"] * 4), "S": _rows("S", ["1", "2", "3", "4"]),
                                "R": _rows("R", ["7"] * 4)}, orders=3)
     assert with_solved.states == table.states
+
+
+def test_fit_estimates_the_chance_that_the_next_sample_solves() -> None:
+    """Coverage with a gold solved rule, one sample a round, two logged samples a query. H
+    (5, 5) is active at one sample in every order and its second sample never solves it. M
+    (5, 7) is active at one sample only in the orders that draw the 5 first (d - orders of
+    them, d the state's draws), and then its second sample solves it and retires it. So the
+    state's gain and retire are both (d - orders) / d, whatever the orders drawn, with the
+    Bernoulli standard error sqrt(g (1 - g) / (d + 1)) (one pseudo-draw of the count's mean,
+    here the same state's)."""
+    policy = parse_policy(
+        'policy g "gold elimination"\noffline evaluation\n'
+        "budget {\n  mean samples per query <= 3\n  samples per query in 1..16\n}\n"
+        "sampling { temperature 0.8  max_tokens 64 }\nscorer gold = gold\n"
+        "allocate bandit {\n  round 1 samples\n  explore all\n  solved when score(gold) >= 1\n}"
+        " maximize coverage\nanswer best_of_n(gold)\n",
+        name="g.ttc",
+    )
+    orders = 16
+    table = fit(policy, {"H": _rows("H", ["5", "5"]), "M": _rows("M", ["5", "7"])},
+                orders=orders)
+    gain, retire, draws, error = table.states["1:unanimous"]
+    assert orders < draws < 2 * orders  # M drew its 5 first in some orders, not all
+    share = (draws - orders) / draws
+    assert gain == pytest.approx(share) and retire == pytest.approx(share)
+    assert error == pytest.approx(math.sqrt(share * (1 - share) / (draws + 1)))
+    assert set(table.states) == {"1:unanimous", "1:any"}  # no third sample is logged
