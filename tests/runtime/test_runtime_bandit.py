@@ -295,3 +295,13 @@ def test_a_contest_rule_is_refused_on_answers_that_never_repeat(tmp_path, capsys
     ucb = _policy(tmp_path, explore="ucb", solved="solved when score(prm) >= 0.7", name="u.ttc")
     assert ttc("plan", str(ucb), "--calibration", str(samples), "-o",
                str(tmp_path / "u.yaml")) == 0
+
+
+def test_explain_says_the_plan_carries_a_learned_skip(tmp_path, capsys) -> None:
+    samples, _ = workload_files(tmp_path, n=20, m=8)
+    policy = _policy(tmp_path, explore="entropy", cap=8)
+    assert ttc("plan", str(policy), "--calibration", str(samples), "-o",
+               str(tmp_path / "p.yaml"), "--explain") == 0
+    plan = yaml.safe_load((tmp_path / "p.yaml").read_text())
+    out = capsys.readouterr().out
+    assert f"learned skip: {len(plan['bandit']['gain']['states'])} query states" in out
