@@ -305,3 +305,20 @@ def test_explain_says_the_plan_carries_a_learned_skip(tmp_path, capsys) -> None:
     plan = yaml.safe_load((tmp_path / "p.yaml").read_text())
     out = capsys.readouterr().out
     assert f"learned skip: {len(plan['bandit']['gain']['states'])} query states" in out
+
+
+def test_a_hand_edited_gain_table_is_a_clear_error(tmp_path, capsys) -> None:
+    samples, queries = workload_files(tmp_path, n=20, m=8)
+    policy = _policy(tmp_path, explore="entropy", cap=8)
+    planned = tmp_path / "p.yaml"
+    assert ttc("plan", str(policy), "--calibration", str(samples), "-o", str(planned)) == 0
+    document = yaml.safe_load(planned.read_text())
+    key = next(iter(document["bandit"]["gain"]["states"]))
+    document["bandit"]["gain"]["states"][key] = [0.1, 0.2]  # two of four fields
+    planned.write_text(yaml.safe_dump(document))
+    capsys.readouterr()
+    code = ttc("run", str(planned), "--queries", str(queries), "--samples", str(samples),
+               "--out", str(tmp_path / "run"), "--quiet")
+    err = capsys.readouterr().err
+    assert code == 1 and "bandit.gain table is malformed" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()

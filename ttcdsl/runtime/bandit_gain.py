@@ -192,13 +192,27 @@ class GainTable:
 
     @classmethod
     def from_doc(cls, doc: Mapping) -> GainTable:
-        edges = doc.get("score_edges")
-        return cls(
-            states={k: (float(g), float(r), int(c), float(e))
-                    for k, (g, r, c, e) in doc["states"].items()},
-            orders=int(doc["orders"]),
-            score_edges=None if edges is None else (float(edges[0]), float(edges[1])),
-        )
+        """The table of a plan's ``bandit.gain``; a malformed one (a plan edited by hand) is
+        the user's mistake, said as such."""
+        from ttcdsl.errors import UserError
+
+        try:
+            edges = doc.get("score_edges")
+            table = cls(
+                states={str(k): (float(g), float(r), int(c), float(e))
+                        for k, (g, r, c, e) in doc["states"].items()},
+                orders=int(doc["orders"]),
+                score_edges=None if edges is None else (float(edges[0]), float(edges[1])),
+            )
+        except (AttributeError, KeyError, IndexError, TypeError, ValueError) as error:
+            raise UserError(
+                f"the plan's bandit.gain table is malformed ({type(error).__name__}: {error})",
+                hint="the plan was edited by hand; re-plan with ttc plan",
+            ) from None
+        if not all(math.isfinite(v) for g, r, _, e in table.states.values() for v in (g, r, e)):
+            raise UserError("the plan's bandit.gain table holds a value that is not finite",
+                            hint="the plan was edited by hand; re-plan with ttc plan")
+        return table
 
 
 def objective_metric(policy: ir.Policy) -> Callable[[Sequence[SampleRow]], float]:
