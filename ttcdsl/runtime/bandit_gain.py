@@ -5,10 +5,9 @@ A query's *state* is its sample count ``n``, the agreement of its answers so far
 half the samples; ``split``: anything else, and a query with no answer) and, when a solved rule
 reads a scorer other than ``gold``, the level of its best signal so far (the signal of
 :func:`signal`): ``low``, ``mid`` or ``high`` against the terciles of that best signal over the
-calibration's draws (stored in the plan). The *gain* of a
-state is the expected change of the policy's objective for that query from one more round of
-``round K samples`` (fewer at the per-query cap), given that the query is still active in that
-state: for ``maximize coverage``, P(the round brings its first correct sample); for ``maximize
+calibration's draws (stored in the plan). The *gain* of a state is the expected change of the
+policy's objective for that query from one more round of ``round K samples`` (fewer at the
+per-query cap), given that the query is still active in that state: for ``maximize coverage``, P(the round brings its first correct sample); for ``maximize
 accuracy``, P(the round turns the policy's answer right) - P(it turns it wrong), the answer rule
 being the policy's ``answer`` strategy. The *retire* probability is P(a solved rule holds, or
 the cap is reached, after that round).
@@ -33,9 +32,10 @@ bought. A query is skipped this round when its next round is worth less than ``t
 the upper end of the 95% interval of its state's gain (gain + 1.96 standard errors, over its
 draws and pseudo-draw): the rest of the batch offers more per sample, and the calibration is
 sure of it (where a state says little, as the answers' agreement under a gold scorer, nothing is
-skipped and the run is plain elimination). A
-query whose state the calibration never saw is never skipped (nothing says it is worth less),
-and when the budget affords every projected round, or less than one round, nobody is skipped.
+skipped and the run is plain elimination). A query whose state the calibration never saw is
+never skipped (nothing says it is worth less), and when the budget affords every projected
+round, or less than one round, nobody is skipped. Values are per sample, under ``bill tokens``
+too.
 """
 
 from __future__ import annotations
