@@ -34,9 +34,7 @@ def test_bars_flag_what_is_missed():
            4: .475}, "maj8": 0.925, "stop_rules": [
                {"policy": "a", "accuracy": 0.921, "samples_per_query": 2.7}]}
     coverage = {"budgets": [2.0], "rows": [_row("elimination_gold", 2.0, 0.41),
-                                             _row("bandit_ucb_gold", 2.0, 0.41),
-                                             _row("bandit_gap_gold", 2.0, 0.40),
-                                             _row("bandit_entropy_gold", 2.0, 0.42)]}
+                                             _row("bandit_ucb_gold", 2.0, 0.40)]}
     builtin = {"rows": [_row("adaptive_vote", 8.0, 0.8, "better than uniform at equal spend"),
                         _row("oracle_coverage", 4.0, 0.8, "better than uniform at equal spend")]}
     for row in builtin["rows"]:

@@ -173,6 +173,14 @@ CASES = [
     # -- added later (kept at the end) --
     ("empty-file", "TTC016", "", ""),
     ("comments-only", "TTC016", "", "# a policy, some day\n\n   # not yet\n"),
+    ("contest-rule-with-gold-solved-rule", "TTC610", "gap",
+     policy("offline evaluation\nscorer g = gold\n" + BUDGET + "answer best_of_n(g)",
+            allocate="allocate bandit { round 1 samples  explore gap  solved when score(g) >= 1 }"
+                     " maximize coverage\n")),
+    ("entropy-rule-with-max-correct", "TTC610", "entropy",
+     policy("offline evaluation\n" + BUDGET + "answer majority_vote",
+            allocate="allocate bandit { round 1 samples  explore entropy\n"
+                     "  solved when max(correct) >= 1 }\n")),
 ]
 
 
@@ -190,7 +198,8 @@ def test_check_reports_code_and_underlines_the_offending_text(code, text, source
 def test_every_code_in_the_catalogue_has_a_negative_case_or_a_file_test():
     from ttcdsl.lang.codes import CODES
 
-    covered = {c[1] for c in CASES} | {"TTC001", "TTC002", "TTC003", "TTC015", "TTC150"}
+    # TTC611 is raised at plan time, on calibration data: tests/runtime/test_runtime_bandit.py
+    covered = {c[1] for c in CASES} | {"TTC001", "TTC002", "TTC003", "TTC015", "TTC150", "TTC611"}
     assert set(CODES) - covered == set()
 
 

@@ -11,6 +11,7 @@ import signal
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.runtime.runs import results, sample_keys, ttc, ttc_subprocess, workload_files
 from ttcdsl.runtime.assignment import rank_key
@@ -108,45 +109,35 @@ def test_solved_rules_retire_queries_and_the_cap_stops_the_rest(tmp_path) -> Non
 
 @pytest.mark.parametrize("explore, served", [("entropy", "A"), ("gap", "A"), ("ucb", "B")])
 def test_a_cut_round_goes_where_the_rule_ranks_first(tmp_path, explore, served) -> None:
-    """Two never-solved queries, a budget for the first round and one more pull: A's answers
+    """Two never-solved queries, a budget for the first round and one more sample: A's answers
     are all different (entropy ln 2, gap index 1, top share 1/2), B's all the same (entropy 0,
     gap index 0). UCB's signal is the score the solved rule reads: B's 0.5 beats A's 0.1 at an
-    equal bonus (same counts), so UCB picks B."""
+    equal bonus (same counts), so UCB picks B. The cut round goes one sample at a time in the
+    rule's order, so the one sample left goes to the query the rule ranks first."""
     samples, queries = _table(
         tmp_path, {"A": {"answers": "distinct"}, "B": {"answers": "5", "score": 0.5}}
     )
-    policy = _policy(tmp_path, explore=explore, budget="total samples <= 6",
+    policy = _policy(tmp_path, explore=explore, budget="total samples <= 5",
                      solved="solved when score(prm) >= 0.7")
     got = _run(policy, samples, queries, tmp_path / "run")
     other = "B" if served == "A" else "A"
-    assert got[served]["samples"] == 4 and got[other]["samples"] == 2
+    assert got[served]["samples"] == 3 and got[other]["samples"] == 2
     assert got[served]["budget_cut"] and got[other]["budget_cut"]
     report = json.loads((tmp_path / "run" / "report.json").read_text())
-    assert report["end"] == "budget" and report["spend"]["samples"] == 6
+    assert report["end"] == "budget" and report["spend"]["samples"] == 5
 
 
-def test_ranked_rules_serve_half_of_the_active_queries_per_round(tmp_path) -> None:
+@pytest.mark.parametrize("explore", ["all", "ucb", "gap", "entropy"])
+def test_every_rule_serves_every_active_query_while_the_budget_lasts(tmp_path, explore) -> None:
+    """Issue 15: the ranked rules served the better-ranked half of the active queries each
+    round, starving queries that a sample would have solved. Without a learned skip in the plan
+    every rule serves every active query each round; the rule only orders it."""
     scripts = {f"q{i}": {"answers": "distinct"} for i in range(7)}
     samples, queries = _table(tmp_path, scripts)
-    policy = _policy(tmp_path, explore="entropy", cap=6, solved="solved when score(prm) >= 0.7")
+    policy = _policy(tmp_path, explore=explore, cap=6, solved="solved when score(prm) >= 0.7")
     got = _run(policy, samples, queries, tmp_path / "run")
     assert all(r["samples"] == 6 for r in got.values())  # no budget binds: everyone reaches the cap
-    by_round = _rounds(tmp_path / "run")
-    assert by_round[0] == set(scripts)  # the first round serves everyone
-    samples_of = {q: 2 for q in scripts}
-    for r in sorted(by_round)[1:]:
-        active = [q for q, n in samples_of.items() if n < 6]
-        assert len(by_round[r]) == math.ceil(len(active) / 2), (r, by_round[r])
-        for q in by_round[r]:
-            samples_of[q] += 2
-
-
-def test_explore_all_serves_every_active_query_every_round(tmp_path) -> None:
-    scripts = {f"q{i}": {"answers": "distinct"} for i in range(5)}
-    samples, queries = _table(tmp_path, scripts)
-    policy = _policy(tmp_path, explore="all", cap=8, solved="solved when score(prm) >= 0.7")
-    _run(policy, samples, queries, tmp_path / "run")
-    assert _rounds(tmp_path / "run") == {r: set(scripts) for r in range(4)}
+    assert _rounds(tmp_path / "run") == {r: set(scripts) for r in range(3)}
 
 
 def test_bill_tokens_ranks_by_value_per_token(tmp_path) -> None:
@@ -156,12 +147,12 @@ def test_bill_tokens_ranks_by_value_per_token(tmp_path) -> None:
     samples, queries = _table(tmp_path, {
         "A": {"answers": "distinct", "tokens": 100}, "B": {"answers": "distinct", "tokens": 1000},
     })
-    common = dict(explore="entropy", budget="total samples <= 6", solved="solved when score(prm) >= 0.7")
+    common = dict(explore="entropy", budget="total samples <= 5", solved="solved when score(prm) >= 0.7")
     by_samples = _run(_policy(tmp_path, **common, name="s.ttc"), samples, queries, tmp_path / "s", seed)
     by_tokens = _run(_policy(tmp_path, **common, bill="bill tokens", name="t.ttc"), samples, queries,
                      tmp_path / "t", seed)
-    assert (by_samples["A"]["samples"], by_samples["B"]["samples"]) == (2, 4)
-    assert (by_tokens["A"]["samples"], by_tokens["B"]["samples"]) == (4, 2)
+    assert (by_samples["A"]["samples"], by_samples["B"]["samples"]) == (2, 3)
+    assert (by_tokens["A"]["samples"], by_tokens["B"]["samples"]) == (3, 2)
 
 
 def test_a_token_budget_is_never_exceeded(tmp_path) -> None:
@@ -182,12 +173,20 @@ def test_a_plan_from_ttc_plan_runs_the_same_as_the_policy_file(tmp_path) -> None
     samples, queries = workload_files(tmp_path, n=30, m=16)
     policy = _policy(tmp_path, explore="gap", cap=12, budget="mean samples per query <= 5",
                      solved="solved when top_share >= 0.75 after 4")
-    plan = tmp_path / "bandit.plan.yaml"
-    assert ttc("plan", str(policy), "--calibration", str(samples), "-o", str(plan)) == 0
+    planned = tmp_path / "bandit.plan.yaml"
+    assert ttc("plan", str(policy), "--calibration", str(samples), "-o", str(planned)) == 0
+    # `ttc plan` adds the learned skip; without it the plan holds the policy's settings only
+    document = yaml.safe_load(planned.read_text())
+    assert set(document["bandit"]["gain"]["states"])
+    del document["bandit"]["gain"]
+    plan = tmp_path / "settings.plan.yaml"
+    plan.write_text(yaml.safe_dump(document))
     from_policy = _run(policy, samples, queries, tmp_path / "a", seed=3)
     from_plan = _run(plan, samples, queries, tmp_path / "b", seed=3)
     assert from_policy == from_plan
     assert sum(r["samples"] for r in from_plan.values()) <= 5 * 30
+    learned = _run(planned, samples, queries, tmp_path / "c", seed=3)
+    assert sum(r["samples"] for r in learned.values()) <= 5 * 30
 
 
 def test_only_a_bandit_policy_runs_without_a_plan(tmp_path, capsys) -> None:
@@ -239,10 +238,87 @@ def test_resume_refuses_another_seed(killed_setup, tmp_path, capsys) -> None:
 
 def test_ucb_without_a_scorer_reads_the_top_share(tmp_path) -> None:
     """No solved rule reads a scorer: a sample's UCB signal is agreeing with the leading answer.
-    B (one answer, top share 1) beats A (all different, 1/2) for the one pull left."""
+    B (one answer, top share 1) beats A (all different, 1/2) for the one sample left."""
     samples, queries = _table(tmp_path, {"A": {"answers": "distinct"}, "B": {"answers": "5"}})
-    policy = _policy(tmp_path, explore="ucb", budget="total samples <= 6",
+    policy = _policy(tmp_path, explore="ucb", budget="total samples <= 5",
                      solved="solved when top_share >= 0.75 after 4")
     got = _run(policy, samples, queries, tmp_path / "run")
-    assert (got["A"]["samples"], got["B"]["samples"]) == (2, 4)
-    assert got["B"]["stopped"] and not got["A"]["stopped"]
+    assert (got["A"]["samples"], got["B"]["samples"]) == (2, 3)
+
+
+@pytest.fixture(scope="module")
+def killed_learned_setup(tmp_path_factory):
+    """A bandit plan with the learned skip (ttc plan on the same workload) whose run skips."""
+    d = tmp_path_factory.mktemp("bandit_learned_resume")
+    samples, queries = workload_files(d, n=60, m=16)
+    policy = _policy(d, explore="entropy", cap=12, budget="mean samples per query <= 4")
+    plan = d / "bandit.plan.yaml"
+    assert ttc("plan", str(policy), "--calibration", str(samples), "-o", str(plan)) == 0
+    reference = d / "reference"
+    learned = _run(plan, samples, queries, reference, seed=7)
+    plain = _run(policy, samples, queries, d / "plain", seed=7)
+    assert learned != plain  # the skip changed some decision
+    return plan, samples, queries, reference
+
+
+@pytest.mark.parametrize("crash", ["appended:1", "append:3"])
+def test_a_killed_learned_skip_run_resumes_to_the_same_results(killed_learned_setup, tmp_path,
+                                                               crash) -> None:
+    plan, samples, queries, reference = killed_learned_setup
+    out = tmp_path / "run"
+    args = ["run", str(plan), "--queries", str(queries), "--samples", str(samples),
+            "--out", str(out), "--seed", "7", "--quiet"]
+    killed = ttc_subprocess(args, env={"TTC_RUN_CRASH": crash})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    resumed = ttc_subprocess(["run", "--resume", str(out), "--quiet"])
+    assert resumed.returncode == 0, resumed.stderr
+    assert results(out) == results(reference)
+
+
+@pytest.mark.parametrize("explore", ["gap", "entropy"])
+def test_a_contest_rule_is_refused_on_answers_that_never_repeat(tmp_path, capsys, explore) -> None:
+    """Issue 15: on a calibration table where no query repeats an answer, gap and entropy have
+    nothing to rank by; `ttc plan` and `ttc compare` refuse them (TTC611) instead of planning a
+    rule without signal. `explore ucb` plans on the same table."""
+    samples, _ = _table(tmp_path, {f"q{i}": {"answers": "distinct"} for i in range(4)})
+    policy = _policy(tmp_path, explore=explore, solved="solved when score(prm) >= 0.7")
+    assert ttc("plan", str(policy), "--calibration", str(samples), "-o",
+               str(tmp_path / "p.yaml")) == 1
+    err = capsys.readouterr().err
+    assert "TTC611" in err and f"explore {explore}" in err and "4 queries, 48 samples" in err
+    assert "Traceback" not in err and not (tmp_path / "p.yaml").exists()
+    # compare reports a policy it cannot plan in its row and goes on with the others
+    assert ttc("compare", str(policy), "--samples", str(samples), "--budgets", "4",
+               "--out", str(tmp_path / "cmp")) == 0
+    (row,) = json.loads((tmp_path / "cmp" / "compare.json").read_text())["rows"]
+    assert "no calibration query repeats an answer" in row["error"]
+    ucb = _policy(tmp_path, explore="ucb", solved="solved when score(prm) >= 0.7", name="u.ttc")
+    assert ttc("plan", str(ucb), "--calibration", str(samples), "-o",
+               str(tmp_path / "u.yaml")) == 0
+
+
+def test_explain_says_the_plan_carries_a_learned_skip(tmp_path, capsys) -> None:
+    samples, _ = workload_files(tmp_path, n=20, m=8)
+    policy = _policy(tmp_path, explore="entropy", cap=8)
+    assert ttc("plan", str(policy), "--calibration", str(samples), "-o",
+               str(tmp_path / "p.yaml"), "--explain") == 0
+    plan = yaml.safe_load((tmp_path / "p.yaml").read_text())
+    out = capsys.readouterr().out
+    assert f"learned skip: {len(plan['bandit']['gain']['states'])} query states" in out
+
+
+def test_a_hand_edited_gain_table_is_a_clear_error(tmp_path, capsys) -> None:
+    samples, queries = workload_files(tmp_path, n=20, m=8)
+    policy = _policy(tmp_path, explore="entropy", cap=8)
+    planned = tmp_path / "p.yaml"
+    assert ttc("plan", str(policy), "--calibration", str(samples), "-o", str(planned)) == 0
+    document = yaml.safe_load(planned.read_text())
+    key = next(iter(document["bandit"]["gain"]["states"]))
+    document["bandit"]["gain"]["states"][key] = [0.1, 0.2]  # two of four fields
+    planned.write_text(yaml.safe_dump(document))
+    capsys.readouterr()
+    code = ttc("run", str(planned), "--queries", str(queries), "--samples", str(samples),
+               "--out", str(tmp_path / "run"), "--quiet")
+    err = capsys.readouterr().err
+    assert code == 1 and "bandit.gain table is malformed" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()

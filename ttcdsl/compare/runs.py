@@ -3,7 +3,8 @@
 A policy whose budget declares ``mean samples per query <= B`` is re-run at each compared mean
 budget: its text is rewritten at that statement's span (so the plan and the run see an ordinary
 policy, with its own hash) and planned again. A policy without that limit (a fixed count, a token
-budget) runs once, at its own budget. A bandit needs no plan (:func:`ttcdsl.planner.online`).
+budget) runs once, at its own budget. A bandit's plan is the online one (:func:`ttcdsl.planner.online`) with the
+learned skip fitted on the calibration queries (:mod:`ttcdsl.runtime.bandit_gain`).
 
 Each run is the runtime's own executor with the replay backend over the evaluation table, into a
 throw-away samples store: the numbers are the ones ``ttc run`` would report, query by query.
@@ -71,7 +72,12 @@ def plan_for(
     if allocation_mode(policy) == "bandit":
         from ttcdsl.planner.online import online_plan
 
-        return online_plan(policy, policy_file=policy.source.name, score_columns=score_columns)
+        from ttcdsl.runtime.bandit_gain import fit_table
+
+        plan = online_plan(policy, policy_file=policy.source.name, score_columns=score_columns)
+        # like `ttc plan`, the calibration half teaches the bandit's learned skip
+        plan["bandit"]["gain"] = fit_table(policy, calibration, score_columns).to_doc()
+        return plan
     from ttcdsl.planner.build import make_plan
 
     result = make_plan(

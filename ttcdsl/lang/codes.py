@@ -432,6 +432,28 @@ A bandit allocation needs its round size and at least one solved rule:
     ),
     # ---- added later (kept at the end; the ranges above say where each belongs) -----------------
     Code(
+        code="TTC610",
+        title="an answer-contest exploration rule with a gold solved rule",
+        explanation="""\
+`explore gap` and `explore entropy` order the bandit's rounds by how contested a query's answers
+are: the most split votes first, where one more round is most likely to change the majority
+answer. With a solved rule that reads the best gold grade so far (`solved when score(gold) >= 1`,
+`solved when max(correct) >= 1`) a query retires at its first correct sample, so every query
+still active has only wrong answers: how much they disagree says nothing about which query one
+more sample would solve. Use `explore all` (elimination: every active query each round) or
+`explore ucb` (the least-sampled first, since every active query's gold signal is 0).""",
+    ),
+    Code(
+        code="TTC611",
+        title="an answer-contest exploration rule on answers that never repeat",
+        explanation="""\
+`explore gap` and `explore entropy` order the bandit's rounds by how contested a query's answers
+are. `ttc plan` and `ttc compare` refuse them when no calibration query gives the same answer
+twice: every query's answers are then equally split (entropy ln n, gap index 1), so the rule has
+nothing to rank by. Free-text or unnormalized answers often cause this; check the answer
+extraction, or use `explore all` or `explore ucb`.""",
+    ),
+    Code(
         code="TTC016",
         title="the policy file is empty",
         explanation="""\

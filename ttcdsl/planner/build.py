@@ -123,6 +123,12 @@ def make_plan(
     )
     # The runtime reads each scorer from the column it was calibrated on.
     plan["score_columns"] = dict(score_columns or {})
+    if mode == "bandit":
+        from ttcdsl.runtime.bandit_gain import fit_table
+
+        # the learned skip: what one more round is worth per state (ttcdsl.runtime.bandit_gain)
+        say("learning the value of one more round per query state")
+        plan["bandit"]["gain"] = fit_table(policy, table, score_columns, seed=seed).to_doc()
     assert plan["ttcdsl_plan"] == PLAN_VERSION
     return PlanResult(
         plan=plan,

@@ -113,6 +113,15 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
             f"bandit: rounds of {bandit['round_samples']}, explore {bandit['explore']}, "
             f"solved when {' or '.join(bandit['solved'])}; allocation happens online"
         )
+        gain = bandit.get("gain")
+        if gain is not None:
+            console.print(
+                f"learned skip: {len(gain['states'])} query states valued on the calibration "
+                f"({gain['orders']} sample orders); a query waits while its next round is "
+                "worth less than what the budget buys elsewhere, even at the upper end of its 95% "
+                "interval",
+                markup=False,
+            )
     for warning in plan.get("warnings", []):
         console.print(f"[yellow]warning:[/yellow] {warning}")
     console.print(f"verdict: {plan_verdict(plan)}", markup=False)

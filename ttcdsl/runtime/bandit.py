@@ -14,13 +14,17 @@ Elimination
     retires when it reaches the per-query sample cap (``samples per query <= N``) or the backend
     runs short. The others stay active.
 
-Exploration (which active queries the next round serves)
-    ``explore all`` serves every active query, K samples each: elimination with uniform
-    exploration. The other rules serve the better-ranked HALF of the active queries (at least
-    one; the ceiling of half), so a round's compute goes where the rule expects it to pay, and
-    queries that keep ranking low are starved rather than sampled forever. Ranks come from an
-    index per query, computed on its samples so far (higher is served first):
+Exploration (which active queries the next round serves, and in which order)
+    Every rule serves every active query each round, K samples each (elimination: no active
+    query is starved), except the ones the learned skip below holds back. The rule decides the
+    ORDER of the round, which decides who gets samples when the budget cuts a round (they go one
+    at a time in that order). (Serving only the better-ranked half of the active queries, as
+    these rules once did, starved queries that one more sample would have solved: on CRUXEval
+    with a gold scorer every ranked rule fell below plain elimination, and the entropy rule below
+    uniform on the built-in workload.) Ranks come from an index per query, computed on its
+    samples so far (higher is served first):
 
+    ``all``      no index: the seeded rank of the query id.
     ``ucb``      the UCB1 index ``mean(signal) + sqrt(2 ln N / n)``, N the samples of all queries
                  so far and n the query's. A sample's signal is its score in [0, 1] under the
                  first scorer a solved rule reads (``score(prm)``; a ``confidence`` scorer's
@@ -31,6 +35,25 @@ Exploration (which active queries the next round serves)
                  most contested votes first, where one more round is most likely to change the
                  majority answer.
     ``entropy``  the entropy (nats) of the query's answer distribution: the most uncertain first.
+
+    ``gap`` and ``entropy`` read the answers' contest; under a solved rule that retires a query
+    at its first correct sample (a gold scorer's ``score``, ``max(correct)``) every active
+    query's answers are all wrong and the contest says nothing, so ``ttc check`` refuses them
+    there (TTC610, :mod:`ttcdsl.lang.checks.allocation`); ``ttc plan`` and ``ttc compare``
+    refuse them on calibration data where no query repeats an answer (TTC611,
+    :func:`ttcdsl.runtime.bandit_gain.refuse_contest_without_repeats`).
+
+Learned skip (plans made on calibration data: ``ttc plan``, ``ttc compare``)
+    The plan's ``bandit.gain`` table (:mod:`ttcdsl.runtime.bandit_gain`) estimates, per state
+    (sample count; whether the answers so far are unanimous, a majority or split; and, when a
+    solved rule reads a scorer other than gold, the tercile of the best signal so far), what
+    one more round adds to the objective for a query still active in that state, and how likely
+    it is to retire after it. Each round, the samples left after the queries still in their
+    first round buy the most valuable projected rounds of the batch; a query whose next round is
+    worth less per sample than the last round bought, even at the upper end of its gain's 95%
+    interval, waits (it is served again once the rest of the batch offers less). A state the
+    calibration never saw is never skipped; a plan without the table (``ttc run POLICY.ttc``)
+    skips nothing.
 
     ``bill tokens`` ranks by value per token instead: each index is divided by the query's mean
     billed tokens per sample relative to the mean over the batch, so at equal index a long-winded
@@ -49,13 +72,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator
 
 import numpy as np
 
-from ttcdsl.features.stop_check import first_stop_check
 from ttcdsl.lang import ir
-from ttcdsl.runtime.aggregate import score_of
+from ttcdsl.runtime.bandit_gain import (
+    GainTable, settings, signal, signal_scorer, skipped, solved_mask,
+)
 from ttcdsl.runtime.executor import Executor, QueryResult, _Query
 from ttcdsl.runtime.ledger import Ask
 
@@ -72,13 +95,16 @@ class BanditExecutor(Executor):
         if not isinstance(bandit, ir.Bandit):
             raise RuntimeError("a bandit plan needs a policy with `allocate bandit`")
         self.bandit = bandit
-        self.round_samples = bandit.round_samples
-        self.min_samples = int(_bound(self.policy, "per_query_min") or 0)
-        cap = _bound(self.policy, "per_query_max")
-        self.cap = math.inf if cap is None else int(cap)
-        self.first = max(self.probe, self.round_samples, self.min_samples)
-        self.first_check = first_stop_check(self.policy)  # the one rule stop checks follow
-        self.signal_scorer = _signal_scorer(self.policy)
+        self.settings = settings(self.policy)
+        self.round_samples = self.settings.round_samples
+        self.cap = self.settings.cap
+        self.first = max(self.probe, self.settings.first)
+        self.first_check = self.settings.first_check  # the one rule stop checks follow
+        self.signal_scorer = signal_scorer(self.policy)
+        # The learned skip: present when the plan was fitted on calibration data (ttc plan,
+        # ttc compare), absent in a plan-free run.
+        learned = (self.plan.get("bandit") or {}).get("gain")
+        self.gain = None if learned is None else GainTable.from_doc(learned)
         # One bin, `all`, known from the start: no probe decides anything here.
         for q in self.queries.values():
             q.bin = 0
@@ -95,8 +121,6 @@ class BanditExecutor(Executor):
         return int(max(0, min(want, self.cap - have)))
 
     def _settle(self) -> None:
-        from ttcdsl.features import holds
-
         due = [
             q for q in (self.queries[x] for x in self.order)
             if not q.stopped and not q.exhausted and q.rows
@@ -104,10 +128,7 @@ class BanditExecutor(Executor):
         ]
         if not due:
             return
-        batch = self._batch([q.rows for q in due])
-        hit = np.zeros(len(due), dtype=bool)
-        for condition in self.bandit.solved:
-            hit |= holds(condition, batch, self.stop_features)
+        hit = solved_mask(self.policy, [q.rows for q in due])
         for q, h in zip(due, hit.tolist()):
             q.checked = len(q.rows)
             q.stopped = bool(h)
@@ -116,12 +137,18 @@ class BanditExecutor(Executor):
         active = [self.queries[x] for x in self.order if self._want(self.queries[x]) > 0]
         if not active:
             return []
-        ranked = self._ranked(active)
-        served = ranked
-        if self.bandit.explore != "all":
-            fresh = [q for q in ranked if len(q.rows) < self.first]
-            seen = [q for q in ranked if len(q.rows) >= self.first]
-            served = fresh + seen[: math.ceil(len(seen) / 2)]
+        served = self._ranked(active)
+        if self.gain is not None:
+            fresh = [q for q in served if len(q.rows) < self.first]
+            room = self._remaining()
+            if room is not None:
+                room -= sum(self._want(q) for q in fresh)
+            skip = skipped(
+                self.gain, self.settings, self.signal_scorer,
+                [(q.qid, q.rows, self.ranks[q.qid]) for q in served if len(q.rows) >= self.first],
+                room,
+            )
+            served = [q for q in served if q.qid not in skip]
         sampling = self.policy.bins[0].sampling
         name = self.policy.bins[0].name
         return [
@@ -212,16 +239,6 @@ class BanditExecutor(Executor):
         )
 
 
-def _bound(policy: ir.Policy, kind: str) -> float | None:
-    values = [
-        limit.value for limit in policy.budget.limits
-        if limit.kind == kind and limit.unit == "samples" and limit.bin is None
-    ]
-    if not values:
-        return None
-    return max(values) if kind == "per_query_min" else min(values)
-
-
 def _votes(q: _Query) -> dict[str, int]:
     votes: dict[str, int] = {}
     for row in q.rows:
@@ -233,39 +250,5 @@ def _votes(q: _Query) -> dict[str, int]:
 def _mean_signal(q: _Query, votes: list[int], scorer: ir.Scorer | None) -> float:
     if scorer is None:
         return (votes[0] if votes else 0) / len(q.rows)
-    total = 0.0
-    for row in q.rows:
-        value = score_of(row, scorer)
-        if math.isnan(value):
-            continue
-        if scorer.kind == "confidence":
-            value = math.exp(value)
-        total += min(1.0, max(0.0, value))
-    return total / len(q.rows)
-
-
-def _signal_scorer(policy: ir.Policy) -> ir.Scorer | None:
-    """The first scorer a solved rule reads (UCB's per-sample signal), if any."""
-    by_name = {s.name: s for s in policy.scorers}
-    bandit = policy.allocation
-    assert isinstance(bandit, ir.Bandit)
-    for condition in bandit.solved:
-        if isinstance(condition, ir.Threshold):
-            for node in (*_nodes(condition.left), *_nodes(condition.right)):
-                if isinstance(node, ir.ScorerRef) and node.name in by_name:
-                    return by_name[node.name]
-    return None
-
-
-def _nodes(expr: ir.Expr) -> Iterator[ir.Expr]:
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        yield node
-        match node:
-            case ir.Apply(args=args):
-                stack.extend(reversed(args))
-            case ir.Arith(left=left, right=right):
-                stack.extend((right, left))
-            case ir.Neg(operand=operand):
-                stack.append(operand)
+    values = [signal(row, scorer) for row in q.rows]
+    return sum(v for v in values if not math.isnan(v)) / len(q.rows)

@@ -390,18 +390,7 @@ class Executor:
 
     def _batch(self, rows: Sequence[Sequence[SampleRow]]):
         """The samples of several queries as a SampleBatch with every scorer resolved."""
-        from ttcdsl.features import SampleBatch, resolve_scorers
-
-        reward = [s.name for s in self.policy.scorers if s.kind == "reward_model"]
-        batch = SampleBatch.from_lists(
-            [[r.answer for r in rs] for rs in rows],
-            tokens=[[r.completion_tokens for r in rs] for rs in rows],
-            logprob=[[r.mean_logprob for r in rs] for rs in rows],
-            correct=[[None if r.correct is None else float(r.correct) for r in rs] for rs in rows],
-            scores={n: [[r.scores.get(n) for r in rs] for rs in rows] for n in reward},
-            prompt_nll=[prompt_nll(rs) for rs in rows],
-        )
-        return resolve_scorers(batch, self.policy.scorers)
+        return sample_batch(self.policy, rows)
 
     # ---------------------------------------------------------------------------- rounds
 
@@ -578,6 +567,23 @@ class Executor:
             correct=outcome.correct,
             covered=outcome.covered,
         )
+
+
+def sample_batch(policy: ir.Policy, rows: Sequence[Sequence[SampleRow]]):
+    """The samples of several queries as a SampleBatch with every scorer of ``policy`` resolved
+    (the input of stop and solved rules)."""
+    from ttcdsl.features import SampleBatch, resolve_scorers
+
+    reward = [s.name for s in policy.scorers if s.kind == "reward_model"]
+    batch = SampleBatch.from_lists(
+        [[r.answer for r in rs] for rs in rows],
+        tokens=[[r.completion_tokens for r in rs] for rs in rows],
+        logprob=[[r.mean_logprob for r in rs] for rs in rows],
+        correct=[[None if r.correct is None else float(r.correct) for r in rs] for rs in rows],
+        scores={n: [[r.scores.get(n) for r in rs] for rs in rows] for n in reward},
+        prompt_nll=[prompt_nll(rs) for rs in rows],
+    )
+    return resolve_scorers(batch, policy.scorers)
 
 
 def prompt_nll(rows: Sequence[SampleRow]) -> float | None:

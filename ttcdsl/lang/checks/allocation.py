@@ -9,7 +9,7 @@ from ttcdsl.lang.checks.context import CheckContext
 from ttcdsl.lang.checks.values import check_range
 from ttcdsl.lang.diagnostics import Note, did_you_mean
 from ttcdsl.lang.vocabulary import EXPLORE_RULES, OBJECTIVES
-from ttcdsl.lang.walk import conditions
+from ttcdsl.lang.walk import conditions, walk
 
 
 def check_allocation(program: ast.Program, ctx: CheckContext) -> ast.Program:
@@ -150,6 +150,22 @@ def _check_bandit(bandit: ast.Bandit, program: ast.Program, ctx: CheckContext) -
                 )
             case ast.BanditBill(unit=unit):
                 check_unit(unit, ctx)
+    explore = seen.get(ast.BanditExplore)
+    if isinstance(explore, ast.BanditExplore) and explore.rule.text in ANSWER_RULES:
+        gold = next((i for i in bandit.items if isinstance(i, ast.BanditSolved)
+                     and _first_correct_retires(i.condition, ctx)), None)
+        if gold is not None:
+            diagnostics.error(
+                "TTC610",
+                f"`explore {explore.rule.text}` ranks by how contested the answers are, which "
+                "says nothing when a query retires at its first correct sample",
+                explore.rule.span,
+                label="no signal under this solved rule",
+                help="every active query's samples are all wrong here; use `explore all` "
+                "(elimination) or `explore ucb`",
+                notes=(Note(span=gold.span, message="a query retires at its first correct "
+                            "sample here"),),
+            )
     missing = []
     if ast.BanditRound not in seen:
         missing.append("`round N samples`")
@@ -163,3 +179,29 @@ def _check_bandit(bandit: ast.Bandit, program: ast.Program, ctx: CheckContext) -
             label="incomplete bandit block",
             help="e.g. `allocate bandit { round 2 samples  solved when top_share >= 0.75 after 4 }`",
         )
+
+
+# The exploration rules that rank by the answers' contest (ttcdsl.runtime.bandit).
+ANSWER_RULES = ("gap", "entropy")
+
+
+def _first_correct_retires(condition: ast.Condition, ctx: CheckContext) -> bool:
+    """Whether the solved rule reads the best gold grade so far (``score(g)`` of a gold scorer,
+    or ``max(correct)``): a query then retires at its first correct sample, so an active
+    query's samples are all wrong."""
+    if not isinstance(condition, ast.Comparison):
+        return False
+    for expr in (condition.left, condition.right):
+        for node in walk(expr):
+            if not isinstance(node, ast.Call) or len(node.args) != 1:
+                continue
+            (arg,) = node.args
+            if not isinstance(arg, ast.Ref):
+                continue
+            if node.function.text == "score":
+                scorer = ctx.symbols.scorers.get(arg.name.text)
+                if scorer is not None and scorer.kind.text == "gold":
+                    return True
+            if node.function.text == "max" and arg.name.text == "correct":
+                return True
+    return False
