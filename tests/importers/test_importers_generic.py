@@ -197,3 +197,41 @@ def test_format_and_mapping_mistakes(tmp_path: Path) -> None:
     with pytest.raises(FileFormatError, match="blank line") as caught:
         import_generic(tmp_path / "bad.jsonl", FieldMapping(query_id="q"))
     assert caught.value.line == 2
+
+
+def test_a_prompt_nll_field_is_the_querys_and_a_policy_bins_on_it(tmp_path: Path) -> None:
+    """--prompt-nll-field: under --explode it is the line's (its query's, shared by the samples);
+    the planner's binning key is that value."""
+    from ttcdsl.cli import main
+
+    log = tmp_path / "log.jsonl"
+    lines = []
+    for q in range(8):
+        nll = 0.5 + q * 0.25
+        answers = ["1"] * (8 - q) + ["2"] * q  # harder prompts, less agreement
+        lines.append(json.dumps({"id": f"q{q}", "nll": nll, "answers": answers,
+                                 "ok": [a == "1" for a in answers]}))
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    table_path = tmp_path / "t.jsonl"
+    assert main(["import", str(log), "-f", "generic", "-o", str(table_path), "--explode",
+                 "--query-id-field", "id", "--answer-field", "answers", "--correct-field", "ok",
+                 "--prompt-nll-field", "nll"]) == 0
+    from ttcdsl.samples import load
+
+    table = load(table_path)
+    by_query = table.by_query()
+    assert table.prompt_nll[by_query["q3"]].tolist() == [1.25] * 8
+    policy = tmp_path / "nll.ttc"
+    policy.write_text(
+        'policy nll "bins by prompt NLL"\nbudget { mean samples per query <= 4 }\n'
+        "sampling { max_tokens 512 }\nprobe 1 samples\nfeature hardness = prompt_nll\n"
+        "bins by hardness thresholds [1.3] as easy, hard\nstrategy easy = majority_vote\n"
+        "strategy hard = majority_vote\nallocate optimal maximize accuracy\n")
+    from ttcdsl.lang.api import load_policy
+    from ttcdsl.planner.calibration import calibrate
+
+    calibration = calibrate(load_policy(policy), table)
+    keys = dict(zip(calibration.query_ids, calibration.key.tolist()))
+    assert keys == {f"q{q}": 0.5 + q * 0.25 for q in range(8)}
+    bins = dict(zip(calibration.query_ids, calibration.bin_index.tolist()))
+    assert [bins[f"q{q}"] for q in range(8)] == [0, 0, 0, 0, 1, 1, 1, 1]  # 1.25 < 1.3 <= 1.5

@@ -48,6 +48,7 @@ GENERIC_FIELDS = (
     ("prompt_tokens", "logged prompt token count"),
     ("completion_tokens", "logged completion token count"),
     ("mean_logprob", "mean token log-probability"),
+    ("prompt_nll", "the prompt's mean token negative log-likelihood (nats)"),
     ("temperature", "sampling temperature of the sample"),
     ("seed", "sampling seed of the sample"),
     ("gold", "the gold answer: label correctness against it (needs an answer kind)"),

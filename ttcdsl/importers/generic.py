@@ -51,7 +51,8 @@ from ttcdsl.samples.schema import SampleRow, SamplesTable, SchemaError
 
 FORMAT = "generic"
 # Under `explode` these columns come from lists (entry j: sample j); the others (query_id, prompt,
-# prompt_tokens, round, temperature, gold) describe the line's query and are shared by its samples.
+# prompt_tokens, prompt_nll, round, temperature, gold) describe the line's query and are shared
+# by its samples.
 PER_SAMPLE_COLUMNS = (
     "sample_index", "answer", "correct", "text", "finish_reason", "completion_tokens",
     "mean_logprob", "seed",
@@ -76,6 +77,7 @@ class FieldMapping:
     prompt_tokens: str | None = None
     completion_tokens: str | None = None
     mean_logprob: str | None = None
+    prompt_nll: str | None = None
     temperature: str | None = None
     seed: str | None = None
     gold: str | None = None
@@ -225,6 +227,7 @@ def _read(
                 "answer": answer,
                 "correct": labeller(answer, gold) if labeller else get.boolean(mapping.correct),
                 "mean_logprob": get.real(mapping.mean_logprob),
+                "prompt_nll": get.real(mapping.prompt_nll),
                 "scores": {
                     name: value
                     for name, source in mapping.scores
@@ -287,6 +290,7 @@ def _read(
         answer=[r["answer"] for r in rows],
         correct=[r["correct"] for r in rows],
         mean_logprob=[r["mean_logprob"] for r in rows],
+        prompt_nll=[r["prompt_nll"] for r in rows],
         scores={name: [r["scores"].get(name) for r in rows] for name in names},
         temperature=[r["temperature"] for r in rows],
         seed=[r["seed"] for r in rows],
