@@ -370,6 +370,9 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
     import jax
 
     from simulator.oracle import static_oracle
+    from ttcdsl.planner.candidates import apply_plan_choices
+
+    policy = apply_plan_choices(policy, plan)  # bins with candidates run the plan's choice
     from simulator.rollout import MAJORITY, WEIGHTED_CONFIDENCE, simple_plan, simulate
     from ttcdsl.verdict import verdict
 

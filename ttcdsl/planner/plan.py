@@ -122,6 +122,8 @@ def validate_plan(data: Any, path: str | os.PathLike[str] = "<plan>") -> None:
         check.mapping(spec, where)
         check.string(spec.get("name"), f"{where}.name")
         check.string(spec.get("strategy"), f"{where}.strategy")
+        if "tuned" in spec:  # the chosen threshold of each tuned stop rule, in order
+            check.numbers(spec["tuned"], f"{where}.tuned")
         sampling = check.mapping(spec.get("sampling"), f"{where}.sampling")
         tokens = sampling.get("max_tokens")
         if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1:
