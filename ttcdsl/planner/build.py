@@ -89,6 +89,7 @@ def make_plan(
         timings["curves"] = time.perf_counter() - clock
         say("choosing a candidate per bin")
         chosen = _choose(policy, calibration, candidates, mode, solver, batch_size)
+        offered = policy  # with its candidates: the plan lists the choice for each tuned rule
         policy = cand.pin_policy(policy, [c[j] for c, j in zip(candidates.choices, chosen, strict=True)])
         calibration = dataclasses.replace(calibration, policy=policy)
         curves = cand.select(candidates, chosen, calibration)
@@ -147,7 +148,7 @@ def make_plan(
         empty = problem.counts == 0
         x[empty] = problem.allowed[empty] / problem.allowed[empty].sum(1, keepdims=True)
         report = cand.candidate_report(candidates, chosen, wide, x, dropped)
-        for b, (spec, doc, entry) in enumerate(zip(policy.bins, plan["bins"], report, strict=True)):
+        for b, (spec, doc, entry) in enumerate(zip(offered.bins, plan["bins"], report, strict=True)):
             choice = candidates.choices[b][chosen[b]]
             if cand.tuned_rules(spec):
                 doc["tuned"] = [float(t) for t in choice.thresholds]
