@@ -74,11 +74,14 @@ def make_plan(
     if tuned:
         # candidates the table cannot serve are dropped (with a warning), not refused
         policy, candidate_warnings, dropped = cand.servable(policy, table, score_columns)
+    # the mapping of the scorers still declared (those of dropped candidates are gone)
+    declared = {s.name for s in policy.scorers}
+    columns = {k: v for k, v in (score_columns or {}).items() if k in declared}
     # Refuse a table that lacks what the policy reads: the key or the strategy would silently
     # evaluate to NaN (and be blamed on the data) instead.
-    require(policy, table, score_columns=score_columns, table_name="the calibration table")
+    require(policy, table, score_columns=columns, table_name="the calibration table")
     say("calibrating: probes, features and bins")
-    calibration = calibrate(policy, table, score_columns=score_columns, seed=seed)
+    calibration = calibrate(policy, table, score_columns=columns, seed=seed)
     timings["calibrate"] = time.perf_counter() - clock
     clock = time.perf_counter()
     candidates, chosen = None, None

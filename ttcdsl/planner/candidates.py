@@ -146,7 +146,23 @@ def servable(
         kept.append(tuple(ok))
         if dropped:
             dropped_by_bin[spec.name] = dropped
-    return with_candidates(policy, kept), warnings, dropped_by_bin
+    served = with_candidates(policy, kept)
+    if dropped_by_bin:
+        served = only_used_scorers(served)
+    return served, warnings, dropped_by_bin
+
+
+def _used_scorers(policy: ir.Policy) -> set[str]:
+    from ttcdsl.observables import _condition_exprs, _nodes
+
+    used = {policy.answer.scorer}
+    exprs = [f.expr for f in policy.features] + ([policy.difficulty] if policy.difficulty else [])
+    for spec in policy.bins:
+        used.update(s.scorer for s in (spec.strategy, *spec.candidates))
+        exprs.extend(e for rule in spec.stop for e in _condition_exprs(rule.condition))
+    for expr in exprs:
+        used.update(n.name for n in _nodes(expr) if isinstance(n, ir.ScorerRef))
+    return {u for u in used if u is not None}
 
 
 def _cannot_serve(policy, spec, strategy, table, columns, policy_needs, known_share) -> str | None:
@@ -401,4 +417,11 @@ def apply_plan_choices(policy: ir.Policy, plan: Mapping[str, Any]) -> ir.Policy:
     not offer (the plan check turns it into a message naming the plan's field)."""
     if not is_tuned(policy) or plan.get("mode") == "bandit":
         return policy
-    return pin_policy(policy, plan_choices(policy, plan))
+    return only_used_scorers(pin_policy(policy, plan_choices(policy, plan)))
+
+
+def only_used_scorers(policy: ir.Policy) -> ir.Policy:
+    """The policy without the scorers nothing reads any more (those of candidates not chosen or
+    dropped): every scorer declared is loaded from the table, and those may have no column."""
+    used = _used_scorers(policy)
+    return dataclasses.replace(policy, scorers=tuple(s for s in policy.scorers if s.name in used))
