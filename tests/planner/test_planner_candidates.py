@@ -226,3 +226,18 @@ def test_a_replay_runs_the_strategy_the_plan_chose(qwen):
     first["bins"] = [dict(b, strategy="majority_vote", scorer=None) for b in plan["bins"]]
     (voted,) = replay(policy, first, qwen, ids, {}, seeds=[0])
     assert voted.correct.sum() < voted.covered.sum()
+
+
+def test_ttc_plan_explain_shows_each_bins_choice_and_runner_up(tuned):
+    from rich.console import Console
+
+    from ttcdsl.planner.explain import explain
+
+    console = Console(record=True, width=250)
+    explain(tuned.plan, console)
+    text = console.export_text()
+    assert "candidates (chosen vs the best other at the same spend)" in text
+    for doc in tuned.plan["bins"]:
+        chosen, runner = doc["candidates"]["chosen"], doc["candidates"]["runner_up"]
+        assert f"{chosen['strategy']}, stop at {chosen['thresholds'][0]:g}" in text
+        assert f"{runner['strategy']}, stop at {runner['thresholds'][0]:g}" in text
