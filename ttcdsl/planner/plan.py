@@ -16,7 +16,11 @@ Layout (``ttcdsl_plan: 1``)::
     bins:         per bin: name, share, queries, key_range, strategy, scorer, sampling, stop,
                   allocation [{samples, share, queries}], predicted {accuracy, accuracy_se,
                   coverage, samples, samples_se, tokens, tokens_se}, curve {levels, value,
-                  samples, tokens, extrapolated}
+                  samples, tokens, extrapolated}; a bin with candidates (`one of`, `tuned`) also
+                  has tuned (the chosen threshold of each tuned stop rule, in order; strategy and
+                  scorer are the chosen ones) and candidates {considered, spend, spend_unit,
+                  chosen {strategy, thresholds, value}, runner_up (the best other choice's value
+                  at the same spend, or null), dropped (candidates the table cannot serve)}
     budget:       per limit: label, kind, unit, bin, value, bound, spent, binding, multiplier
     predicted:    accuracy, accuracy_se, coverage, samples, samples_se, tokens, tokens_se (per
                   query, probe included; tokens null when the table has no token counts)
