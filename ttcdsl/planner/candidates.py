@@ -132,8 +132,8 @@ def servable(
                 dropped.append(f"{strategy.label} ({why})")
         if not ok:
             raise UserError(
-                f"TTC502: the calibration table can serve none of bin {spec.name!r}'s candidate "
-                f"strategies: {'; '.join(dropped)}",
+                f"TTC502: the calibration table can serve none of the candidate strategies of "
+                f"bin {spec.name!r}: {'; '.join(dropped)}",
                 hint="map the scorer to a column the table has with --score SCORER=COLUMN "
                 f"(its score columns: {', '.join(sorted(table.scores)) or 'none'}), or list a "
                 "candidate it can serve (ttc explain TTC502)",
@@ -174,7 +174,7 @@ def _cannot_serve(policy, spec, strategy, table, columns, policy_needs, known_sh
     )
     for need in policy_needs(alone, columns):
         if known_share(need, table) == 0.0:
-            return f"the table has no {need.what}"
+            return f"the table lacks {need.what}"
     if strategy.kind == "weighted_vote" and policy.scorer_kind(strategy.scorer) == "reward_model":
         from ttcdsl.features.weights import vote_weights
 
