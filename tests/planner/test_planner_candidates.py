@@ -106,6 +106,7 @@ def test_the_choice_is_the_brute_force_argmax_over_one_choice_per_bin(tuned, lit
         (b["strategy"] + (f"({b['scorer']})" if b["scorer"] else ""), b["tuned"][0])
         for b in plan["bins"]
     )
+    assert plan["candidate_search"] == {"method": "enumeration", "assignments": 16}
     # the planner's objective (its relaxation) equals the best one-choice-per-bin relaxation
     assert tuned.solution.objective == pytest.approx(best_value, abs=1e-9)
     tie = _lp([literal[got[0]], literal[got[1]]], 4.0)
@@ -241,3 +242,18 @@ def test_ttc_plan_explain_shows_each_bins_choice_and_runner_up(tuned):
         chosen, runner = doc["candidates"]["chosen"], doc["candidates"]["runner_up"]
         assert f"{chosen['strategy']}, stop at {chosen['thresholds'][0]:g}" in text
         assert f"{runner['strategy']}, stop at {runner['thresholds'][0]:g}" in text
+
+
+def test_with_a_per_bin_limit_the_widened_solution_chooses_and_the_plan_says_so(qwen, literal):
+    # a limit on one bin takes the problem off the single-limit frontier: the widened LP's
+    # solution chooses (exact when it puts each bin on one choice), and the plan says so
+    text = TUNED.replace("  samples per query in 1..8\n", "  samples per query in 1..8\n"
+                         "  mean samples per query <= 3 for agreed\n")
+    result = make_plan(parse_policy(text), qwen, score_columns=COLUMNS, reps=64, cross_check=False)
+    assert result.plan["candidate_search"]["method"] == "widened relaxation"
+    assert result.plan["budget"]  # the per-bin limit is planned
+    got = tuple(
+        (b["strategy"] + (f"({b['scorer']})" if b["scorer"] else ""), b["tuned"][0])
+        for b in result.plan["bins"]
+    )
+    assert all(choice in literal for choice in got)

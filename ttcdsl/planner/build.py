@@ -91,7 +91,9 @@ def make_plan(
         candidates = cand.candidate_curves(calibration, reps=reps, seed=seed, extrapolate=extrapolate)
         timings["curves"] = time.perf_counter() - clock
         say("choosing a candidate per bin")
-        chosen = _choose(policy, calibration, candidates, mode, solver, batch_size)
+        clock = time.perf_counter()
+        chosen, method = _choose(policy, calibration, candidates, mode, solver, batch_size)
+        timings["choose"] = time.perf_counter() - clock
         offered = policy  # with its candidates: the plan lists the choice for each tuned rule
         policy = cand.pin_policy(policy, [c[j] for c, j in zip(candidates.choices, chosen, strict=True)])
         calibration = dataclasses.replace(calibration, policy=policy)
@@ -151,6 +153,7 @@ def make_plan(
         empty = problem.counts == 0
         x[empty] = problem.allowed[empty] / problem.allowed[empty].sum(1, keepdims=True)
         report = cand.candidate_report(candidates, chosen, wide, x, dropped)
+        plan["candidate_search"] = {"method": method, "assignments": cand.combinations(candidates)}
         for b, (spec, doc, entry) in enumerate(zip(offered.bins, plan["bins"], report, strict=True)):
             choice = candidates.choices[b][chosen[b]]
             if cand.tuned_rules(spec):
@@ -170,9 +173,9 @@ def make_plan(
     )
 
 
-def _choose(policy, calibration, candidates, mode: str, solver: str, batch_size) -> list[int]:
-    """Each bin's candidate: the knapsack over (choice, count) solved by the plan's own solvers
-    (:mod:`ttcdsl.planner.candidates`, step 2)."""
+def _choose(policy, calibration, candidates, mode: str, solver: str, batch_size) -> tuple[list[int], str]:
+    """Each bin's candidate and how it was found: the knapsack over (choice, count) solved by the
+    plan's own solvers (:mod:`ttcdsl.planner.candidates`, step 2)."""
     from ttcdsl.planner import candidates as cand
 
     wide = build_knapsack(calibration, cand.widened(candidates), batch_size=batch_size)
@@ -184,12 +187,18 @@ def _choose(policy, calibration, candidates, mode: str, solver: str, batch_size)
             hint="try another solver with --solver",
         )
 
+    single = len(wide.batch_limits) == 1 and not wide.group_limits
+    enumerate_all = mode == "optimal" and single and cand.combinations(candidates) <= cand.ENUMERATE_MAX
+
     def resolve(allowed: np.ndarray) -> float:
         restricted = dataclasses.replace(wide, allowed=allowed)
-        found, _ = _solve(restricted, mode, solver, cross_check=False)
+        # the exact frontier where it applies: milliseconds per assignment
+        found, _ = _solve(restricted, mode, "frontier" if single else solver, cross_check=False)
         return found.objective if found.status == "optimal" else -np.inf
 
-    return cand.choose(wide, solution, candidates, resolve)
+    if enumerate_all:
+        return cand.enumerate_best(wide, candidates, resolve), "enumeration"
+    return cand.choose(wide, solution, candidates, resolve), "widened relaxation"
 
 
 def allocation_mode(policy: ir.Policy) -> str:

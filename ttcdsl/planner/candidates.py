@@ -9,11 +9,15 @@ choice is made by the same multiple-choice knapsack, its options widened from co
 (choice, n):
 
 1. solve the widened knapsack (the same solvers, limits and rounding as any plan);
-2. a bin runs one choice (the runtime applies one strategy per bin), so each bin keeps the choice
-   the solution gives its queries to. The relaxation splits at most one bin per coupling limit
-   between options; where such a bin splits between two choices, each is tried and the better
-   restricted optimum kept. The result is the best assignment of one choice per bin whenever the
-   relaxation itself puts each bin on one choice, and the tests check it against brute force;
+2. a bin runs one choice (the runtime applies one strategy per bin). With one batch limit (the
+   common case, solved by the exact frontier in milliseconds) and at most
+   ``ENUMERATE_MAX`` assignments of one choice per bin, every assignment's restricted
+   relaxation is solved and the best kept: exact, and the tests check it against an independent
+   brute force. Otherwise each bin keeps the choice the widened solution gives its queries to;
+   where the solution splits a bin between choices (at most one bin per coupling limit), each
+   is tried and the better restricted optimum kept. That is exact when the relaxation puts each
+   bin on one choice, and close otherwise (on random small instances it missed the best
+   assignment in about 2% of them, by little); the plan says which method chose;
 3. the plan is then made for the policy with every bin pinned to its choice, so the rest of the
    planner (rounding, predictions, cross-checks) and the runtime see an ordinary policy.
 
@@ -34,6 +38,10 @@ import numpy as np
 
 from ttcdsl.errors import UserError
 from ttcdsl.lang import ir
+
+ENUMERATE_MAX = 4096
+"""Assignments of one choice per bin solved one by one (single-limit problems) before falling back
+to the widened solution's choice."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -286,6 +294,23 @@ def choose(problem, solution, candidates: CandidateCurves, resolve) -> list[int]
         if objective > best_objective + 1e-12:
             best, best_objective = trial, objective
     return best
+
+
+def enumerate_best(problem, candidates: CandidateCurves, resolve) -> list[int]:
+    """Each bin's choice by brute force: the restricted relaxation of every assignment of one
+    choice per bin (``resolve(allowed) -> objective``), the best kept (the first on ties)."""
+    k = len(candidates.curves[0].levels)
+    best, best_objective = None, -np.inf
+    for combo in itertools.product(*[range(len(c)) for c in candidates.choices]):
+        objective = resolve(restrict(problem, combo, k))
+        if objective > best_objective + 1e-12:
+            best, best_objective = list(combo), objective
+    assert best is not None, "the cheapest options form a feasible assignment (checked before)"
+    return best
+
+
+def combinations(candidates: CandidateCurves) -> int:
+    return int(np.prod([len(c) for c in candidates.choices]))
 
 
 def restrict(problem, chosen: Sequence[int], k: int) -> np.ndarray:
