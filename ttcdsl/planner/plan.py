@@ -28,6 +28,8 @@ Layout (``ttcdsl_plan: 1``)::
     solver:       name, status, seconds, relaxation, dual_bound, gap, objective, rounding_loss,
                   cross_checks [{solver, status, objective, seconds}]
     bandit:       round_samples, explore, solved, bill (bandit mode only)
+    candidate_search: method (enumeration | widened relaxation), assignments (of one choice per
+                  bin) — only for a policy with candidates
     timings, warnings, created_by
 """
 
