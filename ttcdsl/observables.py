@@ -130,7 +130,12 @@ def policy_needs(
                 walk(expr, f"a `solved when` rule ({at(condition.span)})")
     strategies = [(policy.answer, "the answer strategy")]
     if policy.binning is not None:  # without bins, the one bin's strategy is the answer's
-        strategies = [(spec.strategy, f"strategy {spec.name}") for spec in policy.bins] + strategies
+        # every candidate of `one of [...]` (the planner drops those a table cannot serve first)
+        strategies = [
+            (strategy, f"strategy {spec.name}")
+            for spec in policy.bins
+            for strategy in (spec.candidates or (spec.strategy,))
+        ] + strategies
     for strategy, where in strategies:
         if strategy.scorer is not None:
             add_scorer(strategy.scorer, f"{where} = {strategy.kind}({strategy.scorer})")
@@ -244,7 +249,10 @@ def _check_vote_weights(policy: ir.Policy, table, score_columns: dict[str, str],
     from ttcdsl.features.weights import vote_weights
 
     scorers = {s.name: s for s in policy.scorers}
-    voted = {b.strategy.scorer for b in policy.bins if b.strategy.kind == "weighted_vote"}
+    voted = {
+        s.scorer for b in policy.bins for s in (b.candidates or (b.strategy,))
+        if s.kind == "weighted_vote"
+    }
     if policy.answer.kind == "weighted_vote":
         voted.add(policy.answer.scorer)
     for name in sorted(n for n in voted if n in scorers and scorers[n].kind == "reward_model"):

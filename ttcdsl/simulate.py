@@ -180,7 +180,9 @@ def lower(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: int | Non
 
     from simulator.rollout import MAJORITY, KEEP_PROBE, WEIGHTED_CONFIDENCE, Config, PlanArrays, Rules
     from ttcdsl.features.stop_check import first_stop_check
+    from ttcdsl.planner.candidates import apply_plan_choices
 
+    policy = apply_plan_choices(policy, plan)  # bins with candidates run the plan's choice
     check_supported(policy, plan)
     probe = int(plan.get("probe", policy.probe) or 0)
     bins = plan["bins"]
@@ -370,6 +372,9 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
     import jax
 
     from simulator.oracle import static_oracle
+    from ttcdsl.planner.candidates import apply_plan_choices
+
+    policy = apply_plan_choices(policy, plan)  # bins with candidates run the plan's choice
     from simulator.rollout import MAJORITY, WEIGHTED_CONFIDENCE, simple_plan, simulate
     from ttcdsl.verdict import verdict
 

@@ -66,6 +66,52 @@ def test_the_language_reference_names_every_builtin():
     assert missing == []
 
 
+CANDIDATES = (
+    "policy p\nsampling { max_tokens 8 }\nprobe 2 samples\nscorer s = confidence\n"
+    "feature one = top_share(answers)\nfeature tuned = one\n"
+    "bins by one thresholds [0.5] as lo, hi\n"
+    "strategy lo = one of [majority_vote, weighted_vote(s), best_of_n(s)]\n"
+    "strategy hi = majority_vote\n"
+    "stop {\n  when beta_confidence >= tuned [0.8, 0.9, 0.95, 0.99] after 3\n  when tuned >= 0.9\n}\n"
+    "budget { mean samples per query <= 4 }\nallocate optimal\n"
+)
+
+
+def test_candidate_lists_parse_to_the_ir_and_one_and_tuned_stay_names_elsewhere():
+    from ttcdsl import parse_policy
+    from ttcdsl.lang import ir
+
+    policy = parse_policy(CANDIDATES)
+    lo, hi = policy.bins
+    assert lo.candidates == (
+        ir.Strategy(kind="majority_vote"),
+        ir.Strategy(kind="weighted_vote", scorer="s"),
+        ir.Strategy(kind="best_of_n", scorer="s"),
+    )
+    assert lo.strategy == lo.candidates[0] and hi.candidates == () and lo.tuned and hi.tuned
+    tuned, plain = lo.stop[0].condition, lo.stop[1].condition
+    assert tuned.tuned == (0.8, 0.9, 0.95, 0.99) and tuned.after == 3
+    assert plain.tuned == () and plain.left.name == "tuned"  # a feature called `tuned`
+
+
+def test_fmt_round_trips_candidate_lists_and_is_idempotent():
+    from ttcdsl.lang.dump import dump
+    from ttcdsl.lang.fmt import format_program
+    from ttcdsl.lang.parse import parse_source
+    from ttcdsl.lang.source import Source
+
+    messy = CANDIDATES.replace("one of [majority_vote, ", "one   of[ majority_vote ,").replace(
+        "tuned [0.8, 0.9,", "tuned[0.8,0.9 ,"
+    )
+    once = format_program(parse_source(Source(name="p.ttc", text=messy)))
+    assert "strategy lo = one of [majority_vote, weighted_vote(s), best_of_n(s)]" in once
+    assert "when beta_confidence >= tuned [0.8, 0.9, 0.95, 0.99] after 3" in once
+    assert format_program(parse_source(Source(name="p.ttc", text=once))) == once
+    assert dump(parse_source(Source(name="a", text=once)).statements) == dump(
+        parse_source(Source(name="a", text=CANDIDATES)).statements
+    )
+
+
 def test_a_reward_model_scorer_may_be_declared_logits_and_logits_stays_a_name():
     from ttcdsl import parse_policy
     from ttcdsl.lang.fmt import format_program

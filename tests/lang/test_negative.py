@@ -181,6 +181,24 @@ CASES = [
      policy("offline evaluation\n" + BUDGET + "answer majority_vote",
             allocate="allocate bandit { round 1 samples  explore entropy\n"
                      "  solved when max(correct) >= 1 }\n")),
+    # candidates the planner chooses among
+    ("candidate-strategy-twice", "TTC309", "majority_vote",
+     policy(TWO_BINS + "strategy easy = majority_vote\n"
+            "strategy hard = one of [majority_vote, best_of_n(s), majority_vote]\n"
+            'scorer s = reward_model "m"')),
+    ("candidate-threshold-twice", "TTC309", "0.90",
+     policy("stop { when beta_confidence >= tuned [0.9, 0.95, 0.90] }\nanswer majority_vote")),
+    ("one-candidate-strategy", "TTC310", "one of [majority_vote]",
+     policy(TWO_BINS + "strategy easy = majority_vote\nstrategy hard = one of [majority_vote]")),
+    ("one-candidate-threshold", "TTC310", "tuned [0.9]",
+     policy("stop { when top_share >= tuned [0.9] }\nanswer majority_vote")),
+    ("tuned-outside-range", "TTC606", "95",
+     policy("stop { when beta_confidence >= tuned [0.9, 95] }\nanswer majority_vote")),
+    ("tuned-outside-feature-range", "TTC606", "1.2",
+     policy("probe 2 samples\nfeature agree = top_share(answers)\n"
+            "stop { when agree >= tuned [0.5, 1.2] }\nanswer majority_vote")),
+    ("tuned-in-bandit-solved-rule", "TTC607", "tuned [0.7, 0.8]",
+     policy(BUDGET, allocate="allocate bandit { round 2 samples  solved when top_share >= tuned [0.7, 0.8] }\n")),
 ]
 
 
@@ -198,8 +216,11 @@ def test_check_reports_code_and_underlines_the_offending_text(code, text, source
 def test_every_code_in_the_catalogue_has_a_negative_case_or_a_file_test():
     from ttcdsl.lang.codes import CODES
 
-    # TTC611 is raised at plan time, on calibration data: tests/runtime/test_runtime_bandit.py
-    covered = {c[1] for c in CASES} | {"TTC001", "TTC002", "TTC003", "TTC015", "TTC150", "TTC611"}
+    # TTC611 is raised at plan time, on calibration data: tests/runtime/test_runtime_bandit.py;
+    # TTC502 is the planner's (a candidate the calibration table cannot serve):
+    # tests/planner/test_planner_candidates.py
+    covered = {c[1] for c in CASES} | {"TTC001", "TTC002", "TTC003", "TTC015", "TTC150", "TTC502",
+                                       "TTC611"}
     assert set(CODES) - covered == set()
 
 

@@ -24,7 +24,7 @@ GOLDEN = Path(__file__).parent / "golden"
 # Which policies each pool can serve: the Qwen pool has reward-model scores (column "rm") but no
 # token counts or log-probabilities; the CRUXEval pool has neither scores nor tokens. The "rm"
 # scores are an outcome reward model's logits (-4.3 to 6.1), not probabilities, so a weighted vote
-# over them (compute_optimal) is refused.
+# over them is refused (compute_optimal's weighted_vote(prm) candidates are dropped).
 QWEN_POLICIES = (
     "self_consistency",
     "best_of_n",
@@ -79,11 +79,21 @@ def test_golden_plan_cruxeval_output(crux, name):
 
 
 def test_policies_the_qwen_pool_cannot_serve_say_what_is_missing(qwen):
-    with pytest.raises(UserError, match=r"lacks completion token counts \(read by feature length"
-                       r".*; mean token log-probabilities \(read by strategy hard"):
+    # (its hard bin's weighted_vote(conf) candidate, which needs log-probabilities, is dropped
+    # with a warning; the length feature's token counts are required)
+    with pytest.raises(UserError, match=r"lacks completion token counts \(read by feature length"):
         make_plan(load_policy(REPO / "policies" / "adaptive_vote.ttc"), qwen)
     with pytest.raises(UserError, match="lacks completion token counts"):
         make_plan(load_policy(REPO / "policies" / "token_budget.ttc"), qwen)
-    with pytest.raises(UserError, match=r"reward-model scores in \[0, 1\].* of scorer 'prm'"):
-        make_plan(load_policy(REPO / "policies" / "compute_optimal.ttc"), qwen,
-                  score_columns={"prm": "rm"})
+
+
+
+def test_compute_optimal_drops_the_weighted_votes_the_qwen_pool_cannot_serve(qwen):
+    # the pool's "rm" scores are logits, no vote weights: every weighted_vote(prm) candidate is
+    # dropped, naming it, and the bins choose among the others
+    result = make_plan(load_policy(REPO / "policies" / "compute_optimal.ttc"), qwen,
+                       score_columns={"prm": "rm"}, reps=16, cross_check=False)
+    dropped = [w for w in result.plan["warnings"] if w.startswith("TTC502")]
+    assert len(dropped) == 5 and all("weighted_vote(prm)" in w for w in dropped)
+    assert all("reward-model scores in [0, 1]" in w for w in dropped)
+    assert {b["strategy"] for b in result.plan["bins"]} <= {"majority_vote", "best_of_n", "keep_probe"}

@@ -51,7 +51,8 @@ def test_needs_name_what_each_example_policy_reads() -> None:
     needs = {n.kind: n for n in policy_needs(load_policy(REPO / "policies" / "adaptive_vote.ttc"))}
     assert set(needs) == {"tokens", "logprobs"}
     assert "feature length" in needs["tokens"].reason
-    assert "strategy hard = weighted_vote(conf)" in needs["logprobs"].reason
+    # the first reader: the medium bin's candidate weighted_vote(conf)
+    assert "strategy medium = weighted_vote(conf)" in needs["logprobs"].reason
     compute = load_policy(REPO / "policies" / "compute_optimal.ttc")
     (need,) = policy_needs(compute, {"prm": "rm"})
     assert (need.kind, need.column) == ("score", "rm")
@@ -127,10 +128,10 @@ def test_bandit_with_a_mapped_score_column_answers_from_it(qwen_files) -> None:
 def test_a_plan_records_its_score_mapping_and_the_run_bins_with_it(qwen_files, capsys) -> None:
     d, samples, queries = qwen_files
     plans = d / "plans"
-    # The pool's reward model logs logits, which a weighted vote refuses: vote with best-of-n.
+    # The pool's reward model logs logits, which a weighted vote refuses: the planner drops the
+    # weighted_vote(prm) candidates (TTC502) and chooses among the others.
     compute = d / "compute_optimal.ttc"
-    compute.write_text((REPO / "policies" / "compute_optimal.ttc").read_text().replace(
-        "weighted_vote(prm)", "best_of_n(prm)"))
+    compute.write_text((REPO / "policies" / "compute_optimal.ttc").read_text())
     assert ttc("plan", str(compute),
                str(REPO / "policies" / "self_consistency.ttc"), "-c", str(samples),
                "--score", "prm=rm", "-o", str(plans), "--reps", "16", "--no-cross-check") == 0

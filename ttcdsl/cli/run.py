@@ -448,6 +448,10 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
             hint="the plan was edited by hand; re-plan with ttc plan",
         )
     _check_plan(plan, policy, plan_path)
+    from ttcdsl.planner.candidates import apply_plan_choices
+
+    # bins with candidates run the plan's choice (checked above): what `require` checks below
+    policy = apply_plan_choices(policy, plan)
     from ttcdsl.observables import score_maps
     from ttcdsl.planner.plan import plan_score_columns
 

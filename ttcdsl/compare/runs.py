@@ -105,6 +105,9 @@ def replay(
     from ttcdsl.runtime.report import uniform_baseline
     from ttcdsl.samples import RunMeta, SampleStore
 
+    from ttcdsl.planner.candidates import apply_plan_choices
+
+    policy = apply_plan_choices(policy, plan)  # bins with candidates run the plan's choice
     require(policy, evaluation, score_columns=score_columns,
             table_name="the evaluation table", query_ids=tuple(query_ids))
     out = []

@@ -74,10 +74,18 @@ Expr = Number | Ref | Call | Binary | Negate
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Tuned:
+    """`tuned [0.8, 0.9, 0.95]`: candidate thresholds; the planner picks one per bin."""
+
+    values: tuple[Number, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Comparison:
     left: Expr
     op: str  # one of >= <= > < == !=
-    right: Expr
+    right: Expr | Tuned
     after: Number | None  # only checked once the query has at least this many samples
     span: Span
 
@@ -214,10 +222,23 @@ class Invocation:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OneOf:
+    """`one of [majority_vote, best_of_n(prm)]`: candidate strategies; the planner picks one."""
+
+    options: tuple[Invocation, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StrategyDecl:
     bin: Name
-    strategy: Invocation
+    strategy: Invocation | OneOf
     span: Span
+
+    @property
+    def options(self) -> tuple[Invocation, ...]:
+        """The strategy, or the candidates of `one of [...]`."""
+        return self.strategy.options if isinstance(self.strategy, OneOf) else (self.strategy,)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -454,6 +454,52 @@ nothing to rank by. Free-text or unnormalized answers often cause this; check th
 extraction, or use `explore all` or `explore ucb`.""",
     ),
     Code(
+        code="TTC309",
+        title="candidate listed twice",
+        explanation="""\
+`strategy hard = one of [majority_vote, best_of_n(prm)]` and `when beta_confidence >= tuned
+[0.9, 0.95]` list candidates the planner chooses among per bin, from their curves on the
+calibration samples. Each candidate is estimated once; a repeat adds nothing and usually hides a
+typo (a scorer name, a threshold meant to differ). Remove it.""",
+    ),
+    Code(
+        code="TTC310",
+        title="candidate list with one candidate",
+        explanation="""\
+`one of [...]` and `tuned [...]` ask the planner to choose; with one candidate there is nothing
+to choose. Add candidates (`one of [majority_vote, weighted_vote(conf)]`, `tuned [0.9, 0.95,
+0.99]`), or write the single strategy or threshold without the list.""",
+    ),
+    Code(
+        code="TTC606",
+        title="tuned threshold outside the range of what it compares",
+        explanation="""\
+A tuned threshold is compared with an observable whose values are bounded: top_share and
+beta_confidence lie in [0, 1], answer_entropy, distinct, count and samples are never negative,
+clip(x, lo, hi) lies in [lo, hi] (also through a feature defined as one of these). A candidate
+outside that range makes its rule hold for every query or for none, so it is no real choice and
+usually a slip (`95` for `0.95`). Keep every candidate inside the range.""",
+    ),
+    Code(
+        code="TTC607",
+        title="tuned threshold where the planner does not choose",
+        explanation="""\
+The planner chooses a tuned threshold per bin from the curves it estimates on the calibration
+samples, under `allocate optimal` or `allocate fixed`. A bandit allocation decides online and has
+no curves, so neither its stop blocks nor its solved rules can be tuned: write one threshold.""",
+    ),
+    Code(
+        code="TTC502",
+        title="candidate the calibration table cannot serve",
+        explanation="""\
+`ttc plan` estimates every candidate of `one of [...]` on the calibration samples. A candidate
+that reads a scorer the table has no scores for (`best_of_n(prm)` where no column holds prm's
+scores; see `ttc plan --score prm=COLUMN`) cannot be estimated or run on that table. The planner
+drops such candidates with a warning naming them and chooses among the rest; when no candidate
+of a bin is left it refuses to plan (exit 1). Map the scorer to a column with --score, import
+the scores, or remove the candidate.""",
+    ),
+    Code(
         code="TTC016",
         title="the policy file is empty",
         explanation="""\

@@ -8,6 +8,11 @@ from typing import Any
 from ttcdsl.lang.source import Source, Span
 
 
+# Fields that are empty unless the policy uses a feature (candidate lists): left out when empty,
+# so a policy that does not use it dumps as before.
+_OPTIONAL = frozenset({"candidates", "tuned"})
+
+
 def dump(node: Any, *, indent: str = "") -> str:
     """One field per line; spans and source text left out, so the dump says what was meant,
     not where it was written."""
@@ -16,6 +21,7 @@ def dump(node: Any, *, indent: str = "") -> str:
             (f.name, getattr(node, f.name))
             for f in dataclasses.fields(node)
             if not isinstance(getattr(node, f.name), Span | Source) and f.name != "span"
+            and not (f.name in _OPTIONAL and getattr(node, f.name) == ())
         ]
         simple = all(_is_leaf(v) for _, v in fields)
         if simple and len(fields) <= 3:

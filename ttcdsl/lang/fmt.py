@@ -142,6 +142,9 @@ class _Printer:
                     f"bins by {key.text} {method.text} [{', '.join(c.literal for c in cuts)}] "
                     f"as {', '.join(n.text for n in names)}"
                 )
+            case ast.StrategyDecl(bin=bin_name, strategy=ast.OneOf(options=options)):
+                listed = ", ".join(_invocation(o) for o in options)
+                return f"strategy {bin_name.text} = one of [{listed}]"
             case ast.StrategyDecl(bin=bin_name, strategy=strategy):
                 return f"strategy {bin_name.text} = {_invocation(strategy)}"
             case ast.ScorerDecl(name=name, kind=kind, model=model, logits=logits):
@@ -213,7 +216,12 @@ def _invocation(invocation: ast.Invocation) -> str:
 def format_condition(condition: ast.Condition) -> str:
     match condition:
         case ast.Comparison(left=left, op=op, right=right, after=after):
-            text = f"{format_expr(left)} {op} {format_expr(right)}"
+            shown = (
+                f"tuned [{', '.join(v.literal for v in right.values)}]"
+                if isinstance(right, ast.Tuned)
+                else format_expr(right)
+            )
+            text = f"{format_expr(left)} {op} {shown}"
             return text + (f" after {after.literal}" if after else "")
         case ast.Unanimous(last=last, disjoint=disjoint):
             return f"unanimous {'window' if disjoint else 'last'} {last.literal}"

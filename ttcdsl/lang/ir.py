@@ -78,6 +78,9 @@ class Threshold:
     right: Expr
     after: int | None  # evaluated only once the query has at least this many samples
     span: Span
+    # `tuned [a, b, ...]`: the candidate thresholds the planner chooses among per bin; ``right``
+    # is the first until the plan's choice is applied (ttcdsl.planner.candidates.apply_choice)
+    tuned: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -156,6 +159,11 @@ class Strategy:
     kind: Literal["majority_vote", "best_of_n", "weighted_vote", "keep_probe", "single"]
     scorer: str | None = None
 
+    @property
+    def label(self) -> str:
+        """As the policy writes it: `majority_vote`, `best_of_n(prm)`."""
+        return self.kind if self.scorer is None else f"{self.kind}({self.scorer})"
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StopRule:
@@ -178,6 +186,16 @@ class Bin:
     sampling: Sampling  # global parameters with this bin's overrides applied
     stop: tuple[StopRule, ...]  # global rules, then this bin's
     fixed_samples: int | None  # samples per query (probe included) under `allocate fixed`
+    # `strategy NAME = one of [...]`: the candidates the planner chooses among; ``strategy`` is
+    # the first until the plan's choice is applied (ttcdsl.planner.candidates.apply_choice)
+    candidates: tuple[Strategy, ...] = ()
+
+    @property
+    def tuned(self) -> bool:
+        """The planner still has to choose this bin's strategy or a stop threshold."""
+        return bool(self.candidates) or any(
+            isinstance(rule.condition, Threshold) and rule.condition.tuned for rule in self.stop
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

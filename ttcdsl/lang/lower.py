@@ -30,7 +30,11 @@ def lower(program: ast.Program) -> ir.Policy:
     allocate = _one(statements, ast.AllocateDecl)
     assert allocate is not None
     bins_decl = _one(statements, ast.BinsDecl)
-    strategies = {s.bin.text: _strategy(s.strategy) for s in statements if isinstance(s, ast.StrategyDecl)}
+    strategies = {
+        s.bin.text: tuple(_strategy(o) for o in s.options)
+        for s in statements
+        if isinstance(s, ast.StrategyDecl)
+    }
     fixed = _fixed_counts(allocate.allocation)
 
     bin_names = [n.text for n in bins_decl.names] if bins_decl else [ALL_BIN]
@@ -38,11 +42,13 @@ def lower(program: ast.Program) -> ir.Policy:
     for name in bin_names:
         sampling_block = _for_bin(statements, ast.SamplingBlock, name)
         stop_block = _for_bin(statements, ast.StopBlock, name)
-        strategy = strategies.get(name, answer)
+        options = strategies.get(name, (answer,))
+        strategy = options[0]
         bins.append(
             ir.Bin(
                 name=name,
                 strategy=strategy,
+                candidates=options if len(options) > 1 else (),
                 sampling=_sampling(sampling_block, base=global_sampling) if sampling_block else global_sampling,
                 stop=global_stop + tuple(_stop_rules(stop_block, expr)),
                 fixed_samples=_fixed_for(fixed, name, strategy, probe),
@@ -218,6 +224,15 @@ def _stop_rules(block: ast.StopBlock | None, expr: _ExprLowering) -> list[ir.Sto
 
 def _condition(condition: ast.Condition, expr: _ExprLowering) -> ir.Condition:
     match condition:
+        case ast.Comparison(left=left, op=op, right=ast.Tuned(values=values), after=after, span=span):
+            return ir.Threshold(
+                left=expr(left),
+                op=op,  # type: ignore[arg-type]
+                right=expr(values[0]),
+                after=int(after.value) if after else None,
+                span=span,
+                tuned=tuple(float(v.value) for v in values),
+            )
         case ast.Comparison(left=left, op=op, right=right, after=after, span=span):
             return ir.Threshold(
                 left=expr(left),

@@ -434,6 +434,12 @@ class _ToAst(Transformer_NonRecursive):
     def answer_decl(self, meta: Any, c: list[Any]) -> ast.AnswerDecl:
         return ast.AnswerDecl(aggregation=c[0], span=self._span(meta))
 
+    def one_of(self, meta: Any, c: list[Any]) -> ast.OneOf:
+        return ast.OneOf(options=tuple(c), span=self._span(meta))
+
+    def tuned(self, meta: Any, c: list[Any]) -> ast.Tuned:
+        return ast.Tuned(values=tuple(c[0]), span=self._span(meta))
+
     def invocation(self, meta: Any, c: list[Any]) -> ast.Invocation:
         return ast.Invocation(name=self._name(c[0]), args=tuple(c[1] or ()), span=self._span(meta))
 

@@ -106,6 +106,17 @@ STRATEGIES: dict[str, StrategyKind] = {
     )
 }
 
+# What the observables and functions whose values are bounded can reach (None: unbounded), for
+# the check of tuned thresholds: (low, high).
+VALUE_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "top_share": (0.0, 1.0),
+    "beta_confidence": (0.0, 1.0),
+    "answer_entropy": (0.0, None),
+    "distinct": (0.0, None),
+    "count": (0.0, None),
+    "samples": (0.0, None),
+}
+
 SCORER_KINDS = {
     "reward_model": "a reward model scoring each sample (needs the model name or path)",
     "confidence": "mean token log-probability of the sample, from the backend's logprobs",

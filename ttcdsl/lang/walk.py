@@ -33,6 +33,8 @@ def walk(expr: ast.Expr) -> Iterator[ast.Expr]:
 
 def condition_exprs(condition: ast.Condition) -> tuple[ast.Expr, ...]:
     match condition:
+        case ast.Comparison(left=left, right=ast.Tuned()):
+            return (left,)
         case ast.Comparison(left=left, right=right):
             return (left, right)
         case ast.Unanimous():

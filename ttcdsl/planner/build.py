@@ -9,6 +9,7 @@ cross-checked by the LP and, where it applies, the exact integer DP; both appear
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -64,23 +65,48 @@ def make_plan(
     clock = time.perf_counter()
 
     from ttcdsl.observables import require
+    from ttcdsl.planner import candidates as cand
 
+    mode = allocation_mode(policy)
+    tuned = mode != "bandit" and cand.is_tuned(policy)
+    candidate_warnings: list[str] = []
+    dropped: dict[str, list[str]] = {}
+    if tuned:
+        # candidates the table cannot serve are dropped (with a warning), not refused
+        policy, candidate_warnings, dropped = cand.servable(policy, table, score_columns)
+    # the mapping of the scorers still declared (those of dropped candidates are gone)
+    declared = {s.name for s in policy.scorers}
+    columns = {k: v for k, v in (score_columns or {}).items() if k in declared}
     # Refuse a table that lacks what the policy reads: the key or the strategy would silently
     # evaluate to NaN (and be blamed on the data) instead.
-    require(policy, table, score_columns=score_columns, table_name="the calibration table")
+    require(policy, table, score_columns=columns, table_name="the calibration table")
     say("calibrating: probes, features and bins")
-    calibration = calibrate(policy, table, score_columns=score_columns, seed=seed)
+    calibration = calibrate(policy, table, score_columns=columns, seed=seed)
     timings["calibrate"] = time.perf_counter() - clock
-    mode = allocation_mode(policy)
     clock = time.perf_counter()
-    # A bandit allocates online: its plan holds the bins and the bandit's settings, no curves.
-    say(f"estimating curves for {len(policy.bins)} bin(s)")
-    curves = bin_curves(
-        calibration, reps=reps, seed=seed, levels_only=mode == "bandit", extrapolate=extrapolate
-    )
-    timings["curves"] = time.perf_counter() - clock
+    candidates, chosen = None, None
+    if tuned:
+        say(f"estimating curves for {sum(len(cand.bin_choices(b)) for b in policy.bins)} "
+            f"candidate(s) in {len(policy.bins)} bin(s)")
+        candidates = cand.candidate_curves(calibration, reps=reps, seed=seed, extrapolate=extrapolate)
+        timings["curves"] = time.perf_counter() - clock
+        say("choosing a candidate per bin")
+        clock = time.perf_counter()
+        chosen, method = _choose(policy, calibration, candidates, mode, solver, batch_size)
+        timings["choose"] = time.perf_counter() - clock
+        offered = policy  # with its candidates: the plan lists the choice for each tuned rule
+        policy = cand.pin_policy(policy, [c[j] for c, j in zip(candidates.choices, chosen, strict=True)])
+        calibration = dataclasses.replace(calibration, policy=policy)
+        curves = cand.select(candidates, chosen, calibration)
+    else:
+        # A bandit allocates online: its plan holds the bins and the bandit's settings, no curves.
+        say(f"estimating curves for {len(policy.bins)} bin(s)")
+        curves = bin_curves(
+            calibration, reps=reps, seed=seed, levels_only=mode == "bandit", extrapolate=extrapolate
+        )
+        timings["curves"] = time.perf_counter() - clock
     problem = build_knapsack(calibration, curves, batch_size=batch_size)
-    warnings = _warnings(calibration, curves)
+    warnings = candidate_warnings + _warnings(calibration, curves)
 
     solution, queries, checks = None, None, []
     clock = time.perf_counter()
@@ -121,6 +147,19 @@ def make_plan(
         reps=reps,
         seed=seed,
     )
+    if candidates is not None:
+        wide = build_knapsack(calibration, cand.widened(candidates), batch_size=batch_size)
+        x = queries / np.maximum(problem.counts, 1)[:, None]
+        empty = problem.counts == 0
+        x[empty] = problem.allowed[empty] / problem.allowed[empty].sum(1, keepdims=True)
+        report = cand.candidate_report(candidates, chosen, wide, x, dropped)
+        plan["candidate_search"] = {"method": method, "assignments": cand.combinations(candidates)}
+        for b, (spec, doc, entry) in enumerate(zip(offered.bins, plan["bins"], report, strict=True)):
+            choice = candidates.choices[b][chosen[b]]
+            if cand.tuned_rules(spec):
+                doc["tuned"] = [float(t) for t in choice.thresholds]
+            if entry is not None:
+                doc["candidates"] = entry
     # The runtime reads each scorer from the column it was calibrated on.
     plan["score_columns"] = dict(score_columns or {})
     if mode == "bandit":
@@ -138,6 +177,34 @@ def make_plan(
         solution=solution,
         queries=queries,
     )
+
+
+def _choose(policy, calibration, candidates, mode: str, solver: str, batch_size) -> tuple[list[int], str]:
+    """Each bin's candidate and how it was found: the knapsack over (choice, count) solved by the
+    plan's own solvers (:mod:`ttcdsl.planner.candidates`, step 2)."""
+    from ttcdsl.planner import candidates as cand
+
+    wide = build_knapsack(calibration, cand.widened(candidates), batch_size=batch_size)
+    _check_feasible(policy, wide, mode)
+    solution, _ = _solve(wide, mode, solver, cross_check=False)
+    if solution.status != "optimal":
+        raise UserError(
+            f"the solver {solution.solver} did not find a plan: {solution.status}",
+            hint="try another solver with --solver",
+        )
+
+    single = len(wide.batch_limits) == 1 and not wide.group_limits
+    enumerate_all = mode == "optimal" and single and cand.combinations(candidates) <= cand.ENUMERATE_MAX
+
+    def resolve(allowed: np.ndarray) -> float:
+        restricted = dataclasses.replace(wide, allowed=allowed)
+        # the exact frontier where it applies: milliseconds per assignment
+        found, _ = _solve(restricted, mode, "frontier" if single else solver, cross_check=False)
+        return found.objective if found.status == "optimal" else -np.inf
+
+    if enumerate_all:
+        return cand.enumerate_best(wide, candidates, resolve), "enumeration"
+    return cand.choose(wide, solution, candidates, resolve), "widened relaxation"
 
 
 def allocation_mode(policy: ir.Policy) -> str:

@@ -62,6 +62,7 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
             _num(predicted.get("tokens"), 0),
         )
     console.print(table)
+    _candidates(plan, console)
     stops = {tuple(spec["stop"]) for spec in plan["bins"]}
     if stops == {()}:
         pass
@@ -125,6 +126,38 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
     for warning in plan.get("warnings", []):
         console.print(f"[yellow]warning:[/yellow] {warning}")
     console.print(f"verdict: {plan_verdict(plan)}", markup=False)
+
+
+def _candidates(plan: dict[str, Any], console: Console) -> None:
+    """Bins with candidates: what the planner chose and what the runner-up would have given at
+    the same spend."""
+    bins = [spec for spec in plan["bins"] if spec.get("candidates")]
+    if not bins:
+        return
+    metric = plan["objective"][:3]
+    table = Table(title="candidates (chosen vs the best other at the same spend)")
+    for column in ("bin", "considered", "spend", "chosen", metric, "runner-up", metric + " ", "dropped"):
+        table.add_column(column, justify="left" if column in ("bin", "chosen", "runner-up", "dropped")
+                         else "right", overflow="fold")
+    for spec in bins:
+        record = spec["candidates"]
+        chosen, runner = record["chosen"], record.get("runner_up")
+        table.add_row(
+            spec["name"],
+            str(record["considered"]),
+            f"{_num(record['spend'], 2)} {record['spend_unit']}",
+            _choice(chosen),
+            _num(chosen["value"]),
+            "-" if runner is None else _choice(runner),
+            "-" if runner is None else _num(runner["value"]),
+            "; ".join(record.get("dropped", [])),
+        )
+    console.print(table)
+
+
+def _choice(entry: dict[str, Any]) -> str:
+    thresholds = entry.get("thresholds")
+    return entry["strategy"] + ("" if not thresholds else f", stop at {', '.join(f'{t:g}' for t in thresholds)}")
 
 
 def plan_verdict(plan: dict[str, Any]) -> str:

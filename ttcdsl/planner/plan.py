@@ -16,7 +16,11 @@ Layout (``ttcdsl_plan: 1``)::
     bins:         per bin: name, share, queries, key_range, strategy, scorer, sampling, stop,
                   allocation [{samples, share, queries}], predicted {accuracy, accuracy_se,
                   coverage, samples, samples_se, tokens, tokens_se}, curve {levels, value,
-                  samples, tokens, extrapolated}
+                  samples, tokens, extrapolated}; a bin with candidates (`one of`, `tuned`) also
+                  has tuned (the chosen threshold of each tuned stop rule, in order; strategy and
+                  scorer are the chosen ones) and candidates {considered, spend, spend_unit,
+                  chosen {strategy, thresholds, value}, runner_up (the best other choice's value
+                  at the same spend, or null), dropped (candidates the table cannot serve)}
     budget:       per limit: label, kind, unit, bin, value, bound, spent, binding, multiplier
     predicted:    accuracy, accuracy_se, coverage, samples, samples_se, tokens, tokens_se (per
                   query, probe included; tokens null when the table has no token counts)
@@ -24,6 +28,8 @@ Layout (``ttcdsl_plan: 1``)::
     solver:       name, status, seconds, relaxation, dual_bound, gap, objective, rounding_loss,
                   cross_checks [{solver, status, objective, seconds}]
     bandit:       round_samples, explore, solved, bill (bandit mode only)
+    candidate_search: method (enumeration | widened relaxation), assignments (of one choice per
+                  bin) — only for a policy with candidates
     timings, warnings, created_by
 """
 
@@ -122,6 +128,8 @@ def validate_plan(data: Any, path: str | os.PathLike[str] = "<plan>") -> None:
         check.mapping(spec, where)
         check.string(spec.get("name"), f"{where}.name")
         check.string(spec.get("strategy"), f"{where}.strategy")
+        if "tuned" in spec:  # the chosen threshold of each tuned stop rule, in order
+            check.numbers(spec["tuned"], f"{where}.tuned")
         sampling = check.mapping(spec.get("sampling"), f"{where}.sampling")
         tokens = sampling.get("max_tokens")
         if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1:

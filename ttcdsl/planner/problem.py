@@ -92,11 +92,13 @@ def bin_curves(
     seed: int = 0,
     levels_only: bool = False,
     extrapolate: bool = False,
+    only: frozenset[int] | None = None,
 ) -> BinCurves:
     """Estimate every bin's curves by simulating the run on its calibration queries
     (:mod:`ttcdsl.planner.stopping`; ``levels_only``: skip the estimates, leaving zeros, for a
     bandit plan that allocates online). Counts stop at what the calibration pool holds per query
-    unless ``extrapolate``."""
+    unless ``extrapolate``. ``only``: simulate these bins alone (the others' rows stay zero; the
+    candidates module takes each bin's row from the pass that simulated it)."""
     from ttcdsl.planner.stopping import simulate_bin
 
     policy = calibration.policy
@@ -118,6 +120,8 @@ def bin_curves(
 
     for b, spec in enumerate(policy.bins):
         rows = calibration.bin_rows(b)
+        if only is not None and b not in only and rows.size:
+            continue
         if rows.size == 0 or levels_only:
             # No calibration query landed here: the bin gets its cheapest count and no credit.
             if rows.size == 0:

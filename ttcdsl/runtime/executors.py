@@ -6,6 +6,8 @@ planned executor; the planned executor knows nothing of the bandit).
 
 from __future__ import annotations
 
+import dataclasses
+
 from ttcdsl.runtime.backend import Backend
 from ttcdsl.runtime.bandit import BanditExecutor
 from ttcdsl.runtime.executor import Executor, RunSpec
@@ -13,7 +15,11 @@ from ttcdsl.samples.store import SampleStore
 
 
 def executor_for(spec: RunSpec, backend: Backend, store: SampleStore, **kwargs) -> Executor:
-    """The executor for the plan's mode: planned (optimal, fixed) or the online bandit."""
+    """The executor for the plan's mode: planned (optimal, fixed) or the online bandit. A bin
+    with candidates runs the strategy and thresholds the plan chose for it."""
     if spec.plan.get("mode") == "bandit":
         return BanditExecutor(spec, backend, store, **kwargs)
+    from ttcdsl.planner.candidates import apply_plan_choices
+
+    spec = dataclasses.replace(spec, policy=apply_plan_choices(spec.policy, spec.plan))
     return Executor(spec, backend, store, **kwargs)

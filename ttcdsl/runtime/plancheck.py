@@ -7,8 +7,9 @@ run`` before this). A plan edited by hand (``probe:
 would otherwise be executed as written and spend what the policy forbids. What the policy alone
 determines (probe, mode, objective, binning key/method/cuts, bins and their strategies, sampling
 and stop rules, the bandit's settings) must be equal; what the planner chose (the binning edges of
-quantile bins, the allocation) must be what the planner could have chosen (sample counts the
-policy allows in that bin; threshold edges equal to the thresholds).
+quantile bins, the allocation, a bin's strategy and tuned thresholds among its candidates) must be
+what the planner could have chosen (one of the listed candidates; sample counts the policy allows
+in that bin; threshold edges equal to the thresholds).
 """
 
 from __future__ import annotations
@@ -56,6 +57,16 @@ def check_plan_against_policy(plan: Mapping[str, Any], policy: ir.Policy, plan_p
     bins = plan["bins"]
     if len(bins) != len(policy.bins):
         fail("bins", [b["name"] for b in bins], [b.name for b in policy.bins])
+    from ttcdsl.planner.candidates import ChoiceError, apply_plan_choices
+
+    try:
+        # a bin with candidates runs the one the plan chose: it must be one the policy lists
+        policy = apply_plan_choices(policy, plan)
+    except ChoiceError as error:
+        raise FileFormatError(
+            Path(plan_path), str(error), field=error.field,
+            hint="the plan was edited by hand or made from another policy; re-plan with ttc plan",
+        ) from None
     allowed = _allowed_counts(policy, plan)
     for i, (spec, mine) in enumerate(zip(policy.bins, bins)):
         where = f"bins[{i}]"

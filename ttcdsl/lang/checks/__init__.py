@@ -10,6 +10,7 @@ from ttcdsl.lang import ast
 from ttcdsl.lang.checks.allocation import check_allocation
 from ttcdsl.lang.checks.bins import check_bins
 from ttcdsl.lang.checks.budget import check_budget
+from ttcdsl.lang.checks.candidates import check_candidates
 from ttcdsl.lang.checks.constants import check_constants
 from ttcdsl.lang.checks.context import CheckContext, Symbols
 from ttcdsl.lang.checks.definitions import check_definitions
@@ -30,6 +31,7 @@ CHECKS: tuple[Check, ...] = (
     check_bins,
     check_budget,
     check_allocation,
+    check_candidates,
     check_observability,
 )
 

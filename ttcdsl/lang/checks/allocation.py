@@ -94,7 +94,7 @@ def _check_fixed_per_bin(items: tuple[ast.FixedItem, ...], span, ctx: CheckConte
     keep_probe = {
         name
         for name, decl in ctx.symbols.strategies.items()
-        if decl.strategy.name.text == "keep_probe"
+        if isinstance(decl.strategy, ast.Invocation) and decl.strategy.name.text == "keep_probe"
     }
     missing = [name for name in ctx.symbols.bins if name not in given and name not in keep_probe]
     if missing:

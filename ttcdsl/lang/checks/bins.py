@@ -39,10 +39,11 @@ def check_bins(program: ast.Program, ctx: CheckContext) -> ast.Program:
     strategies: dict[str, ast.StrategyDecl] = {}
     for statement in program.statements:
         match statement:
-            case ast.StrategyDecl(bin=bin_name, strategy=invocation):
+            case ast.StrategyDecl(bin=bin_name, options=options):
                 if check_bin_reference(bin_name, ctx, code="TTC301", what="strategy"):
                     strategies.setdefault(bin_name.text, statement)
-                check_invocation(invocation, ctx, aggregation_only=False)
+                for invocation in options:
+                    check_invocation(invocation, ctx, aggregation_only=False)
             case ast.AnswerDecl(aggregation=invocation):
                 check_invocation(invocation, ctx, aggregation_only=True)
             case ast.SamplingBlock(bin=bin_name) | ast.StopBlock(bin=bin_name) if bin_name:

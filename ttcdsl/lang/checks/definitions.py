@@ -74,7 +74,9 @@ def _warn_unused(program: ast.Program, ctx: CheckContext) -> None:
                 expressions.append(expr)
             case ast.BinsDecl(key=key):
                 used.add(key.text)
-            case ast.StrategyDecl(strategy=inv) | ast.AnswerDecl(aggregation=inv):
+            case ast.StrategyDecl(options=options):
+                used.update(a.text for inv in options for a in inv.args if isinstance(a, ast.Name))
+            case ast.AnswerDecl(aggregation=inv):
                 used.update(a.text for a in inv.args if isinstance(a, ast.Name))
     for condition in conditions(program):
         expressions.extend(condition_exprs(condition))

@@ -1,0 +1,122 @@
+"""Candidate lists the planner chooses among: `strategy b = one of [...]` and `tuned [...]`.
+
+A list must offer a real choice (two or more distinct candidates: TTC309, TTC310); a tuned
+threshold must lie where what it compares can reach (TTC606), or that candidate stops always or
+never; and only the planner's curves can choose, so a bandit allocation, which has none, cannot
+hold a candidate list (TTC607).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ttcdsl.lang import ast
+from ttcdsl.lang.checks.context import CheckContext
+from ttcdsl.lang.numbers import format_number
+from ttcdsl.lang.vocabulary import VALUE_RANGES
+
+_FOLLOWED_FEATURES = 16  # features resolved through other features before giving up
+
+
+def check_candidates(program: ast.Program, ctx: CheckContext) -> ast.Program:
+    bandit = ctx.symbols.allocate is not None and isinstance(ctx.symbols.allocate.allocation, ast.Bandit)
+    for statement in program.statements:
+        match statement:
+            case ast.StrategyDecl(strategy=ast.OneOf(options=options, span=span)):
+                _check_list(ctx, [_invocation_key(o) for o in options], [o.span for o in options],
+                            span, what="strategy")
+            case ast.StopBlock(rules=rules):
+                for rule in rules:
+                    if isinstance(rule.condition, ast.Comparison) and isinstance(rule.condition.right, ast.Tuned):
+                        _check_tuned(rule.condition, rule.condition.right, ctx)
+                        if bandit:
+                            _no_planner(rule.condition.right, ctx, "the bandit allocates online")
+            case ast.AllocateDecl(allocation=ast.Bandit(items=items)):
+                for item in items:
+                    condition = getattr(item, "condition", None)
+                    if isinstance(condition, ast.Comparison) and isinstance(condition.right, ast.Tuned):
+                        _no_planner(condition.right, ctx, "a solved rule is not planned")
+    return program
+
+
+def _invocation_key(invocation: ast.Invocation) -> tuple[str, ...]:
+    return (invocation.name.text, *(a.text if isinstance(a, ast.Name) else a.literal for a in invocation.args))
+
+
+def _check_list(ctx: CheckContext, keys: Sequence, spans: Sequence, whole, *, what: str) -> bool:
+    if len(keys) < 2:
+        ctx.diagnostics.error(
+            "TTC310",
+            f"a {what} candidate list needs at least two candidates; this one has one",
+            whole,
+            label="nothing to choose",
+            help="add another candidate, or write the one value without the list",
+        )
+        return False
+    seen: dict = {}
+    ok = True
+    for key, span in zip(keys, spans, strict=True):
+        if key in seen:
+            ctx.diagnostics.error(
+                "TTC309",
+                f"this {what} candidate is listed twice",
+                span,
+                label="a repeat of an earlier candidate",
+                help="remove the repeat: each candidate is estimated once and the planner picks one",
+            )
+            ok = False
+        seen.setdefault(key, span)
+    return ok
+
+
+def _check_tuned(comparison: ast.Comparison, tuned: ast.Tuned, ctx: CheckContext) -> None:
+    values = tuned.values
+    _check_list(ctx, [float(v.value) for v in values], [v.span for v in values], tuned.span,
+                what="threshold")
+    reach = value_range(comparison.left, ctx)
+    if reach is None:
+        return
+    low, high, what = reach
+    for value in values:
+        if (low is not None and value.value < low) or (high is not None and value.value > high):
+            bounds = f"[{format_number(low)}, {format_number(high)}]" if high is not None else \
+                f">= {format_number(low)}"
+            ctx.diagnostics.error(
+                "TTC606",
+                f"the tuned threshold {value.literal} is outside the range of {what}, {bounds}",
+                value.span,
+                label=f"{what} is never here",
+                help=f"tune within {bounds}: a threshold outside it makes the rule hold always "
+                "or never, so that candidate is not a choice",
+            )
+
+
+def _no_planner(tuned: ast.Tuned, ctx: CheckContext, why: str) -> None:
+    ctx.diagnostics.error(
+        "TTC607",
+        f"tuned thresholds are chosen by the planner from its curves; {why}",
+        tuned.span,
+        label="nothing chooses among these",
+        help="write one threshold, or use `allocate optimal` (or `fixed`) with a stop block",
+    )
+
+
+def value_range(expr: ast.Expr, ctx: CheckContext, depth: int = 0) -> tuple[float | None, float | None, str] | None:
+    """(low, high, name) of what an expression can be, where the language knows it (an
+    observable or function with a known range, a feature defined as one, `clip`); else None."""
+    match expr:
+        case ast.Ref(name=name):
+            feature = ctx.symbols.features.get(name.text)
+            if feature is not None:
+                if depth >= _FOLLOWED_FEATURES:
+                    return None
+                inner = value_range(feature.expr, ctx, depth + 1)
+                return None if inner is None else (inner[0], inner[1], f"feature '{name.text}'")
+            if name.text in VALUE_RANGES:
+                return (*VALUE_RANGES[name.text], name.text)
+        case ast.Call(function=function, args=args):
+            if function.text == "clip" and len(args) == 3 and all(isinstance(a, ast.Number) for a in args[1:]):
+                return (float(args[1].value), float(args[2].value), "clip(...)")
+            if function.text in VALUE_RANGES:
+                return (*VALUE_RANGES[function.text], f"{function.text}(...)")
+    return None
