@@ -247,6 +247,11 @@ class Optimal:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PerQuery:
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FixedUniform:
     count: Number
     span: Span
@@ -298,7 +303,7 @@ class Bandit:
     span: Span
 
 
-Allocation = Optimal | FixedUniform | FixedPerBin | Bandit
+Allocation = Optimal | PerQuery | FixedUniform | FixedPerBin | Bandit
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
