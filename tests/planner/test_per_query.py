@@ -83,6 +83,20 @@ def test_at_any_budget_the_rule_keeps_it_and_loses_at_most_one_query_s_gain(seed
         assert got >= best - (value[:, -1] - value[:, 0]).max() - 1e-9
 
 
+def test_queries_with_equal_curves_share_the_budget_instead_of_all_rounding_down():
+    # equal features give equal predicted curves: at the multiplier's kink the relaxation splits
+    # every one of them, and rounding each down alone left most of the budget unspent
+    levels = np.array([2, 3, 4, 5, 6])
+    value = np.tile([0.2, 0.5, 0.7, 0.8, 0.85], (6, 1))
+    samples = np.tile(levels.astype(float), (6, 1))
+    for budget in (2.5, 3.2, 4.5, 5.5):
+        choice, _ = allocate_counts(value, samples, levels, budget, np.full(6, 2.0))
+        spend = levels[choice].mean()
+        assert budget - 1 / 6 < spend <= budget + 1e-9, (budget, levels[choice])
+        got = value[np.arange(6), choice].sum()
+        assert got == pytest.approx(_brute_force(value, samples, budget), abs=1e-9)
+
+
 def test_a_flat_curve_gets_only_the_probe_and_a_short_query_keeps_what_it_has():
     levels = np.array([2, 3, 4, 5])
     value = np.array([[0.2, 0.2, 0.2, 0.2], [0.3, 0.5, 0.6, 0.65], [0.9, 0.9, 0.9, 0.9]])

@@ -4,8 +4,8 @@ One rule decides the counts, at plan time and at run time (:func:`allocate_count
 query's predicted objective and expected samples at every count (:mod:`ttcdsl.planner.predictor`)
 and what the batch has spent so far (the probe), maximize the predicted objective's sum subject to
 the batch's remaining mean samples budget, by :func:`ttcdsl.planner.lagrangian.allocate_per_query`
-(exact for the relaxation; its one fractional query, if any, takes its cheaper option so the
-predicted spend never exceeds the budget). A query whose predicted curve is flat gains nothing
+(exact for the relaxation; the queries it splits between two counts — one, or all of a group with
+equal predicted curves — are rounded so that the predicted spend never exceeds the budget). A query whose predicted curve is flat gains nothing
 from a sample, so it keeps its probe: the lever that stops spending on hopeless (and settled)
 queries.
 
@@ -38,8 +38,8 @@ RULE = (
     "after the probe, each query's curve is predicted from its probe's features (predictor); "
     "the per-query Lagrangian maximizes the sum of predicted {metric} under the budget that "
     "remains (mean samples per query times queries, minus the samples spent), each query's "
-    "cost its predicted samples beyond what it has; a query split between two counts takes the "
-    "cheaper"
+    "cost its predicted samples beyond what it has; queries split between two counts take the "
+    "cheaper, then, in the order of their seeded rank, the dearer while the budget allows"
 )
 
 
@@ -58,12 +58,14 @@ def allocate_counts(
     spent: np.ndarray,
     *,
     allowed: np.ndarray | None = None,
+    order: np.ndarray | None = None,
 ) -> tuple[np.ndarray, Solution]:
     """Each query's count (an index into ``levels``) and the Lagrangian's solution.
 
     ``value``, ``samples`` [Q, K]: predicted objective and expected samples (probe included) at
     each count; ``budget``: mean samples per query for the whole batch, probe included;
-    ``spent`` [Q]: samples each query has already; ``allowed`` [Q, K]: counts a query may get.
+    ``spent`` [Q]: samples each query has already; ``allowed`` [Q, K]: counts a query may get;
+    ``order`` [Q]: which split queries move up to their dearer count first (:func:`_round`).
     """
     from ttcdsl.planner.lagrangian import allocate_per_query
 
@@ -83,10 +85,32 @@ def allocate_counts(
         # the remaining budget does not cover even the cheapest counts: each query its cheapest
         choice = np.argmin(np.where(ok, cost, np.inf), axis=1)
     else:
-        # the relaxation's split query takes its cheaper option (never over the budget); a
-        # share below SPLIT_SHARE is the search's float noise, not a split
-        choice = np.argmin(np.where(x > SPLIT_SHARE, cost, np.inf), axis=1)
+        choice = _round(x, cost, remaining * q, order)
     return choice, solution
+
+
+def _round(x: np.ndarray, cost: np.ndarray, room: float, order: np.ndarray | None) -> np.ndarray:
+    """Whole counts from the relaxation ``x``. A split query (a share above SPLIT_SHARE on two
+    counts; below it is the search's float noise) first takes its cheaper count; then, in
+    ``order`` (default: row order), split queries move up to their dearer count while the
+    predicted spend stays within ``room``. Queries with equal predicted curves (equal features)
+    are all split at the multiplier's kink, so rounding each down alone would leave much of the
+    budget unspent."""
+    used = x > SPLIT_SHARE
+    cheap = np.argmin(np.where(used, cost, np.inf), axis=1)
+    dear = np.argmax(np.where(used, cost, -np.inf), axis=1)
+    rows = np.arange(len(x))
+    left = room - cost[rows, cheap].sum()
+    choice = cheap.copy()
+    split = np.flatnonzero(dear != cheap)
+    if order is not None:
+        split = split[np.argsort(np.asarray(order)[split], kind="stable")]
+    for r in split:
+        step = cost[r, dear[r]] - cost[r, cheap[r]]
+        if step <= left + 1e-9:
+            choice[r] = dear[r]
+            left -= step
+    return choice
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -43,7 +43,8 @@ class PerQueryExecutor(Executor):
         allowed[short] = False
         allowed[short, 0] = True
         choice, _ = allocate_counts(
-            value, samples, levels, mean_budget(self.policy), have, allowed=allowed
+            value, samples, levels, mean_budget(self.policy), have, allowed=allowed,
+            order=np.array([self.ranks[q.qid] for q in qs], dtype=np.uint64),
         )
         for q, k, gain in zip(qs, choice.tolist(), (value[:, -1] - value[:, 0]).tolist()):
             q.bin = 0
