@@ -165,6 +165,9 @@ def test_a_broken_predictor_in_a_plan_names_its_field():
 
 # ---- replays on a real pool --------------------------------------------------------------------
 
+# The pool's outcome reward model scores each sample ("rm"): their mean over the probe separates
+# queries finely, so a query's nearest calibration queries can all be solved by every sample (or
+# by none), and its predicted curve is then exactly flat.
 QWEN_POLICY = """\
 policy per_query_qwen "majority vote, counts from the probe's predicted curve"
 budget {
@@ -173,8 +176,9 @@ budget {
 }
 sampling { temperature 0.7  max_tokens 1024 }
 probe 2 samples
+scorer prm = reward_model "outcome-rm"
 feature agreement = top_share(answers)
-feature answers_seen = distinct(answers)
+feature reward = mean(scores(prm))
 answer majority_vote
 allocate per query maximize accuracy
 """
@@ -190,22 +194,26 @@ def qwen_run(shared_data: Path, tmp_path_factory):
     d = tmp_path_factory.mktemp("per_query_qwen")
     policy = d / "per_query_qwen.ttc"
     policy.write_text(QWEN_POLICY)
-    plan, results = plan_and_run(policy, *split(table, d), d)
+    plan, results = plan_and_run(policy, *split(table, d), d, "--score", "prm=rm")
     return plan, results, d / "per_query_qwen-run"
 
 
 def _probe_features(run_dir: Path, probe: int) -> dict[str, tuple[float, float]]:
-    """Each query's (top_share, distinct answers) over its stored probe samples, by hand."""
-    answers: dict[str, list] = {}
+    """Each query's (top_share of its answers, mean reward score) over its stored probe
+    samples, by hand."""
+    rows: dict[str, list] = {}
     for line in (run_dir / "samples.jsonl").read_text().splitlines():
         row = json.loads(line)
         if "query_id" in row and row.get("sample_index", probe) < probe:
-            answers.setdefault(row["query_id"], []).append(row.get("answer"))
+            rows.setdefault(row["query_id"], []).append(row)
     out = {}
-    for qid, given in answers.items():
-        seen = [a for a in given if a is not None]
+    for qid, given in rows.items():
+        seen = [r["answer"] for r in given if r.get("answer") is not None]
         counts = {a: seen.count(a) for a in seen}
-        out[qid] = (max(counts.values()) / len(seen) if seen else math.nan, float(len(counts)))
+        scores = [r["scores"]["prm"] for r in given if (r.get("scores") or {}).get("prm") is not None]
+        # top_share: votes of the most common real answer over all samples (0 with none)
+        out[qid] = (max(counts.values()) / len(given) if seen else 0.0,
+                    float(np.mean(scores)) if scores else math.nan)
     return out
 
 
@@ -217,7 +225,7 @@ def test_on_the_qwen_pool_a_query_predicted_flat_keeps_only_its_probe(qwen_run):
     features = _probe_features(run_dir, probe)
     ids = [r["query_id"] for r in results]
     value, _ = model.predict(np.array([features[q] for q in ids]))
-    flat = value[:, -1] - value[:, 0] <= 1e-9
+    flat = value.max(1) - value[:, 0] <= 1e-9  # no count predicted to beat the probe
     spent = np.array([r["samples"] for r in results])
     assert flat.any(), "no query was predicted flat: the test checks nothing"
     assert (spent[flat] == probe).all(), spent[flat]

@@ -33,6 +33,7 @@ from ttcdsl.planner.predictor import CurvePredictor, feature_matrix, feature_nam
 from ttcdsl.planner.problem import BinCurves
 
 SPLIT_SHARE = 1e-7
+FLAT = 1e-9  # a predicted gain this small is float noise in a mean of equal curves
 
 RULE = (
     "after the probe, each query's curve is predicted from its probe's features (predictor); "
@@ -113,6 +114,12 @@ def _round(x: np.ndarray, cost: np.ndarray, room: float, order: np.ndarray | Non
     return choice
 
 
+def predicted_flat(value: np.ndarray) -> np.ndarray:
+    """``[Q]`` bool: no count is predicted to do better than the smallest (the probe), so the
+    rule gives the query nothing more at any price of a sample."""
+    return value.max(1) - value[:, 0] <= FLAT
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PerQueryPlan:
     x: np.ndarray  # [1, K] share of the calibration queries at each count (the histogram)
@@ -179,7 +186,7 @@ def plan_per_query(calibration: Calibration, curves: BinCurves) -> PerQueryPlan:
     x_hist[0, cols] = counts / q
     queries = np.zeros((1, len(curves.levels)), dtype=np.int64)
     queries[0, cols] = counts
-    flat = pv[:, -1] - pv[:, 0] <= 1e-9
+    flat = predicted_flat(pv)
     section = {
         "rule": RULE.format(metric=metric),
         "budget": budget,

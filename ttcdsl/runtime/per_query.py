@@ -46,10 +46,11 @@ class PerQueryExecutor(Executor):
             value, samples, levels, mean_budget(self.policy), have, allowed=allowed,
             order=np.array([self.ranks[q.qid] for q in qs], dtype=np.uint64),
         )
-        for q, k, gain in zip(qs, choice.tolist(), (value[:, -1] - value[:, 0]).tolist()):
+        gains = value.max(1) - value[:, 0]
+        for q, k, gain in zip(qs, choice.tolist(), gains.tolist()):
             q.bin = 0
             q.target = max(int(levels[k]), len(q.rows))
-            q.key = float(gain)  # the predicted gain of the largest count over the smallest
+            q.key = float(gain)  # the predicted gain of its best count over the probe
         self.ledger.set_bins({q.qid: self.policy.bins[0].name for q in qs})
         self.binned = True
         only_probe = sum(1 for q in qs if q.target <= self.probe)
