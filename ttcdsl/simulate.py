@@ -71,6 +71,10 @@ def check_supported(policy: ir.Policy, plan: Mapping) -> None:
     """Raise :class:`Unsupported` naming the first thing the simulator cannot model."""
     if plan.get("mode") == "bandit" or isinstance(policy.allocation, ir.Bandit):
         raise _unsupported(policy, "the online bandit (allocate bandit)")
+    if plan.get("mode") == "per_query" or isinstance(policy.allocation, ir.PerQuery):
+        raise _unsupported(policy, "per-query allocation (allocate per query); check it by "
+                           "replay with ttc compare, whose split compares the plan's "
+                           "prediction with the run")
     for scorer in policy.scorers:
         if scorer.kind != "confidence":
             raise _unsupported(policy, f"{scorer.kind} scorer '{scorer.name}' (scores are not simulated yet)")

@@ -199,6 +199,22 @@ CASES = [
             "stop { when agree >= tuned [0.5, 1.2] }\nanswer majority_vote")),
     ("tuned-in-bandit-solved-rule", "TTC607", "tuned [0.7, 0.8]",
      policy(BUDGET, allocate="allocate bandit { round 2 samples  solved when top_share >= tuned [0.7, 0.8] }\n")),
+    ("per-query-without-probe", "TTC612", "per query",
+     policy("feature a = top_share(answers)\n" + BUDGET + "answer majority_vote",
+            allocate="allocate per query maximize accuracy\n")),
+    ("per-query-without-features", "TTC613", "per query",
+     policy("probe 2 samples\n" + BUDGET + "answer majority_vote",
+            allocate="allocate per query\n")),
+    ("per-query-with-bins", "TTC614", "bins by difficulty quantiles [0.5] as easy, hard",
+     policy(TWO_BINS + BUDGET + "answer majority_vote", allocate="allocate per query\n")),
+    ("per-query-with-token-limit", "TTC615", "total tokens <= 1M",
+     policy(BINS + "budget { mean samples per query <= 8  total tokens <= 1M }\n"
+            "answer majority_vote", allocate="allocate per query\n")),
+    ("per-query-with-bin-limit-free-total", "TTC615", "total samples <= 800",
+     policy(BINS + "budget { mean samples per query <= 8  total samples <= 800 }\n"
+            "answer majority_vote", allocate="allocate per query\n")),
+    ("per-query-without-budget", "TTC403", "per query",
+     policy(BINS + "answer majority_vote", allocate="allocate per query\n")),
 ]
 
 
@@ -222,6 +238,12 @@ def test_every_code_in_the_catalogue_has_a_negative_case_or_a_file_test():
     covered = {c[1] for c in CASES} | {"TTC001", "TTC002", "TTC003", "TTC015", "TTC150", "TTC502",
                                        "TTC611"}
     assert set(CODES) - covered == set()
+
+
+def test_per_query_allocation_uses_every_feature_and_checks_clean():
+    # the predictor reads every feature, so none is "never used" (TTC150)
+    source = policy(BINS + BUDGET + "answer majority_vote", allocate="allocate per query\n")
+    assert [(d.code, underlined(d)) for d in diagnostics_of(source)] == []
 
 
 def test_unused_definitions_are_warnings_not_errors():

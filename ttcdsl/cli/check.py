@@ -75,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
             print(render_text(diagnostics, color=color), file=sys.stderr)
         if policy is not None:
             bins = len(policy.bins)
-            mode = type(policy.allocation).__name__.lower()
+            mode = {"PerQuery": "per query"}.get(
+                type(policy.allocation).__name__, type(policy.allocation).__name__.lower()
+            )
             warnings = len(diagnostics)
             note = f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""
             print(f"{path}: ok (policy {policy.name}: {bins} bin{'s' if bins != 1 else ''}, "

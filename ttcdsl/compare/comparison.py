@@ -218,8 +218,30 @@ def compare_policy(
         except Exception as error:  # a bug: reported in the row, the exit code says so
             rows.append(_internal_row(name, path, budget, error))
             continue
-        rows.append(_row(name, path, budget, policy, runs, curves, base))
+        row = _row(name, path, budget, policy, runs, curves, base)
+        row.update(_planned(plan, row, runs))
+        rows.append(row)
     return rows
+
+
+def _planned(plan: Mapping, row: dict, runs) -> dict:
+    """The plan's own prediction of the run's metric (per query, on new queries) against the
+    replay: the two are means over different query sets (calibration, evaluation), so they
+    agree when their difference is within 1.96 standard errors of both means together."""
+    predicted = plan.get("predicted") or {}
+    value, se = predicted.get(row["metric"]), predicted.get(f"{row['metric']}_se")
+    if value is None or se is None:
+        return {"planned": None, "planned_se": None, "planned_agrees": None}
+    per_query = np.stack([r.covered if row["metric"] == "coverage" else r.correct
+                          for r in runs]).mean(0)
+    q = len(per_query)
+    run_se = float(per_query.std(ddof=1) / math.sqrt(q)) if q > 1 else 0.0
+    both = math.sqrt(se**2 + run_se**2)
+    return {
+        "planned": float(value),
+        "planned_se": float(se),
+        "planned_agrees": bool(abs(row["value"] - value) <= Z95 * both),
+    }
 
 
 def _error_row(name: str, path: str, budget: float | None, error: Exception) -> dict:

@@ -269,6 +269,11 @@ class Optimal:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PerQuery:
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FixedUniform:
     count: Number
     span: Span
@@ -320,7 +325,7 @@ class Bandit:
     span: Span
 
 
-Allocation = Optimal | FixedUniform | FixedPerBin | Bandit
+Allocation = Optimal | PerQuery | FixedUniform | FixedPerBin | Bandit
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

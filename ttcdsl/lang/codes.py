@@ -510,6 +510,48 @@ with its header and says how to allocate samples, at the least:
     sampling { max_tokens 1024 }
     allocate fixed 8""",
     ),
+    Code(
+        code="TTC612",
+        title="per-query allocation without a probe",
+        explanation="""\
+`allocate per query` predicts each query's response curve from the features of its probe (the
+first samples every query gets), then gives each query its own count. Without a probe there is
+nothing to predict from: declare `probe N samples` (N >= 2 lets agreement features vary).""",
+    ),
+    Code(
+        code="TTC613",
+        title="per-query allocation without features",
+        explanation="""\
+`allocate per query` fits, on the calibration table, a predictor of each query's curve from its
+probe's features: the policy's `feature` declarations and its `difficulty`. Declare at least one,
+for example:
+
+    feature agreement = top_share(answers)
+    allocate per query maximize accuracy""",
+    ),
+    Code(
+        code="TTC614",
+        title="per-query allocation does not use bins",
+        explanation="""\
+`allocate per query` gives every query its own count from its own predicted curve, so bins and
+per-bin strategies do not apply. Use `answer` for the aggregation (one strategy for all queries),
+or `allocate optimal` to allocate per bin.""",
+    ),
+    Code(
+        code="TTC615",
+        title="a limit per-query allocation cannot keep",
+        explanation="""\
+`allocate per query` solves one mean samples budget (the per-query Lagrangian) within the
+per-query sample bounds:
+
+    budget {
+      mean samples per query <= 8
+      samples per query in 1..32
+    }
+
+Token limits, totals and per-bin limits are not priced per query; use `allocate optimal` for
+them.""",
+    ),
 )
 
 

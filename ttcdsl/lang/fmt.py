@@ -98,6 +98,8 @@ class _Printer:
                                     inline=False, tail=tail)
                     case ast.Optimal():
                         self._emit(statement.span, ["allocate optimal" + tail], "")
+                    case ast.PerQuery():
+                        self._emit(statement.span, ["allocate per query" + tail], "")
                     case ast.FixedUniform(count=count):
                         self._emit(statement.span, [f"allocate fixed {count.literal}{tail}"], "")
                     case _:

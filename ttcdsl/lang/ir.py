@@ -204,6 +204,13 @@ class Optimal:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PerQuery:
+    """`allocate per query`: after the probe, each query's count comes from its own predicted
+    response curve (a predictor of the curve from the probe's features, fitted on the
+    calibration table, :mod:`ttcdsl.planner.predictor`) through the per-query Lagrangian."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Fixed:
     pass  # the counts live on the bins (Bin.fixed_samples)
 
@@ -216,7 +223,7 @@ class Bandit:
     bill: Unit
 
 
-Allocation = Optimal | Fixed | Bandit
+Allocation = Optimal | PerQuery | Fixed | Bandit
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

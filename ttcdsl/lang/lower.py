@@ -189,6 +189,8 @@ def _allocation(allocation: ast.Allocation, expr: _ExprLowering) -> ir.Allocatio
     match allocation:
         case ast.Optimal():
             return ir.Optimal()
+        case ast.PerQuery():
+            return ir.PerQuery()
         case ast.FixedUniform() | ast.FixedPerBin():
             return ir.Fixed()
         case ast.Bandit(items=items):

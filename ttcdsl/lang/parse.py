@@ -481,6 +481,9 @@ class _ToAst(Transformer_NonRecursive):
     def optimal(self, meta: Any, c: list[Any]) -> ast.Optimal:
         return ast.Optimal(span=self._span(meta))
 
+    def per_query(self, meta: Any, c: list[Any]) -> ast.PerQuery:
+        return ast.PerQuery(span=self._span(meta))
+
     def fixed_uniform(self, meta: Any, c: list[Any]) -> ast.FixedUniform:
         return ast.FixedUniform(count=self._number(c[0]), span=self._span(meta))
 

@@ -108,9 +108,16 @@ def make_plan(
     problem = build_knapsack(calibration, curves, batch_size=batch_size)
     warnings = candidate_warnings + _warnings(calibration, curves)
 
-    solution, queries, checks = None, None, []
+    solution, queries, checks, per_query = None, None, [], None
     clock = time.perf_counter()
-    if mode != "bandit":
+    if mode == "per_query":
+        from ttcdsl.planner.per_query import plan_per_query
+
+        _check_feasible(policy, problem, mode)
+        say("fitting the per-query predictor and allocating (per-query Lagrangian)")
+        per_query = plan_per_query(calibration, curves)
+        queries = per_query.queries
+    elif mode != "bandit":
         _check_feasible(policy, problem, mode)
         say(f"solving ({mode})")
         solution, checks = _solve(problem, mode, solver, cross_check)
@@ -160,6 +167,8 @@ def make_plan(
                 doc["tuned"] = [float(t) for t in choice.thresholds]
             if entry is not None:
                 doc["candidates"] = entry
+    if per_query is not None:
+        _per_query_document(plan, per_query)
     # The runtime reads each scorer from the column it was calibrated on.
     plan["score_columns"] = dict(score_columns or {})
     if mode == "bandit":
@@ -207,11 +216,27 @@ def _choose(policy, calibration, candidates, mode: str, solver: str, batch_size)
     return cand.choose(wide, solution, candidates, resolve), "widened relaxation"
 
 
+def _per_query_document(plan: dict[str, Any], per_query) -> None:
+    """A per-query plan's predictions are the per-query allocation's, not the one bin's curve
+    at the histogram of counts (which :func:`plan_document` would give)."""
+    plan["predicted"] = per_query.predicted
+    plan["bins"][0]["predicted"] = per_query.predicted
+    plan["baseline"] = per_query.baseline
+    plan["solver"] = per_query.solver
+    for entry in plan["budget"]:
+        if entry["kind"] == "mean" and entry["unit"] == "samples":
+            entry["spent"] = per_query.predicted["samples"]
+            entry["binding"] = bool(entry["spent"] >= entry["value"] * (1 - 1e-3))
+    plan["per_query"] = per_query.section
+
+
 def allocation_mode(policy: ir.Policy) -> str:
-    """The plan mode of the policy's allocation: optimal, fixed or bandit."""
+    """The plan mode of the policy's allocation: optimal, per_query, fixed or bandit."""
     match policy.allocation:
         case ir.Optimal():
             return "optimal"
+        case ir.PerQuery():
+            return "per_query"
         case ir.Fixed():
             return "fixed"
         case ir.Bandit():

@@ -123,6 +123,17 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
                 "interval",
                 markup=False,
             )
+    if plan["mode"] == "per_query":
+        section = plan["per_query"]
+        predictor = section["predictor"]
+        console.print(
+            f"per query: counts from a {predictor['model']} predictor of each query's curve "
+            f"from {', '.join(predictor['features'])} ({predictor['neighbours']} neighbours, "
+            f"{len(predictor['count'])} distinct probes); on the calibration queries "
+            f"{section['predicted_flat']:.0%} have a flat predicted curve and "
+            f"{section['probe_only']:.0%} keep only the probe",
+            markup=False,
+        )
     for warning in plan.get("warnings", []):
         console.print(f"[yellow]warning:[/yellow] {warning}")
     console.print(f"verdict: {plan_verdict(plan)}", markup=False)

@@ -10,7 +10,7 @@ Layout (``ttcdsl_plan: 1``)::
     calibration:  table, content_sha256, queries, dropped, samples_per_query, probe_split,
                   extrapolated_beyond (samples per query past which counts are modelled; null:
                   every count can be replayed from the table)
-    objective, mode (optimal | fixed | bandit), batch_size, stop_check
+    objective, mode (optimal | per_query | fixed | bandit), batch_size, stop_check
     binning:      key, method, cuts, edges (absolute values of the key), ties (cuts that fell
                   on a tied key value: value, tied_share, cuts, empty_bins), or null for one bin
     bins:         per bin: name, share, queries, key_range, strategy, scorer, sampling, stop,
@@ -30,6 +30,10 @@ Layout (``ttcdsl_plan: 1``)::
     bandit:       round_samples, explore, solved, bill (bandit mode only)
     candidate_search: method (enumeration | widened relaxation), assignments (of one choice per
                   bin) — only for a policy with candidates
+    per_query:    rule, budget, multiplier, predicted_flat, probe_only, predictor {version,
+                  model, features, neighbours, center, scale, fill, levels, points, count,
+                  value, samples} (per_query mode only; :mod:`ttcdsl.planner.predictor`); the
+                  one bin's allocation is then the calibration queries' histogram of counts
     timings, warnings, created_by
 """
 
@@ -47,7 +51,7 @@ from ttcdsl.samples.atomic import atomic_writer
 from ttcdsl.samples.errors import FileFormatError
 
 PLAN_VERSION = 1
-MODES = ("optimal", "fixed", "bandit")
+MODES = ("optimal", "per_query", "fixed", "bandit")
 
 
 def dump_plan(plan: Mapping[str, Any]) -> str:
@@ -151,6 +155,16 @@ def validate_plan(data: Any, path: str | os.PathLike[str] = "<plan>") -> None:
                 total += share
             if abs(total - 1) > 1e-6:
                 check.fail(f"{where}.allocation", f"shares sum to {total:.6g}, not 1")
+    if data["mode"] == "per_query":
+        from ttcdsl.planner.predictor import CurvePredictor
+
+        section = check.mapping(data.get("per_query"), "per_query")
+        check.number(section.get("budget"), "per_query.budget")
+        try:
+            CurvePredictor.from_plan(section.get("predictor"))
+        except ValueError as error:
+            field, message = error.args
+            check.fail("per_query.predictor" + (f".{field}" if field else ""), message)
 
 
 class _Checker:

@@ -1,4 +1,4 @@
-"""Allocation modes (optimal, fixed, bandit), objectives, and stop-rule parameters."""
+"""Allocation modes (optimal, per query, fixed, bandit), objectives, and stop-rule parameters."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ def check_allocation(program: ast.Program, ctx: CheckContext) -> ast.Program:
         match allocate.allocation:
             case ast.Optimal():
                 pass
+            case ast.PerQuery() as per_query:
+                _check_per_query(per_query, program, ctx)
             case ast.FixedUniform(count=count):
                 if check_range(ctx, count, what="a fixed allocation", integer=True, low=1):
                     _check_at_least_probe(count, ctx)
@@ -205,3 +207,57 @@ def _first_correct_retires(condition: ast.Condition, ctx: CheckContext) -> bool:
             if node.function.text == "max" and arg.name.text == "correct":
                 return True
     return False
+
+
+def _check_per_query(per_query: ast.PerQuery, program: ast.Program, ctx: CheckContext) -> None:
+    """`allocate per query` predicts each query's curve from its probe's features and spends a
+    mean samples budget through the per-query Lagrangian: it needs a probe and a feature, has no
+    bins, and spends samples only (the planner prices no other limit per query)."""
+    diagnostics = ctx.diagnostics
+    symbols = ctx.symbols
+    if symbols.probe is None:
+        diagnostics.error(
+            "TTC612",
+            "per-query allocation predicts each query's curve from its probe, but the policy has "
+            "no probe",
+            per_query.span,
+            label="needs `probe N samples`",
+            help="add `probe 4 samples` (spent on every query first; it counts against the budget)",
+        )
+    if not symbols.features and symbols.difficulty is None:
+        diagnostics.error(
+            "TTC613",
+            "per-query allocation predicts from the probe's features, but the policy declares none",
+            per_query.span,
+            label="no `feature` or `difficulty` to predict from",
+            help="add e.g. `feature agreement = top_share(answers)`",
+        )
+    for statement in program.statements:
+        if isinstance(statement, ast.BinsDecl | ast.StrategyDecl):
+            diagnostics.error(
+                "TTC614",
+                "per-query allocation gives every query its own count; bins and per-bin "
+                "strategies do not apply",
+                statement.span,
+                label="not used by `allocate per query`",
+                help="remove it and use `answer` for the aggregation, or use `allocate optimal`",
+            )
+    budget = symbols.budget
+    for item in budget.items if budget is not None else ():
+        match item:
+            case ast.MeanLimit(unit=unit, bin=None) if unit.text == "samples":
+                continue
+            case ast.RangeLimit(unit=unit, bin=None) | ast.CapLimit(unit=unit, bin=None) if (
+                unit.text == "samples"
+            ):
+                continue
+            case ast.MeanLimit() | ast.TotalLimit() | ast.RangeLimit() | ast.CapLimit():
+                diagnostics.error(
+                    "TTC615",
+                    "per-query allocation spends a mean samples budget with per-query sample "
+                    "bounds; it cannot keep this limit",
+                    item.span,
+                    label="not supported by `allocate per query`",
+                    help="use `mean samples per query <= B` and `samples per query in a..b`, or "
+                    "`allocate optimal` for token, total and per-bin limits",
+                )

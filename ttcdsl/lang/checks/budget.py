@@ -167,8 +167,10 @@ def _check_needs_budget(ctx: CheckContext, *, has_spend_limit: bool) -> None:
     if allocate is None or has_spend_limit:
         return
     match allocate.allocation:
-        case ast.Optimal() | ast.Bandit():
-            mode = "optimal" if isinstance(allocate.allocation, ast.Optimal) else "bandit"
+        case ast.Optimal() | ast.Bandit() | ast.PerQuery():
+            mode = {ast.Optimal: "optimal", ast.Bandit: "bandit", ast.PerQuery: "per query"}[
+                type(allocate.allocation)
+            ]
             ctx.diagnostics.error(
                 "TTC403",
                 f"`allocate {mode}` needs a budget to spend",

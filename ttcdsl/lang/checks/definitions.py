@@ -78,6 +78,9 @@ def _warn_unused(program: ast.Program, ctx: CheckContext) -> None:
                 used.update(a.text for inv in options for a in inv.args if isinstance(a, ast.Name))
             case ast.AnswerDecl(aggregation=inv):
                 used.update(a.text for a in inv.args if isinstance(a, ast.Name))
+            case ast.AllocateDecl(allocation=ast.PerQuery()):
+                # the per-query predictor reads every feature of the probe
+                used.update(ctx.symbols.features)
     for condition in conditions(program):
         expressions.extend(condition_exprs(condition))
     for expr in expressions:

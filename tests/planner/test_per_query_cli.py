@@ -1,0 +1,65 @@
+"""`allocate per query` as a user meets it: plan, explain, run, a damaged plan, simulate."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tests.paths import REPO
+from tests.runtime.runs import results, run_args, workload_files
+from ttcdsl.cli import main
+from ttcdsl.planner.plan import load_plan
+
+POLICY = REPO / "policies" / "per_query_vote.ttc"
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory):
+    d = tmp_path_factory.mktemp("per_query")
+    samples, queries = workload_files(d, n=80, m=12, seed=3)
+    plan = d / "plan.yaml"
+    assert main(["plan", str(POLICY), "-c", str(samples), "-o", str(plan), "--reps", "8"]) == 0
+    return d, plan, queries, samples
+
+
+def test_the_plan_holds_the_predictor_and_explains_it(planned, capsys):
+    _, plan, _, samples = planned
+    loaded = load_plan(plan)
+    assert loaded["mode"] == "per_query"
+    predictor = loaded["per_query"]["predictor"]
+    assert predictor["features"] == ["agreement", "answers_seen"]
+    assert sum(predictor["count"]) == loaded["calibration"]["queries"]
+    (only,) = loaded["bins"]
+    assert sum(o["queries"] for o in only["allocation"]) == loaded["calibration"]["queries"]
+    assert loaded["predicted"]["accuracy_se"] > 0
+    assert main(["plan", str(POLICY), "-c", str(samples), "--reps", "8", "--explain"]) == 0
+    text = capsys.readouterr().out
+    assert "per query: counts from a nearest_neighbours predictor" in text
+
+
+def test_a_run_gives_each_query_its_own_target_within_the_budget(planned):
+    d, plan, queries, samples = planned
+    out = d / "run"
+    assert main(run_args(plan, queries, samples, out)) == 0
+    rows = results(out)
+    spent = [r["samples"] for r in rows]
+    assert sum(spent) <= 8 * len(rows)
+    assert all(r["target"] >= 2 and r["samples"] <= r["target"] for r in rows)
+    assert all(r["key"] is not None for r in rows)  # the predicted gain over the probe
+
+
+def test_a_damaged_predictor_names_its_field(planned, tmp_path, capsys):
+    _, plan, queries, samples = planned
+    data = yaml.safe_load(plan.read_text())
+    data["per_query"]["predictor"]["scale"] = [1.0]
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump(data))
+    assert main(run_args(broken, queries, samples, tmp_path / "run")) == 1
+    err = capsys.readouterr().err
+    assert "per_query.predictor.scale" in err and "Traceback" not in err
+
+
+def test_simulate_refuses_the_mode_with_a_reason(planned, capsys):
+    _, plan, _, _ = planned
+    assert main(["simulate", str(plan)]) == 1
+    assert "per-query allocation" in capsys.readouterr().err
