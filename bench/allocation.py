@@ -341,7 +341,8 @@ def run(quick: bool) -> dict:
     results["vote"] = {"qwen-math100": compare(
         tabs["qwen-math100"], (*STOP_POLICIES, "self_consistency"), vote_budgets, repeats)}
     results["reward"] = {"qwen-math100": compare(
-        tabs["qwen-math100"], ("best_of_n", "compute_optimal", "bandit_entropy"), vote_budgets,
+        tabs["qwen-math100"],
+        ("best_of_n", "compute_optimal", "compute_optimal_orm", "bandit_entropy"), vote_budgets,
         repeats, {"prm": "rm"})}
     examples = sorted(p.stem for p in POLICIES.glob("*.ttc"))
     results["builtin"] = {"builtin": compare(tabs["builtin"], examples, vote_budgets, repeats)}
@@ -449,7 +450,8 @@ def markdown(results) -> str:
          "--repeats 3"),
         ("reward", "Reward-model policies (MATH-100, the pool's logged RM scores)",
          "ttc compare policies/best_of_n.ttc policies/compute_optimal.ttc "
-         "policies/bandit_entropy.ttc --samples qwen.jsonl --score prm=rm --budgets 2,4,8 "
+         "bench/policies/compute_optimal_orm.ttc policies/bandit_entropy.ttc --samples qwen.jsonl "
+         "--score prm=rm --budgets 2,4,8 "
          "--repeats 3"),
         ("builtin", "The built-in workload (1000 questions x 32 samples, half for planning)",
          "ttc workload -o w.jsonl --queries 1000 --samples 32 && ttc compare policies/*.ttc "
