@@ -235,3 +235,31 @@ def test_an_internal_error_is_its_rows_reason_and_exit_3(crux, tmp_path, monkeyp
     assert "1 row(s) hit an internal error" in captured.err
     # progress names which policy of how many is running
     assert "[1/2] oracle_coverage" in captured.err and "[2/2] self_consistency" in captured.err
+
+
+def test_a_confidence_weighted_answer_is_compared_with_its_own_uniform(tmp_path):
+    """A policy answering weighted_vote(conf) for a confidence scorer: uniform's exact curve
+    weighs by the samples' mean logprobs (exp, the one rule), which the table has as a column
+    of its own, not as a score column. A fixed-4 policy IS uniform at 4: the paired difference
+    is exactly 0 and its value is the exact curve's within sampling error."""
+    from tests.runtime.runs import workload_files
+
+    samples, _ = workload_files(tmp_path, n=400, m=8)
+    policy = tmp_path / "conf.ttc"
+    policy.write_text(
+        'policy conf "weighted by confidence"\nsampling { max_tokens 4096 }\n'
+        "scorer conf = confidence\nanswer weighted_vote(conf)\nallocate fixed 4\n")
+    out = tmp_path / "cmp"
+    assert main(["compare", str(policy), "--samples", str(samples), "--repeats", "3",
+                 "--out", str(out), "--format", "json"]) == 0
+    (row,) = json.loads((out / "compare.json").read_text())["rows"]
+    assert "error" not in row, row.get("error")
+    assert row["baseline"] == "weighted_vote" and row["samples_per_query"] == 4
+    assert row["diff"] == 0.0
+    table = load(samples)
+    evaluation = set(split_ids(table.query_ids(), fraction=0.5, seed=0)[1])
+    pool = QueryPool.from_table(table.where(query_ids=sorted(evaluation)),
+                                extra={"c": table.where(query_ids=sorted(evaluation)).mean_logprob})
+    exact = exact_curves(pool, "weighted_vote", score="c", scorer_kind="confidence").mean_at(4)
+    assert row["uniform"] == pytest.approx(exact)
+    assert abs(row["value"] - exact) < 4 * row["repeat_sd"] + 0.03

@@ -68,12 +68,22 @@ def baseline_strategy(policy) -> tuple[str, str | None]:
     return kind, policy.answer.scorer
 
 
+_LOGPROB, _GOLD = "\0logprob", "\0gold"  # never a table's column name (those are non-empty text)
+
+
 class Baselines:
     """Exact curves of the evaluation pool, computed once per (strategy, scorer)."""
 
     def __init__(self, setup: Setup) -> None:
         self.setup = setup
-        self.pool = QueryPool.from_table(setup.evaluation)
+        table = setup.evaluation
+        # a confidence scorer reads the samples' mean logprobs, a gold scorer their labels: the
+        # pool carries both under reserved names, beside the table's score columns
+        self.pool = QueryPool.from_table(table, extra={
+            _LOGPROB: table.mean_logprob,
+            _GOLD: np.ma.masked_array(table.correct.filled(False).astype(np.float64),
+                                      mask=np.ma.getmaskarray(table.correct)),
+        })
         self.query_ids = self.pool.query_ids
         self._curves: dict[tuple[str, str | None], ExactCurves] = {}
         self._orders: dict[int, tuple[list[np.ndarray], list[int]]] = {}
@@ -92,7 +102,12 @@ class Baselines:
         logits = read is not None and read.logits
         key = (strategy, scorer, max_tokens, logits)
         if key not in self._curves:
-            column = self.setup.score_columns.get(scorer, scorer) if scorer else None
+            if scorer is None:
+                column = None
+            elif scorer_kind in ("confidence", "gold"):
+                column = _LOGPROB if scorer_kind == "confidence" else _GOLD
+            else:
+                column = self.setup.score_columns.get(scorer, scorer)
             if column is not None and column not in self.pool.scores:
                 raise UserError(
                     f"the evaluation table has no score column {column!r} for scorer {scorer!r}",
