@@ -121,6 +121,12 @@ def make_plan(
         reps=reps,
         seed=seed,
     )
+    if mode == "optimal" and solution is not None:
+        from ttcdsl.planner.choice import choose
+
+        # uniform is a candidate: judged on calibration queries the choice did not see
+        choose(plan, calibration, curves, problem,
+               lambda p: _solve(p, mode, solver, False)[0], seed=seed)
     # The runtime reads each scorer from the column it was calibrated on.
     plan["score_columns"] = dict(score_columns or {})
     assert plan["ttcdsl_plan"] == PLAN_VERSION
