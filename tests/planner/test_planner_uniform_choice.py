@@ -18,6 +18,8 @@ from ttcdsl.datasets.split import split_ids
 from ttcdsl.lang.api import load_policy
 from ttcdsl.planner.build import make_plan
 from ttcdsl.planner.uniform import versus_uniform
+from ttcdsl.runtime.plancheck import check_plan_against_policy
+from ttcdsl.samples.errors import FileFormatError
 from ttcdsl.workloads import builtin_workload
 
 
@@ -42,6 +44,11 @@ def test_a_policy_expected_to_lose_runs_uniform(halves) -> None:
     # the plan predicts what it runs: uniform, at equal spend, so no difference
     assert plan["baseline"]["difference"] == 0.0
     assert plan["predicted"]["accuracy"] == plan["baseline"]["accuracy"]
+    # `ttc run` accepts it: every bin's counts are uniform's (a keep_probe bin's too)
+    check_plan_against_policy(plan, policy, "plan.yaml")
+    edited = {**plan, "uniform_choice": {**choice, "strategy": "best_of_n"}}
+    with pytest.raises(FileFormatError, match="uniform_choice.strategy"):
+        check_plan_against_policy(edited, policy, "plan.yaml")
     # the run IS uniform, query by query, on the same served samples as the run report's baseline
     ids = evaluation.query_ids()
     (run,) = replay(policy, plan, evaluation, ids, {}, [0])

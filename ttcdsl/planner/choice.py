@@ -93,6 +93,11 @@ def choose(
     for spec in plan["bins"]:
         spec["allocation"] = [dict(o) for o in candidate["allocation"]]
         spec["predicted"] = None
+    n = problem.meta["batch_size"]
+    for entry in plan["budget"]:  # only batch sample limits (uniform_choice's condition)
+        if entry.get("kind") in ("mean", "total") and entry.get("spent") is not None:
+            entry["spent"] = spend if entry["kind"] == "mean" else spend * n
+            entry["binding"] = bool(entry["spent"] >= entry["value"] * (1 - 1e-3))
     plan["warnings"].append(
         f"the plan runs UNIFORM allocation ({_counts(candidate)} samples per query, "
         f"{candidate['strategy']}, no stop rules): on calibration queries it did not see, the "

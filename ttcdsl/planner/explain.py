@@ -41,6 +41,7 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
             justify="left" if column in ("bin", "strategy") else "right",
             overflow="fold",  # a long bin or strategy name wraps rather than being cut off
         )
+    uniform = plan.get("uniform_choice")
     for spec in plan["bins"]:
         allocation = spec.get("allocation") or []
         counts = ", ".join(
@@ -49,6 +50,9 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
         ) or "online"
         predicted = spec.get("predicted") or {}
         strategy = spec["strategy"] + (f"({spec['scorer']})" if spec.get("scorer") else "")
+        if uniform is not None:  # the bins bin, but every query runs uniform (plan warning)
+            strategy = f"uniform: {uniform['strategy']}" + (
+                f"({uniform['scorer']})" if uniform.get("scorer") else "")
         key_range = spec.get("key_range")
         table.add_row(
             spec["name"],
@@ -63,7 +67,10 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
         )
     console.print(table)
     stops = {tuple(spec["stop"]) for spec in plan["bins"]}
-    if stops == {()}:
+    if uniform is not None:
+        if stops != {()}:
+            console.print("stop rules: none (the plan runs uniform; the policy's are not checked)")
+    elif stops == {()}:
         pass
     elif len(stops) == 1:
         console.print(f"stop rules (every bin, checked {plan['stop_check']}): " + "; ".join(stops.pop()))
