@@ -17,6 +17,7 @@ from ttcdsl.compare.runs import at_budget, replay
 from ttcdsl.datasets.split import split_ids
 from ttcdsl.lang.api import load_policy
 from ttcdsl.planner.build import make_plan
+from ttcdsl.planner.explain import plan_verdict
 from ttcdsl.planner.uniform import versus_uniform
 from ttcdsl.runtime.plancheck import check_plan_against_policy
 from ttcdsl.samples.errors import FileFormatError
@@ -71,6 +72,8 @@ def test_without_a_choice_cross_fitting_changes_nothing(halves) -> None:
     assert fitted["difference_se"] == pytest.approx(paired["difference_se"], rel=1e-9)
     assert fitted["samples"] == pytest.approx(4.0)
     assert "uniform_choice" not in result.plan  # it gains: the policy's plan stands
+    # `ttc plan --explain` leads with the out-of-fold verdict
+    assert plan_verdict(result.plan).startswith(fitted["verdict"] + " (out of fold")
 
 
 def test_cross_fitting_removes_the_winners_curse() -> None:

@@ -131,6 +131,15 @@ def plan_verdict(plan: dict[str, Any]) -> str:
         return ("a bandit allocates online, so the plan predicts nothing to compare; "
                 "ttc run reports the run against uniform at equal spend")
     baseline = plan.get("baseline") or {}
+    fitted = baseline.get("cross_fitted")
+    uniform = plan.get("uniform_choice")
+    if uniform is not None and fitted:
+        return (f"{baseline['verdict']}: the plan runs uniform, since out of fold the policy's "
+                f"allocation was {100 * fitted['difference']:+.1f} points")
+    if fitted and baseline.get("verdict"):
+        # the honest figure first: scored on calibration queries the choice did not see
+        return (f"{fitted['verdict']} (out of fold; {100 * baseline['difference']:+.1f} points on "
+                "the queries it was chosen on)")
     if baseline.get("verdict"):
         return baseline["verdict"]
     return "unknown: uniform at the plan's spend could not be valued on the calibration samples"
