@@ -122,7 +122,7 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
         )
     for warning in plan.get("warnings", []):
         console.print(f"[yellow]warning:[/yellow] {warning}")
-    console.print(f"verdict: {plan_verdict(plan)}", markup=False)
+    console.print(f"verdict: {plan_verdict(plan)}", markup=False, soft_wrap=True)  # one line
 
 
 def plan_verdict(plan: dict[str, Any]) -> str:
