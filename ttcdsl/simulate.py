@@ -234,18 +234,36 @@ def lower(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: int | Non
         expr = policy.difficulty if binning["key"] == "difficulty" else ir.FeatureRef(binning["key"], None)
         key_fn = _lower_key(expr, policy)
         edges = np.asarray(binning["edges"], np.float32)
+    bin_cap = [float(s.sampling.max_tokens) for s in policy.bins]
+    stops = any(s.stop for s in policy.bins)
+    uniform = plan.get("uniform_choice")
+    if uniform is not None:
+        # the planner chose uniform (ttcdsl.planner.choice): the bins still bin, but every query
+        # gets the uniform count (already each bin's allocation), the answer strategy over all
+        # its samples under the policy's sampling, no stop rule
+        from simulator.rollout import no_rules
+
+        codes = {"majority_vote": MAJORITY, "weighted_vote": WEIGHTED_CONFIDENCE}
+        if uniform["strategy"] not in codes or (
+            uniform["strategy"] == "weighted_vote" and policy.scorer_kind(uniform["scorer"]) != "confidence"
+        ):
+            raise _unsupported(policy, f"uniform allocation with {uniform['strategy']}")
+        strategy[:] = codes[uniform["strategy"]]
+        rules = no_rules(len(bins), length)
+        bin_cap = [float(policy.sampling.max_tokens)] * len(bins)
+        stops = False
     arrays = PlanArrays(
         edges=jnp.asarray(edges),
         options=jnp.asarray(options),
         shares=jnp.asarray(shares),
         strategy=jnp.asarray(strategy),
         probe_cap=jnp.asarray(float(policy.sampling.max_tokens), jnp.float32),
-        bin_cap=jnp.asarray([float(s.sampling.max_tokens) for s in policy.bins], jnp.float32),
+        bin_cap=jnp.asarray(bin_cap, jnp.float32),
         sample_cap=jnp.asarray(cap, jnp.float32),
         rules=rules,
     )
     config = Config(n_positions=length, probe=probe, n_bins=len(bins), rounds=policy.budget.rounds,
-                    key_fn=key_fn, stops=any(s.stop for s in policy.bins),
+                    key_fn=key_fn, stops=stops,
                     weighted=bool((strategy == WEIGHTED_CONFIDENCE).any()))
     return Lowered(config=config, arrays=arrays, objective=policy.objective)
 

@@ -81,8 +81,12 @@ def test_row_numbers_recomputed(compared, crux):
 
         uniform = ((1 - (s - lo)) * pass_at(lo) + (s - lo) * pass_at(lo + 1)).mean()
         assert row["uniform"] == pytest.approx(uniform, abs=1e-12)
-        # paired on the same orders: the uniform it is paired with estimates the exact one
-        assert row["diff"] == pytest.approx(row["coverage"] - row["uniform_same_orders"])
+        # regression-adjusted on the same orders: the run minus exact uniform, less c times
+        # uniform's luck on those orders (exact uniform at each order's spend: close to the
+        # row's uniform at the mean spend)
+        shared = row["uniform_adjustment"]
+        assert row["diff"] == pytest.approx(
+            row["coverage"] - uniform - shared * (row["uniform_same_orders"] - uniform), abs=2e-3)
         assert abs(row["uniform_same_orders"] - uniform) < 0.02
         assert row["verdict"] == verdict(row["diff"], row["se"])
         assert row["oracle_share"] == pytest.approx(

@@ -169,6 +169,12 @@ def make_plan(
                 doc["candidates"] = entry
     if per_query is not None:
         _per_query_document(plan, per_query)
+    if mode == "optimal" and solution is not None:
+        from ttcdsl.planner.choice import choose
+
+        # uniform is a candidate: judged on calibration queries the choice did not see
+        choose(plan, calibration, curves, problem,
+               lambda p: _solve(p, mode, solver, False)[0], seed=seed)
     # The runtime reads each scorer from the column it was calibrated on.
     plan["score_columns"] = dict(score_columns or {})
     if mode == "bandit":

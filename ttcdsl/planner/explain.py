@@ -41,6 +41,7 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
             justify="left" if column in ("bin", "strategy") else "right",
             overflow="fold",  # a long bin or strategy name wraps rather than being cut off
         )
+    uniform = plan.get("uniform_choice")
     for spec in plan["bins"]:
         allocation = spec.get("allocation") or []
         counts = ", ".join(
@@ -49,6 +50,9 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
         ) or "online"
         predicted = spec.get("predicted") or {}
         strategy = spec["strategy"] + (f"({spec['scorer']})" if spec.get("scorer") else "")
+        if uniform is not None:  # the bins bin, but every query runs uniform (plan warning)
+            strategy = f"uniform: {uniform['strategy']}" + (
+                f"({uniform['scorer']})" if uniform.get("scorer") else "")
         key_range = spec.get("key_range")
         table.add_row(
             spec["name"],
@@ -64,7 +68,10 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
     console.print(table)
     _candidates(plan, console)
     stops = {tuple(spec["stop"]) for spec in plan["bins"]}
-    if stops == {()}:
+    if uniform is not None:
+        if stops != {()}:
+            console.print("stop rules: none (the plan runs uniform; the policy's are not checked)")
+    elif stops == {()}:
         pass
     elif len(stops) == 1:
         console.print(f"stop rules (every bin, checked {plan['stop_check']}): " + "; ".join(stops.pop()))
@@ -136,7 +143,7 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
         )
     for warning in plan.get("warnings", []):
         console.print(f"[yellow]warning:[/yellow] {warning}")
-    console.print(f"verdict: {plan_verdict(plan)}", markup=False)
+    console.print(f"verdict: {plan_verdict(plan)}", markup=False, soft_wrap=True)  # one line
 
 
 def _candidates(plan: dict[str, Any], console: Console) -> None:
@@ -177,6 +184,15 @@ def plan_verdict(plan: dict[str, Any]) -> str:
         return ("a bandit allocates online, so the plan predicts nothing to compare; "
                 "ttc run reports the run against uniform at equal spend")
     baseline = plan.get("baseline") or {}
+    fitted = baseline.get("cross_fitted")
+    uniform = plan.get("uniform_choice")
+    if uniform is not None and fitted:
+        return (f"{baseline['verdict']}: the plan runs uniform, since out of fold the policy's "
+                f"allocation was {100 * fitted['difference']:+.1f} points")
+    if fitted and baseline.get("verdict"):
+        # the honest figure first: scored on calibration queries the choice did not see
+        return (f"{fitted['verdict']} (out of fold; {100 * baseline['difference']:+.1f} points on "
+                "the queries it was chosen on)")
     if baseline.get("verdict"):
         return baseline["verdict"]
     return "unknown: uniform at the plan's spend could not be valued on the calibration samples"

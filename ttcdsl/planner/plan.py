@@ -24,7 +24,12 @@ Layout (``ttcdsl_plan: 1``)::
     budget:       per limit: label, kind, unit, bin, value, bound, spent, binding, multiplier
     predicted:    accuracy, accuracy_se, coverage, samples, samples_se, tokens, tokens_se (per
                   query, probe included; tokens null when the table has no token counts)
-    baseline:     uniform allocation at equal spend (the policy's answer strategy)
+    baseline:     uniform allocation at equal spend (the policy's answer strategy), the paired
+                  difference on the calibration queries, and cross_fitted: the same difference
+                  out of fold (:mod:`ttcdsl.planner.crossfit`), which the choice below reads
+    uniform_choice: present when the plan runs uniform instead of the policy's allocation
+                  (:mod:`ttcdsl.planner.choice`): strategy, scorer, samples, allocation, and the
+                  policy's own policy_predicted and policy_baseline
     solver:       name, status, seconds, relaxation, dual_bound, gap, objective, rounding_loss,
                   cross_checks [{solver, status, objective, seconds}]
     bandit:       round_samples, explore, solved, bill (bandit mode only)

@@ -82,3 +82,37 @@ def versus_uniform(calibration: Calibration, curves, x: np.ndarray, samples: flo
     se = float(diff.std(ddof=1) / math.sqrt(q)) if q > 1 else None
     mean = float(diff.mean())
     return {"difference": mean, "difference_se": se, "verdict": verdict(mean, se)}
+
+
+def uniform_choice(calibration: Calibration, levels: np.ndarray, samples: float) -> dict | None:
+    """Uniform allocation as a plan the runtime can execute, at mean ``samples`` per query:
+    every query gets ``lo`` or ``lo + 1`` samples (probe included, so its probe is part of its
+    count), the policy's answer strategy over all of them, no stop rules, the policy's sampling.
+    ``None`` when the policy cannot be served that way at equal spend: it limits anything but
+    samples for the whole batch (tokens, one bin: uniform at equal samples need not keep them),
+    or ``lo`` is below the probe (the run spends the probe first) or outside its per-query
+    bounds or the counts the calibration table can serve (``levels``)."""
+    policy = calibration.policy
+    budget = policy.budget
+    for limit in budget.limits:
+        if limit.unit != "samples" or limit.bin is not None:
+            return None
+    if not np.isfinite(samples) or samples < 1:
+        return None
+    lo = int(math.floor(samples + 1e-9))
+    theta = max(0.0, samples - lo)
+    counts = [lo] if theta < 1e-6 else [lo + 1, lo]
+    low = budget.find("per_query_min", "samples")
+    high = budget.find("per_query_max", "samples")
+    floor = max(1, policy.probe, int(low.value) if low else 1)
+    ceiling = min(int(high.value) if high else int(levels[-1]), int(levels[-1]))
+    if min(counts) < floor or max(counts) > ceiling:
+        return None
+    strategy = {"keep_probe": "majority_vote"}.get(policy.answer.kind, policy.answer.kind)
+    shares = [1.0] if len(counts) == 1 else [theta, 1.0 - theta]
+    return {
+        "strategy": strategy,
+        "scorer": policy.answer.scorer,
+        "samples": float(samples),
+        "allocation": [{"samples": n, "share": s} for n, s in zip(counts, shares)],
+    }

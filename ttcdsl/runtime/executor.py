@@ -172,6 +172,9 @@ class Executor:
         self.progress = progress or (lambda message: None)
         self.hook = hook or (lambda event, round, rows: None)
         self.probe = int(self.plan.get("probe", self.policy.probe) or 0)
+        # the planner chose uniform over the policy's allocation (ttcdsl.planner.choice): every
+        # query gets its count, the policy's sampling and answer strategy, no stop rule
+        self.uniform = self.plan.get("uniform_choice")
         if self.plan.get("mode") not in self.MODES:
             raise RuntimeError(
                 f"{type(self).__name__} runs {'/'.join(self.MODES)} plans, not "
@@ -294,8 +297,8 @@ class Executor:
                 continue
             if self.binned:
                 spec = self.policy.bins[q.bin]
-                sampling = spec.sampling
-                if spec.stop:
+                sampling = spec.sampling if self.uniform is None else self.policy.sampling
+                if spec.stop and self.uniform is None:
                     step = 1
                     if rounds_cap is not None:
                         step = max(1, math.ceil(want / max(1, rounds_cap - r)))
@@ -348,9 +351,14 @@ class Executor:
                 q.key = None if math.isnan(k) else float(k)
         for q, b in zip(qs, bins.tolist()):
             q.bin = int(b)
+        if self.uniform is not None:
+            # one ranking over the batch, as the run report's uniform baseline ranks it
+            targets = assign_targets(self.uniform["allocation"], self.order, self.spec.seed)
+            for qid, target in targets.items():
+                self.queries[qid].target = target
         for b, spec in enumerate(self.policy.bins):
             members = [q.qid for q in qs if q.bin == b]
-            if not members:
+            if not members or self.uniform is not None:
                 continue
             if spec.strategy.kind == "keep_probe":
                 targets = {qid: self.probe for qid in members}
@@ -369,7 +377,7 @@ class Executor:
         from ttcdsl.features import holds
 
         for b, spec in enumerate(self.policy.bins):
-            if not spec.stop:
+            if not spec.stop or self.uniform is not None:
                 continue
             first = first_stop_check(self.policy, spec.name)
             due = [
@@ -534,9 +542,11 @@ class Executor:
     def _result(self, q: _Query) -> QueryResult:
         if q.bin is None:
             raise RuntimeError("a query was never binned")
-        spec = self.policy.bins[q.bin]
+        strategy = self.policy.bins[q.bin].strategy
+        if self.uniform is not None:
+            strategy = ir.Strategy(kind=self.uniform["strategy"], scorer=self.uniform["scorer"])
         outcome: Outcome = aggregate(
-            spec.strategy, q.rows, scorers=self.policy.scorers, probe=self.probe,
+            strategy, q.rows, scorers=self.policy.scorers, probe=self.probe,
             labelled=self.backend.capabilities.labelled,
         )
         unknown = [
@@ -550,7 +560,7 @@ class Executor:
         logged = getattr(self.backend, "logged", None)
         return QueryResult(
             query_id=q.qid,
-            bin=spec.name,
+            bin=self.policy.bins[q.bin].name,
             key=q.key,
             target=q.target,
             samples=len(q.rows),

@@ -68,6 +68,16 @@ def check_plan_against_policy(plan: Mapping[str, Any], policy: ir.Policy, plan_p
             hint="the plan was edited by hand or made from another policy; re-plan with ttc plan",
         ) from None
     allowed = _allowed_counts(policy, plan)
+    uniform = plan.get("uniform_choice")
+    if uniform is not None:
+        # the planner chose uniform (ttcdsl.planner.choice): every bin runs the uniform counts,
+        # which any count the policy's per-query bounds allow may be (a keep_probe bin's too),
+        # and the policy's answer strategy
+        answer = {"keep_probe": "majority_vote"}.get(policy.answer.kind, policy.answer.kind)
+        same("uniform_choice.strategy", uniform.get("strategy"), answer)
+        same("uniform_choice.scorer", uniform.get("scorer"), policy.answer.scorer)
+        every = set().union(*_uniform_counts(policy, plan))
+        allowed = [every for _ in policy.bins]
     for i, (spec, mine) in enumerate(zip(policy.bins, bins)):
         where = f"bins[{i}]"
         same(f"{where}.name", mine["name"], spec.name)
@@ -122,6 +132,15 @@ def _allowed_counts(policy: ir.Policy, plan: Mapping) -> list[set[int]]:
         for counts, row in zip(out, _allowed(policy, levels)):
             counts.update(levels[row].tolist())
     return out
+
+
+def _uniform_counts(policy: ir.Policy, plan: Mapping) -> list[set[int]]:
+    """The counts uniform allocation may give a query: the policy's per-query range
+    (:func:`ttcdsl.planner.uniform.uniform_choice`'s rule; the planner cuts it at the
+    calibration table's depth unless it extrapolates)."""
+    from ttcdsl.planner.problem import option_levels
+
+    return [set(option_levels(policy, None).tolist())]
 
 
 def _equal(a: Any, b: Any) -> bool:

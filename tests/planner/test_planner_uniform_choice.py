@@ -1,0 +1,109 @@
+"""Uniform is a candidate the planner weighs, on calibration queries its choice did not see.
+
+Before, `compute_optimal` at a mean budget of 8 on the built-in workload got a plan that its own
+comparison put 1.1 points BELOW uniform at the same spend (its `keep_probe` and `best_of_n`
+bins cost more than they gain there), and the run lost 1.6 points to uniform: the planner
+executed an allocation it expected to lose, although uniform was a plan it could run."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from tests.paths import REPO
+from ttcdsl.compare.runs import at_budget, replay
+from ttcdsl.datasets.split import split_ids
+from ttcdsl.lang.api import load_policy
+from ttcdsl.planner.build import make_plan
+from ttcdsl.planner.explain import plan_verdict
+from ttcdsl.planner.uniform import versus_uniform
+from ttcdsl.runtime.plancheck import check_plan_against_policy
+from ttcdsl.samples.errors import FileFormatError
+from ttcdsl.workloads import builtin_workload
+
+
+@pytest.fixture(scope="module")
+def halves():
+    table, _ = builtin_workload(1000, 32, seed=0)  # `ttc workload --queries 1000 --samples 32`
+    calibration, evaluation = split_ids(table.query_ids(), fraction=0.5, seed=0)
+    return table.where(query_ids=calibration), table.where(query_ids=evaluation)
+
+
+def test_a_policy_expected_to_lose_runs_uniform(halves) -> None:
+    calibration, evaluation = halves
+    policy = at_budget(load_policy(REPO / "policies" / "compute_optimal.ttc"), 8)
+    plan = make_plan(policy, calibration, reps=64, cross_check=False).plan
+    choice = plan.get("uniform_choice")
+    assert choice is not None, plan["baseline"]
+    # why: out of fold, the policy's allocation does worse than uniform at the same spend
+    assert plan["baseline"]["cross_fitted"]["difference"] < 0
+    assert choice["allocation"] == [{"samples": 8, "share": 1.0}]
+    assert choice["strategy"] == "majority_vote"
+    assert any("UNIFORM" in w for w in plan["warnings"])
+    # the plan predicts what it runs: uniform, at equal spend, so no difference
+    assert plan["baseline"]["difference"] == 0.0
+    assert plan["predicted"]["accuracy"] == plan["baseline"]["accuracy"]
+    # `ttc run` accepts it: every bin's counts are uniform's (a keep_probe bin's too)
+    check_plan_against_policy(plan, policy, "plan.yaml")
+    edited = {**plan, "uniform_choice": {**choice, "strategy": "best_of_n"}}
+    with pytest.raises(FileFormatError, match="uniform_choice.strategy"):
+        check_plan_against_policy(edited, policy, "plan.yaml")
+    # the run IS uniform, query by query, on the same served samples as the run report's baseline
+    ids = evaluation.query_ids()
+    (run,) = replay(policy, plan, evaluation, ids, {}, [0])
+    assert (run.samples == 8).all()
+    assert np.array_equal(run.correct, run.uniform_correct)
+
+
+def test_without_a_choice_cross_fitting_changes_nothing(halves) -> None:
+    """At a mean budget of 4 every bin of `adaptive_vote` can only keep its 4-sample probe: there
+    is nothing to select, so the out-of-fold difference is the in-sample one (recomputed here
+    from the plan's per-query curves by `versus_uniform`, the plan's paired comparison)."""
+    calibration, _ = halves
+    policy = at_budget(load_policy(REPO / "policies" / "adaptive_vote.ttc"), 4)
+    result = make_plan(policy, calibration, reps=16, cross_check=False)
+    fitted = result.plan["baseline"]["cross_fitted"]
+    x = np.zeros_like(result.problem.value)
+    x[:, list(result.curves.levels).index(4)] = 1.0
+    paired = versus_uniform(result.calibration, result.curves, x, 4.0)
+    assert fitted["difference"] == pytest.approx(paired["difference"], abs=1e-12)
+    assert fitted["difference_se"] == pytest.approx(paired["difference_se"], rel=1e-9)
+    assert fitted["samples"] == pytest.approx(4.0)
+    assert "uniform_choice" not in result.plan  # it gains: the policy's plan stands
+    # `ttc plan --explain` leads with the out-of-fold verdict
+    assert plan_verdict(result.plan).startswith(fitted["verdict"] + " (out of fold")
+
+
+def test_cross_fitting_removes_the_winners_curse() -> None:
+    """Every query alike (one difficulty tier): bins split them by probe noise only, so what the
+    knapsack gains over uniform on its own curves is luck. Out of fold the gain is gone: the
+    cross-fitted difference is below the in-sample one and not 'better than uniform'."""
+    table, _ = builtin_workload(400, 16, seed=5, mix={"medium": 1.0})
+    policy = at_budget(load_policy(REPO / "policies" / "adaptive_vote.ttc"), 8)
+    plan = make_plan(policy, table, reps=32, cross_check=False).plan
+    fitted = plan["baseline"]["cross_fitted"]
+    inside = plan.get("uniform_choice", {}).get("policy_baseline", plan["baseline"])
+    assert fitted["difference"] < inside["difference"]
+    assert not fitted["verdict"].startswith("better")
+    assert math.isfinite(fitted["difference_se"]) and fitted["difference_se"] > 0
+
+
+def test_the_simulator_lowers_a_uniform_plan_as_uniform() -> None:
+    """`ttc simulate` of a plan that chose uniform simulates uniform: every bin votes by majority
+    over its uniform count, no stop rule (not the bins' strategies and stop rules)."""
+    pytest.importorskip("jax")
+    from simulator.rollout import MAJORITY
+    from ttcdsl.simulate import lower
+
+    table, _ = builtin_workload(240, 12, seed=3)
+    policy = load_policy(REPO / "policies" / "adaptive_vote.ttc")
+    plan = make_plan(policy, table, reps=16, cross_check=False).plan
+    assert "uniform_choice" in plan  # on this small table its gain does not survive cross-fitting
+    lowered = lower(policy, plan, 100)
+    assert (np.asarray(lowered.arrays.strategy) == MAJORITY).all()
+    assert not np.asarray(lowered.arrays.rules.any).any()
+    assert not lowered.config.stops
+    counts = {o["samples"] for o in plan["uniform_choice"]["allocation"]}
+    assert set(np.asarray(lowered.arrays.options).ravel().tolist()) == counts

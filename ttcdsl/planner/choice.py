@@ -1,0 +1,124 @@
+"""Uniform as an explicit candidate: the planner never runs an allocation it expects to lose.
+
+Uniform allocation at the plan's own spend is always a plan the runtime can execute (when the
+policy limits only samples: :func:`ttcdsl.planner.uniform.uniform_choice`), but it is not in the
+knapsack: the policy's bins, strategies and stop rules constrain every option there (a
+``keep_probe`` bin, a verifier that is worse than a vote), so the knapsack's optimum can be worse
+than ignoring the bins. The plan's own comparison with uniform would say so, but it is measured on
+the curves the optimum was chosen on, which flatters the choice (the winner's curse).
+
+So the choice is made on the cross-fitted difference (:mod:`ttcdsl.planner.crossfit`): when the
+knapsack's procedure, scored on calibration queries it did not see, is expected to do worse than
+uniform at the same spend, the plan runs uniform instead (``uniform_choice``), says so in a
+warning, and predicts uniform's accuracy. The policy's bins still bin the queries (the run
+reports them), but every query gets the uniform count, the policy's answer strategy over all its
+samples, no stop rule. A tie goes to the policy: only an expected loss switches.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ttcdsl.planner.calibration import Calibration
+from ttcdsl.planner.crossfit import CrossFit, cross_fit
+from ttcdsl.planner.knapsack import Knapsack, Solution
+from ttcdsl.planner.problem import BinCurves
+
+
+def choose(
+    plan: dict[str, Any],
+    calibration: Calibration,
+    curves: BinCurves,
+    problem: Knapsack,
+    solve: Callable[[Knapsack], Solution],
+    *,
+    seed: int = 0,
+) -> None:
+    """Record the cross-fitted comparison in ``plan["baseline"]`` and switch ``plan`` to
+    uniform where the policy's allocation is expected to lose (module docstring)."""
+    from ttcdsl.planner.uniform import uniform_at, uniform_choice
+    from ttcdsl.verdict import verdict
+
+    baseline = plan.get("baseline")
+    if baseline is None or plan.get("predicted") is None:
+        return
+    fit = cross_fit(calibration, curves, problem, solve, seed=seed)
+    baseline["cross_fitted"] = None if fit is None else _summary(fit, verdict)
+    if fit is None or not fit.difference < 0:
+        return
+    # uniform spends the whole samples budget where one binds (at most the counts the table
+    # can serve, as the policy's allocation), the plan's spend otherwise: never less than the
+    # plan spends, so the comparison above, made at the plan's spend, stays fair to the policy
+    bounds = [l.bound for l in problem.batch_limits if problem.resources[l.resource] == "samples"]
+    spend = min(bounds + [float(curves.levels[-1])]) if bounds else float(plan["predicted"]["samples"])
+    candidate = uniform_choice(calibration, curves.levels, spend)
+    if candidate is None:
+        plan["warnings"].append(
+            f"on calibration queries it did not see, this allocation is expected to do "
+            f"{-100 * fit.difference:.1f} points worse than uniform at the same spend "
+            f"(SE {100 * fit.difference_se:.1f}), but the policy's limits do not let the plan "
+            "run uniform instead (it limits tokens or one bin, or its probe or per-query bounds "
+            "exclude the uniform count)"
+        )
+        return
+    (entry,) = uniform_at(calibration, np.array([spend]), per_query=True)
+    per_query = entry["objective_per_query"]
+    q = len(per_query)
+    candidate["policy_predicted"] = dict(plan["predicted"])
+    candidate["policy_baseline"] = {k: v for k, v in baseline.items() if k != "cross_fitted"}
+    plan["uniform_choice"] = candidate
+    metric = "coverage" if calibration.policy.objective == "coverage" else "accuracy"
+    plan["predicted"] = {
+        "accuracy": entry["accuracy"],
+        "accuracy_se": float(per_query.std(ddof=1) / math.sqrt(q)) if q > 1 else None,
+        "coverage": entry["coverage"],
+        "samples": spend,
+        "samples_se": 0.0,
+        "tokens": None,
+        "tokens_se": None,
+    }
+    plan["predicted"][f"{metric}_se"] = plan["predicted"]["accuracy_se"]
+    # the plan IS uniform now: its baseline is itself, at the same spend
+    baseline.update({
+        "samples": spend, "accuracy": entry["accuracy"], "coverage": entry["coverage"],
+        "objective": entry["objective"], "difference": 0.0, "difference_se": 0.0,
+        "verdict": verdict(0.0, 0.0),
+        "how": f"the plan runs uniform itself: every query gets {_counts(candidate)} samples "
+        f"(mixed to spend {spend:.4g} per query), no stop rules",
+    })
+    for spec in plan["bins"]:
+        spec["allocation"] = [dict(o) for o in candidate["allocation"]]
+        spec["predicted"] = None
+    n = problem.meta["batch_size"]
+    for entry in plan["budget"]:  # only batch sample limits (uniform_choice's condition)
+        if entry.get("kind") in ("mean", "total") and entry.get("spent") is not None:
+            entry["spent"] = spend if entry["kind"] == "mean" else spend * n
+            entry["binding"] = bool(entry["spent"] >= entry["value"] * (1 - 1e-3))
+    plan["warnings"].append(
+        f"the plan runs UNIFORM allocation ({_counts(candidate)} samples per query, "
+        f"{candidate['strategy']}, no stop rules): on calibration queries it did not see, the "
+        f"policy's best allocation was {-100 * fit.difference:.1f} points worse than uniform at "
+        f"the same spend (SE {100 * fit.difference_se:.1f}); its bins, strategies or stop rules "
+        "cost more than they gain on this table"
+    )
+
+
+def _summary(fit: CrossFit, verdict) -> dict[str, Any]:
+    return {
+        "folds": fit.folds,
+        "value": fit.value,
+        "uniform": fit.uniform,
+        "samples": fit.samples,
+        "difference": fit.difference,
+        "difference_se": fit.difference_se,
+        "verdict": verdict(fit.difference, fit.difference_se),
+    }
+
+
+def _counts(candidate: dict[str, Any]) -> str:
+    counts = sorted(o["samples"] for o in candidate["allocation"])
+    return " or ".join(str(n) for n in counts)
