@@ -1,9 +1,10 @@
 """Uniform is a candidate the planner weighs, on calibration queries its choice did not see.
 
-Before, `compute_optimal` at a mean budget of 8 on the built-in workload got a plan that its own
-comparison put 1.1 points BELOW uniform at the same spend (its `keep_probe` and `best_of_n`
-bins cost more than they gain there), and the run lost 1.6 points to uniform: the planner
-executed an allocation it expected to lose, although uniform was a plan it could run."""
+Before, `compute_optimal` at a mean budget of 8 on the built-in workload (then with one
+hand-picked strategy per bin, kept here as HAND_PICKED) got a plan that its own comparison put
+1.1 points BELOW uniform at the same spend (its `keep_probe` and `best_of_n` bins cost more than
+they gain there), and the run lost 1.6 points to uniform: the planner executed an allocation it
+expected to lose, although uniform was a plan it could run."""
 
 from __future__ import annotations
 
@@ -31,9 +32,33 @@ def halves():
     return table.where(query_ids=calibration), table.where(query_ids=evaluation)
 
 
-def test_a_policy_expected_to_lose_runs_uniform(halves) -> None:
+HAND_PICKED = """\
+policy compute_optimal "Snell-style strategy per difficulty bin under a mean budget"
+budget {
+  mean samples per query <= 16
+  samples per query in 4..64
+}
+sampling { temperature 0.8  top_p 0.95  max_tokens 2048 }
+probe 4 samples
+scorer prm = reward_model "Qwen/Qwen2.5-Math-PRM-7B"
+feature agreement = top_share(answers)
+feature verifier = mean(scores(prm))
+difficulty = 0.5 * (1 - agreement) + 0.5 * (1 - verifier)
+bins by difficulty quantiles [0.2, 0.4, 0.6, 0.8] as level1, level2, level3, level4, level5
+strategy level1 = majority_vote
+strategy level2 = majority_vote
+strategy level3 = weighted_vote(prm)
+strategy level4 = best_of_n(prm)
+strategy level5 = keep_probe
+allocate optimal maximize accuracy
+"""
+
+
+def test_a_policy_expected_to_lose_runs_uniform(halves, tmp_path) -> None:
     calibration, evaluation = halves
-    policy = at_budget(load_policy(REPO / "policies" / "compute_optimal.ttc"), 8)
+    path = tmp_path / "compute_optimal.ttc"
+    path.write_text(HAND_PICKED)
+    policy = at_budget(load_policy(path), 8)
     plan = make_plan(policy, calibration, reps=64, cross_check=False).plan
     choice = plan.get("uniform_choice")
     assert choice is not None, plan["baseline"]
@@ -76,12 +101,45 @@ def test_without_a_choice_cross_fitting_changes_nothing(halves) -> None:
     assert plan_verdict(result.plan).startswith(fitted["verdict"] + " (out of fold")
 
 
-def test_cross_fitting_removes_the_winners_curse() -> None:
+# adaptive_vote as it was before its bins could choose their strategy and its stop threshold
+# (`one of`, `tuned`): a fixed strategy per bin, so what it gains over uniform is allocation only
+FIXED_STRATEGIES = """\
+policy adaptive_vote "majority vote, more samples where probes disagree"
+budget {
+  mean samples per query <= 8
+  samples per query in 1..32
+}
+sampling { temperature 0.8  top_p 0.95  max_tokens 1024 }
+probe 4 samples
+scorer conf = confidence
+feature agreement = top_share(answers)
+feature length = mean(tokens) / 1024
+difficulty = 0.7 * (1 - agreement) + 0.3 * length
+bins by difficulty quantiles [0.3, 0.6, 0.9] as easy, medium, hard, hopeless
+strategy easy = majority_vote
+strategy medium = majority_vote
+strategy hard = weighted_vote(conf)
+strategy hopeless = keep_probe
+stop {
+  when beta_confidence >= 0.95
+  when unanimous last 4
+}
+allocate optimal maximize accuracy
+"""
+
+
+def _fixed_strategies(tmp_path):
+    path = tmp_path / "adaptive_vote.ttc"
+    path.write_text(FIXED_STRATEGIES)
+    return load_policy(path)
+
+
+def test_cross_fitting_removes_the_winners_curse(tmp_path) -> None:
     """Every query alike (one difficulty tier): bins split them by probe noise only, so what the
     knapsack gains over uniform on its own curves is luck. Out of fold the gain is gone: the
     cross-fitted difference is below the in-sample one and not 'better than uniform'."""
     table, _ = builtin_workload(400, 16, seed=5, mix={"medium": 1.0})
-    policy = at_budget(load_policy(REPO / "policies" / "adaptive_vote.ttc"), 8)
+    policy = at_budget(_fixed_strategies(tmp_path), 8)
     plan = make_plan(policy, table, reps=32, cross_check=False).plan
     fitted = plan["baseline"]["cross_fitted"]
     inside = plan.get("uniform_choice", {}).get("policy_baseline", plan["baseline"])
@@ -90,7 +148,7 @@ def test_cross_fitting_removes_the_winners_curse() -> None:
     assert math.isfinite(fitted["difference_se"]) and fitted["difference_se"] > 0
 
 
-def test_the_simulator_lowers_a_uniform_plan_as_uniform() -> None:
+def test_the_simulator_lowers_a_uniform_plan_as_uniform(tmp_path) -> None:
     """`ttc simulate` of a plan that chose uniform simulates uniform: every bin votes by majority
     over its uniform count, no stop rule (not the bins' strategies and stop rules)."""
     pytest.importorskip("jax")
@@ -98,7 +156,7 @@ def test_the_simulator_lowers_a_uniform_plan_as_uniform() -> None:
     from ttcdsl.simulate import lower
 
     table, _ = builtin_workload(240, 12, seed=3)
-    policy = load_policy(REPO / "policies" / "adaptive_vote.ttc")
+    policy = _fixed_strategies(tmp_path)
     plan = make_plan(policy, table, reps=16, cross_check=False).plan
     assert "uniform_choice" in plan  # on this small table its gain does not survive cross-fitting
     lowered = lower(policy, plan, 100)
