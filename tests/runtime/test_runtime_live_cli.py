@@ -153,14 +153,50 @@ def test_live_runs_refuse_what_they_cannot_do(inputs, capsys, tmp_path, monkeypa
 
 
 def test_live_runs_refuse_policies_reading_what_they_do_not_measure(inputs, capsys) -> None:
+    """Prompt NLLs are not measured live: refused before anything is made."""
     d, _, _, queries = inputs
-    scored = write_policy(d, ADAPTIVE.replace("scorer conf = confidence",
-                                              'scorer conf = reward_model "some/prm"'),
-                          name="scored.ttc")
+    nll = write_policy(d, ADAPTIVE.replace("feature agreement = top_share(answers)",
+                                           "feature agreement = top_share(answers)\n"
+                                           "feature hardness = prompt_nll\n"
+                                           "feature agreement2 = agreement + hardness"),
+                       name="nll.ttc")
     out = d / "run"
-    _refused(capsys, out, "run", str(hand_plan(scored)), "--queries", str(queries),
+    _refused(capsys, out, "run", str(hand_plan(nll)), "--queries", str(queries),
              "--out", str(out), "--backend", "vllm", "--backend-option", "model=x",
-             message="reward-model scores")
+             message="prompt NLLs")
+
+
+SCORED = ADAPTIVE.replace("scorer conf = confidence", 'scorer conf = reward_model "some/prm"')
+
+
+@pytest.mark.parametrize(("backend", "options", "message"), [
+    # openai: a reward model is scored by a pooling server, which must be named.
+    (["--backend", "openai", "--endpoint", "http://127.0.0.1:9"], [],
+     "reads the reward model of scorer 'conf', but no server scores for it"),
+    (["--backend", "openai", "--endpoint", "http://127.0.0.1:9"],
+     ["scorer.conf.endpoint=http://127.0.0.1:9", "scorer.conf.kv_cache_memory_bytes=1G"],
+     "kv_cache_memory_bytes sizes an in-process engine"),
+    (["--backend", "vllm"], ["scorer.conf.endpoint=http://127.0.0.1:9"],
+     "endpoint is for --backend openai"),
+    (["--backend", "vllm"], ["scorer.prm.model=x"], "the policy reads no reward-model scorer 'prm'"),
+    (["--backend", "vllm"], ["scorer.conf=x"], "expected scorer.NAME.KEY=VALUE"),
+    (["--backend", "vllm"], ["scorer.conf.modle=x"], "'modle' is not an option of the scorer conf"),
+    (["--backend", "vllm"], ["scorer.conf.mode=reward"], "expected judge or classify"),
+    (["--backend", "vllm"], ["scorer.conf.template=Is {answer} right?"],
+     "needs exactly {question} and {answer}"),
+])
+def test_a_live_scorer_is_configured_before_anything_runs(inputs, capsys, backend, options,
+                                                          message) -> None:
+    """A policy reading a reward model runs live only with a scorer that can serve it; what is
+    missing or misspelt is refused with one message, before any engine or server is touched."""
+    d, _, _, queries = inputs
+    plan = hand_plan(write_policy(d, SCORED, name="scored.ttc"))
+    out = d / "run"
+    args = ["run", str(plan), "--queries", str(queries), "--out", str(out), *backend,
+            "--backend-option", "model=x"]
+    for option in options:
+        args += ["--backend-option", option]
+    _refused(capsys, out, *args, message=message)
 
 
 def test_model_prepare_says_what_to_install(tmp_path, monkeypatch, capsys) -> None:

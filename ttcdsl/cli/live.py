@@ -8,9 +8,9 @@ import sys
 from ttcdsl.errors import UserError
 
 # What a live backend measures of the observables a policy may read (ttcdsl.observables):
-# answers and token counts always, logprobs on request, correctness where the dataset has gold.
+# answers and token counts always, logprobs on request, correctness where the dataset has gold,
+# reward-model scores through a scorer (ttcdsl.runtime.reward).
 _UNMEASURED = {
-    "score": "reward-model scores (no live scorer yet; use --backend replay with a scored table)",
     "prompt_nll": "prompt NLLs (not measured by live generation yet)",
 }
 
@@ -18,6 +18,7 @@ _UNMEASURED = {
 def live_backend(args, dataset, policy):
     """The vllm or openai backend for this run, over ``dataset``'s queries."""
     from ttcdsl.observables import policy_needs
+    from ttcdsl.runtime import reward
     from ttcdsl.runtime.live import LiveQueries, parse_options
 
     needs = policy_needs(policy)
@@ -36,23 +37,30 @@ def live_backend(args, dataset, policy):
     need_logprobs = any(n.kind == "logprobs" for n in needs)
     queries = LiveQueries(dataset)
     manifest_model = getattr(args, "manifest_model", None)
+    own, scorer_items = reward.split_options(args.backend_option)
+    read = list(dict.fromkeys(n.column for n in needs if n.kind == "score"))
+    specs = reward.scorer_specs(scorer_items, policy, read, args.backend)
     if args.backend == "vllm":
         from ttcdsl.runtime.vllm_backend import OPTIONS, VllmBackend
 
         if args.endpoint:
             raise UserError("--endpoint is for --backend openai")
-        options = parse_options(args.backend_option, OPTIONS, "vllm")
+        options = parse_options(own, OPTIONS, "vllm")
         if options["model"] is None:
             options["model"] = manifest_model or _default_model()
-        return VllmBackend(options, queries, need_logprobs=need_logprobs)
-    from ttcdsl.runtime.openai_backend import OPTIONS, OpenAIBackend
+        backend = VllmBackend(options, queries, need_logprobs=need_logprobs)
+        scorers = {s.name: reward.VllmScorer(s, queries) for s in specs}
+    else:
+        from ttcdsl.runtime.openai_backend import OPTIONS, OpenAIBackend
 
-    options = parse_options(args.backend_option, OPTIONS, "openai")
-    if not args.endpoint and not getattr(args, "partial", False):
-        raise UserError("--backend openai needs --endpoint URL (repeat it for a pool of servers)")
-    if options["model"] is None and manifest_model is not None:
-        options["model"] = manifest_model
-    return OpenAIBackend(args.endpoint, options, queries, need_logprobs=need_logprobs)
+        options = parse_options(own, OPTIONS, "openai")
+        if not args.endpoint and not getattr(args, "partial", False):
+            raise UserError("--backend openai needs --endpoint URL (repeat it for a pool of servers)")
+        if options["model"] is None and manifest_model is not None:
+            options["model"] = manifest_model
+        backend = OpenAIBackend(args.endpoint, options, queries, need_logprobs=need_logprobs)
+        scorers = {s.name: reward.HttpScorer(s, queries, options) for s in specs}
+    return reward.ScoringBackend(backend, scorers) if scorers else backend
 
 
 def _default_model() -> str:
