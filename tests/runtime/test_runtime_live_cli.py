@@ -199,6 +199,28 @@ def test_a_live_scorer_is_configured_before_anything_runs(inputs, capsys, backen
     _refused(capsys, out, *args, message=message)
 
 
+def test_a_scored_live_run_without_its_report_gets_a_partial_one(inputs, capsys) -> None:
+    """A partial report generates nothing, so it needs no scorer (its servers may be gone).
+    The run here ends at once: its endpoints do not listen."""
+    pytest.importorskip("httpx")
+    import socket
+
+    d, _, _, queries = inputs
+    plan = hand_plan(write_policy(d, SCORED, name="scored.ttc"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    out = d / "run"
+    assert ttc("run", str(plan), "--queries", str(queries), "--out", str(out), "--quiet",
+               "--backend", "openai", "--endpoint", dead, "--backend-option", "retries=0",
+               "--backend-option", "model=m", "--backend-option", f"scorer.conf.endpoint={dead}",
+               "--backend-option", "scorer.conf.model=judge") == 0
+    (out / "report.json").unlink()
+    capsys.readouterr()
+    assert ttc("report", str(out)) == 0
+    assert "PARTIAL report" in capsys.readouterr().err
+
+
 def test_model_prepare_says_what_to_install(tmp_path, monkeypatch, capsys) -> None:
     import importlib.util
 

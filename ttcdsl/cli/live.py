@@ -39,7 +39,9 @@ def live_backend(args, dataset, policy):
     manifest_model = getattr(args, "manifest_model", None)
     own, scorer_items = reward.split_options(args.backend_option)
     read = list(dict.fromkeys(n.column for n in needs if n.kind == "score"))
-    specs = reward.scorer_specs(scorer_items, policy, read, args.backend)
+    # A partial report generates nothing: the stored samples carry their scores.
+    partial = getattr(args, "partial", False)
+    specs = [] if partial else reward.scorer_specs(scorer_items, policy, read, args.backend)
     if args.backend == "vllm":
         from ttcdsl.runtime.vllm_backend import OPTIONS, VllmBackend
 
@@ -54,7 +56,7 @@ def live_backend(args, dataset, policy):
         from ttcdsl.runtime.openai_backend import OPTIONS, OpenAIBackend
 
         options = parse_options(own, OPTIONS, "openai")
-        if not args.endpoint and not getattr(args, "partial", False):
+        if not args.endpoint and not partial:
             raise UserError("--backend openai needs --endpoint URL (repeat it for a pool of servers)")
         if options["model"] is None and manifest_model is not None:
             options["model"] = manifest_model

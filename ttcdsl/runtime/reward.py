@@ -364,7 +364,9 @@ class ScoringBackend:
         self.scorers = dict(scorers)
         self._ready = False
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str):  # the rest of the backend (prompt_token_counts, ...)
+        if name == "inner":  # not yet set (copying): no recursion
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
     @property
