@@ -132,3 +132,33 @@ def test_an_openai_run_scores_through_a_pooling_server(server, judge_server, pla
                 "--backend-option", f"scorer.prm.endpoint={judge_server}"])
     assert done.returncode == 0, done.stderr[-3000:]
     check_run(out, reference, logits=True)
+
+
+def test_scoring_requests_are_retried_through_injected_faults(judge_server) -> None:
+    """The scorer's /classify requests go through the generation requests' retry loop: dropped
+    connections, 500s, 429s, stalls past the timeout and responses cut mid-body still give every
+    sample the score it gets without the proxy."""
+    from tests.live.support import FaultyProxy
+    from ttcdsl.runtime.live import LiveQueries, parse_options
+    from ttcdsl.runtime.openai_backend import OPTIONS
+    from ttcdsl.runtime.reward import OPTIONS as SCORER_OPTIONS
+    from ttcdsl.runtime.reward import HttpScorer, ScorerSpec
+
+    queries = LiveQueries(RUN_QUERIES)
+    items = [(q.id, text) for q in RUN_QUERIES for text in ("5", "20", "I do not know")]
+
+    def scorer(endpoint: str) -> HttpScorer:
+        spec = ScorerSpec(name="prm", logits=False, options=parse_options(
+            [f"endpoint={endpoint}", "model=smollm2-judge"], SCORER_OPTIONS, "scorer"))
+        options = parse_options(["timeout=6", "backoff=0.05", "retries=4"], OPTIONS, "openai")
+        return HttpScorer(spec, queries, options)
+
+    direct = scorer(judge_server).score(items)
+    proxy = FaultyProxy(judge_server, stall=8.0)
+    try:
+        through = scorer(proxy.url).score(items)
+    finally:
+        proxy.close()
+    assert all(isinstance(v, float) for v in direct + through)
+    assert through == pytest.approx(direct, abs=1e-5)  # the batches a server forms may differ
+    assert sum(n for fate, n in proxy.faults.items() if fate != "pass") > 0
