@@ -221,6 +221,34 @@ def test_a_scored_live_run_without_its_report_gets_a_partial_one(inputs, capsys)
     assert "PARTIAL report" in capsys.readouterr().err
 
 
+def test_a_resume_scores_as_the_run_did(inputs, capsys) -> None:
+    """How a run scores (the scorer's model, mode, template) is kept with it: a resume that
+    would score otherwise is refused (two scorers' numbers in one run)."""
+    pytest.importorskip("httpx")
+    import socket
+
+    d, _, _, queries = inputs
+    plan = hand_plan(write_policy(d, SCORED, name="scored.ttc"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    out = d / "run"
+    live = ["--backend", "openai", "--endpoint", dead, "--backend-option", "retries=0",
+            "--backend-option", "model=m", "--backend-option", f"scorer.conf.endpoint={dead}"]
+    assert ttc("run", str(plan), "--queries", str(queries), "--out", str(out), "--quiet",
+               *live, "--backend-option", "scorer.conf.model=judge1") == 0
+    capsys.readouterr()
+    assert ttc("run", "--resume", str(out), *live, "--backend-option",
+               "scorer.conf.model=judge2") == 1
+    assert "ran with --backend-option scorer.conf.model='judge1', not 'judge2'" in (
+        capsys.readouterr().err)
+    assert ttc("run", "--resume", str(out), *live, "--backend-option", "scorer.conf.model=judge1",
+               "--backend-option", "scorer.conf.mode=classify") == 1
+    assert "scorer.conf.mode='judge', not 'classify'" in capsys.readouterr().err
+    assert ttc("run", "--resume", str(out), *live, "--quiet",
+               "--backend-option", "scorer.conf.model=judge1") == 0
+
+
 def test_model_prepare_says_what_to_install(tmp_path, monkeypatch, capsys) -> None:
     import importlib.util
 
