@@ -50,19 +50,19 @@ def live_backend(args, dataset, policy):
         options = parse_options(own, OPTIONS, "vllm")
         if options["model"] is None:
             options["model"] = manifest_model or _default_model()
-        backend = VllmBackend(options, queries, need_logprobs=need_logprobs)
-        scorers = {s.name: reward.VllmScorer(s, queries) for s in specs}
-    else:
-        from ttcdsl.runtime.openai_backend import OPTIONS, OpenAIBackend
+        return reward.with_scorers(VllmBackend(options, queries, need_logprobs=need_logprobs),
+                                   specs, queries, options)
+    from ttcdsl.runtime.openai_backend import OPTIONS, OpenAIBackend
 
-        options = parse_options(own, OPTIONS, "openai")
-        if not args.endpoint and not partial:
-            raise UserError("--backend openai needs --endpoint URL (repeat it for a pool of servers)")
-        if options["model"] is None and manifest_model is not None:
-            options["model"] = manifest_model
-        backend = OpenAIBackend(args.endpoint, options, queries, need_logprobs=need_logprobs)
-        scorers = {s.name: reward.HttpScorer(s, queries, options) for s in specs}
-    return reward.ScoringBackend(backend, scorers) if scorers else backend
+    options = parse_options(own, OPTIONS, "openai")
+    if not args.endpoint and not partial:
+        raise UserError("--backend openai needs --endpoint URL (repeat it for a pool of servers)")
+    if options["model"] is None and manifest_model is not None:
+        options["model"] = manifest_model
+    return reward.with_scorers(
+        OpenAIBackend(args.endpoint, options, queries, need_logprobs=need_logprobs),
+        specs, queries, options,
+    )
 
 
 def _default_model() -> str:

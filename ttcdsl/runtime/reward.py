@@ -108,7 +108,9 @@ def split_options(items: Sequence[str]) -> tuple[list[str], list[str]]:
     return [i for i in items if not i.strip().startswith(PREFIX)], mine
 
 
-def scorer_specs(items: Sequence[str], policy, read: Sequence[str], backend: str) -> list[ScorerSpec]:
+def scorer_specs(
+    items: Sequence[str], policy, read: Sequence[str], backend: str
+) -> list[ScorerSpec]:
     """The specs of the reward-model scorers the policy reads (``read``), from the ``scorer.``
     options; refused, before anything runs: an option for a scorer the policy does not read, an
     option the backend does not take, a scorer the backend cannot serve without one (openai:
@@ -194,7 +196,8 @@ def pick(spec: ScorerSpec, values: Sequence[float]) -> float:
         if len(values) != 1:
             raise BackendError(
                 f"scorer {spec.name}: the reward model has {len(values)} classes",
-                hint=f"--backend-option {PREFIX}{spec.name}.label=INDEX: the class that is the score",
+                hint=f"--backend-option {PREFIX}{spec.name}.label=INDEX: the class that is "
+                "the score",
             )
         label = 0
     if label >= len(values):
@@ -324,7 +327,8 @@ class HttpScorer:
                                      {**options, "model": spec.options["model"]}, queries)
 
     def ready(self) -> None:
-        self._client.model  # noqa: B018 (discovers the served model: an unreachable server fails here)
+        # Discovers the served model: an unreachable server fails here, before generating.
+        self._client.model  # noqa: B018
 
     def score(self, items: Sequence[tuple[str, str]]) -> list[float | str]:
         from ttcdsl.runtime.openai_backend import _Refused
@@ -404,6 +408,20 @@ class ScoringBackend:
         finally:
             for scorer in self.scorers.values():
                 scorer.close()
+
+
+def with_scorers(backend, specs: Sequence[ScorerSpec], queries: LiveQueries,
+                 options: Mapping[str, Any]):
+    """``backend`` scoring its samples with ``specs`` (itself when there are none): in-process
+    engines for ``vllm``, the servers' ``/classify`` with the backend's ``options`` (timeout,
+    retries, key) for ``openai``."""
+    if not specs:
+        return backend
+    if backend.name == "vllm":
+        scorers = {s.name: VllmScorer(s, queries) for s in specs}
+    else:
+        scorers = {s.name: HttpScorer(s, queries, options) for s in specs}
+    return ScoringBackend(backend, scorers)
 
 
 def attach_scores(results: Sequence[GenerationResult],
