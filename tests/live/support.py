@@ -32,20 +32,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(model: Path, port: int, log: Path) -> subprocess.Popen:
-    """``python -m vllm.entrypoints.openai.api_server`` with the CPU settings of the in-process
-    engine (vllm_backend.engine_arguments), so both give the same samples for the same seeds."""
+GENERATION_ARGS = ("--served-model-name", "smollm2", "--kv-cache-memory-bytes", "256M",
+                   "--no-enable-chunked-prefill", "--generation-config", "vllm",
+                   "--enable-prefix-caching")
+"""The generation server: the CPU settings of the in-process engine
+(vllm_backend.engine_arguments), so both give the same samples for the same seeds."""
+
+JUDGE_ARGS = ("--served-model-name", "smollm2-judge", "--kv-cache-memory-bytes", "128M",
+              "--runner", "pooling", "--convert", "classify", "--hf-overrides",
+              '{"classifier_from_token": ["No", "Yes"], "method": "from_2_way_softmax"}')
+"""A pooling server of the same model as an LLM-as-judge classifier (reward.engine_arguments)."""
+
+
+def start_server(model: Path, port: int, log: Path,
+                 role: tuple[str, ...] = GENERATION_ARGS) -> subprocess.Popen:
+    """``python -m vllm.entrypoints.openai.api_server`` on the CPU, with ``role``'s settings."""
     env = dict(os.environ)
     cores = os.cpu_count() or 1
     # The in-process engine of the same test session binds the first core; give the server the last.
     env.setdefault("VLLM_CPU_OMP_THREADS_BIND", str(cores - 1) if cores > 1 else "auto")
     args = [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
-        "--host", "127.0.0.1", "--port", str(port), "--served-model-name", "smollm2",
-        "--dtype", "float32", "--enforce-eager", "--max-model-len", "2048",
-        "--kv-cache-memory-bytes", "256M", "--no-enable-chunked-prefill",
-        "--distributed-executor-backend", "uni", "--generation-config", "vllm",
-        "--enable-prefix-caching",
+        "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager",
+        "--max-model-len", "2048", "--distributed-executor-backend", "uni", *role,
     ]
     handle = open(log, "wb")  # noqa: SIM115 (the process owns it)
     return subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, env=env,

@@ -152,15 +152,88 @@ def test_live_runs_refuse_what_they_cannot_do(inputs, capsys, tmp_path, monkeypa
     _refused(capsys, out, *base, "--backend", "vllm", message="ttc model prepare smollm2")
 
 
-def test_live_runs_refuse_policies_reading_what_they_do_not_measure(inputs, capsys) -> None:
+SCORED = ADAPTIVE.replace("scorer conf = confidence", 'scorer conf = reward_model "some/prm"')
+
+
+@pytest.mark.parametrize(("backend", "options", "message"), [
+    # openai: a reward model is scored by a pooling server, which must be named.
+    (["--backend", "openai", "--endpoint", "http://127.0.0.1:9"], [],
+     "reads the reward model of scorer 'conf', but no server scores for it"),
+    (["--backend", "openai", "--endpoint", "http://127.0.0.1:9"],
+     ["scorer.conf.endpoint=http://127.0.0.1:9", "scorer.conf.kv_cache_memory_bytes=1G"],
+     "kv_cache_memory_bytes sizes an in-process engine"),
+    (["--backend", "vllm"], ["scorer.conf.endpoint=http://127.0.0.1:9"],
+     "endpoint is for --backend openai"),
+    (["--backend", "vllm"], ["scorer.prm.model=x"],
+     "the policy reads no reward-model scorer 'prm'"),
+    (["--backend", "vllm"], ["scorer.conf=x"], "expected scorer.NAME.KEY=VALUE"),
+    (["--backend", "vllm"], ["scorer.conf.modle=x"], "'modle' is not an option of the scorer conf"),
+    (["--backend", "vllm"], ["scorer.conf.mode=reward"], "expected judge or classify"),
+    (["--backend", "vllm"], ["scorer.conf.template=Is {answer} right?"],
+     "needs exactly {question} and {answer}"),
+])
+def test_a_live_scorer_is_configured_before_anything_runs(inputs, capsys, backend, options,
+                                                          message) -> None:
+    """A policy reading a reward model runs live only with a scorer that can serve it; what is
+    missing or misspelt is refused with one message, before any engine or server is touched."""
     d, _, _, queries = inputs
-    scored = write_policy(d, ADAPTIVE.replace("scorer conf = confidence",
-                                              'scorer conf = reward_model "some/prm"'),
-                          name="scored.ttc")
+    plan = hand_plan(write_policy(d, SCORED, name="scored.ttc"))
     out = d / "run"
-    _refused(capsys, out, "run", str(hand_plan(scored)), "--queries", str(queries),
-             "--out", str(out), "--backend", "vllm", "--backend-option", "model=x",
-             message="reward-model scores")
+    args = ["run", str(plan), "--queries", str(queries), "--out", str(out), *backend,
+            "--backend-option", "model=x"]
+    for option in options:
+        args += ["--backend-option", option]
+    _refused(capsys, out, *args, message=message)
+
+
+def test_a_scored_live_run_without_its_report_gets_a_partial_one(inputs, capsys) -> None:
+    """A partial report generates nothing, so it needs no scorer (its servers may be gone).
+    The run here ends at once: its endpoints do not listen."""
+    pytest.importorskip("httpx")
+    import socket
+
+    d, _, _, queries = inputs
+    plan = hand_plan(write_policy(d, SCORED, name="scored.ttc"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    out = d / "run"
+    assert ttc("run", str(plan), "--queries", str(queries), "--out", str(out), "--quiet",
+               "--backend", "openai", "--endpoint", dead, "--backend-option", "retries=0",
+               "--backend-option", "model=m", "--backend-option", f"scorer.conf.endpoint={dead}",
+               "--backend-option", "scorer.conf.model=judge") == 0
+    (out / "report.json").unlink()
+    capsys.readouterr()
+    assert ttc("report", str(out)) == 0
+    assert "PARTIAL report" in capsys.readouterr().err
+
+
+def test_a_resume_scores_as_the_run_did(inputs, capsys) -> None:
+    """How a run scores (the scorer's model, mode, template) is kept with it: a resume that
+    would score otherwise is refused (two scorers' numbers in one run)."""
+    pytest.importorskip("httpx")
+    import socket
+
+    d, _, _, queries = inputs
+    plan = hand_plan(write_policy(d, SCORED, name="scored.ttc"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    out = d / "run"
+    live = ["--backend", "openai", "--endpoint", dead, "--backend-option", "retries=0",
+            "--backend-option", "model=m", "--backend-option", f"scorer.conf.endpoint={dead}"]
+    assert ttc("run", str(plan), "--queries", str(queries), "--out", str(out), "--quiet",
+               *live, "--backend-option", "scorer.conf.model=judge1") == 0
+    capsys.readouterr()
+    assert ttc("run", "--resume", str(out), *live, "--backend-option",
+               "scorer.conf.model=judge2") == 1
+    assert "ran with --backend-option scorer.conf.model='judge1', not 'judge2'" in (
+        capsys.readouterr().err)
+    assert ttc("run", "--resume", str(out), *live, "--backend-option", "scorer.conf.model=judge1",
+               "--backend-option", "scorer.conf.mode=classify") == 1
+    assert "scorer.conf.mode='judge', not 'classify'" in capsys.readouterr().err
+    assert ttc("run", "--resume", str(out), *live, "--quiet",
+               "--backend-option", "scorer.conf.model=judge1") == 0
 
 
 def test_model_prepare_says_what_to_install(tmp_path, monkeypatch, capsys) -> None:

@@ -1,5 +1,5 @@
 """`ttc run --backend vllm|openai`: building a live backend from the command line, and refusing
-policies that read what live generation does not measure."""
+policies that read what this run cannot measure (correctness without gold answers)."""
 
 from __future__ import annotations
 
@@ -7,24 +7,18 @@ import sys
 
 from ttcdsl.errors import UserError
 
-# What a live backend measures of the observables a policy may read (ttcdsl.observables):
-# answers and token counts always, logprobs and the prompt's NLL on request, correctness where
-# the dataset has gold.
-_UNMEASURED = {
-    "score": "reward-model scores (no live scorer yet; use --backend replay with a scored table)",
-}
+# A live backend measures every observable a policy may read (ttcdsl.observables): answers and
+# token counts always, logprobs and the prompt's NLL on request, reward-model scores through a
+# scorer (ttcdsl.runtime.reward), and correctness where the dataset has gold answers.
 
 
 def live_backend(args, dataset, policy):
     """The vllm or openai backend for this run, over ``dataset``'s queries."""
     from ttcdsl.observables import policy_needs
+    from ttcdsl.runtime import reward
     from ttcdsl.runtime.live import LiveQueries, parse_options
 
     needs = policy_needs(policy)
-    for need in needs:
-        if need.kind in _UNMEASURED:
-            raise UserError(f"{need.reason} reads {_UNMEASURED[need.kind]}",
-                            hint="the vllm and openai backends cannot provide it")
     if any(n.kind == "correct" for n in needs):
         lacking = [q.id for q in dataset if q.gold is None]
         if lacking:
@@ -37,25 +31,36 @@ def live_backend(args, dataset, policy):
     need_prompt_nll = any(n.kind == "prompt_nll" for n in needs)
     queries = LiveQueries(dataset)
     manifest_model = getattr(args, "manifest_model", None)
+    own, scorer_items = reward.split_options(args.backend_option)
+    read = list(dict.fromkeys(n.column for n in needs if n.kind == "score"))
+    # A partial report generates nothing: the stored samples carry their scores.
+    partial = getattr(args, "partial", False)
+    specs = [] if partial else reward.scorer_specs(scorer_items, policy, read, args.backend)
     if args.backend == "vllm":
         from ttcdsl.runtime.vllm_backend import OPTIONS, VllmBackend
 
         if args.endpoint:
             raise UserError("--endpoint is for --backend openai")
-        options = parse_options(args.backend_option, OPTIONS, "vllm")
+        options = parse_options(own, OPTIONS, "vllm")
         if options["model"] is None:
             options["model"] = manifest_model or _default_model()
-        return VllmBackend(options, queries, need_logprobs=need_logprobs,
-                           need_prompt_nll=need_prompt_nll)
+        return reward.with_scorers(
+            VllmBackend(options, queries, need_logprobs=need_logprobs,
+                        need_prompt_nll=need_prompt_nll),
+            specs, queries, options,
+        )
     from ttcdsl.runtime.openai_backend import OPTIONS, OpenAIBackend
 
-    options = parse_options(args.backend_option, OPTIONS, "openai")
-    if not args.endpoint and not getattr(args, "partial", False):
+    options = parse_options(own, OPTIONS, "openai")
+    if not args.endpoint and not partial:
         raise UserError("--backend openai needs --endpoint URL (repeat it for a pool of servers)")
     if options["model"] is None and manifest_model is not None:
         options["model"] = manifest_model
-    return OpenAIBackend(args.endpoint, options, queries, need_logprobs=need_logprobs,
-                         need_prompt_nll=need_prompt_nll)
+    return reward.with_scorers(
+        OpenAIBackend(args.endpoint, options, queries, need_logprobs=need_logprobs,
+                      need_prompt_nll=need_prompt_nll),
+        specs, queries, options,
+    )
 
 
 def _default_model() -> str:

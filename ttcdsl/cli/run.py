@@ -54,7 +54,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--backend-option", action="append", default=[], metavar="KEY=VALUE",
         help="vllm/openai settings, e.g. model=DIR, dtype=float32, max_model_len=2048, "
-        "kv_cache_memory_bytes=1G (vllm); concurrency=8, timeout=300, retries=4 (openai)",
+        "kv_cache_memory_bytes=1G (vllm); concurrency=8, timeout=300, retries=4 (openai); "
+        "scorer.NAME.model=DIR, scorer.NAME.endpoint=URL (a reward-model scorer; README)",
     )
     parser.add_argument("--out", metavar="RUN_DIR", help="the run directory to create")
     parser.add_argument(

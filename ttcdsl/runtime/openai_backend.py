@@ -246,6 +246,25 @@ class OpenAIBackend:
                 ))
             return results
 
+    async def post_all(self, path: str, bodies: Sequence[tuple[str, dict[str, Any]]], parse):
+        """Each ``(route_key, body)`` POSTed to ``path`` (from the servers' root, where vLLM
+        serves its pooling API, not under ``/v1``) of this backend's endpoints with
+        :meth:`_call`, concurrently (``concurrency`` per endpoint); the parsed payloads, or the
+        reason each failed, in order."""
+        import httpx
+
+        endpoints = [
+            _Endpoint(u.removesuffix("/v1"), asyncio.Semaphore(self.options["concurrency"]))
+            for u in self.urls
+        ]
+        limits = httpx.Limits(max_connections=self.options["concurrency"] * len(endpoints))
+        async with httpx.AsyncClient(
+            timeout=self.options["timeout"], headers=self._headers(), limits=limits
+        ) as client:
+            return await asyncio.gather(*[
+                self._call(client, endpoints, path, body, key, parse) for key, body in bodies
+            ])
+
     def _route(self, endpoints: list[_Endpoint], query_id: str) -> _Endpoint:
         """Rendezvous hashing over the endpoints still in (all of them when none is)."""
         live = [e for e in endpoints if not e.out] or endpoints
@@ -257,16 +276,27 @@ class OpenAIBackend:
     ) -> GeneratedSample | str:
         """One sample, retried over the pool; a string is the reason it could not be made."""
         path = "/chat/completions" if self.options["api"] == "chat" else "/completions"
+        asked_prompt = "prompt_logprobs" in body
+        return await self._call(
+            client, endpoints, path, body, request.query_id,
+            lambda payload: self._parse(request, index, seed, payload, asked_prompt=asked_prompt),
+        )
+
+    async def _call(self, client, endpoints: list[_Endpoint], path: str, body: dict[str, Any],
+                    route_key: str, parse):
+        """POST ``body`` to ``path`` of the endpoint ``route_key`` routes to, with the retries,
+        backoff and ejection of the module docstring; ``parse(payload)`` (which raises
+        :class:`_Refused` on a malformed response), or a string: why it failed. Generation and
+        the reward-model scorer (:mod:`ttcdsl.runtime.reward`) share it."""
         attempts = self.options["retries"] + 1
         last = "no attempt"
         for attempt in range(attempts):
-            endpoint = self._route(endpoints, request.query_id)
+            endpoint = self._route(endpoints, route_key)
             try:
                 async with endpoint.limit:
                     payload = await self._post(client, endpoint.url + path, body)
                 endpoint.failures = 0
-                return self._parse(request, index, seed, payload,
-                                   asked_prompt="prompt_logprobs" in body)
+                return parse(payload)
             except _Refused as error:
                 return f"{endpoint.url}: request refused: {error}"
             except _Retryable as error:
