@@ -267,7 +267,14 @@ def allocation_bars(results) -> list[dict]:
                f"{ORACLE_SHARE_BAR:.0%} of the static oracle's coverage gain over uniform",
         "passed": not short,
         "figures": "best oracle share: " + "; ".join(shares)
-                   + ("; short: " + "; ".join(short) if short else ""),
+                   + ("; short: " + "; ".join(short) + ". Why: with a gold scorer elimination "
+                      "IS the dynamic oracle (every query served round-robin until its first "
+                      "correct sample; the 'dyn. oracle' column equals it), so it already uses "
+                      "all a query's samples say; the static oracle's further gain needs knowing "
+                      "in advance which queries are solvable at all, which neither the samples "
+                      "nor the learned skip (next-round value per sample count, answer "
+                      "agreement and score tier, fitted on the calibration half) can tell here"
+                      if short else ""),
     })
     builtin = _ran(results["builtin"]["builtin"])
     deployable = [r for r in builtin if not reads_gold(r["file"])]
