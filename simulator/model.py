@@ -73,8 +73,8 @@ class Samples(NamedTuple):
 
     answer: jax.Array  # [Q, M] int32: 0 .. D answer ids, -1 no answer
     tokens: jax.Array  # [Q, M] float32 completion tokens
-    score: jax.Array  # [Q, M] float32 verifier score in (0, 1)
-    logprob: jax.Array  # [Q, M] float32 mean token log-probability (< 0)
+    score: jax.Array  # [Q, M] float32 verifier score in (0, 1); NaN for a cut sample
+    logprob: jax.Array  # [Q, M] float32 mean token log-probability (< 0); NaN for a cut sample
 
 
 class Latent(NamedTuple):
@@ -176,12 +176,14 @@ def draw_latent(key: jax.Array, questions: Questions, n_samples: int, scores: bo
 
 def serve(latent: Latent, cap: jax.Array) -> Samples:
     """The samples as served under ``cap`` (``max_tokens``, broadcast against ``[Q, M]``): a
-    sample longer than the cap is cut at it and has no answer."""
+    sample longer than the cap is cut at it and has no answer, score or log-probability (NaN:
+    they belong to the full sample; ``ttcdsl.samples.truncation``)."""
     whole = jnp.maximum(jnp.round(latent.length), 1.0)
     cut = whole > cap  # the samples table's rule: more tokens than the cap means cut
     tokens = jnp.where(cut, cap, whole)
     answer = jnp.where(cut, -1, latent.answer)
-    return Samples(answer=answer, tokens=tokens, score=latent.score, logprob=latent.logprob)
+    return Samples(answer=answer, tokens=tokens, score=jnp.where(cut, jnp.nan, latent.score),
+                   logprob=jnp.where(cut, jnp.nan, latent.logprob))
 
 
 def observed_p_correct(questions: Questions, cap: float) -> jax.Array:

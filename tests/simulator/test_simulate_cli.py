@@ -25,11 +25,33 @@ def test_self_consistency_equals_uniform_at_its_own_spend(capsys):
     assert 0.0 < report["oracle"]["objective"]["mean"] <= 1.0
 
 
+def test_best_of_n_equals_uniform_best_of_n_at_its_own_spend(capsys):
+    """best_of_n IS uniform allocation answered by the reward model: uniform answers as the
+    policy does, so on the same draws the difference is exactly 0."""
+    code = main(["simulate", str(REPO / "policies" / "best_of_n.ttc"), "--queries", "60",
+                 "--seeds", "3", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["simulated"]["samples"]["mean"] == 8.0
+    assert report["difference"]["mean"] == 0.0
+    assert report["simulated"]["accuracy"] == report["uniform"]["accuracy"]
+
+
+@pytest.mark.parametrize("name", ["compute_optimal", "oracle_coverage"])
+def test_scored_and_offline_policies_run_on_a_fresh_install(name, capsys):
+    """A reward-model difficulty with best-of-n and score-weighted bins; an offline stop rule on
+    max(correct): simulated, with a verdict."""
+    code = main(["simulate", str(REPO / "policies" / f"{name}.ttc"), "--queries", "60",
+                 "--seeds", "2", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["simulated"]["samples"]["mean"] > 1.0
+    assert 0.0 < report["simulated"]["coverage"]["mean"] <= 1.0
+    assert report["verdict"]
+
+
 @pytest.mark.parametrize("name, reason", [
     ("bandit_entropy", "the online bandit"),
-    ("best_of_n", "reward_model scorer 'prm'"),
-    ("compute_optimal", "reward_model scorer 'prm'"),
-    ("oracle_coverage", "reads correct"),
     ("token_budget", "charge prompt tokens"),
 ])
 def test_unsupported_policies_are_refused_by_name(name, reason, capsys):

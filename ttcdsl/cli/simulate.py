@@ -7,8 +7,7 @@ Prints accuracy, coverage, mean and max samples per query and rounds, each as a 
 with a 95% interval, next to uniform allocation at the same mean spend and the static oracle
 (which knows each question's response process), and the verdict against uniform. A policy is
 first planned on a table drawn from the workload (or on the --fit table itself). Policies the
-simulator cannot model yet (reward-model scorers, best-of-n, the bandit, token limits) are
-refused with the reason (exit 1).
+simulator cannot model yet (the bandit, token limits) are refused with the reason (exit 1).
 """
 
 from __future__ import annotations
@@ -76,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
         policy = load_policy(target)
         check_supported(policy, {"mode": "bandit"} if _is_bandit(policy) else {})
         if table is None:
-            table = draw_table(workload, min(args.queries, 400), _calibration_depth(policy), seed=args.seed + 1)
+            rewards = [s for s in policy.scorers if s.kind == "reward_model"]
+            table = draw_table(workload, min(args.queries, 400), _calibration_depth(policy), seed=args.seed + 1,
+                               scorer=rewards[0] if rewards else None)
         from ttcdsl.planner.build import make_plan
 
         say = (lambda m: None) if args.json else (lambda m: print(f"ttc simulate: {m}", file=sys.stderr))
