@@ -390,8 +390,11 @@ def lower(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: int | Non
 TABLE_MAX_TOKENS = 4096  # the cap a drawn table is logged under (as `ttc workload`'s)
 
 
-def table_arrays(table) -> dict[str, np.ndarray]:
-    """A samples table as the arrays :func:`simulator.fit` reads (``[Q, M]``, logged order)."""
+def table_arrays(table, scorer: ir.Scorer | None = None) -> dict[str, np.ndarray]:
+    """A samples table as the arrays :func:`simulator.fit` reads (``[Q, M]``, logged order).
+    ``score``: the reward-model ``scorer``'s column as the policy reads it
+    (:func:`ttcdsl.features.scorers.as_read`); without a scorer, the table's only score column
+    if it has exactly one."""
     from ttcdsl.curves.pool import QueryPool
 
     cut = np.ma.MaskedArray((np.asarray(table.finish_reason, dtype=object) == "length").astype(float))
@@ -402,6 +405,14 @@ def table_arrays(table) -> dict[str, np.ndarray]:
     cap = float(np.nanmax(np.where(is_cut & known, tokens, np.nan))) if (is_cut & known).any() else (
         float(np.nanmax(tokens)) + 1.0 if known.any() else float(TABLE_MAX_TOKENS))
     scores = [v for k, v in pool.scores.items() if not k.startswith("\0")]
+    if scorer is not None:
+        from ttcdsl.features.scorers import as_read
+
+        if scorer.name not in pool.scores:
+            raise UserError(f"the samples table has no scores of reward-model scorer '{scorer.name}', "
+                            "so its scores cannot be fitted",
+                            hint=f"fit to a table with a '{scorer.name}' score column")
+        scores = [as_read(scorer, pool.scores[scorer.name])]
     return {
         "answer": pool.answer, "correct": pool.correct, "valid": pool.valid, "tokens": tokens,
         "cut": is_cut | (known & (tokens >= cap)), "max_tokens": cap,
@@ -409,11 +420,13 @@ def table_arrays(table) -> dict[str, np.ndarray]:
     }
 
 
-def fit_table(table):
-    """:func:`simulator.fit` on a samples table."""
+def fit_table(table, policy: ir.Policy | None = None):
+    """:func:`simulator.fit` on a samples table; the scores fitted are those of the policy's
+    reward-model scorer (refused when the table has none)."""
     from simulator.fit import fit
 
-    a = table_arrays(table)
+    rewards = _reward_scorers(policy) if policy is not None else []
+    a = table_arrays(table, rewards[0] if rewards else None)
     return fit(a["answer"], a["correct"], a["valid"], a["tokens"], a["cut"], a["max_tokens"],
                score=a["score"], logprob=a["logprob"])
 

@@ -91,3 +91,20 @@ def test_a_plan_simulated_on_a_workload_fitted_to_its_table(tmp_path, capsys):
         combined = (sim["se"] ** 2 + predicted[f"{name}_se"] ** 2) ** 0.5
         assert abs(sim["mean"] - predicted[name]) <= 3 * combined, (name, sim, predicted)
     assert report["workload"] == "fit:calibration.jsonl"
+
+
+def test_a_fitted_workload_reads_the_policys_scorer_column(tmp_path, capsys):
+    """--fit fits the scores of the policy's reward scorer: a table whose only score column is
+    another scorer's is refused by name (it used to be fitted as if it were the policy's)."""
+    from types import SimpleNamespace
+
+    from ttcdsl.samples import save
+    from ttcdsl.simulate import Workload, draw_table
+
+    table = tmp_path / "other.jsonl"
+    save(draw_table(Workload(name="builtin"), 40, 8, seed=2, scorer=SimpleNamespace(name="orm", logits=False)),
+         table)
+    code = main(["simulate", str(REPO / "policies" / "best_of_n.ttc"), "--fit", str(table),
+                 "--queries", "40", "--seeds", "2"])
+    assert code == 1
+    assert "no scores of reward-model scorer 'prm'" in capsys.readouterr().err

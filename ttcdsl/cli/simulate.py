@@ -67,13 +67,17 @@ def run(args: argparse.Namespace) -> int:
         if not fit_path.is_file():
             raise UserError(f"{fit_path}: no such samples table")
         table = load(fit_path)
-        workload = Workload(name=f"fit:{fit_path.name}", fitted=fit_table(table))
-    else:
-        workload = Workload(name=args.workload)
+
+    def workload_for(policy):
+        # a fitted workload's scores are the policy's reward scorer's column
+        if table is None:
+            return Workload(name=args.workload)
+        return Workload(name=f"fit:{Path(args.fit).name}", fitted=fit_table(table, policy))
 
     if target.suffix == ".ttc":
         policy = load_policy(target)
         check_supported(policy, {"mode": "bandit"} if _is_bandit(policy) else {})
+        workload = workload_for(policy)
         if table is None:
             rewards = [s for s in policy.scorers if s.kind == "reward_model"]
             table = draw_table(workload, min(args.queries, 400), _calibration_depth(policy), seed=args.seed + 1,
@@ -95,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         if policy.source_hash != plan["policy"]["source_sha256"]:
             raise UserError(f"{policy_file}: the plan was made from another version of the policy",
                             hint="re-plan with ttc plan")
+        check_supported(policy, plan)
+        workload = workload_for(policy)
 
     report = simulate_plan(policy, plan, workload, n_queries=args.queries, seeds=args.seeds, seed=args.seed)
     if args.json:
