@@ -25,7 +25,10 @@ The fit, per question, with priors estimated from the whole table (empirical Bay
 * the cap: a sample is cut (no answer) when its length reaches ``max_tokens``, so the latent rates
   are the observed ones divided by P(length < cap) of their class: served at the table's cap,
   the fitted workload gives back the table's observed rates.
-* scores and log-probabilities: per class (correct, other) moments pooled over the table.
+* reward-model scores: per question and class (correct, other) a Beta whose mean is the
+  question's mean score shrunk toward the class mean at its difficulty (normal-normal empirical Bayes) and whose
+  concentration comes from the pooled within-question variance (:func:`_score_beta`);
+* log-probabilities: per class (correct, other) moments pooled over the table.
 """
 
 from __future__ import annotations
@@ -112,6 +115,50 @@ def _wrong_concentration(counts: np.ndarray, d: int) -> float:
     return float(grid.ravel()[int(jnp.argmax(ll))])
 
 
+def _score_beta(score: np.ndarray | None, correct: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``[Q, 2]`` Beta a, b of each question's reward-model scores, correct samples (0) and the
+    rest (1): empirical Bayes per class. A question's mean score is its samples' mean shrunk
+    toward the class's prior mean (a line in the question's observed correct share: verifiers
+    are weaker on hard questions) by the normal-normal rule (weights ``n / within-variance`` and
+    ``1 / between-variance``, both estimated from the table), so a question whose verifier
+    separates its classes well (or badly) keeps that; the within-question variance is pooled
+    and sets the concentration. No score column: ``Beta(1, 1)`` (never read)."""
+    q = correct.shape[0]
+    a, b = np.ones((q, 2)), np.ones((q, 2))
+    if score is None:
+        return a, b
+    x = np.clip(np.asarray(score, np.float64), 1e-4, 1 - 1e-4)
+    for c, mask in enumerate((correct, valid & ~correct)):
+        mask = mask & np.isfinite(x)
+        n = mask.sum(1)
+        if n.sum() < 2:
+            continue
+        total = np.where(mask, x, 0.0).sum(1)
+        mean_q = np.where(n > 0, total / np.maximum(n, 1), np.nan)
+        pooled = total.sum() / n.sum()
+        # within: pooled squared deviations from each question's own mean (n - 1 dof each)
+        dev = np.where(mask, x - np.nan_to_num(mean_q)[:, None], 0.0)
+        dof = np.maximum(n - 1, 0).sum()
+        within = max((dev**2).sum() / dof if dof > 0 else float(np.var(x[mask])), 1e-6)
+        seen = n > 0
+        # the prior mean follows difficulty (a verifier is weaker on hard questions): a line in
+        # the question's observed correct share, fitted over the questions with such samples
+        share = correct.sum(1) / np.maximum(valid.sum(1), 1)
+        prior = np.full(q, pooled)
+        if seen.sum() > 2 and np.ptp(share[seen]) > 0:
+            slope, intercept = np.polyfit(share[seen], mean_q[seen], 1, w=np.sqrt(n[seen]))
+            prior = intercept + slope * share
+        resid = mean_q[seen] - prior[seen]
+        between = float(np.mean(resid**2) - np.mean(within / n[seen])) if seen.sum() > 1 else 0.0
+        between = max(between, 1e-6)
+        precision = n / within + 1.0 / between
+        m = (np.where(seen, n * mean_q, 0.0) / within + prior / between) / precision
+        m = np.clip(m, 1e-3, 1 - 1e-3)
+        k = np.maximum(m * (1 - m) / within - 1.0, 0.5)
+        a[:, c], b[:, c] = m * k, (1 - m) * k
+    return a, b
+
+
 def fit(
     answer: np.ndarray,
     correct: np.ndarray,
@@ -176,12 +223,7 @@ def fit(
             out.append((v.mean(), max(v.std(), 1e-3)) if v.size > 1 else default)
         return out
 
-    s = class_moments(score, lambda x: np.clip(x, 1e-4, 1 - 1e-4), (0.5, 0.25))
-    sa, sb = [], []
-    for mean, sd in s:
-        k = max(mean * (1 - mean) / sd**2 - 1.0, 0.5)
-        sa.append(mean * k)
-        sb.append((1 - mean) * k)
+    score_a, score_b = _score_beta(score, correct, valid)
     lp = class_moments(logprob, lambda x: np.log(np.maximum(-x, 1e-6)), (-2.0, 0.3))
     q = len(n)
     # prior of the no-answer share: the table's pooled share, worth one sample
@@ -200,8 +242,8 @@ def fit(
         tokens_loc=f(loc),
         tokens_scale=f(np.full(q, scale)),
         keep=f(keep),
-        score_a=f(np.tile(sa, (q, 1))),
-        score_b=f(np.tile(sb, (q, 1))),
+        score_a=f(score_a),
+        score_b=f(score_b),
         logprob_loc=f(np.tile([lp[0][0], lp[1][0]], (q, 1))),
         logprob_scale=f(np.full(q, (lp[0][1] + lp[1][1]) / 2)),
         prior=f([alpha]),

@@ -10,9 +10,11 @@ A *workload* is a population of questions; a question is a response process. Per
   ``k`` (0 correct, 1 wrong, 2 none), log-scale ``tokens_scale[q]``. A sample whose length reaches
   the ``max_tokens`` cap it was served under is cut there and loses its answer (a cut reasoning
   trace has no final answer), so the observed P(correct) is ``p_correct * F_0(cap)``.
-* **Scores.** A verifier score ``Beta(score_a[q, c], score_b[q, c])`` and a mean token
-  log-probability ``-exp(N(logprob_loc[q, c], logprob_scale))``, ``c`` 0 for correct samples and
-  1 for the rest: correct and wrong samples differ, imperfectly.
+* **Scores.** A verifier (reward-model) score ``Beta(score_a[q, c], score_b[q, c])`` and a mean
+  token log-probability ``-exp(N(logprob_loc[q, c], logprob_scale))``, ``c`` 0 for correct
+  samples and 1 for the rest: correct and wrong samples differ, imperfectly. The mixture draws
+  each question's Beta pair with :func:`simulator.verifier.verifier_beta`, the rule ``ttc
+  workload`` uses.
 
 A :class:`Mixture` is the parametric population: ``p_correct`` from a Beta mixture over
 difficulty, wrong answers from a symmetric Dirichlet, token locations rising with difficulty.
@@ -29,6 +31,8 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from simulator.verifier import verifier_beta
 
 CORRECT, WRONG, NONE = 0, 1, 2
 
@@ -60,8 +64,6 @@ class Mixture(NamedTuple):
     tokens_slope: jax.Array  # scalar: added to the log-median at difficulty 1 (1 - p)
     tokens_spread: jax.Array  # scalar: between-question sd of the log-median
     tokens_scale: jax.Array  # scalar: within-question log-scale
-    score_a: jax.Array  # [2]
-    score_b: jax.Array  # [2]
     logprob_loc: jax.Array  # [2]
     logprob_scale: jax.Array  # scalar
 
@@ -71,8 +73,8 @@ class Samples(NamedTuple):
 
     answer: jax.Array  # [Q, M] int32: 0 .. D answer ids, -1 no answer
     tokens: jax.Array  # [Q, M] float32 completion tokens
-    score: jax.Array  # [Q, M] float32 verifier score in (0, 1)
-    logprob: jax.Array  # [Q, M] float32 mean token log-probability (< 0)
+    score: jax.Array  # [Q, M] float32 verifier score in (0, 1); NaN for a cut sample
+    logprob: jax.Array  # [Q, M] float32 mean token log-probability (< 0); NaN for a cut sample
 
 
 class Latent(NamedTuple):
@@ -97,8 +99,6 @@ def default_mixture() -> Mixture:
         tokens_slope=f(1.2),
         tokens_spread=f(0.3),
         tokens_scale=f(0.45),
-        score_a=f([6.0, 3.0]),
-        score_b=f([3.0, 6.0]),
         logprob_loc=f([-2.0, -1.5]),
         logprob_scale=f(0.3),
     )
@@ -118,14 +118,21 @@ def draw_questions(key: jax.Array, mixture: Mixture, n_questions: int, n_wrong: 
     base = mixture.tokens_slope * hard + mixture.tokens_spread * jax.random.normal(k_tok, (q,))
     tokens_loc = mixture.tokens_loc[None, :] + base[:, None]
     ones = jnp.ones((q, 1))
+    # the verifier, as ttc workload draws it; "confidently wrong": one distractor holds at least
+    # half the wrong mass (workload.py's dominant share is 0.5 to 0.85). Its own key: the draws
+    # above are unchanged.
+    k_sep, k_centre, k_conc = jax.random.split(jax.random.fold_in(key, 5), 3)
+    score_a, score_b = verifier_beta(jnp, hard, (wrong[:, 0] >= 0.5).astype(jnp.float32),
+                                     jax.random.normal(k_sep, (q,)), jax.random.normal(k_centre, (q,)),
+                                     jax.random.uniform(k_conc, (q,)))
     return Questions(
         p_correct=p,
         p_none=p_none,
         wrong=wrong,
         tokens_loc=tokens_loc,
         tokens_scale=jnp.full((q,), mixture.tokens_scale),
-        score_a=ones * mixture.score_a[None, :],
-        score_b=ones * mixture.score_b[None, :],
+        score_a=score_a,
+        score_b=score_b,
         logprob_loc=ones * mixture.logprob_loc[None, :],
         logprob_scale=jnp.full((q,), mixture.logprob_scale),
     )
@@ -169,12 +176,14 @@ def draw_latent(key: jax.Array, questions: Questions, n_samples: int, scores: bo
 
 def serve(latent: Latent, cap: jax.Array) -> Samples:
     """The samples as served under ``cap`` (``max_tokens``, broadcast against ``[Q, M]``): a
-    sample longer than the cap is cut at it and has no answer."""
+    sample longer than the cap is cut at it and has no answer, score or log-probability (NaN:
+    they belong to the full sample; ``ttcdsl.samples.truncation``)."""
     whole = jnp.maximum(jnp.round(latent.length), 1.0)
     cut = whole > cap  # the samples table's rule: more tokens than the cap means cut
     tokens = jnp.where(cut, cap, whole)
     answer = jnp.where(cut, -1, latent.answer)
-    return Samples(answer=answer, tokens=tokens, score=latent.score, logprob=latent.logprob)
+    return Samples(answer=answer, tokens=tokens, score=jnp.where(cut, jnp.nan, latent.score),
+                   logprob=jnp.where(cut, jnp.nan, latent.logprob))
 
 
 def observed_p_correct(questions: Questions, cap: float) -> jax.Array:

@@ -2,8 +2,9 @@
 across the questions by the knapsack on expected gains.
 
 Per question the value of ``n`` samples is ``v_q(n)``: coverage ``1 - (1 - p_q)^n`` exactly (``p_q``
-the chance a sample served under the cap is correct), or majority-vote accuracy, estimated by
-Monte Carlo on ``reps`` fresh sample sequences of the question. The budget ``B = spend x Q`` is
+the chance a sample served under the cap is correct), or the accuracy of the policy's answer rule
+(majority, weighted vote, best-of-n; with several, per question and count the best of them),
+estimated by Monte Carlo on ``reps`` fresh sample sequences of the question. The budget ``B = spend x Q`` is
 allocated by the greedy on each question's upper concave hull of ``v_q``: the exact optimum of the
 LP relaxation of the multiple-choice knapsack (at most one question mixes two counts). For
 accuracy the allocation is chosen on one set of sequences and valued on another, so the oracle's
@@ -19,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from simulator.model import Questions, draw_latent, observed_p_correct, serve
-from simulator.rollout import MAJORITY, _prefix_scan, no_rules, simple_plan
+from simulator.rollout import MAJORITY, WEIGHTED_CONFIDENCE, WEIGHTED_SCORE, _prefix_scan, no_rules, simple_plan
 
 
 def _hull(values: np.ndarray) -> list[tuple[int, int, float]]:
@@ -62,25 +63,30 @@ def allocate(choose: np.ndarray, budget: float) -> tuple[np.ndarray, np.ndarray,
     return low, high, weight
 
 
-def _vote_curves(key, questions: Questions, length: int, cap: float, reps: int) -> jax.Array:
-    """``[Q, L + 1]`` majority-vote accuracy of ``n`` samples, mean over ``reps`` sequences."""
+def _vote_curves(key, questions: Questions, length: int, cap: float, reps: int,
+                 strategy: int = MAJORITY) -> jax.Array:
+    """``[Q, L + 1]`` accuracy of ``n`` samples under ``strategy`` (a ``simulator.rollout``
+    code), mean over ``reps`` sequences (the same sequences for the same key)."""
     q = questions.p_correct.shape[0]
     tiled = jax.tree.map(lambda x: jnp.repeat(x, reps, axis=0), questions)
     obs = serve(draw_latent(key, tiled, length), cap)
-    plan = simple_plan(1, length, [length], [1.0], strategy=MAJORITY, rules=no_rules(1, length))
+    plan = simple_plan(1, length, [length], [1.0], strategy=strategy, rules=no_rules(1, length))
     _, hit, _ = _prefix_scan(obs, obs.answer == 0, jnp.zeros(q * reps, jnp.int32), plan,
-                             questions.wrong.shape[1] + 1, weighted_votes=False)
+                             questions.wrong.shape[1] + 1,
+                             weighted_votes=strategy in (WEIGHTED_CONFIDENCE, WEIGHTED_SCORE))
     curve = hit.T.reshape(q, reps, length).mean(1)
     return jnp.concatenate([jnp.zeros((q, 1)), curve], axis=1)
 
 
-_vote_curves_jit = jax.jit(_vote_curves, static_argnames=("length", "reps"))
+_vote_curves_jit = jax.jit(_vote_curves, static_argnames=("length", "reps", "strategy"))
 
 
 def static_oracle(keys, questions: Questions, spend: float, *, n_positions: int, cap: float,
-                  objective: str = "accuracy", reps: int = 64) -> dict:
+                  objective: str = "accuracy", reps: int = 64, strategies: tuple[int, ...] = (MAJORITY,)) -> dict:
     """The oracle at ``spend`` samples per question on each seed's questions (``[S]`` keys,
-    ``[S, Q, ...]`` questions): its objective and spend, mean over seeds with a 95% interval."""
+    ``[S, Q, ...]`` questions): its objective and spend, mean over seeds with a 95% interval.
+    ``strategies``: the answer rules it may use (per question and count, the best on the
+    choosing sequences)."""
     n = np.arange(n_positions + 1)
     results, tops = [], []
     for s in range(len(keys)):
@@ -91,8 +97,11 @@ def static_oracle(keys, questions: Questions, spend: float, *, n_positions: int,
             choose = value = 1.0 - (1.0 - p[:, None]) ** n[None, :]
         else:
             k1, k2 = jax.random.split(keys[s])
-            choose = np.asarray(_vote_curves_jit(k1, one, n_positions, cap, reps), np.float64)
-            value = np.asarray(_vote_curves_jit(k2, one, n_positions, cap, reps), np.float64)
+            chosen, valued = (np.stack([np.asarray(_vote_curves_jit(k, one, n_positions, cap, reps, s), np.float64)
+                                        for s in strategies]) for k in (k1, k2))
+            pick = chosen.argmax(0)[None]
+            choose = np.take_along_axis(chosen, pick, 0)[0]
+            value = np.take_along_axis(valued, pick, 0)[0]
         low, high, weight = allocate(choose, spend * q)
         rows = np.arange(q)
         got = (1 - weight) * value[rows, low] + weight * value[rows, high]

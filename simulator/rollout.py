@@ -16,19 +16,25 @@ The run's rules, as the runtime's executor applies them (``ttcdsl.runtime.execut
    whose asks fit runs as asked; otherwise it is cut by water-filling, one sample at a time to
    the query with the fewest samples (counting this round's grants), ties by a random rank of
    the query (the runtime's seeded hash): spend never exceeds the cap.
-5. **Answer.** Majority vote over the answered samples (ties to the answer seen first),
-   confidence-weighted vote (weights ``exp(mean logprob)``, same tie rule), or ``keep_probe``
-   (the probe's majority).
+5. **Answer.** Majority vote over the answered samples (ties to the answer seen first), a
+   weighted vote (weights ``exp(mean logprob)`` for a confidence scorer, the reward model's
+   score for a reward model: :func:`sample_weights`; same tie rule), best-of-n (the answered
+   sample with the highest score, ties to the earliest), or ``keep_probe`` (the probe's majority).
 
 Stop rules, per bin, as arrays: ``votes[b, n, first, second]`` (does a threshold rule on the vote
 counts hold with ``n`` samples and the two leading answers' votes ``first >= second``:
 ``beta_confidence >= t``, ``top_share >= t after a``), ``window[b]`` (``unanimous window K``: a completed disjoint window of
 ``K`` samples with one real answer, sticky) and ``last[b]`` (``unanimous last K``: the last ``K``
 samples carry one real answer). The caller tabulates the threshold tests, so the simulator
-compares nothing in floating point that the run compares exactly.
+compares nothing in floating point that the run compares exactly. Thresholds on running
+statistics (``stat_*``: the best / worst reward-model score so far, and for an offline
+evaluation max / min of the labels) are compared with a float32 threshold the caller rounded so
+that the comparison is the runtime's float64 one.
 
-Decisions read only :class:`~simulator.model.Samples` (answers, tokens, log-probabilities);
-correctness (answer id 0) is read only when scoring the outcome.
+Decisions read only :class:`~simulator.model.Samples` (answers, tokens, log-probabilities,
+reward-model scores; a cut sample has none of them); correctness (answer id 0) is read when
+scoring the outcome, and by a stop rule only where the policy declares ``offline evaluation``
+(the lowering refuses it otherwise).
 
 Implementation: one ``lax.scan`` over sample positions computes, for every prefix length, whether
 a stop rule holds (skipped when no bin has stop rules); a second ``lax.scan`` over rounds runs the
@@ -49,7 +55,11 @@ import jax.numpy as jnp
 
 from simulator.model import Latent, Questions, Samples, draw_latent, serve
 
-MAJORITY, KEEP_PROBE, WEIGHTED_CONFIDENCE = 0, 1, 2
+MAJORITY, KEEP_PROBE, WEIGHTED_CONFIDENCE, BEST_OF_N, WEIGHTED_SCORE = 0, 1, 2, 3, 4
+
+# Running per-sample statistics a stop rule may compare with a constant (``Rules.stat_*``).
+SCORE_MAX, SCORE_MIN, CORRECT_MAX, CORRECT_MIN = 0, 1, 2, 3
+GE, GT, LE, LT, EQ, NE = 0, 1, 2, 3, 4, 5
 
 
 class Rules(NamedTuple):
@@ -60,13 +70,22 @@ class Rules(NamedTuple):
     last: jax.Array  # [B] int32, 0: no rule
     first_check: jax.Array  # [B] int32
     any: jax.Array  # [B] bool: the bin has stop rules
+    # Thresholds on running statistics of the samples so far, ``K`` per bin (None: none):
+    # ``stat_src`` (SCORE_MAX ...) ``stat_op`` (GE ...) ``stat_t``, holding from ``stat_after``
+    # samples on, where ``stat_on``. The caller rounds ``stat_t`` to float32 so that the float32
+    # comparison is the runtime's float64 one (see ttcdsl.simulate).
+    stat_src: jax.Array | None = None  # [B, K] int32
+    stat_op: jax.Array | None = None  # [B, K] int32
+    stat_t: jax.Array | None = None  # [B, K] float32
+    stat_after: jax.Array | None = None  # [B, K] int32
+    stat_on: jax.Array | None = None  # [B, K] bool
 
 
 class PlanArrays(NamedTuple):
     edges: jax.Array  # [B - 1] float32 absolute key edges
     options: jax.Array  # [B, O] int32 targets, descending (padded with the smallest)
     shares: jax.Array  # [B, O] float32 (0 for padding)
-    strategy: jax.Array  # [B] int32: MAJORITY, KEEP_PROBE or WEIGHTED_CONFIDENCE
+    strategy: jax.Array  # [B] int32: MAJORITY, KEEP_PROBE, WEIGHTED_CONFIDENCE, BEST_OF_N or WEIGHTED_SCORE
     probe_cap: jax.Array  # scalar: max_tokens of the probe
     bin_cap: jax.Array  # [B] max_tokens of each bin
     sample_cap: jax.Array  # scalar: the batch's sample cap (inf: none)
@@ -81,6 +100,9 @@ class ProbeStats(NamedTuple):
     mean_tokens: jax.Array
     mean_logprob: jax.Array
     entropy: jax.Array
+    mean_score: jax.Array  # the reward model's scores (zeros when scores are not drawn)
+    max_score: jax.Array
+    min_score: jax.Array
 
 
 @dataclass(frozen=True)
@@ -93,7 +115,9 @@ class Config:
     rounds: int | None = None  # the policy's `rounds <= R`
     key_fn: Callable[[ProbeStats], jax.Array] | None = None
     stops: bool = True  # some bin has stop rules (False: the run takes at most 3 rounds)
-    weighted: bool = True  # some bin votes with confidence weights
+    weighted: bool = True  # some bin votes with weights (confidence or score)
+    scores: bool = False  # something reads the reward model's scores: draw them
+    best: bool = False  # some bin answers best-of-n
 
 
 class Outcome(NamedTuple):
@@ -131,9 +155,25 @@ def probe_stats(samples: Samples) -> ProbeStats:
         top_share=jnp.where(width > 0, first / max(width, 1), 0.0),
         distinct=distinct.astype(jnp.float32),
         mean_tokens=samples.tokens.mean(1) if width else jnp.full(a.shape[0], jnp.nan),
-        mean_logprob=samples.logprob.mean(1) if width else jnp.full(a.shape[0], jnp.nan),
+        mean_logprob=_known_mean(samples.logprob),
         entropy=entropy,
+        mean_score=_known_mean(samples.score),
+        max_score=_known_extreme(samples.score, jnp.max, -jnp.inf),
+        min_score=_known_extreme(samples.score, jnp.min, jnp.inf),
     )
+
+
+def _known_extreme(x: jax.Array, reduce, fill) -> jax.Array:
+    """Row max / min over the known entries; NaN where none is."""
+    known = ~jnp.isnan(x)
+    return jnp.where(known.any(1), reduce(jnp.where(known, x, fill), axis=1, initial=fill), jnp.nan)
+
+
+def _known_mean(x: jax.Array) -> jax.Array:
+    """Row means over the known (non-NaN) entries; NaN where none is (ttcdsl.features.values)."""
+    known = ~jnp.isnan(x)
+    n = known.sum(1)
+    return jnp.where(n > 0, jnp.where(known, x, 0.0).sum(1) / jnp.maximum(n, 1), jnp.nan)
 
 
 def water_fill(ask: jax.Array, have: jax.Array, room: jax.Array, order: jax.Array, rank: jax.Array,
@@ -164,25 +204,46 @@ def water_fill(ask: jax.Array, have: jax.Array, room: jax.Array, order: jax.Arra
     return jnp.where(total <= room, ask, cut)
 
 
+def sample_weights(strategy: jax.Array, logprob: jax.Array, score: jax.Array) -> jax.Array:
+    """A weighted vote's weight of each sample (``strategy`` broadcast against the samples): the
+    runtime's rule (``ttcdsl.features.weights.vote_weights``): ``exp(mean logprob)`` for a
+    confidence scorer, the score itself (a probability in [0, 1]) for a reward model."""
+    return jnp.where(strategy == WEIGHTED_SCORE, score, jnp.exp(logprob))
+
+
+def _compare(value: jax.Array, op: jax.Array, t: jax.Array) -> jax.Array:
+    return jnp.select([op == GE, op == GT, op == LE, op == LT, op == EQ],
+                      [value >= t, value > t, value <= t, value < t, value == t], value != t)
+
+
 def _prefix_scan(obs: Samples, correct: jax.Array, bins: jax.Array, plan: PlanArrays, n_ids: int,
                  weighted_votes: bool = True):
-    """For every prefix length ``n = j + 1``: [L, Q] stop-rule hold, answer right, covered."""
+    """For every prefix length ``n = j + 1``: [L, Q] stop-rule hold, answer right (under each
+    question's bin strategy; keep_probe as majority), covered."""
     q, length = obs.answer.shape
     rules = plan.rules
     window = rules.window[bins]
     last = rules.last[bins]
-    weighted = plan.strategy[bins] == WEIGHTED_CONFIDENCE
+    strategy = plan.strategy[bins]
+    weighted = (strategy == WEIGHTED_CONFIDENCE) | (strategy == WEIGHTED_SCORE)
     ids = jnp.arange(n_ids)
+    stats = rules.stat_src is not None
+    if stats:
+        src, op, t = rules.stat_src[bins], rules.stat_op[bins], rules.stat_t[bins]
+        after, on = rules.stat_after[bins], rules.stat_on[bins]
 
     def step(carry, column):
-        counts, first_seen, weights, prev, run, wrun, ever, covered, first, second = carry
-        j, a, lp, right = column
+        counts, first_seen, weights, prev, run, wrun, ever, covered, every, first, second, smax, smin, \
+            top, top_right = carry
+        j, a, lp, sc, right = column
         real = a >= 0
+        better = real & (sc > top)  # best-of-n: the first of the highest-scoring answered samples
+        top, top_right = jnp.where(better, sc, top), jnp.where(better, a == 0, top_right)
         hot = (ids[None, :] == a[:, None]) & real[:, None]
         counts = counts + hot
         first_seen = jnp.where(hot & (first_seen == length), j, first_seen)
         if weighted_votes:
-            weights = weights + jnp.where(hot, jnp.exp(lp)[:, None], 0.0)
+            weights = weights + jnp.where(hot, sample_weights(strategy, lp, sc)[:, None], 0.0)
         # the two leading counts, updated as ttcdsl.features.votes.RunningVotes does
         c = jnp.where(real, (counts * hot).sum(1), 0)
         second = jnp.where(c > first, second, jnp.maximum(second, c))
@@ -195,52 +256,73 @@ def _prefix_scan(obs: Samples, correct: jax.Array, bins: jax.Array, plan: PlanAr
                          jnp.where(real & (a == prev) & (wrun == pos), wrun + 1, 0))
         ever = ever | ((window > 0) & (pos == window - 1) & (wrun == window))
         holds = votes | ever | ((last > 0) & (run >= last))
+        covered = covered | right
+        every = every & right
+        smax, smin = jnp.fmax(smax, sc), jnp.fmin(smin, sc)  # over known scores; NaN: none yet
+        if stats:  # running max / min of the scores and of the labels (max(correct): covered)
+            running = jnp.stack([smax, smin, covered.astype(jnp.float32), every.astype(jnp.float32)], 1)
+            value = jnp.take_along_axis(running, src, axis=1)
+            # a comparison with an unknown side is False, != included (ttcdsl.features.evaluate)
+            holds = holds | (on & (n >= after) & ~jnp.isnan(value) & _compare(value, op, t)).any(1)
         present = counts > 0
         value = jnp.where(weighted[:, None], weights, counts.astype(jnp.float32)) if weighted_votes \
             else counts
         best = jnp.where(present, value, -jnp.inf).max(1, keepdims=True)
         tied = present & (value == best)
         winner = jnp.argmin(jnp.where(tied, first_seen, length + 1), axis=1)
-        hit = present.any(1) & (winner == 0)
-        covered = covered | right
-        return (counts, first_seen, weights, a, run, wrun, ever, covered, first, second), (holds, hit, covered)
+        hit = jnp.where(strategy == BEST_OF_N, top_right, present.any(1) & (winner == 0))
+        return (counts, first_seen, weights, a, run, wrun, ever, covered, every, first, second, smax, smin,
+                top, top_right), (holds, hit, covered)
 
     zeros = jnp.zeros(q, jnp.int32)
     init = (
         jnp.zeros((q, n_ids), jnp.int32), jnp.full((q, n_ids), length, jnp.int32),
         jnp.zeros((q, n_ids), jnp.float32), jnp.full(q, -2, jnp.int32), zeros, zeros,
-        jnp.zeros(q, bool), jnp.zeros(q, bool), zeros, zeros,
+        jnp.zeros(q, bool), jnp.zeros(q, bool), jnp.ones(q, bool), zeros, zeros,
+        jnp.full(q, jnp.nan, jnp.float32), jnp.full(q, jnp.nan, jnp.float32),
+        jnp.full(q, -jnp.inf, jnp.float32), jnp.zeros(q, bool),
     )
-    columns = (jnp.arange(length), obs.answer.T, obs.logprob.T, correct.T)
+    columns = (jnp.arange(length), obs.answer.T, obs.logprob.T, obs.score.T, correct.T)
     _, (holds, hit, covered) = jax.lax.scan(step, init, columns)
     return holds, hit, covered
 
 
-def final_vote(obs: Samples, correct: jax.Array, count: jax.Array, weighted: jax.Array, n_ids: int,
-               weighted_votes: bool = True) -> tuple[jax.Array, jax.Array]:
-    """Whether the vote over each question's first ``count`` samples is right (ties to the
-    answer seen first), and whether one of them is: ``[Q]`` each, vectorised over positions."""
+def final_vote(obs: Samples, correct: jax.Array, count: jax.Array, strategy: jax.Array, n_ids: int,
+               weighted_votes: bool = True, best: bool = True) -> tuple[jax.Array, jax.Array]:
+    """Whether each question's answer from its first ``count`` samples under ``strategy``
+    (``[Q]``) is right, and whether one of them is: ``[Q]`` each, vectorised over positions.
+    Votes tie to the answer seen first; best-of-n takes the answered sample with the highest
+    score, ties to the earliest (``ttcdsl.runtime.aggregate``). ``weighted_votes`` / ``best``:
+    some question may vote with weights / take the best sample (static: skips the work)."""
     q, length = obs.answer.shape
     j = jnp.arange(length)
     taken = j[None, :] < count[:, None]
-    hot = (obs.answer[:, :, None] == jnp.arange(n_ids)) & (taken & (obs.answer >= 0))[:, :, None]
+    answered = taken & (obs.answer >= 0)
+    hot = (obs.answer[:, :, None] == jnp.arange(n_ids)) & answered[:, :, None]
     counts = hot.sum(1)
     first_seen = jnp.where(hot, j[None, :, None], length).min(1)
     present = counts > 0
     value = counts.astype(jnp.float32)
     if weighted_votes:
-        weights = jnp.where(hot, jnp.exp(obs.logprob)[:, :, None], 0.0).sum(1)
+        w = sample_weights(strategy[:, None], obs.logprob, obs.score)
+        weights = jnp.where(hot, w[:, :, None], 0.0).sum(1)
+        weighted = (strategy == WEIGHTED_CONFIDENCE) | (strategy == WEIGHTED_SCORE)
         value = jnp.where(weighted[:, None], weights, value)
-    best = jnp.where(present, value, -jnp.inf).max(1, keepdims=True)
-    tied = present & (value == best)
+    top = jnp.where(present, value, -jnp.inf).max(1, keepdims=True)
+    tied = present & (value == top)
     winner = jnp.argmin(jnp.where(tied, first_seen, length + 1), axis=1)
-    return present.any(1) & (winner == 0), (correct & taken).any(1)
+    right = present.any(1) & (winner == 0)
+    if best:
+        pick = jnp.argmax(jnp.where(answered, obs.score, -jnp.inf), axis=1)  # first of the ties
+        picked = jnp.take_along_axis(obs.answer, pick[:, None], 1)[:, 0]
+        right = jnp.where(strategy == BEST_OF_N, answered.any(1) & (picked == 0), right)
+    return right, (correct & taken).any(1)
 
 
 def rollout(key: jax.Array, questions: Questions, plan: PlanArrays, config: Config) -> Outcome:
     """One simulated run of the plan on ``questions`` (module docstring)."""
     k_draw, k_target, k_rank = jax.random.split(key, 3)
-    latent = draw_latent(k_draw, questions, config.n_positions, scores=False,
+    latent = draw_latent(k_draw, questions, config.n_positions, scores=config.scores,
                          logprobs=config.weighted or config.n_bins > 1)
     return _run(k_target, k_rank, latent, questions.wrong.shape[1] + 1, plan, config)
 
@@ -329,8 +411,8 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
 
     # 5. outcomes at the final count
     voters = jnp.where(strategy == KEEP_PROBE, jnp.minimum(have, k), have)
-    right, _ = final_vote(obs, correct, voters, strategy == WEIGHTED_CONFIDENCE, n_ids, config.weighted)
-    _, cov = final_vote(obs, correct, have, strategy == WEIGHTED_CONFIDENCE, n_ids, False)
+    right, _ = final_vote(obs, correct, voters, strategy, n_ids, config.weighted, config.best)
+    _, cov = final_vote(obs, correct, have, strategy, n_ids, False, False)
     tokens = jnp.where(positions < have[:, None], obs.tokens, 0.0).sum(1)
     return Outcome(correct=right, covered=cov, samples=have, tokens=tokens, bin=bins, rounds=used)
 

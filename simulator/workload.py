@@ -40,6 +40,7 @@ from typing import NamedTuple
 import numpy as np
 
 from simulator._normal import ndtr, ndtri
+from simulator.verifier import verifier_beta
 
 TIERS: tuple[str, ...] = ("easy", "medium", "hard", "hopeless")
 """The mixture components, in the order of :attr:`Workload.tier` codes 0..3."""
@@ -206,14 +207,10 @@ def synthetic_workload(
     tokens_loc = np.stack([base, base + wrong_shift, base + 1.3], axis=1)
     tokens_scale = 0.35 + 0.25 * rng.random(q)
 
-    # Verifier: logit-space centre and separation per question; weaker when harder and on
-    # confidently wrong questions (a consistent wrong derivation fools a reward model too), and
-    # reversed on about 1 medium question in 10. Tuned so best-of-8 beats maj@8 by a few points.
-    separation = 1.8 - 1.2 * hard - 0.8 * dominant + 0.9 * rng.standard_normal(q)
-    centre = 0.2 - 0.8 * hard + 0.5 * rng.standard_normal(q)
-    means = 1.0 / (1.0 + np.exp(-(centre[:, None] + np.outer(separation, [0.5, -0.5]))))
-    concentration = (4.0 + 6.0 * rng.random(q))[:, None]
-    score_a, score_b = concentration * means, concentration * (1.0 - means)
+    # Verifier: simulator.verifier (the JAX model draws its scores with the same rule).
+    z_separation = rng.standard_normal(q)
+    z_centre = rng.standard_normal(q)
+    score_a, score_b = verifier_beta(np, hard, dominant, z_separation, z_centre, rng.random(q))
 
     # Confidence: median mean logprob about -0.10 for an easy correct sample, -0.33 for a hard
     # one; wrong samples lower (less so on confidently wrong questions), answerless ones lowest.

@@ -6,10 +6,15 @@ the sample cap) and a static :class:`simulator.rollout.Config`. Stop-rule thresh
 counts are TABULATED with :func:`ttcdsl.features.holds` itself (one row per
 ``(samples, first, second)``), so the simulator applies the runtime's own comparison.
 
+Reward-model scores are the workload's verifier score (one reward model per policy); a stop
+rule comparing ``score(s)`` or ``max``/``min`` of ``scores(s)`` with a constant is lowered to a
+running statistic with a float32 threshold that compares as the runtime's float64; an offline
+evaluation's stop rule on ``max``/``min`` of ``correct`` likewise.
+
 What it cannot lower yet it refuses, naming the reason (a :class:`~ttcdsl.errors.UserError`):
-the bandit, reward-model and gold scorers, best-of-n, features or stop rules that read
-correctness or anything beyond vote counts and the probe's tokens and log-probabilities, token
-limits, prompt-token charges, bin-scoped limits.
+the bandit, gold scorers, two reward models, best-of-n by confidence, features or stop rules
+that read anything else (beyond vote counts, the probe's tokens, log-probabilities and scores),
+token limits, prompt-token charges, bin-scoped limits.
 """
 
 from __future__ import annotations
@@ -67,6 +72,102 @@ def _names(expr: ir.Expr, policy: ir.Policy) -> set[str]:
     return out
 
 
+def _reward_scorers(policy: ir.Policy) -> list[ir.Scorer]:
+    return [s for s in policy.scorers if s.kind == "reward_model"]
+
+
+def _scorer(policy: ir.Policy, name: str | None) -> ir.Scorer | None:
+    return next((s for s in policy.scorers if s.name == name), None)
+
+
+def _resolve(expr: ir.Expr, policy: ir.Policy) -> ir.Expr:
+    """``expr`` with feature references replaced by their expressions (top level only)."""
+    features = {f.name: f.expr for f in policy.features}
+    while isinstance(expr, ir.FeatureRef) and expr.name in features:
+        expr = features[expr.name]
+    return expr
+
+
+def _const(expr: ir.Expr, policy: ir.Policy) -> float | None:
+    match _resolve(expr, policy):
+        case ir.Const(value=v):
+            return float(v)
+        case ir.Neg(operand=operand):
+            v = _const(operand, policy)
+            return None if v is None else -v
+    return None
+
+
+def _stat(expr: ir.Expr, policy: ir.Policy) -> int | None:
+    """The running statistic (``simulator.rollout.SCORE_MAX`` ...) an expression is, if it is
+    one the simulator tracks: ``score(s)``, ``max``/``min`` of ``scores(s)`` for the reward model
+    ``s``, and ``max``/``min`` of ``correct`` in an offline evaluation."""
+    from simulator.rollout import CORRECT_MAX, CORRECT_MIN, SCORE_MAX, SCORE_MIN
+
+    def reward(name):
+        scorer = _scorer(policy, name)
+        return scorer is not None and scorer.kind == "reward_model"
+
+    match _resolve(expr, policy):
+        case ir.Apply(function="score", args=(ir.ScorerRef(name=name),)) if reward(name):
+            return SCORE_MAX  # the best score so far (ttcdsl.features.evaluate)
+        case ir.Apply(function=("max" | "min") as f,
+                      args=(ir.Apply(function="scores", args=(ir.ScorerRef(name=name),)),)) if reward(name):
+            return SCORE_MAX if f == "max" else SCORE_MIN
+        case ir.Apply(function=("max" | "min") as f, args=(ir.ObservableRef(name="correct"),)) \
+                if policy.offline:
+            return CORRECT_MAX if f == "max" else CORRECT_MIN
+    return None
+
+
+_FLIP = {">=": "<=", ">": "<", "<=": ">=", "<": ">", "==": "==", "!=": "!="}
+
+
+def _float32_threshold(op: str, t: float) -> float:
+    """The float32 threshold ``t32`` for which ``x OP t32`` in float32 is ``x OP t`` in float64
+    for every float32 ``x`` (the simulator's scores are float32; the runtime compares the same
+    values as float64): round up for ``>=`` and ``<``, down for ``>`` and ``<=``; ``==`` and
+    ``!=`` against a ``t`` no float32 equals compare with NaN (never equal)."""
+    t32 = np.float32(t)
+    if float(t32) == t:
+        return float(t32)
+    if op in ("==", "!="):
+        return math.nan
+    if op in (">=", "<"):
+        return float(t32 if float(t32) > t else np.nextafter(t32, np.float32(np.inf)))
+    return float(t32 if float(t32) < t else np.nextafter(t32, np.float32(-np.inf)))
+
+
+def _stat_condition(cond: ir.Threshold, policy: ir.Policy) -> tuple[int, str, float] | None:
+    """``(statistic, op, threshold)`` when ``cond`` compares a tracked statistic with a constant
+    (either side), else None."""
+    for stat_side, const_side, op in ((cond.left, cond.right, cond.op),
+                                      (cond.right, cond.left, _FLIP[cond.op])):
+        src, t = _stat(stat_side, policy), _const(const_side, policy)
+        if src is not None and t is not None:
+            return src, op, t
+    return None
+
+
+def _strategy_code(policy: ir.Policy, strategy: ir.Strategy) -> int:
+    from simulator.rollout import BEST_OF_N, KEEP_PROBE, MAJORITY, WEIGHTED_CONFIDENCE, WEIGHTED_SCORE
+
+    scorer = _scorer(policy, strategy.scorer)
+    match strategy.kind, None if scorer is None else scorer.kind:
+        case "majority_vote", _:
+            return MAJORITY
+        case "keep_probe", _:
+            return KEEP_PROBE
+        case "weighted_vote", "confidence":
+            return WEIGHTED_CONFIDENCE
+        case "weighted_vote", "reward_model":
+            return WEIGHTED_SCORE
+        case "best_of_n", "reward_model":
+            return BEST_OF_N
+    what = strategy.kind if scorer is None else f"{strategy.kind}({scorer.kind} scorer '{scorer.name}')"
+    raise _unsupported(policy, f"strategy {what}")
+
+
 def check_supported(policy: ir.Policy, plan: Mapping) -> None:
     """Raise :class:`Unsupported` naming the first thing the simulator cannot model."""
     if plan.get("mode") == "bandit" or isinstance(policy.allocation, ir.Bandit):
@@ -76,21 +177,25 @@ def check_supported(policy: ir.Policy, plan: Mapping) -> None:
                            "replay with ttc compare, whose split compares the plan's "
                            "prediction with the run")
     for scorer in policy.scorers:
-        if scorer.kind != "confidence":
-            raise _unsupported(policy, f"{scorer.kind} scorer '{scorer.name}' (scores are not simulated yet)")
+        if scorer.kind not in ("confidence", "reward_model"):
+            raise _unsupported(policy, f"{scorer.kind} scorer '{scorer.name}'")
+    rewards = _reward_scorers(policy)
+    if len(rewards) > 1:
+        raise _unsupported(policy, "two reward-model scorers (the workload draws one score per sample): "
+                           + ", ".join(s.name for s in rewards))
     for spec in policy.bins:
-        kind = spec.strategy.kind
-        if kind not in ("majority_vote", "keep_probe", "weighted_vote"):
-            raise _unsupported(policy, f"strategy {kind} in bin '{spec.name}'")
+        _strategy_code(policy, spec.strategy)
         for rule in spec.stop:
             cond = rule.condition
-            if isinstance(cond, ir.UnanimousWindow):
+            if isinstance(cond, ir.UnanimousWindow) or _stat_condition(cond, policy) is not None:
                 continue
             reads = _names(cond.left, policy) | _names(cond.right, policy)
             if not reads <= _VOTE_OBSERVABLES:
                 what = ", ".join(sorted(reads - _VOTE_OBSERVABLES))
                 raise _unsupported(policy, f"a stop rule in bin '{spec.name}' reads {what} "
-                                   "(only beta_confidence, top_share and samples are simulated)")
+                                   "(simulated: beta_confidence, top_share and samples; a constant "
+                                   "threshold on score(s), max or min of scores(s), and in an "
+                                   "offline evaluation on max or min of correct)")
     if policy.budget.charge_prompt_tokens:
         raise _unsupported(policy, "charge prompt tokens (token limits are not simulated yet)")
     for limit in policy.budget.limits:
@@ -110,6 +215,10 @@ def _lower_key(expr: ir.Expr, policy: ir.Policy):
 
     features = {f.name: f.expr for f in policy.features}
 
+    def kind(name):
+        scorer = _scorer(policy, name)
+        return None if scorer is None else scorer.kind
+
     def lower(e):
         match e:
             case ir.Const(value=v):
@@ -126,6 +235,16 @@ def _lower_key(expr: ir.Expr, policy: ir.Policy):
                 return lambda s: s.mean_tokens
             case ir.Apply(function="mean", args=(ir.ObservableRef(name="logprobs"),)):
                 return lambda s: s.mean_logprob
+            case ir.Apply(function="mean", args=(ir.Apply(function="scores", args=(ir.ScorerRef(name=n),)),)) \
+                    if kind(n) == "confidence":
+                return lambda s: s.mean_logprob
+            case ir.Apply(function="score", args=(ir.ScorerRef(name=n),)) if kind(n) == "reward_model":
+                return lambda s: s.max_score
+            case ir.Apply(function=("mean" | "max" | "min") as f,
+                          args=(ir.Apply(function="scores", args=(ir.ScorerRef(name=n),)),)) \
+                    if kind(n) == "reward_model":
+                field = {"mean": "mean_score", "max": "max_score", "min": "min_score"}[f]
+                return lambda s: getattr(s, field)
             case ir.Apply(function="clip", args=(x, lo, hi)):
                 fx, flo, fhi = lower(x), lower(lo), lower(hi)
                 return lambda s: jnp.clip(fx(s), flo(s), fhi(s))
@@ -138,7 +257,8 @@ def _lower_key(expr: ir.Expr, policy: ir.Policy):
                 return lambda s: -f(s)
         raise _unsupported(policy, f"the binning key reads {sorted(_names(e, policy))} "
                            "(simulated: top_share, distinct, answer_entropy of the answers, "
-                           "mean tokens, mean logprobs)")
+                           "mean tokens, mean logprobs, score(s) and the mean, max and min of "
+                           "scores(s))")
 
     return lower(expr)
 
@@ -182,7 +302,9 @@ def lower(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: int | Non
     sample sequences for the same key, so two plans can be compared on the same draws)."""
     import jax.numpy as jnp
 
-    from simulator.rollout import MAJORITY, KEEP_PROBE, WEIGHTED_CONFIDENCE, Config, PlanArrays, Rules
+    from simulator.rollout import (
+        BEST_OF_N, EQ, GE, GT, LE, LT, NE, WEIGHTED_CONFIDENCE, WEIGHTED_SCORE, Config, PlanArrays, Rules,
+    )
     from ttcdsl.features.stop_check import first_stop_check
     from ttcdsl.planner.candidates import apply_plan_choices
 
@@ -198,14 +320,29 @@ def lower(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: int | Non
         ordered = sorted(b["allocation"], key=lambda o: -int(o["samples"]))
         options[i] = [int(o["samples"]) for o in ordered] + [int(ordered[-1]["samples"])] * (n_options - len(ordered))
         shares[i, : len(ordered)] = [float(o["share"]) for o in ordered]
-    strategy = np.array([
-        {"majority_vote": MAJORITY, "keep_probe": KEEP_PROBE, "weighted_vote": WEIGHTED_CONFIDENCE}[s.strategy.kind]
-        for s in policy.bins
-    ], np.int32)
+    strategy = np.array([_strategy_code(policy, s.strategy) for s in policy.bins], np.int32)
+
+    def thresholds(spec):
+        return [r.condition for r in spec.stop if isinstance(r.condition, ir.Threshold)]
+
     votes = np.stack([
-        _vote_table([r.condition for r in s.stop if isinstance(r.condition, ir.Threshold)], policy, length)
+        _vote_table([c for c in thresholds(s) if _stat_condition(c, policy) is None], policy, length)
         for s in policy.bins
     ])
+    # thresholds on running statistics (scores, labels): [B, K] arrays, K the most in one bin
+    stats = [[(c, _stat_condition(c, policy)) for c in thresholds(s)] for s in policy.bins]
+    stats = [[(c, st) for c, st in per_bin if st is not None] for per_bin in stats]
+    width = max(1, max(len(per_bin) for per_bin in stats))
+    codes = {">=": GE, ">": GT, "<=": LE, "<": LT, "==": EQ, "!=": NE}
+    stat_src = np.zeros((len(bins), width), np.int32)
+    stat_op = np.zeros((len(bins), width), np.int32)
+    stat_t = np.zeros((len(bins), width), np.float32)
+    stat_after = np.zeros((len(bins), width), np.int32)
+    stat_on = np.zeros((len(bins), width), bool)
+    for i, per_bin in enumerate(stats):
+        for j, (cond, (src, op, t)) in enumerate(per_bin):
+            stat_src[i, j], stat_op[i, j], stat_t[i, j] = src, codes[op], _float32_threshold(op, t)
+            stat_after[i, j], stat_on[i, j] = cond.after or 0, True
 
     def window(spec, disjoint):
         sizes = [r.condition.last for r in spec.stop
@@ -220,6 +357,9 @@ def lower(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: int | Non
         last=jnp.asarray([window(s, False) for s in policy.bins], jnp.int32),
         first_check=jnp.asarray([first_stop_check(policy, s.name) for s in policy.bins], jnp.int32),
         any=jnp.asarray([bool(s.stop) for s in policy.bins]),
+        **({} if not stat_on.any() else dict(
+            stat_src=jnp.asarray(stat_src), stat_op=jnp.asarray(stat_op), stat_t=jnp.asarray(stat_t),
+            stat_after=jnp.asarray(stat_after), stat_on=jnp.asarray(stat_on))),
     )
     cap = math.inf
     for limit in policy.budget.limits:
@@ -243,12 +383,8 @@ def lower(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: int | Non
         # its samples under the policy's sampling, no stop rule
         from simulator.rollout import no_rules
 
-        codes = {"majority_vote": MAJORITY, "weighted_vote": WEIGHTED_CONFIDENCE}
-        if uniform["strategy"] not in codes or (
-            uniform["strategy"] == "weighted_vote" and policy.scorer_kind(uniform["scorer"]) != "confidence"
-        ):
-            raise _unsupported(policy, f"uniform allocation with {uniform['strategy']}")
-        strategy[:] = codes[uniform["strategy"]]
+        strategy[:] = _strategy_code(
+            policy, ir.Strategy(kind=uniform["strategy"], scorer=uniform.get("scorer")))
         rules = no_rules(len(bins), length)
         bin_cap = [float(policy.sampling.max_tokens)] * len(bins)
         stops = False
@@ -264,7 +400,8 @@ def lower(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: int | Non
     )
     config = Config(n_positions=length, probe=probe, n_bins=len(bins), rounds=policy.budget.rounds,
                     key_fn=key_fn, stops=stops,
-                    weighted=bool((strategy == WEIGHTED_CONFIDENCE).any()))
+                    weighted=bool(np.isin(strategy, [WEIGHTED_CONFIDENCE, WEIGHTED_SCORE]).any()),
+                    scores=bool(_reward_scorers(policy)), best=bool((strategy == BEST_OF_N).any()))
     return Lowered(config=config, arrays=arrays, objective=policy.objective)
 
 
@@ -273,8 +410,11 @@ def lower(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: int | Non
 TABLE_MAX_TOKENS = 4096  # the cap a drawn table is logged under (as `ttc workload`'s)
 
 
-def table_arrays(table) -> dict[str, np.ndarray]:
-    """A samples table as the arrays :func:`simulator.fit` reads (``[Q, M]``, logged order)."""
+def table_arrays(table, scorer: ir.Scorer | None = None) -> dict[str, np.ndarray]:
+    """A samples table as the arrays :func:`simulator.fit` reads (``[Q, M]``, logged order).
+    ``score``: the reward-model ``scorer``'s column as the policy reads it
+    (:func:`ttcdsl.features.scorers.as_read`); without a scorer, the table's only score column
+    if it has exactly one."""
     from ttcdsl.curves.pool import QueryPool
 
     cut = np.ma.MaskedArray((np.asarray(table.finish_reason, dtype=object) == "length").astype(float))
@@ -285,6 +425,14 @@ def table_arrays(table) -> dict[str, np.ndarray]:
     cap = float(np.nanmax(np.where(is_cut & known, tokens, np.nan))) if (is_cut & known).any() else (
         float(np.nanmax(tokens)) + 1.0 if known.any() else float(TABLE_MAX_TOKENS))
     scores = [v for k, v in pool.scores.items() if not k.startswith("\0")]
+    if scorer is not None:
+        from ttcdsl.features.scorers import as_read
+
+        if scorer.name not in pool.scores:
+            raise UserError(f"the samples table has no scores of reward-model scorer '{scorer.name}', "
+                            "so its scores cannot be fitted",
+                            hint=f"fit to a table with a '{scorer.name}' score column")
+        scores = [as_read(scorer, pool.scores[scorer.name])]
     return {
         "answer": pool.answer, "correct": pool.correct, "valid": pool.valid, "tokens": tokens,
         "cut": is_cut | (known & (tokens >= cap)), "max_tokens": cap,
@@ -292,11 +440,13 @@ def table_arrays(table) -> dict[str, np.ndarray]:
     }
 
 
-def fit_table(table):
-    """:func:`simulator.fit` on a samples table."""
+def fit_table(table, policy: ir.Policy | None = None):
+    """:func:`simulator.fit` on a samples table; the scores fitted are those of the policy's
+    reward-model scorer (refused when the table has none)."""
     from simulator.fit import fit
 
-    a = table_arrays(table)
+    rewards = _reward_scorers(policy) if policy is not None else []
+    a = table_arrays(table, rewards[0] if rewards else None)
     return fit(a["answer"], a["correct"], a["valid"], a["tokens"], a["cut"], a["max_tokens"],
                score=a["score"], logprob=a["logprob"])
 
@@ -330,9 +480,12 @@ class Workload:
         return jax.vmap(lambda k: draw_fitted(k, fitted))(keys)
 
 
-def draw_table(workload: Workload, n_queries: int, n_samples: int, *, seed: int = 0):
+def draw_table(workload: Workload, n_queries: int, n_samples: int, *, seed: int = 0,
+               scorer: ir.Scorer | None = None):
     """A samples table drawn from ``workload`` (answers ``"0"`` correct, ``"1".."D"`` wrong;
-    logged under :data:`TABLE_MAX_TOKENS`; the verifier score stored as scorer ``prm``)."""
+    logged under :data:`TABLE_MAX_TOKENS`). The verifier score is stored as the column of the
+    reward-model ``scorer`` (default ``prm``); for a scorer declared ``logits`` as the logit of
+    the simulated score, so that the policy reads (``sigmoid``) the score the simulator uses."""
     import jax
 
     from simulator.model import draw_latent, serve
@@ -346,6 +499,11 @@ def draw_table(workload: Workload, n_queries: int, n_samples: int, *, seed: int 
     tokens = np.asarray(obs.tokens).astype(np.int64)
     q, m = answer.shape
     cut = tokens >= TABLE_MAX_TOKENS
+    score = np.asarray(obs.score, np.float64)
+    name = "prm" if scorer is None else scorer.name
+    if scorer is not None and scorer.logits:
+        with np.errstate(divide="ignore"):
+            score = np.log(score) - np.log1p(-score)
     ids = np.array([f"sim-{i:05d}" for i in range(q)], dtype=object)
     full = np.zeros(q * m, dtype=bool)
     return SamplesTable.from_columns(
@@ -359,8 +517,9 @@ def draw_table(workload: Workload, n_queries: int, n_samples: int, *, seed: int 
         finish_reason=np.where(cut, "length", "stop").astype(object).ravel(),
         answer=np.where(answer >= 0, answer.astype(str), None).astype(object).ravel(),
         correct=np.ma.MaskedArray((answer == 0).ravel(), mask=full),
-        mean_logprob=np.ma.MaskedArray(np.asarray(obs.logprob, np.float64).ravel(), mask=full),
-        scores={"prm": np.ma.MaskedArray(np.asarray(obs.score, np.float64).ravel(), mask=full)},
+        # a cut sample has no log-probability or score (ttcdsl.samples.truncation): masked
+        mean_logprob=np.ma.masked_invalid(np.asarray(obs.logprob, np.float64).ravel()),
+        scores={name: np.ma.masked_invalid(score.ravel())},
     )
 
 
@@ -397,7 +556,14 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
     from ttcdsl.planner.candidates import apply_plan_choices
 
     policy = apply_plan_choices(policy, plan)  # bins with candidates run the plan's choice
-    from simulator.rollout import MAJORITY, WEIGHTED_CONFIDENCE, simple_plan, simulate
+    from simulator.rollout import (
+        BEST_OF_N,
+        MAJORITY,
+        WEIGHTED_CONFIDENCE,
+        WEIGHTED_SCORE,
+        simple_plan,
+        simulate,
+    )
     from ttcdsl.verdict import verdict
 
     longest = lower(policy, plan, n_queries).config.n_positions
@@ -413,14 +579,15 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
     spend = policy_summary["samples"]["mean"]
     lo = max(1, int(math.floor(spend)))
     theta = spend - lo if spend >= 1 else 0.0
-    kind = policy.answer.kind if policy.answer.kind != "keep_probe" else "majority_vote"
-    strategy = WEIGHTED_CONFIDENCE if kind == "weighted_vote" else MAJORITY
+    # uniform answers as the policy's `answer` does (keep_probe: by majority)
+    strategy = MAJORITY if policy.answer.kind == "keep_probe" else _strategy_code(policy, policy.answer)
     uniform = simple_plan(1, length, [lo + 1, lo], [theta, 1.0 - theta], strategy=strategy,
                           cap=policy.sampling.max_tokens)
     from simulator.rollout import Config
 
     base = simulate(k_run, questions, uniform,
-                    Config(length, 0, 1, stops=False, weighted=strategy == WEIGHTED_CONFIDENCE))
+                    Config(length, 0, 1, stops=False, weighted=strategy in (WEIGHTED_CONFIDENCE, WEIGHTED_SCORE),
+                           scores=lowered.config.scores, best=strategy == BEST_OF_N))
     uniform_summary = _summary(base)
     metric = "covered" if policy.objective == "coverage" else "correct"
     diff = np.asarray(getattr(out, metric)).mean(1) - np.asarray(getattr(base, metric)).mean(1)
@@ -430,6 +597,8 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
         # room to concentrate: up to 4x the mean spend per question (at most 64 samples)
         n_positions=max(length, min(64, 4 * math.ceil(spend))), cap=float(policy.sampling.max_tokens),
         objective="coverage" if policy.objective == "coverage" else "accuracy",
+        strategies=tuple(sorted({MAJORITY if s.strategy.kind == "keep_probe" else _strategy_code(policy, s.strategy)
+                                 for s in policy.bins} | {strategy})),
     )
     return {
         "policy": policy.name,

@@ -25,11 +25,33 @@ def test_self_consistency_equals_uniform_at_its_own_spend(capsys):
     assert 0.0 < report["oracle"]["objective"]["mean"] <= 1.0
 
 
+def test_best_of_n_equals_uniform_best_of_n_at_its_own_spend(capsys):
+    """best_of_n IS uniform allocation answered by the reward model: uniform answers as the
+    policy does, so on the same draws the difference is exactly 0."""
+    code = main(["simulate", str(REPO / "policies" / "best_of_n.ttc"), "--queries", "60",
+                 "--seeds", "3", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["simulated"]["samples"]["mean"] == 8.0
+    assert report["difference"]["mean"] == 0.0
+    assert report["simulated"]["accuracy"] == report["uniform"]["accuracy"]
+
+
+@pytest.mark.parametrize("name", ["compute_optimal", "oracle_coverage"])
+def test_scored_and_offline_policies_run_on_a_fresh_install(name, capsys):
+    """A reward-model difficulty with best-of-n and score-weighted bins; an offline stop rule on
+    max(correct): simulated, with a verdict."""
+    code = main(["simulate", str(REPO / "policies" / f"{name}.ttc"), "--queries", "60",
+                 "--seeds", "2", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["simulated"]["samples"]["mean"] > 1.0
+    assert 0.0 < report["simulated"]["coverage"]["mean"] <= 1.0
+    assert report["verdict"]
+
+
 @pytest.mark.parametrize("name, reason", [
     ("bandit_entropy", "the online bandit"),
-    ("best_of_n", "reward_model scorer 'prm'"),
-    ("compute_optimal", "reward_model scorer 'prm'"),
-    ("oracle_coverage", "reads correct"),
     ("token_budget", "charge prompt tokens"),
 ])
 def test_unsupported_policies_are_refused_by_name(name, reason, capsys):
@@ -69,3 +91,20 @@ def test_a_plan_simulated_on_a_workload_fitted_to_its_table(tmp_path, capsys):
         combined = (sim["se"] ** 2 + predicted[f"{name}_se"] ** 2) ** 0.5
         assert abs(sim["mean"] - predicted[name]) <= 3 * combined, (name, sim, predicted)
     assert report["workload"] == "fit:calibration.jsonl"
+
+
+def test_a_fitted_workload_reads_the_policys_scorer_column(tmp_path, capsys):
+    """--fit fits the scores of the policy's reward scorer: a table whose only score column is
+    another scorer's is refused by name (it used to be fitted as if it were the policy's)."""
+    from types import SimpleNamespace
+
+    from ttcdsl.samples import save
+    from ttcdsl.simulate import Workload, draw_table
+
+    table = tmp_path / "other.jsonl"
+    save(draw_table(Workload(name="builtin"), 40, 8, seed=2, scorer=SimpleNamespace(name="orm", logits=False)),
+         table)
+    code = main(["simulate", str(REPO / "policies" / "best_of_n.ttc"), "--fit", str(table),
+                 "--queries", "40", "--seeds", "2"])
+    assert code == 1
+    assert "no scores of reward-model scorer 'prm'" in capsys.readouterr().err

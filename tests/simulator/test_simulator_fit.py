@@ -102,3 +102,33 @@ def test_fit_reads_rates_and_concentration():
     freq = correct.mean(1)
     assert np.corrcoef(post, freq)[0, 1] > 0.99
     assert float(a.prior[0]) < float(b.prior[0])
+
+
+def test_fit_reproduces_best_of_n_on_the_builtin_workload():
+    """The fitted verifier: best-of-n by the table's reward-model scores, the fitted workload's
+    curve against the table's exact one at every count (paired z-test over the questions, as
+    above). The built-in workload's verifier separates correct from wrong samples more on some
+    questions than on others (simulator.verifier), so the fit must be per question."""
+    from simulator.rollout import BEST_OF_N
+    from ttcdsl.workloads import SCORER
+
+    table, _ = builtin_workload(300, 12, seed=5)
+    pool = QueryPool.from_table(table)
+    depth = int(pool.n_samples.min())
+    exact = response_curve(pool, "best_of_n", depth, score=SCORER, reps=256).accuracy
+    arrays = table_arrays(table)
+    fitted = fit_table(table)
+    curves = []
+    for key in jax.random.split(jax.random.key(8), SEEDS):
+        k_q, k_v = jax.random.split(key)
+        questions = draw_fitted(k_q, fitted)
+        curves.append(np.asarray(_vote_curves_jit(k_v, questions, depth, arrays["max_tokens"], REPS,
+                                                  BEST_OF_N))[:, 1:])
+    sim = np.mean(curves, axis=0)
+    lines = []
+    for n in range(depth):
+        diff = sim[:, n] - exact[:, n]
+        z = diff.mean() / (diff.std(ddof=1) / math.sqrt(len(diff)))
+        lines.append(f"best@{n + 1}: table {exact[:, n].mean():.3f} fitted {sim[:, n].mean():.3f} z {z:+.2f}")
+    print("\n".join(lines))
+    assert all(abs(float(line.rsplit("z ", 1)[1])) <= 3 for line in lines), "\n".join(lines)

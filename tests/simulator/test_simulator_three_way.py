@@ -1,8 +1,11 @@
 """One semantics, three implementations: the same plan through (a) the runtime with the replay
 backend on a samples table drawn from a simulator workload, (b) the planner's prediction and
-(c) the simulator on that workload agree, within sampling error, on accuracy and samples spent
-per query; and on the very sequences the replay served, the simulator's decisions are the
-runtime's, query by query. The run's figures are recomputed here from its per-query results."""
+(c) the simulator on that workload agree, within sampling error, on accuracy, coverage and
+samples spent per query; and on the very sequences the replay served, the simulator's decisions
+are the runtime's, query by query. The run's figures are recomputed here from its per-query
+results. The table carries the workload's reward-model scores as scorer ``prm`` (best_of_n,
+compute_optimal: best-of-n, score-weighted votes, a difficulty over mean scores) and its labels
+(oracle_coverage: an offline stop rule on max(correct))."""
 
 from __future__ import annotations
 
@@ -34,13 +37,14 @@ def simulated(policy, plan, n_queries: int) -> dict[str, tuple[float, float]]:
     questions = workload.draw(keys, n_queries)
     out = simulate(keys, questions, lowered.arrays, lowered.config)
     figures = {}
-    for name, values in (("accuracy", out.correct), ("samples", out.samples)):
+    for name, values in (("accuracy", out.correct), ("coverage", out.covered), ("samples", out.samples)):
         per_seed = np.asarray(values, np.float64).mean(1)
         figures[name] = (per_seed.mean(), per_seed.std(ddof=1) / math.sqrt(SEEDS))
     return figures
 
 
-@pytest.mark.parametrize("name", ["adaptive_consistency", "early_stopping_sc", "self_consistency"])
+@pytest.mark.parametrize("name", ["adaptive_consistency", "early_stopping_sc", "self_consistency",
+                                  "best_of_n", "compute_optimal", "oracle_coverage"])
 def test_runtime_planner_and_simulator_agree(table, name, tmp_path):
     files = split(table, tmp_path)
     policy_path = REPO / "policies" / f"{name}.ttc"
@@ -49,13 +53,16 @@ def test_runtime_planner_and_simulator_agree(table, name, tmp_path):
     n = len(results)
     run = {
         "accuracy": np.array([bool(r["correct"]) for r in results], float),
+        "coverage": np.array([bool(r["covered"]) for r in results], float),
         "samples": np.array([r["samples"] for r in results], float),
     }
     sim = simulated(load_policy(policy_path), plan, n)
     lines = []
-    for metric, se_name in (("accuracy", "accuracy_se"), ("samples", "samples_se")):
+    for metric, se_name in (("accuracy", "accuracy_se"), ("coverage", None), ("samples", "samples_se")):
         a, a_se = run[metric].mean(), run[metric].std(ddof=1) / math.sqrt(n)
-        b, b_se = plan["predicted"][metric], plan["predicted"][se_name]
+        # the plan reports no coverage error: its calibration half is the run's size, so the
+        # run's standard error stands in for it
+        b, b_se = plan["predicted"][metric], plan["predicted"][se_name] if se_name else a_se
         c, c_se = sim[metric]
         line = (f"{name} {metric}: run {a:.3f} ± {a_se:.3f}, plan {b:.3f} ± {b_se:.3f}, "
                 f"simulator {c:.3f} ± {c_se:.4f}")
@@ -70,7 +77,8 @@ def test_runtime_planner_and_simulator_agree(table, name, tmp_path):
 def replayed_sequences(table, query_ids, length: int, seed: int = 0):
     """Each query's logged samples in the order the replay backend serves them (run seed
     ``seed``), as the simulator's latent sequences: answer ids (``"0"`` is the correct answer),
-    lengths (a sample logged as cut is longer than any cap)."""
+    lengths (a sample logged as cut is longer than any cap), mean log-probabilities and the
+    ``prm`` scores."""
     from simulator.model import Latent
     from ttcdsl.runtime.replay import replay_order
 
@@ -79,7 +87,11 @@ def replayed_sequences(table, query_ids, length: int, seed: int = 0):
         by_query.setdefault(qid, []).append(row)
     answer = np.full((len(query_ids), length), -1, np.int32)
     tokens = np.full((len(query_ids), length), 1e9, np.float32)
+    logprob = np.zeros((len(query_ids), length), np.float32)
+    score = np.zeros((len(query_ids), length), np.float32)
     indices = np.asarray(table.sample_index)
+    lp_column = np.ma.filled(table.mean_logprob.astype(float), np.nan)
+    score_column = np.ma.filled(table.scores["prm"].astype(float), np.nan)
     for i, qid in enumerate(query_ids):
         rows = sorted(by_query[qid], key=lambda r: indices[r])
         order = [rows[p] for p in replay_order(seed, qid, [int(indices[r]) for r in rows])][:length]
@@ -88,23 +100,32 @@ def replayed_sequences(table, query_ids, length: int, seed: int = 0):
             answer[i, j] = -1 if a is None else int(a)
             if table.finish_reason[r] != "length":
                 tokens[i, j] = float(table.completion_tokens[r])
-    zeros = np.zeros_like(tokens)
-    return Latent(answer=answer, length=tokens, score=zeros, logprob=zeros)
+            logprob[i, j], score[i, j] = lp_column[r], score_column[r]
+    return Latent(answer=answer, length=tokens, score=score, logprob=logprob)
 
 
 def same_sequences(name: str, evaluation_path, plan: dict, results: list[dict]) -> None:
-    """On the very sample sequences the replay served, the simulator spends exactly what the
-    runtime spent on every query and gets exactly the same queries right."""
+    """On the very sample sequences the replay served, given the runtime's targets (its
+    hash-ranked allocation) and ledger order, the simulator bins, spends and answers exactly as
+    the runtime did on every query."""
     from simulator.rollout import run_sequences
+    from ttcdsl.runtime.assignment import rank_key
     from ttcdsl.samples import load
 
     policy_path = REPO / "policies" / f"{name}.ttc"
+    policy = load_policy(policy_path)
     evaluation = load(evaluation_path)
     ids = [r["query_id"] for r in results]
-    lowered = lower(load_policy(policy_path), plan, len(ids))
+    lowered = lower(policy, plan, len(ids))
     latent = replayed_sequences(evaluation, ids, lowered.config.n_positions)
     n_ids = int(latent.answer.max()) + 1
-    out = run_sequences(jax.random.key(0), latent, n_ids, lowered.arrays, lowered.config)
+    targets = np.array([r["target"] for r in results], np.int32)
+    order = np.argsort([rank_key(0, q) for q in ids])
+    out = run_sequences(jax.random.key(0), latent, n_ids, lowered.arrays, lowered.config, targets, order)
+    names = [b.name for b in policy.bins]
+    run_bins = np.array([names.index(r["bin"]) for r in results])
+    assert np.array_equal(np.asarray(out.bin), run_bins), (
+        f"{name}: bins differ on {int((np.asarray(out.bin) != run_bins).sum())} queries")
     run_samples = np.array([r["samples"] for r in results])
     run_correct = np.array([bool(r["correct"]) for r in results])
     assert np.array_equal(np.asarray(out.samples), run_samples), (
@@ -130,17 +151,6 @@ def test_simulator_matches_the_runtime_on_a_binned_policy(table, tmp_path):
     ids = [r["query_id"] for r in results]
     lowered = lower(policy, plan, len(ids))
     latent = replayed_sequences(evaluation, ids, lowered.config.n_positions)
-    # the confidence scorer reads mean log-probabilities: carry them in replay order too
-    lp = {(q, i): v for q, i, v in zip(evaluation.query_id, np.asarray(evaluation.sample_index),
-                                          np.ma.filled(evaluation.mean_logprob.astype(float), np.nan))}
-    from ttcdsl.runtime.replay import replay_order
-
-    logprob = np.zeros(latent.answer.shape, np.float32)
-    for i, qid in enumerate(ids):
-        logged = sorted(i2 for (q2, i2) in lp if q2 == qid)
-        for j, p in enumerate(replay_order(0, qid, logged)[: logprob.shape[1]]):
-            logprob[i, j] = lp[(qid, logged[p])]
-    latent = latent._replace(logprob=logprob)
     names = [b.name for b in policy.bins]
     targets = np.array([r["target"] for r in results], np.int32)
     order = np.argsort([rank_key(0, q) for q in ids])

@@ -7,8 +7,7 @@ Prints accuracy, coverage, mean and max samples per query and rounds, each as a 
 with a 95% interval, next to uniform allocation at the same mean spend and the static oracle
 (which knows each question's response process), and the verdict against uniform. A policy is
 first planned on a table drawn from the workload (or on the --fit table itself). Policies the
-simulator cannot model yet (reward-model scorers, best-of-n, the bandit, token limits) are
-refused with the reason (exit 1).
+simulator cannot model yet (the bandit, token limits) are refused with the reason (exit 1).
 """
 
 from __future__ import annotations
@@ -68,15 +67,21 @@ def run(args: argparse.Namespace) -> int:
         if not fit_path.is_file():
             raise UserError(f"{fit_path}: no such samples table")
         table = load(fit_path)
-        workload = Workload(name=f"fit:{fit_path.name}", fitted=fit_table(table))
-    else:
-        workload = Workload(name=args.workload)
+
+    def workload_for(policy):
+        # a fitted workload's scores are the policy's reward scorer's column
+        if table is None:
+            return Workload(name=args.workload)
+        return Workload(name=f"fit:{Path(args.fit).name}", fitted=fit_table(table, policy))
 
     if target.suffix == ".ttc":
         policy = load_policy(target)
         check_supported(policy, {"mode": "bandit"} if _is_bandit(policy) else {})
+        workload = workload_for(policy)
         if table is None:
-            table = draw_table(workload, min(args.queries, 400), _calibration_depth(policy), seed=args.seed + 1)
+            rewards = [s for s in policy.scorers if s.kind == "reward_model"]
+            table = draw_table(workload, min(args.queries, 400), _calibration_depth(policy), seed=args.seed + 1,
+                               scorer=rewards[0] if rewards else None)
         from ttcdsl.planner.build import make_plan
 
         say = (lambda m: None) if args.json else (lambda m: print(f"ttc simulate: {m}", file=sys.stderr))
@@ -94,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         if policy.source_hash != plan["policy"]["source_sha256"]:
             raise UserError(f"{policy_file}: the plan was made from another version of the policy",
                             hint="re-plan with ttc plan")
+        check_supported(policy, plan)
+        workload = workload_for(policy)
 
     report = simulate_plan(policy, plan, workload, n_queries=args.queries, seeds=args.seeds, seed=args.seed)
     if args.json:
