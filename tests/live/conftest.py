@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.live.support import JUDGE_ARGS, free_port, start_server, stop_server, wait_healthy
+from tests.live.support import JUDGE_ARGS, running_server
 from ttcdsl.datasets import Dataset, Message, Query, write_queries
 
 ENGINE_OPTIONS = ["kv_cache_memory_bytes=256M"]
@@ -84,29 +84,16 @@ def engine(engine_options):
 @pytest.fixture(scope="session")
 def server(model_folder, tmp_path_factory) -> str:
     """The session's one OpenAI-compatible vLLM server on 127.0.0.1; its URL."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    process = start_server(model_folder, port, log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(process, url, log)
+    with running_server(model_folder, tmp_path_factory.mktemp("server") / "server.log") as url:
         yield url
-    finally:
-        stop_server(process)
 
 
 @pytest.fixture(scope="session")
 def judge_server(model_folder, tmp_path_factory) -> str:
     """The session's one vLLM pooling server: SmolLM2 as an LLM-as-judge classifier; its URL."""
-    port = free_port()
     log = tmp_path_factory.mktemp("judge-server") / "server.log"
-    process = start_server(model_folder, port, log, JUDGE_ARGS)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(process, url, log)
+    with running_server(model_folder, log, JUDGE_ARGS) as url:
         yield url
-    finally:
-        stop_server(process)
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ test does not flake on scheduling.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -87,6 +88,20 @@ def stop_server(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@contextlib.contextmanager
+def running_server(model: Path, log: Path, args: tuple[str, ...] = GENERATION_ARGS):
+    """A vLLM server of ``model`` on a free port of 127.0.0.1, healthy, for the ``with`` block;
+    its URL. Stopped however the block ends."""
+    port = free_port()
+    process = start_server(model, port, log, args)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(process, url, log)
+        yield url
+    finally:
+        stop_server(process)
 
 
 class FaultyProxy:
