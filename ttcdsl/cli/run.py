@@ -68,6 +68,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(default: the mapping the plan was calibrated with)",
     )
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    parser.add_argument(
+        "--baseline", action="store_true",
+        help="vllm/openai: also report uniform allocation at equal spend, generating the samples "
+        "it needs that the run did not draw (into RUN_DIR/baseline/); replay runs always have it",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress, no report table")
     parser.add_argument(
         "--force", action="store_true",
@@ -110,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     import functools
 
+    from ttcdsl.runtime.live_baseline import NOTE
     from ttcdsl.runtime.rundir import SAMPLES, remove_run_dir, write_run_files
     from ttcdsl.runtime.staging import create_run_dir
     from ttcdsl.samples import RunMeta, SampleStore
@@ -120,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
         backend=inputs.backend.name,
         seed=args.seed,
         source=f"ttc run {inputs.plan['policy']['name']}",
-        notes={"backend_settings": inputs.backend.settings} if inputs.live else {},
+        notes=({"backend_settings": inputs.backend.settings,
+                **({NOTE: True} if args.baseline else {})} if inputs.live else {}),
     )
     populate = functools.partial(
         write_run_files, manifest=inputs.manifest(sys.argv), plan_text=inputs.plan_bytes,
@@ -136,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
         except BaseException:
             remove_run_dir(out, keep_dir=existed)
             raise
-        return _execute(executor, inputs, out, args.quiet, fresh=True, existed=existed)
+        return _execute(executor, inputs, out, args.quiet, fresh=True, existed=existed,
+                        baseline=args.baseline)
 
 
 @contextlib.contextmanager
@@ -225,12 +233,16 @@ def _resume_locked(args: argparse.Namespace, run_dir) -> int:
         )
         store = SampleStore.open(path)
     check_samples_header(run_dir, manifest, store.meta())
+    baseline = False
     if inputs.live:
         from ttcdsl.cli.live import check_same_settings
+        from ttcdsl.runtime.live_baseline import wanted
 
         check_same_settings(run_dir, manifest, store.meta(), inputs.backend)
+        baseline = wanted(run_dir, store.meta(), args.baseline)
     executor = inputs.executor(store, args.quiet)
-    return _execute(executor, inputs, run_dir, args.quiet, fresh=False, existed=True)
+    return _execute(executor, inputs, run_dir, args.quiet, fresh=False, existed=True,
+                    baseline=baseline)
 
 
 def _run_dir_inputs(args, run_dir, manifest) -> _Inputs:
@@ -299,25 +311,38 @@ def partial_report(run_dir) -> dict:
     return report
 
 
-def _execute(executor, inputs, run_dir, quiet: bool, *, fresh: bool, existed: bool) -> int:
+def _execute(executor, inputs, run_dir, quiet: bool, *, fresh: bool, existed: bool,
+             baseline: bool = False) -> int:
+    """Run (or resume) to the end, then write the results and the report; ``baseline``: a live
+    run's uniform baseline is generated before the backend is closed."""
     from ttcdsl.runtime.report import build_report, render_report
     from ttcdsl.runtime.rundir import REPORT, RESULTS, remove_run_dir, write_json
     from ttcdsl.samples.atomic import atomic_writer
 
     try:
-        outcome = executor.run()
-    except BaseException:
-        if fresh and _nothing_stored(run_dir):
-            remove_run_dir(run_dir, keep_dir=existed)
-        raise
+        try:
+            outcome = executor.run()
+        except BaseException:
+            if fresh and _nothing_stored(run_dir):
+                remove_run_dir(run_dir, keep_dir=existed)
+            raise
+        import json
+
+        with atomic_writer(run_dir / RESULTS) as handle:
+            for result in outcome.results:
+                handle.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+        if inputs.live and baseline:
+            base, why = inputs.live_baseline(executor, run_dir, quiet), ""
+        elif inputs.live:
+            from ttcdsl.runtime.live_baseline import FLAG_HINT
+
+            base, why = inputs.baseline, FLAG_HINT
+        else:
+            base, why = inputs.baseline, ""
+        report = build_report(outcome, inputs.plan, inputs.policy, baseline=base,
+                              **({"no_baseline": why} if why else {}))
     finally:
         inputs.backend.close()
-    import json
-
-    with atomic_writer(run_dir / RESULTS) as handle:
-        for result in outcome.results:
-            handle.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
-    report = build_report(outcome, inputs.plan, inputs.policy, baseline=inputs.baseline)
     write_json(run_dir / REPORT, report)
     if not quiet:
         render_report(report)
@@ -380,7 +405,7 @@ class _Inputs:
 
     def baseline(self, spend_samples: int):
         if self.live:
-            return None  # a uniform baseline would generate a second run; only replay has one
+            return None  # generating one is opt-in: live_baseline
         from ttcdsl.runtime.report import uniform_baseline
         from ttcdsl.runtime.replay import ReplayBackend
 
@@ -388,6 +413,25 @@ class _Inputs:
             ReplayBackend(self.table, seed=self.seed, score_columns=self.score_columns),
             self.policy, self.dataset.ids(),
             spend_samples, self.seed,
+        )
+
+
+    def live_baseline(self, executor, run_dir, quiet: bool):
+        """A live run's baseline (:mod:`ttcdsl.runtime.live_baseline`): the run's own samples
+        where it drew them with the policy's sampling, the rest generated into its store."""
+        from ttcdsl.runtime.live_baseline import baseline_pass, open_store
+        from ttcdsl.runtime.rundir import SAMPLES
+        from ttcdsl.samples import SampleStore
+
+        def say(message: str) -> None:
+            if not quiet:
+                print(f"ttc run: {message}", file=sys.stderr, flush=True)
+
+        store = open_store(run_dir, SampleStore.open(run_dir / SAMPLES).meta(), say=say)
+        return baseline_pass(
+            self.backend, self.policy, self.dataset.ids(), self.seed,
+            executor.rows_drawn_with(self.policy.sampling), store, say=say,
+            hook=_fault_hook(store, prefix="baseline_"),
         )
 
 
@@ -569,10 +613,12 @@ def _online_plan(policy_path, other_policy, score_columns) -> tuple[dict, bytes]
     return plan, dump_plan(plan).encode("utf-8")
 
 
-def _fault_hook(store):
+def _fault_hook(store, prefix: str = ""):
     """Crash injection for the resume tests: ``TTC_RUN_CRASH=EVENT:ROUND`` SIGKILLs this process
     at that event of that round (``append``: after writing half of the round's lines, the second
-    one torn; ``appended``: right after the round's append). Unset: no hook."""
+    one torn; ``appended``: right after the round's append; ``baseline_append`` and
+    ``baseline_appended``: the same in a live run's baseline pass, whose generate calls are its
+    rounds). Unset: no hook."""
     spec = os.environ.get("TTC_RUN_CRASH")
     if not spec or spec.startswith("create:"):  # creation steps: ttcdsl.runtime.staging
         return None
@@ -580,7 +626,7 @@ def _fault_hook(store):
     target_round = int(round_text)
 
     def hook(name, r, rows):
-        if name != event or r != target_round:
+        if prefix + name != event or r != target_round:
             return
         import signal
 

@@ -130,11 +130,13 @@ class RunOutcome:
 class _Query:
     """Mutable per-query state inside one execution (never leaves this module)."""
 
-    __slots__ = ("qid", "rows", "bin", "target", "stopped", "exhausted", "checked", "tokens", "key")
+    __slots__ = ("qid", "rows", "drawn_with", "bin", "target", "stopped", "exhausted", "checked",
+                 "tokens", "key")
 
     def __init__(self, qid: str) -> None:
         self.qid = qid
         self.rows: list[SampleRow] = []
+        self.drawn_with: list[ir.Sampling] = []  # the sampling each row was requested with
         self.bin: int | None = None
         self.target: int | None = None
         self.stopped = False
@@ -475,6 +477,7 @@ class Executor:
             q = self.queries[ask.query_id]
             for row in got[q.qid]:
                 q.rows.append(row)
+                q.drawn_with.append(sampling)
                 tokens = billed_tokens(
                     row.completion_tokens, row.prompt_tokens, max_tokens=sampling.max_tokens,
                     charge_prompt=self.charge_prompt, prompt_bound=ask.prompt_tokens,
@@ -536,6 +539,19 @@ class Executor:
             for rows in by_q.values():
                 rows.sort(key=lambda row: row.sample_index)
         return out
+
+    def rows_drawn_with(self, sampling: ir.Sampling) -> dict[str, list[SampleRow]]:
+        """Each query's samples so far that were requested with exactly ``sampling`` (the seed
+        aside: every request carries the run seed). A sample is a function of its parameters,
+        the run seed, the query and its index, so another request with those parameters and that
+        seed gets the same sample (the live uniform baseline reuses them:
+        :mod:`ttcdsl.runtime.reuse`)."""
+        wanted = dataclasses.replace(sampling, seed=None)
+        return {
+            q.qid: [row for row, used in zip(q.rows, q.drawn_with, strict=True)
+                    if dataclasses.replace(used, seed=None) == wanted]
+            for q in (self.queries[x] for x in self.order)
+        }
 
     # --------------------------------------------------------------------------- results
 
