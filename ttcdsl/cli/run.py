@@ -11,6 +11,10 @@ to the file the plan records (``--policy`` to point elsewhere); its sha256 must 
 refused run leaves nothing behind. Progress goes to standard error; the report goes to standard
 output at the end (and to ``RUN_DIR/report.json``).
 
+A live run (``--backend vllm|openai``) with ``--baseline`` also reports uniform allocation at
+equal spend: its samples beyond the run's own are generated into ``RUN_DIR/baseline/`` after the
+run (:mod:`ttcdsl.runtime.live_baseline`); ``--resume RUN_DIR --baseline`` adds one to a run.
+
 A resume rebuilds the run's state from ``RUN_DIR/samples.jsonl`` and goes on (see
 :mod:`ttcdsl.runtime.executor`); a torn last line, left by a crash in the middle of a write, is
 cut off (and said so) first. Inputs given with ``--resume`` must be the run's own (same hashes).
