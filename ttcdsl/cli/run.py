@@ -335,16 +335,13 @@ def _execute(executor, inputs, run_dir, quiet: bool, *, fresh: bool, existed: bo
         with atomic_writer(run_dir / RESULTS) as handle:
             for result in outcome.results:
                 handle.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
-        if inputs.live and baseline:
-            base, why = inputs.live_baseline(executor, run_dir, quiet), ""
-        elif inputs.live:
-            from ttcdsl.runtime.live_baseline import FLAG_HINT
+        from ttcdsl.runtime.live_baseline import FLAG_HINT
 
-            base, why = inputs.baseline, FLAG_HINT
-        else:
-            base, why = inputs.baseline, ""
+        base = inputs.baseline
+        if inputs.live and baseline:
+            base = inputs.live_baseline(executor, run_dir, quiet)
         report = build_report(outcome, inputs.plan, inputs.policy, baseline=base,
-                              **({"no_baseline": why} if why else {}))
+                              no_baseline=FLAG_HINT)  # only a live run can lack one
     finally:
         inputs.backend.close()
     write_json(run_dir / REPORT, report)
@@ -418,7 +415,6 @@ class _Inputs:
             self.policy, self.dataset.ids(),
             spend_samples, self.seed,
         )
-
 
     def live_baseline(self, executor, run_dir, quiet: bool):
         """A live run's baseline (:mod:`ttcdsl.runtime.live_baseline`): the run's own samples
