@@ -204,3 +204,13 @@ def test_samples_back_before_the_cancel_are_billed_and_never_used(runs, tmp_path
     again = _executor(d, plans, samples, SampleStore.open(tmp_path / "slow.jsonl"), slow).run()
     assert again.generated == 0
     assert again.results == outcome.results
+    # killed after round 1's append: the resume asks round 2 only, and ends where the run did
+    cut = SampleStore.create(tmp_path / "cut.jsonl", RunMeta())
+    kept = [r for r in rows if r.round <= 1]
+    cut.append(kept)
+    resumed = _executor(d, plans, samples, SampleStore.open(tmp_path / "cut.jsonl"), slow).run()
+    assert resumed.reused == len(kept) and resumed.generated == len(rows) - len(kept) > 0
+    assert resumed.results == outcome.results
+    stored = list(SampleStore.open(tmp_path / "cut.jsonl").load().rows())
+    assert sorted((r.query_id, r.sample_index) for r in stored) == sorted(
+        (r.query_id, r.sample_index) for r in rows)
