@@ -400,36 +400,46 @@ class Executor:
             return None
         return q.bin
 
-    def _stop_point(self, q: _Query, rows: Sequence[SampleRow], after: int) -> int | None:
-        """The first sample count of ``rows`` (``q``'s samples in index order) past ``after``
-        at which a stop rule of ``q``'s bin holds, or None; every count from the bin's first
-        check up to (not at) the target is a check. The one rule of where a query stops: the
-        executor's own check after a round and the backends' stop tests both come here."""
-        b = self._stop_bin(q)
-        if b is None:
-            return None
-        spec = self.policy.bins[b]
-        low = max(first_stop_check(self.policy, spec.name), after + 1)
-        high = min(len(rows), (q.target or 0) - 1)
-        if high < low:
-            return None
+    def _stop_points(
+        self, items: Sequence[tuple[_Query, Sequence[SampleRow], int]]
+    ) -> list[int | None]:
+        """For each ``(q, rows, after)``: the first sample count of ``rows`` (``q``'s samples in
+        index order) past ``after`` at which a stop rule of ``q``'s bin holds, or None; every
+        count from the bin's first check up to (not at) the target is a check. The one rule of
+        where a query stops: the executor's own check after a round and the backends' stop
+        tests both come here. One evaluation per bin over every prefix to check."""
         from ttcdsl.features import holds
 
-        counts = list(range(low, high + 1))
-        batch = self._batch([rows[:c] for c in counts])
-        hit = np.zeros(len(counts), dtype=bool)
-        for rule in spec.stop:
-            hit |= holds(rule.condition, batch, self.stop_features)
-        found = np.flatnonzero(hit)
-        return counts[int(found[0])] if len(found) else None
+        points: list[int | None] = [None] * len(items)
+        for b, spec in enumerate(self.policy.bins):
+            prefixes, owners, counts = [], [], []
+            for i, (q, rows, after) in enumerate(items):
+                if self._stop_bin(q) != b:
+                    continue
+                low = max(first_stop_check(self.policy, spec.name), after + 1)
+                for c in range(low, min(len(rows), (q.target or 0) - 1) + 1):
+                    prefixes.append(rows[:c])
+                    owners.append(i)
+                    counts.append(c)
+            if not prefixes:
+                continue
+            batch = self._batch(prefixes)
+            hit = np.zeros(len(prefixes), dtype=bool)
+            for rule in spec.stop:
+                hit |= holds(rule.condition, batch, self.stop_features)
+            for i, c, h in zip(owners, counts, hit.tolist()):
+                if h and points[i] is None:  # counts come in increasing order per query
+                    points[i] = c
+        return points
 
     def _check_stops(self) -> None:
         """Retire each query at its stop point; samples past it move aside (``extra``)."""
-        for qid in self.order:
-            q = self.queries[qid]
-            if q.stopped or q.exhausted or self._stop_bin(q) is None:
-                continue
-            point = self._stop_point(q, q.rows, q.checked)
+        due = [
+            q for q in (self.queries[x] for x in self.order)
+            if not q.stopped and not q.exhausted and self._stop_bin(q) is not None
+        ]
+        points = self._stop_points([(q, q.rows, q.checked) for q in due])
+        for q, point in zip(due, points):
             q.checked = max(q.checked, min(len(q.rows), (q.target or 0) - 1))
             if point is not None:
                 q.stopped = True
@@ -457,7 +467,7 @@ class Executor:
                            for s in samples]
             if len(rows) <= tested[0]:
                 return False
-            point = self._stop_point(q, rows, max(q.checked, tested[0]))
+            (point,) = self._stop_points([(q, rows, max(q.checked, tested[0]))])
             tested[0] = len(rows)
             return point is not None
 
@@ -503,8 +513,8 @@ class Executor:
                 continue
             contiguous = _contiguous(have, first)
             # the stop point already falls in the stored samples: the rest were cancelled
-            done = contiguous < len(have) or self._stop_point(
-                q, q.rows + have, q.checked) is not None
+            done = contiguous < len(have) or self._stop_points(
+                [(q, q.rows + have, q.checked)])[0] is not None
             if missing and not done and self.generate:
                 request = GenerationRequest.from_sampling(
                     sampling, query_id=q.qid, n=missing, first_sample_index=first + len(have),
