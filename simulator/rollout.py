@@ -11,7 +11,9 @@ The run's rules, as the runtime's executor applies them (``ttcdsl.runtime.execut
 3. **Rounds.** A query in a bin with stop rules asks for one sample per round (with a ``rounds``
    limit, ``ceil(remaining / rounds left)``); a query in a bin without asks for its whole target
    at once. Stop rules are checked at every new sample count from the bin's first check on,
-   below the target; a query where one holds retires.
+   below the target, also inside a round that asks several samples; a query where one holds
+   retires at that count, and the rest of its round is cancelled (not generated, not charged:
+   the replay backend's exact cancel).
 4. **Ledger.** The batch's sample cap (``mean samples per query <= m`` gives ``m x Q``): a round
    whose asks fit runs as asked; otherwise it is cut by water-filling, one sample at a time to
    the query with the fewest samples (counting this round's grants), ties by a random rank of
@@ -400,7 +402,18 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
         if rounds_cap is not None:
             ask = jnp.where(r >= rounds_cap, 0, ask)
         grant = water_fill(ask, have, room0 - spent, order, rank, levels=length)
-        return (have + grant, stopped, checked, spent + grant.sum(), binned,
+        new = have + grant
+        # fire-and-cancel: the first count inside the round where a rule holds ends the query
+        # there; the round's samples past it are never generated
+        counts = jnp.arange(1, length + 1, dtype=jnp.int32)[None, :]
+        checking = binned & has_stop & ~stopped
+        inside = (checking[:, None] & holds_q & (counts > have[:, None]) & (counts <= new[:, None])
+                  & (counts >= first_check[:, None]) & (counts < target[:, None]))
+        hit = inside.any(1)
+        new = jnp.where(hit, jnp.argmax(inside, 1).astype(jnp.int32) + 1, new)
+        stopped = stopped | hit
+        checked = jnp.where(checking & (grant > 0), new, checked)
+        return (new, stopped, checked, spent + (new - have).sum(), binned,
                 used + (grant.sum() > 0)), None
 
     # one sample per round in stop-rule bins; otherwise probe, targets, and one cut round

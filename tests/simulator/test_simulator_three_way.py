@@ -168,3 +168,36 @@ def test_simulator_matches_the_runtime_on_a_binned_policy(table, tmp_path):
     print(f"adaptive_vote: {len(ids)} queries, bins {np.bincount(run_bins).tolist()}, "
           f"{int(np.asarray(out.samples).sum())} samples, {sum(r['stopped'] for r in results)} stopped, "
           f"{sum(r['budget_cut'] for r in results)} budget-cut, accuracy {run_correct.mean():.3f}")
+
+
+def test_simulator_matches_the_runtime_under_a_rounds_cap(table, tmp_path):
+    """adaptive_vote with `rounds <= 4`: after the probe, three rounds ask several samples of a
+    query at once; the stop rules are still checked at every count (the run cancels the rest of
+    a round at its stop point), so on the sequences the replay served the simulator's spend and
+    answers are the runtime's, query by query, and some round was cut by a stop."""
+    from simulator.rollout import run_sequences
+    from ttcdsl.runtime.assignment import rank_key
+    from ttcdsl.samples import load
+
+    files = split(table, tmp_path)
+    text = (REPO / "policies" / "adaptive_vote.ttc").read_text()
+    capped = text.replace("samples per query in 1..32\n", "samples per query in 1..32\n  rounds <= 4\n")
+    assert capped != text
+    policy_path = tmp_path / "adaptive_vote_capped.ttc"
+    policy_path.write_text(capped)
+    plan, results = plan_and_run(policy_path, *files, tmp_path)
+    assert sum(r["cancelled"] for r in results) > 0, "no round was cut at a stop"
+    policy = load_policy(policy_path)
+    ids = [r["query_id"] for r in results]
+    lowered = lower(policy, plan, len(ids))
+    latent = replayed_sequences(load(files[1]), ids, lowered.config.n_positions)
+    targets = np.array([r["target"] for r in results], np.int32)
+    order = np.argsort([rank_key(0, q) for q in ids])
+    out = run_sequences(jax.random.key(0), latent, int(latent.answer.max()) + 1, lowered.arrays,
+                        lowered.config, targets, order)
+    run_samples = np.array([r["samples"] for r in results])
+    assert np.array_equal(np.asarray(out.samples), run_samples), (
+        f"spend differs on {int((np.asarray(out.samples) != run_samples).sum())} queries")
+    run_correct = np.array([bool(r["correct"]) for r in results])
+    assert np.array_equal(np.asarray(out.correct), run_correct), (
+        f"correctness differs on {int((np.asarray(out.correct) != run_correct).sum())} queries")

@@ -447,15 +447,19 @@ def _warnings(calibration: Calibration, curves: BinCurves) -> list[str]:
     rounds = policy.budget.rounds
     if rounds is not None:
         # the executor steps ceil(remaining / rounds left) samples per round: past this count a
-        # bin with stop rules is checked less often than after every sample, as simulated
+        # bin with stop rules asks several samples at once. The stop rules are still checked at
+        # every count (the rest of a round is cancelled at the stop point), so the plan's
+        # figures hold; but a live backend's cancel is not instant, and what comes back past the
+        # stop point is spent without being used.
         start = 1 if policy.probe else 0
         every = policy.probe + max(0, rounds - start)
         for b, spec in enumerate(policy.bins):
             if spec.stop and (curves.allowed[b] & (curves.levels > every)).any():
                 out.append(
                     f"bin {spec.name!r}: with rounds <= {rounds}, counts above {every} take "
-                    "more than one sample per round, so the run checks the stop rules less often "
-                    "than the plan's simulation (after every sample) and may spend more"
+                    "more than one sample per round; the stop rules are still checked after "
+                    "every sample and the rest of the round cancelled, but with live generation "
+                    "samples that finish before the cancel takes effect are spent (not used)"
                 )
     if calibration.undefined_key:
         out.append(

@@ -15,6 +15,18 @@ A backend never invents samples: when it cannot produce what was asked (a replay
 query it does not know) it returns fewer and says so in :attr:`GenerationResult.shortfall` and
 :attr:`GenerationResult.reason`.
 
+Fire-and-cancel: a round may ask several samples of a query whose stop rule is checked after
+every sample. The runtime then passes ``stops`` to ``generate``: per request, ``None`` or a
+:data:`StopTest`, called with the CONTIGUOUS prefix of the request's samples returned so far (in
+sample-index order, from ``first_sample_index``) each time it grows; once it answers ``True`` the
+rule holds within that prefix and the backend cancels the request's samples not made yet (not
+sent, or aborted in flight) and says how many in :attr:`GenerationResult.cancelled`. Samples that
+came back before the cancel took effect were generated: they are returned (the runtime stores and
+bills them, and uses only the prefix up to the stop point), so past the stop point the returned
+indices may have gaps. A backend that cannot cancel may ignore ``stops``; the runtime finds the
+stop point itself after the round either way. A cancelled request is not a sample: nothing of its
+partial generation is returned or measured.
+
 This module imports nothing heavy (no jax, no vllm): the concrete backends live in their own modules.
 """
 
@@ -23,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -234,22 +246,31 @@ class GeneratedSample:
         )
 
 
+StopTest = Callable[[Sequence[GeneratedSample]], bool]
+"""Whether a query's stop rule holds at some sample count within the contiguous prefix of a
+request's returned samples (module docstring: fire-and-cancel)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GenerationResult:
     """The samples of one request. ``shortfall`` samples of those asked for could not be produced,
-    for the ``reason`` given (required when ``shortfall > 0``)."""
+    for the ``reason`` given (required when ``shortfall > 0``). ``cancelled``: samples asked for
+    but not made because the request's stop test held (module docstring)."""
 
     query_id: str
     samples: tuple[GeneratedSample, ...]
     shortfall: int = 0
     reason: str | None = None
+    cancelled: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "samples", tuple(self.samples))
-        if isinstance(self.shortfall, bool) or not isinstance(self.shortfall, int):
-            raise ValueError(f"shortfall must be an integer, got {self.shortfall!r}")
-        if self.shortfall < 0:
-            raise ValueError(f"shortfall must be >= 0, got {self.shortfall}")
+        for name in ("shortfall", "cancelled"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
         if self.shortfall and not self.reason:
             raise ValueError("a shortfall needs a reason")
 
@@ -287,8 +308,10 @@ class Backend(Protocol):
 
     ``generate`` takes one round's requests and returns one result per request, in request order;
     a result's samples are numbered ``request.first_sample_index`` onwards, consecutively, and there
-    are ``request.n`` of them unless ``shortfall`` says why not. ``close`` releases the engine or the
-    connections; it may be called more than once.
+    are ``request.n`` of them unless ``shortfall`` says why not, or a stop test of ``stops`` held
+    (``cancelled``; the module docstring). The runtime passes ``stops`` only when some request
+    has a test, so a backend that never cancels may leave it out of its signature. ``close``
+    releases the engine or the connections; it may be called more than once.
     """
 
     @property
@@ -300,6 +323,10 @@ class Backend(Protocol):
     @property
     def capabilities(self) -> BackendCapabilities: ...
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]: ...
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        stops: Sequence[StopTest | None] | None = None,
+    ) -> list[GenerationResult]: ...
 
     def close(self) -> None: ...

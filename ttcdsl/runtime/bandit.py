@@ -133,6 +133,14 @@ class BanditExecutor(Executor):
             q.checked = len(q.rows)
             q.stopped = bool(h)
 
+    # A bandit round of K samples is the arm pull the plan simulates: the solved rules are checked
+    # after it, on all its samples (_settle), never inside it, so nothing is cancelled.
+    def _stop_test(self, q, base, sampling, r, n):
+        return None
+
+    def _stops_after_round(self) -> None:
+        return None
+
     def _asks(self, r: int) -> list[tuple[Ask, ir.Sampling]]:
         active = [self.queries[x] for x in self.order if self._want(self.queries[x]) > 0]
         if not active:

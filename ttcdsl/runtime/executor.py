@@ -15,10 +15,11 @@ Later rounds
     that needs, in which case the step is ``ceil(remaining / rounds left)``; everything remaining
     in one round in a bin without stop rules. Stop rules are evaluated with
     :func:`ttcdsl.features.holds` on each query's samples so far, features as expressions over the
-    same samples (as the planner's :func:`~ttcdsl.features.first_stop` does), at every sample count
+    same samples (as the planner's :func:`~ttcdsl.features.first_stop` does), at EVERY sample count
     from :func:`~ttcdsl.features.stop_check.first_stop_check` on (``max(1, probe, per-query
-    minimum)``: a stop rule never takes a query below the policy's floor); a query where a rule
-    holds retires. The budget ledger cuts each
+    minimum)``: a stop rule never takes a query below the policy's floor) below the target, also
+    inside a round that asks several samples; a query retires at its stop point, the first count
+    where a rule holds. The budget ledger cuts each
     round to what its worst case can afford (:mod:`ttcdsl.runtime.ledger`); the run ends when no
     query wants more, the ledger affords nothing more, or the policy's rounds are used up. Each
     round is ONE batched ``backend.generate`` call and ONE append (fsynced) to ``samples.jsonl``.
@@ -26,13 +27,25 @@ Later rounds
 A query whose backend returns fewer samples than asked (a shortfall: a replay log ran out) is
 retired with the reason; nothing is retried or invented.
 
+Fire-and-cancel
+    A round that asks several samples of a query in a stop bin gives the backend a stop test
+    (:data:`~ttcdsl.runtime.backend.StopTest`, the same evaluation as above on the contiguous
+    prefix of the returned samples): the backend cancels the query's samples past the stop point.
+    Samples that came back before the cancel took effect were generated: they are stored, billed
+    and counted (``QueryResult.past_stop``), but the answer and every decision read only the
+    samples up to the stop point, so a run's answers equal a per-sample check's (the planner's
+    simulation). ``QueryResult.cancelled``: samples asked in the round where the query stopped
+    and not generated. A cancelled request's partial generation is not measured or billed.
+
 Resumption
     Every decision above (bins, targets, steps, stops, the ledger's cuts) is a deterministic
     function of the samples stored so far and the run seed. So a resumed run replays the
     decisions round by round over the stored rows (each row carries its ``round``): for every
     round before the last stored one, the stored rows ARE the round's result (fewer than asked is
-    a recorded shortfall); for the last stored round, only the samples missing from it are asked
-    for (a crash may have cut the round's append short); then the run goes on. Nothing is
+    a recorded shortfall, or cancelled requests where the stop point falls in the round); for the
+    last stored round, only the samples missing from it are asked for (a crash may have cut the
+    round's append short), unless the stop point already falls in the stored ones; then the run
+    goes on. Nothing is
     generated twice and, with a deterministic backend, the answers equal an uninterrupted run's.
     Stored rows the replayed decisions did not ask for mean the samples file belongs to another
     plan, seed or dataset: the resume is refused.
@@ -54,7 +67,7 @@ from ttcdsl.features.stop_check import first_stop_check
 from ttcdsl.lang import ir
 from ttcdsl.runtime.aggregate import Outcome, aggregate
 from ttcdsl.runtime.assignment import assign_bins, assign_targets, rank_key
-from ttcdsl.runtime.backend import Backend, GenerationRequest, sample_seed
+from ttcdsl.runtime.backend import Backend, GeneratedSample, GenerationRequest, sample_seed
 from ttcdsl.runtime.ledger import (
     Ask,
     Ledger,
@@ -93,7 +106,9 @@ class QueryResult:
     and ``None`` when any sample's count is unknown; ``billed_tokens`` is what the ledger charged
     (an unknown count billed as its worst case), ``tokens_unknown`` the samples billed so.
     ``available``: samples the backend could serve the query (replay: the logged count; ``None``
-    when unbounded)."""
+    when unbounded). ``samples`` counts every sample generated; ``past_stop`` of them came back
+    past the stop point before a cancel took effect (stored and billed, not used); ``cancelled``:
+    samples asked in the round where the query stopped and not generated."""
 
     query_id: str
     bin: str | None
@@ -111,6 +126,8 @@ class QueryResult:
     answer: str | None
     correct: bool | None
     covered: bool | None
+    past_stop: int = 0
+    cancelled: int = 0
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -131,12 +148,15 @@ class _Query:
     """Mutable per-query state inside one execution (never leaves this module)."""
 
     __slots__ = ("qid", "rows", "drawn_with", "bin", "target", "stopped", "exhausted", "checked",
-                 "tokens", "key")
+                 "tokens", "key", "extra", "cancelled")
 
     def __init__(self, qid: str) -> None:
         self.qid = qid
-        self.rows: list[SampleRow] = []
-        self.drawn_with: list[ir.Sampling] = []  # the sampling each row was requested with
+        self.rows: list[SampleRow] = []  # the samples decisions read: up to the stop point
+        self.extra: list[SampleRow] = []  # generated past the stop point (stored, billed, unused)
+        # sample index -> the sampling it was requested with (rows and extra alike)
+        self.drawn_with: dict[int, ir.Sampling] = {}
+        self.cancelled = 0
         self.bin: int | None = None
         self.target: int | None = None
         self.stopped = False
@@ -375,28 +395,85 @@ class Executor:
             "bins: " + ", ".join(f"{s.name} {c}" for s, c in zip(self.policy.bins, counts))
         )
 
-    def _check_stops(self) -> None:
+    def _stop_bin(self, q: _Query) -> int | None:
+        """The bin whose stop rules ``q`` follows, or None (not binned yet, no stop rules, or the
+        planner's uniform choice)."""
+        if q.bin is None or self.uniform is not None or not self.policy.bins[q.bin].stop:
+            return None
+        return q.bin
+
+    def _stop_points(
+        self, items: Sequence[tuple[_Query, Sequence[SampleRow], int]]
+    ) -> list[int | None]:
+        """For each ``(q, rows, after)``: the first sample count of ``rows`` (``q``'s samples in
+        index order) past ``after`` at which a stop rule of ``q``'s bin holds, or None; every
+        count from the bin's first check up to (not at) the target is a check. The one rule of
+        where a query stops: the executor's own check after a round and the backends' stop
+        tests both come here. One evaluation per bin over every prefix to check."""
         from ttcdsl.features import holds
 
+        points: list[int | None] = [None] * len(items)
         for b, spec in enumerate(self.policy.bins):
-            if not spec.stop or self.uniform is not None:
+            prefixes, owners, counts = [], [], []
+            for i, (q, rows, after) in enumerate(items):
+                if self._stop_bin(q) != b:
+                    continue
+                low = max(first_stop_check(self.policy, spec.name), after + 1)
+                for c in range(low, min(len(rows), (q.target or 0) - 1) + 1):
+                    prefixes.append(rows[:c])
+                    owners.append(i)
+                    counts.append(c)
+            if not prefixes:
                 continue
-            first = first_stop_check(self.policy, spec.name)
-            due = [
-                q for q in (self.queries[x] for x in self.order)
-                if q.bin == b and not q.stopped and not q.exhausted
-                and len(q.rows) >= first and len(q.rows) != q.checked
-                and len(q.rows) < (q.target or 0)
-            ]
-            if not due:
-                continue
-            batch = self._batch([q.rows for q in due])
-            hit = np.zeros(len(due), dtype=bool)
+            batch = self._batch(prefixes)
+            hit = np.zeros(len(prefixes), dtype=bool)
             for rule in spec.stop:
                 hit |= holds(rule.condition, batch, self.stop_features)
-            for q, h in zip(due, hit.tolist()):
-                q.checked = len(q.rows)
-                q.stopped = bool(h)
+            for i, c, h in zip(owners, counts, hit.tolist()):
+                if h and points[i] is None:  # counts come in increasing order per query
+                    points[i] = c
+        return points
+
+    def _check_stops(self) -> None:
+        """Retire each query at its stop point; samples past it move aside (``extra``)."""
+        due = [
+            q for q in (self.queries[x] for x in self.order)
+            if not q.stopped and not q.exhausted and self._stop_bin(q) is not None
+        ]
+        points = self._stop_points([(q, q.rows, q.checked) for q in due])
+        for q, point in zip(due, points):
+            q.checked = max(q.checked, min(len(q.rows), (q.target or 0) - 1))
+            if point is not None:
+                q.stopped = True
+                q.extra[:0] = q.rows[point:]
+                del q.rows[point:]
+            elif q.extra:
+                # rows past a gap are only ever samples that came back after a stop
+                raise ResumeMismatch(
+                    f"{self.store.path}: query {q.qid!r} holds samples "
+                    f"{[r.sample_index for r in q.extra]} past a gap in its numbering, but its "
+                    "stop rule does not hold before the gap",
+                    hint="the run directory belongs to another plan, seed or dataset",
+                )
+
+    def _stop_test(self, q: _Query, base: list[SampleRow], sampling: ir.Sampling, r: int, n: int):
+        """The backend's stop test for a request of ``n`` samples of ``q`` in round ``r`` that
+        follow ``base`` (its samples so far, none of which stops it), or None where nothing
+        could be cancelled."""
+        if n < 2 or self._stop_bin(q) is None:
+            return None
+        tested = [len(base)]  # counts up to this one are known not to stop
+
+        def test(samples: Sequence[GeneratedSample]) -> bool:
+            rows = base + [s.to_row(q.qid, round=r, temperature=sampling.temperature)
+                           for s in samples]
+            if len(rows) <= tested[0]:
+                return False
+            (point,) = self._stop_points([(q, rows, max(q.checked, tested[0]))])
+            tested[0] = len(rows)
+            return point is not None
+
+        return test
 
     def _batch(self, rows: Sequence[Sequence[SampleRow]]):
         """The samples of several queries as a SampleBatch with every scorer resolved."""
@@ -415,13 +492,16 @@ class Executor:
         """Run (or re-read) round ``r``; returns how many samples were generated."""
         requests: list[GenerationRequest] = []
         meta: list[tuple[_Query, ir.Sampling, int]] = []
+        stops = []
         got: dict[str, list[SampleRow]] = {}
+        short: dict[str, str] = {}  # fewer samples than asked, and why (unless the query stops)
         for ask, sampling, n in chosen:
             q = self.queries[ask.query_id]
             first = len(q.rows)
             have = stored.pop(q.qid, [])
             indices = [row.sample_index for row in have]
-            if indices != list(range(first, first + len(have))) or len(have) > n:
+            # increasing, inside the asked range; a gap only past a stop point (_check_stops)
+            if indices != sorted(set(indices)) or any(not first <= i < first + n for i in indices):
                 raise ResumeMismatch(
                     f"{self.store.path}: round {r} of query {q.qid!r} holds samples {indices}, "
                     f"but this run asks for {n} from index {first}",
@@ -431,15 +511,20 @@ class Executor:
             missing = n - len(have)
             if not final:
                 if missing:
-                    q.exhausted = "the backend returned fewer samples than asked (recorded)"
+                    short[q.qid] = "the backend returned fewer samples than asked (recorded)"
                 continue
-            if missing and self.generate:
+            contiguous = _contiguous(have, first)
+            # the stop point already falls in the stored samples: the rest were cancelled
+            done = contiguous < len(have) or self._stop_points(
+                [(q, q.rows + have, q.checked)])[0] is not None
+            if missing and not done and self.generate:
                 request = GenerationRequest.from_sampling(
                     sampling, query_id=q.qid, n=missing, first_sample_index=first + len(have),
                     prompt=self.spec.prompts.get(q.qid, ""),
                 )
                 requests.append(dataclasses.replace(request, seed=self.spec.seed))
                 meta.append((q, sampling, n))
+                stops.append(self._stop_test(q, q.rows + have, sampling, r, missing))
         if stored:
             qid = sorted(stored)[0]
             raise ResumeMismatch(
@@ -448,16 +533,26 @@ class Executor:
                 hint="the run directory belongs to another plan, seed or dataset",
             )
         new_rows: list[SampleRow] = []
+        cancelled = 0
         if requests:
-            results = self.backend.generate(requests)
+            if any(stop is not None for stop in stops):
+                results = self.backend.generate(requests, stops)
+            else:  # a backend that never cancels may not take stop tests
+                results = self.backend.generate(requests)
             if len(results) != len(requests):
                 raise RuntimeError(
                     f"backend {self.backend.name!r} returned {len(results)} results "
                     f"for {len(requests)} requests"
                 )
-            for request, result, (q, sampling, _) in zip(requests, results, meta):
-                expected = list(request.sample_indices)[: len(result.samples)]
-                if [s.sample_index for s in result.samples] != expected:
+            for request, result, (q, sampling, _), test in zip(requests, results, meta, stops):
+                indices = [s.sample_index for s in result.samples]
+                asked = request.sample_indices
+                # a gap only where a stop test may have cancelled (_check_stops checks that the
+                # stop point falls before it)
+                if (
+                    indices != sorted(set(indices)) or any(i not in asked for i in indices)
+                    or (indices != list(asked)[: len(indices)] and test is None)
+                ):
                     raise RuntimeError(f"backend {self.backend.name!r} misnumbered samples")
                 rows = [
                     dataclasses.replace(
@@ -468,16 +563,20 @@ class Executor:
                 ]
                 got[q.qid].extend(rows)
                 new_rows.extend(rows)
+                cancelled += result.cancelled
                 if result.shortfall:
-                    q.exhausted = result.reason or "the backend ran short"
+                    short[q.qid] = result.reason or "the backend ran short"
             self.hook("append", r, new_rows)
             self.store.append(new_rows)
             self.hook("appended", r, new_rows)
         for ask, sampling, _ in chosen:
             q = self.queries[ask.query_id]
-            for row in got[q.qid]:
-                q.rows.append(row)
-                q.drawn_with.append(sampling)
+            rows = got[q.qid]
+            contiguous = _contiguous(rows, len(q.rows))
+            for i, row in enumerate(rows):
+                # every generated sample is billed; those past a gap are past the stop point
+                (q.rows if i < contiguous else q.extra).append(row)
+                q.drawn_with[row.sample_index] = sampling
                 tokens = billed_tokens(
                     row.completion_tokens, row.prompt_tokens, max_tokens=sampling.max_tokens,
                     charge_prompt=self.charge_prompt, prompt_bound=ask.prompt_tokens,
@@ -487,10 +586,23 @@ class Executor:
                     row.completion_tokens, row.prompt_tokens, charge_prompt=self.charge_prompt
                 )
                 self.ledger.charge(q.qid, 1, tokens, bounded=int(unknown))
-        self._report_round(r, chosen, len(new_rows))
+        self._stops_after_round()
+        for ask, _, n in chosen:
+            q = self.queries[ask.query_id]
+            if q.stopped:  # it stopped inside this round: what it asked and never got
+                q.cancelled = n - len(got[q.qid])
+            elif q.qid in short:
+                q.exhausted = short[q.qid]
+        self._report_round(r, chosen, len(new_rows), cancelled)
         return len(new_rows)
 
-    def _report_round(self, r: int, chosen, generated: int) -> None:
+    def _stops_after_round(self) -> None:
+        """Find the stop points that fall inside the round just read (so that the samples a
+        stop cancelled are not taken for a shortfall)."""
+        if self.binned:
+            self._check_stops()
+
+    def _report_round(self, r: int, chosen, generated: int, cancelled: int = 0) -> None:
         """One progress line: a bar of retired queries, the spend against the sample budget,
         and an ETA from this process's generation rate and the samples still wanted."""
         self._generated += generated
@@ -511,7 +623,7 @@ class Executor:
         self.progress(
             f"round {r}: [{'#' * filled}{'.' * (20 - filled)}] retired {retired}/{total}; "
             f"{sum(g for _, _, g in chosen)} samples for {len(chosen)} queries ({generated} "
-            f"generated); spent {spent}{cap} samples, {self.ledger.spent('tokens')} tokens billed; {eta}"
+            f"generated{f', {cancelled} cancelled at a stop' if cancelled else ''}); spent {spent}{cap} samples, {self.ledger.spent('tokens')} tokens billed; {eta}"
         )
 
     def _remaining(self) -> int | None:
@@ -548,8 +660,11 @@ class Executor:
         :mod:`ttcdsl.runtime.reuse`)."""
         wanted = dataclasses.replace(sampling, seed=None)
         return {
-            q.qid: [row for row, used in zip(q.rows, q.drawn_with, strict=True)
-                    if dataclasses.replace(used, seed=None) == wanted]
+            q.qid: sorted(
+                (row for row in q.rows + q.extra
+                 if dataclasses.replace(q.drawn_with[row.sample_index], seed=None) == wanted),
+                key=lambda row: row.sample_index,
+            )
             for q in (self.queries[x] for x in self.order)
         }
 
@@ -565,13 +680,14 @@ class Executor:
             strategy, q.rows, scorers=self.policy.scorers, probe=self.probe,
             labelled=self.backend.capabilities.labelled,
         )
+        generated = q.rows + q.extra  # what was spent; the answer reads q.rows only
         unknown = [
             token_count_unknown(r.completion_tokens, r.prompt_tokens, charge_prompt=self.charge_prompt)
-            for r in q.rows
+            for r in generated
         ]
         measured = None if any(unknown) else sum(
             (r.completion_tokens or 0) + ((r.prompt_tokens or 0) if self.charge_prompt else 0)
-            for r in q.rows
+            for r in generated
         )
         logged = getattr(self.backend, "logged", None)
         return QueryResult(
@@ -579,12 +695,12 @@ class Executor:
             bin=self.policy.bins[q.bin].name,
             key=q.key,
             target=q.target,
-            samples=len(q.rows),
+            samples=len(generated),
             tokens=measured,
             billed_tokens=q.tokens,
             tokens_unknown=sum(unknown),
             available=None if logged is None else int(logged(q.qid)),
-            truncated=sum(1 for r in q.rows if r.finish_reason == "length"),
+            truncated=sum(1 for r in generated if r.finish_reason == "length"),
             stopped=q.stopped,
             exhausted=q.exhausted,
             budget_cut=not self.interrupted and not q.stopped and not q.exhausted
@@ -592,7 +708,18 @@ class Executor:
             answer=outcome.answer,
             correct=outcome.correct,
             covered=outcome.covered,
+            past_stop=len(q.extra),
+            cancelled=q.cancelled,
         )
+
+
+def _contiguous(rows: Sequence[SampleRow], first: int) -> int:
+    """How many of ``rows`` (in index order) are numbered ``first, first + 1, ...`` without a
+    gap."""
+    k = 0
+    while k < len(rows) and rows[k].sample_index == first + k:
+        k += 1
+    return k
 
 
 def sample_batch(policy: ir.Policy, rows: Sequence[Sequence[SampleRow]]):

@@ -18,6 +18,12 @@ Routing and failures:
   ends its query's samples there: the result holds the samples before it (samples are numbered
   consecutively) and a shortfall with the reason; the runtime records the query as failed and the
   run goes on.
+* Fire-and-cancel: a request with a stop test (:data:`~ttcdsl.runtime.backend.StopTest`) calls
+  it each time the contiguous prefix of its returned samples grows; once it holds, the request's
+  samples still pending are cancelled: one waiting on its endpoint's concurrency limit is never
+  sent, one in flight has its HTTP request cancelled, which closes the connection (vLLM's server
+  aborts a request whose client disconnects). One that came back before the cancel took effect
+  is returned (it was generated; the runtime stores and bills it, and never uses it).
 * Token counts are the server's ``usage`` (never estimated: a server without ``usage`` gives
   unknown counts). The API key is read from the environment variable ``api_key_env`` names
   (default ``OPENAI_API_KEY``) and is only ever sent in the Authorization header.
@@ -39,6 +45,7 @@ from ttcdsl.runtime.backend import (
     GeneratedSample,
     GenerationRequest,
     GenerationResult,
+    StopTest,
 )
 from ttcdsl.runtime.live import (
     LiveQueries,
@@ -190,18 +197,27 @@ class OpenAIBackend:
 
     # ----------------------------------------------------------------------------- protocol
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        stops: Sequence[StopTest | None] | None = None,
+    ) -> list[GenerationResult]:
         if not requests:
             return []
         if not self.urls:
             raise BackendError("the openai backend needs --endpoint URL")
+        stops = list(stops) if stops is not None else [None] * len(requests)
+        if len(stops) != len(requests):
+            raise ValueError(f"{len(stops)} stop tests for {len(requests)} requests")
         model = self.model
-        return asyncio.run(self._round(list(requests), model))
+        return asyncio.run(self._round(list(requests), model, stops))
 
     def close(self) -> None:
         """Nothing stays open between rounds (each round's client is closed with it)."""
 
-    async def _round(self, requests: list[GenerationRequest], model: str) -> list[GenerationResult]:
+    async def _round(
+        self, requests: list[GenerationRequest], model: str, stops: list[StopTest | None]
+    ) -> list[GenerationResult]:
         import httpx
 
         endpoints = [
@@ -224,27 +240,54 @@ class OpenAIBackend:
                     asyncio.create_task(self._sample(client, endpoints, body, request, i, seed))
                     for i, seed, body in zip(request.sample_indices, seeds, bodies, strict=True)
                 ])
-            results = []
-            for request, tasks in zip(requests, jobs, strict=True):
-                if tasks is None:
-                    results.append(GenerationResult(
-                        query_id=request.query_id, samples=(), shortfall=request.n,
-                        reason=unknown_query_reason(request.query_id),
-                    ))
-                    continue
-                outcomes = await asyncio.gather(*tasks)
-                samples: list[GeneratedSample] = []
-                reason = None
-                for outcome in outcomes:  # the consecutive run of successes from the first
-                    if isinstance(outcome, str):
-                        reason = outcome
-                        break
-                    samples.append(outcome)
-                results.append(GenerationResult(
-                    query_id=request.query_id, samples=tuple(samples),
-                    shortfall=request.n - len(samples), reason=reason,
-                ))
-            return results
+            return list(await asyncio.gather(*[
+                self._collect(request, tasks, test)
+                for request, tasks, test in zip(requests, jobs, stops, strict=True)
+            ]))
+
+    async def _collect(
+        self, request: GenerationRequest, tasks: list[asyncio.Task] | None, test: StopTest | None
+    ) -> GenerationResult:
+        """One request's result from its samples' tasks; with a stop test, the tasks still
+        pending when it holds are cancelled (module docstring)."""
+        if tasks is None:
+            return GenerationResult(
+                query_id=request.query_id, samples=(), shortfall=request.n,
+                reason=unknown_query_reason(request.query_id),
+            )
+        if test is not None:
+            pending, prefix = set(tasks), 0
+            while pending:
+                _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                start = prefix
+                while (prefix < len(tasks) and tasks[prefix].done()
+                       and not isinstance(tasks[prefix].result(), str)):
+                    prefix += 1
+                if prefix > start and test([t.result() for t in tasks[:prefix]]):
+                    break
+            if pending:
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                # a task that finished before its cancel took effect was generated: returned
+                made = [t.result() for t in tasks if not t.cancelled()]
+                return GenerationResult(
+                    query_id=request.query_id,
+                    samples=tuple(o for o in made if not isinstance(o, str)),
+                    cancelled=sum(t.cancelled() for t in tasks),
+                )
+        outcomes = await asyncio.gather(*tasks)
+        samples: list[GeneratedSample] = []
+        reason = None
+        for outcome in outcomes:  # the consecutive run of successes from the first
+            if isinstance(outcome, str):
+                reason = outcome
+                break
+            samples.append(outcome)
+        return GenerationResult(
+            query_id=request.query_id, samples=tuple(samples),
+            shortfall=request.n - len(samples), reason=reason,
+        )
 
     async def post_all(self, path: str, bodies: Sequence[tuple[str, dict[str, Any]]], parse):
         """Each ``(route_key, body)`` POSTed to ``path`` (from the servers' root, where vLLM

@@ -16,8 +16,9 @@ dependence on numpy's generator streams (which may change between versions), and
 a log keeps the relative order of the ones already there.
 
 A request beyond the logged samples gets what is left and a shortfall with its reason; an unknown
-query gets a shortfall too. Nothing is invented. A logged sample longer than the request's
-``max_tokens`` is served the way such a generation would have ended: cut at ``max_tokens`` with
+query gets a shortfall too. Nothing is invented. A request with a stop test is served one sample
+at a time and ends where the test holds: replay cancels exactly. A logged sample longer than the
+request's ``max_tokens`` is served the way such a generation would have ended: cut at ``max_tokens`` with
 finish reason ``length``, so without its text, answer, logprob and scores (they belong to the full
 sample), and wrong where the log is labelled.
 """
@@ -41,6 +42,7 @@ from ttcdsl.runtime.backend import (
     GeneratedSample,
     GenerationRequest,
     GenerationResult,
+    StopTest,
 )
 from ttcdsl.samples.schema import SamplesTable
 
@@ -157,10 +159,17 @@ class ReplayBackend:
             self._orders[query_id] = cached
         return cached
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        stops: Sequence[StopTest | None] | None = None,
+    ) -> list[GenerationResult]:
         if self._closed:
             raise BackendError(f"backend {self._name!r} is closed")
-        return [self._serve(request) for request in requests]
+        stops = stops or [None] * len(requests)
+        if len(stops) != len(requests):
+            raise ValueError(f"{len(stops)} stop tests for {len(requests)} requests")
+        return [self._serve(request, test) for request, test in zip(requests, stops)]
 
     def close(self) -> None:
         self._closed = True
@@ -173,7 +182,7 @@ class ReplayBackend:
 
     # ------------------------------------------------------------------------------ serving
 
-    def _serve(self, request: GenerationRequest) -> GenerationResult:
+    def _serve(self, request: GenerationRequest, test: StopTest | None = None) -> GenerationResult:
         qid = request.query_id
         if qid not in self._rows:
             return GenerationResult(
@@ -189,6 +198,13 @@ class ReplayBackend:
             self._sample(int(order[position]), position, request.max_tokens)
             for position in range(start, stop)
         )
+        if test is not None:
+            # a perfectly fast cancel: the samples are served one at a time, and none is served
+            # past the count where the stop test holds
+            for k in range(1, len(samples) + 1):
+                if test(samples[:k]):
+                    return GenerationResult(query_id=qid, samples=samples[:k],
+                                            cancelled=request.n - k)
         shortfall = request.n - len(samples)
         reason = None
         if shortfall:

@@ -19,7 +19,9 @@
   unsolved when the budget or the rounds ran out;
 * ``stop_savings``: samples the stop rules did not spend, against the targets of the queries they
   retired, counting only samples the backend could have served (``unverifiable_samples``: the
-  rest); ``budget``: each limit with its cap, spend and ``basis`` (measured, or a worst-case
+  rest), and of fire-and-cancel: ``cancelled_requests`` (samples asked in the round a query
+  stopped and never generated) and ``past_stop_samples`` (generated past the stop point before a
+  cancel took effect: spent and billed, never used); ``budget``: each limit with its cap, spend and ``basis`` (measured, or a worst-case
   bound where token counts are unknown); counts of queries cut short by the budget or by a
   backend shortfall, and ``shortfall``, in words;
 * ``baseline``: uniform allocation at equal spend: every query gets the same number of samples
@@ -225,6 +227,8 @@ def _stop_savings(results) -> dict[str, Any]:
         "stopped_queries": sum(r.stopped for r in results),
         "samples_saved": saved,
         "unverifiable_samples": unverifiable,
+        "cancelled_requests": sum(r.cancelled for r in results),
+        "past_stop_samples": sum(r.past_stop for r in results),
     }
     if unverifiable:
         out["how"] = (
@@ -497,6 +501,9 @@ def _savings_cell(savings: Mapping[str, Any]) -> str:
     text = f"{savings['stopped_queries']} queries, {savings['samples_saved']} samples saved"
     if savings.get("unverifiable_samples"):
         text += f" (+{savings['unverifiable_samples']} unverifiable: the table does not hold them)"
+    if savings.get("cancelled_requests") or savings.get("past_stop_samples"):
+        text += (f"; {savings.get('cancelled_requests', 0)} requests cancelled at a stop, "
+                 f"{savings.get('past_stop_samples', 0)} samples generated past it (billed, unused)")
     return text
 
 

@@ -392,7 +392,11 @@ class ScoringBackend:
             out.update(scorer.spec.settings)
         return out
 
-    def generate(self, requests):
+    def generate(self, requests, stops=None):
+        # The stop tests are not passed on: a stop rule may read these scores, which exist only
+        # once the round's samples are scored, so nothing is cancelled here; the executor still
+        # finds each stop point and keeps the samples past it out of every decision.
+        del stops
         if not self._ready:
             for scorer in self.scorers.values():
                 scorer.ready()

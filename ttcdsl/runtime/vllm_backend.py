@@ -22,11 +22,19 @@ Mapping of the protocol onto vLLM's documented API:
 * Prefix caching is on (the samples of a query share their prompt).
 * ``mean_logprob`` is the mean of the sampled tokens' log-probabilities (vLLM's raw model
   log-probabilities), requested only when the policy reads it or a request asks for logprobs.
+* Fire-and-cancel: one ``LLM.generate`` call cannot be cancelled part way, so a round with stop
+  tests (:data:`~ttcdsl.runtime.backend.StopTest`) drives the engine itself through vLLM's
+  ``LLMEngine`` API, as ``LLM.generate`` does inside: every sample is added with
+  ``add_request`` (the same prompts and ``SamplingParams``, final outputs only), ``step`` runs
+  the batch, and when a query's test holds on the contiguous prefix of its finished samples,
+  its unfinished ones are removed with ``abort_request`` (their partial generations are
+  dropped, never measured). Samples that finished in the same step are returned (generated).
 """
 
 from __future__ import annotations
 
 import gc
+import itertools
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -37,6 +45,7 @@ from ttcdsl.runtime.backend import (
     GeneratedSample,
     GenerationRequest,
     GenerationResult,
+    StopTest,
 )
 from ttcdsl.runtime.live import (
     LiveQueries,
@@ -231,9 +240,16 @@ class VllmBackend:
 
     # ----------------------------------------------------------------------------- protocol
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        stops: Sequence[StopTest | None] | None = None,
+    ) -> list[GenerationResult]:
         if not requests:
             return []
+        stops = list(stops) if stops is not None else [None] * len(requests)
+        if len(stops) != len(requests):
+            raise ValueError(f"{len(stops)} stop tests for {len(requests)} requests")
         llm = self._engine()
         max_len = self.options["max_model_len"]
         prompts: list[dict[str, Any]] = []
@@ -254,22 +270,91 @@ class VllmBackend:
                 prompts.append({"prompt_token_ids": ids})
                 params.append(self._params(request, seed, first=position == 0))
                 owners.append(i)
-        outputs = llm.generate(prompts, params, use_tqdm=False) if prompts else []
+        # each prompt's sample position within its request
+        seen: dict[int, int] = {}
+        positions = []
+        for owner in owners:
+            positions.append(seen.get(owner, 0))
+            seen[owner] = positions[-1] + 1
+        cancelled = [0] * len(requests)
+        if not prompts:
+            outputs: list[Any] = []
+        elif any(stops[owner] is not None for owner in owners):
+            outputs = self._stepped(llm, requests, prompts, params, owners, positions, stops,
+                                    cancelled)
+        else:
+            outputs = llm.generate(prompts, params, use_tqdm=False)
         samples: list[list[GeneratedSample]] = [[] for _ in requests]
-        for owner, param, output in zip(owners, params, outputs, strict=True):
-            request = requests[owner]
-            samples[owner].append(
-                self._sample(request, request.first_sample_index + len(samples[owner]),
-                             param.seed, output)
-            )
+        for owner, position, param, output in zip(owners, positions, params, outputs,
+                                                  strict=True):
+            if output is not None:  # None: aborted at a stop
+                request = requests[owner]
+                samples[owner].append(self._sample(
+                    request, request.first_sample_index + position, param.seed, output))
         results = []
         for i, request in enumerate(requests):
             reason = refused.get(i)
             results.append(GenerationResult(
                 query_id=request.query_id, samples=tuple(samples[i]),
-                shortfall=request.n if reason else 0, reason=reason,
+                shortfall=request.n if reason else 0, reason=reason, cancelled=cancelled[i],
             ))
         return results
+
+    _ids = itertools.count()
+
+    def _stepped(self, llm, requests, prompts, params, owners, positions, stops, cancelled):
+        """The outputs of ``prompts`` (None where aborted) from vLLM's ``LLMEngine`` API: the
+        loop ``LLM.generate`` runs, plus ``abort_request`` of a query's unfinished samples once
+        its stop test holds (module docstring). ``cancelled[owner]`` counts the aborts."""
+        from vllm.sampling_params import RequestOutputKind
+
+        engine = llm.llm_engine
+        ids = [f"ttc-{next(self._ids)}" for _ in prompts]
+        slot = {request_id: k for k, request_id in enumerate(ids)}
+        outputs: list[Any] = [None] * len(prompts)
+        members: dict[int, list[int]] = {}
+        for k, owner in enumerate(owners):
+            members.setdefault(owner, []).append(k)
+        prefix = dict.fromkeys(members, 0)
+        made: dict[int, GeneratedSample] = {}  # finished samples, as the stop tests read them
+        live = set(range(len(prompts)))
+        try:
+            for k, (request_id, prompt, param) in enumerate(zip(ids, prompts, params)):
+                param.output_kind = RequestOutputKind.FINAL_ONLY  # as LLM.generate asks
+                engine.add_request(request_id, prompt, param)
+            while live and engine.has_unfinished_requests():
+                grown = set()
+                for output in engine.step():
+                    k = slot.get(output.request_id)
+                    if k is None or not output.finished:
+                        continue
+                    outputs[k] = output
+                    live.discard(k)
+                    grown.add(owners[k])
+                for owner in sorted(grown):
+                    test, mine = stops[owner], members[owner]
+                    start = prefix[owner]
+                    while prefix[owner] < len(mine) and outputs[mine[prefix[owner]]] is not None:
+                        prefix[owner] += 1
+                    if test is None or prefix[owner] == start:
+                        continue
+                    request = requests[owner]
+                    for k in mine[: prefix[owner]]:
+                        if k not in made:
+                            made[k] = self._sample(request, request.first_sample_index
+                                                   + positions[k], params[k].seed, outputs[k])
+                    if test([made[k] for k in mine[: prefix[owner]]]):
+                        doomed = [k for k in mine if k in live]
+                        engine.abort_request([ids[k] for k in doomed])
+                        live.difference_update(doomed)
+                        cancelled[owner] += len(doomed)
+            if live:
+                raise RuntimeError(f"vLLM finished with {len(live)} of this round's requests "
+                                   "neither done nor aborted")
+        finally:
+            if live:  # an error part way: leave the engine with nothing of ours running
+                engine.abort_request([ids[k] for k in live])
+        return outputs
 
     def _sample(self, request: GenerationRequest, index: int, seed, output) -> GeneratedSample:
         completion = output.outputs[0]
