@@ -201,15 +201,31 @@ def plan_verdict(plan: dict[str, Any]) -> str:
 def render_sweep(sweep: dict[str, Any], console: Console | None = None) -> None:
     console = console or _console()
     table = Table(title=f"frontier: {sweep['limit']}")
+    chooses = any("choice" in row for row in sweep["points"])
     for column in ("budget", sweep["objective"], "spent", "uniform", "vs uniform"):
         table.add_column(column, justify="right")
+    if chooses:  # a policy with candidates: the choice made at each budget
+        table.add_column("choice per bin")
     for row in sweep["points"]:
-        table.add_row(
+        cells = [
             _num(row["budget"], 2), _num(row["objective"]), _num(row["spent"], 3),
             _num(row.get("uniform")), _short_verdict(row),
-        )
+        ]
+        if chooses:
+            cells.append(_choice_cell(row.get("choice")))
+        table.add_row(*cells)
     console.print(table)
     console.print(f"verdict: {sweep_verdict(sweep)}", markup=False)
+
+
+def _choice_cell(choice: list[dict[str, Any]] | None) -> str:
+    """``level1 majority_vote; level2 best_of_n(prm) @0.9`` for a sweep row's choice."""
+    if not choice:
+        return "-"
+    return "; ".join(
+        f"{c['bin']} {c['strategy']}" + "".join(f" @{t:g}" for t in c.get("tuned", []))
+        for c in choice
+    )
 
 
 def _short_verdict(row: dict[str, Any]) -> str:
