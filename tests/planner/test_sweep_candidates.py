@@ -59,3 +59,67 @@ def test_a_budget_no_allocation_meets_has_no_point_and_no_choice(table, policy) 
     (low, ok) = sweep_budget(made, [2.0, 8.0])["points"]  # the probe alone is 4 samples
     assert low["objective"] is None and low["choice"] is None
     assert ok["objective"] == pytest.approx(made.solution.objective, abs=1e-9)
+
+
+PER_BIN = """
+policy cands "candidates per bin, and a limit on one bin"
+budget {
+  mean samples per query <= 4
+  samples per query in 1..8
+  mean samples per query <= 3 for agreed
+}
+sampling { temperature 0.7  max_tokens 4096 }
+probe 2 samples
+scorer prm = reward_model "rm"
+feature agreement = top_share(answers)
+bins by agreement thresholds [0.75] as split, agreed
+strategy split = one of [majority_vote, best_of_n(prm)]
+strategy agreed = one of [majority_vote, best_of_n(prm)]
+stop { when beta_confidence >= tuned [0.8, 0.95] }
+allocate optimal maximize accuracy
+"""
+
+
+@pytest.fixture(scope="module")
+def qwen(shared_data):
+    from ttcdsl.importers import ImportOptions, import_qwen25math_eval
+
+    return import_qwen25math_eval(
+        shared_data / "pools" / "qwen25math_math100_x8.jsonl", ImportOptions(temperature=0.7)
+    )
+
+
+def test_with_a_per_bin_limit_the_sweep_chooses_again_per_budget(qwen) -> None:
+    # off the single-limit frontier the choice is the widened LP's, made again at each budget
+    from ttcdsl.lang.api import parse_policy
+
+    columns = {"prm": "rm"}
+    policy = parse_policy(PER_BIN)
+    made = make_plan(policy, qwen, score_columns=columns, reps=64, cross_check=False)
+    assert made.plan["candidate_search"]["method"] == "widened relaxation"
+    sweep = sweep_budget(made, [2.5, 3.0, 6.0])
+    assert sweep["method"].startswith("LP re-solved per budget")
+    for point in sweep["points"]:
+        direct = make_plan(
+            at_budget(policy, point["budget"]), qwen, score_columns=columns, reps=64, cross_check=False
+        )
+        assert point["objective"] == pytest.approx(direct.solution.objective, abs=1e-6), point["budget"]
+        expected = [
+            {"bin": b["name"], "strategy": b["strategy"] + (f"({b['scorer']})" if b["scorer"] else ""),
+             "tuned": b["tuned"]}
+            for b in direct.plan["bins"]
+        ]
+        assert point["choice"] == expected, point["budget"]
+
+
+def test_the_lp_sweep_keeps_a_fractional_budget(qwen) -> None:
+    # the LP path set the swept bound into an array of the policy's (integer) bounds: 2.5 became 2
+    from ttcdsl.lang.api import parse_policy
+
+    text = PER_BIN.replace("one of [majority_vote, best_of_n(prm)]", "majority_vote")
+    policy = parse_policy(text.replace("tuned [0.8, 0.95]", "0.95"))
+    made = make_plan(policy, qwen, score_columns={"prm": "rm"}, reps=64, cross_check=False)
+    (point,) = sweep_budget(made, [2.5])["points"]
+    direct = make_plan(at_budget(policy, 2.5), qwen, score_columns={"prm": "rm"}, reps=64, cross_check=False)
+    assert point["objective"] == pytest.approx(direct.solution.objective, abs=1e-6)
+    assert point["samples_per_query"] == pytest.approx(direct.solution.spend[0], abs=1e-6)

@@ -132,7 +132,7 @@ def _along(problem, index: int, bounds: np.ndarray):
 
     sweep_limit = problem.limits[index]
     model = LPModel(problem)
-    base = np.array([l.bound for l in problem.limits])
+    base = np.array([l.bound for l in problem.limits], dtype=np.float64)  # ints would truncate a budget
     objective, spend, samples, allocations = [], [], [], []
     for bound in bounds:
         b = base.copy()
