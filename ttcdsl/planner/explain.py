@@ -7,6 +7,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ttcdsl.planner.plan import bin_runs
+
 
 def _num(value: Any, digits: int = 3) -> str:
     if value is None:
@@ -41,7 +43,6 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
             justify="left" if column in ("bin", "strategy") else "right",
             overflow="fold",  # a long bin or strategy name wraps rather than being cut off
         )
-    uniform = plan.get("uniform_choice")
     for spec in plan["bins"]:
         allocation = spec.get("allocation") or []
         counts = ", ".join(
@@ -49,10 +50,9 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
             for o in allocation
         ) or "online"
         predicted = spec.get("predicted") or {}
-        strategy = spec["strategy"] + (f"({spec['scorer']})" if spec.get("scorer") else "")
-        if uniform is not None:  # the bins bin, but every query runs uniform (plan warning)
-            strategy = f"uniform: {uniform['strategy']}" + (
-                f"({uniform['scorer']})" if uniform.get("scorer") else "")
+        strategy, runs_uniform = bin_runs(plan, spec)
+        if runs_uniform:  # the bins bin, but every query runs uniform (plan warning)
+            strategy = f"uniform: {strategy}"
         key_range = spec.get("key_range")
         table.add_row(
             spec["name"],
@@ -68,7 +68,7 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
     console.print(table)
     _candidates(plan, console)
     stops = {tuple(spec["stop"]) for spec in plan["bins"]}
-    if uniform is not None:
+    if plan.get("uniform_choice") is not None:
         if stops != {()}:
             console.print("stop rules: none (the plan runs uniform; the policy's are not checked)")
     elif stops == {()}:
