@@ -6,6 +6,11 @@ marginal gains (:func:`ttcdsl.planner.frontier.frontier`); otherwise the LP is b
 re-solved per budget with only that bound changed. Points are relaxation values (a bin may mix
 two counts); each point also gives uniform allocation at the same mean samples per query, with
 the policy's answer strategy, for comparison.
+
+A policy with candidates (`one of`, `tuned`) is chosen for again at every budget, by the plan's
+own rule (:func:`ttcdsl.planner.build.choose_along`), and each point records its choice: a
+point is the objective of the plan `ttc plan` would make at that budget (before the cross-fitted
+check against uniform, :mod:`ttcdsl.planner.choice`, which the sweep does not repeat).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import numpy as np
 
 from ttcdsl.errors import UserError
 from ttcdsl.planner.build import PlanResult
-from ttcdsl.planner.uniform import versus_uniform
+from ttcdsl.planner.uniform import uniform_at, versus_uniform
 
 
 def sweep_budget(result: PlanResult, budgets: list[float]) -> dict[str, Any]:
@@ -45,8 +50,6 @@ def sweep_budget(result: PlanResult, budgets: list[float]) -> dict[str, Any]:
             if x is not None and np.isfinite(count):
                 versus[i] = versus_uniform(calibration, curves, x, float(count))
             choices[i] = chosen
-    from ttcdsl.planner.uniform import uniform_at
-
     uniform = [None if u is None else u["objective"] for u in uniform_at(result.calibration, samples)]
     out = {
         "limit": " ".join(policy.source.text[declared.span.start : declared.span.end].split()),
