@@ -205,7 +205,7 @@ def check_supported(policy: ir.Policy, plan: Mapping) -> None:
             raise _unsupported(policy, f"a limit scoped to bin '{limit.bin}'")
     if plan.get("binning") is not None:
         key = plan["binning"]["key"]
-        expr = policy.difficulty if key == "difficulty" else ir.FeatureRef(key, None)
+        expr = policy.difficulty if key == "difficulty" else ir.FeatureRef(name=key, span=None)
         _lower_key(expr, policy)  # raises on what it cannot read
 
 
@@ -371,7 +371,7 @@ def lower(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: int | Non
     key_fn = None
     edges = np.zeros(0, np.float32)
     if binning is not None:
-        expr = policy.difficulty if binning["key"] == "difficulty" else ir.FeatureRef(binning["key"], None)
+        expr = policy.difficulty if binning["key"] == "difficulty" else ir.FeatureRef(name=binning["key"], span=None)
         key_fn = _lower_key(expr, policy)
         edges = np.asarray(binning["edges"], np.float32)
     bin_cap = [float(s.sampling.max_tokens) for s in policy.bins]

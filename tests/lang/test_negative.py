@@ -213,6 +213,12 @@ CASES = [
     ("per-query-with-bin-limit-free-total", "TTC615", "total samples <= 800",
      policy(BINS + "budget { mean samples per query <= 8  total samples <= 800 }\n"
             "answer majority_vote", allocate="allocate per query\n")),
+    ("per-query-normalized-feature", "TTC616", "normalize(mean(tokens))",
+     policy(BINS + "feature n = normalize(mean(tokens))\n" + BUDGET + "answer majority_vote",
+            allocate="allocate per query\n")),
+    ("per-query-normalized-difficulty", "TTC616", "normalize(a)",
+     policy("probe 2 samples\nfeature a = top_share(answers)\ndifficulty = 1 - normalize(a)\n"
+            + BUDGET + "answer majority_vote", allocate="allocate per query\n")),
     ("per-query-without-budget", "TTC403", "per query",
      policy(BINS + "answer majority_vote", allocate="allocate per query\n")),
 ]
@@ -244,6 +250,16 @@ def test_per_query_allocation_uses_every_feature_and_checks_clean():
     # the predictor reads every feature, so none is "never used" (TTC150)
     source = policy(BINS + BUDGET + "answer majority_vote", allocate="allocate per query\n")
     assert [(d.code, underlined(d)) for d in diagnostics_of(source)] == []
+
+
+def test_normalize_stays_allowed_where_bins_read_it():
+    # binning a batch is relative to the batch by design (the run bins all its queries at once);
+    # only the per-query predictor, fitted on the calibration's values, refuses it (TTC616)
+    source = policy("probe 2 samples\nfeature a = top_share(answers)\ndifficulty = 1 - normalize(a)\n"
+                    "bins by difficulty quantiles [0.5] as easy, hard\n" + BUDGET
+                    + "strategy easy = majority_vote\nstrategy hard = majority_vote",
+                    allocate="allocate optimal maximize accuracy\n")
+    assert [d.code for d in diagnostics_of(source) if d.severity == "error"] == []
 
 
 def test_unused_definitions_are_warnings_not_errors():

@@ -63,3 +63,18 @@ def test_simulate_refuses_the_mode_with_a_reason(planned, capsys):
     _, plan, _, _ = planned
     assert main(["simulate", str(plan)]) == 1
     assert "per-query allocation" in capsys.readouterr().err
+
+
+def test_ttc_plan_refuses_a_batch_relative_feature(planned, tmp_path, capsys):
+    # normalize() would mean one thing on the calibration table the predictor learned from and
+    # another on each run batch (TTC616): refused before anything is fitted
+    _, _, _, samples = planned
+    text = POLICY.read_text()
+    assert "feature answers_seen = distinct(answers)" in text
+    policy = tmp_path / "normalized.ttc"
+    policy.write_text(text.replace(
+        "feature answers_seen = distinct(answers)", "feature answers_seen = normalize(distinct(answers))"
+    ))
+    assert main(["plan", str(policy), "-c", str(samples), "--reps", "8"]) == 1
+    err = capsys.readouterr().err
+    assert "TTC616" in err and "normalize(distinct(answers))" in err

@@ -552,6 +552,20 @@ per-query sample bounds:
 Token limits, totals and per-bin limits are not priced per query; use `allocate optimal` for
 them.""",
     ),
+    Code(
+        code="TTC616",
+        title="a batch-relative feature under per-query allocation",
+        explanation="""\
+`allocate per query` fits its predictor on the features of the calibration table's queries and
+reads a run's features as the same quantities. `normalize(x)` rescales x over the batch it is
+evaluated on, so its value for the same probe depends on the rest of the batch: on the
+calibration table it is relative to the calibration queries, in a run to the run's queries (a
+run of 5 queries rescales over those 5), and the predictor would read it as something it did not
+learn. Use the raw value: the predictor standardizes every feature with the calibration's own
+mean and spread, so a feature needs no rescaling (a weighted sum of features may need constants):
+
+    feature length = mean(tokens) / 1024      # not normalize(mean(tokens))""",
+    ),
 )
 
 

@@ -40,6 +40,19 @@ class PlanResult:
     problem: Knapsack
     solution: Solution | None  # None in bandit mode (allocation happens online)
     queries: np.ndarray | None  # [G, K] whole queries per option after rounding
+    search: CandidateSearch | None = None  # a policy with candidates: what the choice was made on
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CandidateSearch:
+    """What a policy's per-bin choice is made from: kept in the plan's result so ``ttc plan
+    --sweep`` chooses again, by the same rule, at every budget it sweeps."""
+
+    calibration: Calibration  # with the policy as offered (its candidates, nothing pinned)
+    candidates: Any  # ttcdsl.planner.candidates.CandidateCurves
+    wide: Knapsack  # every (choice, count) side by side, at the policy's own bounds
+    mode: str
+    solver: str
 
 
 def make_plan(
@@ -84,7 +97,7 @@ def make_plan(
     calibration = calibrate(policy, table, score_columns=columns, seed=seed)
     timings["calibrate"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    candidates, chosen = None, None
+    candidates, chosen, search = None, None, None
     if tuned:
         say(f"estimating curves for {sum(len(cand.bin_choices(b)) for b in policy.bins)} "
             f"candidate(s) in {len(policy.bins)} bin(s)")
@@ -92,7 +105,12 @@ def make_plan(
         timings["curves"] = time.perf_counter() - clock
         say("choosing a candidate per bin")
         clock = time.perf_counter()
-        chosen, method = _choose(policy, calibration, candidates, mode, solver, batch_size)
+        wide = build_knapsack(calibration, cand.widened(candidates), batch_size=batch_size)
+        _check_feasible(policy, wide, mode)
+        search = CandidateSearch(
+            calibration=calibration, candidates=candidates, wide=wide, mode=mode, solver=solver
+        )
+        chosen, method = _choose(search)
         timings["choose"] = time.perf_counter() - clock
         offered = policy  # with its candidates: the plan lists the choice for each tuned rule
         policy = cand.pin_policy(policy, [c[j] for c, j in zip(candidates.choices, chosen, strict=True)])
@@ -154,7 +172,7 @@ def make_plan(
         reps=reps,
         seed=seed,
     )
-    if candidates is not None:
+    if search is not None:
         wide = build_knapsack(calibration, cand.widened(candidates), batch_size=batch_size)
         x = queries / np.maximum(problem.counts, 1)[:, None]
         empty = problem.counts == 0
@@ -191,35 +209,70 @@ def make_plan(
         problem=problem,
         solution=solution,
         queries=queries,
+        search=search,
     )
 
 
-def _choose(policy, calibration, candidates, mode: str, solver: str, batch_size) -> tuple[list[int], str]:
-    """Each bin's candidate and how it was found: the knapsack over (choice, count) solved by the
-    plan's own solvers (:mod:`ttcdsl.planner.candidates`, step 2)."""
+def _enumerates(search: CandidateSearch) -> bool:
+    """Whether the choice is the exact enumeration (one batch limit, few assignments)."""
     from ttcdsl.planner import candidates as cand
 
-    wide = build_knapsack(calibration, cand.widened(candidates), batch_size=batch_size)
-    _check_feasible(policy, wide, mode)
-    solution, _ = _solve(wide, mode, solver, cross_check=False)
+    wide = search.wide
+    single = len(wide.batch_limits) == 1 and not wide.group_limits
+    return (
+        search.mode == "optimal" and single
+        and cand.combinations(search.candidates) <= cand.ENUMERATE_MAX
+    )
+
+
+def _choose(search: CandidateSearch) -> tuple[list[int], str]:
+    """Each bin's candidate and how it was found: the knapsack over (choice, count) solved by the
+    plan's own solvers (:mod:`ttcdsl.planner.candidates`, step 2), at the bounds of
+    ``search.wide`` (checked feasible by the caller)."""
+    from ttcdsl.planner import candidates as cand
+
+    wide, mode, candidates = search.wide, search.mode, search.candidates
+    if _enumerates(search):
+        (limit,) = wide.batch_limits
+        (best,) = cand.enumerate_best(wide, candidates, [limit.bound])
+        assert best is not None, "the cheapest options form a feasible assignment (checked before)"
+        return best, "enumeration"
+    solution, _ = _solve(wide, mode, search.solver, cross_check=False)
     if solution.status != "optimal":
         raise UserError(
             f"the solver {solution.solver} did not find a plan: {solution.status}",
             hint="try another solver with --solver",
         )
-
     single = len(wide.batch_limits) == 1 and not wide.group_limits
-    enumerate_all = mode == "optimal" and single and cand.combinations(candidates) <= cand.ENUMERATE_MAX
 
     def resolve(allowed: np.ndarray) -> float:
         restricted = dataclasses.replace(wide, allowed=allowed)
         # the exact frontier where it applies: milliseconds per assignment
-        found, _ = _solve(restricted, mode, "frontier" if single else solver, cross_check=False)
+        found, _ = _solve(restricted, mode, "frontier" if single else search.solver, cross_check=False)
         return found.objective if found.status == "optimal" else -np.inf
 
-    if enumerate_all:
-        return cand.enumerate_best(wide, candidates, resolve), "enumeration"
     return cand.choose(wide, solution, candidates, resolve), "widened relaxation"
+
+
+def choose_along(search: CandidateSearch, limit: int, bounds: np.ndarray) -> list[list[int] | None]:
+    """Each bin's choice at every bound of the wide problem's limit ``limit`` (an index into its
+    limits), by the plan's own rule (:func:`_choose`): with the exact enumeration, every
+    assignment's frontier answers all bounds at once; otherwise the choice is made again per
+    bound. ``None`` where no allocation meets the bound."""
+    from ttcdsl.planner import candidates as cand
+
+    if _enumerates(search):
+        return cand.enumerate_best(search.wide, search.candidates, bounds)
+    out: list[list[int] | None] = []
+    for bound in bounds:
+        limits = list(search.wide.limits)
+        limits[limit] = dataclasses.replace(limits[limit], bound=float(bound))
+        wide = dataclasses.replace(search.wide, limits=tuple(limits))
+        if wide.violations(_least(wide, search.mode), tol=1e-12):
+            out.append(None)
+            continue
+        out.append(_choose(dataclasses.replace(search, wide=wide))[0])
+    return out
 
 
 def _per_query_document(plan: dict[str, Any], per_query) -> None:
@@ -364,10 +417,14 @@ def _best_allowed(problem: Knapsack, name: str) -> Solution:
     )
 
 
+def _least(problem: Knapsack, mode: str) -> np.ndarray:
+    """The allocation that spends least under ``mode``: if it breaks a limit, every one does."""
+    return _best_allowed(problem, mode).x if mode == "fixed" else problem.cheapest()
+
+
 def _check_feasible(policy: ir.Policy, problem: Knapsack, mode: str) -> None:
     """Refuse a budget no allocation can meet, pointing at its line and saying what would do."""
-    x = _best_allowed(problem, mode).x if mode == "fixed" else problem.cheapest()
-    over = problem.violations(x, tol=1e-12)
+    over = problem.violations(_least(problem, mode), tol=1e-12)
     if not over:
         return
     diagnostics = Diagnostics(policy.source)

@@ -296,16 +296,27 @@ def choose(problem, solution, candidates: CandidateCurves, resolve) -> list[int]
     return best
 
 
-def enumerate_best(problem, candidates: CandidateCurves, resolve) -> list[int]:
-    """Each bin's choice by brute force: the restricted relaxation of every assignment of one
-    choice per bin (``resolve(allowed) -> objective``), the best kept (the first on ties)."""
+def enumerate_best(problem, candidates: CandidateCurves, bounds: Sequence[float]) -> list[list[int] | None]:
+    """Each bin's choice by brute force, at every bound of the problem's one batch limit: the
+    restricted relaxation of every assignment of one choice per bin, solved by its exact frontier
+    (one per assignment answers every bound), the best kept (the first on ties). ``None`` at a
+    bound no assignment meets."""
+    from ttcdsl.planner.frontier import frontier
+
     k = len(candidates.curves[0].levels)
-    best, best_objective = None, -np.inf
+    bounds = [float(b) for b in bounds]
+    best: list[list[int] | None] = [None] * len(bounds)
+    best_objective = np.full(len(bounds), -np.inf)
     for combo in itertools.product(*[range(len(c)) for c in candidates.choices]):
-        objective = resolve(restrict(problem, combo, k))
-        if objective > best_objective + 1e-12:
-            best, best_objective = list(combo), objective
-    assert best is not None, "the cheapest options form a feasible assignment (checked before)"
+        restricted = dataclasses.replace(problem, allowed=restrict(problem, combo, k))
+        front = frontier(restricted, bounds)
+        for i, bound in enumerate(bounds):
+            if not np.isfinite(front.objective[i]):
+                continue  # below this assignment's cheapest allocation
+            # the objective of the allocation the plan would run (as the frontier solver gives it)
+            objective = restricted.objective(front.x_at(bound))
+            if objective > best_objective[i] + 1e-12:
+                best[i], best_objective[i] = list(combo), objective
     return best
 
 

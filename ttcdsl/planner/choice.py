@@ -7,12 +7,22 @@ knapsack: the policy's bins, strategies and stop rules constrain every option th
 than ignoring the bins. The plan's own comparison with uniform would say so, but it is measured on
 the curves the optimum was chosen on, which flatters the choice (the winner's curse).
 
-So the choice is made on the cross-fitted difference (:mod:`ttcdsl.planner.crossfit`): when the
-knapsack's procedure, scored on calibration queries it did not see, is expected to do worse than
-uniform at the same spend, the plan runs uniform instead (``uniform_choice``), says so in a
-warning, and predicts uniform's accuracy. The policy's bins still bin the queries (the run
-reports them), but every query gets the uniform count, the policy's answer strategy over all its
-samples, no stop rule. A tie goes to the policy: only an expected loss switches.
+So the choice is made on the cross-fitted difference (:mod:`ttcdsl.planner.crossfit`), the
+knapsack's procedure scored on calibration queries it did not see, against uniform at the same
+spend. The rule: **the plan runs uniform only when the policy is worse than uniform beyond
+noise** — the cross-fitted difference's 95% confidence interval lies wholly below zero, the rule
+by which every verdict of the tool calls a policy "worse than uniform"
+(:func:`ttcdsl.verdict.judge`). Then the plan runs uniform instead (``uniform_choice``), says
+so in a warning, and predicts uniform's accuracy. The policy's bins still bin the queries (the
+run reports them), but every query gets the uniform count, the policy's answer strategy over all
+its samples, no stop rule.
+
+Anything else is not evidence against the policy, and the policy the user wrote is kept: a
+negative difference inside the noise (say -0.01 ± 1.3 points) is a tie, and the switch would
+follow the sign of noise (another seed, another fold split, another decision). The plan says so
+in a warning (the difference, its interval, and that it is a tie). The price of the rule is that a
+policy whose loss is real but smaller than the noise of the calibration table is kept; a larger
+table narrows the interval.
 """
 
 from __future__ import annotations
@@ -39,16 +49,27 @@ def choose(
     seed: int = 0,
 ) -> None:
     """Record the cross-fitted comparison in ``plan["baseline"]`` and switch ``plan`` to
-    uniform where the policy's allocation is expected to lose (module docstring)."""
+    uniform where the policy's allocation is worse than uniform beyond noise; warn of a tie
+    where it is behind within noise (module docstring)."""
     from ttcdsl.planner.uniform import uniform_at, uniform_choice
-    from ttcdsl.verdict import verdict
+    from ttcdsl.verdict import judge, verdict
 
     baseline = plan.get("baseline")
     if baseline is None or plan.get("predicted") is None:
         return
     fit = cross_fit(calibration, curves, problem, solve, seed=seed)
     baseline["cross_fitted"] = None if fit is None else _summary(fit, verdict)
-    if fit is None or not fit.difference < 0:
+    if fit is None:
+        return
+    if judge(fit.difference, fit.difference_se) != "worse":
+        if fit.difference < 0:  # behind, but within noise: a tie, and the plan says so
+            plan["warnings"].append(
+                f"on calibration queries it did not see, this allocation is "
+                f"{100 * fit.difference:+.1f} points against uniform at the same spend "
+                f"{_interval(fit)}: a TIE within noise, so the plan keeps the policy (it runs "
+                "uniform instead only when the policy is worse beyond noise, the whole interval "
+                "below zero)"
+            )
         return
     # uniform spends the whole samples budget where one binds (at most the counts the table
     # can serve, as the policy's allocation), the plan's spend otherwise: never less than the
@@ -58,9 +79,9 @@ def choose(
     candidate = uniform_choice(calibration, curves.levels, spend)
     if candidate is None:
         plan["warnings"].append(
-            f"on calibration queries it did not see, this allocation is expected to do "
-            f"{-100 * fit.difference:.1f} points worse than uniform at the same spend "
-            f"(SE {100 * fit.difference_se:.1f}), but the policy's limits do not let the plan "
+            f"on calibration queries it did not see, this allocation is worse than uniform at "
+            f"the same spend beyond noise ({100 * fit.difference:+.1f} points, "
+            f"{_interval(fit)[1:-1]}), but the policy's limits do not let the plan "
             "run uniform instead (it limits tokens or one bin, or its probe or per-query bounds "
             "exclude the uniform count)"
         )
@@ -101,9 +122,9 @@ def choose(
     plan["warnings"].append(
         f"the plan runs UNIFORM allocation ({_counts(candidate)} samples per query, "
         f"{candidate['strategy']}, no stop rules): on calibration queries it did not see, the "
-        f"policy's best allocation was {-100 * fit.difference:.1f} points worse than uniform at "
-        f"the same spend (SE {100 * fit.difference_se:.1f}); its bins, strategies or stop rules "
-        "cost more than they gain on this table"
+        f"policy's best allocation was worse than uniform at the same spend beyond noise "
+        f"({100 * fit.difference:+.1f} points, {_interval(fit)[1:-1]}, wholly below zero); its "
+        "bins, strategies or stop rules cost more than they gain on this table"
     )
 
 
@@ -117,6 +138,15 @@ def _summary(fit: CrossFit, verdict) -> dict[str, Any]:
         "difference_se": fit.difference_se,
         "verdict": verdict(fit.difference, fit.difference_se),
     }
+
+
+def _interval(fit: CrossFit) -> str:
+    from ttcdsl.verdict import interval
+
+    se = fit.difference_se
+    if se is None or not math.isfinite(se):
+        return "(no standard error)"
+    return interval(fit.difference, se)
 
 
 def _counts(candidate: dict[str, Any]) -> str:

@@ -7,6 +7,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ttcdsl.planner.plan import bin_runs
+
 
 def _num(value: Any, digits: int = 3) -> str:
     if value is None:
@@ -41,7 +43,6 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
             justify="left" if column in ("bin", "strategy") else "right",
             overflow="fold",  # a long bin or strategy name wraps rather than being cut off
         )
-    uniform = plan.get("uniform_choice")
     for spec in plan["bins"]:
         allocation = spec.get("allocation") or []
         counts = ", ".join(
@@ -49,10 +50,9 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
             for o in allocation
         ) or "online"
         predicted = spec.get("predicted") or {}
-        strategy = spec["strategy"] + (f"({spec['scorer']})" if spec.get("scorer") else "")
-        if uniform is not None:  # the bins bin, but every query runs uniform (plan warning)
-            strategy = f"uniform: {uniform['strategy']}" + (
-                f"({uniform['scorer']})" if uniform.get("scorer") else "")
+        strategy, runs_uniform = bin_runs(plan, spec)
+        if runs_uniform:  # the bins bin, but every query runs uniform (plan warning)
+            strategy = f"uniform: {strategy}"
         key_range = spec.get("key_range")
         table.add_row(
             spec["name"],
@@ -68,7 +68,7 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
     console.print(table)
     _candidates(plan, console)
     stops = {tuple(spec["stop"]) for spec in plan["bins"]}
-    if uniform is not None:
+    if plan.get("uniform_choice") is not None:
         if stops != {()}:
             console.print("stop rules: none (the plan runs uniform; the policy's are not checked)")
     elif stops == {()}:
@@ -201,15 +201,31 @@ def plan_verdict(plan: dict[str, Any]) -> str:
 def render_sweep(sweep: dict[str, Any], console: Console | None = None) -> None:
     console = console or _console()
     table = Table(title=f"frontier: {sweep['limit']}")
+    chooses = any("choice" in row for row in sweep["points"])
     for column in ("budget", sweep["objective"], "spent", "uniform", "vs uniform"):
         table.add_column(column, justify="right")
+    if chooses:  # a policy with candidates: the choice made at each budget
+        table.add_column("choice per bin")
     for row in sweep["points"]:
-        table.add_row(
+        cells = [
             _num(row["budget"], 2), _num(row["objective"]), _num(row["spent"], 3),
             _num(row.get("uniform")), _short_verdict(row),
-        )
+        ]
+        if chooses:
+            cells.append(_choice_cell(row.get("choice")))
+        table.add_row(*cells)
     console.print(table)
     console.print(f"verdict: {sweep_verdict(sweep)}", markup=False)
+
+
+def _choice_cell(choice: list[dict[str, Any]] | None) -> str:
+    """``level1 majority_vote; level2 best_of_n(prm) @0.9`` for a sweep row's choice."""
+    if not choice:
+        return "-"
+    return "; ".join(
+        f"{c['bin']} {c['strategy']}" + "".join(f" @{t:g}" for t in c.get("tuned", []))
+        for c in choice
+    )
 
 
 def _short_verdict(row: dict[str, Any]) -> str:

@@ -59,6 +59,16 @@ PLAN_VERSION = 1
 MODES = ("optimal", "per_query", "fixed", "bandit")
 
 
+def bin_runs(plan: Mapping[str, Any], spec: Mapping[str, Any]) -> tuple[str, bool]:
+    """The answer strategy a plan's bin ``spec`` runs, as a label (``weighted_vote(prm)``), and
+    whether it is the plan's uniform choice: a plan that runs uniform (``uniform_choice``) still
+    bins the queries, but every bin runs uniform's strategy, not the bin's own."""
+    uniform = plan.get("uniform_choice")
+    source = spec if uniform is None else uniform
+    label = source["strategy"] + (f"({source['scorer']})" if source.get("scorer") else "")
+    return label, uniform is not None
+
+
 def dump_plan(plan: Mapping[str, Any]) -> str:
     """The plan as YAML text (keys in the order given, floats rounded for reading)."""
     return yaml.dump(

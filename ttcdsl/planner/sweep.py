@@ -6,16 +6,23 @@ marginal gains (:func:`ttcdsl.planner.frontier.frontier`); otherwise the LP is b
 re-solved per budget with only that bound changed. Points are relaxation values (a bin may mix
 two counts); each point also gives uniform allocation at the same mean samples per query, with
 the policy's answer strategy, for comparison.
+
+A policy with candidates (`one of`, `tuned`) is chosen for again at every budget, by the plan's
+own rule (:func:`ttcdsl.planner.build.choose_along`), and each point records its choice: a
+point is the objective of the plan `ttc plan` would make at that budget (before the cross-fitted
+check against uniform, :mod:`ttcdsl.planner.choice`, which the sweep does not repeat).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
 from ttcdsl.errors import UserError
 from ttcdsl.planner.build import PlanResult
+from ttcdsl.planner.uniform import uniform_at, versus_uniform
 
 
 def sweep_budget(result: PlanResult, budgets: list[float]) -> dict[str, Any]:
@@ -32,43 +39,22 @@ def sweep_budget(result: PlanResult, budgets: list[float]) -> dict[str, Any]:
     scale = 1.0 if declared.kind == "mean" else float(problem.meta["batch_size"])
     bounds = np.asarray(budgets, dtype=np.float64) / scale
 
-    if len(problem.limits) == 1:
-        from ttcdsl.planner.frontier import frontier
-
-        front = frontier(problem, bounds)
-        objective, spend = np.asarray(front.objective), np.asarray(front.spend)
-        samples = _samples_along(problem, front, bounds)
-        allocations = [_x_at(front, bound) for bound in bounds]
-        method = "frontier (one sort of marginal gains)"
-    else:
-        from ttcdsl.planner.lp import LPModel
-
-        model = LPModel(problem)
-        base = np.array([l.bound for l in problem.limits])
-        objective, spend, samples, allocations = [], [], [], []
-        for bound in bounds:
-            b = base.copy()
-            b[index] = bound
-            sol = model.solve(b)
-            ok = sol.status == "optimal"
-            objective.append(sol.objective if ok else np.nan)
-            spend.append(sol.spend[sweep_limit.resource] if ok else np.nan)
-            samples.append(sol.spend[0] if ok else np.nan)
-            allocations.append(sol.x if ok else None)
-        objective, spend, samples = map(np.asarray, (objective, spend, samples))
-        method = "LP re-solved per budget (parameters, no rebuild)"
-    from ttcdsl.planner.uniform import uniform_at, versus_uniform
-
+    n = len(bounds)
+    objective, spend, samples = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    versus: list[dict | None] = [None] * n
+    choices: list[list[dict[str, Any]] | None] = [None] * n
+    for at, calibration, curves, pinned, chosen in _per_choice(result, index, bounds):
+        o, s, m, allocations, method = _along(pinned, index, bounds[at])
+        objective[at], spend[at], samples[at] = o, s, m
+        for i, x, count in zip(at, allocations, m, strict=True):
+            if x is not None and np.isfinite(count):
+                versus[i] = versus_uniform(calibration, curves, x, float(count))
+            choices[i] = chosen
     uniform = [None if u is None else u["objective"] for u in uniform_at(result.calibration, samples)]
-    versus = [
-        None if x is None or not np.isfinite(n) else
-        versus_uniform(result.calibration, result.curves, x, float(n))
-        for x, n in zip(allocations, samples, strict=True)
-    ]
-    return {
+    out = {
         "limit": " ".join(policy.source.text[declared.span.start : declared.span.end].split()),
         "objective": policy.objective,
-        "method": method,
+        "method": method if result.search is None else f"{method}, candidates chosen per budget",
         "points": [
             {
                 "budget": float(b),
@@ -85,6 +71,85 @@ def sweep_budget(result: PlanResult, budgets: list[float]) -> dict[str, Any]:
             )
         ],
     }
+    if result.search is not None:
+        for point, chosen in zip(out["points"], choices, strict=True):
+            point["choice"] = chosen
+    return out
+
+
+def _per_choice(result: PlanResult, index: int, bounds: np.ndarray):
+    """``(points, calibration, curves, problem, choice)`` per distinct per-bin choice along the
+    sweep: the plan's own for a policy without candidates (``choice`` None); otherwise the
+    choice the plan's rule makes at each budget (:func:`ttcdsl.planner.build.choose_along`),
+    with the curves and knapsack of the policy pinned to it, built as ``make_plan`` builds them.
+    Budgets no allocation meets keep the plan's choice (they get no value either way)."""
+    search = result.search
+    if search is None:
+        yield np.arange(len(bounds)), result.calibration, result.curves, result.problem, None
+        return
+    from ttcdsl.planner import candidates as cand
+    from ttcdsl.planner.build import choose_along
+    from ttcdsl.planner.problem import build_knapsack
+
+    along = choose_along(search, index, bounds)
+    unmet = np.array([i for i, c in enumerate(along) if c is None], dtype=np.int64)
+    if len(unmet):  # no value at these budgets whatever the choice: the plan's own problem says so
+        yield unmet, result.calibration, result.curves, result.problem, None
+    for assignment in dict.fromkeys(tuple(c) for c in along if c is not None):
+        at = np.array([i for i, c in enumerate(along) if c is not None and tuple(c) == assignment])
+        offered = search.calibration.policy
+        picked = [search.candidates.choices[b][j] for b, j in enumerate(assignment)]
+        calibration = dataclasses.replace(search.calibration, policy=cand.pin_policy(offered, picked))
+        curves = cand.select(search.candidates, assignment, calibration)
+        problem = build_knapsack(calibration, curves, batch_size=result.problem.meta["batch_size"])
+        yield at, calibration, curves, problem, _describe(offered, picked)
+
+
+def _describe(offered, picked) -> list[dict[str, Any]]:
+    """The choice of every bin with candidates, as the plan's bins record it."""
+    from ttcdsl.planner import candidates as cand
+
+    out = []
+    for spec, choice in zip(offered.bins, picked, strict=True):
+        if not spec.candidates and not cand.tuned_rules(spec):
+            continue
+        entry: dict[str, Any] = {"bin": spec.name, "strategy": choice.strategy.label}
+        if choice.thresholds:
+            entry["tuned"] = [float(t) for t in choice.thresholds]
+        out.append(entry)
+    return out
+
+
+def _along(problem, index: int, bounds: np.ndarray):
+    """The relaxation's optimum of ``problem`` at every bound of its limit ``index``: objective,
+    spend of that limit's resource, mean samples per query, allocations, and the method."""
+    if len(problem.limits) == 1:
+        from ttcdsl.planner.frontier import frontier
+
+        front = frontier(problem, bounds)
+        objective, spend = np.asarray(front.objective), np.asarray(front.spend)
+        samples = _samples_along(problem, front, bounds)
+        allocations = [_x_at(front, bound) for bound in bounds]
+        return objective, spend, samples, allocations, "frontier (one sort of marginal gains)"
+    from ttcdsl.planner.lp import LPModel
+
+    sweep_limit = problem.limits[index]
+    model = LPModel(problem)
+    base = np.array([l.bound for l in problem.limits], dtype=np.float64)  # ints would truncate a budget
+    objective, spend, samples, allocations = [], [], [], []
+    for bound in bounds:
+        b = base.copy()
+        b[index] = bound
+        sol = model.solve(b)
+        ok = sol.status == "optimal"
+        objective.append(sol.objective if ok else np.nan)
+        spend.append(sol.spend[sweep_limit.resource] if ok else np.nan)
+        samples.append(sol.spend[0] if ok else np.nan)
+        allocations.append(sol.x if ok else None)
+    return (
+        *map(np.asarray, (objective, spend, samples)), allocations,
+        "LP re-solved per budget (parameters, no rebuild)",
+    )
 
 
 def _x_at(front, bound: float) -> np.ndarray | None:

@@ -47,6 +47,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ttcdsl.lang import ir
+from ttcdsl.planner.plan import bin_runs
 from ttcdsl.runtime.aggregate import aggregate
 from ttcdsl.runtime.assignment import rank_key
 from ttcdsl.runtime.backend import Backend, GenerationRequest
@@ -85,10 +86,13 @@ def build_report(
     for b, spec in enumerate(plan["bins"]):
         members = [r for r in results if r.bin == spec["name"]]
         acc, acc_se, _ = _rate([r.correct for r in members])
+        # what ran: uniform's strategy in every bin where the plan runs uniform
+        strategy, runs_uniform = bin_runs(plan, spec)
         bins.append(
             {
                 "name": spec["name"],
-                "strategy": spec["strategy"],
+                "strategy": strategy,
+                "uniform": runs_uniform,
                 "queries": len(members),
                 "samples": sum(r.samples for r in members),
                 "tokens": _measured(members),
@@ -457,7 +461,7 @@ def render_report(report: Mapping[str, Any], file=None) -> None:
         table.add_column(column, justify="left" if column in ("bin", "strategy") else "right")
     for b in report["bins"]:
         table.add_row(
-            b["name"], b["strategy"], str(b["queries"]), _fmt(b["mean_samples"]),
+            b["name"], ("uniform: " if b.get("uniform") else "") + b["strategy"], str(b["queries"]), _fmt(b["mean_samples"]),
             _fmt(b["predicted_samples"]), _fmt(b["accuracy"]), _fmt(b["predicted_accuracy"]),
             str(b["stopped"]), _bin_tokens(b),
         )

@@ -8,7 +8,7 @@ from ttcdsl.lang.checks.budget import check_unit
 from ttcdsl.lang.checks.context import CheckContext
 from ttcdsl.lang.checks.values import check_range
 from ttcdsl.lang.diagnostics import Note, did_you_mean
-from ttcdsl.lang.vocabulary import EXPLORE_RULES, OBJECTIVES
+from ttcdsl.lang.vocabulary import EXPLORE_RULES, FUNCTIONS, OBJECTIVES
 from ttcdsl.lang.walk import conditions, walk
 
 
@@ -242,6 +242,9 @@ def _check_per_query(per_query: ast.PerQuery, program: ast.Program, ctx: CheckCo
                 label="not used by `allocate per query`",
                 help="remove it and use `answer` for the aggregation, or use `allocate optimal`",
             )
+    for statement in program.statements:
+        if isinstance(statement, ast.FeatureDecl | ast.DifficultyDecl):
+            _check_calibration_relative(statement.expr, per_query, ctx)
     budget = symbols.budget
     for item in budget.items if budget is not None else ():
         match item:
@@ -260,4 +263,28 @@ def _check_per_query(per_query: ast.PerQuery, program: ast.Program, ctx: CheckCo
                     label="not supported by `allocate per query`",
                     help="use `mean samples per query <= B` and `samples per query in a..b`, or "
                     "`allocate optimal` for token, total and per-bin limits",
+                )
+
+
+def _check_calibration_relative(expr: ast.Expr, per_query: ast.PerQuery, ctx: CheckContext) -> None:
+    """The per-query predictor is fitted on the calibration table's features and reads a run's
+    features as the same quantities: a batch-relative function (``normalize``) means another
+    thing on each batch (a run of 5 queries rescales over those 5), so the same probe would be
+    read differently from how the predictor learned it. Refused (TTC616): the predictor already
+    standardizes every feature with the calibration's statistics, so the raw value loses
+    nothing."""
+    for node in walk(expr):
+        if isinstance(node, ast.Call):
+            function = FUNCTIONS.get(node.function.text)
+            if function is not None and function.batch_relative:
+                ctx.diagnostics.error(
+                    "TTC616",
+                    f"per-query allocation predicts from features fitted on the calibration "
+                    f"table, but {function.name}() rescales over each batch, so a run batch would "
+                    "read it differently",
+                    node.span,
+                    label="batch-relative",
+                    help="use the raw value, e.g. `feature length = mean(tokens) / 1024`: the "
+                    "predictor standardizes each feature with the calibration's statistics",
+                    notes=(Note(span=per_query.span, message="per-query allocation is chosen here"),),
                 )
