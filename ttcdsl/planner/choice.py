@@ -9,20 +9,17 @@ the curves the optimum was chosen on, which flatters the choice (the winner's cu
 
 So the choice is made on the cross-fitted difference (:mod:`ttcdsl.planner.crossfit`), the
 knapsack's procedure scored on calibration queries it did not see, against uniform at the same
-spend. The rule: **the plan runs uniform only when the policy is worse than uniform beyond
-noise** — the cross-fitted difference's 95% confidence interval lies wholly below zero, the rule
-by which every verdict of the tool calls a policy "worse than uniform"
-(:func:`ttcdsl.verdict.judge`). Then the plan runs uniform instead (``uniform_choice``), says
-so in a warning, and predicts uniform's accuracy. The policy's bins still bin the queries (the
-run reports them), but every query gets the uniform count, the policy's answer strategy over all
-its samples, no stop rule.
-
-Anything else is not evidence against the policy, and the policy the user wrote is kept: a
-negative difference inside the noise (say -0.01 ± 1.3 points) is a tie, and the switch would
-follow the sign of noise (another seed, another fold split, another decision). The plan says so
-in a warning (the difference, its interval, and that it is a tie). The price of the rule is that a
-policy whose loss is real but smaller than the noise of the calibration table is kept; a larger
-table narrows the interval.
+spend. The rule: **the plan runs whichever of the two is ahead out of fold** — uniform when the
+cross-fitted difference is below zero. Both are plans the runtime can execute at the same spend,
+so the one with the better unbiased estimate is the better bet; the size of the noise does not
+change which bet is better, only how sure the plan can be. Then the plan runs uniform instead
+(``uniform_choice``), says so in a warning, and predicts uniform's accuracy. The warning says
+whether the policy was worse beyond noise (the whole 95% interval below zero, the rule by which
+every verdict of the tool calls a policy "worse than uniform", :func:`ttcdsl.verdict.judge`) or
+behind within noise (a near tie: switching costs nothing in expectation, and a larger
+calibration table would settle it). The policy's bins still bin the queries (the run reports
+them), but every query gets the uniform count, the policy's answer strategy over all its
+samples, no stop rule.
 """
 
 from __future__ import annotations
@@ -49,8 +46,7 @@ def choose(
     seed: int = 0,
 ) -> None:
     """Record the cross-fitted comparison in ``plan["baseline"]`` and switch ``plan`` to
-    uniform where the policy's allocation is worse than uniform beyond noise; warn of a tie
-    where it is behind within noise (module docstring)."""
+    uniform where the policy's allocation is behind uniform out of fold (module docstring)."""
     from ttcdsl.planner.uniform import uniform_at, uniform_choice
     from ttcdsl.verdict import judge, verdict
 
@@ -61,16 +57,15 @@ def choose(
     baseline["cross_fitted"] = None if fit is None else _summary(fit, verdict)
     if fit is None:
         return
-    if judge(fit.difference, fit.difference_se) != "worse":
-        if fit.difference < 0:  # behind, but within noise: a tie, and the plan says so
-            plan["warnings"].append(
-                f"on calibration queries it did not see, this allocation is "
-                f"{100 * fit.difference:+.1f} points against uniform at the same spend "
-                f"{_interval(fit)}: a TIE within noise, so the plan keeps the policy (it runs "
-                "uniform instead only when the policy is worse beyond noise, the whole interval "
-                "below zero)"
-            )
+    if not fit.difference < 0:
         return
+    beyond = judge(fit.difference, fit.difference_se) == "worse"
+    how = (
+        f"worse than uniform at the same spend beyond noise ({100 * fit.difference:+.1f} points, "
+        f"{_interval(fit)[1:-1]}, wholly below zero)" if beyond else
+        f"behind uniform at the same spend within noise ({100 * fit.difference:+.1f} points, "
+        f"{_interval(fit)[1:-1]}: a near tie, so uniform is the better bet at no expected cost)"
+    )
     # uniform spends the whole samples budget where one binds (at most the counts the table
     # can serve, as the policy's allocation), the plan's spend otherwise: never less than the
     # plan spends, so the comparison above, made at the plan's spend, stays fair to the policy
@@ -79,11 +74,9 @@ def choose(
     candidate = uniform_choice(calibration, curves.levels, spend)
     if candidate is None:
         plan["warnings"].append(
-            f"on calibration queries it did not see, this allocation is worse than uniform at "
-            f"the same spend beyond noise ({100 * fit.difference:+.1f} points, "
-            f"{_interval(fit)[1:-1]}), but the policy's limits do not let the plan "
-            "run uniform instead (it limits tokens or one bin, or its probe or per-query bounds "
-            "exclude the uniform count)"
+            f"on calibration queries it did not see, this allocation is {how}, but the policy's "
+            "limits do not let the plan run uniform instead (it limits tokens or one bin, or its "
+            "probe or per-query bounds exclude the uniform count)"
         )
         return
     (entry,) = uniform_at(calibration, np.array([spend]), per_query=True)
@@ -122,9 +115,8 @@ def choose(
     plan["warnings"].append(
         f"the plan runs UNIFORM allocation ({_counts(candidate)} samples per query, "
         f"{candidate['strategy']}, no stop rules): on calibration queries it did not see, the "
-        f"policy's best allocation was worse than uniform at the same spend beyond noise "
-        f"({100 * fit.difference:+.1f} points, {_interval(fit)[1:-1]}, wholly below zero); its "
-        "bins, strategies or stop rules cost more than they gain on this table"
+        f"policy's best allocation was {how}; its bins, strategies or stop rules "
+        f"{'cost' if beyond else 'seem to cost'} more than they gain on this table"
     )
 
 
