@@ -11,8 +11,12 @@ rule comparing ``score(s)`` or ``max``/``min`` of ``scores(s)`` with a constant 
 running statistic with a float32 threshold that compares as the runtime's float64; an offline
 evaluation's stop rule on ``max``/``min`` of ``correct`` likewise.
 
+A bandit plan lowers to :mod:`simulator.bandit` instead (:func:`lower_bandit`): its solved rules
+are the stop-rule tables of one bin, its learned skip the tables of :mod:`ttcdsl.simulate_bandit`,
+and a gold scorer (offline evaluation only) reads the label as the score.
+
 What it cannot lower yet it refuses, naming the reason (a :class:`~ttcdsl.errors.UserError`):
-the bandit, gold scorers, two reward models, best-of-n by confidence, features or stop rules
+gold scorers outside a bandit, two reward models, best-of-n by confidence, features or stop rules
 that read anything else (beyond vote counts, the probe's tokens, log-probabilities and scores),
 token limits, prompt-token charges, bin-scoped limits.
 """
