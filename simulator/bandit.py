@@ -29,6 +29,12 @@ Decisions read only what a run sees (answers, scores, log-probabilities, tokens)
 array is the verifier's score, or the gold label where the policy declares ``offline evaluation``
 with a gold scorer (the caller substitutes it: ``BanditConfig.gold``).
 
+Precision: the exploration indices are float32 here and float64 in the runtime. Queries whose
+vote counts are proportional get equal indices in both (a correctly rounded ``c / n`` is the same
+float), so the ties the runtime breaks by rank are broken by rank here too; two DIFFERENT indices
+closer than float32 resolution could be ordered differently, which matters only for who gets the
+samples of a round the budget cuts. The learned skip compares integer ranks (exact).
+
 The number of rounds depends on the data (a skipped query comes back later), so the rounds are a
 ``lax.while_loop`` (every round serves at least one query, so it ends); ``jax.vmap`` over seeds
 (:func:`simulate_bandit`).
