@@ -369,6 +369,8 @@ def _check_bandit(policy: ir.Policy) -> None:
     for limit in policy.budget.limits:
         if limit.unit != "samples":
             raise _unsupported(policy, f"a {limit.unit} limit (only sample limits are simulated)")
+        if limit.bin is not None:
+            raise _unsupported(policy, f"a limit scoped to bin '{limit.bin}'")
     from ttcdsl.runtime.bandit_gain import settings
 
     if math.isinf(settings(policy).cap):

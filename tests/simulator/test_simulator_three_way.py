@@ -178,12 +178,14 @@ BENCH_POLICIES = REPO / "bench" / "policies"
 
 
 def bandit_variant(rule: str | None, d) -> Path:
-    """policies/bandit_entropy.ttc, or the same policy with another exploration rule."""
+    """policies/bandit_entropy.ttc, or the same policy with another exploration rule
+    (``tokens``: the entropy rule ranking by value per token, ``bill tokens``)."""
     source = REPO / "policies" / "bandit_entropy.ttc"
     if rule is None:
         return source
     text = source.read_text()
-    variant = text.replace("explore entropy", f"explore {rule}").replace(
+    explore = "explore entropy\n  bill tokens" if rule == "tokens" else f"explore {rule}"
+    variant = text.replace("explore entropy", explore).replace(
         "policy bandit_entropy", f"policy bandit_{rule}")
     assert variant != text
     path = d / f"bandit_{rule}.ttc"
@@ -258,9 +260,10 @@ def bandit_same_sequences(policy_path, evaluation_path, plan: dict, results: lis
             "samples": float(np.mean([r["samples"] for r in results]))}
 
 
-@pytest.mark.parametrize("rule", [None, "all", "ucb", "gap"])
+@pytest.mark.parametrize("rule", [None, "all", "ucb", "gap", "tokens"])
 def test_the_bandit_runtime_and_simulator_agree(table, rule, tmp_path):
-    """policies/bandit_entropy.ttc and its elimination (explore all), ucb and gap variants,
+    """policies/bandit_entropy.ttc and its elimination (explore all), ucb, gap and bill-tokens
+    variants,
     planned on a calibration half (so the learned skip is on) and replayed on the other:
     exactly the runtime's spend, coverage and correctness on the replayed sequences, and within
     sampling error of the simulator's figures on fresh draws of the workload. (The planner
