@@ -11,8 +11,12 @@ rule comparing ``score(s)`` or ``max``/``min`` of ``scores(s)`` with a constant 
 running statistic with a float32 threshold that compares as the runtime's float64; an offline
 evaluation's stop rule on ``max``/``min`` of ``correct`` likewise.
 
+A bandit plan lowers to :mod:`simulator.bandit` instead (:func:`lower_bandit`): its solved rules
+are the stop-rule tables of one bin, its learned skip the tables of :mod:`ttcdsl.simulate_bandit`,
+and a gold scorer (offline evaluation only) reads the label as the score.
+
 What it cannot lower yet it refuses, naming the reason (a :class:`~ttcdsl.errors.UserError`):
-the bandit, gold scorers, two reward models, best-of-n by confidence, features or stop rules
+gold scorers outside a bandit, two reward models, best-of-n by confidence, features or stop rules
 that read anything else (beyond vote counts, the probe's tokens, log-probabilities and scores),
 token limits, prompt-token charges, bin-scoped limits.
 """
@@ -105,8 +109,12 @@ def _stat(expr: ir.Expr, policy: ir.Policy) -> int | None:
     from simulator.rollout import CORRECT_MAX, CORRECT_MIN, SCORE_MAX, SCORE_MIN
 
     def reward(name):
+        # a gold scorer's score is the label: only an offline evaluation reads it, and only the
+        # bandit's rollout lowers it (its score array is then the label); check_supported refuses
+        # gold elsewhere
         scorer = _scorer(policy, name)
-        return scorer is not None and scorer.kind == "reward_model"
+        return scorer is not None and (scorer.kind == "reward_model"
+                                       or (scorer.kind == "gold" and policy.offline))
 
     match _resolve(expr, policy):
         case ir.Apply(function="score", args=(ir.ScorerRef(name=name),)) if reward(name):
@@ -171,7 +179,7 @@ def _strategy_code(policy: ir.Policy, strategy: ir.Strategy) -> int:
 def check_supported(policy: ir.Policy, plan: Mapping) -> None:
     """Raise :class:`Unsupported` naming the first thing the simulator cannot model."""
     if plan.get("mode") == "bandit" or isinstance(policy.allocation, ir.Bandit):
-        raise _unsupported(policy, "the online bandit (allocate bandit)")
+        return _check_bandit(policy)
     if plan.get("mode") == "per_query" or isinstance(policy.allocation, ir.PerQuery):
         raise _unsupported(policy, "per-query allocation (allocate per query); check it by "
                            "replay with ttc compare, whose split compares the plan's "
@@ -185,17 +193,7 @@ def check_supported(policy: ir.Policy, plan: Mapping) -> None:
                            + ", ".join(s.name for s in rewards))
     for spec in policy.bins:
         _strategy_code(policy, spec.strategy)
-        for rule in spec.stop:
-            cond = rule.condition
-            if isinstance(cond, ir.UnanimousWindow) or _stat_condition(cond, policy) is not None:
-                continue
-            reads = _names(cond.left, policy) | _names(cond.right, policy)
-            if not reads <= _VOTE_OBSERVABLES:
-                what = ", ".join(sorted(reads - _VOTE_OBSERVABLES))
-                raise _unsupported(policy, f"a stop rule in bin '{spec.name}' reads {what} "
-                                   "(simulated: beta_confidence, top_share and samples; a constant "
-                                   "threshold on score(s), max or min of scores(s), and in an "
-                                   "offline evaluation on max or min of correct)")
+        _check_conditions(policy, [rule.condition for rule in spec.stop], f"stop rule in bin '{spec.name}'")
     if policy.budget.charge_prompt_tokens:
         raise _unsupported(policy, "charge prompt tokens (token limits are not simulated yet)")
     for limit in policy.budget.limits:
@@ -289,6 +287,155 @@ def _vote_table(conditions: list[ir.Threshold], policy: ir.Policy, length: int) 
     return table
 
 
+def _rules(policy: ir.Policy, groups: list[tuple[str, list[ir.Condition]]], first_checks: list[int],
+           length: int):
+    """:class:`simulator.rollout.Rules` for groups of conditions (one per bin: its name and its
+    stop rules; the bandit: one group of solved rules), for counts up to ``length``."""
+    import jax.numpy as jnp
+
+    from simulator.rollout import EQ, GE, GT, LE, LT, NE, Rules
+
+    def thresholds(conditions):
+        return [c for c in conditions if isinstance(c, ir.Threshold)]
+
+    votes = np.stack([
+        _vote_table([c for c in thresholds(conds) if _stat_condition(c, policy) is None], policy, length)
+        for _, conds in groups
+    ])
+    # thresholds on running statistics (scores, labels): [B, K] arrays, K the most in one group
+    stats = [[(c, _stat_condition(c, policy)) for c in thresholds(conds)] for _, conds in groups]
+    stats = [[(c, st) for c, st in per_bin if st is not None] for per_bin in stats]
+    width = max(1, max(len(per_bin) for per_bin in stats))
+    codes = {">=": GE, ">": GT, "<=": LE, "<": LT, "==": EQ, "!=": NE}
+    stat_src = np.zeros((len(groups), width), np.int32)
+    stat_op = np.zeros((len(groups), width), np.int32)
+    stat_t = np.zeros((len(groups), width), np.float32)
+    stat_after = np.zeros((len(groups), width), np.int32)
+    stat_on = np.zeros((len(groups), width), bool)
+    for i, per_bin in enumerate(stats):
+        for j, (cond, (src, op, t)) in enumerate(per_bin):
+            stat_src[i, j], stat_op[i, j], stat_t[i, j] = src, codes[op], _float32_threshold(op, t)
+            stat_after[i, j], stat_on[i, j] = cond.after or 0, True
+
+    def window(name, conditions, disjoint):
+        sizes = [c.last for c in conditions
+                 if isinstance(c, ir.UnanimousWindow) and c.disjoint == disjoint]
+        if len(sizes) > 1:
+            raise _unsupported(policy, f"two unanimous rules of one kind in bin '{name}'")
+        return sizes[0] if sizes else 0
+
+    return Rules(
+        votes=jnp.asarray(votes),
+        window=jnp.asarray([window(n, c, True) for n, c in groups], jnp.int32),
+        last=jnp.asarray([window(n, c, False) for n, c in groups], jnp.int32),
+        first_check=jnp.asarray(first_checks, jnp.int32),
+        any=jnp.asarray([bool(c) for _, c in groups]),
+        **({} if not stat_on.any() else dict(
+            stat_src=jnp.asarray(stat_src), stat_op=jnp.asarray(stat_op), stat_t=jnp.asarray(stat_t),
+            stat_after=jnp.asarray(stat_after), stat_on=jnp.asarray(stat_on))),
+    )
+
+
+def _check_conditions(policy: ir.Policy, conditions, where: str) -> None:
+    """Refuse a stop or solved rule the simulator cannot evaluate (``where``: whose rule)."""
+    for cond in conditions:
+        if isinstance(cond, ir.UnanimousWindow) or _stat_condition(cond, policy) is not None:
+            continue
+        reads = _names(cond.left, policy) | _names(cond.right, policy)
+        if not reads <= _VOTE_OBSERVABLES:
+            what = ", ".join(sorted(reads - _VOTE_OBSERVABLES))
+            raise _unsupported(policy, f"a {where} reads {what} "
+                               "(simulated: beta_confidence, top_share and samples; a constant "
+                               "threshold on score(s), max or min of scores(s), and in an "
+                               "offline evaluation on max or min of correct)")
+
+
+def _check_bandit(policy: ir.Policy) -> None:
+    """What :func:`lower_bandit` cannot model, refused by name."""
+    bandit = policy.allocation
+    scored = [s for s in policy.scorers if s.kind in ("reward_model", "gold")]
+    for scorer in policy.scorers:
+        if scorer.kind == "gold" and not policy.offline:
+            raise _unsupported(policy, f"gold scorer '{scorer.name}' outside an offline evaluation")
+        if scorer.kind not in ("confidence", "reward_model", "gold"):
+            raise _unsupported(policy, f"{scorer.kind} scorer '{scorer.name}'")
+    if len(scored) > 1:
+        raise _unsupported(policy, "two score sources (the workload draws one score per sample): "
+                           + ", ".join(s.name for s in scored))
+    _bandit_strategy(policy)
+    _check_conditions(policy, bandit.solved, "solved rule")
+    if policy.budget.charge_prompt_tokens:
+        raise _unsupported(policy, "charge prompt tokens (token limits are not simulated yet)")
+    for limit in policy.budget.limits:
+        if limit.unit != "samples":
+            raise _unsupported(policy, f"a {limit.unit} limit (only sample limits are simulated)")
+        if limit.bin is not None:
+            raise _unsupported(policy, f"a limit scoped to bin '{limit.bin}'")
+    from ttcdsl.runtime.bandit_gain import settings
+
+    if math.isinf(settings(policy).cap):
+        raise _unsupported(policy, "a bandit without `samples per query <= N` (the simulator "
+                           "needs a bound on each question's samples)")
+
+
+def _bandit_strategy(policy: ir.Policy) -> int:
+    """The answer strategy's code; best-of-n by a gold scorer is best-of-n on the label."""
+    from simulator.rollout import BEST_OF_N
+
+    strategy = policy.bins[0].strategy
+    scorer = _scorer(policy, strategy.scorer)
+    if strategy.kind == "best_of_n" and scorer is not None and scorer.kind == "gold":
+        return BEST_OF_N
+    return _strategy_code(policy, strategy)
+
+
+def lower_bandit(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: int | None = None) -> Lowered:
+    """A bandit plan as :mod:`simulator.bandit`'s arrays (raises :class:`Unsupported`);
+    ``length``: the sample positions to draw (at least the per-query cap; more keeps the draws
+    those of a rollout of that length, the cap still binds)."""
+    import jax.numpy as jnp
+
+    from simulator.bandit import SIGNAL_CONFIDENCE, SIGNAL_SCORE, SIGNAL_VOTES, BanditArrays, BanditConfig
+    from simulator.rollout import BEST_OF_N, WEIGHTED_CONFIDENCE, WEIGHTED_SCORE
+    from ttcdsl.runtime.bandit_gain import settings, signal_scorer
+    from ttcdsl.simulate_bandit import skip_tables
+
+    _check_bandit(policy)
+    bandit = policy.allocation
+    s = settings(policy)
+    cap = int(s.cap)
+    length = max(cap, length or 0)
+    rules = _rules(policy, [(policy.bins[0].name, list(bandit.solved))], [s.first_check], length)
+    room = math.inf
+    for limit in policy.budget.limits:
+        if limit.bin is None and limit.kind == "mean":
+            room = min(room, limit.value * n_queries)
+        elif limit.bin is None and limit.kind == "total":
+            room = min(room, limit.value)
+    skip = skip_tables(policy, plan, cap)
+    if skip is not None:
+        tables, edges = skip
+        if edges is not None:  # `best < edge` in float32 as the runtime's float64
+            tables = tables._replace(edges=jnp.asarray([_float32_threshold("<", e) for e in edges],
+                                                       jnp.float32))
+        skip = tables
+    strategy = _bandit_strategy(policy)
+    signal = signal_scorer(policy)
+    code = SIGNAL_VOTES if signal is None else SIGNAL_CONFIDENCE if signal.kind == "confidence" \
+        else SIGNAL_SCORE
+    gold = any(sc.kind == "gold" for sc in policy.scorers)
+    arrays = BanditArrays(rules=rules, strategy=jnp.asarray(strategy, jnp.int32),
+                          max_tokens=jnp.asarray(float(policy.bins[0].sampling.max_tokens), jnp.float32),
+                          room=jnp.asarray(room, jnp.float32), skip=skip)
+    config = BanditConfig(
+        n_positions=length, cap=cap, round_samples=s.round_samples, first=min(s.first, cap), first_check=s.first_check,
+        explore=bandit.explore, signal=code, bill_tokens=bandit.bill == "tokens",
+        rounds=policy.budget.rounds, gold=gold, scores=bool(_reward_scorers(policy)),
+        weighted=strategy in (WEIGHTED_CONFIDENCE, WEIGHTED_SCORE), best=strategy == BEST_OF_N,
+    )
+    return Lowered(config=config, arrays=arrays, objective=policy.objective)
+
+
 @dataclass(frozen=True)
 class Lowered:
     config: object  # simulator.rollout.Config
@@ -302,9 +449,7 @@ def lower(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: int | Non
     sample sequences for the same key, so two plans can be compared on the same draws)."""
     import jax.numpy as jnp
 
-    from simulator.rollout import (
-        BEST_OF_N, EQ, GE, GT, LE, LT, NE, WEIGHTED_CONFIDENCE, WEIGHTED_SCORE, Config, PlanArrays, Rules,
-    )
+    from simulator.rollout import BEST_OF_N, WEIGHTED_CONFIDENCE, WEIGHTED_SCORE, Config, PlanArrays
     from ttcdsl.features.stop_check import first_stop_check
     from ttcdsl.planner.candidates import apply_plan_choices
 
@@ -322,45 +467,8 @@ def lower(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: int | Non
         shares[i, : len(ordered)] = [float(o["share"]) for o in ordered]
     strategy = np.array([_strategy_code(policy, s.strategy) for s in policy.bins], np.int32)
 
-    def thresholds(spec):
-        return [r.condition for r in spec.stop if isinstance(r.condition, ir.Threshold)]
-
-    votes = np.stack([
-        _vote_table([c for c in thresholds(s) if _stat_condition(c, policy) is None], policy, length)
-        for s in policy.bins
-    ])
-    # thresholds on running statistics (scores, labels): [B, K] arrays, K the most in one bin
-    stats = [[(c, _stat_condition(c, policy)) for c in thresholds(s)] for s in policy.bins]
-    stats = [[(c, st) for c, st in per_bin if st is not None] for per_bin in stats]
-    width = max(1, max(len(per_bin) for per_bin in stats))
-    codes = {">=": GE, ">": GT, "<=": LE, "<": LT, "==": EQ, "!=": NE}
-    stat_src = np.zeros((len(bins), width), np.int32)
-    stat_op = np.zeros((len(bins), width), np.int32)
-    stat_t = np.zeros((len(bins), width), np.float32)
-    stat_after = np.zeros((len(bins), width), np.int32)
-    stat_on = np.zeros((len(bins), width), bool)
-    for i, per_bin in enumerate(stats):
-        for j, (cond, (src, op, t)) in enumerate(per_bin):
-            stat_src[i, j], stat_op[i, j], stat_t[i, j] = src, codes[op], _float32_threshold(op, t)
-            stat_after[i, j], stat_on[i, j] = cond.after or 0, True
-
-    def window(spec, disjoint):
-        sizes = [r.condition.last for r in spec.stop
-                 if isinstance(r.condition, ir.UnanimousWindow) and r.condition.disjoint == disjoint]
-        if len(sizes) > 1:
-            raise _unsupported(policy, f"two unanimous rules of one kind in bin '{spec.name}'")
-        return sizes[0] if sizes else 0
-
-    rules = Rules(
-        votes=jnp.asarray(votes),
-        window=jnp.asarray([window(s, True) for s in policy.bins], jnp.int32),
-        last=jnp.asarray([window(s, False) for s in policy.bins], jnp.int32),
-        first_check=jnp.asarray([first_stop_check(policy, s.name) for s in policy.bins], jnp.int32),
-        any=jnp.asarray([bool(s.stop) for s in policy.bins]),
-        **({} if not stat_on.any() else dict(
-            stat_src=jnp.asarray(stat_src), stat_op=jnp.asarray(stat_op), stat_t=jnp.asarray(stat_t),
-            stat_after=jnp.asarray(stat_after), stat_on=jnp.asarray(stat_on))),
-    )
+    rules = _rules(policy, [(spec.name, [r.condition for r in spec.stop]) for spec in policy.bins],
+                   [first_stop_check(policy, spec.name) for spec in policy.bins], length)
     cap = math.inf
     for limit in policy.budget.limits:
         if limit.kind == "mean":
@@ -566,14 +674,18 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
     )
     from ttcdsl.verdict import verdict
 
-    longest = lower(policy, plan, n_queries).config.n_positions
+    from simulator.bandit import simulate_bandit
+
+    online = isinstance(policy.allocation, ir.Bandit)
+    lowering, rollouts = (lower_bandit, simulate_bandit) if online else (lower, simulate)
+    longest = lowering(policy, plan, n_queries).config.n_positions
     length = longest + 1  # room for uniform's ceil(spend): both run on the same sequences
-    lowered = lower(policy, plan, n_queries, length=length)
+    lowered = lowering(policy, plan, n_queries, length=length)
     keys = jax.random.split(jax.random.key(seed), seeds)
     k_questions = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
     k_run = jax.vmap(lambda k: jax.random.fold_in(k, 2))(keys)
     questions = workload.draw(k_questions, n_queries)
-    out = simulate(k_run, questions, lowered.arrays, lowered.config)
+    out = rollouts(k_run, questions, lowered.arrays, lowered.config)
     policy_summary = _summary(out)
 
     spend = policy_summary["samples"]["mean"]

@@ -51,7 +51,6 @@ def test_scored_and_offline_policies_run_on_a_fresh_install(name, capsys):
 
 
 @pytest.mark.parametrize("name, reason", [
-    ("bandit_entropy", "the online bandit"),
     ("token_budget", "charge prompt tokens"),
 ])
 def test_unsupported_policies_are_refused_by_name(name, reason, capsys):
@@ -108,3 +107,33 @@ def test_a_fitted_workload_reads_the_policys_scorer_column(tmp_path, capsys):
                  "--queries", "40", "--seeds", "2"])
     assert code == 1
     assert "no scores of reward-model scorer 'prm'" in capsys.readouterr().err
+
+
+def test_the_bandit_runs_on_a_fresh_install(capsys):
+    """`ttc simulate policies/bandit_entropy.ttc` (refused before the simulator modelled the
+    bandit): planned on a drawn table (with the learned skip), simulated, printed with a verdict;
+    the spend keeps the budget (mean 8, at most 32 per query) and rounds are the bandit's."""
+    code = main(["simulate", str(REPO / "policies" / "bandit_entropy.ttc"), "--queries", "60",
+                 "--seeds", "2"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "bandit_entropy on builtin" in out
+    assert out.splitlines()[-1].startswith("verdict: ")
+    code = main(["simulate", str(REPO / "policies" / "bandit_entropy.ttc"), "--queries", "60",
+                 "--seeds", "2", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    sim = report["simulated"]
+    assert 2.0 <= sim["samples"]["mean"] <= 8.0 + 1e-9
+    assert sim["max_samples"]["mean"] <= 32
+    assert sim["rounds"]["mean"] > 2  # a first round of 2, then rounds of 2 samples
+    assert 0.0 < sim["accuracy"]["mean"] <= sim["coverage"]["mean"] <= 1.0
+
+
+def test_a_bandit_without_a_per_query_cap_is_refused_by_name(tmp_path, capsys):
+    policy = tmp_path / "uncapped.ttc"
+    policy.write_text((REPO / "policies" / "bandit_entropy.ttc").read_text().replace(
+        "  samples per query in 2..32\n", ""))
+    code = main(["simulate", str(policy), "--queries", "20", "--seeds", "2"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "does not support policy 'bandit_entropy' yet" in err and "samples per query <= N" in err

@@ -10,6 +10,7 @@ compute_optimal: best-of-n, score-weighted votes, a difficulty over mean scores)
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -201,3 +202,195 @@ def test_simulator_matches_the_runtime_under_a_rounds_cap(table, tmp_path):
     run_correct = np.array([bool(r["correct"]) for r in results])
     assert np.array_equal(np.asarray(out.correct), run_correct), (
         f"correctness differs on {int((np.asarray(out.correct) != run_correct).sum())} queries")
+
+
+# --------------------------------------------------------------------------- the bandit
+
+POOLS = REPO.parent / "shared" / "data" / "pools"
+BENCH_POLICIES = REPO / "bench" / "policies"
+
+
+def bandit_variant(rule: str | None, d) -> Path:
+    """policies/bandit_entropy.ttc, or the same policy with another exploration rule
+    (``tokens``: the entropy rule ranking by value per token, ``bill tokens``)."""
+    source = REPO / "policies" / "bandit_entropy.ttc"
+    if rule is None:
+        return source
+    text = source.read_text()
+    explore = "explore entropy\n  bill tokens" if rule == "tokens" else f"explore {rule}"
+    variant = text.replace("explore entropy", explore).replace(
+        "policy bandit_entropy", f"policy bandit_{rule}")
+    assert variant != text
+    path = d / f"bandit_{rule}.ttc"
+    path.write_text(variant)
+    return path
+
+
+def logged_sequences(table, query_ids, length: int, scorer: str | None, seed: int = 0):
+    """Each query's logged samples in the order the replay backend serves them (run seed
+    ``seed``), as latent sequences: answer id 0 for the answer labelled correct, the others
+    numbered by first appearance, -1 none; a sample logged as cut is longer than any cap, one
+    without a token count is 1 token long; the ``scorer`` column's scores. Also each query's
+    logged depth (the replay runs short there)."""
+    from simulator.model import Latent
+    from ttcdsl.runtime.replay import replay_order
+
+    by_query: dict[str, list[int]] = {}
+    for row, qid in enumerate(table.query_id):
+        by_query.setdefault(qid, []).append(row)
+    q = len(query_ids)
+    answer = np.full((q, length), -1, np.int32)
+    tokens = np.full((q, length), 1e9, np.float32)
+    logprob = np.zeros((q, length), np.float32)
+    score = np.zeros((q, length), np.float32)
+    depth = np.zeros(q, np.int32)
+    indices = np.asarray(table.sample_index)
+    lp_column = np.ma.filled(table.mean_logprob.astype(float), np.nan)
+    score_column = None if scorer is None else np.ma.filled(table.scores[scorer].astype(float), np.nan)
+    correct = np.ma.filled(table.correct.astype(float), 0.0)
+    for i, qid in enumerate(query_ids):
+        rows = sorted(by_query[qid], key=lambda r: indices[r])
+        order = [rows[p] for p in replay_order(seed, qid, [int(indices[r]) for r in rows])][:length]
+        depth[i] = len(order)
+        ids: dict[str, int] = {}
+        for j, r in enumerate(order):
+            a = table.answer[r]
+            if a is not None:
+                answer[i, j] = 0 if correct[r] else ids.setdefault(a, len(ids) + 1)
+            if table.finish_reason[r] != "length":
+                count = table.completion_tokens[r]
+                tokens[i, j] = 1.0 if count is np.ma.masked or count is None else float(count)
+            logprob[i, j] = lp_column[r]
+            score[i, j] = 0.0 if score_column is None else score_column[r]
+    return Latent(answer=answer, length=tokens, score=score, logprob=logprob), depth
+
+
+def bandit_same_sequences(policy_path, evaluation_path, plan: dict, results: list[dict],
+                          scorer: str | None) -> dict:
+    """On the very sample sequences the replay served and the runtime's seeded rank, the
+    simulator's bandit spends, covers and answers exactly as the runtime did, query by query."""
+    from simulator.bandit import run_bandit_sequences
+    from ttcdsl.runtime.assignment import rank_key
+    from ttcdsl.samples import load
+    from ttcdsl.simulate import lower_bandit
+
+    policy = load_policy(policy_path)
+    ids = [r["query_id"] for r in results]
+    lowered = lower_bandit(policy, plan, len(ids))
+    latent, depth = logged_sequences(load(evaluation_path), ids, lowered.config.n_positions, scorer)
+    order = np.argsort([rank_key(0, q) for q in ids])
+    out = run_bandit_sequences(latent, int(latent.answer.max()) + 1, lowered.arrays, lowered.config,
+                               order, depth)
+    name = policy.name
+    for field, key in (("samples", "samples"), ("correct", "correct"), ("covered", "covered")):
+        run = np.array([r[key] for r in results])
+        sim = np.asarray(getattr(out, field))
+        assert np.array_equal(sim.astype(run.dtype), run), (
+            f"{name}: {field} differs on {int((sim != run).sum())} of {len(ids)} queries")
+    return {"stopped": sum(bool(r["stopped"]) for r in results),
+            "cut": sum(bool(r["budget_cut"]) for r in results),
+            "exhausted": sum(bool(r["exhausted"]) for r in results),
+            "samples": float(np.mean([r["samples"] for r in results]))}
+
+
+@pytest.mark.parametrize("rule", [None, "all", "ucb", "gap", "tokens"])
+def test_the_bandit_runtime_and_simulator_agree(table, rule, tmp_path):
+    """policies/bandit_entropy.ttc and its elimination (explore all), ucb, gap and bill-tokens
+    variants,
+    planned on a calibration half (so the learned skip is on) and replayed on the other:
+    exactly the runtime's spend, coverage and correctness on the replayed sequences, and within
+    sampling error of the simulator's figures on fresh draws of the workload. (The planner
+    predicts nothing for a bandit: allocation happens online.)"""
+    from simulator.bandit import simulate_bandit
+    from ttcdsl.simulate import lower_bandit
+
+    files = split(table, tmp_path)
+    policy_path = bandit_variant(rule, tmp_path)
+    plan, results = plan_and_run(policy_path, *files, tmp_path)
+    assert plan["mode"] == "bandit" and plan["bandit"].get("gain"), "the plan should learn the skip"
+    assert plan.get("predicted") is None
+    counts = bandit_same_sequences(policy_path, files[1], plan, results, "prm")
+    assert counts["cut"] > 0, "the mean-samples budget should cut a round"
+    assert counts["exhausted"] == 0
+
+    n = len(results)
+    policy = load_policy(policy_path)
+    lowered = lower_bandit(policy, plan, n)
+    keys = jax.random.split(jax.random.key(5), SEEDS)
+    out = simulate_bandit(keys, Workload(name="builtin").draw(keys, n), lowered.arrays, lowered.config)
+    lines = []
+    for metric, field in (("accuracy", "correct"), ("coverage", "covered"), ("samples", "samples")):
+        values = np.array([float(r[field]) for r in results])
+        a, a_se = values.mean(), values.std(ddof=1) / math.sqrt(n)
+        per_seed = np.asarray(getattr(out, field), np.float64).mean(1)
+        c, c_se = per_seed.mean(), per_seed.std(ddof=1) / math.sqrt(SEEDS)
+        lines.append(f"{policy.name} {metric}: run {a:.3f} ± {a_se:.3f}, simulator {c:.3f} ± {c_se:.4f}")
+        # the run's spend is the budget exactly, the simulator's too: both errors may be 0
+        assert abs(a - c) <= 3 * math.hypot(a_se, c_se) + 1e-6, lines[-1]
+    print("\n".join(lines), counts)
+
+
+def pool_table():
+    """CRUXEval-input (CodeLlama-7B, 10 samples per query, gold labels) without the queries
+    where two different answer strings are labelled correct (the simulator's answer model has
+    one correct answer per question; the runtime would count them as two answers)."""
+    path = POOLS / "cruxeval_input_codellama7b_x10.json"
+    if not path.is_file():
+        pytest.skip(f"the shared pools are not here ({POOLS})")
+    from ttcdsl.importers import ImportOptions, import_cruxeval_scored
+
+    table = import_cruxeval_scored(path, ImportOptions())
+    right: dict[str, set] = {}
+    for qid, answer, correct in zip(table.query_id, table.answer, table.correct):
+        if correct:
+            right.setdefault(qid, set()).add(answer)
+    keep = [q for q in table.query_ids() if len(right.get(q, ())) <= 1]
+    return table.where(query_ids=keep)
+
+
+@pytest.fixture(scope="module")
+def cruxeval():
+    return pool_table()
+
+
+def pool_variant(name: str, d) -> Path:
+    """The bench's gold-scored bandits (elimination: explore all; ucb), and an entropy bandit
+    without gold (solved when the vote is settled; majority vote), all on 10 logged samples."""
+    if name == "elimination_gold_8":  # a budget the 10 logged samples cannot serve: the replay runs short
+        text = (BENCH_POLICIES / "elimination_gold.ttc").read_text()
+        path = d / f"{name}.ttc"
+        path.write_text(text.replace("mean samples per query <= 4", "mean samples per query <= 8"))
+        assert path.read_text() != text
+        return path
+    if name != "entropy_vote":
+        return BENCH_POLICIES / f"{name}.ttc"
+    path = d / "entropy_vote.ttc"
+    path.write_text("""policy entropy_vote "entropy bandit without gold"
+budget {
+  mean samples per query <= 4
+  samples per query in 2..10
+}
+sampling { temperature 0.8  max_tokens 1024 }
+allocate bandit {
+  round 2 samples
+  explore entropy
+  solved when top_share >= 0.75 after 4
+} maximize accuracy
+answer majority_vote
+""")
+    return path
+
+
+@pytest.mark.parametrize("name", ["elimination_gold", "bandit_ucb_gold", "entropy_vote", "elimination_gold_8"])
+def test_the_bandit_matches_the_runtime_on_a_shared_pool(cruxeval, name, tmp_path):
+    """On CRUXEval's logged samples (a gold scorer: solved at the first correct sample; at a
+    budget of 8 the replay runs short at 10 samples under a cap of 16), planned on one half and replayed on the
+    other: the simulator spends, covers and answers exactly as the runtime on every query."""
+    files = split(cruxeval, tmp_path)
+    policy_path = pool_variant(name, tmp_path)
+    plan, results = plan_and_run(policy_path, *files, tmp_path)
+    assert plan["bandit"].get("gain"), "the plan should learn the skip"
+    counts = bandit_same_sequences(policy_path, files[1], plan, results, None)
+    print(name, len(results), counts)
+    if name == "elimination_gold_8":
+        assert counts["exhausted"] > 0, "the replay should run short"

@@ -7,7 +7,7 @@ Prints accuracy, coverage, mean and max samples per query and rounds, each as a 
 with a 95% interval, next to uniform allocation at the same mean spend and the static oracle
 (which knows each question's response process), and the verdict against uniform. A policy is
 first planned on a table drawn from the workload (or on the --fit table itself). Policies the
-simulator cannot model yet (the bandit, token limits) are refused with the reason (exit 1).
+simulator cannot model yet (per-query allocation, token limits) are refused with the reason (exit 1).
 """
 
 from __future__ import annotations

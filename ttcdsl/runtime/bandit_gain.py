@@ -340,13 +340,9 @@ def skipped(
     rounds: list[tuple[float, float, int, str]] = []  # (-value per sample, rank, cost, id)
     now: dict[str, float] = {}
     for qid, rows, rank in active:
-        projected = _ironed(_projection(table, s, table.key(rows, scorer), len(rows)))
-        if projected:
-            # skip only when even the upper end of the 95% interval of this round's gain is
-            # worth less than what the budget buys elsewhere
-            gain, _, _, error = table.states[table.key(rows, scorer)]
-            upper = (gain + Z95 * error) / min(s.round_samples, s.cap - len(rows))
-            now[qid] = max(projected[0][0], upper)
+        projected, next_value = outlook(table, s, table.key(rows, scorer), len(rows))
+        if next_value is not None:
+            now[qid] = next_value
         rounds.extend((-value, rank, cost, qid) for value, cost in projected)
     rounds.sort()
     spent, tau = 0, None
@@ -358,6 +354,21 @@ def skipped(
     if tau is None or spent == sum(cost for _, _, cost, _ in rounds):
         return set()
     return {qid for qid, value in now.items() if value < tau}
+
+
+def outlook(table: GainTable, s: Settings, key: str, n: int) -> tuple[list[tuple[float, int]], float | None]:
+    """A query's projected rounds (value per sample, samples; ironed) in state ``key`` at ``n``
+    samples, and the value its next round is judged by (None: no projection, never skipped).
+    The runtime's :func:`skipped` and the simulator's tables (``ttcdsl.simulate_bandit``) both
+    read it."""
+    projected = _ironed(_projection(table, s, key, n))
+    if not projected:
+        return projected, None
+    # skip only when even the upper end of the 95% interval of this round's gain is worth less
+    # than what the budget buys elsewhere
+    gain, _, _, error = table.states[key]
+    upper = (gain + Z95 * error) / min(s.round_samples, s.cap - n)
+    return projected, max(projected[0][0], upper)
 
 
 def fit_table(
