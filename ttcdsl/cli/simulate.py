@@ -181,7 +181,10 @@ def run(args: argparse.Namespace) -> int:
         if args.sweep_plot:
             say(f"sweep plot written to {write_plot(doc, args.sweep_plot)}")
         if args.json:
-            json.dump(doc, sys.stdout, indent=2)
+            from ttcdsl.planner.plan import _plain
+
+            # the document --sweep-out writes (ttc plan's rounding; NaN as null)
+            json.dump(_plain(doc), sys.stdout, indent=1)
             sys.stdout.write("\n")
         else:
             render(doc)
