@@ -309,8 +309,11 @@ def _check_exit(verdict: dict, *, as_json: bool) -> int:
     checked = ", ".join(r["label"] for r in verdict["figures"]) or "nothing"
     skipped = f" (not checked: {', '.join(verdict['skipped'])})" if verdict["skipped"] else ""
     if verdict["agree"]:
+        out = sys.stderr if as_json else sys.stdout
         print(f"check: the plan's predictions agree with the simulation within the combined 95% "
-              f"intervals ({checked}){skipped}", file=sys.stderr if as_json else sys.stdout)
+              f"intervals ({checked}){skipped}", file=out)
+        for row in verdict["figures"]:
+            print(f"  {describe(row)}", file=out)
         return 0
     print("ttc simulate: the plan's predictions disagree with the simulation:", file=sys.stderr)
     for row in verdict["figures"]:
