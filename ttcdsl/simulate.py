@@ -565,6 +565,7 @@ class Workload:
 
     name: str
     fitted: object | None = None  # simulator.fit.Fitted
+    mixture: object | None = None  # simulator.model.Mixture (simulator.workloads); None: the built-in one
 
     def draw(self, keys, n_queries: int):
         """``[S]`` independent draws of the questions (``[S, Q, ...]`` arrays)."""
@@ -573,7 +574,7 @@ class Workload:
         if self.fitted is None:
             from simulator.model import default_mixture, draw_questions
 
-            mixture = default_mixture()
+            mixture = default_mixture() if self.mixture is None else self.mixture
             return jax.vmap(lambda k: draw_questions(k, mixture, n_queries))(keys)
         from simulator.fit import draw_fitted
 
@@ -648,6 +649,7 @@ def _summary(out) -> dict:
         "accuracy": _interval(np.asarray(out.correct).mean(1)),
         "coverage": _interval(np.asarray(out.covered).mean(1)),
         "samples": _interval(np.asarray(out.samples).mean(1)),
+        "tokens": _interval(np.asarray(out.tokens, np.float64).mean(1)),
         "max_samples": _interval(np.asarray(out.samples).max(1)),
         "rounds": _interval(np.asarray(out.rounds)),
     }
@@ -684,7 +686,10 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
     keys = jax.random.split(jax.random.key(seed), seeds)
     k_questions = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
     k_run = jax.vmap(lambda k: jax.random.fold_in(k, 2))(keys)
-    questions = workload.draw(k_questions, n_queries)
+    from simulator.shard import shard_questions
+
+    # split over the devices there are (one: unchanged); the rollouts' values do not change
+    questions = shard_questions(workload.draw(k_questions, n_queries), n_queries)
     out = rollouts(k_run, questions, lowered.arrays, lowered.config)
     policy_summary = _summary(out)
 

@@ -137,3 +137,242 @@ def test_a_bandit_without_a_per_query_cap_is_refused_by_name(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1
     assert "does not support policy 'bandit_entropy' yet" in err and "samples per query <= N" in err
+
+
+# --------------------------------------------------------------------------- --budget, --sweep
+
+
+def test_budget_replans_the_policy_at_that_budget(capsys):
+    """--budget 3: the policy planned at `mean samples per query <= 3` (its 8 rewritten), so the
+    simulated spend keeps the new budget (the ledger never exceeds it) where the policy's own
+    budget of 8 would spend more."""
+    code = main(["simulate", str(REPO / "policies" / "oracle_coverage.ttc"), "--budget", "3",
+                 "--queries", "60", "--seeds", "2", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    report = json.loads(captured.out)
+    assert report["budget"] == 3.0
+    assert 2.0 < report["simulated"]["samples"]["mean"] <= 3.0 + 1e-9
+    assert "planning oracle_coverage" in captured.err
+
+
+def test_sweep_prints_writes_json_and_draws_the_three_lines(tmp_path, capsys):
+    """--sweep LO..HI:STEP (ttc plan's syntax) on a named workload: one point per budget with
+    the policy, uniform at the policy's spend and the oracle, the verdict; the JSON file is the
+    document printed; the PNG is written; progress lines count the budgets."""
+    out, png = tmp_path / "sweep.json", tmp_path / "sweep.png"
+    code = main(["simulate", str(REPO / "policies" / "oracle_coverage.ttc"), "--workload", "hard",
+                 "--sweep", "2..4:2", "--queries", "60", "--seeds", "2", "--json",
+                 "--sweep-out", str(out), "--sweep-plot", str(png)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    doc = json.loads(captured.out)
+    assert doc == json.loads(out.read_text())
+    assert doc["workload"] == "hard" and doc["objective"] == "coverage"
+    assert [p["budget"] for p in doc["points"]] == [2.0, 4.0]
+    for point in doc["points"]:
+        assert point["samples"]["mean"] <= point["budget"] + 1e-9
+        for line in ("policy", "uniform", "oracle"):
+            assert 0.0 < point[line]["mean"] <= 1.0
+        # the difference is the policy's against uniform's, on the same draws (JSON: 6 digits)
+        assert point["difference"]["mean"] == pytest.approx(point["policy"]["mean"] - point["uniform"]["mean"],
+                                                            abs=1e-5)
+        assert point["verdict"]
+    assert doc["points"][1]["samples"]["mean"] > doc["points"][0]["samples"]["mean"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "[1/2]" in captured.err and "[2/2]" in captured.err
+
+
+def test_sweep_renders_a_table(capsys):
+    code = main(["simulate", str(REPO / "policies" / "oracle_coverage.ttc"), "--sweep", "3..3",
+                 "--queries", "40", "--seeds", "2"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "budget" in out and "oracle %" in out and "than uniform" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--budget", "lots"], "--budget 'lots': expected a positive number"),
+    (["--budget", "-2"], "--budget '-2': expected a positive number"),
+    (["--sweep", "8..2"], "--sweep '8..2': expected LO..HI"),
+    (["--sweep", "2-8"], "--sweep '2-8': expected LO..HI"),
+    (["--sweep", "2..8", "--budget", "4"], "--budget and --sweep exclude each other"),
+    (["--sweep-out", "x.json"], "--sweep-out needs --sweep"),
+    (["--workload", "nightmare"], "no such workload; the workloads are builtin, easy, hard, trap"),
+])
+def test_bad_flags_are_clear_messages_exit_1(argv, message, capsys):
+    code = main(["simulate", str(REPO / "policies" / "oracle_coverage.ttc"), *argv])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert message in err and "Traceback" not in err
+
+
+def test_budget_of_a_policy_without_a_mean_budget_is_refused(capsys):
+    code = main(["simulate", str(REPO / "policies" / "self_consistency.ttc"), "--budget", "4"])
+    assert code == 1
+    assert "declares no `mean samples per query` budget" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, message", [
+    ("just: yaml\n", "not a ttcdsl plan"),
+    ("{{{{\n", "not valid YAML"),
+])
+def test_a_file_that_is_not_a_plan_is_refused(tmp_path, text, message, capsys):
+    plan = tmp_path / "nope.yaml"
+    plan.write_text(text)
+    for argv in (["simulate", str(plan)], ["simulate", "--check", str(plan)]):
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code == 1 and message in err and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- --check
+
+
+@pytest.fixture(scope="module")
+def esc_plan(tmp_path_factory):
+    """early_stopping_sc planned on a table drawn from the built-in workload (the table kept)."""
+    from ttcdsl.samples import save
+    from ttcdsl.simulate import Workload, draw_table
+
+    root = tmp_path_factory.mktemp("check")
+    table = root / "calibration.jsonl"
+    save(draw_table(Workload(name="builtin"), 240, 32, seed=4), table)
+    plan = root / "esc.plan.yaml"
+    assert main(["plan", str(REPO / "policies" / "early_stopping_sc.ttc"), "-c", str(table), "-o",
+                 str(plan), "--reps", "32", "--no-cross-check"]) == 0
+    return plan, table
+
+
+def test_check_passes_when_the_plan_and_the_simulation_agree(esc_plan, capsys):
+    plan, table = esc_plan
+    capsys.readouterr()
+    code = main(["simulate", "--check", str(plan), "--fit", str(table), "--seeds", "8"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "check: the plan's predictions agree with the simulation" in out
+    assert "accuracy, samples per query" in out
+
+
+def test_check_names_the_figure_that_disagrees(esc_plan, tmp_path, capsys):
+    """A plan whose recorded accuracy is 25 points too high: exit 1 naming accuracy (not the
+    samples, which still agree), with the difference and the interval recomputed here."""
+    import yaml
+
+    from ttcdsl.verdict import Z95
+
+    plan, table = esc_plan
+    doc = yaml.safe_load(plan.read_text())
+    doc["predicted"]["accuracy"] = min(1.0, doc["predicted"]["accuracy"] + 0.25)
+    wrong = tmp_path / "wrong.plan.yaml"
+    wrong.write_text(yaml.safe_dump(doc, sort_keys=False))
+    capsys.readouterr()
+    code = main(["simulate", "--check", str(wrong), "--fit", str(table), "--seeds", "8", "--json"])
+    captured = capsys.readouterr()
+    assert code == 1
+    report = json.loads(captured.out)
+    assert "the plan's predictions disagree with the simulation" in captured.err
+    assert "accuracy: the plan predicts" in captured.err
+    assert "samples per query:" not in captured.err
+    sim = report["simulated"]["accuracy"]
+    row = next(r for r in report["check"]["figures"] if r["figure"] == "accuracy")
+    difference = sim["mean"] - doc["predicted"]["accuracy"]
+    interval = Z95 * (sim["se"] ** 2 + doc["predicted"]["accuracy_se"] ** 2) ** 0.5
+    assert abs(difference) > interval
+    assert row["difference"] == pytest.approx(difference) and row["interval"] == pytest.approx(interval)
+    assert f"{100 * abs(difference):.1f} points lower in simulation" in captured.err
+    assert f"combined 95% interval of ±{100 * interval:.1f} points" in captured.err
+
+
+def test_check_refuses_a_policy_and_a_second_file(esc_plan, capsys):
+    plan, _ = esc_plan
+    policy = str(REPO / "policies" / "early_stopping_sc.ttc")
+    assert main(["simulate", "--check", policy]) == 1
+    assert "a policy has no predictions to check" in capsys.readouterr().err
+    assert main(["simulate", policy, "--check", str(plan)]) == 1
+    assert "give it alone" in capsys.readouterr().err
+    assert main(["simulate", "--check", str(plan), "--budget", "4"]) == 1
+    assert "takes no --budget or --sweep" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- workloads, sharding
+
+
+def test_named_workloads_differ_as_named():
+    """easy is easier than builtin, hard harder (and mostly unsolvable questions), trap's wrong
+    answers gather on one distractor; each reaches the draws through ttcdsl's Workload."""
+    import jax
+    import numpy as np
+
+    from simulator.workloads import WORKLOADS, mixture
+    from ttcdsl.simulate import Workload
+
+    keys = jax.random.split(jax.random.key(0), 2)
+    drawn = {name: Workload(name=name, mixture=mixture(name)).draw(keys, 2000) for name in WORKLOADS}
+    p = {name: float(np.asarray(q.p_correct).mean()) for name, q in drawn.items()}
+    assert p["easy"] > p["builtin"] + 0.1 > p["hard"] + 0.2
+    assert float((np.asarray(drawn["hard"].p_correct) < 0.05).mean()) > 0.3
+    top = {name: float(np.asarray(q.wrong)[..., 0].mean()) for name, q in drawn.items()}
+    assert top["trap"] > top["builtin"] + 0.2
+    # builtin is the default mixture: the same draws as a Workload without one
+    assert np.array_equal(np.asarray(drawn["builtin"].p_correct),
+                          np.asarray(Workload(name="builtin").draw(keys, 2000).p_correct))
+
+
+_SHARDED = r"""
+import contextlib, io, json, sys
+import jax, numpy as np
+assert len(jax.devices()) == 2, jax.devices()
+from simulator import shard
+from simulator.rollout import simulate
+from ttcdsl.cli import main
+from ttcdsl.lang.api import load_policy
+from ttcdsl.planner.build import make_plan
+from ttcdsl.simulate import Workload, draw_table, lower
+
+# the rollout itself: the questions split over both devices, every outcome equal
+policy = load_policy(sys.argv[1])
+workload = Workload(name="builtin")
+plan = make_plan(policy, draw_table(workload, 60, 16, seed=1), reps=8, cross_check=False, batch_size=64).plan
+low = lower(policy, plan, 64)
+keys = jax.random.split(jax.random.key(0), 3)
+questions = workload.draw(keys, 64)
+sharded = shard.shard_questions(questions, 64)
+assert len(sharded.p_correct.sharding.device_set) == 2
+a = simulate(keys, questions, low.arrays, low.config)
+b = simulate(keys, sharded, low.arrays, low.config)
+assert len(b.samples.sharding.device_set) == 2
+for field in a._fields:
+    assert np.array_equal(np.asarray(getattr(a, field)), np.asarray(getattr(b, field))), field
+
+# ttc simulate: sharded (two devices) and unsharded (one) reports are the same
+def report():
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        assert main(["simulate", sys.argv[1], "--queries", "64", "--seeds", "2", "--json"]) == 0
+    return json.loads(out.getvalue()), err.getvalue()
+two, err = report()
+assert "sharded over 2 devices" in err, err
+shard.question_devices = lambda n, devices=None: jax.devices()[:1]
+one, err = report()
+assert "sharded" not in err, err
+assert one == two, (one, two)
+print("equal")
+"""
+
+
+def test_sharded_and_unsharded_rollouts_are_equal(tmp_path):
+    """On two (forced) CPU devices the questions are sharded across both, in the simulator and
+    in `ttc simulate`; the outcomes and the report equal the unsharded ones."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "sharded.py"
+    script.write_text(_SHARDED)
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu",
+               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    done = subprocess.run([sys.executable, str(script), str(REPO / "policies" / "early_stopping_sc.ttc")],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith("equal")

@@ -2,17 +2,39 @@
 
     ttc simulate policies/adaptive_consistency.ttc                 # built-in workload, 8 seeds
     ttc simulate plan.yaml --fit calib.jsonl --queries 300 --seeds 16 --json
+    ttc simulate policies/oracle_coverage.ttc --workload hard --budget 4
+    ttc simulate policies/oracle_coverage.ttc --sweep 2..16:2 --sweep-plot sweep.png
+    ttc simulate --check plan.yaml --fit calib.jsonl               # exit 1 if they disagree
 
 Prints accuracy, coverage, mean and max samples per query and rounds, each as a mean over seeds
 with a 95% interval, next to uniform allocation at the same mean spend and the static oracle
 (which knows each question's response process), and the verdict against uniform. A policy is
 first planned on a table drawn from the workload (or on the --fit table itself). Policies the
 simulator cannot model yet (per-query allocation, token limits) are refused with the reason (exit 1).
+
+--budget B plans the policy (a plan's policy, on the --fit table or one drawn from the workload)
+again with its `mean samples per query <= B`, as `ttc compare` does; --sweep LO..HI[:STEP] does
+so at every budget of the range (`ttc plan --sweep`'s syntax) and prints the policy, uniform and
+the oracle per budget (--sweep-out FILE.json, --sweep-plot FILE.png). --check PLAN simulates the
+plan and compares its recorded predictions (accuracy, samples and tokens per query) with the
+simulation: exit 1 naming each figure that differs beyond the combined 95% interval.
+
+Workloads (--workload NAME):
+{workloads}
+
+With several devices (GPUs, or XLA_FLAGS=--xla_force_host_platform_device_count=N on a CPU) the
+questions are sharded across them; the figures do not change. Progress goes to standard error.
 """
 
 from __future__ import annotations
 
 import argparse
+
+
+def _workloads_help() -> str:
+    from simulator.workloads import WORKLOADS
+
+    return "\n".join(f"  {name:9}{text}" for name, (text, _) in WORKLOADS.items())
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -21,16 +43,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="dry-run a policy or plan on a simulated workload",
         description="Simulate a policy or plan against uniform allocation and the static oracle.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1],
+        epilog=__doc__.split("\n\n", 1)[1].replace("{workloads}", _workloads_help()),
     )
-    parser.add_argument("target", metavar="POLICY|PLAN", help="a policy (.ttc) or a plan (.yaml)")
+    parser.add_argument("target", nargs="?", metavar="POLICY|PLAN",
+                        help="a policy (.ttc) or a plan (.yaml); with --check, the plan may be left out")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--workload", default="builtin", choices=["builtin"],
-                        help="the parametric workload (default builtin)")
+    source.add_argument("--workload", default="builtin", metavar="NAME",
+                        help="a named parametric workload (listed below; default builtin)")
     source.add_argument("--fit", metavar="SAMPLES", help="fit the workload to a samples table")
-    parser.add_argument("--queries", type=int, default=500, metavar="N", help="questions per draw (default 500)")
+    parser.add_argument("--queries", type=int, default=None, metavar="N",
+                        help="questions per draw (default 500; with --check the plan's batch size)")
     parser.add_argument("--seeds", type=int, default=8, metavar="S", help="independent draws (default 8)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--budget", metavar="B",
+                        help="simulate the policy planned at mean samples per query <= B")
+    parser.add_argument("--sweep", metavar="LO..HI[:STEP]",
+                        help="simulate at every budget of the range (mean samples per query)")
+    parser.add_argument("--sweep-out", metavar="FILE.json", help="write the sweep as JSON")
+    parser.add_argument("--sweep-plot", metavar="FILE.png",
+                        help="draw the sweep (policy, uniform, oracle vs samples per query) as a PNG")
+    parser.add_argument("--check", metavar="PLAN",
+                        help="compare the plan's predictions with the simulation (exit 1 if they differ)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.set_defaults(run=run)
     from ttcdsl.cli.usage import remember_parser
@@ -46,18 +79,26 @@ def run(args: argparse.Namespace) -> int:
     from ttcdsl.cli.usage import usage_error
     from ttcdsl.errors import UserError
 
-    if args.queries < 2:
+    if args.queries is not None and args.queries < 2:
         usage_error(args, f"--queries must be at least 2, got {args.queries}")
     if args.seeds < 2:
         usage_error(args, f"--seeds must be at least 2 (an interval needs two draws), got {args.seeds}")
     if args.seed < 0:
         usage_error(args, f"--seed must be >= 0, got {args.seed}")
-    target = Path(args.target)
+    target = _target(args)
+    budget = _parse_budget(args.budget) if args.budget is not None else None
+    budgets = _parse_sweep(args.sweep) if args.sweep is not None else None
+    _check_combinations(args, budget, budgets)
+    from simulator.workloads import WORKLOADS
+
+    if args.workload not in WORKLOADS:
+        raise UserError(f"--workload {args.workload!r}: no such workload; the workloads are "
+                        f"{', '.join(WORKLOADS)}", hint="see ttc simulate --help for what each is")
     if not target.is_file():
         raise UserError(f"{target}: no such file")
 
     from ttcdsl.lang.api import load_policy
-    from ttcdsl.simulate import Workload, check_supported, draw_table, fit_table, simulate_plan
+    from ttcdsl.simulate import Workload, check_supported, fit_table, simulate_plan
 
     table = None
     if args.fit:
@@ -71,23 +112,17 @@ def run(args: argparse.Namespace) -> int:
     def workload_for(policy):
         # a fitted workload's scores are the policy's reward scorer's column
         if table is None:
-            return Workload(name=args.workload)
+            from simulator.workloads import mixture
+
+            return Workload(name=args.workload, mixture=mixture(args.workload))
         return Workload(name=f"fit:{Path(args.fit).name}", fitted=fit_table(table, policy))
 
+    say = _progress()
     if target.suffix == ".ttc":
         policy = load_policy(target)
         check_supported(policy, {"mode": "bandit"} if _is_bandit(policy) else {})
         workload = workload_for(policy)
-        if table is None:
-            rewards = [s for s in policy.scorers if s.kind == "reward_model"]
-            table = draw_table(workload, min(args.queries, 400), _calibration_depth(policy), seed=args.seed + 1,
-                               scorer=rewards[0] if rewards else None)
-        from ttcdsl.planner.build import make_plan
-
-        say = (lambda m: None) if args.json else (lambda m: print(f"ttc simulate: {m}", file=sys.stderr))
-        say(f"planning {policy.name} on {len(table.query_ids())} questions of the workload")
-        plan = make_plan(policy, table, policy_file=str(target), reps=32, seed=args.seed,
-                         cross_check=False, batch_size=args.queries).plan
+        plan = None
     else:
         from ttcdsl.planner.plan import load_plan
 
@@ -101,14 +136,203 @@ def run(args: argparse.Namespace) -> int:
                             hint="re-plan with ttc plan")
         check_supported(policy, plan)
         workload = workload_for(policy)
+    if budget is not None or budgets is not None:
+        _at_budget(policy, budget if budget is not None else budgets[0])  # refused before any planning
+    queries = args.queries or (int(plan["batch_size"]) if args.check and plan.get("batch_size") else 500)
 
-    report = simulate_plan(policy, plan, workload, n_queries=args.queries, seeds=args.seeds, seed=args.seed)
+    def planned(at_policy, step: str):
+        """``at_policy`` planned on the --fit table or on a table drawn from the workload."""
+        nonlocal table
+        if table is None:
+            from ttcdsl.simulate import draw_table
+
+            rewards = [s for s in at_policy.scorers if s.kind == "reward_model"]
+            table = draw_table(workload, min(queries, 400), _calibration_depth(at_policy),
+                               seed=args.seed + 1, scorer=rewards[0] if rewards else None)
+        from ttcdsl.planner.build import make_plan
+
+        say(f"{step}planning {at_policy.name} on {len(table.query_ids())} questions")
+        return make_plan(at_policy, table, policy_file=str(target), reps=32, seed=args.seed,
+                         cross_check=False, batch_size=queries).plan
+
+    def simulate_at(b: float | None, step: str = "") -> dict:
+        if b is None:
+            at_policy, at_plan = policy, plan if plan is not None else planned(policy, step)
+        else:
+            at_policy = _at_budget(policy, b)
+            at_plan = planned(at_policy, step)
+        say(f"{step}simulating {queries} questions x {args.seeds} draws"
+            + ("" if b is None else f" at budget {b:g}") + _sharding_note(queries))
+        report = simulate_plan(at_policy, at_plan, workload, n_queries=queries, seeds=args.seeds,
+                               seed=args.seed)
+        if b is not None:
+            report["budget"] = b
+        return report
+
+    if budgets is not None:
+        from ttcdsl.simulate_sweep import render, sweep, write_plot
+
+        doc = sweep(budgets, lambda b: simulate_at(b, _step_prefix(budgets, b)))
+        if args.sweep_out:
+            from ttcdsl.cli.plan import _write_json
+
+            _write_json(doc, args.sweep_out)
+            say(f"sweep written to {args.sweep_out}")
+        if args.sweep_plot:
+            say(f"sweep plot written to {write_plot(doc, args.sweep_plot)}")
+        if args.json:
+            from ttcdsl.planner.plan import _plain
+
+            # the document --sweep-out writes (ttc plan's rounding; NaN as null)
+            json.dump(_plain(doc), sys.stdout, indent=1)
+            sys.stdout.write("\n")
+        else:
+            render(doc)
+        return 0
+
+    report = simulate_at(budget)
+    verdict = None
+    if args.check:
+        from ttcdsl.simulate_check import check
+
+        verdict = check(plan, report)
+        report["check"] = verdict
+        _note_other_table(plan, table if args.fit else None, args, say)
     if args.json:
         json.dump(report, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         _print(report)
+    if verdict is not None:
+        return _check_exit(verdict, as_json=args.json)
     return 0
+
+
+def _target(args):
+    """The file simulated: POLICY|PLAN, or the --check plan (the two, if both given, agree)."""
+    from pathlib import Path
+
+    from ttcdsl.errors import UserError
+
+    if args.check and args.target and Path(args.target) != Path(args.check):
+        raise UserError(f"--check {args.check!r} and {args.target!r}: --check simulates the plan it "
+                        "checks; give it alone", hint=f"ttc simulate --check {args.check}")
+    text = args.check or args.target
+    if not text:
+        raise UserError("ttc simulate needs a POLICY or PLAN file (or --check PLAN)",
+                        hint="e.g. ttc simulate policies/self_consistency.ttc")
+    if args.check and Path(text).suffix == ".ttc":
+        raise UserError(f"--check {text!r}: a policy has no predictions to check; give its plan",
+                        hint=f"ttc plan {text} -c SAMPLES -o PLAN.yaml, then ttc simulate --check PLAN.yaml")
+    return Path(text)
+
+
+def _parse_budget(text: str) -> float:
+    import math
+
+    from ttcdsl.errors import UserError
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise UserError(f"--budget {text!r}: expected a positive number of samples per query, e.g. 8")
+    return value
+
+
+def _parse_sweep(text: str) -> list[float]:
+    from ttcdsl.cli.plan import _parse_sweep as parse  # one syntax for both commands
+
+    return parse(text)
+
+
+def _check_combinations(args, budget, budgets) -> None:
+    from ttcdsl.errors import UserError
+
+    if budget is not None and budgets is not None:
+        raise UserError("--budget and --sweep exclude each other",
+                        hint="one budget (--budget B) or a range of them (--sweep LO..HI)")
+    if args.check and (budget is not None or budgets is not None):
+        raise UserError("--check compares the plan as it was made; it takes no --budget or --sweep")
+    if args.sweep_out and budgets is None:
+        raise UserError("--sweep-out needs --sweep", hint="e.g. --sweep 2..16:2 --sweep-out f.json")
+    if args.sweep_plot:
+        from ttcdsl.cli.plan import _check_sweep_plot
+
+        _check_sweep_plot(args.sweep_plot, budgets)
+
+
+def _at_budget(policy, budget: float):
+    """The policy with its mean samples budget set to ``budget`` (``ttc compare``'s rewrite)."""
+    from ttcdsl.compare.runs import at_budget, mean_budget_limit
+    from ttcdsl.errors import UserError
+
+    if mean_budget_limit(policy) is None:
+        raise UserError(f"policy '{policy.name}' declares no `mean samples per query` budget, so "
+                        "there is no budget to set",
+                        hint="simulate it at its own budget (without --budget or --sweep)")
+    return at_budget(policy, budget)
+
+
+def _step_prefix(budgets, b) -> str:
+    return f"[{budgets.index(b) + 1}/{len(budgets)}] "
+
+
+def _sharding_note(queries: int) -> str:
+    from simulator.shard import question_devices
+
+    n = len(question_devices(queries))
+    return f", sharded over {n} devices" if n > 1 else ""
+
+
+def _note_other_table(plan, table, args, say) -> None:
+    """A --check against another population than the plan's calibration table is said aloud:
+    the predictions are about that table's questions."""
+    if table is None:
+        say(f"note: checking against the {args.workload} workload, not the plan's calibration "
+            "table (pass it with --fit to check the plan on its own questions)")
+        return
+    from ttcdsl.samples import content_hash
+
+    if content_hash(table) != plan.get("calibration", {}).get("content_sha256"):
+        say(f"note: {args.fit} is not the plan's calibration table; its predictions are about that one")
+
+
+def _check_exit(verdict: dict, *, as_json: bool) -> int:
+    """The check's outcome: a line that the figures agree (exit 0; on standard error under
+    --json, which keeps standard output JSON), or each figure that disagrees (exit 1)."""
+    import sys
+
+    from ttcdsl.simulate_check import describe
+
+    checked = ", ".join(r["label"] for r in verdict["figures"]) or "nothing"
+    skipped = f" (not checked: {', '.join(verdict['skipped'])})" if verdict["skipped"] else ""
+    if verdict["agree"]:
+        out = sys.stderr if as_json else sys.stdout
+        print(f"check: the plan's predictions agree with the simulation within the combined 95% "
+              f"intervals ({checked}){skipped}", file=out)
+        for row in verdict["figures"]:
+            print(f"  {describe(row)}", file=out)
+        return 0
+    print("ttc simulate: the plan's predictions disagree with the simulation:", file=sys.stderr)
+    for row in verdict["figures"]:
+        if not row["agree"]:
+            print(f"  {describe(row)}", file=sys.stderr)
+    return 1
+
+
+def _progress():
+    """Progress lines on standard error with the time so far (``ttc compare``'s format)."""
+    import sys
+    import time
+
+    start = time.monotonic()
+
+    def say(message: str) -> None:
+        print(f"ttc simulate [{time.monotonic() - start:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    return say
 
 
 def _is_bandit(policy) -> bool:
