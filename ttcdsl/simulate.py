@@ -440,28 +440,43 @@ def table_arrays(table, scorer: ir.Scorer | None = None) -> dict[str, np.ndarray
     }
 
 
-def fit_table(table, policy: ir.Policy | None = None):
+def fit_table(table, policy: ir.Policy | None = None, *, empirical: bool = False):
     """:func:`simulator.fit` on a samples table; the scores fitted are those of the policy's
-    reward-model scorer (refused when the table has none)."""
+    reward-model scorer (refused when the table has none). ``empirical``: also the table's
+    logged samples for the empirical mode (:mod:`simulator.empirical`): ``(fitted, logged)``."""
     from simulator.fit import fit
 
     rewards = _reward_scorers(policy) if policy is not None else []
     a = table_arrays(table, rewards[0] if rewards else None)
-    return fit(a["answer"], a["correct"], a["valid"], a["tokens"], a["cut"], a["max_tokens"],
-               score=a["score"], logprob=a["logprob"])
+    fitted = fit(a["answer"], a["correct"], a["valid"], a["tokens"], a["cut"], a["max_tokens"],
+                 score=a["score"], logprob=a["logprob"])
+    if not empirical:
+        return fitted
+    from simulator.empirical import logged_samples
+
+    return fitted, logged_samples(a["answer"], a["correct"], a["valid"], a["tokens"], fitted,
+                                  score=a["score"], logprob=a["logprob"])
 
 
 @dataclass(frozen=True)
 class Workload:
-    """Where simulated questions come from: the built-in parametric mixture, or a fitted table."""
+    """Where simulated questions come from: the built-in parametric mixture, a fitted table, or
+    (``logged``) a table's own samples in random orders, the fit past their depth."""
 
     name: str
     fitted: object | None = None  # simulator.fit.Fitted
+    logged: object | None = None  # simulator.empirical.Logged: the empirical mode
 
     def draw(self, keys, n_queries: int):
-        """``[S]`` independent draws of the questions (``[S, Q, ...]`` arrays)."""
+        """``[S]`` independent draws of the questions (``[S, Q, ...]`` arrays); in the empirical
+        mode ``(rows, questions)``: the table's rows each draw runs and their posteriors."""
         import jax
 
+        if self.logged is not None:
+            from simulator.empirical import draw_rows, posterior
+
+            rows = draw_rows(keys, int(self.logged.answer.shape[0]), n_queries)
+            return rows, posterior(keys, rows, self.fitted)
         if self.fitted is None:
             from simulator.model import default_mixture, draw_questions
 
@@ -478,6 +493,20 @@ class Workload:
                 return draw_fitted(k2, jax.tree.map(lambda x: x[idx] if x.ndim and x.shape[0] == q else x, fitted))
             return jax.vmap(one)(keys)
         return jax.vmap(lambda k: draw_fitted(k, fitted))(keys)
+
+    def questions(self, drawn):
+        """The per-question response processes of a :meth:`draw` (what an oracle knows)."""
+        return drawn[1] if self.logged is not None else drawn
+
+    def simulate(self, keys, drawn, arrays, config):
+        """The rollouts of ``arrays`` on a :meth:`draw`, one per key."""
+        if self.logged is not None:
+            from simulator.empirical import simulate
+
+            return simulate(keys, drawn[0], self.logged, self.fitted, arrays, config)
+        from simulator.rollout import simulate
+
+        return simulate(keys, drawn, arrays, config)
 
 
 def draw_table(workload: Workload, n_queries: int, n_samples: int, *, seed: int = 0,
@@ -536,13 +565,23 @@ def _interval(values: np.ndarray) -> dict:
 
 
 def _summary(out) -> dict:
-    return {
+    summary = {
         "accuracy": _interval(np.asarray(out.correct).mean(1)),
         "coverage": _interval(np.asarray(out.covered).mean(1)),
         "samples": _interval(np.asarray(out.samples).mean(1)),
         "max_samples": _interval(np.asarray(out.samples).max(1)),
         "rounds": _interval(np.asarray(out.rounds)),
     }
+    if hasattr(out, "extrapolated"):  # the empirical mode: samples past the logged depth
+        summary["extrapolated"] = extrapolated_share(out)
+    return summary
+
+
+def extrapolated_share(out) -> float:
+    """The share of the simulated samples spent that the fitted model made (past a question's
+    logged depth) rather than the table (the empirical mode; 0 when none was)."""
+    spent = float(np.asarray(out.samples, np.float64).sum())
+    return float(np.asarray(out.extrapolated, np.float64).sum()) / spent if spent else 0.0
 
 
 def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_queries: int,
@@ -562,7 +601,6 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
         WEIGHTED_CONFIDENCE,
         WEIGHTED_SCORE,
         simple_plan,
-        simulate,
     )
     from ttcdsl.verdict import verdict
 
@@ -572,8 +610,9 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
     keys = jax.random.split(jax.random.key(seed), seeds)
     k_questions = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
     k_run = jax.vmap(lambda k: jax.random.fold_in(k, 2))(keys)
-    questions = workload.draw(k_questions, n_queries)
-    out = simulate(k_run, questions, lowered.arrays, lowered.config)
+    drawn = workload.draw(k_questions, n_queries)
+    questions = workload.questions(drawn)
+    out = workload.simulate(k_run, drawn, lowered.arrays, lowered.config)
     policy_summary = _summary(out)
 
     spend = policy_summary["samples"]["mean"]
@@ -585,7 +624,7 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
                           cap=policy.sampling.max_tokens)
     from simulator.rollout import Config
 
-    base = simulate(k_run, questions, uniform,
+    base = workload.simulate(k_run, drawn, uniform,
                     Config(length, 0, 1, stops=False, weighted=strategy in (WEIGHTED_CONFIDENCE, WEIGHTED_SCORE),
                            scores=lowered.config.scores, best=strategy == BEST_OF_N))
     uniform_summary = _summary(base)

@@ -2,6 +2,7 @@
 
     ttc simulate policies/adaptive_consistency.ttc                 # built-in workload, 8 seeds
     ttc simulate plan.yaml --fit calib.jsonl --queries 300 --seeds 16 --json
+    ttc simulate plan.yaml --fit calib.jsonl --empirical           # the table's own samples
 
 Prints accuracy, coverage, mean and max samples per query and rounds, each as a mean over seeds
 with a 95% interval, next to uniform allocation at the same mean spend and the static oracle
@@ -28,6 +29,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--workload", default="builtin", choices=["builtin"],
                         help="the parametric workload (default builtin)")
     source.add_argument("--fit", metavar="SAMPLES", help="fit the workload to a samples table")
+    parser.add_argument("--empirical", action="store_true",
+                        help="with --fit: replay the table's own logged samples per question in random "
+                        "orders, the fitted model only past the logged depth (its share is reported)")
     parser.add_argument("--queries", type=int, default=500, metavar="N", help="questions per draw (default 500)")
     parser.add_argument("--seeds", type=int, default=8, metavar="S", help="independent draws (default 8)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -52,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         usage_error(args, f"--seeds must be at least 2 (an interval needs two draws), got {args.seeds}")
     if args.seed < 0:
         usage_error(args, f"--seed must be >= 0, got {args.seed}")
+    if args.empirical and not args.fit:
+        usage_error(args, "--empirical resamples a table's logged samples: give the table with --fit SAMPLES")
     target = Path(args.target)
     if not target.is_file():
         raise UserError(f"{target}: no such file")
@@ -72,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
         # a fitted workload's scores are the policy's reward scorer's column
         if table is None:
             return Workload(name=args.workload)
+        if args.empirical:
+            fitted, logged = fit_table(table, policy, empirical=True)
+            return Workload(name=f"empirical:{Path(args.fit).name}", fitted=fitted, logged=logged)
         return Workload(name=f"fit:{Path(args.fit).name}", fitted=fit_table(table, policy))
 
     if target.suffix == ".ttc":
@@ -151,4 +160,7 @@ def _print(report: dict) -> None:
             oracle = f"{orc['max_samples']:.1f}"
         label = {"accuracy": "accuracy %", "coverage": "coverage %", "max_samples": "max samples"}.get(name, name)
         print(f"{label:14}{cell(sim[name], pct):>16}{cell(uni[name], pct):>16}{oracle:>16}")
+    if "extrapolated" in sim:
+        print(f"extrapolated: {100 * sim['extrapolated']:.1f}% of the policy's simulated samples "
+              "came from the fitted model (past a question's logged samples)")
     print(f"verdict: {report['verdict']}")
