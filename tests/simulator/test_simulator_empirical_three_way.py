@@ -1,0 +1,142 @@
+"""One semantics, three implementations, on the shared pools: every example policy the pool can
+serve is planned on one half of the pool's queries and run with the replay backend on the other
+half; (a) the run, (b) the plan's prediction and (c) the simulator in empirical mode on the
+evaluation half's logged samples agree within sampling error on accuracy, coverage and spend
+(samples and tokens per query).
+
+* run vs simulator: the same questions and logged samples, so a paired z-test over the
+  questions (each question's run outcome against its mean over simulated draws);
+* plan vs simulator: the plan is calibrated on the other half, so its standard error and the
+  simulator's over the evaluation questions combine (the plan reports no coverage error: the
+  simulator's stands in for it, the halves being the same size);
+* tokens: the pools log no token counts; then all three must say unknown (no number), none a 0.
+
+A policy the simulator does not model yet, a policy reading what the pool does not log (reward-
+model scores, token counts: the planner's refusal) and a plan the pool's logged depth cannot
+serve (the replay ran short) are skipped with the reason. The
+run's figures are recomputed here from its per-query results."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+import pytest
+
+from tests.paths import REPO
+from tests.planner.test_plan_predicts_run import plan_and_run, split
+
+POOLS = {
+    "qwen-math100": "qwen25math_math100_x8.jsonl",
+    "cruxeval-input": "cruxeval_input_codellama7b_x10.json",
+    "cruxeval-output": "cruxeval_output_codellama7b_x10.json",
+}
+POLICIES = sorted(p.stem for p in (REPO / "policies").glob("*.ttc"))
+SEEDS = 32
+
+
+def load_pool(shared_data, pool: str):
+    from ttcdsl.importers import ImportOptions, import_cruxeval_scored, import_qwen25math_eval
+    from ttcdsl.samples.schema import ROW_FIELDS, SamplesTable
+
+    path = shared_data / "pools" / POOLS[pool]
+    if not path.exists():
+        pytest.skip(f"{POOLS[pool]} is not in the shared pools")
+    if pool.startswith("cruxeval"):
+        return import_cruxeval_scored(path, ImportOptions())
+    table = import_qwen25math_eval(path, ImportOptions(temperature=0.7))
+    # the example policies' reward model is `prm`; the pool logs its scores as `rm`
+    fields = {name: getattr(table, name) for name in ROW_FIELDS}
+    return SamplesTable(meta=table.meta, **(fields | {"scores": {"prm": table.scores["rm"]}}))
+
+
+_TABLES: dict = {}
+
+
+@pytest.fixture
+def pool_table(shared_data, request):
+    name = request.param
+    if name not in _TABLES:
+        _TABLES[name] = load_pool(shared_data, name)
+    return name, _TABLES[name]
+
+
+def empirical(policy, plan, evaluation, ids: list[str]) -> dict[str, np.ndarray]:
+    """``[S, Q]`` simulated outcomes on the evaluation table's logged samples, questions in the
+    order of ``ids``."""
+    from simulator.empirical import draw_rows, simulate
+    from ttcdsl.curves.pool import QueryPool
+    from ttcdsl.simulate import fit_table, lower
+
+    fitted, logged = fit_table(evaluation, policy, empirical=True)
+    order = QueryPool.from_table(evaluation).query_ids
+    lowered = lower(policy, plan, len(ids))
+    keys = jax.random.split(jax.random.key(17), SEEDS)
+    rows = np.asarray(draw_rows(keys, len(order), len(order)))[:, [order.index(q) for q in ids]]
+    out = simulate(keys, rows, logged, fitted, lowered.arrays, lowered.config)
+    return {name: np.asarray(getattr(out, name), np.float64)
+            for name in ("correct", "covered", "samples", "tokens", "extrapolated")}
+
+
+@pytest.mark.parametrize("pool_table", list(POOLS), indirect=True)
+@pytest.mark.parametrize("name", POLICIES)
+def test_run_plan_and_empirical_simulator_agree(pool_table, name, tmp_path):
+    from ttcdsl.errors import UserError
+    from ttcdsl.lang import ir
+    from ttcdsl.observables import require
+    from ttcdsl.lang.api import load_policy
+    from ttcdsl.samples import load
+    from ttcdsl.simulate import Unsupported, check_supported
+
+    pool, table = pool_table
+    policy_path = REPO / "policies" / f"{name}.ttc"
+    policy = load_policy(policy_path)
+    try:
+        check_supported(policy, {"mode": "bandit"} if isinstance(policy.allocation, ir.Bandit) else {})
+    except Unsupported as e:
+        pytest.skip(str(e))
+    try:  # the planner's own refusal: an observable the pool does not log (scores, tokens)
+        require(policy, table, table_name=pool)
+    except UserError as e:
+        pytest.skip(str(e))
+    files = split(table, tmp_path)
+    plan, results = plan_and_run(policy_path, *files, tmp_path)
+    if any(r["exhausted"] for r in results):
+        pytest.skip(f"{pool}'s logged samples per query cannot serve {name}'s plan (the replay ran short)")
+    try:
+        check_supported(policy, plan)
+    except Unsupported as e:
+        pytest.skip(str(e))
+    ids = [r["query_id"] for r in results]
+    n = len(ids)
+    sim = empirical(policy, plan, load(files[1]), ids)
+    # the replay served every sample from the log, so the simulator needed no model sample
+    assert sim["extrapolated"].sum() == 0, "the simulator extrapolated where the replay served logged samples"
+    run = {
+        "accuracy": np.array([bool(r["correct"]) for r in results], float),
+        "coverage": np.array([bool(r["covered"]) for r in results], float),
+        "samples": np.array([r["samples"] for r in results], float),
+    }
+    per_question = {"accuracy": sim["correct"].mean(0), "coverage": sim["covered"].mean(0),
+                    "samples": sim["samples"].mean(0)}
+    predicted = plan["predicted"]
+    lines = []
+    for metric, se_name in (("accuracy", "accuracy_se"), ("coverage", None), ("samples", "samples_se")):
+        c = per_question[metric]
+        c_se = c.std(ddof=1) / math.sqrt(n)
+        diff = run[metric] - c
+        d_se = diff.std(ddof=1) / math.sqrt(n)
+        b = predicted[metric]
+        b_se = predicted[se_name] if se_name else c_se
+        line = (f"{pool} {name} {metric}: run {run[metric].mean():.3f} (paired diff {diff.mean():+.4f} ± {d_se:.4f}), "
+                f"plan {b:.3f} ± {b_se:.3f}, simulator {c.mean():.3f} ± {c_se:.3f}")
+        lines.append(line)
+        assert abs(diff.mean()) <= 3 * d_se + 1e-9, f"run vs simulator: {line}"
+        assert abs(b - c.mean()) <= 3 * math.hypot(b_se, c_se) + 1e-9, f"plan vs simulator: {line}"
+    # tokens: the pools log none, so no one may report a number
+    run_tokens = [r.get("tokens") for r in results]
+    assert np.isnan(sim["tokens"]).all(), "the simulator reported tokens the pool never logged"
+    assert predicted.get("tokens") is None, "the plan predicted tokens the pool never logged"
+    assert all(t is None or (isinstance(t, float) and math.isnan(t)) for t in run_tokens), run_tokens[:5]
+    print("\n".join(lines))
