@@ -34,6 +34,8 @@ POOLS = {
 }
 POLICIES = sorted(p.stem for p in (REPO / "policies").glob("*.ttc"))
 SEEDS = 32
+# a plan, a replay run and a simulation per (pool, policy): minutes in all
+pytestmark = pytest.mark.slow
 
 
 def load_pool(shared_data, pool: str):
