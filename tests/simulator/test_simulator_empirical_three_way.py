@@ -9,7 +9,8 @@ evaluation half's logged samples agree within sampling error on accuracy, covera
 * plan vs simulator: the plan is calibrated on the other half, so its standard error and the
   simulator's over the evaluation questions combine (the plan reports no coverage error: the
   simulator's stands in for it, the halves being the same size);
-* tokens: the pools log no token counts; then all three must say unknown (no number), none a 0.
+* tokens: the pools log no token counts; then all three must say unknown (no number), none a 0;
+* and on the very orders the replay served, the simulator decides as the run did, query by query.
 
 A policy the simulator does not model yet, a policy reading what the pool does not log (reward-
 model scores, token counts: the planner's refusal) and a plan the pool's logged depth cannot
@@ -84,9 +85,8 @@ def empirical(policy, plan, evaluation, ids: list[str]) -> dict[str, np.ndarray]
 @pytest.mark.parametrize("pool_table", list(POOLS), indirect=True)
 @pytest.mark.parametrize("name", POLICIES)
 def test_run_plan_and_empirical_simulator_agree(pool_table, name, tmp_path):
-    from ttcdsl.errors import UserError
     from ttcdsl.lang import ir
-    from ttcdsl.observables import require
+    from ttcdsl.observables import known_share, policy_needs
     from ttcdsl.lang.api import load_policy
     from ttcdsl.samples import load
     from ttcdsl.simulate import Unsupported, check_supported
@@ -98,10 +98,10 @@ def test_run_plan_and_empirical_simulator_agree(pool_table, name, tmp_path):
         check_supported(policy, {"mode": "bandit"} if isinstance(policy.allocation, ir.Bandit) else {})
     except Unsupported as e:
         pytest.skip(str(e))
-    try:  # the planner's own refusal: an observable the pool does not log (scores, tokens)
-        require(policy, table, table_name=pool)
-    except UserError as e:
-        pytest.skip(str(e))
+    # what the planner would refuse: an observable the pool does not log (scores, tokens)
+    missing = [need.what for need in policy_needs(policy, None) if known_share(need, table) == 0.0]
+    if missing:
+        pytest.skip(f"{pool} does not log {'; '.join(missing)}, which {name} reads")
     files = split(table, tmp_path)
     plan, results = plan_and_run(policy_path, *files, tmp_path)
     if any(r["exhausted"] for r in results):
@@ -142,3 +142,45 @@ def test_run_plan_and_empirical_simulator_agree(pool_table, name, tmp_path):
     assert predicted.get("tokens") is None, "the plan predicted tokens the pool never logged"
     assert all(t is None or (isinstance(t, float) and math.isnan(t)) for t in run_tokens), run_tokens[:5]
     print("\n".join(lines))
+    same_sequences(policy, plan, load(files[1]), results)
+
+
+def same_sequences(policy, plan, evaluation, results: list[dict]) -> None:
+    """On the very orders the replay served (run seed 0), given the runtime's targets and ledger
+    order, the simulator on the relabelled logged samples bins, spends, answers and covers
+    exactly as the run did, query by query (several correct answers per question included)."""
+    from simulator.model import Latent
+    from simulator.rollout import run_sequences
+    from ttcdsl.curves.pool import QueryPool
+    from ttcdsl.runtime.assignment import rank_key
+    from ttcdsl.runtime.replay import replay_order
+    from ttcdsl.simulate import fit_table, lower
+
+    fitted, logged = fit_table(evaluation, policy, empirical=True)
+    ids = list(QueryPool.from_table(evaluation).query_ids)  # the logged arrays' row order
+    by_id = {r["query_id"]: r for r in results}
+    lowered = lower(policy, plan, len(ids))
+    length = lowered.config.n_positions
+    indices: dict[str, list[int]] = {}
+    for qid, index in zip(evaluation.query_id.tolist(), np.asarray(evaluation.sample_index).tolist()):
+        indices.setdefault(qid, []).append(index)
+    columns = {name: np.asarray(getattr(logged, name)) for name in ("answer", "length", "score", "logprob")}
+    served = {name: np.full((len(ids), length), -1 if name == "answer" else np.nan, column.dtype)
+              for name, column in columns.items()}
+    for i, qid in enumerate(ids):  # the pool's columns are in sample_index order
+        served_order = replay_order(0, qid, sorted(indices[qid]))[:length]
+        for name, column in columns.items():
+            served[name][i, : len(served_order)] = column[i, served_order]
+    r = int(fitted.right_alpha.shape[1])
+    out = run_sequences(jax.random.key(0), Latent(**served), r + int(fitted.wrong_alpha.shape[1]),
+                        lowered.arrays, lowered.config, np.array([by_id[q]["target"] for q in ids], np.int32),
+                        np.argsort([rank_key(0, q) for q in ids]), n_right=r)
+    names = [b.name for b in policy.bins]
+    for what, sim, run in (
+        ("bins", out.bin, [names.index(by_id[q]["bin"]) for q in ids]),
+        ("spend", out.samples, [by_id[q]["samples"] for q in ids]),
+        ("correctness", out.correct, [bool(by_id[q]["correct"]) for q in ids]),
+        ("coverage", out.covered, [bool(by_id[q]["covered"]) for q in ids]),
+    ):
+        differ = int((np.asarray(sim) != np.asarray(run)).sum())
+        assert differ == 0, f"{policy.name}: {what} differs from the run's on {differ} of {len(ids)} queries"
