@@ -32,8 +32,8 @@ evaluation max / min of the labels) are compared with a float32 threshold the ca
 that the comparison is the runtime's float64 one.
 
 Decisions read only :class:`~simulator.model.Samples` (answers, tokens, log-probabilities,
-reward-model scores; a cut sample has none of them); correctness (answer ids below ``n_right``) is read when
-scoring the outcome, and by a stop rule only where the policy declares ``offline evaluation``
+reward-model scores; a cut sample has none of them); correctness (answer ids below
+``n_right``) is read when scoring the outcome, and by a stop rule only where the policy declares ``offline evaluation``
 (the lowering refuses it otherwise).
 
 Implementation: one ``lax.scan`` over sample positions computes, for every prefix length, whether
@@ -335,8 +335,8 @@ def run_sequences(key: jax.Array, latent: Latent, n_ids: int, plan: PlanArrays, 
                   targets: jax.Array | None = None, order: jax.Array | None = None,
                   n_right: int = 1) -> Outcome:
     """The plan's run on GIVEN sample sequences (``[Q, L]``, served in column order; answer ids
-    below ``n_right`` the correct ones, all below ``n_ids``): e.g. a samples table in the order a replay serves it,
-    to check the simulator against the runtime sample for sample. ``targets`` (``[Q]``, before
+    below ``n_right`` the correct ones, all below ``n_ids``): e.g. a samples table in the order
+    a replay serves it, to check the simulator against the runtime sample for sample. ``targets`` (``[Q]``, before
     keep_probe) and ``order`` (the ledger's tie order, first to last) replace the random draws
     of :func:`rollout` where given (the runtime ranks queries by a hash of the run seed). Answer
     ids below ``n_right`` are correct."""
