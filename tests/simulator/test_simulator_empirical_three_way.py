@@ -35,6 +35,12 @@ POOLS = {
 }
 POLICIES = sorted(p.stem for p in (REPO / "policies").glob("*.ttc"))
 SEEDS = 32
+# About 100 comparisons in this module (pools x policies x 3 metrics x 2): at 3 standard errors
+# one fails by chance in about one run of four (seen: cruxeval-input self_consistency, the run's
+# replay order at seed 0 is 3.4 sd below those of seeds 1-5, on which the simulator agrees); 4
+# keeps the family's false alarms near 1%. The exact check on the replay's own orders
+# (same_sequences) is the sharp test of run against simulator.
+Z = 4.0
 # a plan, a replay run and a simulation per (pool, policy): minutes in all
 pytestmark = pytest.mark.slow
 
@@ -134,8 +140,8 @@ def test_run_plan_and_empirical_simulator_agree(pool_table, name, tmp_path):
         line = (f"{pool} {name} {metric}: run {run[metric].mean():.3f} (paired diff {diff.mean():+.4f} ± {d_se:.4f}), "
                 f"plan {b:.3f} ± {b_se:.3f}, simulator {c.mean():.3f} ± {c_se:.3f}")
         lines.append(line)
-        assert abs(diff.mean()) <= 3 * d_se + 1e-9, f"run vs simulator: {line}"
-        assert abs(b - c.mean()) <= 3 * math.hypot(b_se, c_se) + 1e-9, f"plan vs simulator: {line}"
+        assert abs(diff.mean()) <= Z * d_se + 1e-9, f"run vs simulator: {line}"
+        assert abs(b - c.mean()) <= Z * math.hypot(b_se, c_se) + 1e-9, f"plan vs simulator: {line}"
     # tokens: the pools log none, so no one may report a number
     run_tokens = [r.get("tokens") for r in results]
     assert np.isnan(sim["tokens"]).all(), "the simulator reported tokens the pool never logged"
