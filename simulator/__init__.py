@@ -10,6 +10,7 @@ understands, so the simulator can be used and tested on its own.
 * :mod:`simulator.fit`: a workload fitted to a samples table's arrays (empirical Bayes);
 * :mod:`simulator.rollout`: a planned run's rules as pure JAX functions, vmapped over seeds;
 * :mod:`simulator.bandit`: the online bandit's rounds, exploration rules, learned skip and ledger;
+* :mod:`simulator.empirical`: a table's logged samples in random orders, the fit past their depth;
 * :mod:`simulator.oracle`: the static oracle (knapsack on known response processes).
 """
 

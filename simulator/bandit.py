@@ -49,7 +49,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from simulator.model import Latent, Questions, Samples, draw_latent, serve
+from simulator.model import Latent, Questions, Samples, draw_latent, is_right, n_right as n_right_of, serve
 from simulator.rollout import Outcome, Rules, _prefix_scan, final_vote, simple_plan, water_fill
 
 EXPLORE = ("all", "ucb", "gap", "entropy")
@@ -105,7 +105,8 @@ def rollout_bandit(key: jax.Array, questions: Questions, arrays: BanditArrays,
     q = questions.p_correct.shape[0]
     order = jax.random.permutation(k_rank, q)
     depth = jnp.full(q, config.cap, jnp.int32)
-    return _run(latent, questions.wrong.shape[1] + 1, arrays, config, order, depth)
+    r = n_right_of(questions)  # answer ids below r are correct (several correct answers)
+    return _run(latent, questions.wrong.shape[1] + r, arrays, config, order, depth, r)
 
 
 @partial(jax.jit, static_argnames=("config",))
@@ -137,15 +138,16 @@ def _signals(obs: Samples, config: BanditConfig) -> jax.Array:
 
 
 def _run(latent: Latent, n_ids: int, arrays: BanditArrays, config: BanditConfig, order: jax.Array,
-         depth: jax.Array) -> Outcome:
+         depth: jax.Array, n_right: int = 1) -> Outcome:
     cap, k = config.cap, config.round_samples
     q, length = latent.answer.shape
     obs = serve(latent, arrays.max_tokens)
-    correct = obs.answer == 0  # scoring, and the gold label of an offline evaluation
+    correct = is_right(obs.answer, n_right)  # scoring, and the gold label of an offline evaluation
     if config.gold:
         obs = obs._replace(score=correct.astype(jnp.float32))
     plan = simple_plan(1, length, [length], [1.0], strategy=arrays.strategy, rules=arrays.rules)
-    holds, _, _ = _prefix_scan(obs, correct, jnp.zeros(q, jnp.int32), plan, n_ids, weighted_votes=False)
+    holds, _, _ = _prefix_scan(obs, correct, jnp.zeros(q, jnp.int32), plan, n_ids, weighted_votes=False,
+                               n_right=n_right)
     holds_q = holds.T  # [Q, L]: a solved rule holds on the first j + 1 samples
 
     positions = jnp.arange(length)
@@ -234,7 +236,7 @@ def _run(latent: Latent, n_ids: int, arrays: BanditArrays, config: BanditConfig,
     have, *_, used, _ = jax.lax.while_loop(cond, body, init)
 
     right, covered = final_vote(obs, correct, have, jnp.full(q, arrays.strategy), n_ids,
-                                config.weighted, config.best)
+                                config.weighted, config.best, n_right)
     tokens = jnp.where(positions[None, :] < have[:, None], obs.tokens, 0.0).sum(1)
     return Outcome(correct=right, covered=covered, samples=have, tokens=tokens,
                    bin=jnp.zeros(q, jnp.int32), rounds=used)

@@ -13,6 +13,12 @@ The fit, per question, with priors estimated from the whole table (empirical Bay
   posterior at every simulated draw, so a question seen 8 times is not taken for its 8-sample
   frequency (a 0/8 question keeps a small chance of a correct sample, in proportion to how often
   that happens in this table).
+* correct answers: a question may have several (CRUXEval input: any input that gives the
+  output), and votes split between them. ``R`` correct-answer slots (the most distinct correct
+  answers any question shows), a symmetric Dirichlet over them whose concentration maximises the
+  Dirichlet-multinomial likelihood of the questions' correct-answer counts, each question's
+  posterior ``Dirichlet(counts + alpha)`` with its counts sorted, most common first. One
+  correct answer everywhere (``R = 1``): one slot, nothing drawn.
 * wrong answers: a symmetric Dirichlet over ``D`` distractor slots whose concentration maximises
   the Dirichlet-multinomial likelihood of the questions' wrong-answer counts (the *wrong-answer
   concentration*: low when wrong answers pile on a few values, high when they scatter); each
@@ -54,6 +60,7 @@ class Fitted(NamedTuple):
     none_a: jax.Array  # [Q] Beta posterior of P(no answer | not correct)
     none_b: jax.Array  # [Q]
     wrong_alpha: jax.Array  # [Q, D] Dirichlet posterior over distractors
+    right_alpha: jax.Array  # [Q, R] Dirichlet posterior over the correct answers
     tokens_loc: jax.Array  # [Q, 3]
     tokens_scale: jax.Array  # [Q]
     keep: jax.Array  # [Q, 3] P(length < cap) per class at the table's cap
@@ -64,8 +71,8 @@ class Fitted(NamedTuple):
     prior: jax.Array  # [1]: the fitted wrong-answer concentration alpha
 
 
-def _sorted_wrong_counts(answer: np.ndarray, wrong: np.ndarray) -> np.ndarray:
-    """``[Q, K]`` counts of each distinct wrong answer of each row, descending."""
+def _sorted_counts(answer: np.ndarray, wrong: np.ndarray) -> np.ndarray:
+    """``[Q, K]`` counts of each distinct answer of each row among ``wrong`` (a mask), descending."""
     q, m = answer.shape
     counts = np.zeros((q, max(m, 1)), dtype=np.int64)
     for i in range(q):  # one pass over the table; the fit is not a hot path
@@ -103,8 +110,8 @@ def _beta_mixture_prior(c: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.nd
     return a, b, post
 
 
-def _wrong_concentration(counts: np.ndarray, d: int) -> float:
-    """Maximum-likelihood symmetric Dirichlet alpha of the wrong-answer counts over ``d`` slots."""
+def _concentration(counts: np.ndarray, d: int) -> float:
+    """Maximum-likelihood symmetric Dirichlet alpha of answer counts over ``d`` slots."""
     grid = jnp.exp(jnp.linspace(jnp.log(0.01), jnp.log(20.0), 80))[:, None, None]
     x = jnp.asarray(counts[:, :d], jnp.float32)[None]
     total = x.sum(-1)
@@ -185,11 +192,15 @@ def fit(
         raise ValueError("every question needs at least one logged sample")
 
     mix_a, mix_b, mix_w = _beta_mixture_prior(c, n)
-    counts = _sorted_wrong_counts(answer, wrong)
+    counts = _sorted_counts(answer, wrong)
     d = int(n_wrong or max(8, int((counts > 0).sum(1).max()) + 2))
     if counts.shape[1] < d:
         counts = np.pad(counts, ((0, 0), (0, d - counts.shape[1])))
-    alpha = _wrong_concentration(counts, d)
+    alpha = _concentration(counts, d)
+    right_counts = _sorted_counts(answer, correct & answered)
+    r = max(1, int((right_counts > 0).sum(1).max()))
+    right_counts = right_counts[:, :r]
+    right_alpha = right_counts + (_concentration(right_counts, r) if r > 1 else 1.0)
 
     # Tokens: class offsets and per-question offsets from the answered, uncut samples.
     log_t = np.log(np.where(np.isfinite(tokens) & (tokens > 0), tokens, np.nan))
@@ -239,6 +250,7 @@ def fit(
         none_a=f(none.sum(1) + share),
         none_b=f(wrong.sum(1) + 1.0 - share),
         wrong_alpha=f(counts[:, :d] + alpha),
+        right_alpha=f(right_alpha),
         tokens_loc=f(loc),
         tokens_scale=f(np.full(q, scale)),
         keep=f(keep),
@@ -259,6 +271,9 @@ def draw_fitted(key: jax.Array, fitted: Fitted) -> Questions:
                             jnp.take_along_axis(fitted.correct_b, comp, 1)[:, 0])
     none_share = jax.random.beta(k_none, fitted.none_a, fitted.none_b)
     wrong = jax.random.dirichlet(k_wrong, fitted.wrong_alpha)
+    # one correct answer: nothing to draw (and the draws above are those of a one-answer fit)
+    right = None if fitted.right_alpha.shape[1] == 1 else \
+        jax.random.dirichlet(jax.random.fold_in(key, 4), fitted.right_alpha)
     # latent rates: observed ones divided by the chance of finishing below the cap
     p = jnp.minimum(p_obs / fitted.keep[:, 0], 1.0)
     w_obs = (1.0 - p_obs) * (1.0 - none_share)
@@ -273,4 +288,5 @@ def draw_fitted(key: jax.Array, fitted: Fitted) -> Questions:
         score_b=fitted.score_b,
         logprob_loc=fitted.logprob_loc,
         logprob_scale=fitted.logprob_scale,
+        right=right,
     )

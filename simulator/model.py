@@ -4,8 +4,11 @@ A *workload* is a population of questions; a question is a response process. Per
 (:class:`Questions`, arrays over questions):
 
 * **Outcome.** A sample is latently correct with ``p_correct[q]``, has no answer with
-  ``p_none[q]``, and is otherwise wrong, with wrong answer ``d`` (ids ``1..D``) drawn from
-  ``wrong[q]`` (a distribution over ``D`` distractors). Answer id 0 is the correct answer.
+  ``p_none[q]``, and is otherwise wrong, with wrong answer ``d`` (ids ``R..R+D-1``) drawn from
+  ``wrong[q]`` (a distribution over ``D`` distractors). Answer ids ``0..R-1`` are correct: a
+  correct sample's answer is drawn from ``right[q]`` (a distribution over ``R`` correct answers;
+  a question with several right answers, e.g. any input giving a function's output, splits its
+  correct votes). ``right`` None is one correct answer (``R = 1``, id 0).
 * **Tokens.** Completion length is log-normal, log-median ``tokens_loc[q, k]`` for outcome class
   ``k`` (0 correct, 1 wrong, 2 none), log-scale ``tokens_scale[q]``. A sample whose length reaches
   the ``max_tokens`` cap it was served under is cut there and loses its answer (a cut reasoning
@@ -49,6 +52,17 @@ class Questions(NamedTuple):
     score_b: jax.Array  # [Q, 2]
     logprob_loc: jax.Array  # [Q, 2] location of log(-mean_logprob): correct, other
     logprob_scale: jax.Array  # [Q]
+    right: jax.Array | None = None  # [Q, R] P(correct answer r | correct); None: R = 1
+
+
+def n_right(questions: Questions) -> int:
+    """``R``: answer ids below it are correct (static: a shape)."""
+    return 1 if questions.right is None else int(questions.right.shape[-1])
+
+
+def is_right(answer: jax.Array, n_right: int = 1) -> jax.Array:
+    """Whether answer ids are correct: ``0 <= answer < n_right`` (-1 is no answer)."""
+    return (answer >= 0) & (answer < n_right)
 
 
 class Mixture(NamedTuple):
@@ -71,7 +85,7 @@ class Mixture(NamedTuple):
 class Samples(NamedTuple):
     """What a run observes of ``M`` samples per question (never correctness)."""
 
-    answer: jax.Array  # [Q, M] int32: 0 .. D answer ids, -1 no answer
+    answer: jax.Array  # [Q, M] int32: answer ids (0 .. R-1 correct, R .. R+D-1 wrong), -1 no answer
     tokens: jax.Array  # [Q, M] float32 completion tokens
     score: jax.Array  # [Q, M] float32 verifier score in (0, 1); NaN for a cut sample
     logprob: jax.Array  # [Q, M] float32 mean token log-probability (< 0); NaN for a cut sample
@@ -80,7 +94,7 @@ class Samples(NamedTuple):
 class Latent(NamedTuple):
     """Samples before the token cap is applied (the cap depends on where a sample is served)."""
 
-    answer: jax.Array  # [Q, M] int32: 0 correct, 1..D wrong, -1 none
+    answer: jax.Array  # [Q, M] int32: 0..R-1 correct, R..R+D-1 wrong, -1 none
     length: jax.Array  # [Q, M] float32: untruncated completion length
     score: jax.Array
     logprob: jax.Array
@@ -139,10 +153,11 @@ def draw_questions(key: jax.Array, mixture: Mixture, n_questions: int, n_wrong: 
 
 
 def outcome_probs(questions: Questions) -> jax.Array:
-    """``[Q, D + 2]``: latent P(answer id) for ids 0..D, then no answer."""
+    """``[Q, R + D + 1]``: latent P(answer id) for ids 0..R+D-1, then no answer."""
     p, none = questions.p_correct, questions.p_none
     wrong = jnp.clip(1.0 - p - none, 0.0, 1.0)
-    return jnp.concatenate([p[:, None], wrong[:, None] * questions.wrong, none[:, None]], axis=1)
+    right = p[:, None] if questions.right is None else p[:, None] * questions.right
+    return jnp.concatenate([right, wrong[:, None] * questions.wrong, none[:, None]], axis=1)
 
 
 @partial(jax.jit, static_argnames=("n_samples", "scores", "logprobs"))
@@ -153,7 +168,8 @@ def draw_latent(key: jax.Array, questions: Questions, n_samples: int, scores: bo
     rollouts that never read them (Beta draws are the costliest part)."""
     k_out, k_len, k_score, k_lp = jax.random.split(key, 4)
     q = questions.p_correct.shape[0]
-    d = questions.wrong.shape[1]
+    r = n_right(questions)
+    d = questions.wrong.shape[1] + r - 1  # the last answer id
     probs = outcome_probs(questions)
     # inverse CDF: one uniform per sample (categorical's Gumbel trick draws one per class)
     cum = jnp.cumsum(probs, axis=1)[:, :-1]
@@ -161,7 +177,7 @@ def draw_latent(key: jax.Array, questions: Questions, n_samples: int, scores: bo
     choice = (u[:, :, None] >= cum[:, None, :]).sum(2)
     none = choice == d + 1
     answer = jnp.where(none, -1, choice).astype(jnp.int32)
-    kind = jnp.where(none, NONE, jnp.minimum(choice, WRONG))
+    kind = jnp.where(none, NONE, jnp.where(choice < r, CORRECT, WRONG))
     loc = jnp.take_along_axis(questions.tokens_loc, kind, axis=1)
     length = jnp.exp(loc + questions.tokens_scale[:, None] * jax.random.normal(k_len, (q, n_samples)))
     c = jnp.minimum(kind, 1)

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from simulator.model import Questions, draw_latent, observed_p_correct, serve
+from simulator.model import Questions, draw_latent, is_right, n_right, observed_p_correct, serve
 from simulator.rollout import MAJORITY, WEIGHTED_CONFIDENCE, WEIGHTED_SCORE, _prefix_scan, no_rules, simple_plan
 
 
@@ -71,9 +71,10 @@ def _vote_curves(key, questions: Questions, length: int, cap: float, reps: int,
     tiled = jax.tree.map(lambda x: jnp.repeat(x, reps, axis=0), questions)
     obs = serve(draw_latent(key, tiled, length), cap)
     plan = simple_plan(1, length, [length], [1.0], strategy=strategy, rules=no_rules(1, length))
-    _, hit, _ = _prefix_scan(obs, obs.answer == 0, jnp.zeros(q * reps, jnp.int32), plan,
-                             questions.wrong.shape[1] + 1,
-                             weighted_votes=strategy in (WEIGHTED_CONFIDENCE, WEIGHTED_SCORE))
+    r = n_right(questions)
+    _, hit, _ = _prefix_scan(obs, is_right(obs.answer, r), jnp.zeros(q * reps, jnp.int32), plan,
+                             r + questions.wrong.shape[1],
+                             weighted_votes=strategy in (WEIGHTED_CONFIDENCE, WEIGHTED_SCORE), n_right=r)
     curve = hit.T.reshape(q, reps, length).mean(1)
     return jnp.concatenate([jnp.zeros((q, 1)), curve], axis=1)
 

@@ -34,8 +34,8 @@ evaluation max / min of the labels) are compared with a float32 threshold the ca
 that the comparison is the runtime's float64 one.
 
 Decisions read only :class:`~simulator.model.Samples` (answers, tokens, log-probabilities,
-reward-model scores; a cut sample has none of them); correctness (answer id 0) is read when
-scoring the outcome, and by a stop rule only where the policy declares ``offline evaluation``
+reward-model scores; a cut sample has none of them); correctness (answer ids below
+``n_right``) is read when scoring the outcome, and by a stop rule only where the policy declares ``offline evaluation``
 (the lowering refuses it otherwise).
 
 Implementation: one ``lax.scan`` over sample positions computes, for every prefix length, whether
@@ -55,7 +55,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from simulator.model import Latent, Questions, Samples, draw_latent, serve
+from simulator.model import Latent, Questions, Samples, draw_latent, is_right, n_right as n_right_of, serve
 
 MAJORITY, KEEP_PROBE, WEIGHTED_CONFIDENCE, BEST_OF_N, WEIGHTED_SCORE = 0, 1, 2, 3, 4
 
@@ -219,9 +219,10 @@ def _compare(value: jax.Array, op: jax.Array, t: jax.Array) -> jax.Array:
 
 
 def _prefix_scan(obs: Samples, correct: jax.Array, bins: jax.Array, plan: PlanArrays, n_ids: int,
-                 weighted_votes: bool = True):
+                 weighted_votes: bool = True, n_right: int = 1):
     """For every prefix length ``n = j + 1``: [L, Q] stop-rule hold, answer right (under each
-    question's bin strategy; keep_probe as majority), covered."""
+    question's bin strategy; keep_probe as majority), covered. Answer ids below ``n_right``
+    are correct."""
     q, length = obs.answer.shape
     rules = plan.rules
     window = rules.window[bins]
@@ -240,7 +241,7 @@ def _prefix_scan(obs: Samples, correct: jax.Array, bins: jax.Array, plan: PlanAr
         j, a, lp, sc, right = column
         real = a >= 0
         better = real & (sc > top)  # best-of-n: the first of the highest-scoring answered samples
-        top, top_right = jnp.where(better, sc, top), jnp.where(better, a == 0, top_right)
+        top, top_right = jnp.where(better, sc, top), jnp.where(better, a < n_right, top_right)
         hot = (ids[None, :] == a[:, None]) & real[:, None]
         counts = counts + hot
         first_seen = jnp.where(hot & (first_seen == length), j, first_seen)
@@ -272,7 +273,7 @@ def _prefix_scan(obs: Samples, correct: jax.Array, bins: jax.Array, plan: PlanAr
         best = jnp.where(present, value, -jnp.inf).max(1, keepdims=True)
         tied = present & (value == best)
         winner = jnp.argmin(jnp.where(tied, first_seen, length + 1), axis=1)
-        hit = jnp.where(strategy == BEST_OF_N, top_right, present.any(1) & (winner == 0))
+        hit = jnp.where(strategy == BEST_OF_N, top_right, present.any(1) & (winner < n_right))
         return (counts, first_seen, weights, a, run, wrun, ever, covered, every, first, second, smax, smin,
                 top, top_right), (holds, hit, covered)
 
@@ -290,12 +291,13 @@ def _prefix_scan(obs: Samples, correct: jax.Array, bins: jax.Array, plan: PlanAr
 
 
 def final_vote(obs: Samples, correct: jax.Array, count: jax.Array, strategy: jax.Array, n_ids: int,
-               weighted_votes: bool = True, best: bool = True) -> tuple[jax.Array, jax.Array]:
+               weighted_votes: bool = True, best: bool = True, n_right: int = 1) -> tuple[jax.Array, jax.Array]:
     """Whether each question's answer from its first ``count`` samples under ``strategy``
     (``[Q]``) is right, and whether one of them is: ``[Q]`` each, vectorised over positions.
     Votes tie to the answer seen first; best-of-n takes the answered sample with the highest
     score, ties to the earliest (``ttcdsl.runtime.aggregate``). ``weighted_votes`` / ``best``:
-    some question may vote with weights / take the best sample (static: skips the work)."""
+    some question may vote with weights / take the best sample (static: skips the work). Answer
+    ids below ``n_right`` are correct."""
     q, length = obs.answer.shape
     j = jnp.arange(length)
     taken = j[None, :] < count[:, None]
@@ -313,11 +315,11 @@ def final_vote(obs: Samples, correct: jax.Array, count: jax.Array, strategy: jax
     top = jnp.where(present, value, -jnp.inf).max(1, keepdims=True)
     tied = present & (value == top)
     winner = jnp.argmin(jnp.where(tied, first_seen, length + 1), axis=1)
-    right = present.any(1) & (winner == 0)
+    right = present.any(1) & (winner < n_right)
     if best:
         pick = jnp.argmax(jnp.where(answered, obs.score, -jnp.inf), axis=1)  # first of the ties
         picked = jnp.take_along_axis(obs.answer, pick[:, None], 1)[:, 0]
-        right = jnp.where(strategy == BEST_OF_N, answered.any(1) & (picked == 0), right)
+        right = jnp.where(strategy == BEST_OF_N, answered.any(1) & (picked < n_right), right)
     return right, (correct & taken).any(1)
 
 
@@ -326,23 +328,26 @@ def rollout(key: jax.Array, questions: Questions, plan: PlanArrays, config: Conf
     k_draw, k_target, k_rank = jax.random.split(key, 3)
     latent = draw_latent(k_draw, questions, config.n_positions, scores=config.scores,
                          logprobs=config.weighted or config.n_bins > 1)
-    return _run(k_target, k_rank, latent, questions.wrong.shape[1] + 1, plan, config)
+    r = n_right_of(questions)
+    return _run(k_target, k_rank, latent, r + questions.wrong.shape[1], plan, config, n_right=r)
 
 
-@partial(jax.jit, static_argnames=("n_ids", "config"))
+@partial(jax.jit, static_argnames=("n_ids", "config", "n_right"))
 def run_sequences(key: jax.Array, latent: Latent, n_ids: int, plan: PlanArrays, config: Config,
-                  targets: jax.Array | None = None, order: jax.Array | None = None) -> Outcome:
-    """The plan's run on GIVEN sample sequences (``[Q, L]``, served in column order; answer id 0
-    the correct one, ids below ``n_ids``): e.g. a samples table in the order a replay serves it,
-    to check the simulator against the runtime sample for sample. ``targets`` (``[Q]``, before
+                  targets: jax.Array | None = None, order: jax.Array | None = None,
+                  n_right: int = 1) -> Outcome:
+    """The plan's run on GIVEN sample sequences (``[Q, L]``, served in column order; answer ids
+    below ``n_right`` the correct ones, all below ``n_ids``): e.g. a samples table in the order
+    a replay serves it, to check the simulator against the runtime sample for sample. ``targets`` (``[Q]``, before
     keep_probe) and ``order`` (the ledger's tie order, first to last) replace the random draws
-    of :func:`rollout` where given (the runtime ranks queries by a hash of the run seed)."""
+    of :func:`rollout` where given (the runtime ranks queries by a hash of the run seed). Answer
+    ids below ``n_right`` are correct."""
     k_target, k_rank = jax.random.split(key)
-    return _run(k_target, k_rank, latent, n_ids, plan, config, targets, order)
+    return _run(k_target, k_rank, latent, n_ids, plan, config, targets, order, n_right)
 
 
 def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config: Config,
-         targets: jax.Array | None = None, order: jax.Array | None = None) -> Outcome:
+         targets: jax.Array | None = None, order: jax.Array | None = None, n_right: int = 1) -> Outcome:
     length, k = config.n_positions, config.probe
     q = latent.answer.shape[0]
 
@@ -357,7 +362,7 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
     positions = jnp.arange(length)[None, :]
     caps = jnp.where(positions < k, plan.probe_cap, plan.bin_cap[bins][:, None])
     obs = serve(latent, caps)
-    correct = obs.answer == 0  # scoring only
+    correct = is_right(obs.answer, n_right)  # scoring only
 
     u = jax.random.uniform(k_target, (q,))
     cum = jnp.cumsum(plan.shares[bins], axis=1)
@@ -372,7 +377,7 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
     target = jnp.where(strategy == KEEP_PROBE, k, target).astype(jnp.int32)
 
     if config.stops:  # whether a rule holds at each count: a scan over positions
-        holds, _, _ = _prefix_scan(obs, correct, bins, plan, n_ids, weighted_votes=False)
+        holds, _, _ = _prefix_scan(obs, correct, bins, plan, n_ids, weighted_votes=False, n_right=n_right)
         holds_q = holds.T  # [Q, L]
     else:
         holds_q = jnp.zeros((q, length), bool)
@@ -424,8 +429,8 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
 
     # 5. outcomes at the final count
     voters = jnp.where(strategy == KEEP_PROBE, jnp.minimum(have, k), have)
-    right, _ = final_vote(obs, correct, voters, strategy, n_ids, config.weighted, config.best)
-    _, cov = final_vote(obs, correct, have, strategy, n_ids, False, False)
+    right, _ = final_vote(obs, correct, voters, strategy, n_ids, config.weighted, config.best, n_right)
+    _, cov = final_vote(obs, correct, have, strategy, n_ids, False, False, n_right)
     tokens = jnp.where(positions < have[:, None], obs.tokens, 0.0).sum(1)
     return Outcome(correct=right, covered=cov, samples=have, tokens=tokens, bin=bins, rounds=used)
 

@@ -548,29 +548,44 @@ def table_arrays(table, scorer: ir.Scorer | None = None) -> dict[str, np.ndarray
     }
 
 
-def fit_table(table, policy: ir.Policy | None = None):
+def fit_table(table, policy: ir.Policy | None = None, *, empirical: bool = False):
     """:func:`simulator.fit` on a samples table; the scores fitted are those of the policy's
-    reward-model scorer (refused when the table has none)."""
+    reward-model scorer (refused when the table has none). ``empirical``: also the table's
+    logged samples for the empirical mode (:mod:`simulator.empirical`): ``(fitted, logged)``."""
     from simulator.fit import fit
 
     rewards = _reward_scorers(policy) if policy is not None else []
     a = table_arrays(table, rewards[0] if rewards else None)
-    return fit(a["answer"], a["correct"], a["valid"], a["tokens"], a["cut"], a["max_tokens"],
-               score=a["score"], logprob=a["logprob"])
+    fitted = fit(a["answer"], a["correct"], a["valid"], a["tokens"], a["cut"], a["max_tokens"],
+                 score=a["score"], logprob=a["logprob"])
+    if not empirical:
+        return fitted
+    from simulator.empirical import logged_samples
+
+    return fitted, logged_samples(a["answer"], a["correct"], a["valid"], a["tokens"], fitted,
+                                  score=a["score"], logprob=a["logprob"])
 
 
 @dataclass(frozen=True)
 class Workload:
-    """Where simulated questions come from: the built-in parametric mixture, or a fitted table."""
+    """Where simulated questions come from: the built-in parametric mixture, a fitted table, or
+    (``logged``) a table's own samples in random orders, the fit past their depth."""
 
     name: str
     fitted: object | None = None  # simulator.fit.Fitted
     mixture: object | None = None  # simulator.model.Mixture (simulator.workloads); None: the built-in one
+    logged: object | None = None  # simulator.empirical.Logged: the empirical mode
 
     def draw(self, keys, n_queries: int):
-        """``[S]`` independent draws of the questions (``[S, Q, ...]`` arrays)."""
+        """``[S]`` independent draws of the questions (``[S, Q, ...]`` arrays); in the empirical
+        mode ``(rows, questions)``: the table's rows each draw runs and their posteriors."""
         import jax
 
+        if self.logged is not None:
+            from simulator.empirical import draw_rows, posterior
+
+            rows = draw_rows(keys, int(self.logged.answer.shape[0]), n_queries)
+            return rows, posterior(keys, rows, self.fitted)
         if self.fitted is None:
             from simulator.model import default_mixture, draw_questions
 
@@ -587,6 +602,20 @@ class Workload:
                 return draw_fitted(k2, jax.tree.map(lambda x: x[idx] if x.ndim and x.shape[0] == q else x, fitted))
             return jax.vmap(one)(keys)
         return jax.vmap(lambda k: draw_fitted(k, fitted))(keys)
+
+    def questions(self, drawn):
+        """The per-question response processes of a :meth:`draw` (what an oracle knows)."""
+        return drawn[1] if self.logged is not None else drawn
+
+    def simulate(self, keys, drawn, arrays, config):
+        """The rollouts of ``arrays`` on a :meth:`draw`, one per key."""
+        if self.logged is not None:
+            from simulator.empirical import simulate
+
+            return simulate(keys, drawn[0], self.logged, self.fitted, arrays, config)
+        from simulator.rollout import simulate
+
+        return simulate(keys, drawn, arrays, config)
 
 
 def draw_table(workload: Workload, n_queries: int, n_samples: int, *, seed: int = 0,
@@ -645,7 +674,7 @@ def _interval(values: np.ndarray) -> dict:
 
 
 def _summary(out) -> dict:
-    return {
+    summary = {
         "accuracy": _interval(np.asarray(out.correct).mean(1)),
         "coverage": _interval(np.asarray(out.covered).mean(1)),
         "samples": _interval(np.asarray(out.samples).mean(1)),
@@ -653,6 +682,16 @@ def _summary(out) -> dict:
         "max_samples": _interval(np.asarray(out.samples).max(1)),
         "rounds": _interval(np.asarray(out.rounds)),
     }
+    if hasattr(out, "extrapolated"):  # the empirical mode: samples past the logged depth
+        summary["extrapolated"] = extrapolated_share(out)
+    return summary
+
+
+def extrapolated_share(out) -> float:
+    """The share of the simulated samples spent that the fitted model made (past a question's
+    logged depth) rather than the table (the empirical mode; 0 when none was)."""
+    spent = float(np.asarray(out.samples, np.float64).sum())
+    return float(np.asarray(out.extrapolated, np.float64).sum()) / spent if spent else 0.0
 
 
 def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_queries: int,
@@ -672,25 +711,33 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
         WEIGHTED_CONFIDENCE,
         WEIGHTED_SCORE,
         simple_plan,
-        simulate,
     )
     from ttcdsl.verdict import verdict
 
     from simulator.bandit import simulate_bandit
 
     online = isinstance(policy.allocation, ir.Bandit)
-    lowering, rollouts = (lower_bandit, simulate_bandit) if online else (lower, simulate)
+    if online and workload.logged is not None:
+        raise _unsupported(policy, "the online bandit in the empirical mode (simulate it on the "
+                           "fitted workload: --fit without --empirical)")
+    lowering = lower_bandit if online else lower
     longest = lowering(policy, plan, n_queries).config.n_positions
     length = longest + 1  # room for uniform's ceil(spend): both run on the same sequences
     lowered = lowering(policy, plan, n_queries, length=length)
     keys = jax.random.split(jax.random.key(seed), seeds)
     k_questions = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
     k_run = jax.vmap(lambda k: jax.random.fold_in(k, 2))(keys)
-    from simulator.shard import shard_questions
+    drawn = workload.draw(k_questions, n_queries)
+    if workload.logged is None:
+        from simulator.shard import shard_questions
 
-    # split over the devices there are (one: unchanged); the rollouts' values do not change
-    questions = shard_questions(workload.draw(k_questions, n_queries), n_queries)
-    out = rollouts(k_run, questions, lowered.arrays, lowered.config)
+        # split over the devices there are (one: unchanged); the rollouts' values do not change
+        drawn = shard_questions(drawn, n_queries)
+    questions = workload.questions(drawn)
+    if online:
+        out = simulate_bandit(k_run, drawn, lowered.arrays, lowered.config)
+    else:
+        out = workload.simulate(k_run, drawn, lowered.arrays, lowered.config)
     policy_summary = _summary(out)
 
     spend = policy_summary["samples"]["mean"]
@@ -702,7 +749,7 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
                           cap=policy.sampling.max_tokens)
     from simulator.rollout import Config
 
-    base = simulate(k_run, questions, uniform,
+    base = workload.simulate(k_run, drawn, uniform,
                     Config(length, 0, 1, stops=False, weighted=strategy in (WEIGHTED_CONFIDENCE, WEIGHTED_SCORE),
                            scores=lowered.config.scores, best=strategy == BEST_OF_N))
     uniform_summary = _summary(base)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from simulator.fit import draw_fitted, fit
-from simulator.model import draw_latent, serve
+from simulator.model import draw_latent, is_right, n_right, serve
 from simulator.oracle import _vote_curves_jit
 from ttcdsl.curves import response_curve
 from ttcdsl.curves.pool import QueryPool
@@ -35,7 +35,7 @@ def simulated_curves(table, depth: int) -> tuple[np.ndarray, np.ndarray]:
         votes.append(np.asarray(_vote_curves_jit(k_v, questions, depth, arrays["max_tokens"], REPS))[:, 1:])
         tiled = jax.tree.map(lambda x: np.repeat(x, REPS, axis=0), questions)
         obs = serve(draw_latent(k_c, tiled, depth), arrays["max_tokens"])
-        hit = np.cumsum(np.asarray(obs.answer) == 0, axis=1) > 0
+        hit = np.cumsum(np.asarray(is_right(obs.answer, n_right(questions))), axis=1) > 0
         covers.append(hit.reshape(-1, REPS, depth).mean(1))
     return np.mean(votes, axis=0), np.mean(covers, axis=0)
 
@@ -71,10 +71,10 @@ def test_fit_reproduces_the_qwen_math_pool(shared_data):
 
 @pytest.mark.parametrize("name", [
     "cruxeval_output_codellama7b_x10.json",
-    pytest.param("cruxeval_input_codellama7b_x10.json", marks=pytest.mark.xfail(
-        strict=True, reason="the model has ONE correct answer per question; CRUXEval input has "
-        "several (any input that gives the output is right), so its vote curve is flat (0.360 "
-        "from 1 to 10 samples) while the fit's rises to 0.37-0.38 (z about +4): issue 13, left")),
+    # CRUXEval input has several correct answers per question (any input that gives the
+    # output): its vote curve is flat (0.360 from 1 to 10 samples), which a fit with one correct
+    # answer per question misses (z about +4)
+    "cruxeval_input_codellama7b_x10.json",
 ])
 def test_fit_reproduces_the_cruxeval_pools(shared_data, name):
     from ttcdsl.importers import ImportOptions, import_cruxeval_scored

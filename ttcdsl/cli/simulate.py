@@ -5,6 +5,7 @@
     ttc simulate policies/oracle_coverage.ttc --workload hard --budget 4
     ttc simulate policies/oracle_coverage.ttc --sweep 2..16:2 --sweep-plot sweep.png
     ttc simulate --check plan.yaml --fit calib.jsonl               # exit 1 if they disagree
+    ttc simulate plan.yaml --fit calib.jsonl --empirical           # the table's own samples
 
 Prints accuracy, coverage, mean and max samples per query and rounds, each as a mean over seeds
 with a 95% interval, next to uniform allocation at the same mean spend and the static oracle
@@ -51,6 +52,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--workload", default="builtin", metavar="NAME",
                         help="a named parametric workload (listed below; default builtin)")
     source.add_argument("--fit", metavar="SAMPLES", help="fit the workload to a samples table")
+    parser.add_argument("--empirical", action="store_true",
+                        help="with --fit: replay the table's own logged samples per question in random "
+                        "orders, the fitted model only past the logged depth (its share is reported)")
     parser.add_argument("--queries", type=int, default=None, metavar="N",
                         help="questions per draw (default 500; with --check the plan's batch size)")
     parser.add_argument("--seeds", type=int, default=8, metavar="S", help="independent draws (default 8)")
@@ -85,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
         usage_error(args, f"--seeds must be at least 2 (an interval needs two draws), got {args.seeds}")
     if args.seed < 0:
         usage_error(args, f"--seed must be >= 0, got {args.seed}")
+    if args.empirical and not args.fit:
+        usage_error(args, "--empirical resamples a table's logged samples: give the table with --fit SAMPLES")
     target = _target(args)
     budget = _parse_budget(args.budget) if args.budget is not None else None
     budgets = _parse_sweep(args.sweep) if args.sweep is not None else None
@@ -115,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
             from simulator.workloads import mixture
 
             return Workload(name=args.workload, mixture=mixture(args.workload))
+        if args.empirical:
+            fitted, logged = fit_table(table, policy, empirical=True)
+            return Workload(name=f"empirical:{Path(args.fit).name}", fitted=fitted, logged=logged)
         return Workload(name=f"fit:{Path(args.fit).name}", fitted=fit_table(table, policy))
 
     say = _progress()
@@ -375,4 +384,7 @@ def _print(report: dict) -> None:
             oracle = f"{orc['max_samples']:.1f}"
         label = {"accuracy": "accuracy %", "coverage": "coverage %", "max_samples": "max samples"}.get(name, name)
         print(f"{label:14}{cell(sim[name], pct):>16}{cell(uni[name], pct):>16}{oracle:>16}")
+    if "extrapolated" in sim:
+        print(f"extrapolated: {100 * sim['extrapolated']:.1f}% of the policy's simulated samples "
+              "came from the fitted model (past a question's logged samples)")
     print(f"verdict: {report['verdict']}")
