@@ -52,7 +52,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.experimental import checkify
 
+from simulator import ledger as budget
 from simulator.model import Latent, Questions, Samples, draw_latent, serve
 
 MAJORITY, KEEP_PROBE, WEIGHTED_CONFIDENCE, BEST_OF_N, WEIGHTED_SCORE = 0, 1, 2, 3, 4
@@ -90,6 +92,8 @@ class PlanArrays(NamedTuple):
     bin_cap: jax.Array  # [B] max_tokens of each bin
     sample_cap: jax.Array  # scalar: the batch's sample cap (inf: none)
     rules: Rules
+    # every limit, in the general ledger (simulator.ledger); None: the sample cap alone
+    limits: budget.Limits | None = None
 
 
 class ProbeStats(NamedTuple):
@@ -118,6 +122,7 @@ class Config:
     weighted: bool = True  # some bin votes with weights (confidence or score)
     scores: bool = False  # something reads the reward model's scores: draw them
     best: bool = False  # some bin answers best-of-n
+    charge_prompt: bool = False  # the ledger bills each sample its question's prompt tokens
 
 
 class Outcome(NamedTuple):
@@ -126,7 +131,7 @@ class Outcome(NamedTuple):
     correct: jax.Array  # bool: the strategy's answer is right
     covered: jax.Array  # bool: some sample is right
     samples: jax.Array  # int32 spent, probe included
-    tokens: jax.Array  # float32 completion tokens spent
+    tokens: jax.Array  # float32 tokens spent: completion, plus prompt where charged (= billed)
     bin: jax.Array  # int32
     rounds: jax.Array  # int32 scalar: rounds that granted anything
 
@@ -324,23 +329,38 @@ def rollout(key: jax.Array, questions: Questions, plan: PlanArrays, config: Conf
     k_draw, k_target, k_rank = jax.random.split(key, 3)
     latent = draw_latent(k_draw, questions, config.n_positions, scores=config.scores,
                          logprobs=config.weighted or config.n_bins > 1)
-    return _run(k_target, k_rank, latent, questions.wrong.shape[1] + 1, plan, config)
+    return _run(k_target, k_rank, latent, questions.wrong.shape[1] + 1, plan, config,
+                prompt=questions.prompt_tokens)
 
 
-@partial(jax.jit, static_argnames=("n_ids", "config"))
 def run_sequences(key: jax.Array, latent: Latent, n_ids: int, plan: PlanArrays, config: Config,
-                  targets: jax.Array | None = None, order: jax.Array | None = None) -> Outcome:
+                  targets: jax.Array | None = None, order: jax.Array | None = None,
+                  prompt: jax.Array | None = None) -> Outcome:
     """The plan's run on GIVEN sample sequences (``[Q, L]``, served in column order; answer id 0
     the correct one, ids below ``n_ids``): e.g. a samples table in the order a replay serves it,
     to check the simulator against the runtime sample for sample. ``targets`` (``[Q]``, before
     keep_probe) and ``order`` (the ledger's tie order, first to last) replace the random draws
-    of :func:`rollout` where given (the runtime ranks queries by a hash of the run seed)."""
-    k_target, k_rank = jax.random.split(key)
-    return _run(k_target, k_rank, latent, n_ids, plan, config, targets, order)
+    of :func:`rollout` where given (the runtime ranks queries by a hash of the run seed);
+    ``prompt`` (``[Q]``): each query's prompt tokens, where the policy charges them. Raises
+    :class:`simulator.ledger.LedgerBreach` if the run spent beyond a limit."""
+    error, out = _run_sequences(key, latent, n_ids, plan, config, targets, order, prompt)
+    budget.raise_breach(error)
+    return out
+
+
+@partial(jax.jit, static_argnames=("n_ids", "config"))
+def _run_sequences(key, latent, n_ids, plan, config, targets, order, prompt):
+    def run(key, latent, plan, targets, order, prompt):
+        k_target, k_rank = jax.random.split(key)
+        return _run(k_target, k_rank, latent, n_ids, plan, config, targets, order, prompt)
+
+    # the ledger's checks (simulator.ledger.check_within), returned as an error value
+    return checkify.checkify(run)(key, latent, plan, targets, order, prompt)
 
 
 def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config: Config,
-         targets: jax.Array | None = None, order: jax.Array | None = None) -> Outcome:
+         targets: jax.Array | None = None, order: jax.Array | None = None,
+         prompt: jax.Array | None = None) -> Outcome:
     length, k = config.n_positions, config.probe
     q = latent.answer.shape[0]
 
@@ -383,6 +403,30 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
     first_check = plan.rules.first_check[bins]
     room0 = jnp.floor(plan.sample_cap * q + 1e-6)
     rounds_cap = config.rounds
+    limits = plan.limits
+    if limits is not None:  # the general ledger (simulator.ledger): bills and worst cases, int32
+        if config.charge_prompt and prompt is None:
+            raise ValueError("the policy charges prompt tokens, but the questions have no prompt "
+                             "token counts")
+        charged = jnp.asarray(prompt, jnp.int32) if config.charge_prompt else jnp.zeros(q, jnp.int32)
+        bill = obs.tokens.astype(jnp.int32) + charged[:, None]
+        billed = jnp.concatenate([jnp.zeros((q, 1), jnp.int32), jnp.cumsum(bill, 1)], 1)  # [Q, L + 1]
+        worst_probe = plan.probe_cap.astype(jnp.int32) + charged
+        worst_bin = plan.bin_cap.astype(jnp.int32)[bins] + charged
+
+    def grants(ask, have, binned, spent):
+        """The ledger's grants for the round's asks, and the spend checked against every limit."""
+        if limits is None:
+            grant = water_fill(ask, have, room0 - spent, order, rank, levels=length)
+            budget.check_sample_cap(spent + grant.sum(), room0)
+            return grant
+        spent_tokens = jnp.take_along_axis(billed, have[:, None], 1)[:, 0]
+        cost = jnp.where(binned, worst_bin, worst_probe)
+        grant = budget.fit(ask, have, spent_tokens, cost, binned, bins, limits, order, rank, length)
+        after = have + grant
+        budget.check_within(limits, after, jnp.take_along_axis(billed, after[:, None], 1)[:, 0],
+                            binned, bins)
+        return grant
 
     def round_step(carry, r):
         have, stopped, checked, spent, binned, used = carry
@@ -399,7 +443,7 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
         ask = jnp.where(binned & has_stop, jnp.minimum(want, step), want)
         if rounds_cap is not None:
             ask = jnp.where(r >= rounds_cap, 0, ask)
-        grant = water_fill(ask, have, room0 - spent, order, rank, levels=length)
+        grant = grants(ask, have, binned, spent)
         return (have + grant, stopped, checked, spent + grant.sum(), binned,
                 used + (grant.sum() > 0)), None
 
@@ -413,15 +457,29 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
     voters = jnp.where(strategy == KEEP_PROBE, jnp.minimum(have, k), have)
     right, _ = final_vote(obs, correct, voters, strategy, n_ids, config.weighted, config.best)
     _, cov = final_vote(obs, correct, have, strategy, n_ids, False, False)
-    tokens = jnp.where(positions < have[:, None], obs.tokens, 0.0).sum(1)
+    if limits is None:
+        tokens = jnp.where(positions < have[:, None], obs.tokens, 0.0).sum(1)
+    else:
+        tokens = jnp.take_along_axis(billed, have[:, None], 1)[:, 0].astype(jnp.float32)
     return Outcome(correct=right, covered=cov, samples=have, tokens=tokens, bin=bins, rounds=used)
 
 
-@partial(jax.jit, static_argnames=("config",))
 def simulate(keys: jax.Array, questions: Questions, plan: PlanArrays, config: Config) -> Outcome:
     """:func:`rollout` for each key (``[S]`` keys; ``questions`` with a leading ``[S]`` axis: a
-    fresh draw of the workload per seed)."""
-    return jax.vmap(rollout, in_axes=(0, 0, None, None))(keys, questions, plan, config)
+    fresh draw of the workload per seed). Raises :class:`simulator.ledger.LedgerBreach` if a
+    rollout spent beyond a limit (checked inside jit)."""
+    error, out = _simulate(keys, questions, plan, config)
+    budget.raise_breach(error)
+    return out
+
+
+@partial(jax.jit, static_argnames=("config",))
+def _simulate(keys, questions, plan, config):
+    def run(keys, questions, plan):
+        return jax.vmap(rollout, in_axes=(0, 0, None, None))(keys, questions, plan, config)
+
+    # the ledger's checks (simulator.ledger.check_within), returned as an error value
+    return checkify.checkify(run)(keys, questions, plan)
 
 
 def simple_plan(

@@ -13,8 +13,12 @@ evaluation's stop rule on ``max``/``min`` of ``correct`` likewise.
 
 What it cannot lower yet it refuses, naming the reason (a :class:`~ttcdsl.errors.UserError`):
 the bandit, gold scorers, two reward models, best-of-n by confidence, features or stop rules
-that read anything else (beyond vote counts, the probe's tokens, log-probabilities and scores),
-token limits, prompt-token charges, bin-scoped limits.
+that read anything else (beyond vote counts, the probe's tokens, log-probabilities and scores).
+
+Budget limits are the runtime's (:func:`ttcdsl.runtime.ledger.limits_from_policy`): the batch's
+mean or total sample cap alone lowers to ``sample_cap``; any other limit (tokens, per query, per
+bin) or a prompt-token charge lowers every limit to :class:`simulator.ledger.Limits`, the
+runtime ledger's rule over arrays.
 """
 
 from __future__ import annotations
@@ -196,13 +200,6 @@ def check_supported(policy: ir.Policy, plan: Mapping) -> None:
                                    "(simulated: beta_confidence, top_share and samples; a constant "
                                    "threshold on score(s), max or min of scores(s), and in an "
                                    "offline evaluation on max or min of correct)")
-    if policy.budget.charge_prompt_tokens:
-        raise _unsupported(policy, "charge prompt tokens (token limits are not simulated yet)")
-    for limit in policy.budget.limits:
-        if limit.unit != "samples":
-            raise _unsupported(policy, f"a {limit.unit} limit (only sample limits are simulated)")
-        if limit.bin is not None:
-            raise _unsupported(policy, f"a limit scoped to bin '{limit.bin}'")
     if plan.get("binning") is not None:
         key = plan["binning"]["key"]
         expr = policy.difficulty if key == "difficulty" else ir.FeatureRef(key, None)
@@ -289,6 +286,42 @@ def _vote_table(conditions: list[ir.Threshold], policy: ir.Policy, length: int) 
     return table
 
 
+def _needs_ledger(policy: ir.Policy) -> bool:
+    """Whether the policy's limits need the general ledger (more than a batch sample cap)."""
+    return policy.budget.charge_prompt_tokens or any(
+        limit.unit != "samples" or limit.bin is not None or limit.kind == "per_query_max"
+        for limit in policy.budget.limits)
+
+
+def _lower_limits(policy: ir.Policy, n_queries: int, length: int):
+    """The runtime's limits for a batch of ``n_queries`` as :class:`simulator.ledger.Limits`:
+    integer caps (``floor(cap + 1e-9)``: the runtime's tolerance on whole-number spend) per
+    count of the limit's bin."""
+    import jax.numpy as jnp
+
+    from simulator.ledger import SATURATE, Limits
+    from ttcdsl.runtime.ledger import _EPS, limits_from_policy
+
+    names = [b.name for b in policy.bins]
+    counts = np.arange(n_queries + 1, dtype=np.float64)
+    rows = []
+    for limit in limits_from_policy(policy, n_queries):
+        cap = limit.value * counts if limit.mean and limit.bin is not None else np.full(len(counts), limit.cap)
+        cap = np.floor(cap + _EPS)
+        if limit.unit == "samples":
+            cap = np.minimum(cap, n_queries * length + 1)  # no run spends more: the same limit
+        elif cap.max() >= SATURATE:
+            raise _unsupported(policy, f"`{limit.label}` caps {cap.max():.0f} tokens; the "
+                               f"simulator's ledger counts tokens below {SATURATE} (int32)")
+        rows.append((limit.unit == "tokens", limit.kind == "per_query",
+                     -1 if limit.bin is None else names.index(limit.bin), cap))
+    if not rows:  # prompts charged, nothing capped: one limit that never binds
+        rows.append((False, False, -1, np.full(len(counts), n_queries * length + 1.0)))
+    tokens, per_query, bins, caps = zip(*rows)
+    return Limits(tokens=jnp.asarray(tokens, bool), per_query=jnp.asarray(per_query, bool),
+                  bin=jnp.asarray(bins, jnp.int32), cap=jnp.asarray(np.stack(caps), jnp.int32))
+
+
 @dataclass(frozen=True)
 class Lowered:
     config: object  # simulator.rollout.Config
@@ -362,11 +395,15 @@ def lower(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: int | Non
             stat_after=jnp.asarray(stat_after), stat_on=jnp.asarray(stat_on))),
     )
     cap = math.inf
-    for limit in policy.budget.limits:
-        if limit.kind == "mean":
-            cap = min(cap, limit.value)
-        elif limit.kind == "total":
-            cap = min(cap, limit.value / n_queries)
+    limits = None
+    if _needs_ledger(policy):
+        limits = _lower_limits(policy, n_queries, length)
+    else:
+        for limit in policy.budget.limits:
+            if limit.kind == "mean":
+                cap = min(cap, limit.value)
+            elif limit.kind == "total":
+                cap = min(cap, limit.value / n_queries)
     binning = plan.get("binning")
     key_fn = None
     edges = np.zeros(0, np.float32)
@@ -397,11 +434,13 @@ def lower(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: int | Non
         bin_cap=jnp.asarray(bin_cap, jnp.float32),
         sample_cap=jnp.asarray(cap, jnp.float32),
         rules=rules,
+        limits=limits,
     )
     config = Config(n_positions=length, probe=probe, n_bins=len(bins), rounds=policy.budget.rounds,
                     key_fn=key_fn, stops=stops,
                     weighted=bool(np.isin(strategy, [WEIGHTED_CONFIDENCE, WEIGHTED_SCORE]).any()),
-                    scores=bool(_reward_scorers(policy)), best=bool((strategy == BEST_OF_N).any()))
+                    scores=bool(_reward_scorers(policy)), best=bool((strategy == BEST_OF_N).any()),
+                    charge_prompt=policy.budget.charge_prompt_tokens)
     return Lowered(config=config, arrays=arrays, objective=policy.objective)
 
 
@@ -437,7 +476,22 @@ def table_arrays(table, scorer: ir.Scorer | None = None) -> dict[str, np.ndarray
         "answer": pool.answer, "correct": pool.correct, "valid": pool.valid, "tokens": tokens,
         "cut": is_cut | (known & (tokens >= cap)), "max_tokens": cap,
         "logprob": pool.scores["\0logprob"], "score": scores[0] if len(scores) == 1 else None,
+        "prompt_tokens": _prompt_bounds(table, pool.query_ids),
     }
+
+
+def _prompt_bounds(table, query_ids) -> np.ndarray | None:
+    """``[Q]`` each query's largest logged prompt token count (the bound a replay run is given,
+    ``ttc run``), or None when some query has none."""
+    counts = np.ma.MaskedArray(table.prompt_tokens)
+    ids = np.asarray(table.query_id, dtype=object)
+    bounds = []
+    for qid in query_ids:
+        known = counts[ids == qid].compressed()
+        if not len(known):
+            return None
+        bounds.append(int(known.max()))
+    return np.asarray(bounds, np.int64)
 
 
 def fit_table(table, policy: ir.Policy | None = None):
@@ -448,7 +502,7 @@ def fit_table(table, policy: ir.Policy | None = None):
     rewards = _reward_scorers(policy) if policy is not None else []
     a = table_arrays(table, rewards[0] if rewards else None)
     return fit(a["answer"], a["correct"], a["valid"], a["tokens"], a["cut"], a["max_tokens"],
-               score=a["score"], logprob=a["logprob"])
+               score=a["score"], logprob=a["logprob"], prompt_tokens=a["prompt_tokens"])
 
 
 @dataclass(frozen=True)
@@ -512,7 +566,8 @@ def draw_table(workload: Workload, n_queries: int, n_samples: int, *, seed: int 
                      source=f"simulator workload {workload.name} (queries={q}, samples={m}, seed={seed})"),
         query_id=np.repeat(ids, m),
         sample_index=np.tile(np.arange(m, dtype=np.int64), q),
-        prompt_tokens=np.ma.MaskedArray(np.full(q * m, 100, np.int64), mask=full),
+        # every sample of a question is served its one prompt (simulator.model)
+        prompt_tokens=np.ma.MaskedArray(np.repeat(np.asarray(questions.prompt_tokens, np.int64), m), mask=full),
         completion_tokens=np.ma.MaskedArray(tokens.ravel(), mask=full),
         finish_reason=np.where(cut, "length", "stop").astype(object).ravel(),
         answer=np.where(answer >= 0, answer.astype(str), None).astype(object).ravel(),
@@ -541,8 +596,38 @@ def _summary(out) -> dict:
         "coverage": _interval(np.asarray(out.covered).mean(1)),
         "samples": _interval(np.asarray(out.samples).mean(1)),
         "max_samples": _interval(np.asarray(out.samples).max(1)),
+        "tokens": _interval(np.asarray(out.tokens, np.float64).mean(1)),
+        "max_tokens": _interval(np.asarray(out.tokens, np.float64).max(1)),
         "rounds": _interval(np.asarray(out.rounds)),
     }
+
+
+def check_limits(policy: ir.Policy, lowered: Lowered, questions) -> None:
+    """Refuse, as the runtime's executor does, a simulation whose ledger could not keep a
+    declared limit: prompt tokens charged for questions without counts, or a probe whose worst
+    case could break a bin-scoped limit (:func:`ttcdsl.runtime.ledger.probe_violations`)."""
+    from ttcdsl.runtime.ledger import limits_from_policy, probe_violations
+
+    charge = policy.budget.charge_prompt_tokens
+    if charge and questions.prompt_tokens is None:
+        raise UserError("the policy charges prompt tokens, but the workload has no prompt token "
+                        "counts (the samples table logs none)",
+                        hint="fit to a table with prompt token counts (ttc import --tokenizer)")
+    n_queries = int(questions.p_correct.shape[-1])
+    ids = [str(i) for i in range(n_queries)]
+    limits = limits_from_policy(policy, n_queries)
+    # one draw of the questions per seed: each is a batch the runtime would check
+    draws = np.asarray(questions.prompt_tokens).reshape(-1, n_queries) if charge else [None]
+    for prompts in draws:
+        bounds = {} if prompts is None else {q: int(p) for q, p in zip(ids, prompts)}
+        problems = probe_violations(limits, probe=lowered.config.probe,
+                                    max_tokens=policy.sampling.max_tokens, prompt_bounds=bounds,
+                                    query_ids=ids)
+        if problems:
+            break
+    if problems:
+        raise UserError("the run could exceed a declared limit: " + "; ".join(problems),
+                        hint="lower the probe or max_tokens, or raise the bin's limit (and re-plan)")
 
 
 def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_queries: int,
@@ -573,6 +658,7 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
     k_questions = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
     k_run = jax.vmap(lambda k: jax.random.fold_in(k, 2))(keys)
     questions = workload.draw(k_questions, n_queries)
+    check_limits(policy, lowered, questions)
     out = simulate(k_run, questions, lowered.arrays, lowered.config)
     policy_summary = _summary(out)
 
