@@ -146,15 +146,36 @@ def check_within(limits: Limits, have: jax.Array, spent_tokens: jax.Array, binne
     worst = jnp.where(limits.per_query, largest, batch)
     over = worst > cap
     k = jnp.argmax(over)
-    checkify.check(~over.any(), "the simulated ledger broke its promise: limit {k} ({unit}) spent "
-                   "{spent} over its cap {cap}", k=k, unit=jnp.where(limits.tokens[k], 1, 0),
-                   spent=worst[k], cap=cap[k])
+    checkify.check(~over.any(), "the simulated ledger broke its promise: limit {k} (in tokens: "
+                   "{tokens}; per query: {per_query}) spent {spent} over its cap {cap}", k=k,
+                   tokens=limits.tokens[k], per_query=limits.per_query[k], spent=worst[k], cap=cap[k])
 
 
-def check_sample_cap(spent: jax.Array, room: jax.Array) -> None:
-    """The same promise for the batch sample cap alone (the rollout's fast path)."""
-    checkify.check(spent <= room, "the simulated ledger broke its promise: {spent} samples spent "
-                   "over the cap {room}", spent=spent, room=room)
+class Spend(NamedTuple):
+    """What a rollout spent, per query (``[Q]``): at the end of the probe and of the run."""
+
+    probe: jax.Array  # samples when the probe ended (the most a query had before binning)
+    probe_tokens: jax.Array  # tokens billed then (int32; zeros without Limits)
+    samples: jax.Array
+    tokens: jax.Array
+    binned: jax.Array  # bool scalar: the run binned its queries
+    bins: jax.Array
+
+
+def check_spend(limits: Limits | None, sample_cap: jax.Array, spend: Spend) -> None:
+    """Assert, inside jit, that the rollout kept every limit (module docstring): without
+    :class:`Limits`, the batch sample cap (``floor(sample_cap x Q)``, the rollout's room).
+    Spend only grows and caps change only at binning, so the spend at the end of the probe
+    (when every bin's per-query caps cover an unbinned query) and at the end of the run are the
+    largest any limit saw: checking these two checks every round."""
+    if limits is None:
+        room = jnp.floor(sample_cap * spend.samples.shape[0] + 1e-6)
+        spent = spend.samples.sum().astype(jnp.float32)
+        checkify.check(spent <= room, "the simulated ledger broke its promise: {spent} samples "
+                       "spent over the cap {room}", spent=spent, room=room)
+        return
+    check_within(limits, spend.probe, spend.probe_tokens, jnp.asarray(False), spend.bins)
+    check_within(limits, spend.samples, spend.tokens, spend.binned, spend.bins)
 
 
 def raise_breach(error) -> None:

@@ -325,7 +325,12 @@ def final_vote(obs: Samples, correct: jax.Array, count: jax.Array, strategy: jax
 
 
 def rollout(key: jax.Array, questions: Questions, plan: PlanArrays, config: Config) -> Outcome:
-    """One simulated run of the plan on ``questions`` (module docstring)."""
+    """One simulated run of the plan on ``questions`` (module docstring); :func:`simulate`
+    also checks its spend against every limit."""
+    return _rollout(key, questions, plan, config)[0]
+
+
+def _rollout(key, questions, plan, config):
     k_draw, k_target, k_rank = jax.random.split(key, 3)
     latent = draw_latent(k_draw, questions, config.n_positions, scores=config.scores,
                          logprobs=config.weighted or config.n_bins > 1)
@@ -350,12 +355,11 @@ def run_sequences(key: jax.Array, latent: Latent, n_ids: int, plan: PlanArrays, 
 
 @partial(jax.jit, static_argnames=("n_ids", "config"))
 def _run_sequences(key, latent, n_ids, plan, config, targets, order, prompt):
-    def run(key, latent, plan, targets, order, prompt):
-        k_target, k_rank = jax.random.split(key)
-        return _run(k_target, k_rank, latent, n_ids, plan, config, targets, order, prompt)
-
-    # the ledger's checks (simulator.ledger.check_within), returned as an error value
-    return checkify.checkify(run)(key, latent, plan, targets, order, prompt)
+    k_target, k_rank = jax.random.split(key)
+    out, spend = _run(k_target, k_rank, latent, n_ids, plan, config, targets, order, prompt)
+    # the ledger's promise, checked on the spend (simulator.ledger.check_spend) as an error value
+    error, _ = checkify.checkify(budget.check_spend)(plan.limits, plan.sample_cap, spend)
+    return error, out
 
 
 def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config: Config,
@@ -415,18 +419,12 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
         worst_bin = plan.bin_cap.astype(jnp.int32)[bins] + charged
 
     def grants(ask, have, binned, spent):
-        """The ledger's grants for the round's asks, and the spend checked against every limit."""
+        """The ledger's grants for the round's asks."""
         if limits is None:
-            grant = water_fill(ask, have, room0 - spent, order, rank, levels=length)
-            budget.check_sample_cap(spent + grant.sum(), room0)
-            return grant
+            return water_fill(ask, have, room0 - spent, order, rank, levels=length)
         spent_tokens = jnp.take_along_axis(billed, have[:, None], 1)[:, 0]
         cost = jnp.where(binned, worst_bin, worst_probe)
-        grant = budget.fit(ask, have, spent_tokens, cost, binned, bins, limits, order, rank, length)
-        after = have + grant
-        budget.check_within(limits, after, jnp.take_along_axis(billed, after[:, None], 1)[:, 0],
-                            binned, bins)
-        return grant
+        return budget.fit(ask, have, spent_tokens, cost, binned, bins, limits, order, rank, length)
 
     def round_step(carry, r):
         have, stopped, checked, spent, binned, used = carry
@@ -451,7 +449,15 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
     n_rounds = length + 2 if config.stops else 3
     init = (jnp.zeros(q, jnp.int32), jnp.zeros(q, bool), jnp.full(q, -1, jnp.int32),
             jnp.zeros((), jnp.float32), jnp.asarray(k == 0), jnp.zeros((), jnp.int32))
-    (have, *_, used), _ = jax.lax.scan(round_step, init, jnp.arange(n_rounds))
+    (have, _, _, _, binned, used), _ = jax.lax.scan(round_step, init, jnp.arange(n_rounds))
+    # what the ledger's promise is checked on (simulator.ledger.check_spend)
+    probed = jnp.minimum(have, k)
+    if limits is None:
+        spent_tokens = jnp.zeros((2, q), jnp.int32)
+    else:
+        spent_tokens = jnp.take_along_axis(billed, jnp.stack([probed, have], 1), 1).T
+    spend = budget.Spend(probe=probed, probe_tokens=spent_tokens[0], samples=have,
+                         tokens=spent_tokens[1], binned=binned, bins=bins)
 
     # 5. outcomes at the final count
     voters = jnp.where(strategy == KEEP_PROBE, jnp.minimum(have, k), have)
@@ -461,7 +467,7 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
         tokens = jnp.where(positions < have[:, None], obs.tokens, 0.0).sum(1)
     else:
         tokens = jnp.take_along_axis(billed, have[:, None], 1)[:, 0].astype(jnp.float32)
-    return Outcome(correct=right, covered=cov, samples=have, tokens=tokens, bin=bins, rounds=used)
+    return Outcome(correct=right, covered=cov, samples=have, tokens=tokens, bin=bins, rounds=used), spend
 
 
 def simulate(keys: jax.Array, questions: Questions, plan: PlanArrays, config: Config) -> Outcome:
@@ -475,11 +481,13 @@ def simulate(keys: jax.Array, questions: Questions, plan: PlanArrays, config: Co
 
 @partial(jax.jit, static_argnames=("config",))
 def _simulate(keys, questions, plan, config):
-    def run(keys, questions, plan):
-        return jax.vmap(rollout, in_axes=(0, 0, None, None))(keys, questions, plan, config)
-
-    # the ledger's checks (simulator.ledger.check_within), returned as an error value
-    return checkify.checkify(run)(keys, questions, plan)
+    out, spend = jax.vmap(_rollout, in_axes=(0, 0, None, None))(keys, questions, plan, config)
+    # the ledger's promise, checked on each seed's spend (simulator.ledger.check_spend) as an
+    # error value. Only the check is functionalised: checkify cannot take the ledger's batched
+    # while loop (jax 0.10: unsupported under checkify-of-vmap, failing under vmap-of-checkify).
+    check = jax.vmap(budget.check_spend, in_axes=(None, None, 0))
+    error, _ = checkify.checkify(check)(plan.limits, plan.sample_cap, spend)
+    return error, out
 
 
 def simple_plan(
