@@ -294,25 +294,37 @@ def _needs_ledger(policy: ir.Policy) -> bool:
 
 
 def _lower_limits(policy: ir.Policy, n_queries: int, length: int):
-    """The runtime's limits for a batch of ``n_queries`` as :class:`simulator.ledger.Limits`:
-    integer caps (``floor(cap + 1e-9)``: the runtime's tolerance on whole-number spend) per
-    count of the limit's bin."""
+    """The runtime's limits for the policy and a batch of ``n_queries``, as arrays."""
+    from ttcdsl.runtime.ledger import limits_from_policy
+
+    try:
+        return limit_arrays(limits_from_policy(policy, n_queries), [b.name for b in policy.bins],
+                            n_queries, length)
+    except ValueError as error:
+        raise _unsupported(policy, str(error)) from None
+
+
+def limit_arrays(limits, bin_names, n_queries: int, length: int):
+    """The runtime's limits (:class:`ttcdsl.runtime.ledger.Limit`) for a batch of ``n_queries``
+    as :class:`simulator.ledger.Limits`: integer caps (``floor(cap + 1e-9)``: the runtime's
+    tolerance on whole-number spend) per count of the limit's bin. Raises ValueError for a token
+    cap the int32 ledger cannot count to."""
     import jax.numpy as jnp
 
     from simulator.ledger import SATURATE, Limits
-    from ttcdsl.runtime.ledger import _EPS, limits_from_policy
+    from ttcdsl.runtime.ledger import _EPS
 
-    names = [b.name for b in policy.bins]
+    names = list(bin_names)
     counts = np.arange(n_queries + 1, dtype=np.float64)
     rows = []
-    for limit in limits_from_policy(policy, n_queries):
+    for limit in limits:
         cap = limit.value * counts if limit.mean and limit.bin is not None else np.full(len(counts), limit.cap)
         cap = np.floor(cap + _EPS)
         if limit.unit == "samples":
             cap = np.minimum(cap, n_queries * length + 1)  # no run spends more: the same limit
         elif cap.max() >= SATURATE:
-            raise _unsupported(policy, f"`{limit.label}` caps {cap.max():.0f} tokens; the "
-                               f"simulator's ledger counts tokens below {SATURATE} (int32)")
+            raise ValueError(f"`{limit.label}` caps {cap.max():.0f} tokens; the simulator's "
+                             f"ledger counts tokens below {SATURATE} (int32)")
         rows.append((limit.unit == "tokens", limit.kind == "per_query",
                      -1 if limit.bin is None else names.index(limit.bin), cap))
     if not rows:  # prompts charged, nothing capped: one limit that never binds

@@ -37,7 +37,8 @@ def simulated(policy, plan, n_queries: int) -> dict[str, tuple[float, float]]:
     questions = workload.draw(keys, n_queries)
     out = simulate(keys, questions, lowered.arrays, lowered.config)
     figures = {}
-    for name, values in (("accuracy", out.correct), ("coverage", out.covered), ("samples", out.samples)):
+    for name, values in (("accuracy", out.correct), ("coverage", out.covered), ("samples", out.samples),
+                         ("tokens", out.tokens)):
         per_seed = np.asarray(values, np.float64).mean(1)
         figures[name] = (per_seed.mean(), per_seed.std(ddof=1) / math.sqrt(SEEDS))
     return figures
@@ -71,7 +72,7 @@ def test_runtime_planner_and_simulator_agree(table, name, tmp_path):
             combined = math.hypot(x_se, c_se)
             assert abs(x - c) <= 3 * combined + 1e-9, f"{who} vs simulator: {line}"
     print("\n".join(lines))
-    same_sequences(name, files[1], plan, results)
+    same_sequences(policy_path, files[1], plan, results)
 
 
 def replayed_sequences(table, query_ids, length: int, seed: int = 0):
@@ -104,15 +105,23 @@ def replayed_sequences(table, query_ids, length: int, seed: int = 0):
     return Latent(answer=answer, length=tokens, score=score, logprob=logprob)
 
 
-def same_sequences(name: str, evaluation_path, plan: dict, results: list[dict]) -> None:
+def prompt_bounds(table, query_ids) -> np.ndarray:
+    """Each query's largest logged prompt token count (the bound ttc run gives the replay)."""
+    counts = np.ma.filled(np.ma.MaskedArray(table.prompt_tokens).astype(float), np.nan)
+    ids = np.asarray(table.query_id, dtype=object)
+    return np.array([int(np.nanmax(counts[ids == q])) for q in query_ids], np.int32)
+
+
+def same_sequences(policy_path, evaluation_path, plan: dict, results: list[dict]):
     """On the very sample sequences the replay served, given the runtime's targets (its
-    hash-ranked allocation) and ledger order, the simulator bins, spends and answers exactly as
-    the runtime did on every query."""
+    hash-ranked allocation) and ledger order, the simulator bins, spends (samples and billed
+    tokens) and answers exactly as the runtime did on every query. Returns the simulator's
+    outcome."""
     from simulator.rollout import run_sequences
     from ttcdsl.runtime.assignment import rank_key
     from ttcdsl.samples import load
 
-    policy_path = REPO / "policies" / f"{name}.ttc"
+    name = policy_path.stem
     policy = load_policy(policy_path)
     evaluation = load(evaluation_path)
     ids = [r["query_id"] for r in results]
@@ -121,7 +130,9 @@ def same_sequences(name: str, evaluation_path, plan: dict, results: list[dict]) 
     n_ids = int(latent.answer.max()) + 1
     targets = np.array([r["target"] for r in results], np.int32)
     order = np.argsort([rank_key(0, q) for q in ids])
-    out = run_sequences(jax.random.key(0), latent, n_ids, lowered.arrays, lowered.config, targets, order)
+    prompt = prompt_bounds(evaluation, ids) if policy.budget.charge_prompt_tokens else None
+    out = run_sequences(jax.random.key(0), latent, n_ids, lowered.arrays, lowered.config, targets, order,
+                        prompt)
     names = [b.name for b in policy.bins]
     run_bins = np.array([names.index(r["bin"]) for r in results])
     assert np.array_equal(np.asarray(out.bin), run_bins), (
@@ -132,6 +143,10 @@ def same_sequences(name: str, evaluation_path, plan: dict, results: list[dict]) 
         f"{name}: spend differs on {int((np.asarray(out.samples) != run_samples).sum())} queries")
     assert np.array_equal(np.asarray(out.correct), run_correct), (
         f"{name}: correctness differs on {int((np.asarray(out.correct) != run_correct).sum())} queries")
+    run_tokens = np.array([r["billed_tokens"] for r in results])
+    assert np.array_equal(np.asarray(out.tokens), run_tokens), (
+        f"{name}: billed tokens differ on {int((np.asarray(out.tokens) != run_tokens).sum())} queries")
+    return out
 
 
 def test_simulator_matches_the_runtime_on_a_binned_policy(table, tmp_path):
@@ -168,3 +183,75 @@ def test_simulator_matches_the_runtime_on_a_binned_policy(table, tmp_path):
     print(f"adaptive_vote: {len(ids)} queries, bins {np.bincount(run_bins).tolist()}, "
           f"{int(np.asarray(out.samples).sum())} samples, {sum(r['stopped'] for r in results)} stopped, "
           f"{sum(r['budget_cut'] for r in results)} budget-cut, accuracy {run_correct.mean():.3f}")
+
+
+# token-limited policies: policies/token_budget.ttc and variants of it (its budget block edited)
+TOKEN_POLICIES = {
+    "token_budget": {},
+    "token_budget_uncharged": {"  charge prompt tokens\n": ""},
+    # a total that binds on the evaluation half (about 250 queries)
+    "total_tokens_binding": {"total tokens <= 4M": "total tokens <= 1500k"},
+    "tokens_per_query": {"  total tokens <= 4M\n": "", "tokens per query <= 64k": "tokens per query <= 7k"},
+    "tokens_per_query_uncharged": {"  total tokens <= 4M\n": "", "  charge prompt tokens\n": "",
+                                   "tokens per query <= 64k": "tokens per query <= 7k"},
+    "bin_tokens": {"  total tokens <= 4M\n": "", "tokens per query <= 64k": "mean tokens per query in open <= 9k"},
+}
+
+
+def token_policy(name: str, directory) -> object:
+    text = (REPO / "policies" / "token_budget.ttc").read_text()
+    for old, new in TOKEN_POLICIES[name].items():
+        assert old in text, old
+        text = text.replace(old, new)
+    text = text.replace("policy token_budget ", f"policy {name} ")
+    path = directory / f"{name}.ttc"
+    path.write_text(text)
+    return path
+
+
+def spend_within_limits(policy, results, tokens: np.ndarray, samples: np.ndarray) -> None:
+    """An independent check of the ledger's promise: every limit of the policy recomputed from
+    the per-query spend (billed tokens include the prompt where it is charged)."""
+    bins = np.array([r["bin"] for r in results])
+    for limit in policy.budget.limits:
+        spend = tokens if limit.unit == "tokens" else samples
+        members = np.ones(len(results), bool) if limit.bin is None else bins == limit.bin
+        if limit.kind == "per_query_max":
+            assert spend[members].max(initial=0) <= limit.value, limit
+        elif limit.kind == "total":
+            assert spend[members].sum() <= limit.value, limit
+        elif limit.kind == "mean":
+            assert spend[members].sum() <= limit.value * members.sum() + 1e-9, limit
+
+
+@pytest.mark.parametrize("name", list(TOKEN_POLICIES))
+def test_token_limited_policies_agree(table, name, tmp_path):
+    """Token limits (total, per query, per bin; prompts charged or not): on the sequences the
+    replay served, the simulator's samples, billed tokens and answers are the runtime's, query
+    by query; neither breaks a limit; and the simulated workload agrees with the run within
+    sampling error on accuracy, samples and tokens."""
+    files = split(table, tmp_path)
+    policy_path = token_policy(name, tmp_path)
+    plan, results = plan_and_run(policy_path, *files, tmp_path)
+    assert not any(r["exhausted"] for r in results), "the replay ran short"
+    policy = load_policy(policy_path)
+    out = same_sequences(policy_path, files[1], plan, results)
+    run_tokens = np.array([r["billed_tokens"] for r in results])
+    run_samples = np.array([r["samples"] for r in results])
+    # the simulator knows every count: billed = measured, as the replay's table does
+    assert run_tokens.tolist() == [r["tokens"] for r in results]
+    spend_within_limits(policy, results, run_tokens, run_samples)
+    spend_within_limits(policy, results, np.asarray(out.tokens), np.asarray(out.samples))
+    if name in ("total_tokens_binding", "tokens_per_query", "tokens_per_query_uncharged", "bin_tokens"):
+        assert any(r["budget_cut"] for r in results), f"{name}: the token limit should bind"
+
+    n = len(results)
+    sim = simulated(policy, plan, n)
+    run = {"accuracy": np.array([bool(r["correct"]) for r in results], float),
+           "samples": run_samples.astype(float), "tokens": run_tokens.astype(float)}
+    for metric in ("accuracy", "samples", "tokens"):
+        a, a_se = run[metric].mean(), run[metric].std(ddof=1) / math.sqrt(n)
+        c, c_se = sim[metric]
+        line = f"{name} {metric}: run {a:.3f} ± {a_se:.3f}, simulator {c:.3f} ± {c_se:.4f}"
+        print(line)
+        assert abs(a - c) <= 3 * math.hypot(a_se, c_se) + 1e-9, line
