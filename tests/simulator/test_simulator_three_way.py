@@ -191,10 +191,11 @@ TOKEN_POLICIES = {
     "token_budget_uncharged": {"  charge prompt tokens\n": ""},
     # a total that binds on the evaluation half (about 250 queries)
     "total_tokens_binding": {"total tokens <= 4M": "total tokens <= 1500k"},
-    "tokens_per_query": {"  total tokens <= 4M\n": "", "tokens per query <= 64k": "tokens per query <= 7k"},
-    "tokens_per_query_uncharged": {"  total tokens <= 4M\n": "", "  charge prompt tokens\n": "",
-                                   "tokens per query <= 64k": "tokens per query <= 7k"},
-    "bin_tokens": {"  total tokens <= 4M\n": "", "tokens per query <= 64k": "mean tokens per query in open <= 9k"},
+    # a per-query cap that binds (the planner needs the total for `allocate optimal`)
+    "tokens_per_query": {"tokens per query <= 64k": "tokens per query <= 12k"},
+    "tokens_per_query_uncharged": {"  charge prompt tokens\n": "",
+                                   "tokens per query <= 64k": "tokens per query <= 12k"},
+    "bin_tokens": {"tokens per query <= 64k": "mean tokens per query in open <= 9k"},
 }
 
 
