@@ -195,7 +195,7 @@ TOKEN_POLICIES = {
     "tokens_per_query": {"tokens per query <= 64k": "tokens per query <= 12k"},
     "tokens_per_query_uncharged": {"  charge prompt tokens\n": "",
                                    "tokens per query <= 64k": "tokens per query <= 12k"},
-    "bin_tokens": {"tokens per query <= 64k": "mean tokens per query in open <= 9k"},
+    "bin_tokens": {"tokens per query <= 64k": "mean tokens per query <= 6k for open"},
 }
 
 
