@@ -75,11 +75,12 @@ def test_runtime_planner_and_simulator_agree(table, name, tmp_path):
     same_sequences(policy_path, files[1], plan, results)
 
 
-def replayed_sequences(table, query_ids, length: int, seed: int = 0):
+def replayed_sequences(table, query_ids, length: int, seed: int = 0, *, by_label: bool = False):
     """Each query's logged samples in the order the replay backend serves them (run seed
-    ``seed``), as the simulator's latent sequences: answer ids (``"0"`` is the correct answer),
-    lengths (a sample logged as cut is longer than any cap), mean log-probabilities and the
-    ``prm`` scores."""
+    ``seed``), as the simulator's latent sequences: answer ids (``"0"`` is the correct answer;
+    ``by_label``: a logged pool's answers, id 0 for the answer labelled correct and 1, 2, ... for
+    the others as first served), lengths (a sample logged as cut is longer than any cap), mean
+    log-probabilities and the ``prm`` scores (NaN where the table has none)."""
     from simulator.model import Latent
     from ttcdsl.runtime.replay import replay_order
 
@@ -92,13 +93,21 @@ def replayed_sequences(table, query_ids, length: int, seed: int = 0):
     score = np.zeros((len(query_ids), length), np.float32)
     indices = np.asarray(table.sample_index)
     lp_column = np.ma.filled(table.mean_logprob.astype(float), np.nan)
-    score_column = np.ma.filled(table.scores["prm"].astype(float), np.nan)
+    score_column = (np.ma.filled(table.scores["prm"].astype(float), np.nan) if "prm" in table.scores
+                    else np.full(len(table.query_id), np.nan))
+    labels = np.ma.filled(np.ma.MaskedArray(table.correct).astype(float), np.nan)
     for i, qid in enumerate(query_ids):
         rows = sorted(by_query[qid], key=lambda r: indices[r])
         order = [rows[p] for p in replay_order(seed, qid, [int(indices[r]) for r in rows])][:length]
+        names: dict[str, int] = {}
         for j, r in enumerate(order):
             a = table.answer[r]
-            answer[i, j] = -1 if a is None else int(a)
+            if a is None:
+                answer[i, j] = -1
+            elif by_label:
+                answer[i, j] = 0 if labels[r] == 1 else names.setdefault(a, len(names) + 1)
+            else:
+                answer[i, j] = int(a)
             if table.finish_reason[r] != "length":
                 tokens[i, j] = float(table.completion_tokens[r])
             logprob[i, j], score[i, j] = lp_column[r], score_column[r]
@@ -112,7 +121,7 @@ def prompt_bounds(table, query_ids) -> np.ndarray:
     return np.array([int(np.nanmax(counts[ids == q])) for q in query_ids], np.int32)
 
 
-def same_sequences(policy_path, evaluation_path, plan: dict, results: list[dict]):
+def same_sequences(policy_path, evaluation_path, plan: dict, results: list[dict], *, by_label: bool = False):
     """On the very sample sequences the replay served, given the runtime's targets (its
     hash-ranked allocation) and ledger order, the simulator bins, spends (samples and billed
     tokens) and answers exactly as the runtime did on every query. Returns the simulator's
@@ -126,7 +135,7 @@ def same_sequences(policy_path, evaluation_path, plan: dict, results: list[dict]
     evaluation = load(evaluation_path)
     ids = [r["query_id"] for r in results]
     lowered = lower(policy, plan, len(ids))
-    latent = replayed_sequences(evaluation, ids, lowered.config.n_positions)
+    latent = replayed_sequences(evaluation, ids, lowered.config.n_positions, by_label=by_label)
     n_ids = int(latent.answer.max()) + 1
     targets = np.array([r["target"] for r in results], np.int32)
     order = np.argsort([rank_key(0, q) for q in ids])
@@ -256,3 +265,55 @@ def test_token_limited_policies_agree(table, name, tmp_path):
         line = f"{name} {metric}: run {a:.3f} ± {a_se:.3f}, simulator {c:.3f} ± {c_se:.4f}"
         print(line)
         assert abs(a - c) <= 3 * math.hypot(a_se, c_se) + 1e-9, line
+
+
+QWEN = "qwen25math_math100_x8.jsonl"
+# token_budget.ttc sized to the pool: 8 logged samples per query, word-level token counts, no
+# prompt counts (the pool logs no prompt, so `charge prompt tokens` cannot run on it: ttc run
+# refuses a query without a prompt bound)
+POOL_POLICIES = {
+    # the probe's worst case (50 x 2 x 2048) fits; later rounds' worst cases (4096 a sample in
+    # the open bin) do not
+    "pool_total_tokens": {"  charge prompt tokens\n": "", "total tokens <= 4M": "total tokens <= 230k",
+                          "samples per query in 2..32": "samples per query in 2..8",
+                          "tokens per query <= 64k": "tokens per query <= 16k"},
+    "pool_tokens_per_query": {"  charge prompt tokens\n": "", "total tokens <= 4M": "total tokens <= 400k",
+                              "samples per query in 2..32": "samples per query in 2..8",
+                              "tokens per query <= 64k": "tokens per query <= 6000"},
+}
+
+
+@pytest.mark.parametrize("name", list(POOL_POLICIES))
+def test_token_limited_policies_on_the_qwen_pool(shared_data, name, tmp_path):
+    """The same sample for sample agreement on a real logged pool (Qwen2.5-Math on MATH-100,
+    completion tokens counted by a word-level tokenizer trained on the pool's texts, so the
+    counts are real token counts of the logged samples): samples, billed tokens and answers are
+    the runtime's on every query, and no limit is broken."""
+    pytest.importorskip("tokenizers", reason="the optional 'tokenizers' package is not installed")
+    from tests.importers.test_importers_pools import _word_tokenizer
+    from ttcdsl.importers import ImportOptions, import_qwen25math_eval, load_tokenizer
+
+    path = shared_data / "pools" / QWEN
+    if not path.exists():
+        pytest.skip(f"{QWEN} is not in the shared pools")
+    texts = import_qwen25math_eval(path, ImportOptions()).text.tolist()
+    counter = load_tokenizer(_word_tokenizer(tmp_path, [t for t in texts if t]))
+    pool = import_qwen25math_eval(path, ImportOptions(tokenizer=counter, keep_text=False))
+    assert np.ma.count(pool.completion_tokens) == len(pool.query_id)
+    files = split(pool, tmp_path)
+    TOKEN_POLICIES[name] = POOL_POLICIES[name]
+    try:
+        policy_path = token_policy(name, tmp_path)
+    finally:
+        del TOKEN_POLICIES[name]
+    plan, results = plan_and_run(policy_path, *files, tmp_path)
+    assert not any(r["exhausted"] for r in results), "the replay ran short"
+    out = same_sequences(policy_path, files[1], plan, results, by_label=True)
+    run_tokens = np.array([r["billed_tokens"] for r in results])
+    run_samples = np.array([r["samples"] for r in results])
+    policy = load_policy(policy_path)
+    spend_within_limits(policy, results, run_tokens, run_samples)
+    spend_within_limits(policy, results, np.asarray(out.tokens), np.asarray(out.samples))
+    assert any(r["budget_cut"] for r in results), f"{name}: the token limit should bind"
+    print(f"{name}: {len(results)} queries, {int(run_samples.sum())} samples, {int(run_tokens.sum())} "
+          f"tokens, {sum(r['budget_cut'] for r in results)} budget-cut")
