@@ -449,7 +449,23 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
     n_rounds = length + 2 if config.stops else 3
     init = (jnp.zeros(q, jnp.int32), jnp.zeros(q, bool), jnp.full(q, -1, jnp.int32),
             jnp.zeros((), jnp.float32), jnp.asarray(k == 0), jnp.zeros((), jnp.int32))
-    (have, _, _, _, binned, used), _ = jax.lax.scan(round_step, init, jnp.arange(n_rounds))
+    if limits is None:
+        (have, _, _, _, binned, used), _ = jax.lax.scan(round_step, init, jnp.arange(n_rounds))
+    else:
+        # worst cases in tokens: a cut round grants what the worst case affords, bills less, and
+        # the next round grants again, so the rounds are not counted in advance: they run until
+        # one grants nothing (the runtime's end; every round before grants a sample)
+        def more(state):
+            _, r, granted = state
+            return granted & (r < q * length + 2)
+
+        def next_round(state):
+            carry, r, _ = state
+            after, _ = round_step(carry, r)
+            return after, r + 1, after[0].sum() > carry[0].sum()
+
+        (have, _, _, _, binned, used), _, _ = jax.lax.while_loop(
+            more, next_round, (init, jnp.int32(0), jnp.asarray(True)))
     # what the ledger's promise is checked on (simulator.ledger.check_spend)
     probed = jnp.minimum(have, k)
     if limits is None:
