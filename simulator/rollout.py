@@ -15,7 +15,10 @@ The run's rules, as the runtime's executor applies them (``ttcdsl.runtime.execut
 4. **Ledger.** The batch's sample cap (``mean samples per query <= m`` gives ``m x Q``): a round
    whose asks fit runs as asked; otherwise it is cut by water-filling, one sample at a time to
    the query with the fewest samples (counting this round's grants), ties by a random rank of
-   the query (the runtime's seeded hash): spend never exceeds the cap.
+   the query (the runtime's seeded hash): spend never exceeds the cap. Token limits, per-query
+   and per-bin limits and prompt charges go through :mod:`simulator.ledger` (the same rule with
+   per-query worst cases); :func:`simulate` and :func:`run_sequences` check the spend against
+   every limit inside jit and raise :class:`simulator.ledger.LedgerBreach` on a breach.
 5. **Answer.** Majority vote over the answered samples (ties to the answer seen first), a
    weighted vote (weights ``exp(mean logprob)`` for a confidence scorer, the reward model's
    score for a reward model: :func:`sample_weights`; same tie rule), best-of-n (the answered
