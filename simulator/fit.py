@@ -69,6 +69,7 @@ class Fitted(NamedTuple):
     logprob_loc: jax.Array  # [Q, 2]
     logprob_scale: jax.Array  # [Q]
     prior: jax.Array  # [1]: the fitted wrong-answer concentration alpha
+    prompt_tokens: jax.Array | None = None  # [Q] int32: the largest logged prompt count (None: unknown)
 
 
 def _sorted_counts(answer: np.ndarray, wrong: np.ndarray) -> np.ndarray:
@@ -177,8 +178,10 @@ def fit(
     score: np.ndarray | None = None,
     logprob: np.ndarray | None = None,
     n_wrong: int | None = None,
+    prompt_tokens: np.ndarray | None = None,
 ) -> Fitted:
-    """Fit a workload to a table's arrays (module docstring); all ``[Q, M]``."""
+    """Fit a workload to a table's arrays (module docstring); all ``[Q, M]``; ``prompt_tokens``
+    ``[Q]``: each question's prompt length (the largest the table logs), kept as logged."""
     answer = np.asarray(answer)
     valid = np.asarray(valid, bool)
     correct = np.asarray(correct, bool) & valid
@@ -259,6 +262,7 @@ def fit(
         logprob_loc=f(np.tile([lp[0][0], lp[1][0]], (q, 1))),
         logprob_scale=f(np.full(q, (lp[0][1] + lp[1][1]) / 2)),
         prior=f([alpha]),
+        prompt_tokens=None if prompt_tokens is None else jnp.asarray(prompt_tokens, jnp.int32),
     )
 
 
@@ -289,4 +293,5 @@ def draw_fitted(key: jax.Array, fitted: Fitted) -> Questions:
         logprob_loc=fitted.logprob_loc,
         logprob_scale=fitted.logprob_scale,
         right=right,
+        prompt_tokens=fitted.prompt_tokens,
     )

@@ -18,6 +18,11 @@ A *workload* is a population of questions; a question is a response process. Per
   samples and 1 for the rest: correct and wrong samples differ, imperfectly. The mixture draws
   each question's Beta pair with :func:`simulator.verifier.verifier_beta`, the rule ``ttc
   workload`` uses.
+* **Prompt.** ``prompt_tokens[q]``: the question's prompt length in tokens, the same for every
+  sample (a live backend sends one prompt per query); a ledger that charges prompt tokens bills
+  it per sample and bounds a round's worst case with it. The mixture draws it log-normal,
+  longer for harder questions (``simulator.workload``'s rule); a fitted workload takes each
+  question's largest logged count (None where the table has none).
 
 A :class:`Mixture` is the parametric population: ``p_correct`` from a Beta mixture over
 difficulty, wrong answers from a symmetric Dirichlet, token locations rising with difficulty.
@@ -53,6 +58,7 @@ class Questions(NamedTuple):
     logprob_loc: jax.Array  # [Q, 2] location of log(-mean_logprob): correct, other
     logprob_scale: jax.Array  # [Q]
     right: jax.Array | None = None  # [Q, R] P(correct answer r | correct); None: R = 1
+    prompt_tokens: jax.Array | None = None  # [Q] int32 prompt tokens (None: unknown)
 
 
 def n_right(questions: Questions) -> int:
@@ -80,6 +86,12 @@ class Mixture(NamedTuple):
     tokens_scale: jax.Array  # scalar: within-question log-scale
     logprob_loc: jax.Array  # [2]
     logprob_scale: jax.Array  # scalar
+    # prompt tokens: exp(prompt_loc + prompt_slope x difficulty + prompt_scale x N(0, 1)), at least
+    # prompt_min (simulator.workload draws prompts by the same rule)
+    prompt_loc: float = 4.70048  # log 110
+    prompt_slope: float = 0.4
+    prompt_scale: float = 0.4
+    prompt_min: float = 16.0
 
 
 class Samples(NamedTuple):
@@ -139,6 +151,9 @@ def draw_questions(key: jax.Array, mixture: Mixture, n_questions: int, n_wrong: 
     score_a, score_b = verifier_beta(jnp, hard, (wrong[:, 0] >= 0.5).astype(jnp.float32),
                                      jax.random.normal(k_sep, (q,)), jax.random.normal(k_centre, (q,)),
                                      jax.random.uniform(k_conc, (q,)))
+    # prompt lengths: their own key too
+    prompt = jnp.exp(mixture.prompt_loc + mixture.prompt_slope * hard
+                     + mixture.prompt_scale * jax.random.normal(jax.random.fold_in(key, 6), (q,)))
     return Questions(
         p_correct=p,
         p_none=p_none,
@@ -149,6 +164,7 @@ def draw_questions(key: jax.Array, mixture: Mixture, n_questions: int, n_wrong: 
         score_b=score_b,
         logprob_loc=ones * mixture.logprob_loc[None, :],
         logprob_scale=jnp.full((q,), mixture.logprob_scale),
+        prompt_tokens=jnp.maximum(jnp.round(prompt), mixture.prompt_min).astype(jnp.int32),
     )
 
 

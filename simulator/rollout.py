@@ -17,7 +17,10 @@ The run's rules, as the runtime's executor applies them (``ttcdsl.runtime.execut
 4. **Ledger.** The batch's sample cap (``mean samples per query <= m`` gives ``m x Q``): a round
    whose asks fit runs as asked; otherwise it is cut by water-filling, one sample at a time to
    the query with the fewest samples (counting this round's grants), ties by a random rank of
-   the query (the runtime's seeded hash): spend never exceeds the cap.
+   the query (the runtime's seeded hash): spend never exceeds the cap. Token limits, per-query
+   and per-bin limits and prompt charges go through :mod:`simulator.ledger` (the same rule with
+   per-query worst cases); :func:`simulate` and :func:`run_sequences` check the spend against
+   every limit inside jit and raise :class:`simulator.ledger.LedgerBreach` on a breach.
 5. **Answer.** Majority vote over the answered samples (ties to the answer seen first), a
    weighted vote (weights ``exp(mean logprob)`` for a confidence scorer, the reward model's
    score for a reward model: :func:`sample_weights`; same tie rule), best-of-n (the answered
@@ -54,7 +57,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.experimental import checkify
 
+from simulator import ledger as budget
 from simulator.model import Latent, Questions, Samples, draw_latent, is_right, n_right as n_right_of, serve
 
 MAJORITY, KEEP_PROBE, WEIGHTED_CONFIDENCE, BEST_OF_N, WEIGHTED_SCORE = 0, 1, 2, 3, 4
@@ -92,6 +97,8 @@ class PlanArrays(NamedTuple):
     bin_cap: jax.Array  # [B] max_tokens of each bin
     sample_cap: jax.Array  # scalar: the batch's sample cap (inf: none)
     rules: Rules
+    # every limit, in the general ledger (simulator.ledger); None: the sample cap alone
+    limits: budget.Limits | None = None
 
 
 class ProbeStats(NamedTuple):
@@ -120,6 +127,7 @@ class Config:
     weighted: bool = True  # some bin votes with weights (confidence or score)
     scores: bool = False  # something reads the reward model's scores: draw them
     best: bool = False  # some bin answers best-of-n
+    charge_prompt: bool = False  # the ledger bills each sample its question's prompt tokens
 
 
 class Outcome(NamedTuple):
@@ -128,7 +136,7 @@ class Outcome(NamedTuple):
     correct: jax.Array  # bool: the strategy's answer is right
     covered: jax.Array  # bool: some sample is right
     samples: jax.Array  # int32 spent, probe included
-    tokens: jax.Array  # float32 completion tokens spent
+    tokens: jax.Array  # float32 tokens spent: completion, plus prompt where charged (= billed)
     bin: jax.Array  # int32
     rounds: jax.Array  # int32 scalar: rounds that granted anything
 
@@ -324,30 +332,47 @@ def final_vote(obs: Samples, correct: jax.Array, count: jax.Array, strategy: jax
 
 
 def rollout(key: jax.Array, questions: Questions, plan: PlanArrays, config: Config) -> Outcome:
-    """One simulated run of the plan on ``questions`` (module docstring)."""
+    """One simulated run of the plan on ``questions`` (module docstring); :func:`simulate`
+    also checks its spend against every limit."""
+    return _rollout(key, questions, plan, config)[0]
+
+
+def _rollout(key, questions, plan, config):
     k_draw, k_target, k_rank = jax.random.split(key, 3)
     latent = draw_latent(k_draw, questions, config.n_positions, scores=config.scores,
                          logprobs=config.weighted or config.n_bins > 1)
     r = n_right_of(questions)
-    return _run(k_target, k_rank, latent, r + questions.wrong.shape[1], plan, config, n_right=r)
+    return _run(k_target, k_rank, latent, r + questions.wrong.shape[1], plan, config,
+                prompt=questions.prompt_tokens, n_right=r)
+
+
+def run_sequences(key: jax.Array, latent: Latent, n_ids: int, plan: PlanArrays, config: Config,
+                  targets: jax.Array | None = None, order: jax.Array | None = None,
+                  prompt: jax.Array | None = None, n_right: int = 1) -> Outcome:
+    """The plan's run on GIVEN sample sequences (``[Q, L]``, served in column order; answer ids
+    below ``n_right`` the correct ones, all below ``n_ids``): e.g. a samples table in the order
+    a replay serves it, to check the simulator against the runtime sample for sample.
+    ``targets`` (``[Q]``, before keep_probe) and ``order`` (the ledger's tie order, first to
+    last) replace the random draws of :func:`rollout` where given (the runtime ranks queries by
+    a hash of the run seed); ``prompt`` (``[Q]``): each query's prompt tokens, where the policy
+    charges them. Raises :class:`simulator.ledger.LedgerBreach` if the run spent beyond a limit."""
+    error, out = _run_sequences(key, latent, n_ids, plan, config, targets, order, prompt, n_right)
+    budget.raise_breach(error)
+    return out
 
 
 @partial(jax.jit, static_argnames=("n_ids", "config", "n_right"))
-def run_sequences(key: jax.Array, latent: Latent, n_ids: int, plan: PlanArrays, config: Config,
-                  targets: jax.Array | None = None, order: jax.Array | None = None,
-                  n_right: int = 1) -> Outcome:
-    """The plan's run on GIVEN sample sequences (``[Q, L]``, served in column order; answer ids
-    below ``n_right`` the correct ones, all below ``n_ids``): e.g. a samples table in the order
-    a replay serves it, to check the simulator against the runtime sample for sample. ``targets`` (``[Q]``, before
-    keep_probe) and ``order`` (the ledger's tie order, first to last) replace the random draws
-    of :func:`rollout` where given (the runtime ranks queries by a hash of the run seed). Answer
-    ids below ``n_right`` are correct."""
+def _run_sequences(key, latent, n_ids, plan, config, targets, order, prompt, n_right):
     k_target, k_rank = jax.random.split(key)
-    return _run(k_target, k_rank, latent, n_ids, plan, config, targets, order, n_right)
+    out, spend = _run(k_target, k_rank, latent, n_ids, plan, config, targets, order, prompt, n_right)
+    # the ledger's promise, checked on the spend (simulator.ledger.check_spend) as an error value
+    error, _ = checkify.checkify(budget.check_spend)(plan.limits, plan.sample_cap, spend)
+    return error, out
 
 
 def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config: Config,
-         targets: jax.Array | None = None, order: jax.Array | None = None, n_right: int = 1) -> Outcome:
+         targets: jax.Array | None = None, order: jax.Array | None = None,
+         prompt: jax.Array | None = None, n_right: int = 1) -> Outcome:
     length, k = config.n_positions, config.probe
     q = latent.answer.shape[0]
 
@@ -390,6 +415,24 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
     first_check = plan.rules.first_check[bins]
     room0 = jnp.floor(plan.sample_cap * q + 1e-6)
     rounds_cap = config.rounds
+    limits = plan.limits
+    if limits is not None:  # the general ledger (simulator.ledger): bills and worst cases, int32
+        if config.charge_prompt and prompt is None:
+            raise ValueError("the policy charges prompt tokens, but the questions have no prompt "
+                             "token counts")
+        charged = jnp.asarray(prompt, jnp.int32) if config.charge_prompt else jnp.zeros(q, jnp.int32)
+        bill = obs.tokens.astype(jnp.int32) + charged[:, None]
+        billed = jnp.concatenate([jnp.zeros((q, 1), jnp.int32), jnp.cumsum(bill, 1)], 1)  # [Q, L + 1]
+        worst_probe = plan.probe_cap.astype(jnp.int32) + charged
+        worst_bin = plan.bin_cap.astype(jnp.int32)[bins] + charged
+
+    def grants(ask, have, binned, spent):
+        """The ledger's grants for the round's asks."""
+        if limits is None:
+            return water_fill(ask, have, room0 - spent, order, rank, levels=length)
+        spent_tokens = jnp.take_along_axis(billed, have[:, None], 1)[:, 0]
+        cost = jnp.where(binned, worst_bin, worst_probe)
+        return budget.fit(ask, have, spent_tokens, cost, binned, bins, limits, order, rank, length)
 
     def round_step(carry, r):
         have, stopped, checked, spent, binned, used = carry
@@ -406,10 +449,10 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
         ask = jnp.where(binned & has_stop, jnp.minimum(want, step), want)
         if rounds_cap is not None:
             ask = jnp.where(r >= rounds_cap, 0, ask)
-        grant = water_fill(ask, have, room0 - spent, order, rank, levels=length)
+        grant = grants(ask, have, binned, spent)
         new = have + grant
         # fire-and-cancel: the first count inside the round where a rule holds ends the query
-        # there; the round's samples past it are never generated
+        # there; the round's samples past it are never generated (nor billed)
         counts = jnp.arange(1, length + 1, dtype=jnp.int32)[None, :]
         checking = binned & has_stop & ~stopped
         inside = (checking[:, None] & holds_q & (counts > have[:, None]) & (counts <= new[:, None])
@@ -425,21 +468,61 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
     n_rounds = length + 2 if config.stops else 3
     init = (jnp.zeros(q, jnp.int32), jnp.zeros(q, bool), jnp.full(q, -1, jnp.int32),
             jnp.zeros((), jnp.float32), jnp.asarray(k == 0), jnp.zeros((), jnp.int32))
-    (have, *_, used), _ = jax.lax.scan(round_step, init, jnp.arange(n_rounds))
+    if limits is None:
+        (have, _, _, _, binned, used), _ = jax.lax.scan(round_step, init, jnp.arange(n_rounds))
+    else:
+        # worst cases in tokens: a cut round grants what the worst case affords, bills less, and
+        # the next round grants again, so the rounds are not counted in advance: they run until
+        # one grants nothing (the runtime's end; every round before grants a sample)
+        def more(state):
+            _, r, granted = state
+            return granted & (r < q * length + 2)
+
+        def next_round(state):
+            carry, r, _ = state
+            after, _ = round_step(carry, r)
+            return after, r + 1, after[0].sum() > carry[0].sum()
+
+        (have, _, _, _, binned, used), _, _ = jax.lax.while_loop(
+            more, next_round, (init, jnp.int32(0), jnp.asarray(True)))
+    # what the ledger's promise is checked on (simulator.ledger.check_spend)
+    probed = jnp.minimum(have, k)
+    if limits is None:
+        spent_tokens = jnp.zeros((2, q), jnp.int32)
+    else:
+        spent_tokens = jnp.take_along_axis(billed, jnp.stack([probed, have], 1), 1).T
+    spend = budget.Spend(probe=probed, probe_tokens=spent_tokens[0], samples=have,
+                         tokens=spent_tokens[1], binned=binned, bins=bins)
 
     # 5. outcomes at the final count
     voters = jnp.where(strategy == KEEP_PROBE, jnp.minimum(have, k), have)
     right, _ = final_vote(obs, correct, voters, strategy, n_ids, config.weighted, config.best, n_right)
     _, cov = final_vote(obs, correct, have, strategy, n_ids, False, False, n_right)
-    tokens = jnp.where(positions < have[:, None], obs.tokens, 0.0).sum(1)
-    return Outcome(correct=right, covered=cov, samples=have, tokens=tokens, bin=bins, rounds=used)
+    if limits is None:
+        tokens = jnp.where(positions < have[:, None], obs.tokens, 0.0).sum(1)
+    else:
+        tokens = jnp.take_along_axis(billed, have[:, None], 1)[:, 0].astype(jnp.float32)
+    return Outcome(correct=right, covered=cov, samples=have, tokens=tokens, bin=bins, rounds=used), spend
+
+
+def simulate(keys: jax.Array, questions: Questions, plan: PlanArrays, config: Config) -> Outcome:
+    """:func:`rollout` for each key (``[S]`` keys; ``questions`` with a leading ``[S]`` axis: a
+    fresh draw of the workload per seed). Raises :class:`simulator.ledger.LedgerBreach` if a
+    rollout spent beyond a limit (checked inside jit)."""
+    error, out = _simulate(keys, questions, plan, config)
+    budget.raise_breach(error)
+    return out
 
 
 @partial(jax.jit, static_argnames=("config",))
-def simulate(keys: jax.Array, questions: Questions, plan: PlanArrays, config: Config) -> Outcome:
-    """:func:`rollout` for each key (``[S]`` keys; ``questions`` with a leading ``[S]`` axis: a
-    fresh draw of the workload per seed)."""
-    return jax.vmap(rollout, in_axes=(0, 0, None, None))(keys, questions, plan, config)
+def _simulate(keys, questions, plan, config):
+    out, spend = jax.vmap(_rollout, in_axes=(0, 0, None, None))(keys, questions, plan, config)
+    # the ledger's promise, checked on each seed's spend (simulator.ledger.check_spend) as an
+    # error value. Only the check is functionalised: checkify cannot take the ledger's batched
+    # while loop (jax 0.10: unsupported under checkify-of-vmap, failing under vmap-of-checkify).
+    check = jax.vmap(budget.check_spend, in_axes=(None, None, 0))
+    error, _ = checkify.checkify(check)(plan.limits, plan.sample_cap, spend)
+    return error, out
 
 
 def simple_plan(

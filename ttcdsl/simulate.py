@@ -18,7 +18,12 @@ and a gold scorer (offline evaluation only) reads the label as the score.
 What it cannot lower yet it refuses, naming the reason (a :class:`~ttcdsl.errors.UserError`):
 gold scorers outside a bandit, two reward models, best-of-n by confidence, features or stop rules
 that read anything else (beyond vote counts, the probe's tokens, log-probabilities and scores),
-token limits, prompt-token charges, bin-scoped limits.
+and in a bandit token limits, prompt-token charges and bin-scoped limits.
+
+Budget limits are the runtime's (:func:`ttcdsl.runtime.ledger.limits_from_policy`): the batch's
+mean or total sample cap alone lowers to ``sample_cap``; any other limit (tokens, per query, per
+bin) or a prompt-token charge lowers every limit to :class:`simulator.ledger.Limits`, the
+runtime ledger's rule over arrays.
 """
 
 from __future__ import annotations
@@ -194,13 +199,6 @@ def check_supported(policy: ir.Policy, plan: Mapping) -> None:
     for spec in policy.bins:
         _strategy_code(policy, spec.strategy)
         _check_conditions(policy, [rule.condition for rule in spec.stop], f"stop rule in bin '{spec.name}'")
-    if policy.budget.charge_prompt_tokens:
-        raise _unsupported(policy, "charge prompt tokens (token limits are not simulated yet)")
-    for limit in policy.budget.limits:
-        if limit.unit != "samples":
-            raise _unsupported(policy, f"a {limit.unit} limit (only sample limits are simulated)")
-        if limit.bin is not None:
-            raise _unsupported(policy, f"a limit scoped to bin '{limit.bin}'")
     if plan.get("binning") is not None:
         key = plan["binning"]["key"]
         expr = policy.difficulty if key == "difficulty" else ir.FeatureRef(name=key, span=None)
@@ -365,10 +363,12 @@ def _check_bandit(policy: ir.Policy) -> None:
     _bandit_strategy(policy)
     _check_conditions(policy, bandit.solved, "solved rule")
     if policy.budget.charge_prompt_tokens:
-        raise _unsupported(policy, "charge prompt tokens (token limits are not simulated yet)")
+        raise _unsupported(policy, "charge prompt tokens in a bandit (its token ledger is not "
+                           "simulated yet)")
     for limit in policy.budget.limits:
         if limit.unit != "samples":
-            raise _unsupported(policy, f"a {limit.unit} limit (only sample limits are simulated)")
+            raise _unsupported(policy, f"a {limit.unit} limit in a bandit (only its sample limits "
+                               "are simulated)")
         if limit.bin is not None:
             raise _unsupported(policy, f"a limit scoped to bin '{limit.bin}'")
     from ttcdsl.runtime.bandit_gain import settings
@@ -436,6 +436,54 @@ def lower_bandit(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: in
     return Lowered(config=config, arrays=arrays, objective=policy.objective)
 
 
+def _needs_ledger(policy: ir.Policy) -> bool:
+    """Whether the policy's limits need the general ledger (more than a batch sample cap)."""
+    return policy.budget.charge_prompt_tokens or any(
+        limit.unit != "samples" or limit.bin is not None or limit.kind == "per_query_max"
+        for limit in policy.budget.limits)
+
+
+def _lower_limits(policy: ir.Policy, n_queries: int, length: int):
+    """The runtime's limits for the policy and a batch of ``n_queries``, as arrays."""
+    from ttcdsl.runtime.ledger import limits_from_policy
+
+    try:
+        return limit_arrays(limits_from_policy(policy, n_queries), [b.name for b in policy.bins],
+                            n_queries, length)
+    except ValueError as error:
+        raise _unsupported(policy, str(error)) from None
+
+
+def limit_arrays(limits, bin_names, n_queries: int, length: int):
+    """The runtime's limits (:class:`ttcdsl.runtime.ledger.Limit`) for a batch of ``n_queries``
+    as :class:`simulator.ledger.Limits`: integer caps (``floor(cap + 1e-9)``: the runtime's
+    tolerance on whole-number spend) per count of the limit's bin. Raises ValueError for a token
+    cap the int32 ledger cannot count to."""
+    import jax.numpy as jnp
+
+    from simulator.ledger import SATURATE, Limits
+    from ttcdsl.runtime.ledger import _EPS
+
+    names = list(bin_names)
+    counts = np.arange(n_queries + 1, dtype=np.float64)
+    rows = []
+    for limit in limits:
+        cap = limit.value * counts if limit.mean and limit.bin is not None else np.full(len(counts), limit.cap)
+        cap = np.floor(cap + _EPS)
+        if limit.unit == "samples":
+            cap = np.minimum(cap, n_queries * length + 1)  # no run spends more: the same limit
+        elif cap.max() >= SATURATE:
+            raise ValueError(f"`{limit.label}` caps {cap.max():.0f} tokens; the simulator's "
+                             f"ledger counts tokens below {SATURATE} (int32)")
+        rows.append((limit.unit == "tokens", limit.kind == "per_query",
+                     -1 if limit.bin is None else names.index(limit.bin), cap))
+    if not rows:  # prompts charged, nothing capped: one limit that never binds
+        rows.append((False, False, -1, np.full(len(counts), n_queries * length + 1.0)))
+    tokens, per_query, bins, caps = zip(*rows)
+    return Limits(tokens=jnp.asarray(tokens, bool), per_query=jnp.asarray(per_query, bool),
+                  bin=jnp.asarray(bins, jnp.int32), cap=jnp.asarray(np.stack(caps), jnp.int32))
+
+
 @dataclass(frozen=True)
 class Lowered:
     config: object  # simulator.rollout.Config
@@ -470,11 +518,15 @@ def lower(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: int | Non
     rules = _rules(policy, [(spec.name, [r.condition for r in spec.stop]) for spec in policy.bins],
                    [first_stop_check(policy, spec.name) for spec in policy.bins], length)
     cap = math.inf
-    for limit in policy.budget.limits:
-        if limit.kind == "mean":
-            cap = min(cap, limit.value)
-        elif limit.kind == "total":
-            cap = min(cap, limit.value / n_queries)
+    limits = None
+    if _needs_ledger(policy):
+        limits = _lower_limits(policy, n_queries, length)
+    else:
+        for limit in policy.budget.limits:
+            if limit.kind == "mean":
+                cap = min(cap, limit.value)
+            elif limit.kind == "total":
+                cap = min(cap, limit.value / n_queries)
     binning = plan.get("binning")
     key_fn = None
     edges = np.zeros(0, np.float32)
@@ -505,11 +557,13 @@ def lower(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: int | Non
         bin_cap=jnp.asarray(bin_cap, jnp.float32),
         sample_cap=jnp.asarray(cap, jnp.float32),
         rules=rules,
+        limits=limits,
     )
     config = Config(n_positions=length, probe=probe, n_bins=len(bins), rounds=policy.budget.rounds,
                     key_fn=key_fn, stops=stops,
                     weighted=bool(np.isin(strategy, [WEIGHTED_CONFIDENCE, WEIGHTED_SCORE]).any()),
-                    scores=bool(_reward_scorers(policy)), best=bool((strategy == BEST_OF_N).any()))
+                    scores=bool(_reward_scorers(policy)), best=bool((strategy == BEST_OF_N).any()),
+                    charge_prompt=policy.budget.charge_prompt_tokens)
     return Lowered(config=config, arrays=arrays, objective=policy.objective)
 
 
@@ -545,7 +599,22 @@ def table_arrays(table, scorer: ir.Scorer | None = None) -> dict[str, np.ndarray
         "answer": pool.answer, "correct": pool.correct, "valid": pool.valid, "tokens": tokens,
         "cut": is_cut | (known & (tokens >= cap)), "max_tokens": cap,
         "logprob": pool.scores["\0logprob"], "score": scores[0] if len(scores) == 1 else None,
+        "prompt_tokens": _prompt_bounds(table, pool.query_ids),
     }
+
+
+def _prompt_bounds(table, query_ids) -> np.ndarray | None:
+    """``[Q]`` each query's largest logged prompt token count (the bound a replay run is given,
+    ``ttc run``), or None when some query has none."""
+    counts = np.ma.MaskedArray(table.prompt_tokens)
+    ids = np.asarray(table.query_id, dtype=object)
+    bounds = []
+    for qid in query_ids:
+        known = counts[ids == qid].compressed()
+        if not len(known):
+            return None
+        bounds.append(int(known.max()))
+    return np.asarray(bounds, np.int64)
 
 
 def fit_table(table, policy: ir.Policy | None = None, *, empirical: bool = False):
@@ -557,7 +626,7 @@ def fit_table(table, policy: ir.Policy | None = None, *, empirical: bool = False
     rewards = _reward_scorers(policy) if policy is not None else []
     a = table_arrays(table, rewards[0] if rewards else None)
     fitted = fit(a["answer"], a["correct"], a["valid"], a["tokens"], a["cut"], a["max_tokens"],
-                 score=a["score"], logprob=a["logprob"])
+                 score=a["score"], logprob=a["logprob"], prompt_tokens=a["prompt_tokens"])
     if not empirical:
         return fitted
     from simulator.empirical import logged_samples
@@ -650,7 +719,8 @@ def draw_table(workload: Workload, n_queries: int, n_samples: int, *, seed: int 
                      source=f"simulator workload {workload.name} (queries={q}, samples={m}, seed={seed})"),
         query_id=np.repeat(ids, m),
         sample_index=np.tile(np.arange(m, dtype=np.int64), q),
-        prompt_tokens=np.ma.MaskedArray(np.full(q * m, 100, np.int64), mask=full),
+        # every sample of a question is served its one prompt (simulator.model)
+        prompt_tokens=np.ma.MaskedArray(np.repeat(np.asarray(questions.prompt_tokens, np.int64), m), mask=full),
         completion_tokens=np.ma.MaskedArray(tokens.ravel(), mask=full),
         finish_reason=np.where(cut, "length", "stop").astype(object).ravel(),
         answer=np.where(answer >= 0, answer.astype(str), None).astype(object).ravel(),
@@ -680,6 +750,8 @@ def _summary(out) -> dict:
         "samples": _interval(np.asarray(out.samples).mean(1)),
         "tokens": _interval(np.asarray(out.tokens, np.float64).mean(1)),
         "max_samples": _interval(np.asarray(out.samples).max(1)),
+        "tokens": _interval(np.asarray(out.tokens, np.float64).mean(1)),
+        "max_tokens": _interval(np.asarray(out.tokens, np.float64).max(1)),
         "rounds": _interval(np.asarray(out.rounds)),
     }
     if hasattr(out, "extrapolated"):  # the empirical mode: samples past the logged depth
@@ -692,6 +764,34 @@ def extrapolated_share(out) -> float:
     logged depth) rather than the table (the empirical mode; 0 when none was)."""
     spent = float(np.asarray(out.samples, np.float64).sum())
     return float(np.asarray(out.extrapolated, np.float64).sum()) / spent if spent else 0.0
+
+
+def check_limits(policy: ir.Policy, lowered: Lowered, questions) -> None:
+    """Refuse, as the runtime's executor does, a simulation whose ledger could not keep a
+    declared limit: prompt tokens charged for questions without counts, or a probe whose worst
+    case could break a bin-scoped limit (:func:`ttcdsl.runtime.ledger.probe_violations`)."""
+    from ttcdsl.runtime.ledger import limits_from_policy, probe_violations
+
+    charge = policy.budget.charge_prompt_tokens
+    if charge and questions.prompt_tokens is None:
+        raise UserError("the policy charges prompt tokens, but the workload has no prompt token "
+                        "counts (the samples table logs none)",
+                        hint="fit to a table with prompt token counts (ttc import --tokenizer)")
+    n_queries = int(questions.p_correct.shape[-1])
+    ids = [str(i) for i in range(n_queries)]
+    limits = limits_from_policy(policy, n_queries)
+    # one draw of the questions per seed: each is a batch the runtime would check
+    draws = np.asarray(questions.prompt_tokens).reshape(-1, n_queries) if charge else [None]
+    for prompts in draws:
+        bounds = {} if prompts is None else {q: int(p) for q, p in zip(ids, prompts)}
+        problems = probe_violations(limits, probe=lowered.config.probe,
+                                    max_tokens=policy.sampling.max_tokens, prompt_bounds=bounds,
+                                    query_ids=ids)
+        if problems:
+            break
+    if problems:
+        raise UserError("the run could exceed a declared limit: " + "; ".join(problems),
+                        hint="lower the probe or max_tokens, or raise the bin's limit (and re-plan)")
 
 
 def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_queries: int,
@@ -737,6 +837,7 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
     if online:
         out = simulate_bandit(k_run, drawn, lowered.arrays, lowered.config)
     else:
+        check_limits(policy, lowered, questions)
         out = workload.simulate(k_run, drawn, lowered.arrays, lowered.config)
     policy_summary = _summary(out)
 

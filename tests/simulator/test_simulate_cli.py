@@ -51,13 +51,29 @@ def test_scored_and_offline_policies_run_on_a_fresh_install(name, capsys):
 
 
 @pytest.mark.parametrize("name, reason", [
-    ("token_budget", "charge prompt tokens"),
+    ("per_query_vote", "per-query allocation"),
 ])
 def test_unsupported_policies_are_refused_by_name(name, reason, capsys):
     code = main(["simulate", str(REPO / "policies" / f"{name}.ttc"), "--queries", "20", "--seeds", "2"])
     err = capsys.readouterr().err
     assert code == 1
     assert f"does not support policy '{name}' yet" in err and reason in err
+
+
+def test_token_budget_runs_on_a_fresh_install(capsys):
+    """policies/token_budget.ttc (total and per-query token limits, prompt tokens charged): no
+    data, simulated; the billed tokens (prompts included) keep both limits in every seed."""
+    code = main(["simulate", str(REPO / "policies" / "token_budget.ttc"), "--queries", "60",
+                 "--seeds", "2", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    simulated = report["simulated"]
+    assert simulated["samples"]["mean"] >= 2.0
+    assert 0.0 < simulated["max_tokens"]["mean"] <= 64_000
+    assert 60 * simulated["tokens"]["mean"] <= 4_000_000
+    # every sample bills its prompt (at least 16 tokens) on top of its completion tokens
+    assert simulated["tokens"]["mean"] > 16 * simulated["samples"]["mean"]
+    assert report["verdict"]
 
 
 def test_bad_counts_are_usage_errors(capsys):

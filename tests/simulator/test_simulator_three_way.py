@@ -38,7 +38,8 @@ def simulated(policy, plan, n_queries: int) -> dict[str, tuple[float, float]]:
     questions = workload.draw(keys, n_queries)
     out = simulate(keys, questions, lowered.arrays, lowered.config)
     figures = {}
-    for name, values in (("accuracy", out.correct), ("coverage", out.covered), ("samples", out.samples)):
+    for name, values in (("accuracy", out.correct), ("coverage", out.covered), ("samples", out.samples),
+                         ("tokens", out.tokens)):
         per_seed = np.asarray(values, np.float64).mean(1)
         figures[name] = (per_seed.mean(), per_seed.std(ddof=1) / math.sqrt(SEEDS))
     return figures
@@ -72,14 +73,15 @@ def test_runtime_planner_and_simulator_agree(table, name, tmp_path):
             combined = math.hypot(x_se, c_se)
             assert abs(x - c) <= 3 * combined + 1e-9, f"{who} vs simulator: {line}"
     print("\n".join(lines))
-    same_sequences(name, files[1], plan, results)
+    same_sequences(policy_path, files[1], plan, results)
 
 
-def replayed_sequences(table, query_ids, length: int, seed: int = 0):
+def replayed_sequences(table, query_ids, length: int, seed: int = 0, *, by_label: bool = False):
     """Each query's logged samples in the order the replay backend serves them (run seed
-    ``seed``), as the simulator's latent sequences: answer ids (``"0"`` is the correct answer),
-    lengths (a sample logged as cut is longer than any cap), mean log-probabilities and the
-    ``prm`` scores."""
+    ``seed``), as the simulator's latent sequences: answer ids (``"0"`` is the correct answer;
+    ``by_label``: a logged pool's answers, id 0 for the answer labelled correct and 1, 2, ... for
+    the others as first served), lengths (a sample logged as cut is longer than any cap), mean
+    log-probabilities and the ``prm`` scores (NaN where the table has none)."""
     from simulator.model import Latent
     from ttcdsl.runtime.replay import replay_order
 
@@ -92,37 +94,55 @@ def replayed_sequences(table, query_ids, length: int, seed: int = 0):
     score = np.zeros((len(query_ids), length), np.float32)
     indices = np.asarray(table.sample_index)
     lp_column = np.ma.filled(table.mean_logprob.astype(float), np.nan)
-    score_column = np.ma.filled(table.scores["prm"].astype(float), np.nan)
+    score_column = (np.ma.filled(table.scores["prm"].astype(float), np.nan) if "prm" in table.scores
+                    else np.full(len(table.query_id), np.nan))
+    labels = np.ma.filled(np.ma.MaskedArray(table.correct).astype(float), np.nan)
     for i, qid in enumerate(query_ids):
         rows = sorted(by_query[qid], key=lambda r: indices[r])
         order = [rows[p] for p in replay_order(seed, qid, [int(indices[r]) for r in rows])][:length]
+        names: dict[str, int] = {}
         for j, r in enumerate(order):
             a = table.answer[r]
-            answer[i, j] = -1 if a is None else int(a)
+            if a is None:
+                answer[i, j] = -1
+            elif by_label:
+                answer[i, j] = 0 if labels[r] == 1 else names.setdefault(a, len(names) + 1)
+            else:
+                answer[i, j] = int(a)
             if table.finish_reason[r] != "length":
                 tokens[i, j] = float(table.completion_tokens[r])
             logprob[i, j], score[i, j] = lp_column[r], score_column[r]
     return Latent(answer=answer, length=tokens, score=score, logprob=logprob)
 
 
-def same_sequences(name: str, evaluation_path, plan: dict, results: list[dict]) -> None:
+def prompt_bounds(table, query_ids) -> np.ndarray:
+    """Each query's largest logged prompt token count (the bound ttc run gives the replay)."""
+    counts = np.ma.filled(np.ma.MaskedArray(table.prompt_tokens).astype(float), np.nan)
+    ids = np.asarray(table.query_id, dtype=object)
+    return np.array([int(np.nanmax(counts[ids == q])) for q in query_ids], np.int32)
+
+
+def same_sequences(policy_path, evaluation_path, plan: dict, results: list[dict], *, by_label: bool = False):
     """On the very sample sequences the replay served, given the runtime's targets (its
-    hash-ranked allocation) and ledger order, the simulator bins, spends and answers exactly as
-    the runtime did on every query."""
+    hash-ranked allocation) and ledger order, the simulator bins, spends (samples and billed
+    tokens) and answers exactly as the runtime did on every query. Returns the simulator's
+    outcome."""
     from simulator.rollout import run_sequences
     from ttcdsl.runtime.assignment import rank_key
     from ttcdsl.samples import load
 
-    policy_path = REPO / "policies" / f"{name}.ttc"
+    name = policy_path.stem
     policy = load_policy(policy_path)
     evaluation = load(evaluation_path)
     ids = [r["query_id"] for r in results]
     lowered = lower(policy, plan, len(ids))
-    latent = replayed_sequences(evaluation, ids, lowered.config.n_positions)
+    latent = replayed_sequences(evaluation, ids, lowered.config.n_positions, by_label=by_label)
     n_ids = int(latent.answer.max()) + 1
     targets = np.array([r["target"] for r in results], np.int32)
     order = np.argsort([rank_key(0, q) for q in ids])
-    out = run_sequences(jax.random.key(0), latent, n_ids, lowered.arrays, lowered.config, targets, order)
+    prompt = prompt_bounds(evaluation, ids) if policy.budget.charge_prompt_tokens else None
+    out = run_sequences(jax.random.key(0), latent, n_ids, lowered.arrays, lowered.config, targets, order,
+                        prompt)
     names = [b.name for b in policy.bins]
     run_bins = np.array([names.index(r["bin"]) for r in results])
     assert np.array_equal(np.asarray(out.bin), run_bins), (
@@ -133,6 +153,10 @@ def same_sequences(name: str, evaluation_path, plan: dict, results: list[dict]) 
         f"{name}: spend differs on {int((np.asarray(out.samples) != run_samples).sum())} queries")
     assert np.array_equal(np.asarray(out.correct), run_correct), (
         f"{name}: correctness differs on {int((np.asarray(out.correct) != run_correct).sum())} queries")
+    run_tokens = np.array([r["billed_tokens"] for r in results])
+    assert np.array_equal(np.asarray(out.tokens), run_tokens), (
+        f"{name}: billed tokens differ on {int((np.asarray(out.tokens) != run_tokens).sum())} queries")
+    return out
 
 
 def test_simulator_matches_the_runtime_on_a_binned_policy(table, tmp_path):
@@ -394,3 +418,137 @@ def test_the_bandit_matches_the_runtime_on_a_shared_pool(cruxeval, name, tmp_pat
     print(name, len(results), counts)
     if name == "elimination_gold_8":
         assert counts["exhausted"] > 0, "the replay should run short"
+
+
+# token-limited policies: policies/token_budget.ttc and variants of it (its budget block edited)
+TOKEN_POLICIES = {
+    "token_budget": {},
+    "token_budget_uncharged": {"  charge prompt tokens\n": ""},
+    # a total that binds on the evaluation half (about 250 queries)
+    "total_tokens_binding": {"total tokens <= 4M": "total tokens <= 1500k"},
+    # a per-query cap that binds (the planner needs the total for `allocate optimal`)
+    "tokens_per_query": {"tokens per query <= 64k": "tokens per query <= 12k"},
+    "tokens_per_query_uncharged": {"  charge prompt tokens\n": "",
+                                   "tokens per query <= 64k": "tokens per query <= 12k"},
+    "bin_tokens": {"tokens per query <= 64k": "mean tokens per query <= 6k for open"},
+}
+
+
+def token_policy(name: str, directory) -> object:
+    text = (REPO / "policies" / "token_budget.ttc").read_text()
+    for old, new in TOKEN_POLICIES[name].items():
+        assert old in text, old
+        text = text.replace(old, new)
+    text = text.replace("policy token_budget ", f"policy {name} ")
+    path = directory / f"{name}.ttc"
+    path.write_text(text)
+    return path
+
+
+def spend_within_limits(policy, results, tokens: np.ndarray, samples: np.ndarray) -> None:
+    """An independent check of the ledger's promise: every limit of the policy recomputed from
+    the per-query spend (billed tokens include the prompt where it is charged)."""
+    bins = np.array([r["bin"] for r in results])
+    for limit in policy.budget.limits:
+        spend = tokens if limit.unit == "tokens" else samples
+        members = np.ones(len(results), bool) if limit.bin is None else bins == limit.bin
+        if limit.kind == "per_query_max":
+            assert spend[members].max(initial=0) <= limit.value, limit
+        elif limit.kind == "total":
+            assert spend[members].sum() <= limit.value, limit
+        elif limit.kind == "mean":
+            assert spend[members].sum() <= limit.value * members.sum() + 1e-9, limit
+
+
+@pytest.mark.parametrize("name", list(TOKEN_POLICIES))
+def test_token_limited_policies_agree(table, name, tmp_path):
+    """Token limits (total, per query, per bin; prompts charged or not): on the sequences the
+    replay served, the simulator's samples, billed tokens and answers are the runtime's, query
+    by query; neither breaks a limit; and the simulated workload agrees with the run within
+    sampling error on accuracy, samples and tokens."""
+    files = split(table, tmp_path)
+    policy_path = token_policy(name, tmp_path)
+    plan, results = plan_and_run(policy_path, *files, tmp_path)
+    assert not any(r["exhausted"] for r in results), "the replay ran short"
+    policy = load_policy(policy_path)
+    out = same_sequences(policy_path, files[1], plan, results)
+    run_tokens = np.array([r["billed_tokens"] for r in results])
+    run_samples = np.array([r["samples"] for r in results])
+    # the simulator knows every count: billed = measured, as the replay's table does
+    assert run_tokens.tolist() == [r["tokens"] for r in results]
+    spend_within_limits(policy, results, run_tokens, run_samples)
+    spend_within_limits(policy, results, np.asarray(out.tokens), np.asarray(out.samples))
+    if name in ("total_tokens_binding", "tokens_per_query", "tokens_per_query_uncharged", "bin_tokens"):
+        assert any(r["budget_cut"] for r in results), f"{name}: the token limit should bind"
+
+    n = len(results)
+    sim = simulated(policy, plan, n)
+    run = {"accuracy": np.array([bool(r["correct"]) for r in results], float),
+           "samples": run_samples.astype(float), "tokens": run_tokens.astype(float)}
+    for metric in ("accuracy", "samples", "tokens"):
+        a, a_se = run[metric].mean(), run[metric].std(ddof=1) / math.sqrt(n)
+        c, c_se = sim[metric]
+        line = f"{name} {metric}: run {a:.3f} ± {a_se:.3f}, simulator {c:.3f} ± {c_se:.4f}"
+        print(line)
+        assert abs(a - c) <= 3 * math.hypot(a_se, c_se) + 1e-9, line
+
+
+QWEN = "qwen25math_math100_x8.jsonl"
+# token_budget.ttc sized to the pool: 8 logged samples per query, word-level token counts, no
+# prompt counts (the pool logs no prompt, so `charge prompt tokens` cannot run on it: ttc run
+# refuses a query without a prompt bound). Most of MATH-100 is settled for Qwen, so the settled
+# bin votes too (keep_probe would spend nothing there).
+SETTLED_VOTES = {"strategy settled = keep_probe": "strategy settled = majority_vote"}
+POOL_POLICIES = {
+    # the probe (about 35k tokens spent) fits; the rounds after it outgrow the room left at
+    # their worst case (2048 tokens a sample, 4096 in the open bin)
+    "pool_total_tokens": {**SETTLED_VOTES, "  charge prompt tokens\n": "", "total tokens <= 4M": "total tokens <= 45k",
+                          "samples per query in 2..32": "samples per query in 2..8",
+                          "tokens per query <= 64k": "tokens per query <= 16k"},
+    # a query may take a sample while its spend is below 3000 - 2048 tokens
+    "pool_tokens_per_query": {**SETTLED_VOTES, "  charge prompt tokens\n": "",
+                              "total tokens <= 4M": "total tokens <= 400k",
+                              "samples per query in 2..32": "samples per query in 2..8",
+                              "tokens per query <= 64k": "tokens per query <= 3000"},
+}
+
+
+@pytest.mark.parametrize("name", list(POOL_POLICIES))
+def test_token_limited_policies_on_the_qwen_pool(shared_data, name, tmp_path):
+    """The same sample for sample agreement on a real logged pool (Qwen2.5-Math on MATH-100,
+    completion tokens counted by a word-level tokenizer trained on the pool's texts, so the
+    counts are real token counts of the logged samples): samples, billed tokens and answers are
+    the runtime's on every query, and no limit is broken."""
+    pytest.importorskip("tokenizers", reason="the optional 'tokenizers' package is not installed")
+    from tests.importers.test_importers_pools import _word_tokenizer
+    from ttcdsl.importers import ImportOptions, import_qwen25math_eval, load_tokenizer
+
+    path = shared_data / "pools" / QWEN
+    if not path.exists():
+        pytest.skip(f"{QWEN} is not in the shared pools")
+    texts = import_qwen25math_eval(path, ImportOptions()).text.tolist()
+    counter = load_tokenizer(_word_tokenizer(tmp_path, [t for t in texts if t]))
+    pool = import_qwen25math_eval(path, ImportOptions(tokenizer=counter, keep_text=False))
+    assert np.ma.count(pool.completion_tokens) == len(pool.query_id)
+    files = split(pool, tmp_path)
+    TOKEN_POLICIES[name] = POOL_POLICIES[name]
+    try:
+        policy_path = token_policy(name, tmp_path)
+    finally:
+        del TOKEN_POLICIES[name]
+    plan, results = plan_and_run(policy_path, *files, tmp_path)
+    assert not any(r["exhausted"] for r in results), "the replay ran short"
+    out = same_sequences(policy_path, files[1], plan, results, by_label=True)
+    run_tokens = np.array([r["billed_tokens"] for r in results])
+    run_samples = np.array([r["samples"] for r in results])
+    policy = load_policy(policy_path)
+    spend_within_limits(policy, results, run_tokens, run_samples)
+    spend_within_limits(policy, results, np.asarray(out.tokens), np.asarray(out.samples))
+    if name == "pool_total_tokens":
+        # the probe's rounds are cut to their worst case again and again: more rounds than an
+        # uncut run can take (a probe round, then one sample a round up to 8)
+        assert int(out.rounds) > 8 + 1, int(out.rounds)
+    else:
+        assert any(r["budget_cut"] for r in results), f"{name}: the token limit should bind"
+    print(f"{name}: {len(results)} queries, {int(out.rounds)} rounds, {int(run_samples.sum())} samples, {int(run_tokens.sum())} "
+          f"tokens, {sum(r['budget_cut'] for r in results)} budget-cut")
