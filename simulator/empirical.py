@@ -33,7 +33,10 @@ import numpy as np
 
 from simulator.fit import Fitted, draw_fitted
 from simulator.model import Latent, draw_latent
-from simulator.rollout import Config, PlanArrays, run_sequences
+from jax.experimental import checkify
+
+from simulator import ledger as budget
+from simulator.rollout import Config, PlanArrays, _run
 
 
 class Logged(NamedTuple):
@@ -123,13 +126,20 @@ def draw_sequences(key: jax.Array, logged: Logged, fitted: Fitted, length: int, 
 def rollout(key: jax.Array, logged: Logged, fitted: Fitted, plan: PlanArrays, config: Config) -> Outcome:
     """One simulated run of the plan on the logged questions (:func:`simulator.rollout.run_sequences`
     on :func:`draw_sequences`)."""
+    return _rollout(key, logged, fitted, plan, config)[0]
+
+
+def _rollout(key, logged, fitted, plan, config):
     k_seq, k_run = jax.random.split(key)
     latent, from_model = draw_sequences(k_seq, logged, fitted, config.n_positions, scores=config.scores,
                                         logprobs=config.weighted or config.n_bins > 1)
     r, d = fitted.right_alpha.shape[1], fitted.wrong_alpha.shape[1]
-    out = run_sequences(k_run, latent, r + d, plan, config, n_right=r)
+    # run_sequences' body, so that its ledger check joins the vmapped one in simulate()
+    k_target, k_rank = jax.random.split(k_run)
+    out, spend = _run(k_target, k_rank, latent, r + d, plan, config, prompt=fitted.prompt_tokens,
+                      n_right=r)
     spent = jnp.arange(config.n_positions)[None, :] < out.samples[:, None]
-    return Outcome(*out, extrapolated=(from_model & spent).sum(1).astype(jnp.int32))
+    return Outcome(*out, extrapolated=(from_model & spent).sum(1).astype(jnp.int32)), spend
 
 
 def draw_rows(keys: jax.Array, n_table: int, n_queries: int) -> jax.Array:
@@ -143,7 +153,8 @@ def draw_rows(keys: jax.Array, n_table: int, n_queries: int) -> jax.Array:
 def take_rows(x, rows: jax.Array):
     """A :class:`Logged` or :class:`~simulator.fit.Fitted` restricted to ``rows`` (fields over
     questions; the fit's pooled prior stays)."""
-    return x._replace(**{k: v[rows] for k, v in x._asdict().items() if k != "prior"})
+    return x._replace(**{k: v[rows] for k, v in x._asdict().items()
+                         if k != "prior" and v is not None})
 
 
 def posterior(keys: jax.Array, rows: jax.Array, fitted: Fitted):
@@ -152,12 +163,22 @@ def posterior(keys: jax.Array, rows: jax.Array, fitted: Fitted):
     return jax.vmap(lambda k, r: draw_fitted(k, take_rows(fitted, r)))(keys, rows)
 
 
-@partial(jax.jit, static_argnames=("config",))
 def simulate(keys: jax.Array, rows: jax.Array, logged: Logged, fitted: Fitted, plan: PlanArrays,
              config: Config) -> Outcome:
     """:func:`rollout` for each key (``[S]``) on its ``rows`` (``[S, Q]``, :func:`draw_rows`):
-    ``[S, Q]`` outcomes."""
-    def one(key, r):
-        return rollout(key, take_rows(logged, r), take_rows(fitted, r), plan, config)
+    ``[S, Q]`` outcomes. Raises :class:`simulator.ledger.LedgerBreach` if a rollout spent beyond
+    a limit (checked inside jit, as :func:`simulator.rollout.simulate`)."""
+    error, out = _simulate(keys, rows, logged, fitted, plan, config)
+    budget.raise_breach(error)
+    return out
 
-    return jax.vmap(one)(keys, rows)
+
+@partial(jax.jit, static_argnames=("config",))
+def _simulate(keys, rows, logged, fitted, plan, config):
+    def one(key, r):
+        return _rollout(key, take_rows(logged, r), take_rows(fitted, r), plan, config)
+
+    out, spend = jax.vmap(one)(keys, rows)
+    check = jax.vmap(budget.check_spend, in_axes=(None, None, 0))
+    error, _ = checkify.checkify(check)(plan.limits, plan.sample_cap, spend)
+    return error, out
