@@ -194,14 +194,18 @@ def water_fill(ask: jax.Array, have: jax.Array, room: jax.Array, order: jax.Arra
     lo0 = have.min()
     hi0 = (have + ask).max() + 1
     steps = max(1, math.ceil(math.log2(levels + 2)) + 1)  # hi - lo <= levels + 1 halves to 1
-    lo, _ = jax.lax.fori_loop(0, steps, search, (lo0, hi0))
-    granted = jnp.clip(lo - have, 0, ask)
-    rest = jnp.floor(room - granted.sum())
-    eligible = (have + granted == lo) & (granted < ask)
-    in_order = eligible[order]
-    extra = (in_order & (jnp.cumsum(in_order) <= rest))[rank]
-    cut = granted + extra.astype(granted.dtype)
-    return jnp.where(total <= room, ask, cut)
+
+    def cut(_):
+        lo, _ = jax.lax.fori_loop(0, steps, search, (lo0, hi0))
+        granted = jnp.clip(lo - have, 0, ask)
+        rest = jnp.floor(room - granted.sum())
+        eligible = (have + granted == lo) & (granted < ask)
+        in_order = eligible[order]
+        extra = (in_order & (jnp.cumsum(in_order) <= rest))[rank]
+        return granted + extra.astype(granted.dtype)
+
+    # most rounds fit: skip the search (under vmap the cond is a select and both sides run)
+    return jax.lax.cond(total <= room, lambda _: ask, cut, None)
 
 
 def sample_weights(strategy: jax.Array, logprob: jax.Array, score: jax.Array) -> jax.Array:
@@ -421,7 +425,19 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
 def simulate(keys: jax.Array, questions: Questions, plan: PlanArrays, config: Config) -> Outcome:
     """:func:`rollout` for each key (``[S]`` keys; ``questions`` with a leading ``[S]`` axis: a
     fresh draw of the workload per seed)."""
-    return jax.vmap(rollout, in_axes=(0, 0, None, None))(keys, questions, plan, config)
+    n_questions = questions.p_correct.shape[1]
+    batch = seed_batch(keys.shape[0], n_questions, config.n_positions)
+    return jax.lax.map(lambda x: rollout(x[0], x[1], plan, config), (keys, questions), batch_size=batch)
+
+
+# Seeds rolled out together (vmapped) hold about this many samples per [Q, L] array: XLA's CPU
+# code slows several-fold once its arrays outgrow the cache, so a larger batch of seeds runs as
+# a loop of smaller vmaps (the same arithmetic per seed: the same results).
+SEED_BATCH_SAMPLES = 1 << 19
+
+
+def seed_batch(n_seeds: int, n_questions: int, n_positions: int) -> int:
+    return max(1, min(n_seeds, SEED_BATCH_SAMPLES // max(1, n_questions * n_positions)))
 
 
 def simple_plan(
