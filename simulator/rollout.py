@@ -421,12 +421,14 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
     return Outcome(correct=right, covered=cov, samples=have, tokens=tokens, bin=bins, rounds=used)
 
 
-@partial(jax.jit, static_argnames=("config",))
-def simulate(keys: jax.Array, questions: Questions, plan: PlanArrays, config: Config) -> Outcome:
+@partial(jax.jit, static_argnames=("config", "batch"))
+def simulate(keys: jax.Array, questions: Questions, plan: PlanArrays, config: Config,
+             batch: int | None = None) -> Outcome:
     """:func:`rollout` for each key (``[S]`` keys; ``questions`` with a leading ``[S]`` axis: a
-    fresh draw of the workload per seed)."""
-    n_questions = questions.p_correct.shape[1]
-    batch = seed_batch(keys.shape[0], n_questions, config.n_positions)
+    fresh draw of the workload per seed), ``batch`` seeds vmapped at a time (None:
+    :func:`seed_batch`); the results do not depend on ``batch``."""
+    if batch is None:
+        batch = seed_batch(keys.shape[0], questions.p_correct.shape[1], config.n_positions)
     return jax.lax.map(lambda x: rollout(x[0], x[1], plan, config), (keys, questions), batch_size=batch)
 
 
