@@ -193,14 +193,18 @@ def draw_latent(key: jax.Array, questions: Questions, n_samples: int, scores: bo
     choice = (u[:, :, None] >= cum[:, None, :]).sum(2)
     none = choice == d + 1
     answer = jnp.where(none, -1, choice).astype(jnp.int32)
-    kind = jnp.where(none, NONE, jnp.where(choice < r, CORRECT, WRONG))
-    loc = jnp.take_along_axis(questions.tokens_loc, kind, axis=1)
+    # per-class parameters by selects, not gathers (a gather per sample is the slow part on CPU)
+    right = ~none & (choice < r)
+    loc = jnp.where(none, questions.tokens_loc[:, NONE, None],
+                    jnp.where(right, questions.tokens_loc[:, CORRECT, None], questions.tokens_loc[:, WRONG, None]))
     length = jnp.exp(loc + questions.tokens_scale[:, None] * jax.random.normal(k_len, (q, n_samples)))
-    c = jnp.minimum(kind, 1)
-    a = jnp.take_along_axis(questions.score_a, c, axis=1)
-    b = jnp.take_along_axis(questions.score_b, c, axis=1)
-    score = jax.random.beta(k_score, a, b) if scores else jnp.zeros((q, n_samples))
-    lp_loc = jnp.take_along_axis(questions.logprob_loc, c, axis=1)
+
+    def by_class(x):  # [Q, 2] (correct, other) -> [Q, M]
+        return jnp.where(right, x[:, 0, None], x[:, 1, None])
+
+    score = jax.random.beta(k_score, by_class(questions.score_a), by_class(questions.score_b)) if scores \
+        else jnp.zeros((q, n_samples))
+    lp_loc = by_class(questions.logprob_loc)
     logprob = (-jnp.exp(lp_loc + questions.logprob_scale[:, None] * jax.random.normal(k_lp, (q, n_samples)))
                if logprobs else jnp.zeros((q, n_samples)))
     return Latent(answer=answer, length=length, score=score, logprob=logprob)
