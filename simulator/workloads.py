@@ -16,26 +16,41 @@ should not:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import jax.numpy as jnp
+if TYPE_CHECKING:
+    from simulator.model import Mixture
 
-from simulator.model import Mixture, default_mixture
+# jax is imported inside the factories only: the names and descriptions feed `ttc simulate
+# --help`, and every ttc command builds its parser, `ttc check` included, which must not load jax.
+
+
+def _builtin() -> Mixture:
+    from simulator.model import default_mixture
+
+    return default_mixture()
 
 
 def _easy() -> Mixture:
-    return default_mixture()._replace(weights=jnp.asarray([0.75, 0.17, 0.06, 0.02], jnp.float32))
+    import jax.numpy as jnp
+
+    return _builtin()._replace(weights=jnp.asarray([0.75, 0.17, 0.06, 0.02], jnp.float32))
 
 
 def _hard() -> Mixture:
-    return default_mixture()._replace(weights=jnp.asarray([0.15, 0.20, 0.25, 0.40], jnp.float32))
+    import jax.numpy as jnp
+
+    return _builtin()._replace(weights=jnp.asarray([0.15, 0.20, 0.25, 0.40], jnp.float32))
 
 
 def _trap() -> Mixture:
-    return default_mixture()._replace(wrong_concentration=jnp.asarray(0.05, jnp.float32))
+    import jax.numpy as jnp
+
+    return _builtin()._replace(wrong_concentration=jnp.asarray(0.05, jnp.float32))
 
 
 WORKLOADS: dict[str, tuple[str, Callable[[], Mixture]]] = {
-    "builtin": ("the built-in MATH-like mix: half easy, a tail of hard and hopeless", default_mixture),
+    "builtin": ("the built-in MATH-like mix: half easy, a tail of hard and hopeless", _builtin),
     "easy": ("mostly easy questions (75% solved by almost every sample)", _easy),
     "hard": ("coverage: 40% nearly unsolvable, 25% hard questions", _hard),
     "trap": ("built-in difficulty, wrong answers gathered on one distractor (votes fail)", _trap),
