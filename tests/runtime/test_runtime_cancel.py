@@ -11,6 +11,7 @@ import signal
 import pytest
 
 from tests.runtime.runs import (
+    ADAPTIVE,
     hand_plan,
     results,
     run_args,
@@ -27,31 +28,12 @@ from ttcdsl.runtime.executor import Executor, RunSpec
 from ttcdsl.runtime.replay import ReplayBackend
 from ttcdsl.samples import RunMeta, SampleStore
 
-CAPPED = """\
-policy capped "probe 2, a stop rule, three rounds"
-
-budget {
-  mean samples per query <= 12    # never binds: the ledger cuts no round
-  samples per query in 1..12
-  rounds <= 3
-}
-
-sampling { temperature 0.7  max_tokens 4096 }
-probe 2 samples
-
-scorer conf = confidence
-feature agreement = top_share(answers)
-
-bins by agreement thresholds [0.75] as split, agree
-strategy split = weighted_vote(conf)
-strategy agree = majority_vote
-
-stop {
-  when unanimous last 3
-}
-
-allocate optimal maximize accuracy
-"""
+# runs.ADAPTIVE with three rounds and a budget that never binds (the ledger cuts no round)
+CAPPED = ADAPTIVE.replace(
+    'policy small_adaptive "probe 2, two bins by agreement, a stop rule, a mean budget"',
+    'policy capped "probe 2, a stop rule, three rounds"',
+).replace("  mean samples per query <= 6\n", "  mean samples per query <= 12\n").replace(
+    "  samples per query in 1..12\n", "  samples per query in 1..12\n  rounds <= 3\n")
 UNCAPPED = CAPPED.replace("  rounds <= 3\n", "")
 ALLOCATION = {
     "split": [{"samples": 12, "share": 0.5}, {"samples": 9, "share": 0.5}],
