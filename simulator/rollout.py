@@ -503,10 +503,11 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
     voters = jnp.where(strategy == KEEP_PROBE, jnp.minimum(have, k), have)
     right, _ = final_vote(obs, correct, voters, strategy, n_ids, config.weighted, config.best, n_right)
     _, cov = final_vote(obs, correct, have, strategy, n_ids, False, False, n_right)
-    if limits is None:
-        tokens = jnp.where(positions < have[:, None], obs.tokens, 0.0).sum(1)
-    else:
-        tokens = jnp.take_along_axis(billed, have[:, None], 1)[:, 0].astype(jnp.float32)
+    # completion tokens of the spent samples (NaN where a table logged none: unknown, never 0),
+    # plus the prompts where charged: the ledger's bill wherever the counts are known
+    tokens = jnp.where(positions < have[:, None], obs.tokens, 0.0).sum(1)
+    if limits is not None and config.charge_prompt:
+        tokens = tokens + (charged * have).astype(jnp.float32)
     return Outcome(correct=right, covered=cov, samples=have, tokens=tokens, bin=bins, rounds=used), spend
 
 
