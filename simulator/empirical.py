@@ -35,6 +35,7 @@ from simulator.fit import Fitted, draw_fitted
 from simulator.model import Latent, draw_latent
 from jax.experimental import checkify
 
+from simulator import bandit
 from simulator import ledger as budget
 from simulator.rollout import Config, PlanArrays, _run
 
@@ -182,3 +183,30 @@ def _simulate(keys, rows, logged, fitted, plan, config):
     check = jax.vmap(budget.check_spend, in_axes=(None, None, 0))
     error, _ = checkify.checkify(check)(plan.limits, plan.sample_cap, spend)
     return error, out
+
+
+def _bandit_rollout(key, logged, fitted, arrays: bandit.BanditArrays, config: bandit.BanditConfig) -> Outcome:
+    # the sequences of _rollout for the same key and length: a uniform baseline simulated on the
+    # same draw serves the same samples (a paired comparison)
+    k_seq, k_run = jax.random.split(key)
+    latent, from_model = draw_sequences(k_seq, logged, fitted, config.n_positions, scores=config.scores)
+    q = logged.answer.shape[0]
+    order = jax.random.permutation(jax.random.split(k_run)[1], q)
+    r, d = fitted.right_alpha.shape[1], fitted.wrong_alpha.shape[1]
+    # past its logged depth a question continues with its fitted posterior (flagged), so no
+    # question runs out of samples here, as none does in a live run
+    out = bandit._run(latent, r + d, arrays, config, order, jnp.full(q, config.cap, jnp.int32), r)
+    spent = jnp.arange(config.n_positions)[None, :] < out.samples[:, None]
+    return Outcome(*out, extrapolated=(from_model & spent).sum(1).astype(jnp.int32))
+
+
+@partial(jax.jit, static_argnames=("config",))
+def simulate_bandit(keys: jax.Array, rows: jax.Array, logged: Logged, fitted: Fitted,
+                    arrays: bandit.BanditArrays, config: bandit.BanditConfig) -> Outcome:
+    """The online bandit (:mod:`simulator.bandit`) on the logged questions: one run per key
+    (``[S]``) on its ``rows`` (``[S, Q]``, :func:`draw_rows`), each question's logged samples in
+    a fresh random order and the fitted model past them: ``[S, Q]`` outcomes."""
+    def one(key, r):
+        return _bandit_rollout(key, take_rows(logged, r), take_rows(fitted, r), arrays, config)
+
+    return jax.vmap(one)(keys, rows)

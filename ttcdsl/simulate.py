@@ -686,6 +686,16 @@ class Workload:
 
         return simulate(keys, drawn, arrays, config)
 
+    def simulate_bandit(self, keys, drawn, arrays, config):
+        """The online bandit's runs (:func:`lower_bandit`'s arrays) on a :meth:`draw`, one per key."""
+        if self.logged is not None:
+            from simulator.empirical import simulate_bandit
+
+            return simulate_bandit(keys, drawn[0], self.logged, self.fitted, arrays, config)
+        from simulator.bandit import simulate_bandit
+
+        return simulate_bandit(keys, drawn, arrays, config)
+
 
 def draw_table(workload: Workload, n_queries: int, n_samples: int, *, seed: int = 0,
                scorer: ir.Scorer | None = None):
@@ -814,12 +824,7 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
     )
     from ttcdsl.verdict import verdict
 
-    from simulator.bandit import simulate_bandit
-
     online = isinstance(policy.allocation, ir.Bandit)
-    if online and workload.logged is not None:
-        raise _unsupported(policy, "the online bandit in the empirical mode (simulate it on the "
-                           "fitted workload: --fit without --empirical)")
     lowering = lower_bandit if online else lower
     longest = lowering(policy, plan, n_queries).config.n_positions
     length = longest + 1  # room for uniform's ceil(spend): both run on the same sequences
@@ -835,7 +840,7 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
         drawn = shard_questions(drawn, n_queries)
     questions = workload.questions(drawn)
     if online:
-        out = simulate_bandit(k_run, drawn, lowered.arrays, lowered.config)
+        out = workload.simulate_bandit(k_run, drawn, lowered.arrays, lowered.config)
     else:
         check_limits(policy, lowered, questions)
         out = workload.simulate(k_run, drawn, lowered.arrays, lowered.config)

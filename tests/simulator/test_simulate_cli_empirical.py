@@ -47,3 +47,42 @@ def test_empirical_needs_a_table(capsys):
     assert e.value.code == 2
     assert "--empirical resamples a table's logged samples: give the table with --fit SAMPLES" in \
         capsys.readouterr().err
+
+
+@pytest.mark.parametrize("depth, extrapolates", [(12, True), (32, False)])
+def test_the_bandit_runs_in_the_empirical_mode(tmp_path, capsys, depth, extrapolates):
+    """policies/bandit_entropy.ttc (per-query cap 32, mean budget 8): on a 12-deep table the
+    questions the bandit pushes past 12 samples continue with the fitted model, and the report says
+    what share; on a 32-deep table every sample is a logged one."""
+    code = main(["simulate", str(REPO / "policies" / "bandit_entropy.ttc"), "--fit", str(_table(tmp_path, depth)),
+                 "--empirical", "--queries", "40", "--seeds", "2", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["workload"] == f"empirical:logged{depth}.jsonl"
+    sim = report["simulated"]
+    assert 2 <= sim["samples"]["mean"] <= 8.0 + 1e-9
+    if extrapolates:
+        assert sim["max_samples"]["mean"] > 12, "some question should pass the logged depth"
+        assert 0 < sim["extrapolated"] < 1
+    else:
+        assert sim["extrapolated"] == 0
+    assert report["verdict"]
+
+
+def test_a_plan_reading_tokens_the_table_never_logged_is_refused(tmp_path, capsys):
+    """A token-budget plan simulated on a table whose samples carry no token counts: refused
+    before anything runs, naming the table and what it lacks (a fit would stand in numbers for
+    tokens never measured)."""
+    plan = tmp_path / "tb.plan.yaml"
+    assert main(["plan", str(REPO / "policies" / "token_budget.ttc"), "-c", str(_table(tmp_path, 12)),
+                 "-o", str(plan), "--reps", "8", "--no-cross-check"]) == 0
+    logged = _table(tmp_path, 6)
+    header, *rows = logged.read_text().splitlines()
+    untimed = tmp_path / "untimed.jsonl"
+    untimed.write_text("\n".join([header, *(json.dumps(json.loads(r) | {"completion_tokens": None})
+                                            for r in rows)]) + "\n")
+    capsys.readouterr()
+    for mode in ([], ["--empirical"]):
+        assert main(["simulate", str(plan), "--fit", str(untimed), *mode, "--queries", "40", "--seeds", "2"]) == 1
+        err = capsys.readouterr().err
+        assert f"--fit {untimed} cannot serve policy 'token_budget': it lacks completion token counts" in err, err

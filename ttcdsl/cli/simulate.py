@@ -121,6 +121,11 @@ def run(args: argparse.Namespace) -> int:
             from simulator.workloads import mixture
 
             return Workload(name=args.workload, mixture=mixture(args.workload))
+        from ttcdsl.observables import require
+
+        # what the policy reads must be in the table (tokens, scores, log-probabilities): a fit
+        # would otherwise stand in numbers for observables that were never measured
+        require(policy, table, table_name=f"--fit {args.fit}")
         if args.empirical:
             fitted, logged = fit_table(table, policy, empirical=True)
             return Workload(name=f"empirical:{Path(args.fit).name}", fitted=fitted, logged=logged)
