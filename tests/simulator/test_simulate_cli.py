@@ -122,7 +122,9 @@ def test_a_fitted_workload_reads_the_policys_scorer_column(tmp_path, capsys):
     code = main(["simulate", str(REPO / "policies" / "best_of_n.ttc"), "--fit", str(table),
                  "--queries", "40", "--seeds", "2"])
     assert code == 1
-    assert "no scores of reward-model scorer 'prm'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"--fit {table} cannot serve policy 'best_of_n': it lacks the score column 'prm'" in err, err
+    assert "its score columns: orm" in err, err
 
 
 def test_the_bandit_runs_on_a_fresh_install(capsys):
