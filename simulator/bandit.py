@@ -49,6 +49,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jax.experimental import checkify
+
+from simulator import ledger as budget
 from simulator.model import Latent, Questions, Samples, draw_latent, is_right, n_right as n_right_of, serve
 from simulator.rollout import Outcome, Rules, _prefix_scan, final_vote, simple_plan, water_fill
 
@@ -75,6 +78,9 @@ class BanditArrays(NamedTuple):
     max_tokens: jax.Array  # scalar float32
     room: jax.Array  # scalar float32: samples the batch may spend (inf: no batch limit)
     skip: SkipTables | None = None
+    # token limits, per-query sample limits or prompt charges: the general ledger
+    # (simulator.ledger); None: the batch sample cap ``room`` is the only limit
+    limits: budget.Limits | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,7 @@ class BanditConfig:
     bill_tokens: bool = False
     rounds: int | None = None
     gold: bool = False  # the score is the gold label (offline evaluation)
+    charge_prompt: bool = False  # the ledger bills each sample its question's prompt tokens
     scores: bool = False  # draw the verifier's scores
     weighted: bool = False
     best: bool = False
@@ -106,26 +113,64 @@ def rollout_bandit(key: jax.Array, questions: Questions, arrays: BanditArrays,
     order = jax.random.permutation(k_rank, q)
     depth = jnp.full(q, config.cap, jnp.int32)
     r = n_right_of(questions)  # answer ids below r are correct (several correct answers)
-    return _run(latent, questions.wrong.shape[1] + r, arrays, config, order, depth, r)
+    return _run(latent, questions.wrong.shape[1] + r, arrays, config, order, depth, r,
+                prompt=questions.prompt_tokens)
+
+
+def simulate_bandit(keys: jax.Array, questions: Questions, arrays: BanditArrays,
+                    config: BanditConfig) -> Outcome:
+    """:func:`rollout_bandit` for each key (``questions`` with a leading ``[S]`` axis). Raises
+    :class:`simulator.ledger.LedgerBreach` if a run spent beyond a limit (checked inside jit)."""
+    error, out = _simulate_bandit(keys, questions, arrays, config)
+    budget.raise_breach(error)
+    return out
 
 
 @partial(jax.jit, static_argnames=("config",))
-def simulate_bandit(keys: jax.Array, questions: Questions, arrays: BanditArrays,
-                    config: BanditConfig) -> Outcome:
-    """:func:`rollout_bandit` for each key (``questions`` with a leading ``[S]`` axis)."""
-    return jax.vmap(rollout_bandit, in_axes=(0, 0, None, None))(keys, questions, arrays, config)
+def _simulate_bandit(keys, questions, arrays, config):
+    out = jax.vmap(rollout_bandit, in_axes=(0, 0, None, None))(keys, questions, arrays, config)
+    return checked(out, arrays), out
 
 
-@partial(jax.jit, static_argnames=("n_ids", "config"))
+def checked(out: Outcome, arrays: BanditArrays):
+    """The ledger's promise on bandit outcomes (``[..., Q]``), as a checkify error value: no
+    limit exceeded at the end of the run. A bandit's queries are in its one bin from the start
+    and spend only grows, so the end is where every limit is tightest."""
+    if arrays.limits is None:
+        return checkify.checkify(lambda: None)()[0]
+    samples = out.samples.reshape(-1, out.samples.shape[-1])
+    # billed tokens are whole numbers; unknown ones (NaN) cannot meet a token limit (a policy
+    # with one is refused on a table without token counts)
+    tokens = jnp.round(jnp.nan_to_num(out.tokens)).astype(jnp.int32).reshape(samples.shape)
+
+    def one(have, billed):
+        q = have.shape[0]
+        budget.check_within(arrays.limits, have, billed, jnp.asarray(True), jnp.zeros(q, jnp.int32))
+
+    error, _ = checkify.checkify(jax.vmap(one))(samples, tokens)
+    return error
+
+
 def run_bandit_sequences(latent: Latent, n_ids: int, arrays: BanditArrays, config: BanditConfig,
-                         order: jax.Array, depth: jax.Array | None = None) -> Outcome:
+                         order: jax.Array, depth: jax.Array | None = None,
+                         prompt: jax.Array | None = None) -> Outcome:
     """The bandit's run on GIVEN sample sequences (``[Q, L]`` in the order a replay serves them,
-    answer id 0 the correct one), the seeded rank ``order`` (first to last) and each query's
-    logged ``depth`` (a replay runs short there: the query retires)."""
+    answer id 0 the correct one), the seeded rank ``order`` (first to last), each query's logged
+    ``depth`` (a replay runs short there: the query retires) and its ``prompt`` tokens (where the
+    policy charges them). Raises :class:`simulator.ledger.LedgerBreach` on a broken limit."""
     q, length = latent.answer.shape
     if depth is None:
         depth = jnp.full(q, length, jnp.int32)
-    return _run(latent, n_ids, arrays, config, order, jnp.asarray(depth, jnp.int32))
+    error, out = _run_bandit_sequences(latent, n_ids, arrays, config, order, jnp.asarray(depth, jnp.int32),
+                                       prompt)
+    budget.raise_breach(error)
+    return out
+
+
+@partial(jax.jit, static_argnames=("n_ids", "config"))
+def _run_bandit_sequences(latent, n_ids, arrays, config, order, depth, prompt):
+    out = _run(latent, n_ids, arrays, config, order, depth, prompt=prompt)
+    return checked(out, arrays), out
 
 
 def _signals(obs: Samples, config: BanditConfig) -> jax.Array:
@@ -138,10 +183,19 @@ def _signals(obs: Samples, config: BanditConfig) -> jax.Array:
 
 
 def _run(latent: Latent, n_ids: int, arrays: BanditArrays, config: BanditConfig, order: jax.Array,
-         depth: jax.Array, n_right: int = 1) -> Outcome:
+         depth: jax.Array, n_right: int = 1, prompt: jax.Array | None = None) -> Outcome:
     cap, k = config.cap, config.round_samples
     q, length = latent.answer.shape
     obs = serve(latent, arrays.max_tokens)
+    limits = arrays.limits
+    if limits is not None:  # the general ledger: the runtime's bills and worst cases, int32
+        if config.charge_prompt and prompt is None:
+            raise ValueError("the policy charges prompt tokens, but the questions have no prompt "
+                             "token counts")
+        charged = jnp.asarray(prompt, jnp.int32) if config.charge_prompt else jnp.zeros(q, jnp.int32)
+        bill = obs.tokens.astype(jnp.int32) + charged[:, None]
+        billed = jnp.concatenate([jnp.zeros((q, 1), jnp.int32), jnp.cumsum(bill, 1)], 1)  # [Q, L + 1]
+        worst = arrays.max_tokens.astype(jnp.int32) + charged  # a sample's most
     correct = is_right(obs.answer, n_right)  # scoring, and the gold label of an offline evaluation
     if config.gold:
         obs = obs._replace(score=correct.astype(jnp.float32))
@@ -220,8 +274,13 @@ def _run(latent: Latent, n_ids: int, arrays: BanditArrays, config: BanditConfig,
         # 5. the ledger: every served query at level 0, ties by its position in the rule's order
         ask = jnp.where(served, want, 0)
         position = jnp.argsort(served_order)
-        grant = water_fill(ask, jnp.zeros(q, jnp.int32), room0 - spent, served_order, position,
-                           levels=max(config.first, k))
+        if limits is None:
+            grant = water_fill(ask, jnp.zeros(q, jnp.int32), room0 - spent, served_order, position,
+                               levels=max(config.first, k))
+        else:  # the queries are in the bandit's one bin from the start
+            grant = budget.fit(ask, have, at(billed, have), worst, jnp.asarray(True), jnp.zeros(q, jnp.int32),
+                               limits, served_order, position, max(config.first, k),
+                               start=jnp.zeros(q, jnp.int32))
         got = jnp.minimum(grant, jnp.maximum(depth - have, 0))  # a replay log runs short
         exhausted = exhausted | (got < grant)
         some = grant.sum() > 0
@@ -237,7 +296,11 @@ def _run(latent: Latent, n_ids: int, arrays: BanditArrays, config: BanditConfig,
 
     right, covered = final_vote(obs, correct, have, jnp.full(q, arrays.strategy), n_ids,
                                 config.weighted, config.best, n_right)
+    # completion tokens of the spent samples (NaN where a table logged none: unknown, never 0),
+    # plus the prompts where charged: the ledger's bill
     tokens = jnp.where(positions[None, :] < have[:, None], obs.tokens, 0.0).sum(1)
+    if limits is not None and config.charge_prompt:
+        tokens = tokens + (charged * have).astype(jnp.float32)
     return Outcome(correct=right, covered=covered, samples=have, tokens=tokens,
                    bin=jnp.zeros(q, jnp.int32), rounds=used)
 

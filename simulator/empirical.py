@@ -195,18 +195,27 @@ def _bandit_rollout(key, logged, fitted, arrays: bandit.BanditArrays, config: ba
     r, d = fitted.right_alpha.shape[1], fitted.wrong_alpha.shape[1]
     # past its logged depth a question continues with its fitted posterior (flagged), so no
     # question runs out of samples here, as none does in a live run
-    out = bandit._run(latent, r + d, arrays, config, order, jnp.full(q, config.cap, jnp.int32), r)
+    out = bandit._run(latent, r + d, arrays, config, order, jnp.full(q, config.cap, jnp.int32), r,
+                      prompt=fitted.prompt_tokens)
     spent = jnp.arange(config.n_positions)[None, :] < out.samples[:, None]
     return Outcome(*out, extrapolated=(from_model & spent).sum(1).astype(jnp.int32))
 
 
-@partial(jax.jit, static_argnames=("config",))
 def simulate_bandit(keys: jax.Array, rows: jax.Array, logged: Logged, fitted: Fitted,
                     arrays: bandit.BanditArrays, config: bandit.BanditConfig) -> Outcome:
     """The online bandit (:mod:`simulator.bandit`) on the logged questions: one run per key
     (``[S]``) on its ``rows`` (``[S, Q]``, :func:`draw_rows`), each question's logged samples in
-    a fresh random order and the fitted model past them: ``[S, Q]`` outcomes."""
+    a fresh random order and the fitted model past them: ``[S, Q]`` outcomes. Raises
+    :class:`simulator.ledger.LedgerBreach` if a run spent beyond a limit (checked inside jit)."""
+    error, out = _simulate_bandit(keys, rows, logged, fitted, arrays, config)
+    budget.raise_breach(error)
+    return out
+
+
+@partial(jax.jit, static_argnames=("config",))
+def _simulate_bandit(keys, rows, logged, fitted, arrays, config):
     def one(key, r):
         return _bandit_rollout(key, take_rows(logged, r), take_rows(fitted, r), arrays, config)
 
-    return jax.vmap(one)(keys, rows)
+    out = jax.vmap(one)(keys, rows)
+    return bandit.checked(out, arrays), out

@@ -90,12 +90,15 @@ def _saturating_cumsum(x: jax.Array) -> jax.Array:
 
 
 def fit(ask: jax.Array, have: jax.Array, spent_tokens: jax.Array, cost: jax.Array, binned: jax.Array,
-        bins: jax.Array, limits: Limits, order: jax.Array, rank: jax.Array, levels: int) -> jax.Array:
+        bins: jax.Array, limits: Limits, order: jax.Array, rank: jax.Array, levels: int,
+        start: jax.Array | None = None) -> jax.Array:
     """Grants ``[Q]`` for ``ask`` (module docstring). ``have``: samples so far; ``spent_tokens``:
     tokens billed so far; ``cost``: each query's worst case per sample (int32); ``order``: query
     ids first to last in the ledger's tie order, ``rank`` its inverse; ``levels``: the most
-    samples a query can reach (static)."""
+    samples a query can reach (static); ``start``: the count each query's asks start at in the
+    water-filling (default ``have``; the bandit's asks all start at 0, in its rule's order)."""
     q = ask.shape[0]
+    level_from = have if start is None else start
     cover_batch, cover_query = covers(limits, binned, bins)
     cap = caps(limits, binned, bins)
     unit = jnp.where(limits.tokens[None, :], cost[:, None], 1)  # [Q, K] worst case per sample
@@ -106,7 +109,7 @@ def fit(ask: jax.Array, have: jax.Array, spent_tokens: jax.Array, cost: jax.Arra
     room0 = jnp.where(limits.per_query, _BIG, cap - jnp.where(cover_batch, spend, 0).sum(0))
 
     # the round's sample slots: level l (the query's count before the sample), rank position p
-    a, h = ask[order], have[order]
+    a, h = ask[order], level_from[order]
     c = jnp.where(cover_batch, unit, 0)[order]  # [Q, K] what a slot takes from each room
     level = jnp.arange(levels)[:, None]
     exists = ((level >= h[None, :]) & (level < (h + a)[None, :])).reshape(-1)  # [L * Q]

@@ -362,13 +362,7 @@ def _check_bandit(policy: ir.Policy) -> None:
                            + ", ".join(s.name for s in scored))
     _bandit_strategy(policy)
     _check_conditions(policy, bandit.solved, "solved rule")
-    if policy.budget.charge_prompt_tokens:
-        raise _unsupported(policy, "charge prompt tokens in a bandit (its token ledger is not "
-                           "simulated yet)")
     for limit in policy.budget.limits:
-        if limit.unit != "samples":
-            raise _unsupported(policy, f"a {limit.unit} limit in a bandit (only its sample limits "
-                               "are simulated)")
         if limit.bin is not None:
             raise _unsupported(policy, f"a limit scoped to bin '{limit.bin}'")
     from ttcdsl.runtime.bandit_gain import settings
@@ -424,14 +418,19 @@ def lower_bandit(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: in
     code = SIGNAL_VOTES if signal is None else SIGNAL_CONFIDENCE if signal.kind == "confidence" \
         else SIGNAL_SCORE
     gold = any(sc.kind == "gold" for sc in policy.scorers)
+    # token limits and prompt charges go through the general ledger; sample limits alone are
+    # the batch's room (the per-query cap is the bandit's own `cap`)
+    tokens = policy.budget.charge_prompt_tokens or any(limit.unit == "tokens" for limit in policy.budget.limits)
     arrays = BanditArrays(rules=rules, strategy=jnp.asarray(strategy, jnp.int32),
                           max_tokens=jnp.asarray(float(policy.bins[0].sampling.max_tokens), jnp.float32),
-                          room=jnp.asarray(room, jnp.float32), skip=skip)
+                          room=jnp.asarray(room, jnp.float32), skip=skip,
+                          limits=_lower_limits(policy, n_queries, length) if tokens else None)
     config = BanditConfig(
         n_positions=length, cap=cap, round_samples=s.round_samples, first=min(s.first, cap), first_check=s.first_check,
         explore=bandit.explore, signal=code, bill_tokens=bandit.bill == "tokens",
         rounds=policy.budget.rounds, gold=gold, scores=bool(_reward_scorers(policy)),
         weighted=strategy in (WEIGHTED_CONFIDENCE, WEIGHTED_SCORE), best=strategy == BEST_OF_N,
+        charge_prompt=policy.budget.charge_prompt_tokens,
     )
     return Lowered(config=config, arrays=arrays, objective=policy.objective)
 

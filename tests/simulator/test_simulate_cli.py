@@ -394,3 +394,19 @@ def test_sharded_and_unsharded_rollouts_are_equal(tmp_path):
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().endswith("equal")
+
+
+def test_a_token_limited_bandit_keeps_its_total(tmp_path, capsys):
+    """policies/bandit_entropy.ttc with `total tokens <= 300k` and prompts charged (refused
+    before the simulator's bandit had the token ledger): simulated on 60 questions, every draw
+    bills at most 300k tokens (5,000 per question on average), and the limit binds."""
+    text = (REPO / "policies" / "bandit_entropy.ttc").read_text()
+    anchor = "  samples per query in 2..32\n"
+    policy = tmp_path / "bandit_tokens.ttc"
+    policy.write_text(text.replace(anchor, anchor + "  total tokens <= 300k\n  charge prompt tokens\n"))
+    code = main(["simulate", str(policy), "--queries", "60", "--seeds", "2", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    tokens = report["simulated"]["tokens"]
+    assert 4000 < tokens["mean"] <= 300_000 / 60 + 1e-6, tokens
+    assert report["verdict"]

@@ -290,9 +290,11 @@ def logged_sequences(table, query_ids, length: int, scorer: str | None, seed: in
 
 
 def bandit_same_sequences(policy_path, evaluation_path, plan: dict, results: list[dict],
-                          scorer: str | None) -> dict:
+                          scorer: str | None, out: dict | None = None) -> dict:
     """On the very sample sequences the replay served and the runtime's seeded rank, the
-    simulator's bandit spends, covers and answers exactly as the runtime did, query by query."""
+    simulator's bandit spends (samples and, where it has token limits, billed tokens), covers
+    and answers exactly as the runtime did, query by query. ``out``: receives the simulator's
+    outcome under "outcome"."""
     from simulator.bandit import run_bandit_sequences
     from ttcdsl.runtime.assignment import rank_key
     from ttcdsl.samples import load
@@ -301,16 +303,23 @@ def bandit_same_sequences(policy_path, evaluation_path, plan: dict, results: lis
     policy = load_policy(policy_path)
     ids = [r["query_id"] for r in results]
     lowered = lower_bandit(policy, plan, len(ids))
-    latent, depth = logged_sequences(load(evaluation_path), ids, lowered.config.n_positions, scorer)
+    evaluation = load(evaluation_path)
+    latent, depth = logged_sequences(evaluation, ids, lowered.config.n_positions, scorer)
     order = np.argsort([rank_key(0, q) for q in ids])
-    out = run_bandit_sequences(latent, int(latent.answer.max()) + 1, lowered.arrays, lowered.config,
-                               order, depth)
+    prompt = prompt_bounds(evaluation, ids) if policy.budget.charge_prompt_tokens else None
+    sim = run_bandit_sequences(latent, int(latent.answer.max()) + 1, lowered.arrays, lowered.config,
+                               order, depth, prompt)
+    if out is not None:
+        out["outcome"] = sim
     name = policy.name
-    for field, key in (("samples", "samples"), ("correct", "correct"), ("covered", "covered")):
+    fields = [("samples", "samples"), ("correct", "correct"), ("covered", "covered")]
+    if lowered.arrays.limits is not None:
+        fields.append(("tokens", "billed_tokens"))
+    for field, key in fields:
         run = np.array([r[key] for r in results])
-        sim = np.asarray(getattr(out, field))
-        assert np.array_equal(sim.astype(run.dtype), run), (
-            f"{name}: {field} differs on {int((sim != run).sum())} of {len(ids)} queries")
+        got = np.asarray(getattr(sim, field))
+        assert np.array_equal(got.astype(run.dtype), run), (
+            f"{name}: {field} differs on {int((got != run).sum())} of {len(ids)} queries")
     return {"stopped": sum(bool(r["stopped"]) for r in results),
             "cut": sum(bool(r["budget_cut"]) for r in results),
             "exhausted": sum(bool(r["exhausted"]) for r in results),
@@ -418,6 +427,42 @@ def test_the_bandit_matches_the_runtime_on_a_shared_pool(cruxeval, name, tmp_pat
     print(name, len(results), counts)
     if name == "elimination_gold_8":
         assert counts["exhausted"] > 0, "the replay should run short"
+
+
+# token-limited bandits: policies/bandit_entropy.ttc with token limits added to its budget
+BANDIT_TOKENS = {
+    # a total that binds on the evaluation half, prompts charged
+    "bandit_total_tokens": "  total tokens <= 1000k\n  charge prompt tokens\n",
+    # a per-query cap that binds, prompts not charged
+    "bandit_tokens_per_query": "  tokens per query <= 5k\n",
+}
+
+
+@pytest.mark.parametrize("name", list(BANDIT_TOKENS))
+def test_token_limited_bandits_agree(table, name, tmp_path):
+    """The bandit under token limits (the runtime's ledger: worst cases of max_tokens plus the
+    prompt where charged, rounds cut in the rule's order): on the sequences the replay served,
+    the simulator's samples, billed tokens and answers are the runtime's, query by query, and
+    neither breaks a limit; the limit binds."""
+    text = (REPO / "policies" / "bandit_entropy.ttc").read_text()
+    anchor = "  samples per query in 2..32\n"
+    assert anchor in text
+    path = tmp_path / f"{name}.ttc"
+    path.write_text(text.replace(anchor, anchor + BANDIT_TOKENS[name]).replace(
+        "policy bandit_entropy ", f"policy {name} "))
+    files = split(table, tmp_path)
+    plan, results = plan_and_run(path, *files, tmp_path)
+    assert not any(r["exhausted"] for r in results), "the replay ran short"
+    policy = load_policy(path)
+    got: dict = {}
+    bandit_same_sequences(path, files[1], plan, results, "prm", got)
+    out = got["outcome"]
+    run_tokens = np.array([r["billed_tokens"] for r in results])
+    run_samples = np.array([r["samples"] for r in results])
+    spend_within_limits(policy, results, run_tokens, run_samples)
+    spend_within_limits(policy, results, np.asarray(out.tokens), np.asarray(out.samples))
+    assert any(r["budget_cut"] for r in results), f"{name}: the token limit should bind"
+    print(name, "samples", run_samples.mean(), "tokens", run_tokens.mean(), "max", run_tokens.max())
 
 
 # token-limited policies: policies/token_budget.ttc and variants of it (its budget block edited)

@@ -123,7 +123,7 @@ def make_plan(
             calibration, reps=reps, seed=seed, levels_only=mode == "bandit", extrapolate=extrapolate
         )
         timings["curves"] = time.perf_counter() - clock
-    problem = build_knapsack(calibration, curves, batch_size=batch_size)
+    problem = build_knapsack(calibration, curves, batch_size=batch_size, estimated=mode != "bandit")
     warnings = candidate_warnings + _warnings(calibration, curves)
 
     solution, queries, checks, per_query = None, None, [], None

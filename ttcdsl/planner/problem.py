@@ -195,9 +195,12 @@ def _allowed(policy: ir.Policy, levels: np.ndarray) -> np.ndarray:
 
 
 def build_knapsack(
-    calibration: Calibration, curves: BinCurves, *, batch_size: int | None = None
+    calibration: Calibration, curves: BinCurves, *, batch_size: int | None = None,
+    estimated: bool = True,
 ) -> Knapsack:
-    """The allocation problem: maximize the objective's metric under every declared limit."""
+    """The allocation problem: maximize the objective's metric under every declared limit.
+    ``estimated``: the curves hold estimates (False: only their levels, as a bandit's plan,
+    which allocates online and predicts nothing, so no token count is needed)."""
     policy = calibration.policy
     counts = calibration.counts()
     n = int(batch_size or calibration.n_queries)
@@ -207,7 +210,7 @@ def build_knapsack(
     allowed = curves.allowed.copy()
 
     uses_tokens = any(l.unit == "tokens" for l in policy.budget.limits)
-    if uses_tokens and not np.isfinite(curves.tokens[allowed & (counts[:, None] > 0)]).all():
+    if uses_tokens and estimated and not np.isfinite(curves.tokens[allowed & (counts[:, None] > 0)]).all():
         raise UserError(
             "the policy limits tokens, but the calibration table has no completion token counts"
             + (" or prompt token counts" if policy.budget.charge_prompt_tokens else ""),
