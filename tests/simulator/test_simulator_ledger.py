@@ -102,3 +102,35 @@ def test_a_broken_ledger_trips_the_check_inside_jit(monkeypatch):
             simulate(keys, questions, plan, config)
     finally:
         jax.clear_caches()  # no trace of the broken ledger outlives the test
+
+
+def test_a_broken_ledger_trips_the_bandits_check_inside_jit(monkeypatch, tmp_path):
+    """The same for the online bandit under `total tokens <= T` with prompts charged: the real
+    ledger keeps the total on every draw; one that grants every ask breaks it, and the bandit's
+    simulation raises LedgerBreach."""
+    from simulator.bandit import simulate_bandit
+    from tests.paths import REPO
+    from ttcdsl.lang.api import load_policy
+    from ttcdsl.simulate import Workload, lower_bandit
+
+    q, seeds, cap = 40, 2, 100_000  # about 2,500 tokens per question: well below 8 samples' worth
+    text = (REPO / "policies" / "bandit_entropy.ttc").read_text()
+    anchor = "  samples per query in 2..32\n"
+    path = tmp_path / "bandit_tokens.ttc"
+    path.write_text(text.replace(anchor, anchor + f"  total tokens <= {cap}\n  charge prompt tokens\n"))
+    lowered = lower_bandit(load_policy(path), {}, q)
+    keys = jax.random.split(jax.random.key(3), seeds)
+    questions = Workload(name="builtin").draw(keys, q)
+
+    out = simulate_bandit(keys, questions, lowered.arrays, lowered.config)
+    assert (np.asarray(out.tokens).sum(1) <= cap).all()
+    assert np.asarray(out.samples).mean() < 8, "the total should bind"
+
+    jax.clear_caches()
+    monkeypatch.setattr(budget, "fit", lambda ask, *args, **kwargs: ask)
+    try:
+        # granting everything breaks the mean-samples limit (limit 0, 8 x 40) and the total
+        with pytest.raises(budget.LedgerBreach, match=r"broke its promise: limit 0 .* over its cap 320"):
+            simulate_bandit(keys, questions, lowered.arrays, lowered.config)
+    finally:
+        jax.clear_caches()
