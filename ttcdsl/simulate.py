@@ -372,15 +372,18 @@ def _check_bandit(policy: ir.Policy) -> None:
                            "needs a bound on each question's samples)")
 
 
+def _is_gold_best_of_n(policy: ir.Policy, strategy: ir.Strategy) -> bool:
+    scorer = _scorer(policy, strategy.scorer)
+    return strategy.kind == "best_of_n" and scorer is not None and scorer.kind == "gold"
+
+
 def _bandit_strategy(policy: ir.Policy) -> int:
     """The answer strategy's code; best-of-n by a gold scorer is best-of-n on the label."""
     from simulator.rollout import BEST_OF_N
 
-    strategy = policy.bins[0].strategy
-    scorer = _scorer(policy, strategy.scorer)
-    if strategy.kind == "best_of_n" and scorer is not None and scorer.kind == "gold":
+    if _is_gold_best_of_n(policy, policy.bins[0].strategy):
         return BEST_OF_N
-    return _strategy_code(policy, strategy)
+    return _strategy_code(policy, policy.bins[0].strategy)
 
 
 def lower_bandit(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: int | None = None) -> Lowered:
@@ -848,8 +851,12 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
     spend = policy_summary["samples"]["mean"]
     lo = max(1, int(math.floor(spend)))
     theta = spend - lo if spend >= 1 else 0.0
-    # uniform answers as the policy's `answer` does (keep_probe: by majority)
-    strategy = MAJORITY if policy.answer.kind == "keep_probe" else _strategy_code(policy, policy.answer)
+    # uniform answers as the policy's `answer` does (keep_probe: by majority). Best-of-n by a
+    # gold scorer (an offline evaluation's bandit) picks a correct sample whenever there is one:
+    # its accuracy is its coverage, so uniform votes and reads its coverage as its accuracy
+    gold_best = _is_gold_best_of_n(policy, policy.answer)
+    strategy = MAJORITY if policy.answer.kind == "keep_probe" or gold_best \
+        else _strategy_code(policy, policy.answer)
     uniform = simple_plan(1, length, [lo + 1, lo], [theta, 1.0 - theta], strategy=strategy,
                           cap=policy.sampling.max_tokens)
     from simulator.rollout import Config
@@ -857,6 +864,8 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
     base = workload.simulate(k_run, drawn, uniform,
                     Config(length, 0, 1, stops=False, weighted=strategy in (WEIGHTED_CONFIDENCE, WEIGHTED_SCORE),
                            scores=lowered.config.scores, best=strategy == BEST_OF_N))
+    if gold_best:
+        base = base._replace(correct=base.covered)
     uniform_summary = _summary(base)
     metric = "covered" if policy.objective == "coverage" else "correct"
     diff = np.asarray(getattr(out, metric)).mean(1) - np.asarray(getattr(base, metric)).mean(1)
@@ -865,9 +874,9 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
         jax.vmap(lambda k: jax.random.fold_in(k, 3))(keys), questions, spend,
         # room to concentrate: up to 4x the mean spend per question (at most 64 samples)
         n_positions=max(length, min(64, 4 * math.ceil(spend))), cap=float(policy.sampling.max_tokens),
-        objective="coverage" if policy.objective == "coverage" else "accuracy",
-        strategies=tuple(sorted({MAJORITY if s.strategy.kind == "keep_probe" else _strategy_code(policy, s.strategy)
-                                 for s in policy.bins} | {strategy})),
+        objective="coverage" if policy.objective == "coverage" or gold_best else "accuracy",
+        strategies=tuple(sorted({MAJORITY if s.strategy.kind == "keep_probe" or _is_gold_best_of_n(policy, s.strategy)
+                                 else _strategy_code(policy, s.strategy) for s in policy.bins} | {strategy})),
     )
     return {
         "policy": policy.name,

@@ -410,3 +410,19 @@ def test_a_token_limited_bandit_keeps_its_total(tmp_path, capsys):
     tokens = report["simulated"]["tokens"]
     assert 4000 < tokens["mean"] <= 300_000 / 60 + 1e-6, tokens
     assert report["verdict"]
+
+
+def test_a_gold_bandit_runs_with_uniform_and_the_oracle(capsys):
+    """bench/policies/elimination_gold.ttc (an offline evaluation: solved at the first correct
+    sample, answer best-of-n by the gold label; refused before, as neither uniform nor the oracle
+    had a gold best-of-n): best-of-n by the label is right whenever a sample is, so every column's
+    accuracy is its coverage; elimination serves round-robin up to each question's first correct
+    sample, the dynamic oracle for coverage, which beats uniform at equal spend."""
+    code = main(["simulate", str(REPO / "bench" / "policies" / "elimination_gold.ttc"),
+                 "--queries", "60", "--seeds", "3", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    for column in ("simulated", "uniform"):
+        assert report[column]["accuracy"] == report[column]["coverage"], column
+    assert report["simulated"]["samples"]["mean"] <= 4 + 1e-9
+    assert report["verdict"].startswith("better than uniform"), report["verdict"]
