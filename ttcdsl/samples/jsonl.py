@@ -165,7 +165,7 @@ def read_jsonl(path: str | os.PathLike[str]) -> SamplesTable:
         raise FileFormatError(
             path,
             "the file is empty: no samples header",
-            hint="create stores with SampleStore.create",
+            hint="a samples table starts with its header line; make one with ttc import, ttc run or ttc workload",
         )
     torn = torn_tail(data, path)
     if torn is not None:
