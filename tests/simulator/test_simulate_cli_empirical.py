@@ -86,3 +86,19 @@ def test_a_plan_reading_tokens_the_table_never_logged_is_refused(tmp_path, capsy
         assert main(["simulate", str(plan), "--fit", str(untimed), *mode, "--queries", "40", "--seeds", "2"]) == 1
         err = capsys.readouterr().err
         assert f"--fit {untimed} cannot serve policy 'token_budget': it lacks completion token counts" in err, err
+
+
+@pytest.mark.parametrize("edit, says", [
+    ({"answer": None, "correct": False}, "carries an answer (was the answer extraction right?)"),
+    ({"correct": False}, "is labelled correct: accuracy and coverage are 0 by construction"),
+])
+def test_a_table_that_makes_every_figure_zero_is_flagged(tmp_path, capsys, edit, says):
+    """A --fit table with no answers at all, or no sample labelled correct, gives 0% everywhere:
+    a warning says why, so the zeros are not read as a measured result."""
+    logged = _table(tmp_path, 6)
+    header, *rows = logged.read_text().splitlines()
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("\n".join([header, *(json.dumps(json.loads(r) | edit) for r in rows)]) + "\n")
+    assert main(["simulate", str(REPO / "policies" / "self_consistency.ttc"), "--fit", str(broken),
+                 "--queries", "20", "--seeds", "2"]) == 0
+    assert f"warning: no sample in {broken} {says}" in capsys.readouterr().err

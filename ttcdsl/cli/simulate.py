@@ -114,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         if not fit_path.is_file():
             raise UserError(f"{fit_path}: no such samples table")
         table = load(fit_path)
+        _warn_degenerate(table, fit_path)
 
     def workload_for(policy):
         # a fitted workload's scores are the policy's reward scorer's column
@@ -334,6 +335,25 @@ def _check_exit(verdict: dict, *, as_json: bool) -> int:
         if not row["agree"]:
             print(f"  {describe(row)}", file=sys.stderr)
     return 1
+
+
+def _warn_degenerate(table, path: Path) -> None:
+    """A --fit table from which every figure is 0 by construction: say so, so that a broken
+    answer extraction or a mislabelled import is not read as a measured result."""
+    import sys
+
+    import numpy as np
+
+    answered = sum(a is not None for a in table.answer)
+    labelled = ~np.ma.getmaskarray(table.correct)
+    right = int(np.ma.filled(table.correct, False).sum())
+    if answered == 0:
+        print(f"ttc simulate: warning: no sample in {path} carries an answer (was the answer "
+              "extraction right?): every simulated vote is empty, so accuracy is 0 by construction",
+              file=sys.stderr)
+    elif labelled.any() and right == 0:
+        print(f"ttc simulate: warning: no sample in {path} is labelled correct: accuracy and "
+              "coverage are 0 by construction, whatever the policy", file=sys.stderr)
 
 
 def _progress():
