@@ -189,12 +189,7 @@ def _run(latent: Latent, n_ids: int, arrays: BanditArrays, config: BanditConfig,
     obs = serve(latent, arrays.max_tokens)
     limits = arrays.limits
     if limits is not None:  # the general ledger: the runtime's bills and worst cases, int32
-        if config.charge_prompt and prompt is None:
-            raise ValueError("the policy charges prompt tokens, but the questions have no prompt "
-                             "token counts")
-        charged = jnp.asarray(prompt, jnp.int32) if config.charge_prompt else jnp.zeros(q, jnp.int32)
-        bill = obs.tokens.astype(jnp.int32) + charged[:, None]
-        billed = jnp.concatenate([jnp.zeros((q, 1), jnp.int32), jnp.cumsum(bill, 1)], 1)  # [Q, L + 1]
+        charged, billed = budget.bills(obs.tokens, prompt, config.charge_prompt)
         worst = arrays.max_tokens.astype(jnp.int32) + charged  # a sample's most
     correct = is_right(obs.answer, n_right)  # scoring, and the gold label of an offline evaluation
     if config.gold:

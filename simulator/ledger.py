@@ -80,6 +80,19 @@ def caps(limits: Limits, binned: jax.Array, bins: jax.Array) -> jax.Array:
     return jnp.take_along_axis(limits.cap, count[:, None], 1)[:, 0]
 
 
+def bills(tokens: jax.Array, prompt: jax.Array | None, charge_prompt: bool) -> tuple[jax.Array, jax.Array]:
+    """What each served sample (``tokens``: ``[Q, L]`` as served) bills, as the runtime's ledger:
+    its tokens plus, where the policy charges prompts, its question's ``prompt`` tokens. Returns
+    each question's charged prompt (``[Q]`` int32, zeros when uncharged) and the running bill
+    (``[Q, L + 1]`` int32: tokens billed by the first ``j`` samples)."""
+    q = tokens.shape[0]
+    if charge_prompt and prompt is None:
+        raise ValueError("the policy charges prompt tokens, but the questions have no prompt token counts")
+    charged = jnp.asarray(prompt, jnp.int32) if charge_prompt else jnp.zeros(q, jnp.int32)
+    bill = tokens.astype(jnp.int32) + charged[:, None]
+    return charged, jnp.concatenate([jnp.zeros((q, 1), jnp.int32), jnp.cumsum(bill, 1)], 1)
+
+
 def _spend(limits: Limits, have: jax.Array, tokens: jax.Array) -> jax.Array:
     """``[Q, K]`` each query's spend in each limit's unit."""
     return jnp.where(limits.tokens[None, :], tokens[:, None], have[:, None])

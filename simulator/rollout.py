@@ -422,12 +422,7 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
     rounds_cap = config.rounds
     limits = plan.limits
     if limits is not None:  # the general ledger (simulator.ledger): bills and worst cases, int32
-        if config.charge_prompt and prompt is None:
-            raise ValueError("the policy charges prompt tokens, but the questions have no prompt "
-                             "token counts")
-        charged = jnp.asarray(prompt, jnp.int32) if config.charge_prompt else jnp.zeros(q, jnp.int32)
-        bill = obs.tokens.astype(jnp.int32) + charged[:, None]
-        billed = jnp.concatenate([jnp.zeros((q, 1), jnp.int32), jnp.cumsum(bill, 1)], 1)  # [Q, L + 1]
+        charged, billed = budget.bills(obs.tokens, prompt, config.charge_prompt)
         worst_probe = plan.probe_cap.astype(jnp.int32) + charged
         worst_bin = plan.bin_cap.astype(jnp.int32)[bins] + charged
 

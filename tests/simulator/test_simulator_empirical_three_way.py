@@ -27,6 +27,7 @@ import pytest
 
 from tests.paths import REPO
 from tests.planner.test_plan_predicts_run import plan_and_run, split
+from tests.simulator.test_simulator_three_way import ENTROPY_VOTE
 
 POOLS = {
     "qwen-math100": "qwen25math_math100_x8.jsonl",
@@ -192,19 +193,9 @@ def same_sequences(policy, plan, evaluation, results: list[dict]) -> None:
         assert differ == 0, f"{policy.name}: {what} differs from the run's on {differ} of {len(ids)} queries"
 
 
-ENTROPY_BANDIT = """policy entropy_vote "entropy bandit without a reward model"
-budget {
-  mean samples per query <= 4
-  samples per query in 2..8
-}
-sampling { temperature 0.8  max_tokens 1024 }
-allocate bandit {
-  round 2 samples
-  explore entropy
-  solved when top_share >= 0.75 after 4
-} maximize accuracy
-answer majority_vote
-"""
+# the shared pools' entropy bandit, capped at 8 samples: within both pools' logged depth
+ENTROPY_BANDIT = ENTROPY_VOTE.replace("samples per query in 2..10", "samples per query in 2..8")
+assert ENTROPY_BANDIT != ENTROPY_VOTE
 
 
 @pytest.mark.parametrize("pool_table", ["qwen-math100", "cruxeval-input"], indirect=True)

@@ -398,7 +398,11 @@ def pool_variant(name: str, d) -> Path:
     if name != "entropy_vote":
         return BENCH_POLICIES / f"{name}.ttc"
     path = d / "entropy_vote.ttc"
-    path.write_text("""policy entropy_vote "entropy bandit without gold"
+    path.write_text(ENTROPY_VOTE)
+    return path
+
+
+ENTROPY_VOTE = """policy entropy_vote "entropy bandit without gold"
 budget {
   mean samples per query <= 4
   samples per query in 2..10
@@ -410,8 +414,7 @@ allocate bandit {
   solved when top_share >= 0.75 after 4
 } maximize accuracy
 answer majority_vote
-""")
-    return path
+"""
 
 
 @pytest.mark.parametrize("name", ["elimination_gold", "bandit_ucb_gold", "entropy_vote", "elimination_gold_8"])
