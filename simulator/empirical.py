@@ -174,12 +174,15 @@ def simulate(keys: jax.Array, rows: jax.Array, logged: Logged, fitted: Fitted, p
     return out
 
 
+def _over_draws(rollout, keys, rows, logged: Logged, fitted: Fitted, *args):
+    """``rollout(key, logged, fitted, *args)`` for each key (``[S]``) on its ``rows`` of the table
+    (``[S, Q]``), vmapped over the draws."""
+    return jax.vmap(lambda key, r: rollout(key, take_rows(logged, r), take_rows(fitted, r), *args))(keys, rows)
+
+
 @partial(jax.jit, static_argnames=("config",))
 def _simulate(keys, rows, logged, fitted, plan, config):
-    def one(key, r):
-        return _rollout(key, take_rows(logged, r), take_rows(fitted, r), plan, config)
-
-    out, spend = jax.vmap(one)(keys, rows)
+    out, spend = _over_draws(_rollout, keys, rows, logged, fitted, plan, config)
     check = jax.vmap(budget.check_spend, in_axes=(None, None, 0))
     error, _ = checkify.checkify(check)(plan.limits, plan.sample_cap, spend)
     return error, out
@@ -214,8 +217,5 @@ def simulate_bandit(keys: jax.Array, rows: jax.Array, logged: Logged, fitted: Fi
 
 @partial(jax.jit, static_argnames=("config",))
 def _simulate_bandit(keys, rows, logged, fitted, arrays, config):
-    def one(key, r):
-        return _bandit_rollout(key, take_rows(logged, r), take_rows(fitted, r), arrays, config)
-
-    out = jax.vmap(one)(keys, rows)
+    out = _over_draws(_bandit_rollout, keys, rows, logged, fitted, arrays, config)
     return bandit.checked(out, arrays), out
