@@ -3,10 +3,12 @@
 A leaf package: it never imports ``ttcdsl``. ``ttcdsl`` lowers a plan to arrays this package
 understands, so the simulator can be used and tested on its own.
 
-* :mod:`simulator.workload`: the NumPy generator behind ``ttc workload`` (kept: its tables and the
-  README's figures are fixed by seed);
-* :mod:`simulator.model`: the JAX workload model (Beta-mixture difficulty, Dirichlet wrong
-  answers, log-normal lengths cut at ``max_tokens``, scores) and its samples;
+* :mod:`simulator.population`: the built-in population of questions (difficulty tiers, wrong
+  answers, lengths, verifier, confidence, prompts), written once over ``numpy``/``jax.numpy``;
+* :mod:`simulator.workload`: ``ttc workload``'s tables drawn from it in NumPy (bit-stable by seed:
+  the README's figures and the golden plans rest on them);
+* :mod:`simulator.model`: the JAX workload model (the same population, log-normal lengths cut at
+  ``max_tokens``, scores) and its samples, for rollouts under ``jit``;
 * :mod:`simulator.fit`: a workload fitted to a samples table's arrays (empirical Bayes);
 * :mod:`simulator.rollout`: a planned run's rules as pure JAX functions, vmapped over seeds;
 * :mod:`simulator.bandit`: the online bandit's rounds, exploration rules, learned skip and ledger;

@@ -12,10 +12,13 @@ A *workload* is a population of questions; a question is a response process. Per
 * **Tokens.** Completion length is log-normal, log-median ``tokens_loc[q, k]`` for outcome class
   ``k`` (0 correct, 1 wrong, 2 none), log-scale ``tokens_scale[q]``. A sample whose length reaches
   the ``max_tokens`` cap it was served under is cut there and loses its answer (a cut reasoning
-  trace has no final answer), so the observed P(correct) is ``p_correct * F_0(cap)``.
+  trace has no final answer), so the observed P(correct) is ``p_correct * F_0(cap)``. A question
+  with its own generation cap ``max_tokens[q]`` (the built-in population) draws an answered
+  sample's length below that cap, as ``ttc workload`` does, and ``F_0`` is conditioned on it.
 * **Scores.** A verifier (reward-model) score ``Beta(score_a[q, c], score_b[q, c])`` and a mean
   token log-probability ``-exp(N(logprob_loc[q, c], logprob_scale))``, ``c`` 0 for correct
-  samples and 1 for the rest: correct and wrong samples differ, imperfectly. The mixture draws
+  samples and 1 for the rest (or, where ``logprob_loc`` has three columns, 1 wrong and 2 none):
+  correct and wrong samples differ, imperfectly. The mixture draws
   each question's Beta pair with :func:`simulator.verifier.verifier_beta`, the rule ``ttc
   workload`` uses.
 * **Prompt.** ``prompt_tokens[q]``: the question's prompt length in tokens, the same for every
@@ -24,8 +27,9 @@ A *workload* is a population of questions; a question is a response process. Per
   longer for harder questions (``simulator.workload``'s rule); a fitted workload takes each
   question's largest logged count (None where the table has none).
 
-A :class:`Mixture` is the parametric population: ``p_correct`` from a Beta mixture over
-difficulty, wrong answers from a symmetric Dirichlet, token locations rising with difficulty.
+A :class:`Mixture` is the parametric population: :mod:`simulator.population`'s difficulty tiers,
+the one ``ttc workload`` draws its tables from (so the simulator's built-in workload and the
+built-in table are one model, drawn with JAX's and NumPy's random numbers respectively).
 :func:`draw_questions` draws questions from it; :mod:`simulator.fit` makes per-question posteriors
 from a samples table instead. Either way the rollouts only see :class:`Questions`.
 
@@ -40,7 +44,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from simulator.verifier import verifier_beta
+from simulator import population
 
 CORRECT, WRONG, NONE = 0, 1, 2
 
@@ -59,6 +63,9 @@ class Questions(NamedTuple):
     logprob_scale: jax.Array  # [Q]
     right: jax.Array | None = None  # [Q, R] P(correct answer r | correct); None: R = 1
     prompt_tokens: jax.Array | None = None  # [Q] int32 prompt tokens (None: unknown)
+    # [Q] the cap the question generates under: a sample with an answer finished below it (its
+    # length is drawn conditioned on that); None: lengths unconditioned
+    max_tokens: jax.Array | None = None
 
 
 def n_right(questions: Questions) -> int:
@@ -72,26 +79,12 @@ def is_right(answer: jax.Array, n_right: int = 1) -> jax.Array:
 
 
 class Mixture(NamedTuple):
-    """A parametric population of questions (module docstring). Component ``c`` has weight
-    ``weights[c]`` and ``p_correct ~ Beta(a[c], b[c])``."""
+    """A parametric population of questions: :mod:`simulator.population`'s difficulty tiers
+    (``ttc workload`` draws from the same ones), with the knobs the named workloads turn."""
 
-    weights: jax.Array  # [C]
-    a: jax.Array  # [C]
-    b: jax.Array  # [C]
-    none_rate: jax.Array  # scalar: P(no answer) at difficulty 1, scaled down for easier ones
-    wrong_concentration: jax.Array  # scalar: symmetric Dirichlet alpha per distractor
-    tokens_loc: jax.Array  # [3] log-median tokens per class for an easy question
-    tokens_slope: jax.Array  # scalar: added to the log-median at difficulty 1 (1 - p)
-    tokens_spread: jax.Array  # scalar: between-question sd of the log-median
-    tokens_scale: jax.Array  # scalar: within-question log-scale
-    logprob_loc: jax.Array  # [2]
-    logprob_scale: jax.Array  # scalar
-    # prompt tokens: exp(prompt_loc + prompt_slope x difficulty + prompt_scale x N(0, 1)), at least
-    # prompt_min (simulator.workload draws prompts by the same rule)
-    prompt_loc: float = 4.70048  # log 110
-    prompt_slope: float = 0.4
-    prompt_scale: float = 0.4
-    prompt_min: float = 16.0
+    weights: jax.Array  # [4] shares of population.TIERS
+    wrong_concentration: jax.Array  # scalar: the Dirichlet alpha of the wrong answers' spread
+    max_tokens: float = float(population.MAX_TOKENS)  # the cap the questions are generated under
 
 
 class Samples(NamedTuple):
@@ -113,58 +106,39 @@ class Latent(NamedTuple):
 
 
 def default_mixture() -> Mixture:
-    """A MATH-like population: half easy, a quarter medium, a tail of hard and hopeless questions."""
-    f = partial(jnp.asarray, dtype=jnp.float32)
-    return Mixture(
-        weights=f([0.5, 0.25, 0.15, 0.10]),
-        a=f([18.0, 5.0, 1.5, 0.05]),
-        b=f([1.0, 5.0, 8.0, 20.0]),
-        none_rate=f(0.15),
-        wrong_concentration=f(0.5),
-        tokens_loc=f([5.94, 6.24, 7.24]),  # log 380, x1.35, x3.7
-        tokens_slope=f(1.2),
-        tokens_spread=f(0.3),
-        tokens_scale=f(0.45),
-        logprob_loc=f([-2.0, -1.5]),
-        logprob_scale=f(0.3),
-    )
+    """The built-in MATH-like population (``ttc workload``'s): half easy, a quarter medium, a tail
+    of hard and hopeless questions (:data:`simulator.population.DEFAULT_MIX`)."""
+    return Mixture(weights=jnp.asarray(population.tier_weights(population.DEFAULT_MIX), jnp.float32),
+                   wrong_concentration=jnp.asarray(population.DISTRACTOR_CONCENTRATION, jnp.float32))
 
 
 @partial(jax.jit, static_argnames=("n_questions", "n_wrong"))
 def draw_questions(key: jax.Array, mixture: Mixture, n_questions: int, n_wrong: int = 8) -> Questions:
-    """``n_questions`` questions drawn from ``mixture``."""
-    k_comp, k_p, k_none, k_wrong, k_tok = jax.random.split(key, 5)
+    """``n_questions`` questions drawn from ``mixture``: each one's tier, then its parameters by
+    :func:`simulator.population.question_parameters` from JAX's standard draws."""
     q = n_questions
-    component = jax.random.categorical(k_comp, jnp.log(mixture.weights), shape=(q,))
-    p = jax.random.beta(k_p, mixture.a[component], mixture.b[component])
-    hard = 1.0 - p
-    p_none = jnp.minimum(mixture.none_rate * hard * jax.random.uniform(k_none, (q,)) * 2.0, 1.0 - p)
-    wrong = jax.random.dirichlet(k_wrong, jnp.full((n_wrong,), mixture.wrong_concentration), (q,))
-    wrong = -jnp.sort(-wrong, axis=1)  # distractor 1 the most likely
-    base = mixture.tokens_slope * hard + mixture.tokens_spread * jax.random.normal(k_tok, (q,))
-    tokens_loc = mixture.tokens_loc[None, :] + base[:, None]
-    ones = jnp.ones((q, 1))
-    # the verifier, as ttc workload draws it; "confidently wrong": one distractor holds at least
-    # half the wrong mass (workload.py's dominant share is 0.5 to 0.85). Its own key: the draws
-    # above are unchanged.
-    k_sep, k_centre, k_conc = jax.random.split(jax.random.fold_in(key, 5), 3)
-    score_a, score_b = verifier_beta(jnp, hard, (wrong[:, 0] >= 0.5).astype(jnp.float32),
-                                     jax.random.normal(k_sep, (q,)), jax.random.normal(k_centre, (q,)),
-                                     jax.random.uniform(k_conc, (q,)))
-    # prompt lengths: their own key too
-    prompt = jnp.exp(mixture.prompt_loc + mixture.prompt_slope * hard
-                     + mixture.prompt_scale * jax.random.normal(jax.random.fold_in(key, 6), (q,)))
+    keys = iter(jax.random.split(key, 2 + len(population.StandardDraws._fields)))
+    tier = jax.random.categorical(next(keys), jnp.log(mixture.weights), shape=(q,))
+
+    def draw(field: str) -> jax.Array:  # the field's prefix says its law
+        if field == "spread":
+            return jax.random.dirichlet(next(keys), jnp.full((n_wrong,), mixture.wrong_concentration), (q,))
+        return (jax.random.uniform if field.startswith("u_") else jax.random.normal)(next(keys), (q,))
+
+    draws = population.StandardDraws(*(draw(f) for f in population.StandardDraws._fields))
+    p = population.question_parameters(jnp, tier, draws)
     return Questions(
-        p_correct=p,
-        p_none=p_none,
-        wrong=wrong,
-        tokens_loc=tokens_loc,
-        tokens_scale=jnp.full((q,), mixture.tokens_scale),
-        score_a=score_a,
-        score_b=score_b,
-        logprob_loc=ones * mixture.logprob_loc[None, :],
-        logprob_scale=jnp.full((q,), mixture.logprob_scale),
-        prompt_tokens=jnp.maximum(jnp.round(prompt), mixture.prompt_min).astype(jnp.int32),
+        p_correct=p.p_correct,
+        p_none=p.p_none,
+        wrong=p.distractors,
+        tokens_loc=p.tokens_loc,
+        tokens_scale=p.tokens_scale,
+        score_a=p.score_a,
+        score_b=p.score_b,
+        logprob_loc=p.logprob_loc,
+        logprob_scale=p.logprob_scale,
+        prompt_tokens=p.prompt_tokens.astype(jnp.int32),
+        max_tokens=jnp.full((q,), mixture.max_tokens, jnp.float32),
     )
 
 
@@ -195,16 +169,33 @@ def draw_latent(key: jax.Array, questions: Questions, n_samples: int, scores: bo
     answer = jnp.where(none, -1, choice).astype(jnp.int32)
     # per-class parameters by selects, not gathers (a gather per sample is the slow part on CPU)
     right = ~none & (choice < r)
-    loc = jnp.where(none, questions.tokens_loc[:, NONE, None],
-                    jnp.where(right, questions.tokens_loc[:, CORRECT, None], questions.tokens_loc[:, WRONG, None]))
-    length = jnp.exp(loc + questions.tokens_scale[:, None] * jax.random.normal(k_len, (q, n_samples)))
+
+    def by_kind(x):  # [Q, 3] (correct, wrong, none) -> [Q, M]
+        return jnp.where(none, x[:, NONE, None], jnp.where(right, x[:, CORRECT, None], x[:, WRONG, None]))
+
+    loc = by_kind(questions.tokens_loc)
+    scale = questions.tokens_scale[:, None]
+    if questions.max_tokens is None:
+        length = jnp.exp(loc + scale * jax.random.normal(k_len, (q, n_samples)))
+    else:  # answered samples finished before the cap: inverse CDF of the log-normal below it
+        cap = questions.max_tokens[:, None]
+        below = jax.scipy.special.ndtr((jnp.log(cap) - questions.tokens_loc) / scale)  # [Q, 3]
+        below = by_kind(below.at[:, NONE].set(1.0))
+        # ndtri(p) = sqrt(2) erfinv(2p - 1), as jax.random.normal draws (XLA's erfinv: several
+        # times cheaper than ndtri's three branches); p below float32's resolution at -1 is
+        # clamped there, as a normal draw's uniform is
+        two_p = 2.0 * jax.random.uniform(k_len, (q, n_samples)) * below - 1.0
+        z = jnp.sqrt(2.0) * jax.lax.erf_inv(jnp.maximum(two_p, jnp.nextafter(-1.0, 0.0)))
+        length = jnp.exp(loc + scale * z)
+        length = jnp.where(none, length, jnp.minimum(length, cap - 1.0))
 
     def by_class(x):  # [Q, 2] (correct, other) -> [Q, M]
         return jnp.where(right, x[:, 0, None], x[:, 1, None])
 
     score = jax.random.beta(k_score, by_class(questions.score_a), by_class(questions.score_b)) if scores \
         else jnp.zeros((q, n_samples))
-    lp_loc = by_class(questions.logprob_loc)
+    lp = questions.logprob_loc  # [Q, 2] (correct, other) or [Q, 3] (correct, wrong, none)
+    lp_loc = by_class(lp) if lp.shape[1] == 2 else by_kind(lp)
     logprob = (-jnp.exp(lp_loc + questions.logprob_scale[:, None] * jax.random.normal(k_lp, (q, n_samples)))
                if logprobs else jnp.zeros((q, n_samples)))
     return Latent(answer=answer, length=length, score=score, logprob=logprob)
@@ -224,5 +215,11 @@ def serve(latent: Latent, cap: jax.Array) -> Samples:
 
 def observed_p_correct(questions: Questions, cap: float) -> jax.Array:
     """``[Q]`` P(a sample served under ``cap`` is correct): latent correct and not cut."""
-    z = (jnp.log(cap) - questions.tokens_loc[:, CORRECT]) / questions.tokens_scale
-    return questions.p_correct * jax.scipy.stats.norm.cdf(z)
+    def below(c):
+        return jax.scipy.stats.norm.cdf((jnp.log(c) - questions.tokens_loc[:, CORRECT]) / questions.tokens_scale)
+
+    if questions.max_tokens is None:
+        return questions.p_correct * below(cap)
+    # lengths are conditioned below the generation cap: a lower serving cap cuts the share
+    # between the two
+    return questions.p_correct * jnp.minimum(below(cap) / below(questions.max_tokens), 1.0)

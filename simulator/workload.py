@@ -28,8 +28,9 @@ The generative model, per question ``q`` (all parameters live in :class:`Workloa
   for correct samples and easy questions (confidence signals work, imperfectly).
 * **Prompt tokens** per question, ``prompt_tokens[q]``.
 
-:func:`synthetic_workload` draws these parameters from a difficulty mixture (:data:`DEFAULT_MIX`);
-:func:`draw_samples` draws the logged samples.
+:func:`synthetic_workload` draws these parameters from the difficulty mixture of
+:mod:`simulator.population` (:data:`DEFAULT_MIX`), the one the JAX model (``ttc simulate``)
+draws from too; :func:`draw_samples` draws the logged samples.
 """
 
 from __future__ import annotations
@@ -40,44 +41,16 @@ from typing import NamedTuple
 import numpy as np
 
 from simulator._normal import ndtr, ndtri
-from simulator.verifier import verifier_beta
+from simulator.population import (
+    DEFAULT_MIX,
+    DISTRACTOR_CONCENTRATION,
+    TIERS,
+    StandardDraws,
+    question_parameters,
+    tier_weights,
+)
 
-TIERS: tuple[str, ...] = ("easy", "medium", "hard", "hopeless")
-"""The mixture components, in the order of :attr:`Workload.tier` codes 0..3."""
-
-DEFAULT_MIX: Mapping[str, float] = {"easy": 0.5, "medium": 0.25, "hard": 0.15, "hopeless": 0.10}
-"""Shares of the difficulty tiers.
-
-* ``easy`` (50%): ``p_correct ~ U(0.85, 1)``. Most benchmark questions are solved by nearly every
-  sample of a competent model.
-* ``medium`` (25%): ``p_correct ~ U(0.3, 0.7)``; wrong answers mostly spread out, so the vote
-  usually finds the right one: the questions where more samples pay.
-* ``hard`` (15%): ``p_correct ~ U(0.05, 0.3)``, and 60% of them have a dominant distractor
-  (50-85% of the wrong mass): majority vote fails, coverage or a verifier can still win.
-* ``hopeless`` (10%): ``p_correct = 0``; half confidently wrong. Compute spent here is wasted.
-
-With the default model this gives, on 500 questions and 16 samples per question (seed 0), single
-sample accuracy 0.62, maj@8 0.73, best-of-8 by the verifier 0.75 and coverage@8 0.87: inside the
-range of MATH-style pools (maj@8 from about 0.6 to 0.9 depending on the model), with the usual
-ordering single < majority < best-of-n with a decent verifier < coverage.
-"""
-
-# Per tier: p_correct range, p_none range, share with a dominant distractor.
-_P_CORRECT = {
-    "easy": (0.85, 1.0),
-    "medium": (0.3, 0.7),
-    "hard": (0.05, 0.3),
-    "hopeless": (0.0, 0.0),
-}
-_P_NONE = {
-    "easy": (0.0, 0.03),
-    "medium": (0.02, 0.08),
-    "hard": (0.04, 0.15),
-    "hopeless": (0.08, 0.25),
-}
-_DOMINANT = {"easy": 0.1, "medium": 0.2, "hard": 0.6, "hopeless": 0.5}
-_DOMINANT_SHARE = (0.5, 0.85)
-_DISTRACTOR_CONCENTRATION = 0.5  # Dirichlet: a few wrong answers take most of the wrong mass
+__all__ = ["DEFAULT_MIX", "TIERS", "Draws", "Workload", "draw_samples", "synthetic_workload"]
 
 _WORKLOAD_STREAM = 0
 _DRAW_STREAM = 1
@@ -137,13 +110,7 @@ def _stream(seed: int, *key: int) -> np.random.Generator:
 
 def _tier_counts(n: int, mix: Mapping[str, float]) -> np.ndarray:
     """Questions per tier: the shares of ``mix`` rounded by largest remainder (exact totals)."""
-    unknown = sorted(set(mix) - set(TIERS))
-    if unknown:
-        raise ValueError(f"unknown tier {unknown[0]!r} in mix (tiers: {', '.join(TIERS)})")
-    shares = np.array([float(mix.get(t, 0.0)) for t in TIERS])
-    if not np.all(np.isfinite(shares)) or shares.min() < 0 or shares.sum() <= 0:
-        raise ValueError(f"mix shares must be non-negative with a positive sum, got {dict(mix)}")
-    exact = shares / shares.sum() * n
+    exact = tier_weights(mix) * n
     counts = np.floor(exact).astype(np.int64)
     order = np.argsort(-(exact - counts), kind="stable")
     counts[order[: n - counts.sum()]] += 1
@@ -171,68 +138,31 @@ def synthetic_workload(
         raise ValueError(f"max_tokens must be an integer >= 16, got {max_tokens!r}")
     rng = _stream(seed, _WORKLOAD_STREAM)
     q, d = n_questions, n_distractors
-    counts = _tier_counts(q, mix)
-    tier = rng.permutation(np.repeat(np.arange(len(TIERS), dtype=np.int8), counts))
-
-    def per_tier(table: Mapping[str, float | tuple[float, float]], column: int) -> np.ndarray:
-        values = [table[t] if isinstance(table[t], float) else table[t][column] for t in TIERS]
-        return np.asarray(values, dtype=np.float64)[tier]
-
-    def uniform(table: Mapping[str, tuple[float, float]]) -> np.ndarray:
-        low, high = per_tier(table, 0), per_tier(table, 1)
-        return low + (high - low) * rng.random(q)
-
-    p_correct = uniform(_P_CORRECT)
-    p_none = np.minimum(uniform(_P_NONE), 1.0 - p_correct)
-
-    # Wrong answers: a sparse Dirichlet spread; "confidently wrong" questions put a large share on
-    # one distractor. Sorted so distractor 1 is the most likely wrong answer.
-    spread = rng.dirichlet(np.full(d, _DISTRACTOR_CONCENTRATION), size=q) if q else np.zeros((0, d))
-    dominant = rng.random(q) < per_tier(_DOMINANT, 0)
-    share = _DOMINANT_SHARE[0] + (_DOMINANT_SHARE[1] - _DOMINANT_SHARE[0]) * rng.random(q)
-    if d > 1:
-        rest = spread[:, 1:] / np.maximum(spread[:, 1:].sum(1, keepdims=True), 1e-300)
-        boosted = np.concatenate([share[:, None], (1.0 - share)[:, None] * rest], axis=1)
-        spread = np.where(dominant[:, None], boosted, spread)
-    distractors = -np.sort(-spread, axis=1)
-    distractors /= distractors.sum(1, keepdims=True)
-
-    # Difficulty 0 (always right) .. 1 (never right) drives length, verifier and confidence.
-    hard = 1.0 - p_correct
-
-    # Tokens: ~380 for an easy correct sample, ~3.3x that for a hopeless one; wrong samples
-    # ~1.35x longer, answerless ones ~3.7x (many reach the cap on hard questions).
-    base = np.log(380.0) + 1.2 * hard + 0.3 * rng.standard_normal(q)
-    wrong_shift = 0.3 + 0.1 * rng.standard_normal(q)
-    tokens_loc = np.stack([base, base + wrong_shift, base + 1.3], axis=1)
-    tokens_scale = 0.35 + 0.25 * rng.random(q)
-
-    # Verifier: simulator.verifier (the JAX model draws its scores with the same rule).
-    z_separation = rng.standard_normal(q)
-    z_centre = rng.standard_normal(q)
-    score_a, score_b = verifier_beta(np, hard, dominant, z_separation, z_centre, rng.random(q))
-
-    # Confidence: median mean logprob about -0.10 for an easy correct sample, -0.33 for a hard
-    # one; wrong samples lower (less so on confidently wrong questions), answerless ones lowest.
-    conf = np.log(0.10) + 1.2 * hard + 0.25 * rng.standard_normal(q)
-    wrong_gap = np.where(dominant, 0.15, 0.5)
-    logprob_loc = np.stack([conf, conf + wrong_gap, conf + 0.8], axis=1)
-    logprob_scale = np.full(q, 0.3)
-
-    prompt = np.exp(np.log(110.0) + 0.4 * hard + 0.4 * rng.standard_normal(q))
+    tier = rng.permutation(np.repeat(np.arange(len(TIERS), dtype=np.int8), _tier_counts(q, mix)))
+    # The standard draws, in StandardDraws' field order: the order fixes every table's content.
+    u_p_correct, u_p_none = rng.random(q), rng.random(q)
+    spread = rng.dirichlet(np.full(d, DISTRACTOR_CONCENTRATION), size=q) if q else np.zeros((0, d))
+    u_dominant, u_share = rng.random(q), rng.random(q)
+    z_tokens, z_wrong_shift = rng.standard_normal(q), rng.standard_normal(q)
+    u_tokens_scale = rng.random(q)
+    z_separation, z_centre, u_concentration = rng.standard_normal(q), rng.standard_normal(q), rng.random(q)
+    z_confidence, z_prompt = rng.standard_normal(q), rng.standard_normal(q)
+    draws = StandardDraws(u_p_correct, u_p_none, spread, u_dominant, u_share, z_tokens, z_wrong_shift,
+                          u_tokens_scale, z_separation, z_centre, u_concentration, z_confidence, z_prompt)
+    p = question_parameters(np, tier, draws)
     return Workload(
         tier=tier,
-        p_correct=p_correct,
-        p_none=p_none,
-        distractors=distractors,
-        tokens_loc=tokens_loc,
-        tokens_scale=tokens_scale,
+        p_correct=p.p_correct,
+        p_none=p.p_none,
+        distractors=p.distractors,
+        tokens_loc=p.tokens_loc,
+        tokens_scale=p.tokens_scale,
         max_tokens=np.full(q, max_tokens, dtype=np.int64),
-        score_a=score_a,
-        score_b=score_b,
-        logprob_loc=logprob_loc,
-        logprob_scale=logprob_scale,
-        prompt_tokens=np.maximum(np.rint(prompt), 16).astype(np.int64),
+        score_a=p.score_a,
+        score_b=p.score_b,
+        logprob_loc=p.logprob_loc,
+        logprob_scale=p.logprob_scale,
+        prompt_tokens=p.prompt_tokens.astype(np.int64),
     )
 
 

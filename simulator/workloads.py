@@ -4,13 +4,16 @@ Each is a :class:`simulator.model.Mixture` that differs from the built-in, MATH-
 one respect it is named for, so that a policy can be dry-run where it should help and where it
 should not:
 
-* ``builtin``: :func:`simulator.model.default_mixture` (half easy, a tail of hard and hopeless);
+* ``builtin``: :func:`simulator.model.default_mixture`, the population ``ttc workload`` draws its
+  tables from (:mod:`simulator.population`: half easy, a tail of hard and hopeless);
 * ``easy``: mostly questions one sample solves; adaptive allocation has little to save or win;
 * ``hard``: a coverage workload: 40% of the questions are (nearly) unsolvable and a quarter hard;
   spending on the hopeless ones is waste, so allocation and stop rules matter most;
 * ``trap``: the built-in difficulty, but each question's wrong answers gather on one distractor
   (a Dirichlet concentration of 0.05 instead of 0.5), so majority votes lock onto a wrong answer
   and coverage and accuracy part ways.
+
+The tiers' shares are :data:`simulator.population.TIERS`' (easy, medium, hard, hopeless).
 """
 
 from __future__ import annotations
