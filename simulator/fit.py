@@ -25,8 +25,8 @@ The fit, per question, with priors estimated from the whole table (empirical Bay
   question's posterior is ``Dirichlet(counts + alpha)`` with its counts sorted, most common first.
 * no answer: the share of the non-correct samples with no answer, ``Beta(none + s, wrong + 1 - s)``
   with ``s`` the table's pooled share (a prior worth one sample).
-* tokens: log-normal, class offsets (correct, wrong) pooled over the table plus a shrunk
-  per-question offset, one pooled log-scale; the no-answer class's location is set so that the
+* tokens: log-normal, a per-question location (shrunk toward the table's) plus one gap between
+  the classes (wrong - correct) measured within questions, one pooled log-scale; the no-answer class's location is set so that the
   share of answerless samples that reach the cap is the table's.
 * the cap: a sample is cut (no answer) when its length reaches ``max_tokens``, so the latent rates
   are the observed ones divided by P(length < cap) of their class: served at the table's cap,
@@ -167,6 +167,20 @@ def _score_beta(score: np.ndarray | None, correct: np.ndarray, valid: np.ndarray
     return a, b
 
 
+def _class_gap(log_t: np.ndarray, correct: np.ndarray, wrong: np.ndarray) -> float:
+    """The mean log-length gap between a question's wrong and correct samples, over the
+    questions that show both (each weighted by ``1 / (1/n_correct + 1/n_wrong)``, the inverse
+    variance of its difference); 0 where no question does."""
+    n_c, n_w = correct.sum(1), wrong.sum(1)
+    both = (n_c > 0) & (n_w > 0)
+    if not both.any():
+        return 0.0
+    mean_c = np.where(correct, log_t, 0.0).sum(1)[both] / n_c[both]
+    mean_w = np.where(wrong, log_t, 0.0).sum(1)[both] / n_w[both]
+    weight = 1.0 / (1.0 / n_c[both] + 1.0 / n_w[both])
+    return float(np.sum(weight * (mean_w - mean_c)) / weight.sum())
+
+
 def fit(
     answer: np.ndarray,
     correct: np.ndarray,
@@ -205,21 +219,24 @@ def fit(
     right_counts = right_counts[:, :r]
     right_alpha = right_counts + (_concentration(right_counts, r) if r > 1 else 1.0)
 
-    # Tokens: class offsets and per-question offsets from the answered, uncut samples.
+    # Tokens: per question a location, and one gap between the classes (wrong - correct) from
+    # the answered, uncut samples. The gap is measured within questions that show both classes:
+    # pooled over the table it would be confounded with difficulty (hard questions give most of
+    # the wrong samples, and run long on every sample), and a hard question's correct samples
+    # would be fitted too short, so too few of them cut under a lower cap.
     log_t = np.log(np.where(np.isfinite(tokens) & (tokens > 0), tokens, np.nan))
     known = np.isfinite(log_t)
     classes = (correct & known & ~cut, wrong & known)
     if any(k.any() for k in classes):
-        global_loc = [np.nanmean(log_t[k]) if k.any() else np.nan for k in classes]
-        fill = np.nanmean(global_loc)
-        global_loc = [fill if np.isnan(g) else g for g in global_loc]
-        resid = np.where(classes[0], log_t - global_loc[0], np.where(classes[1], log_t - global_loc[1], np.nan))
-        has = np.isfinite(resid)
-        offset = np.where(has, resid, 0.0).sum(1) / (has.sum(1) + _SHRINK)
-        spread = resid - offset[:, None]
+        gap = _class_gap(log_t, *classes)
+        adjusted = np.where(classes[0], log_t, np.where(classes[1], log_t - gap, np.nan))
+        has = np.isfinite(adjusted)
+        centre = float(np.nanmean(adjusted))
+        offset = np.where(has, adjusted - centre, 0.0).sum(1) / (has.sum(1) + _SHRINK)
+        spread = adjusted - (centre + offset)[:, None]
         scale = float(np.sqrt(np.nanmean(spread**2))) if has.sum() > 1 else 0.5
         scale = max(scale, 0.05)
-        loc = np.stack([global_loc[0] + offset, global_loc[1] + offset], axis=1)
+        loc = np.stack([centre + offset, centre + offset + gap], axis=1)
         # no answer: match the share of answerless samples that reach the cap
         frac = np.clip(cut.sum() / max(none.sum(), 1), 0.01, 0.99)
         none_loc = np.log(max_tokens) - scale * float(jax.scipy.special.ndtri(1.0 - frac))

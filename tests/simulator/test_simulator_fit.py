@@ -132,3 +132,26 @@ def test_fit_reproduces_best_of_n_on_the_builtin_workload():
         lines.append(f"best@{n + 1}: table {exact[:, n].mean():.3f} fitted {sim[:, n].mean():.3f} z {z:+.2f}")
     print("\n".join(lines))
     assert all(abs(float(line.rsplit("z ", 1)[1])) <= 3 for line in lines), "\n".join(lines)
+
+
+@pytest.mark.parametrize("source", ["ttc workload", "simulator builtin"])
+@pytest.mark.parametrize("cap", [1024, 2048])
+def test_the_fit_cuts_as_the_table_does_under_a_lower_cap(source, cap):
+    """A policy served under a lower ``max_tokens`` than the table was logged under loses the
+    samples longer than its cap. The fitted token model must give the share of correct samples
+    that survive per question, as the table shows. (Class offsets pooled over the table fit a hard
+    question's correct samples 0.6 log units too short, since hard questions give most of the
+    long wrong samples: 5 to 7 points too much accuracy under a 1024 cap.)"""
+    from simulator.model import observed_p_correct
+    from ttcdsl.simulate import Workload, draw_table
+
+    table = builtin_workload(600, 16, seed=8)[0] if source == "ttc workload" \
+        else draw_table(Workload(name="builtin"), 600, 16, seed=8)
+    arrays = table_arrays(table)
+    logged = (arrays["correct"] & (arrays["tokens"] <= cap)).mean(1)
+    fitted = fit_table(table)
+    keys = jax.random.split(jax.random.key(3), SEEDS)
+    simulated = np.mean([np.asarray(observed_p_correct(draw_fitted(k, fitted), float(cap))) for k in keys], 0)
+    diff = simulated - logged
+    z = diff.mean() / (diff.std(ddof=1) / math.sqrt(len(diff)))
+    assert abs(z) <= 3, f"{source} under {cap}: table {logged.mean():.4f}, fit {simulated.mean():.4f}, z {z:+.2f}"
