@@ -453,12 +453,18 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
         new = have + grant
         # fire-and-cancel: the first count inside the round where a rule holds ends the query
         # there; the round's samples past it are never generated (nor billed)
-        counts = jnp.arange(1, length + 1, dtype=jnp.int32)[None, :]
         checking = binned & has_stop & ~stopped
-        inside = (checking[:, None] & holds_q & (counts > have[:, None]) & (counts <= new[:, None])
-                  & (counts >= first_check[:, None]) & (counts < target[:, None]))
-        hit = inside.any(1)
-        new = jnp.where(hit, jnp.argmax(inside, 1).astype(jnp.int32) + 1, new)
+        if rounds_cap is None:
+            # a stop-rule query asks one sample per round: the only count inside it is `new`
+            # (a gather per query, not a pass over every count: the rounds are O(Q) each)
+            at_new = jnp.take_along_axis(holds_q, jnp.clip(new - 1, 0, length - 1)[:, None], 1)[:, 0]
+            hit = checking & (new > have) & at_new & (new >= first_check) & (new < target)
+        else:
+            counts = jnp.arange(1, length + 1, dtype=jnp.int32)[None, :]
+            inside = (checking[:, None] & holds_q & (counts > have[:, None]) & (counts <= new[:, None])
+                      & (counts >= first_check[:, None]) & (counts < target[:, None]))
+            hit = inside.any(1)
+            new = jnp.where(hit, jnp.argmax(inside, 1).astype(jnp.int32) + 1, new)
         stopped = stopped | hit
         checked = jnp.where(checking & (grant > 0), new, checked)
         return (new, stopped, checked, spent + (new - have).sum(), binned,
