@@ -41,6 +41,8 @@ class PlanResult:
     solution: Solution | None  # None in bandit mode (allocation happens online)
     queries: np.ndarray | None  # [G, K] whole queries per option after rounding
     search: CandidateSearch | None = None  # a policy with candidates: what the choice was made on
+    solver: str = "auto"  # the solver asked for (ttc plan --solver): a sweep re-solves with it
+    seed: int = 0  # the calibration's seed: a sweep cross-fits with the plan's folds
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -192,7 +194,7 @@ def make_plan(
 
         # uniform is a candidate: judged on calibration queries the choice did not see
         choose(plan, calibration, curves, problem,
-               lambda p: _solve(p, mode, solver, False)[0], seed=seed)
+               lambda p: solve_relaxation(p, mode, solver), seed=seed)
     # The runtime reads each scorer from the column it was calibrated on.
     plan["score_columns"] = dict(score_columns or {})
     if mode == "bandit":
@@ -210,6 +212,8 @@ def make_plan(
         solution=solution,
         queries=queries,
         search=search,
+        solver=solver,
+        seed=seed,
     )
 
 
@@ -301,6 +305,11 @@ def allocation_mode(policy: ir.Policy) -> str:
         case ir.Bandit():
             return "bandit"
     raise AssertionError(policy.allocation)
+
+
+def solve_relaxation(problem: Knapsack, mode: str, solver: str) -> Solution:
+    """The plan's solver on ``problem``, no cross-checks (what the cross-fit re-solves per fold)."""
+    return _solve(problem, mode, solver, False)[0]
 
 
 def _solve(problem: Knapsack, mode: str, solver: str, cross_check: bool) -> tuple[Solution, list[Solution]]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,45 @@ from ttcdsl.planner.calibration import Calibration
 from ttcdsl.planner.crossfit import CrossFit, cross_fit
 from ttcdsl.planner.knapsack import Knapsack, Solution
 from ttcdsl.planner.problem import BinCurves
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The rule's inputs and outcome at one budget: the cross-fitted comparison (None: it cannot
+    be estimated), the spend uniform would run at, and uniform as a plan (None: the policy is
+    not behind out of fold, or its limits do not let the plan run uniform)."""
+
+    fit: CrossFit | None
+    spend: float
+    uniform: dict[str, Any] | None
+
+    @property
+    def behind(self) -> bool:
+        return self.fit is not None and self.fit.difference < 0
+
+
+def decide(
+    calibration: Calibration,
+    curves: BinCurves,
+    problem: Knapsack,
+    solve: Callable[[Knapsack], Solution],
+    *,
+    samples: float,
+    seed: int = 0,
+) -> Decision:
+    """Whether the plan of ``problem`` runs uniform instead (module docstring): the one rule for
+    ``ttc plan`` (:func:`choose`) and for every point of ``ttc plan --sweep``. ``samples``: the
+    plan's own mean samples per query."""
+    from ttcdsl.planner.uniform import uniform_choice
+
+    fit = cross_fit(calibration, curves, problem, solve, seed=seed)
+    # uniform spends the whole samples budget where one binds (at most the counts the table
+    # can serve, as the policy's allocation), the plan's spend otherwise: never less than the
+    # plan spends, so the comparison above, made at the plan's spend, stays fair to the policy
+    bounds = [l.bound for l in problem.batch_limits if problem.resources[l.resource] == "samples"]
+    spend = min(bounds + [float(curves.levels[-1])]) if bounds else float(samples)
+    behind = fit is not None and fit.difference < 0
+    return Decision(fit, spend, uniform_choice(calibration, curves.levels, spend) if behind else None)
 
 
 def choose(
@@ -47,17 +87,16 @@ def choose(
 ) -> None:
     """Record the cross-fitted comparison in ``plan["baseline"]`` and switch ``plan`` to
     uniform where the policy's allocation is behind uniform out of fold (module docstring)."""
-    from ttcdsl.planner.uniform import uniform_at, uniform_choice
+    from ttcdsl.planner.uniform import uniform_at
     from ttcdsl.verdict import judge, verdict
 
     baseline = plan.get("baseline")
     if baseline is None or plan.get("predicted") is None:
         return
-    fit = cross_fit(calibration, curves, problem, solve, seed=seed)
+    decision = decide(calibration, curves, problem, solve, samples=float(plan["predicted"]["samples"]), seed=seed)
+    fit = decision.fit
     baseline["cross_fitted"] = None if fit is None else _summary(fit, verdict)
-    if fit is None:
-        return
-    if not fit.difference < 0:
+    if not decision.behind:
         return
     beyond = judge(fit.difference, fit.difference_se) == "worse"
     how = (
@@ -66,12 +105,7 @@ def choose(
         f"behind uniform at the same spend within noise ({100 * fit.difference:+.1f} points, "
         f"{_interval(fit)[1:-1]}: a near tie, so uniform is the better bet at no expected cost)"
     )
-    # uniform spends the whole samples budget where one binds (at most the counts the table
-    # can serve, as the policy's allocation), the plan's spend otherwise: never less than the
-    # plan spends, so the comparison above, made at the plan's spend, stays fair to the policy
-    bounds = [l.bound for l in problem.batch_limits if problem.resources[l.resource] == "samples"]
-    spend = min(bounds + [float(curves.levels[-1])]) if bounds else float(plan["predicted"]["samples"])
-    candidate = uniform_choice(calibration, curves.levels, spend)
+    spend, candidate = decision.spend, decision.uniform
     if candidate is None:
         plan["warnings"].append(
             f"on calibration queries it did not see, this allocation is {how}, but the policy's "

@@ -208,14 +208,17 @@ def render_sweep(sweep: dict[str, Any], console: Console | None = None) -> None:
         table.add_column("choice per bin")
     for row in sweep["points"]:
         cells = [
-            _num(row["budget"], 2), _num(row["objective"]), _num(row["spent"], 3),
+            _num(row["budget"], 2),
+            # the plan at this budget runs uniform (behind it out of fold): say so in the cell
+            _num(row["objective"]) + (" (uniform)" if row.get("runs") == "uniform" else ""),
+            _num(row["spent"], 3),
             _num(row.get("uniform")), _short_verdict(row),
         ]
         if chooses:
             cells.append(_choice_cell(row.get("choice")))
         table.add_row(*cells)
     console.print(table)
-    console.print(f"verdict: {sweep_verdict(sweep)}", markup=False)
+    console.print(f"verdict: {sweep_verdict(sweep)}", markup=False, soft_wrap=True)  # one line
 
 
 def _choice_cell(choice: list[dict[str, Any]] | None) -> str:
@@ -250,4 +253,8 @@ def sweep_verdict(sweep: dict[str, Any]) -> str:
         return "unknown: no budget of the sweep could be compared with uniform"
     parts = [f"{word} than uniform at equal spend at budget(s) {', '.join(b)}"
              for word, b in groups.items() if b]
+    switched = [f"{row['budget']:g}" for row in sweep["points"] if row.get("runs") == "uniform"]
+    if switched:
+        parts.append(f"the plan runs uniform itself at budget(s) {', '.join(switched)} "
+                     "(the policy is behind it out of fold there)")
     return "; ".join(parts)

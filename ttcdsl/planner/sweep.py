@@ -8,9 +8,13 @@ two counts); each point also gives uniform allocation at the same mean samples p
 the policy's answer strategy, for comparison.
 
 A policy with candidates (`one of`, `tuned`) is chosen for again at every budget, by the plan's
-own rule (:func:`ttcdsl.planner.build.choose_along`), and each point records its choice: a
-point is the objective of the plan `ttc plan` would make at that budget (before the cross-fitted
-check against uniform, :mod:`ttcdsl.planner.choice`, which the sweep does not repeat).
+own rule (:func:`ttcdsl.planner.build.choose_along`), and each point records its choice.
+
+Every point is the plan `ttc plan` would make at that budget, the cross-fitted check against
+uniform included (:func:`ttcdsl.planner.choice.decide`, with the plan's solver and folds): where
+the policy is behind uniform out of fold, that plan runs uniform, so the point gives uniform's
+figures, ``runs: uniform``, the policy's own optimum as ``policy_objective`` and the cross-fitted
+difference that decided it.
 """
 
 from __future__ import annotations
@@ -43,13 +47,25 @@ def sweep_budget(result: PlanResult, budgets: list[float]) -> dict[str, Any]:
     objective, spend, samples = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     versus: list[dict | None] = [None] * n
     choices: list[list[dict[str, Any]] | None] = [None] * n
+    switched: list[dict | None] = [None] * n
+    policy_objective = np.full(n, np.nan)
     for at, calibration, curves, pinned, chosen in _per_choice(result, index, bounds):
         o, s, m, allocations, method = _along(pinned, index, bounds[at])
         objective[at], spend[at], samples[at] = o, s, m
+        policy_objective[at] = o
         for i, x, count in zip(at, allocations, m, strict=True):
-            if x is not None and np.isfinite(count):
-                versus[i] = versus_uniform(calibration, curves, x, float(count))
             choices[i] = chosen
+            if x is None or not np.isfinite(count):
+                continue
+            versus[i] = versus_uniform(calibration, curves, x, float(count))
+            if result.plan.get("mode") == "optimal":  # the plan's own rule, at this budget
+                switched[i] = _uniform_instead(result, calibration, curves, _at_bound(pinned, index, bounds[i]),
+                                               float(count))
+    for i, switch in enumerate(switched):
+        if switch is not None:  # the plan at this budget runs uniform: its figures are uniform's
+            objective[i], samples[i] = switch["objective"], switch["samples"]
+            spend[i] = switch["samples"] if sweep_limit.resource == 0 else np.nan
+            versus[i] = {"difference": 0.0, "difference_se": 0.0, "verdict": switch["verdict"]}
     uniform = [None if u is None else u["objective"] for u in uniform_at(result.calibration, samples)]
     out = {
         "limit": " ".join(policy.source.text[declared.span.start : declared.span.end].split()),
@@ -65,9 +81,12 @@ def sweep_budget(result: PlanResult, budgets: list[float]) -> dict[str, Any]:
                 "difference": None if v is None else v["difference"],
                 "difference_se": None if v is None else v["difference_se"],
                 "verdict": None if v is None else v["verdict"],
+                "runs": None if not np.isfinite(p) else ("uniform" if w is not None else "policy"),
+                "policy_objective": None if not np.isfinite(p) else float(p),
+                "cross_fitted": None if w is None else w["cross_fitted"],
             }
-            for b, o, s, n, u, v in zip(
-                budgets, objective, spend, samples, uniform, versus, strict=True
+            for b, o, s, n, u, v, p, w in zip(
+                budgets, objective, spend, samples, uniform, versus, policy_objective, switched, strict=True
             )
         ],
     }
@@ -75,6 +94,33 @@ def sweep_budget(result: PlanResult, budgets: list[float]) -> dict[str, Any]:
         for point, chosen in zip(out["points"], choices, strict=True):
             point["choice"] = chosen
     return out
+
+
+def _at_bound(problem, index: int, bound: float):
+    """``problem`` with its limit ``index`` at ``bound`` (the budget a sweep point plans at)."""
+    limits = tuple(dataclasses.replace(l, bound=float(bound)) if i == index else l
+                   for i, l in enumerate(problem.limits))
+    return dataclasses.replace(problem, limits=limits)
+
+
+def _uniform_instead(result: PlanResult, calibration, curves, problem, samples: float) -> dict | None:
+    """Uniform's figures where the plan made at this point's budget would run uniform (the rule
+    of :func:`ttcdsl.planner.choice.decide`, with the plan's solver and folds); None where it
+    would run the policy."""
+    from ttcdsl.planner.build import solve_relaxation
+    from ttcdsl.planner.choice import decide
+    from ttcdsl.verdict import verdict
+
+    mode = result.plan["mode"]
+    decision = decide(calibration, curves, problem, lambda p: solve_relaxation(p, mode, result.solver),
+                      samples=samples, seed=result.seed)
+    if decision.uniform is None:
+        return None
+    (entry,) = uniform_at(calibration, np.array([decision.spend]))
+    fit = decision.fit
+    return {"objective": entry["objective"], "samples": decision.spend, "verdict": verdict(0.0, 0.0),
+            "cross_fitted": {"difference": fit.difference, "difference_se": fit.difference_se,
+                             "verdict": verdict(fit.difference, fit.difference_se)}}
 
 
 def _per_choice(result: PlanResult, index: int, bounds: np.ndarray):
