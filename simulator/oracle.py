@@ -83,11 +83,12 @@ _vote_curves_jit = jax.jit(_vote_curves, static_argnames=("length", "reps", "str
 
 
 def static_oracle(keys, questions: Questions, spend: float, *, n_positions: int, cap: float,
-                  objective: str = "accuracy", reps: int = 64, strategies: tuple[int, ...] = (MAJORITY,)) -> dict:
+                  objective: str = "accuracy", reps: int = 64, strategies: tuple[int, ...] = (MAJORITY,),
+                  progress=None) -> dict:
     """The oracle at ``spend`` samples per question on each seed's questions (``[S]`` keys,
     ``[S, Q, ...]`` questions): its objective and spend, mean over seeds with a 95% interval.
     ``strategies``: the answer rules it may use (per question and count, the best on the
-    choosing sequences)."""
+    choosing sequences). ``progress``: called with the number of seeds done after each."""
     n = np.arange(n_positions + 1)
     results, tops = [], []
     for s in range(len(keys)):
@@ -108,6 +109,8 @@ def static_oracle(keys, questions: Questions, spend: float, *, n_positions: int,
         got = (1 - weight) * value[rows, low] + weight * value[rows, high]
         results.append(got.mean())
         tops.append(high.max())
+        if progress is not None:
+            progress(s + 1)
     results = np.asarray(results)
     se = results.std(ddof=1) / math.sqrt(len(results)) if len(results) > 1 else float("nan")
     return {

@@ -806,11 +806,40 @@ def check_limits(policy: ir.Policy, lowered: Lowered, questions) -> None:
                         hint="lower the probe or max_tokens, or raise the bin's limit (and re-plan)")
 
 
+# Seeds simulated per call when progress is reported: about this many sample positions per call
+# (a few seconds on 2 CPU cores), so a long simulation reports every few seconds; a short one is
+# one call, as without progress.
+PROGRESS_POSITIONS = 1 << 23
+
+
+def _by_seed_chunks(run, keys, drawn, *, chunk: int, place=lambda tree: tree, progress=None, label: str = ""):
+    """``run(keys, drawn)`` over chunks of ``chunk`` seeds (``place``d, e.g. sharded, one chunk
+    at a time), the outcomes concatenated: equal to one call, since each seed's run depends on
+    its key and its draw only. The last chunk is padded with its last seed, so every call has
+    one shape (one compile); ``progress`` is told after each chunk."""
+    import jax
+    import jax.numpy as jnp
+
+    total = int(keys.shape[0])
+    if chunk >= total:
+        return run(keys, place(drawn))
+    parts = []
+    for start in range(0, total, chunk):
+        rows = np.minimum(np.arange(start, start + chunk), total - 1)
+        out = run(keys[rows], place(jax.tree.map(lambda x: x[rows], drawn)))
+        parts.append(jax.tree.map(lambda x, n=min(chunk, total - start): x[:n], out))
+        if progress is not None:
+            progress(f"{label}{min(start + chunk, total)}/{total} draws")
+    return jax.tree.map(lambda *xs: jnp.concatenate(xs), *parts)
+
+
 def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_queries: int,
-                  seeds: int, seed: int = 0) -> dict:
+                  seeds: int, seed: int = 0, progress=None, seed_chunk: int | None = None) -> dict:
     """The plan's simulated accuracy, coverage and spend over ``seeds`` draws of ``n_queries``
     questions, next to uniform allocation at the same mean spend and the static oracle, on the
-    same draws; and the verdict against uniform."""
+    same draws; and the verdict against uniform. ``progress`` (a callable taking a line) is
+    told as the draws are simulated, in chunks of ``seed_chunk`` seeds (None: as many as hold
+    about :data:`PROGRESS_POSITIONS` sample positions); the figures do not depend on it."""
     import jax
 
     from simulator.oracle import static_oracle
@@ -835,17 +864,23 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
     k_questions = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
     k_run = jax.vmap(lambda k: jax.random.fold_in(k, 2))(keys)
     drawn = workload.draw(k_questions, n_queries)
+    place = lambda tree: tree  # noqa: E731
     if workload.logged is None:
         from simulator.shard import shard_questions
 
         # split over the devices there are (one: unchanged); the rollouts' values do not change
-        drawn = shard_questions(drawn, n_queries)
+        place = lambda tree: shard_questions(tree, n_queries)  # noqa: E731
     questions = workload.questions(drawn)
+    chunk = seed_chunk or (seeds if progress is None else max(1, PROGRESS_POSITIONS // (n_queries * length)))
+
+    def chunked(run, label: str):
+        return _by_seed_chunks(run, k_run, drawn, chunk=chunk, place=place, progress=progress, label=label)
+
     if online:
-        out = workload.simulate_bandit(k_run, drawn, lowered.arrays, lowered.config)
+        out = chunked(lambda k, d: workload.simulate_bandit(k, d, lowered.arrays, lowered.config), "policy: ")
     else:
         check_limits(policy, lowered, questions)
-        out = workload.simulate(k_run, drawn, lowered.arrays, lowered.config)
+        out = chunked(lambda k, d: workload.simulate(k, d, lowered.arrays, lowered.config), "policy: ")
     policy_summary = _summary(out)
 
     spend = policy_summary["samples"]["mean"]
@@ -861,9 +896,9 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
                           cap=policy.sampling.max_tokens)
     from simulator.rollout import Config
 
-    base = workload.simulate(k_run, drawn, uniform,
-                    Config(length, 0, 1, stops=False, weighted=strategy in (WEIGHTED_CONFIDENCE, WEIGHTED_SCORE),
-                           scores=lowered.config.scores, best=strategy == BEST_OF_N))
+    uniform_config = Config(length, 0, 1, stops=False, weighted=strategy in (WEIGHTED_CONFIDENCE, WEIGHTED_SCORE),
+                            scores=lowered.config.scores, best=strategy == BEST_OF_N)
+    base = chunked(lambda k, d: workload.simulate(k, d, uniform, uniform_config), "uniform: ")
     if gold_best:
         base = base._replace(correct=base.covered)
     uniform_summary = _summary(base)
@@ -877,6 +912,7 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
         objective="coverage" if policy.objective == "coverage" or gold_best else "accuracy",
         strategies=tuple(sorted({MAJORITY if s.strategy.kind == "keep_probe" or _is_gold_best_of_n(policy, s.strategy)
                                  else _strategy_code(policy, s.strategy) for s in policy.bins} | {strategy})),
+        progress=None if progress is None or chunk >= seeds else (lambda done: progress(f"oracle: {done}/{seeds} draws")),
     )
     return {
         "policy": policy.name,

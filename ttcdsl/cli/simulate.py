@@ -179,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
         say(f"{step}simulating {queries} questions x {args.seeds} draws"
             + ("" if b is None else f" at budget {b:g}") + _sharding_note(queries))
         report = simulate_plan(at_policy, at_plan, workload, n_queries=queries, seeds=args.seeds,
-                               seed=args.seed)
+                               seed=args.seed, progress=lambda line: say(f"{step}{line}"))
         if b is not None:
             report["budget"] = b
         return report
