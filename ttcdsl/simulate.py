@@ -762,7 +762,6 @@ def _summary(out) -> dict:
         "samples": _interval(np.asarray(out.samples).mean(1)),
         "tokens": _interval(np.asarray(out.tokens, np.float64).mean(1)),
         "max_samples": _interval(np.asarray(out.samples).max(1)),
-        "tokens": _interval(np.asarray(out.tokens, np.float64).mean(1)),
         "max_tokens": _interval(np.asarray(out.tokens, np.float64).max(1)),
         "rounds": _interval(np.asarray(out.rounds)),
     }

@@ -2,7 +2,8 @@
 uniform allocation at the policy's spend and the static oracle at the same spend.
 
 Each budget is the policy planned again at ``mean samples per query <= B`` (the statement
-rewritten in its source, as ``ttc compare`` does: :func:`ttcdsl.compare.runs.at_budget`) and
+rewritten in its source, as ``ttc compare`` does: :func:`ttcdsl.compare.runs.with_limit`; a
+policy without one at its first batch limit in its own units, ``total tokens <= B``) and
 simulated on the same draws of the workload (same seeds at every budget), so the points differ
 by the budget alone. A budget the policy cannot be planned at (below its probe, say) gets a row
 with the reason; the others stand.
@@ -20,9 +21,11 @@ from ttcdsl.verdict import Z95
 ORACLE_COLOR = "tab:green"
 
 
-def sweep(budgets: Sequence[float], simulate_at: Callable[[float], dict]) -> dict[str, Any]:
+def sweep(budgets: Sequence[float], simulate_at: Callable[[float], dict],
+          limit: str = "mean samples per query") -> dict[str, Any]:
     """``simulate_at(budget)`` (a :func:`ttcdsl.simulate.simulate_plan` report) at every budget,
-    shaped as rows; a budget that raises a :class:`UserError` gets its message."""
+    shaped as rows; a budget that raises a :class:`UserError` gets its message. ``limit``: what
+    the budgets are values of (the policy's limit they set)."""
     points, first = [], None
     for budget in budgets:
         try:
@@ -48,7 +51,7 @@ def sweep(budgets: Sequence[float], simulate_at: Callable[[float], dict]) -> dic
     return {
         "policy": first["policy"], "workload": first["workload"], "queries": first["queries"],
         "seeds": first["seeds"], "objective": first["objective"],
-        "limit": "mean samples per query", "points": points,
+        "limit": limit, "points": points,
     }
 
 

@@ -201,3 +201,23 @@ def test_planning_a_fixed_policy_imports_no_jax_and_no_cvxpy(calibration, tmp_pa
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=REPO, timeout=120)
     assert done.stdout.split("\n")[0] == "0 []", done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("text, budgets", [
+    ("2..4", [2.0, 3.0, 4.0]),
+    ("1M..3M:1M", [1e6, 2e6, 3e6]),  # a token budget, written as a policy writes it
+    ("1.5k..2k:250", [1500.0, 1750.0, 2000.0]),
+])
+def test_sweep_ranges_read_numbers_as_a_policy_writes_them(text, budgets):
+    from ttcdsl.cli.plan import _parse_sweep
+
+    assert _parse_sweep(text) == pytest.approx(budgets)
+
+
+@pytest.mark.parametrize("text", ["8..2", "2-8", "0..4", "1x..2", "2..4:0", "..4", "nan..4"])
+def test_bad_sweep_ranges_are_usage_errors(text):
+    from ttcdsl.cli.plan import _parse_sweep
+    from ttcdsl.errors import UserError
+
+    with pytest.raises(UserError, match="expected LO..HI"):
+        _parse_sweep(text)

@@ -225,10 +225,47 @@ def test_bad_flags_are_clear_messages_exit_1(argv, message, capsys):
     assert message in err and "Traceback" not in err
 
 
-def test_budget_of_a_policy_without_a_mean_budget_is_refused(capsys):
+def test_budget_of_a_policy_without_a_batch_budget_is_refused(capsys):
     code = main(["simulate", str(REPO / "policies" / "self_consistency.ttc"), "--budget", "4"])
     assert code == 1
-    assert "declares no `mean samples per query` budget" in capsys.readouterr().err
+    assert "declares no batch budget (`mean samples per query`, `total tokens`, ...)" in capsys.readouterr().err
+
+
+def test_budget_sets_a_token_budget_in_its_own_units(capsys):
+    """token_budget declares `total tokens <= 4M` and no samples budget: --budget 300k plans it at
+    `total tokens <= 300000` (written as a policy writes numbers) and the simulated bill keeps
+    it (7,500 per question: binding), where 3M lets it spend more."""
+    reports = {}
+    for text in ("300k", "3M"):
+        code = main(["simulate", str(REPO / "policies" / "token_budget.ttc"), "--budget", text,
+                     "--queries", "40", "--seeds", "2", "--json"])
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        reports[text] = json.loads(captured.out)
+    low, high = reports["300k"], reports["3M"]
+    assert low["budget"] == 3e5 and low["budget_limit"] == "total tokens"
+    # every draw's bill is kept inside the simulation (a breach is an error); the mean shows it
+    assert low["simulated"]["tokens"]["mean"] * 40 <= 3e5
+    assert high["simulated"]["samples"]["mean"] > low["simulated"]["samples"]["mean"]
+
+
+def test_sweep_of_a_token_budget_names_its_limit(capsys):
+    code = main(["simulate", str(REPO / "policies" / "token_budget.ttc"), "--sweep", "1M..2M:1M",
+                 "--queries", "40", "--seeds", "2", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    doc = json.loads(captured.out)
+    assert doc["limit"] == "total tokens"
+    assert [p["budget"] for p in doc["points"]] == [1e6, 2e6]
+
+
+def test_a_budget_the_policy_cannot_take_is_a_message(capsys):
+    """A samples budget below the policy's per-query minimum: the language's own check, said
+    about the budget asked for (not a traceback, not the rewritten source)."""
+    code = main(["simulate", str(REPO / "policies" / "oracle_coverage.ttc"), "--budget", "0.5"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert "budget 0.5 for policy 'oracle_coverage'" in err
 
 
 @pytest.mark.parametrize("text, message", [

@@ -185,17 +185,32 @@ def _score_map(items: list[str]) -> dict[str, str]:
     return out
 
 
+def parse_budget_number(text: str) -> float | None:
+    """A positive finite budget written as a number or as a policy writes one (``2M``, ``1.5k``,
+    ``64_000``); None otherwise."""
+    import math
+
+    from ttcdsl.lang.numbers import NumberError, parse_number
+
+    text = text.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            value = float(parse_number(text)) if text else math.nan
+        except (NumberError, ValueError):
+            value = math.nan
+    return value if math.isfinite(value) and value > 0 else None
+
+
 def _parse_sweep(text: str) -> list[float]:
     from ttcdsl.errors import UserError
 
     body, _, step_text = text.partition(":")
     lo_text, sep, hi_text = body.partition("..")
-    try:
-        lo, hi = float(lo_text), float(hi_text)
-        step = float(step_text) if step_text else 1.0
-    except ValueError:
-        sep = ""
-    if not sep or not (0 < lo <= hi) or step <= 0:
+    lo, hi = parse_budget_number(lo_text), parse_budget_number(hi_text)
+    step = parse_budget_number(step_text) if step_text else 1.0
+    if not sep or lo is None or hi is None or step is None or not lo <= hi:
         raise UserError(
             f"--sweep {text!r}: expected LO..HI or LO..HI:STEP with 0 < LO <= HI, e.g. 1..32"
         )

@@ -11,11 +11,13 @@ Prints accuracy, coverage, mean and max samples per query and rounds, each as a 
 with a 95% interval, next to uniform allocation at the same mean spend and the static oracle
 (which knows each question's response process), and the verdict against uniform. A policy is
 first planned on a table drawn from the workload (or on the --fit table itself). Policies the
-simulator cannot model yet (per-query allocation, token limits) are refused with the reason (exit 1).
+simulator cannot model yet (per-query allocation) are refused with the reason (exit 1).
 
 --budget B plans the policy (a plan's policy, on the --fit table or one drawn from the workload)
-again with its `mean samples per query <= B`, as `ttc compare` does; --sweep LO..HI[:STEP] does
-so at every budget of the range (`ttc plan --sweep`'s syntax) and prints the policy, uniform and
+again with its `mean samples per query <= B`, as `ttc compare` does (a policy without one: its
+first batch limit, in its own units, e.g. `total tokens <= B`; B may be written as in a policy,
+2M); --sweep LO..HI[:STEP] does so at every budget of the range (`ttc plan --sweep`'s syntax)
+and prints the policy, uniform and
 the oracle per budget (--sweep-out FILE.json, --sweep-plot FILE.png). --check PLAN simulates the
 plan and compares its recorded predictions (accuracy, samples and tokens per query) with the
 simulation: exit 1 naming each figure that differs beyond the combined 95% interval.
@@ -30,6 +32,8 @@ questions are sharded across them; the figures do not change. Progress goes to s
 from __future__ import annotations
 
 import argparse
+
+from ttcdsl.lang.numbers import format_number
 
 
 def _workloads_help() -> str:
@@ -60,9 +64,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seeds", type=int, default=8, metavar="S", help="independent draws (default 8)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--budget", metavar="B",
-                        help="simulate the policy planned at mean samples per query <= B")
+                        help="simulate the policy planned at mean samples per query <= B (without one: "
+                        "its first batch limit set to B, e.g. total tokens <= 2M)")
     parser.add_argument("--sweep", metavar="LO..HI[:STEP]",
-                        help="simulate at every budget of the range (mean samples per query)")
+                        help="simulate at every budget of the range (the limit --budget sets)")
     parser.add_argument("--sweep-out", metavar="FILE.json", help="write the sweep as JSON")
     parser.add_argument("--sweep-plot", metavar="FILE.png",
                         help="draw the sweep (policy, uniform, oracle vs samples per query) as a PNG")
@@ -177,17 +182,19 @@ def run(args: argparse.Namespace) -> int:
             at_policy = _at_budget(policy, b)
             at_plan = planned(at_policy, step)
         say(f"{step}simulating {queries} questions x {args.seeds} draws"
-            + ("" if b is None else f" at budget {b:g}") + _sharding_note(queries))
+            + ("" if b is None else f" at {_limit_name(policy)} <= {format_number(b)}")
+            + _sharding_note(queries))
         report = simulate_plan(at_policy, at_plan, workload, n_queries=queries, seeds=args.seeds,
                                seed=args.seed, progress=lambda line: say(f"{step}{line}"))
         if b is not None:
             report["budget"] = b
+            report["budget_limit"] = _limit_name(policy)
         return report
 
     if budgets is not None:
         from ttcdsl.simulate_sweep import render, sweep, write_plot
 
-        doc = sweep(budgets, lambda b: simulate_at(b, _step_prefix(budgets, b)))
+        doc = sweep(budgets, lambda b: simulate_at(b, _step_prefix(budgets, b)), limit=_limit_name(policy))
         if args.sweep_out:
             from ttcdsl.cli.plan import _write_json
 
@@ -243,16 +250,13 @@ def _target(args):
 
 
 def _parse_budget(text: str) -> float:
-    import math
-
+    from ttcdsl.cli.plan import parse_budget_number
     from ttcdsl.errors import UserError
 
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise UserError(f"--budget {text!r}: expected a positive number of samples per query, e.g. 8")
+    value = parse_budget_number(text)
+    if value is None:
+        raise UserError(f"--budget {text!r}: expected a positive number (samples per query, or the "
+                        "policy's budget in its own units), e.g. 8 or 2M")
     return value
 
 
@@ -279,15 +283,30 @@ def _check_combinations(args, budget, budgets) -> None:
 
 
 def _at_budget(policy, budget: float):
-    """The policy with its mean samples budget set to ``budget`` (``ttc compare``'s rewrite)."""
-    from ttcdsl.compare.runs import at_budget, mean_budget_limit
+    """The policy with the budget --budget sets (:func:`ttcdsl.compare.runs.varied_limit`) at
+    ``budget``; a budget the language refuses (below the probe, say) is its diagnostic."""
+    from ttcdsl.compare.runs import describe_limit, varied_limit, with_limit
     from ttcdsl.errors import UserError
+    from ttcdsl.lang.diagnostics import DiagnosticError
 
-    if mean_budget_limit(policy) is None:
-        raise UserError(f"policy '{policy.name}' declares no `mean samples per query` budget, so "
-                        "there is no budget to set",
+    limit = varied_limit(policy)
+    if limit is None:
+        raise UserError(f"policy '{policy.name}' declares no batch budget (`mean samples per query`, "
+                        "`total tokens`, ...), so there is no budget to set",
                         hint="simulate it at its own budget (without --budget or --sweep)")
-    return at_budget(policy, budget)
+    describe = describe_limit(limit)
+    try:
+        return with_limit(policy, limit, budget)
+    except DiagnosticError as error:  # e.g. a per-query minimum the budget cannot meet
+        reasons = "; ".join(d.message for d in error.diagnostics if d.is_error)
+        raise UserError(f"budget {budget:g} for policy '{policy.name}' ({describe}): {reasons}") from None
+
+
+def _limit_name(policy) -> str:
+    from ttcdsl.compare.runs import describe_limit, varied_limit
+
+    limit = varied_limit(policy)
+    return "mean samples per query" if limit is None else describe_limit(limit)
 
 
 def _step_prefix(budgets, b) -> str:

@@ -43,19 +43,39 @@ def mean_budget_limit(policy: ir.Policy) -> ir.BudgetLimit | None:
 
 def at_budget(policy: ir.Policy, budget: float) -> ir.Policy:
     """``policy`` with its mean samples budget set to ``budget`` (rewritten in its source)."""
-    from ttcdsl.lang.api import parse_policy
-    from ttcdsl.lang.numbers import format_number
-
     limit = mean_budget_limit(policy)
     if limit is None:
         raise ValueError(f"{policy.name} declares no mean samples budget")
+    return with_limit(policy, limit, budget)
+
+
+def varied_limit(policy: ir.Policy) -> ir.BudgetLimit | None:
+    """The budget ``ttc simulate --budget/--sweep`` sets: the batch's ``mean samples per query``
+    where declared (what ``ttc compare`` varies), otherwise the policy's first batch limit in its
+    own units (``total tokens``, ``mean tokens per query``, ...: what ``ttc plan --sweep``
+    sweeps); None without a batch limit."""
+    batch = [l for l in policy.budget.limits if l.kind in ("mean", "total") and l.bin is None]
+    return mean_budget_limit(policy) or (batch[0] if batch else None)
+
+
+def with_limit(policy: ir.Policy, limit: ir.BudgetLimit, value: float) -> ir.Policy:
+    """``policy`` with the batch ``limit`` (one of its own) set to ``value``, rewritten in its
+    source and parsed again (so every check of the language applies to the new budget)."""
+    from ttcdsl.lang.api import parse_policy
+    from ttcdsl.lang.numbers import format_number
+
+    if limit.kind not in ("mean", "total") or limit.bin is not None:
+        raise ValueError(f"{limit.kind} limits are not batch budgets")
+    statement = (f"mean {limit.unit} per query <= {format_number(value)}" if limit.kind == "mean"
+                 else f"total {limit.unit} <= {format_number(value)}")
     text = policy.source.text
-    replaced = (
-        text[: limit.span.start]
-        + f"mean samples per query <= {format_number(budget)}"
-        + text[limit.span.end :]
-    )
+    replaced = text[: limit.span.start] + statement + text[limit.span.end :]
     return parse_policy(replaced, name=policy.source.name)
+
+
+def describe_limit(limit: ir.BudgetLimit) -> str:
+    """``total tokens``, ``mean samples per query``: what a budget value is a value of."""
+    return f"mean {limit.unit} per query" if limit.kind == "mean" else f"total {limit.unit}"
 
 
 def plan_for(
