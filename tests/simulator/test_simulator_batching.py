@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy.special import betainc
+from scipy.special import betainc, ndtr, ndtri
 
 from simulator.model import CORRECT, NONE, WRONG, default_mixture, draw_latent, draw_questions
 from simulator.rollout import Config, Rules, rollout, seed_batch, simple_plan, simulate
@@ -65,12 +65,19 @@ def test_latent_parameters_by_class():
     kind = np.where(answer < 0, NONE, np.where(answer == 0, CORRECT, WRONG))
     assert {CORRECT, WRONG, NONE} <= set(kind.ravel())
     rows = np.arange(answer.shape[0])[:, None]
-    c = np.minimum(kind, 1)
-    loc = np.asarray(questions.tokens_loc)[rows, kind]
-    z = np.asarray(jax.random.normal(k_len, answer.shape))
-    length = np.exp(loc + np.asarray(questions.tokens_scale)[:, None] * z)
-    np.testing.assert_allclose(np.asarray(latent.length), length, rtol=2e-6)
-    lp = -np.exp(np.asarray(questions.logprob_loc)[rows, c]
+    c = np.minimum(kind, 1)  # the verifier's two classes: correct, other
+    loc = np.asarray(questions.tokens_loc, np.float64)[rows, kind]
+    scale = np.asarray(questions.tokens_scale, np.float64)[:, None]
+    # the built-in population generates under a cap: an answered sample's length is drawn below
+    # it (inverse CDF of its class's log-normal), an answerless one's is not
+    cap = np.asarray(questions.max_tokens, np.float64)[:, None]
+    below = np.where(kind == NONE, 1.0, ndtr((np.log(cap) - loc) / scale))
+    u = np.asarray(jax.random.uniform(k_len, answer.shape), np.float64)
+    length = np.exp(loc + scale * ndtri(np.maximum(u * below, 1e-12)))
+    length = np.where(kind == NONE, length, np.minimum(length, cap - 1.0))
+    assert (length[kind != NONE] < cap.repeat(16, 1)[kind != NONE]).all()
+    np.testing.assert_allclose(np.asarray(latent.length), length, rtol=1e-4)
+    lp = -np.exp(np.asarray(questions.logprob_loc)[rows, kind]  # three classes: correct, wrong, none
                  + np.asarray(questions.logprob_scale)[:, None] * np.asarray(jax.random.normal(k_lp, answer.shape)))
     np.testing.assert_allclose(np.asarray(latent.logprob), lp, rtol=2e-6)
     a = jnp.asarray(np.asarray(questions.score_a)[rows, c])
