@@ -26,7 +26,10 @@ QUERIES, DEPTH, SEEDS = 500, 40, 16
 
 @pytest.fixture(scope="module")
 def table():
-    return draw_table(Workload(name="builtin"), QUERIES, DEPTH, seed=11)
+    # A plan spends up to its budget in expectation, so whether the evaluation half's run exceeds
+    # it (and the ledger has to cut) is a coin flip per table: this seed's does for every
+    # policy that must exercise the cut (the tests assert it, so a change that stops it fails)
+    return draw_table(Workload(name="builtin"), QUERIES, DEPTH, seed=12)
 
 
 def simulated(policy, plan, n_queries: int) -> dict[str, tuple[float, float]]:
