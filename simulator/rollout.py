@@ -7,7 +7,9 @@ The run's rules, as the runtime's executor applies them (``ttcdsl.runtime.execut
    :class:`ProbeStats`) gives the bin ``searchsorted(edges, key, side="right")``; a NaN key goes
    to the last bin. Each bin's allocation is a mix of targets (probe included); a query takes
    option ``o`` with the option's share, the largest options first, and the smallest option when
-   the shares leave a remainder. ``keep_probe`` bins stop at the probe.
+   the shares leave a remainder. ``keep_probe`` bins stop at the probe. Under ``allocate per
+   query`` (``Config.target_fn``) one bin, and each query's target is what the caller's rule
+   makes of the whole batch's probes.
 3. **Rounds.** A query in a bin with stop rules asks for one sample per round (with a ``rounds``
    limit, ``ceil(remaining / rounds left)``); a query in a bin without asks for its whole target
    at once. Stop rules are checked at every new sample count from the bin's first check on,
@@ -124,6 +126,10 @@ class Config:
     n_bins: int
     rounds: int | None = None  # the policy's `rounds <= R`
     key_fn: Callable[[ProbeStats], jax.Array] | None = None
+    # ``allocate per query``: each query's target from its probe (``[Q]`` stats) and its rank in
+    # the ledger's tie order (``[Q]`` int32, 0 first), in place of the bins' allocations. The
+    # caller supplies the run's own rule (a host callback: the simulator never reads plans)
+    target_fn: Callable[[ProbeStats, jax.Array], jax.Array] | None = None
     stops: bool = True  # some bin has stop rules (False: the run takes at most 3 rounds)
     weighted: bool = True  # some bin votes with weights (confidence or score)
     scores: bool = False  # something reads the reward model's scores: draw them
@@ -394,6 +400,9 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
     obs = serve(latent, caps)
     correct = is_right(obs.answer, n_right)  # scoring only
 
+    if order is None:
+        order = jax.random.permutation(k_rank, q)
+    rank = jnp.argsort(order)
     u = jax.random.uniform(k_target, (q,))
     cum = jnp.cumsum(plan.shares[bins], axis=1)
     option = (u[:, None] >= cum).sum(1)
@@ -403,6 +412,8 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
                        plan.options[bins, -1])
     if targets is not None:
         target = targets
+    elif config.target_fn is not None:  # allocate per query: the probe decides each target
+        target = config.target_fn(probe_stats(probe), rank.astype(jnp.int32))
     strategy = plan.strategy[bins]
     target = jnp.where(strategy == KEEP_PROBE, k, target).astype(jnp.int32)
 
@@ -413,9 +424,6 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
         holds_q = jnp.zeros((q, length), bool)
 
     # 3-4. rounds with the ledger
-    if order is None:
-        order = jax.random.permutation(k_rank, q)
-    rank = jnp.argsort(order)
     has_stop = plan.rules.any[bins]
     first_check = plan.rules.first_check[bins]
     room0 = jnp.floor(plan.sample_cap * q + 1e-6)

@@ -11,6 +11,10 @@ rule comparing ``score(s)`` or ``max``/``min`` of ``scores(s)`` with a constant 
 running statistic with a float32 threshold that compares as the runtime's float64; an offline
 evaluation's stop rule on ``max``/``min`` of ``correct`` likewise.
 
+A per-query plan (``allocate per query``) lowers to one bin whose targets come from
+:mod:`ttcdsl.simulate_per_query`: the plan's predictor and per-query Lagrangian, the run's own
+code, called on each simulated batch's probe.
+
 A bandit plan lowers to :mod:`simulator.bandit` instead (:func:`lower_bandit`): its solved rules
 are the stop-rule tables of one bin, its learned skip the tables of :mod:`ttcdsl.simulate_bandit`,
 and a gold scorer (offline evaluation only) reads the label as the score.
@@ -185,10 +189,6 @@ def check_supported(policy: ir.Policy, plan: Mapping) -> None:
     """Raise :class:`Unsupported` naming the first thing the simulator cannot model."""
     if plan.get("mode") == "bandit" or isinstance(policy.allocation, ir.Bandit):
         return _check_bandit(policy)
-    if plan.get("mode") == "per_query" or isinstance(policy.allocation, ir.PerQuery):
-        raise _unsupported(policy, "per-query allocation (allocate per query); check it by "
-                           "replay with ttc compare, whose split compares the plan's "
-                           "prediction with the run")
     for scorer in policy.scorers:
         if scorer.kind not in ("confidence", "reward_model"):
             raise _unsupported(policy, f"{scorer.kind} scorer '{scorer.name}'")
@@ -203,10 +203,20 @@ def check_supported(policy: ir.Policy, plan: Mapping) -> None:
         key = plan["binning"]["key"]
         expr = policy.difficulty if key == "difficulty" else ir.FeatureRef(name=key, span=None)
         _lower_key(expr, policy)  # raises on what it cannot read
+    if _per_query(policy, plan):
+        from ttcdsl.simulate_per_query import feature_exprs
+
+        for expr in feature_exprs(policy):  # what the predictor reads of the probe
+            _lower_key(expr, policy, "a feature the per-query predictor reads")
 
 
-def _lower_key(expr: ir.Expr, policy: ir.Policy):
-    """The binning key as a function of :class:`simulator.rollout.ProbeStats` (jnp)."""
+def _per_query(policy: ir.Policy, plan: Mapping) -> bool:
+    return plan.get("mode") == "per_query" or isinstance(policy.allocation, ir.PerQuery)
+
+
+def _lower_key(expr: ir.Expr, policy: ir.Policy, what: str = "the binning key"):
+    """The binning key (or ``what`` else reads the probe) as a function of
+    :class:`simulator.rollout.ProbeStats` (jnp)."""
     import jax.numpy as jnp
 
     features = {f.name: f.expr for f in policy.features}
@@ -251,7 +261,7 @@ def _lower_key(expr: ir.Expr, policy: ir.Policy):
             case ir.Neg(operand=operand):
                 f = lower(operand)
                 return lambda s: -f(s)
-        raise _unsupported(policy, f"the binning key reads {sorted(_names(e, policy))} "
+        raise _unsupported(policy, f"{what} reads {sorted(_names(e, policy))} "
                            "(simulated: top_share, distinct, answer_entropy of the answers, "
                            "mean tokens, mean logprobs, score(s) and the mean, max and min of "
                            "scores(s))")
@@ -507,7 +517,12 @@ def lower(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: int | Non
     check_supported(policy, plan)
     probe = int(plan.get("probe", policy.probe) or 0)
     bins = plan["bins"]
-    length = max([probe, 1, length or 0] + [int(o["samples"]) for b in bins for o in b["allocation"]])
+    target_fn, most = None, 0
+    if _per_query(policy, plan):  # each query's target from its probe, by the plan's own rule
+        from ttcdsl.simulate_per_query import target_rule
+
+        target_fn, most = target_rule(policy, plan, n_queries, _lower_key)
+    length = max([probe, 1, most, length or 0] + [int(o["samples"]) for b in bins for o in b["allocation"]])
     n_options = max(len(b["allocation"]) for b in bins)
     options = np.zeros((len(bins), n_options), np.int32)
     shares = np.zeros((len(bins), n_options), np.float32)
@@ -562,7 +577,7 @@ def lower(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: int | Non
         limits=limits,
     )
     config = Config(n_positions=length, probe=probe, n_bins=len(bins), rounds=policy.budget.rounds,
-                    key_fn=key_fn, stops=stops,
+                    key_fn=key_fn, target_fn=target_fn, stops=stops,
                     weighted=bool(np.isin(strategy, [WEIGHTED_CONFIDENCE, WEIGHTED_SCORE]).any()),
                     scores=bool(_reward_scorers(policy)), best=bool((strategy == BEST_OF_N).any()),
                     charge_prompt=policy.budget.charge_prompt_tokens)
@@ -805,6 +820,18 @@ def check_limits(policy: ir.Policy, lowered: Lowered, questions) -> None:
                         hint="lower the probe or max_tokens, or raise the bin's limit (and re-plan)")
 
 
+def unsharded_because(policy: ir.Policy, plan: Mapping, workload: Workload) -> str | None:
+    """Why the simulation keeps the questions on one device (None: it splits them over the
+    devices there are): the empirical mode's draws index one table; the rule of ``allocate per
+    query`` is a host callback over the whole batch's probes (GSPMD cannot partition a rollout
+    around it)."""
+    if workload.logged is not None:
+        return "the empirical mode draws rows of one table"
+    if _per_query(policy, plan):
+        return "the per-query rule reads the whole batch's probes"
+    return None
+
+
 # Seeds simulated per call when progress is reported: about this many sample positions per call
 # (a few seconds on 2 CPU cores), so a long simulation reports every few seconds; a short one is
 # one call, as without progress.
@@ -864,7 +891,7 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
     k_run = jax.vmap(lambda k: jax.random.fold_in(k, 2))(keys)
     drawn = workload.draw(k_questions, n_queries)
     place = lambda tree: tree  # noqa: E731
-    if workload.logged is None:
+    if unsharded_because(policy, plan, workload) is None:
         from simulator.shard import shard_questions
 
         # split over the devices there are (one: unchanged); the rollouts' values do not change

@@ -50,14 +50,36 @@ def test_scored_and_offline_policies_run_on_a_fresh_install(name, capsys):
     assert report["verdict"]
 
 
-@pytest.mark.parametrize("name, reason", [
-    ("per_query_vote", "per-query allocation"),
-])
-def test_unsupported_policies_are_refused_by_name(name, reason, capsys):
-    code = main(["simulate", str(REPO / "policies" / f"{name}.ttc"), "--queries", "20", "--seeds", "2"])
+def test_per_query_allocation_runs_on_a_fresh_install(capsys):
+    """policies/per_query_vote.ttc (refused before the simulator modelled per-query allocation):
+    planned on a drawn table, each simulated batch allocated by the plan's predictor and
+    Lagrangian after its probe; the spend keeps the budget (mean 8, at most 32 per query) and
+    the targets differ between queries (some keep only the probe, some get far more)."""
+    code = main(["simulate", str(REPO / "policies" / "per_query_vote.ttc"), "--queries", "80",
+                 "--seeds", "2", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    sim = report["simulated"]
+    assert 2.0 <= sim["samples"]["mean"] <= 8.0 + 1e-9
+    assert 8.0 < sim["max_samples"]["mean"] <= 32
+    assert 0.0 < sim["accuracy"]["mean"] <= sim["coverage"]["mean"] <= 1.0
+    assert report["verdict"]
+
+
+def test_a_per_query_feature_the_simulator_cannot_read_is_refused_by_name(tmp_path, capsys):
+    """The predictor reads every feature of the policy: one the simulator does not compute from
+    a probe is named in the refusal (exit 1), not guessed."""
+    text = (REPO / "policies" / "per_query_vote.ttc").read_text()
+    changed = text.replace("feature answers_seen = distinct(answers)",
+                           "feature answers_seen = distinct(answers)\nfeature longest = max(tokens)")
+    assert changed != text
+    policy = tmp_path / "longest.ttc"
+    policy.write_text(changed)
+    code = main(["simulate", str(policy), "--queries", "20", "--seeds", "2"])
     err = capsys.readouterr().err
     assert code == 1
-    assert f"does not support policy '{name}' yet" in err and reason in err
+    assert "does not support policy 'per_query_vote' yet" in err, err
+    assert "a feature the per-query predictor reads reads ['max()', 'tokens']" in err, err
 
 
 def test_token_budget_runs_on_a_fresh_install(capsys):
@@ -428,6 +450,46 @@ def test_sharded_and_unsharded_rollouts_are_equal(tmp_path):
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu",
                PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     done = subprocess.run([sys.executable, str(script), str(REPO / "policies" / "early_stopping_sc.ttc")],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith("equal")
+
+
+_PER_QUERY_DEVICES = r"""
+import contextlib, io, json, sys
+import jax
+assert len(jax.devices()) == 2, jax.devices()
+from simulator import shard
+from ttcdsl.cli import main
+
+def report():
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        assert main(["simulate", sys.argv[1], "--queries", "64", "--seeds", "2", "--json"]) == 0
+    return json.loads(out.getvalue()), err.getvalue()
+two, err = report()
+assert "on one of the 2 devices (the per-query rule reads the whole batch's probes)" in err, err
+shard.question_devices = lambda n, devices=None: jax.devices()[:1]
+one, err = report()
+assert "devices" not in err, err
+assert one == two, (one, two)
+print("equal")
+"""
+
+
+def test_per_query_allocation_on_several_devices_runs_on_one(tmp_path):
+    """With two (forced) CPU devices, a per-query policy is simulated on one of them (its rule
+    is a host callback over the whole batch's probes, which GSPMD cannot partition around: a
+    sharded run deadlocked), says so, and reports what a one-device machine reports."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "per_query_devices.py"
+    script.write_text(_PER_QUERY_DEVICES)
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu",
+               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    done = subprocess.run([sys.executable, str(script), str(REPO / "policies" / "per_query_vote.ttc")],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().endswith("equal")

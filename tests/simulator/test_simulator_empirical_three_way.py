@@ -12,8 +12,8 @@ evaluation half's logged samples agree within sampling error on accuracy, covera
 * tokens: the pools log no token counts; then all three must say unknown (no number), none a 0;
 * and on the very orders the replay served, the simulator decides as the run did, query by query.
 
-A policy the simulator refuses by name (REFUSED) passes once its refusal is checked; a policy reading what the pool does not log (reward-
-model scores, token counts: the planner's refusal) and a plan the pool's logged depth cannot
+Every example policy is modelled (per-query allocation included); a policy reading what the
+pool does not log (reward-model scores, token counts: the planner's refusal) and a plan the pool's logged depth cannot
 serve (the replay ran short) are skipped with the reason. The
 run's figures are recomputed here from its per-query results."""
 
@@ -42,8 +42,6 @@ SEEDS = 32
 # keeps the family's false alarms near 1%. The exact check on the replay's own orders
 # (same_sequences) is the sharp test of run against simulator.
 Z = 4.0
-# the example policies the simulator refuses, and the refusal's words: every other one it must run
-REFUSED = {"per_query_vote": "per-query allocation"}
 # a plan, a replay run and a simulation per (pool, policy): minutes in all
 pytestmark = pytest.mark.slow
 
@@ -98,15 +96,11 @@ def test_run_plan_and_empirical_simulator_agree(pool_table, name, tmp_path):
     from ttcdsl.observables import known_share, policy_needs
     from ttcdsl.lang.api import load_policy
     from ttcdsl.samples import load
-    from ttcdsl.simulate import Unsupported, check_supported
+    from ttcdsl.simulate import check_supported
 
     pool, table = pool_table
     policy_path = REPO / "policies" / f"{name}.ttc"
     policy = load_policy(policy_path)
-    if name in REFUSED:
-        with pytest.raises(Unsupported, match=REFUSED[name]):
-            check_supported(policy, {"mode": "bandit"} if isinstance(policy.allocation, ir.Bandit) else {})
-        return  # refused by name, as it should be: nothing to compare
     check_supported(policy, {"mode": "bandit"} if isinstance(policy.allocation, ir.Bandit) else {})
     # what the planner would refuse: an observable the pool does not log (scores, tokens)
     missing = [need.what for need in policy_needs(policy, None) if known_share(need, table) == 0.0]
@@ -153,8 +147,8 @@ def test_run_plan_and_empirical_simulator_agree(pool_table, name, tmp_path):
 
 
 def same_sequences(policy, plan, evaluation, results: list[dict]) -> None:
-    """On the very orders the replay served (run seed 0), given the runtime's targets and ledger
-    order, the simulator on the relabelled logged samples bins, spends, answers and covers
+    """On the very orders the replay served (run seed 0), given the runtime's targets (a
+    per-query plan: the simulator's own, from the probes) and ledger order, the simulator on the relabelled logged samples bins, spends, answers and covers
     exactly as the run did, query by query (several correct answers per question included)."""
     from simulator.model import Latent
     from simulator.rollout import run_sequences
@@ -179,8 +173,11 @@ def same_sequences(policy, plan, evaluation, results: list[dict]) -> None:
         for name, column in columns.items():
             served[name][i, : len(served_order)] = column[i, served_order]
     r = int(fitted.right_alpha.shape[1])
+    # a per-query plan's targets come from the simulator's own rule (the whole batch's probes)
+    targets = None if lowered.config.target_fn is not None else \
+        np.array([by_id[q]["target"] for q in ids], np.int32)
     out = run_sequences(jax.random.key(0), Latent(**served), r + int(fitted.wrong_alpha.shape[1]),
-                        lowered.arrays, lowered.config, np.array([by_id[q]["target"] for q in ids], np.int32),
+                        lowered.arrays, lowered.config, targets,
                         np.argsort([rank_key(0, q) for q in ids]), n_right=r)
     names = [b.name for b in policy.bins]
     for what, sim, run in (

@@ -49,7 +49,7 @@ def simulated(policy, plan, n_queries: int) -> dict[str, tuple[float, float]]:
 
 
 @pytest.mark.parametrize("name", ["adaptive_consistency", "early_stopping_sc", "self_consistency",
-                                  "best_of_n", "compute_optimal", "oracle_coverage"])
+                                  "best_of_n", "compute_optimal", "oracle_coverage", "per_query_vote"])
 def test_runtime_planner_and_simulator_agree(table, name, tmp_path):
     files = split(table, tmp_path)
     policy_path = REPO / "policies" / f"{name}.ttc"
@@ -229,6 +229,44 @@ def test_simulator_matches_the_runtime_under_a_rounds_cap(table, tmp_path):
     run_correct = np.array([bool(r["correct"]) for r in results])
     assert np.array_equal(np.asarray(out.correct), run_correct), (
         f"correctness differs on {int((np.asarray(out.correct) != run_correct).sum())} queries")
+
+
+def test_simulator_allocates_per_query_as_the_runtime_does(table, tmp_path):
+    """per_query_vote: after the whole batch's probe, the plan's predictor and per-query
+    Lagrangian give each query its target. On the sequences the replay served and under its
+    ledger order, the simulator's own rule (no targets given) decides every query's target as
+    the run did, and then spends and answers as the run did, query by query; the targets are
+    not all alike (the rule allocates, it does not give everyone the budget)."""
+    from simulator.model import serve
+    from simulator.rollout import probe_stats, run_sequences
+    from ttcdsl.runtime.assignment import rank_key
+    from ttcdsl.samples import load
+
+    files = split(table, tmp_path)
+    policy_path = REPO / "policies" / "per_query_vote.ttc"
+    plan, results = plan_and_run(policy_path, *files, tmp_path)
+    assert plan["mode"] == "per_query"
+    policy = load_policy(policy_path)
+    ids = [r["query_id"] for r in results]
+    lowered = lower(policy, plan, len(ids))
+    config, arrays = lowered.config, lowered.arrays
+    latent = replayed_sequences(load(files[1]), ids, config.n_positions)
+    order = np.argsort([rank_key(0, q) for q in ids])
+    rank = np.argsort(order).astype(np.int32)
+    probe = serve(jax.tree.map(lambda x: x[:, : config.probe], latent), arrays.probe_cap)
+    targets = np.asarray(config.target_fn(probe_stats(probe), rank))
+    run_targets = np.array([r["target"] for r in results])
+    assert np.array_equal(targets, run_targets), (
+        f"targets differ on {int((targets != run_targets).sum())} of {len(ids)} queries")
+    assert len(set(run_targets.tolist())) >= 3, f"the rule gave few distinct targets: {sorted(set(run_targets))}"
+    out = run_sequences(jax.random.key(0), latent, int(latent.answer.max()) + 1, arrays, config,
+                        order=order)
+    for what, sim, run in (("spend", out.samples, [r["samples"] for r in results]),
+                           ("correctness", out.correct, [bool(r["correct"]) for r in results])):
+        differ = int((np.asarray(sim) != np.asarray(run)).sum())
+        assert differ == 0, f"{what} differs from the run's on {differ} of {len(ids)} queries"
+    print(f"per_query_vote: targets {np.bincount(run_targets).nonzero()[0].tolist()}, "
+          f"{int(np.asarray(out.samples).sum())} samples for {len(ids)} queries")
 
 
 # --------------------------------------------------------------------------- the bandit

@@ -10,8 +10,8 @@
 Prints accuracy, coverage, mean and max samples per query and rounds, each as a mean over seeds
 with a 95% interval, next to uniform allocation at the same mean spend and the static oracle
 (which knows each question's response process), and the verdict against uniform. A policy is
-first planned on a table drawn from the workload (or on the --fit table itself). Policies the
-simulator cannot model yet (per-query allocation) are refused with the reason (exit 1).
+first planned on a table drawn from the workload (or on the --fit table itself). What the
+simulator cannot model yet (a bandit without a per-query cap) is refused with the reason (exit 1).
 
 --budget B plans the policy (a plan's policy, on the --fit table or one drawn from the workload)
 again with its `mean samples per query <= B`, as `ttc compare` does (a policy without one: its
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{target}: no such file")
 
     from ttcdsl.lang.api import load_policy
-    from ttcdsl.simulate import Workload, check_supported, fit_table, simulate_plan
+    from ttcdsl.simulate import Workload, check_supported, fit_table, simulate_plan, unsharded_because
 
     table = None
     if args.fit:
@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
             at_plan = planned(at_policy, step)
         say(f"{step}simulating {queries} questions x {args.seeds} draws"
             + ("" if b is None else f" at {_limit_name(policy)} <= {format_number(b)}")
-            + _sharding_note(queries))
+            + _sharding_note(queries, unsharded_because(at_policy, at_plan, workload)))
         report = simulate_plan(at_policy, at_plan, workload, n_queries=queries, seeds=args.seeds,
                                seed=args.seed, progress=lambda line: say(f"{step}{line}"))
         if b is not None:
@@ -313,10 +313,12 @@ def _step_prefix(budgets, b) -> str:
     return f"[{budgets.index(b) + 1}/{len(budgets)}] "
 
 
-def _sharding_note(queries: int) -> str:
+def _sharding_note(queries: int, unsharded: str | None) -> str:
     from simulator.shard import question_devices
 
     n = len(question_devices(queries))
+    if n > 1 and unsharded is not None:
+        return f" on one of the {n} devices ({unsharded})"
     return f", sharded over {n} devices" if n > 1 else ""
 
 
