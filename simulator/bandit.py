@@ -8,6 +8,8 @@ The run's rules, as the runtime's bandit executor applies them (``ttcdsl.runtime
    rule holds on its samples so far retires (the rules are :class:`simulator.rollout.Rules` of
    one bin, checked by the stop-rule scan of :mod:`simulator.rollout`); so does a query at the
    per-query cap ``L`` (``BanditConfig.cap``) or one whose logged samples ran out (``depth``).
+   A policy without a per-query cap is run with ``L`` the drawn length and ``capped=False``:
+   the same run while no question comes within a round of ``L`` (the caller checks).
 3. **Order.** Every active query is served ``K`` samples (capped at ``L``), in the order of the
    exploration rule's index, highest first, ties by the seeded rank: ``all`` (rank only),
    ``ucb`` (mean signal + ``sqrt(2 ln N / n)``), ``gap`` (``1 - (v1 - v2) / n``), ``entropy``
@@ -100,6 +102,10 @@ class BanditConfig:
     scores: bool = False  # draw the verifier's scores
     weighted: bool = False
     best: bool = False
+    # False: the policy sets no per-query cap, and ``cap`` is only how far the sequences are
+    # drawn; the run is the uncapped one as long as no question comes within a round of it (the
+    # caller checks, and draws longer sequences when one does)
+    capped: bool = True
 
 
 def rollout_bandit(key: jax.Array, questions: Questions, arrays: BanditArrays,
@@ -260,7 +266,8 @@ def _run(latent: Latent, n_ids: int, arrays: BanditArrays, config: BanditConfig,
         if arrays.skip is not None:
             fresh = active & (have < config.first)
             room = jnp.maximum(room0 - spent, 0.0)
-            room = jnp.minimum(room, jnp.where(active, cap - have, 0).sum())  # every active query to the cap
+            if config.capped:  # every active query to the cap
+                room = jnp.minimum(room, jnp.where(active, cap - have, 0).sum())
             room = jnp.floor(room) - jnp.where(fresh, want, 0).sum()
             top = counts.max(1)
             agreement = jnp.where((have > 0) & (top == have), 0, jnp.where(2 * top > have, 1, 2))

@@ -375,11 +375,6 @@ def _check_bandit(policy: ir.Policy) -> None:
     for limit in policy.budget.limits:
         if limit.bin is not None:
             raise _unsupported(policy, f"a limit scoped to bin '{limit.bin}'")
-    from ttcdsl.runtime.bandit_gain import settings
-
-    if math.isinf(settings(policy).cap):
-        raise _unsupported(policy, "a bandit without `samples per query <= N` (the simulator "
-                           "needs a bound on each question's samples)")
 
 
 def _is_gold_best_of_n(policy: ir.Policy, strategy: ir.Strategy) -> bool:
@@ -410,7 +405,10 @@ def lower_bandit(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: in
     _check_bandit(policy)
     bandit = policy.allocation
     s = settings(policy)
-    cap = int(s.cap)
+    capped = not math.isinf(s.cap)
+    # without a per-query cap, the drawn length stands in for one (simulate_plan checks that no
+    # question came near it, and draws longer sequences where one did)
+    cap = int(s.cap) if capped else max(length or 0, uncapped_length(policy, n_queries))
     length = max(cap, length or 0)
     rules = _rules(policy, [(policy.bins[0].name, list(bandit.solved))], [s.first_check], length)
     room = math.inf
@@ -439,13 +437,39 @@ def lower_bandit(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: in
                           room=jnp.asarray(room, jnp.float32), skip=skip,
                           limits=_lower_limits(policy, n_queries, length) if tokens else None)
     config = BanditConfig(
-        n_positions=length, cap=cap, round_samples=s.round_samples, first=min(s.first, cap), first_check=s.first_check,
+        n_positions=length, cap=cap, capped=capped, round_samples=s.round_samples, first=min(s.first, cap), first_check=s.first_check,
         explore=bandit.explore, signal=code, bill_tokens=bandit.bill == "tokens",
         rounds=policy.budget.rounds, gold=gold, scores=bool(_reward_scorers(policy)),
         weighted=strategy in (WEIGHTED_CONFIDENCE, WEIGHTED_SCORE), best=strategy == BEST_OF_N,
         charge_prompt=policy.budget.charge_prompt_tokens,
     )
     return Lowered(config=config, arrays=arrays, objective=policy.objective)
+
+
+# The longest sequence a bandit without a per-query cap is drawn to: past it the simulation
+# refuses (a question that takes more samples than this is better capped by the policy).
+UNCAPPED_MAX = 1024
+
+
+def uncapped_length(policy: ir.Policy, n_queries: int) -> int:
+    """The first length a bandit without a per-query cap is drawn to: four times its mean
+    budget (a question rarely takes more), at least two rounds, in whole rounds."""
+    from ttcdsl.runtime.bandit_gain import settings
+
+    s = settings(policy)
+    mean = 8.0
+    for limit in policy.budget.limits:
+        if limit.bin is None and limit.unit == "samples" and limit.kind in ("mean", "total"):
+            mean = limit.value if limit.kind == "mean" else limit.value / max(n_queries, 1)
+    rounds = math.ceil(max(4 * mean, s.first + 2 * s.round_samples) / s.round_samples)
+    return min(UNCAPPED_MAX, rounds * s.round_samples)
+
+
+def near_stand_in_cap(out, config) -> bool:
+    """Whether a bandit without a per-query cap had a question within a round of the drawn
+    length (``config.cap``): there the stand-in could have held it back, so the simulation is
+    not the uncapped run. Below it, every ask, retirement and skip was the uncapped run's."""
+    return not config.capped and int(np.asarray(out.samples).max()) > config.cap - config.round_samples
 
 
 def _needs_ledger(policy: ir.Policy) -> bool:
@@ -904,6 +928,19 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
 
     if online:
         out = chunked(lambda k, d: workload.simulate_bandit(k, d, lowered.arrays, lowered.config), "policy: ")
+        while near_stand_in_cap(out, lowered.config):  # a bandit without a per-query cap
+            if length >= UNCAPPED_MAX:
+                raise UserError(
+                    f"a simulated question of policy '{policy.name}' took {UNCAPPED_MAX} samples "
+                    "or more; the simulator draws at most that many per question",
+                    hint="cap each question (`samples per query <= N` in the budget)")
+            length = min(2 * length, UNCAPPED_MAX)
+            if progress is not None:
+                progress(f"a question came within a round of {lowered.config.cap} samples (the "
+                         f"policy caps none): simulating again with room for {length}")
+            lowered = lowering(policy, plan, n_queries, length=length)
+            out = chunked(lambda k, d: workload.simulate_bandit(k, d, lowered.arrays, lowered.config),
+                          "policy: ")
     else:
         check_limits(policy, lowered, questions)
         out = chunked(lambda k, d: workload.simulate(k, d, lowered.arrays, lowered.config), "policy: ")

@@ -38,20 +38,22 @@ def skip_tables(policy: ir.Policy, plan: Mapping, length: int):
     s = settings(policy)
     levels = (None,) if table.score_edges is None or level_scorer(policy) is None \
         else ("low", "mid", "high")
-    width = max(1, math.ceil(length / s.round_samples))
+    outlooks = {(n, a, v): outlook(table, s, state_key(n, agreed, lv), n)
+                for n in range(length + 1) for a, agreed in enumerate(AGREEMENT)
+                for v, lv in enumerate(levels)}
+    # a projection runs to the cap, or (a policy without one) to the calibration's depth, which
+    # may lie past the simulated length
+    width = max([1, math.ceil(length / s.round_samples)]
+                + [len(projected) for projected, _ in outlooks.values()])
     now = np.full((length + 1, len(AGREEMENT), len(levels)), math.nan)
     value = np.full((length + 1, len(AGREEMENT), len(levels), width), math.nan)
     cost = np.zeros((length + 1, len(AGREEMENT), len(levels), width), np.int32)
-    for n in range(length + 1):
-        for a, agreed in enumerate(AGREEMENT):
-            for v, lv in enumerate(levels):
-                projected, next_value = outlook(table, s, state_key(n, agreed, lv), n)
-                if next_value is None:
-                    continue
-                now[n, a, v] = next_value
-                assert len(projected) <= width, (n, len(projected), width)
-                for m, (x, c) in enumerate(projected):
-                    value[n, a, v, m], cost[n, a, v, m] = x, c
+    for (n, a, v), (projected, next_value) in outlooks.items():
+        if next_value is None:
+            continue
+        now[n, a, v] = next_value
+        for m, (x, c) in enumerate(projected):
+            value[n, a, v, m], cost[n, a, v, m] = x, c
     distinct = np.unique(np.concatenate([now[~np.isnan(now)], value[~np.isnan(value)]]))
 
     def ranks(x):

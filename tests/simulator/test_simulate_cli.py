@@ -169,14 +169,23 @@ def test_the_bandit_runs_on_a_fresh_install(capsys):
     assert 0.0 < sim["accuracy"]["mean"] <= sim["coverage"]["mean"] <= 1.0
 
 
-def test_a_bandit_without_a_per_query_cap_is_refused_by_name(tmp_path, capsys):
+def test_a_bandit_without_a_per_query_cap_draws_as_far_as_a_question_goes(tmp_path, capsys):
+    """bandit_entropy without its per-query cap, at a mean budget of 16 on 12 questions (refused
+    before: the simulator needed a bound on each question's samples): the questions the solved
+    rule does not retire take the batch's budget, one of them past the first stand-in length
+    (64 samples), so the simulation is drawn again with room for twice as many and says so; the
+    spend keeps the budget."""
     policy = tmp_path / "uncapped.ttc"
-    policy.write_text((REPO / "policies" / "bandit_entropy.ttc").read_text().replace(
-        "  samples per query in 2..32\n", ""))
-    code = main(["simulate", str(policy), "--queries", "20", "--seeds", "2"])
-    err = capsys.readouterr().err
-    assert code == 1
-    assert "does not support policy 'bandit_entropy' yet" in err and "samples per query <= N" in err
+    text = (REPO / "policies" / "bandit_entropy.ttc").read_text()
+    policy.write_text(text.replace("  samples per query in 2..32\n", "").replace(
+        "mean samples per query <= 8", "mean samples per query <= 16"))
+    code = main(["simulate", str(policy), "--queries", "12", "--seeds", "4", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "(the policy caps none): simulating again with room for" in captured.err, captured.err
+    sim = json.loads(captured.out)["simulated"]
+    assert sim["samples"]["mean"] <= 16 + 1e-9
+    assert sim["max_samples"]["mean"] > 32, sim["max_samples"]  # the capped policy's most
 
 
 # --------------------------------------------------------------------------- --budget, --sweep

@@ -19,7 +19,7 @@ import pytest
 from tests.paths import REPO
 from tests.planner.test_plan_predicts_run import plan_and_run, split
 from ttcdsl.lang.api import load_policy
-from ttcdsl.simulate import Workload, draw_table, lower
+from ttcdsl.simulate import Workload, draw_table, lower, lower_bandit
 
 QUERIES, DEPTH, SEEDS = 500, 40, 16
 
@@ -331,11 +331,12 @@ def logged_sequences(table, query_ids, length: int, scorer: str | None, seed: in
 
 
 def bandit_same_sequences(policy_path, evaluation_path, plan: dict, results: list[dict],
-                          scorer: str | None, out: dict | None = None) -> dict:
+                          scorer: str | None, out: dict | None = None, length: int | None = None) -> dict:
     """On the very sample sequences the replay served and the runtime's seeded rank, the
     simulator's bandit spends (samples and, where it has token limits, billed tokens), covers
     and answers exactly as the runtime did, query by query. ``out``: receives the simulator's
-    outcome under "outcome"."""
+    outcome under "outcome"; ``length``: the sample positions to draw (a policy without a
+    per-query cap: its stand-in)."""
     from simulator.bandit import run_bandit_sequences
     from ttcdsl.runtime.assignment import rank_key
     from ttcdsl.samples import load
@@ -343,7 +344,7 @@ def bandit_same_sequences(policy_path, evaluation_path, plan: dict, results: lis
 
     policy = load_policy(policy_path)
     ids = [r["query_id"] for r in results]
-    lowered = lower_bandit(policy, plan, len(ids))
+    lowered = lower_bandit(policy, plan, len(ids), length=length)
     evaluation = load(evaluation_path)
     latent, depth = logged_sequences(evaluation, ids, lowered.config.n_positions, scorer)
     order = np.argsort([rank_key(0, q) for q in ids])
@@ -402,6 +403,32 @@ def test_the_bandit_runtime_and_simulator_agree(table, rule, tmp_path):
         # the run's spend is the budget exactly, the simulator's too: both errors may be 0
         assert abs(a - c) <= 3 * math.hypot(a_se, c_se) + 1e-6, lines[-1]
     print("\n".join(lines), counts)
+
+
+def test_a_bandit_without_a_per_query_cap_runs_as_the_runtime_does(table, tmp_path):
+    """bandit_entropy without `samples per query in 2..32` (and a mean budget of 12): the simulator draws the sequences to
+    a stand-in length and runs uncapped (the learned skip's room is the budget's alone, as in the
+    runtime, not every active query's room to a cap). On the sequences the replay served (40
+    per query, a query past them runs short, as in the run) it spends, covers and answers
+    exactly as the runtime did, and some query took more than the 32 the capped policy allows."""
+    from ttcdsl.simulate import near_stand_in_cap
+
+    files = split(table, tmp_path)
+    text = (REPO / "policies" / "bandit_entropy.ttc").read_text()
+    policy_path = tmp_path / "bandit_uncapped.ttc"
+    policy_path.write_text(text.replace("  samples per query in 2..32\n", "").replace(
+        "mean samples per query <= 8", "mean samples per query <= 12"))
+    assert policy_path.read_text() != text
+    plan, results = plan_and_run(policy_path, *files, tmp_path)
+    assert plan["mode"] == "bandit" and plan["bandit"].get("gain"), "the plan should learn the skip"
+    out: dict = {}
+    counts = bandit_same_sequences(policy_path, files[1], plan, results, "prm", out, length=DEPTH + 8)
+    lowered = lower_bandit(load_policy(policy_path), plan, len(results), length=DEPTH + 8)
+    assert not lowered.config.capped
+    assert not near_stand_in_cap(out["outcome"], lowered.config)
+    most = max(r["samples"] for r in results)
+    assert most > 32, f"no query took more than the capped policy's 32 samples (most: {most})"
+    print(counts, "most", most)
 
 
 def pool_table():

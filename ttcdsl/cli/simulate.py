@@ -11,7 +11,8 @@ Prints accuracy, coverage, mean and max samples per query and rounds, each as a 
 with a 95% interval, next to uniform allocation at the same mean spend and the static oracle
 (which knows each question's response process), and the verdict against uniform. A policy is
 first planned on a table drawn from the workload (or on the --fit table itself). What the
-simulator cannot model yet (a bandit without a per-query cap) is refused with the reason (exit 1).
+simulator cannot model (a feature it does not compute from a probe, two reward models) is
+refused with the reason (exit 1).
 
 --budget B plans the policy (a plan's policy, on the --fit table or one drawn from the workload)
 again with its `mean samples per query <= B`, as `ttc compare` does (a policy without one: its
