@@ -207,7 +207,7 @@ def check_supported(policy: ir.Policy, plan: Mapping) -> None:
         from ttcdsl.simulate_per_query import feature_exprs
 
         for expr in feature_exprs(policy):  # what the predictor reads of the probe
-            _lower_key(expr, policy, "a feature the per-query predictor reads")
+            _lower_key(expr, policy, "a feature the per-query predictor uses")
 
 
 def _per_query(policy: ir.Policy, plan: Mapping) -> bool:

@@ -79,7 +79,7 @@ def test_a_per_query_feature_the_simulator_cannot_read_is_refused_by_name(tmp_pa
     err = capsys.readouterr().err
     assert code == 1
     assert "does not support policy 'per_query_vote' yet" in err, err
-    assert "a feature the per-query predictor reads reads ['max()', 'tokens']" in err, err
+    assert "a feature the per-query predictor uses reads ['max()', 'tokens']" in err, err
 
 
 def test_token_budget_runs_on_a_fresh_install(capsys):
