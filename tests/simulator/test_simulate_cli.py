@@ -405,13 +405,33 @@ def test_named_workloads_differ_as_named():
                           np.asarray(Workload(name="builtin").draw(keys, 2000).p_correct))
 
 
-_SHARDED = r"""
+# on two forced CPU devices: `ttc simulate` reports on two devices and on one are the same, and
+# the two-device run prints NOTE
+_REPORTS = r"""
+def report():
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        assert main(["simulate", sys.argv[1], "--queries", "64", "--seeds", "2", "--json"]) == 0
+    return json.loads(out.getvalue()), err.getvalue()
+two, err = report()
+assert NOTE in err, err
+shard.question_devices = lambda n, devices=None: jax.devices()[:1]
+one, err = report()
+assert "devices" not in err, err
+assert one == two, (one, two)
+print("equal")
+"""
+
+_HEADER = r"""
 import contextlib, io, json, sys
 import jax, numpy as np
 assert len(jax.devices()) == 2, jax.devices()
 from simulator import shard
-from simulator.rollout import simulate
 from ttcdsl.cli import main
+"""
+
+_SHARDED = _HEADER + r"""
+from simulator.rollout import simulate
 from ttcdsl.lang.api import load_policy
 from ttcdsl.planner.build import make_plan
 from ttcdsl.simulate import Workload, draw_table, lower
@@ -431,77 +451,41 @@ assert len(b.samples.sharding.device_set) == 2
 for field in a._fields:
     assert np.array_equal(np.asarray(getattr(a, field)), np.asarray(getattr(b, field))), field
 
-# ttc simulate: sharded (two devices) and unsharded (one) reports are the same
-def report():
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        assert main(["simulate", sys.argv[1], "--queries", "64", "--seeds", "2", "--json"]) == 0
-    return json.loads(out.getvalue()), err.getvalue()
-two, err = report()
-assert "sharded over 2 devices" in err, err
-shard.question_devices = lambda n, devices=None: jax.devices()[:1]
-one, err = report()
-assert "sharded" not in err, err
-assert one == two, (one, two)
-print("equal")
-"""
+NOTE = "sharded over 2 devices"
+""" + _REPORTS
+
+_PER_QUERY_DEVICES = _HEADER + r"""
+NOTE = "on one of the 2 devices (the per-query rule reads the whole batch's probes)"
+""" + _REPORTS
 
 
-def test_sharded_and_unsharded_rollouts_are_equal(tmp_path):
-    """On two (forced) CPU devices the questions are sharded across both, in the simulator and
-    in `ttc simulate`; the outcomes and the report equal the unsharded ones."""
+def _on_two_devices(tmp_path, script: str, policy: str) -> None:
+    """Run ``script`` on the example ``policy`` with two forced CPU devices; it prints "equal"."""
     import os
     import subprocess
     import sys
 
-    script = tmp_path / "sharded.py"
-    script.write_text(_SHARDED)
+    path = tmp_path / "two_devices.py"
+    path.write_text(script)
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu",
                PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    done = subprocess.run([sys.executable, str(script), str(REPO / "policies" / "early_stopping_sc.ttc")],
+    done = subprocess.run([sys.executable, str(path), str(REPO / "policies" / f"{policy}.ttc")],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().endswith("equal")
 
 
-_PER_QUERY_DEVICES = r"""
-import contextlib, io, json, sys
-import jax
-assert len(jax.devices()) == 2, jax.devices()
-from simulator import shard
-from ttcdsl.cli import main
-
-def report():
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        assert main(["simulate", sys.argv[1], "--queries", "64", "--seeds", "2", "--json"]) == 0
-    return json.loads(out.getvalue()), err.getvalue()
-two, err = report()
-assert "on one of the 2 devices (the per-query rule reads the whole batch's probes)" in err, err
-shard.question_devices = lambda n, devices=None: jax.devices()[:1]
-one, err = report()
-assert "devices" not in err, err
-assert one == two, (one, two)
-print("equal")
-"""
+def test_sharded_and_unsharded_rollouts_are_equal(tmp_path):
+    """On two (forced) CPU devices the questions are sharded across both, in the simulator and
+    in `ttc simulate`; the outcomes and the report equal the unsharded ones."""
+    _on_two_devices(tmp_path, _SHARDED, "early_stopping_sc")
 
 
 def test_per_query_allocation_on_several_devices_runs_on_one(tmp_path):
     """With two (forced) CPU devices, a per-query policy is simulated on one of them (its rule
     is a host callback over the whole batch's probes, which GSPMD cannot partition around: a
     sharded run deadlocked), says so, and reports what a one-device machine reports."""
-    import os
-    import subprocess
-    import sys
-
-    script = tmp_path / "per_query_devices.py"
-    script.write_text(_PER_QUERY_DEVICES)
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu",
-               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    done = subprocess.run([sys.executable, str(script), str(REPO / "policies" / "per_query_vote.ttc")],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip().endswith("equal")
+    _on_two_devices(tmp_path, _PER_QUERY_DEVICES, "per_query_vote")
 
 
 def test_a_token_limited_bandit_keeps_its_total(tmp_path, capsys):
