@@ -59,10 +59,25 @@ def test_a_damaged_predictor_names_its_field(planned, tmp_path, capsys):
     assert "per_query.predictor.scale" in err and "Traceback" not in err
 
 
-def test_simulate_refuses_the_mode_with_a_reason(planned, capsys):
-    _, plan, _, _ = planned
-    assert main(["simulate", str(plan)]) == 1
-    assert "per-query allocation" in capsys.readouterr().err
+def test_simulate_runs_the_plan_and_names_a_damaged_predictors_field(planned, tmp_path, capsys):
+    """`ttc simulate PLAN --fit` (refused before the simulator modelled the mode): each simulated
+    batch allocated by the plan's predictor after its probe, the spend within the budget; a
+    damaged predictor is named by its field, as `ttc run` names it."""
+    import json
+
+    _, plan, _, samples = planned
+    assert main(["simulate", str(plan), "--fit", str(samples), "--queries", "80", "--seeds", "2",
+                 "--json"]) == 0
+    sim = json.loads(capsys.readouterr().out)["simulated"]
+    assert 2.0 <= sim["samples"]["mean"] <= 8.0 + 1e-9
+    assert sim["max_samples"]["mean"] > 2.0
+    data = yaml.safe_load(plan.read_text())
+    data["per_query"]["predictor"]["scale"] = [1.0]
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump(data))
+    assert main(["simulate", str(broken), "--fit", str(samples), "--seeds", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "per_query.predictor.scale" in err and "Traceback" not in err
 
 
 def test_ttc_plan_refuses_a_batch_relative_feature(planned, tmp_path, capsys):
