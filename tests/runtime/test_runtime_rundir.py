@@ -296,3 +296,36 @@ def test_the_lock_is_released_when_its_holder_is_gone(tmp_path) -> None:
     holder.wait()
     assert writer_pid(run_dir) is None
     lock_run_dir(run_dir).release()
+
+
+# --- paths that cannot be written or read: the user's to fix (exit 1), never an internal error
+
+def test_an_out_whose_parent_cannot_be_made_is_a_user_error(setup, tmp_path, capsys) -> None:
+    d, plan, queries, samples, reference = setup
+    assert ttc(*run_args(plan, queries, samples, "/proc/no-such-dir/run", seed=5)) == 1
+    err = capsys.readouterr().err
+    assert "/proc/no-such-dir" in err and "cannot write the run directory" in err
+    assert "internal error" not in err
+
+
+def test_split_over_a_directory_is_a_user_error(setup, tmp_path, capsys) -> None:
+    d, plan, queries, samples, reference = setup
+    taken = tmp_path / "a.jsonl"
+    taken.mkdir()
+    assert ttc("split", str(samples), "-o", str(taken), str(tmp_path / "b.jsonl"), "--force") == 1
+    err = capsys.readouterr().err
+    assert str(taken) in err and "Is a directory" in err and "internal error" not in err
+    assert taken.is_dir() and not any(taken.iterdir()), "the directory was changed"
+
+
+def test_a_report_of_a_run_whose_samples_file_is_a_directory_is_a_user_error(
+    setup, tmp_path, capsys
+) -> None:
+    d, plan, queries, samples, reference = setup
+    broken = tmp_path / "run"
+    shutil.copytree(reference, broken)
+    (broken / "samples.jsonl").unlink()
+    (broken / "samples.jsonl").mkdir()
+    assert ttc("report", str(broken)) == 1
+    err = capsys.readouterr().err
+    assert "samples.jsonl" in err and "internal error" not in err

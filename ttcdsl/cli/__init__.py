@@ -76,15 +76,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         # `ttc ... | head`: the reader went away; not an error of ours.
         return EXIT_OK
+    except OSError as error:
+        if error.filename is None:  # not about a path: reported as a bug below
+            return _internal(error)
+        # A path the command could not read or write that no command checked by name first
+        # (a directory where a file goes, a folder that cannot be made, no permission, a full
+        # disk): the machine's or the command line's, not a bug. A rename names its target.
+        path = error.filename2 if error.filename2 is not None else error.filename
+        print(UserError(f"{path}: {error.strerror or type(error).__name__}",
+                        hint="check the path and its permissions").render(), file=sys.stderr)
+        return EXIT_USER_ERROR
     except Exception as error:  # the last line of defence: never a raw traceback
-        if os.environ.get("TTC_DEBUG"):
-            traceback.print_exc()
-        print(
-            f"internal error: {type(error).__name__}: {error}\n"
-            "  this is a bug in ttc, not in your input; rerun with TTC_DEBUG=1 for the traceback",
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL
+        return _internal(error)
+
+
+def _internal(error: BaseException) -> int:
+    """A bug: one line that says so (the traceback with TTC_DEBUG=1), exit 3."""
+    if os.environ.get("TTC_DEBUG"):
+        traceback.print_exc()
+    print(
+        f"internal error: {type(error).__name__}: {error}\n"
+        "  this is a bug in ttc, not in your input; rerun with TTC_DEBUG=1 for the traceback",
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL
 
 
 def _version() -> str:

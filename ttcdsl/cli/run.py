@@ -163,7 +163,8 @@ def _disk_errors(out):
         yield
     except OSError as error:
         if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC,
-                               errno.EDQUOT, errno.ENOTDIR, errno.EEXIST):
+                               errno.EDQUOT, errno.ENOTDIR, errno.EEXIST, errno.ENOENT,
+                               errno.EISDIR):
             raise
         where = error.filename or out
         raise UserError(
