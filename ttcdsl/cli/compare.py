@@ -155,8 +155,10 @@ def _setup(args, budgets, fraction, scores, say):
             "labels",
             hint="import the log with its gold answers (ttc import --gold-field ...)",
         )
+    table, left_out = _labelled_only(table, args.samples, say)
     if args.calibration:
-        calibration = load(args.calibration)
+        calibration, left = _labelled_only(load(args.calibration), args.calibration, say)
+        left_out += left
         shared = set(calibration.query_ids()) & set(table.query_ids())
         if shared:
             example = sorted(shared)[0]
@@ -167,7 +169,8 @@ def _setup(args, budgets, fraction, scores, say):
             )
         return Setup(calibration=calibration, evaluation=table,
                      split=f"calibration table {Path(args.calibration).name}",
-                     budgets=budgets, repeats=args.repeats, score_columns=scores, reps=args.reps)
+                     budgets=budgets, repeats=args.repeats, score_columns=scores, reps=args.reps,
+                     unlabelled=left_out)
     from ttcdsl.datasets.split import split_ids
 
     ids = table.query_ids()
@@ -181,7 +184,30 @@ def _setup(args, budgets, fraction, scores, say):
         calibration=table.where(query_ids=cal), evaluation=table.where(query_ids=ev),
         split=f"split by query, fraction {fraction:g}, seed {args.split_seed}",
         budgets=budgets, repeats=args.repeats, score_columns=scores, reps=args.reps,
+        unlabelled=left_out,
     )
+
+
+def _labelled_only(table, path, say):
+    """The table without its queries that have a sample of unknown correctness, and how many
+    were left out: counted wrong they would pull every rate down (accuracy, coverage, both
+    baselines and both oracles), and with a sample unknown neither rate can be measured."""
+    from ttcdsl.errors import UserError
+
+    unknown = set(table.unlabelled_query_ids())
+    if not unknown:
+        return table, 0
+    keep = [q for q in table.query_ids() if q not in unknown]
+    example = next(q for q in table.query_ids() if q in unknown)
+    if not keep:
+        raise UserError(
+            f"{path}: every query has a sample without a correctness label: a comparison needs "
+            "gold labels",
+            hint="import the log with its gold answers (ttc import --gold-field ...)",
+        )
+    say(f"{path}: {len(unknown)} of {len(table.query_ids())} queries have samples without a "
+        f"correctness label (e.g. {example!r}): left out, every rate is over the labelled queries")
+    return table.where(query_ids=keep), len(unknown)
 
 
 def _progress():

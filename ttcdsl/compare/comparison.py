@@ -63,6 +63,7 @@ class Setup:
     repeats: int
     score_columns: Mapping[str, str] = field(default_factory=dict)
     reps: int = 64  # Monte Carlo repetitions of the planner's curves (where they are not exact)
+    unlabelled: int = 0  # queries left out for a sample of unknown correctness
 
 
 def baseline_strategy(policy) -> tuple[str, str | None]:
@@ -366,6 +367,7 @@ def run_comparison(
         "split": setup.split,
         "calibration_queries": len(setup.calibration.query_ids()),
         "evaluation_queries": len(base.query_ids),
+        "unlabelled_left_out": setup.unlabelled,
         "logged_per_query": int(base.pool.n_samples.max(initial=0)),
         "budgets": list(setup.budgets),
         "repeats": setup.repeats,

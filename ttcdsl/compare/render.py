@@ -70,6 +70,8 @@ def _title(doc: Mapping[str, Any]) -> str:
         f"{doc['evaluation_queries']} evaluation queries ({doc['split']}; planned on "
         f"{doc['calibration_queries']} others), {doc['repeats']} sample order(s), "
         f"{doc['logged_per_query']} logged samples per query at most"
+        + (f"; {doc['unlabelled_left_out']} queries without full correctness labels left out"
+           if doc.get("unlabelled_left_out") else "")
     )
 
 

@@ -475,6 +475,12 @@ def _round_up(value: float) -> float:
 
 def _warnings(calibration: Calibration, curves: BinCurves) -> list[str]:
     out: list[str] = []
+    if calibration.unlabelled:
+        out.append(
+            f"{len(calibration.unlabelled)} calibration queries have samples without a correctness "
+            f"label and were left out (e.g. {calibration.unlabelled[0]!r}): the curves and "
+            "predictions are measured on the labelled queries only"
+        )
     if isinstance(calibration.policy.allocation, ir.Bandit):
         return out
     policy = calibration.policy

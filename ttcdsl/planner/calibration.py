@@ -17,7 +17,8 @@ query's own probe followed by its held-out samples (:mod:`ttcdsl.planner.stoppin
 is selected (an "easy" query's probe agreed), and so is the run's, by the same rule.
 
 Queries with no held-out sample (``m <= probe``) cannot inform a curve; they are dropped and
-counted. Bins are ``[e_{i-1}, e_i)``: a query whose key equals an edge goes to the upper bin.
+counted. So are, for an accuracy or coverage objective, queries with a sample of unknown
+correctness (``unlabelled``): counted wrong, they would bias every curve down. Bins are ``[e_{i-1}, e_i)``: a query whose key equals an edge goes to the upper bin.
 
 A run serves every sample under a ``max_tokens`` (the policy's for the probe, the bin's after):
 a longer logged sample is cut (:mod:`ttcdsl.samples.truncation`), so the probe is cut at the
@@ -45,6 +46,7 @@ class Calibration:
     policy: ir.Policy
     query_ids: tuple[str, ...]  # the queries used, in pool row order
     dropped: tuple[str, ...]  # queries with too few samples to hold any out
+    unlabelled: tuple[str, ...] = ()  # queries left out for a sample of unknown correctness
     probe: QueryPool  # first `policy.probe` samples of each query
     heldout: QueryPool  # the remaining samples (cut at the policy's max_tokens): the baseline's input
     heldout_logprob: np.ndarray  # [Q, M - probe] mean token log-probability (NaN unknown)
@@ -149,8 +151,20 @@ def calibrate(
             f"{k}: none is left to estimate the curves",
             hint=f"calibrate on more than {k} samples per query",
         )
-    rows = np.flatnonzero(usable)
     dropped = tuple(pool.query_ids[i] for i in np.flatnonzero(~usable))
+    unlabelled: tuple[str, ...] = ()
+    if policy.objective in ("accuracy", "coverage"):
+        unknown = set(table.unlabelled_query_ids())
+        labelled = np.array([q not in unknown for q in pool.query_ids], dtype=bool)
+        unlabelled = tuple(q for q, ok, use in zip(pool.query_ids, labelled, usable) if use and not ok)
+        usable &= labelled
+        if not usable.any():
+            raise UserError(
+                f"every calibration query has a sample without a correctness label: the "
+                f"policy's {policy.objective} cannot be measured on any",
+                hint="import the table with gold answers for every query (ttc import --gold-field ...)",
+            )
+    rows = np.flatnonzero(usable)
     pool = pool.take(rows)
     width = pool.answer.shape[1]
     order = _serving_order(table, pool.query_ids, width, seed)
@@ -181,6 +195,7 @@ def calibrate(
         policy=policy,
         query_ids=pool.query_ids,
         dropped=dropped,
+        unlabelled=unlabelled,
         probe=probe,
         heldout=heldout,
         heldout_logprob=heldout_logprob,

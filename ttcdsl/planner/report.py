@@ -65,6 +65,7 @@ def plan_document(
             "content_sha256": table_hash,
             "queries": calibration.n_queries,
             "dropped": len(calibration.dropped),
+            "unlabelled": len(calibration.unlabelled),
             "samples_per_query": list(calibration.samples_per_query),
             "probe_split": (
                 f"{policy.probe} samples of each query, the first a replay with seed {seed} serves, "

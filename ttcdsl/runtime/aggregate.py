@@ -29,7 +29,8 @@ is labelled correct; samples with the same canonical answer carry the same label
 
 No answer (no sample, or no sample with an answer) is WRONG when the source is labelled
 (``labelled=True``: the table or dataset has gold labels), even if the query got no sample at
-all: a query the budget starved must not drop out of the accuracy. Unlabelled, it is unknown.
+all: a query the budget starved must not drop out of the accuracy. Unlabelled, it is unknown;
+so is coverage (and a missing answer's correctness) when a sample the query got has no label.
 """
 
 from __future__ import annotations
@@ -140,9 +141,12 @@ def aggregate(
         case other:
             raise ValueError(f"unknown strategy {other!r}")
     labels = [r.correct for r in rows if r.correct is not None]
-    covered = any(labels) if labels else (False if labelled else None)
+    # a sample of unknown label may be the correct one: a query is uncovered (or answerless and
+    # wrong) only when every sample it got is labelled
+    known = len(labels) == len(rows)
+    covered = True if any(labels) else (False if known and (labels or labelled) else None)
     if pick is None:
-        wrong = bool(labels) or labelled
+        wrong = known and (bool(labels) or labelled)
         return Outcome(answer=None, pick=None, correct=False if wrong else None, covered=covered)
     chosen = rows[pick]
     correct = chosen.correct

@@ -751,6 +751,16 @@ class SamplesTable:
         """The distinct query ids, in order of first appearance."""
         return self._unique
 
+    def unlabelled_query_ids(self) -> tuple[str, ...]:
+        """The queries with a sample whose correctness is unknown (masked), in order of first
+        appearance: their accuracy and coverage cannot be measured (a sample of unknown label
+        may be the correct one), so rates leave them out rather than count them wrong."""
+        missing = np.ma.getmaskarray(self.correct)
+        if not missing.any():
+            return ()
+        codes = np.unique(self._codes[missing])
+        return tuple(self._unique[c] for c in codes)
+
     @property
     def query_codes(self) -> np.ndarray:
         """``int64`` per row: the position of its query id in :meth:`query_ids`."""
