@@ -157,3 +157,16 @@ def test_queries_out_of_other_formats(
               "-f", "cruxeval-scored", "-o", str(tmp_path / "c.jsonl"), "--queries-out",
               str(tmp_path / "cq.jsonl")])  # fmt: skip
     assert caught.value.code == 2 and "ttc queries cruxeval-output" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["missing-dir/q.jsonl", "/proc/no-such/q.jsonl"])
+def test_an_import_whose_queries_cannot_be_written_leaves_no_table(shared_data, tmp_path, capsys, where):
+    """The table is written first; when its queries then cannot be, the new table is removed
+    again (a rerun is not refused as 'already exists'), and nothing claims it was imported."""
+    out = tmp_path / "t.jsonl"
+    queries = where if where.startswith("/") else str(tmp_path / where)
+    code = main(["import", str(shared_data / "pools" / QWEN), *EXPLODE_QWEN, "-o", str(out),
+                 "--queries-out", queries])
+    captured = capsys.readouterr()
+    assert code == 1 and not out.exists(), captured.err
+    assert "imported" not in captured.out and queries in captured.err

@@ -188,7 +188,13 @@ def run(args: argparse.Namespace) -> int:
             usage_error(args, f"--queries-out {queries_out}: the same file as the input or output")
         if queries_out.exists() and not args.force:
             raise UserError(f"{queries_out}: already exists", hint="pass --force to replace it")
+        if queries_out.is_dir():
+            raise UserError(f"--queries-out {queries_out}: is a directory")
+        if not queries_out.parent.is_dir():
+            raise UserError(f"--queries-out {queries_out}: the directory {queries_out.parent} does not exist",
+                            hint="create it first, or choose another path")
     table, dataset = _import(args, source)
+    existed = output.exists()
     try:
         save(table, output)  # atomic: on failure the old output (or none) is left as it was
     except OSError as error:
@@ -196,16 +202,20 @@ def run(args: argparse.Namespace) -> int:
             f"{output}: cannot write the table ({error.strerror or error})",
             hint="nothing was written; check the directory's space and permissions",
         ) from None
-    _summary(table, output, content_hash(table))
     if queries_out is not None:
         from ttcdsl.datasets import write_queries
 
         try:
             write_queries(dataset, queries_out)
         except OSError as error:
+            if not existed:  # a failed import leaves no table behind (a replaced one is gone)
+                output.unlink(missing_ok=True)
             raise UserError(
-                f"{queries_out}: cannot write the queries ({error.strerror or error})"
+                f"{queries_out}: cannot write the queries ({error.strerror or error})",
+                hint=None if existed else f"nothing was written: {output} was removed again",
             ) from None
+    _summary(table, output, content_hash(table))
+    if queries_out is not None:
         print(f"  queries: {len(dataset)} written to {queries_out}")
     return 0
 
