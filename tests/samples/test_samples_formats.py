@@ -32,6 +32,7 @@ META = RunMeta(
 
 counts = st.none() | st.integers(0, 2**40)
 reals = st.none() | st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
+logprobs = st.none() | st.floats(-1e6, 0, allow_nan=False, allow_infinity=False)  # never positive
 texts = st.none() | st.text(max_size=20)
 
 
@@ -55,7 +56,7 @@ def tables(draw: st.DrawFn) -> SamplesTable:
                     text=draw(texts),
                     answer=draw(texts),
                     correct=draw(st.none() | st.booleans()),
-                    mean_logprob=draw(reals),
+                    mean_logprob=draw(logprobs),
                     scores={
                         n: draw(reals.filter(lambda v: v is not None))
                         for n in scorer_names

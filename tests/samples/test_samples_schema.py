@@ -33,6 +33,8 @@ def test_row_fields_are_the_agreed_names() -> None:
         ({"correct": 1}, "correct"),
         ({"correct": "true"}, "correct"),
         ({"mean_logprob": float("nan")}, "mean_logprob"),
+        ({"mean_logprob": 0.5}, "mean_logprob"),  # a negative log-likelihood, sign not flipped
+        ({"prompt_nll": -2.0}, "prompt_nll"),  # a log-probability logged as an NLL
         ({"temperature": -0.1}, "temperature"),
         ({"seed": 2**64}, "seed"),
         ({"scores": {"rm": None}}, "scores.rm"),
@@ -171,3 +173,19 @@ def test_equality_is_by_content() -> None:
     assert one == SamplesTable.from_rows(_rows(), meta=META)
     assert one != one.take([1, 0, 2, 3])
     assert one != one.with_meta(RunMeta(model="other", created_at="t0"))
+
+
+def test_a_column_of_the_wrong_sign_is_refused_by_name() -> None:
+    from ttcdsl.samples import RunMeta, SamplesTable
+
+    def table(**column):
+        return SamplesTable.from_columns(meta=RunMeta(), query_id=["q", "q"], sample_index=[0, 1],
+                                         **column)
+
+    assert table(mean_logprob=[-0.2, 0.0]).mean_logprob.max() == 0.0  # 0 is a certain token
+    with pytest.raises(SchemaError, match="mean_logprob has a positive entry") as caught:
+        table(mean_logprob=[-0.2, 0.7])
+    assert caught.value.field == "mean_logprob"
+    with pytest.raises(SchemaError, match="prompt_nll has a negative entry") as caught:
+        table(prompt_nll=[1.5, -1.5])
+    assert caught.value.field == "prompt_nll"

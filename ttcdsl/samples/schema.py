@@ -182,6 +182,12 @@ class SampleRow:
             )
         _check_real("mean_logprob", self.mean_logprob)
         _check_real("prompt_nll", self.prompt_nll)
+        if self.mean_logprob is not None and self.mean_logprob > LOG_TOLERANCE:
+            raise SchemaError(f"mean_logprob must be <= 0, got {self.mean_logprob}: {_LOGPROB_WHY}",
+                              field="mean_logprob")
+        if self.prompt_nll is not None and self.prompt_nll < -LOG_TOLERANCE:
+            raise SchemaError(f"prompt_nll must be >= 0, got {self.prompt_nll}: {_NLL_WHY}",
+                              field="prompt_nll")
         _check_real("temperature", self.temperature)
         if self.temperature is not None and self.temperature < 0:
             raise SchemaError(
@@ -353,6 +359,13 @@ class RunMeta:
 
 
 # --------------------------------------------------------------------------------- SamplesTable
+
+# A mean token log-probability is <= 0 and a mean negative log-likelihood >= 0 (up to float
+# rounding): the other sign is a log with the sign flipped, which would silently invert
+# confidence-weighted votes and NLL bins.
+LOG_TOLERANCE = 1e-6
+_LOGPROB_WHY = "a mean token log-probability is never positive (a negative log-likelihood? negate it)"
+_NLL_WHY = "a mean negative log-likelihood is never negative (a log-probability? negate it)"
 
 _INT_MASKED = ("prompt_tokens", "completion_tokens", "seed")
 _FLOAT_MASKED = ("mean_logprob", "prompt_nll", "temperature")
@@ -649,6 +662,12 @@ class SamplesTable:
                 raise SchemaError(f"column {name} has a non-finite entry", field=name)
         if self.temperature.count() and self.temperature.min() < 0:
             raise SchemaError("column temperature has a negative entry", field="temperature")
+        if self.mean_logprob.count() and self.mean_logprob.max() > LOG_TOLERANCE:
+            raise SchemaError(f"column mean_logprob has a positive entry ({self.mean_logprob.max():g}): "
+                              f"{_LOGPROB_WHY}", field="mean_logprob")
+        if self.prompt_nll.count() and self.prompt_nll.min() < -LOG_TOLERANCE:
+            raise SchemaError(f"column prompt_nll has a negative entry ({self.prompt_nll.min():g}): "
+                              f"{_NLL_WHY}", field="prompt_nll")
         for name, column in self.scores.items():
             if column.count() and not np.all(np.isfinite(column.compressed())):
                 raise SchemaError(f"score column {name!r} has a non-finite entry", field="scores")
