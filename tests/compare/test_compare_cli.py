@@ -34,14 +34,21 @@ def crux(shared_data: Path, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def compared(crux, tmp_path_factory):
     """oracle_coverage at two budgets, best_of_n (no reward-model scores in this pool) and a
-    policy that does not check, in one comparison."""
+    policy that does not check, in one comparison: every output is written, the invalid file's
+    diagnostics name its lines on stderr, and the exit code (1) says the command line had one."""
     broken = tmp_path_factory.mktemp("policies") / "broken.ttc"
     broken.write_text('policy broken "no allocation"\n')
     out = tmp_path_factory.mktemp("out") / "cmp"
     argv = ["compare", str(POLICIES / "oracle_coverage.ttc"), str(POLICIES / "best_of_n.ttc"),
             str(broken), "--samples", str(crux), "--budgets", "2,4", "--repeats", "2",
             "--out", str(out), "--format", "md"]
-    assert main(argv) == 0
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(argv) == 1
+    assert f"{broken}:1:" in err.getvalue() and "not valid policies" in err.getvalue()
     return json.loads((out / "compare.json").read_text()), out
 
 
@@ -267,3 +274,22 @@ def test_a_confidence_weighted_answer_is_compared_with_its_own_uniform(tmp_path)
     exact = exact_curves(pool, "weighted_vote", score="c", scorer_kind="confidence").mean_at(4)
     assert row["uniform"] == pytest.approx(exact)
     assert abs(row["value"] - exact) < 4 * row["repeat_sd"] + 0.03
+
+
+def test_the_planners_warnings_reach_the_rows_and_stderr(tmp_path, capsys):
+    """A table where half the queries hold 1 sample: counts stop at 1 for every query, and the
+    warning says it is the fewest any query holds (naming one), in the row and on stderr."""
+    full = tmp_path / "w.jsonl"
+    assert main(["workload", "-o", str(full), "--queries", "60", "--samples", "8", "--seed", "2"]) == 0
+    header, *rows = full.read_text().splitlines()
+    shallow = tmp_path / "shallow.jsonl"
+    shallow.write_text("\n".join([header, *(r for r in rows if json.loads(r)["sample_index"] == 0
+                                           or int(json.loads(r)["query_id"][-1]) % 2 == 0)]) + "\n")
+    capsys.readouterr()
+    assert main(["compare", str(POLICIES / "self_consistency.ttc"), "--samples", str(shallow),
+                 "--budgets", "2", "--repeats", "1", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    (row,) = json.loads(captured.out)["rows"]
+    (warning,) = [w for w in row["warnings"] if "cut to 1" in w]
+    assert "the fewest any calibration query holds" in warning and "e.g. 'synth-" in warning
+    assert "warning: " + warning in captured.err

@@ -121,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(render_markdown(doc))
     else:
         render_rich(doc)
+    invalid = [row for row in doc["rows"] if row.get("diagnostics")]
+    for row in invalid:  # each with its file and line, as ttc check shows them
+        print(row["diagnostics"], file=sys.stderr)
     broken = [row for row in doc["rows"] if row.get("internal")]
     if broken:
         # the other rows stand; the exit code still says that ttcdsl has a bug to fix
@@ -129,6 +132,13 @@ def run(args: argparse.Namespace) -> int:
         from ttcdsl.cli import EXIT_INTERNAL
 
         return EXIT_INTERNAL
+    if invalid:
+        # the other rows stand; a file that is not a valid policy is the command line's mistake
+        print(f"ttc compare: {len(invalid)} file(s) are not valid policies (ttc check says why)",
+              file=sys.stderr)
+        from ttcdsl.cli import EXIT_USER_ERROR
+
+        return EXIT_USER_ERROR
     return 0
 
 

@@ -217,7 +217,12 @@ def compare_policy(
         kind = policy.scorer_kind(scorer) if scorer else None
         read = next((s for s in policy.scorers if s.name == scorer), None)
         curves = base.curves(strategy, scorer, kind, policy.sampling.max_tokens, read)
-    except (DiagnosticError, UserError) as error:
+    except DiagnosticError as error:  # not a valid policy: its row, and its diagnostics by line
+        from ttcdsl.lang.render import render_text
+
+        return [{**_error_row(name, path, None, error),
+                 "diagnostics": render_text(error.diagnostics, color=False)}]
+    except UserError as error:
         return [_error_row(name, path, None, error)]
     except Exception as error:  # a bug: reported in the row, the exit code says so
         return [_internal_row(name, path, None, error)]
@@ -232,6 +237,8 @@ def compare_policy(
                      "calibration queries")
             plan = plan_for(run_policy, setup.calibration, columns, reps=setup.reps,
                             progress=lambda message: None)
+            for warning in plan.get("warnings", []):  # the planner's, as ttc plan shows them
+                progress(f"{name}: {label}: warning: {warning}")
             progress(f"{name}: {label}: replaying {setup.repeats} sample order(s)")
             runs = replay(run_policy, plan, setup.evaluation, base.query_ids, columns,
                           range(setup.repeats))
@@ -243,6 +250,7 @@ def compare_policy(
             continue
         row = _row(name, path, budget, policy, runs, curves, base)
         row.update(_planned(plan, row, runs))
+        row["warnings"] = list(plan.get("warnings", []))
         rows.append(row)
     return rows
 

@@ -473,6 +473,19 @@ def _round_up(value: float) -> float:
     return float(np.ceil(value * 1000) / 1000) if value < 100 else float(np.ceil(value))
 
 
+def _depth_note(calibration: Calibration) -> str:
+    """Why counts stop where they do: the fewest samples a calibration query holds (every query
+    must be servable at every count), naming the shallow queries when the others hold more."""
+    low, high = calibration.samples_per_query
+    if low == high:
+        return "the samples every calibration query holds"
+    held = calibration.pool.n_samples
+    shallow = [q for q, m in zip(calibration.query_ids, held) if m == low]
+    return (f"the fewest any calibration query holds ({len(shallow)} of {len(held)} hold {low}, "
+            f"e.g. {shallow[0]!r}; the others up to {high}: leave the shallow ones out of the "
+            "table to plan further)")
+
+
 def _warnings(calibration: Calibration, curves: BinCurves) -> list[str]:
     out: list[str] = []
     if calibration.unlabelled:
@@ -502,19 +515,19 @@ def _warnings(calibration: Calibration, curves: BinCurves) -> list[str]:
                 "samples (--extrapolate); those values are extrapolated by the Dirichlet model, "
                 "and a replay of the calibration table cannot serve them"
             )
+    depth = _depth_note(calibration)
     for spec in policy.bins:
         if spec.fixed_samples is not None and spec.fixed_samples > curves.levels[-1]:
             out.append(
                 f"bin {spec.name!r}: its fixed {spec.fixed_samples} samples per query are cut to "
-                f"{curves.levels[-1]}, the most the calibration table holds per query (a replay of "
-                "it can serve no more); pass --extrapolate to plan past it by the model"
+                f"{curves.levels[-1]}, {depth} (a replay of it can serve no more); pass "
+                "--extrapolate to plan past it by the model"
             )
     high = policy.budget.find("per_query_max", "samples")
     if high is not None and high.value > curves.levels[-1] and not curves.extrapolate:
         out.append(
-            f"counts stop at {curves.levels[-1]} samples per query, the most the calibration table "
-            f"holds per query, below the policy's maximum of {high.value:g}; pass --extrapolate "
-            "to plan past it by the model"
+            f"counts stop at {curves.levels[-1]} samples per query, {depth}, below the policy's "
+            f"maximum of {high.value:g}; pass --extrapolate to plan past it by the model"
         )
     rounds = policy.budget.rounds
     if rounds is not None:
