@@ -613,11 +613,11 @@ def lower(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: int | Non
 TABLE_MAX_TOKENS = 4096  # the cap a drawn table is logged under (as `ttc workload`'s)
 
 
-def table_arrays(table, scorer: ir.Scorer | None = None) -> dict[str, np.ndarray]:
+def table_arrays(table, scorer: ir.Scorer | None = None, column: str | None = None) -> dict[str, np.ndarray]:
     """A samples table as the arrays :func:`simulator.fit` reads (``[Q, M]``, logged order).
-    ``score``: the reward-model ``scorer``'s column as the policy reads it
-    (:func:`ttcdsl.features.scorers.as_read`); without a scorer, the table's only score column
-    if it has exactly one."""
+    ``score``: the reward-model ``scorer``'s column (``column``, default the scorer's name) as the
+    policy reads it (:func:`ttcdsl.features.scorers.as_read`); without a scorer, the table's only
+    score column if it has exactly one."""
     from ttcdsl.curves.pool import QueryPool
 
     cut = np.ma.MaskedArray((np.asarray(table.finish_reason, dtype=object) == "length").astype(float))
@@ -631,16 +631,18 @@ def table_arrays(table, scorer: ir.Scorer | None = None) -> dict[str, np.ndarray
     if scorer is not None:
         from ttcdsl.features.scorers import as_read
 
-        if scorer.name not in pool.scores:
-            raise UserError(f"the samples table has no scores of reward-model scorer '{scorer.name}', "
-                            "so its scores cannot be fitted",
-                            hint=f"fit to a table with a '{scorer.name}' score column")
-        scores = [as_read(scorer, pool.scores[scorer.name])]
+        column = column or scorer.name
+        if column not in pool.scores:
+            raise UserError(f"the samples table has no scores of reward-model scorer '{scorer.name}' "
+                            f"(column '{column}'), so its scores cannot be fitted",
+                            hint=f"fit to a table with a '{column}' score column")
+        scores = [as_read(scorer, pool.scores[column])]
     return {
         "answer": pool.answer, "correct": pool.correct, "valid": pool.valid, "tokens": tokens,
         "cut": is_cut | (known & (tokens >= cap)), "max_tokens": cap,
         "logprob": pool.scores["\0logprob"], "score": scores[0] if len(scores) == 1 else None,
         "prompt_tokens": _prompt_bounds(table, pool.query_ids),
+        "query_ids": pool.query_ids,
     }
 
 
@@ -658,14 +660,18 @@ def _prompt_bounds(table, query_ids) -> np.ndarray | None:
     return np.asarray(bounds, np.int64)
 
 
-def fit_table(table, policy: ir.Policy | None = None, *, empirical: bool = False):
+def fit_table(table, policy: ir.Policy | None = None, *, empirical: bool = False,
+              score_columns: Mapping[str, str] | None = None):
     """:func:`simulator.fit` on a samples table; the scores fitted are those of the policy's
-    reward-model scorer (refused when the table has none). ``empirical``: also the table's
-    logged samples for the empirical mode (:mod:`simulator.empirical`): ``(fitted, logged)``."""
+    reward-model scorer, read from its column in ``score_columns`` (default: the scorer's name;
+    refused when the table has none). ``empirical``: also the table's logged samples for the
+    empirical mode (:mod:`simulator.empirical`): ``(fitted, logged)``, rows in the order of
+    ``QueryPool.from_table(table).query_ids``."""
     from simulator.fit import fit
 
     rewards = _reward_scorers(policy) if policy is not None else []
-    a = table_arrays(table, rewards[0] if rewards else None)
+    scorer = rewards[0] if rewards else None
+    a = table_arrays(table, scorer, None if scorer is None else (score_columns or {}).get(scorer.name))
     fitted = fit(a["answer"], a["correct"], a["valid"], a["tokens"], a["cut"], a["max_tokens"],
                  score=a["score"], logprob=a["logprob"], prompt_tokens=a["prompt_tokens"])
     if not empirical:
@@ -884,12 +890,15 @@ def _by_seed_chunks(run, keys, drawn, *, chunk: int, place=lambda tree: tree, pr
 
 
 def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_queries: int,
-                  seeds: int, seed: int = 0, progress=None, seed_chunk: int | None = None) -> dict:
+                  seeds: int, seed: int = 0, progress=None, seed_chunk: int | None = None,
+                  baselines: bool = True, per_query: bool = False) -> dict:
     """The plan's simulated accuracy, coverage and spend over ``seeds`` draws of ``n_queries``
     questions, next to uniform allocation at the same mean spend and the static oracle, on the
     same draws; and the verdict against uniform. ``progress`` (a callable taking a line) is
     told as the draws are simulated, in chunks of ``seed_chunk`` seeds (None: as many as hold
-    about :data:`PROGRESS_POSITIONS` sample positions); the figures do not depend on it."""
+    about :data:`PROGRESS_POSITIONS` sample positions); the figures do not depend on it.
+    ``baselines=False``: the policy alone (no uniform, oracle or verdict). ``per_query``: also
+    ``per_query``, each simulated question's correct, covered, samples and tokens (``[S, Q]``)."""
     import jax
 
     from simulator.oracle import static_oracle
@@ -945,6 +954,12 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
         check_limits(policy, lowered, questions)
         out = chunked(lambda k, d: workload.simulate(k, d, lowered.arrays, lowered.config), "policy: ")
     policy_summary = _summary(out)
+    outcomes = {name: np.asarray(getattr(out, name), np.float64)
+                for name in ("correct", "covered", "samples", "tokens")} if per_query else None
+    if not baselines:
+        return {"policy": policy.name, "workload": workload.name, "queries": n_queries,
+                "seeds": seeds, "objective": policy.objective, "simulated": policy_summary,
+                "per_query": outcomes}
 
     spend = policy_summary["samples"]["mean"]
     lo = max(1, int(math.floor(spend)))
@@ -988,4 +1003,5 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
         "oracle": oracle,
         "difference": d,
         "verdict": verdict(d["mean"], d["se"] if math.isfinite(d["se"]) else None),
+        **({"per_query": outcomes} if per_query else {}),
     }

@@ -43,10 +43,14 @@ def split(table: SamplesTable, d: Path) -> tuple[Path, Path, Path]:
 
 
 def plan_and_run(policy: Path, calibration: Path, evaluation: Path, queries: Path, d: Path,
-                 *extra: str) -> tuple[dict, list[dict]]:
+                 *extra: str, simulate_bandit: bool = False) -> tuple[dict, list[dict]]:
+    """Plan ``policy`` on ``calibration`` and replay the plan on ``evaluation``. A bandit's plan
+    predicts its run (a JAX simulation) only with ``simulate_bandit``: the tests that check the
+    prediction ask for it, the rest save its compile."""
     plan = d / f"{policy.stem}.plan.yaml"
+    quick = () if simulate_bandit else ("--no-simulate",)
     assert ttc("plan", str(policy), "-c", str(calibration), "-o", str(plan), "--reps", "64",
-               "--no-cross-check", "--force", *extra) == 0
+               "--no-cross-check", "--force", *quick, *extra) == 0
     out = d / f"{policy.stem}-run"
     assert ttc("run", str(plan), "--queries", str(queries), "--samples", str(evaluation),
                "--out", str(out), "--quiet", "--force") == 0

@@ -88,8 +88,18 @@ def test_explain_and_sweep_end_with_a_verdict_line(calibration_file, capsys) -> 
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1].startswith("verdict: ") and "at budget(s)" in lines[-1]
     bandit = REPO / "policies" / "bandit_entropy.ttc"
+    # a bandit's plan predicts its run by simulating it on the calibration table, and judges it
     assert main(["plan", str(bandit), "-c", str(calibration_file), "--explain", "--reps", "8"]) == 0
-    assert "ttc run reports the run against uniform" in capsys.readouterr().out.strip().splitlines()[-1]
+    out = capsys.readouterr().out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("verdict: ") and "than uniform at equal spend" in last, last
+    assert "the bandit simulated on the calibration queries" in last
+    words = " ".join(out.split())  # rich wraps long lines
+    assert "predicted: accuracy " in words and "simulated: the bandit on the calibration table" in words
+    assert main(["plan", str(bandit), "-c", str(calibration_file), "--explain", "--reps", "8",
+                 "--no-simulate"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "no simulated prediction" in last and "ttc run reports the run against uniform" in last
 
 
 def test_verdict_wording_is_shared_with_the_run_report() -> None:

@@ -174,7 +174,7 @@ def test_a_plan_from_ttc_plan_runs_the_same_as_the_policy_file(tmp_path) -> None
     policy = _policy(tmp_path, explore="gap", cap=12, budget="mean samples per query <= 5",
                      solved="solved when top_share >= 0.75 after 4")
     planned = tmp_path / "bandit.plan.yaml"
-    assert ttc("plan", str(policy), "--calibration", str(samples), "-o", str(planned)) == 0
+    assert ttc("plan", "--no-simulate", str(policy), "--calibration", str(samples), "-o", str(planned)) == 0
     # `ttc plan` adds the learned skip; without it the plan holds the policy's settings only
     document = yaml.safe_load(planned.read_text())
     assert set(document["bandit"]["gain"]["states"])
@@ -253,7 +253,7 @@ def killed_learned_setup(tmp_path_factory):
     samples, queries = workload_files(d, n=60, m=16)
     policy = _policy(d, explore="entropy", cap=12, budget="mean samples per query <= 4")
     plan = d / "bandit.plan.yaml"
-    assert ttc("plan", str(policy), "--calibration", str(samples), "-o", str(plan)) == 0
+    assert ttc("plan", "--no-simulate", str(policy), "--calibration", str(samples), "-o", str(plan)) == 0
     reference = d / "reference"
     learned = _run(plan, samples, queries, reference, seed=7)
     plain = _run(policy, samples, queries, d / "plain", seed=7)
@@ -282,7 +282,7 @@ def test_a_contest_rule_is_refused_on_answers_that_never_repeat(tmp_path, capsys
     rule without signal. `explore ucb` plans on the same table."""
     samples, _ = _table(tmp_path, {f"q{i}": {"answers": "distinct"} for i in range(4)})
     policy = _policy(tmp_path, explore=explore, solved="solved when score(prm) >= 0.7")
-    assert ttc("plan", str(policy), "--calibration", str(samples), "-o",
+    assert ttc("plan", "--no-simulate", str(policy), "--calibration", str(samples), "-o",
                str(tmp_path / "p.yaml")) == 1
     err = capsys.readouterr().err
     assert "TTC611" in err and f"explore {explore}" in err and "4 queries, 48 samples" in err
@@ -293,14 +293,14 @@ def test_a_contest_rule_is_refused_on_answers_that_never_repeat(tmp_path, capsys
     (row,) = json.loads((tmp_path / "cmp" / "compare.json").read_text())["rows"]
     assert "no calibration query repeats an answer" in row["error"]
     ucb = _policy(tmp_path, explore="ucb", solved="solved when score(prm) >= 0.7", name="u.ttc")
-    assert ttc("plan", str(ucb), "--calibration", str(samples), "-o",
+    assert ttc("plan", "--no-simulate", str(ucb), "--calibration", str(samples), "-o",
                str(tmp_path / "u.yaml")) == 0
 
 
 def test_explain_says_the_plan_carries_a_learned_skip(tmp_path, capsys) -> None:
     samples, _ = workload_files(tmp_path, n=20, m=8)
     policy = _policy(tmp_path, explore="entropy", cap=8)
-    assert ttc("plan", str(policy), "--calibration", str(samples), "-o",
+    assert ttc("plan", "--no-simulate", str(policy), "--calibration", str(samples), "-o",
                str(tmp_path / "p.yaml"), "--explain") == 0
     plan = yaml.safe_load((tmp_path / "p.yaml").read_text())
     out = capsys.readouterr().out
@@ -311,7 +311,7 @@ def test_a_hand_edited_gain_table_is_a_clear_error(tmp_path, capsys) -> None:
     samples, queries = workload_files(tmp_path, n=20, m=8)
     policy = _policy(tmp_path, explore="entropy", cap=8)
     planned = tmp_path / "p.yaml"
-    assert ttc("plan", str(policy), "--calibration", str(samples), "-o", str(planned)) == 0
+    assert ttc("plan", "--no-simulate", str(policy), "--calibration", str(samples), "-o", str(planned)) == 0
     document = yaml.safe_load(planned.read_text())
     key = next(iter(document["bandit"]["gain"]["states"]))
     document["bandit"]["gain"]["states"][key] = [0.1, 0.2]  # two of four fields

@@ -201,7 +201,8 @@ def test_the_bandit_runs_as_the_empirical_simulator_predicts(pool_table, tmp_pat
     one half and replayed on the other; the empirical simulator on the evaluation half's logged
     samples, in random orders, agrees with the run within sampling error on accuracy, coverage and
     samples, takes every sample from the log (the cap, 8, is within the logged depth) and, as the
-    run, reports the tokens the pools never logged as unknown."""
+    run, reports the tokens the pools never logged as unknown. The plan's own prediction (the
+    same simulator on the calibration half) agrees with the run too, and predicts no tokens."""
     from simulator.empirical import draw_rows, simulate_bandit
     from ttcdsl.curves.pool import QueryPool
     from ttcdsl.lang.api import load_policy
@@ -213,8 +214,10 @@ def test_the_bandit_runs_as_the_empirical_simulator_predicts(pool_table, tmp_pat
     policy_path.write_text(ENTROPY_BANDIT)
     policy = load_policy(policy_path)
     files = split(table, tmp_path)
-    plan, results = plan_and_run(policy_path, *files, tmp_path)
+    plan, results = plan_and_run(policy_path, *files, tmp_path, simulate_bandit=True)
     assert not any(r["exhausted"] for r in results), "8 samples per query fit the logged depth"
+    predicted = plan["predicted"]
+    assert predicted["tokens"] is None and predicted["tokens_se"] is None
     evaluation = load(files[1])
     ids = [r["query_id"] for r in results]
     n = len(ids)
@@ -237,7 +240,12 @@ def test_the_bandit_runs_as_the_empirical_simulator_predicts(pool_table, tmp_pat
         sim = np.asarray(getattr(out, field), np.float64).mean(0)
         diff = np.asarray(run, np.float64) - sim
         se = diff.std(ddof=1) / math.sqrt(n)
-        lines.append(f"{pool} bandit {metric}: run {np.mean(run):.3f}, simulator {sim.mean():.3f} "
-                     f"(paired diff {diff.mean():+.4f} ± {se:.4f})")
+        # the plan predicts on other queries (the calibration half): unpaired
+        run_se = np.std(run, ddof=1) / math.sqrt(n)
+        planned, planned_se = predicted[metric], predicted[f"{metric}_se"]
+        lines.append(f"{pool} bandit {metric}: run {np.mean(run):.3f} ± {run_se:.3f}, simulator "
+                     f"{sim.mean():.3f} (paired diff {diff.mean():+.4f} ± {se:.4f}), plan "
+                     f"{planned:.3f} ± {planned_se:.3f}")
         assert abs(diff.mean()) <= Z * se + 1e-9, lines[-1]
+        assert abs(np.mean(run) - planned) <= Z * math.hypot(run_se, planned_se) + 1e-9, lines[-1]
     print("\n".join(lines))

@@ -374,16 +374,19 @@ def test_the_bandit_runtime_and_simulator_agree(table, rule, tmp_path):
     variants,
     planned on a calibration half (so the learned skip is on) and replayed on the other:
     exactly the runtime's spend, coverage and correctness on the replayed sequences, and within
-    sampling error of the simulator's figures on fresh draws of the workload. (The planner
-    predicts nothing for a bandit: allocation happens online.)"""
+    sampling error of the simulator's figures on fresh draws of the workload. The plan of
+    bandit_entropy predicts its run by the simulator's empirical mode on the calibration half
+    (ttcdsl.planner.bandit_forecast): within sampling error of the run too; the variants are
+    planned without it (--no-simulate), and their plans predict nothing."""
     from simulator.bandit import simulate_bandit
     from ttcdsl.simulate import lower_bandit
 
     files = split(table, tmp_path)
     policy_path = bandit_variant(rule, tmp_path)
-    plan, results = plan_and_run(policy_path, *files, tmp_path)
+    plan, results = plan_and_run(policy_path, *files, tmp_path, simulate_bandit=rule is None)
     assert plan["mode"] == "bandit" and plan["bandit"].get("gain"), "the plan should learn the skip"
-    assert plan.get("predicted") is None
+    predicted = plan.get("predicted")
+    assert (predicted is None) == (rule is not None)
     counts = bandit_same_sequences(policy_path, files[1], plan, results, "prm")
     assert counts["cut"] > 0, "the mean-samples budget should cut a round"
     assert counts["exhausted"] == 0
@@ -402,6 +405,10 @@ def test_the_bandit_runtime_and_simulator_agree(table, rule, tmp_path):
         lines.append(f"{policy.name} {metric}: run {a:.3f} ± {a_se:.3f}, simulator {c:.3f} ± {c_se:.4f}")
         # the run's spend is the budget exactly, the simulator's too: both errors may be 0
         assert abs(a - c) <= 3 * math.hypot(a_se, c_se) + 1e-6, lines[-1]
+        if predicted is not None:  # the plan's prediction, on the calibration half's queries
+            b, b_se = predicted[metric], predicted[f"{metric}_se"]
+            lines.append(f"  plan {b:.3f} ± {b_se:.3f}")
+            assert abs(a - b) <= 3 * math.hypot(a_se, b_se) + 1e-6, lines[-2] + lines[-1]
     print("\n".join(lines), counts)
 
 

@@ -7,6 +7,8 @@
     ttc plan policies/*.ttc --calibration calib.jsonl -o plans/      # one plan per policy
 
 Without -o the plan's YAML goes to standard output (unless --explain or --sweep print tables).
+A bandit's plan predicts its run by simulating it on the calibration table (the JAX simulator's
+empirical mode; ``--no-simulate`` skips it).
 ``--sweep-plot`` draws the frontier (predicted objective vs mean samples per query, the policy
 and uniform allocation at equal spend) as a PNG with matplotlib.
 Progress goes to standard error.
@@ -78,6 +80,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--no-cross-check", action="store_true",
         help="skip re-solving with the other solvers (they are cheap for bins)",
     )
+    parser.add_argument(
+        "--no-simulate", action="store_true",
+        help="a bandit policy's plan: skip predicting the run by simulating the bandit on the "
+        "calibration table (the JAX simulator: tens of seconds); its plan then predicts nothing",
+    )
     parser.set_defaults(run=run)
     from ttcdsl.cli.usage import remember_parser
 
@@ -142,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
             cross_check=not args.no_cross_check,
             extrapolate=args.extrapolate,
             progress=lambda message, name=policy.name: progress(f"{name}: {message}"),
+            predict_bandit=not args.no_simulate,
         )
         for warning in result.plan.get("warnings", []):
             progress(f"{policy.name}: warning: {warning}")

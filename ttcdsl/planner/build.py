@@ -72,7 +72,11 @@ def make_plan(
     cross_check: bool = True,
     extrapolate: bool = False,
     progress: Callable[[str], None] | None = None,
+    predict_bandit: bool = False,
 ) -> PlanResult:
+    """The plan of ``policy`` calibrated on ``table``. ``predict_bandit``: a bandit's plan also
+    predicts the run by simulating it on ``table`` (:mod:`ttcdsl.planner.bandit_forecast`: the
+    JAX simulator, tens of seconds to compile); without it a bandit's plan predicts nothing."""
     if solver not in SOLVERS:
         raise UserError(f"unknown solver {solver!r}", hint=f"choose one of {', '.join(SOLVERS)}")
     say = progress or (lambda message: None)
@@ -203,6 +207,18 @@ def make_plan(
         # the learned skip: what one more round is worth per state (ttcdsl.runtime.bandit_gain)
         say("learning the value of one more round per query state")
         plan["bandit"]["gain"] = fit_table(policy, table, score_columns, seed=seed).to_doc()
+        if predict_bandit:
+            from ttcdsl.planner.bandit_forecast import forecast
+
+            clock = time.perf_counter()
+            predicted, baseline, why_not = forecast(policy, plan, table, calibration, score_columns=columns,
+                                                    seed=seed, progress=say)
+            plan["timings"]["predict"] = round(time.perf_counter() - clock, 4)
+            if why_not is not None:
+                plan["warnings"].append(why_not)
+            else:
+                plan["predicted"], plan["baseline"] = predicted, baseline
+                _spent_as_predicted(plan)
     assert plan["ttcdsl_plan"] == PLAN_VERSION
     return PlanResult(
         plan=plan,
@@ -286,11 +302,17 @@ def _per_query_document(plan: dict[str, Any], per_query) -> None:
     plan["bins"][0]["predicted"] = per_query.predicted
     plan["baseline"] = per_query.baseline
     plan["solver"] = per_query.solver
-    for entry in plan["budget"]:
-        if entry["kind"] == "mean" and entry["unit"] == "samples":
-            entry["spent"] = per_query.predicted["samples"]
-            entry["binding"] = bool(entry["spent"] >= entry["value"] * (1 - 1e-3))
+    _spent_as_predicted(plan)
     plan["per_query"] = per_query.section
+
+
+def _spent_as_predicted(plan: dict[str, Any]) -> None:
+    """The mean-samples limits' spend is the plan's predicted samples per query (a per-query or
+    a bandit plan, whose allocation no bin curve values)."""
+    for entry in plan["budget"]:
+        if entry["kind"] == "mean" and entry["unit"] == "samples" and entry.get("bin") is None:
+            entry["spent"] = plan["predicted"]["samples"]
+            entry["binding"] = bool(entry["spent"] >= entry["value"] * (1 - 1e-3))
 
 
 def allocation_mode(policy: ir.Policy) -> str:

@@ -97,6 +97,7 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
             f"predicted: accuracy {_num(predicted['accuracy'])} ± {_num(predicted['accuracy_se'])}, "
             f"coverage {_num(predicted['coverage'])}, {spread('samples', 2)} samples per query"
             + (f", {spread('tokens', 0)} tokens" if predicted.get("tokens") else "")
+            + (f" ({predicted['source']})" if predicted.get("source") else "")
         )
     if baseline:
         console.print(
@@ -180,10 +181,13 @@ def _choice(entry: dict[str, Any]) -> str:
 
 def plan_verdict(plan: dict[str, Any]) -> str:
     """The last line of every explanation: does the plan beat uniform at equal spend?"""
-    if plan["mode"] == "bandit":
-        return ("a bandit allocates online, so the plan predicts nothing to compare; "
-                "ttc run reports the run against uniform at equal spend")
     baseline = plan.get("baseline") or {}
+    if plan["mode"] == "bandit":
+        if baseline.get("verdict"):  # ttcdsl.planner.bandit_forecast
+            return (f"{baseline['verdict']} (the bandit simulated on the calibration queries; "
+                    "its learned skip was fitted on them too)")
+        return ("a bandit allocates online, and this plan has no simulated prediction; "
+                "ttc run reports the run against uniform at equal spend")
     fitted = baseline.get("cross_fitted")
     uniform = plan.get("uniform_choice")
     if uniform is not None and fitted:

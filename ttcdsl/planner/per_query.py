@@ -31,6 +31,7 @@ from ttcdsl.planner.calibration import Calibration
 from ttcdsl.planner.knapsack import Solution
 from ttcdsl.planner.predictor import CurvePredictor, feature_matrix, feature_names
 from ttcdsl.planner.problem import BinCurves
+from ttcdsl.planner.uniform import paired_baseline
 
 SPLIT_SHARE = 1e-7
 FLAT = 1e-9  # a predicted gain this small is float noise in a mean of equal curves
@@ -211,30 +212,5 @@ def plan_per_query(calibration: Calibration, curves: BinCurves) -> PerQueryPlan:
     }
     return PerQueryPlan(
         x=x_hist, queries=queries, section=section, predicted=predicted,
-        baseline=_baseline(calibration, got, float(spent.mean())), solver=solver,
+        baseline=paired_baseline(calibration, got, float(spent.mean())), solver=solver,
     )
-
-
-def _baseline(calibration: Calibration, got: np.ndarray, spent: float) -> dict[str, Any] | None:
-    """Uniform at the same mean spend, paired per calibration query (as for a binned plan)."""
-    from ttcdsl.planner.uniform import uniform_at
-    from ttcdsl.verdict import verdict
-
-    (uniform,) = uniform_at(calibration, np.array([spent]), per_query=True)
-    if uniform is None:
-        return None
-    lo = math.floor(spent)
-    diff = got - uniform["objective_per_query"]
-    q = len(diff)
-    se = float(diff.std(ddof=1) / math.sqrt(q)) if q > 1 else None
-    mean = float(diff.mean())
-    return {
-        "strategy": calibration.policy.answer.kind,
-        "samples": spent,
-        **{k: v for k, v in uniform.items() if k != "objective_per_query"},
-        "how": f"every query gets {lo} or {lo + 1} samples (mixed to spend {spent:.4g} per "
-        "query), no probe, no stop rules, same held-out samples",
-        "difference": mean,
-        "difference_se": se,
-        "verdict": verdict(mean, se),
-    }

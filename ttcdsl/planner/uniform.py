@@ -116,3 +116,29 @@ def uniform_choice(calibration: Calibration, levels: np.ndarray, samples: float)
         "samples": float(samples),
         "allocation": [{"samples": n, "share": s} for n, s in zip(counts, shares)],
     }
+
+
+def paired_baseline(calibration: Calibration, got: np.ndarray, spent: float) -> dict | None:
+    """Uniform at the same mean ``spent`` per query against ``got``, an allocation's objective per
+    calibration query (``[Q]``, calibration query order), PAIRED per query as
+    :func:`versus_uniform` pairs a binned plan: the plan's ``baseline`` of a per-query or bandit plan."""
+    from ttcdsl.verdict import verdict
+
+    (uniform,) = uniform_at(calibration, np.array([spent]), per_query=True)
+    if uniform is None:
+        return None
+    lo = math.floor(spent)
+    diff = got - uniform["objective_per_query"]
+    q = len(diff)
+    se = float(diff.std(ddof=1) / math.sqrt(q)) if q > 1 else None
+    mean = float(diff.mean())
+    return {
+        "strategy": calibration.policy.answer.kind,
+        "samples": spent,
+        **{k: v for k, v in uniform.items() if k != "objective_per_query"},
+        "how": f"every query gets {lo} or {lo + 1} samples (mixed to spend {spent:.4g} per "
+        "query), no probe, no stop rules, same held-out samples",
+        "difference": mean,
+        "difference_se": se,
+        "verdict": verdict(mean, se),
+    }
