@@ -119,7 +119,7 @@ class QueryResult:
     billed_tokens: int
     tokens_unknown: int
     available: int | None
-    truncated: int
+    truncated: int | None  # samples that ended at max_tokens; None: some finish reason unknown
     stopped: bool
     exhausted: str | None
     budget_cut: bool
@@ -700,7 +700,8 @@ class Executor:
             billed_tokens=q.tokens,
             tokens_unknown=sum(unknown),
             available=None if logged is None else int(logged(q.qid)),
-            truncated=sum(1 for r in generated if r.finish_reason == "length"),
+            truncated=None if any(r.finish_reason is None for r in generated)
+            else sum(1 for r in generated if r.finish_reason == "length"),
             stopped=q.stopped,
             exhausted=q.exhausted,
             budget_cut=not self.interrupted and not q.stopped and not q.exhausted

@@ -14,7 +14,8 @@
   ``tokens_note`` saying how many) apart from ``billed_tokens``, the ledger's charge (an unknown
   count billed as ``max_tokens``, a worst-case bound); per bin the same, with the bin's
   accuracy and the plan's prediction; ``histogram``: queries per sample count;
-* ``truncation_rate``: share of samples that ended with finish reason ``length``;
+* ``truncation_rate``: share of samples that ended with finish reason ``length``, over the
+  ``truncation_over`` samples of queries whose finish reasons are all known (None: none is);
 * ``bandit`` (bandit runs): the settings, the queries the solved rules retired and those still
   unsolved when the budget or the rounds ran out;
 * ``stop_savings``: samples the stop rules did not spend, against the targets of the queries they
@@ -109,7 +110,9 @@ def build_report(
     histogram: dict[int, int] = {}
     for r in results:
         histogram[r.samples] = histogram.get(r.samples, 0) + 1
-    truncated = sum(r.truncated for r in results)
+    # over the queries whose every sample has a known finish reason (a log may keep none)
+    truncated = sum(r.truncated for r in results if r.truncated is not None)
+    truncation_over = sum(r.samples for r in results if r.truncated is not None)
     base = baseline(samples) if baseline is not None and n else None
     per_query_base = base.pop("per_query") if base else None
     if base:
@@ -141,7 +144,8 @@ def build_report(
         "spend": _spend(results),
         "bins": bins,
         "histogram": {str(k): histogram[k] for k in sorted(histogram)},
-        "truncation_rate": truncated / samples if samples else None,
+        "truncation_rate": truncated / truncation_over if truncation_over else None,
+        "truncation_over": truncation_over,
         "stop_savings": _stop_savings(results),
         "budget": list(outcome.budget),
         "budget_cut_queries": sum(r.budget_cut for r in results),
@@ -393,6 +397,16 @@ def _plots_note() -> str:
     return "PNG plots: ttc report RUN_DIR --plots DIR"
 
 
+def _truncation_cell(report: Mapping[str, Any], spend: Mapping[str, Any]) -> str:
+    rate, over = report["truncation_rate"], report.get("truncation_over")
+    if rate is None:
+        return "unknown (no finish reason logged)" if report.get("queries") else "-"
+    total = spend.get("samples")
+    if over is not None and total is not None and over < total:
+        return f"{_fmt(rate, 3)} (over the {over} of {total} samples of queries whose finish reasons are known)"
+    return _fmt(rate, 3)
+
+
 def _fmt(value: Any, digits: int = 4) -> str:
     if value is None:
         return "-"
@@ -431,7 +445,7 @@ def render_report(report: Mapping[str, Any], file=None) -> None:
                             + (f" ± {_fmt(pred.get('samples_se'), 2)}, z = {_fmt(pred.get('samples_z'), 2)})"
                                if pred.get("samples_se") is not None else ", no z: the plan has no samples_se)")),
         ("tokens / query", _tokens_cell(spend)),
-        ("truncation rate", _fmt(report["truncation_rate"], 3)),
+        ("truncation rate", _truncation_cell(report, spend)),
         ("stopped early", _savings_cell(report["stop_savings"])),
         ("cut by budget / shortfall", f"{report['budget_cut_queries']} / {report['exhausted_queries']}"),
     ]
