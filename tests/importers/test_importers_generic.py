@@ -163,6 +163,14 @@ def test_bad_values_name_file_line_and_field(
     assert caught.value.message.startswith(f"{path}:2: field {field!r}: ")
 
 
+def test_a_spreadsheets_byte_order_mark_is_not_part_of_the_first_column(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_text("qid,pred,ok\nq1,42,true\nq1,41,false\n", encoding="utf-8-sig")
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    table = import_generic(path, FieldMapping(query_id="qid", answer="pred", correct="ok"), ImportOptions())
+    assert table.query_ids() == ("q1",) and table.correct.tolist() == [True, False]
+
+
 def test_csv_structure_errors(tmp_path: Path) -> None:
     path = tmp_path / "l.csv"
     path.write_text("q,a\nx,1\ny,2,3\n")

@@ -181,6 +181,9 @@ def test_malformed_cruxeval_documents(tmp_path: Path) -> None:
          "raw_generations['s_0'][0]", "must be a string"),
         ({"raw_generations": {"s_0": ["1"]}, "raw_scored_generations": {"s_0": ["yes"]}},
          "raw_scored_generations['s_0'][0]", "true or false"),
+        # a problem without samples would vanish from the table without a word
+        ({"raw_generations": {"s_0": ["1"], "s_1": []}, "raw_scored_generations": {"s_0": [True], "s_1": []}},
+         "raw_generations['s_1']", "the list is empty"),
     ]  # fmt: skip
     for document, field, words in cases:
         path.write_text(json.dumps(document))

@@ -63,6 +63,10 @@ def import_cruxeval_scored(
             raise FileFormatError(
                 path, "must be a list of strings", field=f"raw_generations[{qid!r}]"
             )
+        if not outputs:  # the problem would vanish from the table without a word
+            raise FileFormatError(
+                path, "no samples: the list is empty", field=f"raw_generations[{qid!r}]"
+            )
         if not isinstance(verdicts, list) or len(verdicts) != len(outputs):
             raise FileFormatError(
                 path,

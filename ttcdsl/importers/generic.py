@@ -417,6 +417,9 @@ def generic_format(path: Path) -> str:
 def _csv_records(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
     with open_bytes(path) as handle:
         text = decode_text(handle.read(), path, None)  # names the line of a bad byte
+    # a spreadsheet's UTF-8 export starts with a byte-order mark, which would become an
+    # invisible part of the first column's name
+    text = text.removeprefix("\ufeff")
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
