@@ -251,3 +251,20 @@ def test_import_with_a_tokenizer_folder(
     )
     assert main([*args, "--force", "--tokenizer", str(tmp_path / "nothing")]) == 1
     assert "no such tokenizer" in capsys.readouterr().err
+
+
+def test_an_extraction_that_finds_no_answer_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A pattern that matches no sample labels every sample wrong ('correct: 0/2'); the summary
+    counts the answers extracted, and a warning says that none was."""
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps({"qid": "q1", "text": f"the answer is {a}", "gt": "4"}) + "\n"
+                           for a in (4, 5)))
+    base = ["import", str(log), "-f", "generic", "--query-id-field", "qid", "--text-field", "text",
+            "--gold-field", "gt", "--answer-kind", "math"]
+    assert main([*base, "--extract-regex", r"answer is (\d+)", "-o", str(tmp_path / "a.jsonl")]) == 0
+    captured = capsys.readouterr()
+    assert "extracted from 2 of 2 samples" in captured.out and "warning" not in captured.err
+    assert main([*base, "--extract-regex", "NO MATCH", "-o", str(tmp_path / "b.jsonl")]) == 0
+    captured = capsys.readouterr()
+    assert "extracted from 0 of 2 samples" in captured.out
+    assert "warning: no sample has an answer" in captured.err

@@ -33,6 +33,7 @@ reported as FILE:LINE: field 'NAME': what is wrong.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ttcdsl.cli.usage import remember_parser, usage_error
 
@@ -367,8 +368,14 @@ def _summary(table, output, digest: str) -> None:  # noqa: ANN001
     correct = int(table.correct.sum()) if known else 0
     parts = [f"imported {len(table)} samples ({queries} queries, {shape}) into {output}"]
     notes = table.meta.notes
+    answered = sum(a is not None for a in table.answer)
     if "extractor" in notes:
-        parts.append(f"  answers: {notes['extractor']}")
+        parts.append(f"  answers: {notes['extractor']}; extracted from {answered} of {len(table)} samples")
+    if len(table) and not answered:
+        # every sample answerless: votes have nothing to count and every label reads wrong
+        print(f"ttc import: warning: no sample has an answer (the extraction found none in "
+              f"{len(table)} samples); check the answer field or the extraction pattern",
+              file=sys.stderr)
     parts.append(f"  correct: {correct}/{known} with gold" if known else "  correct: no gold")
     if "equivalence_timeouts" in notes:
         parts[-1] += f" (labelled at import; {notes['equivalence_timeouts']} comparisons timed out)"
