@@ -221,3 +221,26 @@ def test_bad_sweep_ranges_are_usage_errors(text):
 
     with pytest.raises(UserError, match="expected LO..HI"):
         _parse_sweep(text)
+
+
+def test_a_score_column_only_some_samples_carry_is_a_plan_warning(tmp_path, capsys) -> None:
+    """As `ttc run` warns about it, so does the plan (and so `ttc compare`'s rows): the samples
+    without a score count as unknown to best_of_n."""
+    import json
+
+    import yaml
+
+    table = tmp_path / "w.jsonl"
+    assert main(["workload", "-o", str(table), "--queries", "40", "--samples", "8"]) == 0
+    header, *rows = table.read_text().splitlines()
+    rows = [json.loads(r) for r in rows]
+    for i, row in enumerate(rows):
+        if i % 5 == 0:
+            row["scores"] = {}
+    table.write_text("\n".join([header, *map(json.dumps, rows)]) + "\n")
+    out = tmp_path / "plan.yaml"
+    assert main(["plan", str(REPO / "policies" / "best_of_n.ttc"), "-c", str(table), "-o", str(out),
+                 "--reps", "8"]) == 0
+    (warning,) = [w for w in yaml.safe_load(out.read_text())["warnings"] if "only 80%" in w]
+    assert "score column 'prm'" in warning and "count as unknown" in warning
+    assert warning in capsys.readouterr().err

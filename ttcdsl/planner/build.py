@@ -98,7 +98,9 @@ def make_plan(
     columns = {k: v for k, v in (score_columns or {}).items() if k in declared}
     # Refuse a table that lacks what the policy reads: the key or the strategy would silently
     # evaluate to NaN (and be blamed on the data) instead.
-    require(policy, table, score_columns=columns, table_name="the calibration table")
+    partly: list[str] = []  # observables only some samples carry: the plan says so
+    require(policy, table, score_columns=columns, table_name="the calibration table", warn=partly.append)
+    candidate_warnings = [*candidate_warnings, *partly]
     say("calibrating: probes, features and bins")
     calibration = calibrate(policy, table, score_columns=columns, seed=seed)
     timings["calibrate"] = time.perf_counter() - clock
