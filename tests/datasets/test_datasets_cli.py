@@ -97,3 +97,25 @@ def test_split_mistakes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
             main(["split", str(one), "-o", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"), *extra])
         assert caught.value.code == 2
     assert not (tmp_path / "a.jsonl").exists()
+
+
+def test_split_refuses_another_tables_queries_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A queries file none of whose queries is in the table (another table's) is refused before
+    anything is written; one that misses some of the table's queries is said on stderr."""
+    table, queries = tmp_path / "w.jsonl", tmp_path / "w_q.jsonl"
+    assert main(["workload", "-o", str(table), "--dataset", str(queries), "--queries", "30",
+                 "--samples", "4"]) == 0
+    other = tmp_path / "other_q.jsonl"
+    other.write_text("".join(line.replace('"synth-', '"other-') + "\n"
+                             for line in queries.read_text().splitlines()))
+    capsys.readouterr()
+    argv = ["split", str(table), "-o", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"),
+            "--queries-out", str(tmp_path / "qa.jsonl"), str(tmp_path / "qb.jsonl")]
+    assert main([*argv, "--queries", str(other)]) == 1
+    assert "none of its 30 queries is in" in capsys.readouterr().err
+    assert not (tmp_path / "a.jsonl").exists() and not (tmp_path / "qa.jsonl").exists()
+    lines = queries.read_text().splitlines()
+    fewer = tmp_path / "fewer_q.jsonl"
+    fewer.write_text("\n".join(lines[:20]) + "\n")
+    assert main([*argv, "--queries", str(fewer)]) == 0
+    assert "warning: 10 of the table's 30 queries are not in" in capsys.readouterr().err

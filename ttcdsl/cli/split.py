@@ -13,6 +13,7 @@ part's metadata notes record the split.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ttcdsl.cli.usage import remember_parser, usage_error
 
@@ -94,6 +95,20 @@ def run(args: argparse.Namespace) -> int:
                 f"the {name} part would be empty ({len(ids)} queries in {source})",
                 hint="split a table with more queries, or change --fraction or --seed",
             )
+    if dataset is not None:
+        # a queries file of another table would split into parts that match nothing: refused
+        # before anything is written; a partial match is said
+        shared = set(ids) & set(dataset.ids())
+        if not shared:
+            raise UserError(
+                f"{args.queries}: none of its {len(dataset)} queries is in {source} (e.g. "
+                f"{dataset.ids()[0]!r} is not; the table has {ids[0]!r}): it is another table's queries file",
+                hint="pass the queries file the table was made from",
+            )
+        if len(shared) < len(ids):
+            print(f"ttc split: warning: {len(ids) - len(shared)} of the table's {len(ids)} queries are "
+                  f"not in {args.queries} (e.g. {next(q for q in ids if q not in shared)!r})",
+                  file=sys.stderr)
     origin = content_hash(table)
     print(f"split {source} ({len(ids)} queries) with fraction {args.fraction}, seed {args.seed}:")
     for name, part, path in zip(names, parts, outputs, strict=True):
