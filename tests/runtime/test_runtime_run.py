@@ -199,7 +199,8 @@ def test_aggregation_agrees_with_the_planners_simulation() -> None:
     for _ in range(150):
         k = int(rng.integers(1, 7))
         answer = rng.integers(-1, 3, size=k)
-        score = np.where(rng.random(k) < 0.2, np.nan, rng.integers(-3, 3, size=k).astype(float))
+        # mean log-probabilities: never positive (the samples schema refuses one)
+        score = np.where(rng.random(k) < 0.2, np.nan, rng.integers(-5, 1, size=k).astype(float))
         answer_correct = rng.random(3) < 0.5
         correct = np.where(answer >= 0, answer_correct[np.maximum(answer, 0)], False)
         rows = [
