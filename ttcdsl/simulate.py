@@ -691,6 +691,7 @@ class Workload:
     fitted: object | None = None  # simulator.fit.Fitted
     mixture: object | None = None  # simulator.model.Mixture (simulator.workloads); None: the built-in one
     logged: object | None = None  # simulator.empirical.Logged: the empirical mode
+    tokens_known: bool = True  # False: fitted to a table without token counts (tokens unknown)
 
     def draw(self, keys, n_queries: int):
         """``[S]`` independent draws of the questions (``[S, Q, ...]`` arrays); in the empirical
@@ -812,6 +813,14 @@ def _summary(out) -> dict:
     }
     if hasattr(out, "extrapolated"):  # the empirical mode: samples past the logged depth
         summary["extrapolated"] = extrapolated_share(out)
+    return summary
+
+
+def _unknown_tokens(summary: dict, workload: Workload) -> dict:
+    """A workload fitted to a table that logged no token counts has lengths nobody measured:
+    its token figures are unknown (None), not the fit's stand-in."""
+    if not workload.tokens_known:
+        summary["tokens"] = summary["max_tokens"] = None
     return summary
 
 
@@ -953,7 +962,7 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
     else:
         check_limits(policy, lowered, questions)
         out = chunked(lambda k, d: workload.simulate(k, d, lowered.arrays, lowered.config), "policy: ")
-    policy_summary = _summary(out)
+    policy_summary = _unknown_tokens(_summary(out), workload)
     outcomes = {name: np.asarray(getattr(out, name), np.float64)
                 for name in ("correct", "covered", "samples", "tokens")} if per_query else None
     if not baselines:
@@ -979,7 +988,7 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
     base = chunked(lambda k, d: workload.simulate(k, d, uniform, uniform_config), "uniform: ")
     if gold_best:
         base = base._replace(correct=base.covered)
-    uniform_summary = _summary(base)
+    uniform_summary = _unknown_tokens(_summary(base), workload)
     metric = "covered" if policy.objective == "coverage" else "correct"
     diff = np.asarray(getattr(out, metric)).mean(1) - np.asarray(getattr(base, metric)).mean(1)
     d = _interval(diff)

@@ -207,6 +207,9 @@ def test_planning_a_fixed_policy_imports_no_jax_and_no_cvxpy(calibration, tmp_pa
     ("2..4", [2.0, 3.0, 4.0]),
     ("1M..3M:1M", [1e6, 2e6, 3e6]),  # a token budget, written as a policy writes it
     ("1.5k..2k:250", [1500.0, 1750.0, 2000.0]),
+    ("4..6:3", [4.0]),  # a step that does not divide the range stops short of HI, never past it
+    ("1..2:0.6", [1.0, 1.6]),
+    ("0.5..1.5:0.1", [0.5 + i / 10 for i in range(11)]),  # HI reached by float steps is kept
 ])
 def test_sweep_ranges_read_numbers_as_a_policy_writes_them(text, budgets):
     from ttcdsl.cli.plan import _parse_sweep
@@ -214,12 +217,21 @@ def test_sweep_ranges_read_numbers_as_a_policy_writes_them(text, budgets):
     assert _parse_sweep(text) == pytest.approx(budgets)
 
 
-@pytest.mark.parametrize("text", ["8..2", "2-8", "0..4", "1x..2", "2..4:0", "..4", "nan..4"])
+@pytest.mark.parametrize("text", ["8..2", "2-8", "0..4", "1x..2", "2..4:0", "..4", "nan..4", "2..4:"])
 def test_bad_sweep_ranges_are_usage_errors(text):
     from ttcdsl.cli.plan import _parse_sweep
     from ttcdsl.errors import UserError
 
     with pytest.raises(UserError, match="expected LO..HI"):
+        _parse_sweep(text)
+
+
+@pytest.mark.parametrize("text", ["1..2:1e-320", "1..1e308:1e-10", "1..1000000:1"])
+def test_a_sweep_of_too_many_budgets_is_refused(text):
+    from ttcdsl.cli.plan import _parse_sweep
+    from ttcdsl.errors import UserError
+
+    with pytest.raises(UserError, match="more than 10000 budgets"):
         _parse_sweep(text)
 
 
@@ -244,3 +256,15 @@ def test_a_score_column_only_some_samples_carry_is_a_plan_warning(tmp_path, caps
     (warning,) = [w for w in yaml.safe_load(out.read_text())["warnings"] if "only 80%" in w]
     assert "score column 'prm'" in warning and "count as unknown" in warning
     assert warning in capsys.readouterr().err
+
+
+def test_a_bandits_sweep_is_refused_before_planning(tmp_path, capsys) -> None:
+    """A bandit has no planned frontier: its sweep read accuracy 0.000 at every budget."""
+    table = tmp_path / "w.jsonl"
+    assert main(["workload", "-o", str(table), "--queries", "30", "--samples", "8"]) == 0
+    capsys.readouterr()
+    assert main(["plan", str(REPO / "policies" / "bandit_entropy.ttc"), "-c", str(table),
+                 "--sweep", "4..5"]) == 1
+    err = capsys.readouterr().err
+    assert "a bandit allocates online" in err and "ttc simulate POLICY --sweep" in err
+    assert "predicting the run" not in err  # refused before the plan (and its simulation)

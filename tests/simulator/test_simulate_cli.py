@@ -130,6 +130,28 @@ def test_a_plan_simulated_on_a_workload_fitted_to_its_table(tmp_path, capsys):
     assert report["workload"] == "fit:calibration.jsonl"
 
 
+def test_a_table_without_token_counts_simulates_unknown_tokens(tmp_path, capsys):
+    """Fitted to a table that logged no token counts, the simulation has no lengths anybody
+    measured: its token figures are unknown (they read one token per sample)."""
+    from ttcdsl.samples import load, save
+    from ttcdsl.simulate import Workload, draw_table
+
+    drawn = draw_table(Workload(name="builtin"), 60, 8, seed=5)
+    table = tmp_path / "no_tokens.jsonl"
+    save(drawn, table)
+    lines = table.read_text().splitlines()
+    table.write_text("\n".join([lines[0], *(json.dumps({**json.loads(line), "completion_tokens": None})
+                                            for line in lines[1:])]) + "\n")
+    assert not load(table).completion_tokens.count()
+    capsys.readouterr()
+    assert main(["simulate", str(REPO / "policies" / "self_consistency.ttc"), "--fit", str(table),
+                 "--queries", "30", "--seeds", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for side in ("simulated", "uniform"):
+        assert report[side]["tokens"] is None and report[side]["max_tokens"] is None
+    assert report["simulated"]["samples"]["mean"] == pytest.approx(8.0)
+
+
 def test_a_fitted_workload_reads_the_policys_scorer_column(tmp_path, capsys):
     """--fit fits the scores of the policy's reward scorer: a table whose only score column is
     another scorer's is refused by name (it used to be fitted as if it were the policy's)."""

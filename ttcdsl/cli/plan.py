@@ -120,12 +120,18 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{calibration_path}: no such calibration table")
 
     from ttcdsl.lang.api import load_policy
-    from ttcdsl.planner.build import make_plan
+    from ttcdsl.planner.build import allocation_mode, make_plan
     from ttcdsl.planner.explain import explain, render_sweep
     from ttcdsl.planner.plan import dump_plan, save_plan
     from ttcdsl.samples import content_hash, load
 
     policies = [(path, load_policy(path)) for path in args.policies]  # all checked first
+    if sweep is not None and allocation_mode(policies[0][1]) == "bandit":  # before it is planned
+        raise UserError(
+            f"{policies[0][0]}: --sweep draws the planned frontier, but a bandit allocates online "
+            "and has none",
+            hint="ttc simulate POLICY --sweep LO..HI simulates the bandit at each budget",
+        )
     from ttcdsl.observables import score_maps
 
     # One --score mapping serves a batch of policies: each takes the scorers it declares.
@@ -214,17 +220,22 @@ def parse_budget_number(text: str) -> float | None:
 def _parse_sweep(text: str) -> list[float]:
     from ttcdsl.errors import UserError
 
-    body, _, step_text = text.partition(":")
+    import math
+
+    body, colon, step_text = text.partition(":")
     lo_text, sep, hi_text = body.partition("..")
     lo, hi = parse_budget_number(lo_text), parse_budget_number(hi_text)
-    step = parse_budget_number(step_text) if step_text else 1.0
+    step = parse_budget_number(step_text) if colon else 1.0
     if not sep or lo is None or hi is None or step is None or not lo <= hi:
         raise UserError(
             f"--sweep {text!r}: expected LO..HI or LO..HI:STEP with 0 < LO <= HI, e.g. 1..32"
         )
-    count = int(round((hi - lo) / step)) + 1
-    if count > 10_000:
-        raise UserError(f"--sweep {text!r} asks for {count} budgets; use a larger step")
+    # LO, LO + STEP, ... up to HI, never past it (a step that does not divide HI - LO stops
+    # short of HI); the tolerance keeps an HI reached by float steps
+    span = (hi - lo) / step
+    if not math.isfinite(span) or span >= 10_000:
+        raise UserError(f"--sweep {text!r} asks for more than 10000 budgets; use a larger step")
+    count = math.floor(span + 1e-9) + 1
     return [lo + i * step for i in range(count)]
 
 

@@ -133,10 +133,13 @@ def run(args: argparse.Namespace) -> int:
         # what the policy reads must be in the table (tokens, scores, log-probabilities): a fit
         # would otherwise stand in numbers for observables that were never measured
         require(policy, table, table_name=f"--fit {args.fit}")
+        tokens_known = bool(table.completion_tokens.count())
         if args.empirical:
             fitted, logged = fit_table(table, policy, empirical=True)
-            return Workload(name=f"empirical:{Path(args.fit).name}", fitted=fitted, logged=logged)
-        return Workload(name=f"fit:{Path(args.fit).name}", fitted=fit_table(table, policy))
+            return Workload(name=f"empirical:{Path(args.fit).name}", fitted=fitted, logged=logged,
+                            tokens_known=tokens_known)
+        return Workload(name=f"fit:{Path(args.fit).name}", fitted=fit_table(table, policy),
+                        tokens_known=tokens_known)
 
     say = _progress()
     if target.suffix == ".ttc":

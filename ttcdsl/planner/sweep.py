@@ -32,6 +32,11 @@ from ttcdsl.planner.uniform import uniform_at, versus_uniform
 def sweep_budget(result: PlanResult, budgets: list[float]) -> dict[str, Any]:
     problem = result.problem
     policy = result.calibration.policy
+    if result.plan["mode"] == "bandit":  # its curves are never estimated: the frontier would read 0
+        raise UserError(
+            "--sweep draws the planned frontier, but a bandit allocates online and has none",
+            hint="ttc simulate POLICY --sweep LO..HI simulates the bandit at each budget",
+        )
     if not problem.batch_limits:
         raise UserError(
             "--sweep varies the policy's batch budget, but this policy has none",
