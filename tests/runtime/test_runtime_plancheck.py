@@ -38,6 +38,15 @@ def _set(data: dict, field: str, value) -> None:
         ("bins[0].sampling.max_tokens", 99, "the plan says 99, but the policy says 4096"),
         ("bins[1].allocation[0].samples", 40, "40 samples per query, but the policy allows 2..12"),
         ("bins[0].allocation[1].samples", 1, "1 samples per query, but the policy allows 2..12"),
+        # a field of the wrong kind is refused by name when the plan is read (it crashed the run
+        # or the simulator where it was used)
+        ("probe", "x", "must be a whole number from 0"),
+        ("batch_size", -5, "must be a whole number from 1"),
+        ("bins[0].allocation[0].samples", 10**30, "must be a whole number from 0"),
+        ("policy.file", 123, "must be a non-empty string"),
+        ("predicted", [1, 2], "must be a mapping"),
+        ("uniform_choice", "x", "must be a mapping"),
+        ("bandit", "x", "must be a mapping"),
     ],
 )
 def test_a_hand_edited_plan_field_is_refused(tmp_path, capsys, field, value, message) -> None:

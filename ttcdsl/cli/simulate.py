@@ -152,12 +152,16 @@ def run(args: argparse.Namespace) -> int:
 
         plan = load_plan(target)
         policy_file = plan["policy"].get("file")
-        if not policy_file or not Path(policy_file).is_file():
+        if not isinstance(policy_file, str) or not policy_file or not Path(policy_file).is_file():
             raise UserError(f"{target}: the plan's policy file {policy_file!r} is not there")
         policy = load_policy(policy_file)
         if policy.source_hash != plan["policy"]["source_sha256"]:
             raise UserError(f"{policy_file}: the plan was made from another version of the policy",
                             hint="re-plan with ttc plan")
+        from ttcdsl.runtime.plancheck import check_plan_against_policy
+
+        # what ttc run refuses in a hand-edited plan, the simulation refuses too (same check)
+        check_plan_against_policy(plan, policy, target)
         check_supported(policy, plan)
         workload = workload_for(policy)
     if budget is not None or budgets is not None:

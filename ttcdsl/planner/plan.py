@@ -120,6 +120,15 @@ def validate_plan(data: Any, path: str | os.PathLike[str] = "<plan>") -> None:
     policy = check.mapping(data.get("policy"), "policy")
     check.string(policy.get("name"), "policy.name")
     check.string(policy.get("source_sha256"), "policy.source_sha256")
+    if policy.get("file") is not None:
+        check.string(policy.get("file"), "policy.file")
+    # the sections the run and the simulator read by key: each of its kind, or absent
+    check.count(data.get("probe"), "probe", low=0)
+    if data.get("batch_size") is not None:
+        check.count(data.get("batch_size"), "batch_size", low=1)
+    for section in ("predicted", "baseline", "uniform_choice", "bandit"):
+        if data.get(section) is not None:
+            check.mapping(data[section], section)
     if data.get("mode") not in MODES:
         check.fail("mode", f"must be one of {', '.join(MODES)}, got {data.get('mode')!r}")
     if data.get("objective") not in ("accuracy", "coverage"):
@@ -161,9 +170,7 @@ def validate_plan(data: Any, path: str | os.PathLike[str] = "<plan>") -> None:
             for j, option in enumerate(allocation):
                 at = f"{where}.allocation[{j}]"
                 check.mapping(option, at)
-                n = option.get("samples")
-                if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-                    check.fail(f"{at}.samples", f"must be a whole number of samples, got {n!r}")
+                check.count(option.get("samples"), f"{at}.samples", low=0)
                 share = check.number(option.get("share"), f"{at}.share")
                 if not 0 <= share <= 1:
                     check.fail(f"{at}.share", f"must be in [0, 1], got {share}")
@@ -180,6 +187,9 @@ def validate_plan(data: Any, path: str | os.PathLike[str] = "<plan>") -> None:
         except ValueError as error:
             field, message = error.args
             check.fail("per_query.predictor" + (f".{field}" if field else ""), message)
+
+
+COUNT_MAX = 2**31 - 1  # the most samples, queries or probe samples a plan may name
 
 
 class _Checker:
@@ -202,6 +212,12 @@ class _Checker:
     def string(self, value: Any, field: str) -> str:
         if not isinstance(value, str) or not value:
             self.fail(field, f"must be a non-empty string, got {_kind(value)}")
+        return value
+
+    def count(self, value: Any, field: str, *, low: int) -> int:
+        """A whole number from ``low`` to :data:`COUNT_MAX` (a count no run could reach)."""
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= COUNT_MAX:
+            self.fail(field, f"must be a whole number from {low} to {COUNT_MAX}, got {value!r}")
         return value
 
     def number(self, value: Any, field: str) -> float:
