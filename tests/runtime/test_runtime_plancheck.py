@@ -28,6 +28,7 @@ def _set(data: dict, field: str, value) -> None:
     [
         ("probe", 40, "the plan says 40, but the policy says 2"),
         ("policy.name", "other", "the plan says 'other'"),
+        ("mode", "bandit", "the plan says 'bandit', but the policy says 'optimal'"),
         ("objective", "coverage", "the policy says 'accuracy'"),
         ("binning.key", "length", "the plan says 'length', but the policy says 'agreement'"),
         ("binning.method", "quantiles", "the policy says 'thresholds'"),

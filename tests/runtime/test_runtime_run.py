@@ -119,7 +119,7 @@ def test_a_plan_whose_mode_is_not_the_policys_is_refused(inputs, capsys) -> None
     data["mode"] = "bandit"
     plan.write_text(yaml.safe_dump(data))
     _refused(capsys, d / "run", *run_args(plan, queries, samples, d / "run"),
-             message="field 'mode': the plan's mode is 'bandit', but the policy allocates 'optimal'")
+             message="field 'mode': the plan says 'bandit', but the policy says 'optimal'")
 
 
 def test_an_existing_run_directory_is_not_overwritten(inputs, capsys) -> None:

@@ -540,3 +540,26 @@ def test_a_gold_bandit_runs_with_uniform_and_the_oracle(capsys):
         assert report[column]["accuracy"] == report[column]["coverage"], column
     assert report["simulated"]["samples"]["mean"] <= 4 + 1e-9
     assert report["verdict"].startswith("better than uniform"), report["verdict"]
+
+
+def test_a_hand_edited_plan_is_refused_as_ttc_run_refuses_it(tmp_path, capsys):
+    """The runtime's plan check: a plan whose mode or strategy no longer matches its policy
+    crashed the simulator (or was simulated as if nothing were wrong)."""
+    import yaml
+
+    from ttcdsl.samples import save
+    from ttcdsl.simulate import Workload, draw_table
+
+    table = tmp_path / "calibration.jsonl"
+    save(draw_table(Workload(name="builtin"), 60, 8, seed=4), table)
+    plan = tmp_path / "sc.plan.yaml"
+    assert main(["plan", str(REPO / "policies" / "self_consistency.ttc"), "-c", str(table), "-o",
+                 str(plan), "--reps", "8", "--no-cross-check"]) == 0
+    data = yaml.safe_load(plan.read_text())
+    for field, value in (("mode", "bandit"), ("objective", "coverage")):
+        edited = tmp_path / f"{field}.plan.yaml"
+        edited.write_text(yaml.safe_dump({**data, field: value}, sort_keys=False))
+        capsys.readouterr()
+        assert main(["simulate", str(edited), "--queries", "20", "--seeds", "2"]) == 1
+        err = capsys.readouterr().err
+        assert f"{edited}: field {field!r}" in err and "internal error" not in err, err

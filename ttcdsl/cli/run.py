@@ -485,15 +485,7 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
             f"(sha256 {policy.source_hash[:12]}..., the plan's {plan['policy']['source_sha256'][:12]}...)",
             hint="re-plan with ttc plan, or pass the policy the plan was made from with --policy",
         )
-    from ttcdsl.planner.build import allocation_mode
-
-    if plan["mode"] != allocation_mode(policy):
-        raise UserError(
-            f"{plan_path}: field 'mode': the plan's mode is {plan['mode']!r}, but the policy allocates "
-            f"{allocation_mode(policy)!r}",
-            hint="the plan was edited by hand; re-plan with ttc plan",
-        )
-    _check_plan(plan, policy, plan_path)
+    _check_plan(plan, policy, plan_path)  # the mode first: the rest is read by mode
     from ttcdsl.planner.candidates import apply_plan_choices
 
     # bins with candidates run the plan's choice (checked above): what `require` checks below

@@ -41,7 +41,10 @@ def check_plan_against_policy(plan: Mapping[str, Any], policy: ir.Policy, plan_p
         if not _equal(mine, theirs):
             fail(field, mine, theirs)
 
+    from ttcdsl.planner.build import allocation_mode
+
     same("policy.name", plan["policy"]["name"], policy.name)
+    same("mode", plan["mode"], allocation_mode(policy))
     same("objective", plan["objective"], policy.objective)
     if "probe" in plan:  # plans made before the field existed run the policy's probe
         same("probe", plan["probe"], policy.probe)
