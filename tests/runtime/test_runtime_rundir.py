@@ -329,3 +329,4 @@ def test_a_report_of_a_run_whose_samples_file_is_a_directory_is_a_user_error(
     assert ttc("report", str(broken)) == 1
     err = capsys.readouterr().err
     assert "samples.jsonl" in err and "internal error" not in err
+

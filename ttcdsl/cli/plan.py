@@ -103,6 +103,10 @@ def run(args: argparse.Namespace) -> int:
         usage_error(args, f"--queries must be at least 1, not {args.queries}")
     if args.reps < 2:
         usage_error(args, f"--reps must be at least 2, not {args.reps}")
+    if args.reps > 1_000_000:
+        usage_error(args, f"--reps must be at most 1000000, not {args.reps}")
+    if not 0 <= args.seed < 2**32:  # numpy's generators take seeds from 0 to 2^32 - 1 here
+        usage_error(args, f"--seed must be from 0 to {2**32 - 1}, not {args.seed}")
     try:
         scores = _score_map(args.score)
         sweep = _parse_sweep(args.sweep) if args.sweep else None

@@ -93,8 +93,8 @@ def run(args: argparse.Namespace) -> int:
         usage_error(args, f"--queries must be at least 2, got {args.queries}")
     if args.seeds < 2:
         usage_error(args, f"--seeds must be at least 2 (an interval needs two draws), got {args.seeds}")
-    if args.seed < 0:
-        usage_error(args, f"--seed must be >= 0, got {args.seed}")
+    if not 0 <= args.seed < 2**32:  # a random key holds 32 bits: a larger seed would wrap
+        usage_error(args, f"--seed must be from 0 to {2**32 - 1}, got {args.seed}")
     if args.empirical and not args.fit:
         usage_error(args, "--empirical resamples a table's logged samples: give the table with --fit SAMPLES")
     target = _target(args)
