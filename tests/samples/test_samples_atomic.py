@@ -66,3 +66,29 @@ def test_a_live_writers_temporary_file_is_kept(tmp_path) -> None:
     finally:
         live.kill()
         live.wait()
+
+
+def test_only_a_regular_file_is_ever_replaced(tmp_path) -> None:
+    """A directory, a symbolic link or a device at the destination is refused, and left as it
+    was: the rename replaced /dev/full with a plan file (run as root)."""
+    import pytest
+
+    from ttcdsl.errors import UserError
+
+    folder = tmp_path / "out.yaml"
+    folder.mkdir()
+    real = tmp_path / "real.yaml"
+    real.write_text("kept\n")
+    link = tmp_path / "link.yaml"
+    link.symlink_to(real)
+    for target in (folder, link, "/dev/null"):
+        with pytest.raises(UserError, match="not a regular file"):
+            with atomic_writer(target) as handle:
+                handle.write("new\n")
+    assert folder.is_dir() and link.is_symlink() and real.read_text() == "kept\n"
+    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("old\n")
+    with atomic_writer(plain) as handle:
+        handle.write("new\n")
+    assert plain.read_text() == "new\n"

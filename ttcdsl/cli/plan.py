@@ -275,6 +275,8 @@ def _outputs(policies: list[str], output: str | None, force: bool) -> list:
         if len(policies) > 1:
             raise UserError("several policies need -o DIRECTORY (one plan file per policy)")
         return [None]
+    if not output.strip():
+        raise UserError("-o '': not a path", hint="name the plan file, or a directory ending in /")
     target = Path(output)
     # `-o plans/` names a directory even before it exists (it was written as a FILE `plans`)
     as_directory = len(policies) > 1 or target.is_dir() or output.endswith(("/", os.sep))

@@ -110,11 +110,18 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(destination)
     directory = target.parent if str(target.parent) else Path(".")
+    if not str(destination).strip() or target.name in ("", ".", ".."):
+        raise UserError(f"{str(destination)!r}: not a file name", hint="choose an output file")
     if not directory.is_dir():
         raise UserError(
             f"{target}: the directory {directory} does not exist",
             hint="create the directory first or choose another output path",
         )
+    if os.path.lexists(target) and (target.is_symlink() or not target.is_file()):
+        # the rename would replace a directory's entry, a device (/dev/null) or a link's target
+        # path with a plain file: only a file is ever replaced
+        raise UserError(f"{target}: exists and is not a regular file; only a file is replaced",
+                        hint="choose another output path")
     remove_stale_temporaries(directory, target.name)
     temp, lock_fd = _new_temporary(directory, target.name)
     try:
