@@ -32,6 +32,8 @@ CASES = [
     ("bad-underscores", "TTC014", "1__0", policy("budget { mean samples per query <= 1__0 }")),
     ("infinite-number", "TTC014", "1e999", policy("feature a = 1e999\nstop { when a > 1 }")),
     ("number-too-large", "TTC014", "2000000G", policy("budget { total tokens <= 2000000G }")),
+    # past Python's 4300-digit limit for reading an int: it crashed the checker
+    ("number-of-5000-digits", "TTC014", "1" + "0" * 5000, policy("feature a = 1" + "0" * 5000 + "\nstop { when a > 1 }")),
     # -- names and definitions --
     ("no-header", "TTC100", "sampling { max_tokens 64 }", policy("answer majority_vote", header="")),
     ("header-not-first", "TTC100", "policy t",

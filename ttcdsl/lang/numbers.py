@@ -26,6 +26,9 @@ def parse_number(literal: str) -> int | float:
                 f"'{literal}' is not a valid number: '_' may only stand between two digits"
             )
     digits = mantissa.replace("_", "")
+    if len(digits.lstrip("0").split(".")[0]) > 16 and not exponent:
+        # past 10^15 whatever it is, and Python refuses to read ints over 4300 digits at all
+        raise NumberError(f"'{_shown(literal)}' is too large (the largest allowed is 10^15)")
     if "." not in digits and not exponent:
         value: int | float = int(digits) * multiplier
     else:
@@ -38,8 +41,13 @@ def parse_number(literal: str) -> int | float:
         if value.is_integer() and abs(value) <= MAX_MAGNITUDE and multiplier > 1:
             value = int(value)  # 1.5k is the whole number 1500
     if abs(value) > MAX_MAGNITUDE:
-        raise NumberError(f"'{literal}' is too large (the largest allowed is 10^15)")
+        raise NumberError(f"'{_shown(literal)}' is too large (the largest allowed is 10^15)")
     return value
+
+
+def _shown(literal: str) -> str:
+    """A literal as a message quotes it: a long one shortened, not echoed whole."""
+    return literal if len(literal) <= 24 else f"{literal[:10]}...{literal[-6:]} ({len(literal)} characters)"
 
 
 def format_number(value: int | float) -> str:
