@@ -563,3 +563,23 @@ def test_a_hand_edited_plan_is_refused_as_ttc_run_refuses_it(tmp_path, capsys):
         assert main(["simulate", str(edited), "--queries", "20", "--seeds", "2"]) == 1
         err = capsys.readouterr().err
         assert f"{edited}: field {field!r}" in err and "internal error" not in err, err
+
+
+def test_a_check_with_nothing_to_check_fails(tmp_path, capsys):
+    """A plan that records no prediction (here, emptied by hand) cannot agree with anything:
+    the check said 'agree (nothing)' and passed."""
+    import yaml
+
+    from ttcdsl.samples import save
+    from ttcdsl.simulate import Workload, draw_table
+
+    table = tmp_path / "calibration.jsonl"
+    save(draw_table(Workload(name="builtin"), 40, 8, seed=4), table)
+    plan = tmp_path / "sc.plan.yaml"
+    assert main(["plan", str(REPO / "policies" / "self_consistency.ttc"), "-c", str(table), "-o",
+                 str(plan), "--reps", "8", "--no-cross-check"]) == 0
+    data = yaml.safe_load(plan.read_text())
+    plan.write_text(yaml.safe_dump({**data, "predicted": {}}, sort_keys=False))
+    capsys.readouterr()
+    assert main(["simulate", "--check", str(plan), "--seeds", "2"]) == 1
+    assert "nothing to check" in capsys.readouterr().err

@@ -350,7 +350,12 @@ def _check_exit(verdict: dict, *, as_json: bool) -> int:
 
     from ttcdsl.simulate_check import describe
 
-    checked = ", ".join(r["label"] for r in verdict["figures"]) or "nothing"
+    if not verdict["figures"]:  # an agreement over nothing is no check: say so, and fail
+        print("ttc simulate: nothing to check: the plan records no prediction with an error for "
+              f"{', '.join(verdict['skipped'])} (a bandit planned with --no-simulate, or a "
+              "hand-edited plan)", file=sys.stderr)
+        return 1
+    checked = ", ".join(r["label"] for r in verdict["figures"])
     skipped = f" (not checked: {', '.join(verdict['skipped'])})" if verdict["skipped"] else ""
     if verdict["agree"]:
         out = sys.stderr if as_json else sys.stdout
