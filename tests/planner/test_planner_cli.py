@@ -268,3 +268,18 @@ def test_a_bandits_sweep_is_refused_before_planning(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert "a bandit allocates online" in err and "ttc simulate POLICY --sweep" in err
     assert "predicting the run" not in err  # refused before the plan (and its simulation)
+
+
+def test_a_table_where_every_figure_is_zero_by_construction_is_a_plan_warning(tmp_path, capsys) -> None:
+    """No sample labelled correct (a mislabelled import): the plan predicts accuracy 0, and says
+    why, as ttc simulate --fit does."""
+    table = tmp_path / "w.jsonl"
+    assert main(["workload", "-o", str(table), "--queries", "30", "--samples", "8"]) == 0
+    header, *rows = table.read_text().splitlines()
+    table.write_text("\n".join([header, *(json.dumps({**json.loads(r), "correct": False})
+                                          for r in rows)]) + "\n")
+    out = tmp_path / "plan.yaml"
+    capsys.readouterr()
+    assert main(["plan", str(POLICY), "-c", str(table), "-o", str(out), "--reps", "8"]) == 0
+    (warning,) = [w for w in yaml.safe_load(out.read_text())["warnings"] if "by construction" in w]
+    assert "no sample is labelled correct" in warning and warning in capsys.readouterr().err

@@ -101,4 +101,4 @@ def test_a_table_that_makes_every_figure_zero_is_flagged(tmp_path, capsys, edit,
     broken.write_text("\n".join([header, *(json.dumps(json.loads(r) | edit) for r in rows)]) + "\n")
     assert main(["simulate", str(REPO / "policies" / "self_consistency.ttc"), "--fit", str(broken),
                  "--queries", "20", "--seeds", "2"]) == 0
-    assert f"warning: no sample in {broken} {says}" in capsys.readouterr().err
+    assert f"warning: {broken}: no sample {says}" in capsys.readouterr().err

@@ -372,22 +372,14 @@ def _check_exit(verdict: dict, *, as_json: bool) -> int:
 
 
 def _warn_degenerate(table, path: Path) -> None:
-    """A --fit table from which every figure is 0 by construction: say so, so that a broken
-    answer extraction or a mislabelled import is not read as a measured result."""
+    """A --fit table from which every figure is 0 by construction: say so."""
     import sys
 
-    import numpy as np
+    from ttcdsl.samples.degenerate import degenerate
 
-    answered = sum(a is not None for a in table.answer)
-    labelled = ~np.ma.getmaskarray(table.correct)
-    right = int(np.ma.filled(table.correct, False).sum())
-    if answered == 0:
-        print(f"ttc simulate: warning: no sample in {path} carries an answer (was the answer "
-              "extraction right?): every simulated vote is empty, so accuracy is 0 by construction",
-              file=sys.stderr)
-    elif labelled.any() and right == 0:
-        print(f"ttc simulate: warning: no sample in {path} is labelled correct: accuracy and "
-              "coverage are 0 by construction, whatever the policy", file=sys.stderr)
+    reason = degenerate(table)
+    if reason is not None:
+        print(f"ttc simulate: warning: {path}: {reason}", file=sys.stderr)
 
 
 def _progress():

@@ -100,6 +100,10 @@ def make_plan(
     # evaluate to NaN (and be blamed on the data) instead.
     partly: list[str] = []  # observables only some samples carry: the plan says so
     require(policy, table, score_columns=columns, table_name="the calibration table", warn=partly.append)
+    from ttcdsl.samples.degenerate import degenerate
+
+    if degenerate(table) is not None:  # every figure 0 by construction: said, not predicted
+        partly.append(f"the calibration table: {degenerate(table)}")
     candidate_warnings = [*candidate_warnings, *partly]
     say("calibrating: probes, features and bins")
     calibration = calibrate(policy, table, score_columns=columns, seed=seed)
