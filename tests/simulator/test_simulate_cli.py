@@ -583,3 +583,17 @@ def test_a_check_with_nothing_to_check_fails(tmp_path, capsys):
     capsys.readouterr()
     assert main(["simulate", "--check", str(plan), "--seeds", "2"]) == 1
     assert "nothing to check" in capsys.readouterr().err
+
+
+def test_the_planners_warnings_are_said_when_simulate_plans(tmp_path, capsys):
+    """A fixed-8 policy fitted to a table of 1 sample per question runs at 1 sample: the plan's
+    warning that says so reached ttc plan's user, not ttc simulate's."""
+    from ttcdsl.samples import save
+    from ttcdsl.simulate import Workload, draw_table
+
+    table = tmp_path / "one.jsonl"
+    save(draw_table(Workload(name="builtin"), 40, 1, seed=4), table)
+    capsys.readouterr()
+    assert main(["simulate", str(REPO / "policies" / "self_consistency.ttc"), "--fit", str(table),
+                 "--queries", "20", "--seeds", "2"]) == 0
+    assert "warning: bin 'all': its fixed 8 samples per query are cut to 1" in capsys.readouterr().err

@@ -180,8 +180,11 @@ def run(args: argparse.Namespace) -> int:
         from ttcdsl.planner.build import make_plan
 
         say(f"{step}planning {at_policy.name} on {len(table.query_ids())} questions")
-        return make_plan(at_policy, table, policy_file=str(target), reps=32, seed=args.seed,
+        made = make_plan(at_policy, table, policy_file=str(target), reps=32, seed=args.seed,
                          cross_check=False, batch_size=queries).plan
+        for warning in made.get("warnings", []):  # what ttc plan would say of this plan
+            say(f"{step}warning: {warning}")
+        return made
 
     def simulate_at(b: float | None, step: str = "") -> dict:
         if b is None:
