@@ -542,20 +542,27 @@ def test_a_gold_bandit_runs_with_uniform_and_the_oracle(capsys):
     assert report["verdict"].startswith("better than uniform"), report["verdict"]
 
 
-def test_a_hand_edited_plan_is_refused_as_ttc_run_refuses_it(tmp_path, capsys):
-    """The runtime's plan check: a plan whose mode or strategy no longer matches its policy
-    crashed the simulator (or was simulated as if nothing were wrong)."""
+def _self_consistency_plan(tmp_path, queries: int) -> dict:
+    """self_consistency's plan (as a document) on a table of ``queries`` built-in questions."""
     import yaml
 
     from ttcdsl.samples import save
     from ttcdsl.simulate import Workload, draw_table
 
     table = tmp_path / "calibration.jsonl"
-    save(draw_table(Workload(name="builtin"), 60, 8, seed=4), table)
+    save(draw_table(Workload(name="builtin"), queries, 8, seed=4), table)
     plan = tmp_path / "sc.plan.yaml"
     assert main(["plan", str(REPO / "policies" / "self_consistency.ttc"), "-c", str(table), "-o",
                  str(plan), "--reps", "8", "--no-cross-check"]) == 0
-    data = yaml.safe_load(plan.read_text())
+    return yaml.safe_load(plan.read_text())
+
+
+def test_a_hand_edited_plan_is_refused_as_ttc_run_refuses_it(tmp_path, capsys):
+    """The runtime's plan check: a plan whose mode or strategy no longer matches its policy
+    crashed the simulator (or was simulated as if nothing were wrong)."""
+    import yaml
+
+    data = _self_consistency_plan(tmp_path, 60)
     for field, value in (("mode", "bandit"), ("objective", "coverage")):
         edited = tmp_path / f"{field}.plan.yaml"
         edited.write_text(yaml.safe_dump({**data, field: value}, sort_keys=False))
@@ -570,15 +577,8 @@ def test_a_check_with_nothing_to_check_fails(tmp_path, capsys):
     the check said 'agree (nothing)' and passed."""
     import yaml
 
-    from ttcdsl.samples import save
-    from ttcdsl.simulate import Workload, draw_table
-
-    table = tmp_path / "calibration.jsonl"
-    save(draw_table(Workload(name="builtin"), 40, 8, seed=4), table)
-    plan = tmp_path / "sc.plan.yaml"
-    assert main(["plan", str(REPO / "policies" / "self_consistency.ttc"), "-c", str(table), "-o",
-                 str(plan), "--reps", "8", "--no-cross-check"]) == 0
-    data = yaml.safe_load(plan.read_text())
+    data = _self_consistency_plan(tmp_path, 40)
+    plan = tmp_path / "emptied.plan.yaml"
     plan.write_text(yaml.safe_dump({**data, "predicted": {}}, sort_keys=False))
     capsys.readouterr()
     assert main(["simulate", "--check", str(plan), "--seeds", "2"]) == 1
