@@ -101,6 +101,12 @@ def test_explain_prints_every_code_and_rejects_unknown_ones(capsys):
     assert "unknown diagnostic code" in capsys.readouterr().err
     assert main(["explain", "--list"]) == 0
     assert capsys.readouterr().out.count("TTC") == len(CODES)
+    # a code given with --list was ignored, and an empty one listed every code
+    with pytest.raises(SystemExit) as caught:
+        main(["explain", "--list", "TTC101"])
+    assert caught.value.code == 2 and "takes no code" in capsys.readouterr().err
+    assert main(["explain", ""]) == 1
+    assert "unknown diagnostic code ''" in capsys.readouterr().err
 
 
 def test_bad_command_line_exits_2():

@@ -20,7 +20,12 @@ def run(args: argparse.Namespace) -> int:
     from ttcdsl.errors import UserError
     from ttcdsl.lang.codes import CODES, explain
 
-    if args.list or not args.code:
+    if args.list and args.code is not None:
+        from ttcdsl.cli.usage import usage_error
+
+        usage_error(args, f"--list lists every code; it takes no code (got {args.code!r})",
+                    hint=f"ttc explain {args.code} explains that one")
+    if args.list or args.code is None:
         for entry in CODES.values():
             print(f"{entry.code}  {entry.title}")
         return 0
