@@ -311,6 +311,10 @@ def test_batch_budget_needs_the_number_of_queries():
     assert problem.code == "TTC400"
     assert underlined(problem) == "total samples <= 100"
     assert "102" in problem.message
+    assert "lower the per-query minimum to 1 or less" in problem.help
+    # under one sample per query a lower minimum serves nothing: the batch must shrink
+    (problem,) = check_batch_budget(checked, 1000)
+    assert "run at most 50 queries per batch" in problem.help and "minimum to 0" not in problem.help
 
 
 def test_an_empty_or_comment_only_file_is_one_diagnostic_at_1_1():

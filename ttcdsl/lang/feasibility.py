@@ -16,20 +16,24 @@ def check_batch_budget(policy: ir.Policy, num_queries: int) -> tuple[Diagnostic,
         low = budget.find("per_query_min", total.unit)
         minimum = low.value if low else 0
         reason = low.span if low else None
+        what = "per-query minimum"
         if total.unit == "samples" and policy.probe > minimum:
             minimum = policy.probe
             reason = None  # the probe; its span is not kept in the IR budget
+            what = "probe"
         needed = minimum * num_queries
         if needed > total.value:
-            per_query = total.value / num_queries if num_queries else 0
+            affordable = int(total.value // num_queries) if num_queries else 0
+            # a minimum of 0 serves no query: below one per query, the batch must shrink instead
+            instead = (f"lower the {what} to {format_number(affordable)} or less" if affordable >= 1
+                       else f"run at most {format_number(int(total.value // minimum))} queries per batch")
             diagnostics.error(
                 "TTC400",
                 f"{num_queries} queries need at least {format_number(needed)} {total.unit} "
                 f"({format_number(minimum)} each), but the total is {format_number(total.value)}",
                 total.span,
                 label="too small for this batch",
-                help=f"raise the total to at least {format_number(needed)}, or lower the "
-                f"per-query minimum to {format_number(int(per_query))} or less",
+                help=f"raise the total to at least {format_number(needed)}, or {instead}",
                 notes=(Note(span=reason, message="the per-query minimum is set here"),) if reason else (),
             )
     return diagnostics.sorted()
