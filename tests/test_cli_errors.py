@@ -24,6 +24,7 @@ def test_running_out_of_memory_is_said_as_such_not_as_a_bug(monkeypatch, capsys)
     (["plan", "policies/self_consistency.ttc", "-c", "x.jsonl", "--seed", "-1"], "--seed must be from 0"),
     (["plan", "policies/self_consistency.ttc", "-c", "x.jsonl", "--reps", "100000000"], "--reps must be at most"),
     (["simulate", "policies/self_consistency.ttc", "--seed", str(10**29)], "--seed must be from 0"),
+    (["queries", "arithmetic", "-o", "q.jsonl", "--count", "100000000"], "--count must be from 1"),
 ])
 def test_out_of_range_numbers_are_command_line_errors(argv, message, capsys) -> None:
     from ttcdsl.cli import main

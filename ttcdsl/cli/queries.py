@@ -63,8 +63,8 @@ def run(args: argparse.Namespace) -> int:
     if args.name == BUILTIN:
         if not args.output:
             usage_error(args, f"ttc queries {BUILTIN} needs -o Q.jsonl")
-        if args.count < 1:
-            usage_error(args, f"--count must be at least 1, got {args.count}")
+        if not 1 <= args.count <= 1_000_000:  # a live run's question set, not a data set to mine
+            usage_error(args, f"--count must be from 1 to 1000000, got {args.count}")
     elif not args.data_dir or not args.output:
         usage_error(args, "ttc queries NAME needs --data-dir DIR and -o Q.jsonl")
     output = Path(args.output)
