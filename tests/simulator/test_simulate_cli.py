@@ -597,3 +597,15 @@ def test_the_planners_warnings_are_said_when_simulate_plans(tmp_path, capsys):
     assert main(["simulate", str(REPO / "policies" / "self_consistency.ttc"), "--fit", str(table),
                  "--queries", "20", "--seeds", "2"]) == 0
     assert "warning: bin 'all': its fixed 8 samples per query are cut to 1" in capsys.readouterr().err
+
+
+def test_a_workload_fitted_to_a_handful_of_questions_says_so(tmp_path, capsys):
+    from ttcdsl.samples import save
+    from ttcdsl.simulate import Workload, draw_table
+
+    table = tmp_path / "five.jsonl"
+    save(draw_table(Workload(name="builtin"), 5, 8, seed=4), table)
+    capsys.readouterr()
+    assert main(["simulate", str(REPO / "policies" / "self_consistency.ttc"), "--fit", str(table),
+                 "--queries", "20", "--seeds", "2"]) == 0
+    assert f"{table} holds 5 question(s)" in capsys.readouterr().err

@@ -374,8 +374,12 @@ def _check_exit(verdict: dict, *, as_json: bool) -> int:
     return 1
 
 
+FEW_QUESTIONS = 20  # below this a fitted workload is a handful of questions, said so
+
+
 def _warn_degenerate(table, path: Path) -> None:
-    """A --fit table from which every figure is 0 by construction: say so."""
+    """A --fit table from which every figure is 0 by construction, or one of a handful of
+    questions: say so."""
     import sys
 
     from ttcdsl.samples.degenerate import degenerate
@@ -383,6 +387,11 @@ def _warn_degenerate(table, path: Path) -> None:
     reason = degenerate(table)
     if reason is not None:
         print(f"ttc simulate: warning: {path}: {reason}", file=sys.stderr)
+    few = len(table.query_ids())
+    if few < FEW_QUESTIONS:  # a workload of resampled copies of a handful of questions
+        print(f"ttc simulate: warning: {path} holds {few} question(s): every simulated question is "
+              "drawn from them, so the figures describe these alone, not a workload like them",
+              file=sys.stderr)
 
 
 def _progress():
