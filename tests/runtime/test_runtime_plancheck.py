@@ -44,7 +44,7 @@ def _set(data: dict, field: str, value) -> None:
         ("probe", "x", "must be a whole number from 0"),
         ("batch_size", -5, "must be a whole number from 1"),
         ("bins[0].allocation[0].samples", 10**30, "must be a whole number from 0"),
-        ("policy.file", 123, "must be a non-empty string"),
+        ("policy.file", 123, "must be a path"),
         ("predicted", [1, 2], "must be a mapping"),
         ("uniform_choice", "x", "must be a mapping"),
         ("bandit", "x", "must be a mapping"),

@@ -120,8 +120,8 @@ def validate_plan(data: Any, path: str | os.PathLike[str] = "<plan>") -> None:
     policy = check.mapping(data.get("policy"), "policy")
     check.string(policy.get("name"), "policy.name")
     check.string(policy.get("source_sha256"), "policy.source_sha256")
-    if policy.get("file") is not None:
-        check.string(policy.get("file"), "policy.file")
+    if policy.get("file") is not None and not isinstance(policy["file"], str):  # "" when unnamed
+        check.fail("policy.file", f"must be a path, got {_kind(policy['file'])}")
     # the sections the run and the simulator read by key: each of its kind, or absent
     check.count(data.get("probe"), "probe", low=0)
     if data.get("batch_size") is not None:
