@@ -18,6 +18,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy.stats import t as student_t
 
 from simulator.model import Questions, draw_latent, is_right, n_right, observed_p_correct, serve
 from simulator.rollout import MAJORITY, WEIGHTED_CONFIDENCE, WEIGHTED_SCORE, _prefix_scan, no_rules, simple_plan
@@ -113,9 +114,11 @@ def static_oracle(keys, questions: Questions, spend: float, *, n_positions: int,
             progress(s + 1)
     results = np.asarray(results)
     se = results.std(ddof=1) / math.sqrt(len(results)) if len(results) > 1 else float("nan")
+    # a mean over few draws: Student's t with draws - 1 degrees of freedom, not the normal
+    half = float(student_t.ppf(0.975, len(results) - 1)) * se if len(results) > 1 else float("nan")
     return {
-        "objective": {"mean": float(results.mean()), "se": float(se),
-                      "lo": float(results.mean() - 1.96 * se), "hi": float(results.mean() + 1.96 * se)},
+        "objective": {"mean": float(results.mean()), "se": float(se), "df": len(results) - 1,
+                      "lo": float(results.mean() - half), "hi": float(results.mean() + half)},
         "samples": float(spend),
         "max_samples": float(np.mean(tops)),
     }

@@ -3,8 +3,11 @@
 A plan records what it predicts per query (``predicted``: accuracy, samples and tokens, each with
 its standard error from the planner's curves). The simulation gives the same figures as a mean
 over independent draws with its own standard error. A figure AGREES when the two differ by no
-more than the combined 95% interval, ``Z95 * sqrt(se_plan^2 + se_sim^2)``: the two estimates are
-independent, so that is the interval of their difference. A figure the plan does not record (no
+more than the combined 95% interval, ``q * sqrt(se_plan^2 + se_sim^2)``: the two estimates are
+independent, so that is the interval of their difference. The quantile ``q`` is Student's t at
+the Welch-Satterthwaite degrees of freedom: the plan's error is over many queries (normal), the
+simulation's over a few draws (``df`` = draws - 1), so a simulation of few draws that dominates
+the error widens the interval as its own would. A figure the plan does not record (no
 token counts in its table) or records without an error is not checked, and the result says so.
 
 Coverage is not checked: the plan records it without a standard error, and an interval from the
@@ -17,7 +20,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ttcdsl.verdict import Z95
+from ttcdsl.verdict import critical, half_width
 
 FIGURES = (
     # (name in both documents, label, scale and unit for messages)
@@ -40,10 +43,11 @@ def check(plan: Mapping[str, Any], report: Mapping[str, Any]) -> dict[str, Any]:
             skipped.append(label)
             continue
         difference = sim["mean"] - value
-        half = Z95 * math.sqrt(se**2 + sim["se"] ** 2)
+        half = critical(_welch_df(se, sim["se"], sim.get("df"))) * math.sqrt(se**2 + sim["se"] ** 2)
         rows.append({
             "figure": name, "label": label, "predicted": value, "predicted_se": se,
-            "simulated": sim["mean"], "simulated_se": sim["se"], "difference": difference,
+            "simulated": sim["mean"], "simulated_se": sim["se"], "simulated_half": half_width(sim),
+            "difference": difference,
             "interval": half, "agree": abs(difference) <= half,
             "scale": scale, "unit": unit,
         })
@@ -56,12 +60,22 @@ def describe(row: Mapping[str, Any]) -> str:
     digits = 1 if s != 1.0 else 2
     pct = "%" if s != 1.0 else ""
     text = (f"{row['label']}: the plan predicts {s * row['predicted']:.{digits}f}{pct} "
-            f"± {s * Z95 * row['predicted_se']:.{digits}f}, the simulation gives "
-            f"{s * row['simulated']:.{digits}f}{pct} ± {s * Z95 * row['simulated_se']:.{digits}f}")
+            f"± {s * critical() * row['predicted_se']:.{digits}f}, the simulation gives "
+            f"{s * row['simulated']:.{digits}f}{pct} ± {s * row['simulated_half']:.{digits}f}")
     direction = "higher" if row["difference"] > 0 else "lower"
     verdict = "beyond" if not row["agree"] else "within"
     return (f"{text}: {s * abs(row['difference']):.{digits}f}{unit} {direction} in simulation, "
             f"{verdict} the combined 95% interval of ±{s * row['interval']:.{digits}f}{unit}")
+
+
+def _welch_df(plan_se: float, sim_se: float, sim_df: float | None) -> float | None:
+    """Degrees of freedom of the difference (Welch-Satterthwaite) when the plan's side has
+    infinitely many: (a + b)^2 / (b^2 / df_sim) with a, b the two variances. None (normal) when the
+    simulation says none or has no spread."""
+    if not sim_df or sim_se <= 0:
+        return None
+    a, b = plan_se**2, sim_se**2
+    return (a + b) ** 2 / (b**2 / sim_df)
 
 
 def _finite(*values) -> bool:

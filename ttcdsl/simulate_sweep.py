@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ttcdsl.errors import UserError
-from ttcdsl.verdict import Z95
+from ttcdsl.verdict import half_width
 
 ORACLE_COLOR = "tab:green"
 
@@ -77,8 +77,8 @@ def render(doc: Mapping[str, Any], file=None) -> None:
 
 
 def _cell(v: Mapping[str, float], scale: float, digits: int) -> str:
-    se = v["se"]
-    spread = f" ± {scale * Z95 * se:.{digits}f}" if math.isfinite(se) else ""
+    half = half_width(v)
+    spread = f" ± {scale * half:.{digits}f}" if math.isfinite(half) else ""
     return f"{scale * v['mean']:.{digits}f}{spread}"
 
 
@@ -97,7 +97,7 @@ def write_plot(doc: Mapping[str, Any], path) -> Any:
                                       ("uniform", "uniform at equal spend", UNIFORM_COLOR, "s"),
                                       ("oracle", "static oracle at equal spend", ORACLE_COLOR, "^")):
         ys = np.array([100 * p[key]["mean"] for p in rows])
-        err = np.array([100 * Z95 * p[key]["se"] if math.isfinite(p[key]["se"]) else 0.0 for p in rows])
+        err = np.array([100 * half_width(p[key]) if math.isfinite(half_width(p[key])) else 0.0 for p in rows])
         ax.errorbar(xs, ys, yerr=err, marker=marker, markersize=3.5, color=color, label=label, capsize=2)
     ax.set_xlabel("mean samples per query (simulated)")
     ax.set_ylabel(f"simulated {doc['objective']} %")

@@ -426,10 +426,11 @@ def _calibration_depth(policy) -> int:
 
 
 def _print(report: dict) -> None:
+    from ttcdsl.verdict import half_width
+
     def cell(v: dict, pct: bool) -> str:
-        scale = 100 if pct else 1
-        return f"{scale * v['mean']:.1f} ± {scale * 1.96 * v['se']:.1f}" if pct else \
-            f"{v['mean']:.2f} ± {1.96 * v['se']:.2f}"
+        half = half_width(v)
+        return f"{100 * v['mean']:.1f} ± {100 * half:.1f}" if pct else f"{v['mean']:.2f} ± {half:.2f}"
 
     sim, uni, orc = report["simulated"], report["uniform"], report["oracle"]
     print(f"{report['policy']} on {report['workload']}: {report['queries']} questions x "
