@@ -883,6 +883,11 @@ def unsharded_because(policy: ir.Policy, plan: Mapping, workload: Workload) -> s
 PROGRESS_POSITIONS = 1 << 23
 
 
+def _budgets_tokens(policy: ir.Policy) -> bool:
+    """The policy's budget limits tokens (any token limit: the batch's, a query's or a bin's)."""
+    return any(limit.unit == "tokens" for limit in policy.budget.limits)
+
+
 def _by_seed_chunks(run, keys, drawn, *, chunk: int, place=lambda tree: tree, progress=None, label: str = ""):
     """``run(keys, drawn)`` over chunks of ``chunk`` seeds (``place``d, e.g. sharded, one chunk
     at a time), the outcomes concatenated: equal to one call, since each seed's run depends on
@@ -976,22 +981,38 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
                 "seeds": seeds, "objective": policy.objective, "simulated": policy_summary,
                 "per_query": outcomes}
 
-    spend = policy_summary["samples"]["mean"]
-    lo = max(1, int(math.floor(spend)))
-    theta = spend - lo if spend >= 1 else 0.0
     # uniform answers as the policy's `answer` does (keep_probe: by majority). Best-of-n by a
     # gold scorer (an offline evaluation's bandit) picks a correct sample whenever there is one:
     # its accuracy is its coverage, so uniform votes and reads its coverage as its accuracy
     gold_best = _is_gold_best_of_n(policy, policy.answer)
     strategy = MAJORITY if policy.answer.kind == "keep_probe" or gold_best \
         else _strategy_code(policy, policy.answer)
-    uniform = simple_plan(1, length, [lo + 1, lo], [theta, 1.0 - theta], strategy=strategy,
-                          cap=policy.sampling.max_tokens)
     from simulator.rollout import Config
 
-    uniform_config = Config(length, 0, 1, stops=False, weighted=strategy in (WEIGHTED_CONFIDENCE, WEIGHTED_SCORE),
-                            scores=lowered.config.scores, best=strategy == BEST_OF_N)
-    base = chunked(lambda k, d: workload.simulate(k, d, uniform, uniform_config), "uniform: ")
+    def uniform_at(samples: float, positions: int):
+        """Every question ``lo`` or ``lo + 1`` samples, mixed to spend ``samples`` per question,
+        billed as the policy's ledger bills (prompt tokens where it charges them)."""
+        lo = max(1, int(math.floor(samples)))
+        theta = samples - lo if samples >= 1 else 0.0
+        plan = simple_plan(1, positions, [lo + 1, lo], [theta, 1.0 - theta], strategy=strategy,
+                           cap=policy.sampling.max_tokens)
+        config = Config(positions, 0, 1, stops=False, weighted=strategy in (WEIGHTED_CONFIDENCE, WEIGHTED_SCORE),
+                        scores=lowered.config.scores, best=strategy == BEST_OF_N,
+                        charge_prompt=lowered.config.charge_prompt)
+        return chunked(lambda k, d: workload.simulate(k, d, plan, config), "uniform: ")
+
+    spend = policy_summary["samples"]["mean"]
+    base = uniform_at(spend, length)
+    equal = "samples"
+    if _budgets_tokens(policy) and workload.tokens_known:
+        # a token budget is spent in tokens: uniform at the policy's mean TOKENS per question, not
+        # its samples (a policy that spends its samples on long-answer questions spends more
+        # tokens than uniform at equal samples). Uniform's tokens grow in proportion to its
+        # samples, every sample of a question drawn alike, so one rescale matches them
+        per_sample = float(np.asarray(base.tokens, np.float64).sum() / np.asarray(base.samples, np.float64).sum())
+        spend = float(np.asarray(out.tokens, np.float64).mean()) / per_sample
+        base = uniform_at(spend, max(length, math.ceil(spend) + 1))
+        equal = "tokens"
     if gold_best:
         base = base._replace(correct=base.covered)
     uniform_summary = _unknown_tokens(_summary(base), workload)
@@ -1001,7 +1022,8 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
     oracle = static_oracle(
         jax.vmap(lambda k: jax.random.fold_in(k, 3))(keys), questions, spend,
         # room to concentrate: up to 4x the mean spend per question (at most 64 samples)
-        n_positions=max(length, min(64, 4 * math.ceil(spend))), cap=float(policy.sampling.max_tokens),
+        n_positions=max(length, math.ceil(spend) + 1, min(64, 4 * math.ceil(spend))),
+        cap=float(policy.sampling.max_tokens),
         objective="coverage" if policy.objective == "coverage" or gold_best else "accuracy",
         strategies=tuple(sorted({MAJORITY if s.strategy.kind == "keep_probe" or _is_gold_best_of_n(policy, s.strategy)
                                  else _strategy_code(policy, s.strategy) for s in policy.bins} | {strategy})),
@@ -1017,6 +1039,8 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
         "uniform": uniform_summary,
         "oracle": oracle,
         "difference": d,
+        # what uniform and the oracle spend as much of as the policy: its budget's unit
+        "equal_spend": equal,
         "verdict": verdict(d["mean"], d["se"] if math.isfinite(d["se"]) else None, d["df"] or None),
         **({"per_query": outcomes} if per_query else {}),
     }

@@ -8,7 +8,8 @@
     ttc simulate plan.yaml --fit calib.jsonl --empirical           # the table's own samples
 
 Prints accuracy, coverage, mean and max samples per query and rounds, each as a mean over seeds
-with a 95% interval, next to uniform allocation at the same mean spend and the static oracle
+with a 95% interval, next to uniform allocation at the same mean spend (in tokens when the
+policy's budget limits tokens) and the static oracle
 (which knows each question's response process), and the verdict against uniform. A policy is
 first planned on a table drawn from the workload (or on the --fit table itself). What the
 simulator cannot model (a feature it does not compute from a probe, two reward models) is
@@ -428,17 +429,19 @@ def _calibration_depth(policy) -> int:
 def _print(report: dict) -> None:
     from ttcdsl.verdict import half_width
 
-    def cell(v: dict, pct: bool) -> str:
+    def cell(v: dict, pct: bool, digits: int = 2) -> str:
         half = half_width(v)
-        return f"{100 * v['mean']:.1f} ± {100 * half:.1f}" if pct else f"{v['mean']:.2f} ± {half:.2f}"
+        return f"{100 * v['mean']:.1f} ± {100 * half:.1f}" if pct else f"{v['mean']:.{digits}f} ± {half:.{digits}f}"
 
     sim, uni, orc = report["simulated"], report["uniform"], report["oracle"]
     print(f"{report['policy']} on {report['workload']}: {report['queries']} questions x "
           f"{report['seeds']} draws (mean ± 95% CI over draws)")
     print(f"{'':14}{'policy':>16}{'uniform':>16}{'oracle':>16}")
     metric = "coverage" if report["objective"] == "coverage" else "accuracy"
-    for name, pct in (("accuracy", True), ("coverage", True), ("samples", False),
-                      ("max_samples", False), ("rounds", False)):
+    rows = [("accuracy", True), ("coverage", True), ("samples", False), ("max_samples", False), ("rounds", False)]
+    if sim.get("tokens") is not None:  # None: a table that logged no token counts
+        rows.insert(3, ("tokens", False))
+    for name, pct in rows:
         oracle = ""
         if name == metric:
             oracle = cell(orc["objective"], True)
@@ -447,7 +450,11 @@ def _print(report: dict) -> None:
         elif name == "max_samples":
             oracle = f"{orc['max_samples']:.1f}"
         label = {"accuracy": "accuracy %", "coverage": "coverage %", "max_samples": "max samples"}.get(name, name)
-        print(f"{label:14}{cell(sim[name], pct):>16}{cell(uni[name], pct):>16}{oracle:>16}")
+        digits = 0 if name == "tokens" else 2
+        print(f"{label:14}{cell(sim[name], pct, digits):>16}{cell(uni[name], pct, digits):>16}{oracle:>16}")
+    if report.get("equal_spend") == "tokens":
+        print("equal spend is in tokens: the policy's budget limits tokens, so uniform and the oracle "
+              "spend its mean tokens per question (samples at uniform's tokens per sample)")
     if "extrapolated" in sim:
         print(f"extrapolated: {100 * sim['extrapolated']:.1f}% of the policy's simulated samples "
               "came from the fitted model (past a question's logged samples)")
