@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ttcdsl.equal_spend import budget_unit, uniform_samples
 from ttcdsl.errors import UserError
 from ttcdsl.lang import ir
 
@@ -883,11 +884,6 @@ def unsharded_because(policy: ir.Policy, plan: Mapping, workload: Workload) -> s
 PROGRESS_POSITIONS = 1 << 23
 
 
-def _budgets_tokens(policy: ir.Policy) -> bool:
-    """The policy's budget limits tokens (any token limit: the batch's, a query's or a bin's)."""
-    return any(limit.unit == "tokens" for limit in policy.budget.limits)
-
-
 def _by_seed_chunks(run, keys, drawn, *, chunk: int, place=lambda tree: tree, progress=None, label: str = ""):
     """``run(keys, drawn)`` over chunks of ``chunk`` seeds (``place``d, e.g. sharded, one chunk
     at a time), the outcomes concatenated: equal to one call, since each seed's run depends on
@@ -1003,16 +999,14 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
 
     spend = policy_summary["samples"]["mean"]
     base = uniform_at(spend, length)
-    equal = "samples"
-    if _budgets_tokens(policy) and workload.tokens_known:
-        # a token budget is spent in tokens: uniform at the policy's mean TOKENS per question, not
-        # its samples (a policy that spends its samples on long-answer questions spends more
-        # tokens than uniform at equal samples). Uniform's tokens grow in proportion to its
-        # samples, every sample of a question drawn alike, so one rescale matches them
+    equal = budget_unit(policy) if workload.tokens_known else "samples"
+    if equal == "tokens":
+        # uniform at the policy's billed tokens per question (ttcdsl.equal_spend), at the tokens
+        # per sample uniform itself bills: one rescale matches them, uniform's tokens growing in
+        # proportion to its samples
         per_sample = float(np.asarray(base.tokens, np.float64).sum() / np.asarray(base.samples, np.float64).sum())
-        spend = float(np.asarray(out.tokens, np.float64).mean()) / per_sample
+        spend = uniform_samples(policy, spend, float(np.asarray(out.tokens, np.float64).mean()), per_sample)
         base = uniform_at(spend, max(length, math.ceil(spend) + 1))
-        equal = "tokens"
     if gold_best:
         base = base._replace(correct=base.covered)
     uniform_summary = _unknown_tokens(_summary(base), workload)

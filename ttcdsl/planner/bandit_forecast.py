@@ -88,7 +88,7 @@ def forecast(
         "extrapolated": report["simulated"].get("extrapolated", 0.0),
     }
     metric = "covered" if policy.objective == "coverage" else "correct"
-    baseline = paired_baseline(calibration, per_query[metric], predicted["samples"])
+    baseline = paired_baseline(calibration, per_query[metric], predicted["samples"], predicted["tokens"])
     return predicted, baseline, None
 
 

@@ -55,11 +55,12 @@ def cross_fit(
 ) -> CrossFit | None:
     """Cross-fitted value of ``solve`` on ``problem`` (module docstring); ``None`` when it cannot
     be estimated (fewer queries than two per fold, or per-query values missing)."""
-    from ttcdsl.planner.uniform import uniform_at
+    from ttcdsl.planner.uniform import equal_spend, uniform_at
 
     metric = "coverage" if calibration.policy.objective == "coverage" else "accuracy"
     per_query = curves.per_query[metric]
     spent = curves.per_query["samples"]
+    billed = curves.per_query["tokens"]
     q = calibration.n_queries
     if q < 2 * folds or per_query.shape[0] != q:
         return None
@@ -68,6 +69,7 @@ def cross_fit(
     value = np.full(q, np.nan)
     spend = np.full(q, np.nan)
     fold_spend = np.zeros(folds)
+    fold_tokens = np.zeros(folds)
     for f in range(folds):
         train, held = fold != f, fold == f
         x = solve(_restrict(problem, curves, metric, bins, train)).x
@@ -78,8 +80,12 @@ def cross_fit(
         value[held] = (mix * np.where(used, per_query[held], 0.0)).sum(1)
         spend[held] = (mix * np.where(used, spent[held], 0.0)).sum(1)
         fold_spend[f] = spend[held].mean()
+        with np.errstate(invalid="ignore"):
+            fold_tokens[f] = (mix * np.where(used, billed[held], 0.0)).sum(1).mean()
+    # uniform at each fold's spend in the budget's unit (tokens for a token budget)
+    matched = [equal_spend(calibration, s, t if np.isfinite(t) else None) for s, t in zip(fold_spend, fold_tokens)]
     uniform = np.full(q, np.nan)
-    for f, entry in enumerate(uniform_at(calibration, fold_spend, per_query=True)):
+    for f, entry in enumerate(uniform_at(calibration, np.array(matched), per_query=True)):
         if entry is None:
             return None
         uniform[fold == f] = entry["objective_per_query"][fold == f]

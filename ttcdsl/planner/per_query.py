@@ -212,5 +212,5 @@ def plan_per_query(calibration: Calibration, curves: BinCurves) -> PerQueryPlan:
     }
     return PerQueryPlan(
         x=x_hist, queries=queries, section=section, predicted=predicted,
-        baseline=paired_baseline(calibration, got, float(spent.mean())), solver=solver,
+        baseline=paired_baseline(calibration, got, float(spent.mean()), predicted["tokens"]), solver=solver,
     )

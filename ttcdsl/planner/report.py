@@ -281,21 +281,24 @@ def _predicted(calibration: Calibration, problem: Knapsack, curves: BinCurves, x
 
 
 def _baseline(calibration: Calibration, problem: Knapsack, curves: BinCurves, x) -> dict[str, Any] | None:
-    from ttcdsl.planner.uniform import uniform_at
+    from ttcdsl.planner.uniform import equal_spend, spend_words, uniform_at, versus_uniform
 
-    spent = float(problem.weight @ (x * curves.samples).sum(1))
+    samples = float(problem.weight @ (x * curves.samples).sum(1))
+    with np.errstate(invalid="ignore"):
+        tokens = float(problem.weight @ (x * np.where(x > 0, curves.tokens, 0.0)).sum(1))
+    tokens = tokens if math.isfinite(tokens) else None
+    # uniform spends as much as the plan in the budget's unit (tokens for a token budget)
+    spent = equal_spend(calibration, samples, tokens)
     (uniform,) = uniform_at(calibration, np.array([spent]))
     if uniform is None:
         return None
     lo = math.floor(spent)
-    from ttcdsl.planner.uniform import versus_uniform
-
     return {
         "strategy": calibration.policy.answer.kind,
         "samples": spent,
         **uniform,
         "how": f"every query gets {lo} or {lo + 1} samples (mixed to spend {spent:.4g} per "
-        "query), no probe, no stop rules, same held-out samples",
+        f"query), no probe, no stop rules, same held-out samples{spend_words(calibration, samples, tokens)}",
         # the plan minus uniform, paired per calibration query; null when it cannot be paired
         **(versus_uniform(calibration, curves, x, spent)
            or {"difference": None, "difference_se": None, "verdict": None}),

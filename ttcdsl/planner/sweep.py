@@ -26,7 +26,7 @@ import numpy as np
 
 from ttcdsl.errors import UserError
 from ttcdsl.planner.build import PlanResult
-from ttcdsl.planner.uniform import uniform_at, versus_uniform
+from ttcdsl.planner.uniform import equal_spend, uniform_at, versus_uniform
 
 
 def sweep_budget(result: PlanResult, budgets: list[float]) -> dict[str, Any]:
@@ -54,6 +54,7 @@ def sweep_budget(result: PlanResult, budgets: list[float]) -> dict[str, Any]:
     choices: list[list[dict[str, Any]] | None] = [None] * n
     switched: list[dict | None] = [None] * n
     policy_objective = np.full(n, np.nan)
+    matched = np.full(n, np.nan)  # uniform's samples per query at each point's spend (its unit)
     for at, calibration, curves, pinned, chosen in _per_choice(result, index, bounds):
         o, s, m, allocations, method = _along(pinned, index, bounds[at])
         objective[at], spend[at], samples[at] = o, s, m
@@ -62,16 +63,20 @@ def sweep_budget(result: PlanResult, budgets: list[float]) -> dict[str, Any]:
             choices[i] = chosen
             if x is None or not np.isfinite(count):
                 continue
-            versus[i] = versus_uniform(calibration, curves, x, float(count))
+            with np.errstate(invalid="ignore"):
+                tokens = float(pinned.weight @ (x * np.where(x > 0, curves.tokens, 0.0)).sum(1))
+            matched[i] = equal_spend(calibration, float(count), tokens if np.isfinite(tokens) else None)
+            versus[i] = versus_uniform(calibration, curves, x, float(matched[i]))
             if result.plan.get("mode") == "optimal":  # the plan's own rule, at this budget
                 switched[i] = _uniform_instead(result, calibration, curves, _at_bound(pinned, index, bounds[i]),
                                                float(count))
     for i, switch in enumerate(switched):
         if switch is not None:  # the plan at this budget runs uniform: its figures are uniform's
             objective[i], samples[i] = switch["objective"], switch["samples"]
+            matched[i] = switch["samples"]
             spend[i] = switch["samples"] if sweep_limit.resource == 0 else np.nan
             versus[i] = {"difference": 0.0, "difference_se": 0.0, "verdict": switch["verdict"]}
-    uniform = [None if u is None else u["objective"] for u in uniform_at(result.calibration, samples)]
+    uniform = [None if u is None else u["objective"] for u in uniform_at(result.calibration, matched)]
     out = {
         "limit": " ".join(policy.source.text[declared.span.start : declared.span.end].split()),
         "objective": policy.objective,

@@ -58,6 +58,43 @@ def uniform_at(
     return out
 
 
+def billed_tokens_per_sample(calibration: Calibration) -> float | None:
+    """Uniform's billed tokens per sample on the held-out samples it is valued on: each query's
+    mean completion tokens (cut at the policy's max_tokens, as a run bills them), plus its prompt
+    where the policy charges prompts, averaged over queries (uniform gives each query as many
+    samples). None when some count is unknown."""
+    pool = calibration.heldout
+    known = pool.valid & np.isfinite(pool.tokens)
+    if (known != pool.valid).any() or not known.any(axis=1).all():
+        return None
+    per_query = np.where(known, pool.tokens, 0.0).sum(1) / known.sum(1)
+    if calibration.policy.budget.charge_prompt_tokens:
+        per_query = per_query + calibration.prompt_tokens
+    value = float(per_query.mean())
+    return value if math.isfinite(value) else None
+
+
+def equal_spend(calibration: Calibration, samples: float, tokens: float | None) -> float:
+    """Uniform's mean samples per query at the same spend as an allocation of ``samples`` and
+    ``tokens`` per query, in the unit of the policy's budget (:mod:`ttcdsl.equal_spend`); NaN
+    when that is tokens and they are unknown."""
+    from ttcdsl.equal_spend import budget_unit, uniform_samples
+
+    if budget_unit(calibration.policy) == "samples":
+        return float(samples)
+    return uniform_samples(calibration.policy, samples, tokens, billed_tokens_per_sample(calibration))
+
+
+def spend_words(calibration: Calibration, samples: float, tokens: float | None) -> str:
+    """How uniform's count was matched, for a baseline's ``how``."""
+    from ttcdsl.equal_spend import budget_unit
+
+    if budget_unit(calibration.policy) == "samples":
+        return ""
+    return (f"; the budget is in tokens, so matched to the allocation's {tokens:.6g} billed tokens "
+            f"per query at uniform's {billed_tokens_per_sample(calibration):.6g} per sample")
+
+
 def versus_uniform(calibration: Calibration, curves, x: np.ndarray, samples: float) -> dict | None:
     """The allocation ``x`` ([bins, counts] shares) against uniform at the same mean ``samples``
     per query, PAIRED on the calibration queries: each query is valued under its bin's allocation
@@ -118,12 +155,15 @@ def uniform_choice(calibration: Calibration, levels: np.ndarray, samples: float)
     }
 
 
-def paired_baseline(calibration: Calibration, got: np.ndarray, spent: float) -> dict | None:
-    """Uniform at the same mean ``spent`` per query against ``got``, an allocation's objective per
-    calibration query (``[Q]``, calibration query order), PAIRED per query as
+def paired_baseline(calibration: Calibration, got: np.ndarray, samples: float,
+                    tokens: float | None = None) -> dict | None:
+    """Uniform at the same spend per query as an allocation of ``samples`` and ``tokens`` per
+    query (in the budget's unit, :func:`equal_spend`), against ``got``, the allocation's objective
+    per calibration query (``[Q]``, calibration query order), PAIRED per query as
     :func:`versus_uniform` pairs a binned plan: the plan's ``baseline`` of a per-query or bandit plan."""
     from ttcdsl.verdict import verdict
 
+    spent = equal_spend(calibration, samples, tokens)
     (uniform,) = uniform_at(calibration, np.array([spent]), per_query=True)
     if uniform is None:
         return None
@@ -137,7 +177,7 @@ def paired_baseline(calibration: Calibration, got: np.ndarray, spent: float) -> 
         "samples": spent,
         **{k: v for k, v in uniform.items() if k != "objective_per_query"},
         "how": f"every query gets {lo} or {lo + 1} samples (mixed to spend {spent:.4g} per "
-        "query), no probe, no stop rules, same held-out samples",
+        f"query), no probe, no stop rules, same held-out samples{spend_words(calibration, samples, tokens)}",
         "difference": mean,
         "difference_se": se,
         "verdict": verdict(mean, se),

@@ -1,0 +1,71 @@
+"""A plan is judged against uniform at equal spend in its budget's unit (`ttcdsl.equal_spend`).
+
+`policies/token_budget.ttc` limits tokens, charges prompts, and spends its samples on the bins
+whose answers are long (one with twice the max_tokens). Its plan used to be compared with uniform
+at its mean SAMPLES: uniform then billed about three quarters of the plan's tokens, and the verdict
+read "+0.7 points" for a plan that, at equal tokens, is 0.3 points behind. The baseline, the
+cross-fitted verdict and the sweep now give uniform the plan's billed tokens per query.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.paths import REPO
+from ttcdsl.lang.api import load_policy
+from ttcdsl.planner.build import make_plan
+from ttcdsl.planner.sweep import sweep_budget
+from ttcdsl.workloads import builtin_workload
+
+
+@pytest.fixture(scope="module")
+def table():
+    table, _ = builtin_workload(400, 24, seed=5)
+    return table
+
+
+def _billed_per_sample(table, max_tokens: int, probe: int) -> float:
+    """Uniform's billed tokens per sample, from the table's columns: each query's mean over the
+    samples after its probe of min(completion, max_tokens) plus its prompt, averaged over queries."""
+    ids = np.asarray(table.query_id)
+    order = np.lexsort((np.asarray(table.sample_index), ids))
+    completion = np.minimum(np.asarray(table.completion_tokens, np.float64), max_tokens)[order]
+    prompt = np.asarray(table.prompt_tokens, np.float64)[order]
+    ids = ids[order]
+    per_query = []
+    for q in np.unique(ids):
+        rows = np.flatnonzero(ids == q)[probe:]
+        per_query.append((completion[rows] + prompt[rows]).mean())
+    return float(np.mean(per_query))
+
+
+def test_a_token_budget_plan_is_compared_with_uniform_at_equal_tokens(table) -> None:
+    policy = load_policy(REPO / "policies" / "token_budget.ttc")
+    plan = make_plan(policy, table).plan
+    predicted, baseline = plan["predicted"], plan["baseline"]
+    per_sample = _billed_per_sample(table, policy.sampling.max_tokens, policy.probe)
+    assert baseline["samples"] * per_sample == pytest.approx(predicted["tokens"], rel=0.005)
+    # the plan moves samples to long answers: at equal tokens uniform gets more samples
+    assert baseline["samples"] > predicted["samples"] + 1
+    assert "the budget is in tokens, so matched to the allocation's" in baseline["how"]
+    assert baseline["cross_fitted"]["uniform"] is not None
+
+
+def test_a_sample_budget_plan_is_compared_at_equal_samples(table) -> None:
+    plan = make_plan(load_policy(REPO / "policies" / "adaptive_vote.ttc"), table, reps=8).plan
+    assert plan["baseline"]["samples"] == pytest.approx(plan["predicted"]["samples"])
+    assert "tokens" not in plan["baseline"]["how"]
+
+
+def test_a_token_budget_sweep_compares_each_point_at_equal_tokens(table) -> None:
+    from ttcdsl.planner.uniform import uniform_at
+
+    policy = load_policy(REPO / "policies" / "token_budget.ttc")
+    result = make_plan(policy, table)
+    sweep = sweep_budget(result, [2e6, 4e6])
+    per_sample = _billed_per_sample(table, policy.sampling.max_tokens, policy.probe)
+    for point in sweep["points"]:
+        tokens_per_query = point["spent"] / result.plan["batch_size"]
+        (uniform,) = uniform_at(result.calibration, np.array([tokens_per_query / per_sample]))
+        assert point["uniform"] == pytest.approx(uniform["objective"], abs=0.003)
