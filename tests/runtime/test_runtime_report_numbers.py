@@ -229,3 +229,19 @@ def test_a_truncation_rate_without_finish_reasons_is_unknown_not_zero(tmp_path, 
     assert report["truncation_rate"] == pytest.approx(
         sum(r["truncated"] for r in known) / report["truncation_over"])
     assert all(r["truncated"] is None for r in results(out) if not int(r["query_id"][-1]) % 2)
+
+
+def test_a_token_budget_run_says_its_baseline_matched_samples_not_tokens(tmp_path) -> None:
+    """The run's uniform baseline spends the run's samples. Under a token budget, equal spend is
+    in tokens (the plan's baseline and `ttc simulate` match them): the report says the baseline
+    is not that, and the verdict says it was judged at equal samples. A sample budget: no caveat."""
+    for d in ("tokens", "samples"):
+        (tmp_path / d).mkdir()
+    _, report = _run(tmp_path / "tokens", "total tokens <= 10M", 4)
+    base = report["baseline"]
+    assert base["matched"] == "samples" and base["budget_unit"] == "tokens"
+    assert "NOT its tokens" in base["how"]
+    assert report["verdict"]["text"].endswith("at equal samples, not the equal tokens the budget is in")
+    _, report = _run(tmp_path / "samples", "mean samples per query <= 4", 4)
+    assert report["baseline"]["budget_unit"] == "samples"
+    assert "tokens" not in report["verdict"]["text"]

@@ -114,6 +114,15 @@ def build_report(
     truncated = sum(r.truncated for r in results if r.truncated is not None)
     truncation_over = sum(r.samples for r in results if r.truncated is not None)
     base = baseline(samples) if baseline is not None and n else None
+    if base is not None:
+        from ttcdsl.equal_spend import budget_unit
+
+        # the run's baseline matches its samples; a token budget's equal spend is in tokens
+        # (ttcdsl.equal_spend), which the plan and `ttc simulate` match: say so, never imply it
+        base["matched"], base["budget_unit"] = "samples", budget_unit(policy)
+        if base["budget_unit"] == "tokens":
+            base["how"] += ("; matched to the run's samples, NOT its tokens, though the budget is "
+                            "in tokens (the plan's baseline and `ttc simulate` match tokens)")
     per_query_base = base.pop("per_query") if base else None
     if base:
         base.pop("per_query_covered", None)  # for ttc compare's coverage pairing, not the report
@@ -288,6 +297,8 @@ def _verdict(results, base, per_query_base, *, why: str) -> dict[str, Any]:
     text = verdict(diff, se)
     if not base.get("equal_spend", True):
         text += f" - but the uniform baseline drew only {base['samples']} of {base['target_samples']} samples"
+    if base.get("budget_unit") == "tokens":
+        text += " - at equal samples, not the equal tokens the budget is in"
     return {"text": text, "diff": diff, "se": se, "queries": m}
 
 
