@@ -9,13 +9,16 @@ the policy charges it). Uniform serves every question alike, so its tokens grow 
 its samples; a policy that moves samples to long-answer questions spends more tokens per sample,
 and comparing it at equal samples hands it tokens uniform never got.
 
-The planner (:mod:`ttcdsl.planner.uniform`, per-sample tokens from its held-out samples) and the
-simulator (:mod:`ttcdsl.simulate`, from a simulated uniform run) both read this rule.
+The planner (:mod:`ttcdsl.planner.uniform`, per-sample tokens from its held-out samples), the
+simulator (:mod:`ttcdsl.simulate`, from a simulated uniform run) and a run's report and ``ttc
+compare`` (:func:`matched_baseline`, from uniform's own drawn samples) all read this rule.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 from ttcdsl.lang import ir
 
@@ -36,3 +39,35 @@ def uniform_samples(policy: ir.Policy, samples: float, tokens: float | None,
             or tokens_per_sample <= 0:
         return float("nan")
     return float(tokens) / float(tokens_per_sample)
+
+
+def matched_baseline(baseline: Callable[[int], dict[str, Any]], policy: ir.Policy, samples: int,
+                     tokens: int | None) -> dict[str, Any]:
+    """A run's uniform baseline at equal spend, through ``baseline`` (total samples -> the
+    baseline of :func:`ttcdsl.runtime.report.uniform_baseline`) for a run that spent ``samples``
+    and measured ``tokens`` (None: some count unknown). A budget of samples: uniform at the run's
+    samples. A budget of tokens: uniform is drawn at the run's samples to measure its own tokens
+    per sample, then again at the run's tokens over that (rounded to whole samples). Where
+    either side's tokens are unknown it stays at the run's samples, and says so: ``matched``
+    is the unit it was matched in, ``budget_unit`` the one it should be."""
+    base = baseline(samples)
+    unit = budget_unit(policy)
+    base.update(matched="samples", budget_unit=unit)
+    if unit == "samples":
+        return base
+    drawn, spent = base.get("samples"), base.get("tokens")
+    if tokens is None or spent is None or not drawn or spent <= 0:
+        base["how"] += ("; matched to the run's samples, NOT its tokens, though the budget is in "
+                        "tokens: " + ("some of the run's token counts are unknown" if tokens is None
+                                      else "some of uniform's token counts are unknown"))
+        return base
+    per_sample = spent / drawn
+    target = max(1, round(uniform_samples(policy, samples, tokens, per_sample)))
+    if target != samples:
+        base = baseline(target)
+        base.update(matched="samples", budget_unit=unit)
+    base["matched"] = "tokens"
+    base["how"] += (f"; the budget is in tokens, so uniform draws the samples that bill the run's "
+                    f"{tokens} tokens at its own {per_sample:.1f} per sample ({target}, the run "
+                    f"drew {samples}): it billed {base.get('tokens')}")
+    return base

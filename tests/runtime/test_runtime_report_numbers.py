@@ -231,17 +231,27 @@ def test_a_truncation_rate_without_finish_reasons_is_unknown_not_zero(tmp_path, 
     assert all(r["truncated"] is None for r in results(out) if not int(r["query_id"][-1]) % 2)
 
 
-def test_a_token_budget_run_says_its_baseline_matched_samples_not_tokens(tmp_path) -> None:
-    """The run's uniform baseline spends the run's samples. Under a token budget, equal spend is
-    in tokens (the plan's baseline and `ttc simulate` match them): the report says the baseline
-    is not that, and the verdict says it was judged at equal samples. A sample budget: no caveat."""
-    for d in ("tokens", "samples"):
+def test_a_token_budget_run_is_compared_with_uniform_at_equal_tokens(tmp_path) -> None:
+    """Under a token budget the run's uniform baseline spends the run's measured tokens: drawn
+    again from the same replay table at the samples that bill them (within one sample's tokens),
+    recomputed here from the stored results and the baseline's own draw. A sample budget: the
+    run's samples."""
+    for d in ("tokens", "samples", "unknown"):
         (tmp_path / d).mkdir()
-    _, report = _run(tmp_path / "tokens", "total tokens <= 10M", 4)
+    out, report = _run(tmp_path / "tokens", "total tokens <= 10M", 4)
     base = report["baseline"]
-    assert base["matched"] == "samples" and base["budget_unit"] == "tokens"
-    assert "NOT its tokens" in base["how"]
-    assert report["verdict"]["text"].endswith("at equal samples, not the equal tokens the budget is in")
+    run_tokens = sum(r["tokens"] for r in results(out))
+    assert base["matched"] == "tokens" and base["budget_unit"] == "tokens"
+    assert base["tokens"] == pytest.approx(run_tokens, abs=2 * base["tokens"] / base["samples"])
+    assert "the budget is in tokens, so uniform draws the samples that bill the run's" in base["how"]
+    assert "equal samples" not in report["verdict"]["text"]
+
     _, report = _run(tmp_path / "samples", "mean samples per query <= 4", 4)
     assert report["baseline"]["budget_unit"] == "samples"
-    assert "tokens" not in report["verdict"]["text"]
+    assert report["baseline"]["samples"] == report["spend"]["samples"]
+
+    # token counts the log never had: no token match, and the verdict says it was at equal samples
+    _, report = _run(tmp_path / "unknown", "total tokens <= 10M", 4, table=forget_tokens)
+    base = report["baseline"]
+    assert base["matched"] == "samples" and "NOT its tokens" in base["how"]
+    assert report["verdict"]["text"].endswith("at equal samples, not the equal tokens the budget is in")

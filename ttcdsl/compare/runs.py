@@ -118,6 +118,7 @@ def replay(
     """Run the plan on the evaluation queries once per seed (a seed is a sample order), and
     uniform allocation at each run's spend on the same orders
     (:func:`ttcdsl.runtime.report.uniform_baseline`, the run report's baseline)."""
+    from ttcdsl.equal_spend import matched_baseline
     from ttcdsl.observables import require
     from ttcdsl.runtime.executor import RunSpec
     from ttcdsl.runtime.executors import executor_for
@@ -146,8 +147,13 @@ def replay(
             try:
                 outcome = executor_for(spec, backend, store).run()
                 spent = sum(r.samples for r in outcome.results)
-                # the run report's baseline: uniform at the run's spend, the same served orders
-                base = uniform_baseline(backend, policy, tuple(query_ids), spent, seed)
+                tokens = None if any(r.tokens is None for r in outcome.results) \
+                    else sum(r.tokens for r in outcome.results)
+                # the run report's baseline: uniform at the run's spend (in its budget's unit),
+                # the same served orders
+                base = matched_baseline(
+                    lambda total: uniform_baseline(backend, policy, tuple(query_ids), total, seed),
+                    policy, spent, tokens)
             finally:
                 backend.close()
             results = outcome.results

@@ -113,16 +113,12 @@ def build_report(
     # over the queries whose every sample has a known finish reason (a log may keep none)
     truncated = sum(r.truncated for r in results if r.truncated is not None)
     truncation_over = sum(r.samples for r in results if r.truncated is not None)
-    base = baseline(samples) if baseline is not None and n else None
-    if base is not None:
-        from ttcdsl.equal_spend import budget_unit
+    base = None
+    if baseline is not None and n:
+        from ttcdsl.equal_spend import matched_baseline
 
-        # the run's baseline matches its samples; a token budget's equal spend is in tokens
-        # (ttcdsl.equal_spend), which the plan and `ttc simulate` match: say so, never imply it
-        base["matched"], base["budget_unit"] = "samples", budget_unit(policy)
-        if base["budget_unit"] == "tokens":
-            base["how"] += ("; matched to the run's samples, NOT its tokens, though the budget is "
-                            "in tokens (the plan's baseline and `ttc simulate` match tokens)")
+        tokens = None if any(r.tokens is None for r in results) else sum(r.tokens for r in results)
+        base = matched_baseline(baseline, policy, samples, tokens)
     per_query_base = base.pop("per_query") if base else None
     if base:
         base.pop("per_query_covered", None)  # for ttc compare's coverage pairing, not the report
@@ -297,7 +293,7 @@ def _verdict(results, base, per_query_base, *, why: str) -> dict[str, Any]:
     text = verdict(diff, se)
     if not base.get("equal_spend", True):
         text += f" - but the uniform baseline drew only {base['samples']} of {base['target_samples']} samples"
-    if base.get("budget_unit") == "tokens":
+    if base.get("budget_unit") == "tokens" and base.get("matched") != "tokens":
         text += " - at equal samples, not the equal tokens the budget is in"
     return {"text": text, "diff": diff, "se": se, "queries": m}
 
@@ -386,6 +382,8 @@ def uniform_baseline(
         "samples_per_query": drawn / n,
         # measured; unknown (None) when any sample lacks a count, never 0
         "completion_tokens": sum(row.completion_tokens for row in every) if known else None,
+        # as the run's own `tokens` are measured: plus prompts where the policy charges them
+        "tokens": _measured_tokens(every, policy.budget.charge_prompt_tokens),
         "billed_tokens": sum(
             policy.sampling.max_tokens if row.completion_tokens is None else row.completion_tokens
             for row in every
@@ -398,6 +396,16 @@ def uniform_baseline(
         "per_query": {q: o.correct for q, o in outcomes.items()},  # build_report takes it out
         "per_query_covered": {q: o.covered for q, o in outcomes.items()},  # and this
     }
+
+
+def _measured_tokens(rows, charge_prompt: bool) -> int | None:
+    """Completion tokens, plus prompt tokens where charged, of ``rows``; None when any is unknown."""
+    total = 0
+    for row in rows:
+        if row.completion_tokens is None or (charge_prompt and row.prompt_tokens is None):
+            return None
+        total += row.completion_tokens + (row.prompt_tokens if charge_prompt else 0)
+    return total
 
 
 def _plots_note() -> str:
