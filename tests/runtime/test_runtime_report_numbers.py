@@ -255,3 +255,19 @@ def test_a_token_budget_run_is_compared_with_uniform_at_equal_tokens(tmp_path) -
     base = report["baseline"]
     assert base["matched"] == "samples" and "NOT its tokens" in base["how"]
     assert report["verdict"]["text"].endswith("at equal samples, not the equal tokens the budget is in")
+
+
+def test_replayed_samples_keep_the_logged_temperature(tmp_path) -> None:
+    """A replayed sample was drawn when the log was made, at the log's temperature: its stored
+    row says that temperature, or unknown where the log kept none; never the plan's (1.0 here,
+    the policy's default), which it was not drawn at."""
+    from tests.runtime.tables import rewrite_rows
+
+    def logged_at(row: dict) -> dict:
+        row["temperature"] = 0.55 if row["sample_index"] % 2 else None
+        return row
+
+    out, _ = _run(tmp_path, "mean samples per query <= 4", 4, table=lambda p: rewrite_rows(p, logged_at))
+    rows = stored_samples(out)
+    assert rows and {r["temperature"] for r in rows} <= {0.55, None}
+    assert {r["temperature"] for r in rows} == {0.55, None}

@@ -204,6 +204,9 @@ class GeneratedSample:
     :attr:`BackendCapabilities.answers`. ``correct`` is ``None`` unless the backend knows the label
     (replay from a labelled log). Unknown token counts and logprobs are ``None``, never guessed.
     ``source_index`` is provenance: for replay, the logged ``sample_index`` this sample was.
+    ``logged``: the sample was served from a log, not drawn for this request, so its row carries
+    the log's ``temperature`` (None where the log kept none), never the request's: a replayed
+    sample was not drawn at the plan's temperature, and its row must not say it was.
     Values are checked once, by the samples schema, when the runtime turns the sample into a row
     (:meth:`to_row`); serving stays cheap.
     """
@@ -220,6 +223,8 @@ class GeneratedSample:
     scores: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
     seed: int | None = None
     source_index: int | None = None
+    logged: bool = False
+    temperature: float | None = None  # the log's (read only when ``logged``)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scores", MappingProxyType(dict(self.scores)))
@@ -227,7 +232,8 @@ class GeneratedSample:
     def to_row(
         self, query_id: str, *, round: int, temperature: float | None = None
     ) -> SampleRow:
-        """The samples-table row of this sample (the schema checks every value here)."""
+        """The samples-table row of this sample (the schema checks every value here);
+        ``temperature``: the request's, which a logged sample replaces with its log's."""
         return SampleRow(
             query_id=query_id,
             sample_index=self.sample_index,
@@ -241,7 +247,7 @@ class GeneratedSample:
             mean_logprob=self.mean_logprob,
             prompt_nll=self.prompt_nll,
             scores=self.scores,
-            temperature=temperature,
+            temperature=self.temperature if self.logged else temperature,
             seed=self.seed,
         )
 

@@ -221,6 +221,8 @@ class ReplayBackend:
             "prompt_nll": c["prompt_nll"][row],  # the prompt's, known before generation
             "seed": c["seed"][row],
             "source_index": c["sample_index"][row],
+            "logged": True,  # its row keeps the log's temperature, not the plan's
+            "temperature": c["temperature"][row],
         }
         if is_cut(completion, max_tokens):  # the rule calibration applies too
             # The generation would have been cut off here: what the full sample said is unknown.
@@ -255,7 +257,7 @@ def _python_columns(table: SamplesTable) -> dict[str, list[Any]]:
 
     names = (
         "sample_index", "prompt_tokens", "completion_tokens", "finish_reason", "text", "answer",
-        "correct", "mean_logprob", "prompt_nll", "seed",
+        "correct", "mean_logprob", "prompt_nll", "seed", "temperature",
     )
     return {name: values(getattr(table, name)) for name in names}
 

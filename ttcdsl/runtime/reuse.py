@@ -40,6 +40,7 @@ def as_sample(row: SampleRow) -> GeneratedSample:
         prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens,
         finish_reason=row.finish_reason, mean_logprob=row.mean_logprob,
         prompt_nll=row.prompt_nll, scores=row.scores, seed=row.seed,
+        logged=True, temperature=row.temperature,  # drawn at the row's temperature, kept
     )
 
 
