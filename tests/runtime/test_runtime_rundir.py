@@ -121,6 +121,51 @@ def test_report_refuses_a_report_its_samples_contradict(setup, tmp_path) -> None
     assert shown.returncode == 1 and f"holds {claimed - 1} samples; the report counts" in shown.stderr
 
 
+def test_report_refuses_a_run_whose_plan_policy_or_samples_were_swapped(setup, tmp_path) -> None:
+    """`ttc report` of a finished run reads its plan, policy and samples as the run left them: a
+    plan or policy copy replaced afterwards, or another run's samples file, is refused by name,
+    not shown as this run's report."""
+    d, plan, queries, samples, reference = setup
+    for name, change in (
+        ("plan.yaml", lambda text: text.replace("samples:", "samples:  ", 1)),
+        ("policy.ttc", lambda text: text + "\n# edited after the run\n"),
+    ):
+        out = tmp_path / name
+        shutil.copytree(reference, out)
+        path = out / name
+        path.write_text(change(path.read_text()))
+        shown = ttc_subprocess(["report", str(out)])
+        assert shown.returncode == 1, shown.stderr
+        assert f"{path} is not the {name.split('.')[0]} {out} ran with" in shown.stderr
+    out = tmp_path / "header"
+    shutil.copytree(reference, out)
+    lines = (out / "samples.jsonl").read_text().splitlines(keepends=True)
+    header = json.loads(lines[0])
+    header["meta"]["seed"] += 1
+    (out / "samples.jsonl").write_text(json.dumps(header) + "\n" + "".join(lines[1:]))
+    shown = ttc_subprocess(["report", str(out)])
+    assert shown.returncode == 1 and "the samples file belongs to another run" in shown.stderr
+
+
+def test_report_refuses_a_report_its_samples_labels_contradict(setup, tmp_path) -> None:
+    """Labels flipped in the stored samples (or a report edited) after the run: the report's
+    accuracy is not what the run's own rules make of its samples, and `ttc report` says so."""
+    d, plan, queries, samples, reference = setup
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    lines = (out / "samples.jsonl").read_text().splitlines(keepends=True)
+    rows = [json.loads(line) for line in lines[1:]]
+    for row in rows:
+        if row.get("correct") is not None:
+            row["correct"] = not row["correct"]
+    (out / "samples.jsonl").write_text(lines[0] + "".join(json.dumps(r) + "\n" for r in rows))
+    stated = json.loads((out / "report.json").read_text())["accuracy"]
+    shown = ttc_subprocess(["report", str(out)])
+    assert shown.returncode == 1, shown.stderr
+    assert f"accuracy {stated!r} in the report" in shown.stderr
+    assert "changed after the run" in shown.stderr
+
+
 # --- atomic creation and replacement ---------------------------------------------------------
 
 

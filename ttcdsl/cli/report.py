@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ttcdsl.errors import UserError
     from ttcdsl.runtime.report import render_report
-    from ttcdsl.runtime.audit import check_report_against_samples
+    from ttcdsl.runtime.audit import check_report_against_samples, check_run_files
     from ttcdsl.runtime.lock import writer_pid
     from ttcdsl.runtime.rundir import REPORT, SAMPLES, read_manifest
 
@@ -62,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as error:
             raise UserError(f"{path}: cannot read the report: {error}") from None
         check_report_against_samples(path, report, run_dir / SAMPLES)
+        check_run_files(run_dir)
+        _check_figures(run_dir, path, report)
     else:
         from ttcdsl.cli.run import partial_report
 
@@ -91,3 +93,27 @@ def run(args: argparse.Namespace) -> int:
         for plot in written:
             print(plot, file=out)
     return 0
+
+
+def _check_figures(run_dir, path, report: dict) -> None:
+    """The report's accuracy, coverage and query count against the stored samples replayed
+    through the run's rules again (:func:`ttcdsl.runtime.audit.check_report_figures`). That
+    needs the run's dataset and replay table where it ran from; without them it is said, not
+    guessed. A live run is checked by its samples' count only: replaying its rules may need its
+    model's tokenizer (prompt bounds), which would start an engine to show a report."""
+    import sys
+
+    from ttcdsl.cli.run import LIVE_BACKENDS, partial_report
+    from ttcdsl.errors import UserError
+    from ttcdsl.runtime.audit import check_report_figures
+    from ttcdsl.runtime.rundir import read_manifest
+
+    if read_manifest(run_dir).backend in LIVE_BACKENDS:
+        return
+    try:
+        recomputed = partial_report(run_dir)
+    except UserError as error:
+        print(f"ttc report: not checked against the stored samples ({error.message})", file=sys.stderr)
+        return
+    check_report_figures(path, report, recomputed)
+

@@ -64,3 +64,51 @@ def check_report_against_samples(report_path: Path, report: dict, samples_path: 
             hint="the run directory was probably written by two processes at once; run it "
             "again into a new --out",
         )
+
+
+def check_run_files(run_dir: Path) -> None:
+    """Refuse a run directory whose plan, policy or samples are not the ones it ran with: a plan
+    or policy copy replaced after the run (its hash is not the manifest's), or a samples file of
+    another run (its header's seed, policy, backend or model). The report would be read against
+    the wrong plan or show another run's samples."""
+    from ttcdsl.lang.api import load_policy
+    from ttcdsl.runtime.rundir import MANIFEST, PLAN, POLICY, SAMPLES, check_samples_header, file_sha256, read_manifest
+    from ttcdsl.samples import SampleStore
+
+    manifest = read_manifest(run_dir)
+    hint = "put back the run's own file (the manifest keeps its sha256), or run again into a new --out"
+    try:
+        plan_sha = file_sha256(run_dir / PLAN)
+    except FileNotFoundError:
+        raise UserError(f"{run_dir / PLAN}: missing; the run's plan is part of its record", hint=hint) from None
+    if plan_sha != manifest.plan_sha256:
+        raise UserError(f"{run_dir / PLAN} is not the plan {run_dir} ran with (its sha256 is not the one "
+                        f"{run_dir / MANIFEST} records): the report would be read against another plan",
+                        hint=hint)
+    if not (run_dir / POLICY).is_file():
+        raise UserError(f"{run_dir / POLICY}: missing; the run's policy is part of its record", hint=hint)
+    if load_policy(run_dir / POLICY).source_hash != manifest.policy_sha256:
+        raise UserError(f"{run_dir / POLICY} is not the policy {run_dir} ran with (its hash is not the one "
+                        f"{run_dir / MANIFEST} records)", hint=hint)
+    check_samples_header(run_dir, manifest, SampleStore.open(run_dir / SAMPLES).meta())
+
+
+# (report key, label): the figures a finished report states that its stored samples determine
+RECOMPUTED = (("queries", "queries"), ("accuracy", "accuracy"), ("coverage", "coverage"))
+
+
+def check_report_figures(report_path: Path, report: dict, recomputed: dict) -> None:
+    """Refuse a finished report whose accuracy, coverage or query count the run's own stored
+    samples, replayed through the run's rules again (as a resume would), do not give: the report
+    or the samples' labels were changed after the run."""
+    problems = []
+    for key, label in RECOMPUTED:
+        stated, again = report.get(key), recomputed.get(key)
+        same = stated == again if not isinstance(stated, float) or not isinstance(again, float) \
+            else abs(stated - again) <= 1e-9
+        if not same:
+            problems.append(f"{label} {stated!r} in the report, {again!r} from the stored samples")
+    if problems:
+        raise UserError(f"{report_path} does not match the run's stored samples: " + "; ".join(problems)
+                        + ". The report or the samples' labels were changed after the run",
+                        hint="run again into a new --out; a report is rebuilt from samples only by a run")
