@@ -56,10 +56,12 @@ def matched_baseline(baseline: Callable[[int], dict[str, Any]], policy: ir.Polic
     if unit == "samples":
         return base
     drawn, spent = base.get("samples"), base.get("tokens")
-    if tokens is None or spent is None or not drawn or spent <= 0:
+    why = ("some of the run's token counts are unknown" if tokens is None
+           else "some of uniform's token counts are unknown" if spent is None
+           else "uniform's samples billed no tokens" if not drawn or spent <= 0 else None)
+    if why is not None:
         base["how"] += ("; matched to the run's samples, NOT its tokens, though the budget is in "
-                        "tokens: " + ("some of the run's token counts are unknown" if tokens is None
-                                      else "some of uniform's token counts are unknown"))
+                        f"tokens: {why}")
         return base
     per_sample = spent / drawn
     target = max(1, round(uniform_samples(policy, samples, tokens, per_sample)))

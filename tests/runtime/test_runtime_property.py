@@ -210,7 +210,20 @@ def test_every_reported_number_and_limit_recomputed_from_the_samples(tmp_path_fa
         max(0, min(r["target"] or 0, logged[q]) - q_samples[q])
         for q, r in done.items() if r["stopped"]
     )
-    # the baseline drew exactly the run's spend (the table always holds it)
+    # the baseline: at equal spend in the budget's unit (ttcdsl.equal_spend)
     base = report["baseline"]
-    assert base["samples"] == len(rows) and base["equal_spend"]
+    token_limits = any(limit["unit"] == "tokens" for limit in report["budget"])
+    assert base["budget_unit"] == ("tokens" if token_limits else "samples")
+    if base["matched"] == "samples":
+        # the run's samples, exactly (the table always holds them); under a token budget only
+        # when some token count is unknown, and then it says so
+        assert base["samples"] == len(rows) and base["equal_spend"]
+        assert not token_limits or (
+            (spend["tokens"] is None or base["tokens"] in (None, 0)) and "NOT its tokens" in base["how"])
+    else:
+        # the samples that bill the run's measured tokens, drawn as far as the table holds them
+        assert token_limits and spend["tokens"] is not None
+        assert base["samples"] <= base["target_samples"]
+        assert base["equal_spend"] == (base["samples"] == base["target_samples"])
+        assert f"bill the run's {spend['tokens']} tokens" in base["how"]
     assert report["verdict"]["text"].startswith(("better", "no better", "worse"))
