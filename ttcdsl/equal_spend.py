@@ -2,8 +2,8 @@
 
 A policy is judged against uniform allocation that spends as much as it does, in the unit its
 budget is written in. A budget of samples: uniform's mean samples per query are the policy's. A
-budget that limits tokens (a batch's, a query's or a bin's): uniform's billed tokens per query
-are the policy's, so uniform gets ``tokens / tokens_per_sample`` samples per query, where
+batch budget of tokens (``total tokens <= 4M``, ``mean tokens per query <= 8k``): uniform's
+billed tokens per query are the policy's, so uniform gets ``tokens / tokens_per_sample`` samples per query, where
 ``tokens_per_sample`` is uniform's own billed tokens per sample (completion, plus the prompt where
 the policy charges it). Uniform serves every question alike, so its tokens grow in proportion to
 its samples; a policy that moves samples to long-answer questions spends more tokens per sample,
@@ -24,8 +24,12 @@ from ttcdsl.lang import ir
 
 
 def budget_unit(policy: ir.Policy) -> str:
-    """``"tokens"`` when any of the policy's limits is in tokens, else ``"samples"``."""
-    return "tokens" if any(limit.unit == "tokens" for limit in policy.budget.limits) else "samples"
+    """``"tokens"`` when the policy's batch budget is in tokens (a ``total`` or ``mean`` token
+    limit over the whole batch, with or without a samples one beside it), else ``"samples"``.
+    A per-query or per-bin token cap guards a query or a bin; it is not what the batch spends."""
+    batch_tokens = any(limit.unit == "tokens" and limit.kind in ("total", "mean") and limit.bin is None
+                       for limit in policy.budget.limits)
+    return "tokens" if batch_tokens else "samples"
 
 
 def uniform_samples(policy: ir.Policy, samples: float, tokens: float | None,

@@ -69,3 +69,27 @@ def test_a_token_budget_sweep_compares_each_point_at_equal_tokens(table) -> None
         tokens_per_query = point["spent"] / result.plan["batch_size"]
         (uniform,) = uniform_at(result.calibration, np.array([tokens_per_query / per_sample]))
         assert point["uniform"] == pytest.approx(uniform["objective"], abs=0.003)
+
+
+@pytest.mark.parametrize(("limits", "unit"), [
+    ("mean samples per query <= 8", "samples"),
+    ("total tokens <= 4M", "tokens"),
+    ("mean tokens per query <= 8k", "tokens"),
+    ("mean samples per query <= 8\n  total tokens <= 4M", "tokens"),
+    # a cap per query guards a query; the batch still spends samples
+    ("mean samples per query <= 8\n  tokens per query <= 64k", "samples"),
+])
+def test_the_budget_unit_is_the_batch_budgets(limits, unit) -> None:
+    from ttcdsl.equal_spend import budget_unit
+    from ttcdsl.lang.api import parse_policy
+
+    policy = parse_policy(f"""policy p "unit"
+budget {{
+  {limits}
+  samples per query in 1..16
+}}
+sampling {{ max_tokens 1024 }}
+answer majority_vote
+allocate optimal maximize accuracy
+""")
+    assert budget_unit(policy) == unit

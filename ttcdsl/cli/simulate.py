@@ -9,7 +9,7 @@
 
 Prints accuracy, coverage, mean and max samples per query and rounds, each as a mean over seeds
 with a 95% interval, next to uniform allocation at the same mean spend (in tokens when the
-policy's budget limits tokens) and the static oracle
+policy's batch budget is in tokens) and the static oracle
 (which knows each question's response process), and the verdict against uniform. A policy is
 first planned on a table drawn from the workload (or on the --fit table itself). What the
 simulator cannot model (a feature it does not compute from a probe, two reward models) is
@@ -453,7 +453,7 @@ def _print(report: dict) -> None:
         digits = 0 if name == "tokens" else 2
         print(f"{label:14}{cell(sim[name], pct, digits):>16}{cell(uni[name], pct, digits):>16}{oracle:>16}")
     if report.get("equal_spend") == "tokens":
-        print("equal spend is in tokens: the policy's budget limits tokens, so uniform and the oracle "
+        print("equal spend is in tokens: the policy's batch budget is in tokens, so uniform and the oracle "
               "spend its mean tokens per question (samples at uniform's tokens per sample)")
     if "extrapolated" in sim:
         print(f"extrapolated: {100 * sim['extrapolated']:.1f}% of the policy's simulated samples "
