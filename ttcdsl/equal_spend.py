@@ -45,16 +45,19 @@ def uniform_samples(policy: ir.Policy, samples: float, tokens: float | None,
     return float(tokens) / float(tokens_per_sample)
 
 
-def matched_baseline(baseline: Callable[[int], dict[str, Any]], policy: ir.Policy, samples: int,
-                     tokens: int | None) -> dict[str, Any]:
+def matched_baseline(baseline: Callable[[int], dict[str, Any] | None], policy: ir.Policy, samples: int,
+                     tokens: int | None) -> dict[str, Any] | None:
     """A run's uniform baseline at equal spend, through ``baseline`` (total samples -> the
     baseline of :func:`ttcdsl.runtime.report.uniform_baseline`) for a run that spent ``samples``
     and measured ``tokens`` (None: some count unknown). A budget of samples: uniform at the run's
     samples. A budget of tokens: uniform is drawn at the run's samples to measure its own tokens
     per sample, then again at the run's tokens over that (rounded to whole samples). Where
     either side's tokens are unknown it stays at the run's samples, and says so: ``matched``
-    is the unit it was matched in, ``budget_unit`` the one it should be."""
+    is the unit it was matched in, ``budget_unit`` the one it should be. None where
+    ``baseline`` gives none (a live run without ``--baseline``)."""
     base = baseline(samples)
+    if base is None:
+        return None
     unit = budget_unit(policy)
     base.update(matched="samples", budget_unit=unit)
     if unit == "samples":
