@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
+import pytest
 
+from tests.paths import REPO
+from ttcdsl.cli import main
 from ttcdsl.compare.comparison import _planned
+from ttcdsl.datasets.split import split_ids
+from ttcdsl.samples import load
 from ttcdsl.compare.runs import RunResult
 
 
@@ -29,3 +36,44 @@ def test_agreement_is_within_both_means_errors_combined():
         expected = abs(value - plan_value) <= 1.959964 * math.hypot(plan_se, run_se)
         assert got == {"planned": plan_value, "planned_se": plan_se, "planned_agrees": expected}
     assert _planned({"predicted": None}, row, runs)["planned_agrees"] is None
+
+
+@pytest.fixture(scope="module")
+def builtin_table(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("builtin") / "w.jsonl"
+    assert main(["workload", "-o", str(path), "--queries", "300", "--samples", "16"]) == 0
+    return path
+
+
+@pytest.mark.slow
+def test_a_bandit_row_carries_the_plans_simulated_prediction(builtin_table, tmp_path):
+    """A bandit's row gets ``ttc plan``'s own prediction (the simulator on the calibration
+    queries), the figure ``ttc plan`` records for the same policy, budget and half; with
+    ``--no-simulate`` the row has none and the replay is the same."""
+    policy = REPO / "bench" / "policies" / "elimination_gold.ttc"
+    docs = {}
+    for flags in ((), ("--no-simulate",)):
+        out = tmp_path / ("plain" if flags else "simulated")
+        argv = ["compare", str(policy), "--samples", str(builtin_table), "--budgets", "3",
+                "--repeats", "2", "--out", str(out), "--format", "json", *flags]
+        assert main(argv) == 0
+        docs[bool(flags)] = json.loads((out / "compare.json").read_text())
+    (row,), (plain,) = docs[False]["rows"], docs[True]["rows"]
+    assert plain["planned"] is None and plain["planned_agrees"] is None
+    assert plain["value"] == row["value"]  # the same plan and orders: the same replay
+
+    # the same plan from ttc plan: the calibration half, the policy at budget 3
+    from ttcdsl.compare.runs import at_budget
+    from ttcdsl.lang.api import load_policy
+    from ttcdsl.planner.build import make_plan
+
+    table = load(builtin_table)
+    calibration_ids, _ = split_ids(table.query_ids(), fraction=0.5, seed=0)
+    planned = make_plan(at_budget(load_policy(policy), 3.0), table.where(query_ids=calibration_ids),
+                        predict_bandit=True).plan["predicted"]
+    assert row["metric"] == "coverage"
+    assert row["planned"] == pytest.approx(planned["coverage"], abs=1e-12)
+    assert row["planned_se"] == pytest.approx(planned["coverage_se"], abs=1e-12)
+    assert 0 < row["planned_se"] < 0.1
+    # the built-in workload's halves are alike: the replay lands within the plan's interval
+    assert row["planned_agrees"] is True

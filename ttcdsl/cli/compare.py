@@ -48,6 +48,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="read a reward-model scorer from this score column of the tables")
     parser.add_argument("--reps", type=int, default=64,
                         help="Monte Carlo repetitions of the planner's curves (default 64)")
+    parser.add_argument("--no-simulate", action="store_true",
+                        help="do not simulate bandit policies to predict their runs (as ttc plan "
+                        "--no-simulate; their rows then carry no planned figure)")
     parser.add_argument("--out", metavar="DIR", help="write compare.json, .md and .png here")
     parser.add_argument("--format", choices=FORMATS, default="table",
                         help="standard output: a rich table, markdown or JSON (default table)")
@@ -180,7 +183,7 @@ def _setup(args, budgets, fraction, scores, say):
         return Setup(calibration=calibration, evaluation=table,
                      split=f"calibration table {Path(args.calibration).name}",
                      budgets=budgets, repeats=args.repeats, score_columns=scores, reps=args.reps,
-                     unlabelled=left_out)
+                     unlabelled=left_out, predict_bandits=not args.no_simulate)
     from ttcdsl.datasets.split import split_ids
 
     ids = table.query_ids()
@@ -194,7 +197,7 @@ def _setup(args, budgets, fraction, scores, say):
         calibration=table.where(query_ids=cal), evaluation=table.where(query_ids=ev),
         split=f"split by query, fraction {fraction:g}, seed {args.split_seed}",
         budgets=budgets, repeats=args.repeats, score_columns=scores, reps=args.reps,
-        unlabelled=left_out,
+        unlabelled=left_out, predict_bandits=not args.no_simulate,
     )
 
 

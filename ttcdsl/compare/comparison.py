@@ -64,6 +64,9 @@ class Setup:
     score_columns: Mapping[str, str] = field(default_factory=dict)
     reps: int = 64  # Monte Carlo repetitions of the planner's curves (where they are not exact)
     unlabelled: int = 0  # queries left out for a sample of unknown correctness
+    # a bandit's plan predicts its run by simulating it (ttc plan's forecast, tens of seconds of
+    # compile per budget); without it a bandit's row has no planned figure
+    predict_bandits: bool = True
 
 
 def baseline_strategy(policy) -> tuple[str, str | None]:
@@ -236,7 +239,7 @@ def compare_policy(
             progress(f"{name}: {label}: planning on {len(setup.calibration.query_ids())} "
                      "calibration queries")
             plan = plan_for(run_policy, setup.calibration, columns, reps=setup.reps,
-                            progress=lambda message: None)
+                            progress=lambda message: None, predict_bandit=setup.predict_bandits)
             for warning in plan.get("warnings", []):  # the planner's, as ttc plan shows them
                 progress(f"{name}: {label}: warning: {warning}")
             progress(f"{name}: {label}: replaying {setup.repeats} sample order(s)")

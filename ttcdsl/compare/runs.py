@@ -3,8 +3,9 @@
 A policy whose budget declares ``mean samples per query <= B`` is re-run at each compared mean
 budget: its text is rewritten at that statement's span (so the plan and the run see an ordinary
 policy, with its own hash) and planned again. A policy without that limit (a fixed count, a token
-budget) runs once, at its own budget. A bandit's plan is the online one (:func:`ttcdsl.planner.online`) with the
-learned skip fitted on the calibration queries (:mod:`ttcdsl.runtime.bandit_gain`).
+budget) runs once, at its own budget. A bandit's plan is ``ttc plan``'s: the online one
+(:func:`ttcdsl.planner.online`) with the learned skip fitted on the calibration queries
+(:mod:`ttcdsl.runtime.bandit_gain`) and, unless asked not to, its simulated prediction.
 
 Each run is the runtime's own executor with the replay backend over the evaluation table, into a
 throw-away samples store: the numbers are the ones ``ttc run`` would report, query by query.
@@ -85,24 +86,17 @@ def plan_for(
     *,
     reps: int,
     progress: Callable[[str], None],
+    predict_bandit: bool = False,
 ) -> dict:
-    """The plan the policy runs from: ``ttc plan``'s (optimal, fixed) or the online plan (bandit)."""
-    from ttcdsl.planner.build import allocation_mode
-
-    if allocation_mode(policy) == "bandit":
-        from ttcdsl.planner.online import online_plan
-
-        from ttcdsl.runtime.bandit_gain import fit_table
-
-        plan = online_plan(policy, policy_file=policy.source.name, score_columns=score_columns)
-        # like `ttc plan`, the calibration half teaches the bandit's learned skip
-        plan["bandit"]["gain"] = fit_table(policy, calibration, score_columns).to_doc()
-        return plan
+    """The plan the policy runs from: ``ttc plan``'s (optimal, fixed, or a bandit's online plan
+    with its learned skip fitted on the calibration queries). ``predict_bandit``: a bandit's plan
+    also predicts its run, as ``ttc plan``'s does (:mod:`ttcdsl.planner.bandit_forecast`, the
+    simulator on the calibration queries), so its row gets a planned figure like any other."""
     from ttcdsl.planner.build import make_plan
 
     result = make_plan(
         policy, calibration, policy_file=policy.source.name, score_columns=score_columns,
-        reps=reps, cross_check=False, progress=progress,
+        reps=reps, cross_check=False, progress=progress, predict_bandit=predict_bandit,
     )
     return result.plan
 
