@@ -10,8 +10,10 @@ its samples; a policy that moves samples to long-answer questions spends more to
 and comparing it at equal samples hands it tokens uniform never got.
 
 The planner (:mod:`ttcdsl.planner.uniform`, per-sample tokens from its held-out samples), the
-simulator (:mod:`ttcdsl.simulate`, from a simulated uniform run) and a run's report and ``ttc
-compare`` (:func:`matched_baseline`, from uniform's own drawn samples) all read this rule.
+simulator (:mod:`ttcdsl.simulate`, from a simulated uniform run), a run's report and ``ttc
+compare``'s paired baseline (:func:`matched_baseline`, from uniform's own drawn samples) and
+``ttc compare``'s exact curves (:func:`tokens_per_sample` of the evaluation pool) all read this
+rule.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from ttcdsl.lang import ir
 
@@ -30,6 +34,21 @@ def budget_unit(policy: ir.Policy) -> str:
     batch_tokens = any(limit.unit == "tokens" and limit.kind in ("total", "mean") and limit.bin is None
                        for limit in policy.budget.limits)
     return "tokens" if batch_tokens else "samples"
+
+
+def tokens_per_sample(tokens: np.ndarray, valid: np.ndarray, prompt: np.ndarray | None) -> float | None:
+    """Uniform's billed tokens per sample on a pool (``tokens``, ``valid``: ``[Q, W]``, the
+    completion counts as a run bills them, i.e. cut at its ``max_tokens``): each query's mean,
+    plus its prompt (``[Q]``) where the policy charges prompts, averaged over queries, since
+    uniform gives every query as many samples. None when some count is unknown."""
+    known = valid & np.isfinite(tokens)
+    if (known != valid).any() or not known.any(axis=1).all():
+        return None
+    per_query = np.where(known, tokens, 0.0).sum(1) / known.sum(1)
+    if prompt is not None:
+        per_query = per_query + prompt
+    value = float(per_query.mean())
+    return value if math.isfinite(value) else None
 
 
 def uniform_samples(policy: ir.Policy, samples: float, tokens: float | None,

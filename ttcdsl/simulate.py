@@ -648,17 +648,14 @@ def table_arrays(table, scorer: ir.Scorer | None = None, column: str | None = No
 
 
 def _prompt_bounds(table, query_ids) -> np.ndarray | None:
-    """``[Q]`` each query's largest logged prompt token count (the bound a replay run is given,
-    ``ttc run``), or None when some query has none."""
-    counts = np.ma.MaskedArray(table.prompt_tokens)
-    ids = np.asarray(table.query_id, dtype=object)
-    bounds = []
-    for qid in query_ids:
-        known = counts[ids == qid].compressed()
-        if not len(known):
-            return None
-        bounds.append(int(known.max()))
-    return np.asarray(bounds, np.int64)
+    """``[Q]`` each query's prompt-token bound as a replay run is given it
+    (:func:`ttcdsl.runtime.replay.prompt_bounds`), or None when some query has none."""
+    from ttcdsl.runtime.replay import prompt_bounds
+
+    bounds = prompt_bounds(table)
+    if any(qid not in bounds for qid in query_ids):
+        return None
+    return np.asarray([bounds[qid] for qid in query_ids], np.int64)
 
 
 def fit_table(table, policy: ir.Policy | None = None, *, empirical: bool = False,

@@ -556,14 +556,9 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
     )
     prompt_bounds = {}
     if policy.budget.charge_prompt_tokens:
-        import numpy as np
+        from ttcdsl.runtime.replay import prompt_bounds as logged_prompt_bounds
 
-        table = backend.table
-        for qid, rows in table.by_query().items():
-            values = table.prompt_tokens[rows]
-            if np.ma.getmaskarray(values).all():
-                continue
-            prompt_bounds[qid] = int(values.max())
+        prompt_bounds = logged_prompt_bounds(backend.table)
         lacking = [q for q in dataset.ids() if q not in prompt_bounds]
         if lacking:
             raise UserError(

@@ -169,6 +169,23 @@ class Baselines:
             self._orders[(seed, max_tokens)] = (correct, ranks)
         return self._orders[(seed, max_tokens)]
 
+    def tokens_per_sample(self, max_tokens: int, charge_prompt: bool) -> float | None:
+        """Uniform's billed tokens per sample on the evaluation pool as a run under
+        ``max_tokens`` bills them (:func:`ttcdsl.equal_spend.tokens_per_sample`; prompts, at
+        the bound a replay gives them, where charged); None when some count is unknown."""
+        from ttcdsl.equal_spend import tokens_per_sample
+        from ttcdsl.planner.calibration import cut_pool
+        from ttcdsl.runtime.replay import prompt_bounds
+
+        pool, _ = cut_pool(self.pool, np.full(self.pool.answer.shape, np.nan), max_tokens)
+        prompt = None
+        if charge_prompt:
+            bounds = prompt_bounds(self.setup.evaluation)
+            if any(q not in bounds for q in self.query_ids):
+                return None
+            prompt = np.array([bounds[q] for q in self.query_ids], dtype=np.float64)
+        return tokens_per_sample(pool.tokens, pool.valid, prompt)
+
     def dynamic(self, spend: float, max_tokens: int | None = None) -> dict[str, float]:
         """The dynamic oracle's coverage and spend at mean ``spend``, averaged over the orders."""
         covered, spent = [], []
@@ -309,11 +326,14 @@ def _row(name, path, budget, policy, runs, curves: ExactCurves, base: Baselines)
     paired = np.stack([r.uniform_covered if metric == "coverage" else r.uniform_correct
                        for r in runs])
     spend = float(samples.mean())
-    uniform_q = curves.per_query_at(spend)
+    # uniform's samples per query at each run's spend, in the unit of the policy's budget
+    run_spend, matched = _uniform_spend(policy, samples, tokens, base)
+    uniform_spend = float(run_spend.mean())
+    uniform_q = curves.per_query_at(uniform_spend)
     # per query and order: the run minus uniform's exact value at the run's spend, less c times
     # uniform's own deviation from its exact value on the samples the same seed serves
     # (module docstring); averaged over the orders, the SE is over queries
-    exact = np.stack([curves.per_query_at(float(s.mean())) for s in samples])  # [R, Q]
+    exact = np.stack([curves.per_query_at(float(s)) for s in run_spend])  # [R, Q]
     run_dev, uniform_dev = values - exact, paired - exact
     scale = float((uniform_dev * uniform_dev).sum())
     c = float((run_dev * uniform_dev).sum() / scale) if scale > 0 else 1.0
@@ -323,7 +343,7 @@ def _row(name, path, budget, policy, runs, curves: ExactCurves, base: Baselines)
     se = float(diffs.std(ddof=1) / math.sqrt(q)) if q > 1 else None
     value = float(values.mean())
     uniform = float(uniform_q.mean())
-    oracle = float(static_oracle(curves, [spend])[0])
+    oracle = float(static_oracle(curves, [uniform_spend])[0])
     gain = oracle - uniform
     reach = curves.spend_to_reach(value)
     per_repeat = values.mean(1)
@@ -339,14 +359,18 @@ def _row(name, path, budget, policy, runs, curves: ExactCurves, base: Baselines)
         "samples_per_query": spend,
         "max_samples": int(samples.max()),
         "tokens_per_query": None if np.isnan(tokens).any() else float(tokens.mean()),
+        # the spend uniform, the oracles and the verdict are at: the run's samples, or the
+        # samples that bill the run's tokens where the budget is in tokens
+        "equal_spend": matched,
+        "uniform_samples_per_query": uniform_spend,
         "uniform": uniform,
         "static_oracle": oracle,
-        "dynamic_oracle": base.dynamic(spend, policy.sampling.max_tokens)["coverage"],
+        "dynamic_oracle": base.dynamic(uniform_spend, policy.sampling.max_tokens)["coverage"],
         "max_tokens": policy.sampling.max_tokens,
         "uniform_same_orders": float(paired.mean()),
         "uniform_adjustment": c,
         "oracle_share": (value - uniform) / gain if gain > 1e-9 else None,
-        "efficiency": None if reach is None or spend <= 0 else reach / spend,
+        "efficiency": None if reach is None or uniform_spend <= 0 else reach / uniform_spend,
         "diff": diff,
         "se": se,
         "ci": None if se is None else [diff - Z95 * se, diff + Z95 * se],
@@ -355,6 +379,24 @@ def _row(name, path, budget, policy, runs, curves: ExactCurves, base: Baselines)
         "queries": q,
         "verdict": verdict(diff, se),
     }
+
+
+def _uniform_spend(policy: ir.Policy, samples: np.ndarray, tokens: np.ndarray,
+                   base: Baselines) -> tuple[np.ndarray, str]:
+    """``([R], matched)``: uniform's mean samples per query at each run's spend, and the unit
+    matched (:mod:`ttcdsl.equal_spend`). A budget in tokens gives uniform the samples that bill
+    the run's tokens at uniform's own tokens per sample; where a count is unknown it stays at
+    the run's samples, and ``matched`` says so."""
+    from ttcdsl.equal_spend import budget_unit
+
+    by_samples = samples.mean(1)
+    if budget_unit(policy) == "samples":
+        return by_samples, "samples"
+    per_sample = base.tokens_per_sample(policy.sampling.max_tokens,
+                                        policy.budget.charge_prompt_tokens)
+    if per_sample is None or per_sample <= 0 or np.isnan(tokens).any():
+        return by_samples, "samples, NOT the tokens the budget is in: some token count is unknown"
+    return tokens.mean(1) / per_sample, "tokens"
 
 
 def run_comparison(

@@ -59,10 +59,20 @@ def row_cells(row: Mapping[str, Any]) -> list[str]:
     return [
         row["policy"], _budget(row["budget"]), spend,
         _f(row["accuracy"]), _f(row["coverage"]), row["metric"],
-        f"{_f(row['uniform'])} / {_f(row.get('uniform_same_orders'))}",
+        f"{_f(row['uniform'])} / {_f(row.get('uniform_same_orders'))}" + _matched(row),
         _f(row["static_oracle"]), _f(row["dynamic_oracle"]), share or "-",
         eff or "> logged", diff, word,
     ]
+
+
+def _matched(row: Mapping[str, Any]) -> str:
+    """Where uniform is not at the run's samples: the samples it gets, and why."""
+    matched = row.get("equal_spend", "samples")
+    if matched == "tokens":
+        return f" at {row['uniform_samples_per_query']:.2f} (equal tokens)"
+    if matched != "samples":
+        return " (equal samples: token counts unknown)"
+    return ""
 
 
 def _title(doc: Mapping[str, Any]) -> str:
@@ -78,7 +88,8 @@ def _title(doc: Mapping[str, Any]) -> str:
 NOTES = (
     "metric: the policy's objective; uniform (exact curves, and on the run's own sample orders, "
     "which the difference and its CI pair with) and static oracle at the policy's own mean spend "
-    "and max_tokens; oracle share = (policy - uniform) / (oracle - uniform), above 100% when "
+    "(in its budget's unit: a budget in tokens gives uniform the samples that bill the policy's "
+    "tokens, 'at N (equal tokens)') and max_tokens; oracle share = (policy - uniform) / (oracle - uniform), above 100% when "
     "stop rules adapt within a query and beat the static oracle, which fixes counts in advance; "
     "efficiency = "
     "uniform's spend to match / the policy's spend ('> logged': uniform never matches it within "

@@ -116,7 +116,7 @@ def replay(
     from ttcdsl.observables import require
     from ttcdsl.runtime.executor import RunSpec
     from ttcdsl.runtime.executors import executor_for
-    from ttcdsl.runtime.replay import ReplayBackend
+    from ttcdsl.runtime.replay import ReplayBackend, prompt_bounds
     from ttcdsl.runtime.report import uniform_baseline
     from ttcdsl.samples import RunMeta, SampleStore
 
@@ -125,6 +125,7 @@ def replay(
     policy = apply_plan_choices(policy, plan)  # bins with candidates run the plan's choice
     require(policy, evaluation, score_columns=score_columns,
             table_name="the evaluation table", query_ids=tuple(query_ids))
+    bounds = prompt_bounds(evaluation) if policy.budget.charge_prompt_tokens else {}
     out = []
     with tempfile.TemporaryDirectory(prefix="ttc-compare-") as scratch:
         for seed in seeds:
@@ -137,6 +138,8 @@ def replay(
             spec = RunSpec(
                 policy=policy, plan=plan, query_ids=tuple(query_ids),
                 prompts={q: "" for q in query_ids}, seed=seed,
+                # as `ttc run` replays: the ledger bounds each prompt by its logged count
+                prompt_bounds=bounds,
             )
             try:
                 outcome = executor_for(spec, backend, store).run()

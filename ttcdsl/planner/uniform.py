@@ -59,19 +59,14 @@ def uniform_at(
 
 
 def billed_tokens_per_sample(calibration: Calibration) -> float | None:
-    """Uniform's billed tokens per sample on the held-out samples it is valued on: each query's
-    mean completion tokens (cut at the policy's max_tokens, as a run bills them), plus its prompt
-    where the policy charges prompts, averaged over queries (uniform gives each query as many
-    samples). None when some count is unknown."""
+    """Uniform's billed tokens per sample on the held-out samples it is valued on
+    (:func:`ttcdsl.equal_spend.tokens_per_sample`: cut at the policy's max_tokens, as a run bills
+    them, plus the prompt where charged). None when some count is unknown."""
+    from ttcdsl.equal_spend import tokens_per_sample
+
     pool = calibration.heldout
-    known = pool.valid & np.isfinite(pool.tokens)
-    if (known != pool.valid).any() or not known.any(axis=1).all():
-        return None
-    per_query = np.where(known, pool.tokens, 0.0).sum(1) / known.sum(1)
-    if calibration.policy.budget.charge_prompt_tokens:
-        per_query = per_query + calibration.prompt_tokens
-    value = float(per_query.mean())
-    return value if math.isfinite(value) else None
+    prompt = calibration.prompt_tokens if calibration.policy.budget.charge_prompt_tokens else None
+    return tokens_per_sample(pool.tokens, pool.valid, prompt)
 
 
 def equal_spend(calibration: Calibration, samples: float, tokens: float | None) -> float:

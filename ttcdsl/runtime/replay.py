@@ -49,6 +49,19 @@ from ttcdsl.samples.schema import SamplesTable
 _ORDER_DOMAIN = "ttcdsl.replay.order.v1"
 
 
+def prompt_bounds(table: SamplesTable) -> dict[str, int]:
+    """Each query's prompt-token bound for the ledger of a replay of ``table``: the largest
+    prompt token count its samples logged. A query whose samples logged none is absent (a
+    policy that charges prompt tokens cannot run it: the executor refuses by name)."""
+    counts = np.ma.MaskedArray(table.prompt_tokens)
+    bounds = {}
+    for qid, rows in table.by_query().items():
+        known = counts[rows].compressed()
+        if len(known):
+            bounds[qid] = int(known.max())
+    return bounds
+
+
 def replay_order(seed: int, query_id: str, logged_indices: Sequence[int]) -> list[int]:
     """Positions into ``logged_indices`` in serving order for ``(seed, query_id)``.
 
