@@ -91,7 +91,10 @@ def split_setup(table, budgets, repeats, score_columns=None):
     cal, ev = split_ids(table.query_ids(), fraction=0.5, seed=0)
     return Setup(calibration=table.where(query_ids=cal), evaluation=table.where(query_ids=ev),
                  split="split by query, fraction 0.5, seed 0", budgets=tuple(budgets),
-                 repeats=repeats, score_columns=dict(score_columns or {}))
+                 repeats=repeats, score_columns=dict(score_columns or {}),
+                 # the bars read the replays; a bandit's simulated prediction (tens of seconds per
+                 # budget) is not among the tables' columns
+                 predict_bandits=False)
 
 
 def compare(table, names, budgets, repeats, score_columns=None) -> dict:

@@ -16,6 +16,8 @@ MATH_MERGED = [
     (["12\\frac{3}{5}", "12.6", "\\frac{63}{5}"], "\\frac{63}{5}"),
     (["-\\frac{40}{153}", "-\\dfrac{40}{153}", "\\boxed{-\\frac{80}{306}}"], "-\\frac{40}{153}"),
     (["10{,}000", "10,000", "10000", "\\$10,000"], "10000"),
+    # typeset minus signs (U+2212, small and fullwidth hyphen-minus) split a vote from "-3"
+    (["-3", "\u22123", "\ufe633", "\uff0d3", "$\u22123$"], "-3"),
     (["50\\%", "50%", "50"], "50"),
     (["4:30 \\text{ p.m.}", "4:30"], "4:30"),
     (["\\text{Evelyn}", "\\textbf{Evelyn}", "Evelyn"], "Evelyn"),

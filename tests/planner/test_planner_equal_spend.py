@@ -93,3 +93,24 @@ answer majority_vote
 allocate optimal maximize accuracy
 """)
     assert budget_unit(policy) == unit
+
+
+def test_partly_unknown_token_counts_make_the_plans_tokens_a_bill_and_say_so(tmp_path):
+    """Half the samples without a token count: the plan's tokens bill them at max_tokens (as
+    the run's ledger does), and the plan says so in a warning and beside the figure."""
+    import dataclasses
+
+    table, _ = builtin_workload(n_queries=120, n_samples=8, seed=4)
+    tokens = np.ma.MaskedArray(table.completion_tokens)
+    half = np.ma.getmaskarray(tokens).copy()
+    half[::2] = True
+    table = dataclasses.replace(table, completion_tokens=np.ma.MaskedArray(tokens.data, mask=half))
+    plan = make_plan(load_policy(REPO / "policies" / "self_consistency.ttc"), table).plan
+    assert plan["predicted"]["tokens"] is not None
+    assert plan["predicted"]["tokens_unknown_share"] == 0.5
+    assert any("50% of the calibration samples have no completion token count" in w
+               for w in plan["warnings"])
+    full = make_plan(load_policy(REPO / "policies" / "self_consistency.ttc"),
+                     dataclasses.replace(table, completion_tokens=tokens)).plan
+    assert full["predicted"]["tokens_unknown_share"] == 0.0
+    assert not any("token count" in w for w in full["warnings"])

@@ -57,6 +57,7 @@ _TEXT = ("\\text", "\\textbf", "\\textrm", "\\mathrm", "\\mbox", "\\textit", "\\
 _DROP_WORDS = re.compile(
     r"\\(?:displaystyle|left|right|bigl|bigr|Bigl|Bigr|qquad|quad)(?![A-Za-z])"
 )
+_MINUS_SIGNS = ("\u2212", "\ufe63", "\uff0d")  # minus sign, small and fullwidth hyphen-minus
 _DROP_SYMBOLS = ("\\!", "\\,", "\\;", "\\:", "\\ ")
 _RENAME = (
     ("\\dfrac", "\\frac"),
@@ -113,6 +114,8 @@ def _math_pass(answer: str) -> str:
     for macro in _DROP_SYMBOLS:
         s = s.replace(macro, " ")
     s = s.replace("~", "")
+    for minus in _MINUS_SIGNS:  # typeset minus signs are the ASCII one, as is_correct reads them
+        s = s.replace(minus, "-")
     for old, new in _RENAME:
         s = s.replace(old, new)
     s = _DEGREES.sub("", s)

@@ -83,6 +83,12 @@ def run(args: argparse.Namespace) -> int:
     for path in outputs + query_outputs:
         if path.exists() and not args.force:
             raise UserError(f"{path}: already exists", hint="pass --force to replace it")
+        # checked before anything is written: a split half-written is worse than none
+        if path.is_dir():
+            raise UserError(f"{path}: is a directory")
+        if not path.parent.is_dir():
+            raise UserError(f"{path}: the directory {path.parent} does not exist",
+                            hint="create it first, or choose another path")
 
     table = load(source)
     dataset = read_queries(args.queries) if args.queries else None
@@ -95,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
                 f"the {name} part would be empty ({len(ids)} queries in {source})",
                 hint="split a table with more queries, or change --fraction or --seed",
             )
+    if dataset is not None and not len(dataset):
+        raise UserError(f"{args.queries}: the file has no queries",
+                        hint="pass the queries file the table was made from")
     if dataset is not None:
         # a queries file of another table would split into parts that match nothing: refused
         # before anything is written; a partial match is said

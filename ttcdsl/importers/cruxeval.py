@@ -15,6 +15,7 @@ strings.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -97,8 +98,10 @@ def import_cruxeval_scored(
         "correct": "the log's raw_scored_generations booleans",
     }
     for key in ("pass_at_1", "pass_at_5"):
-        if isinstance(document.get(key), int | float) and not isinstance(document.get(key), bool):
-            notes[f"logged_{key}"] = document[key]
+        value = document.get(key)
+        # a logged figure, kept as a note; one that is not a finite number is not kept
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            notes[f"logged_{key}"] = value
     meta = make_meta(
         options, source=f"{FORMAT} {path.name}", notes=notes, counted=("completion_tokens",)
     )

@@ -520,11 +520,13 @@ class _Getter:
             return None
         if isinstance(value, str) and self.cells:
             try:
-                return int(value.strip())
+                value = int(value.strip())
             except ValueError:
-                raise self.error(field, f"expected an integer, got {value!r}") from None
+                raise self.error(field, f"expected an integer, got {_short(value)}") from None
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(field, f"expected an integer, got {value!r}")
+            raise self.error(field, f"expected an integer, got {_short(value)}")
+        if not -(2**63) <= value < 2**63:  # a table's integers are 64-bit
+            raise self.error(field, f"out of range, got {_short(value)}")
         return value
 
     def count(self, field: str | None, *, required: bool = False) -> int | None:
@@ -548,9 +550,13 @@ class _Getter:
                 raise self.error(field, f"expected a number, got {value!r}") from None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.error(field, f"expected a number, got {value!r}")
-        if not math.isfinite(value):
-            raise self.error(field, f"must be finite, got {value}")
-        return float(value)
+        try:
+            number = float(value)  # an integer literal past float's range overflows
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise self.error(field, f"must be finite, got {_short(value)}")
+        return number
 
     def boolean(self, field: str | None) -> bool | None:
         if field is None:
@@ -567,3 +573,9 @@ class _Getter:
             if lowered in _FALSE:
                 return False
         raise self.error(field, f"expected true/false (or 1/0, yes/no), got {value!r}")
+
+
+def _short(value: object) -> str:
+    """A value for a message: an integer of 400 digits is shown by its length."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"

@@ -17,6 +17,7 @@ exact prompt template is not in the log).
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,8 @@ def import_qwen25math_eval(
         seen[qid] = number
         texts = _list(path, number, record, "code", None)
         n = len(texts)
+        if n == 0:  # the table and its queries file would disagree on the question
+            raise FileFormatError(path, "no samples: the list is empty", line=number, field="code")
         preds = _list(path, number, record, "pred", n)
         scores = _list(path, number, record, "score", n)
         rm = _list(path, number, record, "pred_score", n) if "pred_score" in record else None
@@ -164,4 +167,11 @@ def _score(path: Path, line: int, value: Any, where: str) -> float:
             line=line,
             field="pred_score",
         )
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise FileFormatError(path, f"{where} must be finite, got {value!r}", line=line,
+                              field="pred_score")
+    return number

@@ -522,6 +522,15 @@ def _warnings(calibration: Calibration, curves: BinCurves) -> list[str]:
             f"label and were left out (e.g. {calibration.unlabelled[0]!r}): the curves and "
             "predictions are measured on the labelled queries only"
         )
+    from ttcdsl.planner.report import unknown_token_share
+
+    unknown = unknown_token_share(calibration)
+    if 0 < unknown < 1:
+        out.append(
+            f"{unknown:.0%} of the calibration samples have no completion token count: the "
+            "plan's token figures bill each of them at its max_tokens, as a run's ledger does "
+            "(an upper bound, not a measurement)"
+        )
     if isinstance(calibration.policy.allocation, ir.Bandit):
         return out
     policy = calibration.policy

@@ -97,6 +97,9 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
             f"predicted: accuracy {_num(predicted['accuracy'])} ± {_num(predicted['accuracy_se'])}, "
             f"coverage {_num(predicted['coverage'])}, {spread('samples', 2)} samples per query"
             + (f", {spread('tokens', 0)} tokens" if predicted.get("tokens") else "")
+            + (f" (billed: {predicted['tokens_unknown_share']:.0%} of the counts unknown, each at "
+               "max_tokens)" if predicted.get("tokens") and predicted.get("tokens_unknown_share")
+               else "")
             + (f" ({predicted['source']})" if predicted.get("source") else "")
         )
     if baseline:

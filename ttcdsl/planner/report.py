@@ -277,7 +277,18 @@ def _predicted(calibration: Calibration, problem: Knapsack, curves: BinCurves, x
         "samples_se": se("samples"),
         "tokens": mean(curves.tokens) if tokens_known else None,
         "tokens_se": se("tokens") if tokens_known else None,
+        # the share of calibration samples whose count is unknown, billed at max_tokens as the
+        # run's ledger bills them: the tokens are then a bill, not a measurement
+        "tokens_unknown_share": unknown_token_share(calibration) if tokens_known else None,
     }
+
+
+def unknown_token_share(calibration: Calibration) -> float:
+    """The share of the calibration's samples without a completion token count (0 when all
+    have one; a table with none has no token figures at all)."""
+    pool = calibration.pool
+    unknown = pool.valid & ~np.isfinite(pool.tokens)
+    return float(unknown.sum() / max(1, pool.valid.sum()))
 
 
 def _baseline(calibration: Calibration, problem: Knapsack, curves: BinCurves, x) -> dict[str, Any] | None:

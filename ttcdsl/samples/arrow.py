@@ -147,6 +147,11 @@ def from_arrow(arrow: pa.Table, *, meta: RunMeta) -> SamplesTable:
         if name not in names:
             continue
         array = arrow.column(name)
+        if kind == pa.bool_() and array.type != kind and not pa.types.is_null(array.type):
+            # Arrow casts any non-zero number to true: a grader's 0.3 would become "correct"
+            raise ArrowLayoutError(
+                f"column {name!r} has type {array.type}, expected bool (true, false or null; "
+                "a grade or probability belongs in a score column)", field=name)
         if array.type != kind:
             try:
                 array = array.cast(kind, safe=True)

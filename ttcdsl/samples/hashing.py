@@ -59,7 +59,9 @@ def _update(digest: "hashlib._Hash", name: str, column: np.ndarray) -> None:
     elif column.dtype == object:
         mask = np.fromiter((v is None for v in column.tolist()), dtype=bool, count=len(column))
         digest.update(np.packbits(mask, bitorder="little").tobytes())
-        encoded = [b"" if v is None else v.encode("utf-8") for v in column.tolist()]
+        # surrogatepass: a text with a lone surrogate (a JSON escape of half a UTF-16 pair,
+        # which a JSONL table keeps) hashes too; any other text encodes as plain UTF-8
+        encoded = [b"" if v is None else v.encode("utf-8", "surrogatepass") for v in column.tolist()]
         lengths = np.fromiter((len(e) for e in encoded), dtype="<i8", count=len(encoded))
         digest.update(lengths.tobytes())
         digest.update(b"".join(encoded))

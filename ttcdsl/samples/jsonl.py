@@ -151,12 +151,35 @@ def torn_tail(data: bytes, path: Path) -> TornLineError | None:
     return TornLineError(path, line=data.count(b"\n") + 1, offset=start, size=len(data))
 
 
-def read_jsonl(path: str | os.PathLike[str]) -> SamplesTable:
+_MAGIC = {b"PAR1": "a Parquet file: name it .parquet to read it as one",
+          b"\x1f\x8b": "gzip-compressed: decompress it first (gunzip)",
+          b"PK\x03\x04": "a zip archive: extract it first"}
+
+
+def _refuse_binary(data: bytes, path: Path) -> None:
+    """A binary file named ``.jsonl`` (Parquet, gzip, zip) is named for what it is."""
+    for magic, what in _MAGIC.items():
+        if data.startswith(magic):
+            raise FileFormatError(path, f"this is {what}, not a JSONL samples table", line=1)
+
+
+def _complete_row(fragment: bytes) -> bool:
+    """Whether a last line without a line end is nonetheless a whole JSON object: a write cut
+    off inside a row never is (the object's closing brace comes last)."""
+    try:
+        return isinstance(json.loads(fragment), dict)
+    except (ValueError, RecursionError):
+        return False
+
+
+def read_jsonl(path: str | os.PathLike[str], *, store: bool = False) -> SamplesTable:
     """Load a JSONL samples file.
 
     Raises :class:`TornLineError` for an incomplete last line and :class:`FileFormatError`
     naming ``file:line`` and the field for anything malformed (bad JSON, wrong type, unknown or
-    missing field, duplicate sample).
+    missing field, duplicate sample). A table whose last row is whole but lacks its line end
+    (an edited file) loads, unless it is an append-only ``store``: the next append would be
+    glued onto that line, so a store's every line must end.
     """
     path = Path(path)
     with _open(path) as handle:
@@ -167,11 +190,21 @@ def read_jsonl(path: str | os.PathLike[str]) -> SamplesTable:
             "the file is empty: no samples header",
             hint="a samples table starts with its header line; make one with ttc import, ttc run or ttc workload",
         )
+    _refuse_binary(data, path)
+    # the header first: a file that is not a samples table is said to be one, not "torn"
+    header_end = data.find(b"\n")
+    if header_end < 0:  # the header is the only line, without its end
+        if store or (data.lstrip().startswith(b'{"' + HEADER_KEY.encode()) and not _complete_row(data)):
+            raise TornLineError(path, line=1, offset=0, size=len(data))
+        header_end = len(data)
+        data += b"\n"
+    meta = parse_header(data[:header_end], path)
     torn = torn_tail(data, path)
     if torn is not None:
-        raise torn
-    header_end = data.index(b"\n")
-    meta = parse_header(data[:header_end], path)
+        if store or not _complete_row(data[torn.offset:]):
+            raise torn
+        # a whole row that only lacks its line end (an edited file): nothing was cut off
+        data += b"\n"
     body_lines = data.count(b"\n") - 1
     table = _read_fast(data, header_end + 1, body_lines, meta)
     if table is not None:

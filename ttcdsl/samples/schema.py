@@ -127,6 +127,19 @@ def _check_real(name: str, value: object) -> None:
         raise SchemaError(f"{name} must be finite, got {value}", field=name)
 
 
+def _check_json_numbers(value: Any, where: str) -> None:
+    """Refuse NaN and infinities in header metadata: JSON has no such numbers, so the header
+    could be read (Python's parser accepts ``NaN``) but never written again."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SchemaError(f"{where} is {value}: not a JSON number", field=where)
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_json_numbers(item, f"{where}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _check_json_numbers(item, f"{where}[{index}]")
+
+
 def _describe(value: object) -> str:
     if value is None:
         return "null"
@@ -332,6 +345,7 @@ class RunMeta:
             value = getattr(self, name)
             if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
                 raise SchemaError(f"{name} must be a mapping with string keys", field=name)
+            _check_json_numbers(value, name)
             object.__setattr__(self, name, MappingProxyType(dict(value)))
 
     def to_dict(self) -> dict[str, Any]:

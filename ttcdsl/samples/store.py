@@ -76,7 +76,7 @@ class SampleStore:
 
     def load(self) -> SamplesTable:
         """Every row appended so far (raises on a torn or malformed line)."""
-        return read_jsonl(self.path)
+        return read_jsonl(self.path, store=True)
 
     def append(self, rows: Iterable[SampleRow]) -> int:
         """Append complete lines for ``rows``, flush and fsync; returns how many were written.
@@ -147,7 +147,8 @@ def repair(path: str | os.PathLike[str]) -> RepairReport:
 
     A file that ends cleanly is left untouched (``removed == 0``). The truncation is fsynced.
     Only the incomplete tail is removed: a malformed *complete* line is not a torn write and is
-    left for the user to inspect.
+    left for the user to inspect. A file that is not a samples table (no samples header: a
+    Parquet or gzip file, a raw log) is refused untouched: its "last line" is not a torn row.
     """
     target = Path(path)
     try:
@@ -155,6 +156,7 @@ def repair(path: str | os.PathLike[str]) -> RepairReport:
             data = handle.read()
             if not data or data.endswith(b"\n"):
                 return RepairReport(path=target, removed=0, line=None, fragment=b"")
+            _check_is_samples_file(data, target)
             start = data.rfind(b"\n") + 1
             line = data.count(b"\n") + 1
             handle.truncate(start)
@@ -164,3 +166,20 @@ def repair(path: str | os.PathLike[str]) -> RepairReport:
         raise FileFormatError(target, "no such file") from None
     fsync_directory(target.parent)
     return RepairReport(path=target, removed=len(data) - start, line=line, fragment=data[start:])
+
+
+def _check_is_samples_file(data: bytes, path: Path) -> None:
+    """Refuse (untouched) a file whose first line is not a samples header."""
+    from ttcdsl.samples.jsonl import parse_header
+
+    end = data.find(b"\n")
+    if end < 0:  # the header itself was cut off: it must at least begin as one
+        if data.lstrip().startswith(b'{"ttc_samples"'):
+            return
+        raise FileFormatError(path, "not a samples table (no samples header): nothing to repair",
+                              line=1)
+    try:
+        parse_header(data[:end], path)
+    except FileFormatError as error:
+        raise FileFormatError(path, f"not a samples table, so nothing to repair: {error.detail}",
+                              line=1) from None
