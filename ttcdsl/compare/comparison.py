@@ -409,6 +409,11 @@ def run_comparison(
         if column in base.pool.scores:
             strategies.append(("best_of_n", scorer, None))
     progress(f"exact baselines on {len(base.query_ids)} evaluation queries")
+    shallow = _shallow(base, setup.budgets)
+    for budget, count in shallow.items():
+        progress(f"warning: {count} of {len(base.query_ids)} evaluation queries hold fewer than "
+                 f"{budget:g} samples: at that budget they get only what they hold, in every "
+                 "column (uniform, the oracles and the policies' runs)")
     ref = reference(base, strategies)
     rows = []
     for number, path in enumerate(policies, 1):
@@ -422,6 +427,9 @@ def run_comparison(
         "evaluation_queries": len(base.query_ids),
         "unlabelled_left_out": setup.unlabelled,
         "logged_per_query": int(base.pool.n_samples.max(initial=0)),
+        "fewest_logged": int(base.pool.n_samples.min()) if len(base.pool.n_samples) else 0,
+        # per compared budget: evaluation queries whose log holds fewer samples than it
+        "shallow_queries": {f"{budget:g}": count for budget, count in shallow.items()},
         "budgets": list(setup.budgets),
         "repeats": setup.repeats,
         "score_columns": dict(setup.score_columns),
@@ -429,6 +437,18 @@ def run_comparison(
         "rows": rows,
         "curves": {s: _curve_document(base.curves(s, sc)) for s, sc, _ in strategies},
     }
+
+
+def _shallow(base: Baselines, budgets: Sequence[float]) -> dict[float, int]:
+    """Budgets at which some evaluation query holds fewer samples than the budget asks: a
+    replay cannot serve it more, and the exact curves hold at its last logged count."""
+    held = base.pool.n_samples
+    out = {}
+    for budget in budgets:
+        count = int((held < math.ceil(budget)).sum())
+        if count:
+            out[float(budget)] = count
+    return out
 
 
 def _curve_document(curves: ExactCurves) -> dict[str, list[float]]:

@@ -82,6 +82,8 @@ def _title(doc: Mapping[str, Any]) -> str:
         f"{doc['logged_per_query']} logged samples per query at most"
         + (f"; {doc['unlabelled_left_out']} queries without full correctness labels left out"
            if doc.get("unlabelled_left_out") else "")
+        + "".join(f"; at budget {budget}, {count} queries hold fewer samples and get only those"
+                  for budget, count in (doc.get("shallow_queries") or {}).items())
     )
 
 
