@@ -211,12 +211,46 @@ def require(
             hint=_hint(missing, table),
         )
     _check_vote_weights(policy, table, dict(score_columns or {}), rows)
+    if warn is not None:
+        _warn_unit_scores(policy, table, dict(score_columns or {}), rows, table_name, warn)
     for need, share in partial:
         if warn is not None:
             warn(
                 f"{table_name}: only {share:.0%} of the samples carry {need.what} (read by "
                 f"{need.reason}); the others count as unknown"
             )
+
+
+def _warn_unit_scores(policy: ir.Policy, table, score_columns: Mapping[str, str], rows,
+                      table_name: str, warn: Callable[[str], None]) -> None:
+    """A reward model's scores are read as probabilities (``score(s) >= 0.7``, a mean of
+    scores as a difficulty): a column of raw logits (Qwen's RM: -4.3..6.1) passes such a
+    threshold with most samples, silently. Said, with the fix (``logits``); weighted votes on
+    such scores are refused elsewhere (:func:`_check_vote_weights`)."""
+    # a best-of-n only ranks the scores: their scale matters where an expression reads them
+    exprs = [f.expr for f in policy.features]
+    exprs += [policy.difficulty] if policy.difficulty is not None else []
+    conditions = [rule.condition for spec in policy.bins for rule in spec.stop]
+    if isinstance(policy.allocation, ir.Bandit):
+        conditions += list(policy.allocation.solved)
+    exprs += [e for condition in conditions for e in _condition_exprs(condition)]
+    compared = {node.name for e in exprs for node in _nodes(e) if isinstance(node, ir.ScorerRef)}
+    for scorer in policy.scorers:
+        if scorer.kind != "reward_model" or scorer.logits or scorer.name not in compared:
+            continue
+        column = score_columns.get(scorer.name, scorer.name)
+        if column not in table.scores:
+            continue
+        values = np.ma.MaskedArray(table.scores[column])
+        if rows is not None:
+            values = values[rows]
+        known = values.compressed()
+        if len(known) and (known.min() < 0 or known.max() > 1):
+            warn(f"{table_name}: score column {column!r} of reward model {scorer.name!r} ranges "
+                 f"{known.min():.3g}..{known.max():.3g}, outside [0, 1], but the policy reads "
+                 "its scores as probabilities (thresholds, features); if they are logits, "
+                 f"declare it `scorer {scorer.name} = reward_model ... logits` to read "
+                 "sigmoid(score)")
 
 
 def _hint(missing: Sequence[Need], table) -> str:

@@ -96,8 +96,9 @@ def test_row_numbers_recomputed(compared, crux):
             row["coverage"] - uniform - shared * (row["uniform_same_orders"] - uniform), abs=2e-3)
         assert abs(row["uniform_same_orders"] - uniform) < 0.02
         assert row["verdict"] == verdict(row["diff"], row["se"])
-        assert row["oracle_share"] == pytest.approx(
-            (row["coverage"] - uniform) / (row["static_oracle"] - uniform))
+        # the share reads the adjusted estimate (uniform plus the verdict's difference)
+        assert row["adjusted_value"] == pytest.approx(uniform + row["diff"], abs=1e-12)
+        assert row["oracle_share"] == pytest.approx(row["diff"] / (row["static_oracle"] - uniform))
         assert row["samples_per_query"] <= row["budget"] + 1e-9
         # oracle_coverage stops at the first correct sample: it is the dynamic oracle's rule
         assert row["coverage"] <= row["static_oracle"] + 1e-9
@@ -200,6 +201,9 @@ def test_uniform_is_served_like_the_policy(tmp_path):
     # it is uniform: paired on the same orders, the difference is exactly 0
     assert row["diff"] == 0 and row["se"] == 0
     assert row["verdict"].startswith("no better than uniform")
+    # and so its share of the oracle's gain is 0 and its efficiency 1 (the raw replay's luck
+    # on the orders read 0.83x)
+    assert row["oracle_share"] == 0 and row["efficiency"] == pytest.approx(1.0, abs=1e-9)
     assert row["max_tokens"] == 1024
 
 

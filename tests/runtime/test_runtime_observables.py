@@ -274,3 +274,39 @@ def test_logits_belong_to_reward_models_only(tmp_path: Path, capsys) -> None:
         'reward_model "Qwen/Qwen2.5-Math-RM-72B" logits', "confidence logits"))
     assert ttc("check", str(path)) == 1
     assert "only a reward model's scores can be logits" in capsys.readouterr().err
+
+
+def test_scores_outside_unit_range_read_as_probabilities_are_said(qwen_files) -> None:
+    """Qwen's reward model logs logits (-4.3..6.1): `solved when score(prm) >= 0.7` retired
+    nearly every query after one round without a word. A policy whose rules or features read
+    the scores is warned (with the fix); best-of-n, which only ranks them, is not; a scorer
+    declared `logits` reads sigmoid(score) and is not either."""
+    from ttcdsl.samples import load
+
+    _, samples, _ = qwen_files
+    table = load(samples)
+    bandit = load_policy(REPO / "policies" / "bandit_entropy.ttc")
+    said: list[str] = []
+    require(bandit, table, score_columns={"prm": "rm"}, table_name="T", warn=said.append)
+    (warning,) = [w for w in said if "outside [0, 1]" in w]
+    low, high = table.scores["rm"].min(), table.scores["rm"].max()
+    assert f"ranges {low:.3g}..{high:.3g}" in warning and "logits" in warning
+
+    said.clear()
+    best = load_policy(REPO / "policies" / "best_of_n.ttc")
+    require(best, table, score_columns={"prm": "rm"}, table_name="T", warn=said.append)
+    assert not any("outside [0, 1]" in w for w in said)
+
+    text = (REPO / "policies" / "bandit_entropy.ttc").read_text()
+    declared = text.replace('reward_model "Qwen/Qwen2.5-Math-PRM-7B"',
+                            'reward_model "Qwen/Qwen2.5-Math-PRM-7B" logits')
+    assert declared != text
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "b.ttc"
+        path.write_text(declared)
+        said.clear()
+        require(load_policy(path), table, score_columns={"prm": "rm"}, table_name="T",
+                warn=said.append)
+    assert not any("outside [0, 1]" in w for w in said)

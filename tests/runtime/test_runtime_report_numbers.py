@@ -271,3 +271,37 @@ def test_replayed_samples_keep_the_logged_temperature(tmp_path) -> None:
     rows = stored_samples(out)
     assert rows and {r["temperature"] for r in rows} <= {0.55, None}
     assert {r["temperature"] for r in rows} == {0.55, None}
+
+
+def test_a_coverage_policys_verdict_is_in_coverage(tmp_path) -> None:
+    """A policy that maximizes coverage is judged in coverage, as its plan and `ttc compare`
+    judge it (the report paired accuracy: "no better" beside a coverage gain of 10 points)."""
+    policy = write_policy(tmp_path, ONE_BIN.format(budget="mean samples per query <= 6")
+                          .replace("maximize accuracy", "maximize coverage"))
+    plan = hand_plan(policy, {"all": [{"samples": 8, "share": 1.0}]}, edges=None)
+    data = yaml.safe_load(plan.read_text())
+    data["objective"] = "coverage"
+    plan.write_text(yaml.safe_dump(data))
+    samples, queries = workload_files(tmp_path, n=30, m=16)
+    out = tmp_path / "run"
+    assert ttc(*run_args(plan, queries, samples, out)) == 0
+    report = json.loads((out / "report.json").read_text())
+    v = report["verdict"]
+    assert v["metric"] == "coverage" and v["queries"] == 30
+    assert v["diff"] == pytest.approx(report["coverage"] - report["baseline"]["coverage"])
+    assert v["text"] == verdict(v["diff"], v["se"]) + " - in coverage, the policy's objective"
+
+
+def test_the_baselines_bill_charges_prompts_as_the_runs_does(tmp_path) -> None:
+    """Under `charge prompt tokens` uniform's billed tokens include each sample's prompt bound,
+    as the run's ledger bills (they left them out: 2.9M billed beside 3.3M measured)."""
+    samples, _ = workload_files(tmp_path, n=12, m=8)
+    table = load(samples)
+    text = ONE_BIN.format(budget="total tokens <= 10M\n  charge prompt tokens")
+    policy = load_policy(write_policy(tmp_path, text))
+    ids = sorted(table.query_ids())
+    base = uniform_baseline(ReplayBackend(table, seed=0), policy, ids, 48, 0)
+    by_query = table.by_query()
+    prompt = sum(4 * int(table.prompt_tokens[by_query[q]].max()) for q in ids)
+    assert base["billed_tokens"] == base["completion_tokens"] + prompt
+    assert base["tokens"] == base["billed_tokens"]  # every count known: billed is measured

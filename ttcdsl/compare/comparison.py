@@ -13,6 +13,9 @@ the rows hold (all over the evaluation queries, averaged over the R sample order
   over uniform the policy captures (None when the oracle gains nothing);
 * ``efficiency``: uniform's spend to reach the policy's metric on its exact curve, divided by the
   policy's spend (None when uniform never reaches it within the logged samples);
+  both read ``adjusted_value``, uniform plus the regression-adjusted difference below (the
+  estimate the verdict reads), not the raw replay ``value``, which carries uniform's luck on
+  the orders;
 * the difference from uniform, regression-adjusted on the same orders: per query and order, the
   policy's value minus uniform's exact value at the run's spend, less ``c`` times uniform's own
   deviation from that exact value on the samples the same order serves (the run report's
@@ -226,13 +229,14 @@ def compare_policy(
     from ttcdsl.compare.runs import at_budget, mean_budget_limit, plan_for, replay
     from ttcdsl.lang.api import load_policy
     from ttcdsl.lang.diagnostics import DiagnosticError
-    from ttcdsl.observables import score_maps
 
     name = path
     try:
         policy = load_policy(path)
         name = policy.name
-        (columns,) = score_maps([policy], dict(setup.score_columns))
+        # this policy's share of --score (run_comparison checked each mapping has a taker)
+        declared = {s.name for s in policy.scorers if s.kind == "reward_model"}
+        columns = {k: v for k, v in setup.score_columns.items() if k in declared}
         strategy, scorer = baseline_strategy(policy)
         kind = policy.scorer_kind(scorer) if scorer else None
         read = next((s for s in policy.scorers if s.name == scorer), None)
@@ -345,7 +349,12 @@ def _row(name, path, budget, policy, runs, curves: ExactCurves, base: Baselines)
     uniform = float(uniform_q.mean())
     oracle = float(static_oracle(curves, [uniform_spend])[0])
     gain = oracle - uniform
-    reach = curves.spend_to_reach(value)
+    # the share of the oracle's gain and the efficiency read the paired, regression-adjusted
+    # estimate of the policy's value (uniform plus the difference the verdict reads), not the
+    # raw replay's: that holds uniform's luck on the orders, so a policy that IS uniform read
+    # as 0.4x efficient and -28% of the oracle's gain beside its verdict of exactly +0.0
+    adjusted = uniform + diff
+    reach = curves.spend_to_reach(adjusted)
     per_repeat = values.mean(1)
     return {
         "policy": name,
@@ -369,7 +378,8 @@ def _row(name, path, budget, policy, runs, curves: ExactCurves, base: Baselines)
         "max_tokens": policy.sampling.max_tokens,
         "uniform_same_orders": float(paired.mean()),
         "uniform_adjustment": c,
-        "oracle_share": (value - uniform) / gain if gain > 1e-9 else None,
+        "adjusted_value": adjusted,
+        "oracle_share": (adjusted - uniform) / gain if gain > 1e-9 else None,
         "efficiency": None if reach is None or uniform_spend <= 0 else reach / uniform_spend,
         "diff": diff,
         "se": se,
@@ -403,6 +413,7 @@ def run_comparison(
     policies: Sequence[str], setup: Setup, progress: Callable[[str], None]
 ) -> dict[str, Any]:
     """The whole comparison as one JSON-able document."""
+    _check_score_maps(policies, setup.score_columns)
     base = Baselines(setup)
     strategies = [("majority_vote", None, None), ("pass_at_k", None, None)]
     for scorer, column in setup.score_columns.items():
@@ -437,6 +448,26 @@ def run_comparison(
         "rows": rows,
         "curves": {s: _curve_document(base.curves(s, sc)) for s, sc, _ in strategies},
     }
+
+
+def _check_score_maps(paths: Sequence[str], mapping: Mapping[str, str]) -> None:
+    """Refuse a ``--score`` mapping that no compared policy declares (a typo in a scorer's
+    name), once for the whole comparison: a policy that does not declare it simply does not
+    use it. Files that do not load get their own rows later."""
+    if not mapping:
+        return
+    from ttcdsl.lang.api import load_policy
+    from ttcdsl.lang.diagnostics import DiagnosticError
+    from ttcdsl.observables import score_maps
+
+    loaded = []
+    for path in paths:
+        try:
+            loaded.append(load_policy(path))
+        except (DiagnosticError, UserError):  # reported in the policy's own row
+            continue
+    if loaded:
+        score_maps(loaded, dict(mapping))
 
 
 def _shallow(base: Baselines, budgets: Sequence[float]) -> dict[float, int]:

@@ -190,20 +190,21 @@ class Ledger:
         """Each limit with its cap and spend (for the report)."""
         out = []
         for limit in self.limits:
+            covered = [q for q in self._samples if self.covers(limit, q)]
+            # the largest single query's spend, for a batch limit too (not the batch's total)
+            largest = max((self.spent(limit.unit, query_id=q) for q in covered), default=0)
             if limit.kind == "batch":
                 spent = self.spent(limit.unit, bin=limit.bin) if limit.bin else self.spent(limit.unit)
-                most = spent
+                held = spent
             else:
-                covered = [q for q in self._samples if self.covers(limit, q)]
-                most = max((self.spent(limit.unit, query_id=q) for q in covered), default=0)
-                spent = None
+                spent, held = None, largest
             bounded = limit.unit == "tokens" and any(
                 self._bounded[q] for q in self._samples if self.covers(limit, q)
             )
             out.append(
                 {"label": limit.label, "kind": limit.kind, "unit": limit.unit,
-                 "cap": self.cap(limit), "spent": spent, "largest": most,
-                 "within": most <= self.cap(limit) + _EPS,
+                 "cap": self.cap(limit), "spent": spent, "largest": largest,
+                 "within": held <= self.cap(limit) + _EPS,
                  # billed, not measured, where any count is unknown (max_tokens charged)
                  "basis": BOUND_BASIS if bounded else "measured"}
             )

@@ -119,9 +119,12 @@ def build_report(
 
         tokens = None if any(r.tokens is None for r in results) else sum(r.tokens for r in results)
         base = matched_baseline(baseline, policy, samples, tokens)
-    per_query_base = base.pop("per_query") if base else None
+    # the verdict pairs the policy's objective: coverage for `maximize coverage`, else accuracy
+    metric = "coverage" if policy.objective == "coverage" else "accuracy"
+    per_query_base = None
     if base:
-        base.pop("per_query_covered", None)  # for ttc compare's coverage pairing, not the report
+        accuracy_pairs, covered_pairs = base.pop("per_query"), base.pop("per_query_covered", None)
+        per_query_base = covered_pairs if metric == "coverage" else accuracy_pairs
     report: dict[str, Any] = {
         "policy": plan["policy"]["name"],
         "mode": plan["mode"],
@@ -158,7 +161,7 @@ def build_report(
         "unkeyed": _unkeyed(results, plan),
         "shortfall": _shortfall(results),
         "baseline": base,
-        "verdict": _verdict(results, base, per_query_base,
+        "verdict": _verdict(results, base, per_query_base, metric=metric,
                             why="the run has not finished" if baseline is None else no_baseline),
         "plots": _plots_note(),
     }
@@ -271,21 +274,25 @@ def _shortfall(results) -> dict[str, Any] | None:
             "held": held, "how": how}
 
 
-def _verdict(results, base, per_query_base, *, why: str) -> dict[str, Any]:
-    """Run against uniform at equal spend: the paired per-query difference (same queries,
-    run minus uniform) and its standard error, in the words of :func:`ttcdsl.verdict.verdict`;
-    without a baseline, ``why`` there is none."""
+def _verdict(results, base, per_query_base, *, metric: str, why: str) -> dict[str, Any]:
+    """Run against uniform at equal spend: the paired per-query difference in ``metric``
+    (accuracy, or coverage for a policy that maximizes it: same queries, run minus uniform) and
+    its standard error, in the words of :func:`ttcdsl.verdict.verdict`; without a baseline,
+    ``why`` there is none."""
     from ttcdsl.verdict import verdict
 
     if base is None or per_query_base is None:
-        return {"text": f"no verdict: {why}", "diff": None, "se": None, "queries": 0}
+        return {"text": f"no verdict: {why}", "diff": None, "se": None, "queries": 0,
+                "metric": metric}
     pairs = [
-        (float(r.correct), float(per_query_base[r.query_id]))
+        (float(getattr(r, "covered" if metric == "coverage" else "correct")),
+         float(per_query_base[r.query_id]))
         for r in results
         if r.correct is not None and per_query_base.get(r.query_id) is not None
     ]
     if not pairs:
-        return {"text": "no verdict: no gold labels", "diff": None, "se": None, "queries": 0}
+        return {"text": "no verdict: no gold labels", "diff": None, "se": None, "queries": 0,
+                "metric": metric}
     d = [a - b for a, b in pairs]
     m = len(d)
     diff = sum(d) / m
@@ -295,7 +302,9 @@ def _verdict(results, base, per_query_base, *, why: str) -> dict[str, Any]:
         text += f" - but the uniform baseline drew only {base['samples']} of {base['target_samples']} samples"
     if base.get("budget_unit") == "tokens" and base.get("matched") != "tokens":
         text += " - at equal samples, not the equal tokens the budget is in"
-    return {"text": text, "diff": diff, "se": se, "queries": m}
+    if metric == "coverage":
+        text += " - in coverage, the policy's objective"
+    return {"text": text, "diff": diff, "se": se, "queries": m, "metric": metric}
 
 
 def uniform_shares(query_ids: Sequence[str], spend: int, seed: int) -> dict[str, int]:
@@ -384,10 +393,12 @@ def uniform_baseline(
         "completion_tokens": sum(row.completion_tokens for row in every) if known else None,
         # as the run's own `tokens` are measured: plus prompts where the policy charges them
         "tokens": _measured_tokens(every, policy.budget.charge_prompt_tokens),
+        # as the run's ledger bills: an unknown count at max_tokens, plus the prompt's bound
+        # (the largest count its query's rows logged) where the policy charges prompts
         "billed_tokens": sum(
             policy.sampling.max_tokens if row.completion_tokens is None else row.completion_tokens
             for row in every
-        ),
+        ) + (_prompt_bill(rows) if policy.budget.charge_prompt_tokens else 0),
         "accuracy": accuracy,
         "accuracy_se": accuracy_se,
         "accuracy_over": over,
@@ -396,6 +407,16 @@ def uniform_baseline(
         "per_query": {q: o.correct for q, o in outcomes.items()},  # build_report takes it out
         "per_query_covered": {q: o.covered for q, o in outcomes.items()},  # and this
     }
+
+
+def _prompt_bill(rows_by_query: Mapping[str, Sequence]) -> int:
+    """Each drawn sample's prompt charge: its query's prompt bound, the largest prompt count
+    the query's rows carry (the bound a replay's ledger is given)."""
+    total = 0
+    for rows in rows_by_query.values():
+        counts = [row.prompt_tokens for row in rows if row.prompt_tokens is not None]
+        total += (max(counts) if counts else 0) * len(rows)
+    return total
 
 
 def _measured_tokens(rows, charge_prompt: bool) -> int | None:
