@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{path}: already exists", hint="pass --force to replace it")
         # checked before anything is written: a split half-written is worse than none
         if path.is_dir():
-            raise UserError(f"{path}: is a directory")
+            raise UserError(f"{path}: is a directory, not a regular file")
         if not path.parent.is_dir():
             raise UserError(f"{path}: the directory {path.parent} does not exist",
                             hint="create it first, or choose another path")
