@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -393,3 +395,30 @@ allocate optimal maximize accuracy
     assert spent["samples"] <= 6 + 1e-12 and spent["tokens"] <= 5000 + 1e-9
     with pytest.raises(UserError, match="--solver lagrangian handles one batch budget"):
         make_plan(policy, workload, solver="lagrangian", reps=8)
+
+
+
+@pytest.mark.parametrize(("edit", "field", "message"), [
+    (lambda p: p["predicted"].__setitem__("accuracy", "high"), "predicted.accuracy", "finite number"),
+    (lambda p: p["predicted"].__setitem__("accuracy", float("nan")), "predicted.accuracy", "finite number"),
+    (lambda p: p["predicted"].__setitem__("accuracy", 1.5), "predicted.accuracy", "[0, 1]"),
+    (lambda p: p["predicted"].__setitem__("samples_se", -1), "predicted.samples_se", "at least 0"),
+    (lambda p: p["bins"][0].__setitem__("predicted", "x"), "bins[0].predicted", "mapping"),
+    (lambda p: p.__setitem__("calibration", "x"), "calibration", "mapping"),
+    (lambda p: p["calibration"].__setitem__("samples_per_query", "x"), "calibration.samples_per_query", "list"),
+    (lambda p: p["calibration"].__setitem__("samples_per_query", [4]), "calibration.samples_per_query", "[fewest, most]"),
+    (lambda p: p.__setitem__("uniform_choice", {"strategy": "majority_vote"}), "uniform_choice.allocation", "list"),
+])
+def test_a_plans_figures_are_checked_before_a_run_reads_them(workload, edit, field, message):
+    """A run reads the plan's predictions back into its report and its calibration depth into
+    its checks: a hand-edited value crashed the run (exit 3) after it had spent its budget."""
+    import copy
+
+    policy = parse_policy(HEADER + "budget { mean samples per query <= 4 }\nallocate optimal maximize accuracy\n")
+    plan = make_plan(policy, workload, reps=8).plan
+    validate_plan(plan)
+    edited = copy.deepcopy(plan)
+    edit(edited)
+    with pytest.raises(FileFormatError, match=re.escape(message)) as caught:
+        validate_plan(edited)
+    assert caught.value.field == field

@@ -166,6 +166,35 @@ def test_report_refuses_a_report_its_samples_labels_contradict(setup, tmp_path) 
     assert "changed after the run" in shown.stderr
 
 
+@pytest.mark.parametrize("damage", ["another run's", "truncated", "answers edited"])
+def test_report_refuses_results_that_do_not_add_up_to_it(setup, tmp_path, damage) -> None:
+    """results.jsonl replaced by another run's, cut short, or with its answers edited: the
+    report's figures no longer follow from it, and `ttc report` says so by file (it showed the
+    report as if nothing had happened)."""
+    d, plan, queries, samples, reference = setup
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    lines = (out / "results.jsonl").read_text().splitlines(keepends=True)
+    if damage == "another run's":
+        other = tmp_path / "other"
+        assert ttc(*run_args(plan, queries, samples, other, seed=11)) == 0
+        shutil.copy(other / "results.jsonl", out / "results.jsonl")
+    elif damage == "truncated":
+        (out / "results.jsonl").write_text("".join(lines[: len(lines) // 2]))
+    else:
+        rows = [json.loads(line) for line in lines]
+        for row in rows:
+            if row.get("correct") is False:
+                row["correct"] = True
+        (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    shown = ttc_subprocess(["report", str(out)])
+    if damage == "another run's" and results(out) == results(reference):
+        pytest.skip("seed 11 gave the same results")
+    assert shown.returncode == 1, shown.stderr
+    assert f"{out / 'results.jsonl'} does not add up to the run's report" in shown.stderr
+    assert ttc_subprocess(["report", str(reference)]).returncode == 0
+
+
 # --- atomic creation and replacement ---------------------------------------------------------
 
 

@@ -100,6 +100,13 @@ def run(args: argparse.Namespace) -> int:
     for path in args.policies:
         if not Path(path).is_file():
             raise UserError(f"{path}: no such policy file")
+    if args.out:  # made before the comparison, which can take an hour, not after it
+        out = Path(args.out)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            what = "exists and is not a directory" if out.exists() else error.strerror
+            raise UserError(f"--out {out}: cannot hold the comparison: {what}") from None
     say = _progress()
     setup = _setup(args, budgets, fraction, scores, say)
     from ttcdsl.compare.comparison import run_comparison

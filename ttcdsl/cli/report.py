@@ -63,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{path}: cannot read the report: {error}") from None
         check_report_against_samples(path, report, run_dir / SAMPLES)
         check_run_files(run_dir)
+        from ttcdsl.runtime.audit import check_results_file
+        from ttcdsl.runtime.rundir import RESULTS
+
+        check_results_file(run_dir / RESULTS, report)
         _check_figures(run_dir, path, report)
     else:
         from ttcdsl.cli.run import partial_report

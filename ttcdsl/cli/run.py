@@ -86,13 +86,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _seed(text: str) -> int:
-    """--seed: a non-negative integer (random generators take no negative seeds)."""
+    """--seed: an integer from 0 to 2^63 - 1 (random generators take no negative seeds, and a
+    request's seed is a 64-bit integer for the backends)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {2**63 - 1}, got {value}")
     return value
 
 

@@ -126,9 +126,23 @@ def validate_plan(data: Any, path: str | os.PathLike[str] = "<plan>") -> None:
     check.count(data.get("probe"), "probe", low=0)
     if data.get("batch_size") is not None:
         check.count(data.get("batch_size"), "batch_size", low=1)
-    for section in ("predicted", "baseline", "uniform_choice", "bandit"):
+    for section in ("predicted", "baseline", "uniform_choice", "bandit", "calibration"):
         if data.get(section) is not None:
             check.mapping(data[section], section)
+    # what a run reads back from the plan: checked here, before it spends anything (a report
+    # reading a hand-edited "accuracy: high" crashed after the whole budget was spent)
+    _check_figures(check, data.get("predicted"), "predicted")
+    calibration = data.get("calibration") or {}
+    if calibration.get("samples_per_query") is not None:
+        depth = check.sequence(calibration["samples_per_query"], "calibration.samples_per_query")
+        if len(depth) != 2:
+            check.fail("calibration.samples_per_query", f"must be [fewest, most], got {depth!r}")
+        for i, value in enumerate(depth):
+            check.count(value, f"calibration.samples_per_query[{i}]", low=0)
+    uniform = data.get("uniform_choice")
+    if uniform is not None:
+        check.string(uniform.get("strategy"), "uniform_choice.strategy")
+        _check_allocation(check, uniform.get("allocation"), "uniform_choice.allocation")
     if data.get("mode") not in MODES:
         check.fail("mode", f"must be one of {', '.join(MODES)}, got {data.get('mode')!r}")
     if data.get("objective") not in ("accuracy", "coverage"):
@@ -162,21 +176,11 @@ def validate_plan(data: Any, path: str | os.PathLike[str] = "<plan>") -> None:
         tokens = sampling.get("max_tokens")
         if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1:
             check.fail(f"{where}.sampling.max_tokens", f"must be a positive integer, got {tokens!r}")
+        if spec.get("predicted") is not None:
+            _check_figures(check, check.mapping(spec["predicted"], f"{where}.predicted"),
+                           f"{where}.predicted")
         if data["mode"] != "bandit":
-            allocation = check.sequence(spec.get("allocation"), f"{where}.allocation")
-            if not allocation:
-                check.fail(f"{where}.allocation", "is empty")
-            total = 0.0
-            for j, option in enumerate(allocation):
-                at = f"{where}.allocation[{j}]"
-                check.mapping(option, at)
-                check.count(option.get("samples"), f"{at}.samples", low=0)
-                share = check.number(option.get("share"), f"{at}.share")
-                if not 0 <= share <= 1:
-                    check.fail(f"{at}.share", f"must be in [0, 1], got {share}")
-                total += share
-            if abs(total - 1) > 1e-6:
-                check.fail(f"{where}.allocation", f"shares sum to {total:.6g}, not 1")
+            _check_allocation(check, spec.get("allocation"), f"{where}.allocation")
     if data["mode"] == "per_query":
         from ttcdsl.planner.predictor import CurvePredictor
 
@@ -187,6 +191,44 @@ def validate_plan(data: Any, path: str | os.PathLike[str] = "<plan>") -> None:
         except ValueError as error:
             field, message = error.args
             check.fail("per_query.predictor" + (f".{field}" if field else ""), message)
+
+
+def _check_allocation(check: _Checker, value: Any, where: str) -> None:
+    """A mix of sample counts: options of ``samples`` and ``share``, the shares summing to 1."""
+    allocation = check.sequence(value, where)
+    if not allocation:
+        check.fail(where, "is empty")
+    total = 0.0
+    for j, option in enumerate(allocation):
+        at = f"{where}[{j}]"
+        check.mapping(option, at)
+        check.count(option.get("samples"), f"{at}.samples", low=0)
+        share = check.number(option.get("share"), f"{at}.share")
+        if not 0 <= share <= 1:
+            check.fail(f"{at}.share", f"must be in [0, 1], got {share}")
+        total += share
+    if abs(total - 1) > 1e-6:
+        check.fail(where, f"shares sum to {total:.6g}, not 1")
+
+
+# A prediction's figures: rates in [0, 1], spends and standard errors at least 0; each a finite
+# number or null (unknown).
+_RATES = ("accuracy", "coverage", "tokens_unknown_share")
+_SPENDS = ("samples", "tokens", "accuracy_se", "coverage_se", "samples_se", "tokens_se")
+
+
+def _check_figures(check: _Checker, section: Mapping | None, where: str) -> None:
+    if not section:
+        return
+    for name in (*_RATES, *_SPENDS):
+        value = section.get(name)
+        if value is None:
+            continue
+        number = check.number(value, f"{where}.{name}")
+        if name in _RATES and not 0 <= number <= 1:
+            check.fail(f"{where}.{name}", f"must be in [0, 1], got {value!r}")
+        if name in _SPENDS and number < 0:
+            check.fail(f"{where}.{name}", f"must be at least 0, got {value!r}")
 
 
 COUNT_MAX = 2**31 - 1  # the most samples, queries or probe samples a plan may name

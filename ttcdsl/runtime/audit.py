@@ -112,3 +112,39 @@ def check_report_figures(report_path: Path, report: dict, recomputed: dict) -> N
         raise UserError(f"{report_path} does not match the run's stored samples: " + "; ".join(problems)
                         + ". The report or the samples' labels were changed after the run",
                         hint="run again into a new --out; a report is rebuilt from samples only by a run")
+
+
+def check_results_file(results_path: Path, report: dict) -> None:
+    """Refuse a finished run whose ``results.jsonl`` (one line per query) does not add up to its
+    report: another run's results, a truncated file, or answers edited after the run (a resume
+    rewrites it; ``ttc report`` reads the report, so nothing else would notice)."""
+    import json
+
+    from ttcdsl.samples.json_lines import json_objects
+
+    try:
+        rows = [row for _, row in json_objects(results_path, what="query result")]
+    except FileNotFoundError:
+        raise UserError(f"{results_path}: missing from a finished run") from None
+    problems = []
+    spend = (report.get("spend") or {}).get("samples")
+    labelled = [r for r in rows if r.get("correct") is not None]
+    figures = (
+        ("queries", report.get("queries"), len(rows)),
+        ("samples", spend, sum(int(r.get("samples") or 0) for r in rows)),
+        ("accuracy", report.get("accuracy"),
+         sum(r["correct"] is True for r in labelled) / len(labelled) if labelled else None),
+        ("coverage", report.get("coverage"),
+         sum(r.get("covered") is True for r in labelled) / len(labelled) if labelled else None),
+    )
+    for name, stated, again in figures:
+        if stated is None or again is None:
+            same = stated is None and again is None
+        else:
+            same = abs(float(stated) - float(again)) <= 1e-9
+        if not same:
+            problems.append(f"{name} {json.dumps(stated)} in the report, {json.dumps(again)} from it")
+    if problems:
+        raise UserError(f"{results_path} does not add up to the run's report: " + "; ".join(problems)
+                        + ". It was replaced or edited after the run",
+                        hint="ttc run --resume RUN_DIR rewrites it from the stored samples")

@@ -14,8 +14,9 @@
   ``tokens_note`` saying how many) apart from ``billed_tokens``, the ledger's charge (an unknown
   count billed as ``max_tokens``, a worst-case bound); per bin the same, with the bin's
   accuracy and the plan's prediction; ``histogram``: queries per sample count;
-* ``truncation_rate``: share of samples that ended with finish reason ``length``, over the
-  ``truncation_over`` samples of queries whose finish reasons are all known (None: none is);
+* ``truncation_rate``: share of samples that ended with finish reason ``length`` (None where
+  some sample's reason is unknown: the queries whose reasons are all known are no fair sample;
+  ``truncated_at_least`` then counts the truncations seen in those);
 * ``bandit`` (bandit runs): the settings, the queries the solved rules retired and those still
   unsolved when the budget or the rounds ran out;
 * ``stop_savings``: samples the stop rules did not spend, against the targets of the queries they
@@ -110,9 +111,11 @@ def build_report(
     histogram: dict[int, int] = {}
     for r in results:
         histogram[r.samples] = histogram.get(r.samples, 0) + 1
-    # over the queries whose every sample has a known finish reason (a log may keep none)
+    # a rate only where every query's finish reasons are known: the queries whose reasons are
+    # all known are not a fair sample (a replay marks the samples IT cut at max_tokens, so a
+    # query whose every sample was cut is "known" and the rate over such queries read 1)
     truncated = sum(r.truncated for r in results if r.truncated is not None)
-    truncation_over = sum(r.samples for r in results if r.truncated is not None)
+    reasons_known = all(r.truncated is not None for r in results)
     base = None
     if baseline is not None and n:
         from ttcdsl.equal_spend import matched_baseline
@@ -152,8 +155,9 @@ def build_report(
         "spend": _spend(results),
         "bins": bins,
         "histogram": {str(k): histogram[k] for k in sorted(histogram)},
-        "truncation_rate": truncated / truncation_over if truncation_over else None,
-        "truncation_over": truncation_over,
+        "truncation_rate": truncated / samples if reasons_known and samples else None,
+        # where the rate is unknown: the truncations seen in queries whose reasons are known
+        "truncated_at_least": None if reasons_known else truncated,
         "stop_savings": _stop_savings(results),
         "budget": list(outcome.budget),
         "budget_cut_queries": sum(r.budget_cut for r in results),
@@ -438,13 +442,14 @@ def _plots_note() -> str:
 
 
 def _truncation_cell(report: Mapping[str, Any], spend: Mapping[str, Any]) -> str:
-    rate, over = report["truncation_rate"], report.get("truncation_over")
-    if rate is None:
-        return "unknown (no finish reason logged)" if report.get("queries") else "-"
-    total = spend.get("samples")
-    if over is not None and total is not None and over < total:
-        return f"{_fmt(rate, 3)} (over the {over} of {total} samples of queries whose finish reasons are known)"
-    return _fmt(rate, 3)
+    rate = report["truncation_rate"]
+    if rate is not None:
+        return _fmt(rate, 3)
+    if not report.get("queries"):
+        return "-"
+    least = report.get("truncated_at_least")
+    return ("unknown (some samples have no finish reason"
+            + (f"; at least {least} ended at max_tokens)" if least else ")"))
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
