@@ -422,3 +422,23 @@ def test_a_plans_figures_are_checked_before_a_run_reads_them(workload, edit, fie
     with pytest.raises(FileFormatError, match=re.escape(message)) as caught:
         validate_plan(edited)
     assert caught.value.field == field
+
+
+def test_a_plan_records_its_digest_and_an_edit_is_seen(workload, tmp_path):
+    """`ttc plan` writes the sha256 of the plan's content; re-formatting the YAML keeps it, a
+    changed value does not (a hand-edited allocation ran against the old predictions unsaid)."""
+    import yaml
+
+    from ttcdsl.planner.plan import edited_after_planning
+
+    policy = parse_policy(HEADER + "budget { mean samples per query <= 4 }\nallocate optimal maximize accuracy\n")
+    path = tmp_path / "p.plan.yaml"
+    save_plan(make_plan(policy, workload, reps=8).plan, path)
+    plan = load_plan(path)
+    assert len(plan["plan_sha256"]) == 64 and not edited_after_planning(plan)
+    path.write_text(yaml.safe_dump(yaml.safe_load(path.read_text()), sort_keys=True, width=40))
+    assert not edited_after_planning(load_plan(path))
+    plan["bins"][0]["allocation"][0]["samples"] += 1
+    assert edited_after_planning(plan)
+    del plan["plan_sha256"]  # a plan from before the digest: not judged
+    assert not edited_after_planning(plan)

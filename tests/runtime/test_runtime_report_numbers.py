@@ -306,3 +306,18 @@ def test_the_baselines_bill_charges_prompts_as_the_runs_does(tmp_path) -> None:
     prompt = sum(4 * int(table.prompt_tokens[by_query[q]].max()) for q in ids)
     assert base["billed_tokens"] == base["completion_tokens"] + prompt
     assert base["tokens"] == base["billed_tokens"]  # every count known: billed is measured
+
+
+def test_a_plan_edited_after_planning_is_said_beside_its_prediction(tmp_path, capsys) -> None:
+    """A run of a plan whose values changed after it was written runs as written, warns, and
+    its report says the prediction was the planner's for the plan as made."""
+    out, report = _run(tmp_path, "mean samples per query <= 6", 8, predicted={"accuracy": 0.42})
+    assert "was edited after ttc plan wrote it" in capsys.readouterr().err
+    assert report["predicted"]["plan_edited"] is True
+    assert ttc("report", str(out)) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "the plan was edited after planning" in text
+
+    (tmp_path / "clean").mkdir()
+    _, report = _run(tmp_path / "clean", "mean samples per query <= 6", 8)
+    assert report["predicted"]["plan_edited"] is False

@@ -474,6 +474,13 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
     else:
         plan = load_plan(plan_path)
         plan_bytes = plan_path.read_bytes()
+        from ttcdsl.planner.plan import edited_after_planning
+
+        if edited_after_planning(plan):
+            print(f"ttc run: warning: {plan_path} was edited after ttc plan wrote it (its "
+                  "plan_sha256 no longer matches): it runs as written, but its predictions "
+                  "are the planner's for the plan it made, so the report's comparison with "
+                  "them says so", file=sys.stderr)
     policy_file = policy_path or plan["policy"].get("file")
     if not policy_file:
         raise UserError(f"{plan_path}: the plan records no policy file", hint="pass --policy POLICY.ttc")

@@ -40,6 +40,9 @@ Layout (``ttcdsl_plan: 1``)::
                   value, samples} (per_query mode only; :mod:`ttcdsl.planner.predictor`); the
                   one bin's allocation is then the calibration queries' histogram of counts
     timings, warnings, created_by
+    plan_sha256:  the sha256 of everything above as written (:func:`content_digest`): a plan
+                  edited after ``ttc plan`` wrote it no longer matches, and a run says its
+                  predictions describe the plan as it was made, not as it runs
 """
 
 from __future__ import annotations
@@ -76,11 +79,34 @@ def dump_plan(plan: Mapping[str, Any]) -> str:
     )
 
 
+DIGEST_FIELD = "plan_sha256"
+
+
+def content_digest(plan: Mapping[str, Any]) -> str:
+    """The sha256 of a plan's content as read back from its YAML (every field but the digest,
+    keys sorted): a plan re-formatted by hand keeps it, a plan whose values changed does not."""
+    import hashlib
+    import json
+
+    body = {k: v for k, v in plan.items() if k != DIGEST_FIELD}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def save_plan(plan: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
-    """Write atomically: a crash never leaves half a plan behind."""
-    text = dump_plan(plan)
+    """Write atomically (a crash never leaves half a plan behind), with its content digest,
+    computed on the plan as it will be read back (floats rounded as written)."""
+    body = {k: v for k, v in plan.items() if k != DIGEST_FIELD}
+    as_read = yaml.safe_load(dump_plan(body))
+    text = dump_plan({**body, DIGEST_FIELD: content_digest(as_read)})
     with atomic_writer(path) as handle:
         handle.write(text)
+
+
+def edited_after_planning(plan: Mapping[str, Any]) -> bool:
+    """Whether a loaded plan's content differs from what ``ttc plan`` wrote (a plan without a
+    digest, from before it was recorded, is not judged)."""
+    recorded = plan.get(DIGEST_FIELD)
+    return recorded is not None and recorded != content_digest(plan)
 
 
 def load_plan(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -49,7 +49,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ttcdsl.lang import ir
-from ttcdsl.planner.plan import bin_runs
+from ttcdsl.planner.plan import bin_runs, edited_after_planning
 from ttcdsl.runtime.aggregate import aggregate
 from ttcdsl.runtime.assignment import rank_key
 from ttcdsl.runtime.backend import Backend, GenerationRequest
@@ -151,6 +151,8 @@ def build_report(
             "samples_se": predicted.get("samples_se"),
             "z": z,
             "samples_z": _samples_z(results, predicted),
+            # the plan was edited after the planner predicted it: the figures are not its own
+            "plan_edited": edited_after_planning(plan),
         },
         "spend": _spend(results),
         "bins": bins,
@@ -483,7 +485,9 @@ def render_report(report: Mapping[str, Any], file=None) -> None:
                      f"{report['queries']} queries; no answer counts as wrong)"
          if acc is not None else "- (no gold labels)"),
         ("plan predicted", f"{_fmt(pred['accuracy'])} ± {_fmt(pred['accuracy_se'], 2)} "
-                           f"(z = {_fmt(pred['z'], 2)})"),
+                           f"(z = {_fmt(pred['z'], 2)})"
+                           + ("; the plan was edited after planning: this predicted the plan "
+                              "as made, not as run" if pred.get("plan_edited") else "")),
         ("coverage", f"{_fmt(report['coverage'])} (over {report.get('coverage_over', over)} queries)"
          if report["coverage"] is not None else "-"),
         ("samples / query", f"{_fmt(spend['samples_per_query'])} (plan {_fmt(pred['samples'])}"
