@@ -321,3 +321,27 @@ def test_a_plan_edited_after_planning_is_said_beside_its_prediction(tmp_path, ca
     (tmp_path / "clean").mkdir()
     _, report = _run(tmp_path / "clean", "mean samples per query <= 6", 8)
     assert report["predicted"]["plan_edited"] is False
+
+
+def test_a_plans_recorded_policy_is_found_beside_the_plan(tmp_path, monkeypatch, capsys) -> None:
+    """A plan records its policy file as `ttc plan` was given it (relative to where it ran):
+    run from elsewhere, it was looked for only from there ('no such policy file')."""
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    policy = write_policy(proj, ONE_BIN.format(budget="mean samples per query <= 6"))
+    plan = hand_plan(policy, {"all": [{"samples": 4, "share": 1.0}]}, edges=None)
+    data = yaml.safe_load(plan.read_text())
+    data["policy"]["file"] = policy.name  # as `ttc plan` records a path given relative to proj
+    from ttcdsl.planner.plan import save_plan
+
+    save_plan(data, plan)
+    samples, queries = workload_files(tmp_path, n=10, m=8)
+    monkeypatch.chdir(tmp_path)  # not proj: the recorded name is not here
+    assert ttc(*run_args(plan.relative_to(tmp_path), queries, samples, tmp_path / "run")) == 0
+    # a different policy of the same name here does not shadow the plan's own
+    (tmp_path / policy.name).write_text(ONE_BIN.format(budget="mean samples per query <= 5"))
+    assert ttc(*run_args(plan.relative_to(tmp_path), queries, samples, tmp_path / "run2")) == 0
+    policy.unlink()
+    capsys.readouterr()
+    assert ttc(*run_args(plan.relative_to(tmp_path), queries, samples, tmp_path / "run3")) == 1
+    assert "another version of the policy" in capsys.readouterr().err

@@ -481,9 +481,7 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
                   "plan_sha256 no longer matches): it runs as written, but its predictions "
                   "are the planner's for the plan it made, so the report's comparison with "
                   "them says so", file=sys.stderr)
-    policy_file = policy_path or plan["policy"].get("file")
-    if not policy_file:
-        raise UserError(f"{plan_path}: the plan records no policy file", hint="pass --policy POLICY.ttc")
+    policy_file = policy_path or _recorded_policy(plan_path, plan)
     if not Path(policy_file).is_file():
         raise UserError(f"{policy_file}: no such policy file", hint="pass --policy POLICY.ttc")
     policy = load_policy(policy_file)
@@ -583,6 +581,36 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
         prompt_bounds=prompt_bounds,
         live=False,
     )
+
+
+def _recorded_policy(plan_path, plan) -> str:
+    """The policy file the plan records, as written when it was made (relative to where ``ttc
+    plan`` ran): looked for from here, then beside the plan; the one whose sha256 the plan
+    records wins (a same-named file here must not shadow the plan's own)."""
+    from pathlib import Path
+
+    from ttcdsl.errors import UserError
+
+    recorded = plan["policy"].get("file")
+    if not recorded:
+        raise UserError(f"{plan_path}: the plan records no policy file", hint="pass --policy POLICY.ttc")
+    places = [Path(recorded)]
+    if not Path(recorded).is_absolute():
+        places.append(plan_path.parent / recorded)
+    found = [p for p in dict.fromkeys(places) if p.is_file()]
+    if not found:
+        where = " or ".join(str(p) for p in dict.fromkeys(places))
+        raise UserError(f"{plan_path}: the policy file it records, {recorded}, is not at {where}",
+                        hint="pass --policy POLICY.ttc")
+    from ttcdsl.lang.api import load_policy
+
+    for path in found:
+        try:
+            if load_policy(path).source_hash == plan["policy"]["source_sha256"]:
+                return str(path)
+        except UserError:
+            continue
+    return str(found[0])  # not the plan's version: the hash check says so
 
 
 def _check_plan(plan, policy, plan_path) -> None:
