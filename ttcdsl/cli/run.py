@@ -257,15 +257,22 @@ def _run_dir_inputs(args, run_dir, manifest) -> _Inputs:
     from ttcdsl.runtime.rundir import PLAN, POLICY
 
     inputs = _inputs(args, plan_path=run_dir / PLAN, policy_path=str(run_dir / POLICY))
-    for what, mine, theirs in (
-        ("dataset", inputs.dataset_sha, manifest.dataset_sha256),
-        ("replay samples table", inputs.table_sha, manifest.table_sha256),
-        ("plan", inputs.plan_sha, manifest.plan_sha256),
+    def short(sha) -> str:
+        return "none" if not sha else str(sha).rsplit(":", 1)[-1][:12] + "..."
+
+    for what, now, then, mine, theirs in (
+        ("dataset", args.queries, manifest.dataset_path, inputs.dataset_sha,
+         manifest.dataset_sha256),
+        ("replay samples table", args.samples, manifest.table_path, inputs.table_sha,
+         manifest.table_sha256),
+        ("plan", run_dir / PLAN, run_dir / PLAN, inputs.plan_sha, manifest.plan_sha256),
     ):
         if mine != theirs:
             raise UserError(
-                f"the {what} differs from the one {run_dir} was started with",
-                hint="a run resumes only with its own inputs; start a new run with --out",
+                f"the {what} differs from the one {run_dir} was started with: {now or then} "
+                f"has sha256 {short(mine)}, the run began with {then} at {short(theirs)}",
+                hint="a run resumes only with its own inputs; restore them, or start a new run "
+                "with --out",
             )
     return inputs
 
