@@ -101,13 +101,8 @@ def check_report_figures(report_path: Path, report: dict, recomputed: dict) -> N
     """Refuse a finished report whose accuracy, coverage or query count the run's own stored
     samples, replayed through the run's rules again (as a resume would), do not give: the report
     or the samples' labels were changed after the run."""
-    problems = []
-    for key, label in RECOMPUTED:
-        stated, again = report.get(key), recomputed.get(key)
-        same = stated == again if not isinstance(stated, float) or not isinstance(again, float) \
-            else abs(stated - again) <= 1e-9
-        if not same:
-            problems.append(f"{label} {stated!r} in the report, {again!r} from the stored samples")
+    problems = _mismatches(((label, report.get(key), recomputed.get(key)) for key, label in RECOMPUTED),
+                           "from the stored samples")
     if problems:
         raise UserError(f"{report_path} does not match the run's stored samples: " + "; ".join(problems)
                         + ". The report or the samples' labels were changed after the run",
@@ -118,33 +113,37 @@ def check_results_file(results_path: Path, report: dict) -> None:
     """Refuse a finished run whose ``results.jsonl`` (one line per query) does not add up to its
     report: another run's results, a truncated file, or answers edited after the run (a resume
     rewrites it; ``ttc report`` reads the report, so nothing else would notice)."""
-    import json
-
     from ttcdsl.samples.json_lines import json_objects
 
     try:
         rows = [row for _, row in json_objects(results_path, what="query result")]
     except FileNotFoundError:
         raise UserError(f"{results_path}: missing from a finished run") from None
-    problems = []
-    spend = (report.get("spend") or {}).get("samples")
     labelled = [r for r in rows if r.get("correct") is not None]
-    figures = (
+
+    def rate(field: str) -> float | None:
+        return sum(r.get(field) is True for r in labelled) / len(labelled) if labelled else None
+
+    problems = _mismatches((
         ("queries", report.get("queries"), len(rows)),
-        ("samples", spend, sum(int(r.get("samples") or 0) for r in rows)),
-        ("accuracy", report.get("accuracy"),
-         sum(r["correct"] is True for r in labelled) / len(labelled) if labelled else None),
-        ("coverage", report.get("coverage"),
-         sum(r.get("covered") is True for r in labelled) / len(labelled) if labelled else None),
-    )
-    for name, stated, again in figures:
-        if stated is None or again is None:
-            same = stated is None and again is None
-        else:
-            same = abs(float(stated) - float(again)) <= 1e-9
-        if not same:
-            problems.append(f"{name} {json.dumps(stated)} in the report, {json.dumps(again)} from it")
+        ("samples", (report.get("spend") or {}).get("samples"),
+         sum(int(r.get("samples") or 0) for r in rows)),
+        ("accuracy", report.get("accuracy"), rate("correct")),
+        ("coverage", report.get("coverage"), rate("covered")),
+    ), "from it")
     if problems:
         raise UserError(f"{results_path} does not add up to the run's report: " + "; ".join(problems)
                         + ". It was replaced or edited after the run",
                         hint="ttc run --resume RUN_DIR rewrites it from the stored samples")
+
+
+def _mismatches(figures, source: str) -> list[str]:
+    """``label stated in the report, again SOURCE`` for each figure that differs (numbers
+    within 1e-9; an unknown on one side only is a difference)."""
+    out = []
+    for label, stated, again in figures:
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (stated, again))
+        same = abs(float(stated) - float(again)) <= 1e-9 if numbers else stated == again
+        if not same:
+            out.append(f"{label} {json.dumps(stated)} in the report, {json.dumps(again)} {source}")
+    return out
