@@ -309,6 +309,8 @@ def test_plan_file_round_trips(workload, tmp_path):
     save_plan(plan, path)
     loaded = load_plan(path)
     assert loaded["policy"]["source_sha256"] == policy.source_hash
+    digest = loaded.pop("plan_sha256")  # the one field saving adds: the content's sha256
+    assert len(digest) == 64 and "plan_sha256" not in plan
     assert dump_plan(loaded) == dump_plan(plan)
 
 
