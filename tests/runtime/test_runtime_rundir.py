@@ -187,9 +187,8 @@ def test_report_refuses_results_that_do_not_add_up_to_it(setup, tmp_path, damage
             if row.get("correct") is False:
                 row["correct"] = True
         (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert results(out) != results(reference)  # the damage is real: the check has work to do
     shown = ttc_subprocess(["report", str(out)])
-    if damage == "another run's" and results(out) == results(reference):
-        pytest.skip("seed 11 gave the same results")
     assert shown.returncode == 1, shown.stderr
     assert f"{out / 'results.jsonl'} does not add up to the run's report" in shown.stderr
     assert ttc_subprocess(["report", str(reference)]).returncode == 0
