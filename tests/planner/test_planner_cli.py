@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -115,6 +116,19 @@ def test_an_output_nobody_can_write_is_refused_before_planning(calibration, tmp_
     err = capsys.readouterr().err
     assert "does not exist" in err and "calibrating" not in err  # before any work
     assert not missing.parent.exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("flag", ["-o", "--sweep-out", "--sweep-plot"])
+def test_an_output_in_a_directory_that_takes_no_files_is_refused_before_planning(
+        calibration, capsys, flag):
+    """/proc's permission bits say writable (to root, always), yet no file can be made there:
+    the refusal comes from trying, before the planning, not from the permission bits after it."""
+    target = "/proc/ttc-plan-output" + (".png" if flag == "--sweep-plot" else ".json")
+    sweep = [] if flag == "-o" else ["--sweep", "1..2"]
+    assert plan(str(POLICY), "-c", str(calibration), *sweep, flag, target) == 1
+    err = capsys.readouterr().err
+    assert f"{target}: cannot write in /proc" in err and "calibrating" not in err
 
 
 def test_an_output_ending_in_a_slash_is_a_directory(calibration, tmp_path):

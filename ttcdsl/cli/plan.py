@@ -95,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ttcdsl.errors import UserError
+    from ttcdsl.samples.atomic import check_destination
 
     from ttcdsl.cli.usage import usage_error
 
@@ -114,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
         usage_error(args, error.message, hint=error.hint)
     if args.sweep_out and sweep is None:
         usage_error(args, "--sweep-out needs --sweep")
+    if args.sweep_out:
+        check_destination(args.sweep_out, probe=True)
     if len(args.policies) > 1 and sweep is not None:
         usage_error(args, "--sweep takes one policy")
     if args.sweep_plot:
@@ -249,6 +252,7 @@ def _check_sweep_plot(text: str, sweep) -> None:
 
     from ttcdsl.errors import UserError
     from ttcdsl.plotting import require_matplotlib
+    from ttcdsl.samples.atomic import check_destination
 
     if sweep is None:
         raise UserError("--sweep-plot needs --sweep", hint="e.g. --sweep 1..32 --sweep-plot f.png")
@@ -257,12 +261,7 @@ def _check_sweep_plot(text: str, sweep) -> None:
         raise UserError(f"--sweep-plot {text!r}: is a directory; give a file name ending .png")
     if path.suffix.lower() != ".png":
         raise UserError(f"--sweep-plot {text!r}: the plot is a PNG; name the file *.png")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise UserError(
-            f"--sweep-plot {text!r}: the directory {parent} does not exist",
-            hint="create the directory first or choose another output path",
-        )
+    check_destination(path, probe=True)
     require_matplotlib()
 
 
@@ -270,6 +269,7 @@ def _outputs(policies: list[str], output: str | None, force: bool) -> list:
     from pathlib import Path
 
     from ttcdsl.errors import UserError
+    from ttcdsl.samples.atomic import check_destination
 
     if output is None:
         if len(policies) > 1:
@@ -300,8 +300,7 @@ def _outputs(policies: list[str], output: str | None, force: bool) -> list:
                 f"{path}: the directory {parent} does not exist",
                 hint="create it first, or end -o with / to have ttc create a plan directory",
             )
-        if not os.access(parent, os.W_OK | os.X_OK):
-            raise UserError(f"{path}: the directory {parent} is not writable")
+        check_destination(path, probe=True)
     return paths
 
 

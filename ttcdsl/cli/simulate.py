@@ -288,6 +288,10 @@ def _check_combinations(args, budget, budgets) -> None:
         raise UserError("--check compares the plan as it was made; it takes no --budget or --sweep")
     if args.sweep_out and budgets is None:
         raise UserError("--sweep-out needs --sweep", hint="e.g. --sweep 2..16:2 --sweep-out f.json")
+    if args.sweep_out:
+        from ttcdsl.samples.atomic import check_destination
+
+        check_destination(args.sweep_out, probe=True)
     if args.sweep_plot:
         from ttcdsl.cli.plan import _check_sweep_plot
 

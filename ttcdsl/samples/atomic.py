@@ -100,14 +100,13 @@ def remove_stale_temporaries(directory: Path, name: str) -> list[Path]:
     return removed
 
 
-@contextlib.contextmanager
-def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``destination``; on success it replaces ``destination``.
-
-    The caller writes the temporary path completely (any way it likes: pyarrow, open(), ...);
-    this function fsyncs it and renames it into place. On an exception the temporary file is
-    deleted and the exception propagates.
-    """
+def check_destination(destination: str | os.PathLike[str], *, probe: bool = False) -> tuple[Path, Path]:
+    """Refuse, by name, a destination :func:`atomic_path` could not replace: no file name, a
+    missing directory, something other than a regular file in the way; with ``probe`` also a
+    directory where no file can be created (read-only, or a file system such as /proc whose
+    permission bits say writable), found by creating and removing a temporary file there, which
+    is what the write will do. Commands call it with ``probe`` before slow work, so a bad output
+    path fails in a second, not after the work. Returns the target and its directory."""
     target = Path(destination)
     directory = target.parent if str(target.parent) else Path(".")
     if not str(destination).strip() or target.name in ("", ".", ".."):
@@ -122,6 +121,27 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
         # path with a plain file: only a file is ever replaced
         raise UserError(f"{target}: exists and is not a regular file; only a file is replaced",
                         hint="choose another output path")
+    if probe:
+        try:
+            temp, fd = _new_temporary(directory, target.name)
+        except OSError as error:
+            raise UserError(f"{target}: cannot write in {directory}: {error.strerror or error}",
+                            hint="choose another output path") from None
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            temp.unlink()
+    return target, directory
+
+
+@contextlib.contextmanager
+def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``destination``; on success it replaces ``destination``.
+
+    The caller writes the temporary path completely (any way it likes: pyarrow, open(), ...);
+    this function fsyncs it and renames it into place. On an exception the temporary file is
+    deleted and the exception propagates.
+    """
+    target, directory = check_destination(destination)
     remove_stale_temporaries(directory, target.name)
     temp, lock_fd = _new_temporary(directory, target.name)
     try:
