@@ -165,7 +165,7 @@ class FaultyProxy:
             handler.close_connection = True
             handler.connection.shutdown(socket.SHUT_RDWR)
             return
-        if fate in ("500", "429"):
+        if fate.isdigit():  # an HTTP status: "500", "429", or any other ("404", "400")
             payload = b'{"error": "injected"}'
             handler.send_response(int(fate))
             if fate == "429":

@@ -96,10 +96,29 @@ def test_a_request_that_keeps_failing_is_a_shortfall_with_its_reason(server) -> 
 
 
 def test_a_refused_request_is_not_retried(server) -> None:
-    """A 4xx other than 429 (here: an unknown model) will not get better: one attempt each."""
-    b = openai([server], QUERIES[:1], ["model=no-such-model", "retries=3"])
-    (result,) = b.generate(requests(QUERIES[:1], n=1))
-    assert result.shortfall == 1 and "refused" in result.reason and "404" in result.reason
+    """A 4xx other than 429 will not get better: one attempt each."""
+    proxy = FaultyProxy(server, always="400")
+    try:
+        b = openai([proxy.url], QUERIES[:1], ["model=smollm2", "retries=3"])
+        (result,) = b.generate(requests(QUERIES[:1], n=2))
+    finally:
+        proxy.close()
+    assert result.shortfall == 2 and "refused" in result.reason and "400" in result.reason
+    assert proxy.faults["400"] == 2
+
+
+def test_a_model_the_server_does_not_serve_is_refused_before_anything_is_sent(server) -> None:
+    """vLLM's server would refuse each request with a 404; the model list says so first."""
+    from ttcdsl.runtime.backend import BackendError
+
+    proxy = FaultyProxy(server, always="500")  # a POST would be counted here
+    try:
+        b = openai([proxy.url], QUERIES[:1], ["model=no-such-model"])
+        with pytest.raises(BackendError, match="serves 'smollm2', not the model 'no-such-model'"):
+            b.generate(requests(QUERIES[:1], n=1))
+    finally:
+        proxy.close()
+    assert proxy.faults["500"] == 0
 
 
 @pytest.mark.parametrize("api", ["chat", "completions"])

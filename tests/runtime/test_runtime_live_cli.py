@@ -97,22 +97,28 @@ def test_affinity_moves_only_the_queries_of_an_endpoint_taken_out() -> None:
     assert {q: backend._route(pool, q).url for q in queries} == before
 
 
-def test_an_unreachable_endpoint_is_a_shortfall_with_its_reason() -> None:
+def test_an_endpoint_nothing_answers_at_is_refused_before_anything_is_sent() -> None:
     pytest.importorskip("httpx")
     import socket
 
-    from ttcdsl.datasets import Query
-    from ttcdsl.runtime import GenerationRequest
-    from ttcdsl.runtime.live import LiveQueries
-    from ttcdsl.runtime.openai_backend import OPTIONS, OpenAIBackend
+    from ttcdsl.runtime.backend import BackendError
 
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    queries = LiveQueries([Query(id="q", kind="math", prompt="1+1?", gold="2")])
-    options = parse_options(["model=m", "retries=2", "backoff=0"], OPTIONS, "openai")
-    backend = OpenAIBackend([f"http://127.0.0.1:{port}"], options, queries)
-    (result,) = backend.generate([GenerationRequest(query_id="q", n=2, max_tokens=4, seed=0)])
+    with pytest.raises(BackendError, match=f"127.0.0.1:{port}/v1/models: no answer"):
+        _one(_backend(f"http://127.0.0.1:{port}", "model=m"))
+
+
+def test_a_server_gone_mid_run_is_a_shortfall_with_its_reason() -> None:
+    pytest.importorskip("httpx")
+    from tests.runtime.http_double import OpenAIDouble
+
+    server = OpenAIDouble()
+    backend = _backend(server.url, "model=m", "retries=2")
+    assert backend.model == "m"  # checked against the server's list while it was up
+    server.close()
+    result = _one(backend, n=2)
     assert result.samples == () and result.shortfall == 2
     assert "connection failed" in result.reason and "3 attempts" in result.reason
 
@@ -188,20 +194,19 @@ def test_a_live_scorer_is_configured_before_anything_runs(inputs, capsys, backen
 
 def test_a_scored_live_run_without_its_report_gets_a_partial_one(inputs, capsys) -> None:
     """A partial report generates nothing, so it needs no scorer (its servers may be gone).
-    The run here ends at once: its endpoints do not listen."""
+    The run here ends at once: its server fails every request (an error, the run kept)."""
     pytest.importorskip("httpx")
-    import socket
+    from tests.runtime.http_double import OpenAIDouble
 
     d, _, _, queries = inputs
     plan = hand_plan(write_policy(d, SCORED, name="scored.ttc"))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
     out = d / "run"
-    assert ttc("run", str(plan), "--queries", str(queries), "--out", str(out), "--quiet",
-               "--backend", "openai", "--endpoint", dead, "--backend-option", "retries=0",
-               "--backend-option", "model=m", "--backend-option", f"scorer.conf.endpoint={dead}",
-               "--backend-option", "scorer.conf.model=judge") == 0
+    with OpenAIDouble(lambda body: (500, {"error": "down"}, {}), models=None) as server:
+        assert ttc("run", str(plan), "--queries", str(queries), "--out", str(out), "--quiet",
+                   "--backend", "openai", "--endpoint", server.url, "--backend-option",
+                   "retries=0", "--backend-option", "model=m", "--backend-option",
+                   f"scorer.conf.endpoint={server.url}",
+                   "--backend-option", "scorer.conf.model=judge") == 1
     (out / "report.json").unlink()
     capsys.readouterr()
     assert ttc("report", str(out)) == 0
@@ -210,30 +215,32 @@ def test_a_scored_live_run_without_its_report_gets_a_partial_one(inputs, capsys)
 
 def test_a_resume_scores_as_the_run_did(inputs, capsys) -> None:
     """How a run scores (the scorer's model, mode, template) is kept with it: a resume that
-    would score otherwise is refused (two scorers' numbers in one run)."""
+    would score otherwise is refused (two scorers' numbers in one run). The run's server fails
+    every request (a router without the model list), so the run ends at once, kept."""
     pytest.importorskip("httpx")
-    import socket
+    from tests.runtime.http_double import OpenAIDouble
 
     d, _, _, queries = inputs
     plan = hand_plan(write_policy(d, SCORED, name="scored.ttc"))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
     out = d / "run"
-    live = ["--backend", "openai", "--endpoint", dead, "--backend-option", "retries=0",
-            "--backend-option", "model=m", "--backend-option", f"scorer.conf.endpoint={dead}"]
-    assert ttc("run", str(plan), "--queries", str(queries), "--out", str(out), "--quiet",
-               *live, "--backend-option", "scorer.conf.model=judge1") == 0
-    capsys.readouterr()
-    assert ttc("run", "--resume", str(out), *live, "--backend-option",
-               "scorer.conf.model=judge2") == 1
-    assert "ran with --backend-option scorer.conf.model='judge1', not 'judge2'" in (
-        capsys.readouterr().err)
-    assert ttc("run", "--resume", str(out), *live, "--backend-option", "scorer.conf.model=judge1",
-               "--backend-option", "scorer.conf.mode=classify") == 1
-    assert "scorer.conf.mode='judge', not 'classify'" in capsys.readouterr().err
-    assert ttc("run", "--resume", str(out), *live, "--quiet",
-               "--backend-option", "scorer.conf.model=judge1") == 0
+    with OpenAIDouble(lambda body: (500, {"error": "down"}, {}), models=None) as server:
+        url = server.url
+        live = ["--backend", "openai", "--endpoint", url, "--backend-option", "retries=0",
+                "--backend-option", "model=m", "--backend-option", f"scorer.conf.endpoint={url}"]
+        assert ttc("run", str(plan), "--queries", str(queries), "--out", str(out), "--quiet",
+                   *live, "--backend-option", "scorer.conf.model=judge1") == 1
+        capsys.readouterr()
+        assert ttc("run", "--resume", str(out), *live, "--backend-option",
+                   "scorer.conf.model=judge2") == 1
+        assert "ran with --backend-option scorer.conf.model='judge1', not 'judge2'" in (
+            capsys.readouterr().err)
+        assert ttc("run", "--resume", str(out), *live, "--backend-option",
+                   "scorer.conf.model=judge1", "--backend-option", "scorer.conf.mode=classify") == 1
+        assert "scorer.conf.mode='judge', not 'classify'" in capsys.readouterr().err
+        # its own settings: resumed (and again every request fails, which is what it says)
+        assert ttc("run", "--resume", str(out), *live, "--quiet",
+                   "--backend-option", "scorer.conf.model=judge1") == 1
+        assert "no query got a sample" in capsys.readouterr().err
 
 
 def test_model_prepare_says_what_to_install(tmp_path, monkeypatch, capsys) -> None:
@@ -253,28 +260,28 @@ def test_model_prepare_says_what_to_install(tmp_path, monkeypatch, capsys) -> No
 
 def test_a_resume_keeps_the_runs_model_and_sample_settings(inputs, capsys) -> None:
     """A live run records its model and the options its samples depend on; a resume with others
-    is refused (it would mix two models' samples). The run here ends at once: its one endpoint
-    does not listen, so every query fails with that reason, and the run is still complete."""
+    is refused (it would mix two models' samples). The run here ends at once: its server (a
+    router without the model list) fails every request, and the run is kept."""
     pytest.importorskip("httpx")
     import json
-    import socket
+
+    from tests.runtime.http_double import OpenAIDouble
 
     d, plan, _, queries = inputs
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
     out = d / "run"
-    live = ["--backend", "openai", "--endpoint", dead, "--backend-option", "retries=0"]
-    assert ttc("run", str(plan), "--queries", str(queries), "--out", str(out), "--quiet",
-               *live, "--backend-option", "model=m1") == 0
-    results = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
-    assert results and all("connection failed" in json.dumps(r) for r in results)
-    capsys.readouterr()
-    assert ttc("run", "--resume", str(out), *live, "--backend-option", "model=m2") == 1
-    assert "ran with model 'm1', not 'm2'" in capsys.readouterr().err
-    assert ttc("run", "--resume", str(out), *live, "--backend-option", "api=completions") == 1
-    assert "ran with --backend-option api='chat', not 'completions'" in capsys.readouterr().err
-    assert ttc("run", "--resume", str(out), *live, "--quiet") == 0  # its own settings: fine
+    with OpenAIDouble(lambda body: (500, {"error": "down"}, {}), models=None) as server:
+        live = ["--backend", "openai", "--endpoint", server.url, "--backend-option", "retries=0"]
+        assert ttc("run", str(plan), "--queries", str(queries), "--out", str(out), "--quiet",
+                   *live, "--backend-option", "model=m1") == 1
+        results = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+        assert results and all("HTTP 500" in json.dumps(r) for r in results)
+        capsys.readouterr()
+        assert ttc("run", "--resume", str(out), *live, "--backend-option", "model=m2") == 1
+        assert "ran with model 'm1', not 'm2'" in capsys.readouterr().err
+        assert ttc("run", "--resume", str(out), *live, "--backend-option", "api=completions") == 1
+        assert "ran with --backend-option api='chat', not 'completions'" in capsys.readouterr().err
+        assert ttc("run", "--resume", str(out), *live, "--quiet") == 1  # its own settings: resumed
+        assert "no query got a sample" in capsys.readouterr().err
 
 
 def test_a_chat_query_on_the_completions_api_is_refused_before_sending() -> None:
@@ -284,8 +291,162 @@ def test_a_chat_query_on_the_completions_api_is_refused_before_sending() -> None
     from ttcdsl.runtime.openai_backend import OPTIONS, OpenAIBackend
 
     pytest.importorskip("httpx")
+    from tests.runtime.http_double import OpenAIDouble
+
     chat = Query(id="c", kind="math", messages=(Message(role="user", content="1+1?"),), gold="2")
     options = parse_options(["model=m", "api=completions"], OPTIONS, "openai")
-    backend = OpenAIBackend(["http://127.0.0.1:9"], options, LiveQueries([chat]))
-    with pytest.raises(UserError, match="is a chat; the completions API takes prompts"):
-        backend.generate([GenerationRequest(query_id="c", n=1, max_tokens=4, seed=0)])
+    with OpenAIDouble() as server:
+        backend = OpenAIBackend([server.url], options, LiveQueries([chat]))
+        with pytest.raises(UserError, match="is a chat; the completions API takes prompts"):
+            backend.generate([GenerationRequest(query_id="c", n=1, max_tokens=4, seed=0)])
+        assert server.posts == 0
+
+
+# ------------------------------------------------------------- a server that misbehaves
+
+
+def _backend(url: str, *options: str, queries=None, **kwargs):
+    from ttcdsl.datasets import Query
+    from ttcdsl.runtime.live import LiveQueries
+    from ttcdsl.runtime.openai_backend import OPTIONS, OpenAIBackend
+
+    queries = queries or [Query(id="q", kind="math", prompt="1+1?", gold="2")]
+    defaults = {"retries": "retries=1", "backoff": "backoff=0"}
+    given = {o.partition("=")[0] for o in options}
+    parsed = parse_options([*(v for k, v in defaults.items() if k not in given), *options],
+                           OPTIONS, "openai")
+    return OpenAIBackend([url], parsed, LiveQueries(queries), **kwargs)
+
+
+def _one(backend, n: int = 1):
+    from ttcdsl.runtime import GenerationRequest
+
+    (result,) = backend.generate([GenerationRequest(query_id="q", n=n, max_tokens=16, seed=0)])
+    return result
+
+
+@pytest.mark.parametrize(("usage", "prompt", "completion"), [
+    ({"prompt_tokens": 7, "completion_tokens": 4}, 7, 4),
+    ({"prompt_tokens": 7.0, "completion_tokens": 4.0}, 7, 4),  # whole numbers written as floats
+    ({"prompt_tokens": -1, "completion_tokens": -7}, None, None),
+    ({"prompt_tokens": "7", "completion_tokens": "4"}, None, None),
+    ({"prompt_tokens": 7, "completion_tokens": 4.5}, 7, None),
+    ({"prompt_tokens": 7, "completion_tokens": 10**9}, 7, None),  # past max_tokens (16)
+    ({"prompt_tokens": True, "completion_tokens": None}, None, None),
+    (["not", "a", "dict"], None, None),
+])
+def test_token_counts_no_server_can_mean_are_unknown_not_taken(usage, prompt, completion) -> None:
+    """A negative, fractional, textual or impossible count was stored as given (and crashed the
+    run with an internal error, or billed 10^9 tokens): it is unknown now, as a missing one."""
+    pytest.importorskip("httpx")
+    from tests.runtime.http_double import OpenAIDouble, completion as reply
+
+    with OpenAIDouble(lambda body: (200, reply(usage=usage), {})) as server:
+        result = _one(_backend(server.url, "model=m"))
+    (sample,) = result.samples
+    assert (sample.prompt_tokens, sample.completion_tokens) == (prompt, completion)
+
+
+@pytest.mark.parametrize(("finish", "stored"), [
+    ("length", "length"), ("stop", "stop"), ("banana", None), (7, None), (None, None)])
+def test_a_finish_reason_outside_the_api_is_unknown(finish, stored) -> None:
+    pytest.importorskip("httpx")
+    from tests.runtime.http_double import OpenAIDouble, completion as reply
+
+    with OpenAIDouble(lambda body: (200, reply(finish=finish), {})) as server:
+        (sample,) = _one(_backend(server.url, "model=m")).samples
+    assert sample.finish_reason == stored
+
+
+@pytest.mark.parametrize(("text", "api", "reason"), [
+    (7, "chat", "the generated text is int"),
+    (None, "completions", "the generated text is NoneType"),
+])
+def test_text_that_is_not_text_is_a_refused_response(text, api, reason) -> None:
+    """It crashed the answer extraction (exit 3)."""
+    pytest.importorskip("httpx")
+    from tests.runtime.http_double import OpenAIDouble, completion as reply
+
+    def post(body):
+        if api == "chat":
+            return 200, reply(text), {}
+        return 200, {"choices": [{"text": text, "finish_reason": "stop"}],
+                     "usage": {"prompt_tokens": 3, "completion_tokens": 1}}, {}
+
+    with OpenAIDouble(post) as server:
+        result = _one(_backend(server.url, "model=m", f"api={api}"))
+    assert result.samples == () and "malformed response" in result.reason and reason in result.reason
+
+
+def test_logprobs_the_run_reads_and_the_server_leaves_out_refuse_the_response() -> None:
+    """A confidence-weighted vote over samples without logprobs weighed them all 0 and took the
+    first answer, without a word."""
+    pytest.importorskip("httpx")
+    from tests.runtime.http_double import OpenAIDouble, completion as reply
+
+    with OpenAIDouble(lambda body: (200, reply(), {})) as server:
+        result = _one(_backend(server.url, "model=m", need_logprobs=True))
+        assert result.samples == () and "returned no logprobs" in result.reason
+        given = {"content": [{"token": "2", "logprob": -0.5}, {"token": ".", "logprob": -1.5}]}
+        server.post = lambda body: (200, reply(logprobs=given), {})
+        (sample,) = _one(_backend(server.url, "model=m", need_logprobs=True)).samples
+    assert sample.mean_logprob == pytest.approx(-1.0)
+
+
+def test_a_retry_after_longer_than_the_timeout_fails_the_request_at_once() -> None:
+    """Retry-After: 100000 was slept through (28 hours, silently)."""
+    pytest.importorskip("httpx")
+    import time
+
+    from tests.runtime.http_double import OpenAIDouble
+
+    with OpenAIDouble(lambda body: (429, {"error": "busy"}, {"Retry-After": "100000"})) as server:
+        started = time.monotonic()
+        result = _one(_backend(server.url, "model=m", "timeout=30", "retries=3"))
+    assert time.monotonic() - started < 10
+    assert result.samples == () and "retry after 100000 s" in result.reason
+    assert server.posts == 1
+
+
+def test_a_model_the_server_does_not_serve_is_refused_before_anything_is_sent() -> None:
+    pytest.importorskip("httpx")
+    from ttcdsl.runtime.backend import BackendError
+    from tests.runtime.http_double import OpenAIDouble
+
+    with OpenAIDouble(models=["other-model"]) as server:
+        with pytest.raises(BackendError, match="serves 'other-model', not the model 'fake'"):
+            _one(_backend(server.url, "model=fake"))
+        assert server.posts == 0
+        assert _one(_backend(server.url, "model=other-model")).samples  # a served one is fine
+    with OpenAIDouble(models=None) as router:  # no listing: taken at its word
+        assert _one(_backend(router.url, "model=fake")).samples
+
+
+def test_a_run_whose_every_request_fails_is_an_error_not_accuracy_zero(inputs, capsys) -> None:
+    """Every request failed, and the run ended "done" (exit 0) reporting accuracy 0 ± 0 over
+    every query, and a verdict against uniform from no sample. Now: exit 1 naming the reason,
+    the accuracy unknown, no verdict, and the run kept for --resume, which then completes."""
+    pytest.importorskip("httpx")
+    import json
+
+    from tests.runtime.http_double import OpenAIDouble, completion as reply
+
+    d, plan, _, queries = inputs
+    out = d / "run"
+    with OpenAIDouble(lambda body: (500, {"error": "down"}, {})) as server:
+        live = ["--backend", "openai", "--endpoint", server.url, "--backend-option", "retries=0",
+                "--backend-option", "model=m"]
+        assert ttc("run", str(plan), "--queries", str(queries), "--out", str(out), *live) == 1
+        captured = capsys.readouterr()
+        assert "no query got a sample" in captured.err and "HTTP 500" in captured.err
+        assert "Traceback" not in captured.err
+        report = json.loads((out / "report.json").read_text())
+        assert report["accuracy"] is None and report["coverage"] is None
+        assert report["unserved_queries"] == report["queries"] > 0
+        assert report["verdict"]["text"] == "no verdict: no query got a sample"
+        assert "unknown: no query got a sample" in captured.out
+        lp = {"content": [{"token": "2", "logprob": -0.25}]}  # the policy's scorer reads them
+        server.post = lambda body: (200, reply(logprobs=lp), {})
+        assert ttc("run", "--resume", str(out), *live, "--quiet") == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["unserved_queries"] == 0 and report["accuracy"] is not None

@@ -111,17 +111,28 @@ class _Fixed:
 
 
 def test_an_unreachable_scoring_server_is_retried_then_a_shortfall(tmp_path) -> None:
-    """The scorer's requests get the generation requests' retries; one that keeps failing ends
-    the query with the reason, and the run's settings record how it scores."""
+    """A scoring server nothing answers at is refused before generating; one that goes away
+    mid-run gets the generation requests' retries, and a request that keeps failing ends the
+    query with the reason. The run's settings record how it scores."""
     pytest.importorskip("httpx")
     from ttcdsl.runtime.openai_backend import OPTIONS
+
+    from tests.runtime.http_double import OpenAIDouble
+    from ttcdsl.runtime.backend import BackendError
 
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    scorer_spec = spec(tmp_path, f"endpoint={dead}", "model=judge", backend="openai")
     options = parse_options(["retries=2", "backoff=0"], OPTIONS, "openai")
-    backend = ScoringBackend(_Fixed(), {"prm": HttpScorer(scorer_spec, QUERIES, options)})
+    never_up = spec(tmp_path, f"endpoint={dead}", "model=judge", backend="openai")
+    with pytest.raises(BackendError, match="no answer"):  # before anything is generated
+        HttpScorer(never_up, QUERIES, options).ready()
+    server = OpenAIDouble(models=["judge"])  # up when the run starts, gone when it scores
+    scorer_spec = spec(tmp_path, f"endpoint={server.url}", "model=judge", backend="openai")
+    scorer = HttpScorer(scorer_spec, QUERIES, options)
+    scorer.ready()
+    server.close()
+    backend = ScoringBackend(_Fixed(), {"prm": scorer})
     (result,) = backend.generate([GenerationRequest(query_id="p", n=1, max_tokens=4, seed=0)])
     assert result.samples == () and result.shortfall == 1
     assert "connection failed" in result.reason and "3 attempts" in result.reason

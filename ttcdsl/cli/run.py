@@ -346,17 +346,37 @@ def _execute(executor, inputs, run_dir, quiet: bool, *, fresh: bool, existed: bo
                 handle.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
         from ttcdsl.runtime.live_baseline import FLAG_HINT
 
-        base = inputs.baseline
-        if inputs.live and baseline:
+        unserved = _unserved(outcome)
+        base, why = inputs.baseline, FLAG_HINT  # only a live run can lack one
+        if unserved:
+            # nothing to compare, and a baseline would send the same requests again
+            base, why = None, "no query got a sample"
+        elif inputs.live and baseline:
             base = inputs.live_baseline(executor, run_dir, quiet)
-        report = build_report(outcome, inputs.plan, inputs.policy, baseline=base,
-                              no_baseline=FLAG_HINT)  # only a live run can lack one
+        report = build_report(outcome, inputs.plan, inputs.policy, baseline=base, no_baseline=why)
     finally:
         inputs.backend.close()
     write_json(run_dir / REPORT, report)
     if not quiet:
         render_report(report)
+    if unserved:
+        from ttcdsl.errors import UserError
+
+        raise UserError(
+            f"no query got a sample: {unserved}",
+            hint=f"fix what the reason names, then ttc run --resume {run_dir} (the run's record "
+            "is kept; nothing was spent)",
+        )
     return 0
+
+
+def _unserved(outcome) -> str | None:
+    """Why the backend served no query at all (the first query's reason), or None: a run
+    whose every request failed is an error, not a result."""
+    results = outcome.results
+    if results and all(r.samples == 0 and r.exhausted is not None for r in results):
+        return results[0].exhausted
+    return None
 
 
 def _nothing_stored(run_dir) -> bool:

@@ -690,6 +690,10 @@ class Executor:
             for r in generated
         )
         logged = getattr(self.backend, "logged", None)
+        # A query the backend gave no sample at all (it failed, or a replay table holds none)
+        # has no outcome to score: unknown, not wrong. Counted as wrong, a dead server read
+        # as "accuracy 0". A query the policy or the budget left without samples stays wrong.
+        unserved = not generated and q.exhausted is not None
         return QueryResult(
             query_id=q.qid,
             bin=self.policy.bins[q.bin].name,
@@ -707,8 +711,8 @@ class Executor:
             budget_cut=not self.interrupted and not q.stopped and not q.exhausted
             and len(q.rows) < (q.target or 0),
             answer=outcome.answer,
-            correct=outcome.correct,
-            covered=outcome.covered,
+            correct=None if unserved else outcome.correct,
+            covered=None if unserved else outcome.covered,
             past_stop=len(q.extra),
             cancelled=q.cancelled,
         )

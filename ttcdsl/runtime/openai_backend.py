@@ -12,8 +12,10 @@ Routing and failures:
   the live endpoints), so its prompt prefix is cached once; when an endpoint is taken out, only
   its queries move.
 * A connection error, a timeout, a 5xx or a 429 is retried with jittered exponential backoff
-  (a 429's ``Retry-After`` is honoured); ``eject_after`` consecutive failures take an endpoint out
-  of the rotation for the rest of the round (when all are out, all are tried again).
+  (a 429's ``Retry-After`` is honoured up to the request ``timeout``; a longer one fails the
+  request: waiting it out would look like a hang); ``eject_after`` consecutive failures take an
+  endpoint out of the rotation for the rest of the round (when all are out, all are tried
+  again).
 * A request that still fails after ``retries`` retries, or is refused outright (another 4xx),
   ends its query's samples there: the result holds the samples before it (samples are numbered
   consecutively) and a shortfall with the reason; the runtime records the query as failed and the
@@ -127,12 +129,16 @@ class OpenAIBackend:
         # `prompt_logprobs` extension; a server without it is refused on the first round)
         self.prompt_nll = bool(need_prompt_nll)
         self._model: str | None = options["model"]
+        self._model_checked = False
         self._jitter = random.Random()  # backoff jitter only; never touches sampling
 
     @property
     def model(self) -> str | None:
         if self._model is None and self.urls:
             self._model = self._discover_model()
+        elif not self._model_checked and self.urls:
+            self._check_model(self._model)
+        self._model_checked = True
         return self._model
 
     @property
@@ -194,6 +200,37 @@ class OpenAIBackend:
                 f"{url}: could not list the served models ({error})",
                 hint="check the endpoint, or name the model: --backend-option model=NAME",
             ) from None
+
+    def _check_model(self, model: str) -> None:
+        """Refuse, before anything is spent, a named model an endpoint's ``/v1/models`` does
+        not list, and a pool nothing answers at (one dead endpoint of several is taken out of
+        the rotation later, as in a round). An endpoint without the listing (a router may have
+        none) is taken at its word."""
+        import httpx
+
+        unreachable = []
+        for base in self.urls:
+            url = base + "/models"
+            try:
+                response = httpx.get(url, headers=self._headers(), timeout=self.options["timeout"])
+            except httpx.TransportError as error:
+                unreachable.append(f"{url}: no answer ({type(error).__name__}: {error})")
+                continue
+            try:
+                response.raise_for_status()
+                served = [str(entry["id"]) for entry in response.json()["data"]]
+            except (httpx.HTTPError, KeyError, TypeError, ValueError):
+                continue
+            if served and model not in served:
+                raise BackendError(
+                    f"{url}: serves {', '.join(map(repr, served[:5]))}, not the model {model!r}",
+                    hint="name a served model: --backend-option model=NAME",
+                )
+        if len(unreachable) == len(self.urls):
+            raise BackendError(
+                "; ".join(unreachable),
+                hint="check that the server is up and the --endpoint is right",
+            )
 
     # ----------------------------------------------------------------------------- protocol
 
@@ -344,6 +381,10 @@ class OpenAIBackend:
                 return f"{endpoint.url}: request refused: {error}"
             except _Retryable as error:
                 last = f"{endpoint.url}: {error}"
+                if error.wait is not None and error.wait > self.options["timeout"]:
+                    # a wait longer than a request may take is not a retry, it is a hang
+                    return (f"{last}; the server asks to retry after {error.wait:g} s "
+                            f"(Retry-After), longer than the timeout ({self.options['timeout']:g} s)")
                 endpoint.failures += 1
                 if endpoint.failures >= self.options["eject_after"]:
                     endpoint.out = True
@@ -416,16 +457,29 @@ class OpenAIBackend:
     def _parse(
         self, request: GenerationRequest, index: int, seed, payload, *, asked_prompt: bool = False
     ) -> GeneratedSample:
+        """One sample from a response. What the run reads is checked: text that is not a
+        string, or log-probabilities missing where they were asked for, refuse the response
+        (another try of a misbehaving server gets the same); a token count or finish reason
+        no server can mean (negative, not a whole number, more completion tokens than
+        ``max_tokens``, a finish reason outside the API's) is stored as unknown, never as
+        given, so the report says unknown instead of billing or averaging it."""
         try:
             choice = payload["choices"][0]
-            usage = payload.get("usage") or {}
+            usage = payload.get("usage")
+            usage = usage if isinstance(usage, dict) else {}
             if self.options["api"] == "chat":
-                text = choice["message"]["content"] or ""
+                text = choice["message"]["content"]
+                text = "" if text is None else text  # no content (a refusal, a tool call)
                 content = (choice.get("logprobs") or {}).get("content")
                 values = None if content is None else [t["logprob"] for t in content]
             else:
                 text = choice["text"]
                 values = (choice.get("logprobs") or {}).get("token_logprobs")
+            if not isinstance(text, str):
+                raise TypeError(f"the generated text is {type(text).__name__}, not a string")
+            if (self.logprobs or request.logprobs is not None) and values is None:
+                raise _Refused("the server returned no logprobs, and the run reads them "
+                               "(the policy's confidence scorer, or logprobs=true)")
             nll = None
             if asked_prompt:
                 # vLLM puts them at the top of a chat response, in the choice of a completion
@@ -438,14 +492,37 @@ class OpenAIBackend:
         except (KeyError, IndexError, TypeError, ValueError) as error:
             raise _Refused(f"malformed response ({type(error).__name__}: {error})") from None
         answer, correct = self.queries.answer_and_label(request.query_id, text)
+        finish = choice.get("finish_reason")
         return GeneratedSample(
             sample_index=index, text=text, answer=answer, correct=correct,
-            prompt_tokens=usage.get("prompt_tokens"),
-            completion_tokens=usage.get("completion_tokens"),
-            finish_reason=choice.get("finish_reason"),
+            prompt_tokens=_token_count(usage.get("prompt_tokens"), MAX_PROMPT_TOKENS),
+            completion_tokens=_token_count(usage.get("completion_tokens"), request.max_tokens),
+            finish_reason=finish if finish in FINISH_REASONS else None,
             mean_logprob=None if values is None else mean_logprob(values), prompt_nll=nll,
             seed=seed,
         )
+
+
+# The finish reasons of OpenAI's API and vLLM's ("abort": the request was cancelled); another
+# value would be counted as "not cut at max_tokens" without anyone knowing what it means.
+FINISH_REASONS = frozenset({"stop", "length", "abort", "content_filter", "tool_calls",
+                            "function_call"})
+
+
+MAX_PROMPT_TOKENS = 1 << 31  # past any context window: a count above it is not one
+
+
+def _token_count(value: Any, cap: int | None = None) -> int | None:
+    """A usage count as the server gave it, or None (unknown) where no server can mean it: not
+    a whole number, negative, or (``cap``: completion tokens) more than ``max_tokens``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    count = int(value)
+    if count < 0 or (cap is not None and count > cap):
+        return None
+    return count
 
 
 def _prompt_nll(holder: dict[str, Any]) -> float | None:

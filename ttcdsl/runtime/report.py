@@ -7,7 +7,9 @@
   ``predicted``: the plan's accuracy and its standard error, and ``z``, the gap in standard errors
   of the difference (plan and run errors combined);
 * ``accuracy_over`` / ``coverage_over``: the queries each rate is computed over. A query with
-  no answer (even one that got no sample) counts as WRONG where the source is labelled;
+  no answer counts as WRONG where the source is labelled, except one the backend gave no sample
+  at all (a failed request, a replay table without it): its outcome is unknown, and it is left
+  out (``unserved_queries`` counts them; every query unserved: the rates are None);
 * ``predicted.samples_z``: the spend's gap to the plan (mean samples per query; the run's
   standard error of the mean and the plan's ``samples_se`` combined; none without it);
 * ``spend``: samples; tokens MEASURED (``None``: some sample's count is unknown, with
@@ -142,6 +144,7 @@ def build_report(
         # the denominators: queries each rate is computed over (a query with no answer counts
         # as wrong where the source is labelled, so it stays in)
         "accuracy_over": labelled,
+        "unserved_queries": sum(r.samples == 0 and r.exhausted is not None for r in results),
         "coverage": coverage,
         "coverage_over": covered_over,
         "predicted": {
@@ -287,6 +290,9 @@ def _verdict(results, base, per_query_base, *, metric: str, why: str) -> dict[st
     ``why`` there is none."""
     from ttcdsl.verdict import verdict
 
+    if results and all(r.samples == 0 and r.exhausted is not None for r in results):
+        return {"text": "no verdict: no query got a sample", "diff": None, "se": None,
+                "queries": 0, "metric": metric}
     if base is None or per_query_base is None:
         return {"text": f"no verdict: {why}", "diff": None, "se": None, "queries": 0,
                 "metric": metric}
@@ -447,11 +453,23 @@ def _truncation_cell(report: Mapping[str, Any], spend: Mapping[str, Any]) -> str
     rate = report["truncation_rate"]
     if rate is not None:
         return _fmt(rate, 3)
-    if not report.get("queries"):
+    if not report.get("queries") or not spend.get("samples"):
         return "-"
     least = report.get("truncated_at_least")
     return ("unknown (some samples have no finish reason"
             + (f"; at least {least} ended at max_tokens)" if least else ")"))
+
+
+def _accuracy_cell(report: Mapping[str, Any], over: int) -> str:
+    unserved = report.get("unserved_queries") or 0
+    left_out = (f"; {unserved} the backend gave no sample are left out: their outcome is unknown"
+                if unserved else "")
+    if report["accuracy"] is None:
+        if unserved and unserved == report["queries"]:
+            return "unknown: no query got a sample (see the shortfall)"
+        return "- (no gold labels)"
+    return (f"{_fmt(report['accuracy'])} ± {_fmt(report['accuracy_se'], 2)} (over {over} of "
+            f"{report['queries']} queries; no answer counts as wrong{left_out})")
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -481,9 +499,7 @@ def render_report(report: Mapping[str, Any], file=None) -> None:
     rows = [
         ("queries", report["queries"]),
         ("rounds", f"{report['rounds']} (ended: {report['end']})"),
-        ("accuracy", f"{_fmt(acc)} ± {_fmt(report['accuracy_se'], 2)} (over {over} of "
-                     f"{report['queries']} queries; no answer counts as wrong)"
-         if acc is not None else "- (no gold labels)"),
+        ("accuracy", _accuracy_cell(report, over)),
         ("plan predicted", f"{_fmt(pred['accuracy'])} ± {_fmt(pred['accuracy_se'], 2)} "
                            f"(z = {_fmt(pred['z'], 2)})"
                            + ("; the plan was edited after planning: this predicted the plan "

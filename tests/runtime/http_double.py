@@ -1,0 +1,83 @@
+"""A stand-in OpenAI-compatible server on 127.0.0.1 for what a real one never does on request:
+malformed usage, missing text or logprobs, odd finish reasons, endless Retry-After, a model list
+without the model asked for. The backend against the real server (vLLM's, with a proxy that
+injects a cluster's failures) is tested in tests/live; this double only answers the misbehaviour.
+
+``post(body) -> (status, payload, headers)`` answers each POST (the request's JSON body);
+the default is a well-formed chat completion of ``text``. ``models``: the ids ``/v1/models``
+lists (None: that path answers 404, as a router without the listing does)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Answer = tuple[int, Any, dict[str, str]]
+
+
+def completion(text: Any = "The answer is 2.", *, usage: Any = None, finish: Any = "stop",
+               logprobs: Any = None) -> dict[str, Any]:
+    """A chat completion response (``usage`` None: the default counts)."""
+    choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": text},
+                              "finish_reason": finish}
+    if logprobs is not None:
+        choice["logprobs"] = logprobs
+    return {"choices": [choice],
+            "usage": {"prompt_tokens": 7, "completion_tokens": 4} if usage is None else usage}
+
+
+class OpenAIDouble:
+    def __init__(self, post: Callable[[dict], Answer] | None = None,
+                 models: list[str] | None = ("m",)) -> None:
+        self.post = post or (lambda body: (200, completion(), {}))
+        self.models = None if models is None else list(models)
+        self.posts = 0
+        double = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:  # quiet
+                pass
+
+            def do_GET(self) -> None:
+                if self.path.rstrip("/") == "/v1/models" and double.models is not None:
+                    double._send(self, 200, {"data": [{"id": m} for m in double.models]}, {})
+                else:
+                    double._send(self, 404, {"error": "not found"}, {})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                double.posts += 1
+                double._send(self, *double.post(body))
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @staticmethod
+    def _send(handler: BaseHTTPRequestHandler, status: int, payload: Any,
+              headers: dict[str, str]) -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> OpenAIDouble:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
