@@ -450,3 +450,26 @@ def test_a_run_whose_every_request_fails_is_an_error_not_accuracy_zero(inputs, c
         assert ttc("run", "--resume", str(out), *live, "--quiet") == 0
     report = json.loads((out / "report.json").read_text())
     assert report["unserved_queries"] == 0 and report["accuracy"] is not None
+
+
+def test_a_long_round_says_how_far_it_got(monkeypatch) -> None:
+    """Against a slow server a round took minutes with no line at all (the run's progress line
+    comes at a round's end)."""
+    pytest.importorskip("httpx")
+    import time
+
+    from tests.runtime.http_double import OpenAIDouble, completion as reply
+    from ttcdsl.runtime import openai_backend
+
+    monkeypatch.setattr(openai_backend, "PROGRESS_EVERY", 0.2)
+
+    def slow(body):
+        time.sleep(0.7)
+        return 200, reply(), {}
+
+    said: list[str] = []
+    with OpenAIDouble(slow) as server:
+        result = _one(_backend(server.url, "model=m", "concurrency=1", progress=said.append), n=3)
+    assert len(result.samples) == 3
+    assert said and all("requests of this round back" in line for line in said)
+    assert any(line.strip().startswith(("1/3", "2/3")) for line in said), said

@@ -49,6 +49,7 @@ def live_backend(args, dataset, policy):
                         need_prompt_nll=need_prompt_nll),
             specs, queries, options,
         )
+    from ttcdsl.runtime.executor import print_progress
     from ttcdsl.runtime.openai_backend import OPTIONS, OpenAIBackend
 
     options = parse_options(own, OPTIONS, "openai")
@@ -58,7 +59,8 @@ def live_backend(args, dataset, policy):
         options["model"] = manifest_model
     return reward.with_scorers(
         OpenAIBackend(args.endpoint, options, queries, need_logprobs=need_logprobs,
-                      need_prompt_nll=need_prompt_nll),
+                      need_prompt_nll=need_prompt_nll,
+                      progress=None if getattr(args, "quiet", True) else print_progress),
         specs, queries, options,
     )
 

@@ -37,7 +37,8 @@ import asyncio
 import hashlib
 import os
 import random
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +69,9 @@ OPTIONS: dict[str, Option] = {
     "api_key_env": Option(str, "OPENAI_API_KEY", "environment variable holding the API key"),
     "logprobs": Option(bool, False, "always return mean token logprobs"),
 }
+
+
+PROGRESS_EVERY = 15.0  # seconds between a long round's progress lines
 
 
 def base_url(url: str) -> str:
@@ -111,7 +115,10 @@ class OpenAIBackend:
         *,
         need_logprobs: bool = False,
         need_prompt_nll: bool = False,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
+        """``progress``: where a round that takes a while says how far it got (every
+        :data:`PROGRESS_EVERY` seconds; a round that ends sooner says nothing)."""
         if options["api"] not in ("chat", "completions"):
             raise BackendError(f"--backend-option api={options['api']!r}: expected chat or completions")
         for key in ("concurrency", "eject_after"):
@@ -131,6 +138,7 @@ class OpenAIBackend:
         self._model: str | None = options["model"]
         self._model_checked = False
         self._jitter = random.Random()  # backoff jitter only; never touches sampling
+        self._progress = progress
 
     @property
     def model(self) -> str | None:
@@ -277,10 +285,30 @@ class OpenAIBackend:
                     asyncio.create_task(self._sample(client, endpoints, body, request, i, seed))
                     for i, seed, body in zip(request.sample_indices, seeds, bodies, strict=True)
                 ])
-            return list(await asyncio.gather(*[
-                self._collect(request, tasks, test)
-                for request, tasks, test in zip(requests, jobs, stops, strict=True)
-            ]))
+            tasks = [t for job in jobs if job for t in job]
+            watcher = asyncio.create_task(self._watch(tasks)) if self._progress else None
+            try:
+                return list(await asyncio.gather(*[
+                    self._collect(request, job, test)
+                    for request, job, test in zip(requests, jobs, stops, strict=True)
+                ]))
+            finally:
+                if watcher is not None:
+                    watcher.cancel()
+
+    async def _watch(self, tasks: list[asyncio.Task]) -> None:
+        """Say how far a long round got: against a slow or stalled pool a round can take
+        minutes (a request's timeout times its retries), and the run's own progress line comes
+        only at the round's end."""
+        started = time.monotonic()
+        while True:
+            await asyncio.sleep(PROGRESS_EVERY)
+            finished = [t for t in tasks if t.done()]
+            failed = sum(1 for t in finished if not t.cancelled() and isinstance(t.result(), str))
+            self._progress(
+                f"  {len(finished)}/{len(tasks)} requests of this round back"
+                + (f" ({failed} failed for good)" if failed else "")
+                + f" after {time.monotonic() - started:.0f}s")
 
     async def _collect(
         self, request: GenerationRequest, tasks: list[asyncio.Task] | None, test: StopTest | None
