@@ -24,6 +24,8 @@ def test_running_out_of_memory_is_said_as_such_not_as_a_bug(monkeypatch, capsys)
     (["plan", "policies/self_consistency.ttc", "-c", "x.jsonl", "--seed", "-1"], "--seed must be from 0"),
     (["plan", "policies/self_consistency.ttc", "-c", "x.jsonl", "--reps", "100000000"], "--reps must be at most"),
     (["simulate", "policies/self_consistency.ttc", "--seed", str(10**29)], "--seed must be from 0"),
+    (["simulate", "policies/self_consistency.ttc", "--seeds", str(10**11)], "--seeds must be at most"),
+    (["simulate", "policies/self_consistency.ttc", "--queries", str(10**11)], "--queries must be at most"),
     (["queries", "arithmetic", "-o", "q.jsonl", "--count", "100000000"], "--count must be from 1"),
     (["run", "p.yaml", "--seed", str(2**63)], "must be an integer from 0 to 9223372036854775807"),
 ])
@@ -46,3 +48,39 @@ def test_compare_checks_its_output_directory_before_the_comparison(tmp_path, cap
                  str(tmp_path / "absent.jsonl"), "--out", str(taken)]) == 1
     err = capsys.readouterr().err
     assert f"--out {taken}: cannot hold the comparison: exists and is not a directory" in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["simulate", "plan"])
+def test_ctrl_c_in_a_jax_command_exits_130_at_once(command, tmp_path) -> None:
+    """CTRL-C during `ttc simulate` was swallowed by JAX's gc callback (the command ran on, exit
+    0) or unwound under XLA's threads into a crash at exit (signal 11)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.paths import REPO
+
+    argv = [sys.executable, "-m", "ttcdsl", "simulate", "policies/self_consistency.ttc",
+            "--queries", "400", "--seeds", "64"]
+    if command == "plan":
+        table = tmp_path / "w.jsonl"
+        subprocess.run([sys.executable, "-m", "ttcdsl", "workload", "-o", str(table),
+                        "--queries", "300"], cwd=REPO, check=True, capture_output=True)
+        argv = [sys.executable, "-m", "ttcdsl", "plan", "policies/adaptive_vote.ttc", "-c",
+                str(table), "--reps", "100000", "-o", str(tmp_path / "p.yaml")]
+    process = subprocess.Popen(argv, cwd=REPO, stderr=subprocess.PIPE, text=True)
+    started = time.monotonic()
+    lines = []
+    for line in process.stderr:  # interrupt once the work is under way
+        lines.append(line)
+        if "simulating" in line or "estimating curves" in line:
+            break
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    rest = process.stderr.read()
+    assert process.wait(timeout=30) == 130, lines + [rest]
+    assert "interrupted" in rest and "Traceback" not in rest
+    assert time.monotonic() - started < 120
+    assert not (tmp_path / "p.yaml").exists()

@@ -61,6 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "exit_at_once", False):
+            from ttcdsl.cli.interrupt import exit_at_once_on_interrupt
+
+            with exit_at_once_on_interrupt():
+                return int(args.run(args))
         return int(args.run(args))
     except DiagnosticError as error:
         from ttcdsl.lang.render import render_text

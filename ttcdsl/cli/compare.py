@@ -54,7 +54,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", metavar="DIR", help="write compare.json, .md and .png here")
     parser.add_argument("--format", choices=FORMATS, default="table",
                         help="standard output: a rich table, markdown or JSON (default table)")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, exit_at_once=True)  # CTRL-C: ttcdsl.cli.interrupt
     remember_parser(parser)
 
 

@@ -85,7 +85,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="a bandit policy's plan: skip predicting the run by simulating the bandit on the "
         "calibration table (the JAX simulator: tens of seconds); its plan then predicts nothing",
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, exit_at_once=True)  # CTRL-C: ttcdsl.cli.interrupt
     from ttcdsl.cli.usage import remember_parser
 
     remember_parser(parser)

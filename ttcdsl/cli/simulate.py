@@ -76,10 +76,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--check", metavar="PLAN",
                         help="compare the plan's predictions with the simulation (exit 1 if they differ)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, exit_at_once=True)  # CTRL-C: ttcdsl.cli.interrupt
     from ttcdsl.cli.usage import remember_parser
 
     remember_parser(parser)
+
+
+# Past these a simulation does not fit a machine's memory (10^7 questions of 64 samples hold
+# 10^9 samples per draw), and a draw count past 10^6 overflows the simulator's 32-bit keys.
+MAX_QUERIES = 10_000_000
+MAX_SEEDS = 1_000_000
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,8 +98,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.queries is not None and args.queries < 2:
         usage_error(args, f"--queries must be at least 2, got {args.queries}")
+    if args.queries is not None and args.queries > MAX_QUERIES:
+        usage_error(args, f"--queries must be at most {MAX_QUERIES:,}, got {args.queries:,}")
     if args.seeds < 2:
         usage_error(args, f"--seeds must be at least 2 (an interval needs two draws), got {args.seeds}")
+    if args.seeds > MAX_SEEDS:
+        usage_error(args, f"--seeds must be at most {MAX_SEEDS:,}, got {args.seeds:,}")
     if not 0 <= args.seed < 2**32:  # a random key holds 32 bits: a larger seed would wrap
         usage_error(args, f"--seed must be from 0 to {2**32 - 1}, got {args.seed}")
     if args.empirical and not args.fit:
