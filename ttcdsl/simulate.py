@@ -667,9 +667,17 @@ def fit_table(table, policy: ir.Policy | None = None, *, empirical: bool = False
     ``QueryPool.from_table(table).query_ids``."""
     from simulator.fit import fit
 
+    if len(table) == 0:
+        raise UserError("the samples table has no samples to fit")
     rewards = _reward_scorers(policy) if policy is not None else []
     scorer = rewards[0] if rewards else None
     a = table_arrays(table, scorer, None if scorer is None else (score_columns or {}).get(scorer.name))
+    if not (a["valid"] & (a["answer"] >= 0)).any():
+        # the fit would model answers from the labels alone, and simulate votes the table
+        # never held (ttc plan, which reads the table itself, predicts accuracy 0)
+        raise UserError("no sample of the table carries an answer, so no run on it has one to "
+                        "give: there is nothing to fit",
+                        hint="import the log with its answers extracted (ttc import --extract)")
     fitted = fit(a["answer"], a["correct"], a["valid"], a["tokens"], a["cut"], a["max_tokens"],
                  score=a["score"], logprob=a["logprob"], prompt_tokens=a["prompt_tokens"])
     if not empirical:

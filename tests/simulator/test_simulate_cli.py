@@ -612,3 +612,28 @@ def test_a_workload_fitted_to_a_handful_of_questions_says_so(tmp_path, capsys):
     assert main(["simulate", str(REPO / "policies" / "self_consistency.ttc"), "--fit", str(table),
                  "--queries", "20", "--seeds", "2"]) == 0
     assert f"{table} holds 5 question(s)" in capsys.readouterr().err
+
+
+def test_a_table_with_nothing_to_fit_is_refused_by_name(tmp_path, capsys):
+    """An empty table crashed the fit (exit 3, "zero-size array"); one whose samples carry no
+    answer was fitted from its labels alone and simulated at 79% accuracy, where ttc plan on
+    the same table predicts 0."""
+    import dataclasses
+
+    import numpy as np
+
+    from ttcdsl.samples import save
+    from ttcdsl.simulate import Workload, draw_table
+
+    table = draw_table(Workload(name="builtin"), 40, 8, seed=1)
+    empty, unanswered = tmp_path / "empty.jsonl", tmp_path / "unanswered.jsonl"
+    save(table.take([]), empty)
+    save(dataclasses.replace(table, answer=np.full(len(table), None, dtype=object)), unanswered)
+    policy = str(REPO / "policies" / "self_consistency.ttc")
+    for path, message in ((empty, "the samples table has no samples to fit"),
+                          (unanswered, "no sample of the table carries an answer")):
+        assert main(["simulate", policy, "--fit", str(path), "--queries", "20", "--seeds", "2"]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "internal error" not in err
+    assert main(["plan", str(REPO / "policies" / "adaptive_vote.ttc"), "-c", str(empty)]) == 1
+    assert "the calibration table has no samples" in capsys.readouterr().err

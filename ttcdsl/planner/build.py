@@ -86,6 +86,8 @@ def make_plan(
     from ttcdsl.observables import require
     from ttcdsl.planner import candidates as cand
 
+    if len(table) == 0:  # before any check of what it holds, which it would fail for that
+        raise UserError("the calibration table has no samples")
     mode = allocation_mode(policy)
     tuned = mode != "bandit" and cand.is_tuned(policy)
     candidate_warnings: list[str] = []
