@@ -109,9 +109,11 @@ class FaultyProxy:
     ``faults`` counts what it did; ``stall`` must exceed the client's timeout."""
 
     def __init__(self, upstream: str, *, stall: float = 4.0, delay: float = 0.3,
-                 always: str | None = None) -> None:
+                 always: str | None = None, only: bytes | None = None) -> None:
+        """``only``: ``always`` applies to the requests whose body holds these bytes (one
+        query's prompt, say); the others pass."""
         self.upstream = upstream.rstrip("/")
-        self.stall, self.delay, self.always = stall, delay, always
+        self.stall, self.delay, self.always, self.only = stall, delay, always, only
         self.faults: Counter[str] = Counter()
         self.attempts: Counter[bytes] = Counter()
         self.authorization: set[str] = set()  # the Authorization headers clients sent
@@ -143,7 +145,7 @@ class FaultyProxy:
 
     def _fate(self, body: bytes) -> str:
         if self.always:
-            return self.always
+            return self.always if self.only is None or self.only in body else "pass"
         digest = hashlib.sha256(body).digest()
         with self._lock:
             attempt = self.attempts[digest]

@@ -147,7 +147,10 @@ def test_openai_run_through_faults_then_sigkill_and_resume(plan, queries_file, s
 
 def test_a_failing_server_marks_queries_failed_and_the_run_goes_on(plan, queries_file, server,
                                                                    tmp_path) -> None:
-    proxy = FaultyProxy(server, always="500")
+    """Requests of one query keep failing: that query is a shortfall with the reason and an
+    unknown outcome (left out of accuracy, not counted wrong); the others run. Every request
+    failing is an error (exit 1) with the reason, not an accuracy of 0."""
+    proxy = FaultyProxy(server, always="500", only=b"What is 9 + 8")
     try:
         out = tmp_path / "failed"
         run = ttc(["run", str(plan), "--queries", str(queries_file),
@@ -156,9 +159,26 @@ def test_a_failing_server_marks_queries_failed_and_the_run_goes_on(plan, queries
     finally:
         proxy.close()
     assert run.returncode == 0, run.stderr[-3000:]
+    by_query = {r["query_id"]: r for r in results(out)}
+    failed = by_query.pop("add-9-8")
+    assert "HTTP 500" in failed["exhausted"] and failed["samples"] == 0
+    assert failed["correct"] is None and failed["covered"] is None
+    assert by_query and all(r["samples"] > 0 and r["correct"] is not None for r in by_query.values())
+    assert {row["query_id"] for row in sample_rows(out)} == set(by_query)
+    report = json.loads((out / "report.json").read_text())
+    assert report["unserved_queries"] == 1 and report["accuracy_over"] == len(by_query)
+
+    proxy = FaultyProxy(server, always="500")
+    try:
+        out = tmp_path / "all-failed"
+        run = ttc(["run", str(plan), "--queries", str(queries_file),
+                   *openai_args(proxy.url, "retries=1", "backoff=0"), "--out", str(out),
+                   "--quiet"])
+    finally:
+        proxy.close()
+    assert run.returncode == 1 and "no query got a sample" in run.stderr, run.stderr[-3000:]
     assert sample_rows(out) == []
-    for result in results(out):
-        assert "HTTP 500" in json.dumps(result), result
+    assert json.loads((out / "report.json").read_text())["accuracy"] is None
 
 
 def test_the_api_key_is_sent_and_written_nowhere(plan, queries_file, server, tmp_path) -> None:
