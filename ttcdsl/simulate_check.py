@@ -7,7 +7,9 @@ more than the combined 95% interval, ``q * sqrt(se_plan^2 + se_sim^2)``: the two
 independent, so that is the interval of their difference. The quantile ``q`` is Student's t at
 the Welch-Satterthwaite degrees of freedom: the plan's error is over many queries (normal), the
 simulation's over a few draws (``df`` = draws - 1), so a simulation of few draws that dominates
-the error widens the interval as its own would. A figure the plan does not record (no
+the error widens the interval as its own would; and the interval is never narrower than either
+side's own 95% interval (Welch's df follows the larger variance, which at two draws left the
+simulation's own, with its t quantile at one df, wider than the combined one). A figure the plan does not record (no
 token counts in its table) or records without an error is not checked, and the result says so.
 
 Coverage is not checked: the plan records it without a standard error, and an interval from the
@@ -44,6 +46,9 @@ def check(plan: Mapping[str, Any], report: Mapping[str, Any]) -> dict[str, Any]:
             continue
         difference = sim["mean"] - value
         half = critical(_welch_df(se, sim["se"], sim.get("df"))) * math.sqrt(se**2 + sim["se"] ** 2)
+        # never narrower than either side's own interval: at two draws Welch's df follows the
+        # plan's many queries, and the t quantile of the simulation's one df was lost
+        half = max(half, half_width(sim), critical() * se)
         rows.append({
             "figure": name, "label": label, "predicted": value, "predicted_se": se,
             "simulated": sim["mean"], "simulated_se": sim["se"], "simulated_half": half_width(sim),

@@ -169,6 +169,14 @@ def test_a_fitted_workload_reads_the_policys_scorer_column(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"--fit {table} cannot serve policy 'best_of_n': it lacks the score column 'prm'" in err, err
     assert "its score columns: orm" in err, err
+    # the hint's --score is simulate's own option (it named one only ttc plan had)
+    code = main(["simulate", str(REPO / "policies" / "best_of_n.ttc"), "--fit", str(table),
+                 "--score", "prm=orm", "--queries", "40", "--seeds", "2", "--json"])
+    assert code == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["simulated"]["accuracy"]["mean"] > 0
+    with pytest.raises(SystemExit) as caught:  # a mapping without a table to map
+        main(["simulate", str(REPO / "policies" / "best_of_n.ttc"), "--score", "prm=orm"])
+    assert caught.value.code == 2 and "give --fit SAMPLES" in capsys.readouterr().err
 
 
 def test_the_bandit_runs_on_a_fresh_install(capsys):

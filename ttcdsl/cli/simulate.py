@@ -61,6 +61,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--empirical", action="store_true",
                         help="with --fit: replay the table's own logged samples per question in random "
                         "orders, the fitted model only past the logged depth (its share is reported)")
+    parser.add_argument("--score", action="append", default=[], metavar="SCORER=COLUMN",
+                        help="with --fit: read the policy's reward-model scorer from this score "
+                        "column of the table (as ttc plan --score; a plan's own mapping is the default)")
     parser.add_argument("--queries", type=int, default=None, metavar="N",
                         help="questions per draw (default 500; with --check the plan's batch size)")
     parser.add_argument("--seeds", type=int, default=8, metavar="S", help="independent draws (default 8)")
@@ -123,6 +126,14 @@ def run(args: argparse.Namespace) -> int:
     from ttcdsl.lang.api import load_policy
     from ttcdsl.simulate import Workload, check_supported, fit_table, simulate_plan, unsharded_because
 
+    from ttcdsl.cli.plan import _score_map
+
+    try:
+        columns = _score_map(args.score)
+    except UserError as error:
+        usage_error(args, error.message, hint=error.hint)
+    if columns and not args.fit:
+        usage_error(args, "--score maps a scorer to a column of the --fit table; give --fit SAMPLES")
     table = None
     if args.fit:
         from ttcdsl.samples import load
@@ -143,13 +154,14 @@ def run(args: argparse.Namespace) -> int:
 
         # what the policy reads must be in the table (tokens, scores, log-probabilities): a fit
         # would otherwise stand in numbers for observables that were never measured
-        require(policy, table, table_name=f"--fit {args.fit}")
+        require(policy, table, score_columns=columns, table_name=f"--fit {args.fit}")
         tokens_known = bool(table.completion_tokens.count())
         if args.empirical:
-            fitted, logged = fit_table(table, policy, empirical=True)
+            fitted, logged = fit_table(table, policy, empirical=True, score_columns=columns)
             return Workload(name=f"empirical:{Path(args.fit).name}", fitted=fitted, logged=logged,
                             tokens_known=tokens_known)
-        return Workload(name=f"fit:{Path(args.fit).name}", fitted=fit_table(table, policy),
+        return Workload(name=f"fit:{Path(args.fit).name}",
+                        fitted=fit_table(table, policy, score_columns=columns),
                         tokens_known=tokens_known)
 
     say = _progress()
@@ -174,6 +186,9 @@ def run(args: argparse.Namespace) -> int:
         # what ttc run refuses in a hand-edited plan, the simulation refuses too (same check)
         check_plan_against_policy(plan, policy, target)
         check_supported(policy, plan)
+        from ttcdsl.planner.plan import plan_score_columns
+
+        columns = {**plan_score_columns(plan), **columns}  # the plan's mapping, unless given
         workload = workload_for(policy)
     if budget is not None or budgets is not None:
         _at_budget(policy, budget if budget is not None else budgets[0])  # refused before any planning
@@ -192,7 +207,8 @@ def run(args: argparse.Namespace) -> int:
 
         say(f"{step}planning {at_policy.name} on {len(table.query_ids())} questions")
         made = make_plan(at_policy, table, policy_file=str(target), reps=32, seed=args.seed,
-                         cross_check=False, batch_size=queries).plan
+                         cross_check=False, batch_size=queries,
+                         score_columns=columns if args.fit else None).plan
         for warning in made.get("warnings", []):  # what ttc plan would say of this plan
             say(f"{step}warning: {warning}")
         return made
