@@ -87,11 +87,13 @@ def static_oracle(keys, questions: Questions, spend: float, *, n_positions: int,
                   objective: str = "accuracy", reps: int = 64, strategies: tuple[int, ...] = (MAJORITY,),
                   progress=None) -> dict:
     """The oracle at ``spend`` samples per question on each seed's questions (``[S]`` keys,
-    ``[S, Q, ...]`` questions): its objective and spend, mean over seeds with a 95% interval.
+    ``[S, Q, ...]`` questions): its objective and the samples it spends (a sample that gains
+    nothing is not bought, so it may spend less than ``spend``, which is ``offered``), mean over
+    seeds with a 95% interval.
     ``strategies``: the answer rules it may use (per question and count, the best on the
     choosing sequences). ``progress``: called with the number of seeds done after each."""
     n = np.arange(n_positions + 1)
-    results, tops = [], []
+    results, spent, tops = [], [], []
     for s in range(len(keys)):
         one = jax.tree.map(lambda x: x[s], questions)
         q = one.p_correct.shape[0]
@@ -109,7 +111,10 @@ def static_oracle(keys, questions: Questions, spend: float, *, n_positions: int,
         rows = np.arange(q)
         got = (1 - weight) * value[rows, low] + weight * value[rows, high]
         results.append(got.mean())
-        tops.append(high.max())
+        # what it spends, not what it was offered: a sample that gains nothing is not bought
+        # (where no question can gain, the oracle spends nothing)
+        spent.append(((1 - weight) * low + weight * high).mean())
+        tops.append(np.where(weight > 0, high, low).max())
         if progress is not None:
             progress(s + 1)
     results = np.asarray(results)
@@ -119,6 +124,7 @@ def static_oracle(keys, questions: Questions, spend: float, *, n_positions: int,
     return {
         "objective": {"mean": float(results.mean()), "se": float(se), "df": len(results) - 1,
                       "lo": float(results.mean() - half), "hi": float(results.mean() + half)},
-        "samples": float(spend),
+        "samples": float(np.mean(spent)),  # spent per question, mean over draws
+        "offered": float(spend),  # the spend it was given (the policy's, or uniform's)
         "max_samples": float(np.mean(tops)),
     }

@@ -297,3 +297,18 @@ def test_the_planners_warnings_reach_the_rows_and_stderr(tmp_path, capsys):
     (warning,) = [w for w in row["warnings"] if "cut to 1" in w]
     assert "the fewest any calibration query holds" in warning and "e.g. 'synth-" in warning
     assert "warning: " + warning in captured.err
+
+
+def test_a_comparison_where_nothing_runs_is_exit_1_and_a_policy_given_twice_runs_once(
+        crux, capsys):
+    """best_of_n on a pool without reward-model scores cannot run: its rows say so, and a
+    comparison of nothing exited 0. The same file given twice was compared twice."""
+    policy = str(POLICIES / "best_of_n.ttc")
+    assert main(["compare", policy, policy, "--samples", str(crux), "--budgets", "2",
+                 "--repeats", "1", "--format", "json"]) == 1
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)["rows"]
+    assert rows and all(row["error"] for row in rows)
+    assert len({row["policy"] for row in rows}) == 1 and len(rows) == 1
+    assert "given more than once; compared once" in captured.err
+    assert "no policy could run on this table" in captured.err

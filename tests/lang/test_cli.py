@@ -25,6 +25,11 @@ def test_check_reports_errors_with_location_and_exit_code_1(tmp_path, capsys):
     assert main(["check", str(path)]) == 1
     err = capsys.readouterr().err
     assert f"{path}:3:8" in err and "TTC104" in err and "did you mean 'majority_vote'?" in err
+    # a Windows file's line ends are not shown as an unprintable character (it was U+FFFD)
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "3 | answer majority_vot\n" in err and "\ufffd" not in err
 
 
 def test_check_of_a_missing_file_and_a_directory_is_a_user_error(tmp_path, capsys):

@@ -327,6 +327,10 @@ def test_a_budget_the_policy_cannot_take_is_a_message(capsys):
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err
     assert "budget 0.5 for policy 'oracle_coverage'" in err
+    # a token suffix on a budget in samples (it was read as 2,000,000 samples per query)
+    for flag, value in (("--budget", "2M"), ("--sweep", "1..2k")):
+        assert main(["simulate", str(REPO / "policies" / "compute_optimal.ttc"), flag, value]) == 1
+        assert "a K/M/G suffix writes a token count" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("text, message", [

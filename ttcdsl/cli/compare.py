@@ -100,6 +100,16 @@ def run(args: argparse.Namespace) -> int:
     for path in args.policies:
         if not Path(path).is_file():
             raise UserError(f"{path}: no such policy file")
+    seen: set[Path] = set()
+    unique, repeated = [], []
+    for path in args.policies:  # the same file twice: one set of rows, said so
+        key = Path(path).resolve()
+        (repeated if key in seen else unique).append(path)
+        seen.add(key)
+    if repeated:
+        print(f"ttc compare: {', '.join(repeated)}: given more than once; compared once",
+              file=sys.stderr)
+        args.policies = unique
     if args.out:  # made before the comparison, which can take an hour, not after it
         out = Path(args.out)
         try:
@@ -146,6 +156,12 @@ def run(args: argparse.Namespace) -> int:
         # the other rows stand; a file that is not a valid policy is the command line's mistake
         print(f"ttc compare: {len(invalid)} file(s) are not valid policies (ttc check says why)",
               file=sys.stderr)
+        from ttcdsl.cli import EXIT_USER_ERROR
+
+        return EXIT_USER_ERROR
+    if doc["rows"] and all(row.get("error") for row in doc["rows"]):
+        # every row says "cannot run": a comparison of nothing is not a success
+        print("ttc compare: no policy could run on this table (each row says why)", file=sys.stderr)
         from ttcdsl.cli import EXIT_USER_ERROR
 
         return EXIT_USER_ERROR

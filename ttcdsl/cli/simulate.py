@@ -191,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
         columns = {**plan_score_columns(plan), **columns}  # the plan's mapping, unless given
         workload = workload_for(policy)
     if budget is not None or budgets is not None:
+        _check_budget_unit(policy, args.budget if budget is not None else args.sweep)
         _at_budget(policy, budget if budget is not None else budgets[0])  # refused before any planning
     queries = args.queries or (int(plan["batch_size"]) if args.check and plan.get("batch_size") else 500)
 
@@ -206,9 +207,13 @@ def run(args: argparse.Namespace) -> int:
         from ttcdsl.planner.build import make_plan
 
         say(f"{step}planning {at_policy.name} on {len(table.query_ids())} questions")
+        # A fitted workload draws samples past the table's depth from its model, so the plan
+        # may ask for them (extrapolate): cut to the depth, a policy of 8 samples was simulated
+        # at the 1 a thin table holds, with a hint at an option simulate does not have.
         made = make_plan(at_policy, table, policy_file=str(target), reps=32, seed=args.seed,
                          cross_check=False, batch_size=queries,
-                         score_columns=columns if args.fit else None).plan
+                         score_columns=columns if args.fit else None,
+                         extrapolate=bool(args.fit)).plan
         for warning in made.get("warnings", []):  # what ttc plan would say of this plan
             say(f"{step}warning: {warning}")
         return made
@@ -322,6 +327,21 @@ def _check_combinations(args, budget, budgets) -> None:
         from ttcdsl.cli.plan import _check_sweep_plot
 
         _check_sweep_plot(args.sweep_plot, budgets)
+
+
+def _check_budget_unit(policy, text: str) -> None:
+    """A K/M/G suffix writes a token count: on a budget in samples per query `--budget 2M` was
+    taken as two million samples per query (the policy then ran at its per-query cap)."""
+    import re
+
+    from ttcdsl.compare.runs import describe_limit, varied_limit
+    from ttcdsl.errors import UserError
+
+    limit = varied_limit(policy)
+    if limit is not None and limit.unit == "samples" and re.search(r"[0-9.][kKmMgG]", text):
+        raise UserError(f"{text!r}: a K/M/G suffix writes a token count, but the budget it sets is "
+                        f"{describe_limit(limit)}, in samples",
+                        hint="write the samples as a plain number, e.g. --budget 4")
 
 
 def _at_budget(policy, budget: float):
