@@ -60,6 +60,18 @@ def test_sweep_prints_and_writes_the_frontier(calibration, tmp_path, capsys):
         assert p["objective"] == (p["policy_objective"] if p["runs"] == "policy" else p["uniform"])
     assert all(p["spent"] <= p["budget"] + 1e-9 for p in front["points"])
     assert "frontier" in capsys.readouterr().out
+    assert all("why" not in p for p in front["points"])
+
+
+def test_a_sweep_point_below_the_least_spend_says_why(calibration, tmp_path, capsys):
+    """adaptive_vote probes 4 samples: at 2 per query no allocation fits. The row was a bare
+    "-" everywhere (table, JSON, plot) with no reason."""
+    out = tmp_path / "front.json"
+    assert plan(str(POLICY), "-c", str(calibration), "--sweep", "2..4:2", "--sweep-out", str(out)) == 0
+    low, high = json.loads(out.read_text())["points"]
+    assert low["objective"] is None and "the least the policy can spend is 4" in low["why"]
+    assert high["objective"] is not None and "why" not in high
+    assert "budget(s) 2: no allocation fits" in capsys.readouterr().out
 
 
 def test_several_policies_write_one_plan_each(calibration, tmp_path):

@@ -225,6 +225,10 @@ def render_sweep(sweep: dict[str, Any], console: Console | None = None) -> None:
             cells.append(_choice_cell(row.get("choice")))
         table.add_row(*cells)
     console.print(table)
+    unmet = [row for row in sweep["points"] if row.get("why")]
+    for why in dict.fromkeys(row["why"] for row in unmet):  # what the "-" rows mean, once each
+        budgets = ", ".join(f"{row['budget']:g}" for row in unmet if row["why"] == why)
+        console.print(f"budget(s) {budgets}: {why}", markup=False, soft_wrap=True)
     console.print(f"verdict: {sweep_verdict(sweep)}", markup=False, soft_wrap=True)  # one line
 
 

@@ -103,7 +103,21 @@ def sweep_budget(result: PlanResult, budgets: list[float]) -> dict[str, Any]:
     if result.search is not None:
         for point, chosen in zip(out["points"], choices, strict=True):
             point["choice"] = chosen
+    least = _least_spend(problem, sweep_limit) * scale
+    for point in out["points"]:
+        if point["objective"] is None:  # a bare "-" said nothing of why
+            point["why"] = (
+                f"no allocation fits: the least the policy can spend is {least:.4g} "
+                f"({out['limit'].split('<=')[0].strip()})" if point["budget"] < least
+                else "no allocation meets the policy's other limits at this budget")
     return out
+
+
+def _least_spend(problem, limit) -> float:
+    """The least the swept resource can be per query: every group at its cheapest allowed
+    option (the probe, a fixed count, a per-query minimum)."""
+    cost = np.where(problem.allowed, problem.cost[limit.resource], np.inf)
+    return float(problem.weight @ cost.min(axis=1))
 
 
 def _at_bound(problem, index: int, bound: float):
