@@ -43,3 +43,17 @@ def test_a_chunked_simulation_reports_progress_and_the_same_figures(table, name,
             assert done == [f"{label}: {k}/{SEEDS} draws" for k in (2, 4, 5)], lines
         else:
             assert done == [f"oracle: {k}/{SEEDS} draws" for k in range(1, SEEDS + 1)], lines
+
+
+def test_a_long_step_without_progress_says_it_is_still_at_it(monkeypatch, capsys):
+    """One call of the simulator over all draws printed nothing for minutes (an empirical
+    workload of 500 questions x 4 draws: over 190 s of silence)."""
+    from ttcdsl.cli import main
+    from ttcdsl.cli import simulate as simulate_cli
+
+    monkeypatch.setattr(simulate_cli, "HEARTBEAT", 0.25)
+    assert main(["simulate", str(REPO / "policies" / "self_consistency.ttc"), "--queries", "40",
+                 "--seeds", "2", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "still at it" in captured.err, captured.err
+    assert json.loads(captured.out)["seeds"] == 2  # stdout holds the JSON alone

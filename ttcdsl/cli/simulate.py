@@ -92,6 +92,11 @@ MAX_SEEDS = 1_000_000
 
 
 def run(args: argparse.Namespace) -> int:
+    with _Progress() as say:
+        return _run(args, say)
+
+
+def _run(args: argparse.Namespace, say) -> int:
     import json
     import sys
     from pathlib import Path
@@ -164,7 +169,6 @@ def run(args: argparse.Namespace) -> int:
                         fitted=fit_table(table, policy, score_columns=columns),
                         tokens_known=tokens_known)
 
-    say = _progress()
     if target.suffix == ".ttc":
         policy = load_policy(target)
         check_supported(policy, {"mode": "bandit"} if _is_bandit(policy) else {})
@@ -445,17 +449,48 @@ def _warn_degenerate(table, path: Path) -> None:
               file=sys.stderr)
 
 
-def _progress():
-    """Progress lines on standard error with the time so far (``ttc compare``'s format)."""
-    import sys
-    import time
+class _Progress:
+    """Progress lines on standard error with the time so far (``ttc compare``'s format); and
+    while a step runs long without a line (one call of the simulator over all draws can take
+    minutes: an empirical workload, few draws), every :data:`HEARTBEAT` seconds a line that it
+    is still at it, from a thread (JAX computes without holding the interpreter)."""
 
-    start = time.monotonic()
+    def __init__(self) -> None:
+        import threading
+        import time
 
-    def say(message: str) -> None:
-        print(f"ttc simulate [{time.monotonic() - start:6.1f}s] {message}", file=sys.stderr, flush=True)
+        self._clock = time.monotonic
+        self._start = self._last = self._clock()
+        self._step = "starting"
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
 
-    return say
+    def __call__(self, message: str) -> None:
+        import sys
+
+        self._last, self._step = self._clock(), message
+        print(f"ttc simulate [{self._last - self._start:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    def _beat(self) -> None:
+        import sys
+
+        while not self._done.wait(HEARTBEAT):
+            idle = self._clock() - self._last
+            if idle >= HEARTBEAT:
+                now = self._clock() - self._start
+                print(f"ttc simulate [{now:6.1f}s]   still at it ({idle:.0f}s): {self._step}",
+                      file=sys.stderr, flush=True)
+
+    def __enter__(self) -> _Progress:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+HEARTBEAT = 30.0  # seconds without a progress line before one says the command is still at it
 
 
 def _is_bandit(policy) -> bool:
