@@ -123,7 +123,9 @@ def static_oracle(keys, questions: Questions, spend: float, *, n_positions: int,
     half = float(student_t.ppf(0.975, len(results) - 1)) * se if len(results) > 1 else float("nan")
     return {
         "objective": {"mean": float(results.mean()), "se": float(se), "df": len(results) - 1,
-                      "lo": float(results.mean() - half), "hi": float(results.mean() + half)},
+                      # an accuracy or coverage: the interval stops at 0 and 1
+                      "lo": float(max(results.mean() - half, 0.0)),
+                      "hi": float(min(results.mean() + half, 1.0))},
         "samples": float(np.mean(spent)),  # spent per question, mean over draws
         "offered": float(spend),  # the spend it was given (the policy's, or uniform's)
         "max_samples": float(np.mean(tops)),

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ttcdsl.errors import UserError
-from ttcdsl.verdict import half_width
+from ttcdsl.verdict import format_interval
 
 ORACLE_COLOR = "tab:green"
 
@@ -77,9 +77,7 @@ def render(doc: Mapping[str, Any], file=None) -> None:
 
 
 def _cell(v: Mapping[str, float], scale: float, digits: int) -> str:
-    half = half_width(v)
-    spread = f" ± {scale * half:.{digits}f}" if math.isfinite(half) else ""
-    return f"{scale * v['mean']:.{digits}f}{spread}"
+    return format_interval(v, scale, digits)
 
 
 def write_plot(doc: Mapping[str, Any], path) -> Any:
@@ -97,7 +95,9 @@ def write_plot(doc: Mapping[str, Any], path) -> Any:
                                       ("uniform", "uniform at equal spend", UNIFORM_COLOR, "s"),
                                       ("oracle", "static oracle at equal spend", ORACLE_COLOR, "^")):
         ys = np.array([100 * p[key]["mean"] for p in rows])
-        err = np.array([100 * half_width(p[key]) if math.isfinite(half_width(p[key])) else 0.0 for p in rows])
+        # below and above the mean apart: an interval cut at 0 or 100% is not symmetric
+        err = np.array([[100 * _reach(p[key], "lo") for p in rows],
+                        [100 * _reach(p[key], "hi") for p in rows]])
         ax.errorbar(xs, ys, yerr=err, marker=marker, markersize=3.5, color=color, label=label, capsize=2)
     ax.set_xlabel("mean samples per query (simulated)")
     ax.set_ylabel(f"simulated {doc['objective']} %")
@@ -106,3 +106,11 @@ def write_plot(doc: Mapping[str, Any], path) -> Any:
     ax.set_title(f"{doc['policy']} on {doc['workload']}: {doc['objective']} vs budget\n"
                  f"budget swept: {doc['limit']}", fontsize=10)
     return save_png(figure, path)
+
+
+def _reach(summary: Mapping[str, float], side: str) -> float:
+    """How far the interval reaches from the mean to its ``lo`` or ``hi``: 0 where unknown."""
+    bound = summary.get(side)
+    if bound is None or not math.isfinite(bound):
+        return 0.0
+    return abs(float(bound) - float(summary["mean"]))

@@ -40,6 +40,18 @@ def half_width(summary) -> float:
     return (hi - lo) / 2
 
 
+def format_interval(summary, scale: float = 1.0, digits: int = 2) -> str:
+    """``72.0 ± 3.1``, or ``72.0 (0.0..100.0)`` where the interval was cut at a bound the
+    figure cannot pass (a rate at 0 or 1: a t interval over two draws runs far past them)."""
+    mean, lo, hi = summary["mean"], summary.get("lo"), summary.get("hi")
+    text = f"{scale * mean:.{digits}f}"
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return text
+    if math.isclose(mean - lo, hi - mean, rel_tol=1e-9, abs_tol=1e-12):
+        return f"{text} ± {scale * (hi - lo) / 2:.{digits}f}"
+    return f"{text} ({scale * lo:.{digits}f}..{scale * hi:.{digits}f})"
+
+
 def judge(diff: float, se: float | None, df: float | None = None) -> str:
     """``better``, ``worse`` or ``no better`` (than uniform): the module's rule, the word only.
     The planner reads it too: it runs uniform instead of a policy only when this says ``worse``

@@ -74,3 +74,18 @@ def test_simulate_prints_and_judges_by_the_draws_quantile(capsys) -> None:
     out = capsys.readouterr().out
     accuracy = report["simulated"]["accuracy"]
     assert f"{100 * accuracy['mean']:.1f} ± {100 * half_width(accuracy):.1f}" in out
+
+
+def test_a_rates_interval_stops_at_0_and_1_and_says_so():
+    """Over two draws a t interval ran to 146% coverage ("72.0 ± 127.1"): a rate's interval is
+    cut at its bounds, its standard error kept, and the cell shows the range it was cut to."""
+    import numpy as np
+
+    from ttcdsl.simulate import RATE, _interval
+    from ttcdsl.verdict import format_interval
+
+    wide = _interval(np.array([0.44, 1.0]), RATE)
+    assert wide["lo"] == 0.0 and wide["hi"] == 1.0 and wide["se"] == pytest.approx(0.28)
+    assert format_interval(wide, 100.0, 1) == "72.0 (0.0..100.0)"
+    narrow = _interval(np.array([0.70, 0.72, 0.74]), RATE)
+    assert format_interval(narrow, 100.0, 1) == f"72.0 ± {100 * (narrow['hi'] - narrow['lo']) / 2:.1f}"

@@ -512,11 +512,10 @@ def _calibration_depth(policy) -> int:
 
 
 def _print(report: dict) -> None:
-    from ttcdsl.verdict import half_width
+    from ttcdsl.verdict import format_interval
 
     def cell(v: dict, pct: bool, digits: int = 2) -> str:
-        half = half_width(v)
-        return f"{100 * v['mean']:.1f} ± {100 * half:.1f}" if pct else f"{v['mean']:.{digits}f} ± {half:.{digits}f}"
+        return format_interval(v, 100.0, 1) if pct else format_interval(v, 1.0, digits)
 
     sim, uni, orc = report["simulated"], report["uniform"], report["oracle"]
     print(f"{report['policy']} on {report['workload']}: {report['queries']} questions x "
