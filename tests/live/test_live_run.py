@@ -150,14 +150,15 @@ def test_a_failing_server_marks_queries_failed_and_the_run_goes_on(plan, queries
     """Requests of one query keep failing: that query is a shortfall with the reason and an
     unknown outcome (left out of accuracy, not counted wrong); the others run. Every request
     failing is an error (exit 1) with the reason, not an accuracy of 0."""
-    proxy = FaultyProxy(server, always="500", only=b"What is 9 + 8")
-    try:
-        out = tmp_path / "failed"
-        run = ttc(["run", str(plan), "--queries", str(queries_file),
-                   *openai_args(proxy.url, "retries=1", "backoff=0"), "--out", str(out),
-                   "--quiet"])
-    finally:
-        proxy.close()
+    def run_behind(proxy: FaultyProxy, name: str):
+        try:
+            return tmp_path / name, ttc(["run", str(plan), "--queries", str(queries_file),
+                                         *openai_args(proxy.url, "retries=1", "backoff=0"),
+                                         "--out", str(tmp_path / name), "--quiet"])
+        finally:
+            proxy.close()
+
+    out, run = run_behind(FaultyProxy(server, always="500", only=b"What is 9 + 8"), "failed")
     assert run.returncode == 0, run.stderr[-3000:]
     by_query = {r["query_id"]: r for r in results(out)}
     failed = by_query.pop("add-9-8")
@@ -168,14 +169,7 @@ def test_a_failing_server_marks_queries_failed_and_the_run_goes_on(plan, queries
     report = json.loads((out / "report.json").read_text())
     assert report["unserved_queries"] == 1 and report["accuracy_over"] == len(by_query)
 
-    proxy = FaultyProxy(server, always="500")
-    try:
-        out = tmp_path / "all-failed"
-        run = ttc(["run", str(plan), "--queries", str(queries_file),
-                   *openai_args(proxy.url, "retries=1", "backoff=0"), "--out", str(out),
-                   "--quiet"])
-    finally:
-        proxy.close()
+    out, run = run_behind(FaultyProxy(server, always="500"), "all-failed")
     assert run.returncode == 1 and "no query got a sample" in run.stderr, run.stderr[-3000:]
     assert sample_rows(out) == []
     assert json.loads((out / "report.json").read_text())["accuracy"] is None
