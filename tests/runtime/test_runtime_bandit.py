@@ -287,14 +287,19 @@ def test_a_contest_rule_is_refused_on_answers_that_never_repeat(tmp_path, capsys
     err = capsys.readouterr().err
     assert "TTC611" in err and f"explore {explore}" in err and "4 queries, 48 samples" in err
     assert "Traceback" not in err and not (tmp_path / "p.yaml").exists()
-    # compare reports a policy it cannot plan in its row and goes on with the others
-    assert ttc("compare", str(policy), "--samples", str(samples), "--budgets", "4",
-               "--out", str(tmp_path / "cmp")) == 0
-    (row,) = json.loads((tmp_path / "cmp" / "compare.json").read_text())["rows"]
-    assert "no calibration query repeats an answer" in row["error"]
     ucb = _policy(tmp_path, explore="ucb", solved="solved when score(prm) >= 0.7", name="u.ttc")
     assert ttc("plan", "--no-simulate", str(ucb), "--calibration", str(samples), "-o",
                str(tmp_path / "u.yaml")) == 0
+    # compare reports a policy it cannot plan in its row and goes on with the others
+    assert ttc("compare", str(policy), str(ucb), "--samples", str(samples), "--budgets", "4",
+               "--no-simulate", "--out", str(tmp_path / "cmp")) == 0
+    refused, ran = json.loads((tmp_path / "cmp" / "compare.json").read_text())["rows"]
+    assert "no calibration query repeats an answer" in refused["error"]
+    assert not ran.get("error") and ran["value"] is not None
+    # a comparison where nothing could run is exit 1 (each row says why)
+    assert ttc("compare", str(policy), "--samples", str(samples), "--budgets", "4",
+               "--no-simulate") == 1
+    assert "no policy could run on this table" in capsys.readouterr().err
 
 
 def test_explain_says_the_plan_carries_a_learned_skip(tmp_path, capsys) -> None:
