@@ -601,8 +601,10 @@ def test_a_check_with_nothing_to_check_fails(tmp_path, capsys):
 
 
 def test_the_planners_warnings_are_said_when_simulate_plans(tmp_path, capsys):
-    """A fixed-8 policy fitted to a table of 1 sample per question runs at 1 sample: the plan's
-    warning that says so reached ttc plan's user, not ttc simulate's."""
+    """A fixed-8 policy fitted to a table of 1 sample per question: the plan's warnings reached
+    ttc plan's user, not ttc simulate's. The fitted model draws past the table's depth, so the
+    policy runs at its 8 (it was cut to the 1 logged, with a hint at an option simulate lacks),
+    and the warning says those counts are the model's."""
     from ttcdsl.samples import save
     from ttcdsl.simulate import Workload, draw_table
 
@@ -610,8 +612,10 @@ def test_the_planners_warnings_are_said_when_simulate_plans(tmp_path, capsys):
     save(draw_table(Workload(name="builtin"), 40, 1, seed=4), table)
     capsys.readouterr()
     assert main(["simulate", str(REPO / "policies" / "self_consistency.ttc"), "--fit", str(table),
-                 "--queries", "20", "--seeds", "2"]) == 0
-    assert "warning: bin 'all': its fixed 8 samples per query are cut to 1" in capsys.readouterr().err
+                 "--queries", "20", "--seeds", "2", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "warning: bin 'all': counts from 8 on exceed some queries' logged samples" in captured.err
+    assert json.loads(captured.out)["simulated"]["samples"]["mean"] == 8.0
 
 
 def test_a_workload_fitted_to_a_handful_of_questions_says_so(tmp_path, capsys):

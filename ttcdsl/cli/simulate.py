@@ -211,13 +211,14 @@ def _run(args: argparse.Namespace, say) -> int:
         from ttcdsl.planner.build import make_plan
 
         say(f"{step}planning {at_policy.name} on {len(table.query_ids())} questions")
-        # A fitted workload draws samples past the table's depth from its model, so the plan
-        # may ask for them (extrapolate): cut to the depth, a policy of 8 samples was simulated
-        # at the 1 a thin table holds, with a hint at an option simulate does not have.
+        # A fitted workload draws every sample from its model, so the plan may ask for counts
+        # past the table's depth (extrapolate): cut to the depth, a policy of 8 samples was
+        # simulated at the 1 a thin table holds. The empirical mode replays the table's own
+        # samples, so its plan stays within them, as ttc plan's does.
         made = make_plan(at_policy, table, policy_file=str(target), reps=32, seed=args.seed,
                          cross_check=False, batch_size=queries,
                          score_columns=columns if args.fit else None,
-                         extrapolate=bool(args.fit)).plan
+                         extrapolate=bool(args.fit) and not args.empirical).plan
         for warning in made.get("warnings", []):  # what ttc plan would say of this plan
             say(f"{step}warning: {warning}")
         return made
