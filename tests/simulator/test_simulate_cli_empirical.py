@@ -88,17 +88,20 @@ def test_a_plan_reading_tokens_the_table_never_logged_is_refused(tmp_path, capsy
         assert f"--fit {untimed} cannot serve policy 'token_budget': it lacks completion token counts" in err, err
 
 
-@pytest.mark.parametrize("edit, says", [
-    ({"answer": None, "correct": False}, "carries an answer (was the answer extraction right?)"),
-    ({"correct": False}, "is labelled correct: accuracy and coverage are 0 by construction"),
+@pytest.mark.parametrize("edit, code, says", [
+    # no answers: nothing to fit (with its labels kept, the fit simulated 79% accuracy)
+    ({"answer": None, "correct": False}, 1, "no sample of the table carries an answer"),
+    ({"answer": None}, 1, "no sample of the table carries an answer"),
+    ({"correct": False}, 0,
+     "warning: {broken}: no sample is labelled correct: accuracy and coverage are 0 by construction"),
 ])
-def test_a_table_that_makes_every_figure_zero_is_flagged(tmp_path, capsys, edit, says):
-    """A --fit table with no answers at all, or no sample labelled correct, gives 0% everywhere:
-    a warning says why, so the zeros are not read as a measured result."""
+def test_a_table_that_makes_every_figure_zero_is_flagged(tmp_path, capsys, edit, code, says):
+    """A --fit table with no sample labelled correct gives 0% everywhere: a warning says why, so
+    the zeros are not read as a measured result. One with no answers at all is refused."""
     logged = _table(tmp_path, 6)
     header, *rows = logged.read_text().splitlines()
     broken = tmp_path / "broken.jsonl"
     broken.write_text("\n".join([header, *(json.dumps(json.loads(r) | edit) for r in rows)]) + "\n")
     assert main(["simulate", str(REPO / "policies" / "self_consistency.ttc"), "--fit", str(broken),
-                 "--queries", "20", "--seeds", "2"]) == 0
-    assert f"warning: {broken}: no sample {says}" in capsys.readouterr().err
+                 "--queries", "20", "--seeds", "2"]) == code
+    assert says.format(broken=broken) in capsys.readouterr().err
