@@ -127,6 +127,22 @@ def test_a_cut_round_goes_where_the_rule_ranks_first(tmp_path, explore, served) 
     assert report["end"] == "budget" and report["spend"]["samples"] == 5
 
 
+@pytest.mark.parametrize("budget, last", [("total samples <= 5", "budget spent"), (None, "done")])
+def test_the_last_progress_line_says_why_nothing_more_is_generated(tmp_path, capsys, budget, last) -> None:
+    """The last round's progress line said "done" where the sample budget had run out with
+    queries still active, beside a report that says "ended: budget"."""
+    samples, queries = _table(tmp_path, {"A": {"answers": "distinct"}, "B": {"answers": "distinct"}})
+    policy = _policy(tmp_path, cap=4, budget=budget or "mean samples per query <= 20",
+                     solved="solved when score(prm) >= 0.7")
+    code = ttc("run", str(policy), "--queries", str(queries), "--samples", str(samples),
+               "--out", str(tmp_path / "run"))
+    assert code == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ttc run: round")]
+    assert lines[-1].endswith(f"; {last}")
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["end"] == ("budget" if budget else "done")
+
+
 @pytest.mark.parametrize("explore", ["all", "ucb", "gap", "entropy"])
 def test_every_rule_serves_every_active_query_while_the_budget_lasts(tmp_path, explore) -> None:
     """Issue 15: the ranked rules served the better-ranked half of the active queries each

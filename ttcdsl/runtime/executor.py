@@ -615,7 +615,9 @@ class Executor:
         remaining = self._remaining()
         elapsed = time.monotonic() - self._started
         if remaining == 0:
-            eta = "done"
+            # nothing more will be generated: because every query is served, or because the
+            # budget is spent while queries still want samples (the report says "ended: budget")
+            eta = "budget spent" if self._wanting() else "done"
         elif remaining is None or not self._generated or elapsed <= 0:
             eta = "ETA ?"
         else:
