@@ -87,6 +87,20 @@ def test_worker_times_out_kills_and_recovers() -> None:
         worker.close()
 
 
+@pytest.mark.parametrize("parent_sent_a_request", [False, True])
+def test_a_worker_whose_parent_is_gone_ends_quietly(parent_sent_a_request) -> None:
+    """A worker orphaned by its parent (killed with SIGKILL mid-run) printed a BrokenPipeError
+    traceback when it answered. It now returns without a word."""
+    import multiprocessing
+
+    parent, child = multiprocessing.Pipe()
+    if parent_sent_a_request:
+        parent.send(("x", "x"))
+    parent.close()
+    verify_module._serve(child, lambda a, b: a == b, None)  # returns: no exception escapes
+    child.close()
+
+
 def test_worker_reports_handler_errors() -> None:
     worker = VerifyWorker(_boom, warm=None, context="spawn")
     try:

@@ -56,21 +56,27 @@ def _warm_math_verify() -> None:
 
 
 def _serve(conn: Connection, handler: Handler, warm: Callable[[], None] | None) -> None:
-    if warm is not None:
-        warm()
-    conn.send(("ready", None))
-    while True:
-        try:
-            request = conn.recv()
-        except EOFError:
-            return
-        if request is None:
-            return
-        a, b = request
-        try:
-            conn.send(("ok", bool(handler(a, b))))
-        except Exception as exc:  # noqa: BLE001  (the worker reports, the caller decides)
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    """The worker's loop; it ends quietly when the parent goes away (closed, killed, or gave
+    up on a request), which a write to the pipe then finds as a broken pipe."""
+    try:
+        if warm is not None:
+            warm()
+        conn.send(("ready", None))
+        while True:
+            try:
+                request = conn.recv()
+            except EOFError:
+                return
+            if request is None:
+                return
+            a, b = request
+            try:
+                reply = ("ok", bool(handler(a, b)))
+            except Exception as exc:  # noqa: BLE001  (the worker reports, the caller decides)
+                reply = ("error", f"{type(exc).__name__}: {exc}")
+            conn.send(reply)
+    except (BrokenPipeError, ConnectionResetError, EOFError):
+        return
 
 
 class VerifyWorker:
