@@ -21,8 +21,10 @@ import sys
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+from tests.local_http import LocalServer
 
 FAULTS = ("drop", "500", "429", "stall", "cut", "delay")
 
@@ -118,30 +120,11 @@ class FaultyProxy:
         self.attempts: Counter[bytes] = Counter()
         self.authorization: set[str] = set()  # the Authorization headers clients sent
         self._lock = threading.Lock()
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:  # quiet
-                pass
-
-            def do_GET(self) -> None:
-                proxy._handle(self, b"")
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                proxy._handle(self, self.rfile.read(length))
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
+        self._local = LocalServer(self._handle)
+        self.server, self.url = self._local.server, self._local.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._local.close()
 
     def _fate(self, body: bytes) -> str:
         if self.always:

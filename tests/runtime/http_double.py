@@ -10,10 +10,11 @@ lists (None: that path answers 404, as a router without the listing does)."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.local_http import LocalServer
 
 Answer = tuple[int, Any, dict[str, str]]
 
@@ -35,30 +36,18 @@ class OpenAIDouble:
         self.post = post or (lambda body: (200, completion(), {}))
         self.models = None if models is None else list(models)
         self.posts = 0
-        double = self
+        self._local = LocalServer(self._handle)
+        self.server, self.url = self._local.server, self._local.url
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:  # quiet
-                pass
-
-            def do_GET(self) -> None:
-                if self.path.rstrip("/") == "/v1/models" and double.models is not None:
-                    double._send(self, 200, {"data": [{"id": m} for m in double.models]}, {})
-                else:
-                    double._send(self, 404, {"error": "not found"}, {})
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                double.posts += 1
-                double._send(self, *double.post(body))
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def _handle(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        if handler.command == "GET":
+            if handler.path.rstrip("/") == "/v1/models" and self.models is not None:
+                self._send(handler, 200, {"data": [{"id": m} for m in self.models]}, {})
+            else:
+                self._send(handler, 404, {"error": "not found"}, {})
+            return
+        self.posts += 1
+        self._send(handler, *self.post(json.loads(body or b"{}")))
 
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, status: int, payload: Any,
@@ -73,8 +62,7 @@ class OpenAIDouble:
         handler.wfile.write(data)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._local.close()
 
     def __enter__(self) -> OpenAIDouble:
         return self
