@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ttcdsl.errors import UserError
-from ttcdsl.importers import FieldMapping, ImportOptions, import_generic
+from ttcdsl.importers import FieldMapping, ImportOptions, import_generic, import_generic_queries
 from ttcdsl.samples import FileFormatError
 
 
@@ -243,3 +243,54 @@ def test_a_prompt_nll_field_is_the_querys_and_a_policy_bins_on_it(tmp_path: Path
     assert keys == {f"q{q}": 0.5 + q * 0.25 for q in range(8)}
     bins = dict(zip(calibration.query_ids, calibration.bin_index.tolist()))
     assert [bins[f"q{q}"] for q in range(8)] == [0, 0, 0, 0, 1, 1, 1, 1]  # 1.25 < 1.3 <= 1.5
+
+
+def test_a_numeric_gold_is_compared_as_the_number_it_is(tmp_path: Path) -> None:
+    """JSON reads 0.00001 as a float, whose text was Python's "1e-05" (and 1e21's "1e+21"):
+    the right answers "0.00001" and "1000000000000000000000" were labelled wrong."""
+    from ttcdsl.importers.labels import Extractor
+
+    log = _jsonl(tmp_path / "log.jsonl", [
+        {"q": "a", "p": "x", "gold": 0.00001, "t": "\\boxed{0.00001}"},
+        {"q": "b", "p": "y", "gold": 1e21, "t": "\\boxed{1000000000000000000000}"},
+        {"q": "c", "p": "z", "gold": 2.0, "t": "\\boxed{2}"},
+        {"q": "d", "p": "w", "gold": -0.25, "t": "\\boxed{-\\frac{1}{4}}"},
+    ])  # fmt: skip
+    mapping = FieldMapping(query_id="q", prompt="p", text="t", gold="gold")
+    table = import_generic(log, mapping, extractor=Extractor(kind="math"))
+    assert table.correct.tolist() == [True, True, True, True]
+
+
+def test_lines_of_one_query_must_agree_on_its_question_and_gold(tmp_path: Path) -> None:
+    """Two logs concatenated, each numbering its queries from 0: query 'a' of the second log
+    merged into the first's, its samples labelled against either gold. This was checked only
+    when the queries were written too (--queries-out)."""
+    from ttcdsl.importers.labels import Extractor
+
+    log = _jsonl(tmp_path / "log.jsonl", [
+        {"q": "a", "p": "2+2?", "gold": "4", "t": "\\boxed{4}"},
+        {"q": "a", "p": "3+3?", "gold": "6", "t": "\\boxed{6}"},
+    ])  # fmt: skip
+    with pytest.raises(FileFormatError, match=r"log.jsonl:2: field 'gold': query 'a' has another gold"):
+        import_generic(log, FieldMapping(query_id="q", prompt="p", text="t", gold="gold"),
+                       extractor=Extractor(kind="math"))
+    with pytest.raises(FileFormatError, match=r"log.jsonl:2: field 'p': query 'a' has another prompt"):
+        import_generic_queries(log, FieldMapping(query_id="q", prompt="p", text="t", gold="gold"),
+                               extractor=Extractor(kind="math"))
+    # a prompt may vary per sample (few-shot examples): counted and said, not refused
+    table = import_generic(log, FieldMapping(query_id="q", prompt="p", text="t"),
+                           extractor=Extractor(kind="math"))
+    assert "1 query has lines with another prompt" in table.meta.notes["prompts_differ"]
+
+
+def test_a_regex_answer_is_the_first_group_that_took_part_in_the_match() -> None:
+    """With alternatives, group 1 is None when another alternative matched: the import crashed
+    with exit 3 (AttributeError on None.strip())."""
+    from ttcdsl.importers.labels import Extractor
+
+    extract = Extractor(pattern=r"(?:Answer: (\d+))|(?:Final: (\d+))")
+    assert extract("Final: 42") == "42"
+    assert extract("Answer: 7, then Final: 8") == "8"  # the last match
+    assert extract("Answer: 7") == "7"
+    assert Extractor(pattern=r"Answer: \d+")("so Answer: 5 ") == "Answer: 5"  # no group: the match
+    assert extract("nothing") is None

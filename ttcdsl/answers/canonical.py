@@ -44,6 +44,7 @@ from __future__ import annotations
 import ast
 import re
 import textwrap
+from decimal import Decimal
 from fractions import Fraction
 
 from ttcdsl.answers.kinds import check_kind
@@ -81,6 +82,17 @@ _NUMBER = re.compile(rf"([+-]?)({_DEC})")
 _SLASH = re.compile(rf"([+-]?)({_INT})/({_INT})")
 _FRAC = re.compile(rf"([+-]?)(?:({_INT}))?\\frac\{{({_INT})\}}\{{({_INT})\}}")
 _LETTER = re.compile(r"[A-Za-z]")
+
+
+def number_text(value: int | float) -> str:
+    """A number read from a log (JSON parses ``0.00001`` to a float) as the answer text it was:
+    positional digits, never Python's exponent form (``1e-05``, which no answer is written as and
+    which a gold compared as text would miss), and an integral float without its ``.0``."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, float):
+        return format(Decimal(repr(value)), "f")  # the shortest digits that read back as value
+    return str(value)
 
 
 def canonicalize(answer: str, kind: str) -> str:

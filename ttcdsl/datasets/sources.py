@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ttcdsl.answers.canonical import number_text
 from ttcdsl.datasets.schema import Dataset, DatasetError, Message, Query
 from ttcdsl.samples.errors import FileFormatError
 from ttcdsl.samples.json_lines import json_objects
@@ -66,11 +67,8 @@ def _with(prompt: str, instruction: str | None) -> str:
     return prompt if instruction is None else f"{prompt}\n{instruction}"
 
 
-def _number_text(value: int | float) -> str:
-    """A numeric gold answer as text: integral floats lose their ``.0``."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+def _gold_text(value: int | float | str) -> str:
+    return value if isinstance(value, str) else number_text(value)
 
 
 def _build(path: Path, name: str, make: Callable[[int, dict[str, Any]], Query]) -> Dataset:
@@ -137,7 +135,7 @@ def load_aime(path: str | os.PathLike[str], *, name: str | None = None) -> Datas
             id=f"{label}/{line - 1}",
             kind="math",
             prompt=_field(path, line, r, "prompt", (str,)),
-            gold=_number_text(_field(path, line, r, "answer", (int, str))),
+            gold=_gold_text(_field(path, line, r, "answer", (int, str))),
         )
 
     return _build(path, label, make)
@@ -158,7 +156,7 @@ def load_amc23(
             id=f"amc23/{_field(path, line, r, 'id', (int, str))}",
             kind="math",
             prompt=_with(_field(path, line, r, "question", (str,)), instruction),
-            gold=_number_text(_field(path, line, r, "answer", (int, float, str))),
+            gold=_gold_text(_field(path, line, r, "answer", (int, float, str))),
             meta={"url": r["url"]} if isinstance(r.get("url"), str) else {},
         )
 
@@ -208,7 +206,7 @@ def load_qwen25math_pool_questions(path: str | os.PathLike[str]) -> Dataset:
             id=str(_field(path, line, r, "idx", (int, str))),
             kind="math",
             messages=tuple(messages),
-            gold=_field(path, line, r, "gt", (str,)),
+            gold=_gold_text(_field(path, line, r, "gt", (str, int, float))),
             meta={"level": r["level"]} if isinstance(r.get("level"), str) else {},
         )
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 from collections.abc import Iterator, Mapping
@@ -36,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ttcdsl.answers.canonical import number_text
 from ttcdsl.datasets.schema import Dataset, Query
 from ttcdsl.importers.common import (
     ImportOptions,
@@ -183,13 +183,16 @@ def _read(
     next_index: dict[str, int] = {}
     seen: dict[tuple[str, int], int] = {}
     questions: dict[str, tuple[int, str | None, str | None]] = {}
+    prompts_differ: dict[str, int] = {}  # query -> a line whose prompt is not its first line's
     for line, record in records:
         base = _Getter(path, line, record, text_cells)
         qid = base.query_id(mapping.query_id)
         prompt = base.string(mapping.prompt, keep_empty=True)
         gold = base.string(mapping.gold)
-        if queries:
-            _same_query(path, line, questions, qid, prompt, gold, mapping)
+        # always, not only for --queries-out: two logs concatenated, each numbering its queries
+        # from 0, would otherwise merge into queries whose samples are labelled against either gold
+        _same_query(path, line, questions, qid, prompt, gold, mapping, prompts_differ,
+                    prompts_must_agree=queries)
         getters = [base]
         if explode:
             getters = [base.element(j, per_sample) for j in range(_samples_on(base, per_sample))]
@@ -274,6 +277,13 @@ def _read(
         notes["answers"] = f"extracted with {notes['extractor']}; {answer_note(kind)}"
     if labeller is not None:
         notes.update(labeller.note(mapping.gold or ""))
+    if prompts_differ:
+        qid, line = next(iter(prompts_differ.items()))
+        notes["prompts_differ"] = (
+            f"{len(prompts_differ)} {'query has' if len(prompts_differ) == 1 else 'queries have'} "
+            "lines with another prompt than their first line's "
+            f"(first: query {qid!r}, line {line} vs line {questions[qid][0]})"
+        )
     meta = make_meta(
         options, source=f"{FORMAT} {path.name}", notes=notes, counted=counted, logged=logged
     )
@@ -347,9 +357,18 @@ def _same_query(
     prompt: str | None,
     gold: str | None,
     mapping: FieldMapping,
+    prompts_differ: dict[str, int],
+    *,
+    prompts_must_agree: bool,
 ) -> None:
-    """Remember the query's prompt and gold; a later line of the same query must agree."""
+    """Remember the query's prompt and gold; a later line of the same query must have the same
+    gold, and the same prompt where the queries are written (one question per query). Without
+    them, prompts that differ are counted (``prompts_differ``), since a log may vary a query's
+    prompt per sample (few-shot examples, say)."""
     first = questions.setdefault(qid, (line, prompt, gold))
+    if prompt != first[1] and not prompts_must_agree:
+        prompts_differ.setdefault(qid, line)
+        prompt = first[1]
     for name, value, before in (("prompt", prompt, first[1]), ("gold", gold, first[2])):
         if value != before:
             raise FileFormatError(
@@ -357,6 +376,8 @@ def _same_query(
                 f"query {qid!r} has another {name} than on line {first[0]}",
                 line=line,
                 field=getattr(mapping, name),
+                hint="the lines of one query id must be samples of one question; a log made of "
+                "several runs that number their queries alike needs ids that tell them apart",
             )
 
 
@@ -507,7 +528,7 @@ class _Getter:
             return None
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise self.error(field, f"expected a string, got {type(value).__name__}")
-        text = value if isinstance(value, str) else json.dumps(value)
+        text = value if isinstance(value, str) else number_text(value)
         return text if (text or keep_empty) else None
 
     def integer(self, field: str | None, *, required: bool = False) -> int | None:
