@@ -155,7 +155,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     extract.add_argument(
         "--extract-regex",
         metavar="PATTERN",
-        help="extract answers from --text-field: the last match (its first group if it has one)",
+        help="extract answers from --text-field: the last match (the first of its groups that "
+        "took part, if it has groups)",
     )
     parser.set_defaults(run=run)
     remember_parser(parser)
@@ -376,6 +377,11 @@ def _summary(table, output, digest: str) -> None:  # noqa: ANN001
         print(f"ttc import: warning: no sample has an answer (the extraction found none in "
               f"{len(table)} samples); check the answer field or the extraction pattern",
               file=sys.stderr)
+    if "prompts_differ" in notes:
+        # a query's samples should answer one question: two logs that number their queries
+        # alike, concatenated, read as one query per id
+        print(f"ttc import: warning: {notes['prompts_differ']}; if these are different questions, "
+              "give them different query ids", file=sys.stderr)
     parts.append(f"  correct: {correct}/{known} with gold" if known else "  correct: no gold")
     if "equivalence_timeouts" in notes:
         parts[-1] += f" (labelled at import; {notes['equivalence_timeouts']} comparisons timed out)"

@@ -51,8 +51,12 @@ class Extractor:
         if not matches:
             return None
         last = matches[-1]
-        answer = (last.group(1) if self._regex.groups else last.group(0)).strip()
-        return answer or None
+        if not self._regex.groups:
+            return last.group(0).strip() or None
+        # the first group that took part in the match: with alternatives such as
+        # `Answer: (\d+)|Final: (\d+)`, group 1 is None when the second alternative matched
+        answer = next((g for g in last.groups() if g is not None), None)
+        return (answer or "").strip() or None
 
     def describe(self, text_field: str) -> str:
         if self.pattern is not None:
