@@ -151,6 +151,7 @@ def test_ttc_report_plots(run_dir, tmp_path, capsys):
     assert ttc("report", str(run_dir), "--plots", str(out)) == 0
     printed = capsys.readouterr().out.splitlines()
     assert printed[-3:] == [str(out / HISTOGRAM), str(out / BINS), str(out / VS_UNIFORM)]
+    assert not any("--plots DIR" in line for line in printed)  # no hint at what it is doing
     for name in (HISTOGRAM, BINS, VS_UNIFORM):
         assert_png(out / name)
     # with --json standard output stays JSON; the paths go to standard error
@@ -158,9 +159,10 @@ def test_ttc_report_plots(run_dir, tmp_path, capsys):
     captured = capsys.readouterr()
     assert json.loads(captured.out)["policy"] == "small_adaptive"
     assert str(tmp_path / "q" / BINS) in captured.err
-    # no --plots, no plots
+    # no --plots, no plots, and the report says how to get them
     assert ttc("report", str(run_dir)) == 0
     assert not any(run_dir.rglob("*.png"))
+    assert "note: PNG plots: ttc report RUN_DIR --plots DIR" in capsys.readouterr().out
 
 
 def test_ttc_report_plots_into_a_file_is_a_clean_user_error(run_dir, tmp_path, capsys):

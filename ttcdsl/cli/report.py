@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(report, indent=1) + "\n")
     else:
-        render_report(report)
+        render_report(report, plots_note=not args.plots)
     if args.plots:
         from ttcdsl.runtime.plots import write_run_plots
 

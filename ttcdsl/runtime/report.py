@@ -480,8 +480,9 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def render_report(report: Mapping[str, Any], file=None) -> None:
-    """The report as rich tables (standard output by default)."""
+def render_report(report: Mapping[str, Any], file=None, *, plots_note: bool = True) -> None:
+    """The report as rich tables (standard output by default); ``plots_note``: end with how to
+    get its PNG plots (not when the caller is writing them)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -561,7 +562,8 @@ def render_report(report: Mapping[str, Any], file=None) -> None:
     console.print(f"samples per query (count:queries)  {hist}")
     if spend.get("tokens_note"):
         console.print(f"tokens: {spend['tokens_note']}")
-    console.print(f"note: {_plots_note()}")  # not the stored note: an older run's may be stale
+    if plots_note:
+        console.print(f"note: {_plots_note()}")  # not the stored note: an older run's may be stale
     verdict = report.get("verdict")
     if verdict:
         console.print(f"verdict: {verdict['text']}")
