@@ -172,6 +172,10 @@ def _bin(calibration, curves: BinCurves, x, queries, b: int) -> dict[str, Any]:
             if np.isfinite(curves.tokens_se[b][x[b] > 0]).all()
             else None,
         }
+        if counts[b] == 0:
+            # no calibration query measured this bin: what a query that lands in it would score
+            # is unknown (its curves are empty means, 0), not 0 with certainty
+            out["predicted"].update(accuracy=None, accuracy_se=None, coverage=None)
     if _is_bandit(policy):
         return out
     curve: dict[str, Any] = {"levels": curves.levels[allowed], "value": value[b][allowed]}
