@@ -244,6 +244,27 @@ allocate optimal maximize accuracy
         make_plan(policy, table_of(queries, tokens=None))
 
 
+def test_a_charged_prompt_without_prompt_token_counts_is_named():
+    """The table counted completion tokens; the refusal said it had none, when what it lacks
+    is the prompt tokens the policy charges."""
+    policy = parse_policy(
+        HEADER
+        + """
+budget {
+  mean tokens per query <= 1000
+  charge prompt tokens
+}
+answer majority_vote
+allocate optimal maximize accuracy
+"""
+    )
+    queries = {f"q{i}": [("1", True), ("2", False), ("1", True)] for i in range(4)}
+    with pytest.raises(UserError, match="lacks prompt token counts") as refused:
+        make_plan(policy, table_of(queries, tokens=100))
+    assert "no completion token counts" not in str(refused.value)
+    assert "--prompt-tokens-field" in refused.value.hint
+
+
 def test_no_gold_labels_is_a_clear_error():
     policy = parse_policy(HEADER + "allocate fixed 2 maximize accuracy\n")
     rows = [SampleRow(query_id="q", sample_index=j, answer="1") for j in range(3)]

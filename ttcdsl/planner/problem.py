@@ -194,6 +194,27 @@ def _allowed(policy: ir.Policy, levels: np.ndarray) -> np.ndarray:
     return allowed
 
 
+def _missing_tokens(calibration: Calibration) -> UserError:
+    """The refusal of a token limit on a table that lacks the counts it needs, naming which."""
+    pool = calibration.pool
+    completion = bool(np.isfinite(pool.tokens[pool.valid]).any())
+    charged = calibration.policy.budget.charge_prompt_tokens
+    if completion and charged:
+        return UserError(
+            "the policy limits tokens and charges prompt tokens, but the calibration table "
+            "lacks prompt token counts (its completion tokens are counted)",
+            hint="import the calibration samples with --prompt-tokens-field, or with "
+            "--prompt-field and --tokenizer",
+        )
+    return UserError(
+        "the policy limits tokens, but the calibration table has no completion token counts"
+        + (" (and no prompt token counts, which it charges)"
+           if charged and not np.isfinite(calibration.prompt_tokens).any() else ""),
+        hint="import the calibration samples with --completion-tokens-field, or with "
+        "--text-field and --tokenizer so tokens are counted",
+    )
+
+
 def build_knapsack(
     calibration: Calibration, curves: BinCurves, *, batch_size: int | None = None,
     estimated: bool = True,
@@ -211,11 +232,7 @@ def build_knapsack(
 
     uses_tokens = any(l.unit == "tokens" for l in policy.budget.limits)
     if uses_tokens and estimated and not np.isfinite(curves.tokens[allowed & (counts[:, None] > 0)]).all():
-        raise UserError(
-            "the policy limits tokens, but the calibration table has no completion token counts"
-            + (" or prompt token counts" if policy.budget.charge_prompt_tokens else ""),
-            hint="import the calibration samples with --tokenizer so tokens are counted",
-        )
+        raise _missing_tokens(calibration)
     cost = np.where(np.isfinite(cost), cost, 0.0)
 
     limits: list[Limit] = []
