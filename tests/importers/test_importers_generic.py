@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -294,3 +295,44 @@ def test_a_regex_answer_is_the_first_group_that_took_part_in_the_match() -> None
     assert extract("Answer: 7") == "7"
     assert Extractor(pattern=r"Answer: \d+")("so Answer: 5 ") == "Answer: 5"  # no group: the match
     assert extract("nothing") is None
+
+
+def test_dotted_paths_pick_list_entries_and_take_a_key_from_each(tmp_path: Path) -> None:
+    """An OpenAI batch output line holds its text at response.body.choices.0.message.content,
+    and vLLM's dump a list of outputs: the import said "missing on this line", listing only the
+    top-level keys."""
+    from ttcdsl.importers.labels import Extractor
+
+    batch = _jsonl(tmp_path / "batch.jsonl", [
+        {"custom_id": "q1", "response": {"body": {
+            "choices": [{"message": {"content": "so \\boxed{4}"}, "finish_reason": "stop"}],
+            "usage": {"completion_tokens": 7}}}},
+    ])  # fmt: skip
+    table = import_generic(batch, FieldMapping(
+        query_id="custom_id", text="response.body.choices.0.message.content",
+        finish_reason="response.body.choices.0.finish_reason",
+        completion_tokens="response.body.usage.completion_tokens",
+    ), extractor=Extractor(kind="math"))  # fmt: skip
+    assert (table.answer.tolist(), table.finish_reason.tolist()) == (["4"], ["stop"])
+    assert table.completion_tokens.tolist() == [7]
+
+    dump = _jsonl(tmp_path / "vllm.jsonl", [
+        {"id": "a", "gold": "4", "outputs": [{"text": "\\boxed{4}", "n": 5}, {"text": "\\boxed{5}", "n": 9}]},
+    ])  # fmt: skip
+    table = import_generic(dump, FieldMapping(query_id="id", text="outputs.text", gold="gold",
+                                              completion_tokens="outputs.n"),
+                           explode=True, extractor=Extractor(kind="math"))
+    assert table.answer.tolist() == ["4", "5"] and table.correct.tolist() == [True, False]
+    assert table.completion_tokens.tolist() == [5, 9]
+
+
+@pytest.mark.parametrize("field, message", [
+    ("response.body.choices.2.text", "response.body.choices is a list of 1 entry; there is no entry 2"),
+    ("response.body.choice", "response.body has no 'choice' (it has: choices)"),
+    ("response.code.x", "response.code is an int, which has no field 'x'"),
+    ("respons", "missing on this line (it has: id, response)"),
+])
+def test_a_path_that_does_not_lead_anywhere_says_where_it_stops(tmp_path: Path, field, message) -> None:
+    log = _jsonl(tmp_path / "l.jsonl", [{"id": "a", "response": {"code": 200, "body": {"choices": [{"text": "x"}]}}}])
+    with pytest.raises(FileFormatError, match=re.escape(f"l.jsonl:1: field {field!r}: {message}")):
+        import_generic(log, FieldMapping(query_id="id", text=field))

@@ -9,7 +9,9 @@
         --extract math --gold-field gt --prompt-field question -o t.jsonl --queries-out q.jsonl
 
 Generic mapping: one sample per JSONL line or CSV row. Each --*-field names the input field for
-a column; dotted names reach into nested JSON objects (usage.completion_tokens). Only
+a column; dotted names reach into nested JSON objects (usage.completion_tokens), a number
+picks a list's entry (response.body.choices.0.message.content), and a key applied to a list of
+objects takes it from each (outputs.text, with --explode). Only
 --query-id-field is required; without --sample-index-field samples are numbered 0, 1, ... per
 query in file order. correct accepts true/false, 1/0, yes/no; a JSON null or an empty CSV cell is
 null; a mapped field missing from a line is an error. Token counts come from the mapped count

@@ -4,8 +4,11 @@
                            text="response", scores=(("rm", "reward"),))
     table = import_generic("log.jsonl", mapping)
 
-Field names may be dotted paths into nested JSON objects (``"usage.completion_tokens"``); a key
-that itself contains a dot is matched first. Only ``query_id`` is required. Without a
+Field names may be dotted paths into nested JSON objects (``"usage.completion_tokens"``); a
+number picks a list's entry (``"response.body.choices.0.message.content"``, an OpenAI batch output
+line), and a key applied to a list of objects takes it from each (``"outputs.text"`` of vLLM's
+``outputs: [{"text": ...}, ...]``, for ``explode``); a key that itself contains a dot is matched
+first. Only ``query_id`` is required. Without a
 ``sample_index`` field, samples are numbered 0, 1, ... per query in file order; without ``round``,
 every row is round 0.
 
@@ -57,7 +60,6 @@ PER_SAMPLE_COLUMNS = (
     "sample_index", "answer", "correct", "text", "finish_reason", "completion_tokens",
     "mean_logprob", "seed",
 )  # fmt: skip
-_MISSING = object()
 _TRUE = {"true", "yes", "1"}
 _FALSE = {"false", "no", "0"}
 
@@ -474,16 +476,17 @@ class _Getter:
     """Typed access to one record's fields; every problem names file, line and field. An
     element getter reads entry ``index`` of the ``lists`` fields (an exploded line's sample)."""
 
-    __slots__ = ("cells", "index", "line", "lists", "path", "record")
+    __slots__ = ("cells", "found", "index", "line", "lists", "path", "record")
 
     def __init__(self, path: Path, line: int, record: Mapping[str, Any], cells: bool) -> None:
         self.path, self.line, self.record, self.cells = path, line, record, cells
         self.index: int | None = None
         self.lists: frozenset[str] = frozenset()
+        self.found: dict[str, Any] = {}  # field -> its value on this line (shared by elements)
 
     def element(self, index: int, lists: frozenset[str]) -> _Getter:
         get = _Getter(self.path, self.line, self.record, self.cells)
-        get.index, get.lists = index, lists
+        get.index, get.lists, get.found = index, lists, self.found
         return get
 
     def error(self, field: str, message: str) -> FileFormatError:
@@ -492,25 +495,45 @@ class _Getter:
         return FileFormatError(self.path, message, line=self.line, field=field)
 
     def raw(self, field: str) -> Any:
-        if field in self.record:
-            value = self.record[field]
+        if field in self.found:
+            value = self.found[field]
         else:
-            value = _MISSING
-            node: Any = self.record
-            for part in field.split("."):
-                if not isinstance(node, Mapping) or part not in node:
-                    break
-                node = node[part]
-            else:
-                value = node
-        if value is _MISSING:
-            keys = ", ".join(sorted(self.record)[:12])
-            raise self.error(field, f"missing on this line (it has: {keys})")
+            value = self.record[field] if field in self.record else self._walk(field)
+            self.found[field] = value
         if self.index is not None and field in self.lists:
             value = value[self.index]  # a list of the line's length (checked by _samples_on)
         if self.cells and value == "":
             return None
         return value
+
+    def _walk(self, field: str) -> Any:
+        """A dotted path's value: keys of objects, a number picks a list's entry
+        (``choices.0.text``), and a key applied to a list is applied to each of its entries
+        (``outputs.text`` of ``outputs: [{"text": ...}, ...]`` is the list of texts)."""
+
+        def walk(node: Any, parts: list[str], done: list[str]) -> Any:
+            for i, part in enumerate(parts):
+                where = ".".join(done + parts[:i]) or "the line"
+                if isinstance(node, list):
+                    if part.isdigit():
+                        if int(part) >= len(node):
+                            raise self.error(field, f"{where} is a list of {len(node)} "
+                                             f"{'entry' if len(node) == 1 else 'entries'}; "
+                                             f"there is no entry {part}")
+                        node = node[int(part)]
+                        continue
+                    return [walk(entry, parts[i:], done + parts[:i] + [str(j)])
+                            for j, entry in enumerate(node)]
+                if not isinstance(node, Mapping):
+                    raise self.error(field, f"{where} is {_kind(node)}, which has no field {part!r}")
+                if part not in node:
+                    keys = ", ".join(sorted(map(str, node))[:12])
+                    what = "missing on this line" if not done and i == 0 else f"{where} has no {part!r}"
+                    raise self.error(field, f"{what} (it has: {keys})")
+                node = node[part]
+            return node
+
+        return walk(self.record, field.split("."), [])
 
     def query_id(self, field: str) -> str:
         value = self.raw(field)
@@ -594,6 +617,11 @@ class _Getter:
             if lowered in _FALSE:
                 return False
         raise self.error(field, f"expected true/false (or 1/0, yes/no), got {value!r}")
+
+
+def _kind(value: object) -> str:
+    name = type(value).__name__
+    return "null" if value is None else f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
 
 def _short(value: object) -> str:
