@@ -336,3 +336,15 @@ def test_a_path_that_does_not_lead_anywhere_says_where_it_stops(tmp_path: Path, 
     log = _jsonl(tmp_path / "l.jsonl", [{"id": "a", "response": {"code": 200, "body": {"choices": [{"text": "x"}]}}}])
     with pytest.raises(FileFormatError, match=re.escape(f"l.jsonl:1: field {field!r}: {message}")):
         import_generic(log, FieldMapping(query_id="id", text=field))
+
+
+def test_a_long_read_says_how_far_it_has_got(tmp_path: Path, monkeypatch) -> None:
+    """200,000 samples with answer extraction took three minutes without a word."""
+    from ttcdsl.importers import generic
+
+    monkeypatch.setattr(generic._Heartbeat, "EVERY", 0.0)
+    log = _jsonl(tmp_path / "l.jsonl", [{"q": f"q{i % 7}", "a": "1"} for i in range(2500)])
+    said: list[str] = []
+    table = import_generic(log, FieldMapping(query_id="q", answer="a"), progress=said.append)
+    assert len(table) == 2500
+    assert said == ["read 1,000 lines, 999 samples", "read 2,000 lines, 1,999 samples"]

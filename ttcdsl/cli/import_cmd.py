@@ -343,7 +343,8 @@ def _import(args: argparse.Namespace, source):  # noqa: ANN001, ANN202
             "--queries-out needs the queries' answer kind",
             hint="give --answer-kind, or extract answers by kind (--extract)",
         )
-    read = dict(file_format=file_format, explode=args.explode, extractor=extractor)
+    read = dict(file_format=file_format, explode=args.explode, extractor=extractor,
+                progress=lambda message: print(f"ttc import: {message}", file=sys.stderr, flush=True))
     if args.queries_out:
         return import_generic_queries(source, mapping, options, **read)
     return import_generic(source, mapping, options, **read), None

@@ -33,7 +33,8 @@ import csv
 import io
 import math
 import os
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,11 +119,13 @@ def import_generic(
     file_format: str | None = None,
     explode: bool = False,
     extractor: Extractor | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> SamplesTable:
     """Read a JSONL (``file_format="jsonl"``) or CSV (``"csv"``) log; by default the format
     follows the extension (``.jsonl``/``.ndjson`` or ``.csv``). See :func:`import_generic_queries`
     for ``explode`` and ``extractor``."""
-    return _read(Path(path), mapping, options, file_format, explode, extractor, queries=False)[0]
+    return _read(Path(path), mapping, options, file_format, explode, extractor, queries=False,
+                 progress=progress)[0]
 
 
 def import_generic_queries(
@@ -133,6 +136,7 @@ def import_generic_queries(
     file_format: str | None = None,
     explode: bool = False,
     extractor: Extractor | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[SamplesTable, Dataset]:
     """The table, and the log's queries as a dataset: ``mapping.prompt`` is each query's
     question and the answer kind (below) their kind; every line of a query must agree on its
@@ -143,10 +147,10 @@ def import_generic_queries(
     ``extractor``: answers are extracted from ``mapping.text`` (``mapping.answer`` must be unset).
     With ``mapping.gold``, ``correct`` is labelled with ``ttcdsl.answers.is_correct`` against it
     (``mapping.correct`` must be unset), in the answer kind: ``options.answer_kind``, else the
-    extractor's kind.
+    extractor's kind. ``progress`` is told every few seconds how far the read has got.
     """
     read = (mapping, options, file_format, explode, extractor)
-    table, dataset = _read(Path(path), *read, queries=True)
+    table, dataset = _read(Path(path), *read, queries=True, progress=progress)
     assert dataset is not None
     return table, dataset
 
@@ -160,8 +164,10 @@ def _read(
     extractor: Extractor | None,
     *,
     queries: bool,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[SamplesTable, Dataset | None]:
     options = options or ImportOptions()
+    heartbeat = _Heartbeat(progress)
     from ttcdsl.errors import UserError
 
     fmt = file_format or generic_format(path)
@@ -187,6 +193,7 @@ def _read(
     questions: dict[str, tuple[int, str | None, str | None]] = {}
     prompts_differ: dict[str, int] = {}  # query -> a line whose prompt is not its first line's
     for line, record in records:
+        heartbeat(line, len(rows))
         base = _Getter(path, line, record, text_cells)
         qid = base.query_id(mapping.query_id)
         prompt = base.string(mapping.prompt, keep_empty=True)
@@ -392,6 +399,24 @@ def _dataset(
             raise FileFormatError(path, f"query {qid!r} has no prompt", line=line)
         queries.append(Query(id=qid, kind=kind, prompt=prompt, gold=gold))
     return Dataset(name=path.stem, queries=tuple(queries), source=path.name)
+
+
+class _Heartbeat:
+    """Says every ``EVERY`` seconds how far the read has got (a large log with answer
+    extraction takes minutes); checks the clock every 1000 lines only."""
+
+    EVERY = 10.0
+
+    def __init__(self, say: Callable[[str], None] | None) -> None:
+        self.say, self.last = say, time.monotonic()
+
+    def __call__(self, line: int, samples: int) -> None:
+        if self.say is None or line % 1000:
+            return
+        now = time.monotonic()
+        if now - self.last >= self.EVERY:
+            self.last = now
+            self.say(f"read {line:,} lines, {samples:,} samples")
 
 
 def _samples_on(get: _Getter, per_sample: frozenset[str]) -> int:
