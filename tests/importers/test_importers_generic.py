@@ -348,3 +348,35 @@ def test_a_long_read_says_how_far_it_has_got(tmp_path: Path, monkeypatch) -> Non
     table = import_generic(log, FieldMapping(query_id="q", answer="a"), progress=said.append)
     assert len(table) == 2500
     assert said == ["read 1,000 lines, 999 samples", "read 2,000 lines, 1,999 samples"]
+
+
+def test_whole_floats_are_counts_and_labels_as_spreadsheets_and_lm_eval_write_them(tmp_path: Path) -> None:
+    """pandas writes an integer column with a gap as 512.0, lm-eval an exact match as 1.0: both
+    were refused ("expected an integer", "expected true/false")."""
+    log = _jsonl(tmp_path / "l.jsonl", [
+        {"q": "a", "n": 512.0, "ok": 1.0}, {"q": "a", "n": None, "ok": 0.0}, {"q": "b", "n": 3, "ok": "1.0"},
+    ])  # fmt: skip
+    table = import_generic(log, FieldMapping(query_id="q", completion_tokens="n", correct="ok"))
+    assert table.completion_tokens.tolist() == [512, None, 3]
+    assert table.correct.tolist() == [True, False, True]
+    csv_log = tmp_path / "l.csv"
+    csv_log.write_text("q,n,ok\na,512.0,1.0\nb,7,0\n", encoding="utf-8")
+    table = import_generic(csv_log, FieldMapping(query_id="q", completion_tokens="n", correct="ok"))
+    assert table.completion_tokens.tolist() == [512, 7] and table.correct.tolist() == [True, False]
+    for bad in ({"q": "a", "n": 2.5}, {"q": "a", "ok": 0.5}):
+        with pytest.raises(FileFormatError):
+            import_generic(_jsonl(tmp_path / "bad.jsonl", [bad]),
+                           FieldMapping(query_id="q", completion_tokens="n" if "n" in bad else None,
+                                        correct="ok" if "ok" in bad else None))
+
+
+def test_finish_reasons_are_read_in_the_tables_terms(tmp_path: Path) -> None:
+    """Anthropic's "max_tokens" and Gemini's "MAX_TOKENS" were stored as logged, so a sample cut
+    at max_tokens counted as not cut (only "length" is); an unknown reason is kept and said."""
+    log = _jsonl(tmp_path / "l.jsonl", [
+        {"q": "a", "f": "max_tokens"}, {"q": "a", "f": "MAX_TOKENS"}, {"q": "a", "f": "end_turn"},
+        {"q": "a", "f": "STOP"}, {"q": "a", "f": "length"}, {"q": "a", "f": "SAFETY"}, {"q": "a", "f": None},
+    ])  # fmt: skip
+    table = import_generic(log, FieldMapping(query_id="q", finish_reason="f"))
+    assert table.finish_reason.tolist() == ["length", "length", "stop", "stop", "length", "SAFETY", None]
+    assert "'SAFETY' (1)" in table.meta.notes["finish_reasons_unknown"]

@@ -44,7 +44,7 @@ GENERIC_FIELDS = (
     ("sample_index", "the sample's index within its query (default: 0, 1, ... in file order)"),
     ("round", "the round that produced the sample (default 0)"),
     ("answer", "the extracted answer (canonicalised when --answer-kind is given)"),
-    ("correct", "correctness: true/false, 1/0, yes/no (empty or null: no gold)"),
+    ("correct", "correctness: true/false, 1/0 (or 1.0/0.0), yes/no (empty or null: no gold)"),
     ("text", "the full response text (tokens are counted from it with --tokenizer)"),
     ("prompt", "the prompt text (prompt tokens are counted from it with --tokenizer)"),
     ("finish_reason", "why generation stopped (stop, length, ...)"),
@@ -380,6 +380,8 @@ def _summary(table, output, digest: str) -> None:  # noqa: ANN001
         print(f"ttc import: warning: no sample has an answer (the extraction found none in "
               f"{len(table)} samples); check the answer field or the extraction pattern",
               file=sys.stderr)
+    if "finish_reasons_unknown" in notes:
+        print(f"ttc import: warning: {notes['finish_reasons_unknown']}", file=sys.stderr)
     if "prompts_differ" in notes:
         # a query's samples should answer one question: two logs that number their queries
         # alike, concatenated, read as one query per id

@@ -48,6 +48,28 @@ def canonicalizer(kind: str | None) -> Callable[[str], str]:
     return lambda answer: canonicalize(answer, kind)
 
 
+# The serving APIs' names for "the generation hit its token limit" and "it ended by itself".
+# A table keeps the OpenAI names, which the runtime reads: "length" is a sample cut at max_tokens.
+_CUT = frozenset({"length", "max_tokens", "max_length", "max_new_tokens", "max_output_tokens"})
+_ENDED = frozenset({"stop", "end_turn", "stop_sequence", "eos", "eos_token"})
+
+
+def finish_reason(logged: str | None, unknown: dict[str, int]) -> str | None:
+    """A logged finish reason in the table's terms: Anthropic's ``max_tokens``, Gemini's
+    ``MAX_TOKENS`` and the like are ``"length"`` (cut at max_tokens), their natural ends
+    ``"stop"``; any other reason is kept as logged and counted in ``unknown`` (the import says
+    so: only ``"length"`` counts as cut)."""
+    if logged is None:
+        return None
+    key = logged.strip().lower()
+    if key in _CUT:
+        return "length"
+    if key in _ENDED:
+        return "stop"
+    unknown[logged] = unknown.get(logged, 0) + 1
+    return logged
+
+
 def answer_note(kind: str | None) -> str:
     if kind is None:
         return "as logged (not canonicalised)"

@@ -46,6 +46,7 @@ from ttcdsl.importers.common import (
     answer_note,
     canonicalizer,
     count_tokens,
+    finish_reason,
     make_meta,
 )
 from ttcdsl.importers.labels import Extractor, GoldLabeller
@@ -61,8 +62,8 @@ PER_SAMPLE_COLUMNS = (
     "sample_index", "answer", "correct", "text", "finish_reason", "completion_tokens",
     "mean_logprob", "seed",
 )  # fmt: skip
-_TRUE = {"true", "yes", "1"}
-_FALSE = {"false", "no", "0"}
+_TRUE = {"true", "yes", "1", "1.0"}
+_FALSE = {"false", "no", "0", "0.0"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -192,6 +193,7 @@ def _read(
     seen: dict[tuple[str, int], int] = {}
     questions: dict[str, tuple[int, str | None, str | None]] = {}
     prompts_differ: dict[str, int] = {}  # query -> a line whose prompt is not its first line's
+    odd_reasons: dict[str, int] = {}  # finish reasons of no known meaning -> samples
     for line, record in records:
         heartbeat(line, len(rows))
         base = _Getter(path, line, record, text_cells)
@@ -234,7 +236,7 @@ def _read(
                 "round": get.count(mapping.round, required=True) if mapping.round else 0,
                 "prompt_tokens": get.count(mapping.prompt_tokens),
                 "completion_tokens": get.count(mapping.completion_tokens),
-                "finish_reason": get.string(mapping.finish_reason),
+                "finish_reason": finish_reason(get.string(mapping.finish_reason), odd_reasons),
                 "text": text if options.keep_text else None,
                 "answer": answer,
                 "correct": labeller(answer, gold) if labeller else get.boolean(mapping.correct),
@@ -286,6 +288,12 @@ def _read(
         notes["answers"] = f"extracted with {notes['extractor']}; {answer_note(kind)}"
     if labeller is not None:
         notes.update(labeller.note(mapping.gold or ""))
+    if odd_reasons:
+        shown = ", ".join(f"{r!r} ({n})" for r, n in sorted(odd_reasons.items(), key=lambda x: -x[1])[:5])
+        notes["finish_reasons_unknown"] = (
+            f"finish reasons of no known meaning, kept as logged: {shown}; only 'length' (and "
+            "max_tokens and its other names) counts as a sample cut at max_tokens"
+        )
     if prompts_differ:
         qid, line = next(iter(prompts_differ.items()))
         notes["prompts_differ"] = (
@@ -588,10 +596,11 @@ class _Getter:
                 raise self.error(field, "must not be empty")
             return None
         if isinstance(value, str) and self.cells:
-            try:
-                value = int(value.strip())
-            except ValueError:
-                raise self.error(field, f"expected an integer, got {_short(value)}") from None
+            value = _cell_number(value.strip())
+        # a whole float is the integer it holds: pandas writes an integer column that has a
+        # missing value as floats (512.0), and lm-eval logs counts the same way
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(field, f"expected an integer, got {_short(value)}")
         if not -(2**63) <= value < 2**63:  # a table's integers are 64-bit
@@ -633,7 +642,7 @@ class _Getter:
         value = self.raw(field)
         if value is None or isinstance(value, bool):
             return value
-        if isinstance(value, int) and value in (0, 1):
+        if isinstance(value, int | float) and value in (0, 1):  # lm-eval's exact_match: 1.0
             return bool(value)
         if isinstance(value, str):
             lowered = value.strip().lower()
@@ -642,6 +651,16 @@ class _Getter:
             if lowered in _FALSE:
                 return False
         raise self.error(field, f"expected true/false (or 1/0, yes/no), got {value!r}")
+
+
+def _cell_number(text: str) -> int | float | str:
+    """A CSV cell's number (``12``, ``12.0``); the text itself when it is none."""
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    return text
 
 
 def _kind(value: object) -> str:
