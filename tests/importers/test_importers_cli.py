@@ -246,7 +246,7 @@ def test_import_with_a_tokenizer_folder(
     assert table.completion_tokens.count() == 8000 and table.completion_tokens.min() >= 1
     assert table.meta.tokenizer.startswith("model (tokenizer.json sha256 ")
     assert (
-        "completion tokens: known for 8000 samples (model (tokenizer.json"
+        "completion tokens: known for 8000 samples (counted with model (tokenizer.json"
         in capsys.readouterr().out
     )
     assert main([*args, "--force", "--tokenizer", str(tmp_path / "nothing")]) == 1
@@ -268,3 +268,14 @@ def test_an_extraction_that_finds_no_answer_says_so(tmp_path: Path, capsys: pyte
     captured = capsys.readouterr()
     assert "extracted from 0 of 2 samples" in captured.out
     assert "warning: no sample has an answer" in captured.err
+
+
+def test_a_log_without_an_answer_field_is_told_what_to_map(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The warning blamed an extraction that was never asked for."""
+    log = tmp_path / "log.jsonl"
+    log.write_text(json.dumps({"qid": "q1", "text": "4", "ok": True}) + "\n", encoding="utf-8")
+    assert main(["import", str(log), "-f", "generic", "--query-id-field", "qid", "--text-field", "text",
+                 "--correct-field", "ok", "-o", str(tmp_path / "t.jsonl")]) == 0
+    err = capsys.readouterr().err
+    assert "no answer is mapped: give --answer-field, or --extract from --text-field" in err
+    assert "extraction" not in err.replace("--extract from", "")

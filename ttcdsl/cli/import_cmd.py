@@ -198,6 +198,10 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--queries-out {queries_out}: the directory {queries_out.parent} does not exist",
                             hint="create it first, or choose another path")
     table, dataset = _import(args, source)
+    if args.tokenizer and table.meta.tokenizer is None:
+        print("ttc import: warning: --tokenizer counted nothing: it counts the texts of --text-field "
+              "and --prompt-field where their counts are not logged, and here there was none",
+              file=sys.stderr)
     existed = output.exists()
     try:
         save(table, output)  # atomic: on failure the old output (or none) is left as it was
@@ -377,9 +381,15 @@ def _summary(table, output, digest: str) -> None:  # noqa: ANN001
         parts.append(f"  answers: {notes['extractor']}; extracted from {answered} of {len(table)} samples")
     if len(table) and not answered:
         # every sample answerless: votes have nothing to count and every label reads wrong
-        print(f"ttc import: warning: no sample has an answer (the extraction found none in "
-              f"{len(table)} samples); check the answer field or the extraction pattern",
-              file=sys.stderr)
+        mapping = notes.get("mapping") or {}
+        if "extractor" in notes:
+            why = f"the extraction found none in {len(table)} samples; check the extraction pattern"
+        elif "answer" in mapping:
+            why = f"the answer field {mapping['answer']!r} is empty on every line"
+        else:
+            why = ("no answer is mapped: give --answer-field, or --extract from --text-field; "
+                   "without answers a vote has nothing to count")
+        print(f"ttc import: warning: no sample has an answer ({why})", file=sys.stderr)
     if "finish_reasons_unknown" in notes:
         print(f"ttc import: warning: {notes['finish_reasons_unknown']}", file=sys.stderr)
     if "prompts_differ" in notes:
@@ -395,7 +405,15 @@ def _summary(table, output, digest: str) -> None:  # noqa: ANN001
     tokens = table.completion_tokens.count()
     parts.append(
         f"  completion tokens: {'known for ' + str(tokens) + ' samples' if tokens else 'unknown'}"
-        + (f" ({table.meta.tokenizer})" if table.meta.tokenizer else "")
+        + (f" ({_completion_source(notes)})" if tokens else "")
     )
     parts.append(f"  content hash: {digest}")
     print("\n".join(parts))
+
+
+def _completion_source(notes) -> str:  # noqa: ANN001
+    """Where the completion token counts came from, as the table's notes record it."""
+    for part in (notes.get("token_counts") or "").split("; "):
+        if "completion_tokens" in part and "counted with" in part:
+            return "counted with " + part.split("counted with ", 1)[1].split(" from ", 1)[0]
+    return "as logged"
