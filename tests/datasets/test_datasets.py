@@ -152,7 +152,7 @@ def test_query_rules() -> None:
             "role and content",
         ),
         ('{"id": "a", "kind": "math", "prompt": "p"}', "id", "duplicate id 'a' (first on line 1)"),
-        ("", None, "blank line"),
+        ('\n{"id": "c", "kind": "math", "prompt": "p"}', None, "blank line"),  # not at the end
     ],
 )
 def test_bad_dataset_lines_name_file_line_field(
@@ -163,6 +163,12 @@ def test_bad_dataset_lines_name_file_line_field(
     with pytest.raises(FileFormatError) as caught:
         read_queries(path)
     assert caught.value.line == 2 and caught.value.field == field and words in caught.value.message
+
+
+def test_blank_lines_at_the_end_are_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"id": "a", "kind": "math", "prompt": "p"}\n\n  \n')
+    assert [q.id for q in read_queries(path)] == ["a"]
 
 
 def test_loader_errors_name_the_line(tmp_path: Path) -> None:

@@ -202,7 +202,7 @@ def test_format_and_mapping_mistakes(tmp_path: Path) -> None:
         import_generic(
             path, FieldMapping(query_id="q", answer="q"), ImportOptions(answer_kind="essay")
         )
-    (tmp_path / "bad.jsonl").write_text('{"q": "x"}\n\n')
+    (tmp_path / "bad.jsonl").write_text('{"q": "x"}\n\n{"q": "y"}\n')
     with pytest.raises(FileFormatError, match="blank line") as caught:
         import_generic(tmp_path / "bad.jsonl", FieldMapping(query_id="q"))
     assert caught.value.line == 2

@@ -73,11 +73,17 @@ def loads(text: str | bytes, path: Path, line: int | None) -> Any:
 
 
 def json_objects(path: Path, *, what: str = "record") -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yields (1-based line number, object) for every line; `what` names a line in messages."""
+    """Yields (1-based line number, object) for every line; `what` names a line in messages.
+    Blank lines at the end of the file are ignored (editors and many writers leave one); a blank
+    line before another record is an error."""
+    blank: int | None = None  # the first blank line not yet followed by a record
     with open_bytes(path) as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
-                raise FileFormatError(path, f"blank line (every line is one {what})", line=number)
+                blank = blank or number
+                continue
+            if blank is not None:
+                raise FileFormatError(path, f"blank line (every line is one {what})", line=blank)
             record = loads(raw, path, number)
             if not isinstance(record, dict):
                 raise FileFormatError(path, "expected a JSON object", line=number)
