@@ -380,3 +380,22 @@ def test_finish_reasons_are_read_in_the_tables_terms(tmp_path: Path) -> None:
     table = import_generic(log, FieldMapping(query_id="q", finish_reason="f"))
     assert table.finish_reason.tolist() == ["length", "length", "stop", "stop", "length", "SAFETY", None]
     assert "'SAFETY' (1)" in table.meta.notes["finish_reasons_unknown"]
+
+
+def test_a_gzip_log_is_read_decompressed_and_a_damaged_one_is_named(tmp_path: Path) -> None:
+    """A .jsonl.gz log got "cannot tell JSONL from CSV" (or "not valid UTF-8" with the format
+    given), with no word of decompressing it."""
+    import gzip
+
+    body = "".join(json.dumps({"q": f"q{i}", "a": str(i)}) + "\n" for i in range(50)).encode()
+    log = tmp_path / "log.jsonl.gz"
+    log.write_bytes(gzip.compress(body))
+    table = import_generic(log, FieldMapping(query_id="q", answer="a"))
+    assert len(table) == 50 and table.answer.tolist()[:2] == ["0", "1"]
+    csv_log = tmp_path / "log.csv.gz"
+    csv_log.write_bytes(gzip.compress(b"q,a\nx,1\n"))
+    assert import_generic(csv_log, FieldMapping(query_id="q", answer="a")).answer.tolist() == ["1"]
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(gzip.compress(body)[:60])
+    with pytest.raises(FileFormatError, match="cut.jsonl.gz: a damaged gzip file"):
+        import_generic(cut, FieldMapping(query_id="q", answer="a"))

@@ -38,7 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "-o", "--output", metavar="PATH",
         help="write the plan here (a directory when several policies are given)",
     )
-    parser.add_argument("--force", action="store_true", help="replace an existing plan file")
+    parser.add_argument("--force", action="store_true",
+                        help="replace existing output files (the plan, --sweep-out, --sweep-plot)")
     parser.add_argument(
         "--solver", default="auto", choices=("auto", "frontier", "lagrangian", "lp", "dp"),
         help="auto: for one budget the exact frontier (bins) or the JAX Lagrangian (many "
@@ -95,8 +96,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ttcdsl.errors import UserError
-    from ttcdsl.samples.atomic import check_destination
 
+    from ttcdsl.cli.outputs import check_outputs
     from ttcdsl.cli.usage import usage_error
 
     # Command-line value errors exit 2 (a bad command line), before anything is read.
@@ -115,13 +116,17 @@ def run(args: argparse.Namespace) -> int:
         usage_error(args, error.message, hint=error.hint)
     if args.sweep_out and sweep is None:
         usage_error(args, "--sweep-out needs --sweep")
-    if args.sweep_out:
-        check_destination(args.sweep_out, probe=True)
     if len(args.policies) > 1 and sweep is not None:
         usage_error(args, "--sweep takes one policy")
     if args.sweep_plot:
         _check_sweep_plot(args.sweep_plot, sweep)
-    outputs = _outputs(args.policies, args.output, args.force)
+    outputs = _outputs(args.policies, args.output)
+    check_outputs(
+        [("-o", path) for path in outputs if path is not None]
+        + [(flag, path) for flag, path in (("--sweep-out", args.sweep_out),
+                                            ("--sweep-plot", args.sweep_plot)) if path],
+        [*args.policies, args.calibration], force=args.force,
+    )
     calibration_path = Path(args.calibration)
     if not calibration_path.exists():
         raise UserError(f"{calibration_path}: no such calibration table")
@@ -247,12 +252,12 @@ def _parse_sweep(text: str) -> list[float]:
 
 
 def _check_sweep_plot(text: str, sweep) -> None:
-    """Refuse a --sweep-plot that cannot be written before the (slow) planning starts."""
+    """Refuse a --sweep-plot that is not a PNG's name, or that needs a missing matplotlib, before
+    the (slow) planning starts; where it may be written is :func:`check_outputs`' rule."""
     from pathlib import Path
 
     from ttcdsl.errors import UserError
     from ttcdsl.plotting import require_matplotlib
-    from ttcdsl.samples.atomic import check_destination
 
     if sweep is None:
         raise UserError("--sweep-plot needs --sweep", hint="e.g. --sweep 1..32 --sweep-plot f.png")
@@ -261,15 +266,14 @@ def _check_sweep_plot(text: str, sweep) -> None:
         raise UserError(f"--sweep-plot {text!r}: is a directory; give a file name ending .png")
     if path.suffix.lower() != ".png":
         raise UserError(f"--sweep-plot {text!r}: the plot is a PNG; name the file *.png")
-    check_destination(path, probe=True)
     require_matplotlib()
 
 
-def _outputs(policies: list[str], output: str | None, force: bool) -> list:
+def _outputs(policies: list[str], output: str | None) -> list:
+    """The plan file of each policy (None: printed), its directory created where -o names one."""
     from pathlib import Path
 
     from ttcdsl.errors import UserError
-    from ttcdsl.samples.atomic import check_destination
 
     if output is None:
         if len(policies) > 1:
@@ -291,16 +295,11 @@ def _outputs(policies: list[str], output: str | None, force: bool) -> list:
     else:
         paths = [target]
     for path in paths:
-        if path.exists() and not force:
-            raise UserError(f"{path}: already exists", hint="pass --force to replace it")
-        # Refuse an output nobody can write before planning (which can take a while), not after.
-        parent = path.parent
-        if not parent.is_dir():
+        if not path.parent.is_dir():
             raise UserError(
-                f"{path}: the directory {parent} does not exist",
+                f"{path}: the directory {path.parent} does not exist",
                 hint="create it first, or end -o with / to have ttc create a plan directory",
             )
-        check_destination(path, probe=True)
     return paths
 
 

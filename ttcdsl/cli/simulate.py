@@ -76,6 +76,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sweep-out", metavar="FILE.json", help="write the sweep as JSON")
     parser.add_argument("--sweep-plot", metavar="FILE.png",
                         help="draw the sweep (policy, uniform, oracle vs samples per query) as a PNG")
+    parser.add_argument("--force", action="store_true",
+                        help="replace existing output files (--sweep-out, --sweep-plot)")
     parser.add_argument("--check", metavar="PLAN",
                         help="compare the plan's predictions with the simulation (exit 1 if they differ)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -324,14 +326,15 @@ def _check_combinations(args, budget, budgets) -> None:
         raise UserError("--check compares the plan as it was made; it takes no --budget or --sweep")
     if args.sweep_out and budgets is None:
         raise UserError("--sweep-out needs --sweep", hint="e.g. --sweep 2..16:2 --sweep-out f.json")
-    if args.sweep_out:
-        from ttcdsl.samples.atomic import check_destination
-
-        check_destination(args.sweep_out, probe=True)
     if args.sweep_plot:
         from ttcdsl.cli.plan import _check_sweep_plot
 
         _check_sweep_plot(args.sweep_plot, budgets)
+    from ttcdsl.cli.outputs import check_outputs
+
+    check_outputs([(flag, path) for flag, path in (("--sweep-out", args.sweep_out),
+                                                   ("--sweep-plot", args.sweep_plot)) if path],
+                  [path for path in (args.target, args.check, args.fit) if path], force=args.force)
 
 
 def _check_budget_unit(policy, text: str) -> None:

@@ -29,7 +29,7 @@ from ttcdsl.importers.common import (
     make_meta,
 )
 from ttcdsl.samples.errors import FileFormatError
-from ttcdsl.samples.json_lines import loads, open_bytes
+from ttcdsl.samples.json_lines import loads, open_log
 from ttcdsl.samples.schema import SamplesTable
 
 FORMAT = "cruxeval-scored"
@@ -125,7 +125,7 @@ def _natural(qid: str) -> tuple[str, int, str]:
 
 
 def _load(path: Path) -> dict[str, Any]:
-    with open_bytes(path) as handle:
+    with open_log(path) as handle:
         document = loads(handle.read(), path, None)
     if not isinstance(document, dict):
         raise FileFormatError(

@@ -51,7 +51,7 @@ from ttcdsl.importers.common import (
 )
 from ttcdsl.importers.labels import Extractor, GoldLabeller
 from ttcdsl.samples.errors import FileFormatError
-from ttcdsl.samples.json_lines import decode_text, json_objects, open_bytes
+from ttcdsl.samples.json_lines import decode_text, json_objects, open_log
 from ttcdsl.samples.schema import SampleRow, SamplesTable, SchemaError
 
 FORMAT = "generic"
@@ -460,6 +460,8 @@ def generic_format(path: Path) -> str:
     from ttcdsl.errors import UserError
 
     suffix = path.suffix.lower()
+    if suffix == ".gz":  # log.jsonl.gz: read decompressed (open_log)
+        suffix = Path(path.stem).suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
         return "jsonl"
     if suffix == ".csv":
@@ -471,7 +473,7 @@ def generic_format(path: Path) -> str:
 
 
 def _csv_records(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    with open_bytes(path) as handle:
+    with open_log(path) as handle:
         text = decode_text(handle.read(), path, None)  # names the line of a bad byte
     # a spreadsheet's UTF-8 export starts with a byte-order mark, which would become an
     # invisible part of the first column's name

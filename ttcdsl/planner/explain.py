@@ -30,7 +30,7 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
     console.print(f"[bold]{policy['name']}[/bold] — {policy.get('description', '')}")
     calibration = plan["calibration"]
     console.print(
-        f"calibration: {calibration['queries']} queries ({calibration['dropped']} dropped), "
+        f"calibration: {calibration['queries']} queries ({_left_out(calibration)}), "
         f"{calibration['samples_per_query'][0]}–{calibration['samples_per_query'][1]} samples "
         f"each; mode {plan['mode']}, objective {plan['objective']}, probe {plan['probe']}"
     )
@@ -269,3 +269,11 @@ def sweep_verdict(sweep: dict[str, Any]) -> str:
         parts.append(f"the plan runs uniform itself at budget(s) {', '.join(switched)} "
                      "(the policy is behind it out of fold there)")
     return "; ".join(parts)
+
+
+def _left_out(calibration) -> str:
+    """The calibration queries the plan left out, by why (the warnings say which)."""
+    why = [(calibration.get("dropped") or 0, "without a sample beyond the probe"),
+           (calibration.get("unlabelled") or 0, "with an unlabelled sample")]
+    parts = [f"{n} {reason}" for n, reason in why if n]
+    return "left out: " + "; ".join(parts) if parts else "none left out"

@@ -1,5 +1,5 @@
 """Reading JSON-lines files (datasets, logs to import): one JSON object per line, every problem
-reported as a FileFormatError naming the file and line.
+reported as a FileFormatError naming the file and line. Logs and question files may be gzip.
 
 Lines are split as bytes and decoded one at a time: a text-mode reader decodes ahead in blocks,
 so its UnicodeDecodeError would blame whatever line it had reached, not the line holding the byte.
@@ -7,10 +7,13 @@ so its UnicodeDecodeError would blame whatever line it had reached, not the line
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import json
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from ttcdsl.samples.errors import FileFormatError
 
@@ -33,6 +36,26 @@ def open_bytes(path: Path):  # noqa: ANN201 - a binary file handle
         raise FileFormatError(path, "is a directory, not a file") from None
     except PermissionError:
         raise FileFormatError(path, "permission denied") from None
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+@contextlib.contextmanager
+def open_log(path: Path) -> Iterator[BinaryIO]:
+    """A log or question file to read, decompressed if it is gzip (logs are often kept as
+    ``.jsonl.gz``); a gzip file cut short or damaged is a FileFormatError, not a crash."""
+    with open_bytes(path) as raw:
+        compressed = raw.read(2) == GZIP_MAGIC
+        raw.seek(0)
+        if not compressed:
+            yield raw
+            return
+        try:
+            with gzip.GzipFile(fileobj=raw) as handle:
+                yield handle
+        except (OSError, EOFError, zlib.error) as error:  # BadGzipFile is an OSError
+            raise FileFormatError(path, f"a damaged gzip file: {error}") from None
 
 
 def decode_text(raw: bytes, path: Path, line: int | None) -> str:
@@ -77,7 +100,7 @@ def json_objects(path: Path, *, what: str = "record") -> Iterator[tuple[int, dic
     Blank lines at the end of the file are ignored (editors and many writers leave one); a blank
     line before another record is an error."""
     blank: int | None = None  # the first blank line not yet followed by a record
-    with open_bytes(path) as handle:
+    with open_log(path) as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 blank = blank or number
