@@ -399,3 +399,11 @@ def test_a_gzip_log_is_read_decompressed_and_a_damaged_one_is_named(tmp_path: Pa
     cut.write_bytes(gzip.compress(body)[:60])
     with pytest.raises(FileFormatError, match="cut.jsonl.gz: a damaged gzip file"):
         import_generic(cut, FieldMapping(query_id="q", answer="a"))
+
+
+def test_a_csv_separated_by_semicolons_is_told_so(tmp_path: Path) -> None:
+    log = tmp_path / "l.csv"
+    log.write_text("qid;idx;pred;ok\na;0;4;1\n", encoding="utf-8")
+    with pytest.raises(FileFormatError, match="field 'qid': missing on this line") as caught:
+        import_generic(log, FieldMapping(query_id="qid"))
+    assert "separates its columns with them" in caught.value.hint

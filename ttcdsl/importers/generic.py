@@ -524,10 +524,10 @@ class _Getter:
         get.index, get.lists, get.found = index, lists, self.found
         return get
 
-    def error(self, field: str, message: str) -> FileFormatError:
+    def error(self, field: str, message: str, hint: str | None = None) -> FileFormatError:
         if self.index is not None and field in self.lists:
             field = f"{field}[{self.index}]"
-        return FileFormatError(self.path, message, line=self.line, field=field)
+        return FileFormatError(self.path, message, line=self.line, field=field, hint=hint)
 
     def raw(self, field: str) -> Any:
         if field in self.found:
@@ -564,11 +564,23 @@ class _Getter:
                 if part not in node:
                     keys = ", ".join(sorted(map(str, node))[:12])
                     what = "missing on this line" if not done and i == 0 else f"{where} has no {part!r}"
-                    raise self.error(field, f"{what} (it has: {keys})")
+                    raise self.error(field, f"{what} (it has: {keys})", hint=self._separator_hint())
                 node = node[part]
             return node
 
         return walk(self.record, field.split("."), [])
+
+    def _separator_hint(self) -> str | None:
+        """A CSV whose header is one column holding ; or tabs was written with another
+        separator (a spreadsheet in a comma-decimal locale writes ;)."""
+        if not self.cells or len(self.record) != 1:
+            return None
+        (name,) = self.record
+        for separator, said in ((";", "semicolons"), ("\t", "tabs")):
+            if separator in str(name):
+                return (f"the header is one column that holds {said}: this file separates its "
+                        "columns with them; save it as comma-separated CSV")
+        return None
 
     def query_id(self, field: str) -> str:
         value = self.raw(field)
