@@ -34,8 +34,31 @@ def test_plan_to_a_file_then_explain(calibration, tmp_path, capsys):
     assert [b["name"] for b in loaded["bins"]] == ["easy", "medium", "hard", "hopeless"]
     assert plan(str(POLICY), "-c", str(calibration), "--explain") == 0
     text = capsys.readouterr().out
-    for word in ("easy", "hopeless", "mean samples per query <= 8", "uniform majority_vote"):
+    for word in ("easy", "hopeless", "mean samples per query <= 8", "uniform majority_vote",
+                 "calibration: 120 queries (none left out)"):
         assert word in text
+
+
+def test_the_header_counts_the_queries_left_out_by_why(calibration, tmp_path, capsys):
+    """It said "(0 dropped)" beside a warning that half the queries were left out (those with
+    an unlabelled sample)."""
+    import json as json_module
+
+    lines = calibration.read_text().splitlines()
+    unlabelled = {json_module.loads(line)["query_id"] for line in lines[1:][:40]}
+    edited = [lines[0]]
+    for line in lines[1:]:
+        row = json_module.loads(line)
+        if row["query_id"] in unlabelled and row["sample_index"] == 5:
+            row["correct"] = None
+        edited.append(json_module.dumps(row))
+    table = tmp_path / "partly_labelled.jsonl"
+    table.write_text("\n".join(edited) + "\n")
+    assert plan(str(POLICY), "-c", str(table), "--explain") == 0
+    captured = capsys.readouterr()
+    n = len(unlabelled)
+    assert f"calibration: {120 - n} queries (left out: {n} with an unlabelled sample)" in captured.out
+    assert f"{n} calibration queries have samples without a correctness label" in captured.err
 
 
 def test_plan_to_stdout_is_yaml(calibration, capsys):
@@ -309,3 +332,80 @@ def test_a_table_where_every_figure_is_zero_by_construction_is_a_plan_warning(tm
     assert main(["plan", str(POLICY), "-c", str(table), "-o", str(out), "--reps", "8"]) == 0
     (warning,) = [w for w in yaml.safe_load(out.read_text())["warnings"] if "by construction" in w]
     assert "no sample is labelled correct" in warning and warning in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["-o", "--sweep-out", "--sweep-plot"])
+@pytest.mark.parametrize("victim", ["calibration", "policy"])
+def test_an_output_that_is_an_input_is_refused_even_with_force(calibration, tmp_path, capsys,
+                                                               flag, victim):
+    """`ttc plan p.ttc -c t.jsonl -o t.jsonl --force` replaced the calibration table with the
+    plan (and -o p.ttc the policy); the sweep's outputs replaced any file, --force or not."""
+    policy = tmp_path / "p.ttc"
+    policy.write_bytes(POLICY.read_bytes())
+    table = tmp_path / "t.jsonl"
+    table.write_bytes(calibration.read_bytes())
+    target = {"calibration": table, "policy": policy}[victim]
+    if flag == "--sweep-plot":  # a PNG's name that is an input: the link leads to it
+        (tmp_path / "in.png").symlink_to(target)
+        target = tmp_path / "in.png"
+    before = {p: p.read_bytes() for p in (policy, table)}
+    sweep = ["--sweep", "2..3"] if flag != "-o" else []
+    assert plan(str(policy), "-c", str(table), *sweep, flag, str(target), "--force") == 1
+    err = capsys.readouterr().err
+    assert "is an input of this command" in err and "calibrating" not in err
+    assert {p: p.read_bytes() for p in (policy, table)} == before
+
+
+@pytest.mark.parametrize("flag, name", [("--sweep-out", "f.json"), ("--sweep-plot", "f.png")])
+def test_an_existing_sweep_output_is_replaced_only_with_force(calibration, tmp_path, capsys,
+                                                              flag, name):
+    existing = tmp_path / name
+    existing.write_bytes(b"keep me")
+    args = [str(POLICY), "-c", str(calibration), "--sweep", "6..8", flag, str(existing)]
+    assert plan(*args) == 1
+    assert "already exists" in capsys.readouterr().err and existing.read_bytes() == b"keep me"
+    assert plan(*args, "--force") == 0
+    assert existing.read_bytes() != b"keep me"
+
+
+def test_one_file_for_two_outputs_is_refused(calibration, tmp_path, capsys):
+    out = tmp_path / "both.json"
+    assert plan(str(POLICY), "-c", str(calibration), "-o", str(out), "--sweep", "2..3",
+                "--sweep-out", str(out)) == 1
+    assert "is also the file of -o" in capsys.readouterr().err and not out.exists()
+
+
+EMPTY_BIN = """policy empty_bin "a bin no query falls in"
+budget {
+  mean samples per query <= 4
+  samples per query in 1..12
+}
+sampling { temperature 0.7  max_tokens 1024 }
+probe 2 samples
+feature agreement = top_share(answers)
+difficulty = 1 - agreement
+bins by difficulty thresholds [-1, 0.3] as none, easy, hard
+strategy none = majority_vote
+strategy easy = majority_vote
+strategy hard = majority_vote
+allocate optimal maximize accuracy
+"""
+
+
+def test_a_bin_no_calibration_query_falls_in_predicts_nothing(calibration, tmp_path, capsys):
+    """A bin empty on the calibration table was recorded as accuracy 0.0 ± 0.0 and coverage 0
+    (the empty means of its curves): a made-up certainty about queries never measured."""
+    policy = tmp_path / "empty_bin.ttc"
+    policy.write_text(EMPTY_BIN)
+    out = tmp_path / "p.yaml"
+    assert plan(str(policy), "-c", str(calibration), "-o", str(out), "--explain") == 0
+    captured = capsys.readouterr()
+    assert "bin 'none' has no calibration query" in captured.err
+    row = next(line for line in captured.out.splitlines() if "│ none" in line)
+    assert "0.000" not in row and "│     - │" in row
+    bins = {b["name"]: b for b in load_plan(out)["bins"]}
+    assert bins["none"]["queries"] == 0
+    predicted = bins["none"]["predicted"]
+    assert predicted["accuracy"] is None and predicted["accuracy_se"] is None
+    assert predicted["coverage"] is None and predicted["samples"] > 0
+    assert bins["hard"]["predicted"]["accuracy"] > 0

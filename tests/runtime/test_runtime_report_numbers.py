@@ -36,12 +36,14 @@ allocate optimal maximize accuracy
 
 
 def _run(tmp_path: Path, budget: str, target: int, *, n=30, m=16, table=None, seed=0,
-         predicted=None) -> tuple[Path, dict]:
+         predicted=None, drop_digest=False) -> tuple[Path, dict]:
     policy = write_policy(tmp_path, ONE_BIN.format(budget=budget))
     plan = hand_plan(policy, {"all": [{"samples": target, "share": 1.0}]}, edges=None)
-    if predicted is not None:
+    if predicted is not None or drop_digest:
         data = yaml.safe_load(plan.read_text())
-        data["predicted"].update(predicted)
+        data["predicted"].update(predicted or {})
+        if drop_digest:
+            del data["plan_sha256"]
         plan.write_text(yaml.safe_dump(data))
     samples, queries = workload_files(tmp_path, n=n, m=m)
     if table is not None:
@@ -321,6 +323,16 @@ def test_a_plan_edited_after_planning_is_said_beside_its_prediction(tmp_path, ca
     (tmp_path / "clean").mkdir()
     _, report = _run(tmp_path / "clean", "mean samples per query <= 6", 8)
     assert report["predicted"]["plan_edited"] is False
+    capsys.readouterr()
+
+    # a plan whose digest was removed (with or without other edits) is not taken for unedited
+    (tmp_path / "no_digest").mkdir()
+    out, report = _run(tmp_path / "no_digest", "mean samples per query <= 6", 8,
+                       predicted={"accuracy": 0.42}, drop_digest=True)
+    assert "has no plan_sha256" in capsys.readouterr().err
+    assert report["predicted"]["plan_edited"] is None
+    assert ttc("report", str(out)) == 0
+    assert "the plan has no plan_sha256" in " ".join(capsys.readouterr().out.split())
 
 
 def test_a_plans_recorded_policy_is_found_beside_the_plan(tmp_path, monkeypatch, capsys) -> None:

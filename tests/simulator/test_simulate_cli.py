@@ -286,6 +286,22 @@ def test_bad_flags_are_clear_messages_exit_1(argv, message, capsys):
     assert message in err and "Traceback" not in err
 
 
+def test_an_output_that_is_an_input_or_exists_is_refused_before_simulating(tmp_path, capsys):
+    """--sweep-out and --sweep-plot replaced any file, the simulated policy's own included."""
+    policy = tmp_path / "p.ttc"
+    policy.write_bytes((REPO / "policies" / "adaptive_vote.ttc").read_bytes())
+    before = policy.read_bytes()
+    code = main(["simulate", str(policy), "--sweep", "4..6", "--sweep-out", str(policy), "--force"])
+    assert code == 1 and "is an input of this command" in capsys.readouterr().err
+    assert policy.read_bytes() == before
+    existing = tmp_path / "f.json"
+    existing.write_text("keep")
+    code = main(["simulate", str(policy), "--sweep", "4..6", "--sweep-out", str(existing)])
+    err = capsys.readouterr().err
+    assert code == 1 and "already exists" in err and "--force" in err
+    assert existing.read_text() == "keep" and "simulating" not in err
+
+
 def test_budget_of_a_policy_without_a_batch_budget_is_refused(capsys):
     code = main(["simulate", str(REPO / "policies" / "self_consistency.ttc"), "--budget", "4"])
     assert code == 1

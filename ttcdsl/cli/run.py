@@ -503,11 +503,16 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
         plan_bytes = plan_path.read_bytes()
         from ttcdsl.planner.plan import edited_after_planning
 
-        if edited_after_planning(plan):
+        edited = edited_after_planning(plan)
+        if edited:
             print(f"ttc run: warning: {plan_path} was edited after ttc plan wrote it (its "
                   "plan_sha256 no longer matches): it runs as written, but its predictions "
                   "are the planner's for the plan it made, so the report's comparison with "
                   "them says so", file=sys.stderr)
+        elif edited is None:
+            print(f"ttc run: warning: {plan_path} has no plan_sha256, so whether it was edited "
+                  "after ttc plan wrote it cannot be checked: it runs as written, and the "
+                  "report's comparison with its predictions says so", file=sys.stderr)
     policy_file = policy_path or _recorded_policy(plan_path, plan)
     if not Path(policy_file).is_file():
         raise UserError(f"{policy_file}: no such policy file", hint="pass --policy POLICY.ttc")
@@ -652,7 +657,7 @@ def _online_plan(policy_path, other_policy, score_columns) -> tuple[dict, bytes]
     from ttcdsl.errors import UserError
     from ttcdsl.lang.api import load_policy
     from ttcdsl.planner.online import online_plan
-    from ttcdsl.planner.plan import dump_plan
+    from ttcdsl.planner.plan import dump_plan, with_digest
 
     if other_policy:
         raise UserError("--policy names the policy of a plan file; PLAN is already a policy here")
@@ -660,7 +665,7 @@ def _online_plan(policy_path, other_policy, score_columns) -> tuple[dict, bytes]
 
     policy = load_policy(policy_path)
     (mine,) = score_maps([policy], score_columns)
-    plan = online_plan(policy, policy_file=str(policy_path), score_columns=mine)
+    plan = with_digest(online_plan(policy, policy_file=str(policy_path), score_columns=mine))
     return plan, dump_plan(plan).encode("utf-8")
 
 

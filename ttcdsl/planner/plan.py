@@ -95,18 +95,25 @@ def content_digest(plan: Mapping[str, Any]) -> str:
 def save_plan(plan: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
     """Write atomically (a crash never leaves half a plan behind), with its content digest,
     computed on the plan as it will be read back (floats rounded as written)."""
-    body = {k: v for k, v in plan.items() if k != DIGEST_FIELD}
-    as_read = yaml.safe_load(dump_plan(body))
-    text = dump_plan({**body, DIGEST_FIELD: content_digest(as_read)})
+    text = dump_plan(with_digest(plan))
     with atomic_writer(path) as handle:
         handle.write(text)
 
 
-def edited_after_planning(plan: Mapping[str, Any]) -> bool:
-    """Whether a loaded plan's content differs from what ``ttc plan`` wrote (a plan without a
-    digest, from before it was recorded, is not judged)."""
+def edited_after_planning(plan: Mapping[str, Any]) -> bool | None:
+    """Whether a loaded plan's content differs from what ``ttc plan`` wrote; None where it
+    cannot be told: a plan without its digest (removed by hand, or from before it was recorded)
+    is not taken for unedited, since removing the digest is an edit that hides the others."""
     recorded = plan.get(DIGEST_FIELD)
-    return recorded is not None and recorded != content_digest(plan)
+    if recorded is None:
+        return None
+    return recorded != content_digest(plan)
+
+
+def with_digest(plan: Mapping[str, Any]) -> dict[str, Any]:
+    """``plan`` with its digest, as :func:`save_plan` writes it (for a plan made in memory)."""
+    body = {k: v for k, v in plan.items() if k != DIGEST_FIELD}
+    return {**body, DIGEST_FIELD: content_digest(yaml.safe_load(dump_plan(body)))}
 
 
 def load_plan(path: str | os.PathLike[str]) -> dict[str, Any]:

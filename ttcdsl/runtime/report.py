@@ -503,8 +503,7 @@ def render_report(report: Mapping[str, Any], file=None, *, plots_note: bool = Tr
         ("accuracy", _accuracy_cell(report, over)),
         ("plan predicted", f"{_fmt(pred['accuracy'])} ± {_fmt(pred['accuracy_se'], 2)} "
                            f"(z = {_fmt(pred['z'], 2)})"
-                           + ("; the plan was edited after planning: this predicted the plan "
-                              "as made, not as run" if pred.get("plan_edited") else "")),
+                           + _edited_note(pred.get("plan_edited"))),
         ("coverage", f"{_fmt(report['coverage'])} (over {report.get('coverage_over', over)} queries)"
          if report["coverage"] is not None else "-"),
         ("samples / query", f"{_fmt(spend['samples_per_query'])} (plan {_fmt(pred['samples'])}"
@@ -567,6 +566,15 @@ def render_report(report: Mapping[str, Any], file=None, *, plots_note: bool = Tr
     verdict = report.get("verdict")
     if verdict:
         console.print(f"verdict: {verdict['text']}")
+
+
+def _edited_note(edited: bool | None) -> str:
+    if edited:
+        return "; the plan was edited after planning: this predicted the plan as made, not as run"
+    if edited is None:
+        return ("; the plan has no plan_sha256: whether it was edited after planning, so that "
+                "this predicted another plan, cannot be checked")
+    return ""
 
 
 def _tokens_cell(spend: Mapping[str, Any]) -> str:
