@@ -166,6 +166,36 @@ def test_report_refuses_a_report_its_samples_labels_contradict(setup, tmp_path) 
     assert "changed after the run" in shown.stderr
 
 
+@pytest.mark.parametrize("edit, named", [
+    ("tokens", "tokens"),
+    ("budget", "budget 'mean samples per query"),
+    ("verdict", "verdict"),
+    ("baseline", "verdict difference"),
+])
+def test_report_refuses_spend_budget_and_verdict_figures_it_cannot_stand_behind(
+        setup, tmp_path, capsys, edit, named) -> None:
+    """Only accuracy, coverage and the counts were held to the stored samples: tokens, the
+    budget's "spent" and "within", the baseline and the verdict's words could say anything."""
+    d, plan, queries, samples, reference = setup
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    report = json.loads((out / "report.json").read_text())
+    if edit == "tokens":
+        report["spend"]["tokens"] = (report["spend"]["tokens"] or 0) // 10
+    elif edit == "budget":
+        report["budget"][0]["spent"] = 1
+    elif edit == "verdict":
+        report["verdict"]["text"] = "better than uniform at equal spend: +64.0 points"
+    else:
+        assert report["verdict"]["diff"] is not None
+        report["baseline"]["accuracy"] = 0.01
+    (out / "report.json").write_text(json.dumps(report))
+    assert ttc("report", str(out)) == 1
+    err = capsys.readouterr().err
+    assert "does not match the run's stored samples" in err and named in err
+    assert ttc("report", str(reference)) == 0
+
+
 @pytest.mark.parametrize("damage", ["another run's", "truncated", "answers edited"])
 def test_report_refuses_results_that_do_not_add_up_to_it(setup, tmp_path, damage) -> None:
     """results.jsonl replaced by another run's, cut short, or with its answers edited: the

@@ -66,8 +66,10 @@ def run(args: argparse.Namespace) -> int:
         from ttcdsl.runtime.audit import check_results_file
         from ttcdsl.runtime.rundir import RESULTS
 
-        check_results_file(run_dir / RESULTS, report)
+        # the report against the samples first: an edited report is then named as such, not
+        # taken for results that do not add up to it
         _check_figures(run_dir, path, report)
+        check_results_file(run_dir / RESULTS, report)
     else:
         from ttcdsl.cli.run import partial_report
 

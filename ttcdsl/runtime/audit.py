@@ -95,17 +95,56 @@ def check_run_files(run_dir: Path) -> None:
 
 # (report key, label): the figures a finished report states that its stored samples determine
 RECOMPUTED = (("queries", "queries"), ("accuracy", "accuracy"), ("coverage", "coverage"))
+SPEND = (("samples", "samples"), ("tokens", "tokens"), ("billed_tokens", "billed tokens"))
+
+
+def _verdict_mismatches(report: dict) -> list[str]:
+    """The verdict's words against its own difference and standard error, and its difference
+    against the run's and the baseline's figures where all three cover the same queries."""
+    from ttcdsl.verdict import verdict as words
+
+    v = report.get("verdict")
+    if not isinstance(v, dict) or v.get("diff") is None:
+        return []
+    out = []
+    try:
+        expected = words(float(v["diff"]), None if v.get("se") is None else float(v["se"]))
+    except (TypeError, ValueError):
+        return [f"verdict {json.dumps(v)} is not a verdict"]
+    if not str(v.get("text", "")).startswith(expected):
+        out.append(f"verdict {json.dumps(v.get('text'))} in the report, {json.dumps(expected)} from its "
+                   "own difference")
+    metric = v.get("metric")
+    base = report.get("baseline") or {}
+    same_queries = v.get("queries") == report.get(f"{metric}_over", report.get("accuracy_over")) \
+        == base.get(f"{metric}_over", base.get("accuracy_over"))
+    if same_queries and isinstance(report.get(metric), int | float) and isinstance(base.get(metric), int | float):
+        out += _mismatches([(f"verdict difference (the run's {metric} less uniform's)", v["diff"],
+                             report[metric] - base[metric])], "from the two figures")
+    return out
 
 
 def check_report_figures(report_path: Path, report: dict, recomputed: dict) -> None:
-    """Refuse a finished report whose accuracy, coverage or query count the run's own stored
-    samples, replayed through the run's rules again (as a resume would), do not give: the report
-    or the samples' labels were changed after the run."""
-    problems = _mismatches(((label, report.get(key), recomputed.get(key)) for key, label in RECOMPUTED),
-                           "from the stored samples")
+    """Refuse a finished report whose accuracy, coverage, query count, spend or budget rows the
+    run's own stored samples, replayed through the run's rules again (as a resume would), do not
+    give, or whose verdict does not follow from its own figures: the report or the samples'
+    labels were changed after the run. (The uniform baseline is not replayed here; its figures
+    are held to the verdict's difference where both cover the same queries.)"""
+    figures = [(label, report.get(key), recomputed.get(key)) for key, label in RECOMPUTED]
+    spend, again = report.get("spend") or {}, recomputed.get("spend") or {}
+    figures += [(label, spend.get(key), again.get(key)) for key, label in SPEND]
+    rows = {row.get("label"): row for row in recomputed.get("budget") or [] if isinstance(row, dict)}
+    for row in report.get("budget") or []:
+        mine = rows.get(row.get("label")) if isinstance(row, dict) else None
+        if mine is None:
+            figures.append(("budget rows", json.dumps(row), "none like it"))
+            continue
+        figures += [(f"budget '{mine['label']}' {key}", row.get(key), mine.get(key))
+                    for key in ("spent", "largest", "within")]
+    problems = _mismatches(figures, "from the stored samples") + _verdict_mismatches(report)
     if problems:
         raise UserError(f"{report_path} does not match the run's stored samples: " + "; ".join(problems)
-                        + ". The report or the samples' labels were changed after the run",
+                        + ". The report or the stored samples were changed after the run",
                         hint="run again into a new --out; a report is rebuilt from samples only by a run")
 
 
