@@ -196,6 +196,24 @@ def test_report_refuses_spend_budget_and_verdict_figures_it_cannot_stand_behind(
     assert ttc("report", str(reference)) == 0
 
 
+@pytest.mark.parametrize("field, value", [
+    ("bins", None), ("predicted", None), ("histogram", None), ("stop_savings", None),
+    ("budget", None), ("bins", [{"name": 7}]), ("verdict", "x"),
+])
+def test_a_damaged_report_is_named_not_a_crash(setup, tmp_path, capsys, field, value) -> None:
+    """A report.json with a field of the wrong shape crashed `ttc report` with exit 3."""
+    d, plan, queries, samples, reference = setup
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    report = json.loads((out / "report.json").read_text())
+    report[field] = value
+    (out / "report.json").write_text(json.dumps(report))
+    assert ttc("report", str(out)) == 1
+    captured = capsys.readouterr()
+    assert f"{out / 'report.json'}" in captured.err and "internal error" not in captured.err
+    assert captured.out == ""  # nothing half-printed
+
+
 @pytest.mark.parametrize("damage", ["another run's", "truncated", "answers edited"])
 def test_report_refuses_results_that_do_not_add_up_to_it(setup, tmp_path, damage) -> None:
     """results.jsonl replaced by another run's, cut short, or with its answers edited: the

@@ -20,6 +20,7 @@ samples, or a sample stored twice) is refused (:mod:`ttcdsl.runtime.audit`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -39,6 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import io
     import json
     import sys
     from pathlib import Path
@@ -61,15 +63,21 @@ def run(args: argparse.Namespace) -> int:
             report = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             raise UserError(f"{path}: cannot read the report: {error}") from None
-        check_report_against_samples(path, report, run_dir / SAMPLES)
-        check_run_files(run_dir)
-        from ttcdsl.runtime.audit import check_results_file
-        from ttcdsl.runtime.rundir import RESULTS
+        with _malformed(path):
+            if not isinstance(report, dict):
+                raise TypeError(f"a JSON {type(report).__name__}, not an object")
+            check_report_against_samples(path, report, run_dir / SAMPLES)
+            check_run_files(run_dir)
+            from ttcdsl.runtime.audit import check_results_file
+            from ttcdsl.runtime.rundir import RESULTS
 
-        # the report against the samples first: an edited report is then named as such, not
-        # taken for results that do not add up to it
-        _check_figures(run_dir, path, report)
-        check_results_file(run_dir / RESULTS, report)
+            # the report against the samples first: an edited report is then named as such, not
+            # taken for results that do not add up to it
+            _check_figures(run_dir, path, report)
+            check_results_file(run_dir / RESULTS, report)
+            # drawn once where nobody sees it: a field of the wrong shape fails here, before a
+            # half-printed table
+            render_report(report, file=io.StringIO(), plots_note=False)
     else:
         from ttcdsl.cli.run import partial_report
 
@@ -99,6 +107,21 @@ def run(args: argparse.Namespace) -> int:
         for plot in written:
             print(plot, file=out)
     return 0
+
+
+@contextlib.contextmanager
+def _malformed(path):
+    """A report.json whose fields have the wrong shape (null where a table is, a number where a
+    name is) is a user's damaged file, not a crash: exit 1 naming it."""
+    from ttcdsl.errors import UserError
+
+    try:
+        yield
+    except UserError:
+        raise
+    except Exception as error:  # noqa: BLE001  (any shape of damage; the message names it)
+        raise UserError(f"{path}: a damaged run report ({type(error).__name__}: {error})",
+                        hint="run again into a new --out; a report is written only by a run") from None
 
 
 def _check_figures(run_dir, path, report: dict) -> None:
