@@ -109,6 +109,11 @@ def test_resume_refuses_another_dataset(setup, tmp_path) -> None:
     )
     assert refused.returncode == 1
     assert "replay samples table differs" in refused.stderr
+    # another policy was taken silently and dropped
+    before = (out / "samples.jsonl").read_bytes()
+    refused = ttc_subprocess(["run", "--resume", str(out), "--policy", str(plan), "--quiet"])
+    assert refused.returncode == 1 and "leave out --policy" in refused.stderr
+    assert (out / "samples.jsonl").read_bytes() == before
 
 
 @pytest.mark.parametrize("crash, provisional", [("append:0", True), ("appended:2", False)])

@@ -107,6 +107,12 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("--resume continues RUN_DIR in place; leave out --out")
         if args.force:
             raise UserError("--resume continues RUN_DIR; --force would replace it: choose one")
+        if args.policy:
+            # the run goes on with the policy it started with, kept in RUN_DIR; another was
+            # taken silently and dropped
+            raise UserError("--resume continues RUN_DIR with the policy it started with (kept in "
+                            "the run directory); leave out --policy",
+                            hint="to run another policy, start a new run with --out")
         return _resume(args, Path(args.resume))
     missing = [
         flag for flag, value in (("PLAN", args.plan), ("--queries", args.queries),
