@@ -236,3 +236,21 @@ def test_force_replaces_a_run_directory_and_nothing_else(inputs, capsys) -> None
     assert "not a run directory" in capsys.readouterr().err
     assert (other / "notes.txt").read_text() == "keep me"
     assert ttc("run", "--resume", str(out), "--force") == 1
+
+
+def test_replaying_the_plans_own_calibration_table_is_said_to_be_in_sample(tmp_path, capsys) -> None:
+    """A plan replayed on the table it was made on reported "+10 points, better than uniform"
+    where held-out queries gave "+4, no better", without a word that it was in-sample."""
+    from tests.paths import REPO
+
+    samples, queries = workload_files(tmp_path, n=40, m=12)
+    plan = tmp_path / "p.yaml"
+    assert ttc("plan", str(REPO / "policies" / "adaptive_vote.ttc"), "-c", str(samples), "-o",
+               str(plan), "--reps", "4") == 0
+    capsys.readouterr()
+    assert ttc(*run_args(plan, queries, samples, tmp_path / "run")) == 0
+    assert "is the table the plan was made on" in capsys.readouterr().err
+    (tmp_path / "held_out").mkdir()
+    other, other_queries = workload_files(tmp_path / "held_out", n=40, m=12, seed=3)
+    assert ttc(*run_args(plan, other_queries, other, tmp_path / "run2")) == 0
+    assert "is the table the plan was made on" not in capsys.readouterr().err

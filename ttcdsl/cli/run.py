@@ -610,11 +610,19 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
                 f"token counts in {table_path} (e.g. {lacking[0]!r})",
                 hint="replay a table imported with prompt token counts (ttc import --tokenizer)",
             )
+    table_sha = content_hash(backend.table)
+    if table_sha == ((plan.get("calibration") or {}).get("content_sha256")):
+        # the plan chose its bins' counts on these very samples: the run's accuracy, and its
+        # margin over uniform, are measured where the plan was fitted (flattering, in-sample)
+        print(f"ttc run: warning: {table_path} is the table the plan was made on: the run "
+              "replays the plan's own calibration samples, so its accuracy and its verdict "
+              "against uniform are in-sample and flatter it; replay held-out samples (ttc split) "
+              "for a fair measure", file=sys.stderr)
     return _Inputs(
         **common,
         table=backend.table,
         table_path=table_path,
-        table_sha=content_hash(backend.table),
+        table_sha=table_sha,
         backend=backend,
         prompt_bounds=prompt_bounds,
         live=False,
