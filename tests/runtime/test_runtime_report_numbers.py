@@ -357,3 +357,19 @@ def test_a_plans_recorded_policy_is_found_beside_the_plan(tmp_path, monkeypatch,
     capsys.readouterr()
     assert ttc(*run_args(plan.relative_to(tmp_path), queries, samples, tmp_path / "run3")) == 1
     assert "another version of the policy" in capsys.readouterr().err
+
+
+def test_a_rate_every_query_agrees_on_has_an_error_bar() -> None:
+    """Wald's standard error is 0 where every query agrees: one right query read "accuracy
+    1 ± 0" and, against a batch prediction of 0.79 ± 0.04, z = 5.1. Wilson's is not 0, and it
+    is Wald's for many queries."""
+    import math
+
+    from ttcdsl.runtime.report import _rate
+
+    p, se, n = _rate([True])
+    assert (p, n) == (1.0, 1) and 0.15 < se < 0.25
+    assert abs((p - 0.79) / math.hypot(se, 0.041)) < 2
+    p, se, n = _rate([True] * 650 + [False] * 350 + [None] * 5)
+    assert n == 1000 and se == pytest.approx(math.sqrt(0.65 * 0.35 / 1000), rel=0.01)
+    assert _rate([None, None]) == (None, None, 0)
