@@ -196,6 +196,29 @@ def test_report_refuses_spend_budget_and_verdict_figures_it_cannot_stand_behind(
     assert ttc("report", str(reference)) == 0
 
 
+def test_report_messages_name_what_is_wrong(setup, tmp_path, capsys) -> None:
+    """A missing path and a file were both "not a run directory (no manifest.json)"; a torn
+    last line was blamed on two processes, with advice to throw the run away, where a resume
+    repairs it; a plan that is a directory was "no such plan file"."""
+    d, plan, queries, samples, reference = setup
+    assert ttc("report", str(tmp_path / "nowhere")) == 1
+    assert "nowhere: no such run directory" in capsys.readouterr().err
+    assert ttc("report", str(samples)) == 1
+    assert "a file, not a run directory" in capsys.readouterr().err
+    assert ttc(*run_args(tmp_path, queries, samples, tmp_path / "r")) == 1
+    assert f"{tmp_path}: a directory, not a plan file" in capsys.readouterr().err
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    data = (out / "samples.jsonl").read_bytes()
+    (out / "samples.jsonl").write_bytes(data[:-20])
+    assert ttc("report", str(out)) == 1
+    err = capsys.readouterr().err
+    assert f"ttc run --resume {out} repairs it" in err and "two processes" not in err
+    assert ttc("run", "--resume", str(out), "--quiet") == 0
+    capsys.readouterr()
+    assert ttc("report", str(out)) == 0
+
+
 @pytest.mark.parametrize("field, value", [
     ("bins", None), ("predicted", None), ("histogram", None), ("stop_savings", None),
     ("budget", None), ("bins", [{"name": 7}]), ("verdict", "x"),

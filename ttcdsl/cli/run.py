@@ -496,6 +496,8 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
     if not live and not args.samples:
         raise UserError("--backend replay needs --samples TABLE (the logged samples to replay)")
     plan_path = Path(plan_path)
+    if plan_path.is_dir():
+        raise UserError(f"{plan_path}: a directory, not a plan file")
     if not plan_path.is_file():
         raise UserError(f"{plan_path}: no such plan file")
     from ttcdsl.cli.plan import _score_map
@@ -509,13 +511,15 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
         plan_bytes = plan_path.read_bytes()
         from ttcdsl.planner.plan import edited_after_planning
 
+        # said by the run only: a report read back (ttc report) says it beside the prediction
+        said = not getattr(args, "partial", False)
         edited = edited_after_planning(plan)
-        if edited:
+        if said and edited:
             print(f"ttc run: warning: {plan_path} was edited after ttc plan wrote it (its "
                   "plan_sha256 no longer matches): it runs as written, but its predictions "
                   "are the planner's for the plan it made, so the report's comparison with "
                   "them says so", file=sys.stderr)
-        elif edited is None:
+        elif said and edited is None:
             print(f"ttc run: warning: {plan_path} has no plan_sha256, so whether it was edited "
                   "after ttc plan wrote it cannot be checked: it runs as written, and the "
                   "report's comparison with its predictions says so", file=sys.stderr)

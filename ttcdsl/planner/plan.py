@@ -123,6 +123,8 @@ def load_plan(path: str | os.PathLike[str]) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise FileFormatError(path, "no such plan file") from None
+    except IsADirectoryError:
+        raise FileFormatError(path, "a directory, not a plan file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise FileFormatError(path, f"cannot read the plan: {error}") from None
     try:

@@ -21,6 +21,7 @@ from ttcdsl.errors import UserError
 class SamplesCount:
     rows: int
     duplicates: int  # rows whose (query_id, sample_index) an earlier row already had
+    torn: bool = False  # the last line was cut off (a crash while appending)
 
 
 def count_samples(path: Path) -> SamplesCount:
@@ -29,14 +30,14 @@ def count_samples(path: Path) -> SamplesCount:
     rows = duplicates = 0
     with open(path, "rb") as handle:
         handle.readline()  # the header
-        for line in handle:
+        for number, line in enumerate(handle, start=2):
             if not line.endswith(b"\n"):
-                break  # a torn last line: not a stored sample
+                return SamplesCount(rows, duplicates, torn=True)  # not a stored sample
             try:
                 row = json.loads(line)
                 key = (row["query_id"], row["sample_index"])
             except (ValueError, KeyError, TypeError):
-                raise UserError(f"{path}: a malformed sample line: {line[:80]!r}") from None
+                raise UserError(f"{path}:{number}: a malformed sample line: {line[:80]!r}") from None
             rows += 1
             if key in seen:
                 duplicates += 1
@@ -61,8 +62,11 @@ def check_report_against_samples(report_path: Path, report: dict, samples_path: 
             f"{samples_path} contradicts {report_path}: the file holds {counted.rows} samples"
             f"{twice}; the report counts {claimed}. Its spend, budget and accuracy figures are "
             "not those of the samples stored",
-            hint="the run directory was probably written by two processes at once; run it "
-            "again into a new --out",
+            hint=(f"its last line was cut off, as by a crash while it was written: ttc run "
+                  f"--resume {samples_path.parent} repairs it and asks for the samples again"
+                  if counted.torn and not counted.duplicates and counted.rows < claimed else
+                  "the run directory was probably written by two processes at once; run it "
+                  "again into a new --out"),
         )
 
 

@@ -139,6 +139,11 @@ def write_json(path: Path, data: Any) -> None:
 
 def read_manifest(run_dir: Path) -> Manifest:
     path = run_dir / MANIFEST
+    if not run_dir.exists():
+        raise UserError(f"{run_dir}: no such run directory")
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: a file, not a run directory",
+                        hint="give the directory ttc run --out wrote")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
