@@ -139,6 +139,7 @@ def test_an_unfinished_run_gets_a_partial_report_and_is_left_untouched(
                 if line.endswith(b"}")]
     assert report["spend"]["samples"] == report["partial"]["stored_samples"] == len(complete)
     assert report["budget_cut_queries"] == 0  # still running, not cut
+    assert report["predicted"]["z"] is None and report["predicted"]["samples_z"] is None
     assert report["baseline"] is None
     assert hashlib.sha256((out / "samples.jsonl").read_bytes()).hexdigest() == before
     assert not (out / "report.json").exists()

@@ -321,6 +321,9 @@ def partial_report(run_dir) -> dict:
         finally:
             inputs.backend.close()
     report = build_report(outcome, inputs.plan, inputs.policy)
+    # an unfinished run's figures are not what the plan predicts for a finished one: no z-score
+    # (a run cut off after its probe read as a 31-sigma miss of the plan's samples per query)
+    report["predicted"]["z"] = report["predicted"]["samples_z"] = None
     report["partial"] = {
         "stored_samples": outcome.reused,
         "torn_last_line_skipped": torn,
