@@ -407,3 +407,13 @@ def test_a_csv_separated_by_semicolons_is_told_so(tmp_path: Path) -> None:
     with pytest.raises(FileFormatError, match="field 'qid': missing on this line") as caught:
         import_generic(log, FieldMapping(query_id="qid"))
     assert "separates its columns with them" in caught.value.hint
+
+
+def test_a_query_id_written_as_a_number_and_as_text_is_one_query_and_said(tmp_path: Path) -> None:
+    log = _jsonl(tmp_path / "l.jsonl", [{"q": 1, "a": "x"}, {"q": "1", "a": "y"}, {"q": "2", "a": "z"}])
+    table = import_generic(log, FieldMapping(query_id="q", answer="a"))
+    assert table.query_id.tolist() == ["1", "1", "2"]
+    assert "1 query id is written both as a number and as text (first: '1', line 2)" \
+        in table.meta.notes["query_ids_mixed"]
+    assert "query_ids_mixed" not in import_generic(
+        _jsonl(tmp_path / "m.jsonl", [{"q": 1}, {"q": 1}]), FieldMapping(query_id="q")).meta.notes

@@ -194,10 +194,15 @@ def _read(
     questions: dict[str, tuple[int, str | None, str | None]] = {}
     prompts_differ: dict[str, int] = {}  # query -> a line whose prompt is not its first line's
     odd_reasons: dict[str, int] = {}  # finish reasons of no known meaning -> samples
+    id_kinds: dict[str, type] = {}  # query id -> the JSON type it was first written as
+    mixed_ids: dict[str, int] = {}  # query id -> a line that wrote it as the other type
     for line, record in records:
         heartbeat(line, len(rows))
         base = _Getter(path, line, record, text_cells)
         qid = base.query_id(mapping.query_id)
+        kind_of_id = type(base.raw(mapping.query_id))
+        if id_kinds.setdefault(qid, kind_of_id) is not kind_of_id:
+            mixed_ids.setdefault(qid, line)  # 1 and "1": one query id as text, said below
         prompt = base.string(mapping.prompt, keep_empty=True)
         gold = base.string(mapping.gold)
         # always, not only for --queries-out: two logs concatenated, each numbering its queries
@@ -293,6 +298,12 @@ def _read(
         notes["finish_reasons_unknown"] = (
             f"finish reasons of no known meaning, kept as logged: {shown}; only 'length' (and "
             "max_tokens and its other names) counts as a sample cut at max_tokens"
+        )
+    if mixed_ids:
+        qid, line = next(iter(mixed_ids.items()))
+        notes["query_ids_mixed"] = (
+            f"{len(mixed_ids)} query {'id is' if len(mixed_ids) == 1 else 'ids are'} written both "
+            f"as a number and as text (first: {qid!r}, line {line}); each is one query"
         )
     if prompts_differ:
         qid, line = next(iter(prompts_differ.items()))
