@@ -254,3 +254,17 @@ def test_replaying_the_plans_own_calibration_table_is_said_to_be_in_sample(tmp_p
     other, other_queries = workload_files(tmp_path / "held_out", n=40, m=12, seed=3)
     assert ttc(*run_args(plan, other_queries, other, tmp_path / "run2")) == 0
     assert "is the table the plan was made on" not in capsys.readouterr().err
+
+
+def test_a_queries_file_without_gold_is_said_to_leave_the_labels_to_the_table(tmp_path, capsys) -> None:
+    """Replay scored queries whose gold was null (or different) in the queries file by the
+    table's labels, without a word."""
+    samples, queries = workload_files(tmp_path, n=12, m=8)
+    rows = [json.loads(line) for line in queries.read_text().splitlines()]
+    for row in rows[:5]:
+        row["gold"] = None
+    queries.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    policy = write_policy(tmp_path, ADAPTIVE)
+    plan = hand_plan(policy, {b: [{"samples": 4, "share": 1.0}] for b in ("split", "agree")})
+    assert ttc(*run_args(plan, queries, samples, tmp_path / "run")) == 0
+    assert "5 queries of" in capsys.readouterr().err

@@ -617,6 +617,13 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
                 f"token counts in {table_path} (e.g. {lacking[0]!r})",
                 hint="replay a table imported with prompt token counts (ttc import --tokenizer)",
             )
+    no_gold = [q.id for q in dataset.queries if q.gold is None]
+    if no_gold and backend.table.correct.count() and not getattr(args, "partial", False):
+        # replay serves logged samples with their logged labels; the queries file's gold is not
+        # read, so a query without one is still scored (a user may expect it unlabelled)
+        print(f"ttc run: note: {len(no_gold)} queries of {dataset_path} have no gold "
+              f"(e.g. {no_gold[0]!r}); replay takes each sample's correctness from {table_path}, "
+              "as it was labelled there", file=sys.stderr)
     table_sha = content_hash(backend.table)
     if table_sha == ((plan.get("calibration") or {}).get("content_sha256")):
         # the plan chose its bins' counts on these very samples: the run's accuracy, and its
