@@ -225,7 +225,20 @@ def run(args: argparse.Namespace) -> int:
     _summary(table, output, content_hash(table))
     if queries_out is not None:
         print(f"  queries: {len(dataset)} written to {queries_out}")
+    if dataset is not None:
+        _warn_gold_conflicts(table, dataset, source)
     return 0
+
+
+def _warn_gold_conflicts(table, dataset, source) -> None:  # noqa: ANN001
+    from ttcdsl.samples.gold import gold_conflicts
+
+    conflicts = gold_conflicts(table, dataset.queries)
+    if conflicts:
+        query_id, what = conflicts[0]
+        print(f"ttc import: warning: in {len(conflicts)} of {len(dataset)} queries of {source} the "
+              f"log's labels contradict its gold answer (e.g. {query_id!r}: {what}); the table "
+              "keeps the log's labels, and plans and replays score by them", file=sys.stderr)
 
 
 def _check_flags(args: argparse.Namespace) -> None:
@@ -320,11 +333,14 @@ def _import(args: argparse.Namespace, source):  # noqa: ANN001, ANN202
     )
     if args.format == "qwen25math-eval":
         table = import_qwen25math_eval(source, options, score_name=args.score_name)
-        if not args.queries_out:
-            return table, None
         from ttcdsl.datasets import load_qwen25math_pool_questions
 
-        return table, load_qwen25math_pool_questions(source)  # the same ids (idx)
+        if args.queries_out:
+            return table, load_qwen25math_pool_questions(source)  # the same ids (idx)
+        try:  # to hold the labels to the gold; a log without its questions still imports
+            return table, load_qwen25math_pool_questions(source)
+        except UserError:
+            return table, None
     if args.format == "cruxeval-scored":
         return import_cruxeval_scored(source, options), None
     scores = [tuple(part.strip() for part in item.partition("=")[::2]) for item in args.score_field]

@@ -624,6 +624,18 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
         print(f"ttc run: note: {len(no_gold)} queries of {dataset_path} have no gold "
               f"(e.g. {no_gold[0]!r}); replay takes each sample's correctness from {table_path}, "
               "as it was labelled there", file=sys.stderr)
+    from ttcdsl.samples.gold import gold_conflicts
+
+    conflicts = gold_conflicts(backend.table, dataset.queries)
+    if conflicts:
+        # the accuracy a replay reports is the table's labelling: a queries file of another
+        # task with the same ids ("0", "1", ...) would otherwise pass unnoticed
+        query_id, what = conflicts[0]
+        print(f"ttc run: warning: {len(conflicts)} of {len(dataset)} queries of {dataset_path} "
+              f"have a gold answer that the labels in {table_path} contradict (e.g. {query_id!r}: "
+              f"{what}); replay scores each sample by the table's label, not by the queries' "
+              "gold: check that the queries file and the table are the same task (or the log's grader "
+              "erred)", file=sys.stderr)
     table_sha = content_hash(backend.table)
     if table_sha == ((plan.get("calibration") or {}).get("content_sha256")):
         # the plan chose its bins' counts on these very samples: the run's accuracy, and its
