@@ -5,7 +5,7 @@ from __future__ import annotations
 from ttcdsl.answers.canonical import canonicalize
 from ttcdsl.answers.execution import DEFAULT_TIMEOUT as EXEC_TIMEOUT
 from ttcdsl.answers.execution import get_checker
-from ttcdsl.answers.extract import extract
+from ttcdsl.answers.extract import extract, gold_answer
 from ttcdsl.answers.kinds import check_kind
 from ttcdsl.answers.verify import DEFAULT_TIMEOUT, check_math
 
@@ -42,6 +42,8 @@ def is_correct(answer: str | None, gold: object, kind: str, timeout: float | Non
         return bool(checker(answer, gold, timeout=EXEC_TIMEOUT if timeout is None else timeout))
     if not isinstance(gold, str):
         raise TypeError(f"gold for kind {kind!r} must be a string, not {type(gold).__name__}")
+    # a GSM8K or MATH solution given as the gold is held to its final answer, not to the whole text
+    gold = gold_answer(gold, kind)
     return equivalent(gold, answer, kind, DEFAULT_TIMEOUT if timeout is None else timeout)
 
 

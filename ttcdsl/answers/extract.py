@@ -3,14 +3,24 @@
 ``extract`` returns the answer as written (not canonical; see :mod:`ttcdsl.answers.canonical`), or
 None when the response states no answer. The rules, in order of precedence:
 
-* ``math``: the last ``\\boxed{...}`` (or ``\\fbox{...}``); else the last "the (final) answer is X" /
-  "Answer: X" (X up to the end of its line, a trailing full stop dropped); else the last number in the
-  text (integer, decimal, ``a/b``, or ``\\frac{a}{b}``).
-* ``multiple_choice``: the last ``\\boxed{X}``; else the last "answer is (X)" / "Answer: X"; else the
-  last parenthesised option letter ``(X)``; else a final line that is a single letter.
+* ``math``: the last ``\\boxed{...}`` (or ``\\fbox{...}``); else the first ``#### X`` (GSM8K's
+  final-answer line: a model that runs on past it into a new question states nothing after it
+  that is its answer); else the last "the (final) answer is X" / "Answer: X" (X up to the end of
+  its line, a trailing full stop dropped); else the last number in the text (integer, decimal,
+  ``a/b``, or ``\\frac{a}{b}``).
+* ``multiple_choice``: the last ``\\boxed{X}``; else the last "answer is (X)" / "Answer: X" /
+  "option is X" / "choice is X" (markdown bold allowed: ``**C**``); else the last parenthesised
+  option letter ``(X)``; else a final line that is a single letter or starts with one and its
+  delimiter (``C.``, ``**C**``, ``C) Paris``, ``C: Paris``).
 * ``exact`` (CRUXEval-style): the text between the last ``[ANSWER]`` and ``[/ANSWER]``; else the last
   fenced code block; else the whole response, stripped.
 * ``code``: the last fenced code block (``` ```python ... ``` ```); else the whole response.
+
+Every kind first sets aside a reasoning block: reasoning models (DeepSeek-R1, QwQ, Qwen3) think
+inside ``<think> ... </think>`` and state their answer after it, so only the text after the last
+``</think>`` is read (a chat template may open the block in the prompt, leaving only its end in
+the response). A block opened and never closed is a response cut off while thinking: it states
+no answer (None), whatever numbers its thoughts tried on the way.
 """
 
 from __future__ import annotations
@@ -31,14 +41,23 @@ _LAST_NUMBER = re.compile(
 _FENCE = re.compile(r"```[\w+-]*[ \t]*\n(.*?)```", re.S)
 _ANSWER_TAG = re.compile(r"\[ANSWER\](.*?)\[/ANSWER\]", re.S)
 _CHOICE_STATED = re.compile(
-    r"answer\s*(?:is|:|：)\s*(?:option\s*)?[(\[]?\s*([A-Za-z])\s*[)\]]?(?![A-Za-z])", re.I
+    r"(?:answer|option|choice)\s*(?:is|:|：)\s*(?:option\s*)?\**\s*[(\[]?\s*([A-Za-z])\s*[)\]]?\**"
+    r"(?![A-Za-z])",
+    re.I,
 )
 _CHOICE_PAREN = re.compile(r"\(([A-Z])\)")
+# a final line that is the letter: "c", "(C)", "C.", "**C**", or "C) Paris", "C: Paris"
+_CHOICE_LINE = re.compile(r"\**[(\[]?([A-Za-z])[)\].]?\**|\**[(\[]?([A-Z])[)\].:]\**\s+\S.*")
+_GSM8K_FINAL = re.compile(r"####\s*([^\n]*)")
+_THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
 
 
 def extract(text: str, kind: str) -> str | None:
     """The final answer stated in ``text`` for a task of ``kind``, as written, or None."""
     check_kind(kind)
+    text = after_reasoning(text)
+    if text is None:
+        return None
     if kind == "math":
         return extract_math(text)
     if kind == "multiple_choice":
@@ -48,10 +67,24 @@ def extract(text: str, kind: str) -> str | None:
     return extract_code(text)
 
 
+def after_reasoning(text: str) -> str | None:
+    """The part of a response that states its answer: after the last ``</think>``; None when a
+    ``<think>`` block is opened and never closed (module docstring)."""
+    close = text.rfind(_THINK_CLOSE)
+    if close >= 0:
+        return text[close + len(_THINK_CLOSE):]
+    return None if _THINK_OPEN in text else text
+
+
 def extract_math(text: str) -> str | None:
     boxed = last_macro_argument(text, _BOXES)
     if boxed is not None and boxed.strip():
         return boxed.strip()
+    final = _GSM8K_FINAL.search(text)
+    if final is not None:
+        answer = final.group(1).strip().rstrip(".").strip().strip("$").strip()
+        if answer:
+            return answer
     stated = _last(_STATED, text)
     if stated is not None:
         answer = stated.group(1).strip()
@@ -76,8 +109,9 @@ def extract_choice(text: str) -> str | None:
     if paren:
         return paren[-1]
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    if lines and re.fullmatch(r"[(\[]?[A-Za-z][)\].]?", lines[-1]):
-        return lines[-1].strip("()[].").upper()
+    last = _CHOICE_LINE.fullmatch(lines[-1]) if lines else None
+    if last is not None:
+        return (last.group(1) or last.group(2)).upper()
     return None
 
 
@@ -100,3 +134,16 @@ def extract_code(text: str) -> str | None:
 def _last(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
     matches = list(pattern.finditer(text))
     return matches[-1] if matches else None
+
+
+def gold_answer(gold: str, kind: str) -> str:
+    """A gold answer reduced to the answer where a dataset writes a solution: GSM8K's ends in
+    ``#### X``, a MATH solution states X in its last ``\\boxed{}``. A math gold without either,
+    and the golds of other kinds, are the answer as written."""
+    if kind != "math":
+        return gold
+    finals = [f.strip() for f in _GSM8K_FINAL.findall(gold) if f.strip()]
+    if finals:
+        return finals[-1]
+    boxed = last_macro_argument(gold, _BOXES)
+    return boxed.strip() if boxed is not None and boxed.strip() else gold

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ttcdsl.answers.canonical import canonicalize
+from ttcdsl.answers.extract import gold_answer
 from ttcdsl.samples.schema import SamplesTable
 
 
@@ -38,7 +39,7 @@ def gold_conflicts(table: SamplesTable, queries: Sequence[Any]) -> list[tuple[st
     for query in queries:
         if not isinstance(query.gold, str) or query.kind == "code" or query.id not in rows:
             continue
-        gold = form(query.gold, query.kind)
+        gold = form(gold_answer(query.gold, query.kind), query.kind)
         for i in rows[query.id]:
             answer, label = table.answer[i], table.correct[i]
             if answer is None or label is np.ma.masked:
