@@ -60,7 +60,7 @@ def test_jsonl_mapping_with_nested_fields(tmp_path: Path) -> None:
     assert table.meta.notes["mapping"]["answer"] == "out.answer"
     assert table.meta.notes["mapping"]["scores"] == {"rm": "reward"}
     assert "completion_tokens as logged" in table.meta.notes["token_counts"]
-    assert table.meta.notes["answers"] == "as logged (not canonicalised)"
+    assert table.meta.notes["answers"] == "as logged, surrounding whitespace stripped (not canonicalised)"
 
 
 def test_answer_kind_canonicalises(tmp_path: Path) -> None:

@@ -33,10 +33,12 @@ class ImportOptions:
     notes: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
 
-def canonicalizer(kind: str | None) -> Callable[[str], str]:
-    """``ttcdsl.answers.canonicalize`` for ``kind``; the identity when ``kind`` is ``None``."""
+def canonicalizer(kind: str | None) -> Callable[[str], str | None]:
+    """``ttcdsl.answers.canonicalize`` for ``kind``; when ``kind`` is ``None`` the answer as
+    logged less its surrounding whitespace (a spreadsheet's "5" and " 5" split one answer's
+    votes three ways), or None when nothing else is left."""
     if kind is None:
-        return lambda answer: answer
+        return lambda answer: answer.strip() or None
     from ttcdsl.answers import canonicalize
     from ttcdsl.answers.kinds import check_kind
     from ttcdsl.errors import UserError
@@ -72,7 +74,7 @@ def finish_reason(logged: str | None, unknown: dict[str, int]) -> str | None:
 
 def answer_note(kind: str | None) -> str:
     if kind is None:
-        return "as logged (not canonicalised)"
+        return "as logged, surrounding whitespace stripped (not canonicalised)"
     return f"canonicalised with ttcdsl.answers.canonicalize(kind={kind!r})"
 
 

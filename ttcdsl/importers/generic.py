@@ -41,6 +41,7 @@ from typing import Any
 
 from ttcdsl.answers.canonical import number_text
 from ttcdsl.datasets.schema import Dataset, Query
+from ttcdsl.errors import UserError
 from ttcdsl.importers.common import (
     ImportOptions,
     answer_note,
@@ -196,6 +197,7 @@ def _read(
     odd_reasons: dict[str, int] = {}  # finish reasons of no known meaning -> samples
     id_kinds: dict[str, type] = {}  # query id -> the JSON type it was first written as
     mixed_ids: dict[str, int] = {}  # query id -> a line that wrote it as the other type
+    invalid = 0  # answers that were lm-evaluation-harness's no-answer marker
     for line, record in records:
         heartbeat(line, len(rows))
         base = _Getter(path, line, record, text_cells)
@@ -232,6 +234,9 @@ def _read(
                 answer = extractor(text) if text is not None else None
             else:
                 answer = get.string(mapping.answer)
+            if answer is not None and answer.strip() == LM_EVAL_NO_ANSWER:
+                invalid += 1  # lm-evaluation-harness's filters found no answer: not a vote
+                answer = None
             answer = canonical(answer) if answer is not None else None
             texts.append(text)
             prompts.append(prompt)
@@ -244,7 +249,8 @@ def _read(
                 "finish_reason": finish_reason(get.string(mapping.finish_reason), odd_reasons),
                 "text": text if options.keep_text else None,
                 "answer": answer,
-                "correct": labeller(answer, gold) if labeller else get.boolean(mapping.correct),
+                "correct": _label(labeller, answer, gold, path, line, mapping.gold)
+                if labeller else get.boolean(mapping.correct),
                 "mean_logprob": get.real(mapping.mean_logprob),
                 "prompt_nll": get.real(mapping.prompt_nll),
                 "scores": {
@@ -286,6 +292,11 @@ def _read(
         | ({"scores": dict(mapping.scores)} if mapping.scores else {}),
         "answers": answer_note(kind),
     }
+    if invalid:
+        notes["no_answer_marker"] = (
+            f"{invalid} answers were {LM_EVAL_NO_ANSWER!r}, lm-evaluation-harness's mark of a "
+            "response its filter found no answer in: kept as no answer"
+        )
     if explode:
         notes["explode"] = f"one line per query; lists in {', '.join(sorted(per_sample))}"
     if extractor is not None:
@@ -697,3 +708,17 @@ def _short(value: object) -> str:
     """A value for a message: an integer of 400 digits is shown by its length."""
     text = repr(value)
     return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
+
+
+LM_EVAL_NO_ANSWER = "[invalid]"
+
+
+def _label(labeller: GoldLabeller, answer: str | None, gold: str | None, path: Path, line: int,
+           field: str | None) -> bool | None:
+    """The labeller's verdict; a gold it cannot judge against is named by line and field."""
+    try:
+        return labeller(answer, gold)
+    except FileFormatError:
+        raise
+    except UserError as error:
+        raise FileFormatError(path, error.message, line=line, field=field, hint=error.hint) from None

@@ -82,6 +82,15 @@ class GoldLabeller:
     def __call__(self, answer: str | None, gold: str | None) -> bool | None:
         if gold is None:
             return None
+        if self.kind == "multiple_choice" and gold.strip().isdigit():
+            # Hugging Face's MMLU writes the option's index (2 for C): against letters every
+            # sample was labelled wrong, accuracy 0, without a word
+            raise UserError(
+                f"the multiple-choice gold {gold.strip()!r} is a number, not an option letter "
+                "(A, B, C, ...)",
+                hint="if it is the option's index, map it to its letter first (0-based: 0 is A, "
+                "2 is C), or give --gold-field the field that holds the letter",
+            )
         if answer is None:
             return False
         key = (answer, gold)

@@ -107,7 +107,28 @@ def json_objects(path: Path, *, what: str = "record") -> Iterator[tuple[int, dic
                 continue
             if blank is not None:
                 raise FileFormatError(path, f"blank line (every line is one {what})", line=blank)
-            record = loads(raw, path, number)
+            try:
+                record = loads(raw, path, number)
+            except FileFormatError as error:
+                first = raw.strip()
+                if number == 1 and (first[:1] in (b"[", "[") or first in (b"{", "{")):
+                    # a whole JSON document (json.dump of a list, or pretty-printed): the error
+                    # lands on line 1 or its end, nowhere near what is wrong
+                    error.hint = error.hint or _NOT_JSON_LINES.format(what=what)
+                raise
             if not isinstance(record, dict):
-                raise FileFormatError(path, "expected a JSON object", line=number)
+                raise FileFormatError(
+                    path, f"expected a JSON object, got a JSON {_json_type(record)}", line=number,
+                    hint=_NOT_JSON_LINES.format(what=what) if isinstance(record, list) else None,
+                )
             yield number, record
+
+
+_NOT_JSON_LINES = ("the file must be JSON Lines: one {what}, a JSON object, per line; a JSON "
+                   "array or a pretty-printed document is not (write each object with "
+                   "json.dumps on its own line)")
+
+
+def _json_type(value: Any) -> str:
+    return {list: "array", str: "string", bool: "boolean", int: "number", float: "number",
+            type(None): "null"}.get(type(value), type(value).__name__)

@@ -1,0 +1,99 @@
+"""Logs of the common evaluation tools, imported as a user would (`ttc import`): GSM8K solutions
+as gold, MMLU's option index as gold, spreadsheet answers with stray spaces, lm-evaluation-
+harness's "[invalid]" marker, and DeepSeek-R1 samples cut off while thinking. Each gave wrong
+labels or votes with exit 0 before."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ttcdsl.cli import main
+from ttcdsl.samples import load
+
+
+def _write(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def _import(log: Path, *flags: str) -> tuple[int, Path]:
+    out = log.with_name(log.stem + ".table.jsonl")
+    return main(["import", str(log), "-f", "generic", "-o", str(out), "--force", *flags]), out
+
+
+def test_a_gsm8k_solution_as_gold_labels_by_its_final_answer(tmp_path: Path) -> None:
+    log = _write(tmp_path / "samples_gsm8k.jsonl", [
+        {"doc_id": 1, "doc": {"answer": "He has 11*20 = <<11*20=220>>220 pencils in boxes.\n#### 1220"},
+         "resps": [["So 1220 in all.\n#### 1220", "11*20 = 220\n#### 220"]]},
+    ])
+    rc, out = _import(log, "--explode", "--query-id-field", "doc_id", "--text-field", "resps.0",
+                      "--extract", "math", "--gold-field", "doc.answer")
+    assert rc == 0
+    table = load(out)
+    assert dict(zip(table.answer, table.correct.tolist())) == {"1220": True, "220": False}
+
+
+def test_mmlu_gold_written_as_the_option_index_is_refused_by_line(tmp_path: Path, capsys) -> None:
+    log = _write(tmp_path / "mmlu.jsonl", [
+        {"question_id": "geo/0", "answer": 2, "letter": "C", "responses": ["The answer is (C)", "**C**"]},
+    ])
+    flags = ("--explode", "--query-id-field", "question_id", "--text-field", "responses",
+             "--extract", "multiple_choice")
+    rc, out = _import(log, *flags, "--gold-field", "answer")
+    err = capsys.readouterr().err
+    assert rc == 1 and "mmlu.jsonl:1" in err and "'answer'" in err and "not an option letter" in err
+    assert not out.exists()
+    rc, out = _import(log, *flags, "--gold-field", "letter")
+    assert rc == 0 and load(out).correct.tolist() == [True, True]
+
+
+def test_answers_as_logged_lose_their_surrounding_spaces(tmp_path: Path) -> None:
+    log = tmp_path / "sheet.csv"
+    log.write_text("qid,answer,correct\nq1,5,TRUE\nq1, 5,TRUE\nq1,5 ,TRUE\nq1,6,FALSE\nq1,6,FALSE\n",
+                   encoding="utf-8")
+    rc, out = _import(log, "--query-id-field", "qid", "--answer-field", "answer",
+                      "--correct-field", "correct")
+    assert rc == 0
+    assert load(out).answer.tolist() == ["5", "5", "5", "6", "6"]  # one answer, three votes
+
+
+def test_lm_eval_invalid_marker_is_no_answer(tmp_path: Path, capsys) -> None:
+    log = _write(tmp_path / "samples_gsm8k.jsonl", [
+        {"doc_id": 0, "target": "18", "filtered_resps": [["18", "[invalid]", "[invalid]", "[invalid]", "18"]]},
+    ])
+    rc, out = _import(log, "--explode", "--query-id-field", "doc_id", "--answer-field",
+                      "filtered_resps.0", "--answer-kind", "math", "--gold-field", "target")
+    assert rc == 0
+    table = load(out)
+    assert table.answer.tolist() == ["18", None, None, None, "18"]
+    assert table.correct.tolist() == [True, False, False, False, True]
+    assert "3 answers were '[invalid]'" in capsys.readouterr().err
+
+
+def test_r1_samples_cut_off_while_thinking_have_no_answer(tmp_path: Path) -> None:
+    log = _write(tmp_path / "r1.jsonl", [
+        {"id": "p1", "gold": "42", "finish_reason": "length",
+         "response": "<think>\nMaybe the answer is \\boxed{42}? Wait, let me double-check"},
+        {"id": "p1", "gold": "42", "finish_reason": "stop",
+         "response": "<think>\n\\boxed{40}? No.\n</think>\n\nThe final answer is 42."},
+    ])
+    rc, out = _import(log, "--query-id-field", "id", "--text-field", "response", "--extract",
+                      "math", "--gold-field", "gold", "--finish-reason-field", "finish_reason")
+    assert rc == 0
+    table = load(out)
+    assert table.answer.tolist() == [None, "42"]
+    assert table.correct.tolist() == [False, True]
+
+
+def test_a_json_array_or_pretty_printed_log_is_told_to_be_json_lines(tmp_path: Path, capsys) -> None:
+    """`json.dump(outputs, f)` of vLLM's outputs is one JSON array, not JSON Lines."""
+    array = tmp_path / "vllm_outputs.json"
+    array.write_text(json.dumps([{"request_id": "0", "outputs": [{"text": "4"}]}]), encoding="utf-8")
+    pretty = tmp_path / "pretty.jsonl"
+    pretty.write_text(json.dumps({"request_id": "0", "answer": "4"}, indent=2), encoding="utf-8")
+    for log in (array, pretty):
+        rc, _ = _import(log, "--input-format", "jsonl", "--query-id-field", "request_id",
+                        "--answer-field", "answer")
+        err = capsys.readouterr().err
+        assert rc == 1 and f"{log.name}:1" in err and "must be JSON Lines" in err, err
