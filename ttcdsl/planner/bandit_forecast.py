@@ -29,6 +29,7 @@ import numpy as np
 
 from ttcdsl.lang import ir
 from ttcdsl.planner.calibration import Calibration
+from ttcdsl.rates import rate_se
 
 DRAWS = 16  # sample orders simulated per plan: the orders' noise is then a small part of the error
 PER_QUERY = ("correct", "covered", "samples", "tokens")
@@ -73,7 +74,11 @@ def forecast(
 
     def se(name: str) -> float | None:
         q = len(per_query[name])
-        return float(per_query[name].std(ddof=1) / math.sqrt(q)) if q > 1 else None
+        if q < 2:
+            return None
+        measured = float(per_query[name].std(ddof=1) / math.sqrt(q))
+        # a rate whose every query is at 0 or 1 has no measured spread: Wilson's error instead
+        return rate_se(measured, mean(name), q) if name in ("correct", "covered") else measured
 
     predicted = {
         "accuracy": mean("correct"),

@@ -516,6 +516,32 @@ def _depth_note(calibration: Calibration) -> str:
             "table to plan further)")
 
 
+def _longer_than_served(calibration: Calibration) -> str | None:
+    """A warning when calibration samples are longer than the max_tokens a run would serve them
+    under: the plan counts them cut off, without an answer, as the run would get them. A log of
+    a reasoning model generated at 32k tokens and planned under an example's 1024 predicted an
+    accuracy near 0 with no word of why."""
+    from ttcdsl.samples.truncation import is_cut
+
+    policy, pool = calibration.policy, calibration.pool
+    k = int(policy.probe or 0)
+    bin_caps = np.array([spec.sampling.max_tokens for spec in policy.bins])[calibration.bin_index]
+    served_under = np.where(np.arange(pool.tokens.shape[1])[None, :] < k,
+                            policy.sampling.max_tokens, bin_caps[:, None])
+    cut = pool.valid & is_cut(pool.tokens, served_under)
+    if not cut.any():
+        return None
+    n, total = int(cut.sum()), int(pool.valid.sum())
+    caps = sorted({int(c) for c in served_under[cut]})
+    return (
+        f"{n} of {total} calibration samples ({n / total:.0%}) are longer than the max_tokens "
+        f"({', '.join(map(str, caps))}) a run would serve them under: the plan counts them cut "
+        "off, without an answer (wrong where labelled), as the run would get them; if the log "
+        "was generated with a larger limit and the run will be too, raise max_tokens in the "
+        "policy's sampling block"
+    )
+
+
 def _warnings(calibration: Calibration, curves: BinCurves) -> list[str]:
     out: list[str] = []
     if calibration.unlabelled:
@@ -533,6 +559,9 @@ def _warnings(calibration: Calibration, curves: BinCurves) -> list[str]:
             "plan's token figures bill each of them at its max_tokens, as a run's ledger does "
             "(an upper bound, not a measurement)"
         )
+    longer = _longer_than_served(calibration)
+    if longer:
+        out.append(longer)
     if isinstance(calibration.policy.allocation, ir.Bandit):
         return out
     policy = calibration.policy

@@ -35,6 +35,7 @@ from ttcdsl.planner.calibration import Calibration
 from ttcdsl.planner.crossfit import CrossFit, cross_fit
 from ttcdsl.planner.knapsack import Knapsack, Solution
 from ttcdsl.planner.problem import BinCurves
+from ttcdsl.rates import rate_se
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +123,8 @@ def choose(
     metric = "coverage" if calibration.policy.objective == "coverage" else "accuracy"
     plan["predicted"] = {
         "accuracy": entry["accuracy"],
-        "accuracy_se": float(per_query.std(ddof=1) / math.sqrt(q)) if q > 1 else None,
+        "accuracy_se": rate_se(float(per_query.std(ddof=1) / math.sqrt(q)), float(per_query.mean()), q)
+        if q > 1 else None,
         "coverage": entry["coverage"],
         "samples": spend,
         "samples_se": 0.0,

@@ -32,6 +32,7 @@ from ttcdsl.planner.knapsack import Solution
 from ttcdsl.planner.predictor import CurvePredictor, feature_matrix, feature_names
 from ttcdsl.planner.problem import BinCurves
 from ttcdsl.planner.uniform import paired_baseline
+from ttcdsl.rates import rate_se
 
 SPLIT_SHARE = 1e-7
 FLAT = 1e-9  # a predicted gain this small is float noise in a mean of equal curves
@@ -173,7 +174,8 @@ def plan_per_query(calibration: Calibration, curves: BinCurves) -> PerQueryPlan:
     tokens = curves.per_query["tokens"][:, cols][rows, choice]
     predicted = {
         "accuracy": float(accuracy.mean()),
-        "accuracy_se": se(accuracy, curves.per_query_noise["accuracy"][:, cols][rows, choice]),
+        "accuracy_se": rate_se(se(accuracy, curves.per_query_noise["accuracy"][:, cols][rows, choice]),
+                               float(accuracy.mean()), q),
         "coverage": float(coverage.mean()),
         "samples": float(spent.mean()),
         "samples_se": se(spent, noise_s),

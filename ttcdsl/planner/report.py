@@ -19,6 +19,7 @@ from ttcdsl.planner.calibration import Calibration
 from ttcdsl.planner.knapsack import Knapsack, Solution
 from ttcdsl.planner.plan import PLAN_VERSION
 from ttcdsl.planner.problem import BinCurves
+from ttcdsl.rates import rate_se
 
 STOP_CHECK = (
     "after every sample, from max(1, probe, the per-query minimum) samples on (probe included)"
@@ -273,9 +274,11 @@ def _predicted(calibration: Calibration, problem: Knapsack, curves: BinCurves, x
         return float(np.sqrt(between + noise.sum() / q**2))
 
     tokens_known = np.isfinite(np.where(x > 0, curves.tokens, 0.0)).all()
+    accuracy, accuracy_se = mean(curves.accuracy), se("accuracy")
     return {
-        "accuracy": mean(curves.accuracy),
-        "accuracy_se": se("accuracy"),
+        "accuracy": accuracy,
+        "accuracy_se": None if accuracy_se is None
+        else rate_se(accuracy_se, accuracy, calibration.n_queries),
         "coverage": mean(curves.coverage),
         "samples": mean(curves.samples),
         "samples_se": se("samples"),

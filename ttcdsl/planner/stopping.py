@@ -35,6 +35,7 @@ from ttcdsl.curves.extrapolate import fit_dirichlet
 from ttcdsl.curves.pool import QueryPool
 from ttcdsl.features.weights import vote_weights
 from ttcdsl.planner.calibration import Calibration, cut_pool
+from ttcdsl.rates import rate_se
 
 ROWS_PER_CHUNK = 1 << 14
 BILLED = "\0billed"  # completion tokens a sample is billed, carried through the sequences
@@ -138,7 +139,7 @@ def simulate_bin(
         samples=mean["spent"].mean(0),
         samples_se=se("spent"),
         accuracy=mean["hits"].mean(0),
-        accuracy_se=se("hits"),
+        accuracy_se=np.array([rate_se(s, p, q) for s, p in zip(se("hits"), mean["hits"].mean(0))]),
         coverage=mean["cov"].mean(0),
         tokens=mean["tokens"].mean(0),
         tokens_se=se("tokens"),

@@ -52,6 +52,7 @@ from typing import Any
 
 from ttcdsl.lang import ir
 from ttcdsl.planner.plan import bin_runs, edited_after_planning
+from ttcdsl.rates import wilson_se
 from ttcdsl.runtime.aggregate import aggregate
 from ttcdsl.runtime.assignment import rank_key
 from ttcdsl.runtime.backend import Backend, GenerationRequest
@@ -66,11 +67,7 @@ def _rate(values: Sequence[bool | None]) -> tuple[float | None, float | None, in
     if not known:
         return None, None, 0
     n, p = len(known), sum(known) / len(known)
-    z2 = WILSON_Z**2
-    return p, math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n), n
-
-
-WILSON_Z = 1.959963984540054  # the 95% normal quantile the interval is drawn at
+    return p, wilson_se(p, n), n
 
 
 def build_report(

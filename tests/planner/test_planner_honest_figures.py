@@ -1,0 +1,62 @@
+"""Figures a plan states that were not what they seemed: a bin's accuracy error where every
+calibration query agrees (Wald's 0: "1.000 ± 0.000"; now Wilson's, as run reports use), and a
+prediction near 0 because the logged samples are longer than the policy's max_tokens (now said)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from tests.planner.test_planner_build import HEADER, table_of
+from ttcdsl.lang.api import parse_policy
+from ttcdsl.planner.build import make_plan
+from ttcdsl.planner.explain import explain
+from ttcdsl.rates import rate_se, wilson_se
+from ttcdsl.runtime.report import _rate
+
+
+def test_wilson_error_is_the_run_reports_and_is_never_zero() -> None:
+    assert _rate([True] * 12)[1] == wilson_se(1.0, 12) > 0
+    assert wilson_se(0.0, 12) == wilson_se(1.0, 12)
+    assert rate_se(0.03, 1.0, 12) == 0.03  # a measured spread is kept
+    assert rate_se(0.0, 1.0, 12) == wilson_se(1.0, 12)
+    assert rate_se(0.0, 0.5, 12) == 0.0  # not at a bound: what was measured
+
+
+@pytest.mark.parametrize("right", [True, False])
+def test_a_bin_whose_queries_all_agree_predicts_wilsons_error(right: bool) -> None:
+    policy = parse_policy(HEADER + """
+probe 2 samples
+feature agreement = top_share(answers)
+bins by agreement thresholds [0.75] as split, agreed
+strategy split = majority_vote
+strategy agreed = majority_vote
+allocate fixed 4 maximize accuracy
+""")
+    queries = {f"easy{i}": [("7", right)] * 6 for i in range(10)}  # all agree: 'agreed'
+    queries.update({f"mixed{i}": [("1", True)] + [(str(a), False) for a in range(2, 7)]
+                    for i in range(10)})  # every probe disagrees: 'split'
+    plan = make_plan(policy, table_of(queries), cross_check=False, reps=8).plan
+    agreed = next(b for b in plan["bins"] if b["name"] == "agreed")
+    assert agreed["queries"] == 10
+    assert agreed["predicted"]["accuracy"] == (1.0 if right else 0.0)
+    assert agreed["predicted"]["accuracy_se"] == pytest.approx(wilson_se(1.0, 10))
+    out = io.StringIO()
+    explain(plan, Console(file=out, width=200))
+    row = next(line for line in out.getvalue().splitlines() if line.startswith("│ agreed"))
+    assert f"{wilson_se(1.0, 10):.3f}" in row and "0.000 │" not in row.split("│")[7], row
+
+
+def test_samples_longer_than_the_max_tokens_served_are_said_to_count_as_cut() -> None:
+    """A reasoning model's log generated at a large limit, planned under the policy's 1024:
+    every sample counted cut off and the plan predicted accuracy 0, with no word of why."""
+    policy = parse_policy(HEADER + "answer majority_vote\nallocate fixed 3 maximize accuracy\n")
+    queries = {f"q{i}": [("7", True)] * 4 for i in range(12)}
+    plan = make_plan(policy, table_of(queries, tokens=3000), cross_check=False, reps=8).plan
+    assert plan["predicted"]["accuracy"] == 0.0
+    (warning,) = [w for w in plan["warnings"] if "longer than the max_tokens" in w]
+    assert "48 of 48 calibration samples (100%)" in warning and "(512)" in warning
+    short = make_plan(policy, table_of(queries, tokens=300), cross_check=False, reps=8).plan
+    assert not [w for w in short["warnings"] if "longer than the max_tokens" in w]
