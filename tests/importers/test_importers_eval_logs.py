@@ -97,3 +97,12 @@ def test_a_json_array_or_pretty_printed_log_is_told_to_be_json_lines(tmp_path: P
                         "--answer-field", "answer")
         err = capsys.readouterr().err
         assert rc == 1 and f"{log.name}:1" in err and "must be JSON Lines" in err, err
+
+
+def test_a_spreadsheets_empty_rows_are_skipped(tmp_path: Path) -> None:
+    log = tmp_path / "sheet.csv"
+    log.write_bytes("\ufeffQuestion ID,Model Answer,Is Correct\r\nq1,5,TRUE\r\n,,\r\nq1,6,FALSE\r\n,,\r\n,,\r\n"
+                    .encode("utf-8"))
+    rc, out = _import(log, "--query-id-field", "Question ID", "--answer-field", "Model Answer",
+                      "--correct-field", "Is Correct")
+    assert rc == 0 and load(out).answer.tolist() == ["5", "6"]

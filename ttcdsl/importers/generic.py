@@ -520,8 +520,9 @@ def _csv_records(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
             return
         except csv.Error as error:
             raise FileFormatError(path, f"bad CSV ({error})", line=start) from None
-        if not cells:
-            continue  # csv yields [] for an empty line
+        if not any(cell.strip() for cell in cells):
+            # csv yields [] for an empty line; a spreadsheet exports its empty rows as ",,,,"
+            continue
         if len(cells) != len(header):
             raise FileFormatError(
                 path, f"{len(cells)} cells, the header has {len(header)}", line=start
