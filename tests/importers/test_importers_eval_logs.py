@@ -106,3 +106,16 @@ def test_a_spreadsheets_empty_rows_are_skipped(tmp_path: Path) -> None:
     rc, out = _import(log, "--query-id-field", "Question ID", "--answer-field", "Model Answer",
                       "--correct-field", "Is Correct")
     assert rc == 0 and load(out).answer.tolist() == ["5", "6"]
+
+
+def test_summed_logprobs_mapped_as_the_mean_are_warned_about(tmp_path: Path, capsys) -> None:
+    """vLLM's `outputs.cumulative_logprob` (-43.6) was stored as a mean token log-probability."""
+    lines = [{"request_id": "r0", "outputs": [{"text": "4", "cumulative_logprob": -43.6},
+                                               {"text": "5", "cumulative_logprob": -61.2}]}]
+    log = _write(tmp_path / "vllm.jsonl", lines)
+    flags = ("--explode", "--query-id-field", "request_id", "--answer-field", "outputs.text")
+    rc, _ = _import(log, *flags, "--mean-logprob-field", "outputs.cumulative_logprob")
+    assert rc == 0 and "look like sums" in capsys.readouterr().err
+    lines[0]["outputs"] = [{"text": "4", "lp": -0.31}, {"text": "5", "lp": -1.2}]
+    rc, _ = _import(_write(log, lines), *flags, "--mean-logprob-field", "outputs.lp")
+    assert rc == 0 and "look like sums" not in capsys.readouterr().err

@@ -310,6 +310,16 @@ def _read(
             f"finish reasons of no known meaning, kept as logged: {shown}; only 'length' (and "
             "max_tokens and its other names) counts as a sample cut at max_tokens"
         )
+    logprobs = [row["mean_logprob"] for row in rows if row["mean_logprob"] is not None]
+    if logprobs and sorted(logprobs)[len(logprobs) // 2] < SUMMED_LOGPROB:
+        # vLLM's cumulative_logprob (and OpenAI's summed token logprobs) mapped as a mean: a
+        # confidence-weighted vote then weighs long answers down by orders of magnitude
+        notes["logprobs_look_summed"] = (
+            f"the median of {mapping.mean_logprob!r} is {sorted(logprobs)[len(logprobs) // 2]:.3g}: "
+            "a per-token mean log-probability that low is a token probability under 1%, so "
+            "these look like sums over the response (e.g. vLLM's cumulative_logprob); "
+            "--mean-logprob-field takes the mean, the sum divided by the completion tokens"
+        )
     if mixed_ids:
         qid, line = next(iter(mixed_ids.items()))
         notes["query_ids_mixed"] = (
@@ -712,6 +722,7 @@ def _short(value: object) -> str:
 
 
 LM_EVAL_NO_ANSWER = "[invalid]"
+SUMMED_LOGPROB = -5.0  # a median "mean" log-probability below this (p < 0.7%) is a sum
 
 
 def _label(labeller: GoldLabeller, answer: str | None, gold: str | None, path: Path, line: int,
