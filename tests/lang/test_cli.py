@@ -87,6 +87,18 @@ def test_fmt_rewrites_in_place_keeping_comments_and_check_mode_reports(tmp_path,
     assert not list(tmp_path.glob(".ttc-fmt-*")), "no temporary file may be left behind"
 
 
+def test_fmt_of_a_symbolic_link_formats_its_target_and_keeps_the_link(tmp_path, capsys):
+    target = tmp_path / "policies" / "messy.ttc"
+    target.parent.mkdir()
+    target.write_text("policy   messy\nanswer majority_vote allocate fixed 2\n")
+    link = tmp_path / "current.ttc"
+    link.symlink_to(target)
+    assert main(["fmt", str(link)]) == 0
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    assert target.read_text() == "policy messy\nanswer majority_vote\nallocate fixed 2\n"
+    assert main(["fmt", "--check", str(target)]) == 0
+
+
 def test_fmt_leaves_a_file_with_syntax_errors_untouched(tmp_path, capsys):
     path = tmp_path / "broken.ttc"
     original = "policy p\nbudget { mean samples per query <= }\n"

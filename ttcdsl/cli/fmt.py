@@ -61,8 +61,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write_atomically(path: str, text: str) -> None:
-    """Write beside the file and rename over it, so a crash never leaves half a policy."""
-    directory = os.path.dirname(os.path.abspath(path))
+    """Write beside the file and rename over it, so a crash never leaves half a policy. A
+    symbolic link is followed: its target is rewritten and the link kept (the rename replaced
+    the link with a plain file and left the policy it points to unformatted)."""
+    path = os.path.realpath(path)
+    directory = os.path.dirname(path)
     mode = os.stat(path).st_mode & 0o777
     fd, temporary = tempfile.mkstemp(dir=directory, prefix=".ttc-fmt-", suffix=".tmp")
     try:
