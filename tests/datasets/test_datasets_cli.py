@@ -91,12 +91,45 @@ def test_split_mistakes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     capsys.readouterr()
     assert main(["split", str(one), "-o", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")]) == 1
     assert "part would be empty" in capsys.readouterr().err
-    for extra in (["--fraction", "1"], ["--fraction", "0"], ["--queries", str(log)],
-                  ["-o", str(one), str(tmp_path / "b.jsonl")]):  # fmt: skip
+    for extra in (["--fraction", "1"], ["--fraction", "0"], ["--queries", str(log)]):
         with pytest.raises(SystemExit) as caught:
             main(["split", str(one), "-o", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"), *extra])
         assert caught.value.code == 2
+    capsys.readouterr()
+    # an output that is the input: the outputs rule plan and simulate follow, naming the file
+    assert main(["split", str(one), "-o", str(one), str(tmp_path / "b.jsonl")]) == 1
+    assert f"-o {one}: is an input of this command" in capsys.readouterr().err
+    assert main(["split", str(one), "-o", str(tmp_path / "a.jsonl"), str(tmp_path / "a.jsonl")]) == 1
+    assert "each output needs its own file" in capsys.readouterr().err
     assert not (tmp_path / "a.jsonl").exists()
+
+
+def test_split_into_a_directory_it_cannot_write_replaces_neither_part(tmp_path: Path, capsys) -> None:
+    """The calibration part was replaced, then the evaluation part refused: two parts of two
+    different splits, sharing queries."""
+    import os
+
+    table = tmp_path / "w.jsonl"
+    assert main(["workload", "-o", str(table), "--queries", "30", "--samples", "4"]) == 0
+    locked = tmp_path / "ro"
+    locked.mkdir()
+    first = tmp_path / "a.jsonl"
+    assert main(["split", str(table), "-o", str(first), str(locked / "b.jsonl"), "--seed", "0"]) == 0
+    before = first.read_bytes()
+    os.chmod(locked, 0o555)
+    try:
+        if os.access(locked, os.W_OK):  # root writes a read-only directory; nobody writes /proc
+            if not Path("/proc/self").is_dir():
+                pytest.skip("running as root without /proc: no directory refuses a file")
+            locked = Path("/proc/self")
+        capsys.readouterr()
+        second = locked / "b.jsonl"
+        assert main(["split", str(table), "-o", str(first), str(second), "--seed", "1",
+                     "--force"]) == 1
+        assert f"{second}: cannot write in {locked}" in capsys.readouterr().err
+        assert first.read_bytes() == before
+    finally:
+        os.chmod(tmp_path / "ro", 0o755)
 
 
 def test_split_refuses_another_tables_queries_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -77,18 +77,12 @@ def run(args: argparse.Namespace) -> int:
         except UserError as error:
             usage_error(args, error.message, hint=error.hint)
     inputs = [source] + ([Path(args.queries)] if args.queries else [])
-    written = [p.resolve() for p in outputs + query_outputs]
-    if len(set(written)) != len(written) or set(written) & {p.resolve() for p in inputs}:
-        usage_error(args, "the outputs must be distinct files, none of them an input")
-    for path in outputs + query_outputs:
-        if path.exists() and not args.force:
-            raise UserError(f"{path}: already exists", hint="pass --force to replace it")
-        # checked before anything is written: a split half-written is worse than none
-        if path.is_dir():
-            raise UserError(f"{path}: is a directory, not a regular file")
-        if not path.parent.is_dir():
-            raise UserError(f"{path}: the directory {path.parent} does not exist",
-                            hint="create it first, or choose another path")
+    # checked before anything is written, writability included: a split half-written (the
+    # calibration part replaced, the evaluation part refused) left two parts that overlap
+    from ttcdsl.cli.outputs import check_outputs
+
+    check_outputs([*(("-o", p) for p in outputs), *(("--queries-out", p) for p in query_outputs)],
+                  inputs, force=args.force)
 
     table = load(source)
     dataset = read_queries(args.queries) if args.queries else None
