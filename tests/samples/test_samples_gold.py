@@ -30,7 +30,7 @@ def _query(id: str, gold: str | None, kind: str = "math") -> Query:
 
 def test_a_sample_answering_the_gold_labelled_wrong_contradicts_it() -> None:
     table = _table(("a", "\\frac{1}{2}", False), ("a", "3", False), ("b", "7", True))
-    conflicts = gold_conflicts(table, [_query("a", "1/2"), _query("b", "7")])
+    conflicts = gold_conflicts(table, [_query("a", "1/2"), _query("b", "7")])[0]
     assert [q for q, _ in conflicts] == ["a"]
     assert "labelled wrong" in conflicts[0][1] and "1/2" in conflicts[0][1]
 
@@ -39,17 +39,17 @@ def test_a_right_label_on_another_answer_counts_only_where_the_form_is_the_whole
     # a math grader may rule 0.5 equal to 1/2; a letter is a letter
     table = _table(("m", "0.5", True), ("c", "B", True))
     queries = [_query("m", "1/2"), _query("c", "C", kind="multiple_choice")]
-    assert [q for q, _ in gold_conflicts(table, queries)] == ["c"]
+    assert [q for q, _ in gold_conflicts(table, queries)[0]] == ["c"]
 
 
 def test_unlabelled_unanswered_and_goldless_are_not_compared() -> None:
     table = _table(("a", "2", None), ("a", None, False), ("b", "2", False))
-    assert gold_conflicts(table, [_query("a", "2"), _query("b", None), _query("z", "1")]) == []
+    assert gold_conflicts(table, [_query("a", "2"), _query("b", None), _query("z", "1")])[0] == []
 
 
 def test_the_builtin_workload_agrees_with_its_own_gold() -> None:
     table, dataset = builtin_workload(200, 16, seed=1)
-    assert gold_conflicts(table, dataset.queries) == []
+    assert gold_conflicts(table, dataset.queries)[0] == []
 
 
 def test_a_queries_file_of_another_task_is_warned_about_at_run(tmp_path, capsys) -> None:
@@ -93,4 +93,20 @@ def test_the_qwen_math_log_whose_grader_marked_the_gold_wrong_is_warned_about(
 def test_a_table_that_agrees_says_nothing(gold, tmp_path) -> None:
     kind = "math" if gold == "7" else "multiple_choice"
     table = _table(("q", gold, True), ("q", "A", False))
-    assert gold_conflicts(table, [_query("q", gold, kind=kind)]) == []
+    assert gold_conflicts(table, [_query("q", gold, kind=kind)])[0] == []
+
+
+def test_a_math_answer_labelled_right_is_held_to_the_gold_by_the_math_checker() -> None:
+    # 0.5 is 1/2 (no conflict); 7 is not 99999 (a queries file of another task)
+    table = _table(("m", "0.5", True), ("x", "7", True))
+    conflicts = gold_conflicts(table, [_query("m", "\\frac{1}{2}"), _query("x", "99999")])[0]
+    assert [q for q, _ in conflicts] == ["x"] and "labelled right" in conflicts[0][1]
+
+
+def test_math_checks_are_bounded_and_say_when_they_ran_out() -> None:
+    from ttcdsl.samples.gold import MATH_CHECKS
+
+    n = MATH_CHECKS + 5
+    table = _table(*((f"q{i}", "7", True) for i in range(n)))
+    conflicts, complete = gold_conflicts(table, [_query(f"q{i}", "99999") for i in range(n)])
+    assert len(conflicts) == MATH_CHECKS and not complete

@@ -233,10 +233,10 @@ def run(args: argparse.Namespace) -> int:
 def _warn_gold_conflicts(table, dataset, source) -> None:  # noqa: ANN001
     from ttcdsl.samples.gold import gold_conflicts
 
-    conflicts = gold_conflicts(table, dataset.queries)
+    conflicts, complete = gold_conflicts(table, dataset.queries)
     if conflicts:
         query_id, what = conflicts[0]
-        print(f"ttc import: warning: in {len(conflicts)} of {len(dataset)} queries of {source} the "
+        print(f"ttc import: warning: in {'' if complete else 'at least '}{len(conflicts)} of {len(dataset)} queries of {source} the "
               f"log's labels contradict its gold answer (e.g. {query_id!r}: {what}); the table "
               "keeps the log's labels, and plans and replays score by them", file=sys.stderr)
 

@@ -19,14 +19,20 @@ from ttcdsl.answers.extract import gold_answer
 from ttcdsl.samples.schema import SamplesTable
 
 
-def gold_conflicts(table: SamplesTable, queries: Sequence[Any]) -> list[tuple[str, str]]:
-    """Queries whose gold answer contradicts the table's labels, with what contradicts it.
+def gold_conflicts(table: SamplesTable, queries: Sequence[Any]) -> tuple[list[tuple[str, str]], bool]:
+    """Queries whose gold answer contradicts the table's labels, with what contradicts it, and
+    whether every query was checked (False: the math checks ran out, so there may be more).
 
     A sample whose answer is the gold (the same canonical form) labelled wrong contradicts it
     for every kind; a sample labelled right whose answer is not the gold does only where the
     canonical form is the whole rule (``multiple_choice``, ``exact``): a math checker may rule
-    ``1/2`` and ``0.5`` equal, and code is judged by running it. Unlabelled samples, samples
-    without an answer and queries without a string gold are not compared."""
+    ``1/2`` and ``0.5`` equal, and code is judged by running it. For math such a sample is
+    held to the gold by the math checker (``ttcdsl.answers.equivalent``), for at most
+    ``MATH_CHECKS`` queries: a queries file of another math task is found from its first ones.
+    Unlabelled samples, samples without an answer and queries without a string gold are not
+    compared."""
+    from ttcdsl.answers.correct import equivalent
+
     rows = table.by_query()
     forms: dict[tuple[str, str], str] = {}
 
@@ -36,6 +42,7 @@ def gold_conflicts(table: SamplesTable, queries: Sequence[Any]) -> list[tuple[st
         return forms[(answer, kind)]
 
     conflicts = []
+    math_checks, complete = 0, True
     for query in queries:
         if not isinstance(query.gold, str) or query.kind == "code" or query.id not in rows:
             continue
@@ -49,8 +56,18 @@ def gold_conflicts(table: SamplesTable, queries: Sequence[Any]) -> list[tuple[st
                 conflicts.append((query.id, f"gold {query.gold!r}, yet a sample answering "
                                   f"{answer!r} is labelled wrong"))
                 break
-            if label and not is_gold and query.kind in ("multiple_choice", "exact"):
+            if label and not is_gold:
+                if query.kind == "math":
+                    if math_checks >= MATH_CHECKS:
+                        complete = False
+                        continue
+                    math_checks += 1
+                    if equivalent(gold, str(answer), "math"):
+                        continue
                 conflicts.append((query.id, f"gold {query.gold!r}, yet a sample answering "
                                   f"{answer!r} is labelled right"))
                 break
-    return conflicts
+    return conflicts, complete
+
+
+MATH_CHECKS = 20  # math-checker comparisons per call (each may take a worker round trip)
