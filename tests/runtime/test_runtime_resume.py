@@ -141,6 +141,19 @@ def test_an_unfinished_run_gets_a_partial_report_and_is_left_untouched(
     assert report["budget_cut_queries"] == 0  # still running, not cut
     assert report["predicted"]["z"] is None and report["predicted"]["samples_z"] is None
     assert report["baseline"] is None
+    # queries the run had not reached are unknown, not wrong (a run killed before its first
+    # stored sample read "accuracy 0 over 1500 of 1500 queries")
+    by_query = {}
+    for line in complete:
+        row = json.loads(line)
+        by_query[row["query_id"]] = by_query.get(row["query_id"], 0) + 1
+    assert report["unreached_queries"] == report["queries"] - len(by_query)
+    if by_query:
+        assert report["accuracy_over"] == len(by_query)
+    else:
+        assert report["accuracy"] is None
+        text = ttc_subprocess(["report", str(out)])
+        assert "no query has a sample yet" in text.stdout, text.stdout
     assert hashlib.sha256((out / "samples.jsonl").read_bytes()).hexdigest() == before
     assert not (out / "report.json").exists()
     assert ttc_subprocess(["run", "--resume", str(out), "--quiet"]).returncode == 0
@@ -159,3 +172,37 @@ def test_progress_shows_retired_queries_spend_and_an_eta(setup, tmp_path) -> Non
     assert "retired 0/24" in lines[0] and "ETA ?" in lines[0]  # no targets before the probe
     assert any("ETA ~" in line or line.endswith("done") for line in lines[1:])
     assert "[####################] retired 24/24" in lines[-1]
+
+
+@pytest.mark.parametrize("edit", ["every label true", "a middle sample deleted"])
+def test_resume_refuses_stored_samples_edited_after_the_run(setup, tmp_path, edit) -> None:
+    """A resume took an edited samples.jsonl as the run's and wrote a clean report of it: every
+    label set to true resumed into accuracy 1 and +30 points over uniform; a deleted middle line
+    into samples 'generated past a stop' of a policy without stop rules."""
+    import json
+
+    d, plan, queries, samples, reference = setup
+    out = tmp_path / "run"
+    killed = ttc_subprocess(
+        run_args(plan, queries, samples, out, seed=5), env={"TTC_RUN_CRASH": "appended:2"}
+    )
+    assert killed.returncode == -signal.SIGKILL
+    path = out / "samples.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    if edit == "every label true":
+        lines = lines[:1] + [json.dumps(dict(json.loads(line), correct=True)) + "\n"
+                             for line in lines[1:]]
+    else:
+        rows = [json.loads(line) for line in lines[1:]]
+        # a sample of a query that has later ones stored
+        victim = next(i for i, r in enumerate(rows)
+                      if any(o["query_id"] == r["query_id"] and o["sample_index"] > r["sample_index"]
+                             for o in rows))
+        del lines[1 + victim]
+    path.write_text("".join(lines))
+    before = path.read_bytes()
+    refused = ttc_subprocess(["run", "--resume", str(out), "--quiet"])
+    assert refused.returncode == 1, refused.stderr
+    assert "not what the replay served" in refused.stderr
+    assert ("labelled True" if edit == "every label true" else "is missing") in refused.stderr
+    assert path.read_bytes() == before and not (out / "report.json").exists()

@@ -245,6 +245,8 @@ def _resume_locked(args: argparse.Namespace, run_dir) -> int:
         )
         store = SampleStore.open(path)
     check_samples_header(run_dir, manifest, store.meta())
+    if not inputs.live:
+        _check_stored_replay(store, inputs.backend, path)
     baseline = False
     if inputs.live:
         from ttcdsl.cli.live import check_same_settings
@@ -255,6 +257,21 @@ def _resume_locked(args: argparse.Namespace, run_dir) -> int:
     executor = inputs.executor(store, args.quiet)
     return _execute(executor, inputs, run_dir, args.quiet, fresh=False, existed=True,
                     baseline=baseline)
+
+
+def _check_stored_replay(store, backend, path) -> None:  # noqa: ANN001
+    """Refuse to resume a replay whose stored samples were edited: the resume would take them
+    as the run's and write a clean report of them (a file with every label set to true resumed
+    into "accuracy 1, +30 points over uniform")."""
+    from ttcdsl.errors import UserError
+
+    count, shown = backend.contradictions(store.load().rows())
+    if count:
+        raise UserError(
+            f"{path}: {count} stored samples are not what the replay served ({'; '.join(shown)}): "
+            "the file was changed after the run stored them, and a resume would report them",
+            hint="run again into a new --out (the run's samples come only from its replay table)",
+        )
 
 
 def _run_dir_inputs(args, run_dir, manifest) -> _Inputs:
@@ -626,12 +643,13 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
               "as it was labelled there", file=sys.stderr)
     from ttcdsl.samples.gold import gold_conflicts
 
-    conflicts = gold_conflicts(backend.table, dataset.queries)
+    conflicts, complete = gold_conflicts(backend.table, dataset.queries)
     if conflicts:
         # the accuracy a replay reports is the table's labelling: a queries file of another
         # task with the same ids ("0", "1", ...) would otherwise pass unnoticed
         query_id, what = conflicts[0]
-        print(f"ttc run: warning: {len(conflicts)} of {len(dataset)} queries of {dataset_path} "
+        print(f"ttc run: warning: {'' if complete else 'at least '}{len(conflicts)} of "
+              f"{len(dataset)} queries of {dataset_path} "
               f"have a gold answer that the labels in {table_path} contradict (e.g. {query_id!r}: "
               f"{what}); replay scores each sample by the table's label, not by the queries' "
               "gold: check that the queries file and the table are the same task (or the log's grader "

@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -171,6 +171,42 @@ class ReplayBackend:
             cached.flags.writeable = False
             self._orders[query_id] = cached
         return cached
+
+    def contradictions(self, rows: Iterable[Any], limit: int = 3) -> tuple[int, list[str]]:
+        """Stored samples of a replay of this table that are not what it served: how many, and
+        the first ``limit`` described. Replay serves a query's samples in order, each the logged
+        sample at its position of the serving order, cut (no answer, wrong where labelled) where
+        longer than the request's ``max_tokens``; so a stored sample whose answer or label is
+        not its logged one's, or a query whose stored indices skip one, was edited after the
+        run stored it (a crash only tears the last line)."""
+        c = self._columns
+        count, shown = 0, []
+
+        def found(what: str) -> None:
+            nonlocal count
+            count += 1
+            if len(shown) < limit:
+                shown.append(what)
+
+        held: dict[str, set[int]] = {}
+        for row in rows:
+            held.setdefault(row.query_id, set()).add(row.sample_index)
+            order = self.order(row.query_id)
+            where = f"query {row.query_id!r} sample {row.sample_index}"
+            if row.sample_index >= len(order):
+                found(f"{where}: the table logs only {len(order)} samples of it")
+                continue
+            logged = int(order[row.sample_index])
+            cut = row.finish_reason == "length" and row.answer is None
+            if row.answer != c["answer"][logged] and not cut:
+                found(f"{where}: answer {row.answer!r}, the table's is {c['answer'][logged]!r}")
+            elif row.correct != c["correct"][logged] and not (cut and row.correct in (False, None)):
+                found(f"{where}: labelled {row.correct}, the table's label is {c['correct'][logged]}")
+        for qid, indices in held.items():
+            if len(indices) != max(indices) + 1:
+                gap = min(set(range(max(indices) + 1)) - indices)
+                found(f"query {qid!r}: sample {gap} is missing while later ones are stored")
+        return count, shown
 
     def generate(
         self,
