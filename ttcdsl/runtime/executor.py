@@ -694,8 +694,10 @@ class Executor:
         logged = getattr(self.backend, "logged", None)
         # A query the backend gave no sample at all (it failed, or a replay table holds none)
         # has no outcome to score: unknown, not wrong. Counted as wrong, a dead server read
-        # as "accuracy 0". A query the policy or the budget left without samples stays wrong.
-        unserved = not generated and q.exhausted is not None
+        # as "accuracy 0". A query the policy or the budget left without samples stays wrong;
+        # one an interrupted run had not reached yet is unknown too (a run killed before its
+        # first sample was stored reported "accuracy 0 over 1500 of 1500 queries").
+        unserved = not generated and (q.exhausted is not None or self.interrupted)
         return QueryResult(
             query_id=q.qid,
             bin=self.policy.bins[q.bin].name,

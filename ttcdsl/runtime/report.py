@@ -150,6 +150,9 @@ def build_report(
         # as wrong where the source is labelled, so it stays in)
         "accuracy_over": labelled,
         "unserved_queries": sum(r.samples == 0 and r.exhausted is not None for r in results),
+        # an interrupted run's queries it had not reached yet: unknown, left out like the above
+        "unreached_queries": sum(r.samples == 0 and r.exhausted is None for r in results)
+        if outcome.end == "interrupted" else 0,
         "coverage": coverage,
         "coverage_over": covered_over,
         "predicted": {
@@ -467,9 +470,15 @@ def _truncation_cell(report: Mapping[str, Any], spend: Mapping[str, Any]) -> str
 
 def _accuracy_cell(report: Mapping[str, Any], over: int) -> str:
     unserved = report.get("unserved_queries") or 0
+    unreached = report.get("unreached_queries") or 0
     left_out = (f"; {unserved} the backend gave no sample are left out: their outcome is unknown"
                 if unserved else "")
+    if unreached:
+        left_out += (f"; {unreached} the run has not reached yet are left out: their outcome is "
+                     "unknown")
     if report["accuracy"] is None:
+        if unreached and unserved + unreached == report["queries"]:
+            return "unknown: no query has a sample yet (the run is unfinished)"
         if unserved and unserved == report["queries"]:
             return "unknown: no query got a sample (see the shortfall)"
         return "- (no gold labels)"
