@@ -28,6 +28,9 @@ def test_running_out_of_memory_is_said_as_such_not_as_a_bug(monkeypatch, capsys)
     (["simulate", "policies/self_consistency.ttc", "--queries", str(10**11)], "--queries must be at most"),
     (["queries", "arithmetic", "-o", "q.jsonl", "--count", "100000000"], "--count must be from 1"),
     (["run", "p.yaml", "--seed", str(2**63)], "must be an integer from 0 to 9223372036854775807"),
+    # a run without what it must name is a command-line error too (it exited 1)
+    (["run", "p.yaml", "--queries", "q.jsonl"], "ttc run needs --out"),
+    (["run"], "ttc run needs PLAN, --queries, --out"),
 ])
 def test_out_of_range_numbers_are_command_line_errors(argv, message, capsys) -> None:
     from ttcdsl.cli import main

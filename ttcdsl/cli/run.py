@@ -83,6 +83,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="replace RUN_DIR if it is an existing run directory (never any other directory)",
     )
     parser.set_defaults(run=run)
+    from ttcdsl.cli.usage import remember_parser
+
+    remember_parser(parser)
 
 
 def _seed(text: str) -> int:
@@ -118,8 +121,10 @@ def run(args: argparse.Namespace) -> int:
         flag for flag, value in (("PLAN", args.plan), ("--queries", args.queries),
                                  ("--out", args.out)) if not value
     ]
-    if missing:
-        raise UserError(f"ttc run needs {', '.join(missing)}", hint="or --resume RUN_DIR")
+    if missing:  # a command line without what it must name: a usage error (exit 2)
+        from ttcdsl.cli.usage import usage_error
+
+        usage_error(args, f"ttc run needs {', '.join(missing)}", hint="or --resume RUN_DIR")
     if args.seed is None:
         args.seed = 0
     inputs = _inputs(args, plan_path=Path(args.plan), policy_path=args.policy)
