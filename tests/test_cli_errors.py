@@ -31,6 +31,7 @@ def test_running_out_of_memory_is_said_as_such_not_as_a_bug(monkeypatch, capsys)
     # a run without what it must name is a command-line error too (it exited 1)
     (["run", "p.yaml", "--queries", "q.jsonl"], "ttc run needs --out"),
     (["run"], "ttc run needs PLAN, --queries, --out"),
+    (["report", "runs/r1", "--plots", ""], "--plots needs a directory name"),
 ])
 def test_out_of_range_numbers_are_command_line_errors(argv, message, capsys) -> None:
     from ttcdsl.cli import main

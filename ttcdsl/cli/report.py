@@ -51,6 +51,11 @@ def run(args: argparse.Namespace) -> int:
     from ttcdsl.runtime.lock import writer_pid
     from ttcdsl.runtime.rundir import REPORT, SAMPLES, read_manifest
 
+    if args.plots is not None and not args.plots.strip():
+        # an empty --plots was taken as "no plots", without a word
+        from ttcdsl.cli.usage import usage_error
+
+        usage_error(args, "--plots needs a directory name", hint="e.g. --plots RUN_DIR/plots")
     run_dir = Path(args.run_dir)
     read_manifest(run_dir)  # a clear error when it is not a run directory
     writer = writer_pid(run_dir)
