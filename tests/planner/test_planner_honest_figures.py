@@ -1,6 +1,7 @@
-"""Figures a plan states that were not what they seemed: a bin's accuracy error where every
-calibration query agrees (Wald's 0: "1.000 ± 0.000"; now Wilson's, as run reports use), and a
-prediction near 0 because the logged samples are longer than the policy's max_tokens (now said)."""
+"""Figures and warnings a plan states that were not what they seemed: a bin's accuracy error where
+every calibration query agrees (Wald's 0: "1.000 ± 0.000"; now Wilson's, as run reports use), a
+prediction near 0 because the logged samples are longer than max_tokens (now said), and counts
+said to stop at the table's depth where the allocation stopped them."""
 
 from __future__ import annotations
 
@@ -60,3 +61,28 @@ def test_samples_longer_than_the_max_tokens_served_are_said_to_count_as_cut() ->
     assert "48 of 48 calibration samples (100%)" in warning and "(512)" in warning
     short = make_plan(policy, table_of(queries, tokens=300), cross_check=False, reps=8).plan
     assert not [w for w in short["warnings"] if "longer than the max_tokens" in w]
+
+
+@pytest.mark.parametrize("depth, said", [(16, False), (8, True)])
+def test_counts_are_said_to_stop_at_the_tables_depth_only_where_it_stops_them(depth, said) -> None:
+    """`allocate fixed { easy 4 hard 10 }` on a table of 16 per query was told its counts stop
+    at 10, "the samples every calibration query holds": its own largest count stops them."""
+    from ttcdsl.workloads import builtin_workload
+
+    policy = parse_policy(HEADER + """
+budget {
+  mean samples per query <= 8
+  samples per query in 1..16
+}
+probe 4 samples
+feature agreement = top_share(answers)
+difficulty = 1 - agreement
+bins by difficulty quantiles [0.5] as easy, hard
+strategy easy = majority_vote
+strategy hard = majority_vote
+allocate fixed { easy 4 hard 10 }
+""")
+    table, _ = builtin_workload(120, depth, seed=2)
+    plan = make_plan(policy, table, cross_check=False, reps=8).plan
+    stops = [w for w in plan["warnings"] if w.startswith("counts stop at")]
+    assert bool(stops) is said, plan["warnings"]

@@ -592,7 +592,10 @@ def _warnings(calibration: Calibration, curves: BinCurves) -> list[str]:
                 "--extrapolate to plan past it by the model"
             )
     high = policy.budget.find("per_query_max", "samples")
-    if high is not None and high.value > curves.levels[-1] and not curves.extrapolate:
+    depth_bound = curves.levels[-1] >= int(calibration.samples_per_query[0])
+    # only where the table's depth is what stopped the counts (a fixed allocation's largest
+    # count stops them too, and was then said to be "the samples every query holds")
+    if high is not None and high.value > curves.levels[-1] and not curves.extrapolate and depth_bound:
         out.append(
             f"counts stop at {curves.levels[-1]} samples per query, {depth}, below the policy's "
             f"maximum of {high.value:g}; pass --extrapolate to plan past it by the model"
