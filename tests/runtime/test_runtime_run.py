@@ -268,3 +268,18 @@ def test_a_queries_file_without_gold_is_said_to_leave_the_labels_to_the_table(tm
     plan = hand_plan(policy, {b: [{"samples": 4, "share": 1.0}] for b in ("split", "agree")})
     assert ttc(*run_args(plan, queries, samples, tmp_path / "run")) == 0
     assert "5 queries of" in capsys.readouterr().err
+
+
+def test_a_table_shallower_than_the_probe_is_said_before_the_run(tmp_path, capsys) -> None:
+    """A table of 1 sample per query under a probe of 2 ran with no word before it; the queries
+    were binned on a 1-sample probe, which only a shortfall after the run hinted at."""
+    samples, queries = workload_files(tmp_path, n=12, m=1)
+    policy = write_policy(tmp_path, ADAPTIVE)
+    plan = hand_plan(policy, {b: [{"samples": 4, "share": 1.0}] for b in ("split", "agree")})
+    assert ttc(*run_args(plan, queries, samples, tmp_path / "run")) == 0
+    err = capsys.readouterr().err
+    assert "12 of 12 queries hold fewer samples" in err and "probe of 2" in err, err
+    (tmp_path / "deep").mkdir()
+    deep, deep_queries = workload_files(tmp_path / "deep", n=12, m=8)
+    assert ttc(*run_args(plan, deep_queries, deep, tmp_path / "run2")) == 0
+    assert "fewer samples" not in capsys.readouterr().err

@@ -618,6 +618,15 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
             f"{table_path} (e.g. {examples})",
             hint="replay can only serve queries the table logged; run a dataset that matches it",
         )
+    probe = int(policy.probe or 0)
+    shallow = [q for q in dataset.ids() if backend.logged(q) < probe]
+    if shallow:
+        # binned on fewer samples than the plan's probe, and nothing left to serve: said before
+        # the run, not only as a shortfall after it
+        print(f"ttc run: warning: {len(shallow)} of {len(dataset)} queries hold fewer samples in "
+              f"{table_path} than the policy's probe of {probe} (e.g. {shallow[0]!r} holds "
+              f"{backend.logged(shallow[0])}): they are binned on a shorter probe than the plan "
+              "was made with, and get nothing more", file=sys.stderr)
     from ttcdsl.observables import require
 
     # Refuse before anything is spent when the table lacks what the policy reads (a missing
