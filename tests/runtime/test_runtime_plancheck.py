@@ -104,3 +104,30 @@ def test_a_hand_edited_bandit_plan_is_refused(tmp_path, field, value) -> None:
     _set(plan, field, value)
     with pytest.raises(UserError, match=f"b.plan.yaml: field '{field.replace('[', '.').split('.')[0]}"):
         check_plan_against_policy(plan, policy, "b.plan.yaml")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda budget: budget[0].update(value=2), "field 'budget[0].value': the plan says 2, but the policy says 6"),
+    (lambda budget: budget[0].update(value="eight"), "the plan says 'eight'"),
+    (lambda budget: budget.clear(), "field 'budget': the plan says []"),
+    (lambda budget: budget[1].update(label="samples per query in 1..99"), "budget[1].label"),
+])
+def test_a_hand_edited_budget_is_refused(tmp_path, capsys, edit, message) -> None:
+    """The run keeps the policy's limits, so an edited budget ran as the policy's while the run
+    directory's plan showed the edited one (`mean samples per query <= 2`, a cap of 800 spent)."""
+    from ttcdsl.planner.report import budget_entries
+
+    policy = write_policy(tmp_path)
+    plan = hand_plan(policy)
+    data = yaml.safe_load(plan.read_text())
+    data["budget"] = [entry for _, entry in budget_entries(load_policy(policy))]
+    plan.write_text(yaml.safe_dump(data, sort_keys=False))
+    samples, queries = workload_files(tmp_path, n=6, m=16)
+    assert ttc(*run_args(plan, queries, samples, tmp_path / "ok")) == 0  # as the planner wrote it
+    edit(data["budget"])
+    plan.write_text(yaml.safe_dump(data, sort_keys=False))
+    capsys.readouterr()
+    assert ttc(*run_args(plan, queries, samples, tmp_path / "run")) == 1
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert not (tmp_path / "run").exists()

@@ -57,6 +57,22 @@ def check_plan_against_policy(plan: Mapping[str, Any], policy: ir.Policy, plan_p
         same("binning.cuts", binning.get("cuts", list(policy.binning.cuts)), list(policy.binning.cuts))
         if policy.binning.method == "thresholds":
             same("binning.edges", binning["edges"], list(policy.binning.cuts))
+    if "budget" in plan:
+        # the run keeps the policy's limits; a plan whose budget says otherwise was edited and
+        # showed limits (in the run directory's copy) that were never applied
+        from ttcdsl.planner.report import budget_entries
+
+        declared = [entry for _, entry in budget_entries(policy)]
+        mine = plan["budget"] if isinstance(plan["budget"], list) else None
+        if mine is None or len(mine) != len(declared):
+            fail("budget", plan["budget"] if mine is None else [b.get("label") if isinstance(b, dict)
+                 else b for b in mine], [d["label"] for d in declared])
+        for k, (entry, theirs) in enumerate(zip(mine, declared)):
+            if not isinstance(entry, dict):
+                fail(f"budget[{k}]", entry, theirs["label"])
+            for key in ("label", "kind", "unit", "bin", "value"):
+                if key in entry:
+                    same(f"budget[{k}].{key}", entry[key], theirs[key])
     bins = plan["bins"]
     if len(bins) != len(policy.bins):
         fail("bins", [b["name"] for b in bins], [b.name for b in policy.bins])
