@@ -99,6 +99,15 @@ def test_fmt_of_a_symbolic_link_formats_its_target_and_keeps_the_link(tmp_path, 
     assert main(["fmt", "--check", str(target)]) == 0
 
 
+def test_fmt_leaves_a_read_only_file_as_it_is(tmp_path, capsys):
+    path = tmp_path / "kept.ttc"
+    original = "policy   kept\nanswer majority_vote allocate fixed 2\n"
+    path.write_text(original)
+    path.chmod(0o444)
+    assert main(["fmt", str(path)]) == 1
+    assert path.read_text() == original and "is read-only" in capsys.readouterr().err
+
+
 def test_fmt_leaves_a_file_with_syntax_errors_untouched(tmp_path, capsys):
     path = tmp_path / "broken.ttc"
     original = "policy p\nbudget { mean samples per query <= }\n"

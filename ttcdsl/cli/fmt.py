@@ -54,6 +54,11 @@ def run(args: argparse.Namespace) -> int:
         if args.check or args.diff:
             print(f"would reformat {path}", file=sys.stderr)
             status = 1
+        elif not os.stat(path).st_mode & 0o222:
+            # a read-only policy is one its owner keeps from changing; the rename replaced it
+            print(f"error: {path}: is read-only; not reformatted (ttc fmt --diff shows the change)",
+                  file=sys.stderr)
+            status = 1
         else:
             _write_atomically(path, formatted)
             print(f"reformatted {path}", file=sys.stderr)
