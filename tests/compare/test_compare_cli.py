@@ -175,6 +175,9 @@ def test_overlapping_calibration_refused(crux, capsys):
 def test_missing_inputs_exit_1(crux, tmp_path, capsys):
     assert main(["compare", str(tmp_path / "nope.ttc"), "--samples", str(crux)]) == 1
     assert "no such policy file" in capsys.readouterr().err
+    (tmp_path / "policies.ttc").mkdir()
+    assert main(["compare", str(tmp_path / "policies.ttc"), "--samples", str(crux)]) == 1
+    assert "policies.ttc: is a directory, not a policy file" in capsys.readouterr().err
     assert main(["compare", str(POLICIES / "oracle_coverage.ttc"),
                  "--samples", str(tmp_path / "nope.jsonl")]) == 1
     assert "no such samples table" in capsys.readouterr().err

@@ -99,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     scores = _score_map(args.score)
     for path in args.policies:
         if not Path(path).is_file():
-            raise UserError(f"{path}: no such policy file")
+            what = "is a directory, not a policy file" if Path(path).is_dir() else "no such policy file"
+            raise UserError(f"{path}: {what}")
     seen: set[Path] = set()
     unique, repeated = [], []
     for path in args.policies:  # the same file twice: one set of rows, said so

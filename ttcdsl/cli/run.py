@@ -550,7 +550,8 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
                   "report's comparison with its predictions says so", file=sys.stderr)
     policy_file = policy_path or _recorded_policy(plan_path, plan)
     if not Path(policy_file).is_file():
-        raise UserError(f"{policy_file}: no such policy file", hint="pass --policy POLICY.ttc")
+        what = "is a directory, not a policy file" if Path(policy_file).is_dir() else "no such policy file"
+        raise UserError(f"{policy_file}: {what}", hint="pass --policy POLICY.ttc")
     policy = load_policy(policy_file)
     if policy.source_hash != plan["policy"]["source_sha256"]:
         raise UserError(
