@@ -283,3 +283,16 @@ def test_a_table_shallower_than_the_probe_is_said_before_the_run(tmp_path, capsy
     deep, deep_queries = workload_files(tmp_path / "deep", n=12, m=8)
     assert ttc(*run_args(plan, deep_queries, deep, tmp_path / "run2")) == 0
     assert "fewer samples" not in capsys.readouterr().err
+
+
+def test_a_resume_whose_table_moved_is_told_to_name_it(tmp_path, capsys) -> None:
+    samples, queries = workload_files(tmp_path, n=8, m=8)
+    policy = write_policy(tmp_path, ADAPTIVE)
+    plan = hand_plan(policy, {b: [{"samples": 4, "share": 1.0}] for b in ("split", "agree")})
+    out = tmp_path / "run"
+    assert ttc(*run_args(plan, queries, samples, out)) == 0
+    moved = samples.rename(tmp_path / "moved.jsonl")
+    capsys.readouterr()
+    assert ttc("run", "--resume", str(out), "--quiet") == 1
+    assert "pass --samples NEW_PATH" in capsys.readouterr().err
+    assert ttc("run", "--resume", str(out), "--samples", str(moved), "--quiet") == 0

@@ -606,7 +606,11 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
                        prompt_bounds=prompt_bounds, live=True)
     table_path = Path(args.samples)
     if not table_path.is_file():
-        raise UserError(f"{table_path}: no such samples table")
+        raise UserError(
+            f"{table_path}: no such samples table",
+            hint="a resume reads the table from where the run started; if it moved, pass "
+            "--samples NEW_PATH (its sha256 is checked)" if getattr(args, "resume", None) else None,
+        )
     from ttcdsl.runtime.replay import ReplayBackend
     from ttcdsl.samples import content_hash
 
