@@ -77,3 +77,32 @@ def test_a_bandit_row_carries_the_plans_simulated_prediction(builtin_table, tmp_
     assert 0 < row["planned_se"] < 0.1
     # the built-in workload's halves are alike: the replay lands within the plan's interval
     assert row["planned_agrees"] is True
+
+
+@pytest.mark.slow
+def test_a_bandit_the_simulation_cannot_finish_is_planned_without_a_prediction():
+    """A bandit with no per-query cap at a budget past the simulator's longest draw failed the
+    comparison row after minutes of simulation, though its replay ran; its plan now stands with
+    no prediction and the reason."""
+    from ttcdsl.lang.api import parse_policy
+    from ttcdsl.planner.build import make_plan
+    from ttcdsl.workloads import builtin_workload
+
+    policy = parse_policy("""
+policy uncapped "a bandit without a per-query cap"
+budget { mean samples per query <= 2000 }
+sampling { temperature 0.8  max_tokens 4096 }
+scorer prm = reward_model "m"
+allocate bandit {
+  round 2 samples
+  explore entropy
+  solved when score(prm) >= 0.99
+} maximize accuracy
+answer best_of_n(prm)
+""")
+    table, _ = builtin_workload(8, 16, seed=1)
+    plan = make_plan(policy, table, cross_check=False, reps=8, predict_bandit=True,
+                     score_columns={"prm": "prm"}).plan
+    assert plan["predicted"] is None
+    (why,) = [w for w in plan["warnings"] if w.startswith("no prediction")]
+    assert "took 1024 samples or more" in why and "samples per query <= N" in why

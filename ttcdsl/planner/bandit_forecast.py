@@ -61,8 +61,16 @@ def forecast(
     n = len(simulated_ids)
     say(f"predicting the run: the bandit simulated on the calibration table ({DRAWS} sample "
         f"orders of {n} queries)")
-    report = simulate_plan(policy, plan, Workload(name="calibration", fitted=fitted, logged=logged),
-                           n_queries=n, seeds=DRAWS, seed=seed, baselines=False, per_query=True)
+    from ttcdsl.errors import UserError
+
+    try:
+        report = simulate_plan(policy, plan, Workload(name="calibration", fitted=fitted, logged=logged),
+                               n_queries=n, seeds=DRAWS, seed=seed, baselines=False, per_query=True)
+    except UserError as error:
+        # a bandit the simulation cannot finish (one with no per-query cap whose questions run
+        # past the longest draw): the plan, and a comparison's replay of it, still stand, with
+        # no prediction and the reason (it failed the whole comparison row)
+        return None, None, f"no prediction: {error.message}" + (f" ({error.hint})" if error.hint else "")
     row = {q: i for i, q in enumerate(simulated_ids)}
     take = np.array([row[q] for q in calibration.query_ids])  # the calibration's queries, its order
     per_query = {name: values.mean(0)[take] for name, values in report["per_query"].items()}
