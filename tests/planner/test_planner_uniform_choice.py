@@ -98,6 +98,10 @@ def test_a_policy_worse_beyond_noise_runs_uniform(halves, tmp_path) -> None:
     edited = {**plan, "uniform_choice": {**choice, "strategy": "best_of_n"}}
     with pytest.raises(FileFormatError, match="uniform_choice.strategy"):
         check_plan_against_policy(edited, policy, "plan.yaml")
+    # a uniform count past the policy's per-query cap was run (and cut by the ledger)
+    edited = {**plan, "uniform_choice": {**choice, "allocation": [{"samples": 400, "share": 1.0}]}}
+    with pytest.raises(FileFormatError, match=r"uniform_choice.allocation\[0\].samples"):
+        check_plan_against_policy(edited, policy, "plan.yaml")
     # the run IS uniform, query by query, on the same served samples as the run report's baseline
     ids = evaluation.query_ids()
     (run,) = replay(policy, plan, evaluation, ids, {}, [0])

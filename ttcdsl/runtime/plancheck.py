@@ -97,6 +97,17 @@ def check_plan_against_policy(plan: Mapping[str, Any], policy: ir.Policy, plan_p
         same("uniform_choice.scorer", uniform.get("scorer"), policy.answer.scorer)
         every = set().union(*_uniform_counts(policy, plan))
         allowed = [every for _ in policy.bins]
+        options = uniform.get("allocation") if isinstance(uniform.get("allocation"), list) else []
+        for j, option in enumerate(options):
+            count = option.get("samples") if isinstance(option, dict) else option
+            if count not in every:
+                counts = sorted(every)
+                raise FileFormatError(
+                    Path(plan_path),
+                    f"{count!r} samples per query, but the policy allows {counts[0]}..{counts[-1]}",
+                    field=f"uniform_choice.allocation[{j}].samples",
+                    hint="the plan was edited by hand; re-plan with ttc plan",
+                )
     for i, (spec, mine) in enumerate(zip(policy.bins, bins)):
         where = f"bins[{i}]"
         same(f"{where}.name", mine["name"], spec.name)
