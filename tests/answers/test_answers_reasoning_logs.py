@@ -67,6 +67,7 @@ def test_multiple_choice_letters_as_models_write_them(text: str) -> None:
     assert extract(text, "multiple_choice") == "C"
 
 
-@pytest.mark.parametrize("text", ["I think so", "A lot of thought\nI am unsure", "Paris"])
+@pytest.mark.parametrize("text", ["I think so", "A lot of thought\nI am unsure", "Paris",
+                                  "The best option is a mix of both.", "My choice is a guess"])
 def test_multiple_choice_text_without_a_letter_has_no_answer(text: str) -> None:
     assert extract(text, "multiple_choice") is None

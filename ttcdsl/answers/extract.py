@@ -41,9 +41,11 @@ _LAST_NUMBER = re.compile(
 _FENCE = re.compile(r"```[\w+-]*[ \t]*\n(.*?)```", re.S)
 _ANSWER_TAG = re.compile(r"\[ANSWER\](.*?)\[/ANSWER\]", re.S)
 _CHOICE_STATED = re.compile(
-    r"(?:answer|option|choice)\s*(?:is|:|：)\s*(?:option\s*)?\**\s*[(\[]?\s*([A-Za-z])\s*[)\]]?\**"
-    r"(?![A-Za-z])",
-    re.I,
+    r"answer\s*(?:is|:|：)\s*(?:option\s*)?\**\s*[(\[]?\s*([A-Za-z])\s*[)\]]?\**(?![A-Za-z])", re.I
+)
+# "option is C" / "choice: C" name a capital: "the best option is a mix" is prose, not (A)
+_CHOICE_NAMED = re.compile(
+    r"(?i:option|choice)\s*(?i:is|:|：)\s*\**\s*[(\[]?\s*([A-Z])\s*[)\]]?\**(?![A-Za-z])"
 )
 _CHOICE_PAREN = re.compile(r"\(([A-Z])\)")
 # a final line that is the letter: "c", "(C)", "C.", "**C**", or "C) Paris", "C: Paris"
@@ -102,9 +104,9 @@ def extract_choice(text: str) -> str | None:
     boxed = last_macro_argument(text, _BOXES)
     if boxed is not None and boxed.strip():
         return boxed.strip()
-    stated = _last(_CHOICE_STATED, text)
-    if stated is not None:
-        return stated.group(1).upper()
+    found = [m for m in (_last(_CHOICE_STATED, text), _last(_CHOICE_NAMED, text)) if m is not None]
+    if found:
+        return max(found, key=lambda m: m.start()).group(1).upper()  # the last one stated
     paren = _CHOICE_PAREN.findall(text)
     if paren:
         return paren[-1]
