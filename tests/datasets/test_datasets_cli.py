@@ -120,7 +120,7 @@ def test_split_into_a_directory_it_cannot_write_replaces_neither_part(tmp_path: 
     try:
         if os.access(locked, os.W_OK):  # root writes a read-only directory; nobody writes /proc
             if not Path("/proc/self").is_dir():
-                pytest.skip("running as root without /proc: no directory refuses a file")
+                pytest.skip("no directory here refuses a new file: root writes read-only ones, and there is no /proc")
             locked = Path("/proc/self")
         capsys.readouterr()
         second = locked / "b.jsonl"

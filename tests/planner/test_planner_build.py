@@ -272,18 +272,22 @@ def test_no_gold_labels_is_a_clear_error():
         make_plan(policy, SamplesTable.from_rows(rows, meta=RunMeta()))
 
 
-def test_too_few_samples_beyond_the_probe_is_a_clear_error():
-    policy = parse_policy(
-        HEADER
-        + """
-probe 4 samples
-feature a = top_share(answers)
-bins by a thresholds [0.5] as x, y
-strategy x = majority_vote
-strategy y = majority_vote
+def agreement_bins(probe: int, cut: float, names: tuple[str, str] = ("split", "agreed")):
+    """A fixed policy of 4 samples per query, majority vote in two bins split by the probe's
+    agreement at ``cut`` (the shape several planner tests calibrate)."""
+    low, high = names
+    return parse_policy(HEADER + f"""
+probe {probe} samples
+feature agreement = top_share(answers)
+bins by agreement thresholds [{cut}] as {low}, {high}
+strategy {low} = majority_vote
+strategy {high} = majority_vote
 allocate fixed 4 maximize accuracy
-"""
-    )
+""")
+
+
+def test_too_few_samples_beyond_the_probe_is_a_clear_error():
+    policy = agreement_bins(probe=4, cut=0.5)
     queries = {"q": [("1", True)] * 4}
     with pytest.raises(UserError, match="none is left to estimate the curves"):
         make_plan(policy, table_of(queries))

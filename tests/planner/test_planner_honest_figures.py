@@ -10,7 +10,7 @@ import io
 import pytest
 from rich.console import Console
 
-from tests.planner.test_planner_build import HEADER, table_of
+from tests.planner.test_planner_build import HEADER, agreement_bins, table_of
 from ttcdsl.lang.api import parse_policy
 from ttcdsl.planner.build import make_plan
 from ttcdsl.planner.explain import explain
@@ -28,14 +28,7 @@ def test_wilson_error_is_the_run_reports_and_is_never_zero() -> None:
 
 @pytest.mark.parametrize("right", [True, False])
 def test_a_bin_whose_queries_all_agree_predicts_wilsons_error(right: bool) -> None:
-    policy = parse_policy(HEADER + """
-probe 2 samples
-feature agreement = top_share(answers)
-bins by agreement thresholds [0.75] as split, agreed
-strategy split = majority_vote
-strategy agreed = majority_vote
-allocate fixed 4 maximize accuracy
-""")
+    policy = agreement_bins(probe=2, cut=0.75)
     queries = {f"easy{i}": [("7", right)] * 6 for i in range(10)}  # all agree: 'agreed'
     queries.update({f"mixed{i}": [("1", True)] + [(str(a), False) for a in range(2, 7)]
                     for i in range(10)})  # every probe disagrees: 'split'
