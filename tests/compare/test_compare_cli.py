@@ -315,3 +315,18 @@ def test_a_comparison_where_nothing_runs_is_exit_1_and_a_policy_given_twice_runs
     assert len({row["policy"] for row in rows}) == 1 and len(rows) == 1
     assert "given more than once; compared once" in captured.err
     assert "no policy could run on this table" in captured.err
+
+
+def test_two_files_that_declare_one_policy_name_get_rows_told_apart_by_file(crux, tmp_path, capsys):
+    """An edited copy keeps its original's `policy NAME`: the two files' rows (and the plot's
+    lines) came out under one name, and no reader could tell which was which."""
+    copy = tmp_path / "edited" / "oracle_coverage.ttc"
+    copy.parent.mkdir()
+    copy.write_text((POLICIES / "oracle_coverage.ttc").read_text())
+    original = str(POLICIES / "oracle_coverage.ttc")
+    assert main(["compare", original, str(copy), "--samples", str(crux), "--budgets", "2",
+                 "--repeats", "1", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert {row["policy"] for row in rows} == {
+        f"oracle_coverage ({original})", f"oracle_coverage ({copy})"}
+    assert {row["file"] for row in rows} == {original, str(copy)}

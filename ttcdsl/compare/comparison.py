@@ -409,6 +409,17 @@ def _uniform_spend(policy: ir.Policy, samples: np.ndarray, tokens: np.ndarray,
     return tokens.mean(1) / per_sample, "tokens"
 
 
+def _tell_apart_same_names(rows: list[dict]) -> None:
+    """Two files that declare one policy name (an edited copy, say) would give rows, plot lines
+    and JSON entries no reader could tell apart: their ``policy`` gains the file's path."""
+    files: dict[str, set[str]] = {}
+    for row in rows:
+        files.setdefault(row["policy"], set()).add(row["file"])
+    for row in rows:
+        if len(files[row["policy"]]) > 1:
+            row["policy"] = f"{row['policy']} ({row['file']})"
+
+
 def run_comparison(
     policies: Sequence[str], setup: Setup, progress: Callable[[str], None]
 ) -> dict[str, Any]:
@@ -432,6 +443,7 @@ def run_comparison(
             path, setup, base,
             lambda message, n=number: progress(f"[{n}/{len(policies)}] {message}"),
         ))
+    _tell_apart_same_names(rows)
     return {
         "split": setup.split,
         "calibration_queries": len(setup.calibration.query_ids()),
