@@ -119,3 +119,60 @@ def test_summed_logprobs_mapped_as_the_mean_are_warned_about(tmp_path: Path, cap
     lines[0]["outputs"] = [{"text": "4", "lp": -0.31}, {"text": "5", "lp": -1.2}]
     rc, _ = _import(_write(log, lines), *flags, "--mean-logprob-field", "outputs.lp")
     assert rc == 0 and "look like sums" not in capsys.readouterr().err
+
+
+def test_failed_openai_batch_requests_are_skipped_and_counted(tmp_path: Path, capsys) -> None:
+    """A Batch API output holds a line per request; a failed one (`error` set, or a 4xx/5xx
+    response) generated no sample. The import stopped at it ("response is null"), and no option
+    could skip it."""
+    ok = {"status_code": 200, "body": {"choices": [{"message": {"content": "\\boxed{4}"}}],
+                                       "usage": {"completion_tokens": 7}}}
+    log = _write(tmp_path / "batch_output.jsonl", [
+        {"custom_id": "q1", "response": ok, "error": None},
+        {"custom_id": "q1", "response": None,
+         "error": {"code": "rate_limit_exceeded", "message": "Too many requests"}},
+        {"custom_id": "q2", "response": {"status_code": 500, "body": {"error": {
+            "message": "The server had an error", "type": "server_error"}}}, "error": None},
+        {"custom_id": "q2", "response": ok, "error": None},
+    ])
+    flags = ("--query-id-field", "custom_id", "--extract", "math",
+             "--text-field", "response.body.choices.0.message.content",
+             "--completion-tokens-field", "response.body.usage.completion_tokens")
+    rc, out = _import(log, *flags)
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    table = load(out)
+    assert table.query_id.tolist() == ["q1", "q2"] and table.completion_tokens.tolist() == [7, 7]
+    assert "2 lines are failed requests (e.g. line 2: 'rate_limit_exceeded: Too many requests')" in err
+    assert "fewer samples" in err
+
+    only_failures = _write(tmp_path / "all_failed.jsonl", [
+        {"custom_id": "q1", "response": {"status_code": 429, "body": {"error": {
+            "code": "rate_limit_exceeded", "message": "slow down"}}}, "error": None},
+    ])
+    rc, out = _import(only_failures, *flags)
+    err = capsys.readouterr().err
+    assert rc == 1 and "every line is a failed request" in err and "slow down" in err
+
+
+def test_token_counts_written_as_lists_quoted_or_grouped_are_counted(tmp_path: Path) -> None:
+    """vLLM's RequestOutput holds `token_ids` (a list), some JSON writers quote integers and a
+    spreadsheet shows 1715 as "1,715": each was refused as "expected an integer"."""
+    log = _write(tmp_path / "vllm_dump.jsonl", [
+        {"id": "a", "text": "4", "token_ids": [11, 12, 13]},
+        {"id": "a", "text": "5", "token_ids": "1715"},
+    ])
+    rc, out = _import(log, "--query-id-field", "id", "--answer-field", "text",
+                      "--completion-tokens-field", "token_ids")
+    assert rc == 0 and load(out).completion_tokens.tolist() == [3, 1715]
+
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text('id,answer,tokens\na,4,"1,715"\na,5,"12"\n', encoding="utf-8")
+    rc, out = _import(sheet, "--input-format", "csv", "--query-id-field", "id",
+                      "--answer-field", "answer", "--completion-tokens-field", "tokens")
+    assert rc == 0 and load(out).completion_tokens.tolist() == [1715, 12]
+
+    sheet.write_text('id,answer,tokens\na,4,"1,5"\n', encoding="utf-8")  # a decimal comma
+    rc, out = _import(sheet, "--input-format", "csv", "--query-id-field", "id",
+                      "--answer-field", "answer", "--completion-tokens-field", "tokens")
+    assert rc == 1

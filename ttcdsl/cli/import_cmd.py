@@ -410,6 +410,8 @@ def _summary(table, output, digest: str) -> None:  # noqa: ANN001
         print(f"ttc import: warning: {notes['finish_reasons_unknown']}", file=sys.stderr)
     if "logprobs_look_summed" in notes:
         print(f"ttc import: warning: {notes['logprobs_look_summed']}", file=sys.stderr)
+    if "failed_requests" in notes:
+        print(f"ttc import: warning: {notes['failed_requests']}", file=sys.stderr)
     if "no_answer_marker" in notes:
         print(f"ttc import: note: {notes['no_answer_marker']}", file=sys.stderr)
     if "query_ids_mixed" in notes:

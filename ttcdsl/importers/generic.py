@@ -33,6 +33,7 @@ import csv
 import io
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -198,8 +199,12 @@ def _read(
     id_kinds: dict[str, type] = {}  # query id -> the JSON type it was first written as
     mixed_ids: dict[str, int] = {}  # query id -> a line that wrote it as the other type
     invalid = 0  # answers that were lm-evaluation-harness's no-answer marker
+    failed: dict[int, str] = {}  # line -> why its request failed (no sample was generated)
     for line, record in records:
         heartbeat(line, len(rows))
+        if not text_cells and (why := _failed_request(record)) is not None:
+            failed[line] = why
+            continue
         base = _Getter(path, line, record, text_cells)
         qid = base.query_id(mapping.query_id)
         kind_of_id = type(base.raw(mapping.query_id))
@@ -270,7 +275,9 @@ def _read(
                 raise FileFormatError(path, error.message, line=line, field=source) from None
             rows.append(row)
     if not rows:
-        raise FileFormatError(path, "no samples in the file")
+        raise FileFormatError(
+            path, "no samples in the file" if not failed else
+            f"no samples in the file: every line is a failed request ({_failed_said(failed)})")
 
     counted: list[str] = []
     if mapping.completion_tokens is None and mapping.text is not None and options.tokenizer:
@@ -292,6 +299,13 @@ def _read(
         | ({"scores": dict(mapping.scores)} if mapping.scores else {}),
         "answers": answer_note(kind),
     }
+    if failed:
+        notes["failed_requests"] = (
+            f"{len(failed)} {'line is a failed request' if len(failed) == 1 else 'lines are failed requests'}"
+            f" ({_failed_said(failed)}): no sample was generated for "
+            f"{'it' if len(failed) == 1 else 'them'}, so none is in the table and their queries "
+            "hold fewer samples"
+        )
     if invalid:
         notes["no_answer_marker"] = (
             f"{invalid} answers were {LM_EVAL_NO_ANSWER!r}, lm-evaluation-harness's mark of a "
@@ -644,6 +658,8 @@ class _Getter:
             return None
         if isinstance(value, str) and self.cells:
             value = _cell_number(value.strip())
+        elif isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
+            value = int(value)  # a JSON log that quotes its integers ("512"): one reading only
         # a whole float is the integer it holds: pandas writes an integer column that has a
         # missing value as floats (512.0), and lm-eval logs counts the same way
         if isinstance(value, float) and value.is_integer():
@@ -655,6 +671,12 @@ class _Getter:
         return value
 
     def count(self, field: str | None, *, required: bool = False) -> int | None:
+        # a list of token ids (vLLM's RequestOutput .token_ids) or of tokens (OpenAI's
+        # logprobs.tokens) is counted by its length: that is the number of tokens it bills
+        listed = self.raw(field) if field is not None else None
+        if isinstance(listed, list) and all(
+                isinstance(t, str) or (isinstance(t, int) and not isinstance(t, bool)) for t in listed):
+            return len(listed)
         value = self.integer(field, required=required)
         if value is not None and value < 0:
             raise self.error(field or "", f"must be >= 0, got {value}")
@@ -700,8 +722,40 @@ class _Getter:
         raise self.error(field, f"expected true/false (or 1/0, yes/no), got {value!r}")
 
 
+_DIGITS = re.compile(r"[0-9]+")
+# 1,715 as a spreadsheet shows an integer: commas between groups of three digits. Only integer
+# fields read cells this way, and a comma-decimal locale's 1,715 (one and a fraction) is no
+# integer, so 1715 is the one reading; 1,5 or 1,71 stay refused
+_GROUPED = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+")
+
+
+def _failed_request(record: Mapping[str, Any]) -> str | None:
+    """Why a line of an OpenAI Batch API output (or a log in its shape) holds no sample: its
+    request failed (``"error": {"code", "message"}``, or a response whose status code is 4xx or
+    5xx). ``None`` for a line that holds a response."""
+    error, response = record.get("error"), record.get("response")
+    status = response.get("status_code") if isinstance(response, dict) else None
+    if isinstance(status, int) and not isinstance(status, bool) and status >= 400:
+        body = response.get("body")
+        detail = body.get("error") if isinstance(body, dict) else None
+        error = detail if isinstance(detail, dict) else error or {"code": f"HTTP {status}"}
+    elif not (isinstance(error, dict) and ("message" in error or "code" in error)):
+        return None
+    if not isinstance(error, dict):
+        return str(error)[:80]
+    said = ": ".join(str(error[k]) for k in ("code", "message") if error.get(k) is not None)
+    return said[:80] or "an error"
+
+
+def _failed_said(failed: Mapping[int, str]) -> str:
+    line, why = next(iter(failed.items()))
+    return f"e.g. line {line}: {why!r}"
+
+
 def _cell_number(text: str) -> int | float | str:
-    """A CSV cell's number (``12``, ``12.0``); the text itself when it is none."""
+    """A CSV cell's number (``12``, ``12.0``, ``1,715``); the text itself when it is none."""
+    if _GROUPED.fullmatch(text):
+        return int(text.replace(",", ""))
     for parse in (int, float):
         try:
             return parse(text)
