@@ -221,10 +221,11 @@ def test_report_messages_name_what_is_wrong(setup, tmp_path, capsys) -> None:
 
 @pytest.mark.parametrize("field, value", [
     ("bins", None), ("predicted", None), ("histogram", None), ("stop_savings", None),
-    ("budget", None), ("bins", [{"name": 7}]), ("verdict", "x"),
+    ("budget", None), ("bins", [{"name": 7}]), ("verdict", "x"), ("verdict", 5),
 ])
 def test_a_damaged_report_is_named_not_a_crash(setup, tmp_path, capsys, field, value) -> None:
-    """A report.json with a field of the wrong shape crashed `ttc report` with exit 3."""
+    """A report.json with a field of the wrong shape crashed `ttc report` with exit 3, and then
+    was named by Python's error text ("'int' object is not subscriptable"), not by its field."""
     d, plan, queries, samples, reference = setup
     out = tmp_path / "run"
     shutil.copytree(reference, out)
@@ -234,6 +235,8 @@ def test_a_damaged_report_is_named_not_a_crash(setup, tmp_path, capsys, field, v
     assert ttc("report", str(out)) == 1
     captured = capsys.readouterr()
     assert f"{out / 'report.json'}" in captured.err and "internal error" not in captured.err
+    if field in ("bins", "verdict", "stop_savings"):  # the ones the report alone can tell
+        assert f"its field {field!r}" in captured.err
     assert captured.out == ""  # nothing half-printed
 
 

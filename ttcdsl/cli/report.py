@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             report = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             raise UserError(f"{path}: cannot read the report: {error}") from None
-        with _malformed(path):
+        with _malformed(path, report):
             if not isinstance(report, dict):
                 raise TypeError(f"a JSON {type(report).__name__}, not an object")
             check_report_against_samples(path, report, run_dir / SAMPLES)
@@ -115,9 +115,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _malformed(path):
+def _malformed(path, report):
     """A report.json whose fields have the wrong shape (null where a table is, a number where a
-    name is) is a user's damaged file, not a crash: exit 1 naming it."""
+    name is) is a user's damaged file, not a crash: exit 1 naming it, and the field it is damaged
+    in where that can be told."""
     from ttcdsl.errors import UserError
 
     try:
@@ -125,8 +126,70 @@ def _malformed(path):
     except UserError:
         raise
     except Exception as error:  # noqa: BLE001  (any shape of damage; the message names it)
-        raise UserError(f"{path}: a damaged run report ({type(error).__name__}: {error})",
+        field, sure = _damaged_field(report)
+        if field is not None and not sure and type(report[field]).__name__ not in str(error):
+            field = None  # the last field read is not of the type Python's error names
+        if field is None:
+            what = f"{type(error).__name__}: {error}"
+        elif sure:
+            what = f"its field {field!r} holds {_json_kind(report[field])}, which a run does not write there"
+        else:
+            what = (f"while reading its field {field!r}, which holds {_json_kind(report[field])}: "
+                    f"{type(error).__name__}: {error}")
+        raise UserError(f"{path}: a damaged run report ({what})",
                         hint="run again into a new --out; a report is written only by a run") from None
+
+
+class _ReadLog(dict):
+    """A report that remembers the last top-level field read from it."""
+
+    last: str | None = None
+
+    def __getitem__(self, key):
+        self.last = key
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.last = key
+        return super().get(key, default)
+
+
+# what a field is put back as, to see whether the report renders without its damage
+_NEUTRAL = (None, {}, [], "", 0)
+
+
+def _damaged_field(report) -> tuple[str | None, bool]:
+    """(field, sure): the top-level field the report's rendering fails in. Sure when the report
+    renders once that field alone is taken out or emptied; else the last field rendering read
+    before it failed (None when rendering is not what fails)."""
+    import io
+
+    from ttcdsl.runtime.report import render_report
+
+    def renders(candidate) -> bool:
+        try:
+            render_report(candidate, file=io.StringIO(), plots_note=False)
+        except Exception:  # noqa: BLE001  (any failure is a shape the renderer cannot take)
+            return False
+        return True
+
+    if not isinstance(report, dict):
+        return None, False
+    logged = _ReadLog(report)
+    if renders(logged):
+        return None, False
+    for field in report:
+        rest = {k: v for k, v in report.items() if k != field}
+        if renders(rest) or any(renders({**rest, field: value}) for value in _NEUTRAL
+                                if value != report[field] or type(value) is not type(report[field])):
+            return field, True
+    return logged.last, False
+
+
+def _json_kind(value) -> str:
+    names = {bool: "true/false", int: "a number", float: "a number", str: "a string",
+             list: "a list", dict: "an object", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _check_figures(run_dir, path, report: dict) -> None:
