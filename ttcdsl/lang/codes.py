@@ -91,10 +91,11 @@ to the decimal point.""",
     ),
     Code(
         code="TTC015",
-        title="expression nested too deeply",
+        title="expression too deep",
         explanation="""\
-Expressions may nest at most 100 levels (parentheses, operators, function calls). Deeper nesting
-is never needed by a real policy; split the expression into several features.""",
+Expressions may be at most 100 operations deep: each operator and function call is one level,
+whether nested (-(-(x))) or chained (a + b + c + ..., where each + is one). Parentheses alone
+add none. A real policy never needs more; split the expression into several features.""",
     ),
     # ---- names and definitions ------------------------------------------------------------------
     Code(

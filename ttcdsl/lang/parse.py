@@ -310,7 +310,10 @@ class _ToAst(Transformer_NonRecursive):
             self.too_deep_reported = True
             self.diagnostics.error(
                 "TTC015",
-                f"expression nested more than {MAX_EXPRESSION_DEPTH} levels deep",
+                # a flat chain (a + b + c ...) is as deep as it has operators: "nested" alone
+                # told the writer of a long sum of nothing they could see in it
+                f"expression more than {MAX_EXPRESSION_DEPTH} operations deep (each operator of "
+                "a chain like a + b + c counts, as each nested operation does)",
                 node.span,
                 label="too deep",
                 help="split the expression into several features",
