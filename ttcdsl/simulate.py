@@ -270,29 +270,46 @@ def _lower_key(expr: ir.Expr, policy: ir.Policy, what: str = "the binning key"):
     return lower(expr)
 
 
+# The vote table holds every (samples, leading votes, second votes) state, L^3 of them, and
+# evaluating it reads L^4 / 24 sample slots: past this many samples per question it would take
+# gigabytes and minutes (at 258 it took over 20 GB), so stop rules on the answers are simulated
+# up to here and a longer run is refused by name.
+VOTE_TABLE_MAX = 200
+
+
 def _vote_table(conditions: list[ir.Threshold], policy: ir.Policy, length: int) -> np.ndarray:
     """``[L + 1, L + 1, L + 1]`` bool: some condition holds for a query with ``n`` samples whose
     two leading answers have ``first >= second`` votes (the rest answerless), evaluated by
-    :func:`ttcdsl.features.holds` on such rows."""
+    :func:`ttcdsl.features.holds` on such rows, one sample count at a time (the rows of one
+    count are built as arrays: as lists they took minutes and tens of gigabytes at 258)."""
     from ttcdsl.features import SampleBatch, holds
 
     side = length + 1
     table = np.zeros((side, side, side), dtype=bool)
     if not conditions:
         return table
-    index, rows = [], []
-    for n in range(1, side):
-        for first in range(n + 1):
-            for second in range(min(first, n - first) + 1):
-                index.append((n, first, second))
-                rows.append(["a"] * first + ["b"] * second + [None] * (n - first - second))
-    batch = SampleBatch.from_lists(rows)
-    hit = np.zeros(len(rows), dtype=bool)
+    if length > VOTE_TABLE_MAX:
+        raise Unsupported(
+            f"the simulator evaluates stop and solved rules on the answers for at most "
+            f"{VOTE_TABLE_MAX} samples per question, and policy '{policy.name}' lets a question "
+            f"take {length}", hint=f"cap each question (`samples per query <= {VOTE_TABLE_MAX}` "
+            "or less in the budget)")
     features = {f.name: f.expr for f in policy.features}
-    for condition in conditions:
-        hit |= holds(condition, batch, features)
-    n, first, second = np.array(index).T
-    table[n, first, second] = hit
+    for n in range(1, side):
+        first = np.concatenate([np.full(min(f, n - f) + 1, f) for f in range(n + 1)])
+        second = np.concatenate([np.arange(min(f, n - f) + 1) for f in range(n + 1)])
+        slot = np.arange(n)[None, :]
+        # the leading answer first (id 0), then the second (id 1), then samples without one
+        answer = np.where(slot < first[:, None], 0,
+                          np.where(slot < (first + second)[:, None], 1, -1)).astype(np.int32)
+        unknown = np.full(answer.shape, np.nan)
+        batch = SampleBatch(answer=answer, valid=np.ones(answer.shape, dtype=bool), tokens=unknown,
+                            logprob=unknown, correct=unknown, scores={},
+                            prompt_nll=np.full(len(first), np.nan)).check()
+        hit = np.zeros(len(first), dtype=bool)
+        for condition in conditions:
+            hit |= holds(condition, batch, features)
+        table[n, first, second] = hit
     return table
 
 
@@ -966,8 +983,12 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
         return _by_seed_chunks(run, k_run, drawn, chunk=chunk, place=place, progress=progress, label=label)
 
     if online:
-        out = chunked(lambda k, d: workload.simulate_bandit(k, d, lowered.arrays, lowered.config), "policy: ")
-        while near_stand_in_cap(out, lowered.config):  # a bandit without a per-query cap
+        def bandit(lowered):
+            return lambda k, d: workload.simulate_bandit(k, d, lowered.arrays, lowered.config)
+
+        def more_room(length: int):
+            """A bandit without a per-query cap had a question reach the drawn length: twice
+            the room, up to what the simulator draws."""
             if length >= UNCAPPED_MAX:
                 raise UserError(
                     f"a simulated question of policy '{policy.name}' took {UNCAPPED_MAX} samples "
@@ -977,9 +998,19 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
             if progress is not None:
                 progress(f"a question came within a round of {lowered.config.cap} samples (the "
                          f"policy caps none): simulating again with room for {length}")
-            lowered = lowering(policy, plan, n_queries, length=length)
-            out = chunked(lambda k, d: workload.simulate_bandit(k, d, lowered.arrays, lowered.config),
-                          "policy: ")
+            return length, lowering(policy, plan, n_queries, length=length)
+
+        if not lowered.config.capped and seeds > 1:
+            # one draw first finds the room the questions need, so all the draws run once: an
+            # uncapped bandit at a huge budget simulated every draw at every doubling, for
+            # minutes, to find it could not be simulated
+            first = lambda tree: jax.tree.map(lambda x: x[:1], tree)  # noqa: E731
+            while near_stand_in_cap(bandit(lowered)(k_run[:1], place(first(drawn))), lowered.config):
+                length, lowered = more_room(length)
+        out = chunked(bandit(lowered), "policy: ")
+        while near_stand_in_cap(out, lowered.config):  # another draw needed more room
+            length, lowered = more_room(length)
+            out = chunked(bandit(lowered), "policy: ")
     else:
         check_limits(policy, lowered, questions)
         out = chunked(lambda k, d: workload.simulate(k, d, lowered.arrays, lowered.config), "policy: ")
