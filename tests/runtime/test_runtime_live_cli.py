@@ -334,6 +334,8 @@ def _one(backend, n: int = 1):
     ({"prompt_tokens": 7, "completion_tokens": 10**9}, 7, None),  # past max_tokens (16)
     ({"prompt_tokens": True, "completion_tokens": None}, None, None),
     (["not", "a", "dict"], None, None),
+    # zeros for a prompt and a non-empty text (both are made of tokens) were billed as free
+    ({"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}, None, None),
 ])
 def test_token_counts_no_server_can_mean_are_unknown_not_taken(usage, prompt, completion) -> None:
     """A negative, fractional, textual or impossible count was stored as given (and crashed the
@@ -345,6 +347,37 @@ def test_token_counts_no_server_can_mean_are_unknown_not_taken(usage, prompt, co
         result = _one(_backend(server.url, "model=m"))
     (sample,) = result.samples
     assert (sample.prompt_tokens, sample.completion_tokens) == (prompt, completion)
+
+
+def test_an_empty_text_may_have_cost_no_completion_tokens() -> None:
+    pytest.importorskip("httpx")
+    from tests.runtime.http_double import OpenAIDouble, completion as reply
+
+    usage = {"prompt_tokens": 7, "completion_tokens": 0}
+    with OpenAIDouble(lambda body: (200, reply("", usage=usage), {})) as server:
+        (sample,) = _one(_backend(server.url, "model=m")).samples
+    assert (sample.text, sample.completion_tokens) == ("", 0)
+
+
+def test_zero_usage_is_unknown_and_billed_as_max_tokens(inputs, capsys) -> None:
+    """A server answering usage {0, 0, 0} was billed nothing: tokens/query 0, so a token budget
+    never applied. Zeros are unknown now, billed as max_tokens like a missing usage."""
+    pytest.importorskip("httpx")
+    import json
+
+    from tests.runtime.http_double import OpenAIDouble, completion as reply
+
+    d, plan, _, queries = inputs
+    out = d / "run"
+    lp = {"content": [{"token": "2", "logprob": -0.25}]}  # the policy's scorer reads them
+    zeros = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    with OpenAIDouble(lambda body: (200, reply(usage=zeros, logprobs=lp), {})) as server:
+        assert ttc("run", str(plan), "--queries", str(queries), "--out", str(out), "--quiet",
+                   "--backend", "openai", "--endpoint", server.url,
+                   "--backend-option", "model=m", "--backend-option", "retries=0") == 0
+    spend = json.loads((out / "report.json").read_text())["spend"]
+    assert spend["samples"] > 0 and spend["tokens"] is None and spend["tokens_per_query"] is None
+    assert spend["billed_tokens"] == 12 * spend["samples"]  # the policy's max_tokens each
 
 
 @pytest.mark.parametrize(("finish", "stored"), [

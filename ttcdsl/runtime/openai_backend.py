@@ -490,7 +490,9 @@ class OpenAIBackend:
         (another try of a misbehaving server gets the same); a token count or finish reason
         no server can mean (negative, not a whole number, more completion tokens than
         ``max_tokens``, a finish reason outside the API's) is stored as unknown, never as
-        given, so the report says unknown instead of billing or averaging it."""
+        given, so the report says unknown instead of billing or averaging it. Zero tokens are
+        such a count for a prompt (every request sends one) and for a non-empty text (it was
+        made of tokens): a server that fills ``usage`` with zeros measured nothing."""
         try:
             choice = payload["choices"][0]
             usage = payload.get("usage")
@@ -523,8 +525,9 @@ class OpenAIBackend:
         finish = choice.get("finish_reason")
         return GeneratedSample(
             sample_index=index, text=text, answer=answer, correct=correct,
-            prompt_tokens=_token_count(usage.get("prompt_tokens"), MAX_PROMPT_TOKENS),
-            completion_tokens=_token_count(usage.get("completion_tokens"), request.max_tokens),
+            prompt_tokens=_token_count(usage.get("prompt_tokens"), MAX_PROMPT_TOKENS, least=1),
+            completion_tokens=_token_count(usage.get("completion_tokens"), request.max_tokens,
+                                           least=1 if text else 0),
             finish_reason=finish if finish in FINISH_REASONS else None,
             mean_logprob=None if values is None else mean_logprob(values), prompt_nll=nll,
             seed=seed,
@@ -540,15 +543,17 @@ FINISH_REASONS = frozenset({"stop", "length", "abort", "content_filter", "tool_c
 MAX_PROMPT_TOKENS = 1 << 31  # past any context window: a count above it is not one
 
 
-def _token_count(value: Any, cap: int | None = None) -> int | None:
+def _token_count(value: Any, cap: int | None = None, least: int = 0) -> int | None:
     """A usage count as the server gave it, or None (unknown) where no server can mean it: not
-    a whole number, negative, or (``cap``: completion tokens) more than ``max_tokens``."""
+    a whole number, fewer than ``least`` (negative; 0 for a prompt or a non-empty text, which
+    are made of tokens), or (``cap``: completion tokens) more than ``max_tokens``. Unknown is
+    billed as ``max_tokens``; a count taken as 0 would make a token budget never apply."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     if isinstance(value, float) and not value.is_integer():
         return None
     count = int(value)
-    if count < 0 or (cap is not None and count > cap):
+    if count < least or (cap is not None and count > cap):
         return None
     return count
 
