@@ -455,6 +455,29 @@ def test_a_model_the_server_does_not_serve_is_refused_before_anything_is_sent() 
         assert _one(_backend(router.url, "model=fake")).samples
 
 
+@pytest.mark.parametrize(("listing", "wrong"), [
+    ([{"id": "m"}], "the body is a list, not an object with a 'data' list"),
+    ({"data": None}, "its 'data' is null, not a list of models"),
+    ({"data": [{"name": "m"}]}, "an entry of its 'data' has no model id"),
+    ({"data": []}, "it lists no model"),
+    (b"<html>busy</html>", "the body is not JSON"),
+])
+def test_a_malformed_model_listing_is_the_servers_fault_named(inputs, capsys, listing,
+                                                              wrong) -> None:
+    """A /v1/models body that is a list or {"data": null} exited 3, an internal error
+    (TypeError); it is the server's answer, named with its URL, exit 1, nothing sent."""
+    pytest.importorskip("httpx")
+    from tests.runtime.http_double import OpenAIDouble
+
+    d, plan, _, queries = inputs
+    out = d / "run"
+    with OpenAIDouble(listing=listing) as server:
+        _refused(capsys, out, "run", str(plan), "--queries", str(queries), "--out", str(out),
+                 "--backend", "openai", "--endpoint", server.url,
+                 message=f"{server.url}/v1/models: could not list the served models ({wrong}")
+        assert server.posts == 0
+
+
 def test_a_run_whose_every_request_fails_is_an_error_not_accuracy_zero(inputs, capsys) -> None:
     """Every request failed, and the run ended "done" (exit 0) reporting accuracy 0 ± 0 over
     every query, and a verdict against uniform from no sample. Now: exit 1 naming the reason,

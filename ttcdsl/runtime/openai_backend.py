@@ -202,8 +202,11 @@ class OpenAIBackend:
         try:
             response = httpx.get(url, headers=self._headers(), timeout=self.options["timeout"])
             response.raise_for_status()
-            return str(response.json()["data"][0]["id"])
-        except (httpx.HTTPError, KeyError, IndexError, ValueError) as error:
+            served = _served_models(response)
+            if not served:
+                raise ValueError("it lists no model")
+            return served[0]
+        except (httpx.HTTPError, ValueError) as error:
             raise BackendError(
                 f"{url}: could not list the served models ({error})",
                 hint="check the endpoint, or name the model: --backend-option model=NAME",
@@ -226,8 +229,8 @@ class OpenAIBackend:
                 continue
             try:
                 response.raise_for_status()
-                served = [str(entry["id"]) for entry in response.json()["data"]]
-            except (httpx.HTTPError, KeyError, TypeError, ValueError):
+                served = _served_models(response)
+            except (httpx.HTTPError, ValueError):
                 continue
             if served and model not in served:
                 raise BackendError(
@@ -532,6 +535,36 @@ class OpenAIBackend:
             mean_logprob=None if values is None else mean_logprob(values), prompt_nll=nll,
             seed=seed,
         )
+
+
+def _served_models(response) -> list[str]:
+    """The model ids of a ``/v1/models`` response; a ValueError saying what is wrong with a body
+    that is not such a listing (a server's bad answer is the user's to fix, not a crash)."""
+    try:
+        payload = response.json()
+    except ValueError:
+        raise ValueError(f"the body is not JSON: {response.text[:100]!r}") from None
+    if not isinstance(payload, dict) or "data" not in payload:
+        raise ValueError(f"the body is {_json_kind(payload)}, not an object with a 'data' list")
+    if not isinstance(payload["data"], list):
+        raise ValueError(f"its 'data' is {_json_kind(payload['data'])}, not a list of models")
+    served = []
+    for entry in payload["data"]:
+        model = entry.get("id") if isinstance(entry, dict) else None
+        if not isinstance(model, str) or not model:
+            raise ValueError(f"an entry of its 'data' has no model id: {str(entry)[:100]}")
+        served.append(model)
+    return served
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    for kind, name in ((bool, "a boolean"), (dict, "an object"), (list, "a list"),
+                       (str, "a string"), ((int, float), "a number")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
 
 
 # The finish reasons of OpenAI's API and vLLM's ("abort": the request was cancelled); another
