@@ -426,6 +426,30 @@ def test_logprobs_the_run_reads_and_the_server_leaves_out_refuse_the_response() 
     assert sample.mean_logprob == pytest.approx(-1.0)
 
 
+@pytest.mark.parametrize(("api", "logprobs", "wrong"), [
+    ("chat", {"content": [{"token": "2", "logprob": None}]}, "is None, not a number"),
+    ("chat", {"content": [{"token": "2", "logprob": "-0.5"}]}, "is '-0.5', not a number"),
+    ("completions", {"token_logprobs": [-0.5, None]}, "is None, not a number"),
+])
+def test_a_log_probability_that_is_not_a_number_is_a_refused_response(api, logprobs,
+                                                                      wrong) -> None:
+    """A null token log-probability crashed the mean (TypeError, exit 3): it is a malformed
+    response now, as other bad bodies are."""
+    pytest.importorskip("httpx")
+    from tests.runtime.http_double import OpenAIDouble, completion as reply
+
+    def post(body):
+        if api == "chat":
+            return 200, reply(logprobs=logprobs), {}
+        return 200, {"choices": [{"text": "2", "finish_reason": "stop", "logprobs": logprobs}],
+                     "usage": {"prompt_tokens": 3, "completion_tokens": 2}}, {}
+
+    with OpenAIDouble(post) as server:
+        result = _one(_backend(server.url, "model=m", f"api={api}", need_logprobs=True))
+    assert result.samples == ()
+    assert "request refused: malformed response" in result.reason and wrong in result.reason
+
+
 def test_a_retry_after_longer_than_the_timeout_fails_the_request_at_once() -> None:
     """Retry-After: 100000 was slept through (28 hours, silently)."""
     pytest.importorskip("httpx")

@@ -489,8 +489,8 @@ class OpenAIBackend:
         self, request: GenerationRequest, index: int, seed, payload, *, asked_prompt: bool = False
     ) -> GeneratedSample:
         """One sample from a response. What the run reads is checked: text that is not a
-        string, or log-probabilities missing where they were asked for, refuse the response
-        (another try of a misbehaving server gets the same); a token count or finish reason
+        string, or log-probabilities missing where they were asked for or not numbers, refuse the
+        response (another try of a misbehaving server gets the same); a token count or finish reason
         no server can mean (negative, not a whole number, more completion tokens than
         ``max_tokens``, a finish reason outside the API's) is stored as unknown, never as
         given, so the report says unknown instead of billing or averaging it. Zero tokens are
@@ -513,6 +513,13 @@ class OpenAIBackend:
             if (self.logprobs or request.logprobs is not None) and values is None:
                 raise _Refused("the server returned no logprobs, and the run reads them "
                                "(the policy's confidence scorer, or logprobs=true)")
+            if values is not None:
+                # checked here, with the rest of the body: a null or textual log-probability
+                # is the server's malformed answer, not a crash in the mean
+                for value in values:
+                    if isinstance(value, bool) or not isinstance(value, (int, float)):
+                        raise TypeError(f"a token log-probability is {value!r}, not a number")
+                mean = mean_logprob(values)
             nll = None
             if asked_prompt:
                 # vLLM puts them at the top of a chat response, in the choice of a completion
@@ -532,7 +539,7 @@ class OpenAIBackend:
             completion_tokens=_token_count(usage.get("completion_tokens"), request.max_tokens,
                                            least=1 if text else 0),
             finish_reason=finish if finish in FINISH_REASONS else None,
-            mean_logprob=None if values is None else mean_logprob(values), prompt_nll=nll,
+            mean_logprob=None if values is None else mean, prompt_nll=nll,
             seed=seed,
         )
 
