@@ -305,7 +305,7 @@ def test_a_chat_query_on_the_completions_api_is_refused_before_sending() -> None
 # ------------------------------------------------------------- a server that misbehaves
 
 
-def _backend(url: str, *options: str, queries=None, **kwargs):
+def _backend(url: str | list[str], *options: str, queries=None, **kwargs):
     from ttcdsl.datasets import Query
     from ttcdsl.runtime.live import LiveQueries
     from ttcdsl.runtime.openai_backend import OPTIONS, OpenAIBackend
@@ -315,7 +315,8 @@ def _backend(url: str, *options: str, queries=None, **kwargs):
     given = {o.partition("=")[0] for o in options}
     parsed = parse_options([*(v for k, v in defaults.items() if k not in given), *options],
                            OPTIONS, "openai")
-    return OpenAIBackend([url], parsed, LiveQueries(queries), **kwargs)
+    urls = [url] if isinstance(url, str) else url
+    return OpenAIBackend(urls, parsed, LiveQueries(queries), **kwargs)
 
 
 def _one(backend, n: int = 1):
@@ -500,6 +501,47 @@ def test_a_malformed_model_listing_is_the_servers_fault_named(inputs, capsys, li
                  "--backend", "openai", "--endpoint", server.url,
                  message=f"{server.url}/v1/models: could not list the served models ({wrong}")
         assert server.posts == 0
+
+
+def _dead_url() -> str:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_a_pool_whose_first_endpoint_is_down_takes_the_model_from_another() -> None:
+    """Without model=, only the first endpoint was asked: down, it refused the whole pool
+    ("could not list the served models") though the others answered."""
+    pytest.importorskip("httpx")
+    from ttcdsl.runtime.backend import BackendError
+    from tests.runtime.http_double import OpenAIDouble
+
+    dead = _dead_url()
+    with OpenAIDouble(models=["served"]) as server:
+        backend = _backend([dead, server.url], "backoff=0")
+        assert backend.model == "served"
+        assert len(_one(backend, n=2).samples) == 2
+    with pytest.raises(BackendError, match=f"{dead}/v1/models: no answer.*; "
+                                           f"{server.url}/v1/models: no answer"):
+        _backend([dead, server.url]).model  # noqa: B018  (nothing answers now)
+
+
+def test_a_pool_whose_endpoints_serve_different_models_is_refused_before_anything_is_sent(
+) -> None:
+    """Without model=, the first endpoint's model was used and the others never checked: a
+    pool serving two models spent on one and had the other's requests refused (404), exit 0."""
+    pytest.importorskip("httpx")
+    from ttcdsl.runtime.backend import BackendError
+    from tests.runtime.http_double import OpenAIDouble
+
+    with OpenAIDouble(models=["a"]) as first, OpenAIDouble(models=["b"]) as second:
+        for pool, other, model in (([first, second], second, "a"), ([second, first], first, "b")):
+            with pytest.raises(BackendError, match=f"{other.url}/v1/models: serves '[ab]', not "
+                                                   f"the model '{model}' \\(the model "):
+                _one(_backend([s.url for s in pool]))
+        assert first.posts == second.posts == 0
 
 
 def test_a_run_whose_every_request_fails_is_an_error_not_accuracy_zero(inputs, capsys) -> None:

@@ -59,7 +59,8 @@ from ttcdsl.runtime.live import (
 )
 
 OPTIONS: dict[str, Option] = {
-    "model": Option(str, None, "served model name; default: the first of the server's /v1/models"),
+    "model": Option(str, None, "served model name; default: the first /v1/models lists at the "
+                           "first endpoint that answers"),
     "api": Option(str, "chat", "chat (/v1/chat/completions) or completions (/v1/completions)"),
     "concurrency": Option(int, 8, "requests in flight per endpoint"),
     "timeout": Option(float, 300.0, "seconds per request"),
@@ -92,6 +93,16 @@ class _Retryable(Exception):
 
 class _Refused(Exception):
     """A failure another try will not fix (a 4xx other than 429, a malformed response)."""
+
+
+@dataclass
+class _Listing:
+    """One endpoint's answer to ``GET /v1/models``: the models it serves, or why it gave none."""
+
+    url: str
+    served: list[str] | None = None
+    problem: str | None = None
+    answered: bool = True  # False: no answer at all (down, unreachable)
 
 
 @dataclass
@@ -142,11 +153,15 @@ class OpenAIBackend:
 
     @property
     def model(self) -> str | None:
-        if self._model is None and self.urls:
-            self._model = self._discover_model()
-        elif not self._model_checked and self.urls:
-            self._check_model(self._model)
-        self._model_checked = True
+        if not self._model_checked and self.urls:
+            listings = self._listings()
+            source = None
+            if self._model is None:
+                self._model, source = self._discover_model(listings)
+            # a discovered model is held to every endpoint as a named one is: a pool whose
+            # servers serve different models would spend on some and have the rest refused
+            self._check_model(self._model, listings, source)
+            self._model_checked = True
         return self._model
 
     @property
@@ -195,51 +210,55 @@ class OpenAIBackend:
                     ) from None
         return counts
 
-    def _discover_model(self) -> str:
+    def _listings(self) -> list[_Listing]:
+        """Each endpoint's ``/v1/models``, asked once before anything is spent."""
         import httpx
 
-        url = self.urls[0] + "/models"
-        try:
-            response = httpx.get(url, headers=self._headers(), timeout=self.options["timeout"])
-            response.raise_for_status()
-            served = _served_models(response)
-            if not served:
-                raise ValueError("it lists no model")
-            return served[0]
-        except (httpx.HTTPError, ValueError) as error:
-            raise BackendError(
-                f"{url}: could not list the served models ({error})",
-                hint="check the endpoint, or name the model: --backend-option model=NAME",
-            ) from None
-
-    def _check_model(self, model: str) -> None:
-        """Refuse, before anything is spent, a named model an endpoint's ``/v1/models`` does
-        not list, and a pool nothing answers at (one dead endpoint of several is taken out of
-        the rotation later, as in a round). An endpoint without the listing (a router may have
-        none) is taken at its word."""
-        import httpx
-
-        unreachable = []
+        listings = []
         for base in self.urls:
             url = base + "/models"
             try:
                 response = httpx.get(url, headers=self._headers(), timeout=self.options["timeout"])
             except httpx.TransportError as error:
-                unreachable.append(f"{url}: no answer ({type(error).__name__}: {error})")
+                listings.append(_Listing(url, problem=f"no answer ({type(error).__name__}: {error})",
+                                         answered=False))
                 continue
             try:
                 response.raise_for_status()
-                served = _served_models(response)
-            except (httpx.HTTPError, ValueError):
-                continue
-            if served and model not in served:
+                listings.append(_Listing(url, served=_served_models(response)))
+            except (httpx.HTTPError, ValueError) as error:
+                listings.append(_Listing(url, problem=f"could not list the served models ({error})"))
+        return listings
+
+    def _discover_model(self, listings: list[_Listing]) -> tuple[str, str]:
+        """The first model of the first endpoint that lists one, and that endpoint's listing URL:
+        a pool is not refused because its first endpoint is down while another answers."""
+        for listing in listings:
+            if listing.served:
+                return listing.served[0], listing.url
+        empty = "could not list the served models (it lists no model)"
+        raise BackendError(
+            "; ".join(f"{listing.url}: {listing.problem or empty}" for listing in listings),
+            hint="check the endpoint, or name the model: --backend-option model=NAME",
+        )
+
+    def _check_model(self, model: str, listings: list[_Listing], source: str | None = None) -> None:
+        """Refuse, before anything is spent, a model an endpoint's ``/v1/models`` does not list
+        (named, or discovered at ``source``), and a pool nothing answers at (one dead endpoint of
+        several is taken out of the rotation later, as in a round). An endpoint without the
+        listing (a router may have none) is taken at its word."""
+        for listing in listings:
+            if listing.served and model not in listing.served:
+                found = f" (the model {source} lists first)" if source else ""
                 raise BackendError(
-                    f"{url}: serves {', '.join(map(repr, served[:5]))}, not the model {model!r}",
-                    hint="name a served model: --backend-option model=NAME",
+                    f"{listing.url}: serves {', '.join(map(repr, listing.served[:5]))}, "
+                    f"not the model {model!r}{found}",
+                    hint="every endpoint must serve the model; name a served model: "
+                    "--backend-option model=NAME",
                 )
-        if len(unreachable) == len(self.urls):
+        if not any(listing.answered for listing in listings):
             raise BackendError(
-                "; ".join(unreachable),
+                "; ".join(f"{listing.url}: {listing.problem}" for listing in listings),
                 hint="check that the server is up and the --endpoint is right",
             )
 
