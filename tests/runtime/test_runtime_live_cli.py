@@ -451,19 +451,43 @@ def test_a_log_probability_that_is_not_a_number_is_a_refused_response(api, logpr
     assert "request refused: malformed response" in result.reason and wrong in result.reason
 
 
-def test_a_retry_after_longer_than_the_timeout_fails_the_request_at_once() -> None:
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_retry_after_longer_than_the_timeout_fails_the_request_at_once(status) -> None:
     """Retry-After: 100000 was slept through (28 hours, silently)."""
     pytest.importorskip("httpx")
     import time
 
     from tests.runtime.http_double import OpenAIDouble
 
-    with OpenAIDouble(lambda body: (429, {"error": "busy"}, {"Retry-After": "100000"})) as server:
+    with OpenAIDouble(lambda body: (status, {"error": "busy"}, {"Retry-After": "100000"})) as server:
         started = time.monotonic()
         result = _one(_backend(server.url, "model=m", "timeout=30", "retries=3"))
     assert time.monotonic() - started < 10
     assert result.samples == () and "retry after 100000 s" in result.reason
     assert server.posts == 1
+
+
+@pytest.mark.parametrize("status", [429, 503, 500])
+def test_a_retry_after_is_waited_on_every_status_retried(status) -> None:
+    """Only a 429's Retry-After was read: a 503 asking for a second was retried after the
+    backoff alone (here none), into the same overload."""
+    pytest.importorskip("httpx")
+    import time
+
+    from tests.runtime.http_double import OpenAIDouble, completion as reply
+
+    asked: list[float] = []
+
+    def post(body):
+        asked.append(time.monotonic())
+        if len(asked) == 1:
+            return status, {"error": "busy"}, {"Retry-After": "1"}
+        return 200, reply(), {}
+
+    with OpenAIDouble(post) as server:
+        result = _one(_backend(server.url, "model=m", "backoff=0", "retries=1", "timeout=10"))
+    assert len(result.samples) == 1 and len(asked) == 2
+    assert asked[1] - asked[0] >= 0.9
 
 
 def test_a_model_the_server_does_not_serve_is_refused_before_anything_is_sent() -> None:

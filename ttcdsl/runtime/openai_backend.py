@@ -12,8 +12,8 @@ Routing and failures:
   the live endpoints), so its prompt prefix is cached once; when an endpoint is taken out, only
   its queries move.
 * A connection error, a timeout, a 5xx or a 429 is retried with jittered exponential backoff
-  (a 429's ``Retry-After`` is honoured up to the request ``timeout``; a longer one fails the
-  request: waiting it out would look like a hang); ``eject_after`` consecutive failures take an
+  (a ``Retry-After`` of a 429 or 5xx is honoured up to the request ``timeout``; a longer one
+  fails the request: waiting it out would look like a hang); ``eject_after`` consecutive failures take an
   endpoint out of the rotation for the rest of the round (when all are out, all are tried
   again).
 * A request that still fails after ``retries`` retries, or is refused outright (another 4xx),
@@ -454,12 +454,12 @@ class OpenAIBackend:
             raise _Retryable(f"connection failed ({type(error).__name__}: {error})") from None
         status = response.status_code
         if status == 429 or status >= 500:
-            wait = None
-            if status == 429:
-                try:
-                    wait = float(response.headers.get("retry-after", ""))
-                except ValueError:
-                    wait = None
+            # Retry-After is read on every status retried (a 503 says it as a 429 does), under
+            # the one rule of _call: honoured up to the timeout, a longer one fails at once
+            try:
+                wait = float(response.headers.get("retry-after", ""))
+            except ValueError:
+                wait = None
             raise _Retryable(f"HTTP {status}", wait)
         if status != 200:
             raise _Refused(f"HTTP {status}: {response.text[:300]}")
