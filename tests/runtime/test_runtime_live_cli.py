@@ -451,6 +451,44 @@ def test_a_log_probability_that_is_not_a_number_is_a_refused_response(api, logpr
     assert "request refused: malformed response" in result.reason and wrong in result.reason
 
 
+def test_the_timeout_bounds_the_whole_request_not_each_read() -> None:
+    """A server sending its body a few bytes at a time was never timed out: the timeout,
+    documented per request, bounded each read. Here the body takes about 6 s, the timeout 1 s."""
+    pytest.importorskip("httpx")
+    import json
+    import time
+
+    from tests.local_http import LocalServer
+    from tests.runtime.http_double import completion as reply
+
+    def trickle(handler, body) -> None:
+        if handler.command == "GET":  # no model listing: model=m is taken at its word
+            handler.send_response(404)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
+        data = json.dumps(reply()).encode()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        step = len(data) // 20 + 1
+        try:
+            for at in range(0, len(data), step):
+                handler.wfile.write(data[at:at + step])
+                handler.wfile.flush()
+                time.sleep(0.3)
+        except OSError:  # the client gave up and closed the connection
+            pass
+
+    with LocalServer(trickle) as server:
+        started = time.monotonic()
+        result = _one(_backend(server.url, "model=m", "timeout=1", "retries=0"))
+        took = time.monotonic() - started
+    assert result.samples == () and "no response within 1 s" in result.reason
+    assert took < 4
+
+
 @pytest.mark.parametrize("status", [429, 503])
 def test_a_retry_after_longer_than_the_timeout_fails_the_request_at_once(status) -> None:
     """Retry-After: 100000 was slept through (28 hours, silently)."""

@@ -63,7 +63,7 @@ OPTIONS: dict[str, Option] = {
                            "first endpoint that answers"),
     "api": Option(str, "chat", "chat (/v1/chat/completions) or completions (/v1/completions)"),
     "concurrency": Option(int, 8, "requests in flight per endpoint"),
-    "timeout": Option(float, 300.0, "seconds per request"),
+    "timeout": Option(float, 300.0, "seconds per request, to the response's last byte"),
     "retries": Option(int, 4, "retries of a failed request (connection errors, 5xx, 429)"),
     "backoff": Option(float, 0.5, "seconds before the first retry (doubled each time, jittered)"),
     "eject_after": Option(int, 3, "consecutive failures that take an endpoint out"),
@@ -447,8 +447,11 @@ class OpenAIBackend:
         import httpx
 
         try:
-            response = await client.post(url, json=body)
-        except httpx.TimeoutException:
+            # httpx's timeout bounds each read, not the request: a server trickling its body
+            # would never time out. `timeout` is the whole request's, to the body's last byte
+            # (a request cut here is cancelled: its connection closes).
+            response = await asyncio.wait_for(client.post(url, json=body), self.options["timeout"])
+        except (httpx.TimeoutException, asyncio.TimeoutError):
             raise _Retryable(f"no response within {self.options['timeout']:g} s") from None
         except httpx.TransportError as error:
             raise _Retryable(f"connection failed ({type(error).__name__}: {error})") from None
