@@ -582,7 +582,8 @@ def test_a_pool_whose_first_endpoint_is_down_takes_the_model_from_another() -> N
 
     dead = _dead_url()
     with OpenAIDouble(models=["served"]) as server:
-        backend = _backend([dead, server.url], "backoff=0")
+        # eject_after=1: a sample affinity sends to the dead endpoint is retried on the other
+        backend = _backend([dead, server.url], "backoff=0", "eject_after=1")
         assert backend.model == "served"
         assert len(_one(backend, n=2).samples) == 2
     with pytest.raises(BackendError, match=f"{dead}/v1/models: no answer.*; "
