@@ -451,11 +451,32 @@ def test_a_log_probability_that_is_not_a_number_is_a_refused_response(api, logpr
     assert "request refused: malformed response" in result.reason and wrong in result.reason
 
 
+def _send(handler, payload, *, trickle: bool = False, status: int = 200) -> None:
+    """Answer ``payload`` as JSON; ``trickle``: its body in 20 pieces 0.3 s apart (about 6 s,
+    every read well within a 1 s timeout)."""
+    import json
+    import time
+
+    data = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    step = len(data) // 20 + 1 if trickle else len(data)
+    try:
+        for at in range(0, len(data), step):
+            handler.wfile.write(data[at:at + step])
+            handler.wfile.flush()
+            if trickle:
+                time.sleep(0.3)
+    except OSError:  # the client gave up and closed the connection
+        pass
+
+
 def test_the_timeout_bounds_the_whole_request_not_each_read() -> None:
     """A server sending its body a few bytes at a time was never timed out: the timeout,
     documented per request, bounded each read. Here the body takes about 6 s, the timeout 1 s."""
     pytest.importorskip("httpx")
-    import json
     import time
 
     from tests.local_http import LocalServer
@@ -463,23 +484,9 @@ def test_the_timeout_bounds_the_whole_request_not_each_read() -> None:
 
     def trickle(handler, body) -> None:
         if handler.command == "GET":  # no model listing: model=m is taken at its word
-            handler.send_response(404)
-            handler.send_header("Content-Length", "0")
-            handler.end_headers()
-            return
-        data = json.dumps(reply()).encode()
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        step = len(data) // 20 + 1
-        try:
-            for at in range(0, len(data), step):
-                handler.wfile.write(data[at:at + step])
-                handler.wfile.flush()
-                time.sleep(0.3)
-        except OSError:  # the client gave up and closed the connection
-            pass
+            _send(handler, {"error": "not found"}, status=404)
+        else:
+            _send(handler, reply(), trickle=True)
 
     with LocalServer(trickle) as server:
         started = time.monotonic()
@@ -487,6 +494,37 @@ def test_the_timeout_bounds_the_whole_request_not_each_read() -> None:
         took = time.monotonic() - started
     assert result.samples == () and "no response within 1 s" in result.reason
     assert took < 4
+
+
+def test_the_timeout_bounds_the_model_listing_and_tokenize_requests_too() -> None:
+    """The checks before a run (/v1/models, /tokenize) trickled past the timeout as well."""
+    pytest.importorskip("httpx")
+    import time
+
+    from tests.local_http import LocalServer
+    from ttcdsl.runtime.backend import BackendError
+
+    slow = {"/v1/models"}
+
+    def trickle(handler, body) -> None:
+        payload = ({"data": [{"id": "m"}]} if handler.command == "GET" else {"count": 5})
+        _send(handler, payload, trickle=handler.path in slow)
+
+    with LocalServer(trickle) as server:
+        started = time.monotonic()
+        with pytest.raises(BackendError, match="/v1/models: no answer \\(ReadTimeout: no "
+                                               "complete response within 1 s"):
+            _backend(server.url, "timeout=1").model  # noqa: B018
+        assert time.monotonic() - started < 4
+        slow.clear()
+        backend = _backend(server.url, "timeout=1")
+        assert backend.prompt_token_counts(["q"]) == {"q": 5}
+        slow.add("/tokenize")
+        started = time.monotonic()
+        with pytest.raises(BackendError, match="could not count the prompt tokens of query 'q' "
+                                               "\\(ReadTimeout: no complete response within 1 s"):
+            _backend(server.url, "timeout=1").prompt_token_counts(["q"])
+        assert time.monotonic() - started < 4
 
 
 @pytest.mark.parametrize("status", [429, 503])

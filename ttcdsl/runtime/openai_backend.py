@@ -189,40 +189,53 @@ class OpenAIBackend:
 
         model = self.model
         url = self.urls[0].removesuffix("/v1") + "/tokenize"
-        counts: dict[str, int] = {}
-        with httpx.Client(headers=self._headers(), timeout=self.options["timeout"]) as client:
-            for query_id in query_ids:
-                if self.options["api"] == "chat":
-                    body = {"model": model, "messages": self.queries.messages(query_id),
-                            "add_generation_prompt": True}
-                else:
-                    body = {"model": model, "prompt": self.queries.get(query_id).prompt}
-                try:
-                    response = client.post(url, json=body)
-                    response.raise_for_status()
-                    counts[query_id] = int(response.json()["count"])
-                except (httpx.HTTPError, KeyError, TypeError, ValueError) as error:
-                    raise BackendError(
-                        f"{url}: could not count the prompt tokens of query {query_id!r} "
-                        f"({type(error).__name__}: {error})",
-                        hint="charging prompt tokens needs a server with vLLM's /tokenize; "
-                        "leave prompt tokens out of the budget for other servers",
-                    ) from None
-        return counts
+        timeout = self.options["timeout"]
+
+        async def count_all() -> dict[str, int]:
+            counts: dict[str, int] = {}
+            async with httpx.AsyncClient(headers=self._headers(), timeout=timeout) as client:
+                for query_id in query_ids:
+                    if self.options["api"] == "chat":
+                        body = {"model": model, "messages": self.queries.messages(query_id),
+                                "add_generation_prompt": True}
+                    else:
+                        body = {"model": model, "prompt": self.queries.get(query_id).prompt}
+                    try:
+                        response = await _within(client.post(url, json=body), timeout)
+                        response.raise_for_status()
+                        counts[query_id] = int(response.json()["count"])
+                    except (httpx.HTTPError, KeyError, TypeError, ValueError) as error:
+                        raise BackendError(
+                            f"{url}: could not count the prompt tokens of query {query_id!r} "
+                            f"({type(error).__name__}: {error})",
+                            hint="charging prompt tokens needs a server with vLLM's /tokenize; "
+                            "leave prompt tokens out of the budget for other servers",
+                        ) from None
+            return counts
+
+        return asyncio.run(count_all())
 
     def _listings(self) -> list[_Listing]:
         """Each endpoint's ``/v1/models``, asked once before anything is spent."""
         import httpx
 
+        timeout = self.options["timeout"]
+
+        async def get_all() -> list:
+            async with httpx.AsyncClient(headers=self._headers(), timeout=timeout) as client:
+                return await asyncio.gather(
+                    *[_within(client.get(base + "/models"), timeout) for base in self.urls],
+                    return_exceptions=True)
+
         listings = []
-        for base in self.urls:
+        for base, response in zip(self.urls, asyncio.run(get_all()), strict=True):
             url = base + "/models"
-            try:
-                response = httpx.get(url, headers=self._headers(), timeout=self.options["timeout"])
-            except httpx.TransportError as error:
-                listings.append(_Listing(url, problem=f"no answer ({type(error).__name__}: {error})",
-                                         answered=False))
+            if isinstance(response, httpx.TransportError):
+                listings.append(_Listing(url, problem=f"no answer ({type(response).__name__}: "
+                                                      f"{response})", answered=False))
                 continue
+            if isinstance(response, BaseException):
+                raise response
             try:
                 response.raise_for_status()
                 listings.append(_Listing(url, served=_served_models(response)))
@@ -447,11 +460,8 @@ class OpenAIBackend:
         import httpx
 
         try:
-            # httpx's timeout bounds each read, not the request: a server trickling its body
-            # would never time out. `timeout` is the whole request's, to the body's last byte
-            # (a request cut here is cancelled: its connection closes).
-            response = await asyncio.wait_for(client.post(url, json=body), self.options["timeout"])
-        except (httpx.TimeoutException, asyncio.TimeoutError):
+            response = await _within(client.post(url, json=body), self.options["timeout"])
+        except httpx.TimeoutException:
             raise _Retryable(f"no response within {self.options['timeout']:g} s") from None
         except httpx.TransportError as error:
             raise _Retryable(f"connection failed ({type(error).__name__}: {error})") from None
@@ -564,6 +574,19 @@ class OpenAIBackend:
             mean_logprob=None if values is None else mean, prompt_nll=nll,
             seed=seed,
         )
+
+
+async def _within(request, timeout: float):
+    """``await request`` (an httpx call) within ``timeout`` seconds in all, to the response's
+    last byte: httpx's timeout bounds each read, not the request, so a server trickling its
+    body would never time out. A request cut here is cancelled (its connection closes) and
+    raises httpx's ReadTimeout, as a silent server does."""
+    import httpx
+
+    try:
+        return await asyncio.wait_for(request, timeout)
+    except TimeoutError:  # asyncio's, since Python 3.11
+        raise httpx.ReadTimeout(f"no complete response within {timeout:g} s") from None
 
 
 def _served_models(response) -> list[str]:
