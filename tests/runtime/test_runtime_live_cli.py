@@ -428,9 +428,9 @@ def test_logprobs_the_run_reads_and_the_server_leaves_out_refuse_the_response() 
 
 
 @pytest.mark.parametrize(("api", "logprobs", "wrong"), [
-    ("chat", {"content": [{"token": "2", "logprob": None}]}, "is None, not a number"),
-    ("chat", {"content": [{"token": "2", "logprob": "-0.5"}]}, "is '-0.5', not a number"),
-    ("completions", {"token_logprobs": [-0.5, None]}, "is None, not a number"),
+    ("chat", {"content": [{"token": "2", "logprob": None}]}, "is null, not a number"),
+    ("chat", {"content": [{"token": "2", "logprob": "-0.5"}]}, 'is "-0.5", not a number'),
+    ("completions", {"token_logprobs": [-0.5, None]}, "is null, not a number"),
 ])
 def test_a_log_probability_that_is_not_a_number_is_a_refused_response(api, logprobs,
                                                                       wrong) -> None:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import random
 import time
@@ -550,7 +551,9 @@ class OpenAIBackend:
                 # is the server's malformed answer, not a crash in the mean
                 for value in values:
                     if isinstance(value, bool) or not isinstance(value, (int, float)):
-                        raise TypeError(f"a token log-probability is {value!r}, not a number")
+                        # as the server wrote it (null, not Python's None)
+                        raise TypeError(f"a token log-probability is {json.dumps(value)[:50]}, "
+                                        "not a number")
                 mean = mean_logprob(values)
             nll = None
             if asked_prompt:
