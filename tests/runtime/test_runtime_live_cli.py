@@ -305,7 +305,7 @@ def test_a_chat_query_on_the_completions_api_is_refused_before_sending() -> None
 # ------------------------------------------------------------- a server that misbehaves
 
 
-def _backend(url: str, *options: str, queries=None, **kwargs):
+def _backend(url: str | list[str], *options: str, queries=None, **kwargs):
     from ttcdsl.datasets import Query
     from ttcdsl.runtime.live import LiveQueries
     from ttcdsl.runtime.openai_backend import OPTIONS, OpenAIBackend
@@ -315,7 +315,8 @@ def _backend(url: str, *options: str, queries=None, **kwargs):
     given = {o.partition("=")[0] for o in options}
     parsed = parse_options([*(v for k, v in defaults.items() if k not in given), *options],
                            OPTIONS, "openai")
-    return OpenAIBackend([url], parsed, LiveQueries(queries), **kwargs)
+    urls = [url] if isinstance(url, str) else url
+    return OpenAIBackend(urls, parsed, LiveQueries(queries), **kwargs)
 
 
 def _one(backend, n: int = 1):
@@ -334,6 +335,8 @@ def _one(backend, n: int = 1):
     ({"prompt_tokens": 7, "completion_tokens": 10**9}, 7, None),  # past max_tokens (16)
     ({"prompt_tokens": True, "completion_tokens": None}, None, None),
     (["not", "a", "dict"], None, None),
+    # zeros for a prompt and a non-empty text (both are made of tokens) were billed as free
+    ({"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}, None, None),
 ])
 def test_token_counts_no_server_can_mean_are_unknown_not_taken(usage, prompt, completion) -> None:
     """A negative, fractional, textual or impossible count was stored as given (and crashed the
@@ -345,6 +348,37 @@ def test_token_counts_no_server_can_mean_are_unknown_not_taken(usage, prompt, co
         result = _one(_backend(server.url, "model=m"))
     (sample,) = result.samples
     assert (sample.prompt_tokens, sample.completion_tokens) == (prompt, completion)
+
+
+def test_an_empty_text_may_have_cost_no_completion_tokens() -> None:
+    pytest.importorskip("httpx")
+    from tests.runtime.http_double import OpenAIDouble, completion as reply
+
+    usage = {"prompt_tokens": 7, "completion_tokens": 0}
+    with OpenAIDouble(lambda body: (200, reply("", usage=usage), {})) as server:
+        (sample,) = _one(_backend(server.url, "model=m")).samples
+    assert (sample.text, sample.completion_tokens) == ("", 0)
+
+
+def test_zero_usage_is_unknown_and_billed_as_max_tokens(inputs, capsys) -> None:
+    """A server answering usage {0, 0, 0} was billed nothing: tokens/query 0, so a token budget
+    never applied. Zeros are unknown now, billed as max_tokens like a missing usage."""
+    pytest.importorskip("httpx")
+    import json
+
+    from tests.runtime.http_double import OpenAIDouble, completion as reply
+
+    d, plan, _, queries = inputs
+    out = d / "run"
+    lp = {"content": [{"token": "2", "logprob": -0.25}]}  # the policy's scorer reads them
+    zeros = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    with OpenAIDouble(lambda body: (200, reply(usage=zeros, logprobs=lp), {})) as server:
+        assert ttc("run", str(plan), "--queries", str(queries), "--out", str(out), "--quiet",
+                   "--backend", "openai", "--endpoint", server.url,
+                   "--backend-option", "model=m", "--backend-option", "retries=0") == 0
+    spend = json.loads((out / "report.json").read_text())["spend"]
+    assert spend["samples"] > 0 and spend["tokens"] is None and spend["tokens_per_query"] is None
+    assert spend["billed_tokens"] == 12 * spend["samples"]  # the policy's max_tokens each
 
 
 @pytest.mark.parametrize(("finish", "stored"), [
@@ -393,19 +427,143 @@ def test_logprobs_the_run_reads_and_the_server_leaves_out_refuse_the_response() 
     assert sample.mean_logprob == pytest.approx(-1.0)
 
 
-def test_a_retry_after_longer_than_the_timeout_fails_the_request_at_once() -> None:
+@pytest.mark.parametrize(("api", "logprobs", "wrong"), [
+    ("chat", {"content": [{"token": "2", "logprob": None}]}, "is null, not a number"),
+    ("chat", {"content": [{"token": "2", "logprob": "-0.5"}]}, 'is "-0.5", not a number'),
+    ("completions", {"token_logprobs": [-0.5, None]}, "is null, not a number"),
+])
+def test_a_log_probability_that_is_not_a_number_is_a_refused_response(api, logprobs,
+                                                                      wrong) -> None:
+    """A null token log-probability crashed the mean (TypeError, exit 3): it is a malformed
+    response now, as other bad bodies are."""
+    pytest.importorskip("httpx")
+    from tests.runtime.http_double import OpenAIDouble, completion as reply
+
+    def post(body):
+        if api == "chat":
+            return 200, reply(logprobs=logprobs), {}
+        return 200, {"choices": [{"text": "2", "finish_reason": "stop", "logprobs": logprobs}],
+                     "usage": {"prompt_tokens": 3, "completion_tokens": 2}}, {}
+
+    with OpenAIDouble(post) as server:
+        result = _one(_backend(server.url, "model=m", f"api={api}", need_logprobs=True))
+    assert result.samples == ()
+    assert "request refused: malformed response" in result.reason and wrong in result.reason
+
+
+def _send(handler, payload, *, trickle: bool = False, status: int = 200) -> None:
+    """Answer ``payload`` as JSON; ``trickle``: its body in 20 pieces 0.3 s apart (about 6 s,
+    every read well within a 1 s timeout)."""
+    import json
+    import time
+
+    data = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    step = len(data) // 20 + 1 if trickle else len(data)
+    try:
+        for at in range(0, len(data), step):
+            handler.wfile.write(data[at:at + step])
+            handler.wfile.flush()
+            if trickle:
+                time.sleep(0.3)
+    except OSError:  # the client gave up and closed the connection
+        pass
+
+
+def test_the_timeout_bounds_the_whole_request_not_each_read() -> None:
+    """A server sending its body a few bytes at a time was never timed out: the timeout,
+    documented per request, bounded each read. Here the body takes about 6 s, the timeout 1 s."""
+    pytest.importorskip("httpx")
+    import time
+
+    from tests.local_http import LocalServer
+    from tests.runtime.http_double import completion as reply
+
+    def trickle(handler, body) -> None:
+        if handler.command == "GET":  # no model listing: model=m is taken at its word
+            _send(handler, {"error": "not found"}, status=404)
+        else:
+            _send(handler, reply(), trickle=True)
+
+    with LocalServer(trickle) as server:
+        started = time.monotonic()
+        result = _one(_backend(server.url, "model=m", "timeout=1", "retries=0"))
+        took = time.monotonic() - started
+    assert result.samples == () and "no response within 1 s" in result.reason
+    assert took < 4
+
+
+def test_the_timeout_bounds_the_model_listing_and_tokenize_requests_too() -> None:
+    """The checks before a run (/v1/models, /tokenize) trickled past the timeout as well."""
+    pytest.importorskip("httpx")
+    import time
+
+    from tests.local_http import LocalServer
+    from ttcdsl.runtime.backend import BackendError
+
+    slow = {"/v1/models"}
+
+    def trickle(handler, body) -> None:
+        payload = ({"data": [{"id": "m"}]} if handler.command == "GET" else {"count": 5})
+        _send(handler, payload, trickle=handler.path in slow)
+
+    with LocalServer(trickle) as server:
+        started = time.monotonic()
+        with pytest.raises(BackendError, match="/v1/models: no answer \\(ReadTimeout: no "
+                                               "complete response within 1 s"):
+            _backend(server.url, "timeout=1").model  # noqa: B018
+        assert time.monotonic() - started < 4
+        slow.clear()
+        backend = _backend(server.url, "timeout=1")
+        assert backend.prompt_token_counts(["q"]) == {"q": 5}
+        slow.add("/tokenize")
+        started = time.monotonic()
+        with pytest.raises(BackendError, match="could not count the prompt tokens of query 'q' "
+                                               "\\(ReadTimeout: no complete response within 1 s"):
+            _backend(server.url, "timeout=1").prompt_token_counts(["q"])
+        assert time.monotonic() - started < 4
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_retry_after_longer_than_the_timeout_fails_the_request_at_once(status) -> None:
     """Retry-After: 100000 was slept through (28 hours, silently)."""
     pytest.importorskip("httpx")
     import time
 
     from tests.runtime.http_double import OpenAIDouble
 
-    with OpenAIDouble(lambda body: (429, {"error": "busy"}, {"Retry-After": "100000"})) as server:
+    with OpenAIDouble(lambda body: (status, {"error": "busy"}, {"Retry-After": "100000"})) as server:
         started = time.monotonic()
         result = _one(_backend(server.url, "model=m", "timeout=30", "retries=3"))
     assert time.monotonic() - started < 10
     assert result.samples == () and "retry after 100000 s" in result.reason
     assert server.posts == 1
+
+
+@pytest.mark.parametrize("status", [429, 503, 500])
+def test_a_retry_after_is_waited_on_every_status_retried(status) -> None:
+    """Only a 429's Retry-After was read: a 503 asking for a second was retried after the
+    backoff alone (here none), into the same overload."""
+    pytest.importorskip("httpx")
+    import time
+
+    from tests.runtime.http_double import OpenAIDouble, completion as reply
+
+    asked: list[float] = []
+
+    def post(body):
+        asked.append(time.monotonic())
+        if len(asked) == 1:
+            return status, {"error": "busy"}, {"Retry-After": "1"}
+        return 200, reply(), {}
+
+    with OpenAIDouble(post) as server:
+        result = _one(_backend(server.url, "model=m", "backoff=0", "retries=1", "timeout=10"))
+    assert len(result.samples) == 1 and len(asked) == 2
+    assert asked[1] - asked[0] >= 0.9
 
 
 def test_a_model_the_server_does_not_serve_is_refused_before_anything_is_sent() -> None:
@@ -420,6 +578,71 @@ def test_a_model_the_server_does_not_serve_is_refused_before_anything_is_sent() 
         assert _one(_backend(server.url, "model=other-model")).samples  # a served one is fine
     with OpenAIDouble(models=None) as router:  # no listing: taken at its word
         assert _one(_backend(router.url, "model=fake")).samples
+
+
+@pytest.mark.parametrize(("listing", "wrong"), [
+    ([{"id": "m"}], "the body is a list, not an object with a 'data' list"),
+    ({"data": None}, "its 'data' is null, not a list of models"),
+    ({"data": [{"name": "m"}]}, "an entry of its 'data' has no model id"),
+    ({"data": []}, "it lists no model"),
+    (b"<html>busy</html>", "the body is not JSON"),
+])
+def test_a_malformed_model_listing_is_the_servers_fault_named(inputs, capsys, listing,
+                                                              wrong) -> None:
+    """A /v1/models body that is a list or {"data": null} exited 3, an internal error
+    (TypeError); it is the server's answer, named with its URL, exit 1, nothing sent."""
+    pytest.importorskip("httpx")
+    from tests.runtime.http_double import OpenAIDouble
+
+    d, plan, _, queries = inputs
+    out = d / "run"
+    with OpenAIDouble(listing=listing) as server:
+        _refused(capsys, out, "run", str(plan), "--queries", str(queries), "--out", str(out),
+                 "--backend", "openai", "--endpoint", server.url,
+                 message=f"{server.url}/v1/models: could not list the served models ({wrong}")
+        assert server.posts == 0
+
+
+def _dead_url() -> str:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_a_pool_whose_first_endpoint_is_down_takes_the_model_from_another() -> None:
+    """Without model=, only the first endpoint was asked: down, it refused the whole pool
+    ("could not list the served models") though the others answered."""
+    pytest.importorskip("httpx")
+    from ttcdsl.runtime.backend import BackendError
+    from tests.runtime.http_double import OpenAIDouble
+
+    dead = _dead_url()
+    with OpenAIDouble(models=["served"]) as server:
+        # eject_after=1: a sample affinity sends to the dead endpoint is retried on the other
+        backend = _backend([dead, server.url], "backoff=0", "eject_after=1")
+        assert backend.model == "served"
+        assert len(_one(backend, n=2).samples) == 2
+    with pytest.raises(BackendError, match=f"{dead}/v1/models: no answer.*; "
+                                           f"{server.url}/v1/models: no answer"):
+        _backend([dead, server.url]).model  # noqa: B018  (nothing answers now)
+
+
+def test_a_pool_whose_endpoints_serve_different_models_is_refused_before_anything_is_sent(
+) -> None:
+    """Without model=, the first endpoint's model was used and the others never checked: a
+    pool serving two models spent on one and had the other's requests refused (404), exit 0."""
+    pytest.importorskip("httpx")
+    from ttcdsl.runtime.backend import BackendError
+    from tests.runtime.http_double import OpenAIDouble
+
+    with OpenAIDouble(models=["a"]) as first, OpenAIDouble(models=["b"]) as second:
+        for pool, other, model in (([first, second], second, "a"), ([second, first], first, "b")):
+            with pytest.raises(BackendError, match=f"{other.url}/v1/models: serves '[ab]', not "
+                                                   f"the model '{model}' \\(the model "):
+                _one(_backend([s.url for s in pool]))
+        assert first.posts == second.posts == 0
 
 
 def test_a_run_whose_every_request_fails_is_an_error_not_accuracy_zero(inputs, capsys) -> None:

@@ -12,8 +12,8 @@ Routing and failures:
   the live endpoints), so its prompt prefix is cached once; when an endpoint is taken out, only
   its queries move.
 * A connection error, a timeout, a 5xx or a 429 is retried with jittered exponential backoff
-  (a 429's ``Retry-After`` is honoured up to the request ``timeout``; a longer one fails the
-  request: waiting it out would look like a hang); ``eject_after`` consecutive failures take an
+  (a ``Retry-After`` of a 429 or 5xx is honoured up to the request ``timeout``; a longer one
+  fails the request: waiting it out would look like a hang); ``eject_after`` consecutive failures take an
   endpoint out of the rotation for the rest of the round (when all are out, all are tried
   again).
 * A request that still fails after ``retries`` retries, or is refused outright (another 4xx),
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import random
 import time
@@ -59,10 +60,11 @@ from ttcdsl.runtime.live import (
 )
 
 OPTIONS: dict[str, Option] = {
-    "model": Option(str, None, "served model name; default: the first of the server's /v1/models"),
+    "model": Option(str, None, "served model name; default: the first /v1/models lists at the "
+                           "first endpoint that answers"),
     "api": Option(str, "chat", "chat (/v1/chat/completions) or completions (/v1/completions)"),
     "concurrency": Option(int, 8, "requests in flight per endpoint"),
-    "timeout": Option(float, 300.0, "seconds per request"),
+    "timeout": Option(float, 300.0, "seconds per request, to the response's last byte"),
     "retries": Option(int, 4, "retries of a failed request (connection errors, 5xx, 429)"),
     "backoff": Option(float, 0.5, "seconds before the first retry (doubled each time, jittered)"),
     "eject_after": Option(int, 3, "consecutive failures that take an endpoint out"),
@@ -92,6 +94,16 @@ class _Retryable(Exception):
 
 class _Refused(Exception):
     """A failure another try will not fix (a 4xx other than 429, a malformed response)."""
+
+
+@dataclass
+class _Listing:
+    """One endpoint's answer to ``GET /v1/models``: the models it serves, or why it gave none."""
+
+    url: str
+    served: list[str] | None = None
+    problem: str | None = None
+    answered: bool = True  # False: no answer at all (down, unreachable)
 
 
 @dataclass
@@ -142,11 +154,15 @@ class OpenAIBackend:
 
     @property
     def model(self) -> str | None:
-        if self._model is None and self.urls:
-            self._model = self._discover_model()
-        elif not self._model_checked and self.urls:
-            self._check_model(self._model)
-        self._model_checked = True
+        if not self._model_checked and self.urls:
+            listings = self._listings()
+            source = None
+            if self._model is None:
+                self._model, source = self._discover_model(listings)
+            # a discovered model is held to every endpoint as a named one is: a pool whose
+            # servers serve different models would spend on some and have the rest refused
+            self._check_model(self._model, listings, source)
+            self._model_checked = True
         return self._model
 
     @property
@@ -174,69 +190,89 @@ class OpenAIBackend:
 
         model = self.model
         url = self.urls[0].removesuffix("/v1") + "/tokenize"
-        counts: dict[str, int] = {}
-        with httpx.Client(headers=self._headers(), timeout=self.options["timeout"]) as client:
-            for query_id in query_ids:
-                if self.options["api"] == "chat":
-                    body = {"model": model, "messages": self.queries.messages(query_id),
-                            "add_generation_prompt": True}
-                else:
-                    body = {"model": model, "prompt": self.queries.get(query_id).prompt}
-                try:
-                    response = client.post(url, json=body)
-                    response.raise_for_status()
-                    counts[query_id] = int(response.json()["count"])
-                except (httpx.HTTPError, KeyError, TypeError, ValueError) as error:
-                    raise BackendError(
-                        f"{url}: could not count the prompt tokens of query {query_id!r} "
-                        f"({type(error).__name__}: {error})",
-                        hint="charging prompt tokens needs a server with vLLM's /tokenize; "
-                        "leave prompt tokens out of the budget for other servers",
-                    ) from None
-        return counts
+        timeout = self.options["timeout"]
 
-    def _discover_model(self) -> str:
+        async def count_all() -> dict[str, int]:
+            counts: dict[str, int] = {}
+            async with httpx.AsyncClient(headers=self._headers(), timeout=timeout) as client:
+                for query_id in query_ids:
+                    if self.options["api"] == "chat":
+                        body = {"model": model, "messages": self.queries.messages(query_id),
+                                "add_generation_prompt": True}
+                    else:
+                        body = {"model": model, "prompt": self.queries.get(query_id).prompt}
+                    try:
+                        response = await _within(client.post(url, json=body), timeout)
+                        response.raise_for_status()
+                        counts[query_id] = int(response.json()["count"])
+                    except (httpx.HTTPError, KeyError, TypeError, ValueError) as error:
+                        raise BackendError(
+                            f"{url}: could not count the prompt tokens of query {query_id!r} "
+                            f"({type(error).__name__}: {error})",
+                            hint="charging prompt tokens needs a server with vLLM's /tokenize; "
+                            "leave prompt tokens out of the budget for other servers",
+                        ) from None
+            return counts
+
+        return asyncio.run(count_all())
+
+    def _listings(self) -> list[_Listing]:
+        """Each endpoint's ``/v1/models``, asked once before anything is spent."""
         import httpx
 
-        url = self.urls[0] + "/models"
-        try:
-            response = httpx.get(url, headers=self._headers(), timeout=self.options["timeout"])
-            response.raise_for_status()
-            return str(response.json()["data"][0]["id"])
-        except (httpx.HTTPError, KeyError, IndexError, ValueError) as error:
-            raise BackendError(
-                f"{url}: could not list the served models ({error})",
-                hint="check the endpoint, or name the model: --backend-option model=NAME",
-            ) from None
+        timeout = self.options["timeout"]
 
-    def _check_model(self, model: str) -> None:
-        """Refuse, before anything is spent, a named model an endpoint's ``/v1/models`` does
-        not list, and a pool nothing answers at (one dead endpoint of several is taken out of
-        the rotation later, as in a round). An endpoint without the listing (a router may have
-        none) is taken at its word."""
-        import httpx
+        async def get_all() -> list:
+            async with httpx.AsyncClient(headers=self._headers(), timeout=timeout) as client:
+                return await asyncio.gather(
+                    *[_within(client.get(base + "/models"), timeout) for base in self.urls],
+                    return_exceptions=True)
 
-        unreachable = []
-        for base in self.urls:
+        listings = []
+        for base, response in zip(self.urls, asyncio.run(get_all()), strict=True):
             url = base + "/models"
-            try:
-                response = httpx.get(url, headers=self._headers(), timeout=self.options["timeout"])
-            except httpx.TransportError as error:
-                unreachable.append(f"{url}: no answer ({type(error).__name__}: {error})")
+            if isinstance(response, httpx.TransportError):
+                listings.append(_Listing(url, problem=f"no answer ({type(response).__name__}: "
+                                                      f"{response})", answered=False))
                 continue
+            if isinstance(response, BaseException):
+                raise response
             try:
                 response.raise_for_status()
-                served = [str(entry["id"]) for entry in response.json()["data"]]
-            except (httpx.HTTPError, KeyError, TypeError, ValueError):
-                continue
-            if served and model not in served:
+                listings.append(_Listing(url, served=_served_models(response)))
+            except (httpx.HTTPError, ValueError) as error:
+                listings.append(_Listing(url, problem=f"could not list the served models ({error})"))
+        return listings
+
+    def _discover_model(self, listings: list[_Listing]) -> tuple[str, str]:
+        """The first model of the first endpoint that lists one, and that endpoint's listing URL:
+        a pool is not refused because its first endpoint is down while another answers."""
+        for listing in listings:
+            if listing.served:
+                return listing.served[0], listing.url
+        empty = "could not list the served models (it lists no model)"
+        raise BackendError(
+            "; ".join(f"{listing.url}: {listing.problem or empty}" for listing in listings),
+            hint="check the endpoint, or name the model: --backend-option model=NAME",
+        )
+
+    def _check_model(self, model: str, listings: list[_Listing], source: str | None = None) -> None:
+        """Refuse, before anything is spent, a model an endpoint's ``/v1/models`` does not list
+        (named, or discovered at ``source``), and a pool nothing answers at (one dead endpoint of
+        several is taken out of the rotation later, as in a round). An endpoint without the
+        listing (a router may have none) is taken at its word."""
+        for listing in listings:
+            if listing.served and model not in listing.served:
+                found = f" (the model {source} lists first)" if source else ""
                 raise BackendError(
-                    f"{url}: serves {', '.join(map(repr, served[:5]))}, not the model {model!r}",
-                    hint="name a served model: --backend-option model=NAME",
+                    f"{listing.url}: serves {', '.join(map(repr, listing.served[:5]))}, "
+                    f"not the model {model!r}{found}",
+                    hint="every endpoint must serve the model; name a served model: "
+                    "--backend-option model=NAME",
                 )
-        if len(unreachable) == len(self.urls):
+        if not any(listing.answered for listing in listings):
             raise BackendError(
-                "; ".join(unreachable),
+                "; ".join(f"{listing.url}: {listing.problem}" for listing in listings),
                 hint="check that the server is up and the --endpoint is right",
             )
 
@@ -425,19 +461,19 @@ class OpenAIBackend:
         import httpx
 
         try:
-            response = await client.post(url, json=body)
+            response = await _within(client.post(url, json=body), self.options["timeout"])
         except httpx.TimeoutException:
             raise _Retryable(f"no response within {self.options['timeout']:g} s") from None
         except httpx.TransportError as error:
             raise _Retryable(f"connection failed ({type(error).__name__}: {error})") from None
         status = response.status_code
         if status == 429 or status >= 500:
-            wait = None
-            if status == 429:
-                try:
-                    wait = float(response.headers.get("retry-after", ""))
-                except ValueError:
-                    wait = None
+            # Retry-After is read on every status retried (a 503 says it as a 429 does), under
+            # the one rule of _call: honoured up to the timeout, a longer one fails at once
+            try:
+                wait = float(response.headers.get("retry-after", ""))
+            except ValueError:
+                wait = None
             raise _Retryable(f"HTTP {status}", wait)
         if status != 200:
             raise _Refused(f"HTTP {status}: {response.text[:300]}")
@@ -486,11 +522,13 @@ class OpenAIBackend:
         self, request: GenerationRequest, index: int, seed, payload, *, asked_prompt: bool = False
     ) -> GeneratedSample:
         """One sample from a response. What the run reads is checked: text that is not a
-        string, or log-probabilities missing where they were asked for, refuse the response
-        (another try of a misbehaving server gets the same); a token count or finish reason
+        string, or log-probabilities missing where they were asked for or not numbers, refuse the
+        response (another try of a misbehaving server gets the same); a token count or finish reason
         no server can mean (negative, not a whole number, more completion tokens than
         ``max_tokens``, a finish reason outside the API's) is stored as unknown, never as
-        given, so the report says unknown instead of billing or averaging it."""
+        given, so the report says unknown instead of billing or averaging it. Zero tokens are
+        such a count for a prompt (every request sends one) and for a non-empty text (it was
+        made of tokens): a server that fills ``usage`` with zeros measured nothing."""
         try:
             choice = payload["choices"][0]
             usage = payload.get("usage")
@@ -508,6 +546,15 @@ class OpenAIBackend:
             if (self.logprobs or request.logprobs is not None) and values is None:
                 raise _Refused("the server returned no logprobs, and the run reads them "
                                "(the policy's confidence scorer, or logprobs=true)")
+            if values is not None:
+                # checked here, with the rest of the body: a null or textual log-probability
+                # is the server's malformed answer, not a crash in the mean
+                for value in values:
+                    if isinstance(value, bool) or not isinstance(value, (int, float)):
+                        # as the server wrote it (null, not Python's None)
+                        raise TypeError(f"a token log-probability is {json.dumps(value)[:50]}, "
+                                        "not a number")
+                mean = mean_logprob(values)
             nll = None
             if asked_prompt:
                 # vLLM puts them at the top of a chat response, in the choice of a completion
@@ -523,12 +570,56 @@ class OpenAIBackend:
         finish = choice.get("finish_reason")
         return GeneratedSample(
             sample_index=index, text=text, answer=answer, correct=correct,
-            prompt_tokens=_token_count(usage.get("prompt_tokens"), MAX_PROMPT_TOKENS),
-            completion_tokens=_token_count(usage.get("completion_tokens"), request.max_tokens),
+            prompt_tokens=_token_count(usage.get("prompt_tokens"), MAX_PROMPT_TOKENS, least=1),
+            completion_tokens=_token_count(usage.get("completion_tokens"), request.max_tokens,
+                                           least=1 if text else 0),
             finish_reason=finish if finish in FINISH_REASONS else None,
-            mean_logprob=None if values is None else mean_logprob(values), prompt_nll=nll,
+            mean_logprob=None if values is None else mean, prompt_nll=nll,
             seed=seed,
         )
+
+
+async def _within(request, timeout: float):
+    """``await request`` (an httpx call) within ``timeout`` seconds in all, to the response's
+    last byte: httpx's timeout bounds each read, not the request, so a server trickling its
+    body would never time out. A request cut here is cancelled (its connection closes) and
+    raises httpx's ReadTimeout, as a silent server does."""
+    import httpx
+
+    try:
+        return await asyncio.wait_for(request, timeout)
+    except TimeoutError:  # asyncio's, since Python 3.11
+        raise httpx.ReadTimeout(f"no complete response within {timeout:g} s") from None
+
+
+def _served_models(response) -> list[str]:
+    """The model ids of a ``/v1/models`` response; a ValueError saying what is wrong with a body
+    that is not such a listing (a server's bad answer is the user's to fix, not a crash)."""
+    try:
+        payload = response.json()
+    except ValueError:
+        raise ValueError(f"the body is not JSON: {response.text[:100]!r}") from None
+    if not isinstance(payload, dict) or "data" not in payload:
+        raise ValueError(f"the body is {_json_kind(payload)}, not an object with a 'data' list")
+    if not isinstance(payload["data"], list):
+        raise ValueError(f"its 'data' is {_json_kind(payload['data'])}, not a list of models")
+    served = []
+    for entry in payload["data"]:
+        model = entry.get("id") if isinstance(entry, dict) else None
+        if not isinstance(model, str) or not model:
+            raise ValueError(f"an entry of its 'data' has no model id: {str(entry)[:100]}")
+        served.append(model)
+    return served
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    for kind, name in ((bool, "a boolean"), (dict, "an object"), (list, "a list"),
+                       (str, "a string"), ((int, float), "a number")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
 
 
 # The finish reasons of OpenAI's API and vLLM's ("abort": the request was cancelled); another
@@ -540,15 +631,17 @@ FINISH_REASONS = frozenset({"stop", "length", "abort", "content_filter", "tool_c
 MAX_PROMPT_TOKENS = 1 << 31  # past any context window: a count above it is not one
 
 
-def _token_count(value: Any, cap: int | None = None) -> int | None:
+def _token_count(value: Any, cap: int | None = None, least: int = 0) -> int | None:
     """A usage count as the server gave it, or None (unknown) where no server can mean it: not
-    a whole number, negative, or (``cap``: completion tokens) more than ``max_tokens``."""
+    a whole number, fewer than ``least`` (negative; 0 for a prompt or a non-empty text, which
+    are made of tokens), or (``cap``: completion tokens) more than ``max_tokens``. Unknown is
+    billed as ``max_tokens``; a count taken as 0 would make a token budget never apply."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     if isinstance(value, float) and not value.is_integer():
         return None
     count = int(value)
-    if count < 0 or (cap is not None and count > cap):
+    if count < least or (cap is not None and count > cap):
         return None
     return count
 
