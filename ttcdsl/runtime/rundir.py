@@ -12,7 +12,8 @@
 
 The directory is created only after every input was validated, built beside its final name and
 renamed into place when complete (:mod:`ttcdsl.runtime.staging`), and removed again if the run
-fails before its first round is stored, so a failed or killed start leaves nothing behind. One
+fails or is interrupted before it stored a sample (the old run a ``--force`` replaced is put
+back), so a failed or killed start leaves nothing behind. One
 process writes a run directory at a time (:mod:`ttcdsl.runtime.lock`). The dataset and the replay table are referenced by path and
 content hash (they may be large); a resume checks the hashes, so a changed input is refused
 instead of silently mixing two runs.
