@@ -586,3 +586,35 @@ def test_ctrl_c_after_the_new_run_stored_keeps_it_resumable(gated, tmp_path) -> 
     server.open_posts = None
     assert ttc("run", "--resume", str(out), *server.args(plan, queries, out)[6:], "--quiet") == 0
     assert json.loads((out / "report.json").read_text())["queries"] == 6
+
+
+def test_a_kill_mid_round_keeps_the_samples_the_round_got_back(gated, tmp_path) -> None:
+    """Samples were stored once per round, so a kill late in a round lost every sample the round
+    had got back, and the resume asked (and a paid API billed) them all again. Each request's
+    samples are stored as it completes: the resume asks only for the rest, and ends where an
+    uninterrupted run does."""
+    from tests.runtime.runs import results, sample_keys
+
+    server, plan, queries = gated
+    reference = tmp_path / "reference"
+    assert ttc(*server.args(plan, queries, reference), "--quiet") == 0
+    out = tmp_path / "run"
+    live = [*server.args(plan, queries, out), "--backend-option", "concurrency=1", "--quiet"]
+    # round 0 probes 6 queries with 2 samples, one POST each, one at a time: the 5th is held
+    server.open_posts, server.posts = 4, 0
+    process = _popen(live)
+    deadline = time.monotonic() + 60
+    while server.posts <= 4:
+        assert process.poll() is None and time.monotonic() < deadline, "the round never got far"
+        time.sleep(0.05)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    stored = len(sample_keys(out))
+    assert stored == 4  # the two queries whose requests came back, not 0
+    server.open_posts, server.posts = None, 0
+    assert ttc("run", "--resume", str(out), *live[6:]) == 0
+    keys = sample_keys(out)
+    assert len(keys) == len(set(keys)) == len(sample_keys(reference))
+    assert server.posts == len(keys) - stored  # nothing generated twice
+    assert results(out) == results(reference)

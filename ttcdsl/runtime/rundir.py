@@ -5,7 +5,8 @@
                       the backend, the seed, the ttc version, when and how it was started
       plan.yaml       a byte-for-byte copy of the plan
       policy.ttc      a copy of the policy source (its sha256 is the plan's source_sha256)
-      samples.jsonl   every sample, appended and fsynced once per round (a SampleStore)
+      samples.jsonl   every sample, appended and fsynced as each request comes back (openai)
+                      or once per round (a SampleStore)
       results.jsonl   one line per query: bin, target, samples, answer, correct (at the end)
       report.json     the run's report (at the end)
       .ttc-lock       the writer lock (the pid of the process writing the run)
