@@ -1,5 +1,5 @@
 """Run directories: one writer at a time (a lock naming its holder), atomic creation and
-replacement that survive a SIGKILL at every step, a samples file that must belong to its
+replacement that survive a SIGKILL at every step and a CTRL-C in the first round, a samples file that must belong to its
 manifest, a report that must agree with its samples, paths that work from any directory, and
 clear user errors for unwritable output."""
 
@@ -477,3 +477,144 @@ def test_a_report_of_a_run_whose_samples_file_is_a_directory_is_a_user_error(
     err = capsys.readouterr().err
     assert "samples.jsonl" in err and "internal error" not in err
 
+
+
+# --- CTRL-C during a run -----------------------------------------------------------------------
+
+
+class _GatedServer:
+    """An OpenAI-compatible double whose POSTs past the first ``open_posts`` wait (for the
+    test's CTRL-C) until it is closed: a round that cannot finish, as against a slow server."""
+
+    def __init__(self) -> None:
+        import threading
+
+        from tests.runtime.http_double import OpenAIDouble, completion
+
+        self.open_posts: int | None = None  # None: every POST answers at once
+        self.posts = 0
+        self._count = threading.Lock()
+        self._release = threading.Event()
+        logprobs = {"content": [{"token": "2", "logprob": -0.25}]}  # the policy's scorer reads them
+
+        def post(body):
+            with self._count:
+                self.posts += 1
+                held = self.open_posts is not None and self.posts > self.open_posts
+            if held:
+                self._release.wait(60)
+            return 200, completion(logprobs=logprobs), {}
+
+        self.double = OpenAIDouble(post)
+
+    def args(self, plan, queries, out) -> list[str]:
+        return ["run", str(plan), "--queries", str(queries), "--out", str(out), "--backend",
+                "openai", "--endpoint", self.double.url, "--backend-option", "model=m"]
+
+    def close(self) -> None:
+        self._release.set()
+        self.double.close()
+
+
+@pytest.fixture
+def gated(tmp_path):
+    pytest.importorskip("httpx")
+    from tests.runtime.runs import ADAPTIVE, hand_plan, workload_files, write_policy
+
+    plan = hand_plan(write_policy(tmp_path, ADAPTIVE.replace("max_tokens 4096", "max_tokens 12")))
+    _, queries = workload_files(tmp_path, n=6, m=4)
+    server = _GatedServer()
+    yield server, plan, queries
+    server.close()
+
+
+def _interrupted(server, args, *, after_posts: int):
+    """Start ``ttc`` with ``args``, press CTRL-C (SIGINT) once the server holds a POST past the
+    first ``after_posts``, and return the finished process and its standard error."""
+    server.open_posts, server.posts = after_posts, 0
+    process = _popen([*args, "--quiet"])
+    deadline = time.monotonic() + 60
+    while server.posts <= after_posts and process.poll() is None:
+        assert time.monotonic() < deadline, "the run never reached the held request"
+        time.sleep(0.05)
+    time.sleep(0.3)  # let the run settle into waiting for its requests
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    return process.returncode, err
+
+
+def test_ctrl_c_in_the_first_round_of_a_force_keeps_the_old_run(gated, tmp_path) -> None:
+    """CTRL-C during round 0 of `ttc run --force` over a finished run deleted the old run, and
+    the new one, having stored nothing, was removed too: the directory was gone."""
+    server, plan, queries = gated
+    out = tmp_path / "run"
+    assert ttc(*server.args(plan, queries, out), "--quiet") == 0
+    before = {name: (out / name).read_bytes() for name in ("manifest.json", "samples.jsonl",
+                                                           "report.json", "results.jsonl")}
+    code, err = _interrupted(server, [*server.args(plan, queries, out), "--force", "--seed", "7"],
+                             after_posts=0)
+    assert code == 130, err
+    assert "Traceback" not in err
+    assert f"interrupted before the run stored any sample: {out} holds the old run" in err
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert _hidden(tmp_path) == []
+
+
+def test_ctrl_c_in_the_first_round_of_a_new_run_says_nothing_was_kept(gated, tmp_path) -> None:
+    server, plan, queries = gated
+    out = tmp_path / "run"
+    code, err = _interrupted(server, server.args(plan, queries, out), after_posts=0)
+    assert code == 130, err
+    assert f"interrupted before the run stored any sample: {out} was not created" in err
+    assert not out.exists() and _hidden(tmp_path) == []
+
+
+def test_ctrl_c_after_the_new_run_stored_keeps_it_resumable(gated, tmp_path) -> None:
+    """Once the new run holds samples, a CTRL-C keeps it (the old run is gone) and says how to
+    go on; the resume finishes it."""
+    server, plan, queries = gated
+    out = tmp_path / "run"
+    assert ttc(*server.args(plan, queries, out), "--quiet") == 0
+    # round 0 probes 6 queries with 2 samples, one POST each: round 1 is held
+    code, err = _interrupted(server, [*server.args(plan, queries, out), "--force", "--seed", "7"],
+                             after_posts=12)
+    assert code == 130, err
+    assert f"{out} keeps the 12 samples stored so far; ttc run --resume {out}" in err
+    assert json.loads((out / "manifest.json").read_text())["seed"] == 7
+    assert not (out / "report.json").exists()
+    assert _hidden(tmp_path) == []  # the old run was deleted once the new one stored samples
+    server.open_posts = None
+    assert ttc("run", "--resume", str(out), *server.args(plan, queries, out)[6:], "--quiet") == 0
+    assert json.loads((out / "report.json").read_text())["queries"] == 6
+
+
+def test_a_kill_mid_round_keeps_the_samples_the_round_got_back(gated, tmp_path) -> None:
+    """Samples were stored once per round, so a kill late in a round lost every sample the round
+    had got back, and the resume asked (and a paid API billed) them all again. Each request's
+    samples are stored as it completes: the resume asks only for the rest, and ends where an
+    uninterrupted run does."""
+    from tests.runtime.runs import results, sample_keys
+
+    server, plan, queries = gated
+    reference = tmp_path / "reference"
+    assert ttc(*server.args(plan, queries, reference), "--quiet") == 0
+    out = tmp_path / "run"
+    live = [*server.args(plan, queries, out), "--backend-option", "concurrency=1", "--quiet"]
+    # round 0 probes 6 queries with 2 samples, one POST each, one at a time: the 5th is held
+    server.open_posts, server.posts = 4, 0
+    process = _popen(live)
+    deadline = time.monotonic() + 60
+    while server.posts <= 4:
+        assert process.poll() is None and time.monotonic() < deadline, "the round never got far"
+        time.sleep(0.05)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    stored = len(sample_keys(out))
+    assert stored == 4  # the two queries whose requests came back, not 0
+    server.open_posts, server.posts = None, 0
+    assert ttc("run", "--resume", str(out), *live[6:]) == 0
+    keys = sample_keys(out)
+    assert len(keys) == len(set(keys)) == len(sample_keys(reference))
+    assert server.posts == len(keys) - stored  # nothing generated twice
+    assert results(out) == results(reference)

@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     import functools
 
     from ttcdsl.runtime.live_baseline import NOTE
-    from ttcdsl.runtime.rundir import SAMPLES, remove_run_dir, write_run_files
+    from ttcdsl.runtime.rundir import SAMPLES, write_run_files
     from ttcdsl.runtime.staging import create_run_dir
     from ttcdsl.samples import RunMeta, SampleStore
 
@@ -152,15 +152,35 @@ def run(args: argparse.Namespace) -> int:
     with _disk_errors(out):
         # An empty directory the user made for the run is kept if the run fails before it starts.
         existed = out.is_dir() and not out.is_symlink() and not any(out.iterdir())
-        lock = create_run_dir(out, populate, force=args.force)
-    with lock, _disk_errors(out):
+        new_run = create_run_dir(out, populate, force=args.force)
+    with new_run.lock, _disk_errors(out):
         try:
-            executor = inputs.executor(SampleStore.open(out / SAMPLES), args.quiet)
-        except BaseException:
-            remove_run_dir(out, keep_dir=existed)
+            # the old run a --force replaces is deleted once this one has stored a sample
+            executor = inputs.executor(SampleStore.open(out / SAMPLES), args.quiet,
+                                       on_stored=new_run.drop_old)
+        except BaseException as error:
+            _stopped_before_storing(new_run, out, existed, error)
             raise
         return _execute(executor, inputs, out, args.quiet, fresh=True, existed=existed,
-                        baseline=args.baseline)
+                        baseline=args.baseline, new_run=new_run)
+
+
+def _stopped_before_storing(new_run, out, existed: bool, error: BaseException) -> None:
+    """A new run stopped before it stored a sample: remove it, putting back the old run a
+    --force replaced (a CTRL-C in the first round deleted the finished old run and left
+    nothing), and on a CTRL-C say what ``out`` now holds."""
+    replaced = new_run.replaced
+    new_run.undo(keep_dir=existed)
+    if not isinstance(error, KeyboardInterrupt):
+        return
+    if replaced:
+        what = f"{out} holds the old run, as it was before this ttc run --force"
+    elif existed:
+        what = f"{out} is left empty, as it was"
+    else:
+        what = f"{out} was not created"
+    print(f"ttc run: interrupted before the run stored any sample: {what}; run the command "
+          "again to start it", file=sys.stderr)
 
 
 @contextlib.contextmanager
@@ -356,20 +376,30 @@ def partial_report(run_dir) -> dict:
 
 
 def _execute(executor, inputs, run_dir, quiet: bool, *, fresh: bool, existed: bool,
-             baseline: bool = False) -> int:
+             baseline: bool = False, new_run=None) -> int:
     """Run (or resume) to the end, then write the results and the report; ``baseline``: a live
-    run's uniform baseline is generated before the backend is closed."""
+    run's uniform baseline is generated before the backend is closed; ``new_run``: a fresh
+    run's :class:`~ttcdsl.runtime.staging.NewRun`."""
     from ttcdsl.runtime.report import build_report, render_report
-    from ttcdsl.runtime.rundir import REPORT, RESULTS, remove_run_dir, write_json
+    from ttcdsl.runtime.rundir import REPORT, RESULTS, write_json
     from ttcdsl.samples.atomic import atomic_writer
 
     try:
         try:
             outcome = executor.run()
-        except BaseException:
+        except BaseException as error:
             if fresh and _nothing_stored(run_dir):
-                remove_run_dir(run_dir, keep_dir=existed)
+                _stopped_before_storing(new_run, run_dir, existed, error)
+            else:
+                if new_run is not None:
+                    new_run.drop_old()
+                if isinstance(error, KeyboardInterrupt):
+                    print(f"ttc run: interrupted: {run_dir} keeps the {_stored(run_dir)} samples "
+                          f"stored so far; ttc run --resume {run_dir} continues the run",
+                          file=sys.stderr)
             raise
+        if new_run is not None:
+            new_run.drop_old()  # a run that stored nothing (nothing was asked) is still the run
         import json
 
         with atomic_writer(run_dir / RESULTS) as handle:
@@ -411,13 +441,18 @@ def _unserved(outcome) -> str | None:
 
 
 def _nothing_stored(run_dir) -> bool:
+    return _stored(run_dir) == 0
+
+
+def _stored(run_dir) -> int:
+    """How many sample lines ``run_dir``'s samples file holds (a torn last line not counted)."""
     from ttcdsl.runtime.rundir import SAMPLES
 
     try:
         with open(run_dir / SAMPLES, "rb") as handle:
-            return handle.read().count(b"\n") <= 1  # the header only
+            return max(0, handle.read().count(b"\n") - 1)  # less the header
     except FileNotFoundError:
-        return True
+        return 0
 
 
 class _Inputs:
@@ -448,7 +483,8 @@ class _Inputs:
             command=("ttc", *argv[1:]),
         )
 
-    def executor(self, store, quiet: bool):
+    def executor(self, store, quiet: bool, on_stored=None):
+        """``on_stored()``: called after each append of samples to ``store``."""
         from ttcdsl.runtime.executor import RunSpec, print_progress
         from ttcdsl.runtime.executors import executor_for
 
@@ -460,8 +496,17 @@ class _Inputs:
             seed=self.seed,
             prompt_bounds=self.prompt_bounds,
         )
+        hook = _fault_hook(store)
+        if on_stored is not None:
+            fault = hook
+
+            def hook(event, r, rows):
+                if fault is not None:
+                    fault(event, r, rows)
+                if event == "appended":
+                    on_stored()
         return executor_for(
-            spec, self.backend, store, progress=None if quiet else print_progress, hook=_fault_hook(store)
+            spec, self.backend, store, progress=None if quiet else print_progress, hook=hook
         )
 
     def baseline(self, spend_samples: int):

@@ -27,6 +27,11 @@ indices may have gaps. A backend that cannot cancel may ignore ``stops``; the ru
 stop point itself after the round either way. A cancelled request is not a sample: nothing of its
 partial generation is returned or measured.
 
+A backend whose ``streams_results`` is true also takes ``on_result``: ``generate`` calls
+``on_result(i, result)`` on the calling thread as soon as request ``i``'s result is complete, before
+the round ends, so the runtime stores each request's samples as they come back (a kill later in
+the round loses none of them). The others' results are stored when ``generate`` returns.
+
 This module imports nothing heavy (no jax, no vllm): the concrete backends live in their own modules.
 """
 

@@ -22,7 +22,9 @@ Later rounds
     where a rule holds. The budget ledger cuts each
     round to what its worst case can afford (:mod:`ttcdsl.runtime.ledger`); the run ends when no
     query wants more, the ledger affords nothing more, or the policy's rounds are used up. Each
-    round is ONE batched ``backend.generate`` call and ONE append (fsynced) to ``samples.jsonl``.
+    round is ONE batched ``backend.generate`` call; its samples are appended (fsynced) to
+    ``samples.jsonl`` request by request as each comes back where the backend hands results over
+    as they complete (``streams_results``: ``openai``), else in ONE append at the round's end.
 
 A query whose backend returns fewer samples than asked (a shortfall: a replay log ran out) is
 retired with the reason; nothing is retried or invented.
@@ -44,7 +46,8 @@ Resumption
     round before the last stored one, the stored rows ARE the round's result (fewer than asked is
     a recorded shortfall, or cancelled requests where the stop point falls in the round); for the
     last stored round, only the samples missing from it are asked for (a crash may have cut the
-    round's append short), unless the stop point already falls in the stored ones; then the run
+    round's append short, or come before every request of the round was back and stored),
+    unless the stop point already falls in the stored ones; then the run
     goes on. Nothing is
     generated twice and, with a deterministic backend, the answers equal an uninterrupted run's.
     Stored rows the replayed decisions did not ask for mean the samples file belongs to another
@@ -535,16 +538,10 @@ class Executor:
         new_rows: list[SampleRow] = []
         cancelled = 0
         if requests:
-            if any(stop is not None for stop in stops):
-                results = self.backend.generate(requests, stops)
-            else:  # a backend that never cancels may not take stop tests
-                results = self.backend.generate(requests)
-            if len(results) != len(requests):
-                raise RuntimeError(
-                    f"backend {self.backend.name!r} returned {len(results)} results "
-                    f"for {len(requests)} requests"
-                )
-            for request, result, (q, sampling, _), test in zip(requests, results, meta, stops):
+            stored_rows: dict[int, list[SampleRow]] = {}  # request -> its rows, once stored
+
+            def rows_of(k: int, result) -> list[SampleRow]:
+                request, (q, sampling, _), test = requests[k], meta[k], stops[k]
                 indices = [s.sample_index for s in result.samples]
                 asked = request.sample_indices
                 # a gap only where a stop test may have cancelled (_check_stops checks that the
@@ -554,21 +551,53 @@ class Executor:
                     or (indices != list(asked)[: len(indices)] and test is None)
                 ):
                     raise RuntimeError(f"backend {self.backend.name!r} misnumbered samples")
-                rows = [
+                return [
                     dataclasses.replace(
                         s.to_row(q.qid, round=r, temperature=sampling.temperature),
                         seed=sample_seed(self.spec.seed, q.qid, s.sample_index),
                     )
                     for s in result.samples
                 ]
+
+            def store(rows: list[SampleRow]) -> None:
+                self.hook("append", r, rows)
+                self.store.append(rows)
+                self.hook("appended", r, rows)
+
+            def arrived(i: int, result) -> None:
+                # A request's samples are stored as soon as it is complete, so a kill later in
+                # the round loses none of them: the resume asks only for what each query of its
+                # last stored round lacks. Whole requests only: a query's stored samples of a
+                # round must be a prefix, or what its stop test left (a gap reads as a stop).
+                rows = rows_of(i, result)
+                stored_rows[i] = rows
+                if rows:
+                    store(rows)
+
+            streams = {"on_result": arrived} if getattr(
+                self.backend, "streams_results", False) else {}
+            if any(stop is not None for stop in stops):
+                results = self.backend.generate(requests, stops, **streams)
+            else:  # a backend that never cancels may not take stop tests
+                results = self.backend.generate(requests, **streams)
+            if len(results) != len(requests):
+                raise RuntimeError(
+                    f"backend {self.backend.name!r} returned {len(results)} results "
+                    f"for {len(requests)} requests"
+                )
+            late: list[SampleRow] = []  # a backend that hands over results only at the end
+            for i, (result, (q, _, _)) in enumerate(zip(results, meta)):
+                rows = stored_rows.get(i)
+                if rows is None:
+                    rows = rows_of(i, result)
+                    late.extend(rows)
                 got[q.qid].extend(rows)
                 new_rows.extend(rows)
                 cancelled += result.cancelled
                 if result.shortfall:
                     short[q.qid] = result.reason or "the backend ran short"
-            self.hook("append", r, new_rows)
-            self.store.append(new_rows)
-            self.hook("appended", r, new_rows)
+            if late or not stored_rows:
+                store(late)
         for ask, sampling, _ in chosen:
             q = self.queries[ask.query_id]
             rows = got[q.qid]

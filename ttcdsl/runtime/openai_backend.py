@@ -118,6 +118,10 @@ class OpenAIBackend:
     """Samples from OpenAI-compatible endpoints (module docstring)."""
 
     name = "openai"
+    # generate() takes on_result: each request's result is handed over as soon as it is complete,
+    # so the runtime stores its samples before the round ends (a paid API bills each request, and
+    # a kill late in a long round lost every sample the round had got back)
+    streams_results = True
 
     def __init__(
         self,
@@ -282,7 +286,10 @@ class OpenAIBackend:
         self,
         requests: Sequence[GenerationRequest],
         stops: Sequence[StopTest | None] | None = None,
+        on_result: Callable[[int, GenerationResult], None] | None = None,
     ) -> list[GenerationResult]:
+        """One round's results, in request order; ``on_result(i, result)`` is called (on this
+        thread) as soon as request ``i``'s result is complete, before the round ends."""
         if not requests:
             return []
         if not self.urls:
@@ -291,13 +298,14 @@ class OpenAIBackend:
         if len(stops) != len(requests):
             raise ValueError(f"{len(stops)} stop tests for {len(requests)} requests")
         model = self.model
-        return asyncio.run(self._round(list(requests), model, stops))
+        return asyncio.run(self._round(list(requests), model, stops, on_result))
 
     def close(self) -> None:
         """Nothing stays open between rounds (each round's client is closed with it)."""
 
     async def _round(
-        self, requests: list[GenerationRequest], model: str, stops: list[StopTest | None]
+        self, requests: list[GenerationRequest], model: str, stops: list[StopTest | None],
+        on_result: Callable[[int, GenerationResult], None] | None = None,
     ) -> list[GenerationResult]:
         import httpx
 
@@ -325,8 +333,9 @@ class OpenAIBackend:
             watcher = asyncio.create_task(self._watch(tasks)) if self._progress else None
             try:
                 return list(await asyncio.gather(*[
-                    self._collect(request, job, test)
-                    for request, job, test in zip(requests, jobs, stops, strict=True)
+                    self._collect_one(i, request, job, test, on_result)
+                    for i, (request, job, test) in enumerate(zip(requests, jobs, stops,
+                                                                  strict=True))
                 ]))
             finally:
                 if watcher is not None:
@@ -345,6 +354,15 @@ class OpenAIBackend:
                 f"  {len(finished)}/{len(tasks)} requests of this round back"
                 + (f" ({failed} failed for good)" if failed else "")
                 + f" after {time.monotonic() - started:.0f}s")
+
+    async def _collect_one(self, i: int, request: GenerationRequest,
+                           tasks: list[asyncio.Task] | None, test: StopTest | None,
+                           on_result: Callable[[int, GenerationResult], None] | None,
+                           ) -> GenerationResult:
+        result = await self._collect(request, tasks, test)
+        if on_result is not None:
+            on_result(i, result)
+        return result
 
     async def _collect(
         self, request: GenerationRequest, tasks: list[asyncio.Task] | None, test: StopTest | None

@@ -363,6 +363,10 @@ class ScoringBackend:
     """A live backend whose samples come back scored by every scorer (``scorers``: name ->
     :class:`VllmScorer` or :class:`HttpScorer`); everything else is the inner backend's."""
 
+    # not the inner backend's (__getattr__): samples are scored only once the whole round is
+    # back, so no result is complete, and stored, before the round ends
+    streams_results = False
+
     def __init__(self, inner, scorers: Mapping[str, Any]) -> None:
         self.inner = inner
         self.scorers = dict(scorers)

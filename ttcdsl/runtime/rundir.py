@@ -5,14 +5,16 @@
                       the backend, the seed, the ttc version, when and how it was started
       plan.yaml       a byte-for-byte copy of the plan
       policy.ttc      a copy of the policy source (its sha256 is the plan's source_sha256)
-      samples.jsonl   every sample, appended and fsynced once per round (a SampleStore)
+      samples.jsonl   every sample, appended and fsynced as each request comes back (openai)
+                      or once per round (a SampleStore)
       results.jsonl   one line per query: bin, target, samples, answer, correct (at the end)
       report.json     the run's report (at the end)
       .ttc-lock       the writer lock (the pid of the process writing the run)
 
 The directory is created only after every input was validated, built beside its final name and
 renamed into place when complete (:mod:`ttcdsl.runtime.staging`), and removed again if the run
-fails before its first round is stored, so a failed or killed start leaves nothing behind. One
+fails or is interrupted before it stored a sample (the old run a ``--force`` replaced is put
+back), so a failed or killed start leaves nothing behind. One
 process writes a run directory at a time (:mod:`ttcdsl.runtime.lock`). The dataset and the replay table are referenced by path and
 content hash (they may be large); a resume checks the hashes, so a changed input is refused
 instead of silently mixing two runs.

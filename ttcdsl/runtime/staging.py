@@ -3,7 +3,10 @@
 A new run directory is built as a hidden sibling ``.NAME.ttc-new-<pid>`` (manifest, plan, policy,
 samples header, the writer lock) and renamed to ``NAME`` only when complete, so ``NAME`` is either
 absent or a whole run directory, never a half-created one. ``--force`` locks the old run, renames
-it aside to ``.NAME.ttc-old-<pid>``, renames the new one in, and only then deletes the old one.
+it aside to ``.NAME.ttc-old-<pid>`` and renames the new one in; the old one is deleted only once
+the new one has stored a sample (:meth:`NewRun.drop_old`), and put back if the new one stops
+before it stored any (:meth:`NewRun.undo`: a CTRL-C in the first round), so an interrupted
+``--force`` never leaves an empty new run where a finished old one was.
 
 A kill can leave those hidden siblings behind. The next ``ttc run`` (fresh, ``--force`` or
 ``--resume``) on ``NAME`` cleans them up (:func:`recover`) once their writer is gone (its pid is
@@ -27,7 +30,15 @@ from pathlib import Path
 
 from ttcdsl.errors import UserError
 from ttcdsl.runtime.lock import LOCK, RunLock, lock_run_dir, writer_pid
-from ttcdsl.runtime.rundir import MANIFEST, PLAN, POLICY, REPORT, RESULTS, SAMPLES
+from ttcdsl.runtime.rundir import (
+    MANIFEST,
+    PLAN,
+    POLICY,
+    REPORT,
+    RESULTS,
+    SAMPLES,
+    remove_run_dir,
+)
 from ttcdsl.samples.atomic import fsync_directory
 
 # The entries ttc itself writes into a run directory (and the temporary files of their writes).
@@ -113,9 +124,43 @@ def check_replaceable(out: Path) -> None:
         )
 
 
-def create_run_dir(out: Path, populate: Callable[[Path], None], *, force: bool) -> RunLock:
+class NewRun:
+    """A run directory :func:`create_run_dir` made: its held writer ``lock``, and with
+    ``--force`` the old run it replaced, kept aside (locked) until :meth:`drop_old` or
+    :meth:`undo`."""
+
+    def __init__(self, out: Path, lock: RunLock, aside: Path | None,
+                 old_lock: RunLock | None) -> None:
+        self.out, self.lock, self.aside, self._old_lock = out, lock, aside, old_lock
+
+    @property
+    def replaced(self) -> bool:
+        """Whether an old run is still kept aside (put back by :meth:`undo`)."""
+        return self.aside is not None
+
+    def drop_old(self) -> None:
+        """The new run holds something of its own now: delete the old run it replaced."""
+        aside, self.aside = self.aside, None
+        if aside is not None:
+            self._old_lock.release()
+            shutil.rmtree(aside, ignore_errors=True)  # what is left, recover() removes
+
+    def undo(self, *, keep_dir: bool = False) -> None:
+        """The new run stopped before it stored anything: remove it (only its files, if
+        ``keep_dir``: an empty directory the user made) and put the old run back in its place."""
+        remove_run_dir(self.out, keep_dir=keep_dir)
+        self.lock.release()
+        if self.aside is not None:
+            os.rename(self.aside, self.out)
+            fsync_directory(self.out.parent)
+            self.aside = None
+            self._old_lock.release()
+
+
+def create_run_dir(out: Path, populate: Callable[[Path], None], *, force: bool) -> NewRun:
     """Build a run directory beside ``out`` (``populate`` writes its files), rename it into place
-    (replacing an old run with ``force``), and return the held writer lock of the new run."""
+    (moving an old run aside with ``force``: kept until :meth:`NewRun.drop_old`), and return it
+    with its held writer lock."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     for line in recover(out):
@@ -152,20 +197,17 @@ def create_run_dir(out: Path, populate: Callable[[Path], None], *, force: bool) 
             os.rename(staging, out)
             fsync_directory(out.parent)
             _crash("swapped")
-            old_lock.release()
-            shutil.rmtree(aside)
     except BaseException:
         if lock is not None:
             lock.release()
         if staging.is_dir():
             shutil.rmtree(staging, ignore_errors=True)
-        if old_lock is not None and aside.is_dir() and not os.path.lexists(out):
-            os.rename(aside, out)  # the replacement failed: the old run stays
-        raise
-    finally:
         if old_lock is not None:
+            if aside.is_dir() and not os.path.lexists(out):
+                os.rename(aside, out)  # the replacement failed: the old run stays
             old_lock.release()
-    return lock
+        raise
+    return NewRun(out, lock, aside if old_lock is not None else None, old_lock)
 
 
 def _exists(out: Path) -> UserError:
