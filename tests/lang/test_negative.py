@@ -199,6 +199,13 @@ CASES = [
     ("tuned-outside-feature-range", "TTC606", "1.2",
      policy("probe 2 samples\nfeature agree = top_share(answers)\n"
             "stop { when agree >= tuned [0.5, 1.2] }\nanswer majority_vote")),
+    # a plain threshold gets the tuned one's rule: `95` for `0.95` never fires
+    ("threshold-outside-range", "TTC606", "95",
+     policy("stop { when beta_confidence >= 95 }\nanswer majority_vote")),
+    ("threshold-outside-range-on-the-left", "TTC606", "-1",
+     policy("stop { when -1 >= answer_entropy(answers) }\nanswer majority_vote")),
+    ("solved-threshold-outside-range", "TTC606", "90",
+     policy(BUDGET, allocate="allocate bandit { round 2 samples  solved when top_share >= 90 }\n")),
     ("tuned-in-bandit-solved-rule", "TTC607", "tuned [0.7, 0.8]",
      policy(BUDGET, allocate="allocate bandit { round 2 samples  solved when top_share >= tuned [0.7, 0.8] }\n")),
     ("per-query-without-probe", "TTC612", "per query",
@@ -262,6 +269,13 @@ def test_normalize_stays_allowed_where_bins_read_it():
                     + "strategy easy = majority_vote\nstrategy hard = majority_vote",
                     allocate="allocate optimal maximize accuracy\n")
     assert [d.code for d in diagnostics_of(source) if d.severity == "error"] == []
+
+
+def test_a_percentage_threshold_names_the_fraction_and_in_range_thresholds_pass():
+    (problem,) = diagnostics_of(policy("stop { when beta_confidence >= 95 }\nanswer majority_vote"))
+    assert "[0, 1]" in problem.message and "0.95, not 95" in problem.help
+    for fine in ("beta_confidence >= 0.95", "top_share <= 1", "samples >= 0", "prompt_nll < 3"):
+        assert diagnostics_of(policy(f"stop {{ when {fine} }}\nanswer majority_vote")) == (), fine
 
 
 def test_unused_definitions_are_warnings_not_errors():

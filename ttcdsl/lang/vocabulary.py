@@ -107,7 +107,7 @@ STRATEGIES: dict[str, StrategyKind] = {
 }
 
 # What the observables and functions whose values are bounded can reach (None: unbounded), for
-# the check of tuned thresholds: (low, high).
+# the check of stop and solved-rule thresholds, tuned or plain (TTC606): (low, high).
 VALUE_RANGES: dict[str, tuple[float | None, float | None]] = {
     "top_share": (0.0, 1.0),
     "beta_confidence": (0.0, 1.0),
@@ -115,6 +115,7 @@ VALUE_RANGES: dict[str, tuple[float | None, float | None]] = {
     "distinct": (0.0, None),
     "count": (0.0, None),
     "samples": (0.0, None),
+    "prompt_nll": (0.0, None),  # a negative log-likelihood: log-probabilities are <= 0
 }
 
 SCORER_KINDS = {
