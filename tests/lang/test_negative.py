@@ -250,7 +250,7 @@ def test_every_code_in_the_catalogue_has_a_negative_case_or_a_file_test():
     # TTC611 is raised at plan time, on calibration data: tests/runtime/test_runtime_bandit.py;
     # TTC502 is the planner's (a candidate the calibration table cannot serve):
     # tests/planner/test_planner_candidates.py
-    covered = {c[1] for c in CASES} | {"TTC001", "TTC002", "TTC003", "TTC015", "TTC150", "TTC502",
+    covered = {c[1] for c in CASES} | {"TTC001", "TTC002", "TTC003", "TTC015", "TTC017", "TTC150", "TTC502",
                                        "TTC611"}
     assert set(CODES) - covered == set()
 
@@ -294,6 +294,21 @@ def test_deep_nesting_is_a_diagnostic_not_a_crash():
     assert too_deep.code == "TTC015" and "a chain like a + b + c" in too_deep.message
     parens = policy("stop { when " + "(" * 3000 + "samples" + ")" * 3000 + " > 1 }")
     assert [d.code for d in diagnostics_of(parens)] == []
+
+
+def test_a_feature_chain_deeper_than_an_expression_may_be_is_refused_once_at_its_first_step():
+    # each feature reads the previous one: to the evaluators, one expression as deep as the chain
+    def chain(n):
+        return policy("probe 2 samples\nfeature f0 = top_share(answers)\n"
+                      + "".join(f"feature f{i} = f{i - 1} * 1\n" for i in range(1, n))
+                      + f"stop {{ when f{n - 1} >= 0.9 }}\nanswer majority_vote")
+    assert diagnostics_of(chain(100)) == ()  # f99 is 100 deep: as deep as TTC015 allows
+    (problem,) = diagnostics_of(chain(1000))
+    assert problem.code == "TTC017" and underlined(problem) == "f99 * 1"
+    assert "feature 'f100' is 101 operations deep" in problem.message
+    # a side of a condition counts the features it reads too
+    (problem,) = diagnostics_of(chain(100).replace("when f99 >= 0.9", "when f99 + 1 >= 0.9"))
+    assert problem.code == "TTC017" and underlined(problem) == "f99 + 1"
 
 
 def test_all_errors_of_a_phase_are_reported_together():

@@ -97,6 +97,15 @@ Expressions may be at most 100 operations deep: each operator and function call 
 whether nested (-(-(x))) or chained (a + b + c + ..., where each + is one). Parentheses alone
 add none. A real policy never needs more; split the expression into several features.""",
     ),
+    Code(
+        code="TTC017",
+        title="expression too deep through the features it reads",
+        explanation="""\
+An expression, with the features it reads written out in place, may be at most 100 operations
+deep, as one written out by hand may (TTC015): `feature b = a * 2` is one level deeper than
+`a`, so a chain of features each reading the previous one is as deep as all of them together.
+Compute the value in fewer steps; a real policy needs a few levels, not a hundred.""",
+    ),
     # ---- names and definitions ------------------------------------------------------------------
     Code(
         code="TTC100",
