@@ -347,6 +347,26 @@ def test_batch_budget_needs_the_number_of_queries():
     assert "run at most 50 queries per batch" in problem.help and "minimum to 0" not in problem.help
 
 
+def test_the_default_minimum_of_one_sample_per_query_is_checked_though_not_written():
+    # the planner gives every query at least one sample under `allocate optimal`: a mean or a
+    # batch total below that passed `ttc check` and was refused by `ttc plan`
+    from ttcdsl import parse_policy
+    from ttcdsl.lang.feasibility import check_batch_budget
+
+    tiny = policy("budget { mean samples per query <= 0.5 }\nanswer majority_vote", allocate="allocate optimal\n")
+    (problem,) = diagnostics_of(tiny)
+    assert problem.code == "TTC400" and underlined(problem) == "0.5"
+    assert [problem.source.text[n.span.start:n.span.end] for n in problem.notes] == ["allocate optimal"]
+    # the bandit decides its spend online: no floor to check against
+    bandit = policy("budget { mean samples per query <= 0.5 }\nanswer majority_vote",
+                    allocate="allocate bandit { round 1 samples  solved when top_share >= 0.9 }\n")
+    assert "TTC400" not in [d.code for d in diagnostics_of(bandit)]
+    total = parse_policy(policy("answer majority_vote\nbudget { total samples <= 100 }", allocate="allocate optimal\n"))
+    assert check_batch_budget(total, 100) == ()
+    (problem,) = check_batch_budget(total, 101)
+    assert problem.code == "TTC400" and "101 queries need at least 101 samples" in problem.message
+
+
 def test_an_empty_or_comment_only_file_is_one_diagnostic_at_1_1():
     for text in ("", "\n \t\n", "# nothing here\n  # still nothing"):
         (diagnostic,) = diagnostics_of(text)

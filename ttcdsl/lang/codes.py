@@ -348,8 +348,10 @@ weighted_vote(s). `keep_probe` and `single` are spending strategies, valid only 
         title="budget cannot be met",
         explanation="""\
 The declared limits contradict each other: every query must get at least its per-query minimum
-(and the probe), so the mean per query (or the total over the batch) must allow that. For a
-total budget the check needs the number of queries and runs when planning.""",
+(and the probe), so the mean per query (or the total over the batch) must allow that. Under
+`allocate optimal` and `allocate per query` that minimum is at least one sample even where no
+`samples per query in LO..HI` is written: a query with no sample has no answer. For a total
+budget the check needs the number of queries (`ttc check --queries N`) and runs when planning.""",
     ),
     Code(
         code="TTC401",

@@ -4,9 +4,19 @@ the planner call this with it."""
 
 from __future__ import annotations
 
-from ttcdsl.lang import ir
+from ttcdsl.lang import ast, ir
 from ttcdsl.lang.diagnostics import Diagnostic, Diagnostics, Note
 from ttcdsl.lang.numbers import format_number
+from ttcdsl.lang.vocabulary import DEFAULT_MIN_SAMPLES
+
+
+def default_min_samples(allocation: ast.Allocation | ir.Allocation) -> int:
+    """The per-query floor of samples the planner keeps though no budget line writes it: one
+    sample under `allocate optimal` and `allocate per query` (DEFAULT_MIN_SAMPLES); none where
+    the written counts (`fixed`, which may give a bin 0) or the bandit decide."""
+    if isinstance(allocation, ast.Optimal | ast.PerQuery | ir.Optimal | ir.PerQuery):
+        return DEFAULT_MIN_SAMPLES
+    return 0
 
 
 def check_batch_budget(policy: ir.Policy, num_queries: int) -> tuple[Diagnostic, ...]:
@@ -17,6 +27,8 @@ def check_batch_budget(policy: ir.Policy, num_queries: int) -> tuple[Diagnostic,
         minimum = low.value if low else 0
         reason = low.span if low else None
         what = "per-query minimum"
+        if total.unit == "samples" and default_min_samples(policy.allocation) > minimum:
+            minimum, reason = default_min_samples(policy.allocation), None
         if total.unit == "samples" and policy.probe > minimum:
             minimum = policy.probe
             reason = None  # the probe; its span is not kept in the IR budget

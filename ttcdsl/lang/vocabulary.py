@@ -151,6 +151,11 @@ SAMPLING_PARAMS: dict[str, SamplingParam] = {
     )
 }
 
+# Under `allocate optimal` and `allocate per query` the planner gives every query at least this
+# many samples, probe or not, unless `samples per query in LO..HI` asks for more: a query with
+# no sample has no answer. The checker (TTC400) and the planner share it.
+DEFAULT_MIN_SAMPLES = 1
+
 UNITS = ("samples", "tokens")
 OBJECTIVES = ("accuracy", "coverage")
 EXPLORE_RULES = ("all", "ucb", "gap", "entropy")
