@@ -367,6 +367,34 @@ def test_the_default_minimum_of_one_sample_per_query_is_checked_though_not_writt
     assert problem.code == "TTC400" and "101 queries need at least 101 samples" in problem.message
 
 
+PER_BIN_TOTAL = policy(
+    "budget { mean samples per query <= 8  total samples <= 300 for medium  samples per query in 2..16 }\n"
+    "probe 2 samples\nfeature agreement = top_share(answers)\ndifficulty = 1 - agreement\n"
+    "bins by difficulty quantiles [0.4, 0.8] as easy, medium, hard\n"
+    "strategy easy = majority_vote\nstrategy medium = majority_vote\nstrategy hard = majority_vote",
+    allocate="allocate optimal\n")
+
+
+def test_check_queries_refuses_a_probe_that_could_break_a_bins_limit_as_the_run_does():
+    # the probe is spent before the bin is known: 200 queries x 2 probe samples may all land in
+    # `medium`, over its 300; `ttc run` refused this after check --queries 200 and plan accepted
+    from ttcdsl import parse_policy
+    from ttcdsl.lang.feasibility import check_batch_budget
+
+    checked = parse_policy(PER_BIN_TOTAL)
+    assert check_batch_budget(checked, 150) == ()
+    (problem,) = check_batch_budget(checked, 200)
+    assert problem.code == "TTC400" and underlined(problem) == "total samples <= 300 for medium"
+    assert "2 probe samples x 200 queries, over 300" in problem.message
+    assert "lower the probe" in problem.help
+    # a per-query token cap of a bin: 2 probe samples of up to 4096 tokens each
+    capped = parse_policy(PER_BIN_TOTAL.replace("total samples <= 300 for medium",
+                                                "tokens per query <= 3000 for hard")
+                          .replace("max_tokens 64", "max_tokens 4096"))
+    (problem,) = check_batch_budget(capped, 1)
+    assert underlined(problem) == "tokens per query <= 3000 for hard" and "8192 tokens" in problem.message
+
+
 def test_an_empty_or_comment_only_file_is_one_diagnostic_at_1_1():
     for text in ("", "\n \t\n", "# nothing here\n  # still nothing"):
         (diagnostic,) = diagnostics_of(text)

@@ -215,6 +215,31 @@ allocate optimal maximize accuracy
     assert large["predicted"]["samples"] > small["predicted"]["samples"]
 
 
+def test_a_probe_that_could_break_a_bins_limit_is_refused_by_the_plan_as_by_the_run(workload):
+    # 2 probe samples x 160 calibration queries may all fall in `medium` before its bin is known:
+    # the run refuses that (ttcdsl.runtime.ledger.probe_violations), so the plan must too
+    policy = parse_policy(
+        HEADER
+        + """
+budget { mean samples per query <= 8  total samples <= 300 for medium  samples per query in 2..16 }
+probe 2 samples
+feature agreement = top_share(answers)
+difficulty = 1 - agreement
+bins by difficulty quantiles [0.4, 0.8] as easy, medium, hard
+strategy easy = majority_vote
+strategy medium = majority_vote
+strategy hard = majority_vote
+allocate optimal maximize accuracy
+"""
+    )
+    for batch in (None, 200):
+        with pytest.raises(DiagnosticError) as caught:
+            make_plan(policy, workload, batch_size=batch, reps=8, cross_check=False)
+        (problem,) = caught.value.diagnostics
+        assert problem.code == "TTC400" and f"x {batch or 160} queries, over 300" in problem.message
+    make_plan(policy, workload, batch_size=150, reps=8, cross_check=False)  # 300: fits
+
+
 def test_missing_scorer_column_is_a_clear_error(workload):
     policy = parse_policy(
         HEADER

@@ -351,7 +351,11 @@ The declared limits contradict each other: every query must get at least its per
 (and the probe), so the mean per query (or the total over the batch) must allow that. Under
 `allocate optimal` and `allocate per query` that minimum is at least one sample even where no
 `samples per query in LO..HI` is written: a query with no sample has no answer. For a total
-budget the check needs the number of queries (`ttc check --queries N`) and runs when planning.""",
+budget the check needs the number of queries (`ttc check --queries N`) and runs when planning.
+With the batch known, the probe must also fit every limit of a bin (`total samples <= 300 for
+medium`, `tokens per query <= 3000 for long`) in its worst case (probe samples of max_tokens
+each, every query in that bin), since the bin is known only after the probe: the run refuses a
+policy it cannot guarantee, and `ttc check --queries N` and `ttc plan` refuse it by that rule.""",
     ),
     Code(
         code="TTC401",
