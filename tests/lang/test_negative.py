@@ -32,6 +32,9 @@ CASES = [
     ("bad-underscores", "TTC014", "1__0", policy("budget { mean samples per query <= 1__0 }")),
     ("infinite-number", "TTC014", "1e999", policy("feature a = 1e999\nstop { when a > 1 }")),
     ("number-too-large", "TTC014", "2000000G", policy("budget { total tokens <= 2000000G }")),
+    # a bad suffix is the number's error, not "expected 'per'" at the closing brace
+    ("number-suffix-twice", "TTC014", "8kk", policy("budget { mean samples per query <= 8kk }")),
+    ("number-suffix-lower-case-m", "TTC014", "8m", policy("budget { total tokens <= 8m }")),
     # past Python's 4300-digit limit for reading an int: it crashed the checker
     ("number-of-5000-digits", "TTC014", "1" + "0" * 5000, policy("feature a = 1" + "0" * 5000 + "\nstop { when a > 1 }")),
     # -- names and definitions --
@@ -393,6 +396,16 @@ def test_check_queries_refuses_a_probe_that_could_break_a_bins_limit_as_the_run_
                           .replace("max_tokens 64", "max_tokens 4096"))
     (problem,) = check_batch_budget(capped, 1)
     assert underlined(problem) == "tokens per query <= 3000 for hard" and "8192 tokens" in problem.message
+
+
+def test_a_bad_number_suffix_names_the_valid_ones():
+    (problem,) = diagnostics_of(policy("budget { mean samples per query <= 8m }"))
+    assert problem.code == "TTC014" and "k (thousand), M (million), G (billion)" in problem.message
+    assert "'m' is not 'M'" in problem.message
+    (problem,) = diagnostics_of(policy("budget { mean samples per query <= 8kk }"))
+    assert "'kk' after the digits" in problem.message and "'m' is not" not in problem.message
+    for fine in ("8", "8k", "8K", "4M", "2G", "1e3", "1.5e-3", "4_000", "0.95"):
+        assert diagnostics_of(policy(f"stop {{ when samples >= {fine} }}\nanswer majority_vote")) == (), fine
 
 
 def test_an_empty_or_comment_only_file_is_one_diagnostic_at_1_1():
