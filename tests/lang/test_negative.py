@@ -207,6 +207,8 @@ CASES = [
      policy("stop { when beta_confidence >= 95 }\nanswer majority_vote")),
     ("threshold-outside-range-on-the-left", "TTC606", "-1",
      policy("stop { when -1 >= answer_entropy(answers) }\nanswer majority_vote")),
+    ("std-threshold-below-zero", "TTC606", "-1",
+     policy("stop { when std(tokens) < -1 }\nanswer majority_vote")),
     ("solved-threshold-outside-range", "TTC606", "90",
      policy(BUDGET, allocate="allocate bandit { round 2 samples  solved when top_share >= 90 }\n")),
     ("tuned-in-bandit-solved-rule", "TTC607", "tuned [0.7, 0.8]",

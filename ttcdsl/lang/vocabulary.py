@@ -116,6 +116,8 @@ VALUE_RANGES: dict[str, tuple[float | None, float | None]] = {
     "count": (0.0, None),
     "samples": (0.0, None),
     "prompt_nll": (0.0, None),  # a negative log-likelihood: log-probabilities are <= 0
+    "std": (0.0, None),  # a standard deviation
+    "normalize": (0.0, 1.0),  # min-max rescaled over the batch
 }
 
 SCORER_KINDS = {
