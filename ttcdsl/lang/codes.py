@@ -494,9 +494,9 @@ A stop or solved-rule threshold, plain (`when beta_confidence >= 0.95`) or tuned
 0.95]`), is compared with an observable whose values are bounded: top_share, beta_confidence
 and normalize lie in [0, 1]; answer_entropy, distinct, count, std, samples and prompt_nll are
 never negative; clip(x, lo, hi) lies in [lo, hi] (also through a feature defined as one of
-these). A threshold
-outside that range makes its rule hold for every query or for none (a tuned candidate is then no
-real choice), and is usually a slip: `95` for `0.95`. Keep every threshold inside the range.""",
+these). A threshold outside that range makes its rule hold for every query or for none (a tuned
+candidate is then no real choice), and is usually a slip: `95` for `0.95`. Keep every threshold
+inside the range.""",
     ),
     Code(
         code="TTC607",
