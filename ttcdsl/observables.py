@@ -103,21 +103,32 @@ def policy_needs(
         else:
             add(_COLUMN_OF_SCORER_KIND[scorer.kind], reason)
 
-    def walk(expr: ir.Expr, reason: str, seen: frozenset[str] = frozenset()) -> None:
-        for node in _nodes(expr):
-            match node:
-                case ir.ObservableRef(name=name) if name in _COLUMN_OF_OBSERVABLE:
-                    add(_COLUMN_OF_OBSERVABLE[name], reason)
-                case ir.ScorerRef(name=name):
-                    add_scorer(name, reason)
-                case ir.FeatureRef(name=name) if name in features and name not in seen:
-                    walk(features[name].expr, reason, seen | {name})
+    # Iterative, and each feature's expression read once for the whole policy: a chain of
+    # thousands of features, each reading the previous one, must neither hit the recursion limit
+    # nor be re-read from every later feature. A feature read before has added its needs already,
+    # with an earlier statement as the reason, which is the one kept.
+    expanded: set[str] = set()
+
+    def walk(expr: ir.Expr, reason: str) -> None:
+        pending = [expr]
+        while pending:
+            for node in _nodes(pending.pop()):
+                match node:
+                    case ir.ObservableRef(name=name) if name in _COLUMN_OF_OBSERVABLE:
+                        add(_COLUMN_OF_OBSERVABLE[name], reason)
+                    case ir.ScorerRef(name=name):
+                        add_scorer(name, reason)
+                    case ir.FeatureRef(name=name) if name in features and name not in expanded:
+                        expanded.add(name)
+                        pending.append(features[name].expr)
 
     def at(span) -> str:
         return f"line {span.line}" if span is not None else "the policy"
 
     for feature in policy.features:
-        walk(feature.expr, f"feature {feature.name} ({at(feature.span)})")
+        if feature.name not in expanded:
+            expanded.add(feature.name)
+            walk(feature.expr, f"feature {feature.name} ({at(feature.span)})")
     if policy.difficulty is not None:
         walk(policy.difficulty, "the difficulty expression")
     for spec in policy.bins:

@@ -873,7 +873,7 @@ def check_limits(policy: ir.Policy, lowered: Lowered, questions) -> None:
     """Refuse, as the runtime's executor does, a simulation whose ledger could not keep a
     declared limit: prompt tokens charged for questions without counts, or a probe whose worst
     case could break a bin-scoped limit (:func:`ttcdsl.runtime.ledger.probe_violations`)."""
-    from ttcdsl.runtime.ledger import limits_from_policy, probe_violations
+    from ttcdsl.runtime.ledger import PROBE_OVERRUN_HINT, limits_from_policy, probe_violations
 
     charge = policy.budget.charge_prompt_tokens
     if charge and questions.prompt_tokens is None:
@@ -894,7 +894,7 @@ def check_limits(policy: ir.Policy, lowered: Lowered, questions) -> None:
             break
     if problems:
         raise UserError("the run could exceed a declared limit: " + "; ".join(problems),
-                        hint="lower the probe or max_tokens, or raise the bin's limit (and re-plan)")
+                        hint=PROBE_OVERRUN_HINT)
 
 
 def unsharded_because(policy: ir.Policy, plan: Mapping, workload: Workload) -> str | None:

@@ -32,6 +32,9 @@ CASES = [
     ("bad-underscores", "TTC014", "1__0", policy("budget { mean samples per query <= 1__0 }")),
     ("infinite-number", "TTC014", "1e999", policy("feature a = 1e999\nstop { when a > 1 }")),
     ("number-too-large", "TTC014", "2000000G", policy("budget { total tokens <= 2000000G }")),
+    # a bad suffix is the number's error, not "expected 'per'" at the closing brace
+    ("number-suffix-twice", "TTC014", "8kk", policy("budget { mean samples per query <= 8kk }")),
+    ("number-suffix-lower-case-m", "TTC014", "8m", policy("budget { total tokens <= 8m }")),
     # past Python's 4300-digit limit for reading an int: it crashed the checker
     ("number-of-5000-digits", "TTC014", "1" + "0" * 5000, policy("feature a = 1" + "0" * 5000 + "\nstop { when a > 1 }")),
     # -- names and definitions --
@@ -199,6 +202,15 @@ CASES = [
     ("tuned-outside-feature-range", "TTC606", "1.2",
      policy("probe 2 samples\nfeature agree = top_share(answers)\n"
             "stop { when agree >= tuned [0.5, 1.2] }\nanswer majority_vote")),
+    # a plain threshold gets the tuned one's rule: `95` for `0.95` never fires
+    ("threshold-outside-range", "TTC606", "95",
+     policy("stop { when beta_confidence >= 95 }\nanswer majority_vote")),
+    ("threshold-outside-range-on-the-left", "TTC606", "-1",
+     policy("stop { when -1 >= answer_entropy(answers) }\nanswer majority_vote")),
+    ("std-threshold-below-zero", "TTC606", "-1",
+     policy("stop { when std(tokens) < -1 }\nanswer majority_vote")),
+    ("solved-threshold-outside-range", "TTC606", "90",
+     policy(BUDGET, allocate="allocate bandit { round 2 samples  solved when top_share >= 90 }\n")),
     ("tuned-in-bandit-solved-rule", "TTC607", "tuned [0.7, 0.8]",
      policy(BUDGET, allocate="allocate bandit { round 2 samples  solved when top_share >= tuned [0.7, 0.8] }\n")),
     ("per-query-without-probe", "TTC612", "per query",
@@ -243,7 +255,7 @@ def test_every_code_in_the_catalogue_has_a_negative_case_or_a_file_test():
     # TTC611 is raised at plan time, on calibration data: tests/runtime/test_runtime_bandit.py;
     # TTC502 is the planner's (a candidate the calibration table cannot serve):
     # tests/planner/test_planner_candidates.py
-    covered = {c[1] for c in CASES} | {"TTC001", "TTC002", "TTC003", "TTC015", "TTC150", "TTC502",
+    covered = {c[1] for c in CASES} | {"TTC001", "TTC002", "TTC003", "TTC015", "TTC017", "TTC150", "TTC502",
                                        "TTC611"}
     assert set(CODES) - covered == set()
 
@@ -264,6 +276,13 @@ def test_normalize_stays_allowed_where_bins_read_it():
     assert [d.code for d in diagnostics_of(source) if d.severity == "error"] == []
 
 
+def test_a_percentage_threshold_names_the_fraction_and_in_range_thresholds_pass():
+    (problem,) = diagnostics_of(policy("stop { when beta_confidence >= 95 }\nanswer majority_vote"))
+    assert "[0, 1]" in problem.message and "0.95, not 95" in problem.help
+    for fine in ("beta_confidence >= 0.95", "top_share <= 1", "samples >= 0", "prompt_nll < 3"):
+        assert diagnostics_of(policy(f"stop {{ when {fine} }}\nanswer majority_vote")) == (), fine
+
+
 def test_unused_definitions_are_warnings_not_errors():
     diagnostics = diagnostics_of(policy('feature a = samples\nscorer s = reward_model "m"\nanswer majority_vote'))
     assert [(d.code, d.severity, underlined(d)) for d in diagnostics] == [
@@ -280,6 +299,21 @@ def test_deep_nesting_is_a_diagnostic_not_a_crash():
     assert too_deep.code == "TTC015" and "a chain like a + b + c" in too_deep.message
     parens = policy("stop { when " + "(" * 3000 + "samples" + ")" * 3000 + " > 1 }")
     assert [d.code for d in diagnostics_of(parens)] == []
+
+
+def test_a_feature_chain_deeper_than_an_expression_may_be_is_refused_once_at_its_first_step():
+    # each feature reads the previous one: to the evaluators, one expression as deep as the chain
+    def chain(n):
+        return policy("probe 2 samples\nfeature f0 = top_share(answers)\n"
+                      + "".join(f"feature f{i} = f{i - 1} * 1\n" for i in range(1, n))
+                      + f"stop {{ when f{n - 1} >= 0.9 }}\nanswer majority_vote")
+    assert diagnostics_of(chain(100)) == ()  # f99 is 100 deep: as deep as TTC015 allows
+    (problem,) = diagnostics_of(chain(1000))
+    assert problem.code == "TTC017" and underlined(problem) == "f99 * 1"
+    assert "feature 'f100' is 101 operations deep" in problem.message
+    # a side of a condition counts the features it reads too
+    (problem,) = diagnostics_of(chain(100).replace("when f99 >= 0.9", "when f99 + 1 >= 0.9"))
+    assert problem.code == "TTC017" and underlined(problem) == "f99 + 1"
 
 
 def test_all_errors_of_a_phase_are_reported_together():
@@ -316,6 +350,64 @@ def test_batch_budget_needs_the_number_of_queries():
     # under one sample per query a lower minimum serves nothing: the batch must shrink
     (problem,) = check_batch_budget(checked, 1000)
     assert "run at most 50 queries per batch" in problem.help and "minimum to 0" not in problem.help
+
+
+def test_the_default_minimum_of_one_sample_per_query_is_checked_though_not_written():
+    # the planner gives every query at least one sample under `allocate optimal`: a mean or a
+    # batch total below that passed `ttc check` and was refused by `ttc plan`
+    from ttcdsl import parse_policy
+    from ttcdsl.lang.feasibility import check_batch_budget
+
+    tiny = policy("budget { mean samples per query <= 0.5 }\nanswer majority_vote", allocate="allocate optimal\n")
+    (problem,) = diagnostics_of(tiny)
+    assert problem.code == "TTC400" and underlined(problem) == "0.5"
+    assert [problem.source.text[n.span.start:n.span.end] for n in problem.notes] == ["allocate optimal"]
+    # the bandit decides its spend online: no floor to check against
+    bandit = policy("budget { mean samples per query <= 0.5 }\nanswer majority_vote",
+                    allocate="allocate bandit { round 1 samples  solved when top_share >= 0.9 }\n")
+    assert "TTC400" not in [d.code for d in diagnostics_of(bandit)]
+    total = parse_policy(policy("answer majority_vote\nbudget { total samples <= 100 }", allocate="allocate optimal\n"))
+    assert check_batch_budget(total, 100) == ()
+    (problem,) = check_batch_budget(total, 101)
+    assert problem.code == "TTC400" and "101 queries need at least 101 samples" in problem.message
+
+
+PER_BIN_TOTAL = policy(
+    "budget { mean samples per query <= 8  total samples <= 300 for medium  samples per query in 2..16 }\n"
+    "probe 2 samples\nfeature agreement = top_share(answers)\ndifficulty = 1 - agreement\n"
+    "bins by difficulty quantiles [0.4, 0.8] as easy, medium, hard\n"
+    "strategy easy = majority_vote\nstrategy medium = majority_vote\nstrategy hard = majority_vote",
+    allocate="allocate optimal\n")
+
+
+def test_check_queries_refuses_a_probe_that_could_break_a_bins_limit_as_the_run_does():
+    # the probe is spent before the bin is known: 200 queries x 2 probe samples may all land in
+    # `medium`, over its 300; `ttc run` refused this after check --queries 200 and plan accepted
+    from ttcdsl import parse_policy
+    from ttcdsl.lang.feasibility import check_batch_budget
+
+    checked = parse_policy(PER_BIN_TOTAL)
+    assert check_batch_budget(checked, 150) == ()
+    (problem,) = check_batch_budget(checked, 200)
+    assert problem.code == "TTC400" and underlined(problem) == "total samples <= 300 for medium"
+    assert "2 probe samples x 200 queries, over 300" in problem.message
+    assert "lower the probe" in problem.help
+    # a per-query token cap of a bin: 2 probe samples of up to 4096 tokens each
+    capped = parse_policy(PER_BIN_TOTAL.replace("total samples <= 300 for medium",
+                                                "tokens per query <= 3000 for hard")
+                          .replace("max_tokens 64", "max_tokens 4096"))
+    (problem,) = check_batch_budget(capped, 1)
+    assert underlined(problem) == "tokens per query <= 3000 for hard" and "8192 tokens" in problem.message
+
+
+def test_a_bad_number_suffix_names_the_valid_ones():
+    (problem,) = diagnostics_of(policy("budget { mean samples per query <= 8m }"))
+    assert problem.code == "TTC014" and "k (thousand), M (million), G (billion)" in problem.message
+    assert "'m' is not 'M'" in problem.message
+    (problem,) = diagnostics_of(policy("budget { mean samples per query <= 8kk }"))
+    assert "'kk' after the digits" in problem.message and "'m' is not" not in problem.message
+    for fine in ("8", "8k", "8K", "4M", "2G", "1e3", "1.5e-3", "4_000", "0.95"):
+        assert diagnostics_of(policy(f"stop {{ when samples >= {fine} }}\nanswer majority_vote")) == (), fine
 
 
 def test_an_empty_or_comment_only_file_is_one_diagnostic_at_1_1():

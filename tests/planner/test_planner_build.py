@@ -215,6 +215,54 @@ allocate optimal maximize accuracy
     assert large["predicted"]["samples"] > small["predicted"]["samples"]
 
 
+def test_a_probe_that_could_break_a_bins_limit_is_refused_by_the_plan_as_by_the_run(workload):
+    # 2 probe samples x 160 calibration queries may all fall in `medium` before its bin is known:
+    # the run refuses that (ttcdsl.runtime.ledger.probe_violations), so the plan must too
+    policy = parse_policy(
+        HEADER
+        + """
+budget { mean samples per query <= 8  total samples <= 300 for medium  samples per query in 2..16 }
+probe 2 samples
+feature agreement = top_share(answers)
+difficulty = 1 - agreement
+bins by difficulty quantiles [0.4, 0.8] as easy, medium, hard
+strategy easy = majority_vote
+strategy medium = majority_vote
+strategy hard = majority_vote
+allocate optimal maximize accuracy
+"""
+    )
+    for batch in (None, 200):
+        with pytest.raises(DiagnosticError) as caught:
+            make_plan(policy, workload, batch_size=batch, reps=8, cross_check=False)
+        (problem,) = caught.value.diagnostics
+        assert problem.code == "TTC400" and f"x {batch or 160} queries, over 300" in problem.message
+    make_plan(policy, workload, batch_size=150, reps=8, cross_check=False)  # 300: fits
+
+
+def test_a_key_that_divides_by_zero_is_named_so_not_blamed_on_missing_data(workload):
+    # top_share / (1 - top_share) has no value where the probe agrees; the message blamed token
+    # counts, scores and logprobs missing from the table
+    agreement = """
+budget { mean samples per query <= 6 }
+probe 2 samples
+feature agree = top_share(answers)
+feature odds = agree / (1 - agree)
+bins by odds quantiles [0.5] as lo, hi
+strategy lo = majority_vote
+strategy hi = majority_vote
+allocate optimal maximize accuracy
+"""
+    with pytest.raises(UserError) as caught:
+        make_plan(parse_policy(HEADER + agreement), workload, reps=8, cross_check=False)
+    assert re.search(r"key 'odds' is undefined for \d+ of 160 calibration queries: it divides by zero",
+                     caught.value.message)
+    assert "divisor" in caught.value.hint and "tokenizer" not in caught.value.hint
+    # kept away from 0, the same key plans
+    safe = agreement.replace("agree / (1 - agree)", "agree / (1.01 - agree)")
+    make_plan(parse_policy(HEADER + safe), workload, reps=8, cross_check=False)
+
+
 def test_missing_scorer_column_is_a_clear_error(workload):
     policy = parse_policy(
         HEADER

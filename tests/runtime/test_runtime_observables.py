@@ -60,6 +60,25 @@ def test_needs_name_what_each_example_policy_reads() -> None:
     assert policy_needs(load_policy(REPO / "policies" / "self_consistency.ttc")) == ()
 
 
+def test_needs_follow_a_long_feature_chain_without_recursing() -> None:
+    # the checker keeps a chain within 100 levels (TTC017); this walk must not depend on it
+    # (3000 features each reading the previous one hit the recursion limit in `ttc plan`)
+    import dataclasses
+
+    from ttcdsl.lang import ir
+
+    base = load_policy(REPO / "policies" / "adaptive_vote.ttc")
+    chain = [ir.Feature(name="c0", expr=ir.ObservableRef(name="prompt_nll", span=None), span=None)]
+    for i in range(1, 3000):
+        chain.append(ir.Feature(name=f"c{i}", span=None, expr=ir.Arith(
+            op="*", left=ir.FeatureRef(name=f"c{i - 1}", span=None), right=ir.Const(value=1.0, span=None),
+            span=None)))
+    policy = dataclasses.replace(base, features=tuple(reversed(chain)) + base.features)
+    needs = {n.kind: n for n in policy_needs(policy)}
+    assert needs["prompt_nll"].reason == "feature c2999 (the policy)"
+    assert {"tokens", "logprobs"} <= set(needs)
+
+
 def test_prompt_nll_is_refused_where_the_table_has_none(tmp_path: Path) -> None:
     samples, _ = workload_files(tmp_path, n=6, m=4)
     policy = load_policy(write_policy(tmp_path, """\

@@ -105,3 +105,25 @@ def test_a_table_that_makes_every_figure_zero_is_flagged(tmp_path, capsys, edit,
     assert main(["simulate", str(REPO / "policies" / "self_consistency.ttc"), "--fit", str(broken),
                  "--queries", "20", "--seeds", "2"]) == code
     assert says.format(broken=broken) in capsys.readouterr().err
+
+
+def test_the_table_keeps_wide_interval_cells_apart(capsys):
+    # an interval cut at 100% is wide: `76.0 ± 19.1` then `84.5 (59.1..100.0)` printed as
+    # `76.0 ± 19.184.5 (59.1..100.0)` with fixed 16-character columns
+    from ttcdsl.cli.simulate import _print
+
+    def interval(mean, lo, hi):
+        return {"mean": mean, "lo": lo, "hi": hi}
+
+    wide = {"accuracy": interval(0.76, 0.569, 0.951), "coverage": interval(0.845, 0.591, 1.0),
+            "samples": interval(6.0, 5.9, 6.1), "max_samples": interval(10, 10, 10),
+            "rounds": interval(3, 3, 3)}
+    _print({"policy": "p", "workload": "w", "queries": 200, "seeds": 2, "objective": "coverage",
+            "verdict": "no better", "simulated": wide, "uniform": wide,
+            "oracle": {"objective": interval(0.845, 0.591, 1.0), "samples": 6.0, "max_samples": 12.0}})
+    lines = capsys.readouterr().out.splitlines()
+    coverage = next(line for line in lines if line.startswith("coverage %"))
+    assert coverage.split("  ")[0] == "coverage %"
+    assert [c.strip() for c in coverage.split("  ") if c.strip()][1:] == ["84.5 (59.1..100.0)"] * 3
+    accuracy = next(line for line in lines if line.startswith("accuracy %"))
+    assert [c.strip() for c in accuracy.split("  ") if c.strip()][1:] == ["76.0 ± 19.1"] * 2

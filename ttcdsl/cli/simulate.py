@@ -524,7 +524,7 @@ def _print(report: dict) -> None:
     sim, uni, orc = report["simulated"], report["uniform"], report["oracle"]
     print(f"{report['policy']} on {report['workload']}: {report['queries']} questions x "
           f"{report['seeds']} draws (mean ± 95% CI over draws)")
-    print(f"{'':14}{'policy':>16}{'uniform':>16}{'oracle':>16}")
+    table = [("", "policy", "uniform", "oracle")]
     metric = "coverage" if report["objective"] == "coverage" else "accuracy"
     rows = [("accuracy", True), ("coverage", True), ("samples", False), ("max_samples", False), ("rounds", False)]
     if sim.get("tokens") is not None:  # None: a table that logged no token counts
@@ -539,7 +539,12 @@ def _print(report: dict) -> None:
             oracle = f"{orc['max_samples']:.1f}"
         label = {"accuracy": "accuracy %", "coverage": "coverage %", "max_samples": "max samples"}.get(name, name)
         digits = 0 if name == "tokens" else 2
-        print(f"{label:14}{cell(sim[name], pct, digits):>16}{cell(uni[name], pct, digits):>16}{oracle:>16}")
+        table.append((label, cell(sim[name], pct, digits), cell(uni[name], pct, digits), oracle))
+    # Columns as wide as their widest cell, two spaces apart: a fixed width let a wide interval
+    # (76.0 (59.1..100.0)) run into its neighbour as `19.184.5`.
+    widths = [max(len(row[c]) for row in table) for c in range(4)]
+    for row in table:
+        print("  ".join([row[0].ljust(widths[0])] + [v.rjust(w) for v, w in zip(row[1:], widths[1:])]).rstrip())
     if report.get("equal_spend") == "tokens":
         print("equal spend is in tokens: the policy's batch budget is in tokens, so uniform and the oracle "
               "spend its mean tokens per question (samples at uniform's tokens per sample)")

@@ -106,6 +106,31 @@ def evaluate_features(policy: ir.Policy, batch: SampleBatch) -> dict[str, np.nda
     return values
 
 
+def zero_divisions(policy: ir.Policy, expr: ir.Expr, batch: SampleBatch) -> np.ndarray:
+    """``[B] bool``: rows where ``expr`` (with the features it reads) divides by zero somewhere,
+    which makes it NaN (``x / 0`` is NaN, above). A NaN key is then the policy's arithmetic, not
+    data missing from the table, and the planner says which."""
+    evaluation = Evaluation(batch.check(), {f.name: f.expr for f in policy.features})
+    features = {f.name: f.expr for f in policy.features}
+    found = np.zeros(evaluation.n_rows, dtype=bool)
+    stack, seen = [expr], set()
+    while stack:  # iterative, each feature once: a feature chain is no recursion
+        node = stack.pop()
+        match node:
+            case ir.Arith(op=op, left=left, right=right):
+                if op == "/":
+                    found |= evaluation.number(right) == 0
+                stack.extend((left, right))
+            case ir.Apply(args=args):
+                stack.extend(args)
+            case ir.Neg(operand=operand):
+                stack.append(operand)
+            case ir.FeatureRef(name=name) if name in features and name not in seen:
+                seen.add(name)
+                stack.append(features[name])
+    return found
+
+
 def first_stop(
     conditions: Sequence[ir.Condition],
     batch: SampleBatch,

@@ -97,6 +97,15 @@ Expressions may be at most 100 operations deep: each operator and function call 
 whether nested (-(-(x))) or chained (a + b + c + ..., where each + is one). Parentheses alone
 add none. A real policy never needs more; split the expression into several features.""",
     ),
+    Code(
+        code="TTC017",
+        title="expression too deep through the features it reads",
+        explanation="""\
+An expression, with the features it reads written out in place, may be at most 100 operations
+deep, as one written out by hand may (TTC015): `feature b = a * 2` is one level deeper than
+`a`, so a chain of features each reading the previous one is as deep as all of them together.
+Compute the value in fewer steps; a real policy needs a few levels, not a hundred.""",
+    ),
     # ---- names and definitions ------------------------------------------------------------------
     Code(
         code="TTC100",
@@ -339,8 +348,14 @@ weighted_vote(s). `keep_probe` and `single` are spending strategies, valid only 
         title="budget cannot be met",
         explanation="""\
 The declared limits contradict each other: every query must get at least its per-query minimum
-(and the probe), so the mean per query (or the total over the batch) must allow that. For a
-total budget the check needs the number of queries and runs when planning.""",
+(and the probe), so the mean per query (or the total over the batch) must allow that. Under
+`allocate optimal` and `allocate per query` that minimum is at least one sample even where no
+`samples per query in LO..HI` is written: a query with no sample has no answer. For a total
+budget the check needs the number of queries (`ttc check --queries N`) and runs when planning.
+With the batch known, the probe must also fit every limit of a bin (`total samples <= 300 for
+medium`, `tokens per query <= 3000 for long`) in its worst case (probe samples of max_tokens
+each, every query in that bin), since the bin is known only after the probe: the run refuses a
+policy it cannot guarantee, and `ttc check --queries N` and `ttc plan` refuse it by that rule.""",
     ),
     Code(
         code="TTC401",
@@ -473,13 +488,15 @@ to choose. Add candidates (`one of [majority_vote, weighted_vote(conf)]`, `tuned
     ),
     Code(
         code="TTC606",
-        title="tuned threshold outside the range of what it compares",
+        title="threshold outside the range of what it compares",
         explanation="""\
-A tuned threshold is compared with an observable whose values are bounded: top_share and
-beta_confidence lie in [0, 1], answer_entropy, distinct, count and samples are never negative,
-clip(x, lo, hi) lies in [lo, hi] (also through a feature defined as one of these). A candidate
-outside that range makes its rule hold for every query or for none, so it is no real choice and
-usually a slip (`95` for `0.95`). Keep every candidate inside the range.""",
+A stop or solved-rule threshold, plain (`when beta_confidence >= 0.95`) or tuned (`tuned [0.9,
+0.95]`), is compared with an observable whose values are bounded: top_share, beta_confidence
+and normalize lie in [0, 1]; answer_entropy, distinct, count, std, samples and prompt_nll are
+never negative; clip(x, lo, hi) lies in [lo, hi] (also through a feature defined as one of
+these). A threshold outside that range makes its rule hold for every query or for none (a tuned
+candidate is then no real choice), and is usually a slip: `95` for `0.95`. Keep every threshold
+inside the range.""",
     ),
     Code(
         code="TTC607",

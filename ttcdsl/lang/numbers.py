@@ -14,7 +14,21 @@ class NumberError(ValueError):
     """The literal is malformed or out of range; the message says which."""
 
 
+_DIGITS = re.compile(r"[0-9][0-9_]*(\.[0-9][0-9_]*)?([eE][+-]?[0-9]+)?")
+
+
 def parse_number(literal: str) -> int | float:
+    digits = _DIGITS.match(literal)
+    rest = literal[digits.end():] if digits else literal
+    if rest and rest not in _SUFFIX:
+        # 8m for 8M, 8kk, 2samples: the tail is no suffix; say which suffixes there are
+        case = "; 'm' is not 'M' (the suffixes are case-sensitive, except k)" if rest[0] == "m" else ""
+        if len(rest) > 2 and rest.isalpha():
+            case += f"; a word after a number needs a space before it ('{rest}')"
+        raise NumberError(
+            f"'{_shown(literal)}' is not a valid number: '{rest}' after the digits is no suffix; "
+            f"a number may end in one of k (thousand), M (million), G (billion){case}"
+        )
     body, multiplier = literal, 1
     if body and body[-1] in _SUFFIX:
         body, multiplier = body[:-1], _SUFFIX[body[-1]]

@@ -107,7 +107,7 @@ STRATEGIES: dict[str, StrategyKind] = {
 }
 
 # What the observables and functions whose values are bounded can reach (None: unbounded), for
-# the check of tuned thresholds: (low, high).
+# the check of stop and solved-rule thresholds, tuned or plain (TTC606): (low, high).
 VALUE_RANGES: dict[str, tuple[float | None, float | None]] = {
     "top_share": (0.0, 1.0),
     "beta_confidence": (0.0, 1.0),
@@ -115,6 +115,9 @@ VALUE_RANGES: dict[str, tuple[float | None, float | None]] = {
     "distinct": (0.0, None),
     "count": (0.0, None),
     "samples": (0.0, None),
+    "prompt_nll": (0.0, None),  # a negative log-likelihood: log-probabilities are <= 0
+    "std": (0.0, None),  # a standard deviation
+    "normalize": (0.0, 1.0),  # min-max rescaled over the batch
 }
 
 SCORER_KINDS = {
@@ -149,6 +152,11 @@ SAMPLING_PARAMS: dict[str, SamplingParam] = {
         SamplingParam(name="repetition_penalty", integer=False, low=0, high=None, low_open=True),
     )
 }
+
+# Under `allocate optimal` and `allocate per query` the planner gives every query at least this
+# many samples, probe or not, unless `samples per query in LO..HI` asks for more: a query with
+# no sample has no answer. The checker (TTC400) and the planner share it.
+DEFAULT_MIN_SAMPLES = 1
 
 UNITS = ("samples", "tokens")
 OBJECTIVES = ("accuracy", "coverage")

@@ -110,6 +110,13 @@ def make_plan(
     say("calibrating: probes, features and bins")
     calibration = calibrate(policy, table, score_columns=columns, seed=seed)
     timings["calibrate"] = time.perf_counter() - clock
+    # A plan its run would refuse is no plan: the probe must fit every bin-scoped limit on the
+    # batch the plan is for (--queries, or the calibration's queries), by the run's own rule.
+    from ttcdsl.lang.feasibility import check_probe_budget
+
+    overrun = check_probe_budget(policy, int(batch_size or calibration.n_queries))
+    if overrun:
+        raise DiagnosticError(overrun)
     clock = time.perf_counter()
     candidates, chosen, search = None, None, None
     if tuned:

@@ -190,7 +190,7 @@ def calibrate(
     )
     features = evaluate_features(policy, batch) if (policy.features or policy.difficulty) else {}
     probe_cut = (probe.valid & is_cut(pool.tokens[:, :k], max_tokens)).any(axis=1)
-    key, edges, bin_index = _assign_bins(policy, features, pool.n_queries, probe_cut)
+    key, edges, bin_index = _assign_bins(policy, features, pool.n_queries, probe_cut, batch)
     return Calibration(
         policy=policy,
         query_ids=pool.query_ids,
@@ -262,18 +262,33 @@ def cut_pool(pool: QueryPool, logprob: np.ndarray, max_tokens: int) -> tuple[Que
 
 
 def _assign_bins(
-    policy: ir.Policy, features: Mapping[str, np.ndarray], n: int, cut: np.ndarray
+    policy: ir.Policy, features: Mapping[str, np.ndarray], n: int, cut: np.ndarray, batch,
 ) -> tuple[np.ndarray | None, tuple[float, ...], np.ndarray]:
     """The key, the edges and each query's bin. ``cut`` marks queries whose probe has a sample cut
     at ``max_tokens``: a cut sample has no answer or score, so the key may be NaN for them, and
     such a query goes to the last bin as the run sends it (:func:`ttcdsl.runtime.assignment.
-    assign_bins`). A NaN key for any other query means the table lacks what the key reads."""
+    assign_bins`). A NaN key for any other query is a division by zero in the key (the probe's
+    ``batch`` tells) or the table lacks what the key reads."""
     binning = policy.binning
     if binning is None:
         return None, (), np.zeros(n, dtype=np.int64)
     key = np.asarray(features[binning.key], dtype=np.float64)
     bad = ~np.isfinite(key)
     if (bad & ~cut).any() or bad.all():
+        from ttcdsl.features.evaluate import zero_divisions
+
+        expr = policy.difficulty if binning.key == "difficulty" else ir.FeatureRef(name=binning.key, span=None)
+        divided = bad & zero_divisions(policy, expr, batch)
+        missing = int((bad & ~divided & ~cut).sum())
+        if divided.any():
+            # the policy's arithmetic, not the table: blaming missing data misled the writer
+            raise UserError(
+                f"the binning key {binning.key!r} is undefined for {int(divided.sum())} of {n} "
+                "calibration queries: it divides by zero there (x / 0 has no value)"
+                + (f"; for {missing} more, what it reads is missing" if missing else ""),
+                hint="keep the divisor away from 0 (e.g. `x / (1 - x + 0.01)`, or "
+                "clip(1 - x, 0.01, 1) as the divisor), or bin by a key without the division",
+            )
         raise UserError(
             f"the binning key {binning.key!r} is undefined (NaN) for {int(bad.sum())} of {n} "
             "calibration queries",

@@ -26,6 +26,7 @@ import numpy as np
 from ttcdsl.errors import UserError
 from ttcdsl.lang import ir
 from ttcdsl.lang.numbers import format_number
+from ttcdsl.lang.vocabulary import DEFAULT_MIN_SAMPLES
 from ttcdsl.planner.calibration import Calibration
 from ttcdsl.planner.knapsack import Knapsack, Limit
 
@@ -64,7 +65,7 @@ def option_levels(policy: ir.Policy, depth: int | None = None) -> np.ndarray:
     budget = policy.budget
     low = budget.find("per_query_min", "samples")
     high = budget.find("per_query_max", "samples")
-    lo = max(1, policy.probe, int(low.value) if low else 1)
+    lo = max(DEFAULT_MIN_SAMPLES, policy.probe, int(low.value) if low else DEFAULT_MIN_SAMPLES)
     if isinstance(policy.allocation, ir.Fixed):
         fixed = [b.fixed_samples for b in policy.bins if b.fixed_samples is not None]
         hi = max([lo, *fixed])

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from ttcdsl.lang.vocabulary import DEFAULT_MIN_SAMPLES
 from ttcdsl.planner.calibration import Calibration
 
 
@@ -136,7 +137,7 @@ def uniform_choice(calibration: Calibration, levels: np.ndarray, samples: float)
     counts = [lo] if theta < 1e-6 else [lo + 1, lo]
     low = budget.find("per_query_min", "samples")
     high = budget.find("per_query_max", "samples")
-    floor = max(1, policy.probe, int(low.value) if low else 1)
+    floor = max(DEFAULT_MIN_SAMPLES, policy.probe, int(low.value) if low else DEFAULT_MIN_SAMPLES)
     ceiling = min(int(high.value) if high else int(levels[-1]), int(levels[-1]))
     if min(counts) < floor or max(counts) > ceiling:
         return None

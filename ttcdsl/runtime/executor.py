@@ -73,6 +73,7 @@ from ttcdsl.runtime.assignment import assign_bins, assign_targets, rank_key
 from ttcdsl.runtime.backend import Backend, GeneratedSample, GenerationRequest, sample_seed
 from ttcdsl.runtime.ledger import (
     Ask,
+    PROBE_OVERRUN_HINT,
     Ledger,
     billed_tokens,
     limits_from_policy,
@@ -245,7 +246,7 @@ class Executor:
         if problems:
             raise UserError(
                 "the run could exceed a declared limit: " + "; ".join(problems),
-                hint="lower the probe or max_tokens, or raise the bin's limit (and re-plan)",
+                hint=PROBE_OVERRUN_HINT,
             )
 
     # ------------------------------------------------------------------------------- run

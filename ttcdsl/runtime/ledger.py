@@ -96,10 +96,17 @@ class Ask:
     rank: int = 0  # tie-break: the seeded rank of the query id
 
 
+def enforced_limits(policy: ir.Policy) -> tuple[ir.BudgetLimit, ...]:
+    """The policy's limits the ledger enforces, in order: :func:`limits_from_policy` makes one
+    :class:`Limit` of each (``per_query_min`` is the planner's, module docstring)."""
+    return tuple(limit for limit in policy.budget.limits if limit.kind != "per_query_min")
+
+
 def limits_from_policy(policy: ir.Policy, n_queries: int) -> tuple[Limit, ...]:
-    """The policy's enforceable limits for a batch of ``n_queries``."""
+    """The policy's enforceable limits for a batch of ``n_queries``, one per
+    :func:`enforced_limits` entry, in its order."""
     limits = []
-    for limit in policy.budget.limits:
+    for limit in enforced_limits(policy):
         scope = "" if limit.bin is None else f" in {limit.bin}"
         if limit.kind == "mean":
             limits.append(
@@ -312,18 +319,31 @@ def billed_tokens(
 
 
 
+PROBE_OVERRUN_HINT = "lower the probe or max_tokens, or raise the bin's limit (and re-plan)"
+
+
 def probe_violations(
     limits: Sequence[Limit], *, probe: int, max_tokens: int, prompt_bounds: Mapping[str, int],
     query_ids: Sequence[str],
 ) -> list[str]:
     """Bin-scoped limits the probe's worst case could break (module docstring), as sentences;
     empty when the run can guarantee them all."""
+    return [sentence for _, sentence in probe_overruns(
+        limits, probe=probe, max_tokens=max_tokens, prompt_bounds=prompt_bounds, query_ids=query_ids)]
+
+
+def probe_overruns(
+    limits: Sequence[Limit], *, probe: int, max_tokens: int, prompt_bounds: Mapping[str, int],
+    query_ids: Sequence[str],
+) -> list[tuple[int, str]]:
+    """:func:`probe_violations` with the index in ``limits`` of each limit the probe could break
+    (``ttc check --queries N`` and ``ttc plan`` point at its line)."""
     if probe <= 0 or not query_ids:
         return []
     worst = {q: probe * (max_tokens + int(prompt_bounds.get(q, 0))) for q in query_ids}
     biggest = max(worst.values())
     out = []
-    for lim in limits:
+    for index, lim in enumerate(limits):
         if lim.bin is None:
             continue
         per_query = lim.kind == "per_query" or lim.mean
@@ -338,8 +358,9 @@ def probe_violations(
         cap = lim.value
         if need - cap > _EPS:
             scope = "a query" if per_query else "the batch"
-            out.append(
+            out.append((
+                index,
                 f"`{lim.label}`: the probe's worst case for {scope} is {what}, over {cap:g}; the "
-                f"bin is known only after the probe, so the run cannot guarantee the limit"
-            )
+                f"bin is known only after the probe, so the run cannot guarantee the limit",
+            ))
     return out

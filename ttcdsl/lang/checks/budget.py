@@ -8,6 +8,7 @@ from ttcdsl.lang.checks.context import CheckContext
 from ttcdsl.lang.checks.values import check_range
 from ttcdsl.lang.diagnostics import Note, did_you_mean
 from ttcdsl.lang.numbers import format_number
+from ttcdsl.lang.feasibility import default_min_samples
 from ttcdsl.lang.vocabulary import UNITS
 
 _KIND = {
@@ -133,6 +134,9 @@ def _check_consistency(items: list[ast.BudgetItem], ctx: CheckContext) -> None:
             minimum, reason = (range_.low.value, range_) if range_ else (0, None)
             if unit == "samples" and probe_size > minimum:
                 minimum, reason = probe_size, probe
+            implicit = unit == "samples" and default_minimum(ctx) > minimum
+            if implicit:  # the planner's floor, though nothing in the budget writes it
+                minimum, reason = default_minimum(ctx), ctx.symbols.allocate
             if mean is not None and reason is not None and minimum > mean.value.value:
                 ctx.diagnostics.error(
                     "TTC400",
@@ -140,8 +144,12 @@ def _check_consistency(items: list[ast.BudgetItem], ctx: CheckContext) -> None:
                     f"but the mean may be at most {mean.value.literal}",
                     mean.value.span,
                     label="below the per-query minimum",
-                    help=f"raise the mean to at least {format_number(minimum)}, or lower the minimum",
-                    notes=(Note(span=reason.span, message="the minimum comes from here"),),
+                    help=f"raise the mean to at least {format_number(minimum)}"
+                    + (": a query with no sample has no answer" if implicit else ", or lower the minimum"),
+                    notes=(Note(span=reason.span, message=(
+                        f"this allocation gives every query at least {format_number(minimum)} "
+                        "sample (the default per-query minimum)" if implicit
+                        else "the minimum comes from here")),),
                 )
             if unit != "samples" or probe is None:
                 continue
@@ -160,6 +168,11 @@ def _check_consistency(items: list[ast.BudgetItem], ctx: CheckContext) -> None:
                         help=f"raise the maximum to at least {probe.count.literal}, or probe fewer samples",
                         notes=(Note(span=probe.span, message="the probe is declared here"),),
                     )
+
+
+def default_minimum(ctx: CheckContext) -> int:
+    allocate = ctx.symbols.allocate
+    return default_min_samples(allocate.allocation) if allocate is not None else 0
 
 
 def _check_needs_budget(ctx: CheckContext, *, has_spend_limit: bool) -> None:

@@ -1,7 +1,7 @@
 """Candidate lists the planner chooses among: `strategy b = one of [...]` and `tuned [...]`.
 
-A list must offer a real choice (two or more distinct candidates: TTC309, TTC310); a tuned
-threshold must lie where what it compares can reach (TTC606), or that candidate stops always or
+A list must offer a real choice (two or more distinct candidates: TTC309, TTC310); a threshold,
+tuned or plain, must lie where what it compares can reach (TTC606), or its rule holds always or
 never; and only the planner's curves can choose, so a bandit allocation, which has none, cannot
 hold a candidate list (TTC607).
 """
@@ -31,11 +31,15 @@ def check_candidates(program: ast.Program, ctx: CheckContext) -> ast.Program:
                         _check_tuned(rule.condition, rule.condition.right, ctx)
                         if bandit:
                             _no_planner(rule.condition.right, ctx, "the bandit allocates online")
+                    elif isinstance(rule.condition, ast.Comparison):
+                        _check_threshold(rule.condition, ctx)
             case ast.AllocateDecl(allocation=ast.Bandit(items=items)):
                 for item in items:
                     condition = getattr(item, "condition", None)
                     if isinstance(condition, ast.Comparison) and isinstance(condition.right, ast.Tuned):
                         _no_planner(condition.right, ctx, "a solved rule is not planned")
+                    elif isinstance(condition, ast.Comparison):
+                        _check_threshold(condition, ctx)
     return program
 
 
@@ -73,22 +77,62 @@ def _check_tuned(comparison: ast.Comparison, tuned: ast.Tuned, ctx: CheckContext
     values = tuned.values
     _check_list(ctx, [float(v.value) for v in values], [v.span for v in values], tuned.span,
                 what="threshold")
-    reach = value_range(comparison.left, ctx)
+    for value in values:
+        _check_reach(comparison.left, value, ctx, tuned=True)
+
+
+def _check_threshold(comparison: ast.Comparison, ctx: CheckContext) -> None:
+    """A plain threshold (`when beta_confidence >= 95`): the same rule as a tuned candidate's,
+    on either side of the operator; a percentage written for a fraction is the usual slip."""
+    right, left = _constant(comparison.right), _constant(comparison.left)
+    if right is not None:
+        _check_reach(comparison.left, right, ctx, tuned=False)
+    elif left is not None:
+        _check_reach(comparison.right, left, ctx, tuned=False)
+
+
+def _constant(expr: ast.Expr) -> ast.Number | None:
+    """A written number, `-1` included (a negation of a number), as one Number spanning it."""
+    if isinstance(expr, ast.Number):
+        return expr
+    if isinstance(expr, ast.Negate) and isinstance(expr.operand, ast.Number):
+        return ast.Number(value=-expr.operand.value, literal="-" + expr.operand.literal, span=expr.span)
+    return None
+
+
+def _check_reach(compared: ast.Expr, value: ast.Number, ctx: CheckContext, *, tuned: bool) -> None:
+    """TTC606: a threshold outside the range of what it compares makes its rule hold for every
+    query or for none."""
+    reach = value_range(compared, ctx)
     if reach is None:
         return
     low, high, what = reach
-    for value in values:
-        if (low is not None and value.value < low) or (high is not None and value.value > high):
-            bounds = f"[{format_number(low)}, {format_number(high)}]" if high is not None else \
-                f">= {format_number(low)}"
-            ctx.diagnostics.error(
-                "TTC606",
-                f"the tuned threshold {value.literal} is outside the range of {what}, {bounds}",
-                value.span,
-                label=f"{what} is never here",
-                help=f"tune within {bounds}: a threshold outside it makes the rule hold always "
-                "or never, so that candidate is not a choice",
-            )
+    if not ((low is not None and value.value < low) or (high is not None and value.value > high)):
+        return
+    bounds = f"[{format_number(low)}, {format_number(high)}]" if high is not None else \
+        f">= {format_number(low)}"
+    # a percentage for a fraction (95 for 0.95) is the usual slip; name the fraction
+    fraction = ""
+    if low == 0 and high == 1 and 1 < value.value <= 100:
+        fraction = f" ({format_number(value.value / 100)}, not {value.literal}, for a fraction)"
+    if tuned:
+        ctx.diagnostics.error(
+            "TTC606",
+            f"the tuned threshold {value.literal} is outside the range of {what}, {bounds}",
+            value.span,
+            label=f"{what} is never here",
+            help=f"tune within {bounds}{fraction}: a threshold outside it makes the rule hold always "
+            "or never, so that candidate is not a choice",
+        )
+    else:
+        ctx.diagnostics.error(
+            "TTC606",
+            f"the threshold {value.literal} is outside the range of {what}, {bounds}",
+            value.span,
+            label=f"{what} is never here",
+            help=f"write a threshold within {bounds}{fraction}: one outside it makes the rule hold "
+            "always or never",
+        )
 
 
 def _no_planner(tuned: ast.Tuned, ctx: CheckContext, why: str) -> None:

@@ -7,8 +7,9 @@ from typing import assert_never
 from ttcdsl.lang import ast
 from ttcdsl.lang.checks.context import CheckContext
 from ttcdsl.lang.diagnostics import did_you_mean
+from ttcdsl.lang.parse import MAX_EXPRESSION_DEPTH
 from ttcdsl.lang.vocabulary import FUNCTIONS, OBSERVABLES, STRATEGIES, Type
-from ttcdsl.lang.walk import conditions, condition_exprs
+from ttcdsl.lang.walk import children, conditions, condition_exprs
 
 
 class _Scope:
@@ -177,4 +178,65 @@ def check_expressions(program: ast.Program, ctx: CheckContext) -> ast.Program:
     for condition in conditions(program):
         for expr in condition_exprs(condition):
             _Scope(ctx, visible_until=None).check(expr)
+    _check_depth_through_features(program, ctx)
     return program
+
+
+def _check_depth_through_features(program: ast.Program, ctx: CheckContext) -> None:
+    """TTC017: an expression with the features it reads written out in place must stay within
+    TTC015's depth. The evaluators (the planner's, the runtime's, the simulator's) recurse through
+    a feature into the features it reads, so a chain of a thousand features, each reading the
+    previous one, is one expression a thousand operations deep to them: refused here, where the
+    policy is written, not by a RecursionError in `ttc plan` or `ttc run`."""
+    depths: dict[str, int] = {}  # feature -> its depth with the features it reads written out
+
+    def depth(expr: ast.Expr) -> int:
+        # iterative post-order: an expression itself is at most TTC015's depth, but stay safe
+        out: dict[int, int] = {}
+        stack: list[tuple[ast.Expr, bool]] = [(expr, False)]
+        while stack:
+            node, done = stack.pop()
+            kids = children(node)
+            if not done and kids:
+                stack.append((node, True))
+                stack.extend((k, False) for k in kids)
+                continue
+            if isinstance(node, ast.Ref):
+                out[id(node)] = depths.get(node.name.text, 0)
+            elif isinstance(node, ast.Number):
+                out[id(node)] = 0
+            else:  # an operation or a call: one level over its deepest operand
+                out[id(node)] = 1 + max((out[id(k)] for k in kids), default=0)
+        return out[id(expr)]
+
+    def too_deep(expr: ast.Expr, where: str) -> bool:
+        found = depth(expr)
+        if found <= MAX_EXPRESSION_DEPTH:
+            return False
+        ctx.diagnostics.error(
+            "TTC017",
+            f"{where} is {found} operations deep with the features it reads written out, more "
+            f"than {MAX_EXPRESSION_DEPTH}",
+            expr.span,
+            label="too deep through its features",
+            help="compute it in fewer steps: each feature read adds its own depth (a chain of "
+            "features each reading the previous one is as deep as all of them together)",
+        )
+        return True
+
+    # Features read only features defined above them (TTC109), so one pass in order sees every
+    # feature's depth before it is read. One report: past the first, every reader is too deep too.
+    for statement in program.statements:
+        match statement:
+            case ast.FeatureDecl(expr=expr, name=name) if name.text not in depths:
+                depths[name.text] = depth(expr)
+                if depths[name.text] > MAX_EXPRESSION_DEPTH:
+                    too_deep(expr, f"feature '{name.text}'")
+                    return
+            case ast.DifficultyDecl(expr=expr):
+                if too_deep(expr, "the difficulty"):
+                    return
+    for condition in conditions(program):
+        for expr in condition_exprs(condition):
+            if too_deep(expr, "this condition's side"):
+                return
