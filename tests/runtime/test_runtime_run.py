@@ -296,3 +296,22 @@ def test_a_resume_whose_table_moved_is_told_to_name_it(tmp_path, capsys) -> None
     assert ttc("run", "--resume", str(out), "--quiet") == 1
     assert "pass --samples NEW_PATH" in capsys.readouterr().err
     assert ttc("run", "--resume", str(out), "--samples", str(moved), "--quiet") == 0
+
+
+def test_a_plan_for_another_batch_size_is_warned_about_when_its_limits_are_totals(tmp_path, capsys) -> None:
+    """A batch-wide limit is shared by the run's queries: a plan made for 20 queries and run on
+    40 ran out halfway and cut queries short, with no word of why its prediction failed."""
+    policy = write_policy(tmp_path, ADAPTIVE.replace(
+        "mean samples per query <= 6", "total samples <= 120"), name="totals.ttc")
+    samples, queries = workload_files(tmp_path, n=40, m=16)
+    for batch, warned in ((20, True), (40, False)):
+        plan = tmp_path / f"plan{batch}.yaml"
+        assert ttc("plan", str(policy), "--calibration", str(samples), "-o", str(plan),
+                   "--queries", str(batch), "--force") == 0
+        capsys.readouterr()
+        assert ttc(*run_args(plan, queries, samples, tmp_path / f"run{batch}")) == 0
+        err = capsys.readouterr().err
+        said = "the plan was made for a batch of 20 queries" in err
+        assert said == warned, err
+        if warned:
+            assert "total samples <= 120" in err and "plan with --queries 40" in err
