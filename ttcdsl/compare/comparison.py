@@ -435,7 +435,9 @@ def run_comparison(
     for budget, count in shallow.items():
         progress(f"warning: {count} of {len(base.query_ids)} evaluation queries hold fewer than "
                  f"{budget:g} samples: at that budget they get only what they hold, in every "
-                 "column (uniform, the oracles and the policies' runs)")
+                 "column (uniform, the oracles and the policies' runs); uniform and the static "
+                 "oracle give the samples they cannot take to the other queries, so they spend "
+                 "what they are said to")
     ref = reference(base, strategies)
     rows = []
     for number, path in enumerate(policies, 1):
