@@ -87,11 +87,17 @@ class ExactCurves:
     def spend_to_reach(self, target: float) -> float | None:
         """Uniform's smallest mean spend whose value reaches ``target`` (interpolated on its
         exact curve, at the spends of :meth:`level_spends`); ``None`` when it never does within
-        the logged samples."""
+        the logged samples. The smallest run is one sample per query: 0 samples is no run, and
+        reading it as one made a table where every sample is wrong (uniform's value 0 "at 0
+        samples") give a policy 0.00x. Where uniform's curve is flat or falls, the spend found
+        is below that of a policy scoring the same at a larger spend: uniform matches it with
+        fewer samples, and the ratio below 1 says so."""
         curve, spends = self.mean_curve(), self.level_spends()
-        if target <= curve[0]:
-            return 0.0
-        for n in range(1, len(curve)):
+        if len(curve) < 2:
+            return None
+        if target <= curve[1]:
+            return float(spends[1])
+        for n in range(2, len(curve)):
             if curve[n] >= target:
                 lo, hi = curve[n - 1], curve[n]  # lo < target <= hi
                 return float(spends[n - 1] + (target - lo) / (hi - lo) * (spends[n] - spends[n - 1]))
