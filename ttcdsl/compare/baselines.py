@@ -4,7 +4,13 @@
   ``s`` each query gets ``floor(s)`` or ``ceil(s)`` (a share ``s - floor(s)`` of the queries the
   larger), so its expected value is the linear interpolation of the exact curve between the two
   counts: the rule of :func:`ttcdsl.planner.uniform.uniform_at`, without Monte Carlo noise. A
-  query is never given more samples than its log holds (its curve stays at its last value).
+  query is never given more samples than its log holds, and on a ragged table the samples a
+  shallow query cannot take go to the queries that can (water-filling, as the run report's
+  baseline :func:`ttcdsl.runtime.report.uniform_baseline` draws them): uniform at mean spend
+  ``s`` runs every query at the count ``c`` (mixed between ``floor(c)`` and ``ceil(c)``) for
+  which the mean of ``min(c, logged)`` is ``s`` (:meth:`ExactCurves.level_at`). Capping each
+  query at ``s`` instead spent less than ``s`` and judged policies against a cheaper uniform.
+  Past the whole table (``s`` above its mean logged count) uniform spends all it holds.
 * **static oracle**: knows every evaluation query's curve from its full pool (its true success
   rate, not an estimate from calibration) and allocates the batch's samples by the knapsack over
   (query, count), counts from 0 (a hopeless query gets nothing). The value is the relaxation's
@@ -44,33 +50,57 @@ class ExactCurves:
     def levels(self) -> int:
         return self.values.shape[1]
 
-    def per_query_at(self, spend: float) -> np.ndarray:
-        """``[Q]`` each query's expected value under uniform allocation at mean ``spend``."""
+    def level_spends(self) -> np.ndarray:
+        """``[M + 1]`` the mean samples per query uniform actually spends when every query is
+        asked for 0..M samples and takes at most what its log holds. Between two counts the
+        spend is linear (a share of the queries gets the larger count, and only queries that
+        hold more take it), and it rises strictly up to M, the deepest query's count."""
+        counts = np.arange(self.levels + 1)
+        return np.minimum(counts[:, None], self.logged[None, :]).mean(1).astype(np.float64)
+
+    def level_at(self, spend: float) -> float:
+        """The count per query (fractional: mixed between its two neighbours) at which uniform
+        spends mean ``spend`` (module docstring): ``spend`` itself where every query holds at
+        least that many samples, more where shallow queries leave samples to the others; M
+        where ``spend`` is past what the table holds."""
         if not math.isfinite(spend) or spend < 0:
             raise ValueError(f"spend must be a finite number >= 0, got {spend}")
+        return float(np.interp(spend, self.level_spends(), np.arange(self.levels + 1)))
+
+    def per_query_at(self, spend: float) -> np.ndarray:
+        """``[Q]`` each query's expected value under uniform allocation at mean ``spend``."""
+        level = self.level_at(spend)
         padded = np.concatenate([np.zeros((len(self.logged), 1)), self.values], axis=1)
-        lo = min(int(math.floor(spend)), self.levels)
+        lo = min(int(math.floor(level)), self.levels)
         hi = min(lo + 1, self.levels)
-        theta = spend - lo if lo < self.levels else 0.0
+        theta = level - lo if lo < self.levels else 0.0
         return (1.0 - theta) * padded[:, lo] + theta * padded[:, hi]
 
     def mean_at(self, spend: float) -> float:
         return float(self.per_query_at(spend).mean())
 
     def mean_curve(self) -> np.ndarray:
-        """``[M + 1]`` the batch mean at 0..M samples per query."""
+        """``[M + 1]`` the batch mean at 0..M samples asked per query (spending
+        :meth:`level_spends`)."""
         return np.concatenate([[0.0], self.values.mean(0)])
 
     def spend_to_reach(self, target: float) -> float | None:
-        """The mean spend at which uniform reaches ``target`` (interpolated on its exact curve);
-        ``None`` when it never does within the logged samples."""
-        curve = self.mean_curve()
-        if target <= curve[0]:
-            return 0.0
-        for n in range(1, len(curve)):
+        """Uniform's smallest mean spend whose value reaches ``target`` (interpolated on its
+        exact curve, at the spends of :meth:`level_spends`); ``None`` when it never does within
+        the logged samples. The smallest run is one sample per query: 0 samples is no run, and
+        reading it as one made a table where every sample is wrong (uniform's value 0 "at 0
+        samples") give a policy 0.00x. Where uniform's curve is flat or falls, the spend found
+        is below that of a policy scoring the same at a larger spend: uniform matches it with
+        fewer samples, and the ratio below 1 says so."""
+        curve, spends = self.mean_curve(), self.level_spends()
+        if len(curve) < 2:
+            return None
+        if target <= curve[1]:
+            return float(spends[1])
+        for n in range(2, len(curve)):
             if curve[n] >= target:
-                lo, hi = curve[n - 1], curve[n]
-                return float(n - 1 + (target - lo) / (hi - lo)) if hi > lo else float(n)
+                lo, hi = curve[n - 1], curve[n]  # lo < target <= hi
+                return float(spends[n - 1] + (target - lo) / (hi - lo) * (spends[n] - spends[n - 1]))
         return None
 
 

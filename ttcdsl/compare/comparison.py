@@ -11,8 +11,13 @@ the rows hold (all over the evaluation queries, averaged over the R sample order
   ``max_tokens`` is cut (no answer, wrong), the rule replay and the planner's baseline follow;
 * ``oracle_share``: (policy - uniform) / (static oracle - uniform), the share of the oracle's gain
   over uniform the policy captures (None when the oracle gains nothing);
-* ``efficiency``: uniform's spend to reach the policy's metric on its exact curve, divided by the
-  policy's spend (None when uniform never reaches it within the logged samples);
+* ``efficiency``: uniform's smallest spend (one sample per query at least: 0 samples is no run)
+  that reaches the policy's metric on its exact curve, divided by the policy's spend (None when
+  uniform never reaches it within the logged samples). Where uniform's curve is flat or falls
+  at the policy's spend, uniform matches the policy with fewer samples and the figure is below
+  1 (samples that buy nothing), however well the policy allocates them. A policy whose results
+  ARE uniform's at equal spend (every query, every order: the difference is exactly 0 with no
+  spread) reads 1.00x: compared with uniform it is uniform, whatever uniform's own curve does;
   both read ``adjusted_value``, uniform plus the regression-adjusted difference below (the
   estimate the verdict reads), not the raw replay ``value``, which carries uniform's luck on
   the orders;
@@ -355,6 +360,11 @@ def _row(name, path, budget, policy, runs, curves: ExactCurves, base: Baselines)
     # as 0.4x efficient and -28% of the oracle's gain beside its verdict of exactly +0.0
     adjusted = uniform + diff
     reach = curves.spend_to_reach(adjusted)
+    if np.array_equal(values, paired):
+        # the runs' results are uniform's own at equal spend on every query and order (a policy
+        # that runs uniform): uniform matches it at exactly its spend (module docstring), even
+        # where uniform's curve is flat or falls and a smaller spend would reach the same value
+        reach = uniform_spend
     per_repeat = values.mean(1)
     return {
         "policy": name,
@@ -435,7 +445,9 @@ def run_comparison(
     for budget, count in shallow.items():
         progress(f"warning: {count} of {len(base.query_ids)} evaluation queries hold fewer than "
                  f"{budget:g} samples: at that budget they get only what they hold, in every "
-                 "column (uniform, the oracles and the policies' runs)")
+                 "column (uniform, the oracles and the policies' runs); uniform and the static "
+                 "oracle give the samples they cannot take to the other queries, so they spend "
+                 "what they are said to")
     ref = reference(base, strategies)
     rows = []
     for number, path in enumerate(policies, 1):

@@ -94,8 +94,11 @@ NOTES = (
     "tokens, 'at N (equal tokens)') and max_tokens; oracle share = (policy - uniform) / (oracle - uniform), above 100% when "
     "stop rules adapt within a query and beat the static oracle, which fixes counts in advance; "
     "efficiency = "
-    "uniform's spend to match / the policy's spend ('> logged': uniform never matches it within "
-    "the logged samples); CI: paired by query, over the orders."
+    "uniform's smallest spend (one sample per query at least) to match / the policy's spend "
+    "('> logged': uniform never matches it within the logged samples); below 1.00x where "
+    "uniform's curve is flat or falls, so uniform matches the policy with fewer samples (the "
+    "extra samples buy nothing); 1.00x for a policy whose results are uniform's own at equal "
+    "spend on every query and order; CI: paired by query, over the orders."
 )
 
 
