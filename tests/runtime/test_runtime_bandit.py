@@ -343,3 +343,15 @@ def test_a_hand_edited_gain_table_is_a_clear_error(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert code == 1 and "bandit.gain table is malformed" in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_whose_plan_predicts_nothing_says_so_in_words(tmp_path, capsys) -> None:
+    """A bandit run from its .ttc file has no plan to predict it: the report showed
+    "plan predicted - ± - (z = -)" and "(plan -" beside the samples per query."""
+    samples, queries = _table(tmp_path, {"agree": {"answers": "7"}, "scatter": {"answers": "distinct"}})
+    capsys.readouterr()
+    assert ttc("run", str(_policy(tmp_path)), "--queries", str(queries), "--samples", str(samples),
+               "--out", str(tmp_path / "run")) == 0
+    shown = capsys.readouterr().out
+    assert "none: the plan made no prediction" in shown
+    assert "- ± -" not in shown and "(plan -" not in shown

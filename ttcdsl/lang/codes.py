@@ -53,7 +53,7 @@ wrong path (a log, a dataset) fails fast instead of being parsed.""",
         code="TTC010",
         title="unexpected character",
         explanation="""\
-The character cannot start any word of the language. Names are letters, digits and `_`; numbers
+The character cannot start any word of the language. Names are ASCII letters, digits and `_`; numbers
 look like `8`, `0.95`, `4_000_000`, `8k`, `4M`; strings are in double quotes; comments start
 with `#`. Operators: + - * / ( ) , = { } [ ] .. and comparisons >= <= > < == !=.""",
     ),

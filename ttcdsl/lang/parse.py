@@ -123,7 +123,7 @@ def _report_syntax_error(error: UnexpectedInput, source: Source, diagnostics: Di
                 f"unexpected character {_show_char(char)}",
                 source.span(offset, offset + 1),
                 label="not part of the language",
-                help="names are letters, digits and '_'; comments start with '#'",
+                help="names are ASCII letters (a-z, A-Z), digits and '_'; comments start with '#'",
             )
         return offset
 

@@ -515,14 +515,17 @@ def render_report(report: Mapping[str, Any], file=None, *, plots_note: bool = Tr
         ("queries", report["queries"]),
         ("rounds", f"{report['rounds']} (ended: {report['end']})"),
         ("accuracy", _accuracy_cell(report, over)),
-        ("plan predicted", f"{_fmt(pred['accuracy'])} ± {_fmt(pred['accuracy_se'], 2)} "
-                           f"(z = {_fmt(pred['z'], 2)})"
-                           + _edited_note(pred.get("plan_edited"))),
+        # a bandit run from its .ttc file (or a plan that could not simulate it) predicts
+        # nothing: said in words, not as "- ± - (z = -)"
+        ("plan predicted", "none: the plan made no prediction" if pred.get("accuracy") is None
+         else f"{_fmt(pred['accuracy'])} ± {_fmt(pred['accuracy_se'], 2)} "
+              f"(z = {_fmt(pred['z'], 2)})" + _edited_note(pred.get("plan_edited"))),
         ("coverage", f"{_fmt(report['coverage'])} (over {report.get('coverage_over', over)} queries)"
          if report["coverage"] is not None else "-"),
-        ("samples / query", f"{_fmt(spend['samples_per_query'])} (plan {_fmt(pred['samples'])}"
-                            + (f" ± {_fmt(pred.get('samples_se'), 2)}, z = {_fmt(pred.get('samples_z'), 2)})"
-                               if pred.get("samples_se") is not None else ", no z: the plan has no samples_se)")),
+        ("samples / query", _fmt(spend["samples_per_query"]) if pred.get("samples") is None
+         else f"{_fmt(spend['samples_per_query'])} (plan {_fmt(pred['samples'])}"
+              + (f" ± {_fmt(pred.get('samples_se'), 2)}, z = {_fmt(pred.get('samples_z'), 2)})"
+                 if pred.get("samples_se") is not None else ", no z: the plan has no samples_se)")),
         ("tokens / query", _tokens_cell(spend)),
         ("truncation rate", _truncation_cell(report, spend)),
         ("stopped early", _savings_cell(report["stop_savings"])),
