@@ -176,3 +176,11 @@ def test_token_counts_written_as_lists_quoted_or_grouped_are_counted(tmp_path: P
     rc, out = _import(sheet, "--input-format", "csv", "--query-id-field", "id",
                       "--answer-field", "answer", "--completion-tokens-field", "tokens")
     assert rc == 1
+
+
+def test_a_spreadsheets_padded_query_ids_are_one_query(tmp_path: Path) -> None:
+    """"1", " 1" and "1 " in a hand-written CSV became three queries, without a word."""
+    sheet = tmp_path / "padded.csv"
+    sheet.write_text('id,answer\n1,4\n 1,4\n1 ,5\n2,4\n', encoding="utf-8")
+    rc, out = _import(sheet, "--input-format", "csv", "--query-id-field", "id", "--answer-field", "answer")
+    assert rc == 0 and sorted(set(load(out).query_id.tolist())) == ["1", "2"]

@@ -631,6 +631,9 @@ class _Getter:
 
     def query_id(self, field: str) -> str:
         value = self.raw(field)
+        if isinstance(value, str) and self.cells:
+            # a spreadsheet pads cells (" 1", "1 "): one query, not three
+            value = value.strip()
         if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
             raise self.error(
                 field, f"a query id must be a non-empty string or an integer, got {value!r}"
