@@ -115,24 +115,16 @@ def _check_reach(compared: ast.Expr, value: ast.Number, ctx: CheckContext, *, tu
     fraction = ""
     if low == 0 and high == 1 and 1 < value.value <= 100:
         fraction = f" ({format_number(value.value / 100)}, not {value.literal}, for a fraction)"
-    if tuned:
-        ctx.diagnostics.error(
-            "TTC606",
-            f"the tuned threshold {value.literal} is outside the range of {what}, {bounds}",
-            value.span,
-            label=f"{what} is never here",
-            help=f"tune within {bounds}{fraction}: a threshold outside it makes the rule hold always "
-            "or never, so that candidate is not a choice",
-        )
-    else:
-        ctx.diagnostics.error(
-            "TTC606",
-            f"the threshold {value.literal} is outside the range of {what}, {bounds}",
-            value.span,
-            label=f"{what} is never here",
-            help=f"write a threshold within {bounds}{fraction}: one outside it makes the rule hold "
-            "always or never",
-        )
+    ctx.diagnostics.error(
+        "TTC606",
+        f"the {'tuned ' if tuned else ''}threshold {value.literal} is outside the range of {what}, {bounds}",
+        value.span,
+        label=f"{what} is never here",
+        help=(f"tune within {bounds}{fraction}: a threshold outside it makes the rule hold always "
+              "or never, so that candidate is not a choice") if tuned else
+        (f"write a threshold within {bounds}{fraction}: one outside it makes the rule hold "
+         "always or never"),
+    )
 
 
 def _no_planner(tuned: ast.Tuned, ctx: CheckContext, why: str) -> None:
