@@ -82,3 +82,49 @@ def test_coverage_is_unknown_while_a_sample_has_no_label():
     assert aggregate(vote, rows(None, True), labelled=True).covered is True
     assert aggregate(vote, [], labelled=True).covered is False  # a starved query of a labelled source
     assert aggregate(vote, [], labelled=False).covered is None
+
+
+def _replay_with_unlabelled_samples(tmp_path):
+    """A replay of a built-in workload (40 queries x 8 samples, every sample served: fixed 8)
+    in which two queries lose some labels: ``mixed``, all of whose samples answer, majority "A"
+    labelled wrong and one "B" unlabelled (its answer is known to be wrong, its coverage is not);
+    and ``cut``, all of whose samples run past max_tokens (the replay serves them without an
+    answer), one of them unlabelled. Returns the run directory and the two query ids."""
+    from ttcdsl.lang.api import load_policy
+
+    table, queries = tmp_path / "wl.jsonl", tmp_path / "wl_q.jsonl"
+    assert main(["workload", "-o", str(table), "--dataset", str(queries), "--queries", "40",
+                 "--samples", "8", "--seed", "3"]) == 0
+    plan = tmp_path / "plan.yaml"
+    assert main(["plan", str(POLICY), "-c", str(table), "-o", str(plan), "--reps", "16"]) == 0
+    max_tokens = load_policy(POLICY).sampling.max_tokens
+    header, *rows = table.read_text().splitlines()
+    rows = [json.loads(r) for r in rows]
+    mixed, cut = sorted({r["query_id"] for r in rows})[:2]
+    for r in rows:
+        if r["query_id"] == mixed:
+            last = r["sample_index"] == 7
+            r.update(answer="B" if last else "A", correct=None if last else False,
+                     completion_tokens=100, finish_reason="stop")
+        elif r["query_id"] == cut:
+            r.update(correct=None if r["sample_index"] == 0 else False,
+                     completion_tokens=max_tokens + 1000, finish_reason="stop")
+    edited = tmp_path / "unlabelled.jsonl"
+    edited.write_text("\n".join([header, *map(json.dumps, rows)]) + "\n")
+    out = tmp_path / "run"
+    assert main(["run", str(plan), "--queries", str(queries), "--samples", str(edited),
+                 "--out", str(out), "--quiet"]) == 0
+    return out, mixed, cut
+
+
+def test_a_fresh_run_with_unlabelled_samples_is_reported_not_called_edited(tmp_path, capsys):
+    """Accuracy is over the queries whose correctness is known, coverage over those whose
+    coverage is known; the audit of results.jsonl took both over the first and called an honest
+    run "replaced or edited after the run"."""
+    out, mixed, _ = _replay_with_unlabelled_samples(tmp_path)
+    report = json.loads((out / "report.json").read_text())
+    assert report["coverage_over"] < report["accuracy_over"]  # the two rates are over different queries
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0, capsys.readouterr().err
+    assert "coverage" in capsys.readouterr().out
+

@@ -162,10 +162,13 @@ def check_results_file(results_path: Path, report: dict) -> None:
         rows = [row for _, row in json_objects(results_path, what="query result")]
     except FileNotFoundError:
         raise UserError(f"{results_path}: missing from a finished run") from None
-    labelled = [r for r in rows if r.get("correct") is not None]
+    from ttcdsl.runtime.report import known_rate
 
     def rate(field: str) -> float | None:
-        return sum(r.get(field) is True for r in labelled) / len(labelled) if labelled else None
+        # the report's own rule, each rate over the queries whose value of `field` is known:
+        # coverage over the queries with known accuracy called an honest run with unlabelled
+        # samples "edited" (a query can have a known answer and an unknown coverage, and back)
+        return known_rate([r.get(field) for r in rows])[0]
 
     problems = _mismatches((
         ("queries", report.get("queries"), len(rows)),
