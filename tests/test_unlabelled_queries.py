@@ -107,8 +107,8 @@ def _replay_with_unlabelled_samples(tmp_path):
             r.update(answer="B" if last else "A", correct=None if last else False,
                      completion_tokens=100, finish_reason="stop")
         elif r["query_id"] == cut:
-            r.update(correct=None if r["sample_index"] == 0 else False,
-                     completion_tokens=max_tokens + 1000, finish_reason="stop")
+            r.update(completion_tokens=max_tokens + 1000, finish_reason="stop",
+                     **({"correct": None} if r["sample_index"] == 0 else {}))
     edited = tmp_path / "unlabelled.jsonl"
     edited.write_text("\n".join([header, *map(json.dumps, rows)]) + "\n")
     out = tmp_path / "run"
@@ -128,3 +128,55 @@ def test_a_fresh_run_with_unlabelled_samples_is_reported_not_called_edited(tmp_p
     assert main(["report", str(out)]) == 0, capsys.readouterr().err
     assert "coverage" in capsys.readouterr().out
 
+
+def test_a_query_with_no_answer_is_wrong_though_a_sample_is_unlabelled(tmp_path):
+    """No answer counts as wrong, as the report says: a sample cut at max_tokens has no answer,
+    so it cannot be the right one whatever its missing label; the query read "unknown"."""
+    out, mixed, cut = _replay_with_unlabelled_samples(tmp_path)
+    by_id = {r["query_id"]: r for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
+    assert by_id[cut]["answer"] is None and by_id[cut]["samples"] == 8
+    assert (by_id[cut]["correct"], by_id[cut]["covered"]) == (False, False)
+    assert (by_id[mixed]["correct"], by_id[mixed]["covered"]) == (False, None)  # "B" may be right
+
+
+def test_an_answerless_sample_never_makes_a_query_unknown():
+    from types import SimpleNamespace
+
+    vote = ir.Strategy(kind="majority_vote")
+
+    def row(answer, correct):
+        return SimpleNamespace(answer=answer, correct=correct, scores={}, mean_logprob=None)
+
+    nothing = [row(None, False), row(None, None)]
+    assert (aggregate(vote, nothing, labelled=True).correct, aggregate(vote, nothing, labelled=True).covered) \
+        == (False, False)
+    assert aggregate(vote, [row(None, None)], labelled=False).correct is None  # no labels at all
+    assert aggregate(vote, [row("1", False), row(None, None)], labelled=True).covered is False
+    assert aggregate(vote, [row("1", False), row("2", None)], labelled=True).covered is None
+
+
+def test_a_run_scored_by_older_rules_is_not_called_edited(tmp_path, capsys):
+    """A report written before a query without an answer was wrong whatever its labels (no
+    ``outcome_rules``) states other figures than its samples scored today: `ttc report` says
+    the rules changed, not that the run was edited, and a resume rescores it. A report of
+    today's rules whose figures differ is still called changed."""
+    import shutil
+
+    out, _, _ = _replay_with_unlabelled_samples(tmp_path)
+    edited = tmp_path / "edited"
+    shutil.copytree(out, edited)
+    report = json.loads((out / "report.json").read_text())
+    assert report["outcome_rules"] >= 2
+    report["accuracy"] += 0.01  # as an older scoring would differ; results.jsonl is checked after
+    (edited / "report.json").write_text(json.dumps(report))
+    del report["outcome_rules"]
+    (out / "report.json").write_text(json.dumps(report))
+    capsys.readouterr()
+    assert main(["report", str(edited)]) == 1
+    edited_words = "The report or the stored samples were changed after the run"
+    assert edited_words in capsys.readouterr().err
+    assert main(["report", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "another ttc's rules" in err and edited_words not in err
+    assert main(["run", "--resume", str(out), "--quiet"]) == 0
+    assert main(["report", str(out)]) == 0

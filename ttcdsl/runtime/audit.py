@@ -145,7 +145,20 @@ def check_report_figures(report_path: Path, report: dict, recomputed: dict) -> N
             continue
         figures += [(f"budget '{mine['label']}' {key}", row.get(key), mine.get(key))
                     for key in ("spent", "largest", "within")]
-    problems = _mismatches(figures, "from the stored samples") + _verdict_mismatches(report)
+    problems = _mismatches(figures, "from the stored samples")
+    if problems and report.get("outcome_rules") != recomputed.get("outcome_rules"):
+        # scored by other rules than the samples were just scored by: the figures may differ
+        # for that alone, and an honest older run must not be called edited
+        raise UserError(
+            f"{report_path} does not match the run's stored samples scored by this ttc's rules: "
+            + "; ".join(problems) + f". The report was scored by another ttc's rules (outcome "
+            f"rules {report.get('outcome_rules') or 'unnumbered, older'}; this ttc's are "
+            f"{recomputed.get('outcome_rules')}: since 2 a query without an answer is wrong even "
+            "where some of its samples are unlabelled), so its figures need not be this ttc's; "
+            "this alone does not mean it was changed after the run",
+            hint=f"ttc run --resume {report_path.parent} scores its stored samples again by this "
+                 "ttc's rules and rewrites the report (a finished run generates nothing)")
+    problems += _verdict_mismatches(report)
     if problems:
         raise UserError(f"{report_path} does not match the run's stored samples: " + "; ".join(problems)
                         + ". The report or the stored samples were changed after the run",

@@ -7,9 +7,12 @@
   ``predicted``: the plan's accuracy and its standard error, and ``z``, the gap in standard errors
   of the difference (plan and run errors combined);
 * ``accuracy_over`` / ``coverage_over``: the queries each rate is computed over. A query with
-  no answer counts as WRONG where the source is labelled, except one the backend gave no sample
+  no answer counts as WRONG where the source is labelled (even if some of its samples are
+  unlabelled: a sample without an answer is never right), except one the backend gave no sample
   at all (a failed request, a replay table without it): its outcome is unknown, and it is left
   out (``unserved_queries`` counts them; every query unserved: the rates are None);
+* ``outcome_rules``: the version of the rules that scored each query
+  (:data:`ttcdsl.runtime.aggregate.OUTCOME_RULES`; absent: scored before they were numbered);
 * ``predicted.samples_z``: the spend's gap to the plan (mean samples per query; the run's
   standard error of the mean and the plan's ``samples_se`` combined; none without it);
 * ``spend``: samples; tokens MEASURED (``None``: some sample's count is unknown, with
@@ -53,7 +56,7 @@ from typing import Any
 from ttcdsl.lang import ir
 from ttcdsl.planner.plan import bin_runs, edited_after_planning
 from ttcdsl.rates import wilson_se
-from ttcdsl.runtime.aggregate import aggregate
+from ttcdsl.runtime.aggregate import OUTCOME_RULES, aggregate
 from ttcdsl.runtime.assignment import rank_key
 from ttcdsl.runtime.backend import Backend, GenerationRequest
 
@@ -158,6 +161,8 @@ def build_report(
         if outcome.end == "interrupted" else 0,
         "coverage": coverage,
         "coverage_over": covered_over,
+        # the rules that scored each query (ttcdsl.runtime.aggregate.OUTCOME_RULES)
+        "outcome_rules": OUTCOME_RULES,
         "predicted": {
             "accuracy": predicted.get("accuracy"),
             "accuracy_se": predicted.get("accuracy_se"),
