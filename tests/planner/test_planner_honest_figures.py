@@ -15,11 +15,11 @@ from ttcdsl.lang.api import parse_policy
 from ttcdsl.planner.build import make_plan
 from ttcdsl.planner.explain import explain
 from ttcdsl.rates import rate_se, wilson_se
-from ttcdsl.runtime.report import _rate
+from ttcdsl.runtime.report import known_rate
 
 
 def test_wilson_error_is_the_run_reports_and_is_never_zero() -> None:
-    assert _rate([True] * 12)[1] == wilson_se(1.0, 12) > 0
+    assert known_rate([True] * 12)[1] == wilson_se(1.0, 12) > 0
     assert wilson_se(0.0, 12) == wilson_se(1.0, 12)
     assert rate_se(0.03, 1.0, 12) == 0.03  # a measured spread is kept
     assert rate_se(0.0, 1.0, 12) == wilson_se(1.0, 12)

@@ -365,11 +365,11 @@ def test_a_rate_every_query_agrees_on_has_an_error_bar() -> None:
     is Wald's for many queries."""
     import math
 
-    from ttcdsl.runtime.report import _rate
+    from ttcdsl.runtime.report import known_rate
 
-    p, se, n = _rate([True])
+    p, se, n = known_rate([True])
     assert (p, n) == (1.0, 1) and 0.15 < se < 0.25
     assert abs((p - 0.79) / math.hypot(se, 0.041)) < 2
-    p, se, n = _rate([True] * 650 + [False] * 350 + [None] * 5)
+    p, se, n = known_rate([True] * 650 + [False] * 350 + [None] * 5)
     assert n == 1000 and se == pytest.approx(math.sqrt(0.65 * 0.35 / 1000), rel=0.01)
-    assert _rate([None, None]) == (None, None, 0)
+    assert known_rate([None, None]) == (None, None, 0)

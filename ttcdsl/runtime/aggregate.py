@@ -30,7 +30,9 @@ is labelled correct; samples with the same canonical answer carry the same label
 No answer (no sample, or no sample with an answer) is WRONG when the source is labelled
 (``labelled=True``: the table or dataset has gold labels), even if the query got no sample at
 all: a query the budget starved must not drop out of the accuracy. Unlabelled, it is unknown;
-so is coverage (and a missing answer's correctness) when a sample the query got has no label.
+so is coverage (and a missing answer's correctness) when a sample the query got with an answer
+has no label. A sample without an answer is never right, labelled or not: a query whose samples
+all lack an answer is wrong where the source is labelled, even if some of them are unlabelled.
 """
 
 from __future__ import annotations
@@ -43,6 +45,12 @@ from ttcdsl.features.scorers import as_read
 from ttcdsl.features.weights import vote_weights
 from ttcdsl.lang import ir
 from ttcdsl.samples.schema import SampleRow
+
+# The version of these rules, stored in each run report (``outcome_rules``): the audit of a
+# finished run scores its stored samples again, and a run scored before a rule changed must be
+# told apart from one whose figures were edited. 2: a sample without an answer is never right,
+# labelled or not (before, unnumbered: an unlabelled one left its query's outcome unknown).
+OUTCOME_RULES = 2
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,8 +150,10 @@ def aggregate(
             raise ValueError(f"unknown strategy {other!r}")
     labels = [r.correct for r in rows if r.correct is not None]
     # a sample of unknown label may be the correct one: a query is uncovered (or answerless and
-    # wrong) only when every sample it got is labelled
-    known = len(labels) == len(rows)
+    # wrong) only when every sample it got is labelled, or has no answer (one cut at max_tokens
+    # cannot be the right one, whatever its missing label would say: an answerless query with
+    # such a sample read "unknown" under a report that says no answer counts as wrong)
+    known = all(r.correct is not None or r.answer is None for r in rows)
     covered = True if any(labels) else (False if known and (labels or labelled) else None)
     if pick is None:
         wrong = known and (bool(labels) or labelled)

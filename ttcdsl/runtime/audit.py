@@ -145,7 +145,20 @@ def check_report_figures(report_path: Path, report: dict, recomputed: dict) -> N
             continue
         figures += [(f"budget '{mine['label']}' {key}", row.get(key), mine.get(key))
                     for key in ("spent", "largest", "within")]
-    problems = _mismatches(figures, "from the stored samples") + _verdict_mismatches(report)
+    problems = _mismatches(figures, "from the stored samples")
+    if problems and report.get("outcome_rules") != recomputed.get("outcome_rules"):
+        # scored by other rules than the samples were just scored by: the figures may differ
+        # for that alone, and an honest older run must not be called edited
+        raise UserError(
+            f"{report_path} does not match the run's stored samples scored by this ttc's rules: "
+            + "; ".join(problems) + f". The report was scored by another ttc's rules (outcome "
+            f"rules {report.get('outcome_rules') or 'unnumbered, older'}; this ttc's are "
+            f"{recomputed.get('outcome_rules')}: since 2 a query without an answer is wrong even "
+            "where some of its samples are unlabelled), so its figures need not be this ttc's; "
+            "this alone does not mean it was changed after the run",
+            hint=f"ttc run --resume {report_path.parent} scores its stored samples again by this "
+                 "ttc's rules and rewrites the report (a finished run generates nothing)")
+    problems += _verdict_mismatches(report)
     if problems:
         raise UserError(f"{report_path} does not match the run's stored samples: " + "; ".join(problems)
                         + ". The report or the stored samples were changed after the run",
@@ -162,10 +175,13 @@ def check_results_file(results_path: Path, report: dict) -> None:
         rows = [row for _, row in json_objects(results_path, what="query result")]
     except FileNotFoundError:
         raise UserError(f"{results_path}: missing from a finished run") from None
-    labelled = [r for r in rows if r.get("correct") is not None]
+    from ttcdsl.runtime.report import known_rate
 
     def rate(field: str) -> float | None:
-        return sum(r.get(field) is True for r in labelled) / len(labelled) if labelled else None
+        # the report's own rule, each rate over the queries whose value of `field` is known:
+        # coverage over the queries with known accuracy called an honest run with unlabelled
+        # samples "edited" (a query can have a known answer and an unknown coverage, and back)
+        return known_rate([r.get(field) for r in rows])[0]
 
     problems = _mismatches((
         ("queries", report.get("queries"), len(rows)),
