@@ -64,13 +64,29 @@ def allocate(choose: np.ndarray, budget: float) -> tuple[np.ndarray, np.ndarray,
     return low, high, weight
 
 
+def _served(key, questions: Questions, length: int, cap: float, reps: int, logged=None):
+    """``[Q x reps, length]`` served sample sequences, ``reps`` per question in question order:
+    fresh draws of the response process, or (``logged``: ``(Logged, Fitted)`` restricted to the
+    questions, the empirical mode) the question's logged samples in a fresh random order, the
+    fitted model only past their depth, as the policy's rollouts draw them
+    (:func:`simulator.empirical.draw_sequences`)."""
+    if logged is None:
+        tiled = jax.tree.map(lambda x: jnp.repeat(x, reps, axis=0), questions)
+        return serve(draw_latent(key, tiled, length), cap)
+    from simulator.empirical import draw_sequences, take_rows
+
+    table, fitted = logged
+    tile = jnp.repeat(jnp.arange(questions.p_correct.shape[0]), reps)
+    latent, _ = draw_sequences(key, take_rows(table, tile), take_rows(fitted, tile), length)
+    return serve(latent, cap)
+
+
 def _vote_curves(key, questions: Questions, length: int, cap: float, reps: int,
-                 strategy: int = MAJORITY) -> jax.Array:
+                 strategy: int = MAJORITY, logged=None) -> jax.Array:
     """``[Q, L + 1]`` accuracy of ``n`` samples under ``strategy`` (a ``simulator.rollout``
-    code), mean over ``reps`` sequences (the same sequences for the same key)."""
+    code), mean over ``reps`` sequences (the same sequences for the same key) of :func:`_served`."""
     q = questions.p_correct.shape[0]
-    tiled = jax.tree.map(lambda x: jnp.repeat(x, reps, axis=0), questions)
-    obs = serve(draw_latent(key, tiled, length), cap)
+    obs = _served(key, questions, length, cap, reps, logged)
     plan = simple_plan(1, length, [length], [1.0], strategy=strategy, rules=no_rules(1, length))
     r = n_right(questions)
     _, hit, _ = _prefix_scan(obs, is_right(obs.answer, r), jnp.zeros(q * reps, jnp.int32), plan,
@@ -80,30 +96,52 @@ def _vote_curves(key, questions: Questions, length: int, cap: float, reps: int,
     return jnp.concatenate([jnp.zeros((q, 1)), curve], axis=1)
 
 
+def _coverage_curves(key, questions: Questions, length: int, cap: float, reps: int, logged) -> jax.Array:
+    """``[Q, L + 1]`` coverage of ``n`` samples, mean over ``reps`` sequences of :func:`_served`
+    (the empirical mode: no closed form over a question's logged samples and the model after them)."""
+    q = questions.p_correct.shape[0]
+    obs = _served(key, questions, length, cap, reps, logged)
+    hit = jax.lax.cummax(is_right(obs.answer, n_right(questions)).astype(jnp.float32), axis=1)
+    curve = hit.reshape(q, reps, length).mean(1)
+    return jnp.concatenate([jnp.zeros((q, 1)), curve], axis=1)
+
+
 _vote_curves_jit = jax.jit(_vote_curves, static_argnames=("length", "reps", "strategy"))
+_coverage_curves_jit = jax.jit(_coverage_curves, static_argnames=("length", "reps"))
 
 
 def static_oracle(keys, questions: Questions, spend: float, *, n_positions: int, cap: float,
                   objective: str = "accuracy", reps: int = 64, strategies: tuple[int, ...] = (MAJORITY,),
-                  progress=None) -> dict:
+                  progress=None, logged=None) -> dict:
     """The oracle at ``spend`` samples per question on each seed's questions (``[S]`` keys,
     ``[S, Q, ...]`` questions): its objective and the samples it spends (a sample that gains
     nothing is not bought, so it may spend less than ``spend``, which is ``offered``), mean over
     seeds with a 95% interval.
     ``strategies``: the answer rules it may use (per question and count, the best on the
-    choosing sequences). ``progress``: called with the number of seeds done after each."""
+    choosing sequences). ``progress``: called with the number of seeds done after each.
+    ``logged``: the empirical mode's ``(Logged, Fitted, rows)`` (``rows`` ``[S, Q]``, each seed's
+    table rows): the oracle draws each question's logged samples before the model, as the policy
+    does, so it cannot exceed what the logged samples allow (a posterior's fresh draws gave a
+    question right 0 of 8 times a chance, and the oracle 58% where 50% was the ceiling)."""
+    from simulator.empirical import take_rows
     n = np.arange(n_positions + 1)
     results, spent, tops = [], [], []
     for s in range(len(keys)):
         one = jax.tree.map(lambda x: x[s], questions)
         q = one.p_correct.shape[0]
-        if objective == "coverage":
+        table = None if logged is None else (take_rows(logged[0], logged[2][s]), take_rows(logged[1], logged[2][s]))
+        k1, k2 = jax.random.split(keys[s])
+        if objective == "coverage" and table is None:
             p = np.asarray(observed_p_correct(one, cap), np.float64)
             choose = value = 1.0 - (1.0 - p[:, None]) ** n[None, :]
+        elif objective == "coverage":
+            # chosen on one set of sequences and valued on another, as accuracy is
+            choose, value = (np.asarray(_coverage_curves_jit(k, one, n_positions, cap, reps, table), np.float64)
+                             for k in (k1, k2))
         else:
-            k1, k2 = jax.random.split(keys[s])
-            chosen, valued = (np.stack([np.asarray(_vote_curves_jit(k, one, n_positions, cap, reps, s), np.float64)
-                                        for s in strategies]) for k in (k1, k2))
+            chosen, valued = (np.stack([np.asarray(_vote_curves_jit(k, one, n_positions, cap, reps, code, table),
+                                                   np.float64)
+                                        for code in strategies]) for k in (k1, k2))
             pick = chosen.argmax(0)[None]
             choose = np.take_along_axis(chosen, pick, 0)[0]
             value = np.take_along_axis(valued, pick, 0)[0]

@@ -1067,6 +1067,8 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
         strategies=tuple(sorted({MAJORITY if s.strategy.kind == "keep_probe" or _is_gold_best_of_n(policy, s.strategy)
                                  else _strategy_code(policy, s.strategy) for s in policy.bins} | {strategy})),
         progress=None if progress is None or chunk >= seeds else (lambda done: progress(f"oracle: {done}/{seeds} draws")),
+        # the empirical mode: the oracle draws the table's logged samples first, as the policy does
+        logged=None if workload.logged is None else (workload.logged, workload.fitted, drawn[0]),
     )
     return {
         "policy": policy.name,

@@ -127,3 +127,32 @@ def test_the_table_keeps_wide_interval_cells_apart(capsys):
     assert [c.strip() for c in coverage.split("  ") if c.strip()][1:] == ["84.5 (59.1..100.0)"] * 3
     accuracy = next(line for line in lines if line.startswith("accuracy %"))
     assert [c.strip() for c in accuracy.split("  ") if c.strip()][1:] == ["76.0 ± 19.1"] * 2
+
+
+def test_the_empirical_oracle_stays_within_the_logged_samples(tmp_path, capsys):
+    """Two questions of the built-in workload, 8 logged samples each: one right 0 of 8 times
+    (within max_tokens), the other 8 of 8. No allocation of those samples answers more than the
+    share of the second, which uniform at one sample reaches; the oracle drew fresh samples
+    from the fitted posterior (which gives the first a chance) and printed 58% for 50%,
+    spending 3 samples on a question; it now draws the logged samples first, as the policy."""
+    full, table = tmp_path / "wl.jsonl", tmp_path / "two.jsonl"
+    assert main(["workload", "-o", str(full), "--queries", "60", "--samples", "8"]) == 0
+    header, *lines = full.read_text().splitlines()
+    keep = [line for line in lines if json.loads(line)["query_id"] in ("synth-0000", "synth-0001")]
+    table.write_text("\n".join([header, *keep]) + "\n")
+    right = {}
+    for line in keep:
+        row = json.loads(line)
+        right.setdefault(row["query_id"], []).append(bool(row["correct"]) and row["completion_tokens"] <= 1024)
+    assert sorted(map(sum, right.values())) == [0, 8]  # the table this test is about
+    policy = tmp_path / "unif.ttc"
+    policy.write_text('policy unif "uniform vote"\nbudget {\n  mean samples per query <= 4\n'
+                      '  samples per query in 1..8\n}\nsampling { temperature 0.7  max_tokens 1024 }\n'
+                      'answer majority_vote\nallocate optimal maximize accuracy\n')
+    capsys.readouterr()
+    assert main(["simulate", str(policy), "--fit", str(table), "--empirical", "--queries", "40",
+                 "--seeds", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["simulated"]["extrapolated"] == 0.0
+    assert report["oracle"]["objective"]["mean"] == pytest.approx(report["uniform"]["accuracy"]["mean"])
+    assert report["oracle"]["max_samples"] <= 8

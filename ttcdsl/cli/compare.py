@@ -169,6 +169,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warn_label_conflicts(table, path) -> None:  # noqa: ANN001
+    from ttcdsl.samples.labels import label_conflict_warning
+
+    # the curves and a replay score an answer labelled both ways by different rules: said
+    conflict = label_conflict_warning(table, str(path))
+    if conflict:
+        print(f"ttc compare: warning: {conflict}", file=sys.stderr)
+
+
 def _setup(args, budgets, fraction, scores, say):
     from pathlib import Path
 
@@ -193,8 +202,10 @@ def _setup(args, budgets, fraction, scores, say):
             hint="import the log with its gold answers (ttc import --gold-field ...)",
         )
     table, left_out = _labelled_only(table, args.samples, say)
+    _warn_label_conflicts(table, args.samples)
     if args.calibration:
         calibration, left = _labelled_only(load(args.calibration), args.calibration, say)
+        _warn_label_conflicts(calibration, args.calibration)
         left_out += left
         shared = set(calibration.query_ids()) & set(table.query_ids())
         if shared:

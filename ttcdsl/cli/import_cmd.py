@@ -227,6 +227,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"  queries: {len(dataset)} written to {queries_out}")
     if dataset is not None:
         _warn_gold_conflicts(table, dataset, source)
+    from ttcdsl.samples.labels import label_conflict_warning
+
+    # labels that disagree within one answer make plan and replay disagree: said at the source
+    conflict = label_conflict_warning(table, str(output))
+    if conflict:
+        print(f"ttc import: warning: {conflict}", file=sys.stderr)
     return 0
 
 

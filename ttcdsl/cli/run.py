@@ -739,6 +739,11 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
               f"{what}); replay scores each sample by the table's label, not by the queries' "
               "gold: check that the queries file and the table are the same task (or the log's grader "
               "erred)", file=sys.stderr)
+    from ttcdsl.samples.labels import label_conflict_warning
+
+    conflict = label_conflict_warning(backend.table, str(table_path))
+    if conflict:  # the replay scores the drawn sample's label; the plan's curves did not
+        print(f"ttc run: warning: {conflict}", file=sys.stderr)
     table_sha = content_hash(backend.table)
     if table_sha == ((plan.get("calibration") or {}).get("content_sha256")):
         # the plan chose its bins' counts on these very samples: the run's accuracy, and its

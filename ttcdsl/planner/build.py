@@ -106,6 +106,11 @@ def make_plan(
 
     if degenerate(table) is not None:  # every figure 0 by construction: said, not predicted
         partly.append(f"the calibration table: {degenerate(table)}")
+    from ttcdsl.samples.labels import label_conflict_warning
+
+    conflict = label_conflict_warning(table, "the calibration table")
+    if conflict:  # the plan's prediction and a replay score such answers by different rules
+        partly.append(conflict)
     candidate_warnings = [*candidate_warnings, *partly]
     say("calibrating: probes, features and bins")
     calibration = calibrate(policy, table, score_columns=columns, seed=seed)
