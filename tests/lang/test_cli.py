@@ -163,6 +163,19 @@ def test_an_internal_error_is_reported_without_a_traceback(monkeypatch, tmp_path
     assert "internal error: RuntimeError: boom" in err and "Traceback" not in err
 
 
+def test_ctrl_c_before_a_command_starts_is_interrupted_not_a_traceback(monkeypatch, capsys):
+    import ttcdsl.cli
+
+    def interrupted():
+        raise KeyboardInterrupt  # as while Python imports the subcommands
+
+    monkeypatch.setattr(ttcdsl.cli, "build_parser", interrupted)
+    monkeypatch.setattr(sys, "argv", ["ttc", "check", str(POLICIES[0])])
+    with pytest.raises(SystemExit) as exit_info:
+        ttcdsl.cli.entry()
+    assert exit_info.value.code == 130 and capsys.readouterr().err == "interrupted\n"
+
+
 def test_ttc_check_imports_no_heavy_library():
     # `ttc check` must start instantly: no jax, cvxpy, vllm or torch behind it.
     code = (
