@@ -431,6 +431,13 @@ def test_logprobs_the_run_reads_and_the_server_leaves_out_refuse_the_response() 
     ("chat", {"content": [{"token": "2", "logprob": None}]}, "is null, not a number"),
     ("chat", {"content": [{"token": "2", "logprob": "-0.5"}]}, 'is "-0.5", not a number'),
     ("completions", {"token_logprobs": [-0.5, None]}, "is null, not a number"),
+    # an array or a string where the API has an object crashed with AttributeError (exit 3)
+    ("chat", [{"token": "2", "logprob": -0.5}], "AttributeError"),
+    ("completions", ["-0.5"], "AttributeError"),
+    ("chat", "none", "AttributeError"),
+    # numbers no log-probability can be: the mean would be NaN or above 0
+    ("chat", {"content": [{"token": "2", "logprob": float("nan")}]}, "is nan, not a log-prob"),
+    ("completions", {"token_logprobs": [-0.5, 3.0]}, "is 3.0, not a log-probability"),
 ])
 def test_a_log_probability_that_is_not_a_number_is_a_refused_response(api, logprobs,
                                                                       wrong) -> None:

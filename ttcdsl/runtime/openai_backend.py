@@ -593,6 +593,9 @@ class OpenAIBackend:
                         # as the server wrote it (null, not Python's None)
                         raise TypeError(f"a token log-probability is {json.dumps(value)[:50]}, "
                                         "not a number")
+                    if not math.isfinite(value) or value > 1e-6:  # a probability above 1
+                        raise ValueError(f"a token log-probability is {value!r}, not a "
+                                         "log-probability (finite and at most 0)")
                 mean = mean_logprob(values)
             nll = None
             if asked_prompt:
@@ -603,7 +606,8 @@ class OpenAIBackend:
                         "the server returned no prompt_logprobs (a vLLM extension), and the "
                         "policy reads prompt_nll")
                 nll = _prompt_nll(holder)
-        except (KeyError, IndexError, TypeError, ValueError) as error:
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
+            # AttributeError: a list or string where the API has an object (`logprobs: [...]`)
             raise _Refused(f"malformed response ({type(error).__name__}: {error})") from None
         answer, correct = self.queries.answer_and_label(request.query_id, text)
         finish = choice.get("finish_reason")
