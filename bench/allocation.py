@@ -415,7 +415,8 @@ def markdown(results) -> str:
         "",
         "The row with the largest gain over uniform at each compared budget (the gold-scorer "
         "policies only on the coverage pools; `oracle_coverage`, a ceiling, left out). "
-        "Efficiency: the mean budget uniform needs to match it, over the policy's own.",
+        "Efficiency: the smallest mean budget (one sample per query at least) at which uniform "
+        "matches it, over the policy's own.",
         "",
         "| pool | budget | policy | metric | value | vs uniform (95% CI) | efficiency |",
         "|---|---|---|---|---|---|---|",

@@ -65,7 +65,10 @@ def test_plan_compare_and_run_warn(tmp_path, capsys):
     capsys.readouterr()
     assert main(["compare", str(POLICY), "--samples", str(table), "--budgets", "2",
                  "--repeats", "1", "--format", "json"]) == 0
-    assert "ttc compare: warning: in 5 of 20 queries" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "ttc compare: warning: in 5 of 20 queries" in err
+    # said once, of the whole table: not again by each policy's plan of its calibration part
+    assert err.count("labelled both right and wrong") == 1
     queries = tmp_path / "q.jsonl"
     queries.write_text("".join(json.dumps({"id": f"q{i}", "kind": "exact", "prompt": "p"}) + "\n"
                                for i in range(20)))

@@ -13,6 +13,7 @@ import random
 import numpy as np
 import pytest
 
+from tests.policy_texts import one_bin_vote
 from ttcdsl.cli import main
 from ttcdsl.compare.baselines import exact_curves
 from ttcdsl.curves.pool import QueryPool
@@ -56,15 +57,7 @@ def test_at_2_5_the_deep_queries_get_4_and_the_shallow_their_one():
     assert curves.mean_at(100) == pytest.approx(np.mean([_coverage(row, 8) for row in labels]))
 
 
-POLICY = """policy unif "uniform majority vote under a mean budget"
-budget {
-  mean samples per query <= 4
-  samples per query in 1..8
-}
-sampling { temperature 0.7  max_tokens 1024 }
-answer majority_vote
-allocate optimal maximize accuracy
-"""
+POLICY = one_bin_vote("unif", "uniform majority vote under a mean budget")
 
 
 def _row(query, index, answer, correct):

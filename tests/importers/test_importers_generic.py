@@ -399,6 +399,11 @@ def test_a_gzip_log_is_read_decompressed_and_a_damaged_one_is_named(tmp_path: Pa
     cut.write_bytes(gzip.compress(body)[:60])
     with pytest.raises(FileFormatError, match="cut.jsonl.gz: a damaged gzip file"):
         import_generic(cut, FieldMapping(query_id="q", answer="a"))
+    plain = tmp_path / "plain.jsonl.gz"  # named .gz, never compressed: said so, not just "bad JSON"
+    plain.write_bytes(b"hello\n")
+    with pytest.raises(FileFormatError) as error:
+        import_generic(plain, FieldMapping(query_id="q", answer="a"), file_format="jsonl")
+    assert "not gzip-compressed" in (error.value.hint or "")
 
 
 def test_a_csv_separated_by_semicolons_is_told_so(tmp_path: Path) -> None:

@@ -32,6 +32,16 @@ def test_check_reports_errors_with_location_and_exit_code_1(tmp_path, capsys):
     assert "3 | answer majority_vot\n" in err and "\ufffd" not in err
 
 
+def test_check_says_a_files_error_count_once(tmp_path, capsys):
+    path = tmp_path / "bad.ttc"
+    path.write_text("policy bad\nsampling { max_tokens 8 }\nanswer majority_vot\n"
+                    "allocate fixed 2 maximize accuracyy\n")
+    assert main(["check", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert err.count("TTC1") == 2 and "2 errors" not in err
+    assert out.strip() == f"{path}: 2 errors"
+
+
 def test_check_of_a_missing_file_and_a_directory_is_a_user_error(tmp_path, capsys):
     assert main(["check", str(tmp_path / "missing.ttc"), str(tmp_path)]) == 1
     err = capsys.readouterr().err
@@ -151,6 +161,19 @@ def test_an_internal_error_is_reported_without_a_traceback(monkeypatch, tmp_path
     assert main(["check", str(POLICIES[0])]) == 3
     err = capsys.readouterr().err
     assert "internal error: RuntimeError: boom" in err and "Traceback" not in err
+
+
+def test_ctrl_c_before_a_command_starts_is_interrupted_not_a_traceback(monkeypatch, capsys):
+    import ttcdsl.cli
+
+    def interrupted():
+        raise KeyboardInterrupt  # as while Python imports the subcommands
+
+    monkeypatch.setattr(ttcdsl.cli, "build_parser", interrupted)
+    monkeypatch.setattr(sys, "argv", ["ttc", "check", str(POLICIES[0])])
+    with pytest.raises(SystemExit) as exit_info:
+        ttcdsl.cli.entry()
+    assert exit_info.value.code == 130 and capsys.readouterr().err == "interrupted\n"
 
 
 def test_ttc_check_imports_no_heavy_library():

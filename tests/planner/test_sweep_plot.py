@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.policy_texts import one_bin_vote
 from ttcdsl.cli import main
 from ttcdsl.errors import UserError
 from ttcdsl.planner.sweep import write_sweep_plot
@@ -12,19 +13,7 @@ from ttcdsl import plotting as plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
-TINY = """\
-policy tiny_vote "majority vote, one bin, a mean budget"
-
-budget {
-  mean samples per query <= 4
-  samples per query in 1..8
-}
-
-sampling { temperature 0.7  max_tokens 1024 }
-
-answer majority_vote
-allocate optimal maximize accuracy
-"""
+TINY = one_bin_vote("tiny_vote", "majority vote, one bin, a mean budget")
 
 
 @pytest.fixture(scope="module")

@@ -431,6 +431,13 @@ def test_logprobs_the_run_reads_and_the_server_leaves_out_refuse_the_response() 
     ("chat", {"content": [{"token": "2", "logprob": None}]}, "is null, not a number"),
     ("chat", {"content": [{"token": "2", "logprob": "-0.5"}]}, 'is "-0.5", not a number'),
     ("completions", {"token_logprobs": [-0.5, None]}, "is null, not a number"),
+    # an array or a string where the API has an object crashed with AttributeError (exit 3)
+    ("chat", [{"token": "2", "logprob": -0.5}], "AttributeError"),
+    ("completions", ["-0.5"], "AttributeError"),
+    ("chat", "none", "AttributeError"),
+    # numbers no log-probability can be: the mean would be NaN or above 0
+    ("chat", {"content": [{"token": "2", "logprob": float("nan")}]}, "is nan, not a log-prob"),
+    ("completions", {"token_logprobs": [-0.5, 3.0]}, "is 3.0, not a log-probability"),
 ])
 def test_a_log_probability_that_is_not_a_number_is_a_refused_response(api, logprobs,
                                                                       wrong) -> None:
@@ -527,20 +534,34 @@ def test_the_timeout_bounds_the_model_listing_and_tokenize_requests_too() -> Non
         assert time.monotonic() - started < 4
 
 
-@pytest.mark.parametrize("status", [429, 503])
-def test_a_retry_after_longer_than_the_timeout_fails_the_request_at_once(status) -> None:
-    """Retry-After: 100000 was slept through (28 hours, silently)."""
+@pytest.mark.parametrize(("status", "header"), [
+    (429, "100000"), (503, "100000"),
+    (503, "Wed, 21 Oct 2099 07:28:00 GMT")])  # RFC 9110's other form: an HTTP date
+def test_a_retry_after_longer_than_the_timeout_fails_the_request_at_once(status, header) -> None:
+    """Retry-After: 100000 was slept through (28 hours, silently); as a date it was ignored."""
     pytest.importorskip("httpx")
     import time
 
     from tests.runtime.http_double import OpenAIDouble
 
-    with OpenAIDouble(lambda body: (status, {"error": "busy"}, {"Retry-After": "100000"})) as server:
+    with OpenAIDouble(lambda body: (status, {"error": "busy"}, {"Retry-After": header})) as server:
         started = time.monotonic()
         result = _one(_backend(server.url, "model=m", "timeout=30", "retries=3"))
     assert time.monotonic() - started < 10
-    assert result.samples == () and "retry after 100000 s" in result.reason
+    assert result.samples == () and "(Retry-After), longer than the timeout" in result.reason
     assert server.posts == 1
+
+
+@pytest.mark.parametrize(("header", "seconds"), [
+    (None, None), ("", None), ("soon", None), ("-3", None), ("nan", None), ("inf", None),
+    ("2.5", 2.5), ("0", 0.0),
+    ("Thu, 01 Jan 1970 00:01:40 GMT", 60.0),   # 100 s after the epoch, asked at 40 s
+    ("Thu, 01 Jan 1970 00:00:10 GMT", 0.0),    # already past: no wait
+])
+def test_retry_after_reads_seconds_and_http_dates(header, seconds) -> None:
+    from ttcdsl.runtime.openai_backend import retry_after_seconds
+
+    assert retry_after_seconds(header, now=40.0) == seconds
 
 
 @pytest.mark.parametrize("status", [429, 503, 500])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from tests.policy_texts import entropy_bandit
 from tests.runtime.runs import hand_plan, run_args, ttc, workload_files, write_policy
 from ttcdsl.errors import UserError
 from ttcdsl.lang.api import load_policy
@@ -75,20 +76,9 @@ def test_quantile_edges_are_the_planners_to_choose(tmp_path) -> None:
         check_plan_against_policy(plan, load_policy(policy), "p.yaml")
 
 
-BANDIT = """\
-policy b "a bandit"
-budget {
-  mean samples per query <= 8
-  samples per query in 2..16
-}
-sampling { temperature 0.8  max_tokens 2000 }
-allocate bandit {
-  round 2 samples
-  explore entropy
-  solved when top_share >= 0.75 after 4
-} maximize accuracy
-answer majority_vote
-"""
+BANDIT = entropy_bandit("b", "a bandit", budget="""
+    mean samples per query <= 8
+    samples per query in 2..16""", max_tokens=2000)
 
 
 @pytest.mark.parametrize(

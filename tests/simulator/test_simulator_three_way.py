@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from tests.paths import REPO
+from tests.policy_texts import entropy_bandit
 from tests.planner.test_plan_predicts_run import plan_and_run, split
 from ttcdsl.lang.api import load_policy
 from ttcdsl.simulate import Workload, draw_table, lower, lower_bandit
@@ -477,19 +478,9 @@ def pool_variant(name: str, d) -> Path:
     return path
 
 
-ENTROPY_VOTE = """policy entropy_vote "entropy bandit without gold"
-budget {
-  mean samples per query <= 4
-  samples per query in 2..10
-}
-sampling { temperature 0.8  max_tokens 1024 }
-allocate bandit {
-  round 2 samples
-  explore entropy
-  solved when top_share >= 0.75 after 4
-} maximize accuracy
-answer majority_vote
-"""
+ENTROPY_VOTE = entropy_bandit("entropy_vote", "entropy bandit without gold", budget="""
+    mean samples per query <= 4
+    samples per query in 2..10""", max_tokens=1024)
 
 
 @pytest.mark.parametrize("name", ["elimination_gold", "bandit_ucb_gold", "entropy_vote", "elimination_gold_8"])

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests.paths import REPO
+from tests.policy_texts import entropy_bandit
 from ttcdsl.features import SampleBatch, holds
 from ttcdsl.lang import ir
 from ttcdsl.lang.api import load_policy, parse_policy
@@ -70,17 +71,8 @@ def test_an_uncapped_bandit_with_solved_rules_on_its_answers_plans_without_a_pre
     from ttcdsl.planner.build import make_plan
     from ttcdsl.workloads import builtin_workload
 
-    policy = parse_policy("""
-policy uncapped "a bandit without a per-query cap, solved by agreement"
-budget { mean samples per query <= 100000 }
-sampling { temperature 0.8  max_tokens 4096 }
-allocate bandit {
-  round 2 samples
-  explore entropy
-  solved when top_share >= 0.75 after 4
-} maximize accuracy
-answer majority_vote
-""")
+    policy = parse_policy(entropy_bandit("uncapped", "a bandit without a per-query cap, solved by agreement",
+                                         budget="mean samples per query <= 100000", max_tokens=4096))
     table, _ = builtin_workload(8, 16, seed=1)
     plan = make_plan(policy, table, cross_check=False, reps=8, predict_bandit=True).plan
     assert plan["predicted"] is None

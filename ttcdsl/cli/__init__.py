@@ -127,4 +127,11 @@ def _version() -> str:
 
 
 def entry() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        # Ctrl-C before a command started (while Python imports the subcommands or parses the
+        # command line): the same word and exit code as during one, not a traceback.
+        print("interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)

@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     color = sys.stderr.isatty()
     for path, policy, diagnostics, errors, ok in results:
         if diagnostics:
-            print(render_text(diagnostics, color=color), file=sys.stderr)
+            # the count is said once, on the file's own summary line below
+            print(render_text(diagnostics, color=color, count=False), file=sys.stderr)
         if policy is not None:
             bins = len(policy.bins)
             mode = {"PerQuery": "per query"}.get(

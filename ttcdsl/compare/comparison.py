@@ -55,6 +55,7 @@ from ttcdsl.compare.baselines import ExactCurves, dynamic_oracle, exact_curves, 
 from ttcdsl.curves.pool import QueryPool
 from ttcdsl.errors import UserError
 from ttcdsl.features.scorers import as_read
+from ttcdsl.samples.labels import is_label_conflict_warning
 from ttcdsl.lang import ir
 from ttcdsl.samples.schema import SamplesTable
 from ttcdsl.verdict import Z95, verdict
@@ -267,6 +268,8 @@ def compare_policy(
             plan = plan_for(run_policy, setup.calibration, columns, reps=setup.reps,
                             progress=lambda message: None, predict_bandit=setup.predict_bandits)
             for warning in plan.get("warnings", []):  # the planner's, as ttc plan shows them
+                if is_label_conflict_warning(warning):
+                    continue  # ttc compare said it once of the whole table
                 progress(f"{name}: {label}: warning: {warning}")
             progress(f"{name}: {label}: replaying {setup.repeats} sample order(s)")
             runs = replay(run_policy, plan, setup.evaluation, base.query_ids, columns,

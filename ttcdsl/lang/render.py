@@ -13,11 +13,13 @@ _RESET = "\x1b[0m"
 _GUTTER = "     "  # line numbers right-aligned in the first four columns
 
 
-def render_text(diagnostics: Iterable[Diagnostic], *, color: bool = False) -> str:
+def render_text(diagnostics: Iterable[Diagnostic], *, color: bool = False, count: bool = True) -> str:
+    """The diagnostics for people; ``count`` adds "N errors" after several (off where the caller
+    prints its own per-file summary, as ``ttc check`` does)."""
     diagnostics = tuple(diagnostics)
     errors = sum(1 for d in diagnostics if d.is_error)
     text = "\n\n".join(render_one(d, color=color) for d in diagnostics)
-    if errors > 1:
+    if count and errors > 1:
         text += f"\n\n{errors} errors"
     return text
 

@@ -3,6 +3,12 @@
 Every query gets the same count, mixed between the two neighbouring counts so the mean samples
 per query equal the plan's; no probe, no stop rules, the policy's answer strategy, and the same
 held-out samples the plan's curves came from — so the comparison isolates the allocation.
+
+A plan predicts a run that generates, not a replay of its table: where a query's log holds fewer
+samples than uniform's count, its curve past the log comes from the model (as the planner's own
+curves do under ``--extrapolate``, and its bandit simulation past the logged depth), so uniform
+"at s" gives every query s samples. ``ttc compare``, which replays a fixed table, instead gives a
+shallow query what it holds and the rest to the others (:mod:`ttcdsl.compare.baselines`).
 """
 
 from __future__ import annotations

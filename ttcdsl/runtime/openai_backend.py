@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import os
 import random
 import time
@@ -82,6 +83,30 @@ def base_url(url: str) -> str:
     if not url.startswith(("http://", "https://")):
         raise BackendError(f"--endpoint {url!r}: expected an http:// or https:// URL")
     return url if url.endswith("/v1") else url + "/v1"
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """The wait a ``Retry-After`` header asks for, in seconds: a number of seconds or an HTTP
+    date (RFC 9110 allows both; proxies and some gateways send the date). None when absent or
+    unreadable, so the usual backoff applies; a date in the past is no wait."""
+    if value is None or not value.strip():
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        import email.utils
+
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # an HTTP date is GMT; a date without a zone is read so
+            import datetime
+
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+        return max(seconds, 0.0)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 class _Retryable(Exception):
@@ -488,11 +513,7 @@ class OpenAIBackend:
         if status == 429 or status >= 500:
             # Retry-After is read on every status retried (a 503 says it as a 429 does), under
             # the one rule of _call: honoured up to the timeout, a longer one fails at once
-            try:
-                wait = float(response.headers.get("retry-after", ""))
-            except ValueError:
-                wait = None
-            raise _Retryable(f"HTTP {status}", wait)
+            raise _Retryable(f"HTTP {status}", retry_after_seconds(response.headers.get("retry-after")))
         if status != 200:
             raise _Refused(f"HTTP {status}: {response.text[:300]}")
         try:
@@ -572,6 +593,9 @@ class OpenAIBackend:
                         # as the server wrote it (null, not Python's None)
                         raise TypeError(f"a token log-probability is {json.dumps(value)[:50]}, "
                                         "not a number")
+                    if not math.isfinite(value) or value > 1e-6:  # a probability above 1
+                        raise ValueError(f"a token log-probability is {value!r}, not a "
+                                         "log-probability (finite and at most 0)")
                 mean = mean_logprob(values)
             nll = None
             if asked_prompt:
@@ -582,7 +606,8 @@ class OpenAIBackend:
                         "the server returned no prompt_logprobs (a vLLM extension), and the "
                         "policy reads prompt_nll")
                 nll = _prompt_nll(holder)
-        except (KeyError, IndexError, TypeError, ValueError) as error:
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
+            # AttributeError: a list or string where the API has an object (`logprobs: [...]`)
             raise _Refused(f"malformed response ({type(error).__name__}: {error})") from None
         answer, correct = self.queries.answer_and_label(request.query_id, text)
         finish = choice.get("finish_reason")

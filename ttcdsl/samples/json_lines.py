@@ -115,6 +115,11 @@ def json_objects(path: Path, *, what: str = "record") -> Iterator[tuple[int, dic
                     # a whole JSON document (json.dump of a list, or pretty-printed): the error
                     # lands on line 1 or its end, nowhere near what is wrong
                     error.hint = error.hint or _NOT_JSON_LINES.format(what=what)
+                elif number == 1 and path.name.lower().endswith(".gz"):
+                    # it was read as plain text because it does not start as gzip does
+                    error.hint = error.hint or (
+                        "the file is named .gz but is not gzip-compressed (it lacks gzip's "
+                        "first bytes): compress it with gzip, or name it .jsonl")
                 raise
             if not isinstance(record, dict):
                 raise FileFormatError(

@@ -48,6 +48,15 @@ def label_conflicts(table: SamplesTable) -> list[LabelConflict]:
     return out
 
 
+# The phrase every label-conflict warning carries: a command that already warned of a whole table
+# (ttc compare) leaves out the same warning its per-policy plans repeat of their calibration part.
+CONFLICT_PHRASE = "one answer is labelled both right and wrong"
+
+
+def is_label_conflict_warning(warning: str) -> bool:
+    return CONFLICT_PHRASE in warning
+
+
 def label_conflict_warning(table: SamplesTable, name: str) -> str | None:
     """What a command says of ``table`` (named ``name``) when some answer carries both labels;
     None when none does."""
@@ -56,8 +65,8 @@ def label_conflict_warning(table: SamplesTable, name: str) -> str | None:
         return None
     first = found[0]
     n_queries = len(table.by_query())
-    return (f"in {len(found)} of {n_queries} queries of {name} one answer is labelled both right "
-            f"and wrong (e.g. {first.query_id!r}: answer {first.answer!r} on {first.right} "
+    return (f"in {len(found)} of {n_queries} queries of {name} {CONFLICT_PHRASE} "
+            f"(e.g. {first.query_id!r}: answer {first.answer!r} on {first.right} "
             f"sample(s) labelled right, {first.wrong} labelled wrong; a grader that disagrees with "
             "itself, or answers canonicalised too coarsely): plan and compare count a vote for "
             "such an answer right when any of its samples is, a replay scores the label of the "
