@@ -150,11 +150,11 @@ def test_scoring_requests_are_retried_through_injected_faults(judge_server) -> N
     def scorer(endpoint: str) -> HttpScorer:
         spec = ScorerSpec(name="prm", logits=False, options=parse_options(
             [f"endpoint={endpoint}", "model=smollm2-judge"], SCORER_OPTIONS, "scorer"))
-        options = parse_options(["timeout=6", "backoff=0.05", "retries=4"], OPTIONS, "openai")
+        options = parse_options(["timeout=20", "backoff=0.05", "retries=4"], OPTIONS, "openai")
         return HttpScorer(spec, queries, options)
 
     direct = scorer(judge_server).score(items)
-    proxy = FaultyProxy(judge_server, stall=8.0)
+    proxy = FaultyProxy(judge_server)
     try:
         through = scorer(proxy.url).score(items)
     finally:
