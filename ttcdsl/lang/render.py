@@ -44,15 +44,35 @@ def render_one(diagnostic: Diagnostic, *, color: bool = False) -> str:
     return "\n".join(lines)
 
 
+SNIPPET_WIDTH = 100
+"""The most characters of a source line a snippet shows: a longer line (a generated policy's
+20,000-term sum) is cut to a window from a little before the span, marked with ellipses."""
+
+_CONTEXT_BEFORE = 20
+
+
 def _snippet(source: Source, span: Span, label: str, paint: Any, kind: str) -> list[str]:
     text = _printable(source.line_text(span.line))
     number = f"{span.line:>{len(_GUTTER) - 1}}"
     start = max(span.column - 1, 0)
     # Underline to the end of the span, or of the line when the span runs over several lines.
     end = span.end_column - 1 if span.end_line == span.line else len(text.rstrip())
+    if len(text) > SNIPPET_WIDTH:
+        text, start, end = _window(text, start, end)
     width = max(end - start, 1)
     underline = " " * start + paint(kind, "^" * width + (f" {label}" if label else ""))
     return [f"{_GUTTER}|", f"{number} | {text}", f"{_GUTTER}| {underline}"]
+
+
+def _window(text: str, start: int, end: int) -> tuple[str, int, int]:
+    """``text`` cut to SNIPPET_WIDTH characters from a little before ``start``, with "..." where
+    it was cut, and the span's columns moved (and clipped) to match."""
+    lo = max(0, min(start - _CONTEXT_BEFORE, len(text) - SNIPPET_WIDTH))
+    hi = lo + SNIPPET_WIDTH
+    before = "..." if lo > 0 else ""
+    after = "..." if hi < len(text) else ""
+    shift = len(before) - lo
+    return before + text[lo:hi] + after, start + shift, min(end, hi) + shift
 
 
 def _printable(line: str) -> str:
