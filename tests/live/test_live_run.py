@@ -95,11 +95,17 @@ def test_vllm_run_then_sigkill_and_resume(plan, queries_file, model_folder, tmp_
     assert manifest["backend"] == {"name": "vllm", "model": str(model_folder), "table": None,
                                    "table_sha256": None}
 
+    # SIGKILL right after the first append of round 1: each request's samples are stored as
+    # soon as it completes, so round 1's first query is kept and the others are not yet
     crashed = tmp_path / "crashed"
     killed = ttc(["run", str(plan), "--queries", str(queries_file), *vllm_args(model_folder),
                   "--out", str(crashed), "--seed", "3", "--quiet"],
-                 env={"TTC_RUN_CRASH": "append:1"})  # SIGKILL mid-write of round 1
+                 env={"TTC_RUN_CRASH": "appended:1"})
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    round_one = {r["query_id"] for r in rows if r["round"] == 1}
+    kept = {r["query_id"] for r in sample_rows(crashed) if r["round"] == 1}
+    assert len(round_one) >= 2, "round 1 should serve several queries"
+    assert len(kept) == 1 and kept < round_one, (kept, round_one)
     resumed = ttc(["run", "--resume", str(crashed), "--backend", "vllm",
                    "--backend-option", ENGINE_OPTIONS[0], "--quiet"])
     assert resumed.returncode == 0, resumed.stderr[-3000:]

@@ -150,3 +150,28 @@ def test_the_prompt_nll_is_the_models_and_measured_once_per_request(engine_optio
     plain = backend(engine_options, engine).generate(
         [GenerationRequest(query_id=QUERIES[0].id, n=1, max_tokens=2, seed=0)])
     assert plain[0].samples[0].prompt_nll is None  # not asked, not measured
+
+
+def test_each_request_is_handed_over_as_it_completes(engine_options, engine) -> None:
+    """``on_result``: every request's result once, as soon as its last sample is done (here the
+    short request's while the long ones still run), equal to what the round returns, and the
+    samples are those of the round run without it (one ``LLM.generate`` call)."""
+    b = backend(engine_options, engine, queries=QUERIES)
+    reqs = [GenerationRequest(query_id=q.id, n=2, first_sample_index=1, temperature=0.9, seed=5,
+                              max_tokens=1 if i == 0 else 24) for i, q in enumerate(QUERIES)]
+    reqs.append(GenerationRequest(query_id="no-such-query", n=2, first_sample_index=0,
+                                  max_tokens=4, temperature=0.9, seed=5))
+    whole = b.generate(reqs)
+    calls = []
+
+    def arrived(i, result) -> None:
+        calls.append((i, result, engine.llm_engine.has_unfinished_requests()))
+
+    streamed = b.generate(reqs, on_result=arrived)
+    assert streamed == whole
+    assert sorted(i for i, _, _ in calls) == list(range(len(reqs)))
+    assert all(result == streamed[i] for i, result, _ in calls)
+    first_done = next(still for i, _, still in calls if i == 0)
+    assert first_done, "the one-token request was handed over only after the round"
+    assert streamed[-1].shortfall == 2 and not streamed[-1].samples
+    assert not engine.llm_engine.has_unfinished_requests()

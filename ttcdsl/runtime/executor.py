@@ -24,7 +24,8 @@ Later rounds
     query wants more, the ledger affords nothing more, or the policy's rounds are used up. Each
     round is ONE batched ``backend.generate`` call; its samples are appended (fsynced) to
     ``samples.jsonl`` request by request as each comes back where the backend hands results over
-    as they complete (``streams_results``: ``openai``), else in ONE append at the round's end.
+    as they complete (``streams_results``: ``openai`` and ``vllm``), else in ONE append at the
+    round's end (replay, and runs scored by a reward model, whose samples are scored as a round).
 
 A query whose backend returns fewer samples than asked (a shortfall: a replay log ran out) is
 retired with the reason; nothing is retried or invented.

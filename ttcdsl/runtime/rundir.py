@@ -5,7 +5,7 @@
                       the backend, the seed, the ttc version, when and how it was started
       plan.yaml       a byte-for-byte copy of the plan
       policy.ttc      a copy of the policy source (its sha256 is the plan's source_sha256)
-      samples.jsonl   every sample, appended and fsynced as each request comes back (openai)
+      samples.jsonl   every sample, appended and fsynced as each request comes back (openai, vllm)
                       or once per round (a SampleStore)
       results.jsonl   one line per query: bin, target, samples, answer, correct (at the end)
       report.json     the run's report (at the end)

@@ -29,6 +29,11 @@ Mapping of the protocol onto vLLM's documented API:
   the batch, and when a query's test holds on the contiguous prefix of its finished samples,
   its unfinished ones are removed with ``abort_request`` (their partial generations are
   dropped, never measured). Samples that finished in the same step are returned (generated).
+* Results as they complete (``streams_results``): a round given ``on_result`` drives the engine
+  the same way (stop tests or not), and hands each request's result over as soon as its last
+  sample finishes (or is aborted), so the runtime stores it before the round ends and a kill
+  later in the round loses none of it. ``step`` runs the same batch ``LLM.generate`` would, so
+  the samples are the same.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from __future__ import annotations
 import gc
 import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ttcdsl.runtime.backend import (
@@ -113,6 +118,7 @@ class VllmBackend:
     """Samples from an in-process vLLM engine (module docstring)."""
 
     name = "vllm"
+    streams_results = True
 
     def __init__(
         self,
@@ -244,7 +250,10 @@ class VllmBackend:
         self,
         requests: Sequence[GenerationRequest],
         stops: Sequence[StopTest | None] | None = None,
+        on_result: Callable[[int, GenerationResult], None] | None = None,
     ) -> list[GenerationResult]:
+        """One round's results, in request order; ``on_result(i, result)`` is called as soon as
+        request ``i``'s result is complete, before the round ends (module docstring)."""
         if not requests:
             return []
         stops = list(stops) if stops is not None else [None] * len(requests)
@@ -277,49 +286,66 @@ class VllmBackend:
             positions.append(seen.get(owner, 0))
             seen[owner] = positions[-1] + 1
         cancelled = [0] * len(requests)
-        if not prompts:
-            outputs: list[Any] = []
-        elif any(stops[owner] is not None for owner in owners):
-            outputs = self._stepped(llm, requests, prompts, params, owners, positions, stops,
-                                    cancelled)
-        else:
+        results: list[GenerationResult | None] = [None] * len(requests)
+        members: dict[int, list[int]] = {}
+        for k, owner in enumerate(owners):
+            members.setdefault(owner, []).append(k)
+
+        made: dict[int, GeneratedSample] = {}
+
+        def sample_of(k: int, output: Any) -> GeneratedSample:
+            """Prompt ``k``'s sample from its finished output (made once: the stop tests read
+            it before the result does)."""
+            if k not in made:
+                request = requests[owners[k]]
+                made[k] = self._sample(request, request.first_sample_index + positions[k],
+                                       params[k].seed, output)
+            return made[k]
+
+        def complete(i: int, outputs: Sequence[Any]) -> None:
+            """Request ``i``'s result from its samples' outputs (None: aborted at a stop)."""
+            request, reason = requests[i], refused.get(i)
+            samples = tuple(sample_of(k, outputs[k]) for k in members.get(i, ())
+                            if outputs[k] is not None)
+            results[i] = GenerationResult(
+                query_id=request.query_id, samples=samples,
+                shortfall=request.n if reason else 0, reason=reason, cancelled=cancelled[i])
+            if on_result is not None:
+                on_result(i, results[i])
+
+        for i in range(len(requests)):
+            if i not in members:  # refused (or asks nothing): complete before anything runs
+                complete(i, ())
+        if on_result is not None or any(stops[owner] is not None for owner in owners):
+            self._stepped(llm, prompts, params, owners, stops, cancelled, members, sample_of,
+                          complete)
+        elif prompts:
             outputs = llm.generate(prompts, params, use_tqdm=False)
-        samples: list[list[GeneratedSample]] = [[] for _ in requests]
-        for owner, position, param, output in zip(owners, positions, params, outputs,
-                                                  strict=True):
-            if output is not None:  # None: aborted at a stop
-                request = requests[owner]
-                samples[owner].append(self._sample(
-                    request, request.first_sample_index + position, param.seed, output))
-        results = []
-        for i, request in enumerate(requests):
-            reason = refused.get(i)
-            results.append(GenerationResult(
-                query_id=request.query_id, samples=tuple(samples[i]),
-                shortfall=request.n if reason else 0, reason=reason, cancelled=cancelled[i],
-            ))
-        return results
+            for i in members:
+                complete(i, outputs)
+        assert all(result is not None for result in results)
+        return results  # type: ignore[return-value]
 
     _ids = itertools.count()
 
-    def _stepped(self, llm, requests, prompts, params, owners, positions, stops, cancelled):
-        """The outputs of ``prompts`` (None where aborted) from vLLM's ``LLMEngine`` API: the
-        loop ``LLM.generate`` runs, plus ``abort_request`` of a query's unfinished samples once
-        its stop test holds (module docstring). ``cancelled[owner]`` counts the aborts."""
+    def _stepped(self, llm, prompts, params, owners, stops, cancelled, members, sample_of,
+                 complete):
+        """``prompts`` run through vLLM's ``LLMEngine`` API: the loop ``LLM.generate`` runs,
+        plus ``abort_request`` of a query's unfinished samples once its stop test holds (module
+        docstring); ``cancelled[owner]`` counts the aborts. ``complete(owner, outputs)`` is
+        called once per request (``members[owner]``: its prompts), as soon as none of its
+        samples runs any more; ``outputs`` holds None where a sample was aborted."""
         from vllm.sampling_params import RequestOutputKind
 
         engine = llm.llm_engine
         ids = [f"ttc-{next(self._ids)}" for _ in prompts]
         slot = {request_id: k for k, request_id in enumerate(ids)}
         outputs: list[Any] = [None] * len(prompts)
-        members: dict[int, list[int]] = {}
-        for k, owner in enumerate(owners):
-            members.setdefault(owner, []).append(k)
+        running = {owner: len(mine) for owner, mine in members.items()}
         prefix = dict.fromkeys(members, 0)
-        made: dict[int, GeneratedSample] = {}  # finished samples, as the stop tests read them
         live = set(range(len(prompts)))
         try:
-            for k, (request_id, prompt, param) in enumerate(zip(ids, prompts, params)):
+            for request_id, prompt, param in zip(ids, prompts, params, strict=True):
                 param.output_kind = RequestOutputKind.FINAL_ONLY  # as LLM.generate asks
                 engine.add_request(request_id, prompt, param)
             while live and engine.has_unfinished_requests():
@@ -330,6 +356,7 @@ class VllmBackend:
                         continue
                     outputs[k] = output
                     live.discard(k)
+                    running[owners[k]] -= 1
                     grown.add(owners[k])
                 for owner in sorted(grown):
                     test, mine = stops[owner], members[owner]
@@ -338,23 +365,21 @@ class VllmBackend:
                         prefix[owner] += 1
                     if test is None or prefix[owner] == start:
                         continue
-                    request = requests[owner]
-                    for k in mine[: prefix[owner]]:
-                        if k not in made:
-                            made[k] = self._sample(request, request.first_sample_index
-                                                   + positions[k], params[k].seed, outputs[k])
-                    if test([made[k] for k in mine[: prefix[owner]]]):
+                    if test([sample_of(k, outputs[k]) for k in mine[: prefix[owner]]]):
                         doomed = [k for k in mine if k in live]
                         engine.abort_request([ids[k] for k in doomed])
                         live.difference_update(doomed)
                         cancelled[owner] += len(doomed)
+                        running[owner] -= len(doomed)
+                for owner in sorted(grown):
+                    if running[owner] == 0:
+                        complete(owner, outputs)
             if live:
                 raise RuntimeError(f"vLLM finished with {len(live)} of this round's requests "
                                    "neither done nor aborted")
         finally:
             if live:  # an error part way: leave the engine with nothing of ours running
                 engine.abort_request([ids[k] for k in live])
-        return outputs
 
     def _sample(self, request: GenerationRequest, index: int, seed, output) -> GeneratedSample:
         completion = output.outputs[0]
