@@ -170,6 +170,7 @@ def test_report_refuses_a_report_its_samples_labels_contradict(setup, tmp_path) 
     ("tokens", "tokens"),
     ("budget", "budget 'mean samples per query"),
     ("verdict", "verdict"),
+    ("verdict text", "verdict"),
     ("baseline", "verdict difference"),
 ])
 def test_report_refuses_spend_budget_and_verdict_figures_it_cannot_stand_behind(
@@ -186,6 +187,8 @@ def test_report_refuses_spend_budget_and_verdict_figures_it_cannot_stand_behind(
         report["budget"][0]["spent"] = 1
     elif edit == "verdict":
         report["verdict"]["text"] = "better than uniform at equal spend: +64.0 points"
+    elif edit == "verdict text":  # shown as "verdict: 7"
+        report["verdict"] = {**report["verdict"], "diff": None, "text": 7}
     else:
         assert report["verdict"]["diff"] is not None
         report["baseline"]["accuracy"] = 0.01

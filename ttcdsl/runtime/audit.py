@@ -108,6 +108,8 @@ def _verdict_mismatches(report: dict) -> list[str]:
     from ttcdsl.verdict import verdict as words
 
     v = report.get("verdict")
+    if isinstance(v, dict) and not isinstance(v.get("text"), str):
+        return [f"verdict {json.dumps(v)} has no text"]
     if not isinstance(v, dict) or v.get("diff") is None:
         return []
     out = []
