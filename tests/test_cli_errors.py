@@ -88,3 +88,42 @@ def test_ctrl_c_in_a_jax_command_exits_130_at_once(command, tmp_path) -> None:
     assert "interrupted" in rest and "Traceback" not in rest
     assert time.monotonic() - started < 120
     assert not (tmp_path / "p.yaml").exists()
+
+
+@pytest.fixture(scope="module")
+def tool_files(tmp_path_factory):
+    """A samples table, its dataset of queries and a plan, each as ttc writes them."""
+    from tests.paths import REPO
+    from ttcdsl.cli import main
+
+    d = tmp_path_factory.mktemp("kinds")
+    table, queries, plan = d / "table.jsonl", d / "queries.jsonl", d / "plan.yaml"
+    assert main(["workload", "-o", str(table), "--dataset", str(queries), "--queries", "40",
+                 "--samples", "4"]) == 0
+    assert main(["plan", str(REPO / "policies" / "self_consistency.ttc"), "--calibration",
+                 str(table), "-o", str(plan)]) == 0
+    return table, queries, plan
+
+
+@pytest.mark.parametrize("given, where, said", [
+    ("table", "plan", "a samples table, not a plan"),
+    ("queries", "plan", "a dataset of queries, not a plan"),
+    ("queries", "samples", "a dataset of queries, not a samples table"),
+    ("table", "queries", "a samples table, not a dataset of queries"),
+])
+def test_a_file_of_another_kind_is_named_as_what_it_is(tool_files, tmp_path, capsys, given,
+                                                       where, said) -> None:
+    """A samples table given as the plan was "not valid YAML: expected '<document start>'", a
+    dataset given as the samples "the first line is not a samples header", and a table given as
+    the queries "unknown field 'ttc_samples'"."""
+    from ttcdsl.cli import main
+
+    table, queries, plan = tool_files
+    files = {"table": table, "queries": queries, "plan": plan}
+    args = {"plan": plan, "samples": table, "queries": queries, where: files[given]}
+    capsys.readouterr()
+    assert main(["run", str(args["plan"]), "--samples", str(args["samples"]), "--queries",
+                 str(args["queries"]), "--out", str(tmp_path / "run"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"{files[given]}: {said}" in err and "is read" in err, err
+    assert not (tmp_path / "run").exists()

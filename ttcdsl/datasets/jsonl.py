@@ -26,6 +26,13 @@ def read_queries(path: str | os.PathLike[str], *, name: str | None = None) -> Da
     queries: list[Query] = []
     seen: dict[str, int] = {}
     for number, record in json_objects(path, what="query"):
+        if not queries and not seen:  # the first record: is this a dataset at all?
+            from ttcdsl.file_kinds import kind_of_record, misplaced
+
+            kind = kind_of_record(record)
+            if kind is not None and kind != "a dataset of queries":
+                message, hint = misplaced(kind, "a dataset of queries")
+                raise FileFormatError(path, message, hint=hint)
         try:
             query = Query.from_dict(record)
         except DatasetError as error:

@@ -127,6 +127,12 @@ def load_plan(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise FileFormatError(path, "a directory, not a plan file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise FileFormatError(path, f"cannot read the plan: {error}") from None
+    from ttcdsl.file_kinds import kind_of_file, misplaced
+
+    kind = kind_of_file(path)
+    if kind is not None and kind != "a plan":
+        message, hint = misplaced(kind, "a plan")
+        raise FileFormatError(path, message, hint=hint)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:

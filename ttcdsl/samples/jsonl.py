@@ -96,6 +96,12 @@ def parse_header(raw: bytes, path: Path) -> RunMeta:
     except FileFormatError as error:
         raise FileFormatError(path, f"the header: {error.detail}", line=1, hint=hint) from None
     if not isinstance(header, dict) or HEADER_KEY not in header:
+        from ttcdsl.file_kinds import kind_of_record, misplaced
+
+        kind = kind_of_record(header)
+        if kind is not None:
+            message, kind_hint = misplaced(kind, "a samples table")
+            raise FileFormatError(path, message, hint=kind_hint)
         raise FileFormatError(path, "the first line is not a samples header", line=1, hint=hint)
     version = header[HEADER_KEY]
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
