@@ -279,3 +279,23 @@ def test_a_log_without_an_answer_field_is_told_what_to_map(tmp_path: Path, capsy
     err = capsys.readouterr().err
     assert "no answer is mapped: give --answer-field, or --extract from --text-field" in err
     assert "extraction" not in err.replace("--extract from", "")
+
+
+def test_a_samples_table_given_as_a_log_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A table ttc wrote, imported as a generic log, failed on its header line: "field
+    'query_id': missing on this line (it has: meta, ttc_samples)"."""
+    table = tmp_path / "table.jsonl"
+    assert main(["workload", "-o", str(table), "--queries", "5", "--samples", "2"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "imported.jsonl"
+    assert main(["import", str(table), "-f", "generic", "--query-id-field", "query_id",
+                 "--text-field", "text", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"{table}: a samples table, not a log of samples" in err and "needs no import" in err
+    assert not out.exists()
+    # a log whose records hold an id and a prompt is still a log
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"id": "q1", "prompt": "1 + 1?", "response": "2"}\n')
+    assert main(["import", str(log), "-f", "generic", "--query-id-field", "id", "--text-field",
+                 "response", "--extract", "math", "-o", str(out)]) == 0
+    assert len(load(out)) == 1

@@ -43,6 +43,7 @@ from typing import Any
 from ttcdsl.answers.canonical import number_text
 from ttcdsl.datasets.schema import Dataset, Query
 from ttcdsl.errors import UserError
+from ttcdsl.file_kinds import kind_of_record
 from ttcdsl.importers.common import (
     ImportOptions,
     answer_note,
@@ -202,6 +203,11 @@ def _read(
     failed: dict[int, str] = {}  # line -> why its request failed (no sample was generated)
     for line, record in records:
         heartbeat(line, len(rows))
+        if not rows and not failed and kind_of_record(record) in ("a samples table", "a plan"):
+            # not a dataset: a log's records may well hold an id and a prompt
+            raise UserError(f"{path}: {kind_of_record(record)}, not a log of samples",
+                            hint="a samples table needs no import: pass it as it is (or "
+                                 "-f samples to check it and convert its format)")
         if not text_cells and (why := _failed_request(record)) is not None:
             failed[line] = why
             continue
