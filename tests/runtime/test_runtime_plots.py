@@ -169,9 +169,11 @@ def test_ttc_report_plots_into_a_file_is_a_clean_user_error(run_dir, tmp_path, c
     file = tmp_path / "taken"
     file.write_text("x")
     assert ttc("report", str(run_dir), "--plots", str(file)) == 1
-    err = capsys.readouterr().err
-    assert "not a directory" in err and "Traceback" not in err
+    captured = capsys.readouterr()
+    assert "not a directory" in captured.err and "Traceback" not in captured.err
     assert file.read_text() == "x"
+    # said before the report: it was printed whole, then refused
+    assert captured.out == ""
 
 
 def test_matplotlib_is_imported_lazily():

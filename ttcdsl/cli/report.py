@@ -93,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
         from ttcdsl.plotting import require_matplotlib
 
         require_matplotlib()  # before printing anything
+        from ttcdsl.runtime.plots import plot_directory
+
+        plot_directory(args.plots)  # an --plots that cannot hold them: said before the report
     if args.json:
         sys.stdout.write(json.dumps(report, indent=1) + "\n")
     else:

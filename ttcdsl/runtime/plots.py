@@ -43,6 +43,19 @@ HISTOGRAM = "samples_histogram.png"
 BINS = "bins.png"
 VS_UNIFORM = "policy_vs_uniform.png"
 
+def plot_directory(directory: str | Path) -> Path:
+    """``directory``, created if missing; a user's error where it cannot hold the plots (checked
+    by ``ttc report`` before it prints anything)."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise UserError(f"{directory}: not a directory (the plots need a directory to go in)")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"{directory}: cannot create the plot directory: {error}") from None
+    return directory
+
+
 def write_run_plots(
     report: Mapping[str, Any],
     directory: str | Path,
@@ -54,13 +67,7 @@ def write_run_plots(
     file of its name left there by an earlier call is removed, so the directory never mixes two
     reports); when ``skipped`` is given, a one-line reason per skipped plot is appended to it."""
     require_matplotlib()
-    directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise UserError(f"{directory}: not a directory (the plots need a directory to go in)")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(f"{directory}: cannot create the plot directory: {error}") from None
+    directory = plot_directory(directory)
     notes = skipped if skipped is not None else []
     written = []
     for name, draw in ((HISTOGRAM, _histogram), (BINS, _bins), (VS_UNIFORM, _vs_uniform)):
