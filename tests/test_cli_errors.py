@@ -127,3 +127,34 @@ def test_a_file_of_another_kind_is_named_as_what_it_is(tool_files, tmp_path, cap
     err = capsys.readouterr().err
     assert f"{files[given]}: {said}" in err and "is read" in err, err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("command, said", [
+    (["compare", "policies/self_consistency.ttc", "--samples", "{table}", "--out"],
+     "--out {taken}: cannot hold the comparison: exists and is not a directory"),
+    (["plan", "policies/self_consistency.ttc", "policies/adaptive_consistency.ttc",
+      "--calibration", "{table}", "-o"],
+     "-o {taken}: cannot hold one plan per policy: exists and is not a directory"),
+    (["report", "{run}", "--plots"],
+     "{taken}: cannot hold the plots: exists and is not a directory"),
+])
+def test_an_output_directory_that_is_a_file_is_said_one_way(tool_files, tmp_path, capsys,
+                                                            command, said) -> None:
+    """The three commands that write into a directory refuse a file in its place before any
+    work, in the same words, and leave the file as it was."""
+    from tests.paths import REPO
+    from ttcdsl.cli import main
+
+    table, queries, plan = tool_files
+    run = tmp_path / "run"
+    assert main(["run", str(plan), "--samples", str(table), "--queries", str(queries),
+                 "--out", str(run), "--quiet"]) == 0
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    argv = [str(REPO / a) if a.startswith("policies/") else a.format(table=table, run=run)
+            for a in command] + [str(taken)]
+    capsys.readouterr()
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert said.format(taken=taken) in captured.err, captured.err
+    assert taken.read_text() == "x" and "Traceback" not in captured.err

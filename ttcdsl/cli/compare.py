@@ -112,12 +112,9 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         args.policies = unique
     if args.out:  # made before the comparison, which can take an hour, not after it
-        out = Path(args.out)
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            what = "exists and is not a directory" if out.exists() else error.strerror
-            raise UserError(f"--out {out}: cannot hold the comparison: {what}") from None
+        from ttcdsl.output_dir import output_directory
+
+        output_directory(args.out, "the comparison", option="--out")
     say = _progress()
     setup = _setup(args, budgets, fraction, scores, say)
     from ttcdsl.compare.comparison import run_comparison

@@ -285,12 +285,9 @@ def _outputs(policies: list[str], output: str | None) -> list:
     # `-o plans/` names a directory even before it exists (it was written as a FILE `plans`)
     as_directory = len(policies) > 1 or target.is_dir() or output.endswith(("/", os.sep))
     if as_directory:
-        if target.exists() and not target.is_dir():
-            raise UserError(f"{target}: not a directory (several policies write one plan each)")
-        try:
-            target.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise UserError(f"{target}: cannot create the plan directory: {error.strerror}") from None
+        from ttcdsl.output_dir import output_directory
+
+        output_directory(target, "one plan per policy", option="-o")
         paths = [target / f"{Path(p).stem}.plan.yaml" for p in policies]
     else:
         paths = [target]

@@ -28,7 +28,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ttcdsl.errors import UserError
 from ttcdsl.plotting import (  # noqa: F401 - re-exported for the report command
     DPI,
     PLAN_COLOR,
@@ -46,14 +45,9 @@ VS_UNIFORM = "policy_vs_uniform.png"
 def plot_directory(directory: str | Path) -> Path:
     """``directory``, created if missing; a user's error where it cannot hold the plots (checked
     by ``ttc report`` before it prints anything)."""
-    directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise UserError(f"{directory}: not a directory (the plots need a directory to go in)")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(f"{directory}: cannot create the plot directory: {error}") from None
-    return directory
+    from ttcdsl.output_dir import output_directory
+
+    return output_directory(directory, "the plots")
 
 
 def write_run_plots(
