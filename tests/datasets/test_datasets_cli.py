@@ -100,7 +100,9 @@ def test_split_mistakes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["split", str(one), "-o", str(one), str(tmp_path / "b.jsonl")]) == 1
     assert f"-o {one}: is an input of this command" in capsys.readouterr().err
     assert main(["split", str(one), "-o", str(tmp_path / "a.jsonl"), str(tmp_path / "a.jsonl")]) == 1
-    assert "each output needs its own file" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # one option's two files: said as such, not as "the file of -o" (the option itself)
+    assert "is given twice to -o" in err and "each output needs its own file" in err
     assert not (tmp_path / "a.jsonl").exists()
 
 

@@ -38,8 +38,11 @@ def check_outputs(outputs: Iterable[tuple[str, str | os.PathLike[str]]],
                                 "would destroy what the command reads", hint="choose another path")
         for other_flag, other in named[:i]:
             if _same(path, other):
-                raise UserError(f"{flag} {path}: is also the file of {other_flag}; each output "
-                                "needs its own file", hint="choose another path")
+                # one option naming two files (ttc split -o CALIB EVAL) names them both
+                whose = (f"is given twice to {flag} ({other} and {path})" if other_flag == flag
+                         else f"is also the file of {other_flag}")
+                raise UserError(f"{flag} {path}: {whose}; each output needs its own file",
+                                hint="choose another path")
         if path.exists() and not force:
             raise UserError(f"{flag} {path}: already exists", hint="pass --force to replace it")
         check_destination(path, probe=True)
