@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from ttcdsl.errors import UserError
-from ttcdsl.importers import FieldMapping, ImportOptions, import_generic, import_generic_queries
+from ttcdsl.importers import (
+    FieldMapping,
+    ImportOptions,
+    import_cruxeval_scored,
+    import_generic,
+    import_generic_queries,
+    import_qwen25math_eval,
+)
 from ttcdsl.samples import FileFormatError
 
 
@@ -170,6 +177,31 @@ def test_a_spreadsheets_byte_order_mark_is_not_part_of_the_first_column(tmp_path
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
     table = import_generic(path, FieldMapping(query_id="qid", answer="pred", correct="ok"), ImportOptions())
     assert table.query_ids() == ("q1",) and table.correct.tolist() == [True, False]
+
+
+def test_a_byte_order_mark_before_the_first_json_line_or_document_is_read_past(tmp_path: Path) -> None:
+    # PowerShell's Out-File -Encoding utf8 and Notepad write one; it was "not valid JSON" on line 1
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"qid": "q1", "pred": "42", "ok": true}\n{"qid": "q1", "pred": "41", "ok": false}\n',
+                   encoding="utf-8-sig")
+    table = import_generic(log, FieldMapping(query_id="qid", answer="pred", correct="ok"))
+    assert table.query_ids() == ("q1",) and table.correct.tolist() == [True, False]
+    qwen = tmp_path / "qwen.jsonl"
+    qwen.write_text(json.dumps({"idx": 0, "code": ["so 4"], "pred": ["4"], "score": [True]}) + "\n",
+                    encoding="utf-8-sig")
+    assert import_qwen25math_eval(qwen).answer.tolist() == ["4"]
+    crux = tmp_path / "crux.json"
+    crux.write_text(json.dumps({"raw_generations": {"sample_0": ["'a'"]},
+                                "raw_scored_generations": {"sample_0": [True]}}), encoding="utf-8-sig")
+    assert import_cruxeval_scored(crux).correct.tolist() == [True]
+
+
+def test_a_byte_order_mark_past_the_first_line_is_still_refused(tmp_path: Path) -> None:
+    log = tmp_path / "cat.jsonl"  # two files concatenated: the second one's mark is mid-file
+    log.write_text('{"qid": "q1"}\n\ufeff{"qid": "q2"}\n', encoding="utf-8")
+    with pytest.raises(FileFormatError, match="not valid JSON") as caught:
+        import_generic(log, FieldMapping(query_id="qid"))
+    assert caught.value.line == 2
 
 
 def test_csv_structure_errors(tmp_path: Path) -> None:

@@ -526,10 +526,8 @@ def generic_format(path: Path) -> str:
 
 def _csv_records(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
     with open_log(path) as handle:
-        text = decode_text(handle.read(), path, None)  # names the line of a bad byte
-    # a spreadsheet's UTF-8 export starts with a byte-order mark, which would become an
-    # invisible part of the first column's name
-    text = text.removeprefix("\ufeff")
+        # names the line of a bad byte, and drops a spreadsheet's byte-order mark
+        text = decode_text(handle.read(), path, None)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)

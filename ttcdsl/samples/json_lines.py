@@ -59,9 +59,12 @@ def open_log(path: Path) -> Iterator[BinaryIO]:
 
 
 def decode_text(raw: bytes, path: Path, line: int | None) -> str:
-    """``raw`` as UTF-8 text; a bad byte is reported on ``line`` with its column."""
+    """``raw`` as UTF-8 text; a bad byte is reported on ``line`` with its column. A file's first
+    line (``line`` 1, or ``None``: a whole document) loses a UTF-8 byte-order mark: Windows tools
+    (PowerShell, Notepad, a spreadsheet's UTF-8 export) start files with one, and it would be
+    read as bad JSON or as an invisible part of a CSV's first column name."""
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         if line is None:  # a whole document: find the line of the bad byte
             line = raw.count(b"\n", 0, error.start) + 1
@@ -73,6 +76,7 @@ def decode_text(raw: bytes, path: Path, line: int | None) -> str:
             f"not valid UTF-8 text (byte 0x{raw[error.start]:02x} at column {column})",
             line=line,
         ) from None
+    return text.removeprefix("\ufeff") if line in (None, 1) else text
 
 
 def loads(text: str | bytes, path: Path, line: int | None) -> Any:
