@@ -10,6 +10,7 @@ import pytest
 
 from ttcdsl.errors import UserError
 from ttcdsl.importers import (
+    Extractor,
     FieldMapping,
     ImportOptions,
     import_cruxeval_scored,
@@ -147,6 +148,8 @@ SECOND = {"qid": "a", "ans": "4", "ok": True, "rw": 0.5, "n": 2, "k": 1}
         ({"ok": "maybe"}, "ok", "expected true/false"),
         ({"ok": 2}, "ok", "expected true/false"),
         ({"ans": {"v": 4}}, "ans", "expected a string"),
+        ({"ans": float("nan")}, "ans", "expected a string, got NaN"),  # was the answer "NaN"
+        ({"ans": float("inf")}, "ans", "expected a string, got an infinite number"),
         ({"rw": "high"}, "rw", "expected a number"),
         ({"n": -1}, "n", "must be >= 0"),
         ({"n": 1.5}, "n", "expected an integer"),
@@ -177,6 +180,17 @@ def test_a_spreadsheets_byte_order_mark_is_not_part_of_the_first_column(tmp_path
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
     table = import_generic(path, FieldMapping(query_id="qid", answer="pred", correct="ok"), ImportOptions())
     assert table.query_ids() == ("q1",) and table.correct.tolist() == [True, False]
+
+
+def test_a_gold_written_as_nan_is_refused_not_matched_as_text(tmp_path: Path) -> None:
+    # json.dumps of a pandas row with a missing gold: every sample was labelled wrong against "NaN"
+    path = _jsonl(tmp_path / "log.jsonl", [{"q": "a", "t": "so 4", "gold": "4"},
+                                           {"q": "b", "t": "so 5", "gold": float("nan")}])
+    assert "NaN" in path.read_text()
+    with pytest.raises(FileFormatError, match="expected a string, got NaN") as caught:
+        import_generic(path, FieldMapping(query_id="q", text="t", gold="gold"), extractor=Extractor(kind="math"))
+    assert (caught.value.line, caught.value.field) == (2, "gold")
+    assert "null" in (caught.value.hint or "")
 
 
 def test_a_byte_order_mark_before_the_first_json_line_or_document_is_read_past(tmp_path: Path) -> None:

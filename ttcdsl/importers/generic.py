@@ -652,6 +652,14 @@ class _Getter:
             return None
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise self.error(field, f"expected a string, got {type(value).__name__}")
+        if isinstance(value, float) and not math.isfinite(value):
+            # json.dumps of a pandas row writes its missing values as NaN: read as text it was
+            # the answer (or gold) "NaN", one vote for all of them, every sample wrong against it
+            if math.isnan(value):
+                raise self.error(field, "expected a string, got NaN",
+                                 hint="a missing value is null in JSON (pandas: df.to_json, or "
+                                      "json.dumps after df.replace({np.nan: None}))")
+            raise self.error(field, "expected a string, got an infinite number")
         text = value if isinstance(value, str) else number_text(value)
         return text if (text or keep_empty) else None
 
