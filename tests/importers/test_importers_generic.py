@@ -182,6 +182,22 @@ def test_a_spreadsheets_byte_order_mark_is_not_part_of_the_first_column(tmp_path
     assert table.query_ids() == ("q1",) and table.correct.tolist() == [True, False]
 
 
+@pytest.mark.parametrize("column", ["completion_tokens", "prompt_tokens"])
+def test_a_zero_token_count_for_a_text_with_characters_is_refused(tmp_path: Path, column: str) -> None:
+    # a usage block left zeroed: the plan billed those samples nothing, and halved the tokens
+    usage = {"completion_tokens": 40, "prompt_tokens": 12, column: 0}
+    path = _jsonl(tmp_path / "log.jsonl", [
+        {"q": "a", "p": "What is 2+2?", "t": "", "usage": {"completion_tokens": 0, "prompt_tokens": 12}},
+        {"q": "a", "p": "What is 2+2?", "t": "It is 4.", "usage": usage},
+    ])
+    mapping = FieldMapping(query_id="q", prompt="p", text="t", completion_tokens="usage.completion_tokens",
+                           prompt_tokens="usage.prompt_tokens")
+    with pytest.raises(FileFormatError, match="0 tokens for a .* of [0-9]+ characters") as caught:
+        import_generic(path, mapping)  # line 1's empty response has 0 tokens indeed
+    assert (caught.value.line, caught.value.field) == (2, f"usage.{column}")
+    assert "unmapped" in (caught.value.hint or "")
+
+
 def test_a_gold_written_as_nan_is_refused_not_matched_as_text(tmp_path: Path) -> None:
     # json.dumps of a pandas row with a missing gold: every sample was labelled wrong against "NaN"
     path = _jsonl(tmp_path / "log.jsonl", [{"q": "a", "t": "so 4", "gold": "4"},

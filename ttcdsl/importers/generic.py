@@ -255,8 +255,8 @@ def _read(
                 "query_id": qid,
                 "sample_index": index,
                 "round": get.count(mapping.round, required=True) if mapping.round else 0,
-                "prompt_tokens": get.count(mapping.prompt_tokens),
-                "completion_tokens": get.count(mapping.completion_tokens),
+                "prompt_tokens": _text_count(get, mapping.prompt_tokens, prompt, "prompt"),
+                "completion_tokens": _text_count(get, mapping.completion_tokens, text, "response"),
                 "finish_reason": finish_reason(get.string(mapping.finish_reason), odd_reasons),
                 "text": text if options.keep_text else None,
                 "answer": answer,
@@ -477,6 +477,21 @@ class _Heartbeat:
         if now - self.last >= self.EVERY:
             self.last = now
             self.say(f"read {line:,} lines, {samples:,} samples")
+
+
+def _text_count(get: _Getter, field: str | None, text: str | None, what: str) -> int | None:
+    """The logged token count of ``text``; 0 for a text that has characters is refused: it is a
+    count the log did not keep, written as 0 (a usage block some servers leave zeroed), and a
+    plan would bill those samples nothing."""
+    count = get.count(field)
+    if count == 0 and text is not None and text.strip():
+        raise get.error(
+            field or "",
+            f"0 tokens for a {what} of {len(text):,} characters: a count the log did not keep?",
+            hint="leave the field unmapped: the counts then stay unknown, or are counted from the "
+            "text with --tokenizer",
+        )
+    return count
 
 
 def _samples_on(get: _Getter, per_sample: frozenset[str]) -> int:
