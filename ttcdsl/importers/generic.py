@@ -648,6 +648,16 @@ class _Getter:
                         "columns with them; save it as comma-separated CSV")
         return None
 
+    def _nested_hint(self, field: str, value: Any) -> str | None:
+        """lm-evaluation-harness logs ``resps: [[8 responses]]``, one list per request: exploded
+        as ``resps``, its one sample is the whole list."""
+        if not (isinstance(value, list) and self.index is not None and field in self.lists):
+            return None
+        if len(self.found[field]) != 1:
+            return None
+        return (f"map {field}.0: {field!r} holds one entry, a list of {len(value)} whose entries "
+                "are the samples (lm-evaluation-harness's shape)")
+
     def query_id(self, field: str) -> str:
         value = self.raw(field)
         if isinstance(value, str) and self.cells:
@@ -666,7 +676,8 @@ class _Getter:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise self.error(field, f"expected a string, got {type(value).__name__}")
+            raise self.error(field, f"expected a string, got {type(value).__name__}",
+                             hint=self._nested_hint(field, value))
         if isinstance(value, float) and not math.isfinite(value):
             # json.dumps of a pandas row writes its missing values as NaN: read as text it was
             # the answer (or gold) "NaN", one vote for all of them, every sample wrong against it
