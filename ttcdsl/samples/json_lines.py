@@ -127,7 +127,7 @@ def json_objects(path: Path, *, what: str = "record") -> Iterator[tuple[int, dic
                 raise
             if not isinstance(record, dict):
                 raise FileFormatError(
-                    path, f"expected a JSON object, got a JSON {_json_type(record)}", line=number,
+                    path, f"expected a JSON object, got a JSON {json_type(record)}", line=number,
                     hint=_NOT_JSON_LINES.format(what=what) if isinstance(record, list) else None,
                 )
             yield number, record
@@ -138,6 +138,6 @@ _NOT_JSON_LINES = ("the file must be JSON Lines: one {what}, a JSON object, per 
                    "json.dumps on its own line)")
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
     return {list: "array", str: "string", bool: "boolean", int: "number", float: "number",
             type(None): "null"}.get(type(value), type(value).__name__)
