@@ -234,6 +234,20 @@ def test_a_byte_order_mark_past_the_first_line_is_still_refused(tmp_path: Path) 
     assert caught.value.line == 2
 
 
+def test_a_csv_cell_longer_than_the_csv_modules_limit_is_read(tmp_path: Path) -> None:
+    # a reasoning trace of 150,000 characters in one cell was "bad CSV (field larger than field limit)"
+    import csv
+
+    path = tmp_path / "r1.csv"
+    trace = "wait, " * 25_000 + "so \\boxed{4}"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([["qid", "response", "ok"], ["q1", trace, "true"], ["q1", "5", "false"]])
+    limit = csv.field_size_limit()
+    table = import_generic(path, FieldMapping(query_id="qid", text="response", correct="ok"))
+    assert table.text.tolist() == [trace, "5"] and table.correct.tolist() == [True, False]
+    assert csv.field_size_limit() == limit  # the process's limit is left as it was
+
+
 def test_csv_structure_errors(tmp_path: Path) -> None:
     path = tmp_path / "l.csv"
     path.write_text("q,a\nx,1\ny,2,3\n")

@@ -543,6 +543,17 @@ def _csv_records(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
     with open_log(path) as handle:
         # names the line of a bad byte, and drops a spreadsheet's byte-order mark
         text = decode_text(handle.read(), path, None)
+    # csv refuses a cell over 128 KiB (its field_size_limit), and a reasoning model's response is
+    # often longer; the whole file is in memory already, so no cell can be larger than it
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, min(len(text), 2**31 - 1)))
+    try:
+        yield from _csv_rows(path, text)
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _csv_rows(path: Path, text: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
