@@ -16,6 +16,7 @@ from ttcdsl.answers import (
     equivalent,
     get_checker,
     is_correct,
+    parse_answer,
     register_checker,
     run_python,
 )
@@ -38,6 +39,14 @@ def test_non_math_kinds_use_canonical_equality() -> None:
 
 def test_is_correct_none_never_counts() -> None:
     assert not is_correct(None, "1", "math")
+
+
+def test_an_answer_whose_canonical_form_is_empty_is_no_answer() -> None:
+    # it was "": one more answer, for which every such sample of a query voted
+    assert parse_answer("so the answer is \\boxed{\\text{}}", "math") is None
+    assert parse_answer("The answer is \\boxed{}.", "math") is None
+    assert parse_answer("so \\boxed{\\text{}}", "multiple_choice") is None
+    assert parse_answer("so \\boxed{42}", "math") == "42"
 
 
 def test_qwen_pool_correctness_agrees_with_logged_scores(shared_data: Path) -> None:

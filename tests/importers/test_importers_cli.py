@@ -32,6 +32,14 @@ def test_import_qwen_pool(
     assert content_hash(table) in printed
 
 
+def test_the_summary_of_a_one_query_log_is_in_the_singular(tmp_path: Path, capsys) -> None:
+    log = tmp_path / "one.csv"  # it said "1 samples (1 queries, 1 samples each)"
+    log.write_text("qid,pred\nq1,4\n", encoding="utf-8")
+    argv = ["import", str(log), "-f", "generic", "--query-id-field", "qid", "--answer-field", "pred"]
+    assert main([*argv, "-o", str(tmp_path / "t.jsonl")]) == 0
+    assert "imported 1 sample (1 query, 1 sample each)" in capsys.readouterr().out
+
+
 def test_import_cruxeval_to_parquet_then_convert(shared_data: Path, tmp_path: Path) -> None:
     parquet, jsonl = tmp_path / "crux.parquet", tmp_path / "crux.jsonl"
     assert (

@@ -184,3 +184,15 @@ def test_a_spreadsheets_padded_query_ids_are_one_query(tmp_path: Path) -> None:
     sheet.write_text('id,answer\n1,4\n 1,4\n1 ,5\n2,4\n', encoding="utf-8")
     rc, out = _import(sheet, "--input-format", "csv", "--query-id-field", "id", "--answer-field", "answer")
     assert rc == 0 and sorted(set(load(out).query_id.tolist())) == ["1", "2"]
+
+
+def test_answers_that_canonicalise_to_nothing_do_not_vote(tmp_path: Path) -> None:
+    # five empty boxes and three 5s: the empty string was an answer and won the vote, accuracy 0
+    log = _write(tmp_path / "boxed.jsonl", [
+        {"id": "q1", "pred": pred, "ok": pred == "5"} for pred in ["\\boxed{}", "  ", "$$", "\\text{}", "\\boxed{}"]
+        + ["5", "5", "5"]
+    ])
+    rc, out = _import(log, "--query-id-field", "id", "--answer-field", "pred", "--correct-field", "ok",
+                      "--answer-kind", "math")
+    assert rc == 0
+    assert load(out).answer.tolist() == [None] * 5 + ["5"] * 3

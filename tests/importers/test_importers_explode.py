@@ -117,6 +117,22 @@ def test_explode_errors_name_line_and_field(
     assert f"{log}:2: {words}" in err and "Traceback" not in err
 
 
+def test_lm_eval_resps_mapped_whole_is_told_to_map_its_inner_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # lm-evaluation-harness writes one list per request: resps [[8 responses]]
+    log = _log(tmp_path, {"doc_id": 0, "target": "4", "resps": [["so 4", "so 5"]]})
+    argv = ["import", str(log), "-f", "generic", "--explode", "--query-id-field", "doc_id",
+            "--text-field", "resps", "--extract", "math", "--gold-field", "target",
+            "-o", str(tmp_path / "t.jsonl")]  # fmt: skip
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"{log}:1: field 'resps[0]': expected a string, got list" in err
+    assert "map resps.0: 'resps' holds one entry, a list of 2" in err
+    argv[argv.index("resps")] = "resps.0"
+    assert main(argv) == 0 and load(tmp_path / "t.jsonl").correct.tolist() == [True, False]
+
+
 @pytest.mark.parametrize(
     ("extra", "words"),
     [

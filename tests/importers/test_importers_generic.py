@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from ttcdsl.errors import UserError
-from ttcdsl.importers import FieldMapping, ImportOptions, import_generic, import_generic_queries
+from ttcdsl.importers import (
+    Extractor,
+    FieldMapping,
+    ImportOptions,
+    import_cruxeval_scored,
+    import_generic,
+    import_generic_queries,
+    import_qwen25math_eval,
+)
 from ttcdsl.samples import FileFormatError
 
 
@@ -140,6 +148,8 @@ SECOND = {"qid": "a", "ans": "4", "ok": True, "rw": 0.5, "n": 2, "k": 1}
         ({"ok": "maybe"}, "ok", "expected true/false"),
         ({"ok": 2}, "ok", "expected true/false"),
         ({"ans": {"v": 4}}, "ans", "expected a string"),
+        ({"ans": float("nan")}, "ans", "expected a string, got NaN"),  # was the answer "NaN"
+        ({"ans": float("inf")}, "ans", "expected a string, got an infinite number"),
         ({"rw": "high"}, "rw", "expected a number"),
         ({"n": -1}, "n", "must be >= 0"),
         ({"n": 1.5}, "n", "expected an integer"),
@@ -170,6 +180,72 @@ def test_a_spreadsheets_byte_order_mark_is_not_part_of_the_first_column(tmp_path
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
     table = import_generic(path, FieldMapping(query_id="qid", answer="pred", correct="ok"), ImportOptions())
     assert table.query_ids() == ("q1",) and table.correct.tolist() == [True, False]
+
+
+@pytest.mark.parametrize("column", ["completion_tokens", "prompt_tokens"])
+def test_a_zero_token_count_for_a_text_with_characters_is_refused(tmp_path: Path, column: str) -> None:
+    # a usage block left zeroed: the plan billed those samples nothing, and halved the tokens
+    usage = {"completion_tokens": 40, "prompt_tokens": 12, column: 0}
+    path = _jsonl(tmp_path / "log.jsonl", [
+        {"q": "a", "p": "What is 2+2?", "t": "", "usage": {"completion_tokens": 0, "prompt_tokens": 12}},
+        {"q": "a", "p": "What is 2+2?", "t": "It is 4.", "usage": usage},
+    ])
+    mapping = FieldMapping(query_id="q", prompt="p", text="t", completion_tokens="usage.completion_tokens",
+                           prompt_tokens="usage.prompt_tokens")
+    with pytest.raises(FileFormatError, match="0 tokens for a .* of [0-9]+ characters") as caught:
+        import_generic(path, mapping)  # line 1's empty response has 0 tokens indeed
+    assert (caught.value.line, caught.value.field) == (2, f"usage.{column}")
+    assert "unmapped" in (caught.value.hint or "")
+
+
+def test_a_gold_written_as_nan_is_refused_not_matched_as_text(tmp_path: Path) -> None:
+    # json.dumps of a pandas row with a missing gold: every sample was labelled wrong against "NaN"
+    path = _jsonl(tmp_path / "log.jsonl", [{"q": "a", "t": "so 4", "gold": "4"},
+                                           {"q": "b", "t": "so 5", "gold": float("nan")}])
+    assert "NaN" in path.read_text()
+    with pytest.raises(FileFormatError, match="expected a string, got NaN") as caught:
+        import_generic(path, FieldMapping(query_id="q", text="t", gold="gold"), extractor=Extractor(kind="math"))
+    assert (caught.value.line, caught.value.field) == (2, "gold")
+    assert "null" in (caught.value.hint or "")
+
+
+def test_a_byte_order_mark_before_the_first_json_line_or_document_is_read_past(tmp_path: Path) -> None:
+    # PowerShell's Out-File -Encoding utf8 and Notepad write one; it was "not valid JSON" on line 1
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"qid": "q1", "pred": "42", "ok": true}\n{"qid": "q1", "pred": "41", "ok": false}\n',
+                   encoding="utf-8-sig")
+    table = import_generic(log, FieldMapping(query_id="qid", answer="pred", correct="ok"))
+    assert table.query_ids() == ("q1",) and table.correct.tolist() == [True, False]
+    qwen = tmp_path / "qwen.jsonl"
+    qwen.write_text(json.dumps({"idx": 0, "code": ["so 4"], "pred": ["4"], "score": [True]}) + "\n",
+                    encoding="utf-8-sig")
+    assert import_qwen25math_eval(qwen).answer.tolist() == ["4"]
+    crux = tmp_path / "crux.json"
+    crux.write_text(json.dumps({"raw_generations": {"sample_0": ["'a'"]},
+                                "raw_scored_generations": {"sample_0": [True]}}), encoding="utf-8-sig")
+    assert import_cruxeval_scored(crux).correct.tolist() == [True]
+
+
+def test_a_byte_order_mark_past_the_first_line_is_still_refused(tmp_path: Path) -> None:
+    log = tmp_path / "cat.jsonl"  # two files concatenated: the second one's mark is mid-file
+    log.write_text('{"qid": "q1"}\n\ufeff{"qid": "q2"}\n', encoding="utf-8")
+    with pytest.raises(FileFormatError, match="not valid JSON") as caught:
+        import_generic(log, FieldMapping(query_id="qid"))
+    assert caught.value.line == 2
+
+
+def test_a_csv_cell_longer_than_the_csv_modules_limit_is_read(tmp_path: Path) -> None:
+    # a reasoning trace of 150,000 characters in one cell was "bad CSV (field larger than field limit)"
+    import csv
+
+    path = tmp_path / "r1.csv"
+    trace = "wait, " * 25_000 + "so \\boxed{4}"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([["qid", "response", "ok"], ["q1", trace, "true"], ["q1", "5", "false"]])
+    limit = csv.field_size_limit()
+    table = import_generic(path, FieldMapping(query_id="qid", text="response", correct="ok"))
+    assert table.text.tolist() == [trace, "5"] and table.correct.tolist() == [True, False]
+    assert csv.field_size_limit() == limit  # the process's limit is left as it was
 
 
 def test_csv_structure_errors(tmp_path: Path) -> None:

@@ -4,13 +4,14 @@ Kinds: ``"math"``, ``"multiple_choice"``, ``"exact"`` (CRUXEval-style literals) 
 
     extract(text, kind)            -> the stated answer as written, or None
     canonicalize(answer, kind)     -> the form under which votes are counted
-    parse_answer(text, kind)       -> canonicalize(extract(text, kind)), or None
+    canonical_vote(answer, kind)   -> canonicalize(answer, kind), or None where that is empty
+    parse_answer(text, kind)       -> canonical_vote(extract(text, kind), kind), or None
     equivalent(a, b, kind)         -> canonical equality, then math-verify (hard timeout) for math
     is_correct(answer, gold, kind) -> via a registered checker (code: real execution) or equivalence
     register_checker(kind, fn)     -> the plug-in point for code execution (or any other kind)
 """
 
-from ttcdsl.answers.canonical import canonicalize
+from ttcdsl.answers.canonical import canonical_vote, canonicalize
 from ttcdsl.answers.correct import equivalent, is_correct, parse_answer
 from ttcdsl.answers.execution import (
     Checker,
@@ -36,6 +37,7 @@ __all__ = [
     "PythonAssertChecker",
     "Verdict",
     "VerifyWorker",
+    "canonical_vote",
     "canonicalize",
     "check_math",
     "equivalent",

@@ -107,6 +107,13 @@ def canonicalize(answer: str, kind: str) -> str:
     return canonical_code(answer)
 
 
+def canonical_vote(answer: str, kind: str) -> str | None:
+    """The answer a sample votes for: its canonical form, or None where that is empty (``"  "``,
+    ``\\boxed{}``, ``\\text{}``, ``$$``): nothing was answered, and an empty string would be
+    one more answer, the empty samples of a query all voting for it."""
+    return canonicalize(answer, kind) or None
+
+
 def canonical_math(answer: str) -> str:
     """Apply the normalisation pass until nothing changes (it is idempotent by construction)."""
     s = answer

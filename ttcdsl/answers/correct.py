@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ttcdsl.answers.canonical import canonicalize
+from ttcdsl.answers.canonical import canonical_vote, canonicalize
 from ttcdsl.answers.execution import DEFAULT_TIMEOUT as EXEC_TIMEOUT
 from ttcdsl.answers.execution import get_checker
 from ttcdsl.answers.extract import extract, gold_answer
@@ -48,6 +48,6 @@ def is_correct(answer: str | None, gold: object, kind: str, timeout: float | Non
 
 
 def parse_answer(text: str, kind: str) -> str | None:
-    """``canonicalize(extract(text, kind), kind)``: the answer a sample votes for, or None."""
+    """``canonical_vote(extract(text, kind), kind)``: the answer a sample votes for, or None."""
     raw = extract(text, kind)
-    return None if raw is None else canonicalize(raw, kind)
+    return None if raw is None else canonical_vote(raw, kind)

@@ -393,10 +393,15 @@ def _summary(table, output, digest: str) -> None:  # noqa: ANN001
     queries = len(table.query_ids())
     per_query = np.bincount(table.query_codes) if len(table) else np.zeros(1, dtype=int)
     low, high = int(per_query.min()), int(per_query.max())
-    shape = f"{low} samples each" if low == high else f"{low}-{high} samples per query"
+    def many(n: int, one: str, other: str) -> str:
+        return f"{n} {one if n == 1 else other}"
+
+    shape = (f"{many(low, 'sample', 'samples')} each" if low == high
+             else f"{low}-{high} samples per query")
     known = table.correct.count()
     correct = int(table.correct.sum()) if known else 0
-    parts = [f"imported {len(table)} samples ({queries} queries, {shape}) into {output}"]
+    parts = [f"imported {many(len(table), 'sample', 'samples')} "
+             f"({many(queries, 'query', 'queries')}, {shape}) into {output}"]
     notes = table.meta.notes
     answered = sum(a is not None for a in table.answer)
     if "extractor" in notes:

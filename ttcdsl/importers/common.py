@@ -34,12 +34,12 @@ class ImportOptions:
 
 
 def canonicalizer(kind: str | None) -> Callable[[str], str | None]:
-    """``ttcdsl.answers.canonicalize`` for ``kind``; when ``kind`` is ``None`` the answer as
+    """``ttcdsl.answers.canonical_vote`` for ``kind``; when ``kind`` is ``None`` the answer as
     logged less its surrounding whitespace (a spreadsheet's "5" and " 5" split one answer's
-    votes three ways), or None when nothing else is left."""
+    votes three ways). Either way None when nothing is left: no answer, not a vote."""
     if kind is None:
         return lambda answer: answer.strip() or None
-    from ttcdsl.answers import canonicalize
+    from ttcdsl.answers import canonical_vote
     from ttcdsl.answers.kinds import check_kind
     from ttcdsl.errors import UserError
 
@@ -47,7 +47,7 @@ def canonicalizer(kind: str | None) -> Callable[[str], str | None]:
         check_kind(kind)
     except ValueError as error:
         raise UserError(str(error)) from None
-    return lambda answer: canonicalize(answer, kind)
+    return lambda answer: canonical_vote(answer, kind)
 
 
 # The serving APIs' names for "the generation hit its token limit" and "it ended by itself".

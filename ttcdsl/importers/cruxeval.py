@@ -29,7 +29,7 @@ from ttcdsl.importers.common import (
     make_meta,
 )
 from ttcdsl.samples.errors import FileFormatError
-from ttcdsl.samples.json_lines import loads, open_log
+from ttcdsl.samples.json_lines import json_type, loads, open_log
 from ttcdsl.samples.schema import SamplesTable
 
 FORMAT = "cruxeval-scored"
@@ -69,9 +69,11 @@ def import_cruxeval_scored(
                 path, "no samples: the list is empty", field=f"raw_generations[{qid!r}]"
             )
         if not isinstance(verdicts, list) or len(verdicts) != len(outputs):
+            got = (f"a list of {len(verdicts)}" if isinstance(verdicts, list)
+                   else f"a JSON {json_type(verdicts)}")
             raise FileFormatError(
                 path,
-                f"must be a list of {len(outputs)} booleans (one per generation)",
+                f"must be a list of {len(outputs)} booleans (one per generation), got {got}",
                 field=f"raw_scored_generations[{qid!r}]",
             )
         for j, (output, verdict) in enumerate(zip(outputs, verdicts, strict=True)):

@@ -255,8 +255,8 @@ def _read(
                 "query_id": qid,
                 "sample_index": index,
                 "round": get.count(mapping.round, required=True) if mapping.round else 0,
-                "prompt_tokens": get.count(mapping.prompt_tokens),
-                "completion_tokens": get.count(mapping.completion_tokens),
+                "prompt_tokens": _text_count(get, mapping.prompt_tokens, prompt, "prompt"),
+                "completion_tokens": _text_count(get, mapping.completion_tokens, text, "response"),
                 "finish_reason": finish_reason(get.string(mapping.finish_reason), odd_reasons),
                 "text": text if options.keep_text else None,
                 "answer": answer,
@@ -479,6 +479,21 @@ class _Heartbeat:
             self.say(f"read {line:,} lines, {samples:,} samples")
 
 
+def _text_count(get: _Getter, field: str | None, text: str | None, what: str) -> int | None:
+    """The logged token count of ``text``; 0 for a text that has characters is refused: it is a
+    count the log did not keep, written as 0 (a usage block some servers leave zeroed), and a
+    plan would bill those samples nothing."""
+    count = get.count(field)
+    if count == 0 and text is not None and text.strip():
+        raise get.error(
+            field or "",
+            f"0 tokens for a {what} of {len(text):,} characters: a count the log did not keep?",
+            hint="leave the field unmapped: the counts then stay unknown, or are counted from the "
+            "text with --tokenizer",
+        )
+    return count
+
+
 def _samples_on(get: _Getter, per_sample: frozenset[str]) -> int:
     """The number of samples on an exploded line: the common length of its per-sample lists."""
     first: tuple[str, int] | None = None
@@ -526,10 +541,19 @@ def generic_format(path: Path) -> str:
 
 def _csv_records(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
     with open_log(path) as handle:
-        text = decode_text(handle.read(), path, None)  # names the line of a bad byte
-    # a spreadsheet's UTF-8 export starts with a byte-order mark, which would become an
-    # invisible part of the first column's name
-    text = text.removeprefix("\ufeff")
+        # names the line of a bad byte, and drops a spreadsheet's byte-order mark
+        text = decode_text(handle.read(), path, None)
+    # csv refuses a cell over 128 KiB (its field_size_limit), and a reasoning model's response is
+    # often longer; the whole file is in memory already, so no cell can be larger than it
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, min(len(text), 2**31 - 1)))
+    try:
+        yield from _csv_rows(path, text)
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _csv_rows(path: Path, text: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
@@ -635,6 +659,16 @@ class _Getter:
                         "columns with them; save it as comma-separated CSV")
         return None
 
+    def _nested_hint(self, field: str, value: Any) -> str | None:
+        """lm-evaluation-harness logs ``resps: [[8 responses]]``, one list per request: exploded
+        as ``resps``, its one sample is the whole list."""
+        if not (isinstance(value, list) and self.index is not None and field in self.lists):
+            return None
+        if len(self.found[field]) != 1:
+            return None
+        return (f"map {field}.0: {field!r} holds one entry, a list of {len(value)} whose entries "
+                "are the samples (lm-evaluation-harness's shape)")
+
     def query_id(self, field: str) -> str:
         value = self.raw(field)
         if isinstance(value, str) and self.cells:
@@ -653,7 +687,16 @@ class _Getter:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise self.error(field, f"expected a string, got {type(value).__name__}")
+            raise self.error(field, f"expected a string, got {type(value).__name__}",
+                             hint=self._nested_hint(field, value))
+        if isinstance(value, float) and not math.isfinite(value):
+            # json.dumps of a pandas row writes its missing values as NaN: read as text it was
+            # the answer (or gold) "NaN", one vote for all of them, every sample wrong against it
+            if math.isnan(value):
+                raise self.error(field, "expected a string, got NaN",
+                                 hint="a missing value is null in JSON (pandas: df.to_json, or "
+                                      "json.dumps after df.replace({np.nan: None}))")
+            raise self.error(field, "expected a string, got an infinite number")
         text = value if isinstance(value, str) else number_text(value)
         return text if (text or keep_empty) else None
 

@@ -59,9 +59,12 @@ def open_log(path: Path) -> Iterator[BinaryIO]:
 
 
 def decode_text(raw: bytes, path: Path, line: int | None) -> str:
-    """``raw`` as UTF-8 text; a bad byte is reported on ``line`` with its column."""
+    """``raw`` as UTF-8 text; a bad byte is reported on ``line`` with its column. A file's first
+    line (``line`` 1, or ``None``: a whole document) loses a UTF-8 byte-order mark: Windows tools
+    (PowerShell, Notepad, a spreadsheet's UTF-8 export) start files with one, and it would be
+    read as bad JSON or as an invisible part of a CSV's first column name."""
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         if line is None:  # a whole document: find the line of the bad byte
             line = raw.count(b"\n", 0, error.start) + 1
@@ -73,6 +76,7 @@ def decode_text(raw: bytes, path: Path, line: int | None) -> str:
             f"not valid UTF-8 text (byte 0x{raw[error.start]:02x} at column {column})",
             line=line,
         ) from None
+    return text.removeprefix("\ufeff") if line in (None, 1) else text
 
 
 def loads(text: str | bytes, path: Path, line: int | None) -> Any:
@@ -123,7 +127,7 @@ def json_objects(path: Path, *, what: str = "record") -> Iterator[tuple[int, dic
                 raise
             if not isinstance(record, dict):
                 raise FileFormatError(
-                    path, f"expected a JSON object, got a JSON {_json_type(record)}", line=number,
+                    path, f"expected a JSON object, got a JSON {json_type(record)}", line=number,
                     hint=_NOT_JSON_LINES.format(what=what) if isinstance(record, list) else None,
                 )
             yield number, record
@@ -134,6 +138,6 @@ _NOT_JSON_LINES = ("the file must be JSON Lines: one {what}, a JSON object, per 
                    "json.dumps on its own line)")
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
     return {list: "array", str: "string", bool: "boolean", int: "number", float: "number",
             type(None): "null"}.get(type(value), type(value).__name__)
