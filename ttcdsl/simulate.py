@@ -715,6 +715,7 @@ class Workload:
     mixture: object | None = None  # simulator.model.Mixture (simulator.workloads); None: the built-in one
     logged: object | None = None  # simulator.empirical.Logged: the empirical mode
     tokens_known: bool = True  # False: fitted to a table without token counts (tokens unknown)
+    tokens_counted: float = 1.0  # the share of the table's samples that logged a token count
 
     def draw(self, keys, n_queries: int):
         """``[S]`` independent draws of the questions (``[S, Q, ...]`` arrays); in the empirical
@@ -855,10 +856,22 @@ def _summary(out) -> dict:
 
 
 def _unknown_tokens(summary: dict, workload: Workload) -> dict:
-    """A workload fitted to a table that logged no token counts has lengths nobody measured:
-    its token figures are unknown (None), not the fit's stand-in."""
+    """Token figures nobody measured are unknown (None, ``tokens_unknown`` says why), not a
+    stand-in: a workload fitted to a table that logged no token counts, or the empirical mode
+    serving logged samples without one (their sum is NaN). Where the table logged counts for
+    only some samples, the fit drew every length from those: ``tokens_counted`` is their share,
+    so that the figure reads as the estimate it is (a run's ledger bills a sample without a
+    count at ``max_tokens``, the plan's figures too)."""
+    counted = workload.tokens_counted
     if not workload.tokens_known:
         summary["tokens"] = summary["max_tokens"] = None
+        summary["tokens_unknown"] = "the table logged no completion token counts"
+    elif not math.isfinite(summary["tokens"]["mean"]):
+        summary["tokens"] = summary["max_tokens"] = None
+        summary["tokens_unknown"] = (f"{1 - counted:.0%} of the table's samples logged no completion "
+                                     "token count, and the draws serve logged samples as they are")
+    elif counted < 1.0:
+        summary["tokens_counted"] = counted
     return summary
 
 

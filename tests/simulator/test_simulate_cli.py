@@ -152,6 +152,43 @@ def test_a_table_without_token_counts_simulates_unknown_tokens(tmp_path, capsys)
     assert report["simulated"]["samples"]["mean"] == pytest.approx(8.0)
 
 
+def test_a_table_with_some_token_counts_says_what_its_token_figures_are(tmp_path, capsys):
+    """A third of the samples without a count: the fit draws every length from the counts there
+    are, and says the figure is that estimate; the empirical mode, which serves logged samples
+    as they are, shows tokens as unknown (it printed nan); --check leaves tokens out, since the
+    plan bills the uncounted samples at max_tokens (an upper bound), and says why."""
+    from ttcdsl.samples import save
+    from ttcdsl.simulate import Workload, draw_table
+
+    table = tmp_path / "some_tokens.jsonl"
+    save(draw_table(Workload(name="builtin"), 60, 8, seed=5), table)
+    lines = table.read_text().splitlines()
+    rows = [json.loads(line) for line in lines[1:]]
+    for i, row in enumerate(rows):
+        if i % 3 == 0:
+            row["completion_tokens"] = None
+    table.write_text("\n".join([lines[0], *map(json.dumps, rows)]) + "\n")
+    policy = str(REPO / "policies" / "self_consistency.ttc")
+    capsys.readouterr()
+    assert main(["simulate", policy, "--fit", str(table), "--queries", "30", "--seeds", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "tokens: an estimate: every length is drawn from the 67% of the table's samples" in out
+    assert main(["simulate", policy, "--fit", str(table), "--empirical", "--queries", "30", "--seeds", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "nan" not in out
+    assert [line.split() for line in out.splitlines() if line.startswith("tokens ")] == [
+        ["tokens", "unknown", "unknown"]]
+    assert "tokens: unknown: 33% of the table's samples logged no completion token count" in out
+    plan = tmp_path / "plan.yaml"
+    assert main(["plan", policy, "--calibration", str(table), "-o", str(plan)]) == 0
+    capsys.readouterr()
+    assert main(["simulate", str(plan), "--fit", str(table), "--queries", "30", "--seeds", "2",
+                 "--check", str(plan)]) == 0
+    out = capsys.readouterr().out
+    assert "not checked: tokens per query, where the plan bills the 33% of samples without a count" in out
+    assert "tokens per query: the plan predicts" not in out
+
+
 def test_a_fitted_workload_reads_the_policys_scorer_column(tmp_path, capsys):
     """--fit fits the scores of the policy's reward scorer: a table whose only score column is
     another scorer's is refused by name (it used to be fitted as if it were the policy's)."""

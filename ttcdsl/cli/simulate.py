@@ -162,14 +162,14 @@ def _run(args: argparse.Namespace, say) -> int:
         # what the policy reads must be in the table (tokens, scores, log-probabilities): a fit
         # would otherwise stand in numbers for observables that were never measured
         require(policy, table, score_columns=columns, table_name=f"--fit {args.fit}")
-        tokens_known = bool(table.completion_tokens.count())
+        counts = {"tokens_known": bool(table.completion_tokens.count()),
+                  "tokens_counted": table.completion_tokens.count() / max(len(table), 1)}
         if args.empirical:
             fitted, logged = fit_table(table, policy, empirical=True, score_columns=columns)
             return Workload(name=f"empirical:{Path(args.fit).name}", fitted=fitted, logged=logged,
-                            tokens_known=tokens_known)
+                            **counts)
         return Workload(name=f"fit:{Path(args.fit).name}",
-                        fitted=fit_table(table, policy, score_columns=columns),
-                        tokens_known=tokens_known)
+                        fitted=fit_table(table, policy, score_columns=columns), **counts)
 
     if target.suffix == ".ttc":
         policy = load_policy(target)
@@ -526,9 +526,8 @@ def _print(report: dict) -> None:
           f"{report['seeds']} draws (mean ± 95% CI over draws)")
     table = [("", "policy", "uniform", "oracle")]
     metric = "coverage" if report["objective"] == "coverage" else "accuracy"
-    rows = [("accuracy", True), ("coverage", True), ("samples", False), ("max_samples", False), ("rounds", False)]
-    if sim.get("tokens") is not None:  # None: a table that logged no token counts
-        rows.insert(3, ("tokens", False))
+    rows = [("accuracy", True), ("coverage", True), ("samples", False), ("tokens", False), ("max_samples", False),
+            ("rounds", False)]
     for name, pct in rows:
         oracle = ""
         if name == metric:
@@ -539,7 +538,9 @@ def _print(report: dict) -> None:
             oracle = f"{orc['max_samples']:.1f}"
         label = {"accuracy": "accuracy %", "coverage": "coverage %", "max_samples": "max samples"}.get(name, name)
         digits = 0 if name == "tokens" else 2
-        table.append((label, cell(sim[name], pct, digits), cell(uni[name], pct, digits), oracle))
+        # None: tokens nobody measured (said below the table), never a number standing in
+        table.append((label, *("unknown" if side[name] is None else cell(side[name], pct, digits)
+                               for side in (sim, uni)), oracle))
     # Columns as wide as their widest cell, two spaces apart: a fixed width let a wide interval
     # (76.0 (59.1..100.0)) run into its neighbour as `19.184.5`.
     widths = [max(len(row[c]) for row in table) for c in range(4)]
@@ -548,6 +549,13 @@ def _print(report: dict) -> None:
     if report.get("equal_spend") == "tokens":
         print("equal spend is in tokens: the policy's batch budget is in tokens, so uniform and the oracle "
               "spend its mean tokens per question (samples at uniform's tokens per sample)")
+    unknown = sim.get("tokens_unknown") or uni.get("tokens_unknown")
+    if unknown:
+        print(f"tokens: unknown: {unknown}")
+    elif sim.get("tokens_counted") is not None:
+        print(f"tokens: an estimate: every length is drawn from the {sim['tokens_counted']:.0%} of the "
+              "table's samples that logged a count (the rest taken to be like them); a run's ledger "
+              "bills a sample without a count at max_tokens")
     if "extrapolated" in sim:
         print(f"extrapolated: {100 * sim['extrapolated']:.1f}% of the policy's simulated samples "
               "came from the fitted model (past a question's logged samples)")
