@@ -498,3 +498,25 @@ def test_a_query_id_written_as_a_number_and_as_text_is_one_query_and_said(tmp_pa
         in table.meta.notes["query_ids_mixed"]
     assert "query_ids_mixed" not in import_generic(
         _jsonl(tmp_path / "m.jsonl", [{"q": 1}, {"q": 1}]), FieldMapping(query_id="q")).meta.notes
+
+
+def test_quoted_reals_are_read_as_quoted_integers_are(tmp_path: Path) -> None:
+    """A JSON log that quotes its numbers ("0.7", "-1e-2") is read as a CSV's cells are; it was
+    refused ("expected a number, got '0.7'") while a quoted count was read. Text that is no plain
+    number stays refused, and a list of numbers where one belongs says what to do."""
+    log = _jsonl(tmp_path / "l.jsonl", [
+        {"q": "a", "lp": "-0.25", "t": " 0.7 ", "rm": "-1e-2"}, {"q": "a", "lp": -0.5, "t": "1", "rm": ".5"},
+    ])  # fmt: skip
+    mapping = FieldMapping(query_id="q", mean_logprob="lp", temperature="t", scores=(("rm", "rm"),))
+    table = import_generic(log, mapping)
+    assert table.mean_logprob.tolist() == [-0.25, -0.5]
+    assert table.temperature.tolist() == [0.7, 1.0]
+    assert table.scores["rm"].tolist() == [-0.01, 0.5]
+    for value, said in (("abc", "expected a number, got 'abc'"), ("nan", "expected a number, got 'nan'"),
+                        ("1.2.3", "expected a number, got '1.2.3'"),
+                        ([-0.1, -0.2], "expected a number, got a list of 2 numbers")):
+        with pytest.raises(FileFormatError, match=re.escape(said)) as caught:
+            import_generic(_jsonl(tmp_path / "bad.jsonl", [{"q": "a", "lp": value}]),
+                           FieldMapping(query_id="q", mean_logprob="lp"))
+        if isinstance(value, list):
+            assert "per-token log-probabilities" in str(caught.value.hint)

@@ -747,6 +747,14 @@ class _Getter:
                 value = float(value)
             except ValueError:
                 raise self.error(field, f"expected a number, got {value!r}") from None
+        elif isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
+            value = float(value)  # a JSON log that quotes its numbers ("0.7"), as it may its integers
+        if isinstance(value, list) and value and all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+            raise self.error(field, f"expected a number, got a list of {len(value)} numbers",
+                             hint="per-token log-probabilities or per-step scores? the table takes "
+                                  "one number per sample (their mean, or the reduction the scorer "
+                                  "means): compute it before importing")
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.error(field, f"expected a number, got {value!r}")
         try:
@@ -775,6 +783,7 @@ class _Getter:
 
 
 _DIGITS = re.compile(r"[0-9]+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 # 1,715 as a spreadsheet shows an integer: commas between groups of three digits. Only integer
 # fields read cells this way, and a comma-decimal locale's 1,715 (one and a fraction) is no
 # integer, so 1715 is the one reading; 1,5 or 1,71 stay refused
