@@ -539,7 +539,7 @@ def _print(report: dict) -> None:
         label = {"accuracy": "accuracy %", "coverage": "coverage %", "max_samples": "max samples"}.get(name, name)
         digits = 0 if name == "tokens" else 2
         # None: tokens nobody measured (said below the table), never a number standing in
-        table.append((label, *("unknown" if side[name] is None else cell(side[name], pct, digits)
+        table.append((label, *("unknown" if side.get(name) is None else cell(side[name], pct, digits)
                                for side in (sim, uni)), oracle))
     # Columns as wide as their widest cell, two spaces apart: a fixed width let a wide interval
     # (76.0 (59.1..100.0)) run into its neighbour as `19.184.5`.
