@@ -243,6 +243,25 @@ def test_a_damaged_report_is_named_not_a_crash(setup, tmp_path, capsys, field, v
     assert captured.out == ""  # nothing half-printed
 
 
+@pytest.mark.parametrize("damage, said", [
+    (lambda m: [m], "not a ttc run manifest (a JSON list, not an object)"),
+    (lambda m: {**m, "seed": "x"}, "not a ttc run manifest (field 'seed')"),
+    (lambda m: {**m, "dataset": 5}, "not a ttc run manifest (field 'dataset.sha256')"),
+])
+def test_a_damaged_manifest_is_named_by_its_field(setup, tmp_path, capsys, damage, said) -> None:
+    """A manifest.json holding a JSON array crashed `ttc report` (exit 3, AttributeError), and a
+    seed that is not a number was "(field invalid literal for int() with base 10: 'x')"."""
+    d, plan, queries, samples, reference = setup
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    (out / "manifest.json").write_text(json.dumps(damage(manifest)))
+    for command in (("report", str(out)), ("run", "--resume", str(out), "--quiet")):
+        assert ttc(*command) == 1
+        err = capsys.readouterr().err
+        assert f"{out / 'manifest.json'}: {said}" in err and "internal error" not in err, err
+
+
 @pytest.mark.parametrize("damage", ["another run's", "truncated", "answers edited"])
 def test_report_refuses_results_that_do_not_add_up_to_it(setup, tmp_path, damage) -> None:
     """results.jsonl replaced by another run's, cut short, or with its answers edited: the
