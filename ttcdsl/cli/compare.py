@@ -86,8 +86,9 @@ def run(args: argparse.Namespace) -> int:
     budgets = parse_budgets(args)
     if args.repeats < 1:
         usage_error(args, f"--repeats must be at least 1, not {args.repeats}")
-    if args.reps < 2:
-        usage_error(args, f"--reps must be at least 2, not {args.reps}")
+    from ttcdsl.cli.plan import check_reps
+
+    check_reps(args)
     if args.calibration and args.split is not None:
         usage_error(args, "--calibration and --split exclude each other",
                     hint="plan on another table (--calibration) or on a share of --samples (--split)")
