@@ -108,6 +108,28 @@ def tool_files(tmp_path_factory):
     return table, queries, plan
 
 
+def test_running_out_of_memory_in_a_comparison_row_is_not_a_bug(tool_files, monkeypatch,
+                                                                  capsys) -> None:
+    """A row that ran out of memory (ttc compare --reps 10^11) was "internal error (a bug in
+    ttcdsl ...): MemoryError" and the command exited 3; ttc says the machine's limit is one."""
+    import ttcdsl.compare.runs as runs
+    from tests.paths import REPO
+    from ttcdsl.cli import main
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError("Unable to allocate 93.1 GiB")
+
+    monkeypatch.setattr(runs, "plan_for", exhausted)
+    table, queries, plan = tool_files
+    capsys.readouterr()
+    code = main(["compare", str(REPO / "policies" / "self_consistency.ttc"), "--samples",
+                 str(table), "--format", "json"])
+    captured = capsys.readouterr()
+    assert code == 1, captured.err
+    assert "out of memory: MemoryError: Unable to allocate 93.1 GiB" in captured.out
+    assert "internal error" not in captured.out + captured.err
+
+
 @pytest.mark.parametrize("given, where, said", [
     ("table", "plan", "a samples table, not a plan"),
     ("queries", "plan", "a dataset of queries, not a plan"),
