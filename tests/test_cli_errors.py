@@ -183,3 +183,28 @@ def test_an_output_directory_that_is_a_file_is_said_one_way(tool_files, tmp_path
     captured = capsys.readouterr()
     assert said.format(taken=taken) in captured.err, captured.err
     assert taken.read_text() == "x" and "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize("command, said", [
+    (["run", "{plan}", "--queries", "{queries}", "--samples", "{dir}", "--out", "{run}"],
+     "{dir}: is a directory, not a samples table"),
+    (["compare", "policies/self_consistency.ttc", "--samples", "{dir}"],
+     "{dir}: is a directory, not a samples table"),
+    (["simulate", "policies/self_consistency.ttc", "--fit", "{dir}"],
+     "{dir}: is a directory, not a samples table"),
+    (["simulate", "{dir}"], "{dir}: is a directory, not a policy or plan file"),
+])
+def test_a_directory_given_as_an_input_file_is_named_as_one(tool_files, tmp_path, capsys, command,
+                                                            said) -> None:
+    """A directory given as the samples table was "no such samples table", and as the policy of
+    ttc simulate "no such file", though it is there."""
+    from tests.paths import REPO
+    from ttcdsl.cli import main
+
+    table, queries, plan = tool_files
+    names = {"plan": plan, "queries": queries, "dir": tmp_path, "run": tmp_path / "run"}
+    argv = [str(REPO / a) if a.startswith("policies/") else a.format(**names) for a in command]
+    capsys.readouterr()
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert said.format(**names) in err and "no such" not in err, err

@@ -98,10 +98,10 @@ def run(args: argparse.Namespace) -> int:
     from ttcdsl.cli.plan import _score_map
 
     scores = _score_map(args.score)
+    from ttcdsl.file_kinds import require_file
+
     for path in args.policies:
-        if not Path(path).is_file():
-            what = "is a directory, not a policy file" if Path(path).is_dir() else "no such policy file"
-            raise UserError(f"{path}: {what}")
+        require_file(path, "policy file")
     seen: set[Path] = set()
     unique, repeated = [], []
     for path in args.policies:  # the same file twice: one set of rows, said so
@@ -183,9 +183,10 @@ def _setup(args, budgets, fraction, scores, say):
     from ttcdsl.errors import UserError
     from ttcdsl.samples import load
 
+    from ttcdsl.file_kinds import require_file
+
     for path in filter(None, (args.samples, args.calibration)):
-        if not Path(path).is_file():
-            raise UserError(f"{path}: no such samples table")
+        require_file(path, "samples table")
     say(f"loading {args.samples}")
     table = load(args.samples)
     if not len(table):
