@@ -208,3 +208,25 @@ def test_a_directory_given_as_an_input_file_is_named_as_one(tool_files, tmp_path
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert said.format(**names) in err and "no such" not in err, err
+
+
+@pytest.mark.parametrize("taken", ["file", "directory"])
+def test_a_run_out_that_is_not_a_run_is_not_offered_for_resuming(tool_files, tmp_path, capsys,
+                                                                 taken) -> None:
+    """ttc run --out FILE said "FILE: already exists" and offered "ttc run --resume FILE"; a
+    resume of it fails, and --force replaces only runs."""
+    from ttcdsl.cli import main
+
+    table, queries, plan = tool_files
+    out = tmp_path / "out"
+    if taken == "file":
+        out.write_text("x")
+    else:
+        out.mkdir()
+        (out / "notes.txt").write_text("x")
+    capsys.readouterr()
+    assert main(["run", str(plan), "--queries", str(queries), "--samples", str(table), "--out",
+                 str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"{out}: exists and is not a run directory" in err and "--resume" not in err, err
+    assert (out if taken == "file" else out / "notes.txt").read_text() == "x"
