@@ -147,6 +147,20 @@ def test_report_refuses_a_run_whose_plan_policy_or_samples_were_swapped(setup, t
     assert shown.returncode == 1 and "the samples file belongs to another run" in shown.stderr
 
 
+def test_a_run_policy_copy_that_no_longer_checks_is_named_not_the_report(setup, tmp_path,
+                                                                         capsys) -> None:
+    """A policy.ttc replaced by text that does not check was blamed on report.json: "a damaged
+    run report (DiagnosticError: ...)"."""
+    d, plan, queries, samples, reference = setup
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    (out / "policy.ttc").write_text("garbage\n")
+    assert ttc("report", str(out)) == 1
+    err = capsys.readouterr().err
+    assert f"{out / 'policy.ttc'} is not the policy {out} ran with: it does not check" in err, err
+    assert "report.json" not in err and "unexpected 'garbage'" in err
+
+
 def test_report_refuses_a_report_its_samples_labels_contradict(setup, tmp_path) -> None:
     """Labels flipped in the stored samples (or a report edited) after the run: the report's
     accuracy is not what the run's own rules make of its samples, and `ttc report` says so."""
