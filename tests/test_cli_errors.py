@@ -193,6 +193,9 @@ def test_an_output_directory_that_is_a_file_is_said_one_way(tool_files, tmp_path
     (["simulate", "policies/self_consistency.ttc", "--fit", "{dir}"],
      "{dir}: is a directory, not a samples table"),
     (["simulate", "{dir}"], "{dir}: is a directory, not a policy or plan file"),
+    # ttc plan: "cannot tell the table format from the extension '(none)'"
+    (["plan", "policies/self_consistency.ttc", "--calibration", "{dir}", "-o", "{run}"],
+     "{dir}: is a directory, not a calibration table"),
 ])
 def test_a_directory_given_as_an_input_file_is_named_as_one(tool_files, tmp_path, capsys, command,
                                                             said) -> None:

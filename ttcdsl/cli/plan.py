@@ -125,8 +125,9 @@ def run(args: argparse.Namespace) -> int:
         [*args.policies, args.calibration], force=args.force,
     )
     calibration_path = Path(args.calibration)
-    if not calibration_path.exists():
-        raise UserError(f"{calibration_path}: no such calibration table")
+    from ttcdsl.file_kinds import require_file
+
+    require_file(calibration_path, "calibration table")  # a directory was "the extension '(none)'"
 
     from ttcdsl.lang.api import load_policy
     from ttcdsl.planner.build import allocation_mode, make_plan
