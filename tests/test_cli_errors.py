@@ -23,6 +23,9 @@ def test_running_out_of_memory_is_said_as_such_not_as_a_bug(monkeypatch, capsys)
 @pytest.mark.parametrize("argv, message", [
     (["plan", "policies/self_consistency.ttc", "-c", "x.jsonl", "--seed", "-1"], "--seed must be from 0"),
     (["plan", "policies/self_consistency.ttc", "-c", "x.jsonl", "--reps", "100000000"], "--reps must be at most"),
+    # compare took any --reps: each row ran out of memory, reported as a bug (exit 3)
+    (["compare", "policies/self_consistency.ttc", "--samples", "x.jsonl", "--reps", str(10**11)],
+     "--reps must be at most 1000000"),
     (["simulate", "policies/self_consistency.ttc", "--seed", str(10**29)], "--seed must be from 0"),
     (["simulate", "policies/self_consistency.ttc", "--seeds", str(10**11)], "--seeds must be at most"),
     (["simulate", "policies/self_consistency.ttc", "--queries", str(10**11)], "--queries must be at most"),
@@ -105,6 +108,28 @@ def tool_files(tmp_path_factory):
     return table, queries, plan
 
 
+def test_running_out_of_memory_in_a_comparison_row_is_not_a_bug(tool_files, monkeypatch,
+                                                                  capsys) -> None:
+    """A row that ran out of memory (ttc compare --reps 10^11) was "internal error (a bug in
+    ttcdsl ...): MemoryError" and the command exited 3; ttc says the machine's limit is one."""
+    import ttcdsl.compare.runs as runs
+    from tests.paths import REPO
+    from ttcdsl.cli import main
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError("Unable to allocate 93.1 GiB")
+
+    monkeypatch.setattr(runs, "plan_for", exhausted)
+    table, queries, plan = tool_files
+    capsys.readouterr()
+    code = main(["compare", str(REPO / "policies" / "self_consistency.ttc"), "--samples",
+                 str(table), "--format", "json"])
+    captured = capsys.readouterr()
+    assert code == 1, captured.err
+    assert "out of memory: MemoryError: Unable to allocate 93.1 GiB" in captured.out
+    assert "internal error" not in captured.out + captured.err
+
+
 @pytest.mark.parametrize("given, where, said", [
     ("table", "plan", "a samples table, not a plan"),
     ("queries", "plan", "a dataset of queries, not a plan"),
@@ -158,3 +183,53 @@ def test_an_output_directory_that_is_a_file_is_said_one_way(tool_files, tmp_path
     captured = capsys.readouterr()
     assert said.format(taken=taken) in captured.err, captured.err
     assert taken.read_text() == "x" and "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize("command, said", [
+    (["run", "{plan}", "--queries", "{queries}", "--samples", "{dir}", "--out", "{run}"],
+     "{dir}: is a directory, not a samples table"),
+    (["compare", "policies/self_consistency.ttc", "--samples", "{dir}"],
+     "{dir}: is a directory, not a samples table"),
+    (["simulate", "policies/self_consistency.ttc", "--fit", "{dir}"],
+     "{dir}: is a directory, not a samples table"),
+    (["simulate", "{dir}"], "{dir}: is a directory, not a policy or plan file"),
+    # ttc plan: "cannot tell the table format from the extension '(none)'"
+    (["plan", "policies/self_consistency.ttc", "--calibration", "{dir}", "-o", "{run}"],
+     "{dir}: is a directory, not a calibration table"),
+])
+def test_a_directory_given_as_an_input_file_is_named_as_one(tool_files, tmp_path, capsys, command,
+                                                            said) -> None:
+    """A directory given as the samples table was "no such samples table", and as the policy of
+    ttc simulate "no such file", though it is there."""
+    from tests.paths import REPO
+    from ttcdsl.cli import main
+
+    table, queries, plan = tool_files
+    names = {"plan": plan, "queries": queries, "dir": tmp_path, "run": tmp_path / "run"}
+    argv = [str(REPO / a) if a.startswith("policies/") else a.format(**names) for a in command]
+    capsys.readouterr()
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert said.format(**names) in err and "no such" not in err, err
+
+
+@pytest.mark.parametrize("taken", ["file", "directory"])
+def test_a_run_out_that_is_not_a_run_is_not_offered_for_resuming(tool_files, tmp_path, capsys,
+                                                                 taken) -> None:
+    """ttc run --out FILE said "FILE: already exists" and offered "ttc run --resume FILE"; a
+    resume of it fails, and --force replaces only runs."""
+    from ttcdsl.cli import main
+
+    table, queries, plan = tool_files
+    out = tmp_path / "out"
+    if taken == "file":
+        out.write_text("x")
+    else:
+        out.mkdir()
+        (out / "notes.txt").write_text("x")
+    capsys.readouterr()
+    assert main(["run", str(plan), "--queries", str(queries), "--samples", str(table), "--out",
+                 str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"{out}: exists and is not a run directory" in err and "--resume" not in err, err
+    assert (out if taken == "file" else out / "notes.txt").read_text() == "x"

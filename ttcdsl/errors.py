@@ -20,3 +20,18 @@ class UserError(Exception):
         if self.hint:
             text += f"\n  help: {self.hint}"
         return text
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """The machine's limit, not a bug: Python's MemoryError, or XLA's failed allocation."""
+    text = str(error)
+    return isinstance(error, MemoryError) or (
+        type(error).__name__ in ("XlaRuntimeError", "JaxRuntimeError")
+        and ("RESOURCE_EXHAUSTED" in text or "Out of memory" in text))
+
+
+def out_of_memory_error(error: BaseException) -> UserError:
+    """What :func:`out_of_memory` errors say, wherever they are caught."""
+    return UserError(f"out of memory: {type(error).__name__}: {str(error)[:200]}",
+                     hint="ask for less at once (--queries, --seeds, --reps, the table's size) or "
+                     "use a machine with more memory")

@@ -41,6 +41,17 @@ def kind_of_file(path: Path) -> str | None:
         return None
 
 
+def require_file(path: str | Path, noun: str, *, hint: str | None = None) -> None:
+    """``path`` is a file, or the user's error: "no such NOUN", or "is a directory, not a NOUN"
+    (a directory was "no such samples table", though it is there)."""
+    from ttcdsl.errors import UserError
+
+    path = Path(path)
+    if not path.is_file():
+        what = f"is a directory, not a {noun}" if path.is_dir() else f"no such {noun}"
+        raise UserError(f"{path}: {what}", hint=hint)
+
+
 def misplaced(kind: str, wanted: str) -> tuple[str, str]:
     """The message and hint for a file of ``kind`` given where ``wanted`` belongs."""
     return f"{kind}, not {wanted}", f"{kind} is read {WHERE[kind]}"

@@ -142,6 +142,8 @@ def test_query_rules() -> None:
     ("line", "field", "words"),
     [
         ('{"id": "b", "kind": "math"', None, "not valid JSON"),
+        # read "Invalid control character at at column 10"
+        ('{"id": "b\x01"}', None, "not valid JSON (Invalid control character at column 10)"),
         ('{"id": "b", "kind": "math", "prompt": "p", "answer": "3"}', "answer", "unknown field"),
         ('{"kind": "math", "prompt": "p"}', "id", "missing"),
         ('{"id": "b", "kind": "proof", "prompt": "p"}', "kind", "one of"),
@@ -163,6 +165,16 @@ def test_bad_dataset_lines_name_file_line_field(
     with pytest.raises(FileFormatError) as caught:
         read_queries(path)
     assert caught.value.line == 2 and caught.value.field == field and words in caught.value.message
+
+
+def test_a_cut_off_last_line_is_said_in_plain_words(tmp_path: Path) -> None:
+    """A dataset whose last line was cut off read "Unterminated string starting at at column 8"."""
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"id": "a", "kind": "math", "prompt": "p"}\n{"id": "b')
+    with pytest.raises(FileFormatError) as caught:
+        read_queries(path)
+    assert caught.value.line == 2
+    assert "not valid JSON (Unterminated string starting at column 8)" in caught.value.message
 
 
 def test_blank_lines_at_the_end_are_ignored(tmp_path: Path) -> None:

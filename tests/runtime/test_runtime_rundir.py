@@ -147,6 +147,20 @@ def test_report_refuses_a_run_whose_plan_policy_or_samples_were_swapped(setup, t
     assert shown.returncode == 1 and "the samples file belongs to another run" in shown.stderr
 
 
+def test_a_run_policy_copy_that_no_longer_checks_is_named_not_the_report(setup, tmp_path,
+                                                                         capsys) -> None:
+    """A policy.ttc replaced by text that does not check was blamed on report.json: "a damaged
+    run report (DiagnosticError: ...)"."""
+    d, plan, queries, samples, reference = setup
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    (out / "policy.ttc").write_text("garbage\n")
+    assert ttc("report", str(out)) == 1
+    err = capsys.readouterr().err
+    assert f"{out / 'policy.ttc'} is not the policy {out} ran with: it does not check" in err, err
+    assert "report.json" not in err and "unexpected 'garbage'" in err
+
+
 def test_report_refuses_a_report_its_samples_labels_contradict(setup, tmp_path) -> None:
     """Labels flipped in the stored samples (or a report edited) after the run: the report's
     accuracy is not what the run's own rules make of its samples, and `ttc report` says so."""
@@ -241,6 +255,25 @@ def test_a_damaged_report_is_named_not_a_crash(setup, tmp_path, capsys, field, v
     if field in ("bins", "verdict", "stop_savings"):  # the ones the report alone can tell
         assert f"its field {field!r}" in captured.err
     assert captured.out == ""  # nothing half-printed
+
+
+@pytest.mark.parametrize("damage, said", [
+    (lambda m: [m], "not a ttc run manifest (a JSON list, not an object)"),
+    (lambda m: {**m, "seed": "x"}, "not a ttc run manifest (field 'seed')"),
+    (lambda m: {**m, "dataset": 5}, "not a ttc run manifest (field 'dataset.sha256')"),
+])
+def test_a_damaged_manifest_is_named_by_its_field(setup, tmp_path, capsys, damage, said) -> None:
+    """A manifest.json holding a JSON array crashed `ttc report` (exit 3, AttributeError), and a
+    seed that is not a number was "(field invalid literal for int() with base 10: 'x')"."""
+    d, plan, queries, samples, reference = setup
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    (out / "manifest.json").write_text(json.dumps(damage(manifest)))
+    for command in (("report", str(out)), ("run", "--resume", str(out), "--quiet")):
+        assert ttc(*command) == 1
+        err = capsys.readouterr().err
+        assert f"{out / 'manifest.json'}: {said}" in err and "internal error" not in err, err
 
 
 @pytest.mark.parametrize("damage", ["another run's", "truncated", "answers edited"])

@@ -92,20 +92,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         hint="check the path and its permissions").render(), file=sys.stderr)
         return EXIT_USER_ERROR
     except Exception as error:  # the last line of defence: never a raw traceback
-        if _out_of_memory(error):
-            print(UserError(f"out of memory: {type(error).__name__}: {str(error)[:200]}",
-                            hint="ask for less at once (--queries, --seeds, --reps, the table's "
-                            "size) or use a machine with more memory").render(), file=sys.stderr)
+        from ttcdsl.errors import out_of_memory, out_of_memory_error
+
+        if out_of_memory(error):
+            print(out_of_memory_error(error).render(), file=sys.stderr)
             return EXIT_USER_ERROR
         return _internal(error)
-
-
-def _out_of_memory(error: BaseException) -> bool:
-    """The machine's limit, not a bug: Python's MemoryError, or XLA's failed allocation."""
-    text = str(error)
-    return isinstance(error, MemoryError) or (
-        type(error).__name__ in ("XlaRuntimeError", "JaxRuntimeError")
-        and ("RESOURCE_EXHAUSTED" in text or "Out of memory" in text))
 
 
 def _internal(error: BaseException) -> int:

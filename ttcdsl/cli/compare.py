@@ -86,8 +86,9 @@ def run(args: argparse.Namespace) -> int:
     budgets = parse_budgets(args)
     if args.repeats < 1:
         usage_error(args, f"--repeats must be at least 1, not {args.repeats}")
-    if args.reps < 2:
-        usage_error(args, f"--reps must be at least 2, not {args.reps}")
+    from ttcdsl.cli.plan import check_reps
+
+    check_reps(args)
     if args.calibration and args.split is not None:
         usage_error(args, "--calibration and --split exclude each other",
                     hint="plan on another table (--calibration) or on a share of --samples (--split)")
@@ -97,10 +98,10 @@ def run(args: argparse.Namespace) -> int:
     from ttcdsl.cli.plan import _score_map
 
     scores = _score_map(args.score)
+    from ttcdsl.file_kinds import require_file
+
     for path in args.policies:
-        if not Path(path).is_file():
-            what = "is a directory, not a policy file" if Path(path).is_dir() else "no such policy file"
-            raise UserError(f"{path}: {what}")
+        require_file(path, "policy file")
     seen: set[Path] = set()
     unique, repeated = [], []
     for path in args.policies:  # the same file twice: one set of rows, said so
@@ -182,9 +183,10 @@ def _setup(args, budgets, fraction, scores, say):
     from ttcdsl.errors import UserError
     from ttcdsl.samples import load
 
+    from ttcdsl.file_kinds import require_file
+
     for path in filter(None, (args.samples, args.calibration)):
-        if not Path(path).is_file():
-            raise UserError(f"{path}: no such samples table")
+        require_file(path, "samples table")
     say(f"loading {args.samples}")
     table = load(args.samples)
     if not len(table):

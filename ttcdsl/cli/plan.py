@@ -103,10 +103,7 @@ def run(args: argparse.Namespace) -> int:
     # Command-line value errors exit 2 (a bad command line), before anything is read.
     if args.queries is not None and args.queries < 1:
         usage_error(args, f"--queries must be at least 1, not {args.queries}")
-    if args.reps < 2:
-        usage_error(args, f"--reps must be at least 2, not {args.reps}")
-    if args.reps > 1_000_000:
-        usage_error(args, f"--reps must be at most 1000000, not {args.reps}")
+    check_reps(args)
     if not 0 <= args.seed < 2**32:  # numpy's generators take seeds from 0 to 2^32 - 1 here
         usage_error(args, f"--seed must be from 0 to {2**32 - 1}, not {args.seed}")
     try:
@@ -128,8 +125,9 @@ def run(args: argparse.Namespace) -> int:
         [*args.policies, args.calibration], force=args.force,
     )
     calibration_path = Path(args.calibration)
-    if not calibration_path.exists():
-        raise UserError(f"{calibration_path}: no such calibration table")
+    from ttcdsl.file_kinds import require_file
+
+    require_file(calibration_path, "calibration table")  # a directory was "the extension '(none)'"
 
     from ttcdsl.lang.api import load_policy
     from ttcdsl.planner.build import allocation_mode, make_plan
@@ -197,6 +195,21 @@ def run(args: argparse.Namespace) -> int:
         if output is None and not args.explain and sweep is None:
             sys.stdout.write(dump_plan(result.plan))
     return 0
+
+
+MAX_REPS = 1_000_000
+
+
+def check_reps(args: argparse.Namespace) -> None:
+    """--reps (the planner's Monte Carlo repetitions; ttc plan, ttc compare): from 2 to
+    MAX_REPS, a command-line error otherwise (ttc compare --reps 10^11 ran out of memory in each
+    row, reported as a bug)."""
+    from ttcdsl.cli.usage import usage_error
+
+    if args.reps < 2:
+        usage_error(args, f"--reps must be at least 2, not {args.reps}")
+    if args.reps > MAX_REPS:
+        usage_error(args, f"--reps must be at most {MAX_REPS}, not {args.reps}")
 
 
 def _score_map(items: list[str]) -> dict[str, str]:

@@ -613,9 +613,9 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
                   "after ttc plan wrote it cannot be checked: it runs as written, and the "
                   "report's comparison with its predictions says so", file=sys.stderr)
     policy_file = policy_path or _recorded_policy(plan_path, plan)
-    if not Path(policy_file).is_file():
-        what = "is a directory, not a policy file" if Path(policy_file).is_dir() else "no such policy file"
-        raise UserError(f"{policy_file}: {what}", hint="pass --policy POLICY.ttc")
+    from ttcdsl.file_kinds import require_file
+
+    require_file(policy_file, "policy file", hint="pass --policy POLICY.ttc")
     policy = load_policy(policy_file)
     if policy.source_hash != plan["policy"]["source_sha256"]:
         raise UserError(
@@ -671,12 +671,11 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
         return _Inputs(**common, table=None, table_path=None, table_sha=None, backend=backend,
                        prompt_bounds=prompt_bounds, live=True)
     table_path = Path(args.samples)
-    if not table_path.is_file():
-        raise UserError(
-            f"{table_path}: no such samples table",
-            hint="a resume reads the table from where the run started; if it moved, pass "
-            "--samples NEW_PATH (its sha256 is checked)" if getattr(args, "resume", None) else None,
-        )
+    from ttcdsl.file_kinds import require_file
+
+    require_file(table_path, "samples table",
+                 hint="a resume reads the table from where the run started; if it moved, pass "
+                 "--samples NEW_PATH (its sha256 is checked)" if getattr(args, "resume", None) else None)
     from ttcdsl.runtime.replay import ReplayBackend
     from ttcdsl.samples import content_hash
 

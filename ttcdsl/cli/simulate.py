@@ -127,8 +127,9 @@ def _run(args: argparse.Namespace, say) -> int:
     if args.workload not in WORKLOADS:
         raise UserError(f"--workload {args.workload!r}: no such workload; the workloads are "
                         f"{', '.join(WORKLOADS)}", hint="see ttc simulate --help for what each is")
-    if not target.is_file():
-        raise UserError(f"{target}: no such file")
+    from ttcdsl.file_kinds import require_file
+
+    require_file(target, "policy or plan file")
 
     from ttcdsl.lang.api import load_policy
     from ttcdsl.simulate import Workload, check_supported, fit_table, simulate_plan, unsharded_because
@@ -146,8 +147,7 @@ def _run(args: argparse.Namespace, say) -> int:
         from ttcdsl.samples import load
 
         fit_path = Path(args.fit)
-        if not fit_path.is_file():
-            raise UserError(f"{fit_path}: no such samples table")
+        require_file(fit_path, "samples table")
         table = load(fit_path)
         _warn_degenerate(table, fit_path)
 

@@ -319,6 +319,11 @@ def _internal_row(name: str, path: str, budget: float | None, error: Exception) 
     import os
     import traceback
 
+    from ttcdsl.errors import out_of_memory, out_of_memory_error
+
+    if out_of_memory(error):  # the machine's limit, as ttc says of it elsewhere: not a bug
+        said = out_of_memory_error(error)
+        return _error_row(name, path, budget, UserError(f"{said.message}; {said.hint}"))
     if os.environ.get("TTC_DEBUG"):
         traceback.print_exception(error)
     return {

@@ -76,6 +76,7 @@ def check_run_files(run_dir: Path) -> None:
     another run (its header's seed, policy, backend or model). The report would be read against
     the wrong plan or show another run's samples."""
     from ttcdsl.lang.api import load_policy
+    from ttcdsl.lang.diagnostics import DiagnosticError
     from ttcdsl.runtime.rundir import MANIFEST, PLAN, POLICY, SAMPLES, check_samples_header, file_sha256, read_manifest
     from ttcdsl.samples import SampleStore
 
@@ -91,7 +92,12 @@ def check_run_files(run_dir: Path) -> None:
                         hint=hint)
     if not (run_dir / POLICY).is_file():
         raise UserError(f"{run_dir / POLICY}: missing; the run's policy is part of its record", hint=hint)
-    if load_policy(run_dir / POLICY).source_hash != manifest.policy_sha256:
+    try:
+        policy = load_policy(run_dir / POLICY)
+    except DiagnosticError as error:  # it checked when the run began: it was changed since
+        raise UserError(f"{run_dir / POLICY} is not the policy {run_dir} ran with: it does not check "
+                        f"({error})", hint=hint) from None
+    if policy.source_hash != manifest.policy_sha256:
         raise UserError(f"{run_dir / POLICY} is not the policy {run_dir} ran with (its hash is not the one "
                         f"{run_dir / MANIFEST} records)", hint=hint)
     check_samples_header(run_dir, manifest, SampleStore.open(run_dir / SAMPLES).meta())

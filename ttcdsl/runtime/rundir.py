@@ -14,8 +14,8 @@
 The directory is created only after every input was validated, built beside its final name and
 renamed into place when complete (:mod:`ttcdsl.runtime.staging`), and removed again if the run
 fails or is interrupted before it stored a sample (the old run a ``--force`` replaced is put
-back), so a failed or killed start leaves nothing behind. One
-process writes a run directory at a time (:mod:`ttcdsl.runtime.lock`). The dataset and the replay table are referenced by path and
+back), so a failed or killed start leaves nothing behind. One process writes a run directory at
+a time (:mod:`ttcdsl.runtime.lock`). The dataset and the replay table are referenced by path and
 content hash (they may be large); a resume checks the hashes, so a changed input is refused
 instead of silently mixing two runs.
 """
@@ -101,28 +101,46 @@ class Manifest:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], path: Path) -> Manifest:
+    def from_dict(cls, data: Any, path: Path) -> Manifest:
+        if not isinstance(data, Mapping):  # a JSON array or number crashed here (exit 3)
+            raise UserError(f"{path}: not a ttc run manifest (a JSON {type(data).__name__}, not an "
+                            "object)")
+        field = "ttc_run"  # the field being read, for the message
+
+        def get(*keys: str) -> Any:
+            nonlocal field
+            field = ".".join(keys)
+            value = data
+            for key in keys:
+                value = value[key]
+            return value
+
+        def get_optional(key: str) -> Any:
+            nonlocal field
+            field = key
+            return data.get(key)
+
         try:
             if data.get("ttc_run") != MANIFEST_VERSION:
                 raise KeyError("ttc_run")
             return cls(
-                policy_sha256=data["policy_sha256"],
-                plan_sha256=data["plan_sha256"],
-                dataset_sha256=data["dataset"]["sha256"],
-                dataset_path=data["dataset"]["path"],
-                queries=int(data["dataset"]["queries"]),
-                backend=data["backend"]["name"],
-                model=data["backend"]["model"],
-                table_path=data["backend"]["table"],
-                table_sha256=data["backend"]["table_sha256"],
-                seed=int(data["seed"]),
-                ttc_version=data["ttc_version"],
-                created_at=data["created_at"],
-                command=tuple(data["command"]),
-                score_columns=_score_columns(data.get("score_columns") or {}),
+                policy_sha256=get("policy_sha256"),
+                plan_sha256=get("plan_sha256"),
+                dataset_sha256=get("dataset", "sha256"),
+                dataset_path=get("dataset", "path"),
+                queries=int(get("dataset", "queries")),
+                backend=get("backend", "name"),
+                model=get("backend", "model"),
+                table_path=get("backend", "table"),
+                table_sha256=get("backend", "table_sha256"),
+                seed=int(get("seed")),
+                ttc_version=get("ttc_version"),
+                created_at=get("created_at"),
+                command=tuple(get("command")),
+                score_columns=_score_columns(get_optional("score_columns") or {}),
             )
-        except (KeyError, TypeError, ValueError) as error:
-            raise UserError(f"{path}: not a ttc run manifest (field {error})") from None
+        except (KeyError, TypeError, ValueError):
+            raise UserError(f"{path}: not a ttc run manifest (field {field!r})") from None
 
 
 def _score_columns(data: Any) -> dict[str, str]:

@@ -168,9 +168,9 @@ def create_run_dir(out: Path, populate: Callable[[Path], None], *, force: bool) 
     old_lock = None
     if os.path.lexists(out) and not (out.is_dir() and not out.is_symlink()
                                      and not any(out.iterdir())):
+        check_replaceable(out)  # not a run (a file, another directory): never one to resume
         if not force:
             raise _exists(out)
-        check_replaceable(out)
         old_lock = lock_run_dir(out)  # refuses a run another process is writing
     staging = out.parent / f".{out.name}.ttc-new-{os.getpid()}"
     aside = out.parent / f".{out.name}.ttc-old-{os.getpid()}"

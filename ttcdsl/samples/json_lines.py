@@ -89,7 +89,8 @@ def loads(text: str | bytes, path: Path, line: int | None) -> Any:
     except json.JSONDecodeError as error:
         raise FileFormatError(
             path,
-            f"not valid JSON ({error.msg} at column {error.colno})",
+            # some of json's messages end in "at" already ("Unterminated string starting at")
+            f"not valid JSON ({error.msg.removesuffix(' at')} at column {error.colno})",
             line=error.lineno if line is None else line,
         ) from None
     except RecursionError:
