@@ -143,6 +143,10 @@ def test_explain_prints_every_code_and_rejects_unknown_ones(capsys):
     assert caught.value.code == 2 and "takes no code" in capsys.readouterr().err
     assert main(["explain", ""]) == 1
     assert "unknown diagnostic code ''" in capsys.readouterr().err
+    # a policy given for a code: said so, with the command that lists its diagnostics
+    assert main(["explain", "pol/ghost.ttc"]) == 1
+    err = capsys.readouterr().err
+    assert "'pol/ghost.ttc' names a file, not a diagnostic code" in err and "ttc check pol/ghost.ttc" in err
 
 
 def test_bad_command_line_exits_2():

@@ -34,6 +34,11 @@ def run(args: argparse.Namespace) -> int:
         code = f"TTC{int(code):03d}"
     text = explain(code)
     if text is None:
+        from pathlib import Path
+
+        if args.code.strip() and (args.code.endswith(".ttc") or Path(args.code).is_file()):  # a policy
+            raise UserError(f"'{args.code}' names a file, not a diagnostic code: ttc explain explains a code "
+                            "such as TTC011", hint=f"ttc check {args.code} lists its diagnostics, each with its code")
         raise UserError(f"unknown diagnostic code '{args.code}'", hint="`ttc explain --list` lists them all")
     print(text, end="")
     return 0
