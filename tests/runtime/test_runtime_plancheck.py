@@ -38,6 +38,8 @@ def _set(data: dict, field: str, value) -> None:
         ("bins[1].name", "easy", "the plan says 'easy', but the policy says 'agree'"),
         ("bins[0].strategy", "majority_vote", "the policy says 'weighted_vote'"),
         ("bins[0].sampling.max_tokens", 99, "the plan says 99, but the policy says 4096"),
+        # a key only the plan has: the policy says nothing of it (it read 'None', Python's word)
+        ("bins[0].sampling.bogus", 1, "the plan says 1, but the policy says nothing"),
         ("bins[1].allocation[0].samples", 40, "40 samples per query, but the policy allows 2..12"),
         ("bins[0].allocation[1].samples", 1, "1 samples per query, but the policy allows 2..12"),
         # a field of the wrong kind is refused by name when the plan is read (it crashed the run

@@ -29,10 +29,13 @@ def check_plan_against_policy(plan: Mapping[str, Any], policy: ir.Policy, plan_p
     error names the file and the field."""
     from ttcdsl.planner.report import sampling_fields, source_text
 
+    def said(value: Any) -> str:
+        return "nothing" if value is None else repr(value)  # a field one side lacks, not 'None'
+
     def fail(field: str, mine: Any, theirs: Any) -> None:
         raise FileFormatError(
             Path(plan_path),
-            f"the plan says {mine!r}, but the policy says {theirs!r}",
+            f"the plan says {said(mine)}, but the policy says {said(theirs)}",
             field=field,
             hint="the plan was edited by hand or made from another policy; re-plan with ttc plan",
         )
