@@ -357,6 +357,14 @@ def test_a_plans_recorded_policy_is_found_beside_the_plan(tmp_path, monkeypatch,
     capsys.readouterr()
     assert ttc(*run_args(plan.relative_to(tmp_path), queries, samples, tmp_path / "run3")) == 1
     assert "another version of the policy" in capsys.readouterr().err
+    # recorded as an absolute path that is gone, or a directory: said once, not 'X is not at X'
+    (tmp_path / policy.name).unlink()
+    for recorded, said in ((tmp_path / "gone.ttc", "is not there"), (tmp_path, "is not a file")):
+        data["policy"]["file"] = str(recorded)
+        save_plan(data, plan)
+        assert ttc(*run_args(plan, queries, samples, tmp_path / "run4")) == 1
+        err = capsys.readouterr().err
+        assert f"the policy file it records, {recorded}, {said}\n" in err, err
 
 
 def test_a_rate_every_query_agrees_on_has_an_error_bar() -> None:

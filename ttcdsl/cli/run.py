@@ -778,8 +778,10 @@ def _recorded_policy(plan_path, plan) -> str:
         places.append(plan_path.parent / recorded)
     found = [p for p in dict.fromkeys(places) if p.is_file()]
     if not found:
-        where = " or ".join(str(p) for p in dict.fromkeys(places))
-        raise UserError(f"{plan_path}: the policy file it records, {recorded}, is not at {where}",
+        looked = [str(p) for p in dict.fromkeys(places) if str(p) != recorded]
+        where = f" (nor at {' or '.join(looked)})" if looked else ""
+        what = "is not a file" if Path(recorded).exists() else "is not there"
+        raise UserError(f"{plan_path}: the policy file it records, {recorded}, {what}{where}",
                         hint="pass --policy POLICY.ttc")
     from ttcdsl.lang.api import load_policy
 
