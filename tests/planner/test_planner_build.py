@@ -419,6 +419,11 @@ def test_plan_that_is_not_yaml(tmp_path):
         load_plan(path)
     with pytest.raises(FileFormatError, match="no such plan file"):
         load_plan(tmp_path / "missing.yaml")
+    # a bad byte by its line and column (it was "'utf-8' codec can't decode byte 0xff in position 31")
+    path.write_bytes(b"mode: fixed\npolicy:\n  name: ab\xffc\n")
+    with pytest.raises(FileFormatError) as caught:
+        load_plan(path)
+    assert caught.value.line == 3 and "not valid UTF-8 text (byte 0xff at column 11)" in caught.value.message
 
 
 def test_every_solver_gives_the_same_plan_value(workload):

@@ -120,19 +120,21 @@ def load_plan(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and validate a plan file; every problem names the file and the field."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise FileFormatError(path, "no such plan file") from None
     except IsADirectoryError:
         raise FileFormatError(path, "a directory, not a plan file") from None
-    except (OSError, UnicodeDecodeError) as error:
+    except OSError as error:
         raise FileFormatError(path, f"cannot read the plan: {error}") from None
     from ttcdsl.file_kinds import kind_of_file, misplaced
+    from ttcdsl.samples.json_lines import decode_text
 
     kind = kind_of_file(path)
     if kind is not None and kind != "a plan":
         message, hint = misplaced(kind, "a plan")
         raise FileFormatError(path, message, hint=hint)
+    text = decode_text(raw, path, None)  # a bad byte by its line and column
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
