@@ -316,10 +316,12 @@ def test_sweep_renders_a_table(capsys):
     (["--sweep-out", "x.json"], "--sweep-out needs --sweep"),
     (["--workload", "nightmare"], "no such workload; the workloads are builtin, easy, hard, trap"),
 ])
-def test_bad_flags_are_clear_messages_exit_1(argv, message, capsys):
-    code = main(["simulate", str(REPO / "policies" / "oracle_coverage.ttc"), *argv])
+def test_bad_flags_are_clear_messages_exit_2(argv, message, capsys):
+    """Command-line mistakes: exit 2, as ttc plan's and ttc compare's (they were exit 1)."""
+    with pytest.raises(SystemExit) as caught:
+        main(["simulate", str(REPO / "policies" / "oracle_coverage.ttc"), *argv])
     err = capsys.readouterr().err
-    assert code == 1
+    assert caught.value.code == 2
     assert message in err and "Traceback" not in err
 
 
@@ -463,12 +465,12 @@ def test_check_names_the_figure_that_disagrees(esc_plan, tmp_path, capsys):
 def test_check_refuses_a_policy_and_a_second_file(esc_plan, capsys):
     plan, _ = esc_plan
     policy = str(REPO / "policies" / "early_stopping_sc.ttc")
-    assert main(["simulate", "--check", policy]) == 1
-    assert "a policy has no predictions to check" in capsys.readouterr().err
-    assert main(["simulate", policy, "--check", str(plan)]) == 1
-    assert "give it alone" in capsys.readouterr().err
-    assert main(["simulate", "--check", str(plan), "--budget", "4"]) == 1
-    assert "takes no --budget or --sweep" in capsys.readouterr().err
+    for argv, said in ((["--check", policy], "a policy has no predictions to check"),
+                       ([policy, "--check", str(plan)], "give it alone"),
+                       (["--check", str(plan), "--budget", "4"], "takes no --budget or --sweep")):
+        with pytest.raises(SystemExit) as caught:
+            main(["simulate", *argv])
+        assert caught.value.code == 2 and said in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- workloads, sharding

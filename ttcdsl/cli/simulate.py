@@ -118,15 +118,19 @@ def _run(args: argparse.Namespace, say) -> int:
         usage_error(args, f"--seed must be from 0 to {2**32 - 1}, got {args.seed}")
     if args.empirical and not args.fit:
         usage_error(args, "--empirical resamples a table's logged samples: give the table with --fit SAMPLES")
-    target = _target(args)
-    budget = _parse_budget(args.budget) if args.budget is not None else None
-    budgets = _parse_sweep(args.sweep) if args.sweep is not None else None
+    # the command line's own mistakes exit 2, as ttc plan's and ttc compare's do
+    try:
+        target = _target(args)
+        budget = _parse_budget(args.budget) if args.budget is not None else None
+        budgets = _parse_sweep(args.sweep) if args.sweep is not None else None
+    except UserError as error:
+        usage_error(args, error.message, hint=error.hint)
     _check_combinations(args, budget, budgets)
     from simulator.workloads import WORKLOADS
 
     if args.workload not in WORKLOADS:
-        raise UserError(f"--workload {args.workload!r}: no such workload; the workloads are "
-                        f"{', '.join(WORKLOADS)}", hint="see ttc simulate --help for what each is")
+        usage_error(args, f"--workload {args.workload!r}: no such workload; the workloads are "
+                    f"{', '.join(WORKLOADS)}", hint="see ttc simulate --help for what each is")
     from ttcdsl.file_kinds import require_file
 
     require_file(target, "policy or plan file")
@@ -317,15 +321,15 @@ def _parse_sweep(text: str) -> list[float]:
 
 
 def _check_combinations(args, budget, budgets) -> None:
-    from ttcdsl.errors import UserError
+    from ttcdsl.cli.usage import usage_error
 
     if budget is not None and budgets is not None:
-        raise UserError("--budget and --sweep exclude each other",
-                        hint="one budget (--budget B) or a range of them (--sweep LO..HI)")
+        usage_error(args, "--budget and --sweep exclude each other",
+                    hint="one budget (--budget B) or a range of them (--sweep LO..HI)")
     if args.check and (budget is not None or budgets is not None):
-        raise UserError("--check compares the plan as it was made; it takes no --budget or --sweep")
+        usage_error(args, "--check compares the plan as it was made; it takes no --budget or --sweep")
     if args.sweep_out and budgets is None:
-        raise UserError("--sweep-out needs --sweep", hint="e.g. --sweep 2..16:2 --sweep-out f.json")
+        usage_error(args, "--sweep-out needs --sweep", hint="e.g. --sweep 2..16:2 --sweep-out f.json")
     if args.sweep_plot:
         from ttcdsl.cli.plan import _check_sweep_plot
 
