@@ -26,6 +26,9 @@ def test_running_out_of_memory_is_said_as_such_not_as_a_bug(monkeypatch, capsys)
     # compare took any --reps: each row ran out of memory, reported as a bug (exit 3)
     (["compare", "policies/self_consistency.ttc", "--samples", "x.jsonl", "--reps", str(10**11)],
      "--reps must be at most 1000000"),
+    # compare took any --repeats: 10^8 sample orders ran on without end
+    (["compare", "policies/self_consistency.ttc", "--samples", "x.jsonl", "--repeats", str(10**8)],
+     "--repeats must be at most 1000"),
     (["simulate", "policies/self_consistency.ttc", "--seed", str(10**29)], "--seed must be from 0"),
     (["simulate", "policies/self_consistency.ttc", "--seeds", str(10**11)], "--seeds must be at most"),
     (["simulate", "policies/self_consistency.ttc", "--queries", str(10**11)], "--queries must be at most"),
