@@ -47,6 +47,30 @@ def test_out_of_range_numbers_are_command_line_errors(argv, message, capsys) -> 
     assert caught.value.code == 2 and message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("sizes, said", [
+    (["--samples", str(10**11)],
+     "--queries 500 x --samples 100000000000 is 50,000,000,000,000 samples; a workload holds at most "
+     "100,000,000"),
+    (["--queries", str(10**7), "--samples", "11"], "--queries 10000000 x --samples 11 is 110,000,000"),
+])
+def test_a_workload_too_large_to_write_is_refused_before_it_is_drawn(sizes, said, tmp_path,
+                                                                     monkeypatch, capsys) -> None:
+    """ttc workload --samples 10^11 drew the table in memory and ran on without end."""
+    import ttcdsl.workloads as workloads
+
+    def drawn(*args, **kwargs):
+        raise AssertionError("the workload was drawn")
+
+    monkeypatch.setattr(workloads, "builtin_workload", drawn)
+    from ttcdsl.cli import main
+
+    with pytest.raises(SystemExit) as caught:
+        main(["workload", "-o", str(tmp_path / "w.jsonl"), *sizes])
+    err = capsys.readouterr().err
+    assert caught.value.code == 2 and said in err and "fewer --queries or --samples" in err, err
+    assert not (tmp_path / "w.jsonl").exists()
+
+
 def test_compare_checks_its_output_directory_before_the_comparison(tmp_path, capsys) -> None:
     """--out naming a file failed only after the whole comparison ran, and its table was lost."""
     from tests.paths import REPO
