@@ -162,6 +162,8 @@ def test_running_out_of_memory_in_a_comparison_row_is_not_a_bug(tool_files, monk
     ("queries", "plan", "a dataset of queries, not a plan"),
     ("queries", "samples", "a dataset of queries, not a samples table"),
     ("table", "queries", "a samples table, not a dataset of queries"),
+    # "cannot tell the table format from the extension '.yaml'"
+    ("plan", "samples", "a plan, not a samples table"),
 ])
 def test_a_file_of_another_kind_is_named_as_what_it_is(tool_files, tmp_path, capsys, given,
                                                        where, said) -> None:
@@ -179,6 +181,49 @@ def test_a_file_of_another_kind_is_named_as_what_it_is(tool_files, tmp_path, cap
     err = capsys.readouterr().err
     assert f"{files[given]}: {said}" in err and "is read" in err, err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("name", ["plan.yaml", "plan.jsonl"])
+def test_a_plan_given_to_split_as_the_table_is_named_as_one(tool_files, tmp_path, capsys,
+                                                           name) -> None:
+    """ttc split PLAN said "cannot tell the table format from the extension '.yaml'", and of a
+    plan named .jsonl "the header: not valid JSON"."""
+    import shutil
+
+    from ttcdsl.cli import main
+
+    table, queries, plan = tool_files
+    given = tmp_path / name
+    shutil.copy(plan, given)
+    capsys.readouterr()
+    assert main(["split", str(given), "-o", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")]) == 1
+    err = capsys.readouterr().err
+    assert f"{given}: a plan, not a samples table" in err and "ttc run PLAN" in err, err
+    assert not (tmp_path / "a.jsonl").exists()
+
+
+@pytest.mark.parametrize("command", [
+    ["workload", "-o", "{dir}", "--force"],
+    ["workload", "-o", "{dir}.jsonl"],
+    ["import", "-f", "samples", "{table}", "-o", "{dir}", "--force"],
+    ["split", "{table}", "-o", "{dir}", "{other}", "--force"],
+])
+def test_a_directory_given_as_the_table_to_write_is_named_as_one(tool_files, tmp_path, capsys,
+                                                                 command) -> None:
+    """An existing directory as the table to write was "cannot tell the table format from the
+    extension '(none)'" (ttc workload, ttc import, ttc split)."""
+    from ttcdsl.cli import main
+
+    table, queries, plan = tool_files
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out.jsonl").mkdir()
+    names = {"dir": tmp_path / "out", "table": table, "other": tmp_path / "b.jsonl"}
+    argv = [a.format(**names) for a in command]
+    capsys.readouterr()
+    assert main(argv) == 1  # what is on disk: not a bad command line (exit 2)
+    err = capsys.readouterr().err
+    assert f"{argv[argv.index('-o') + 1]}: is a directory, not a samples table" in err, err
+    assert "extension" not in err and not (tmp_path / "b.jsonl").exists()
 
 
 @pytest.mark.parametrize("command, said", [
@@ -223,6 +268,8 @@ def test_an_output_directory_that_is_a_file_is_said_one_way(tool_files, tmp_path
     # ttc plan: "cannot tell the table format from the extension '(none)'"
     (["plan", "policies/self_consistency.ttc", "--calibration", "{dir}", "-o", "{run}"],
      "{dir}: is a directory, not a calibration table"),
+    # "cannot tell the table format from the extension '(none)'"
+    (["split", "{dir}", "-o", "{run}.jsonl", "{plan}.jsonl"], "{dir}: is a directory, not a samples table"),
 ])
 def test_a_directory_given_as_an_input_file_is_named_as_one(tool_files, tmp_path, capsys, command,
                                                             said) -> None:

@@ -75,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             table_format(path)
         except UserError as error:
+            if path.is_dir():  # what is on disk, not the command line: exit 1
+                raise
             usage_error(args, error.message, hint=error.hint)
     inputs = [source] + ([Path(args.queries)] if args.queries else [])
     # checked before anything is written, writability included: a split half-written (the

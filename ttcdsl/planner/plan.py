@@ -127,12 +127,11 @@ def load_plan(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise FileFormatError(path, "a directory, not a plan file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise FileFormatError(path, f"cannot read the plan: {error}") from None
-    from ttcdsl.file_kinds import kind_of_file, misplaced
+    from ttcdsl.file_kinds import misplaced_file
 
-    kind = kind_of_file(path)
-    if kind is not None and kind != "a plan":
-        message, hint = misplaced(kind, "a plan")
-        raise FileFormatError(path, message, hint=hint)
+    found = misplaced_file(path, "a plan")
+    if found is not None:
+        raise FileFormatError(path, found[0], hint=found[1])
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
