@@ -287,6 +287,40 @@ def test_a_directory_given_as_an_input_file_is_named_as_one(tool_files, tmp_path
     assert said.format(**names) in err and "no such" not in err, err
 
 
+@pytest.mark.parametrize("command, made", [
+    # "{taken}: cannot write the run directory: File exists"
+    (["run", "{plan}", "--queries", "{queries}", "--samples", "{table}", "--out", "{taken}/sub",
+      "--quiet"], "the run directory"),
+    (["run", "{plan}", "--queries", "{queries}", "--samples", "{table}", "--out", "{taken}/a/b",
+      "--quiet"], "the run directory"),
+    # "--out {taken}/sub: cannot hold the comparison: Not a directory"
+    (["compare", "policies/self_consistency.ttc", "--samples", "{table}", "--out", "{taken}/sub"],
+     "the directory for the comparison (--out {taken}/sub)"),
+    # "the directory {taken} does not exist", though it is there
+    (["plan", "policies/self_consistency.ttc", "-c", "{table}", "-o", "{taken}/p.yaml"], "p.yaml"),
+    (["split", "{table}", "-o", "{taken}/a.jsonl", "{other}"], "a.jsonl"),
+    # "{taken}: cannot write (File exists)"
+    (["workload", "-o", "{taken}/w.jsonl"], "w.jsonl"),
+])
+def test_a_path_under_a_file_is_said_to_be_one(tool_files, tmp_path, capsys, command, made) -> None:
+    """An output path under a regular file names the file as what stands in the way."""
+    from tests.paths import REPO
+    from ttcdsl.cli import main
+
+    table, queries, plan = tool_files
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    names = {"plan": plan, "queries": queries, "table": table, "taken": taken,
+             "other": tmp_path / "b.jsonl"}
+    argv = [str(REPO / a) if a.startswith("policies/") else a.format(**names) for a in command]
+    capsys.readouterr()
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    said = f"{taken}: is a file, not a directory, so {made.format(**names)} cannot be made under it"
+    assert said in err, err
+    assert taken.read_text() == "x" and sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
 @pytest.mark.parametrize("taken", ["file", "directory"])
 def test_a_run_out_that_is_not_a_run_is_not_offered_for_resuming(tool_files, tmp_path, capsys,
                                                                  taken) -> None:

@@ -79,9 +79,13 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(
             f"{dataset_path}: a dataset is written as JSONL", hint="name it with .jsonl"
         )
+    from ttcdsl.output_dir import refuse_file_above
+
     for path in (output, dataset_path):
         if path is not None and path.exists() and not args.force:
             raise UserError(f"{path}: already exists", hint="pass --force to replace it")
+        if path is not None:  # its missing directories are made, but not under a file
+            refuse_file_above(path, path.name, hint="choose another output path")
 
     from ttcdsl.workloads import builtin_workload, write_workload
 
