@@ -321,6 +321,26 @@ def test_a_path_under_a_file_is_said_to_be_one(tool_files, tmp_path, capsys, com
     assert taken.read_text() == "x" and sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
 
 
+def test_a_long_query_id_is_shortened_in_messages(tool_files, tmp_path, capsys) -> None:
+    """A query id of 100,000 characters missing from the table was echoed whole (100 KB)."""
+    import json
+
+    from ttcdsl.cli import main
+
+    table, queries, plan = tool_files
+    records = [json.loads(line) for line in queries.read_text().splitlines()]
+    long_id = "q" * 100_000
+    records[0]["id"] = long_id
+    edited = tmp_path / "queries.jsonl"
+    edited.write_text("".join(json.dumps(r) + "\n" for r in records))
+    capsys.readouterr()
+    assert main(["run", str(plan), "--queries", str(edited), "--samples", str(table), "--out",
+                 str(tmp_path / "run"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"1 of {len(records)} queries of {edited} have no samples in {table}" in err, err[:500]
+    assert "(100002 characters)" in err and len(err) < 1000, err[:500]
+
+
 @pytest.mark.parametrize("taken", ["file", "directory"])
 def test_a_run_out_that_is_not_a_run_is_not_offered_for_resuming(tool_files, tmp_path, capsys,
                                                                  taken) -> None:
