@@ -26,6 +26,9 @@ def test_running_out_of_memory_is_said_as_such_not_as_a_bug(monkeypatch, capsys)
     # compare took any --reps: each row ran out of memory, reported as a bug (exit 3)
     (["compare", "policies/self_consistency.ttc", "--samples", "x.jsonl", "--reps", str(10**11)],
      "--reps must be at most 1000000"),
+    # compare took any --repeats: 10^8 sample orders ran on without end
+    (["compare", "policies/self_consistency.ttc", "--samples", "x.jsonl", "--repeats", str(10**8)],
+     "--repeats must be at most 1000"),
     (["simulate", "policies/self_consistency.ttc", "--seed", str(10**29)], "--seed must be from 0"),
     (["simulate", "policies/self_consistency.ttc", "--seeds", str(10**11)], "--seeds must be at most"),
     (["simulate", "policies/self_consistency.ttc", "--queries", str(10**11)], "--queries must be at most"),
@@ -42,6 +45,30 @@ def test_out_of_range_numbers_are_command_line_errors(argv, message, capsys) -> 
     with pytest.raises(SystemExit) as caught:
         main(argv)
     assert caught.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sizes, said", [
+    (["--samples", str(10**11)],
+     "--queries 500 x --samples 100000000000 is 50,000,000,000,000 samples; a workload holds at most "
+     "100,000,000"),
+    (["--queries", str(10**7), "--samples", "11"], "--queries 10000000 x --samples 11 is 110,000,000"),
+])
+def test_a_workload_too_large_to_write_is_refused_before_it_is_drawn(sizes, said, tmp_path,
+                                                                     monkeypatch, capsys) -> None:
+    """ttc workload --samples 10^11 drew the table in memory and ran on without end."""
+    import ttcdsl.workloads as workloads
+
+    def drawn(*args, **kwargs):
+        raise AssertionError("the workload was drawn")
+
+    monkeypatch.setattr(workloads, "builtin_workload", drawn)
+    from ttcdsl.cli import main
+
+    with pytest.raises(SystemExit) as caught:
+        main(["workload", "-o", str(tmp_path / "w.jsonl"), *sizes])
+    err = capsys.readouterr().err
+    assert caught.value.code == 2 and said in err and "fewer --queries or --samples" in err, err
+    assert not (tmp_path / "w.jsonl").exists()
 
 
 def test_compare_checks_its_output_directory_before_the_comparison(tmp_path, capsys) -> None:
@@ -135,6 +162,8 @@ def test_running_out_of_memory_in_a_comparison_row_is_not_a_bug(tool_files, monk
     ("queries", "plan", "a dataset of queries, not a plan"),
     ("queries", "samples", "a dataset of queries, not a samples table"),
     ("table", "queries", "a samples table, not a dataset of queries"),
+    # "cannot tell the table format from the extension '.yaml'"
+    ("plan", "samples", "a plan, not a samples table"),
 ])
 def test_a_file_of_another_kind_is_named_as_what_it_is(tool_files, tmp_path, capsys, given,
                                                        where, said) -> None:
@@ -152,6 +181,49 @@ def test_a_file_of_another_kind_is_named_as_what_it_is(tool_files, tmp_path, cap
     err = capsys.readouterr().err
     assert f"{files[given]}: {said}" in err and "is read" in err, err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("name", ["plan.yaml", "plan.jsonl"])
+def test_a_plan_given_to_split_as_the_table_is_named_as_one(tool_files, tmp_path, capsys,
+                                                           name) -> None:
+    """ttc split PLAN said "cannot tell the table format from the extension '.yaml'", and of a
+    plan named .jsonl "the header: not valid JSON"."""
+    import shutil
+
+    from ttcdsl.cli import main
+
+    table, queries, plan = tool_files
+    given = tmp_path / name
+    shutil.copy(plan, given)
+    capsys.readouterr()
+    assert main(["split", str(given), "-o", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")]) == 1
+    err = capsys.readouterr().err
+    assert f"{given}: a plan, not a samples table" in err and "ttc run PLAN" in err, err
+    assert not (tmp_path / "a.jsonl").exists()
+
+
+@pytest.mark.parametrize("command", [
+    ["workload", "-o", "{dir}", "--force"],
+    ["workload", "-o", "{dir}.jsonl"],
+    ["import", "-f", "samples", "{table}", "-o", "{dir}", "--force"],
+    ["split", "{table}", "-o", "{dir}", "{other}", "--force"],
+])
+def test_a_directory_given_as_the_table_to_write_is_named_as_one(tool_files, tmp_path, capsys,
+                                                                 command) -> None:
+    """An existing directory as the table to write was "cannot tell the table format from the
+    extension '(none)'" (ttc workload, ttc import, ttc split)."""
+    from ttcdsl.cli import main
+
+    table, queries, plan = tool_files
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out.jsonl").mkdir()
+    names = {"dir": tmp_path / "out", "table": table, "other": tmp_path / "b.jsonl"}
+    argv = [a.format(**names) for a in command]
+    capsys.readouterr()
+    assert main(argv) == 1  # what is on disk: not a bad command line (exit 2)
+    err = capsys.readouterr().err
+    assert f"{argv[argv.index('-o') + 1]}: is a directory, not a samples table" in err, err
+    assert "extension" not in err and not (tmp_path / "b.jsonl").exists()
 
 
 @pytest.mark.parametrize("command, said", [
@@ -196,6 +268,8 @@ def test_an_output_directory_that_is_a_file_is_said_one_way(tool_files, tmp_path
     # ttc plan: "cannot tell the table format from the extension '(none)'"
     (["plan", "policies/self_consistency.ttc", "--calibration", "{dir}", "-o", "{run}"],
      "{dir}: is a directory, not a calibration table"),
+    # "cannot tell the table format from the extension '(none)'"
+    (["split", "{dir}", "-o", "{run}.jsonl", "{plan}.jsonl"], "{dir}: is a directory, not a samples table"),
 ])
 def test_a_directory_given_as_an_input_file_is_named_as_one(tool_files, tmp_path, capsys, command,
                                                             said) -> None:
@@ -211,6 +285,60 @@ def test_a_directory_given_as_an_input_file_is_named_as_one(tool_files, tmp_path
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert said.format(**names) in err and "no such" not in err, err
+
+
+@pytest.mark.parametrize("command, made", [
+    # "{taken}: cannot write the run directory: File exists"
+    (["run", "{plan}", "--queries", "{queries}", "--samples", "{table}", "--out", "{taken}/sub",
+      "--quiet"], "the run directory"),
+    (["run", "{plan}", "--queries", "{queries}", "--samples", "{table}", "--out", "{taken}/a/b",
+      "--quiet"], "the run directory"),
+    # "--out {taken}/sub: cannot hold the comparison: Not a directory"
+    (["compare", "policies/self_consistency.ttc", "--samples", "{table}", "--out", "{taken}/sub"],
+     "the directory for the comparison (--out {taken}/sub)"),
+    # "the directory {taken} does not exist", though it is there
+    (["plan", "policies/self_consistency.ttc", "-c", "{table}", "-o", "{taken}/p.yaml"], "p.yaml"),
+    (["split", "{table}", "-o", "{taken}/a.jsonl", "{other}"], "a.jsonl"),
+    # "{taken}: cannot write (File exists)"
+    (["workload", "-o", "{taken}/w.jsonl"], "w.jsonl"),
+])
+def test_a_path_under_a_file_is_said_to_be_one(tool_files, tmp_path, capsys, command, made) -> None:
+    """An output path under a regular file names the file as what stands in the way."""
+    from tests.paths import REPO
+    from ttcdsl.cli import main
+
+    table, queries, plan = tool_files
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    names = {"plan": plan, "queries": queries, "table": table, "taken": taken,
+             "other": tmp_path / "b.jsonl"}
+    argv = [str(REPO / a) if a.startswith("policies/") else a.format(**names) for a in command]
+    capsys.readouterr()
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    said = f"{taken}: is a file, not a directory, so {made.format(**names)} cannot be made under it"
+    assert said in err, err
+    assert taken.read_text() == "x" and sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
+def test_a_long_query_id_is_shortened_in_messages(tool_files, tmp_path, capsys) -> None:
+    """A query id of 100,000 characters missing from the table was echoed whole (100 KB)."""
+    import json
+
+    from ttcdsl.cli import main
+
+    table, queries, plan = tool_files
+    records = [json.loads(line) for line in queries.read_text().splitlines()]
+    long_id = "q" * 100_000
+    records[0]["id"] = long_id
+    edited = tmp_path / "queries.jsonl"
+    edited.write_text("".join(json.dumps(r) + "\n" for r in records))
+    capsys.readouterr()
+    assert main(["run", str(plan), "--queries", str(edited), "--samples", str(table), "--out",
+                 str(tmp_path / "run"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"1 of {len(records)} queries of {edited} have no samples in {table}" in err, err[:500]
+    assert "(100002 characters)" in err and len(err) < 1000, err[:500]
 
 
 @pytest.mark.parametrize("taken", ["file", "directory"])

@@ -22,6 +22,13 @@ class UserError(Exception):
         return text
 
 
+def shown(value: object) -> str:
+    """A value as a message quotes it (its repr), a long one shortened: a query id of 100,000
+    characters, or an integer of 400 digits, is shown by its start and its length."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:40]}... ({len(text)} characters)"
+
+
 def out_of_memory(error: BaseException) -> bool:
     """The machine's limit, not a bug: Python's MemoryError, or XLA's failed allocation."""
     text = str(error)

@@ -30,15 +30,39 @@ def kind_of_record(record: Any) -> str | None:
     return None
 
 
+def kind_of_line(first: bytes) -> str | None:
+    """The kind of ttcdsl file whose first line is ``first``: a JSON record, or a plan's YAML
+    (``ttcdsl_plan: 1``)."""
+    try:
+        return kind_of_record(json.loads(first))
+    except (ValueError, RecursionError):
+        pass
+    if not first.startswith(b"ttcdsl_plan:"):
+        return None
+    import yaml
+
+    try:
+        return kind_of_record(yaml.safe_load(first))
+    except (yaml.YAMLError, ValueError, RecursionError):
+        return None
+
+
 def kind_of_file(path: Path) -> str | None:
-    """The kind of ttcdsl JSONL file ``path`` is, from its first line (None: not one, or not
+    """The kind of ttcdsl file ``path`` is, from its first line (None: not one, or not
     readable: the caller's own error stands)."""
     try:
         with open(path, "rb") as handle:
             first = handle.readline(1 << 20)
-        return kind_of_record(json.loads(first))
-    except (OSError, ValueError, RecursionError):
+    except OSError:
         return None
+    return kind_of_line(first)
+
+
+def misplaced_file(path: Path, wanted: str) -> tuple[str, str] | None:
+    """The message and hint for ``path`` when it is a ttcdsl file of another kind than
+    ``wanted`` (:func:`misplaced`); None when it is not (or not one of ttcdsl's)."""
+    kind = kind_of_file(path)
+    return misplaced(kind, wanted) if kind is not None and kind != wanted else None
 
 
 def require_file(path: str | Path, noun: str, *, hint: str | None = None) -> None:

@@ -497,7 +497,7 @@ def test_split_over_a_directory_is_a_user_error(setup, tmp_path, capsys) -> None
     taken.mkdir()
     assert ttc("split", str(samples), "-o", str(taken), str(tmp_path / "b.jsonl"), "--force") == 1
     err = capsys.readouterr().err
-    assert str(taken) in err and "not a regular file" in err and "internal error" not in err
+    assert f"{taken}: is a directory, not a samples table" in err and "internal error" not in err
     assert taken.is_dir() and not any(taken.iterdir()), "the directory was changed"
 
 

@@ -74,9 +74,9 @@ def test_unwritable_or_existing_outputs_leave_nothing_behind(
     blocker.mkdir()
     queries = tmp_path / "queries.jsonl"
     assert main(["workload", "-o", str(blocker)]) == 1
-    assert "already exists" in capsys.readouterr().err
+    assert f"{blocker}: is a directory, not a samples table" in capsys.readouterr().err
     assert main(["workload", "-o", str(blocker), "--dataset", str(queries), "--force"]) == 1
-    assert "is a directory" in capsys.readouterr().err
+    assert f"{blocker}: is a directory, not a samples table" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["calib.jsonl"]
     assert blocker.is_dir() and not any(blocker.iterdir())
 

@@ -77,6 +77,21 @@ def parse_budgets(args: argparse.Namespace) -> tuple[float, ...]:
     return tuple(sorted(values))
 
 
+# Each repeat replays every policy at every budget once more, and the rows are means over the
+# sample orders, whose spread shrinks as 1/sqrt(R): a few dozen orders settle them, and a thousand
+# is far past any use. --repeats 10^8 was taken and ran on without end.
+MAX_REPEATS = 1000
+
+
+def check_repeats(args: argparse.Namespace) -> None:
+    """--repeats: from 1 to MAX_REPEATS, a command-line error otherwise (as --reps,
+    :func:`ttcdsl.cli.plan.check_reps`)."""
+    if args.repeats < 1:
+        usage_error(args, f"--repeats must be at least 1, not {args.repeats}")
+    if args.repeats > MAX_REPEATS:
+        usage_error(args, f"--repeats must be at most {MAX_REPEATS}, not {args.repeats}")
+
+
 def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
@@ -84,8 +99,7 @@ def run(args: argparse.Namespace) -> int:
     from ttcdsl.errors import UserError
 
     budgets = parse_budgets(args)
-    if args.repeats < 1:
-        usage_error(args, f"--repeats must be at least 1, not {args.repeats}")
+    check_repeats(args)
     from ttcdsl.cli.plan import check_reps
 
     check_reps(args)

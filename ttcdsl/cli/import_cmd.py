@@ -176,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         table_format(output)  # an unknown extension fails before any work
     except UserError as error:
+        if output.is_dir():  # what is on disk, not the command line: exit 1
+            raise
         usage_error(args, error.message, hint=error.hint)
     _check_flags(args)
     if not source.exists():

@@ -304,8 +304,11 @@ def _outputs(policies: list[str], output: str | None) -> list:
         paths = [target / f"{Path(p).stem}.plan.yaml" for p in policies]
     else:
         paths = [target]
+    from ttcdsl.output_dir import refuse_file_above
+
     for path in paths:
         if not path.parent.is_dir():
+            refuse_file_above(path, path.name, hint="choose another -o")
             raise UserError(
                 f"{path}: the directory {path.parent} does not exist",
                 hint="create it first, or end -o with / to have ttc create a plan directory",

@@ -680,9 +680,11 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
     from ttcdsl.samples import content_hash
 
     backend = ReplayBackend.from_file(table_path, seed=args.seed, score_columns=score_columns)
+    from ttcdsl.errors import shown  # an id as messages quote it: a long one shortened
+
     absent = [q for q in dataset.ids() if backend.logged(q) == 0]
     if absent:
-        examples = ", ".join(repr(q) for q in absent[:3])
+        examples = ", ".join(shown(q) for q in absent[:3])
         raise UserError(
             f"{len(absent)} of {len(dataset)} queries of {dataset_path} have no samples in "
             f"{table_path} (e.g. {examples})",
@@ -694,7 +696,7 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
         # binned on fewer samples than the plan's probe, and nothing left to serve: said before
         # the run, not only as a shortfall after it
         print(f"ttc run: warning: {len(shallow)} of {len(dataset)} queries hold fewer samples in "
-              f"{table_path} than the policy's probe of {probe} (e.g. {shallow[0]!r} holds "
+              f"{table_path} than the policy's probe of {probe} (e.g. {shown(shallow[0])} holds "
               f"{backend.logged(shallow[0])}): they are binned on a shorter probe than the plan "
               "was made with, and get nothing more", file=sys.stderr)
     from ttcdsl.observables import require
@@ -715,7 +717,7 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
         if lacking:
             raise UserError(
                 f"the policy charges prompt tokens, but {len(lacking)} queries have no prompt "
-                f"token counts in {table_path} (e.g. {lacking[0]!r})",
+                f"token counts in {table_path} (e.g. {shown(lacking[0])})",
                 hint="replay a table imported with prompt token counts (ttc import --tokenizer)",
             )
     no_gold = [q.id for q in dataset.queries if q.gold is None]
@@ -723,7 +725,7 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
         # replay serves logged samples with their logged labels; the queries file's gold is not
         # read, so a query without one is still scored (a user may expect it unlabelled)
         print(f"ttc run: note: {len(no_gold)} queries of {dataset_path} have no gold "
-              f"(e.g. {no_gold[0]!r}); replay takes each sample's correctness from {table_path}, "
+              f"(e.g. {shown(no_gold[0])}); replay takes each sample's correctness from {table_path}, "
               "as it was labelled there", file=sys.stderr)
     from ttcdsl.samples.gold import gold_conflicts
 
@@ -734,7 +736,7 @@ def _inputs(args, *, plan_path, policy_path) -> _Inputs:
         query_id, what = conflicts[0]
         print(f"ttc run: warning: {'' if complete else 'at least '}{len(conflicts)} of "
               f"{len(dataset)} queries of {dataset_path} "
-              f"have a gold answer that the labels in {table_path} contradict (e.g. {query_id!r}: "
+              f"have a gold answer that the labels in {table_path} contradict (e.g. {shown(query_id)}: "
               f"{what}); replay scores each sample by the table's label, not by the queries' "
               "gold: check that the queries file and the table are the same task (or the log's grader "
               "erred)", file=sys.stderr)

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ttcdsl.datasets import read_queries, write_queries
     from ttcdsl.datasets.split import split_ids
-    from ttcdsl.errors import UserError
+    from ttcdsl.errors import UserError, shown
     from ttcdsl.samples import content_hash, load, save
     from ttcdsl.samples.io import table_format
 
@@ -75,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             table_format(path)
         except UserError as error:
+            if path.is_dir():  # what is on disk, not the command line: exit 1
+                raise
             usage_error(args, error.message, hint=error.hint)
     inputs = [source] + ([Path(args.queries)] if args.queries else [])
     # checked before anything is written, writability included: a split half-written (the
@@ -105,12 +107,12 @@ def run(args: argparse.Namespace) -> int:
         if not shared:
             raise UserError(
                 f"{args.queries}: none of its {len(dataset)} queries is in {source} (e.g. "
-                f"{dataset.ids()[0]!r} is not; the table has {ids[0]!r}): it is another table's queries file",
+                f"{shown(dataset.ids()[0])} is not; the table has {shown(ids[0])}): it is another table's queries file",
                 hint="pass the queries file the table was made from",
             )
         if len(shared) < len(ids):
             print(f"ttc split: warning: {len(ids) - len(shared)} of the table's {len(ids)} queries are "
-                  f"not in {args.queries} (e.g. {next(q for q in ids if q not in shared)!r})",
+                  f"not in {args.queries} (e.g. {shown(next(q for q in ids if q not in shared))})",
                   file=sys.stderr)
     origin = content_hash(table)
     print(f"split {source} ({len(ids)} queries) with fraction {args.fraction}, seed {args.seed}:")

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from ttcdsl.datasets.schema import Dataset, DatasetError, Query, dumps_query
+from ttcdsl.errors import shown
 from ttcdsl.samples.errors import FileFormatError
 from ttcdsl.samples.json_lines import json_objects
 
@@ -40,7 +41,7 @@ def read_queries(path: str | os.PathLike[str], *, name: str | None = None) -> Da
         if query.id in seen:
             raise FileFormatError(
                 path,
-                f"duplicate id {query.id!r} (first on line {seen[query.id]})",
+                f"duplicate id {shown(query.id)} (first on line {seen[query.id]})",
                 line=number,
                 field="id",
             )

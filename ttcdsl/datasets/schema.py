@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from ttcdsl.errors import shown
+
 TASK_KINDS: tuple[str, ...] = ("math", "multiple_choice", "exact", "code")
 ROLES: tuple[str, ...] = ("system", "user", "assistant")
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -190,7 +192,7 @@ class Dataset:
             if not isinstance(query, Query):
                 raise DatasetError(f"a dataset holds Query values, got {type(query).__name__}")
             if query.id in seen:
-                raise DatasetError(f"duplicate query id {query.id!r}", field="id")
+                raise DatasetError(f"duplicate query id {shown(query.id)}", field="id")
             seen.add(query.id)
         object.__setattr__(self, "queries", queries)
 
@@ -212,7 +214,7 @@ class Dataset:
         missing = wanted - set(self.ids())
         if missing:
             raise DatasetError(
-                f"unknown query id {sorted(missing)[0]!r} in {self.name}", field="id"
+                f"unknown query id {shown(sorted(missing)[0])} in {self.name}", field="id"
             )
         return Dataset(
             name=self.name,

@@ -42,7 +42,7 @@ from typing import Any
 
 from ttcdsl.answers.canonical import number_text
 from ttcdsl.datasets.schema import Dataset, Query
-from ttcdsl.errors import UserError
+from ttcdsl.errors import UserError, shown
 from ttcdsl.file_kinds import kind_of_record
 from ttcdsl.importers.common import (
     ImportOptions,
@@ -717,9 +717,9 @@ class _Getter:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(field, f"expected an integer, got {_short(value)}")
+            raise self.error(field, f"expected an integer, got {shown(value)}")
         if not -(2**63) <= value < 2**63:  # a table's integers are 64-bit
-            raise self.error(field, f"out of range, got {_short(value)}")
+            raise self.error(field, f"out of range, got {shown(value)}")
         return value
 
     def count(self, field: str | None, *, required: bool = False) -> int | None:
@@ -762,7 +762,7 @@ class _Getter:
         except OverflowError:
             number = math.inf
         if not math.isfinite(number):
-            raise self.error(field, f"must be finite, got {_short(value)}")
+            raise self.error(field, f"must be finite, got {shown(value)}")
         return number
 
     def boolean(self, field: str | None) -> bool | None:
@@ -828,12 +828,6 @@ def _cell_number(text: str) -> int | float | str:
 def _kind(value: object) -> str:
     name = type(value).__name__
     return "null" if value is None else f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
-
-
-def _short(value: object) -> str:
-    """A value for a message: an integer of 400 digits is shown by its length."""
-    text = repr(value)
-    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
 
 
 LM_EVAL_NO_ANSWER = "[invalid]"

@@ -127,13 +127,12 @@ def load_plan(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise FileFormatError(path, "a directory, not a plan file") from None
     except OSError as error:
         raise FileFormatError(path, f"cannot read the plan: {error}") from None
-    from ttcdsl.file_kinds import kind_of_file, misplaced
+    from ttcdsl.file_kinds import misplaced_file
     from ttcdsl.samples.json_lines import decode_text
 
-    kind = kind_of_file(path)
-    if kind is not None and kind != "a plan":
-        message, hint = misplaced(kind, "a plan")
-        raise FileFormatError(path, message, hint=hint)
+    found = misplaced_file(path, "a plan")
+    if found is not None:
+        raise FileFormatError(path, found[0], hint=found[1])
     text = decode_text(raw, path, None)  # a bad byte by its line and column
     try:
         data = yaml.safe_load(text)

@@ -162,6 +162,9 @@ def create_run_dir(out: Path, populate: Callable[[Path], None], *, force: bool) 
     (moving an old run aside with ``force``: kept until :meth:`NewRun.drop_old`), and return it
     with its held writer lock."""
     out = Path(out)
+    from ttcdsl.output_dir import refuse_file_above
+
+    refuse_file_above(out, "the run directory", hint="choose another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
     for line in recover(out):
         print(f"ttc run: {line}", file=sys.stderr)

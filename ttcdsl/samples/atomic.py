@@ -112,6 +112,9 @@ def check_destination(destination: str | os.PathLike[str], *, probe: bool = Fals
     if not str(destination).strip() or target.name in ("", ".", ".."):
         raise UserError(f"{str(destination)!r}: not a file name", hint="choose an output file")
     if not directory.is_dir():
+        from ttcdsl.output_dir import refuse_file_above
+
+        refuse_file_above(target, target.name, hint="choose another output path")
         raise UserError(
             f"{target}: the directory {directory} does not exist",
             hint="create the directory first or choose another output path",

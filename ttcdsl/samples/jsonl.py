@@ -94,6 +94,12 @@ def parse_header(raw: bytes, path: Path) -> RunMeta:
     try:
         header = loads(raw, path, 1)
     except FileFormatError as error:
+        from ttcdsl.file_kinds import kind_of_line, misplaced
+
+        kind = kind_of_line(raw)  # a plan's YAML
+        if kind is not None:
+            message, kind_hint = misplaced(kind, "a samples table")
+            raise FileFormatError(path, message, hint=kind_hint) from None
         raise FileFormatError(path, f"the header: {error.detail}", line=1, hint=hint) from None
     if not isinstance(header, dict) or HEADER_KEY not in header:
         from ttcdsl.file_kinds import kind_of_record, misplaced
