@@ -180,3 +180,38 @@ def test_a_run_scored_by_older_rules_is_not_called_edited(tmp_path, capsys):
     assert "another ttc's rules" in err and edited_words not in err
     assert main(["run", "--resume", str(out), "--quiet"]) == 0
     assert main(["report", str(out)]) == 0
+
+
+def test_answerless_unlabelled_queries_count_wrong_in_the_plan_and_compare_as_in_the_run(tmp_path, capsys):
+    """A query whose samples have no answer and no label is wrong in a run (no answer counts as
+    wrong); the planner and `ttc compare` left it out as unlabelled, and predicted 1.000 where
+    the run of the same plan on the same samples measured 0.500."""
+    import yaml
+
+    table, queries = tmp_path / "t.jsonl", tmp_path / "q.jsonl"
+    header = {"ttc_samples": 1, "meta": {"schema_version": 1, "model": "m", "backend": "import"}}
+    rows, ids = [], [f"right{i}" for i in range(6)] + [f"none{i}" for i in range(6)]
+    for qid in ids:
+        for s in range(4):
+            right = qid.startswith("right")
+            rows.append({"query_id": qid, "sample_index": s, "completion_tokens": 100, "finish_reason": "stop",
+                         "answer": "1" if right else None, "correct": True if right else None})
+    table.write_text("\n".join(json.dumps(r) for r in [header, *rows]) + "\n")
+    queries.write_text("".join(json.dumps({"id": q, "kind": "math", "prompt": q}) + "\n" for q in ids))
+    plan, out = tmp_path / "plan.yaml", tmp_path / "run"
+    assert main(["plan", str(POLICY), "-c", str(table), "-o", str(plan), "--reps", "16"]) == 0
+    planned = yaml.safe_load(plan.read_text())
+    assert planned["calibration"]["queries"] == 12 and planned["calibration"]["unlabelled"] == 0
+    assert planned["predicted"]["accuracy"] == pytest.approx(0.5)
+    assert main(["run", str(plan), "--queries", str(queries), "--samples", str(table),
+                 "--out", str(out), "--quiet"]) == 0
+    assert json.loads((out / "report.json").read_text())["accuracy"] == pytest.approx(0.5)
+    capsys.readouterr()
+    assert main(["compare", str(POLICY), "--samples", str(table), "--repeats", "1", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["unlabelled_left_out"] == 0
+    assert doc["evaluation_queries"] + doc["calibration_queries"] == 12
+    evaluation = doc["evaluation_queries"]
+    (row,) = doc["rows"]
+    answerless = round(evaluation * (1 - row["value"]))
+    assert 0 < answerless < evaluation and row["value"] == pytest.approx(1 - answerless / evaluation)

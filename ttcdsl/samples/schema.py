@@ -787,8 +787,11 @@ class SamplesTable:
     def unlabelled_query_ids(self) -> tuple[str, ...]:
         """The queries with a sample whose correctness is unknown (masked), in order of first
         appearance: their accuracy and coverage cannot be measured (a sample of unknown label
-        may be the correct one), so rates leave them out rather than count them wrong."""
-        missing = np.ma.getmaskarray(self.correct)
+        may be the correct one), so rates leave them out rather than count them wrong. A sample
+        without an answer is never the correct one, labelled or not (the run's rule,
+        :mod:`ttcdsl.runtime.aggregate`): its missing label leaves nothing unknown."""
+        answered = np.array([a is not None for a in self.answer], dtype=bool)
+        missing = np.ma.getmaskarray(self.correct) & answered
         if not missing.any():
             return ()
         codes = np.unique(self._codes[missing])
