@@ -57,6 +57,8 @@ def test_outputs_written(compared):
     assert (out / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = (out / "compare.md").read_text()
     assert "| oracle_coverage | 2 |" in text and "cannot run" in text
+    # the reference table says it is the samples as logged, not cut at any policy's max_tokens
+    assert "Uniform and the oracles (exact curves of the samples as logged, no max_tokens cut;" in text
 
 
 def test_rows_for_policies_that_cannot_run(compared):

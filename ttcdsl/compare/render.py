@@ -25,6 +25,13 @@ def _budget(value: float | None) -> str:
     return "own" if value is None else f"{value:g}"
 
 
+# The reference is the table's samples as logged: a policy's max_tokens cuts none of them (a
+# policy row's uniform is at its own max_tokens). Said in the title: with every right sample
+# longer than the policies' max_tokens it read uniform 1.000 beside rows of 0.000.
+REFERENCE_TITLE = ("uniform and the oracles (exact curves of the samples as logged, no max_tokens cut; "
+                   "each policy row's uniform is at the policy's own max_tokens)")
+
+
 def reference_cells(doc: Mapping[str, Any]) -> list[list[str]]:
     """One line per budget: uniform per strategy and both oracles."""
     by = {}
@@ -109,7 +116,7 @@ def render_rich(doc: Mapping[str, Any], file=None) -> None:
     console = Console(file=file, highlight=False)
     if not console.is_terminal:
         console.width = 200
-    ref = Table(title="uniform and the oracles (exact curves)")
+    ref = Table(title=REFERENCE_TITLE)
     for name in REFERENCE_HEADER:
         ref.add_column(name, justify="right")
     for line in reference_cells(doc):
@@ -131,6 +138,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
         return out
 
     parts = [f"{_title(doc)}.", ""]
+    parts += [f"{REFERENCE_TITLE[0].upper()}{REFERENCE_TITLE[1:]}:", ""]
     parts += md(REFERENCE_HEADER, reference_cells(doc)) + [""]
     parts += md(ROW_HEADER, [row_cells(r) for r in doc["rows"]]) + ["", NOTES, ""]
     return "\n".join(parts)
