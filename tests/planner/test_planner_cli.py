@@ -61,6 +61,25 @@ def test_the_header_counts_the_queries_left_out_by_why(calibration, tmp_path, ca
     assert f"{n} calibration queries have samples without a correctness label" in captured.err
 
 
+def test_billed_bin_tokens_are_headed_as_a_bound(calibration, tmp_path, capsys):
+    """With some token counts unknown, each is billed at max_tokens: the bins' token column is
+    that bound, and its heading says so (it read "exp. tokens", an expectation, while only the
+    `predicted` line below said the figure was billed)."""
+    policy = str(REPO / "policies" / "self_consistency.ttc")
+    assert plan(policy, "-c", str(calibration), "--explain") == 0
+    assert "exp. tokens" in capsys.readouterr().out
+    header, *lines = calibration.read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    for row in rows[::3]:
+        row["completion_tokens"] = None
+    table = tmp_path / "some_counts.jsonl"
+    table.write_text("\n".join([header, *map(json.dumps, rows)]) + "\n")
+    assert plan(policy, "-c", str(table), "--explain") == 0
+    out = capsys.readouterr().out
+    assert "billed tokens (bound)" in out and "exp. tokens" not in out
+    assert "(billed: 33% of the counts unknown, each at max_tokens)" in " ".join(out.split())
+
+
 def test_plan_to_stdout_is_yaml(calibration, capsys):
     policy = REPO / "policies" / "self_consistency.ttc"
     assert plan(str(policy), "-c", str(calibration)) == 0

@@ -35,8 +35,11 @@ def explain(plan: dict[str, Any], console: Console | None = None) -> None:
         f"each; mode {plan['mode']}, objective {plan['objective']}, probe {plan['probe']}"
     )
     table = Table(title="bins")
+    # where some counts are unknown the token figures are billed (each unknown at max_tokens):
+    # a bound, said in the column's heading as on the `predicted` line below
+    billed = bool((plan.get("predicted") or {}).get("tokens_unknown_share"))
     headings = ("bin", "key range", "share", "strategy", "n: share", plan["objective"][:3], "± se",
-                "exp. samples", "exp. tokens")
+                "exp. samples", "billed tokens (bound)" if billed else "exp. tokens")
     for column in headings:
         table.add_column(
             column,
