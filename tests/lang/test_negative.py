@@ -235,6 +235,22 @@ CASES = [
             + BUDGET + "answer majority_vote", allocate="allocate per query\n")),
     ("per-query-without-budget", "TTC403", "per query",
      policy(BINS + "answer majority_vote", allocate="allocate per query\n")),
+    # per-query bounds that leave no count: `ttc plan` refused them ("no sample count the policy
+    # allows") after `ttc check` passed
+    ("cap-below-range-minimum", "TTC402", "3",
+     policy("budget { samples per query <= 3  samples per query in 5..8 }\nanswer majority_vote",
+            allocate="allocate fixed 5\n")),
+    ("batch-maximum-below-bin-minimum", "TTC402", "4",
+     policy(TWO_BINS + "budget { mean samples per query <= 8  samples per query in 1..4\n"
+            "  samples per query in 6..8 for hard }\nstrategy easy = majority_vote\nstrategy hard = majority_vote",
+            allocate="allocate optimal\n")),
+    ("fixed-above-per-query-maximum", "TTC608", "8",
+     policy("budget { samples per query <= 3 }\nanswer majority_vote", allocate="allocate fixed 8\n")),
+    ("fixed-below-per-query-minimum", "TTC608", "4",
+     policy("budget { samples per query in 6..8 }\nanswer majority_vote", allocate="allocate fixed 4\n")),
+    ("fixed-bin-count-above-its-cap", "TTC608", "8",
+     policy(TWO_BINS + "answer majority_vote\nbudget { samples per query <= 3 for easy }",
+            allocate="allocate fixed { easy 8  hard 4 }\n")),
 ]
 
 
@@ -258,6 +274,17 @@ def test_every_code_in_the_catalogue_has_a_negative_case_or_a_file_test():
     covered = {c[1] for c in CASES} | {"TTC001", "TTC002", "TTC003", "TTC015", "TTC017", "TTC150", "TTC502",
                                        "TTC611"}
     assert set(CODES) - covered == set()
+
+
+def test_per_query_bounds_that_leave_a_count_pass_and_keep_probe_bins_ignore_the_minimum():
+    # a keep_probe bin spends its probe whatever the minimum or the fixed count say
+    source = policy(TWO_BINS + "budget { samples per query in 4..8  samples per query <= 2 for easy }\n"
+                    "strategy easy = keep_probe\nstrategy hard = majority_vote",
+                    allocate="allocate fixed { hard 6 }\n")
+    assert [d.code for d in diagnostics_of(source)] == []
+    fine = policy("budget { samples per query <= 8  samples per query in 2..6 }\nanswer majority_vote",
+                  allocate="allocate fixed 6\n")
+    assert diagnostics_of(fine) == ()
 
 
 def test_per_query_allocation_uses_every_feature_and_checks_clean():

@@ -368,7 +368,11 @@ The probe is spent on every query and counts against its budget, so it cannot ex
         code="TTC402",
         title="empty range",
         explanation="""\
-In `samples per query in LO..HI`, LO must not exceed HI.""",
+In `samples per query in LO..HI`, LO must not exceed HI. Likewise, every per-query maximum
+that applies to a query (a cap `samples per query <= N`, a range's upper end, the batch's or its
+bin's, `for BIN`) must be at least every per-query minimum that applies to it: `samples per query
+<= 3` with `samples per query in 5..8` leaves no count, and `ttc plan` refuses the bin. Raise the
+maximum or lower the minimum.""",
     ),
     Code(
         code="TTC403",
@@ -447,6 +451,17 @@ A bandit allocation needs its round size and at least one solved rule:
 `keep_probe` answers from the probe samples and spends nothing more; declare `probe N samples`.""",
     ),
     # ---- added later (kept at the end; the ranges above say where each belongs) -----------------
+    Code(
+        code="TTC608",
+        title="fixed count outside the per-query bounds",
+        explanation="""\
+A fixed allocation (`allocate fixed N`, or a bin's count in `allocate fixed { BIN N ... }`) gives
+every query of a bin exactly that many samples, probe included. The budget's per-query bounds
+(`samples per query in LO..HI`, `samples per query <= HI`, the batch's and the bin's own, `for
+BIN`) must allow that count: one below the minimum or above the maximum leaves the bin no count
+at all, and `ttc plan` refuses it. Change the count or the bound. (`keep_probe` and `single` bins
+spend their probe or one sample whatever the count says.)""",
+    ),
     Code(
         code="TTC610",
         title="an answer-contest exploration rule with a gold solved rule",

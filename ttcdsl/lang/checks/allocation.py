@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ttcdsl.lang import ast
 from ttcdsl.lang.checks.bins import check_bin_reference
-from ttcdsl.lang.checks.budget import check_unit
+from ttcdsl.lang.checks.budget import check_unit, keeps_probe, per_query_bounds, scope_text
 from ttcdsl.lang.checks.context import CheckContext
 from ttcdsl.lang.checks.values import check_range
 from ttcdsl.lang.diagnostics import Note, did_you_mean
@@ -23,7 +23,9 @@ def check_allocation(program: ast.Program, ctx: CheckContext) -> ast.Program:
                 _check_per_query(per_query, program, ctx)
             case ast.FixedUniform(count=count):
                 if check_range(ctx, count, what="a fixed allocation", integer=True, low=1):
-                    _check_at_least_probe(count, ctx)
+                    if _check_at_least_probe(count, ctx):
+                        scopes = [b for b in ctx.symbols.bins if _spends_fixed(ctx, b)]
+                        _check_fixed_bounds(count, scopes if ctx.symbols.bins else [None], ctx)
             case ast.FixedPerBin(items=items, span=span):
                 _check_fixed_per_bin(items, span, ctx)
             case ast.Bandit() as bandit:
@@ -65,6 +67,40 @@ def _check_at_least_probe(count: ast.Number, ctx: CheckContext) -> bool:
     return False
 
 
+def _spends_fixed(ctx: CheckContext, bin_name: str) -> bool:
+    """Whether a bin's fixed count is what it spends: a keep_probe bin spends its probe and a
+    `single` bin one sample, whatever the count says."""
+    decl = ctx.symbols.strategies.get(bin_name)
+    single = (decl is not None and isinstance(decl.strategy, ast.Invocation)
+              and decl.strategy.name.text == "single")
+    return not single and not keeps_probe(ctx, bin_name)
+
+
+def _check_fixed_bounds(count: ast.Number, scopes: list[str | None], ctx: CheckContext) -> None:
+    """TTC608: a fixed count outside the per-query bounds of a bin it applies to (the batch's or
+    the bin's own); the planner finds no count for that bin and refuses the policy."""
+    reported: set[int] = set()
+    for scope in scopes:
+        low, high = per_query_bounds(ctx.budget_limits, "samples", scope)
+        for bound, outside, side in ((low, lambda b: count.value < b, "minimum"),
+                                     (high, lambda b: count.value > b, "maximum")):
+            if bound is None or not outside(bound[0].value) or id(bound[1]) in reported:
+                continue
+            reported.add(id(bound[1]))
+            where = scope_text(bound[1].bin.text if bound[1].bin is not None else None)
+            ctx.diagnostics.error(
+                "TTC608",
+                f"the fixed allocation gives {count.literal} samples per query, "
+                f"{'below' if side == 'minimum' else 'above'} the per-query {side} of "
+                f"{bound[0].literal}{where}",
+                count.span,
+                label=f"{'below' if side == 'minimum' else 'above'} the {side}",
+                help=f"give {'at least' if side == 'minimum' else 'at most'} {bound[0].literal} "
+                f"samples, or change the budget's per-query {side}",
+                notes=(Note(span=bound[1].span, message=f"the {side} comes from here"),),
+            )
+
+
 def _check_fixed_per_bin(items: tuple[ast.FixedItem, ...], span, ctx: CheckContext) -> None:
     given: dict[str, ast.FixedItem] = {}
     for item in items:
@@ -82,7 +118,8 @@ def _check_fixed_per_bin(items: tuple[ast.FixedItem, ...], span, ctx: CheckConte
             continue
         given[item.bin.text] = item
         if check_range(ctx, item.count, what="a fixed allocation", integer=True, low=0):
-            _check_at_least_probe(item.count, ctx)
+            if _check_at_least_probe(item.count, ctx) and _spends_fixed(ctx, item.bin.text):
+                _check_fixed_bounds(item.count, [item.bin.text], ctx)
     if ctx.symbols.bins_decl is None:
         if not items:
             ctx.diagnostics.error(

@@ -55,7 +55,9 @@ def check_budget(program: ast.Program, ctx: CheckContext) -> ast.Program:
         seen[key] = item
         if ok:
             valid.append(item)
+    ctx.budget_limits = valid
     _check_consistency(valid, ctx)
+    _check_bounds(valid, ctx)
     has_spend_limit = any(isinstance(i, ast.MeanLimit | ast.TotalLimit) for i in valid)
     if any(isinstance(i, ast.ChargePrompt) for i in valid) and not any(
         isinstance(i, ast.MeanLimit | ast.TotalLimit | ast.RangeLimit | ast.CapLimit)
@@ -168,6 +170,71 @@ def _check_consistency(items: list[ast.BudgetItem], ctx: CheckContext) -> None:
                         help=f"raise the maximum to at least {probe.count.literal}, or probe fewer samples",
                         notes=(Note(span=probe.span, message="the probe is declared here"),),
                     )
+
+
+def per_query_bounds(
+    items: list[ast.BudgetItem], unit: str, scope: str | None
+) -> tuple[tuple[ast.Number, ast.BudgetItem] | None, tuple[ast.Number, ast.BudgetItem] | None]:
+    """The per-query (minimum, maximum) of `unit` that hold in bin `scope` (None: every bin),
+    each as (the number that sets it, its limit): the batch's bounds and the bin's together, as
+    the planner and the run apply them; None where nothing bounds that side."""
+    lows: list[tuple[ast.Number, ast.BudgetItem]] = []
+    highs: list[tuple[ast.Number, ast.BudgetItem]] = []
+    for item in items:
+        if not isinstance(item, ast.RangeLimit | ast.CapLimit) or item.unit.text != unit:
+            continue
+        if item.bin is not None and item.bin.text != scope:
+            continue
+        if isinstance(item, ast.RangeLimit):
+            lows.append((item.low, item))
+            highs.append((item.high, item))
+        else:
+            highs.append((item.value, item))
+    low = max(lows, key=lambda pair: pair[0].value, default=None)
+    high = min(highs, key=lambda pair: pair[0].value, default=None)
+    return low, high
+
+
+def keeps_probe(ctx: CheckContext, bin_name: str) -> bool:
+    decl = ctx.symbols.strategies.get(bin_name)
+    return (decl is not None and isinstance(decl.strategy, ast.Invocation)
+            and decl.strategy.name.text == "keep_probe")
+
+
+def scope_text(scope: str | None) -> str:
+    return f" in bin '{scope}'" if scope is not None else ""
+
+
+def _check_bounds(items: list[ast.BudgetItem], ctx: CheckContext) -> None:
+    """A per-query maximum below a per-query minimum (`samples per query <= 3` with `samples per
+    query in 5..8`, or a bin's range against the batch's cap): no count satisfies both, and the
+    planner refuses the bin ("no sample count the policy allows")."""
+    scopes = [None, *dict.fromkeys(i.bin.text for i in items if getattr(i, "bin", None))]
+    reported: set[tuple[int, int]] = set()
+    spending = [name for name in ctx.symbols.bins if not keeps_probe(ctx, name)]
+    for unit in UNITS:
+        for scope in scopes:
+            # a keep_probe bin spends its probe whatever the minimum says (the probe against the
+            # maximum is TTC401's)
+            if (scope is None and ctx.symbols.bins and not spending) or (scope is not None and keeps_probe(ctx, scope)):
+                continue
+            low, high = per_query_bounds(items, unit, scope)
+            if low is None or high is None or low[0].value <= high[0].value:
+                continue
+            key = (id(low[1]), id(high[1]))
+            if key in reported:
+                continue
+            reported.add(key)
+            ctx.diagnostics.error(
+                "TTC402",
+                f"the per-query maximum of {high[0].literal} {unit} is below the per-query minimum "
+                f"of {low[0].literal}{scope_text(scope)}: no count satisfies both",
+                high[0].span,
+                label=f"below the minimum of {low[0].literal}",
+                help=f"raise the maximum to at least {low[0].literal}, or lower the minimum to "
+                f"{high[0].literal} or less",
+                notes=(Note(span=low[1].span, message="the minimum comes from here"),),
+            )
 
 
 def default_minimum(ctx: CheckContext) -> int:

@@ -62,3 +62,6 @@ class Symbols:
 class CheckContext:
     diagnostics: Diagnostics
     symbols: Symbols
+    # the budget limits that passed their own checks (set by the budget pass, read by the
+    # allocation pass: fixed counts against the per-query bounds)
+    budget_limits: list[ast.BudgetItem] = field(default_factory=list)
