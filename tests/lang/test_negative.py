@@ -248,6 +248,15 @@ CASES = [
      policy("budget { samples per query <= 3 }\nanswer majority_vote", allocate="allocate fixed 8\n")),
     ("fixed-below-per-query-minimum", "TTC608", "4",
      policy("budget { samples per query in 6..8 }\nanswer majority_vote", allocate="allocate fixed 4\n")),
+    # absolute thresholds outside the key's range leave a bin no query reaches
+    ("threshold-bin-above-the-keys-range", "TTC311", "1.5",
+     policy(BINS + "bins by difficulty thresholds [0.5, 1.5] as easy, hard, impossible\nanswer majority_vote")),
+    ("threshold-bin-below-the-keys-range", "TTC311", "0",
+     policy(BINS + "bins by a thresholds [0, 0.5] as never, low, high\nanswer majority_vote")),
+    # the range of an expression follows its arithmetic: 100 * a share lies in [0, 100]
+    ("threshold-outside-an-arithmetic-range", "TTC606", "120",
+     policy("probe 2 samples\nfeature pct = 100 * top_share(answers)\nstop { when pct >= 120 }\n"
+            "answer majority_vote")),
     ("fixed-bin-count-above-its-cap", "TTC608", "8",
      policy(TWO_BINS + "answer majority_vote\nbudget { samples per query <= 3 for easy }",
             allocate="allocate fixed { easy 8  hard 4 }\n")),
@@ -285,6 +294,18 @@ def test_per_query_bounds_that_leave_a_count_pass_and_keep_probe_bins_ignore_the
     fine = policy("budget { samples per query <= 8  samples per query in 2..6 }\nanswer majority_vote",
                   allocate="allocate fixed 6\n")
     assert diagnostics_of(fine) == ()
+
+
+def test_thresholds_inside_the_keys_range_reach_every_bin():
+    # a key equal to a cut goes to the upper bin: a cut at the top of the range still fills it
+    for cuts in ("[0.15, 0.45]", "[0.5, 1]", "[0.001]"):
+        source = policy(BINS + f"bins by difficulty thresholds {cuts} as " + ", ".join(
+            f"b{i}" for i in range(cuts.count(",") + 2)) + "\nanswer majority_vote")
+        assert [d.code for d in diagnostics_of(source)] == [], cuts
+    # a key of unknown range (a mean of token counts) is not judged
+    unknown = policy("probe 2 samples\nfeature length = mean(tokens) / 1024\n"
+                     "bins by length thresholds [-5, 100] as a, b, c\nanswer majority_vote")
+    assert "TTC311" not in [d.code for d in diagnostics_of(unknown)]
 
 
 def test_per_query_allocation_uses_every_feature_and_checks_clean():

@@ -508,8 +508,9 @@ to choose. Add candidates (`one of [majority_vote, weighted_vote(conf)]`, `tuned
 A stop or solved-rule threshold, plain (`when beta_confidence >= 0.95`) or tuned (`tuned [0.9,
 0.95]`), is compared with an observable whose values are bounded: top_share, beta_confidence
 and normalize lie in [0, 1]; answer_entropy, distinct, count, std, samples and prompt_nll are
-never negative; clip(x, lo, hi) lies in [lo, hi] (also through a feature defined as one of
-these). A threshold outside that range makes its rule hold for every query or for none (a tuned
+never negative; clip(x, lo, hi) lies in [lo, hi]; sums, differences, products and quotients
+of those and numbers lie where interval arithmetic puts them (`100 * top_share` in [0, 100]);
+also through a feature defined as one of these. A threshold outside that range makes its rule hold for every query or for none (a tuned
 candidate is then no real choice), and is usually a slip: `95` for `0.95`. Keep every threshold
 inside the range.""",
     ),
@@ -598,6 +599,22 @@ learn. Use the raw value: the predictor standardizes every feature with the cali
 mean and spread, so a feature needs no rescaling (a weighted sum of features may need constants):
 
     feature length = mean(tokens) / 1024      # not normalize(mean(tokens))""",
+    ),
+    Code(
+        code="TTC311",
+        title="a bin no query can reach",
+        explanation="""\
+`bins by KEY thresholds [t1, ...]` puts a query in the bin of the cuts at or below its key (a key
+equal to a cut goes to the upper bin). Where the language knows the range of the key (top_share,
+beta_confidence and normalize in [0, 1]; counts, entropy, std and prompt_nll non-negative;
+clip(x, lo, hi); sums, differences, products and quotients of those and numbers, also through
+features), a cut above that range, or one at or below its low end, leaves a bin that no query's
+key can reach: it gets no queries (only a query whose key has no value lands in the last bin),
+and its strategy and counts mean nothing. `1 - top_share(answers)` lies in [0, 1], so
+
+    bins by difficulty thresholds [0.5, 1.5] as easy, hard, impossible
+
+never fills `impossible`. Put the thresholds inside the range, or drop the bin.""",
     ),
 )
 

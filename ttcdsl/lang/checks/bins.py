@@ -208,4 +208,46 @@ def _check_cuts(decl: ast.BinsDecl, ctx: CheckContext) -> None:
                 label="not larger than the previous cut",
                 help="list the cuts from smallest to largest, without repeats",
             )
+            return
         previous = cut
+    if not quantiles and len(names) == len(cuts) + 1:
+        _check_reachable(decl, ctx)
+
+
+def _check_reachable(decl: ast.BinsDecl, ctx: CheckContext) -> None:
+    """TTC311: absolute thresholds outside the range the key can take leave a bin no query
+    reaches (`bins by agreement thresholds [0.5, 3]` on a share in [0, 1]). A query goes to the
+    bin of the cuts at or below its key (a key equal to a cut goes up)."""
+    from ttcdsl.lang.checks.candidates import value_range
+    from ttcdsl.lang.numbers import format_number
+
+    if decl.key.text == "difficulty":
+        source = ctx.symbols.difficulty
+    else:
+        source = ctx.symbols.features.get(decl.key.text)
+    reach = value_range(source.expr, ctx) if source is not None else None
+    if reach is None:
+        return
+    low, high, _ = reach
+    what = "the difficulty" if decl.key.text == "difficulty" else f"feature '{decl.key.text}'"
+    bounds = (f"[{format_number(low)}, {format_number(high)}]" if low is not None and high is not None
+              else f">= {format_number(low)}" if low is not None else f"<= {format_number(high)}")
+    cuts = decl.cuts
+    for index, name in enumerate(decl.names):
+        below = cuts[index] if index < len(cuts) else None  # the bin's keys are < this cut
+        above = cuts[index - 1] if index > 0 else None  # ... and >= this one
+        if above is not None and high is not None and above.value > high:
+            cut, side = above, f"from {above.literal} up, above every value it can take"
+        elif below is not None and low is not None and below.value <= low:
+            cut, side = below, f"below {below.literal}, under every value it can take"
+        else:
+            continue
+        ctx.diagnostics.error(
+            "TTC311",
+            f"no query can reach bin '{name.text}': {what} lies in {bounds}, and the bin takes "
+            f"values {side}",
+            cut.span,
+            label=f"outside {bounds}",
+            help=f"put the thresholds inside {bounds}, or drop the bin",
+            notes=(Note(span=source.span, message=f"{what} is defined here"),),
+        )

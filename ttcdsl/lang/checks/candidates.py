@@ -8,6 +8,7 @@ hold a candidate list (TTC607).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from ttcdsl.lang import ast
@@ -109,8 +110,8 @@ def _check_reach(compared: ast.Expr, value: ast.Number, ctx: CheckContext, *, tu
     low, high, what = reach
     if not ((low is not None and value.value < low) or (high is not None and value.value > high)):
         return
-    bounds = f"[{format_number(low)}, {format_number(high)}]" if high is not None else \
-        f">= {format_number(low)}"
+    bounds = (f"[{format_number(low)}, {format_number(high)}]" if low is not None and high is not None
+              else f">= {format_number(low)}" if low is not None else f"<= {format_number(high)}")
     # a percentage for a fraction (95 for 0.95) is the usual slip; name the fraction
     fraction = ""
     if low == 0 and high == 1 and 1 < value.value <= 100:
@@ -122,8 +123,8 @@ def _check_reach(compared: ast.Expr, value: ast.Number, ctx: CheckContext, *, tu
         label=f"{what} is never here",
         help=(f"tune within {bounds}{fraction}: a threshold outside it makes the rule hold always "
               "or never, so that candidate is not a choice") if tuned else
-        (f"write a threshold within {bounds}{fraction}: one outside it makes the rule hold "
-         "always or never"),
+        (f"write a threshold {'within ' if low is not None and high is not None else ''}{bounds}{fraction}: "
+         "one outside it makes the rule hold always or never"),
     )
 
 
@@ -139,20 +140,73 @@ def _no_planner(tuned: ast.Tuned, ctx: CheckContext, why: str) -> None:
 
 def value_range(expr: ast.Expr, ctx: CheckContext, depth: int = 0) -> tuple[float | None, float | None, str] | None:
     """(low, high, name) of what an expression can be, where the language knows it (an
-    observable or function with a known range, a feature defined as one, `clip`); else None."""
+    observable or function with a known range, a feature defined as one, `clip`, and sums,
+    differences, products and quotients of those and numbers, by interval arithmetic); else
+    None. A bare number is no range (comparing two numbers is another matter)."""
+    if isinstance(expr, ast.Number):
+        return None
+    bounds = _interval(expr, ctx, depth)
+    if bounds is None or (bounds[0] == -math.inf and bounds[1] == math.inf):
+        return None
+    low, high = bounds
+    return (None if low == -math.inf else low, None if high == math.inf else high, _name(expr))
+
+
+def _name(expr: ast.Expr) -> str:
     match expr:
+        case ast.Ref(name=name):
+            return f"feature '{name.text}'" if name.text not in VALUE_RANGES else name.text
+        case ast.Call(function=function):
+            return f"{function.text}(...)"
+    from ttcdsl.lang.fmt import format_expr
+
+    text = format_expr(expr)
+    return f"'{text}'" if len(text) <= 40 else f"'{text[:37]}...'"
+
+
+def _interval(expr: ast.Expr, ctx: CheckContext, depth: int) -> tuple[float, float] | None:
+    """Sound bounds [low, high] (infinite where unbounded) of an expression, or None."""
+    match expr:
+        case ast.Number(value=value):
+            return (float(value), float(value))
         case ast.Ref(name=name):
             feature = ctx.symbols.features.get(name.text)
             if feature is not None:
                 if depth >= _FOLLOWED_FEATURES:
                     return None
-                inner = value_range(feature.expr, ctx, depth + 1)
-                return None if inner is None else (inner[0], inner[1], f"feature '{name.text}'")
+                return _interval(feature.expr, ctx, depth + 1)
             if name.text in VALUE_RANGES:
-                return (*VALUE_RANGES[name.text], name.text)
+                return _known(VALUE_RANGES[name.text])
         case ast.Call(function=function, args=args):
             if function.text == "clip" and len(args) == 3 and all(isinstance(a, ast.Number) for a in args[1:]):
-                return (float(args[1].value), float(args[2].value), "clip(...)")
+                return (float(args[1].value), float(args[2].value))
             if function.text in VALUE_RANGES:
-                return (*VALUE_RANGES[function.text], f"{function.text}(...)")
+                return _known(VALUE_RANGES[function.text])
+        case ast.Negate(operand=operand):
+            inner = _interval(operand, ctx, depth)
+            return None if inner is None else (-inner[1], -inner[0])
+        case ast.Binary(op=op, left=left, right=right):
+            a, b = _interval(left, ctx, depth), _interval(right, ctx, depth)
+            if a is None or b is None:
+                return None
+            if op == "+":
+                return (a[0] + b[0], a[1] + b[1])
+            if op == "-":
+                return (a[0] - b[1], a[1] - b[0])
+            if op == "/":
+                if b[0] <= 0 <= b[1]:
+                    return None
+                b = (1 / b[1], 1 / b[0])
+            products = [_times(x, y) for x in a for y in b]
+            return (min(products), max(products))
     return None
+
+
+def _known(bounds: tuple[float | None, float | None]) -> tuple[float, float]:
+    low, high = bounds
+    return (-math.inf if low is None else low, math.inf if high is None else high)
+
+
+def _times(x: float, y: float) -> float:
+    """x * y for interval ends, where 0 times an unbounded end is 0 (the limit), not NaN."""
+    return 0.0 if x == 0 or y == 0 else x * y
