@@ -257,6 +257,17 @@ CASES = [
     ("threshold-outside-an-arithmetic-range", "TTC606", "120",
      policy("probe 2 samples\nfeature pct = 100 * top_share(answers)\nstop { when pct >= 120 }\n"
             "answer majority_vote")),
+    # a strict comparison at the end of the range, and a comparison of two numbers, never hold
+    # (or hold at once): `top_share > 1` passed while `top_share > 1.01` was refused
+    ("strict-comparison-at-the-top-of-the-range", "TTC606", "1",
+     policy("stop { when top_share > 1 }\nanswer majority_vote")),
+    ("strict-comparison-at-the-bottom-of-the-range", "TTC606", "0",
+     policy("stop { when samples < 0 }\nanswer majority_vote")),
+    ("tuned-strict-at-the-top", "TTC606", "1",
+     policy("stop { when beta_confidence > tuned [0.9, 1] }\nanswer majority_vote")),
+    ("constant-condition", "TTC606", "1 > 2", policy("stop { when 1 > 2 }\nanswer majority_vote")),
+    ("constant-feature-condition", "TTC606", "k >= 3",
+     policy("feature k = 2 + 2\nstop { when k >= 3 }\nanswer majority_vote")),
     ("fixed-bin-count-above-its-cap", "TTC608", "8",
      policy(TWO_BINS + "answer majority_vote\nbudget { samples per query <= 3 for easy }",
             allocate="allocate fixed { easy 8  hard 4 }\n")),
@@ -327,7 +338,8 @@ def test_normalize_stays_allowed_where_bins_read_it():
 def test_a_percentage_threshold_names_the_fraction_and_in_range_thresholds_pass():
     (problem,) = diagnostics_of(policy("stop { when beta_confidence >= 95 }\nanswer majority_vote"))
     assert "[0, 1]" in problem.message and "0.95, not 95" in problem.help
-    for fine in ("beta_confidence >= 0.95", "top_share <= 1", "samples >= 0", "prompt_nll < 3"):
+    for fine in ("beta_confidence >= 0.95", "top_share <= 1", "samples >= 0", "prompt_nll < 3", "top_share >= 1",
+                 "top_share < 1", "samples > 0", "1 - top_share > 0"):
         assert diagnostics_of(policy(f"stop {{ when {fine} }}\nanswer majority_vote")) == (), fine
 
 

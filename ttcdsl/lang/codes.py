@@ -512,7 +512,10 @@ never negative; clip(x, lo, hi) lies in [lo, hi]; sums, differences, products an
 of those and numbers lie where interval arithmetic puts them (`100 * top_share` in [0, 100]);
 also through a feature defined as one of these. A threshold outside that range makes its rule hold for every query or for none (a tuned
 candidate is then no real choice), and is usually a slip: `95` for `0.95`. Keep every threshold
-inside the range.""",
+inside the range. A strict comparison at an end of the range never holds either (`top_share > 1`,
+`samples < 0`: write `>=`, `<=`, or a threshold inside), and a condition whose two sides are
+numbers (`when 1 > 2`, or a feature defined as a number) reads nothing of the query: it holds for
+every query as soon as it is checked, or never.""",
     ),
     Code(
         code="TTC607",

@@ -79,17 +79,44 @@ def _check_tuned(comparison: ast.Comparison, tuned: ast.Tuned, ctx: CheckContext
     _check_list(ctx, [float(v.value) for v in values], [v.span for v in values], tuned.span,
                 what="threshold")
     for value in values:
-        _check_reach(comparison.left, value, ctx, tuned=True)
+        _check_reach(comparison.left, value, ctx, tuned=True, op=comparison.op)
+
+
+_MIRRORED = {">": "<", "<": ">", ">=": "<=", "<=": ">=", "==": "==", "!=": "!="}
+_HOLDS = {">": float.__gt__, "<": float.__lt__, ">=": float.__ge__, "<=": float.__le__,
+          "==": float.__eq__, "!=": float.__ne__}
 
 
 def _check_threshold(comparison: ast.Comparison, ctx: CheckContext) -> None:
     """A plain threshold (`when beta_confidence >= 95`): the same rule as a tuned candidate's,
     on either side of the operator; a percentage written for a fraction is the usual slip."""
+    if _check_constant(comparison, ctx):
+        return
     right, left = _constant(comparison.right), _constant(comparison.left)
     if right is not None:
-        _check_reach(comparison.left, right, ctx, tuned=False)
+        _check_reach(comparison.left, right, ctx, tuned=False, op=comparison.op)
     elif left is not None:
-        _check_reach(comparison.right, left, ctx, tuned=False)
+        _check_reach(comparison.right, left, ctx, tuned=False, op=_MIRRORED[comparison.op])
+
+
+def _check_constant(comparison: ast.Comparison, ctx: CheckContext) -> bool:
+    """TTC606: a condition whose two sides are numbers (`when 1 > 2`, or a feature defined as a
+    number) reads nothing of the query: it holds for every query at its first check or never."""
+    sides = [_interval(side, ctx, 0) for side in (comparison.left, comparison.right)]
+    if any(side is None or side[0] != side[1] for side in sides):
+        return False
+    holds = _HOLDS[comparison.op](float(sides[0][0]), float(sides[1][0]))
+    verdict = "holds for every query as soon as it is checked" if holds else "never holds"
+    ctx.diagnostics.error(
+        "TTC606",
+        f"this condition compares two constants ({format_number(sides[0][0])} {comparison.op} "
+        f"{format_number(sides[1][0])}): it {verdict}",
+        comparison.left.span.cover(comparison.right.span),
+        label=f"always {'true' if holds else 'false'}",
+        help="compare something the query's samples give (an observable or a feature), e.g. "
+        "`top_share >= 0.75`; `samples >= N` stops at N samples",
+    )
+    return True
 
 
 def _constant(expr: ast.Expr) -> ast.Number | None:
@@ -101,13 +128,25 @@ def _constant(expr: ast.Expr) -> ast.Number | None:
     return None
 
 
-def _check_reach(compared: ast.Expr, value: ast.Number, ctx: CheckContext, *, tuned: bool) -> None:
+def _check_reach(compared: ast.Expr, value: ast.Number, ctx: CheckContext, *, tuned: bool, op: str) -> None:
     """TTC606: a threshold outside the range of what it compares makes its rule hold for every
-    query or for none."""
+    query or for none; so does a strict comparison at the range's end (`top_share > 1`)."""
     reach = value_range(compared, ctx)
     if reach is None:
         return
     low, high, what = reach
+    at_top = op == ">" and high is not None and value.value == high
+    if at_top or (op == "<" and low is not None and value.value == low):
+        ctx.diagnostics.error(
+            "TTC606",
+            f"the {'tuned ' if tuned else ''}threshold {value.literal} is the "
+            f"{'largest' if op == '>' else 'smallest'} value {what} can take: "
+            f"`{op} {value.literal}` never holds",
+            value.span,
+            label=f"{what} is never {'above' if op == '>' else 'below'} this",
+            help=f"write `{op}=` to include {value.literal}, or a threshold strictly inside its range",
+        )
+        return
     if not ((low is not None and value.value < low) or (high is not None and value.value > high)):
         return
     bounds = (f"[{format_number(low)}, {format_number(high)}]" if low is not None and high is not None
