@@ -403,7 +403,9 @@ sampling { temperature 0.7  max_tokens 1024 }
 probe 2 samples
 feature agreement = top_share(answers)
 difficulty = 1 - agreement
-bins by difficulty thresholds [-1, 0.3] as none, easy, hard
+# a 2-sample probe's agreement is 0, 0.5 or 1: no calibration query falls in [0.2, 0.3) (a bin
+# no query at all can reach, as `[-1, 0.3]` once was, is refused by ttc check: TTC311)
+bins by difficulty thresholds [0.2, 0.3] as easy, none, hard
 strategy none = majority_vote
 strategy easy = majority_vote
 strategy hard = majority_vote
