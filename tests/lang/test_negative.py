@@ -268,6 +268,19 @@ CASES = [
     ("constant-condition", "TTC606", "1 > 2", policy("stop { when 1 > 2 }\nanswer majority_vote")),
     ("constant-feature-condition", "TTC606", "k >= 3",
      policy("feature k = 2 + 2\nstop { when k >= 3 }\nanswer majority_vote")),
+    # a rule that needs more samples than any query it applies to gets never holds
+    ("unanimous-window-above-the-cap", "TTC609", "40",
+     policy("budget { mean samples per query <= 8  samples per query <= 32 }\n"
+            "stop { when unanimous last 40 }\nanswer majority_vote", allocate="allocate optimal\n")),
+    ("after-past-the-fixed-count", "TTC609", "12",
+     policy("stop { when top_share >= 0.8 after 12 }\nanswer majority_vote", allocate="allocate fixed 8\n")),
+    ("samples-past-a-bins-cap", "TTC609", "20",
+     policy(TWO_BINS + "budget { mean samples per query <= 8  samples per query <= 16 for hard }\n"
+            "strategy easy = majority_vote\nstrategy hard = majority_vote\nstop hard { when samples >= 20 }",
+            allocate="allocate optimal\n")),
+    ("solved-rule-past-the-cap", "TTC609", "12",
+     policy("budget { mean samples per query <= 8  samples per query in 1..10 }\nanswer majority_vote",
+            allocate="allocate bandit { round 2 samples  solved when unanimous window 12 }\n")),
     ("fixed-bin-count-above-its-cap", "TTC608", "8",
      policy(TWO_BINS + "answer majority_vote\nbudget { samples per query <= 3 for easy }",
             allocate="allocate fixed { easy 8  hard 4 }\n")),
@@ -317,6 +330,19 @@ def test_thresholds_inside_the_keys_range_reach_every_bin():
     unknown = policy("probe 2 samples\nfeature length = mean(tokens) / 1024\n"
                      "bins by length thresholds [-5, 100] as a, b, c\nanswer majority_vote")
     assert "TTC311" not in [d.code for d in diagnostics_of(unknown)]
+
+
+def test_a_rule_one_bin_can_reach_or_an_unbounded_policy_passes():
+    # the global stop block applies to every bin: one bin's count reaching it is enough
+    source = policy(TWO_BINS + "budget { mean samples per query <= 8  samples per query <= 4 for easy }\n"
+                    "strategy easy = majority_vote\nstrategy hard = majority_vote\nstop { when unanimous last 6 }",
+                    allocate="allocate optimal\n")
+    assert diagnostics_of(source) == ()
+    unbounded = policy(BUDGET + "stop { when top_share >= 0.8 after 100 }\nanswer majority_vote",
+                       allocate="allocate optimal\n")
+    assert diagnostics_of(unbounded) == ()
+    at_the_cap = policy("stop { when samples >= 8 }\nanswer majority_vote", allocate="allocate fixed 8\n")
+    assert diagnostics_of(at_the_cap) == ()
 
 
 def test_per_query_allocation_uses_every_feature_and_checks_clean():
@@ -467,7 +493,7 @@ def test_a_bad_number_suffix_names_the_valid_ones():
     (problem,) = diagnostics_of(policy("budget { mean samples per query <= 8kk }"))
     assert "'kk' after the digits" in problem.message and "'m' is not" not in problem.message
     for fine in ("8", "8k", "8K", "4M", "2G", "1e3", "1.5e-3", "4_000", "0.95"):
-        assert diagnostics_of(policy(f"stop {{ when samples >= {fine} }}\nanswer majority_vote")) == (), fine
+        assert diagnostics_of(policy(f"stop {{ when prompt_nll <= {fine} }}\nanswer majority_vote")) == (), fine
 
 
 def test_an_empty_or_comment_only_file_is_one_diagnostic_at_1_1():

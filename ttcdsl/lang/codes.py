@@ -463,6 +463,21 @@ at all, and `ttc plan` refuses it. Change the count or the bound. (`keep_probe` 
 spend their probe or one sample whatever the count says.)""",
     ),
     Code(
+        code="TTC609",
+        title="a rule that needs more samples than a query gets",
+        explanation="""\
+A stop or solved rule cannot hold before a query has some number of samples: `after N` is checked
+from N samples on, `samples >= N` holds from N, `unanimous last K` and `unanimous window K` need K
+answers. When every query the rule applies to gets fewer samples than that (the budget's
+per-query maximum, the batch's or the bin's, a fixed count, a keep_probe bin's probe), the rule
+never holds and only looks like it stops something:
+
+    budget { samples per query <= 32 }
+    stop { when unanimous last 40 }     # never: no query has 40 samples
+
+Lower the count, or raise the maximum.""",
+    ),
+    Code(
         code="TTC610",
         title="an answer-contest exploration rule with a gold solved rule",
         explanation="""\
@@ -506,16 +521,16 @@ to choose. Add candidates (`one of [majority_vote, weighted_vote(conf)]`, `tuned
         title="threshold outside the range of what it compares",
         explanation="""\
 A stop or solved-rule threshold, plain (`when beta_confidence >= 0.95`) or tuned (`tuned [0.9,
-0.95]`), is compared with an observable whose values are bounded: top_share, beta_confidence
-and normalize lie in [0, 1]; answer_entropy, distinct, count, std, samples and prompt_nll are
-never negative; clip(x, lo, hi) lies in [lo, hi]; sums, differences, products and quotients
-of those and numbers lie where interval arithmetic puts them (`100 * top_share` in [0, 100]);
-also through a feature defined as one of these. A threshold outside that range makes its rule hold for every query or for none (a tuned
-candidate is then no real choice), and is usually a slip: `95` for `0.95`. Keep every threshold
-inside the range. A strict comparison at an end of the range never holds either (`top_share > 1`,
-`samples < 0`: write `>=`, `<=`, or a threshold inside), and a condition whose two sides are
-numbers (`when 1 > 2`, or a feature defined as a number) reads nothing of the query: it holds for
-every query as soon as it is checked, or never.""",
+0.95]`), is compared with an observable whose values are bounded: top_share, beta_confidence and
+normalize lie in [0, 1]; answer_entropy, distinct, count, std, samples and prompt_nll are never
+negative; clip(x, lo, hi) lies in [lo, hi]; sums, differences, products and quotients of those
+and numbers lie where interval arithmetic puts them (`100 * top_share` in [0, 100]); also
+through a feature defined as one of these. A threshold outside that range makes its rule hold
+for every query or for none (a tuned candidate is then no real choice), and is usually a slip:
+`95` for `0.95`. Keep every threshold inside the range. A strict comparison at an end of the
+range never holds either (`top_share > 1`, `samples < 0`: write `>=`, `<=`, or a threshold
+inside), and a condition whose two sides are numbers (`when 1 > 2`, or a feature defined as a
+number) reads nothing of the query: it holds for every query as soon as it is checked, or never.""",
     ),
     Code(
         code="TTC607",

@@ -8,6 +8,7 @@ from ttcdsl.lang.checks.budget import check_unit, keeps_probe, per_query_bounds,
 from ttcdsl.lang.checks.context import CheckContext
 from ttcdsl.lang.checks.values import check_range
 from ttcdsl.lang.diagnostics import Note, did_you_mean
+from ttcdsl.lang.numbers import format_number
 from ttcdsl.lang.vocabulary import EXPLORE_RULES, FUNCTIONS, OBJECTIVES
 from ttcdsl.lang.walk import conditions, walk
 
@@ -30,6 +31,7 @@ def check_allocation(program: ast.Program, ctx: CheckContext) -> ast.Program:
                 _check_fixed_per_bin(items, span, ctx)
             case ast.Bandit() as bandit:
                 _check_bandit(bandit, program, ctx)
+    _check_conditions_reachable(program, ctx)
     for condition in conditions(program):
         match condition:
             case ast.Comparison(after=after) if after is not None:
@@ -38,6 +40,82 @@ def check_allocation(program: ast.Program, ctx: CheckContext) -> ast.Program:
                 what = "`unanimous window`" if disjoint else "`unanimous last`"
                 check_range(ctx, last, what=what, integer=True, low=2)
     return program
+
+
+def _most_samples(ctx: CheckContext, scope: str | None) -> tuple[int | float, object] | None:
+    """The most samples a query of bin `scope` (None: the policy without bins) can get, and what
+    sets it (a per-query maximum, a fixed count, keep_probe's probe), or None where unbounded."""
+    found: list[tuple[int | float, object]] = []
+    high = per_query_bounds(ctx.budget_limits, "samples", scope)[1]
+    if high is not None:
+        found.append((high[0].value, high[1]))
+    probe = ctx.symbols.probe
+    probe_size = int(probe.count.value) if probe is not None and probe.count.is_integer else 0
+    if scope is not None and keeps_probe(ctx, scope) and probe is not None:
+        found.append((probe_size, probe))
+    allocation = ctx.symbols.allocate.allocation if ctx.symbols.allocate is not None else None
+    if scope is None or _spends_fixed(ctx, scope):
+        match allocation:
+            case ast.FixedUniform(count=count) if count.is_integer and count.value >= 1:
+                found.append((count.value, count))
+            case ast.FixedPerBin(items=items):
+                for item in items:
+                    if item.bin.text == scope and item.count.is_integer:
+                        found.append((item.count.value, item))
+    return min(found, key=lambda pair: pair[0]) if found else None
+
+
+def _needed(condition: ast.Condition) -> ast.Number | None:
+    """The sample count a condition cannot hold before: `after N`, `samples >= N`, the window of
+    `unanimous last|window K`."""
+    match condition:
+        case ast.Unanimous(last=last) if last.is_integer:
+            return last
+        case ast.Comparison(after=after) if after is not None and after.is_integer:
+            return after
+        case ast.Comparison(left=ast.Ref(name=name), op=">=" | "==", right=ast.Number() as count) \
+                if name.text == "samples":
+            return count
+    return None
+
+
+def _check_conditions_reachable(program: ast.Program, ctx: CheckContext) -> None:
+    """TTC609: a stop or solved rule that needs more samples than any query it applies to can
+    get (`when unanimous last 40` under `samples per query <= 32`, `after 12` under `fixed 8`)
+    never holds."""
+    bins = list(ctx.symbols.bins) or [None]
+    for statement in program.statements:
+        match statement:
+            case ast.StopBlock(bin=bin_name, rules=rules):
+                scopes = [bin_name.text] if bin_name is not None else bins
+                found = [rule.condition for rule in rules]
+            case ast.AllocateDecl(allocation=ast.Bandit(items=items)):
+                scopes = bins
+                found = [i.condition for i in items if isinstance(i, ast.BanditSolved)]
+            case _:
+                continue
+        if any(scope is not None and scope not in ctx.symbols.bins for scope in scopes):
+            continue
+        limits = [_most_samples(ctx, scope) for scope in scopes]
+        if any(limit is None for limit in limits):
+            continue
+        most, source = max(limits, key=lambda pair: pair[0])
+        for condition in found:
+            needed = _needed(condition)
+            if needed is None or needed.value <= most:
+                continue
+            where = f"bin '{scopes[0]}'" if scopes != [None] and len(scopes) == 1 else "the policy"
+            ctx.diagnostics.error(
+                "TTC609",
+                f"this rule cannot hold before a query has {needed.literal} samples, but no query "
+                f"of {where} gets more than {format_number(most)}",
+                needed.span,
+                label=f"more than {format_number(most)}",
+                help=f"lower it to {format_number(most)} or less, or raise "
+                + ("the per-query maximum" if isinstance(source, ast.RangeLimit | ast.CapLimit)
+                   else "the probe" if isinstance(source, ast.ProbeDecl) else "the fixed count"),
+                notes=(Note(span=source.span, message="the most samples a query gets comes from here"),),
+            )
 
 
 def _check_objective(allocate: ast.AllocateDecl, ctx: CheckContext) -> None:
