@@ -54,6 +54,9 @@ CASES = [
      policy(BINS + "bins by difficulty quantiles [0.5] as x, x\nanswer majority_vote")),
     ("duplicate-budget-limit", "TTC102", "mean samples per query <= 6",
      policy("budget { mean samples per query <= 8  mean samples per query <= 6 }")),
+    ("feature-named-difficulty", "TTC102", "difficulty",
+     policy("probe 2 samples\nfeature difficulty = 1 - top_share(answers)\n"
+            "bins by difficulty thresholds [0.5] as x, y\nanswer majority_vote")),
     ("feature-shadows-builtin", "TTC102", "tokens",
      policy("feature tokens = samples\nstop { when tokens > 3 }")),
     ("duplicate-fixed-count", "TTC102", "easy 3",

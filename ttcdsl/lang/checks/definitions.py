@@ -50,6 +50,18 @@ def check_definitions(program: ast.Program, ctx: CheckContext) -> ast.Program:
                 _no_shadowing(name, ctx)
             case ast.FeatureDecl(name=name):
                 _no_shadowing(name, ctx)
+                if name.text == "difficulty":
+                    # `bins by difficulty` always reads the difficulty statement: a feature of that
+                    # name could be compared in a stop rule but never binned on, and bins by it
+                    # were told "the policy defines no difficulty"
+                    ctx.diagnostics.error(
+                        "TTC102",
+                        "'difficulty' names the difficulty statement (`difficulty = EXPR`), not a feature",
+                        name.span,
+                        label="a keyword of the language",
+                        help="choose another name, e.g. `feature hardness = ...`, or write "
+                        "`difficulty = EXPR` to define the key `bins by difficulty` reads",
+                    )
     _warn_unused(program, ctx)
     return program
 
