@@ -499,6 +499,28 @@ def test_a_bad_number_suffix_names_the_valid_ones():
         assert diagnostics_of(policy(f"stop {{ when prompt_nll <= {fine} }}\nanswer majority_vote")) == (), fine
 
 
+def test_a_stray_character_or_joined_condition_says_what_was_likely_meant():
+    # every stray character was told "names are ASCII letters ...; comments start with '#'"
+    cases = {
+        "feature a = samples;": "remove the ';'",
+        "sampling { max_tokens: 64 }": "`max_tokens 1024`",
+        "policy u 'quoted'": "double quotes",
+        "policy u \u201cquoted\u201d": "plain double quotes",
+        "stop { when top_share >= 90% }": "0.9, not 90%",
+        "stop { when top_share >= \u22120.5 }": "plain minus",
+        "stop {\u00a0when top_share >= 0.5 }": "invisible character (U+00A0)",
+        "stop { when top_share >= \uff10.5 }": "ASCII digits",
+        "stop { when top_share >= 0.9 && samples >= 4 }": "not joined with and/or/not",
+        "stop { when top_share >= 0.9 and samples >= 4 }": "write `X after N`",
+    }
+    for text, help_part in cases.items():
+        problems = [d for d in diagnostics_of(policy(text + "\nanswer majority_vote"))
+                    if d.code in ("TTC010", "TTC011")]
+        assert problems and help_part in problems[0].help, (text, [(d.code, d.help) for d in problems])
+    (letter,) = diagnostics_of(policy("feature gr\u00f6\u00dfe = samples\nanswer majority_vote"))
+    assert "ASCII letters" in letter.help
+
+
 def test_an_empty_or_comment_only_file_is_one_diagnostic_at_1_1():
     for text in ("", "\n \t\n", "# nothing here\n  # still nothing"):
         (diagnostic,) = diagnostics_of(text)

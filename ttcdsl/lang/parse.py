@@ -123,7 +123,7 @@ def _report_syntax_error(error: UnexpectedInput, source: Source, diagnostics: Di
                 f"unexpected character {_show_char(char)}",
                 source.span(offset, offset + 1),
                 label="not part of the language",
-                help="names are ASCII letters (a-z, A-Z), digits and '_'; comments start with '#'",
+                help=_character_help(char),
             )
         return offset
 
@@ -148,6 +148,8 @@ def _report_syntax_error(error: UnexpectedInput, source: Source, diagnostics: Di
         if token.type == "NAME" or str(token).isidentifier():
             keywords = [e.strip("'") for e in expected if e.startswith("'")]
             hint = did_you_mean(str(token), keywords)
+        if str(token) in ("and", "or", "not"):
+            hint = _JOINED_CONDITIONS
         start = token.start_pos or 0
         diagnostics.error(
             "TTC011",
@@ -236,6 +238,45 @@ def _join_alternatives(words: list[str], limit: int = 8) -> str:
     if len(words) == 1:
         return words[0]
     return "one of " + ", ".join(words)
+
+
+_JOINED_CONDITIONS = (
+    "conditions are not joined with and/or/not: each `when` rule stops the query on its own (write "
+    "one rule per condition for 'or'); for `X and samples >= N` write `X after N`"
+)
+
+# What a user most likely meant by a character the language does not have.
+_CHARACTER_HELP = {
+    ";": "statements need no terminator; remove the ';'",
+    ":": "a setting or limit has no ':'; write e.g. `max_tokens 1024`",
+    "'": 'strings are in double quotes: "..."',
+    "\u2018": 'strings are in plain double quotes: "..."',
+    "\u2019": 'strings are in plain double quotes: "..."',
+    "\u201c": 'strings are in plain double quotes ("), not typographic ones',
+    "\u201d": 'strings are in plain double quotes ("), not typographic ones',
+    "%": "write a share as a fraction: 0.9, not 90%",
+    "&": _JOINED_CONDITIONS,
+    "|": _JOINED_CONDITIONS,
+    "!": "the only operators are + - * / and the comparisons >= <= > < == !=",
+    "\u2212": "use the plain minus '-'",
+    "\u2013": "use the plain minus '-'",
+    "\u2014": "use the plain minus '-'",
+    "\u2264": "write '<=' for \u2264",
+    "\u2265": "write '>=' for \u2265",
+    "\u2260": "write '!=' for \u2260",
+}
+
+
+def _character_help(char: str) -> str:
+    import unicodedata
+
+    if char in _CHARACTER_HELP:
+        return _CHARACTER_HELP[char]
+    if char and (char.isspace() or unicodedata.category(char) in ("Cf", "Zs", "Cc")):
+        return f"an invisible character ({_show_char(char)}): replace it with a plain space, or delete it"
+    if char.isdigit():
+        return "numbers are written with the ASCII digits 0-9"
+    return "names are ASCII letters (a-z, A-Z), digits and '_'; comments start with '#'"
 
 
 def _show_char(char: str) -> str:
