@@ -57,6 +57,8 @@ CASES = [
     ("feature-named-difficulty", "TTC102", "difficulty",
      policy("probe 2 samples\nfeature difficulty = 1 - top_share(answers)\n"
             "bins by difficulty thresholds [0.5] as x, y\nanswer majority_vote")),
+    ("sampling-setting-twice", "TTC102", "max_tokens 128",
+     policy("", sampling="sampling { max_tokens 64  temperature 0.7  max_tokens 128 }\n")),
     ("feature-shadows-builtin", "TTC102", "tokens",
      policy("feature tokens = samples\nstop { when tokens > 3 }")),
     ("duplicate-fixed-count", "TTC102", "easy 3",

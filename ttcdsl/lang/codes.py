@@ -131,9 +131,9 @@ An expression names something that is neither a feature defined above it, an obs
         explanation="""\
 Features, scorers and bins have one definition each, a bin has one strategy, and the header,
 budget, global sampling, probe, difficulty, bins, allocate and answer statements appear at most
-once. The note points at the first definition. A feature may not take a name the language
-defines (an observable, a function, or `difficulty`, which `bins by difficulty` and the
-`difficulty = EXPR` statement own).""",
+once, as does each sampling parameter within one sampling block. The note points at the first
+definition. A feature may not take a name the language defines (an observable, a function, or
+`difficulty`, which `bins by difficulty` and the `difficulty = EXPR` statement own).""",
     ),
     Code(
         code="TTC103",
