@@ -289,6 +289,10 @@ CASES = [
     ("bandit-round-reaching-the-cap", "TTC617", "8",
      policy("budget { mean samples per query <= 8  samples per query <= 4 }\nanswer majority_vote",
             allocate="allocate bandit { round 8 samples  solved when top_share >= 0.8 }\n")),
+    # a keep_probe bin's count was ignored: it spent the probe (2), not the 8 written
+    ("fixed-count-of-a-keep-probe-bin", "TTC608", "8",
+     policy(TWO_BINS + "strategy easy = keep_probe\nstrategy hard = majority_vote",
+            allocate="allocate fixed { easy 8  hard 4 }\n")),
     ("fixed-bin-count-above-its-cap", "TTC608", "8",
      policy(TWO_BINS + "answer majority_vote\nbudget { samples per query <= 3 for easy }",
             allocate="allocate fixed { easy 8  hard 4 }\n")),
@@ -323,6 +327,9 @@ def test_per_query_bounds_that_leave_a_count_pass_and_keep_probe_bins_ignore_the
                     "strategy easy = keep_probe\nstrategy hard = majority_vote",
                     allocate="allocate fixed { hard 6 }\n")
     assert [d.code for d in diagnostics_of(source)] == []
+    probe_count = policy(TWO_BINS + "strategy easy = keep_probe\nstrategy hard = single",
+                         allocate="allocate fixed { easy 2  hard 2 }\n")
+    assert diagnostics_of(probe_count) == ()
     fine = policy("budget { samples per query <= 8  samples per query in 2..6 }\nanswer majority_vote",
                   allocate="allocate fixed 6\n")
     assert diagnostics_of(fine) == ()

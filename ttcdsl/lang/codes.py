@@ -455,14 +455,15 @@ A bandit allocation needs its round size and at least one solved rule:
     # ---- added later (kept at the end; the ranges above say where each belongs) -----------------
     Code(
         code="TTC608",
-        title="fixed count outside the per-query bounds",
+        title="fixed count the bin cannot spend",
         explanation="""\
 A fixed allocation (`allocate fixed N`, or a bin's count in `allocate fixed { BIN N ... }`) gives
 every query of a bin exactly that many samples, probe included. The budget's per-query bounds
 (`samples per query in LO..HI`, `samples per query <= HI`, the batch's and the bin's own, `for
 BIN`) must allow that count: one below the minimum or above the maximum leaves the bin no count
-at all, and `ttc plan` refuses it. Change the count or the bound. (`keep_probe` and `single` bins
-spend their probe or one sample whatever the count says.)""",
+at all, and `ttc plan` refuses it. Change the count or the bound. A `keep_probe` bin spends its
+probe and a `single` bin one sample (its probe, if larger) whatever the count says, so a count
+other than that is refused too: a keep_probe bin may be left out of `fixed { ... }`.""",
     ),
     Code(
         code="TTC609",

@@ -179,6 +179,27 @@ def _check_fixed_bounds(count: ast.Number, scopes: list[str | None], ctx: CheckC
             )
 
 
+def _check_count_it_spends(item: ast.FixedItem, ctx: CheckContext) -> None:
+    """TTC608: a keep_probe bin spends its probe and a `single` bin one sample (or its probe),
+    whatever its fixed count says; a different count was ignored without a word."""
+    probe = ctx.symbols.probe
+    probe_size = int(probe.count.value) if probe is not None else 0
+    keep = keeps_probe(ctx, item.bin.text)
+    spends = probe_size if keep else max(1, probe_size)
+    if item.count.value == spends:
+        return
+    strategy = "keep_probe" if keep else "single"
+    ctx.diagnostics.error(
+        "TTC608",
+        f"bin '{item.bin.text}' is {strategy}: it spends {spends} sample{'s' if spends != 1 else ''} "
+        f"per query whatever its count, not {item.count.literal}",
+        item.count.span,
+        label="never spent",
+        help=f"give it {spends}" + (", or leave it out (a keep_probe bin needs no count)" if keep else "")
+        + ", or change its strategy",
+    )
+
+
 def _check_fixed_per_bin(items: tuple[ast.FixedItem, ...], span, ctx: CheckContext) -> None:
     given: dict[str, ast.FixedItem] = {}
     for item in items:
@@ -196,8 +217,11 @@ def _check_fixed_per_bin(items: tuple[ast.FixedItem, ...], span, ctx: CheckConte
             continue
         given[item.bin.text] = item
         if check_range(ctx, item.count, what="a fixed allocation", integer=True, low=0):
-            if _check_at_least_probe(item.count, ctx) and _spends_fixed(ctx, item.bin.text):
-                _check_fixed_bounds(item.count, [item.bin.text], ctx)
+            if _check_at_least_probe(item.count, ctx):
+                if _spends_fixed(ctx, item.bin.text):
+                    _check_fixed_bounds(item.count, [item.bin.text], ctx)
+                else:
+                    _check_count_it_spends(item, ctx)
     if ctx.symbols.bins_decl is None:
         if not items:
             ctx.diagnostics.error(
