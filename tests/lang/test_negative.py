@@ -511,7 +511,7 @@ def test_a_bad_number_suffix_names_the_valid_ones():
         assert diagnostics_of(policy(f"stop {{ when prompt_nll <= {fine} }}\nanswer majority_vote")) == (), fine
 
 
-def test_a_stray_character_or_joined_condition_says_what_was_likely_meant():
+def test_a_stray_character_joined_condition_or_trailing_comma_says_what_was_likely_meant():
     # every stray character was told "names are ASCII letters ...; comments start with '#'"
     cases = {
         "feature a = samples;": "remove the ';'",
@@ -529,6 +529,15 @@ def test_a_stray_character_or_joined_condition_says_what_was_likely_meant():
         problems = [d for d in diagnostics_of(policy(text + "\nanswer majority_vote"))
                     if d.code in ("TTC010", "TTC011")]
         assert problems and help_part in problems[0].help, (text, [(d.code, d.help) for d in problems])
+    for text in ("probe 2 samples\nfeature a = top_share(answers)\ndifficulty = 1 - a\n"
+                 "bins by difficulty quantiles [0.5,] as x, y", "stop { when clip(samples, 0, 1,) > 0.5 }"):
+        (problem,) = diagnostics_of(policy(text + "\nanswer majority_vote"))
+        assert "lists take no trailing comma" in problem.help, text
+    # `as x, y,` then `strategy x = ...`: the comma made `strategy` a bin name; the error is at `x`
+    (problem,) = diagnostics_of(policy("probe 2 samples\nfeature a = top_share(answers)\ndifficulty = 1 - a\n"
+                                       "bins by difficulty quantiles [0.5] as x, y,  # two bins\n"
+                                       "strategy x = single\nstrategy y = majority_vote"))
+    assert underlined(problem) == "x" and "remove the ',' before 'strategy'" in problem.help
     (letter,) = diagnostics_of(policy("feature gr\u00f6\u00dfe = samples\nanswer majority_vote"))
     assert "ASCII letters" in letter.help
 

@@ -150,6 +150,13 @@ def _report_syntax_error(error: UnexpectedInput, source: Source, diagnostics: Di
             hint = did_you_mean(str(token), keywords)
         if str(token) in ("and", "or", "not"):
             hint = _JOINED_CONDITIONS
+        trailing = _TRAILING_COMMA.search(_without_comments(source.text[max(0, start - 400):start]))
+        if trailing and str(token) in ("]", ")"):
+            hint = f"remove the ',' before '{token}': lists take no trailing comma"
+        elif trailing and trailing.group(1):
+            # `as easy, hard,` then `strategy easy = ...`: the comma made `strategy` a bin name
+            hint = (f"remove the ',' before '{trailing.group(1)}': it made '{trailing.group(1)}' one more "
+                    "name of the list, and the statement after it lost its keyword")
         start = token.start_pos or 0
         diagnostics.error(
             "TTC011",
@@ -238,6 +245,13 @@ def _join_alternatives(words: list[str], limit: int = 8) -> str:
     if len(words) == 1:
         return words[0]
     return "one of " + ", ".join(words)
+
+
+_TRAILING_COMMA = re.compile(rf",\s*(?:({'|'.join(STATEMENT_KEYWORDS)})\s*)?$")
+
+
+def _without_comments(text: str) -> str:
+    return re.sub(r"#[^\n]*", "", text)
 
 
 _JOINED_CONDITIONS = (
