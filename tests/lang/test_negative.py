@@ -286,9 +286,6 @@ CASES = [
     ("solved-rule-past-the-cap", "TTC609", "12",
      policy("budget { mean samples per query <= 8  samples per query in 1..10 }\nanswer majority_vote",
             allocate="allocate bandit { round 2 samples  solved when unanimous window 12 }\n")),
-    ("bandit-round-reaching-the-cap", "TTC617", "8",
-     policy("budget { mean samples per query <= 8  samples per query <= 4 }\nanswer majority_vote",
-            allocate="allocate bandit { round 8 samples  solved when top_share >= 0.8 }\n")),
     # a keep_probe bin's count was ignored: it spent the probe (2), not the 8 written
     ("fixed-count-of-a-keep-probe-bin", "TTC608", "8",
      policy(TWO_BINS + "strategy easy = keep_probe\nstrategy hard = majority_vote",
@@ -358,6 +355,14 @@ def test_a_rule_one_bin_can_reach_or_an_unbounded_policy_passes():
     assert diagnostics_of(unbounded) == ()
     at_the_cap = policy("stop { when samples >= 8 }\nanswer majority_vote", allocate="allocate fixed 8\n")
     assert diagnostics_of(at_the_cap) == ()
+
+
+def test_a_bandit_round_of_the_whole_cap_stays_the_plan_free_uniform_pass():
+    # policies/live/calibrate.ttc: `round 8 samples` under `samples per query in 1..8` is how a
+    # uniform calibration pass runs without a plan; a check refusing a round at the cap broke it
+    source = policy("budget { mean samples per query <= 8  samples per query in 1..8 }\nanswer majority_vote",
+                    allocate="allocate bandit { round 8 samples  explore all  solved when top_share >= 1 after 8 }\n")
+    assert diagnostics_of(source) == ()
 
 
 def test_per_query_allocation_uses_every_feature_and_checks_clean():

@@ -622,17 +622,6 @@ mean and spread, so a feature needs no rescaling (a weighted sum of features may
     feature length = mean(tokens) / 1024      # not normalize(mean(tokens))""",
     ),
     Code(
-        code="TTC617",
-        title="a bandit round that reaches the per-query maximum",
-        explanation="""\
-`allocate bandit` serves every active query K samples a round (the first round max(probe, K,
-per-query minimum)) and retires a query at the per-query maximum. With K at or above that
-maximum, every query reaches it in the first round and retires: the solved rules never get a
-check that matters, the exploration rule orders nothing, and the policy is a uniform allocation of
-the maximum spent as a bandit. Use rounds smaller than the maximum (`round 2 samples` under
-`samples per query <= 32`), or raise the maximum.""",
-    ),
-    Code(
         code="TTC311",
         title="a bin no query can reach",
         explanation="""\

@@ -249,25 +249,6 @@ def _check_fixed_per_bin(items: tuple[ast.FixedItem, ...], span, ctx: CheckConte
         )
 
 
-def _check_round_below_cap(count: ast.Number, ctx: CheckContext) -> None:
-    """TTC617: the first round gives every query max(probe, K, minimum) samples, cut at the
-    per-query cap; a round of the cap or more retires every query in its first round, so the
-    solved rules, the exploration rule and the budget never act: a uniform allocation of the cap."""
-    cap = per_query_bounds(ctx.budget_limits, "samples", None)[1]
-    if cap is None or count.value < cap[0].value:
-        return
-    ctx.diagnostics.error(
-        "TTC617",
-        f"a round of {count.literal} samples reaches the per-query maximum of {cap[0].literal} at "
-        "once: every query retires after the first round, and no solved rule or exploration acts",
-        count.span,
-        label=f"at least the maximum of {cap[0].literal}",
-        help=f"use rounds smaller than {cap[0].literal} (e.g. `round 2 samples`), or raise the "
-        "per-query maximum",
-        notes=(Note(span=cap[1].span, message="the per-query maximum"),),
-    )
-
-
 def _check_bandit(bandit: ast.Bandit, program: ast.Program, ctx: CheckContext) -> None:
     diagnostics = ctx.diagnostics
     per_bin = [
@@ -298,8 +279,7 @@ def _check_bandit(bandit: ast.Bandit, program: ast.Program, ctx: CheckContext) -
             seen[type(item)] = item
         match item:
             case ast.BanditRound(count=count):
-                if check_range(ctx, count, what="the round size", integer=True, low=1):
-                    _check_round_below_cap(count, ctx)
+                check_range(ctx, count, what="the round size", integer=True, low=1)
             case ast.BanditExplore(rule=rule) if rule.text not in EXPLORE_RULES:
                 diagnostics.error(
                     "TTC108",
