@@ -718,3 +718,21 @@ def test_a_long_round_says_how_far_it_got(monkeypatch) -> None:
     assert len(result.samples) == 3
     assert said and all("requests of this round back" in line for line in said)
     assert any(line.strip().startswith(("1/3", "2/3")) for line in said), said
+
+
+def test_a_body_its_content_encoding_does_not_decode_is_the_servers_fault_named() -> None:
+    """A body marked gzip that is not (a misconfigured proxy) crashed the run with an internal
+    error (exit 3), at the model listing and at generation alike."""
+    pytest.importorskip("httpx")
+    from tests.runtime.http_double import OpenAIDouble
+    from ttcdsl.runtime.backend import BackendError
+
+    garbled = {"Content-Encoding": "gzip"}
+    with OpenAIDouble(lambda body: (200, b"not gzip", garbled)) as server:
+        result = _one(_backend(server.url, "model=m"))
+    assert result.samples == () and "the response body could not be decoded" in result.reason
+    assert server.url in result.reason
+    with OpenAIDouble(listing=b"not gzip", listing_headers=garbled) as server:
+        with pytest.raises(BackendError, match="/v1/models: could not list the served models "
+                                               r"\(the body could not be decoded"):
+            _one(_backend(server.url))

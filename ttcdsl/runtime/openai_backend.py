@@ -264,6 +264,10 @@ class OpenAIBackend:
                 listings.append(_Listing(url, problem=f"no answer ({type(response).__name__}: "
                                                       f"{response})", answered=False))
                 continue
+            if isinstance(response, httpx.DecodingError):
+                listings.append(_Listing(url, problem=f"could not list the served models (the "
+                                                      f"body could not be decoded: {response})"))
+                continue
             if isinstance(response, BaseException):
                 raise response
             try:
@@ -509,6 +513,8 @@ class OpenAIBackend:
             raise _Retryable(f"no response within {self.options['timeout']:g} s") from None
         except httpx.TransportError as error:
             raise _Retryable(f"connection failed ({type(error).__name__}: {error})") from None
+        except httpx.DecodingError as error:  # a Content-Encoding its body is not in (a proxy's)
+            raise _Retryable(f"the response body could not be decoded ({error})") from None
         status = response.status_code
         if status == 429 or status >= 500:
             # Retry-After is read on every status retried (a 503 says it as a 429 does), under
