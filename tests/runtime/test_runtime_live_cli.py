@@ -736,3 +736,23 @@ def test_a_body_its_content_encoding_does_not_decode_is_the_servers_fault_named(
         with pytest.raises(BackendError, match="/v1/models: could not list the served models "
                                                r"\(the body could not be decoded"):
             _one(_backend(server.url))
+
+
+@pytest.mark.parametrize(("payload", "reason"), [
+    (b"<html>proxy login</html>", "the body is not JSON: '<html>proxy login</html>'"),
+    ({"error": {"message": "model overloaded"}},
+     'the server answered an error: {"message": "model overloaded"}'),
+    (None, "malformed response: the body is null without 'choices'"),
+    ({"id": "x"}, "malformed response: the body is an object without 'choices'"),
+    ({"choices": []}, "malformed response: its 'choices' is an empty list"),
+    ({"choices": {"text": "2"}}, "malformed response: its 'choices' is an object"),
+])
+def test_a_body_that_is_no_completion_says_what_it_is(payload, reason) -> None:
+    """They read "the response is not JSON (cut off?)" without the body, or "malformed
+    response (KeyError: 'choices')" where the server had sent its error message."""
+    pytest.importorskip("httpx")
+    from tests.runtime.http_double import OpenAIDouble
+
+    with OpenAIDouble(lambda body: (200, payload, {})) as server:
+        result = _one(_backend(server.url, "model=m"))
+    assert result.samples == () and reason in result.reason and server.url in result.reason

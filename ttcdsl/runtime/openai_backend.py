@@ -523,9 +523,9 @@ class OpenAIBackend:
         if status != 200:
             raise _Refused(f"HTTP {status}: {response.text[:300]}")
         try:
-            return response.json()
-        except ValueError:
-            raise _Retryable("the response is not JSON (cut off?)") from None
+            return _json_body(response)
+        except ValueError as error:
+            raise _Retryable(str(error)) from None
 
     def _body(
         self, request: GenerationRequest, model: str, seed: int | None, *, first: bool = False
@@ -574,8 +574,8 @@ class OpenAIBackend:
         given, so the report says unknown instead of billing or averaging it. Zero tokens are
         such a count for a prompt (every request sends one) and for a non-empty text (it was
         made of tokens): a server that fills ``usage`` with zeros measured nothing."""
+        choice = _first_choice(payload)
         try:
-            choice = payload["choices"][0]
             usage = payload.get("usage")
             usage = usage if isinstance(usage, dict) else {}
             if self.options["api"] == "chat":
@@ -641,13 +641,33 @@ async def _within(request, timeout: float):
         raise httpx.ReadTimeout(f"no complete response within {timeout:g} s") from None
 
 
+def _json_body(response) -> Any:
+    """A response's JSON; a ValueError quoting the start of a body that is not JSON (an HTML
+    page of a proxy or a web UI, a stream), so the user sees what answered."""
+    try:
+        return response.json()
+    except ValueError:
+        raise ValueError(f"the body is not JSON: {response.text[:100]!r}") from None
+
+
+def _first_choice(payload: Any) -> Any:
+    """The first choice of a completion response; :class:`_Refused` saying what the body is
+    instead (an error object sent with status 200, as some gateways do, is quoted)."""
+    if isinstance(payload, dict) and "choices" not in payload and "error" in payload:
+        raise _Refused(f"the server answered an error: {json.dumps(payload['error'])[:300]}")
+    if not isinstance(payload, dict) or "choices" not in payload:
+        raise _Refused(f"malformed response: the body is {_json_kind(payload)} without 'choices'")
+    choices = payload["choices"]
+    if not isinstance(choices, list) or not choices:
+        kind = "an empty list" if choices == [] else _json_kind(choices)
+        raise _Refused(f"malformed response: its 'choices' is {kind}, not a list of choices")
+    return choices[0]
+
+
 def _served_models(response) -> list[str]:
     """The model ids of a ``/v1/models`` response; a ValueError saying what is wrong with a body
     that is not such a listing (a server's bad answer is the user's to fix, not a crash)."""
-    try:
-        payload = response.json()
-    except ValueError:
-        raise ValueError(f"the body is not JSON: {response.text[:100]!r}") from None
+    payload = _json_body(response)
     if not isinstance(payload, dict) or "data" not in payload:
         raise ValueError(f"the body is {_json_kind(payload)}, not an object with a 'data' list")
     if not isinstance(payload["data"], list):
