@@ -756,3 +756,16 @@ def test_a_body_that_is_no_completion_says_what_it_is(payload, reason) -> None:
     with OpenAIDouble(lambda body: (200, payload, {})) as server:
         result = _one(_backend(server.url, "model=m"))
     assert result.samples == () and reason in result.reason and server.url in result.reason
+
+
+def test_a_redirect_names_where_it_points() -> None:
+    """It read 'request refused: HTTP 307: ' (a redirect has no body)."""
+    pytest.importorskip("httpx")
+    from tests.runtime.http_double import OpenAIDouble
+
+    moved = {"Location": "https://llm.example/v1/chat/completions"}
+    with OpenAIDouble(lambda body: (307, b"", moved)) as server:
+        result = _one(_backend(server.url, "model=m"))
+    assert result.samples == () and server.posts == 1
+    assert ("HTTP 307, a redirect to 'https://llm.example/v1/chat/completions'; give the URL it "
+            "redirects to as the --endpoint") in result.reason

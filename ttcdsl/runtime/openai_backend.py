@@ -520,6 +520,9 @@ class OpenAIBackend:
             # Retry-After is read on every status retried (a 503 says it as a 429 does), under
             # the one rule of _call: honoured up to the timeout, a longer one fails at once
             raise _Retryable(f"HTTP {status}", retry_after_seconds(response.headers.get("retry-after")))
+        if 300 <= status < 400:  # not followed: a POST redirected may come back a GET
+            raise _Refused(f"HTTP {status}, a redirect to {response.headers.get('location')!r}; "
+                           "give the URL it redirects to as the --endpoint")
         if status != 200:
             raise _Refused(f"HTTP {status}: {response.text[:300]}")
         try:
