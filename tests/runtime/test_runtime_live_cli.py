@@ -769,3 +769,20 @@ def test_a_redirect_names_where_it_points() -> None:
     assert result.samples == () and server.posts == 1
     assert ("HTTP 307, a redirect to 'https://llm.example/v1/chat/completions'; give the URL it "
             "redirects to as the --endpoint") in result.reason
+
+
+def test_an_empty_logprobs_list_for_a_text_with_tokens_is_no_logprobs() -> None:
+    """`"logprobs": {"content": []}` beside a text of 4 tokens was stored with mean_logprob null,
+    and the confidence vote weighed it as unknown without a word; an empty text has no tokens
+    to give them for."""
+    pytest.importorskip("httpx")
+    from tests.runtime.http_double import OpenAIDouble, completion as reply
+
+    empty = {"content": []}
+    with OpenAIDouble(lambda body: (200, reply(logprobs=empty), {})) as server:
+        result = _one(_backend(server.url, "model=m", need_logprobs=True))
+        assert result.samples == () and "returned no logprobs" in result.reason
+        usage = {"prompt_tokens": 7, "completion_tokens": 0}
+        server.post = lambda body: (200, reply("", usage=usage, logprobs=empty), {})
+        (sample,) = _one(_backend(server.url, "model=m", need_logprobs=True)).samples
+    assert sample.text == "" and sample.mean_logprob is None

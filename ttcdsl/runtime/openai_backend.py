@@ -591,7 +591,9 @@ class OpenAIBackend:
                 values = (choice.get("logprobs") or {}).get("token_logprobs")
             if not isinstance(text, str):
                 raise TypeError(f"the generated text is {type(text).__name__}, not a string")
-            if (self.logprobs or request.logprobs is not None) and values is None:
+            # an empty list for a text that has tokens is as missing as none (its mean unknown)
+            if (self.logprobs or request.logprobs is not None) and (
+                    values is None or (not values and text)):
                 raise _Refused("the server returned no logprobs, and the run reads them "
                                "(the policy's confidence scorer, or logprobs=true)")
             if values is not None:
