@@ -786,3 +786,28 @@ def test_an_empty_logprobs_list_for_a_text_with_tokens_is_no_logprobs() -> None:
         server.post = lambda body: (200, reply("", usage=usage, logprobs=empty), {})
         (sample,) = _one(_backend(server.url, "model=m", need_logprobs=True)).samples
     assert sample.text == "" and sample.mean_logprob is None
+
+
+@pytest.mark.parametrize(("logprob", "wrong"), [
+    (2.5, "a prompt log-probability is 2.5, not a log-probability"),
+    (float("nan"), "a prompt log-probability is nan, not a log-probability"),
+    ("-0.5", 'a prompt log-probability is "-0.5", not a number'),
+])
+def test_a_prompt_log_probability_is_checked_as_a_tokens_is(logprob, wrong) -> None:
+    """vLLM's prompt_logprobs were taken through float(): a positive one stored a negative
+    prompt_nll, NaN a NaN, a string its number, where the same in the text's logprobs is
+    refused."""
+    pytest.importorskip("httpx")
+    from tests.runtime.http_double import OpenAIDouble, completion as reply
+
+    def post(body):
+        return 200, {**reply(), "prompt_logprobs": [None, {"9": {"logprob": logprob}}]}, {}
+
+    with OpenAIDouble(post) as server:
+        result = _one(_backend(server.url, "model=m", need_prompt_nll=True))
+        assert result.samples == () and "malformed response" in result.reason
+        assert wrong in result.reason
+        server.post = lambda body: (200, {**reply(), "prompt_logprobs": [
+            None, {"9": {"logprob": -0.5}}, {"4": {"logprob": -1.5}}]}, {})
+        (sample,) = _one(_backend(server.url, "model=m", need_prompt_nll=True)).samples
+    assert sample.prompt_nll == pytest.approx(1.0)

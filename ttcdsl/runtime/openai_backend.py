@@ -599,15 +599,7 @@ class OpenAIBackend:
             if values is not None:
                 # checked here, with the rest of the body: a null or textual log-probability
                 # is the server's malformed answer, not a crash in the mean
-                for value in values:
-                    if isinstance(value, bool) or not isinstance(value, (int, float)):
-                        # as the server wrote it (null, not Python's None)
-                        raise TypeError(f"a token log-probability is {json.dumps(value)[:50]}, "
-                                        "not a number")
-                    if not math.isfinite(value) or value > 1e-6:  # a probability above 1
-                        raise ValueError(f"a token log-probability is {value!r}, not a "
-                                         "log-probability (finite and at most 0)")
-                mean = mean_logprob(values)
+                mean = mean_logprob([_logprob(value) for value in values])
             nll = None
             if asked_prompt:
                 # vLLM puts them at the top of a chat response, in the choice of a completion
@@ -732,5 +724,17 @@ def _prompt_nll(holder: dict[str, Any]) -> float | None:
         if len(position) != 1:
             raise ValueError(f"a prompt position has {len(position)} log-probabilities, not 1")
         (entry,) = position.values()
-        values.append(float(entry["logprob"]))
+        values.append(_logprob(entry["logprob"], "prompt"))
     return prompt_nll(values)
+
+
+def _logprob(value: Any, what: str = "token") -> float:
+    """A log-probability as the server gave it; a TypeError or ValueError (a malformed
+    response) for one that is not a number or no log-probability can be."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        # as the server wrote it (null, not Python's None)
+        raise TypeError(f"a {what} log-probability is {json.dumps(value)[:50]}, not a number")
+    if not math.isfinite(value) or value > 1e-6:  # a probability above 1
+        raise ValueError(f"a {what} log-probability is {value!r}, not a log-probability "
+                         "(finite and at most 0)")
+    return float(value)
