@@ -6,7 +6,7 @@ injects a cluster's failures) is tested in tests/live; this double only answers 
 ``post(body) -> (status, payload, headers)`` answers each POST (the request's JSON body);
 the default is a well-formed chat completion of ``text``. ``models``: the ids ``/v1/models``
 lists (None: that path answers 404, as a router without the listing does); ``listing``: the
-``/v1/models`` body as given instead (a malformed one)."""
+``/v1/models`` body as given instead (a malformed one), sent with ``listing_headers``."""
 
 from __future__ import annotations
 
@@ -33,10 +33,12 @@ def completion(text: Any = "The answer is 2.", *, usage: Any = None, finish: Any
 
 class OpenAIDouble:
     def __init__(self, post: Callable[[dict], Answer] | None = None,
-                 models: list[str] | None = ("m",), listing: Any = None) -> None:
+                 models: list[str] | None = ("m",), listing: Any = None,
+                 listing_headers: dict[str, str] | None = None) -> None:
         self.post = post or (lambda body: (200, completion(), {}))
         self.models = None if models is None else list(models)
         self.listing = listing
+        self.listing_headers = listing_headers or {}
         self.posts = 0
         self._local = LocalServer(self._handle)
         self.server, self.url = self._local.server, self._local.url
@@ -44,7 +46,7 @@ class OpenAIDouble:
     def _handle(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
         if handler.command == "GET":
             if handler.path.rstrip("/") == "/v1/models" and self.listing is not None:
-                self._send(handler, 200, self.listing, {})
+                self._send(handler, 200, self.listing, self.listing_headers)
             elif handler.path.rstrip("/") == "/v1/models" and self.models is not None:
                 self._send(handler, 200, {"data": [{"id": m} for m in self.models]}, {})
             else:

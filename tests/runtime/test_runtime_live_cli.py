@@ -718,3 +718,96 @@ def test_a_long_round_says_how_far_it_got(monkeypatch) -> None:
     assert len(result.samples) == 3
     assert said and all("requests of this round back" in line for line in said)
     assert any(line.strip().startswith(("1/3", "2/3")) for line in said), said
+
+
+def test_a_body_its_content_encoding_does_not_decode_is_the_servers_fault_named() -> None:
+    """A body marked gzip that is not (a misconfigured proxy) crashed the run with an internal
+    error (exit 3), at the model listing and at generation alike."""
+    pytest.importorskip("httpx")
+    from tests.runtime.http_double import OpenAIDouble
+    from ttcdsl.runtime.backend import BackendError
+
+    garbled = {"Content-Encoding": "gzip"}
+    with OpenAIDouble(lambda body: (200, b"not gzip", garbled)) as server:
+        result = _one(_backend(server.url, "model=m"))
+    assert result.samples == () and "the response body could not be decoded" in result.reason
+    assert server.url in result.reason
+    with OpenAIDouble(listing=b"not gzip", listing_headers=garbled) as server:
+        with pytest.raises(BackendError, match="/v1/models: could not list the served models "
+                                               r"\(the body could not be decoded"):
+            _one(_backend(server.url))
+
+
+@pytest.mark.parametrize(("payload", "reason"), [
+    (b"<html>proxy login</html>", "the body is not JSON: '<html>proxy login</html>'"),
+    ({"error": {"message": "model overloaded"}},
+     'the server answered an error: {"message": "model overloaded"}'),
+    (None, "malformed response: the body is null without 'choices'"),
+    ({"id": "x"}, "malformed response: the body is an object without 'choices'"),
+    ({"choices": []}, "malformed response: its 'choices' is an empty list"),
+    ({"choices": {"text": "2"}}, "malformed response: its 'choices' is an object"),
+])
+def test_a_body_that_is_no_completion_says_what_it_is(payload, reason) -> None:
+    """They read "the response is not JSON (cut off?)" without the body, or "malformed
+    response (KeyError: 'choices')" where the server had sent its error message."""
+    pytest.importorskip("httpx")
+    from tests.runtime.http_double import OpenAIDouble
+
+    with OpenAIDouble(lambda body: (200, payload, {})) as server:
+        result = _one(_backend(server.url, "model=m"))
+    assert result.samples == () and reason in result.reason and server.url in result.reason
+
+
+def test_a_redirect_names_where_it_points() -> None:
+    """It read 'request refused: HTTP 307: ' (a redirect has no body)."""
+    pytest.importorskip("httpx")
+    from tests.runtime.http_double import OpenAIDouble
+
+    moved = {"Location": "https://llm.example/v1/chat/completions"}
+    with OpenAIDouble(lambda body: (307, b"", moved)) as server:
+        result = _one(_backend(server.url, "model=m"))
+    assert result.samples == () and server.posts == 1
+    assert ("HTTP 307, a redirect to 'https://llm.example/v1/chat/completions'; give the URL it "
+            "redirects to as the --endpoint") in result.reason
+
+
+def test_an_empty_logprobs_list_for_a_text_with_tokens_is_no_logprobs() -> None:
+    """`"logprobs": {"content": []}` beside a text of 4 tokens was stored with mean_logprob null,
+    and the confidence vote weighed it as unknown without a word; an empty text has no tokens
+    to give them for."""
+    pytest.importorskip("httpx")
+    from tests.runtime.http_double import OpenAIDouble, completion as reply
+
+    empty = {"content": []}
+    with OpenAIDouble(lambda body: (200, reply(logprobs=empty), {})) as server:
+        result = _one(_backend(server.url, "model=m", need_logprobs=True))
+        assert result.samples == () and "returned no logprobs" in result.reason
+        usage = {"prompt_tokens": 7, "completion_tokens": 0}
+        server.post = lambda body: (200, reply("", usage=usage, logprobs=empty), {})
+        (sample,) = _one(_backend(server.url, "model=m", need_logprobs=True)).samples
+    assert sample.text == "" and sample.mean_logprob is None
+
+
+@pytest.mark.parametrize(("logprob", "wrong"), [
+    (2.5, "a prompt log-probability is 2.5, not a log-probability"),
+    (float("nan"), "a prompt log-probability is nan, not a log-probability"),
+    ("-0.5", 'a prompt log-probability is "-0.5", not a number'),
+])
+def test_a_prompt_log_probability_is_checked_as_a_tokens_is(logprob, wrong) -> None:
+    """vLLM's prompt_logprobs were taken through float(): a positive one stored a negative
+    prompt_nll, NaN a NaN, a string its number, where the same in the text's logprobs is
+    refused."""
+    pytest.importorskip("httpx")
+    from tests.runtime.http_double import OpenAIDouble, completion as reply
+
+    def post(body):
+        return 200, {**reply(), "prompt_logprobs": [None, {"9": {"logprob": logprob}}]}, {}
+
+    with OpenAIDouble(post) as server:
+        result = _one(_backend(server.url, "model=m", need_prompt_nll=True))
+        assert result.samples == () and "malformed response" in result.reason
+        assert wrong in result.reason
+        server.post = lambda body: (200, {**reply(), "prompt_logprobs": [
+            None, {"9": {"logprob": -0.5}}, {"4": {"logprob": -1.5}}]}, {})
+        (sample,) = _one(_backend(server.url, "model=m", need_prompt_nll=True)).samples
+    assert sample.prompt_nll == pytest.approx(1.0)

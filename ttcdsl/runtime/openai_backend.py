@@ -264,6 +264,10 @@ class OpenAIBackend:
                 listings.append(_Listing(url, problem=f"no answer ({type(response).__name__}: "
                                                       f"{response})", answered=False))
                 continue
+            if isinstance(response, httpx.DecodingError):
+                listings.append(_Listing(url, problem=f"could not list the served models (the "
+                                                      f"body could not be decoded: {response})"))
+                continue
             if isinstance(response, BaseException):
                 raise response
             try:
@@ -509,17 +513,22 @@ class OpenAIBackend:
             raise _Retryable(f"no response within {self.options['timeout']:g} s") from None
         except httpx.TransportError as error:
             raise _Retryable(f"connection failed ({type(error).__name__}: {error})") from None
+        except httpx.DecodingError as error:  # a Content-Encoding its body is not in (a proxy's)
+            raise _Retryable(f"the response body could not be decoded ({error})") from None
         status = response.status_code
         if status == 429 or status >= 500:
             # Retry-After is read on every status retried (a 503 says it as a 429 does), under
             # the one rule of _call: honoured up to the timeout, a longer one fails at once
             raise _Retryable(f"HTTP {status}", retry_after_seconds(response.headers.get("retry-after")))
+        if 300 <= status < 400:  # not followed: a POST redirected may come back a GET
+            raise _Refused(f"HTTP {status}, a redirect to {response.headers.get('location')!r}; "
+                           "give the URL it redirects to as the --endpoint")
         if status != 200:
             raise _Refused(f"HTTP {status}: {response.text[:300]}")
         try:
-            return response.json()
-        except ValueError:
-            raise _Retryable("the response is not JSON (cut off?)") from None
+            return _json_body(response)
+        except ValueError as error:
+            raise _Retryable(str(error)) from None
 
     def _body(
         self, request: GenerationRequest, model: str, seed: int | None, *, first: bool = False
@@ -568,8 +577,8 @@ class OpenAIBackend:
         given, so the report says unknown instead of billing or averaging it. Zero tokens are
         such a count for a prompt (every request sends one) and for a non-empty text (it was
         made of tokens): a server that fills ``usage`` with zeros measured nothing."""
+        choice = _first_choice(payload)
         try:
-            choice = payload["choices"][0]
             usage = payload.get("usage")
             usage = usage if isinstance(usage, dict) else {}
             if self.options["api"] == "chat":
@@ -582,21 +591,15 @@ class OpenAIBackend:
                 values = (choice.get("logprobs") or {}).get("token_logprobs")
             if not isinstance(text, str):
                 raise TypeError(f"the generated text is {type(text).__name__}, not a string")
-            if (self.logprobs or request.logprobs is not None) and values is None:
+            # an empty list for a text that has tokens is as missing as none (its mean unknown)
+            if (self.logprobs or request.logprobs is not None) and (
+                    values is None or (not values and text)):
                 raise _Refused("the server returned no logprobs, and the run reads them "
                                "(the policy's confidence scorer, or logprobs=true)")
             if values is not None:
                 # checked here, with the rest of the body: a null or textual log-probability
                 # is the server's malformed answer, not a crash in the mean
-                for value in values:
-                    if isinstance(value, bool) or not isinstance(value, (int, float)):
-                        # as the server wrote it (null, not Python's None)
-                        raise TypeError(f"a token log-probability is {json.dumps(value)[:50]}, "
-                                        "not a number")
-                    if not math.isfinite(value) or value > 1e-6:  # a probability above 1
-                        raise ValueError(f"a token log-probability is {value!r}, not a "
-                                         "log-probability (finite and at most 0)")
-                mean = mean_logprob(values)
+                mean = mean_logprob([_logprob(value) for value in values])
             nll = None
             if asked_prompt:
                 # vLLM puts them at the top of a chat response, in the choice of a completion
@@ -635,13 +638,33 @@ async def _within(request, timeout: float):
         raise httpx.ReadTimeout(f"no complete response within {timeout:g} s") from None
 
 
+def _json_body(response) -> Any:
+    """A response's JSON; a ValueError quoting the start of a body that is not JSON (an HTML
+    page of a proxy or a web UI, a stream), so the user sees what answered."""
+    try:
+        return response.json()
+    except ValueError:
+        raise ValueError(f"the body is not JSON: {response.text[:100]!r}") from None
+
+
+def _first_choice(payload: Any) -> Any:
+    """The first choice of a completion response; :class:`_Refused` saying what the body is
+    instead (an error object sent with status 200, as some gateways do, is quoted)."""
+    if isinstance(payload, dict) and "choices" not in payload and "error" in payload:
+        raise _Refused(f"the server answered an error: {json.dumps(payload['error'])[:300]}")
+    if not isinstance(payload, dict) or "choices" not in payload:
+        raise _Refused(f"malformed response: the body is {_json_kind(payload)} without 'choices'")
+    choices = payload["choices"]
+    if not isinstance(choices, list) or not choices:
+        kind = "an empty list" if choices == [] else _json_kind(choices)
+        raise _Refused(f"malformed response: its 'choices' is {kind}, not a list of choices")
+    return choices[0]
+
+
 def _served_models(response) -> list[str]:
     """The model ids of a ``/v1/models`` response; a ValueError saying what is wrong with a body
     that is not such a listing (a server's bad answer is the user's to fix, not a crash)."""
-    try:
-        payload = response.json()
-    except ValueError:
-        raise ValueError(f"the body is not JSON: {response.text[:100]!r}") from None
+    payload = _json_body(response)
     if not isinstance(payload, dict) or "data" not in payload:
         raise ValueError(f"the body is {_json_kind(payload)}, not an object with a 'data' list")
     if not isinstance(payload["data"], list):
@@ -701,5 +724,17 @@ def _prompt_nll(holder: dict[str, Any]) -> float | None:
         if len(position) != 1:
             raise ValueError(f"a prompt position has {len(position)} log-probabilities, not 1")
         (entry,) = position.values()
-        values.append(float(entry["logprob"]))
+        values.append(_logprob(entry["logprob"], "prompt"))
     return prompt_nll(values)
+
+
+def _logprob(value: Any, what: str = "token") -> float:
+    """A log-probability as the server gave it; a TypeError or ValueError (a malformed
+    response) for one that is not a number or no log-probability can be."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        # as the server wrote it (null, not Python's None)
+        raise TypeError(f"a {what} log-probability is {json.dumps(value)[:50]}, not a number")
+    if not math.isfinite(value) or value > 1e-6:  # a probability above 1
+        raise ValueError(f"a {what} log-probability is {value!r}, not a log-probability "
+                         "(finite and at most 0)")
+    return float(value)
