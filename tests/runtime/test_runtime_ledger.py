@@ -133,7 +133,7 @@ feature agreement = top_share(answers)
 bins by agreement thresholds [0.75] as split, agree
 strategy split = majority_vote
 strategy agree = majority_vote
-stop {{ when unanimous last 3 }}
+stop {{ when unanimous last 2 }}
 allocate optimal maximize accuracy
 """
 
