@@ -6,6 +6,7 @@ from ttcdsl.lang import ast
 from ttcdsl.lang.checks.bins import check_bin_reference
 from ttcdsl.lang.checks.budget import check_unit, keeps_probe, per_query_bounds, scope_text
 from ttcdsl.lang.checks.context import CheckContext
+from ttcdsl.lang.checks.twice import given_twice
 from ttcdsl.lang.checks.values import check_range
 from ttcdsl.lang.diagnostics import Note, did_you_mean
 from ttcdsl.lang.numbers import format_number
@@ -206,14 +207,8 @@ def _check_fixed_per_bin(items: tuple[ast.FixedItem, ...], span, ctx: CheckConte
         if not check_bin_reference(item.bin, ctx, code="TTC110", what="fixed allocation"):
             continue
         if item.bin.text in given:
-            ctx.diagnostics.error(
-                "TTC102",
-                f"bin '{item.bin.text}' is given two fixed counts",
-                item.span,
-                label="second count",
-                help="keep one of them",
-                notes=(Note(span=given[item.bin.text].span, message="first given here"),),
-            )
+            given_twice(ctx, f"bin '{item.bin.text}' is given two fixed counts", item.span,
+                        given[item.bin.text].span, label="second count")
             continue
         given[item.bin.text] = item
         if check_range(ctx, item.count, what="a fixed allocation", integer=True, low=0):
@@ -267,14 +262,7 @@ def _check_bandit(bandit: ast.Bandit, program: ast.Program, ctx: CheckContext) -
     for item in bandit.items:
         if not isinstance(item, ast.BanditSolved):
             if type(item) in seen:
-                diagnostics.error(
-                    "TTC102",
-                    "this bandit setting is given twice",
-                    item.span,
-                    label="second setting",
-                    help="keep one of them",
-                    notes=(Note(span=seen[type(item)].span, message="first given here"),),
-                )
+                given_twice(ctx, "this bandit setting is given twice", item.span, seen[type(item)].span)
                 continue
             seen[type(item)] = item
         match item:

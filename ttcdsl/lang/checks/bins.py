@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ttcdsl.lang import ast
 from ttcdsl.lang.checks.context import CheckContext
+from ttcdsl.lang.checks.twice import given_twice
 from ttcdsl.lang.diagnostics import Note, did_you_mean
 from ttcdsl.lang.vocabulary import STRATEGIES
 
@@ -18,14 +19,9 @@ def check_bins(program: ast.Program, ctx: CheckContext) -> ast.Program:
         seen: dict[str, ast.Name] = {}
         for name in decl.names:
             if name.text in seen:
-                diagnostics.error(
-                    "TTC102",
-                    f"bin '{name.text}' is named twice",
-                    name.span,
-                    label="second use of this name",
-                    help="give every bin its own name",
-                    notes=(Note(span=seen[name.text].span, message="first named here"),),
-                )
+                given_twice(ctx, f"bin '{name.text}' is named twice", name.span, seen[name.text].span,
+                            label="second use of this name", help="give every bin its own name",
+                            first_label="first named here")
             seen.setdefault(name.text, name)
         if symbols.probe is None:
             diagnostics.error(

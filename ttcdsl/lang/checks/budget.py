@@ -5,10 +5,11 @@ from __future__ import annotations
 from ttcdsl.lang import ast
 from ttcdsl.lang.checks.bins import check_bin_reference
 from ttcdsl.lang.checks.context import CheckContext
+from ttcdsl.lang.checks.twice import given_twice
 from ttcdsl.lang.checks.values import check_range
 from ttcdsl.lang.diagnostics import Note, did_you_mean
-from ttcdsl.lang.numbers import format_number
 from ttcdsl.lang.feasibility import default_min_samples
+from ttcdsl.lang.numbers import format_number
 from ttcdsl.lang.vocabulary import UNITS
 
 _KIND = {
@@ -43,14 +44,8 @@ def check_budget(program: ast.Program, ctx: CheckContext) -> ast.Program:
         ok = _check_item(item, ctx)
         key = _item_key(item)
         if key in seen:
-            ctx.diagnostics.error(
-                "TTC102",
-                "this budget limit is given twice",
-                item.span,
-                label="second limit of the same kind",
-                help="keep one of them",
-                notes=(Note(span=seen[key].span, message="first given here"),),
-            )
+            given_twice(ctx, "this budget limit is given twice", item.span, seen[key].span,
+                        label="second limit of the same kind")
             continue
         seen[key] = item
         if ok:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from ttcdsl.lang import ast
 from ttcdsl.lang.checks.context import CheckContext
+from ttcdsl.lang.checks.twice import given_twice
 from ttcdsl.lang.checks.values import check_range
-from ttcdsl.lang.diagnostics import Note, did_you_mean
+from ttcdsl.lang.diagnostics import did_you_mean
 from ttcdsl.lang.vocabulary import SAMPLING_PARAMS
 
 
@@ -20,14 +21,8 @@ def check_sampling(program: ast.Program, ctx: CheckContext) -> ast.Program:
         for setting in statement.settings:
             if setting.name.text in seen:
                 # the last one won, silently: `max_tokens 512 ... max_tokens 4096` ran at 4096
-                diagnostics.error(
-                    "TTC102",
-                    f"{setting.name.text} is set twice in this sampling block",
-                    setting.span,
-                    label="second setting",
-                    help="keep one of them",
-                    notes=(Note(span=seen[setting.name.text].span, message="first set here"),),
-                )
+                given_twice(ctx, f"{setting.name.text} is set twice in this sampling block", setting.span,
+                            seen[setting.name.text].span, first_label="first set here")
                 continue
             seen[setting.name.text] = setting
             param = SAMPLING_PARAMS.get(setting.name.text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ttcdsl.lang import ast
 from ttcdsl.lang.checks.context import CheckContext
-from ttcdsl.lang.diagnostics import Note
+from ttcdsl.lang.checks.twice import given_twice
 
 
 def _singleton_key(statement: ast.Statement) -> tuple[str, str] | None:
@@ -85,14 +85,9 @@ def check_structure(program: ast.Program, ctx: CheckContext) -> ast.Program:
         name, description = key
         if name in seen:
             first = seen[name]
-            diagnostics.error(
-                "TTC102",
-                f"{description} is defined more than once",
-                _headline_span(statement),
-                label="second definition",
-                help="keep one of the definitions",
-                notes=(Note(span=_headline_span(first), message="first defined here"),),
-            )
+            given_twice(ctx, f"{description} is defined more than once", _headline_span(statement),
+                        _headline_span(first), label="second definition", help="keep one of the definitions",
+                        first_label="first defined here")
         else:
             seen[name] = statement
 
