@@ -133,7 +133,7 @@ def rollout(key: jax.Array, logged: Logged, fitted: Fitted, plan: PlanArrays, co
 def _rollout(key, logged, fitted, plan, config):
     k_seq, k_run = jax.random.split(key)
     latent, from_model = draw_sequences(k_seq, logged, fitted, config.n_positions, scores=config.scores,
-                                        logprobs=config.weighted or config.n_bins > 1)
+                                        logprobs=config.logprobs)
     r, d = fitted.right_alpha.shape[1], fitted.wrong_alpha.shape[1]
     # run_sequences' body, so that its ledger check joins the vmapped one in simulate()
     k_target, k_rank = jax.random.split(k_run)

@@ -164,7 +164,11 @@ def draw_latent(key: jax.Array, questions: Questions, n_samples: int, scores: bo
     # inverse CDF: one uniform per sample (categorical's Gumbel trick draws one per class)
     cum = jnp.cumsum(probs, axis=1)[:, :-1]
     u = jax.random.uniform(k_out, (q, n_samples)) * jnp.sum(probs, axis=1, keepdims=True)
-    choice = (u[:, :, None] >= cum[:, None, :]).sum(2)
+    # the same comparisons summed one class at a time: XLA's CPU code reduces a [Q, M, A] array
+    # over its short last axis several times slower (0.45 s against 0.11 s for 8e6 samples)
+    choice = jnp.zeros((q, n_samples), jnp.int32)
+    for a in range(cum.shape[1]):
+        choice = choice + (u >= cum[:, a, None])
     none = choice == d + 1
     answer = jnp.where(none, -1, choice).astype(jnp.int32)
     # per-class parameters by selects, not gathers (a gather per sample is the slow part on CPU)

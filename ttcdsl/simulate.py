@@ -215,6 +215,14 @@ def _per_query(policy: ir.Policy, plan: Mapping) -> bool:
     return plan.get("mode") == "per_query" or isinstance(policy.allocation, ir.PerQuery)
 
 
+def _reads_logprobs(policy: ir.Policy) -> bool:
+    """Whether anything in ``policy`` reads the samples' log-probabilities (a feature, a rule, a
+    confidence scorer's weights): the simulator draws them only then."""
+    from ttcdsl.observables import policy_needs
+
+    return any(need.kind == "logprobs" for need in policy_needs(policy))
+
+
 def _lower_key(expr: ir.Expr, policy: ir.Policy, what: str = "the binning key"):
     """The binning key (or ``what`` else reads the probe) as a function of
     :class:`simulator.rollout.ProbeStats` (jnp)."""
@@ -622,7 +630,7 @@ def lower(policy: ir.Policy, plan: Mapping, n_queries: int, *, length: int | Non
                     key_fn=key_fn, target_fn=target_fn, stops=stops,
                     weighted=bool(np.isin(strategy, [WEIGHTED_CONFIDENCE, WEIGHTED_SCORE]).any()),
                     scores=bool(_reward_scorers(policy)), best=bool((strategy == BEST_OF_N).any()),
-                    charge_prompt=policy.budget.charge_prompt_tokens)
+                    logprobs=_reads_logprobs(policy), charge_prompt=policy.budget.charge_prompt_tokens)
     return Lowered(config=config, arrays=arrays, objective=policy.objective)
 
 
@@ -1052,7 +1060,7 @@ def simulate_plan(policy: ir.Policy, plan: Mapping, workload: Workload, *, n_que
                            cap=policy.sampling.max_tokens)
         config = Config(positions, 0, 1, stops=False, weighted=strategy in (WEIGHTED_CONFIDENCE, WEIGHTED_SCORE),
                         scores=lowered.config.scores, best=strategy == BEST_OF_N,
-                        charge_prompt=lowered.config.charge_prompt)
+                        logprobs=strategy == WEIGHTED_CONFIDENCE, charge_prompt=lowered.config.charge_prompt)
         return chunked(lambda k, d: workload.simulate(k, d, plan, config), "uniform: ")
 
     spend = policy_summary["samples"]["mean"]
