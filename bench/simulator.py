@@ -78,7 +78,7 @@ def policy_plan(length: int, targets=TARGETS):
                   first_check=jnp.full(3, PROBE, jnp.int32), any=jnp.ones(3, bool))
     plan = simple_plan(3, length, [0], [1.0], sample_cap=MEAN_CAP, rules=rules, edges=[-e for e in EDGES[::-1]])
     plan = plan._replace(options=jnp.asarray([[t] for t in targets], jnp.int32))
-    return plan, Config(length, PROBE, 3, key_fn=lambda s: -s.top_share, weighted=False)
+    return plan, Config(length, PROBE, 3, key_fn=lambda s: -s.top_share, weighted=False, logprobs=False)
 
 
 # --------------------------------------------------------------------------- NumPy
@@ -255,7 +255,7 @@ def main() -> int:
         keys, qs = questions_for(seeds, q)
         if name == "plain":
             plan = simple_plan(1, length, [length], [1.0])
-            config = Config(length, 0, 1, stops=False, weighted=False)
+            config = Config(length, 0, 1, stops=False, weighted=False, logprobs=False)
         else:
             plan, config = policy_plan(length)
         compile_s, _ = timed(lambda: simulate(keys, qs, plan, config))

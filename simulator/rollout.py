@@ -133,6 +133,9 @@ class Config:
     stops: bool = True  # some bin has stop rules (False: the run takes at most 3 rounds)
     weighted: bool = True  # some bin votes with weights (confidence or score)
     scores: bool = False  # something reads the reward model's scores: draw them
+    # something reads the log-probabilities (a binning key, a per-query rule, a confidence
+    # scorer): draw them. False skips a normal draw per sample that nothing would read
+    logprobs: bool = True
     best: bool = False  # some bin answers best-of-n
     charge_prompt: bool = False  # the ledger bills each sample its question's prompt tokens
 
@@ -321,6 +324,11 @@ def final_vote(obs: Samples, correct: jax.Array, count: jax.Array, strategy: jax
     j = jnp.arange(length)
     taken = j[None, :] < count[:, None]
     answered = taken & (obs.answer >= 0)
+    if not weighted_votes:
+        right = _count_vote(obs.answer, answered, n_ids) < n_right
+        if best:
+            right = jnp.where(strategy == BEST_OF_N, _best_right(obs, answered, n_right), right)
+        return right, (correct & taken).any(1)
     hot = (obs.answer[:, :, None] == jnp.arange(n_ids)) & answered[:, :, None]
     counts = hot.sum(1)
     first_seen = jnp.where(hot, j[None, :, None], length).min(1)
@@ -336,10 +344,41 @@ def final_vote(obs: Samples, correct: jax.Array, count: jax.Array, strategy: jax
     winner = jnp.argmin(jnp.where(tied, first_seen, length + 1), axis=1)
     right = present.any(1) & (winner < n_right)
     if best:
-        pick = jnp.argmax(jnp.where(answered, obs.score, -jnp.inf), axis=1)  # first of the ties
-        picked = jnp.take_along_axis(obs.answer, pick[:, None], 1)[:, 0]
-        right = jnp.where(strategy == BEST_OF_N, answered.any(1) & (picked < n_right), right)
+        right = jnp.where(strategy == BEST_OF_N, _best_right(obs, answered, n_right), right)
     return right, (correct & taken).any(1)
+
+
+def _best_right(obs: Samples, answered: jax.Array, n_right: int) -> jax.Array:
+    """Best-of-n: whether the answered sample with the highest score (ties to the earliest) is right."""
+    pick = jnp.argmax(jnp.where(answered, obs.score, -jnp.inf), axis=1)  # first of the ties
+    picked = jnp.take_along_axis(obs.answer, pick[:, None], 1)[:, 0]
+    return answered.any(1) & (picked < n_right)
+
+
+def _count_vote(answer: jax.Array, answered: jax.Array, n_ids: int) -> jax.Array:
+    """``[Q]`` the majority answer id of the ``answered`` samples (``[Q, L]``), ties to the answer
+    seen first; ``n_ids`` where none is answered.
+
+    The winner is the first sample whose answer has the most votes: the earliest answer among the
+    tied ones. Every answer's votes are counted at once, packed as bit fields of uint32 words
+    (``bits`` per field hold up to ``L`` votes): ``ceil(n_ids / fields per word)`` row sums in
+    place of a one-hot count per answer, which XLA's CPU code runs several times slower."""
+    q, length = answer.shape
+    bits = max(1, math.ceil(math.log2(length + 1)))
+    per_word = 32 // bits
+    a = jnp.where(answered, answer, 0)
+    word = a // per_word
+    shift = ((a % per_word) * bits).astype(jnp.uint32)
+    one = jnp.where(answered, jnp.left_shift(jnp.uint32(1), shift), jnp.uint32(0))
+    packed = jnp.zeros((q, length), jnp.uint32)  # each sample's word of counts
+    for w in range(-(-n_ids // per_word)):
+        in_word = word == w
+        total = jnp.where(in_word, one, jnp.uint32(0)).sum(1, dtype=jnp.uint32)
+        packed = jnp.where(in_word, total[:, None], packed)
+    votes = jnp.where(answered, (jnp.right_shift(packed, shift) & jnp.uint32((1 << bits) - 1)).astype(jnp.int32), 0)
+    first = jnp.argmax(answered & (votes == votes.max(1, keepdims=True)), axis=1)
+    winner = jnp.take_along_axis(answer, first[:, None], 1)[:, 0]
+    return jnp.where(answered.any(1), winner, n_ids)
 
 
 def rollout(key: jax.Array, questions: Questions, plan: PlanArrays, config: Config) -> Outcome:
@@ -350,8 +389,7 @@ def rollout(key: jax.Array, questions: Questions, plan: PlanArrays, config: Conf
 
 def _rollout(key, questions, plan, config):
     k_draw, k_target, k_rank = jax.random.split(key, 3)
-    latent = draw_latent(k_draw, questions, config.n_positions, scores=config.scores,
-                         logprobs=config.weighted or config.n_bins > 1)
+    latent = draw_latent(k_draw, questions, config.n_positions, scores=config.scores, logprobs=config.logprobs)
     r = n_right_of(questions)
     return _run(k_target, k_rank, latent, r + questions.wrong.shape[1], plan, config,
                 prompt=questions.prompt_tokens, n_right=r)
