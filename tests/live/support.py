@@ -129,11 +129,13 @@ class FaultyProxy:
     timeout), or ``stall`` seconds at most."""
 
     def __init__(self, upstream: str, *, stall: float = 300.0, delay: float = 0.3,
-                 always: str | None = None, only: bytes | None = None) -> None:
+                 always: str | None = None, only: bytes | None = None, gets: bool = False) -> None:
         """``only``: ``always`` applies to the requests whose body holds these bytes (one
-        query's prompt, say); the others pass."""
+        query's prompt, say); the others pass. ``gets``: GETs (``/v1/models``) meet ``always``
+        too; otherwise they pass."""
         self.upstream = upstream.rstrip("/")
         self.stall, self.delay, self.always, self.only = stall, delay, always, only
+        self.gets = gets
         self.faults: Counter[str] = Counter()
         self.attempts: Counter[bytes] = Counter()
         self.authorization: set[str] = set()  # the Authorization headers clients sent
@@ -159,7 +161,7 @@ class FaultyProxy:
     def _handle(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
         import httpx
 
-        fate = "pass" if handler.command == "GET" else self._fate(body)
+        fate = "pass" if handler.command == "GET" and not self.gets else self._fate(body)
         with self._lock:
             self.faults[fate] += 1
             if "Authorization" in handler.headers:

@@ -181,6 +181,34 @@ def test_a_failing_server_marks_queries_failed_and_the_run_goes_on(plan, queries
     assert json.loads((out / "report.json").read_text())["accuracy"] is None
 
 
+def test_a_401_mid_round_ends_the_run_and_a_resume_finishes_it(plan, queries_file, server,
+                                                              tmp_path) -> None:
+    """One query's requests meet a 401 (the key went bad mid-run): the run stops with the
+    reason (exit 1) instead of failing request after request, keeps the samples that came back,
+    and a resume with working credentials ends as an uninterrupted run does."""
+    reference = tmp_path / "reference"
+    done = ttc(["run", str(plan), "--queries", str(queries_file), *openai_args(server),
+                "--out", str(reference), "--seed", "5", "--quiet"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    proxy = FaultyProxy(server, always="401", only=b"What is 9 + 8")
+    try:
+        out = tmp_path / "refused"
+        run = ttc(["run", str(plan), "--queries", str(queries_file), *openai_args(proxy.url),
+                   "--out", str(out), "--seed", "5", "--quiet"])
+    finally:
+        proxy.close()
+    assert run.returncode == 1, run.stderr[-3000:]
+    assert "HTTP 401" in run.stderr and "nothing more was sent" in run.stderr, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr
+    assert 1 <= proxy.faults["401"] <= 8, proxy.faults  # at most the requests already in flight
+    stored = sample_rows(out)
+    assert stored and all(row["query_id"] != "add-9-8" for row in stored)
+    resumed = ttc(["run", "--resume", str(out), *openai_args(server), "--quiet"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_same_samples(check_table(out), check_table(reference))
+    assert results(out) == results(reference)
+
+
 def test_the_api_key_is_sent_and_written_nowhere(plan, queries_file, server, tmp_path) -> None:
     secret = "sk-ttc-test-4242-do-not-store"
     proxy = FaultyProxy(server, always="pass")

@@ -20,6 +20,11 @@ Routing and failures:
   ends its query's samples there: the result holds the samples before it (samples are numbered
   consecutively) and a shortfall with the reason; the runtime records the query as failed and the
   run goes on.
+* A 401, 403 or 404 says the same of every request (the API key, its rights, the URL or the
+  model, which all requests share): once one comes back nothing more is sent, the requests
+  already in flight finish, and the round ends in a :class:`~ttcdsl.runtime.backend.BackendError`
+  naming the endpoint and the server's words. The samples that came back are the runtime's
+  (stored as each request completes), and a resume asks only for the rest.
 * Fire-and-cancel: a request with a stop test (:data:`~ttcdsl.runtime.backend.StopTest`) calls
   it each time the contiguous prefix of its returned samples grows; once it holds, the request's
   samples still pending are cancelled: one waiting on its endpoint's concurrency limit is never
@@ -121,6 +126,25 @@ class _Refused(Exception):
     """A failure another try will not fix (a 4xx other than 429, a malformed response)."""
 
 
+class _Fatal(Exception):
+    """A failure every request would meet (module docstring): the round stops sending."""
+
+    def __init__(self, reason: str, status: int) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+# What a status the whole run would meet means, for the error's hint.
+FATAL_STATUS_HINTS = {
+    401: "the server refused the credentials: the API key is read from the environment variable "
+         "{env} ({state})",
+    403: "the server refused the credentials' rights: the API key is read from the environment "
+         "variable {env} ({state})",
+    404: "the server has no such path or model: the --endpoint is the API's base URL (up to /v1), "
+         "and --backend-option model=NAME one it serves",
+}
+
+
 @dataclass
 class _Listing:
     """One endpoint's answer to ``GET /v1/models``: the models it serves, or why it gave none."""
@@ -180,6 +204,8 @@ class OpenAIBackend:
         self._model_checked = False
         self._jitter = random.Random()  # backoff jitter only; never touches sampling
         self._progress = progress
+        # (status, reason) of the first 401/403/404 of a round: nothing more is sent once set
+        self._fatal: tuple[int, str] | None = None
 
     @property
     def model(self) -> str | None:
@@ -270,6 +296,10 @@ class OpenAIBackend:
                 continue
             if isinstance(response, BaseException):
                 raise response
+            if response.status_code in (401, 403):  # the requests would meet it too: refused now
+                self._fatal = (response.status_code, f"{url}: HTTP {response.status_code}: "
+                                                     f"{response.text[:300]}")
+                self._raise_fatal()
             try:
                 response.raise_for_status()
                 listings.append(_Listing(url, served=_served_models(response)))
@@ -327,7 +357,23 @@ class OpenAIBackend:
         if len(stops) != len(requests):
             raise ValueError(f"{len(stops)} stop tests for {len(requests)} requests")
         model = self.model
-        return asyncio.run(self._round(list(requests), model, stops, on_result))
+        self._fatal = None
+        results = asyncio.run(self._round(list(requests), model, stops, on_result))
+        self._raise_fatal()
+        return results
+
+    def _raise_fatal(self) -> None:
+        """The round's 401/403/404 as the run's error (module docstring), if one came back."""
+        if self._fatal is None:
+            return
+        status, reason = self._fatal
+        env = self.options["api_key_env"]
+        state = "set" if os.environ.get(env) else "not set"
+        raise BackendError(
+            f"{reason}; every request would meet it, so nothing more was sent",
+            hint=FATAL_STATUS_HINTS[status].format(env=env, state=state)
+            + "; the samples that came back are kept, and a resume asks only for the rest",
+        )
 
     def close(self) -> None:
         """Nothing stays open between rounds (each round's client is closed with it)."""
@@ -449,12 +495,15 @@ class OpenAIBackend:
             for u in self.urls
         ]
         limits = httpx.Limits(max_connections=self.options["concurrency"] * len(endpoints))
+        self._fatal = None
         async with httpx.AsyncClient(
             timeout=self.options["timeout"], headers=self._headers(), limits=limits
         ) as client:
-            return await asyncio.gather(*[
+            outcomes = await asyncio.gather(*[
                 self._call(client, endpoints, path, body, key, parse) for key, body in bodies
             ])
+        self._raise_fatal()
+        return outcomes
 
     def _route(self, endpoints: list[_Endpoint], query_id: str) -> _Endpoint:
         """Rendezvous hashing over the endpoints still in (all of them when none is)."""
@@ -485,9 +534,16 @@ class OpenAIBackend:
             endpoint = self._route(endpoints, route_key)
             try:
                 async with endpoint.limit:
+                    if self._fatal is not None:  # every request would meet it: not sent
+                        return f"not sent: {self._fatal[1]}"
                     payload = await self._post(client, endpoint.url + path, body)
                 endpoint.failures = 0
                 return parse(payload)
+            except _Fatal as error:
+                reason = f"{endpoint.url}: {error}"
+                if self._fatal is None:
+                    self._fatal = (error.status, reason)
+                return reason
             except _Refused as error:
                 return f"{endpoint.url}: request refused: {error}"
             except _Retryable as error:
@@ -523,6 +579,8 @@ class OpenAIBackend:
         if 300 <= status < 400:  # not followed: a POST redirected may come back a GET
             raise _Refused(f"HTTP {status}, a redirect to {response.headers.get('location')!r}; "
                            "give the URL it redirects to as the --endpoint")
+        if status in FATAL_STATUS_HINTS:
+            raise _Fatal(f"HTTP {status}: {response.text[:300]}", status)
         if status != 200:
             raise _Refused(f"HTTP {status}: {response.text[:300]}")
         try:
