@@ -430,3 +430,23 @@ def test_a_bin_no_calibration_query_falls_in_predicts_nothing(calibration, tmp_p
     assert predicted["accuracy"] is None and predicted["accuracy_se"] is None
     assert predicted["coverage"] is None and predicted["samples"] > 0
     assert bins["hard"]["predicted"]["accuracy"] > 0
+
+
+def test_an_empty_answer_in_a_table_is_no_answer(tmp_path) -> None:
+    """A table written by hand (or before the canonical rule) may say "" for "nothing
+    extracted": five such samples and three right answers per query. Read as an answer, "" won
+    every vote and the plan predicted accuracy 0; it is no answer, and the three right ones win."""
+    table = tmp_path / "w.jsonl"
+    assert main(["workload", "-o", str(table), "--queries", "20", "--samples", "8"]) == 0
+    header, *rows = table.read_text().splitlines()
+    edited = []
+    for line in rows:
+        row = json.loads(line)
+        empty = row["sample_index"] < 5
+        edited.append(json.dumps({**row, "answer": "" if empty else "right", "correct": not empty,
+                                  "completion_tokens": 100, "finish_reason": "stop"}))  # none cut
+    table.write_text("\n".join([header, *edited]) + "\n")
+    out = tmp_path / "plan.yaml"
+    assert main(["plan", str(REPO / "policies" / "self_consistency.ttc"), "-c", str(table), "-o", str(out),
+                 "--reps", "8"]) == 0
+    assert yaml.safe_load(out.read_text())["predicted"]["accuracy"] == 1.0

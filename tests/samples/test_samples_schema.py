@@ -189,3 +189,14 @@ def test_a_column_of_the_wrong_sign_is_refused_by_name() -> None:
     with pytest.raises(SchemaError, match="prompt_nll has a negative entry") as caught:
         table(prompt_nll=[1.5, -1.5])
     assert caught.value.field == "prompt_nll"
+
+
+def test_an_empty_answer_is_read_as_no_answer() -> None:
+    """The canonical rule: "" is no answer, in a table's column and in a run's stored row."""
+    from ttcdsl.samples import RunMeta, SampleRow, SamplesTable
+
+    table = SamplesTable.from_columns(query_id=["q", "q", "q"], sample_index=[0, 1, 2],
+                                      answer=["", "7", None], meta=RunMeta(source="test"))
+    assert table.answer.tolist() == [None, "7", None]
+    assert SampleRow(query_id="q", sample_index=0, answer="").answer is None
+    assert SampleRow(query_id="q", sample_index=0, answer=" ").answer == " "  # not empty: kept as given

@@ -22,7 +22,7 @@ field                  type                              null
 ``completion_tokens``  ``MaskedArray[int64]``             masked = unknown
 ``finish_reason``      ``ndarray[object]``                ``None`` = unknown ("stop", "length", ...)
 ``text``               ``ndarray[object]``                ``None`` = not kept
-``answer``             ``ndarray[object]``                ``None`` = no answer extracted (canonical)
+``answer``             ``ndarray[object]``                ``None`` = no answer extracted (canonical; ``""`` is read as ``None``)
 ``correct``            ``MaskedArray[bool]``              masked = no gold answer
 ``mean_logprob``       ``MaskedArray[float64]``           masked = not logged
 ``prompt_nll``         ``MaskedArray[float64]``           masked = not measured (mean NLL of the
@@ -178,6 +178,8 @@ class SampleRow:
     seed: int | None = None
 
     def __post_init__(self) -> None:
+        if self.answer == "":  # no answer, as in a table (_empty_answers_as_none)
+            object.__setattr__(self, "answer", None)
         _check_str("query_id", self.query_id, nullable=False)
         if self.query_id == "":
             raise SchemaError("query_id must not be empty", field="query_id")
@@ -428,6 +430,18 @@ def _as_object(name: str, values: Any, n: int | None) -> np.ndarray:
     return array
 
 
+def _empty_answers_as_none(answers: np.ndarray) -> np.ndarray:
+    """An empty answer is no answer (the canonical rule: ``canonical_vote``). A table written
+    before that rule, or by hand, may say ``""`` for "nothing extracted"; read as an answer, every
+    such sample of a query would vote for it, the voters outnumbering the real answers."""
+    empty = np.asarray(answers == "", dtype=bool)  # elementwise on an object array
+    if not empty.any():
+        return answers
+    answers = answers.copy()
+    answers[empty] = None
+    return answers
+
+
 def _as_masked(name: str, values: Any, dtype: type) -> np.ma.MaskedArray:
     if isinstance(values, np.ma.MaskedArray):
         mask = np.ma.getmaskarray(values)
@@ -520,7 +534,7 @@ class SamplesTable:
             "completion_tokens": masked("completion_tokens", completion_tokens, np.int64),
             "finish_reason": obj("finish_reason", finish_reason),
             "text": obj("text", text),
-            "answer": obj("answer", answer),
+            "answer": _empty_answers_as_none(obj("answer", answer)),
             "correct": masked("correct", correct, np.bool_),
             "mean_logprob": masked("mean_logprob", mean_logprob, np.float64),
             "prompt_nll": masked("prompt_nll", prompt_nll, np.float64),
@@ -578,7 +592,8 @@ class SamplesTable:
         table = object.__new__(cls)
         object.__setattr__(table, "meta", meta)
         for name in ROW_FIELDS:
-            object.__setattr__(table, name, columns[name])
+            column = columns[name]
+            object.__setattr__(table, name, _empty_answers_as_none(column) if name == "answer" else column)
         table._finish(copy=False, factorized=(codes, unique))
         return table
 
