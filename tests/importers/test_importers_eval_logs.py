@@ -196,3 +196,36 @@ def test_answers_that_canonicalise_to_nothing_do_not_vote(tmp_path: Path) -> Non
                       "--answer-kind", "math")
     assert rc == 0
     assert load(out).answer.tolist() == [None] * 5 + ["5"] * 3
+
+
+def test_a_csv_r_wrote_says_na_for_a_missing_answer(tmp_path: Path, capsys) -> None:
+    """R's write.csv writes NA where an answer is missing: read as text, the NAs voted for one
+    answer "NA" (three of them beat two right answers). Refused by line and column unless the
+    user says how the log writes a missing value."""
+    log = tmp_path / "r.csv"
+    log.write_text('"qid","pred","tokens"\n"q1",NA,12\n"q1",NA,NA\n"q1",NA,9\n"q1","7",11\n"q1","7",10\n',
+                   encoding="utf-8")
+    flags = ("--query-id-field", "qid", "--answer-field", "pred", "--completion-tokens-field", "tokens",
+             "--answer-kind", "math")
+    rc, out = _import(log, *flags)
+    err = capsys.readouterr().err
+    assert rc == 1 and "r.csv:2" in err and "'pred'" in err and "'NA'" in err and "--na NA" in err, err
+    assert not out.exists()
+
+    rc, out = _import(log, *flags, "--na", "NA")
+    assert rc == 0
+    table = load(out)
+    assert table.answer.tolist() == [None, None, None, "7", "7"]
+    assert table.completion_tokens.tolist() == [12, None, 9, 11, 10]  # a missing count is unknown, not 0
+
+    rc, out = _import(log, "--query-id-field", "qid", "--answer-field", "pred", "--na", "")
+    assert rc == 0 and load(out).answer.tolist() == ["NA", "NA", "NA", "7", "7"]  # as written, said so
+
+
+def test_na_applies_to_a_csv_log(tmp_path: Path, capsys) -> None:
+    log = _write(tmp_path / "log.jsonl", [{"qid": "q1", "pred": "7"}])
+    try:
+        rc, _ = _import(log, "--query-id-field", "qid", "--answer-field", "pred", "--na", "NA")
+    except SystemExit as exit_:
+        rc = exit_.code
+    assert rc == 2 and "--na applies to a CSV log" in capsys.readouterr().err

@@ -140,6 +140,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="a scorer's value (repeatable), e.g. --score-field rm=reward",
     )
     generic.add_argument(
+        "--na",
+        action="append",
+        default=None,
+        metavar="TEXT",
+        help="CSV: a cell holding TEXT is a missing value, as an empty cell is (repeatable; R "
+        "writes NA). Without it, a cell holding NA, N/A, #N/A, NaN or NULL is refused; "
+        "--na '' takes such cells as written",
+    )
+    generic.add_argument(
         "--explode",
         action="store_true",
         help="one JSONL line per query, with lists of samples: the sample fields (text, answer, "
@@ -257,7 +266,7 @@ def _check_flags(args: argparse.Namespace) -> None:
             for n, _ in GENERIC_FIELDS
             if getattr(args, f"{n}_field")
         ]
-        for flag in ("score_field", "input_format", "explode", "extract", "extract_regex"):
+        for flag in ("score_field", "input_format", "explode", "extract", "extract_regex", "na"):
             if getattr(args, flag):
                 given.append(f"--{flag.replace('_', '-')}")
         if given:
@@ -371,7 +380,10 @@ def _import(args: argparse.Namespace, source):  # noqa: ANN001, ANN202
             "--queries-out needs the queries' answer kind",
             hint="give --answer-kind, or extract answers by kind (--extract)",
         )
+    if args.na is not None and file_format != "csv":
+        usage_error(args, "--na applies to a CSV log", hint="in JSON a missing value is null")
     read = dict(file_format=file_format, explode=args.explode, extractor=extractor,
+                na=None if args.na is None else tuple(args.na),
                 progress=lambda message: print(f"ttc import: {message}", file=sys.stderr, flush=True))
     if args.queries_out:
         return import_generic_queries(source, mapping, options, **read)

@@ -14,7 +14,10 @@ every row is round 0.
 
 Values: ``query_id`` a string or integer; counts integers; ``correct`` a boolean, 0/1, or one of
 true/false/yes/no (any case); scores and other reals numbers. In CSV every cell is text and is
-parsed the same way; an empty cell is null. A mapped field that is missing on a line is an error
+parsed the same way; an empty cell is null, and so is a cell holding one of the ``na`` texts
+(``--na NA`` for a log R wrote). Without ``na``, a cell holding what R, spreadsheets or databases
+write for a missing value (:data:`MISSING_MARKERS`) is refused: read as text, ``NA`` is an
+answer every such sample votes for. A mapped field that is missing on a line is an error
 (a typo in the mapping must not quietly give a column of nulls); a JSON ``null`` is null. Token
 counts come from the log's fields when mapped, else from the tokenizer (``completion_tokens`` from
 the text field, ``prompt_tokens`` from the prompt field), else stay null.
@@ -58,6 +61,11 @@ from ttcdsl.samples.json_lines import decode_text, json_objects, open_log
 from ttcdsl.samples.schema import SampleRow, SamplesTable, SchemaError
 
 FORMAT = "generic"
+
+# How tools write a missing value in CSV (R, spreadsheets, databases, pandas' na_rep): a cell
+# holding one is refused unless the user says how the log writes missing values (``na``).
+# Not "None", "null" or "nan": those are real outputs of a program (a CRUXEval answer).
+MISSING_MARKERS = frozenset({"NA", "N/A", "#N/A", "NaN", "NULL"})
 # Under `explode` these columns come from lists (entry j: sample j); the others (query_id, prompt,
 # prompt_tokens, prompt_nll, round, temperature, gold) describe the line's query and are shared
 # by its samples.
@@ -124,12 +132,13 @@ def import_generic(
     explode: bool = False,
     extractor: Extractor | None = None,
     progress: Callable[[str], None] | None = None,
+    na: tuple[str, ...] | None = None,
 ) -> SamplesTable:
     """Read a JSONL (``file_format="jsonl"``) or CSV (``"csv"``) log; by default the format
     follows the extension (``.jsonl``/``.ndjson`` or ``.csv``). See :func:`import_generic_queries`
     for ``explode`` and ``extractor``."""
     return _read(Path(path), mapping, options, file_format, explode, extractor, queries=False,
-                 progress=progress)[0]
+                 progress=progress, na=na)[0]
 
 
 def import_generic_queries(
@@ -141,6 +150,7 @@ def import_generic_queries(
     explode: bool = False,
     extractor: Extractor | None = None,
     progress: Callable[[str], None] | None = None,
+    na: tuple[str, ...] | None = None,
 ) -> tuple[SamplesTable, Dataset]:
     """The table, and the log's queries as a dataset: ``mapping.prompt`` is each query's
     question and the answer kind (below) their kind; every line of a query must agree on its
@@ -151,10 +161,11 @@ def import_generic_queries(
     ``extractor``: answers are extracted from ``mapping.text`` (``mapping.answer`` must be unset).
     With ``mapping.gold``, ``correct`` is labelled with ``ttcdsl.answers.is_correct`` against it
     (``mapping.correct`` must be unset), in the answer kind: ``options.answer_kind``, else the
-    extractor's kind. ``progress`` is told every few seconds how far the read has got.
+    extractor's kind. ``progress`` is told every few seconds how far the read has got. ``na``:
+    the texts a CSV cell holds for a missing value, besides the empty cell (module docstring).
     """
     read = (mapping, options, file_format, explode, extractor)
-    table, dataset = _read(Path(path), *read, queries=True, progress=progress)
+    table, dataset = _read(Path(path), *read, queries=True, progress=progress, na=na)
     assert dataset is not None
     return table, dataset
 
@@ -169,6 +180,7 @@ def _read(
     *,
     queries: bool,
     progress: Callable[[str], None] | None = None,
+    na: tuple[str, ...] | None = None,
 ) -> tuple[SamplesTable, Dataset | None]:
     options = options or ImportOptions()
     heartbeat = _Heartbeat(progress)
@@ -188,6 +200,7 @@ def _read(
     per_sample = frozenset(mapping.per_sample()) if explode else frozenset()
     records = json_objects(path, what="sample") if fmt == "jsonl" else _csv_records(path)
     text_cells = fmt == "csv"
+    missing = None if na is None else frozenset(na)
 
     rows: list[dict[str, Any]] = []
     texts: list[str | None] = []
@@ -211,7 +224,7 @@ def _read(
         if not text_cells and (why := _failed_request(record)) is not None:
             failed[line] = why
             continue
-        base = _Getter(path, line, record, text_cells)
+        base = _Getter(path, line, record, text_cells, missing)
         qid = base.query_id(mapping.query_id)
         kind_of_id = type(base.raw(mapping.query_id))
         if id_kinds.setdefault(qid, kind_of_id) is not kind_of_id:
@@ -588,16 +601,19 @@ class _Getter:
     """Typed access to one record's fields; every problem names file, line and field. An
     element getter reads entry ``index`` of the ``lists`` fields (an exploded line's sample)."""
 
-    __slots__ = ("cells", "found", "index", "line", "lists", "path", "record")
+    __slots__ = ("cells", "found", "index", "line", "lists", "missing", "path", "record")
 
-    def __init__(self, path: Path, line: int, record: Mapping[str, Any], cells: bool) -> None:
+    def __init__(self, path: Path, line: int, record: Mapping[str, Any], cells: bool,
+                 missing: frozenset[str] | None = None) -> None:
+        """``missing``: the texts a cell holds for a missing value (None: not said)."""
         self.path, self.line, self.record, self.cells = path, line, record, cells
+        self.missing = missing
         self.index: int | None = None
         self.lists: frozenset[str] = frozenset()
         self.found: dict[str, Any] = {}  # field -> its value on this line (shared by elements)
 
     def element(self, index: int, lists: frozenset[str]) -> _Getter:
-        get = _Getter(self.path, self.line, self.record, self.cells)
+        get = _Getter(self.path, self.line, self.record, self.cells, self.missing)
         get.index, get.lists, get.found = index, lists, self.found
         return get
 
@@ -614,8 +630,16 @@ class _Getter:
             self.found[field] = value
         if self.index is not None and field in self.lists:
             value = value[self.index]  # a list of the line's length (checked by _samples_on)
-        if self.cells and value == "":
-            return None
+        if self.cells and isinstance(value, str):
+            if value == "" or (self.missing is not None and value in self.missing):
+                return None
+            if self.missing is None and value in MISSING_MARKERS:
+                raise self.error(
+                    field, f"the cell holds {value!r}, how R, spreadsheets and databases write a "
+                    "missing value; read as text it is a value like any other (as an answer, one "
+                    "that every such sample votes for)",
+                    hint=f"pass --na {value} to read such cells as missing, or --na '' to take "
+                         "them as written")
         return value
 
     def _walk(self, field: str) -> Any:
