@@ -22,7 +22,8 @@ field                  type                              null
 ``completion_tokens``  ``MaskedArray[int64]``             masked = unknown
 ``finish_reason``      ``ndarray[object]``                ``None`` = unknown ("stop", "length", ...)
 ``text``               ``ndarray[object]``                ``None`` = not kept
-``answer``             ``ndarray[object]``                ``None`` = no answer extracted (canonical; ``""`` is read as ``None``)
+``answer``             ``ndarray[object]``                ``None`` = no answer extracted (canonical;
+                                                          ``""`` is read as ``None``)
 ``correct``            ``MaskedArray[bool]``              masked = no gold answer
 ``mean_logprob``       ``MaskedArray[float64]``           masked = not logged
 ``prompt_nll``         ``MaskedArray[float64]``           masked = not measured (mean NLL of the
