@@ -44,9 +44,9 @@ reward-model scores; a cut sample has none of them); correctness (answer ids bel
 (the lowering refuses it otherwise).
 
 Implementation: one ``lax.scan`` over sample positions computes, for every prefix length, whether
-a stop rule holds (skipped when no bin has stop rules); a second ``lax.scan`` over rounds runs the
-asks, the ledger and the stop checks; the answer is then voted over each question's samples at
-once (:func:`final_vote`). Seeds are vmapped in cache-sized batches, the batches looped over
+a stop rule holds (skipped when no bin has stop rules); a ``lax.while_loop`` over rounds runs the
+asks, the ledger and the stop checks until a round grants nothing; the answer is then voted over
+each question's samples at once (:func:`final_vote`). Seeds are vmapped in cache-sized batches, the batches looped over
 (:func:`simulate`, :func:`seed_batch`): the same results as one vmap, several times faster on CPU.
 """
 
@@ -516,27 +516,27 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
         return (new, stopped, checked, spent + (new - have).sum(), binned,
                 used + (grant.sum() > 0)), None
 
-    # one sample per round in stop-rule bins; otherwise probe, targets, and one cut round
-    n_rounds = length + 2 if config.stops else 3
     init = (jnp.zeros(q, jnp.int32), jnp.zeros(q, bool), jnp.full(q, -1, jnp.int32),
             jnp.zeros((), jnp.float32), jnp.asarray(k == 0), jnp.zeros((), jnp.int32))
-    if limits is None:
-        (have, _, _, _, binned, used), _ = jax.lax.scan(round_step, init, jnp.arange(n_rounds))
-    else:
-        # worst cases in tokens: a cut round grants what the worst case affords, bills less, and
-        # the next round grants again, so the rounds are not counted in advance: they run until
-        # one grants nothing (the runtime's end; every round before grants a sample)
-        def more(state):
-            _, r, granted = state
-            return granted & (r < q * length + 2)
+    # The rounds run until one grants nothing (the runtime's end): no query asks any more, or the
+    # budget affords nothing more, and then no later round would grant either (asks only shrink,
+    # and so does the room). Under the sample cap alone, one sample per round in stop-rule bins
+    # takes at most L + 2 rounds, otherwise probe, targets and one cut round; under worst cases
+    # in tokens a cut round grants what the worst case affords, bills less, and the next round
+    # grants again, so the rounds are not counted in advance.
+    most_rounds = (length + 2 if config.stops else 3) if limits is None else q * length + 2
 
-        def next_round(state):
-            carry, r, _ = state
-            after, _ = round_step(carry, r)
-            return after, r + 1, after[0].sum() > carry[0].sum()
+    def more(state):
+        _, r, granted = state
+        return granted & (r < most_rounds)
 
-        (have, _, _, _, binned, used), _, _ = jax.lax.while_loop(
-            more, next_round, (init, jnp.int32(0), jnp.asarray(True)))
+    def next_round(state):
+        carry, r, _ = state
+        after, _ = round_step(carry, r)
+        return after, r + 1, after[0].sum() > carry[0].sum()
+
+    (have, _, _, _, binned, used), _, _ = jax.lax.while_loop(
+        more, next_round, (init, jnp.int32(0), jnp.asarray(True)))
     # what the ledger's promise is checked on (simulator.ledger.check_spend)
     probed = jnp.minimum(have, k)
     if limits is None:
