@@ -107,56 +107,51 @@ def test_a_refused_request_is_not_retried(server) -> None:
     assert proxy.faults["400"] == 2
 
 
+def refused_behind(server, proxy: dict, queries, options, *, n: int, match: str):
+    """Generate ``n`` samples of ``queries`` through ``FaultyProxy(server, **proxy)``, which must
+    end in a BackendError matching ``match``: the error, and what the proxy did."""
+    from ttcdsl.runtime.backend import BackendError
+
+    faulty = FaultyProxy(server, **proxy)
+    try:
+        b = openai([faulty.url], queries, options)
+        with pytest.raises(BackendError, match=match) as caught:
+            b.generate(requests(queries, n=n))
+    finally:
+        faulty.close()
+    return caught.value, faulty.faults
+
+
 @pytest.mark.parametrize("status", ["401", "403", "404"])
 def test_a_status_every_request_would_meet_stops_the_round(server, status) -> None:
     """A 401, 403 or 404 is the key's, its rights', the URL's or the model's: every request
     would get it. The first one ends sending (one request in flight at a time here: exactly one
     is sent), and the round is an error naming the status and what to check, not a shortfall
     per query."""
-    from ttcdsl.runtime.backend import BackendError
-
-    proxy = FaultyProxy(server, always=status)
-    try:
-        b = openai([proxy.url], QUERIES, ["model=smollm2", "concurrency=1", "retries=3",
-                                          "api_key_env=TTC_TEST_NO_SUCH_KEY"])
-        with pytest.raises(BackendError, match=f"HTTP {status}.*nothing more was sent") as caught:
-            b.generate(requests(n=3))
-    finally:
-        proxy.close()
-    assert proxy.faults[status] == 1, proxy.faults
+    error, faults = refused_behind(
+        server, {"always": status}, QUERIES,
+        ["model=smollm2", "concurrency=1", "retries=3", "api_key_env=TTC_TEST_NO_SUCH_KEY"],
+        n=3, match=f"HTTP {status}.*nothing more was sent")
+    assert faults[status] == 1, faults
     if status == "404":
-        assert "--endpoint" in caught.value.hint
+        assert "--endpoint" in error.hint
     else:
-        assert "TTC_TEST_NO_SUCH_KEY (not set)" in caught.value.hint
+        assert "TTC_TEST_NO_SUCH_KEY (not set)" in error.hint
 
 
 def test_credentials_refused_at_the_model_list_are_an_error_before_any_generation(server) -> None:
     """A named model skips nothing: a 401 on ``/v1/models`` is the credentials' and every
     generation request would meet it too."""
-    from ttcdsl.runtime.backend import BackendError
-
-    proxy = FaultyProxy(server, always="401", gets=True)
-    try:
-        b = openai([proxy.url], QUERIES[:1], ["model=smollm2"])
-        with pytest.raises(BackendError, match="models: HTTP 401"):
-            b.generate(requests(QUERIES[:1], n=1))
-    finally:
-        proxy.close()
-    assert proxy.faults == {"401": 1}, proxy.faults  # the listing alone
+    _, faults = refused_behind(server, {"always": "401", "gets": True}, QUERIES[:1], ["model=smollm2"],
+                               n=1, match="models: HTTP 401")
+    assert faults == {"401": 1}, faults  # the listing alone
 
 
 def test_a_model_the_server_does_not_serve_is_refused_before_anything_is_sent(server) -> None:
     """vLLM's server would refuse each request with a 404; the model list says so first."""
-    from ttcdsl.runtime.backend import BackendError
-
-    proxy = FaultyProxy(server, always="500")  # a POST would be counted here
-    try:
-        b = openai([proxy.url], QUERIES[:1], ["model=no-such-model"])
-        with pytest.raises(BackendError, match="serves 'smollm2', not the model 'no-such-model'"):
-            b.generate(requests(QUERIES[:1], n=1))
-    finally:
-        proxy.close()
-    assert proxy.faults["500"] == 0
+    _, faults = refused_behind(server, {"always": "500"}, QUERIES[:1], ["model=no-such-model"], n=1,
+                               match="serves 'smollm2', not the model 'no-such-model'")
+    assert faults["500"] == 0  # a POST would be counted here
 
 
 @pytest.mark.parametrize("api", ["chat", "completions"])
