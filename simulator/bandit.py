@@ -55,6 +55,7 @@ from jax.experimental import checkify
 
 from simulator import ledger as budget
 from simulator.model import Latent, Questions, Samples, draw_latent, is_right, n_right as n_right_of, serve
+from simulator.order import ranks, seeded_order
 from simulator.rollout import Outcome, Rules, _prefix_scan, final_vote, simple_plan, water_fill
 
 EXPLORE = ("all", "ucb", "gap", "entropy")
@@ -110,13 +111,13 @@ class BanditConfig:
 
 def rollout_bandit(key: jax.Array, questions: Questions, arrays: BanditArrays,
                    config: BanditConfig) -> Outcome:
-    """One simulated bandit run on ``questions``; the seeded rank is a random permutation."""
+    """One simulated bandit run on ``questions``; the seeded rank is a random order."""
     # the keys of simulator.rollout.rollout: a uniform baseline rolled with the same key and
     # length serves the same sample sequences
     k_draw, _, k_rank = jax.random.split(key, 3)
     latent = draw_latent(k_draw, questions, config.n_positions, scores=config.scores)
     q = questions.p_correct.shape[0]
-    order = jax.random.permutation(k_rank, q)
+    order = seeded_order(k_rank, q)
     depth = jnp.full(q, config.cap, jnp.int32)
     r = n_right_of(questions)  # answer ids below r are correct (several correct answers)
     return _run(latent, questions.wrong.shape[1] + r, arrays, config, order, depth, r,
@@ -215,7 +216,7 @@ def _run(latent: Latent, n_ids: int, arrays: BanditArrays, config: BanditConfig,
     signal_sum = jnp.concatenate([zero, jnp.cumsum(jnp.where(known, signal, 0.0), 1)], 1)
     best_at = jnp.concatenate([zero, jax.lax.cummax(jnp.where(known, signal, 0.0), axis=1)], 1)
     tokens_at = jnp.concatenate([zero, jnp.cumsum(obs.tokens, 1)], 1)
-    rank = jnp.argsort(order)  # position of each query in the seeded order
+    rank = ranks(order)  # position of each query in the seeded order
     room0 = jnp.floor(arrays.room + 1e-6)
 
     def at(table, have):

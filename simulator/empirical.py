@@ -31,12 +31,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from simulator import threefry
 from simulator.fit import Fitted, draw_fitted
 from simulator.model import Latent, draw_latent
 from jax.experimental import checkify
 
 from simulator import bandit
 from simulator import ledger as budget
+from simulator.order import seeded_order
 from simulator.rollout import Config, PlanArrays, _run
 
 
@@ -106,7 +108,7 @@ def draw_sequences(key: jax.Array, logged: Logged, fitted: Fitted, length: int, 
     k_order, k_questions, k_model = jax.random.split(key, 3)
     q, m = logged.answer.shape
     # a uniform random order of each row's logged samples, the padding after them
-    u = jnp.where(logged.valid, jax.random.uniform(k_order, (q, m)), 2.0)
+    u = jnp.where(logged.valid, threefry.uniform(k_order, (q, m)), 2.0)
     order = jnp.argsort(u, axis=1)
     take = partial(jnp.take_along_axis, indices=order, axis=1)
     depth = logged.valid.sum(1)
@@ -194,7 +196,7 @@ def _bandit_rollout(key, logged, fitted, arrays: bandit.BanditArrays, config: ba
     k_seq, k_run = jax.random.split(key)
     latent, from_model = draw_sequences(k_seq, logged, fitted, config.n_positions, scores=config.scores)
     q = logged.answer.shape[0]
-    order = jax.random.permutation(jax.random.split(k_run)[1], q)
+    order = seeded_order(jax.random.split(k_run)[1], q)
     r, d = fitted.right_alpha.shape[1], fitted.wrong_alpha.shape[1]
     # past its logged depth a question continues with its fitted posterior (flagged), so no
     # question runs out of samples here, as none does in a live run

@@ -44,7 +44,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from simulator import population
+from simulator import population, threefry
 
 CORRECT, WRONG, NONE = 0, 1, 2
 
@@ -163,7 +163,7 @@ def draw_latent(key: jax.Array, questions: Questions, n_samples: int, scores: bo
     probs = outcome_probs(questions)
     # inverse CDF: one uniform per sample (categorical's Gumbel trick draws one per class)
     cum = jnp.cumsum(probs, axis=1)[:, :-1]
-    u = jax.random.uniform(k_out, (q, n_samples)) * jnp.sum(probs, axis=1, keepdims=True)
+    u = threefry.uniform(k_out, (q, n_samples)) * jnp.sum(probs, axis=1, keepdims=True)
     # the same comparisons summed one class at a time: XLA's CPU code reduces a [Q, M, A] array
     # over its short last axis several times slower (0.45 s against 0.11 s for 8e6 samples)
     choice = jnp.zeros((q, n_samples), jnp.int32)
@@ -180,7 +180,7 @@ def draw_latent(key: jax.Array, questions: Questions, n_samples: int, scores: bo
     loc = by_kind(questions.tokens_loc)
     scale = questions.tokens_scale[:, None]
     if questions.max_tokens is None:
-        length = jnp.exp(loc + scale * jax.random.normal(k_len, (q, n_samples)))
+        length = jnp.exp(loc + scale * threefry.normal(k_len, (q, n_samples)))
     else:  # answered samples finished before the cap: inverse CDF of the log-normal below it
         cap = questions.max_tokens[:, None]
         below = jax.scipy.special.ndtr((jnp.log(cap) - questions.tokens_loc) / scale)  # [Q, 3]
@@ -188,7 +188,7 @@ def draw_latent(key: jax.Array, questions: Questions, n_samples: int, scores: bo
         # ndtri(p) = sqrt(2) erfinv(2p - 1), as jax.random.normal draws (XLA's erfinv: several
         # times cheaper than ndtri's three branches); p below float32's resolution at -1 is
         # clamped there, as a normal draw's uniform is
-        two_p = 2.0 * jax.random.uniform(k_len, (q, n_samples)) * below - 1.0
+        two_p = 2.0 * threefry.uniform(k_len, (q, n_samples)) * below - 1.0
         z = jnp.sqrt(2.0) * jax.lax.erf_inv(jnp.maximum(two_p, jnp.nextafter(-1.0, 0.0)))
         length = jnp.exp(loc + scale * z)
         length = jnp.where(none, length, jnp.minimum(length, cap - 1.0))
@@ -200,7 +200,7 @@ def draw_latent(key: jax.Array, questions: Questions, n_samples: int, scores: bo
         else jnp.zeros((q, n_samples))
     lp = questions.logprob_loc  # [Q, 2] (correct, other) or [Q, 3] (correct, wrong, none)
     lp_loc = by_class(lp) if lp.shape[1] == 2 else by_kind(lp)
-    logprob = (-jnp.exp(lp_loc + questions.logprob_scale[:, None] * jax.random.normal(k_lp, (q, n_samples)))
+    logprob = (-jnp.exp(lp_loc + questions.logprob_scale[:, None] * threefry.normal(k_lp, (q, n_samples)))
                if logprobs else jnp.zeros((q, n_samples)))
     return Latent(answer=answer, length=length, score=score, logprob=logprob)
 

@@ -64,6 +64,7 @@ from jax.experimental import checkify
 
 from simulator import ledger as budget
 from simulator.model import Latent, Questions, Samples, draw_latent, is_right, n_right as n_right_of, serve
+from simulator.order import ranks, seeded_order
 
 MAJORITY, KEEP_PROBE, WEIGHTED_CONFIDENCE, BEST_OF_N, WEIGHTED_SCORE = 0, 1, 2, 3, 4
 
@@ -376,7 +377,10 @@ def _count_vote(answer: jax.Array, answered: jax.Array, n_ids: int) -> jax.Array
         total = jnp.where(in_word, one, jnp.uint32(0)).sum(1, dtype=jnp.uint32)
         packed = jnp.where(in_word, total[:, None], packed)
     votes = jnp.where(answered, (jnp.right_shift(packed, shift) & jnp.uint32((1 << bits) - 1)).astype(jnp.int32), 0)
-    first = jnp.argmax(answered & (votes == votes.max(1, keepdims=True)), axis=1)
+    # the most votes, then the earliest sample, in one reduction: votes x (L + 1) + (L - position)
+    j = jnp.arange(length, dtype=jnp.int32)
+    best = (votes * (length + 1) + (length - j)[None, :]).max(1)
+    first = length - best % (length + 1)
     winner = jnp.take_along_axis(answer, first[:, None], 1)[:, 0]
     return jnp.where(answered.any(1), winner, n_ids)
 
@@ -439,8 +443,8 @@ def _run(k_target, k_rank, latent: Latent, n_ids: int, plan: PlanArrays, config:
     correct = is_right(obs.answer, n_right)  # scoring only
 
     if order is None:
-        order = jax.random.permutation(k_rank, q)
-    rank = jnp.argsort(order)
+        order = seeded_order(k_rank, q)
+    rank = ranks(order)
     u = jax.random.uniform(k_target, (q,))
     cum = jnp.cumsum(plan.shares[bins], axis=1)
     option = (u[:, None] >= cum).sum(1)
