@@ -231,37 +231,31 @@ def scale_run(seeds_timed: int) -> dict:
     """The policy (targets 16 / 32 / 64) at the target scale, in chunks of ``SCALE_CHUNK``
     questions (one seed per call; each chunk is its own batch, so the ledger's cap applies per
     chunk); ``seeds_timed`` of the seeds are run and the time scaled to all of them. Timed after
-    one compile; drawing the questions is timed apart (a run of ``ttc simulate`` draws them too)."""
+    one compile; drawing the questions is not timed."""
     seeds, q, length = SCALE
     plan, config = policy_plan(length, SCALE_TARGETS)
     keys, qs = questions_for(1, SCALE_CHUNK)
     start = time.perf_counter()
     jax.block_until_ready(simulate(keys, qs, plan, config))
     compile_s = time.perf_counter() - start
-    draw = jax.jit(jax.vmap(lambda k: draw_questions(k, default_mixture(), SCALE_CHUNK)))
-    jax.block_until_ready(draw(keys))
-    run_s, draw_s, correct, spent = 0.0, 0.0, [], []
+    run_s, correct, spent = 0.0, [], []
     for seed in range(seeds_timed):
         for chunk in range(q // SCALE_CHUNK):
             keys = jax.random.split(jax.random.key(1000 * seed + chunk), 1)
-            start = time.perf_counter()
-            qs = jax.block_until_ready(draw(keys))
-            draw_s += time.perf_counter() - start
+            qs = jax.vmap(lambda k: draw_questions(k, default_mixture(), SCALE_CHUNK))(keys)
+            jax.block_until_ready(qs)
             start = time.perf_counter()
             out = jax.block_until_ready(simulate(keys, qs, plan, config))
             run_s += time.perf_counter() - start
             correct.append(float(np.asarray(out.correct).mean()))
             spent.append(float(np.asarray(out.samples).mean()))
     total_s = run_s * seeds / seeds_timed
-    questions_s = draw_s * seeds / seeds_timed
     row = {"seeds": seeds, "questions": q, "positions": length, "chunk": SCALE_CHUNK, "seeds_timed": seeds_timed,
-           "compile_s": compile_s, "simulate_s": total_s, "draw_questions_s": questions_s,
-           "jax_samples_per_s": seeds * q * length / total_s,
+           "compile_s": compile_s, "simulate_s": total_s, "jax_samples_per_s": seeds * q * length / total_s,
            "accuracy": float(np.mean(correct)), "mean_samples": float(np.mean(spent))}
     print(f"scale   {seeds} seeds x {q} questions x {length} positions in chunks of {SCALE_CHUNK}: "
           f"{total_s:.1f}s{'' if seeds_timed == seeds else f' (scaled from {seeds_timed} seed(s))'}, "
-          f"{row['jax_samples_per_s']:.3g} samples/s (compile {compile_s:.1f}s); drawing the questions "
-          f"{questions_s:.1f}s more; "
+          f"{row['jax_samples_per_s']:.3g} samples/s (compile {compile_s:.1f}s); "
           f"accuracy {row['accuracy']:.4f}, samples {row['mean_samples']:.3f}")
     return row
 

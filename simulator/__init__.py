@@ -10,7 +10,6 @@ understands, so the simulator can be used and tested on its own.
 * :mod:`simulator.model`: the JAX workload model (the same population, log-normal lengths cut at
   ``max_tokens``, scores) and its samples, for rollouts under ``jit``;
 * :mod:`simulator.threefry`: ``jax.random``'s uniform and normal draws, the same bits, fused (faster on CPU);
-* :mod:`simulator.gamma`: Gamma, Beta and Dirichlet draws by exact rejection over whole arrays;
 * :mod:`simulator.order`: the ledger's seeded tie order of the queries;
 * :mod:`simulator.fit`: a workload fitted to a samples table's arrays (empirical Bayes);
 * :mod:`simulator.rollout`: a planned run's rules as pure JAX functions, vmapped over seeds;

@@ -46,7 +46,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import gammaln
 
-from simulator import gamma
 from simulator.model import Questions
 
 _SHRINK = 2.0  # pseudo-samples pulling a question's token offset to 0
@@ -289,13 +288,13 @@ def draw_fitted(key: jax.Array, fitted: Fitted) -> Questions:
     """One draw of every question from its posterior (a fresh draw per simulated seed)."""
     k_comp, k_p, k_none, k_wrong = jax.random.split(key, 4)
     comp = jax.random.categorical(k_comp, jnp.log(fitted.correct_w))[:, None]
-    p_obs = gamma.beta(k_p, jnp.take_along_axis(fitted.correct_a, comp, 1)[:, 0],
+    p_obs = jax.random.beta(k_p, jnp.take_along_axis(fitted.correct_a, comp, 1)[:, 0],
                             jnp.take_along_axis(fitted.correct_b, comp, 1)[:, 0])
-    none_share = gamma.beta(k_none, fitted.none_a, fitted.none_b)
-    wrong = gamma.dirichlet(k_wrong, fitted.wrong_alpha)
+    none_share = jax.random.beta(k_none, fitted.none_a, fitted.none_b)
+    wrong = jax.random.dirichlet(k_wrong, fitted.wrong_alpha)
     # one correct answer: nothing to draw (and the draws above are those of a one-answer fit)
     right = None if fitted.right_alpha.shape[1] == 1 else \
-        gamma.dirichlet(jax.random.fold_in(key, 4), fitted.right_alpha)
+        jax.random.dirichlet(jax.random.fold_in(key, 4), fitted.right_alpha)
     # latent rates: observed ones divided by the chance of finishing below the cap
     p = jnp.minimum(p_obs / fitted.keep[:, 0], 1.0)
     w_obs = (1.0 - p_obs) * (1.0 - none_share)

@@ -44,7 +44,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from simulator import gamma, population, threefry
+from simulator import population, threefry
 
 CORRECT, WRONG, NONE = 0, 1, 2
 
@@ -122,7 +122,7 @@ def draw_questions(key: jax.Array, mixture: Mixture, n_questions: int, n_wrong: 
 
     def draw(field: str) -> jax.Array:  # the field's prefix says its law
         if field == "spread":
-            return gamma.dirichlet(next(keys), jnp.full((n_wrong,), mixture.wrong_concentration), (q,))
+            return jax.random.dirichlet(next(keys), jnp.full((n_wrong,), mixture.wrong_concentration), (q,))
         return (jax.random.uniform if field.startswith("u_") else jax.random.normal)(next(keys), (q,))
 
     draws = population.StandardDraws(*(draw(f) for f in population.StandardDraws._fields))
@@ -196,7 +196,7 @@ def draw_latent(key: jax.Array, questions: Questions, n_samples: int, scores: bo
     def by_class(x):  # [Q, 2] (correct, other) -> [Q, M]
         return jnp.where(right, x[:, 0, None], x[:, 1, None])
 
-    score = gamma.beta(k_score, by_class(questions.score_a), by_class(questions.score_b)) if scores \
+    score = jax.random.beta(k_score, by_class(questions.score_a), by_class(questions.score_b)) if scores \
         else jnp.zeros((q, n_samples))
     lp = questions.logprob_loc  # [Q, 2] (correct, other) or [Q, 3] (correct, wrong, none)
     lp_loc = by_class(lp) if lp.shape[1] == 2 else by_kind(lp)
